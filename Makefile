@@ -1,0 +1,183 @@
+# shoal - see README.md. `make run` and `make check` work on a bare Debian 12
+# machine: as root they install the Debian packages that are missing first.
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DESTDIR    ?=
+
+VERSION := 0.1.0
+CC      ?= cc
+CLANG   ?= clang
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wpointer-arith -Wcast-qual
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+PKGS     := yaml-0.1 libxxhash
+DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEPLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSHOAL_VERSION='"$(VERSION)"' \
+	-Iinclude $(WARN) $(DEPCFLAGS) -MMD -MP
+CFLAGS  ?= -O2 -g
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+LDLIBS_ALL = $(DEPLIBS) -pthread
+
+SRCS     := $(sort $(wildcard src/*.c))
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS     := $(LIB_SRCS:src/%.c=build/obj/%.o)
+SAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard t/unit/check_*.c))
+UNITS     := $(UNIT_SRCS:t/unit/%.c=build/t/%)
+SAN_UNITS := $(UNIT_SRCS:t/unit/%.c=build/asan/t/%)
+FUZZ_SRCS := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZERS   := $(FUZZ_SRCS:t/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 30
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
+	curl clang libclang-rt-dev python3 procps
+
+.PHONY: all deps run check unit unit-asan blackbox blackbox-asan fuzz \
+	fuzz-build bench install uninstall clean
+
+all: deps build/shoald
+
+# Installs what is missing when root; otherwise prints the line to run.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends $$missing || exit 1; \
+	  else \
+	    echo "missing Debian packages; run as root:"; \
+	    echo "  apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+build/obj/%.o: src/%.c | build/obj
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/asan/obj/%.o: src/%.c | build/asan/obj
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+build/libshoal.a: $(OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/asan/libshoal.a: $(SAN_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/shoald: build/obj/main.o build/libshoal.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+build/asan/shoald: build/asan/obj/main.o build/asan/libshoal.a
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+build/obj/main.o: src/main.c | build/obj
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/asan/obj/main.o: src/main.c | build/asan/obj
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+# A unit suite may #include the .c it tests to reach static functions; the
+# archive then supplies only the other modules.
+build/t/check_%: t/unit/check_%.c build/libshoal.a | build/t
+	$(CC) $(BASE_CFLAGS) -Isrc $(CFLAGS) -o $@ $< build/libshoal.a \
+	    $(CHECKLIBS) $(LDLIBS_ALL)
+
+build/asan/t/check_%: t/unit/check_%.c build/asan/libshoal.a | build/asan/t
+	$(CC) $(BASE_CFLAGS) -Isrc $(SAN_FLAGS) -o $@ $< build/asan/libshoal.a \
+	    $(CHECKLIBS) $(LDLIBS_ALL)
+
+build/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(LIB_SRCS) | build/fuzz
+	$(CLANG) $(BASE_CFLAGS) -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(LIB_SRCS) $(LDLIBS_ALL)
+
+build/obj build/asan/obj build/t build/asan/t build/fuzz:
+	mkdir -p $@
+
+run: deps build/shoald
+	./t/demo.sh
+
+unit: deps $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+unit-asan: deps $(SAN_UNITS)
+	@set -e; for t in $(SAN_UNITS); do echo "== $$t (asan)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+blackbox: deps build/shoald
+	python3 t/blackbox/run.py --shoald build/shoald
+
+blackbox-asan: deps build/asan/shoald
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  python3 t/blackbox/run.py --shoald build/asan/shoald --sanitized
+
+fuzz-build: deps $(FUZZERS)
+
+# Each fuzzer runs for FUZZ_SECONDS from its seed corpus (copied, so the
+# committed seeds stay small).
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZERS); do n=$${f#build/fuzz/fuzz_}; \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  cp -n t/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null || true; \
+	  dict=""; [ -f t/fuzz/$$n.dict ] && dict="-dict=t/fuzz/$$n.dict"; \
+	  echo "== $$f for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
+	    -artifact_prefix=build/fuzz/ build/fuzz/corpus-$$n 2>&1 \
+	    | grep -E '^(stat::number_of_executed_units|stat::peak_rss|==|#[0-9]+ *DONE)|ERROR|SUMMARY' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
+check: SHELL := /bin/bash
+check: deps build/shoald build/asan/shoald
+	$(MAKE) --no-print-directory unit unit-asan
+	$(MAKE) --no-print-directory blackbox blackbox-asan
+	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash
+
+fuzz: SHELL := /bin/bash
+
+bench: deps build/shoald
+	./t/bench/run.sh
+
+install: build/shoald
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/shoal $(DESTDIR)$(SYSUSERSDIR)
+	install -m 755 build/shoald $(DESTDIR)$(SBINDIR)/shoald
+	install -m 644 man/shoald.8 $(DESTDIR)$(MANDIR)/man8/shoald.8
+	install -m 644 man/shoal.yaml.5 $(DESTDIR)$(MANDIR)/man5/shoal.yaml.5
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/shoald.service \
+	    > $(DESTDIR)$(UNITDIR)/shoald.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/shoald.service
+	install -m 644 systemd/shoal.sysusers $(DESTDIR)$(SYSUSERSDIR)/shoal.conf
+	install -m 644 conf/shoal.yaml $(DESTDIR)$(SYSCONFDIR)/shoal/shoal.yaml.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/shoal/shoal.yaml || \
+	    install -m 644 conf/shoal.yaml $(DESTDIR)$(SYSCONFDIR)/shoal/shoal.yaml
+
+# The live configuration is the operator's; only the example goes.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/shoald $(DESTDIR)$(MANDIR)/man8/shoald.8 \
+	    $(DESTDIR)$(MANDIR)/man5/shoal.yaml.5 \
+	    $(DESTDIR)$(UNITDIR)/shoald.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/shoal.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/shoal/shoal.yaml.example
+
+clean:
+	rm -rf build
+
+-include $(wildcard build/obj/*.d build/asan/obj/*.d build/t/*.d build/asan/t/*.d)

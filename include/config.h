@@ -1,0 +1,113 @@
+/*
+ * config.h - the YAML configuration of shoald (see man/shoal.yaml.5).
+ *
+ * The loader is pure: it takes a buffer, fills a struct config and collects
+ * every error as "FILE:LINE:COLUMN: message". It never exits, never logs and
+ * touches no file system state, so the master can refuse a bad file on
+ * SIGHUP and keep running, and a fuzzer can drive it. Only the master calls
+ * it; workers receive the parsed struct through fork.
+ */
+#ifndef SHOAL_CONFIG_H
+#define SHOAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/shoal/shoal.yaml"
+#define CONFIG_MAX_WORKERS 256
+#define CONFIG_MAX_IO_THREADS 256
+#define CONFIG_MAX_PEERS 256
+
+enum config_log_level {
+	CONFIG_LOG_ERROR,
+	CONFIG_LOG_WARN,
+	CONFIG_LOG_INFO,
+	CONFIG_LOG_DEBUG,
+};
+
+struct config_peer {
+	char *host;		/* as written: a name or an address */
+	uint16_t port;
+	bool save;		/* resolved: the global save unless overridden */
+	int64_t ttl_ms;		/* resolved: the global ttl unless overridden */
+};
+
+/* HTTP limits and timeouts; the "http:" section. */
+struct config_http {
+	size_t max_request_line;	/* longer request line: 414 */
+	size_t max_header_line;		/* longer header line: 431 */
+	size_t max_headers;		/* more header lines: 431 */
+	size_t max_header_size;		/* whole head larger: 431 */
+	int64_t header_timeout_ms;	/* head not complete in time: 408 */
+	int64_t keepalive_timeout_ms;	/* idle connection closed */
+	int64_t send_timeout_ms;	/* no write progress: closed */
+	int64_t body_timeout_ms;	/* no body progress: 408 */
+	size_t max_connections;		/* per worker; beyond: 503 and close */
+};
+
+struct config_upload {
+	bool enabled;
+	char *token;		/* NULL: no token required */
+	uint64_t max_size;
+};
+
+struct config {
+	char *listen_host;	/* NULL: every address (IPv6 and IPv4) */
+	uint16_t listen_port;
+	char *root;		/* absolute */
+	char *state_dir;	/* absolute; default ROOT/.shoal */
+	char *node;		/* default HOSTNAME:PORT */
+	int workers;		/* resolved: "auto" is the number of CPUs */
+	int io_threads;
+	char *user;		/* NULL: no privilege drop */
+	char *pid_file;		/* absolute */
+	char *error_log;	/* absolute path, "stderr" or "syslog" */
+	enum config_log_level log_level;
+	char *access_log;	/* absolute path, "stderr", or NULL for off */
+	int64_t shutdown_timeout_ms;
+
+	bool save;
+	int64_t ttl_ms;		/* 0: for ever */
+	int64_t peer_timeout_ms;
+	struct config_peer *peers;
+	size_t npeers;
+
+	struct config_upload upload;
+	struct config_http http;
+};
+
+/* Every error of one load, in the order found; each is a full line
+ * "FILE:LINE:COLUMN: message" without a newline. */
+struct config_errors {
+	char **msgs;
+	size_t count;
+};
+
+/*
+ * Parses the YAML in buf[0..len) as the file `filename` (used in messages).
+ * Relative paths in the file are made absolute against `base_dir` (the
+ * directory shoald was started in). On success returns 0 and fills *out,
+ * which the caller frees with config_free(). On error returns -1, leaves
+ * *out empty (nothing to free) and appends every error found to *errs,
+ * which the caller frees with config_errors_free(). Never exits or logs.
+ */
+int config_parse(const char *buf, size_t len, const char *filename,
+    const char *base_dir, struct config *out, struct config_errors *errs);
+
+/* Reads `path` and hands it to config_parse(). A file that cannot be read is
+ * one error, "PATH: strerror". */
+int config_load(const char *path, const char *base_dir, struct config *out,
+    struct config_errors *errs);
+
+void config_free(struct config *cfg);
+void config_errors_free(struct config_errors *errs);
+
+/* "500ms", "10s", "2m", "1h", "1d" or a bare integer (seconds) into ms.
+ * Returns 0, or -1 when malformed or out of range. */
+int config_parse_duration(const char *s, int64_t *ms);
+
+/* "512", "4KiB", "10MiB", "1GiB", "2TiB" into bytes. Returns 0 or -1. */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+#endif

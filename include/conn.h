@@ -1,0 +1,106 @@
+/*
+ * conn.h - a client connection of a worker: reading request heads, handing
+ * them to request.c, writing responses (a head and a body from memory, or
+ * file data sent by the I/O pool), keep-alive and pipelining, timeouts.
+ *
+ * A connection belongs to its worker's loop thread. While one of its jobs
+ * is in the I/O pool (c_job_busy), the pool thread may use c_fd and the
+ * job's own fields, and nothing else; the loop does not free or close the
+ * connection until the job is done.
+ */
+#ifndef SHOAL_CONN_H
+#define SHOAL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "file.h"
+#include "http.h"
+#include "iopool.h"
+#include "loop.h"
+#include "name.h"
+
+struct worker;
+
+enum conn_state {
+	CONN_READ_HEAD,		/* waiting for (the rest of) a request head */
+	CONN_HANDLING,		/* request.c owns it (a pool job, say) */
+	CONN_WRITE,		/* sending c_out, then the file body */
+	CONN_LINGER,		/* after an error: reading and discarding */
+};
+
+struct conn {
+	struct conn *c_next, *c_prev;	/* the worker's list */
+	struct worker *c_worker;
+	int c_fd;
+	enum conn_state c_state;
+	struct loop_timer c_timer;
+	char c_addr[64];		/* client address, for the log */
+
+	/* input: the head being read, then any pipelined bytes after it */
+	char *c_in;
+	size_t c_in_len, c_in_cap;
+	size_t c_head_len;		/* of the request being handled */
+	bool c_head_started;		/* a byte of this head has arrived */
+
+	/* the request being handled */
+	struct http_message c_req;
+	char c_name[NAME_MAX_LEN + 1];
+	size_t c_name_len;
+	int64_t c_start_ms;
+	bool c_close;			/* close after this response */
+
+	/* the response: c_out holds the head (and a short body) */
+	struct buf c_out;
+	size_t c_out_off;
+	int c_status;
+	uint64_t c_body_len;		/* for the log: body bytes to send */
+	uint64_t c_sent;		/* bytes written, head included */
+	struct file_info c_file;	/* body from a file: fi_fd >= 0 */
+	uint64_t c_file_off, c_file_end;
+
+	/* the one I/O pool job a connection can have */
+	struct iopool_job c_job;
+	bool c_job_busy;
+	bool c_dead;			/* closed while the job was busy */
+	int c_job_err;
+	struct buf c_job_out;		/* output of a job (a listing) */
+};
+
+/* Takes an accepted, nonblocking socket. */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen);
+
+/* Worker stopping: idle connections are closed now, busy ones after their
+ * current response. */
+void conn_drain_all(struct worker *w);
+
+/* At exit, once the pool threads are joined: frees every connection. */
+void conn_close_all(struct worker *w);
+
+/*
+ * For request.c: start sending c_out (head plus any body already in it)
+ * and then, when c_file.fi_fd >= 0, the file from c_file_off to
+ * c_file_end. The request is finished (logged, counted) when all is sent.
+ */
+void conn_send(struct conn *c);
+
+/* For request.c: a complete text response (see response_text) sent with
+ * conn_send. `extra` is NULL or whole header lines. */
+void conn_send_text(struct conn *c, int status, const char *reason,
+    const char *extra);
+
+/* Runs work() in the pool and done() back on the loop. */
+void conn_submit(struct conn *c, void (*work)(struct iopool_job *),
+    void (*done)(struct iopool_job *));
+
+/* The connection of a job (container_of). */
+struct conn *conn_of_job(struct iopool_job *job);
+
+/* True when the response must say "Connection: keep-alive" (HTTP/1.0). */
+bool conn_http10_keepalive(const struct conn *c);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * file.h - the disk side of serving ROOT: opening a name without following
+ * links, entity tags, sending file data to a socket, and listing ROOT.
+ *
+ * Every function here may block on the disk, so the worker calls them only
+ * from its I/O pool threads. They do not log; they return what happened.
+ */
+#ifndef SHOAL_FILE_H
+#define SHOAL_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* The extended attribute where a content digest is kept beside a file,
+ * with the size and mtime it was computed for. */
+#define FILE_DIGEST_XATTR "user.shoal.xxh3"
+
+struct file_info {
+	int fi_fd;		/* open read-only, or -1 */
+	int fi_errno;		/* 0, or why it could not be opened */
+	uint64_t fi_size;
+	struct timespec fi_mtime;
+	uint64_t fi_digest;	/* the ETag's 64 bits */
+};
+
+/*
+ * Opens `name` directly inside the directory root_fd: no symbolic link is
+ * followed anywhere (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or
+ * O_NOFOLLOW where openat2 is missing), and only a regular file counts.
+ * Fills *fi: fi_errno ENOENT when there is no regular file of that name
+ * (missing, a directory, a link, a socket...), another errno on failure.
+ * The digest is the content digest stored in FILE_DIGEST_XATTR when it is
+ * still valid for the file's size and mtime, otherwise a digest of the
+ * file's identity (device, inode, size, mtime), which changes whenever the
+ * file does.
+ */
+void file_open(int root_fd, const char *name, struct file_info *fi);
+
+/*
+ * Sends up to `max` bytes of fd from *off to the nonblocking socket sock
+ * (sendfile), advancing *off, until max bytes went, the socket would block
+ * or an error happened. Returns the bytes sent; *err is 0, EAGAIN (the
+ * socket is full), or the errno of a failure (EPIPE, ECONNRESET: the client
+ * left; EIO; or ESPIPE-like surprises when the file shrank: reported as
+ * EIO so the caller closes instead of sending a short body).
+ */
+size_t file_send(int sock, int fd, uint64_t *off, uint64_t max, int *err);
+
+/*
+ * Appends the names of the regular files directly in root_fd that are valid
+ * file names (hidden ones excluded), sorted bytewise: one per line, or as a
+ * JSON array when json is true. Returns 0, or -1 with errno.
+ */
+int file_list(int root_fd, bool json, struct buf *out);
+
+#endif

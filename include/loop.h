@@ -1,0 +1,58 @@
+/*
+ * loop.h - the event loop of a worker: poll(2) over nonblocking descriptors
+ * and a min-heap of timers. One loop per worker process, driven by its main
+ * thread only; nothing here is thread-safe (pool threads talk to the loop
+ * through the eventfd that iopool registers).
+ */
+#ifndef SHOAL_LOOP_H
+#define SHOAL_LOOP_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+
+/* Called with the poll revents of fd (POLLIN, POLLOUT, POLLERR, POLLHUP). */
+typedef void loop_io_cb(struct loop *loop, int fd, short revents, void *arg);
+
+struct loop_timer;
+typedef void loop_timer_cb(struct loop *loop, struct loop_timer *t);
+
+/* Embedded in its owner's struct; zero-initialised means "not set". */
+struct loop_timer {
+	int64_t lt_deadline;	/* loop_now() ms */
+	size_t lt_index;	/* position in the heap + 1; 0: not armed */
+	loop_timer_cb *lt_cb;
+};
+
+struct loop *loop_create(void);
+void loop_free(struct loop *loop);
+
+/* Registers fd (at most one registration per fd) for `events`. Returns 0,
+ * or -1 when fd is out of range. A callback may add and delete any fd,
+ * including its own; a deleted fd gets no further callback. */
+int loop_add(struct loop *loop, int fd, short events, loop_io_cb *cb,
+    void *arg);
+void loop_set_events(struct loop *loop, int fd, short events);
+void loop_del(struct loop *loop, int fd);
+size_t loop_count(const struct loop *loop);	/* registered fds */
+
+/* Arms t to fire `ms` from now (re-arming moves it). */
+void loop_timer_set(struct loop *loop, struct loop_timer *t, int64_t ms,
+    loop_timer_cb *cb);
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+
+/* Milliseconds of CLOCK_MONOTONIC, read once per loop turn. */
+int64_t loop_now(const struct loop *loop);
+int64_t loop_clock_ms(void);
+
+/*
+ * Waits with ppoll(2) for events or the next timer, with `sigmask` in
+ * force while waiting (so a signal blocked elsewhere interrupts exactly
+ * the wait), then runs the callbacks and the expired timers. Returns 0, or
+ * -1 with errno EINTR when a signal arrived (callbacks may still have run).
+ */
+int loop_run_once(struct loop *loop, const sigset_t *sigmask);
+
+#endif

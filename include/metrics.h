@@ -1,0 +1,75 @@
+/*
+ * metrics.h - counters shared by the master and all workers, rendered in
+ * the Prometheus text format at /_/metrics.
+ *
+ * The master maps one anonymous MAP_SHARED region before forking, so every
+ * worker, present and future, sees the same memory. Each worker owns one
+ * slot and is its only writer (relaxed atomic adds from its loop thread);
+ * readers sum all slots with relaxed loads. A slot keeps its counts when
+ * its worker dies and is handed to the next one, so totals never go back.
+ */
+#ifndef SHOAL_METRICS_H
+#define SHOAL_METRICS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "http.h"
+
+#define METRICS_SLOTS 1024	/* > 2 generations of CONFIG_MAX_WORKERS */
+
+enum metrics_method {
+	METRICS_GET, METRICS_HEAD, METRICS_PUT, METRICS_POST, METRICS_OTHER,
+	METRICS_NMETHODS
+};
+
+#define METRICS_NSTATUS 32	/* see metrics.c: the status table */
+
+struct metrics_slot {
+	pid_t ms_pid;			/* 0: free (master only) */
+	uint64_t ms_requests[METRICS_NMETHODS][METRICS_NSTATUS];
+	uint64_t ms_bytes_sent;		/* response bytes, heads included */
+	uint64_t ms_bytes_received;	/* request bytes */
+	uint64_t ms_connections_accepted;
+	uint64_t ms_connections_refused;	/* over max_connections */
+	int64_t ms_connections_open;	/* gauge */
+	uint64_t ms_local_hits;		/* GET/HEAD served from ROOT */
+	uint64_t ms_local_misses;	/* valid name not in ROOT */
+	uint64_t ms_iopool_overflows;
+};
+
+struct metrics_shared {
+	uint32_t workers;		/* gauge, written by the master */
+	uint32_t generation;		/* configuration generation */
+	int64_t start_time;		/* unix seconds */
+	uint64_t reloads;
+	uint64_t reload_failures;
+	uint64_t worker_restarts;
+	struct metrics_slot slots[METRICS_SLOTS];
+};
+
+/* Master: maps the region once. Returns 0 or -1 with errno. */
+int metrics_init(void);
+struct metrics_shared *metrics_shared(void);
+
+/* Master: takes a free slot for a new worker (returns its index or -1);
+ * the open-connections gauge is reset, the totals kept. */
+int metrics_slot_claim(pid_t pid);
+void metrics_slot_release(int idx);
+
+/* Worker: the slot it writes. */
+void metrics_use_slot(int idx);
+struct metrics_slot *metrics_mine(void);
+
+/* Adds n to a counter of the caller's slot. */
+void metrics_add(uint64_t *counter, uint64_t n);
+void metrics_gauge_add(int64_t *gauge, int64_t n);
+
+/* Counts a finished request. */
+void metrics_count_request(enum http_method method, int status);
+
+/* Appends the whole exposition (all slots summed) to out. */
+void metrics_render(struct buf *out);
+
+#endif

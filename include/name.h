@@ -1,0 +1,35 @@
+/*
+ * name.h - file names as the contract defines them: the request path after
+ * the leading "/", percent-decoded once, 1 to 255 bytes, no "/", no NUL, no
+ * control byte, not starting with ".". Pure functions; any thread.
+ */
+#ifndef SHOAL_NAME_H
+#define SHOAL_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NAME_MAX_LEN 255
+
+enum name_kind {
+	NAME_FILE,	/* a valid file name, decoded into the caller's buffer */
+	NAME_ROOT,	/* "/": the listing */
+	NAME_NODE,	/* "/_/...": the node's own endpoints (health, metrics) */
+	NAME_INVALID,	/* anything else: 400 with *reason */
+};
+
+/*
+ * Classifies a raw request target (origin-form, starting with "/"). A query
+ * ("?...") is ignored. For NAME_FILE the decoded name is written to
+ * out[0..NAME_MAX_LEN] with a terminating NUL and its length to *out_len.
+ * For NAME_NODE, out holds the path after "/_/" (decoded the same way, but
+ * may be empty). For NAME_INVALID, *reason is a static one-line reason.
+ */
+enum name_kind name_from_target(const char *target, size_t len,
+    char out[NAME_MAX_LEN + 1], size_t *out_len, const char **reason);
+
+/* True when name[0..len) is a valid file name as it stands (no decoding):
+ * used for directory listings and names from peers. */
+bool name_is_valid(const char *name, size_t len);
+
+#endif

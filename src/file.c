@@ -1,0 +1,238 @@
+/*
+ * file.c - opening, sending and listing files of ROOT (I/O pool threads).
+ *
+ * Nothing here touches state shared with the loop: each call works on the
+ * descriptors and buffers it is given.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "file.h"
+#include "name.h"
+
+static int
+file_openat_beneath(int root_fd, const char *name)
+{
+#ifdef SYS_openat2
+	static int have_openat2 = 1;	/* benign race: every thread agrees */
+	struct open_how how;
+	long fd;
+
+	if (have_openat2) {
+		memset(&how, 0, sizeof(how));
+		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		    O_NONBLOCK;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS;
+		fd = syscall(SYS_openat2, root_fd, name, &how, sizeof(how));
+		if (fd != -1 || errno != ENOSYS)
+			return (int)fd;
+		have_openat2 = 0;
+	}
+#endif
+	/* Names hold no "/", so O_NOFOLLOW on the last component is enough. */
+	return openat(root_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY | O_NONBLOCK);
+}
+
+/* The identity digest: any change to the file changes it. */
+static uint64_t
+file_identity_digest(const struct stat *st)
+{
+	uint64_t v[5] = {
+		(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+		(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+	};
+
+	return XXH3_64bits(v, sizeof(v));
+}
+
+/* The xattr holds "SIZE MTIME_SEC MTIME_NSEC DIGEST_HEX". */
+static int
+file_stored_digest(int fd, const struct stat *st, uint64_t *digest)
+{
+	char val[128];
+	unsigned long long size, sec, nsec, d;
+	ssize_t n;
+	int used = 0;
+
+	n = fgetxattr(fd, FILE_DIGEST_XATTR, val, sizeof(val) - 1);
+	if (n <= 0)
+		return -1;
+	val[n] = '\0';
+	if (sscanf(val, "%llu %llu %llu %16llx%n", &size, &sec, &nsec, &d,
+	    &used) != 4 || used != n)
+		return -1;
+	if (size != (unsigned long long)st->st_size ||
+	    sec != (unsigned long long)st->st_mtim.tv_sec ||
+	    nsec != (unsigned long long)st->st_mtim.tv_nsec)
+		return -1;
+	*digest = d;
+	return 0;
+}
+
+void
+file_open(int root_fd, const char *name, struct file_info *fi)
+{
+	struct stat st;
+	int fd;
+
+	memset(fi, 0, sizeof(*fi));
+	fi->fi_fd = -1;
+	fd = file_openat_beneath(root_fd, name);
+	if (fd == -1) {
+		/* A link (ELOOP, EXDEV from RESOLVE_BENEATH) is "not here". */
+		fi->fi_errno = errno == ELOOP || errno == EXDEV ||
+		    errno == ENOTDIR || errno == ENXIO ? ENOENT : errno;
+		return;
+	}
+	if (fstat(fd, &st) == -1) {
+		fi->fi_errno = errno;
+		close(fd);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fi->fi_errno = ENOENT;
+		close(fd);
+		return;
+	}
+	/* O_NONBLOCK was only there so a FIFO cannot hang the open. */
+	fcntl(fd, F_SETFL, 0);
+	fi->fi_fd = fd;
+	fi->fi_size = (uint64_t)st.st_size;
+	fi->fi_mtime = st.st_mtim;
+	if (file_stored_digest(fd, &st, &fi->fi_digest) == -1)
+		fi->fi_digest = file_identity_digest(&st);
+}
+
+size_t
+file_send(int sock, int fd, uint64_t *off, uint64_t max, int *err)
+{
+	size_t total = 0;
+
+	*err = 0;
+	while (total < max) {
+		off_t o = (off_t)*off;
+		size_t want = max - total;
+		ssize_t n;
+
+		if (want > (size_t)1 << 30)
+			want = (size_t)1 << 30;
+		n = sendfile(sock, fd, &o, want);
+		if (n > 0) {
+			*off = (uint64_t)o;
+			total += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			/* The file shrank under us: never send a short body
+			 * that the client could take for the whole. */
+			*err = EIO;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		*err = errno;
+		break;
+	}
+	return total;
+}
+
+static int
+file_cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+file_json_string(struct buf *out, const char *s)
+{
+	buf_append(out, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			buf_append(out, "\\", 1);
+			buf_append(out, s, 1);
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf_printf(out, "\\u%04x", ch);
+		} else {
+			buf_append(out, s, 1);
+		}
+	}
+	buf_append(out, "\"", 1);
+}
+
+int
+file_list(int root_fd, bool json, struct buf *out)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	/* A fresh open: fdopendir would share root_fd's offset with other
+	 * threads listing at the same time. */
+	fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		size_t len = strlen(de->d_name);
+		bool regular = de->d_type == DT_REG;
+
+		if (!name_is_valid(de->d_name, len))
+			continue;
+		if (de->d_type == DT_UNKNOWN) {
+			struct stat st;
+
+			regular = fstatat(dirfd(dir), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+		}
+		if (!regular)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), file_cmp_names);
+	if (json)
+		buf_append(out, "[", 1);
+	for (i = 0; i < n; i++) {
+		if (json) {
+			if (i > 0)
+				buf_append(out, ",", 1);
+			file_json_string(out, names[i]);
+		} else {
+			buf_append_str(out, names[i]);
+			buf_append(out, "\n", 1);
+		}
+		free(names[i]);
+	}
+	if (json)
+		buf_append(out, "]\n", 2);
+	free(names);
+	return 0;
+}

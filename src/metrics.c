@@ -1,0 +1,243 @@
+/*
+ * metrics.c - the shared counter region and its Prometheus rendering.
+ *
+ * Writers: a worker writes only its own slot, from its loop thread; the
+ * master writes the header fields and ms_pid. Readers: any worker rendering
+ * /_/metrics. All accesses are relaxed atomics: counts may be a moment
+ * stale across slots but are never torn.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "metrics.h"
+
+static struct metrics_shared *metrics_region;
+static struct metrics_slot *metrics_my_slot;
+
+/* Statuses counted by name; anything else is counted as "other" (index 0). */
+static const int metrics_statuses[METRICS_NSTATUS] = {
+	0, 100, 200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 408, 409,
+	411, 412, 413, 414, 415, 416, 417, 431, 500, 501, 502, 503, 504, 505,
+	507,
+};
+
+static const char *const metrics_method_names[METRICS_NMETHODS] = {
+	"GET", "HEAD", "PUT", "POST", "other",
+};
+
+int
+metrics_init(void)
+{
+	void *p = mmap(NULL, sizeof(struct metrics_shared),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	metrics_region = p;
+	metrics_region->start_time = (int64_t)time(NULL);
+	return 0;
+}
+
+struct metrics_shared *
+metrics_shared(void)
+{
+	return metrics_region;
+}
+
+int
+metrics_slot_claim(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < METRICS_SLOTS; i++) {
+		struct metrics_slot *s = &metrics_region->slots[i];
+
+		if (__atomic_load_n(&s->ms_pid, __ATOMIC_RELAXED) == 0) {
+			/* The dead owner's connections died with it. */
+			__atomic_store_n(&s->ms_connections_open, 0,
+			    __ATOMIC_RELAXED);
+			__atomic_store_n(&s->ms_pid, pid, __ATOMIC_RELAXED);
+			return i;
+		}
+	}
+	return -1;
+}
+
+void
+metrics_slot_release(int idx)
+{
+	if (idx < 0 || idx >= METRICS_SLOTS)
+		return;
+	__atomic_store_n(&metrics_region->slots[idx].ms_connections_open, 0,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&metrics_region->slots[idx].ms_pid, 0,
+	    __ATOMIC_RELAXED);
+}
+
+void
+metrics_use_slot(int idx)
+{
+	metrics_my_slot = &metrics_region->slots[idx];
+}
+
+struct metrics_slot *
+metrics_mine(void)
+{
+	return metrics_my_slot;
+}
+
+void
+metrics_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+void
+metrics_gauge_add(int64_t *gauge, int64_t n)
+{
+	__atomic_fetch_add(gauge, n, __ATOMIC_RELAXED);
+}
+
+static int
+metrics_status_index(int status)
+{
+	int i;
+
+	for (i = 1; i < METRICS_NSTATUS && metrics_statuses[i] != 0; i++)
+		if (metrics_statuses[i] == status)
+			return i;
+	return 0;
+}
+
+static enum metrics_method
+metrics_method_index(enum http_method m)
+{
+	switch (m) {
+	case HTTP_METHOD_GET:
+		return METRICS_GET;
+	case HTTP_METHOD_HEAD:
+		return METRICS_HEAD;
+	case HTTP_METHOD_PUT:
+		return METRICS_PUT;
+	case HTTP_METHOD_POST:
+		return METRICS_POST;
+	default:
+		return METRICS_OTHER;
+	}
+}
+
+void
+metrics_count_request(enum http_method method, int status)
+{
+	if (metrics_my_slot == NULL)
+		return;
+	metrics_add(&metrics_my_slot->ms_requests[metrics_method_index(method)]
+	    [metrics_status_index(status)], 1);
+}
+
+static uint64_t
+load_u64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Sums one uint64_t field, at `offset` in each slot, over every slot. */
+static uint64_t
+metrics_sum(size_t offset)
+{
+	uint64_t total = 0;
+	int i;
+
+	for (i = 0; i < METRICS_SLOTS; i++)
+		total += load_u64((const uint64_t *)(const void *)
+		    ((const char *)&metrics_region->slots[i] + offset));
+	return total;
+}
+
+static void
+metrics_counter(struct buf *out, const char *name, const char *help,
+    uint64_t value)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name,
+	    help, name, name, (unsigned long long)value);
+}
+
+static void
+metrics_gauge(struct buf *out, const char *name, const char *help,
+    long long value)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help,
+	    name, name, value);
+}
+
+void
+metrics_render(struct buf *out)
+{
+	struct metrics_shared *m = metrics_region;
+	int i, j, k;
+	int64_t open = 0;
+
+	buf_append_str(out, "# HELP shoal_requests_total Requests answered, "
+	    "by method and status.\n# TYPE shoal_requests_total counter\n");
+	for (i = 0; i < METRICS_NMETHODS; i++) {
+		for (j = 0; j < METRICS_NSTATUS; j++) {
+			uint64_t n = 0;
+
+			if (j > 0 && metrics_statuses[j] == 0)
+				break;
+			for (k = 0; k < METRICS_SLOTS; k++)
+				n += load_u64(&m->slots[k].ms_requests[i][j]);
+			if (n == 0)
+				continue;
+			if (j == 0)
+				buf_printf(out, "shoal_requests_total{method=\"%s\","
+				    "status=\"other\"} %llu\n",
+				    metrics_method_names[i], (unsigned long long)n);
+			else
+				buf_printf(out, "shoal_requests_total{method=\"%s\","
+				    "status=\"%d\"} %llu\n", metrics_method_names[i],
+				    metrics_statuses[j], (unsigned long long)n);
+		}
+	}
+	metrics_counter(out, "shoal_sent_bytes_total",
+	    "Bytes sent to clients, heads included.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_bytes_sent)));
+	metrics_counter(out, "shoal_received_bytes_total",
+	    "Bytes received from clients.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_bytes_received)));
+	metrics_counter(out, "shoal_local_hits_total",
+	    "GET and HEAD answered from local files.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_local_hits)));
+	metrics_counter(out, "shoal_local_misses_total",
+	    "GET and HEAD of valid names not in ROOT.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_local_misses)));
+	metrics_counter(out, "shoal_connections_accepted_total",
+	    "Client connections accepted.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_connections_accepted)));
+	metrics_counter(out, "shoal_connections_refused_total",
+	    "Client connections refused over http.max_connections.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_connections_refused)));
+	metrics_counter(out, "shoal_iopool_overflows_total",
+	    "Disk jobs that found the I/O pool queue full.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_iopool_overflows)));
+	for (k = 0; k < METRICS_SLOTS; k++)
+		open += __atomic_load_n(&m->slots[k].ms_connections_open,
+		    __ATOMIC_RELAXED);
+	metrics_gauge(out, "shoal_connections_open",
+	    "Client connections open now.", (long long)open);
+	metrics_gauge(out, "shoal_workers", "Worker processes running.",
+	    (long long)__atomic_load_n(&m->workers, __ATOMIC_RELAXED));
+	metrics_counter(out, "shoal_worker_restarts_total",
+	    "Workers started again after they died.",
+	    load_u64(&m->worker_restarts));
+	metrics_counter(out, "shoal_reloads_total",
+	    "Configurations reloaded by SIGHUP.", load_u64(&m->reloads));
+	metrics_counter(out, "shoal_reload_failures_total",
+	    "SIGHUP reloads refused (invalid file or workers not started).",
+	    load_u64(&m->reload_failures));
+	metrics_gauge(out, "shoal_start_time_seconds",
+	    "When the master started, in unix time.",
+	    (long long)m->start_time);
+}

@@ -1,0 +1,276 @@
+/*
+ * request.c - routing a parsed request to its answer (loop thread).
+ *
+ * Order of checks: the method (501 unknown, 405 known but not allowed
+ * here), then the target (400 for a bad name), then the resource. File
+ * metadata and data come from pool jobs (file.c); the rest is built here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "condition.h"
+#include "config.h"
+#include "conn.h"
+#include "file.h"
+#include "httpdate.h"
+#include "log.h"
+#include "metrics.h"
+#include "mime.h"
+#include "name.h"
+#include "range.h"
+#include "request.h"
+#include "response.h"
+#include "worker.h"
+
+#define REQUEST_ALLOW_READ "Allow: GET, HEAD\r\n"
+
+static bool
+request_is_read(const struct conn *c)
+{
+	return c->c_req.method == HTTP_METHOD_GET ||
+	    c->c_req.method == HTTP_METHOD_HEAD;
+}
+
+static void
+request_open_work(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	file_open(c->c_worker->w_root_fd, c->c_name, &c->c_file);
+}
+
+/* Builds the head of a file response: 200, 206, 304 or 416. */
+static void
+request_file_head(struct conn *c)
+{
+	const struct http_message *req = &c->c_req;
+	const struct file_info *fi = &c->c_file;
+	bool head = req->method == HTTP_METHOD_HEAD;
+	char etag[CONDITION_ETAG_LEN + 1], lastmod[HTTPDATE_LEN + 1], num[96];
+	time_t mtime = fi->fi_mtime.tv_sec;
+	uint64_t first = 0, last = 0;
+	enum range_result range = RANGE_NONE;
+	struct buf *out = &c->c_out;
+
+	condition_etag_format(fi->fi_digest, etag);
+	httpdate_format(mtime, lastmod);
+
+	if (req->if_none_match.p != NULL ?
+	    condition_none_match(req->if_none_match.p, req->if_none_match.len,
+	    etag) :
+	    req->if_modified_since.p != NULL &&
+	    condition_not_modified_since(req->if_modified_since.p,
+	    req->if_modified_since.len, mtime)) {
+		c->c_status = 304;
+		response_start(out, 304);
+		response_header(out, "ETag", etag);
+		response_header(out, "Last-Modified", lastmod);
+		response_end(out, c->c_close, conn_http10_keepalive(c));
+		return;
+	}
+	/* Range applies to GET only (RFC 9110 14.2), and If-Range may veto. */
+	if (req->method == HTTP_METHOD_GET && req->range.p != NULL &&
+	    (req->if_range.p == NULL || condition_if_range(req->if_range.p,
+	    req->if_range.len, etag, mtime)))
+		range = range_parse(req->range.p, req->range.len, fi->fi_size,
+		    &first, &last);
+	if (range == RANGE_UNSATISFIABLE) {
+		snprintf(num, sizeof(num), "Content-Range: bytes */%llu\r\n",
+		    (unsigned long long)fi->fi_size);
+		c->c_body_len = response_text(out, 416, "range not satisfiable",
+		    num, head, c->c_close, conn_http10_keepalive(c));
+		c->c_status = 416;
+		return;
+	}
+	if (range == RANGE_NONE) {
+		first = 0;
+		last = fi->fi_size;	/* exclusive below */
+		c->c_status = 200;
+	} else {
+		last = last + 1;
+		c->c_status = 206;
+	}
+	response_start(out, c->c_status);
+	response_header(out, "Content-Type", mime_type(c->c_name,
+	    c->c_name_len));
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)(last - first));
+	response_header(out, "Content-Length", num);
+	if (c->c_status == 206) {
+		snprintf(num, sizeof(num), "bytes %llu-%llu/%llu",
+		    (unsigned long long)first, (unsigned long long)last - 1,
+		    (unsigned long long)fi->fi_size);
+		response_header(out, "Content-Range", num);
+	}
+	response_header(out, "ETag", etag);
+	response_header(out, "Last-Modified", lastmod);
+	response_header(out, "Accept-Ranges", "bytes");
+	response_end(out, c->c_close, conn_http10_keepalive(c));
+	if (!head) {
+		c->c_file_off = first;
+		c->c_file_end = last;
+		c->c_body_len = last - first;
+	}
+}
+
+static void
+request_open_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	c->c_job_busy = false;
+	if (c->c_file.fi_fd == -1) {
+		if (c->c_file.fi_errno == ENOENT) {
+			metrics_add(&metrics_mine()->ms_local_misses, 1);
+			conn_send_text(c, 404, "no such file", NULL);
+			return;
+		}
+		if (c->c_file.fi_errno == EACCES) {
+			conn_send_text(c, 403, "file not readable", NULL);
+			return;
+		}
+		errno = c->c_file.fi_errno;
+		log_warn("open %s", c->c_name);
+		conn_send_text(c, 500, "cannot open the file", NULL);
+		return;
+	}
+	metrics_add(&metrics_mine()->ms_local_hits, 1);
+	buf_reset(&c->c_out);
+	request_file_head(c);
+	if (c->c_file_end <= c->c_file_off) {
+		/* Nothing of the file to send (HEAD, 304, 416, empty). */
+		close(c->c_file.fi_fd);
+		c->c_file.fi_fd = -1;
+	}
+	conn_send(c);
+}
+
+/* The listing is JSON when the client accepts application/json. */
+static bool
+request_wants_json(const struct conn *c)
+{
+	return c->c_req.accept.p != NULL &&
+	    memmem(c->c_req.accept.p, c->c_req.accept.len, "application/json",
+	    16) != NULL;
+}
+
+static void
+request_list_work(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	buf_reset(&c->c_job_out);
+	c->c_job_err = file_list(c->c_worker->w_root_fd, request_wants_json(c),
+	    &c->c_job_out) == -1 ? errno : 0;
+}
+
+static void
+request_list_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+	char len[32];
+
+	c->c_job_busy = false;
+	if (c->c_job_err != 0) {
+		errno = c->c_job_err;
+		log_warn("listing %s", c->c_worker->w_cfg->root);
+		conn_send_text(c, 500, "cannot list the files", NULL);
+		return;
+	}
+	c->c_status = 200;
+	buf_reset(&c->c_out);
+	response_start(&c->c_out, 200);
+	response_header(&c->c_out, "Content-Type", request_wants_json(c) ?
+	    "application/json" : "text/plain; charset=utf-8");
+	snprintf(len, sizeof(len), "%zu", c->c_job_out.len);
+	response_header(&c->c_out, "Content-Length", len);
+	response_header(&c->c_out, "Vary", "Accept");
+	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
+	c->c_body_len = c->c_job_out.len;
+	if (c->c_req.method != HTTP_METHOD_HEAD)
+		buf_append(&c->c_out, c->c_job_out.data, c->c_job_out.len);
+	buf_free(&c->c_job_out);
+	conn_send(c);
+}
+
+static void
+request_metrics(struct conn *c)
+{
+	struct buf body = { 0 };
+	char len[32];
+
+	metrics_render(&body);
+	c->c_status = 200;
+	buf_reset(&c->c_out);
+	response_start(&c->c_out, 200);
+	response_header(&c->c_out, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	snprintf(len, sizeof(len), "%zu", body.len);
+	response_header(&c->c_out, "Content-Length", len);
+	response_header(&c->c_out, "Cache-Control", "no-store");
+	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
+	c->c_body_len = body.len;
+	if (c->c_req.method != HTTP_METHOD_HEAD)
+		buf_append(&c->c_out, body.data, body.len);
+	buf_free(&body);
+	conn_send(c);
+}
+
+static void
+request_node(struct conn *c, const char *path)
+{
+	if (!request_is_read(c)) {
+		conn_send_text(c, 405, "method not allowed here",
+		    REQUEST_ALLOW_READ);
+		return;
+	}
+	if (strcmp(path, "health") == 0)
+		conn_send_text(c, 200, "ok", "Cache-Control: no-store\r\n");
+	else if (strcmp(path, "metrics") == 0)
+		request_metrics(c);
+	else
+		conn_send_text(c, 404, "no such endpoint", NULL);
+}
+
+void
+request_handle(struct conn *c)
+{
+	const struct http_message *req = &c->c_req;
+	const char *reason = NULL;
+	enum name_kind kind;
+
+	/* A body we do not read leaves the stream unframed: answer, then
+	 * close. Uploads read theirs. */
+	if ((req->has_content_length && req->content_length > 0) ||
+	    req->chunked)
+		c->c_close = true;
+
+	switch (req->method) {
+	case HTTP_METHOD_OTHER:
+		conn_send_text(c, 501, "method not implemented", NULL);
+		return;
+	case HTTP_METHOD_GET:
+	case HTTP_METHOD_HEAD:
+		break;
+	default:
+		conn_send_text(c, 405, "method not allowed", REQUEST_ALLOW_READ);
+		return;
+	}
+
+	kind = name_from_target(req->target.p, req->target.len, c->c_name,
+	    &c->c_name_len, &reason);
+	switch (kind) {
+	case NAME_INVALID:
+		conn_send_text(c, 400, reason, NULL);
+		return;
+	case NAME_NODE:
+		request_node(c, c->c_name);
+		return;
+	case NAME_ROOT:
+		conn_submit(c, request_list_work, request_list_done);
+		return;
+	case NAME_FILE:
+		conn_submit(c, request_open_work, request_open_done);
+		return;
+	}
+}

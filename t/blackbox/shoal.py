@@ -1,0 +1,381 @@
+"""Black-box test harness: real shoald processes on loopback.
+
+A Node owns a temporary directory (ROOT, state, logs, configuration), starts
+`shoald -f` (or detached) on a free port, and talks to it with curl and raw
+sockets. Every node's stderr is kept; when the binary is sanitized, a
+sanitizer report in any log fails the test that started the node.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+SHOALD = os.path.abspath(os.environ.get("SHOALD", "build/shoald"))
+SANITIZED = os.environ.get("SHOAL_SANITIZED") == "1"
+# Sanitized binaries are several times slower; scale the waits, not the
+# assertions.
+SLOW = 4 if SANITIZED else 1
+
+SANITIZER_RE = re.compile(
+    rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)")
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def yaml_value(v, indent):
+    pad = "  " * indent
+    if isinstance(v, bool):
+        return " true" if v else " false"
+    if isinstance(v, (int, float)):
+        return " %s" % v
+    if isinstance(v, str):
+        return ' "%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(v, dict):
+        return "\n" + "".join(
+            "%s  %s:%s\n" % (pad, k, yaml_value(x, indent + 1).rstrip("\n"))
+            for k, x in v.items())
+    if isinstance(v, list):
+        if not v:
+            return " []"
+        out = "\n"
+        for item in v:
+            lines = yaml_value(item, indent + 1).strip("\n").split("\n")
+            first = lines[0].strip()
+            out += "%s  - %s\n" % (pad, first)
+            for line in lines[1:]:
+                out += "%s    %s\n" % (pad, line.strip())
+        return out
+    raise TypeError(v)
+
+
+def to_yaml(d):
+    return "".join("%s:%s\n" % (k, yaml_value(v, 0).rstrip("\n"))
+                   for k, v in d.items())
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers      # lower-case name -> last value
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return "<Response %d %r %r>" % (self.status, self.headers,
+                                        self.body[:200])
+
+
+def parse_head(raw):
+    """Parses one response head from raw bytes; returns
+    (status, headers, rest)."""
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("no complete head in %r" % raw[:200])
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def parse_responses(raw):
+    """Splits a byte stream of Content-Length framed responses (as shoald
+    sends them) into Response objects. HEAD responses are not supported
+    here: their Content-Length announces no body."""
+    out = []
+    while raw:
+        status, headers, rest = parse_head(raw)
+        n = int(headers.get("content-length", "0"))
+        if status == 304:
+            n = 0
+        out.append(Response(status, headers, rest[:n]))
+        raw = rest[n:]
+    return out
+
+
+class Node:
+    def __init__(self, testcase, name="a", workers=1, peers=(), root=None,
+                 **settings):
+        self.tc = testcase
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="shoal-%s-" % name,
+                                    dir=testcase.tmp)
+        self.root = root or os.path.join(self.dir, "root")
+        if root is None:
+            os.makedirs(self.root)
+        self.port = free_port()
+        self.conf_path = os.path.join(self.dir, "shoal.yaml")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.pid_file = os.path.join(self.dir, "shoald.pid")
+        self.config = {
+            "listen": "127.0.0.1:%d" % self.port,
+            "root": self.root,
+            "state_dir": os.path.join(self.dir, "state"),
+            "node": name,
+            "workers": workers,
+            "io_threads": 2,
+            "pid_file": self.pid_file,
+            "log_level": "debug",
+            "shutdown_timeout": "5s",
+            "peer_timeout": "2s",
+            "peers": [{"host": "127.0.0.1", "port": p} if isinstance(p, int)
+                      else p for p in peers],
+        }
+        self.config.update(settings)
+        self.proc = None
+        self.detached_pid = None
+        testcase.nodes.append(self)
+        self.write_config()
+
+    # -- configuration and files --------------------------------------
+    def write_config(self, text=None):
+        with open(self.conf_path, "w") as f:
+            f.write(text if text is not None else to_yaml(self.config))
+
+    def put_file(self, name, data):
+        if isinstance(data, str):
+            data = data.encode()
+        path = os.path.join(self.root, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    # -- processes ----------------------------------------------------
+    def start(self, wait=True, detach=False, expect_fail=False):
+        args = [SHOALD, "-c", self.conf_path]
+        if not detach:
+            args.insert(1, "-f")
+        self.logf = open(self.log_path, "ab")
+        if detach:
+            rc = subprocess.run(args, stdout=self.logf, stderr=self.logf,
+                                timeout=30 * SLOW).returncode
+            if expect_fail:
+                return rc
+            self.tc.assertEqual(rc, 0, "detached start failed:\n" +
+                                self.log())
+            self.detached_pid = int(open(self.pid_file).read())
+        else:
+            self.proc = subprocess.Popen(args, stdout=self.logf,
+                                         stderr=self.logf,
+                                         start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return 0
+
+    def master_pid(self):
+        return self.proc.pid if self.proc else self.detached_pid
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout * SLOW
+        while time.time() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                self.tc.fail("shoald exited with %s:\n%s" %
+                             (self.proc.returncode, self.log()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port),
+                                              timeout=1) as s:
+                    s.sendall(b"GET /_/health HTTP/1.1\r\nHost: t\r\n"
+                              b"Connection: close\r\n\r\n")
+                    if recv_all(s).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.tc.fail("node %s not ready:\n%s" % (self.name, self.log()))
+
+    def signal_master(self, sig):
+        os.kill(self.master_pid(), sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the node; returns the master's exit status (None for a
+        detached node)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                self.tc.fail("node %s did not stop:\n%s" %
+                             (self.name, self.log()))
+            return self.proc.returncode
+        if self.detached_pid is not None:
+            pid, self.detached_pid = self.detached_pid, None
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return None
+            deadline = time.time() + timeout * SLOW
+            while time.time() < deadline and pid_alive(pid):
+                time.sleep(0.05)
+        return None
+
+    def kill_all(self):
+        """Last resort at tear-down: the whole process group."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.master_pid())],
+                             capture_output=True, text=True).stdout
+        return sorted(int(x) for x in out.split())
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- clients ------------------------------------------------------
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def curl(self, path="/", *args, method=None, headers=(), data=None,
+             timeout=20):
+        """Runs curl; returns a Response (status 0 when curl failed)."""
+        with tempfile.NamedTemporaryFile(dir=self.tc.tmp) as hf, \
+                tempfile.NamedTemporaryFile(dir=self.tc.tmp) as bf:
+            cmd = ["curl", "-sS", "--max-time", str(timeout * SLOW),
+                   "-D", hf.name, "-o", bf.name, "-w", "%{http_code}"]
+            if method == "HEAD":
+                cmd.append("-I")
+            elif method:
+                cmd += ["-X", method]
+            for h in headers:
+                cmd += ["-H", h]
+            if data is not None:
+                cmd += ["--data-binary", "@-"]
+            cmd += list(args) + [self.url(path)]
+            p = subprocess.run(cmd, input=data, capture_output=True,
+                               timeout=timeout * SLOW + 5)
+            hf.seek(0)
+            bf.seek(0)
+            head = hf.read()
+            body = bf.read()
+        try:
+            status = int(p.stdout.decode() or "0")
+        except ValueError:
+            status = 0
+        headers = {}
+        # With redirects or 100-continue several heads may be present;
+        # keep the last.
+        blocks = [b for b in head.split(b"\r\n\r\n") if b.strip()]
+        if blocks:
+            for line in blocks[-1].decode("latin-1").split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+        return Response(status, headers, body)
+
+    def raw(self, data, timeout=10, shut=False):
+        """Sends raw bytes on a fresh connection and returns everything the
+        node sends until it closes (or the timeout)."""
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=timeout * SLOW) as s:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+            return recv_all(s)
+
+    def connect(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=timeout * SLOW)
+        self.tc.sockets.append(s)
+        return s
+
+
+def recv_all(s):
+    chunks = []
+    while True:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive for our purposes.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+class NodeTest(unittest.TestCase):
+    """Base class: a temporary directory, nodes stopped at the end, and
+    sanitizer reports turned into failures."""
+
+    def setUp(self):
+        base = os.environ.get("SHOAL_TEST_TMP") or None
+        self.tmp = tempfile.mkdtemp(prefix="shoal-test-", dir=base)
+        self.nodes = []
+        self.sockets = []
+
+    def tearDown(self):
+        for s in self.sockets:
+            s.close()
+        for n in self.nodes:
+            try:
+                n.stop()
+            except AssertionError:
+                pass
+            n.kill_all()
+        reports = []
+        for n in self.nodes:
+            try:
+                with open(n.log_path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if SANITIZER_RE.search(data):
+                reports.append("node %s:\n%s" % (n.name, data.decode(
+                    "utf-8", "replace")[-6000:]))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            self.fail("sanitizer report:\n" + "\n".join(reports))
+
+    def node(self, *args, start=True, **kw):
+        n = Node(self, *args, **kw)
+        if start:
+            n.start()
+        return n
