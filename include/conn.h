@@ -23,12 +23,15 @@
 #include "loop.h"
 #include "name.h"
 
+struct fanout;
+struct relay;
 struct worker;
 
 enum conn_state {
 	CONN_READ_HEAD,		/* waiting for (the rest of) a request head */
 	CONN_HANDLING,		/* request.c owns it (a pool job, say) */
 	CONN_WRITE,		/* sending c_out, then the file body */
+	CONN_RELAY,		/* relay.c streams a peer's answer */
 	CONN_LINGER,		/* after an error: reading and discarding */
 };
 
@@ -62,6 +65,9 @@ struct conn {
 	struct file_info c_file;	/* body from a file: fi_fd >= 0 */
 	uint64_t c_file_off, c_file_end;
 
+	struct fanout *c_fanout;	/* peers being asked */
+	struct relay *c_relay;		/* a peer's answer being relayed */
+
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;
 	bool c_job_busy;
@@ -87,6 +93,19 @@ void conn_close_all(struct worker *w);
  * c_file_end. The request is finished (logged, counted) when all is sent.
  */
 void conn_send(struct conn *c);
+
+/* For relay.c: the response is complete (c_out and the body went out);
+ * log it and go on with keep-alive or close. */
+void conn_done(struct conn *c);
+
+/* For relay.c: the response cannot be completed; log it and close the
+ * connection, so that the client sees it cut. */
+void conn_abort(struct conn *c);
+
+/* For relay.c: wait for the socket to take more (POLLOUT, send timeout),
+ * or stop waiting. */
+void conn_wait_writable(struct conn *c);
+void conn_wait_nothing(struct conn *c);
 
 /* For request.c: a complete text response (see response_text) sent with
  * conn_send. `extra` is NULL or whole header lines. */

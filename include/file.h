@@ -58,4 +58,37 @@ size_t file_send(int sock, int fd, uint64_t *off, uint64_t max, int *err);
  */
 int file_list(int root_fd, bool json, struct buf *out);
 
+/* The hidden directory inside ROOT where files are written before they are
+ * published (same file system, so publishing is one atomic link). */
+#define FILE_TMP_DIR ".shoal-tmp"
+#define FILE_TMP_NAME_MAX 64
+
+/* Creates an empty temporary file in tmp_fd, named `prefix`-PID-N-RANDOM
+ * (written to name). Returns a read-write descriptor or -1 with errno. */
+int file_tmp_create(int tmp_fd, const char *prefix,
+    char name[FILE_TMP_NAME_MAX]);
+
+/* Writes all n bytes at off (pwrite, retrying short writes). Returns 0 or
+ * -1 with errno (ENOSPC, EDQUOT, EIO...). */
+int file_write_all(int fd, const void *p, size_t n, uint64_t off);
+
+/*
+ * Publishes the temporary file tmp_name (open as fd) under `name` in
+ * root_fd: sets its mtime when `mtime` is not NULL, records `digest` for
+ * the ETag, fsyncs it, links it into place without ever replacing an
+ * existing name, removes the temporary name and fsyncs ROOT. Closes fd.
+ * Returns 0, or -1 with errno (EEXIST: the name was taken meanwhile, and
+ * nothing changed). The temporary file is gone either way.
+ */
+int file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
+    const char *name, const struct timespec *mtime, uint64_t digest);
+
+/* Closes fd and removes the temporary file. */
+void file_tmp_discard(int fd, int tmp_fd, const char *tmp_name);
+
+/* Removes every file in the temporary directory (at start, before any
+ * worker runs: what is there was left by a crash). Returns how many, or -1
+ * with errno. */
+int file_tmp_clean(int tmp_fd);
+
 #endif

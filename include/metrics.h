@@ -37,6 +37,31 @@ struct metrics_slot {
 	uint64_t ms_local_hits;		/* GET/HEAD served from ROOT */
 	uint64_t ms_local_misses;	/* valid name not in ROOT */
 	uint64_t ms_iopool_overflows;
+	uint64_t ms_peer_hits;		/* misses served from a peer */
+	uint64_t ms_peer_misses;	/* misses no peer had: 404 */
+	uint64_t ms_saved;		/* copies kept from peers */
+	uint64_t ms_save_failures;
+};
+
+#define METRICS_PEERS 256
+#define METRICS_TTFB_BUCKETS 11	/* see metrics.c: the bucket bounds */
+
+/* Counters of one peer, by "host:port". Several workers add to the same
+ * entry, so these are atomic adds, not single-writer slots. Entries are
+ * named by the master (at start and on reload) and never removed. */
+struct metrics_peer {
+	char mp_name[300];		/* empty: free entry */
+	uint64_t mp_lookups;		/* lookups sent */
+	uint64_t mp_wins;		/* first to answer 200 */
+	uint64_t mp_not_found;		/* answered 404 */
+	uint64_t mp_refused;
+	uint64_t mp_timeout;
+	uint64_t mp_bad_response;
+	uint64_t mp_cut;		/* body ended early */
+	uint64_t mp_bytes;		/* body bytes relayed from it */
+	uint64_t mp_ttfb[METRICS_TTFB_BUCKETS];	/* not cumulative */
+	uint64_t mp_ttfb_sum_us;
+	uint64_t mp_ttfb_count;
 };
 
 struct metrics_shared {
@@ -47,6 +72,7 @@ struct metrics_shared {
 	uint64_t reload_failures;
 	uint64_t worker_restarts;
 	struct metrics_slot slots[METRICS_SLOTS];
+	struct metrics_peer peers[METRICS_PEERS];
 };
 
 /* Master: maps the region once. Returns 0 or -1 with errno. */
@@ -65,6 +91,14 @@ struct metrics_slot *metrics_mine(void);
 /* Adds n to a counter of the caller's slot. */
 void metrics_add(uint64_t *counter, uint64_t n);
 void metrics_gauge_add(int64_t *gauge, int64_t n);
+
+/* Master: the entry for peer `name` ("host:port"), created if new.
+ * Returns its index, or -1 when the table is full. */
+int metrics_peer_register(const char *name);
+/* Worker: the index of a registered peer, or -1. */
+int metrics_peer_find(const char *name);
+struct metrics_peer *metrics_peer(int idx);	/* NULL for -1 */
+void metrics_peer_ttfb(int idx, int64_t us);
 
 /* Counts a finished request. */
 void metrics_count_request(enum http_method method, int status);

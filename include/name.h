@@ -32,4 +32,10 @@ enum name_kind name_from_target(const char *target, size_t len,
  * used for directory listings and names from peers. */
 bool name_is_valid(const char *name, size_t len);
 
+/* Percent-encodes name[0..len) for a request target (everything but
+ * unreserved bytes, RFC 3986 2.3), without the leading "/", NUL-terminated.
+ * `out` needs 3 * len + 1 bytes; a shorter out is cut at a whole escape.
+ * Returns the length written. */
+size_t name_encode(const char *name, size_t len, char *out, size_t out_size);
+
 #endif

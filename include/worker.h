@@ -17,6 +17,9 @@
 struct config;
 struct conn;
 struct iopool;
+struct peer;
+struct peer_conn;
+struct relay;
 
 struct worker {
 	const struct config *w_cfg;
@@ -24,10 +27,15 @@ struct worker {
 	struct iopool *w_pool;
 	int w_listen_fd;		/* -1 once stopping */
 	int w_root_fd;			/* ROOT, O_PATH|O_DIRECTORY */
+	int w_tmp_fd;			/* ROOT/.shoal-tmp, for temporaries */
 	struct http_limits w_limits;
 
 	struct conn *w_conns;		/* every open connection */
 	size_t w_nconns;
+
+	struct peer *w_peers;		/* cfg->npeers of them */
+	struct peer_conn *w_peer_conns;	/* every peer connection */
+	struct relay *w_orphans;	/* relays finishing without a client */
 
 	bool w_stopping;		/* draining: no accept, no keep-alive */
 	struct loop_timer w_accept_timer;	/* accepting paused (EMFILE) */

@@ -27,8 +27,10 @@
 #include "accesslog.h"
 #include "config.h"
 #include "conn.h"
+#include "fanout.h"
 #include "log.h"
 #include "metrics.h"
+#include "relay.h"
 #include "request.h"
 #include "response.h"
 #include "worker.h"
@@ -117,6 +119,8 @@ conn_free(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 
+	fanout_abort(c);
+	relay_abort(c);
 	loop_del(w->w_loop, c->c_fd);
 	loop_timer_cancel(w->w_loop, &c->c_timer);
 	close(c->c_fd);
@@ -276,6 +280,34 @@ conn_finish(struct conn *c)
 	    w->w_cfg->http.keepalive_timeout_ms, conn_on_timer);
 }
 
+void
+conn_done(struct conn *c)
+{
+	conn_finish(c);
+}
+
+void
+conn_abort(struct conn *c)
+{
+	conn_end_request(c);
+	conn_close(c);
+}
+
+void
+conn_wait_writable(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
+	loop_timer_set(conn_loop(c), &c->c_timer,
+	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
+}
+
+void
+conn_wait_nothing(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+}
+
 static void
 conn_send_file_work(struct iopool_job *job)
 {
@@ -304,8 +336,7 @@ conn_send_file_done(struct iopool_job *job)
 			    strerror(c->c_job_err));
 		/* The client cannot get the whole body: do not let it take
 		 * what it has for a complete answer. */
-		conn_end_request(c);
-		conn_close(c);
+		conn_abort(c);
 		return;
 	}
 	if (c->c_file_off >= c->c_file_end) {
@@ -470,6 +501,9 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case CONN_LINGER:
 		conn_linger_read(c);
 		break;
+	case CONN_RELAY:
+		relay_client_io(c, revents);
+		break;
 	case CONN_HANDLING:
 		break;
 	}
@@ -514,6 +548,9 @@ conn_on_timer(struct loop *loop, struct loop_timer *t)
 		log_debug("send timeout to %s", c->c_addr);
 		conn_end_request(c);
 		conn_close(c);
+		return;
+	case CONN_RELAY:
+		relay_client_timeout(c);
 		return;
 	case CONN_LINGER:
 	case CONN_HANDLING:

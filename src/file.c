@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -235,4 +236,125 @@ file_list(int root_fd, bool json, struct buf *out)
 		buf_append(out, "]\n", 2);
 	free(names);
 	return 0;
+}
+
+int
+file_tmp_create(int tmp_fd, const char *prefix, char name[FILE_TMP_NAME_MAX])
+{
+	static unsigned seq;	/* pool threads race on it: names stay
+				 * unique through the random part and O_EXCL */
+	uint32_t rnd;
+	int fd, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+			rnd = (uint32_t)random();
+		snprintf(name, FILE_TMP_NAME_MAX, "%s-%ld-%u-%08x", prefix,
+		    (long)getpid(), __atomic_add_fetch(&seq, 1,
+		    __ATOMIC_RELAXED), rnd);
+		fd = openat(tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+int
+file_write_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = pwrite(fd, c, n, (off_t)off);
+
+		if (w > 0) {
+			c += w;
+			n -= (size_t)w;
+			off += (uint64_t)w;
+			continue;
+		}
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == 0)
+			errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
+    const char *name, const struct timespec *mtime, uint64_t digest)
+{
+	struct timespec times[2];
+	struct stat st;
+	char val[96];
+	int dfd, saved;
+
+	if (mtime != NULL) {
+		times[0].tv_sec = 0;
+		times[0].tv_nsec = UTIME_OMIT;
+		times[1] = *mtime;
+		/* A wrong mtime is cosmetic; carry on. */
+		(void)futimens(fd, times);
+	}
+	if (fsync(fd) == -1 || fstat(fd, &st) == -1)
+		goto fail;
+	snprintf(val, sizeof(val), "%llu %llu %llu %016llx",
+	    (unsigned long long)st.st_size,
+	    (unsigned long long)st.st_mtim.tv_sec,
+	    (unsigned long long)st.st_mtim.tv_nsec, (unsigned long long)digest);
+	/* Without user xattrs (some file systems) the ETag falls back to
+	 * the file's identity: still correct, only less stable. */
+	(void)fsetxattr(fd, FILE_DIGEST_XATTR, val, strlen(val), 0);
+	if (linkat(tmp_fd, tmp_name, root_fd, name, 0) == -1)
+		goto fail;
+	(void)unlinkat(tmp_fd, tmp_name, 0);
+	close(fd);
+	dfd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1)
+		return -1;
+	saved = fsync(dfd) == -1 ? errno : 0;
+	close(dfd);
+	errno = saved;
+	return saved == 0 ? 0 : -1;
+fail:
+	saved = errno;
+	file_tmp_discard(fd, tmp_fd, tmp_name);
+	errno = saved;
+	return -1;
+}
+
+void
+file_tmp_discard(int fd, int tmp_fd, const char *tmp_name)
+{
+	if (fd != -1)
+		close(fd);
+	(void)unlinkat(tmp_fd, tmp_name, 0);
+}
+
+int
+file_tmp_clean(int tmp_fd)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd, n = 0;
+
+	fd = openat(tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
 }

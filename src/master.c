@@ -30,12 +30,14 @@
 #include "buf.h"
 #include "config.h"
 #include "daemon.h"
+#include "file.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "master.h"
 #include "metrics.h"
 #include "notify.h"
+#include "peer.h"
 #include "worker.h"
 
 #define MASTER_MAX_CHILDREN (2 * CONFIG_MAX_WORKERS + 16)
@@ -389,13 +391,32 @@ master_start_generation(unsigned gen, const struct config *cfg, int listen_fd,
 	}
 }
 
-/* Makes sure ROOT is a directory and the state directory exists (created
- * for the worker user when we run as root). Returns 0 or -1 (logged). */
+static int
+master_make_dir(const char *path, uid_t uid, gid_t gid, bool chown_dir)
+{
+	if (mkdir(path, 0750) == -1 && errno != EEXIST) {
+		log_err("mkdir %s", path);
+		return -1;
+	}
+	if (chown_dir && chown(path, uid, gid) == -1) {
+		log_err("chown %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Makes sure ROOT is a directory, and that the state directory and the
+ * temporary directory inside ROOT exist (owned by the worker user when we
+ * run as root). At start (`clean`), temporary files left by a crash are
+ * removed; not on reload, where old workers may still be writing theirs.
+ * Returns 0 or -1 (logged). */
 static int
 master_prepare_dirs(const struct config *cfg, uid_t uid, gid_t gid,
-    bool chown_state)
+    bool chown_dirs, bool clean)
 {
+	char tmp[4096];
 	struct stat st;
+	int fd, n;
 
 	if (stat(cfg->root, &st) == -1) {
 		log_err("root %s", cfg->root);
@@ -405,15 +426,36 @@ master_prepare_dirs(const struct config *cfg, uid_t uid, gid_t gid,
 		log_errx("root %s: not a directory", cfg->root);
 		return -1;
 	}
-	if (mkdir(cfg->state_dir, 0750) == -1 && errno != EEXIST) {
-		log_err("state_dir %s", cfg->state_dir);
+	snprintf(tmp, sizeof(tmp), "%s/%s", cfg->root, FILE_TMP_DIR);
+	if (master_make_dir(cfg->state_dir, uid, gid, chown_dirs) == -1 ||
+	    master_make_dir(tmp, uid, gid, chown_dirs) == -1)
 		return -1;
-	}
-	if (chown_state && chown(cfg->state_dir, uid, gid) == -1) {
-		log_err("chown %s", cfg->state_dir);
-		return -1;
-	}
+	if (!clean)
+		return 0;
+	fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd == -1 ? -1 : file_tmp_clean(fd);
+	if (n == -1)
+		log_err("cleaning %s", tmp);
+	else if (n > 0)
+		log_info("removed %d temporary file%s left in %s", n,
+		    n == 1 ? "" : "s", tmp);
+	if (fd != -1)
+		close(fd);
 	return 0;
+}
+
+/* Names the peers' metrics entries, so workers can find them. */
+static void
+master_register_peers(const struct config *cfg)
+{
+	char name[300];
+	size_t i;
+
+	for (i = 0; i < cfg->npeers; i++) {
+		peer_name(&cfg->peers[i], name, sizeof(name));
+		if (metrics_peer_register(name) == -1)
+			log_warnx("metrics: no room for peer %s", name);
+	}
 }
 
 static int
@@ -481,7 +523,7 @@ master_reload(const sigset_t *wait_mask)
 		goto failed;
 	}
 	if (master_resolve_user(cfg, &uid, &gid, &have_user) == -1 ||
-	    master_prepare_dirs(cfg, uid, gid, have_user) == -1) {
+	    master_prepare_dirs(cfg, uid, gid, have_user, false) == -1) {
 		log_errx("reload refused; keeping the running configuration");
 		goto failed_cfg;
 	}
@@ -502,6 +544,7 @@ master_reload(const sigset_t *wait_mask)
 		if (master_open_log(cfg) == -1)
 			goto failed_listen;
 
+	master_register_peers(cfg);
 	master.gen++;
 	if (master_start_generation(master.gen, cfg, listen_fd,
 	    wait_mask) == -1) {
@@ -619,7 +662,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 	    &master.have_user) == -1)
 		return 1;
 	if (master_prepare_dirs(cfg, master.uid, master.gid,
-	    master.have_user) == -1)
+	    master.have_user, true) == -1)
 		return 1;
 	master.listen_fd = listener_open(cfg->listen_host, cfg->listen_port,
 	    &what);
@@ -633,6 +676,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 		log_err("mmap metrics");
 		return 1;
 	}
+	master_register_peers(cfg);
 	if (!opt->foreground && daemon_detach(&ready_fd) == -1) {
 		log_err("detaching");
 		return 1;

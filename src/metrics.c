@@ -7,6 +7,7 @@
  * stale across slots but are never torn.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -21,6 +22,13 @@ static const int metrics_statuses[METRICS_NSTATUS] = {
 	0, 100, 200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 408, 409,
 	411, 412, 413, 414, 415, 416, 417, 431, 500, 501, 502, 503, 504, 505,
 	507,
+};
+
+/* Upper bounds of the time-to-first-byte buckets, in microseconds; the
+ * last bucket is +Inf. */
+static const uint64_t metrics_ttfb_le_us[METRICS_TTFB_BUCKETS - 1] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+	2500000,
 };
 
 static const char *const metrics_method_names[METRICS_NMETHODS] = {
@@ -137,6 +145,62 @@ metrics_count_request(enum http_method method, int status)
 	    [metrics_status_index(status)], 1);
 }
 
+int
+metrics_peer_register(const char *name)
+{
+	int i, free_idx = -1;
+
+	for (i = 0; i < METRICS_PEERS; i++) {
+		const char *n = metrics_region->peers[i].mp_name;
+
+		if (n[0] == '\0') {
+			if (free_idx == -1)
+				free_idx = i;
+		} else if (strcmp(n, name) == 0) {
+			return i;
+		}
+	}
+	if (free_idx != -1)
+		snprintf(metrics_region->peers[free_idx].mp_name,
+		    sizeof(metrics_region->peers[free_idx].mp_name), "%s", name);
+	return free_idx;
+}
+
+int
+metrics_peer_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < METRICS_PEERS; i++)
+		if (strcmp(metrics_region->peers[i].mp_name, name) == 0)
+			return i;
+	return -1;
+}
+
+struct metrics_peer *
+metrics_peer(int idx)
+{
+	return idx < 0 ? NULL : &metrics_region->peers[idx];
+}
+
+void
+metrics_peer_ttfb(int idx, int64_t us)
+{
+	struct metrics_peer *mp = metrics_peer(idx);
+	int b;
+
+	if (mp == NULL)
+		return;
+	if (us < 0)
+		us = 0;
+	for (b = 0; b < METRICS_TTFB_BUCKETS - 1; b++)
+		if ((uint64_t)us <= metrics_ttfb_le_us[b])
+			break;
+	metrics_add(&mp->mp_ttfb[b], 1);
+	metrics_add(&mp->mp_ttfb_sum_us, (uint64_t)us);
+	metrics_add(&mp->mp_ttfb_count, 1);
+}
+
 static uint64_t
 load_u64(const uint64_t *p)
 {
@@ -170,6 +234,87 @@ metrics_gauge(struct buf *out, const char *name, const char *help,
 {
 	buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help,
 	    name, name, value);
+}
+
+static void
+metrics_render_peers(struct buf *out)
+{
+	static const struct {
+		const char *outcome;
+		size_t offset;
+	} outcomes[] = {
+		{ "win", offsetof(struct metrics_peer, mp_wins) },
+		{ "not_found", offsetof(struct metrics_peer, mp_not_found) },
+		{ "refused", offsetof(struct metrics_peer, mp_refused) },
+		{ "timeout", offsetof(struct metrics_peer, mp_timeout) },
+		{ "bad_response", offsetof(struct metrics_peer,
+		    mp_bad_response) },
+		{ "cut", offsetof(struct metrics_peer, mp_cut) },
+	};
+	const struct metrics_peer *mp;
+	size_t o;
+	int i, b;
+
+	buf_append_str(out, "# HELP shoal_peer_lookups_total Lookups sent "
+	    "to each peer.\n# TYPE shoal_peer_lookups_total counter\n");
+	for (i = 0; i < METRICS_PEERS; i++) {
+		mp = &metrics_region->peers[i];
+		if (mp->mp_name[0] != '\0')
+			buf_printf(out, "shoal_peer_lookups_total{peer=\"%s\"} "
+			    "%llu\n", mp->mp_name,
+			    (unsigned long long)load_u64(&mp->mp_lookups));
+	}
+	buf_append_str(out, "# HELP shoal_peer_outcomes_total How lookups "
+	    "to each peer ended.\n# TYPE shoal_peer_outcomes_total "
+	    "counter\n");
+	for (i = 0; i < METRICS_PEERS; i++) {
+		mp = &metrics_region->peers[i];
+		if (mp->mp_name[0] == '\0')
+			continue;
+		for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
+			buf_printf(out, "shoal_peer_outcomes_total{peer=\"%s\","
+			    "outcome=\"%s\"} %llu\n", mp->mp_name,
+			    outcomes[o].outcome, (unsigned long long)load_u64(
+			    (const uint64_t *)(const void *)((const char *)mp +
+			    outcomes[o].offset)));
+	}
+	buf_append_str(out, "# HELP shoal_peer_received_bytes_total Body "
+	    "bytes relayed from each peer.\n# TYPE "
+	    "shoal_peer_received_bytes_total counter\n");
+	for (i = 0; i < METRICS_PEERS; i++) {
+		mp = &metrics_region->peers[i];
+		if (mp->mp_name[0] != '\0')
+			buf_printf(out, "shoal_peer_received_bytes_total{peer="
+			    "\"%s\"} %llu\n", mp->mp_name,
+			    (unsigned long long)load_u64(&mp->mp_bytes));
+	}
+	buf_append_str(out, "# HELP shoal_peer_first_byte_seconds Time from "
+	    "sending a lookup to the answer's head.\n# TYPE "
+	    "shoal_peer_first_byte_seconds histogram\n");
+	for (i = 0; i < METRICS_PEERS; i++) {
+		uint64_t cum = 0;
+
+		mp = &metrics_region->peers[i];
+		if (mp->mp_name[0] == '\0')
+			continue;
+		for (b = 0; b < METRICS_TTFB_BUCKETS; b++) {
+			cum += load_u64(&mp->mp_ttfb[b]);
+			if (b < METRICS_TTFB_BUCKETS - 1)
+				buf_printf(out, "shoal_peer_first_byte_seconds_"
+				    "bucket{peer=\"%s\",le=\"%g\"} %llu\n",
+				    mp->mp_name, (double)metrics_ttfb_le_us[b] /
+				    1e6, (unsigned long long)cum);
+			else
+				buf_printf(out, "shoal_peer_first_byte_seconds_"
+				    "bucket{peer=\"%s\",le=\"+Inf\"} %llu\n",
+				    mp->mp_name, (unsigned long long)cum);
+		}
+		buf_printf(out, "shoal_peer_first_byte_seconds_sum{peer=\"%s\"}"
+		    " %.6f\nshoal_peer_first_byte_seconds_count{peer=\"%s\"} "
+		    "%llu\n", mp->mp_name,
+		    (double)load_u64(&mp->mp_ttfb_sum_us) / 1e6, mp->mp_name,
+		    (unsigned long long)load_u64(&mp->mp_ttfb_count));
+	}
 }
 
 void
@@ -222,6 +367,19 @@ metrics_render(struct buf *out)
 	metrics_counter(out, "shoal_iopool_overflows_total",
 	    "Disk jobs that found the I/O pool queue full.",
 	    metrics_sum(offsetof(struct metrics_slot, ms_iopool_overflows)));
+	metrics_counter(out, "shoal_peer_hits_total",
+	    "Local misses served from a peer.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_peer_hits)));
+	metrics_counter(out, "shoal_peer_misses_total",
+	    "Local misses that no peer had (404).",
+	    metrics_sum(offsetof(struct metrics_slot, ms_peer_misses)));
+	metrics_counter(out, "shoal_saved_total",
+	    "Copies fetched from peers and kept.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_saved)));
+	metrics_counter(out, "shoal_save_failures_total",
+	    "Copies from peers that could not be kept.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_save_failures)));
+	metrics_render_peers(out);
 	for (k = 0; k < METRICS_SLOTS; k++)
 		open += __atomic_load_n(&m->slots[k].ms_connections_open,
 		    __ATOMIC_RELAXED);

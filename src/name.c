@@ -133,3 +133,30 @@ name_is_valid(const char *name, size_t len)
 	}
 	return true;
 }
+
+size_t
+name_encode(const char *name, size_t len, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+		    || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+		    ch == '_' || ch == '~';
+
+		if (o + (plain ? 1 : 3) >= out_size)
+			break;
+		if (plain) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	if (out_size > 0)
+		out[o] = '\0';
+	return o;
+}

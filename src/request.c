@@ -12,6 +12,7 @@
 #include "condition.h"
 #include "config.h"
 #include "conn.h"
+#include "fanout.h"
 #include "file.h"
 #include "httpdate.h"
 #include "log.h"
@@ -122,7 +123,12 @@ request_open_done(struct iopool_job *job)
 	if (c->c_file.fi_fd == -1) {
 		if (c->c_file.fi_errno == ENOENT) {
 			metrics_add(&metrics_mine()->ms_local_misses, 1);
-			conn_send_text(c, 404, "no such file", NULL);
+			/* A lookup from another node is answered from local
+			 * files only: lookups never travel further. */
+			if (c->c_req.lookup || c->c_worker->w_cfg->npeers == 0)
+				conn_send_text(c, 404, "no such file", NULL);
+			else
+				fanout_start(c);
 			return;
 		}
 		if (c->c_file.fi_errno == EACCES) {

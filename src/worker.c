@@ -22,10 +22,13 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "file.h"
 #include "iopool.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "peer.h"
+#include "relay.h"
 #include "worker.h"
 
 #define WORKER_ACCEPT_BATCH 64
@@ -209,7 +212,14 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		log_err("root %s", cfg->root);
 		return -1;
 	}
+	w->w_tmp_fd = openat(w->w_root_fd, FILE_TMP_DIR, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (w->w_tmp_fd == -1) {
+		log_err("%s/%s", cfg->root, FILE_TMP_DIR);
+		return -1;
+	}
 	w->w_loop = loop_create();
+	w->w_peers = peer_setup(w);
 	w->w_pool = iopool_create(w->w_loop, cfg->io_threads,
 	    WORKER_POOL_QUEUE);
 	if (w->w_pool == NULL) {
@@ -237,11 +247,15 @@ worker_teardown(struct worker *w)
 	if (overflows > 0)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
 	conn_close_all(w);
+	relay_teardown(w);
+	peer_teardown(w);
 	accesslog_close();
 	if (w->w_listen_fd != -1)
 		close(w->w_listen_fd);
-	if (w->w_root_fd > 0)
+	if (w->w_root_fd != -1)
 		close(w->w_root_fd);
+	if (w->w_tmp_fd != -1)
+		close(w->w_tmp_fd);
 	loop_free(w->w_loop);
 }
 
@@ -256,6 +270,8 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 
 	memset(&w, 0, sizeof(w));
 	w.w_root_fd = -1;
+	w.w_tmp_fd = -1;
+	w.w_listen_fd = -1;
 	snprintf(ident, sizeof(ident), "worker %d", slot);
 	log_set_ident(ident);
 	metrics_use_slot(slot);

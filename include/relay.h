@@ -1,0 +1,45 @@
+/*
+ * relay.h - streaming the winning peer's answer to the client as it arrives,
+ * and, when the peer's `save` is on, into a temporary file that is
+ * published under the name only when it is whole.
+ *
+ * Memory is bounded: one peer buffer per relay, refilled only when the
+ * client has taken its bytes and the disk has written them. If the peer
+ * fails mid-body after the client has the head, the client connection is
+ * closed, never finished: a short body is never passed off as whole, and
+ * nothing is published. A save that fails (full disk) is dropped and
+ * logged; the client still gets every byte.
+ *
+ * Loop thread; disk writes in the worker's I/O pool. A relay belongs to its
+ * client connection (c_relay); if the client goes while a disk job is in
+ * flight, the relay finishes cleaning up on its own (w_orphans).
+ */
+#ifndef SHOAL_RELAY_H
+#define SHOAL_RELAY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct conn;
+struct peer;
+struct peer_conn;
+struct relay;
+struct worker;
+
+/* Takes over pc, whose 200 head has just arrived for c's request, and
+ * answers the client from it. `save` keeps a copy. */
+void relay_start(struct conn *c, struct peer_conn *pc, bool save);
+
+/* The client socket is writable (or failed). */
+void relay_client_io(struct conn *c, short revents);
+
+/* The client's send timeout expired. */
+void relay_client_timeout(struct conn *c);
+
+/* The client connection is going away. */
+void relay_abort(struct conn *c);
+
+/* At worker exit, after the pool stopped: frees the orphaned relays. */
+void relay_teardown(struct worker *w);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * fanout.c - one local miss, every peer asked at once (loop thread).
+ *
+ * Each peer is a "leg" with its own peer_conn and deadline (peer_timeout),
+ * all driven by the worker's poll loop: a slow or dead peer delays nothing
+ * but its own leg. The first 200 wins; 404s and failures are counted per
+ * peer; when no leg is left, the answer is 404. A 404 leg keeps reading its
+ * small body on its own so that its connection can go back to the pool.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "fanout.h"
+#include "log.h"
+#include "metrics.h"
+#include "name.h"
+#include "peer.h"
+#include "relay.h"
+#include "worker.h"
+
+struct fanout_leg {
+	struct fanout *l_fanout;
+	struct peer_conn *l_pc;		/* NULL once the leg is over */
+	size_t l_idx;			/* index of the peer */
+};
+
+struct fanout {
+	struct conn *f_conn;
+	size_t f_pending;		/* legs still running */
+	size_t f_nlegs;
+	struct fanout_leg f_legs[];
+};
+
+static void fanout_on_head(struct peer_conn *pc, void *arg);
+static void fanout_on_body(struct peer_conn *pc, void *arg);
+static void fanout_on_done(struct peer_conn *pc, void *arg);
+static void fanout_on_fail(struct peer_conn *pc, enum peer_failure why,
+    void *arg);
+
+static const struct peer_handler fanout_handler = {
+	fanout_on_head, fanout_on_body, fanout_on_done, fanout_on_fail,
+};
+
+/* A 404 (or other refusal) on its way back to the pool. */
+static void
+drain_on_head(struct peer_conn *pc, void *arg)
+{
+	(void)pc;
+	(void)arg;
+}
+
+static void
+drain_on_body(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_consumed(pc);
+}
+
+static void
+drain_on_done(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_release(pc);
+}
+
+static void
+drain_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	(void)pc;
+	(void)why;
+	(void)arg;
+}
+
+static const struct peer_handler drain_handler = {
+	drain_on_head, drain_on_body, drain_on_done, drain_on_fail,
+};
+
+static struct metrics_peer *
+fanout_metrics(const struct fanout_leg *l)
+{
+	const struct worker *w = l->l_fanout->f_conn->c_worker;
+
+	return metrics_peer(w->w_peers[l->l_idx].p_metrics);
+}
+
+static void
+fanout_free(struct fanout *f)
+{
+	f->f_conn->c_fanout = NULL;
+	free(f);
+}
+
+/* A leg is over; with none left and no winner, the answer is 404. */
+static void
+fanout_leg_over(struct fanout_leg *l)
+{
+	struct fanout *f = l->l_fanout;
+	struct conn *c = f->f_conn;
+
+	l->l_pc = NULL;
+	if (--f->f_pending > 0)
+		return;
+	fanout_free(f);
+	metrics_add(&metrics_mine()->ms_peer_misses, 1);
+	conn_send_text(c, 404, "no such file here or on any peer", NULL);
+}
+
+static void
+fanout_on_head(struct peer_conn *pc, void *arg)
+{
+	struct fanout_leg *l = arg;
+	struct fanout *f = l->l_fanout;
+	struct conn *c = f->f_conn;
+	struct metrics_peer *mp = fanout_metrics(l);
+	const struct config_peer *cp = &c->c_worker->w_cfg->peers[l->l_idx];
+	size_t i;
+
+	metrics_peer_ttfb(c->c_worker->w_peers[l->l_idx].p_metrics,
+	    (loop_now(c->c_worker->w_loop) - pc->pc_start_ms) * 1000);
+	if (pc->pc_resp.status != 200) {
+		if (mp != NULL)
+			metrics_add(pc->pc_resp.status == 404 ?
+			    &mp->mp_not_found : &mp->mp_bad_response, 1);
+		if (pc->pc_resp.status != 404)
+			log_debug("peer %s answered %d for %s",
+			    c->c_worker->w_peers[l->l_idx].p_name,
+			    pc->pc_resp.status, c->c_name);
+		pc->pc_handler = &drain_handler;
+		pc->pc_arg = NULL;
+		fanout_leg_over(l);
+		return;
+	}
+	if (mp != NULL)
+		metrics_add(&mp->mp_wins, 1);
+	/* First hit: the others are closed at once. */
+	for (i = 0; i < f->f_nlegs; i++)
+		if (&f->f_legs[i] != l && f->f_legs[i].l_pc != NULL)
+			peer_conn_close(f->f_legs[i].l_pc);
+	fanout_free(f);
+	metrics_add(&metrics_mine()->ms_peer_hits, 1);
+	relay_start(c, pc, cp->save && c->c_req.method == HTTP_METHOD_GET);
+}
+
+/* Legs hand over at the head; these cannot happen while a leg is ours. */
+static void
+fanout_on_body(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_close(pc);
+}
+
+static void
+fanout_on_done(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_close(pc);
+}
+
+static void
+fanout_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	struct fanout_leg *l = arg;
+	struct metrics_peer *mp = fanout_metrics(l);
+	const char *what = "";
+
+	(void)pc;
+	switch (why) {
+	case PEER_REFUSED:
+		what = "refused";
+		if (mp != NULL)
+			metrics_add(&mp->mp_refused, 1);
+		break;
+	case PEER_TIMEOUT:
+		what = "timed out";
+		if (mp != NULL)
+			metrics_add(&mp->mp_timeout, 1);
+		break;
+	case PEER_BAD_RESPONSE:
+		what = "sent a bad response";
+		if (mp != NULL)
+			metrics_add(&mp->mp_bad_response, 1);
+		break;
+	case PEER_CUT:
+		what = "cut the response";
+		if (mp != NULL)
+			metrics_add(&mp->mp_cut, 1);
+		break;
+	}
+	log_info("lookup of %s: peer %s %s", l->l_fanout->f_conn->c_name,
+	    l->l_fanout->f_conn->c_worker->w_peers[l->l_idx].p_name, what);
+	fanout_leg_over(l);
+}
+
+void
+fanout_start(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	const struct config *cfg = w->w_cfg;
+	bool head = c->c_req.method == HTTP_METHOD_HEAD;
+	char target[3 * NAME_MAX_LEN + 2];
+	struct buf req = { 0 };
+	struct fanout *f;
+	size_t i;
+
+	f = xcalloc(1, sizeof(*f) + cfg->npeers * sizeof(f->f_legs[0]));
+	f->f_conn = c;
+	f->f_nlegs = cfg->npeers;
+	f->f_pending = cfg->npeers;
+	c->c_fanout = f;
+	name_encode(c->c_name, c->c_name_len, target, sizeof(target));
+	for (i = 0; i < cfg->npeers; i++) {
+		struct fanout_leg *l = &f->f_legs[i];
+		struct peer *p = &w->w_peers[i];
+		struct metrics_peer *mp = metrics_peer(p->p_metrics);
+
+		l->l_fanout = f;
+		l->l_idx = i;
+		buf_reset(&req);
+		buf_printf(&req, "%s /%s HTTP/1.1\r\nHost: %s\r\n"
+		    HTTP_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
+		    "\r\n\r\n", head ? "HEAD" : "GET", target, p->p_name);
+		if (mp != NULL)
+			metrics_add(&mp->mp_lookups, 1);
+		l->l_pc = peer_request(w, p, req.data, req.len, head,
+		    cfg->peer_timeout_ms, &fanout_handler, l);
+	}
+	buf_free(&req);
+}
+
+void
+fanout_abort(struct conn *c)
+{
+	struct fanout *f = c->c_fanout;
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->f_nlegs; i++)
+		if (f->f_legs[i].l_pc != NULL)
+			peer_conn_close(f->f_legs[i].l_pc);
+	fanout_free(f);
+}

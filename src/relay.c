@@ -1,0 +1,666 @@
+/*
+ * relay.c - the winning peer's answer, streamed to the client and saved
+ * (loop thread; disk work in the I/O pool).
+ *
+ * One block at a time: the peer connection hands over the bytes it read
+ * (peer_conn_data); the client is sent them and, when saving, a pool job
+ * writes them to the temporary file at the same time; when both are done
+ * the block is given back (peer_conn_consumed) and the peer is read again.
+ * So memory per relay is one peer buffer, and the peer is read no faster
+ * than the slower of the client and the disk.
+ *
+ * Saving: OPEN (create the temporary file), WRITE (each block, hashed for
+ * the ETag), then PUBLISH (length checked, fsync, link into place without
+ * replacing anything, fsync ROOT) or DISCARD. Only one job at a time; a
+ * relay whose client is gone while a job runs is moved to w_orphans and
+ * frees itself when its last job is done.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "condition.h"
+#include "config.h"
+#include "conn.h"
+#include "file.h"
+#include "httpdate.h"
+#include "iopool.h"
+#include "log.h"
+#include "metrics.h"
+#include "mime.h"
+#include "peer.h"
+#include "relay.h"
+#include "response.h"
+#include "worker.h"
+
+enum relay_job {
+	RELAY_JOB_NONE,
+	RELAY_JOB_OPEN,
+	RELAY_JOB_WRITE,
+	RELAY_JOB_PUBLISH,
+	RELAY_JOB_DISCARD,
+};
+
+enum relay_save {
+	SAVE_OFF,		/* not saving, or given up */
+	SAVE_OPENING,
+	SAVE_READY,
+	SAVE_PUBLISHED,		/* or discarded: the disk side is over */
+};
+
+struct relay {
+	struct relay *r_next;		/* in w_orphans */
+	struct worker *r_worker;
+	struct conn *r_conn;		/* NULL once the client is gone */
+	struct peer_conn *r_pc;		/* NULL once the body is complete */
+	int r_metrics;			/* the peer's metrics index */
+	char r_name[NAME_MAX_LEN + 1];
+
+	/* client side */
+	bool r_chunked_out;		/* we frame the body in chunks */
+	bool r_expect_len;		/* the peer promised r_length bytes */
+	uint64_t r_length;
+	uint64_t r_received;		/* body bytes from the peer */
+	char *r_data;			/* the current block */
+	size_t r_len;
+	size_t r_sent;			/* of the block, framing included */
+	size_t r_frame_len;		/* chunk framing around the block */
+	char r_frame[24];		/* "HEX\r\n" */
+	bool r_client_done;		/* the block went to the client */
+	bool r_peer_done;		/* the whole body arrived */
+	bool r_trailer_queued;		/* "0\r\n\r\n" put in c_out */
+
+	/* disk side */
+	enum relay_save r_save;
+	bool r_disk_done;		/* the block is on disk */
+	int r_fd;
+	char r_tmp[FILE_TMP_NAME_MAX];
+	XXH3_state_t *r_hash;
+	uint64_t r_disk_off;
+	bool r_have_digest;		/* the peer's ETag carries its digest */
+	uint64_t r_digest;
+	bool r_have_mtime;
+	struct timespec r_mtime;
+	struct iopool_job r_job;
+	enum relay_job r_job_kind;
+	bool r_job_busy;
+	int r_job_err;
+};
+
+static char relay_crlf[] = "\r\n";
+
+static void relay_pump(struct relay *r);
+static void relay_on_head(struct peer_conn *pc, void *arg);
+static void relay_on_body(struct peer_conn *pc, void *arg);
+static void relay_on_done(struct peer_conn *pc, void *arg);
+static void relay_on_fail(struct peer_conn *pc, enum peer_failure why,
+    void *arg);
+
+static const struct peer_handler relay_handler = {
+	relay_on_head, relay_on_body, relay_on_done, relay_on_fail,
+};
+
+static struct relay *
+relay_of_job(struct iopool_job *job)
+{
+	return (struct relay *)(void *)((char *)job -
+	    offsetof(struct relay, r_job));
+}
+
+static void
+relay_free(struct relay *r)
+{
+	if (r->r_pc != NULL)
+		peer_conn_close(r->r_pc);
+	if (r->r_fd != -1)
+		close(r->r_fd);
+	if (r->r_hash != NULL)
+		XXH3_freeState(r->r_hash);
+	free(r);
+}
+
+static void
+relay_unorphan(struct relay *r)
+{
+	struct relay **rp;
+
+	for (rp = &r->r_worker->w_orphans; *rp != NULL; rp = &(*rp)->r_next)
+		if (*rp == r) {
+			*rp = r->r_next;
+			return;
+		}
+}
+
+/* ------------------------------------------------------------------ */
+/* Disk jobs (the work functions run in pool threads)                 */
+
+static void
+relay_job_work(struct iopool_job *job)
+{
+	struct relay *r = relay_of_job(job);
+	struct worker *w = r->r_worker;
+
+	r->r_job_err = 0;
+	switch (r->r_job_kind) {
+	case RELAY_JOB_OPEN:
+		r->r_fd = file_tmp_create(w->w_tmp_fd, "fill", r->r_tmp);
+		if (r->r_fd == -1)
+			r->r_job_err = errno;
+		break;
+	case RELAY_JOB_WRITE:
+		if (file_write_all(r->r_fd, r->r_data, r->r_len,
+		    r->r_disk_off) == -1) {
+			r->r_job_err = errno;
+			break;
+		}
+		XXH3_64bits_update(r->r_hash, r->r_data, r->r_len);
+		r->r_disk_off += r->r_len;
+		break;
+	case RELAY_JOB_PUBLISH:
+		if (file_publish(r->r_fd, w->w_tmp_fd, r->r_tmp, w->w_root_fd,
+		    r->r_name, r->r_have_mtime ? &r->r_mtime : NULL,
+		    r->r_have_digest ? r->r_digest :
+		    XXH3_64bits_digest(r->r_hash)) == -1)
+			r->r_job_err = errno;
+		r->r_fd = -1;
+		break;
+	case RELAY_JOB_DISCARD:
+		file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
+		r->r_fd = -1;
+		break;
+	case RELAY_JOB_NONE:
+		break;
+	}
+}
+
+static void relay_job_done(struct iopool_job *job);
+
+static void
+relay_submit(struct relay *r, enum relay_job kind)
+{
+	r->r_job_kind = kind;
+	r->r_job.work = relay_job_work;
+	r->r_job.done = relay_job_done;
+	r->r_job_busy = true;
+	iopool_submit(r->r_worker->w_pool, &r->r_job);
+}
+
+/* Gives up saving: the temporary file goes, the relay goes on. */
+static void
+relay_drop_save(struct relay *r)
+{
+	if (r->r_fd != -1) {
+		relay_submit(r, RELAY_JOB_DISCARD);
+		r->r_save = SAVE_PUBLISHED;
+		return;
+	}
+	r->r_save = r->r_save == SAVE_OFF ? SAVE_OFF : SAVE_PUBLISHED;
+}
+
+static void
+relay_job_done(struct iopool_job *job)
+{
+	struct relay *r = relay_of_job(job);
+	enum relay_job kind = r->r_job_kind;
+
+	r->r_job_busy = false;
+	r->r_job_kind = RELAY_JOB_NONE;
+	if (r->r_conn == NULL) {
+		/* Orphaned: only cleaning up is left. */
+		if (r->r_fd != -1) {
+			relay_submit(r, RELAY_JOB_DISCARD);
+			return;
+		}
+		relay_unorphan(r);
+		relay_free(r);
+		return;
+	}
+	switch (kind) {
+	case RELAY_JOB_OPEN:
+		if (r->r_job_err != 0) {
+			errno = r->r_job_err;
+			log_warn("saving %s: temporary file", r->r_name);
+			metrics_add(&metrics_mine()->ms_save_failures, 1);
+			r->r_save = SAVE_OFF;
+			break;
+		}
+		r->r_save = SAVE_READY;
+		break;
+	case RELAY_JOB_WRITE:
+		if (r->r_job_err != 0) {
+			errno = r->r_job_err;
+			log_warn("saving %s", r->r_name);
+			metrics_add(&metrics_mine()->ms_save_failures, 1);
+			relay_drop_save(r);
+			break;
+		}
+		r->r_disk_done = true;
+		break;
+	case RELAY_JOB_PUBLISH:
+		r->r_save = SAVE_PUBLISHED;
+		if (r->r_job_err == EEXIST) {
+			log_debug("saving %s: the name was taken meanwhile",
+			    r->r_name);
+		} else if (r->r_job_err != 0) {
+			errno = r->r_job_err;
+			log_warn("publishing %s", r->r_name);
+			metrics_add(&metrics_mine()->ms_save_failures, 1);
+		} else {
+			metrics_add(&metrics_mine()->ms_saved, 1);
+			log_info("saved a copy of %s", r->r_name);
+		}
+		break;
+	case RELAY_JOB_DISCARD:
+	case RELAY_JOB_NONE:
+		break;
+	}
+	relay_pump(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* The client side                                                    */
+
+/* Separates the relay from its client. What the disk side still has to do
+ * (a job in flight, a temporary file to remove) goes on without it. */
+static void
+relay_detach(struct relay *r)
+{
+	if (r->r_conn != NULL)
+		r->r_conn->c_relay = NULL;
+	r->r_conn = NULL;
+	if (r->r_job_busy || r->r_fd != -1) {
+		/* A write job may be reading the peer's buffer: the peer
+		 * connection stays until the relay is freed. */
+		if (!r->r_job_busy)
+			relay_submit(r, RELAY_JOB_DISCARD);
+		r->r_next = r->r_worker->w_orphans;
+		r->r_worker->w_orphans = r;
+		return;
+	}
+	relay_free(r);
+}
+
+/* Ends the client's request: complete, or cut (the connection closes so
+ * that a short body cannot pass for a whole one). */
+static void
+relay_end(struct relay *r, bool complete)
+{
+	struct conn *c = r->r_conn;
+
+	relay_detach(r);
+	if (complete)
+		conn_done(c);
+	else
+		conn_abort(c);
+}
+
+/* Sends what is pending to the client. Returns 1 when all of it went,
+ * 0 when the socket is full (POLLOUT armed), -1 when the client is gone
+ * (the relay is over). */
+static int
+relay_send(struct relay *r)
+{
+	struct conn *c = r->r_conn;
+	struct iovec iov[4];
+	int n_iov;
+	ssize_t n;
+
+	for (;;) {
+		size_t skip, total = 0;
+		int i;
+
+		n_iov = 0;
+		if (c->c_out_off < c->c_out.len) {
+			iov[n_iov].iov_base = c->c_out.data + c->c_out_off;
+			iov[n_iov++].iov_len = c->c_out.len - c->c_out_off;
+		}
+		if (r->r_len > 0 && !r->r_client_done) {
+			/* frame + data + CRLF, minus what already went */
+			skip = r->r_sent;
+			if (skip < r->r_frame_len) {
+				iov[n_iov].iov_base = r->r_frame + skip;
+				iov[n_iov++].iov_len = r->r_frame_len - skip;
+				skip = 0;
+			} else {
+				skip -= r->r_frame_len;
+			}
+			if (skip < r->r_len) {
+				iov[n_iov].iov_base = r->r_data + skip;
+				iov[n_iov++].iov_len = r->r_len - skip;
+				skip = 0;
+			} else {
+				skip -= r->r_len;
+			}
+			if (r->r_chunked_out && skip < 2) {
+				iov[n_iov].iov_base = relay_crlf + skip;
+				iov[n_iov++].iov_len = 2 - skip;
+			}
+		}
+		if (n_iov == 0)
+			return 1;
+		for (i = 0; i < n_iov; i++)
+			total += iov[i].iov_len;
+		n = sendmsg(c->c_fd, &(struct msghdr){ .msg_iov = iov,
+		    .msg_iovlen = (size_t)n_iov }, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			conn_wait_writable(c);
+			return 0;
+		}
+		if (n <= 0) {
+			relay_end(r, false);
+			return -1;
+		}
+		c->c_sent += (uint64_t)n;
+		/* Account for the bytes: head first, then the block. */
+		if (c->c_out_off < c->c_out.len) {
+			size_t h = c->c_out.len - c->c_out_off;
+
+			if ((size_t)n <= h) {
+				c->c_out_off += (size_t)n;
+				continue;
+			}
+			c->c_out_off = c->c_out.len;
+			n -= (ssize_t)h;
+		}
+		r->r_sent += (size_t)n;
+		if (r->r_sent == r->r_frame_len + r->r_len +
+		    (r->r_chunked_out ? 2 : 0))
+			r->r_client_done = true;
+		if ((size_t)n < total)
+			continue;
+	}
+}
+
+/* Moves everything forward that can move. */
+static void
+relay_pump(struct relay *r)
+{
+	for (;;) {
+		if (r->r_save == SAVE_OPENING) {
+			/* Blocks wait for the file; the head need not. */
+			if (r->r_len == 0)
+				(void)relay_send(r);
+			return;
+		}
+		if (r->r_len > 0) {
+			if (r->r_save == SAVE_READY && !r->r_disk_done &&
+			    !r->r_job_busy)
+				relay_submit(r, RELAY_JOB_WRITE);
+			if (!r->r_client_done) {
+				int s = relay_send(r);
+
+				if (s <= 0)
+					return;
+			}
+			if (r->r_save == SAVE_READY && !r->r_disk_done)
+				return;		/* the write job will call */
+			if (r->r_job_busy)
+				return;
+			r->r_len = 0;
+			if (r->r_pc != NULL)
+				peer_conn_consumed(r->r_pc);
+			return;			/* on_body or on_done next */
+		}
+		if (relay_send(r) <= 0)
+			return;			/* the head or the trailer */
+		if (!r->r_peer_done)
+			return;
+		if (r->r_chunked_out && !r->r_trailer_queued) {
+			buf_append_str(&r->r_conn->c_out, "0\r\n\r\n");
+			r->r_trailer_queued = true;
+			continue;
+		}
+		if (r->r_save == SAVE_READY) {
+			if (r->r_job_busy)
+				return;
+			if (r->r_expect_len && r->r_disk_off != r->r_length) {
+				log_warnx("saving %s: %llu bytes written, %llu "
+				    "expected", r->r_name,
+				    (unsigned long long)r->r_disk_off,
+				    (unsigned long long)r->r_length);
+				relay_drop_save(r);
+				return;
+			}
+			relay_submit(r, RELAY_JOB_PUBLISH);
+			return;
+		}
+		if (r->r_job_busy)
+			return;
+		relay_end(r, true);
+		return;
+	}
+}
+
+void
+relay_client_io(struct conn *c, short revents)
+{
+	struct relay *r = c->c_relay;
+
+	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
+		relay_end(r, false);
+		return;
+	}
+	conn_wait_nothing(c);
+	relay_pump(r);
+}
+
+void
+relay_client_timeout(struct conn *c)
+{
+	log_debug("send timeout to %s relaying %s", c->c_addr, c->c_name);
+	relay_end(c->c_relay, false);
+}
+
+void
+relay_abort(struct conn *c)
+{
+	if (c->c_relay != NULL)
+		relay_detach(c->c_relay);
+}
+
+void
+relay_teardown(struct worker *w)
+{
+	while (w->w_orphans != NULL) {
+		struct relay *r = w->w_orphans;
+
+		w->w_orphans = r->r_next;
+		r->r_pc = NULL;		/* peer.c frees its own */
+		relay_free(r);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The peer side                                                      */
+
+static void
+relay_on_head(struct peer_conn *pc, void *arg)
+{
+	(void)pc;
+	(void)arg;	/* the fanout saw the head; relay_start took over */
+}
+
+static void
+relay_on_body(struct peer_conn *pc, void *arg)
+{
+	struct relay *r = arg;
+	struct metrics_peer *mp = metrics_peer(r->r_metrics);
+
+	r->r_data = peer_conn_data(pc);
+	r->r_len = peer_conn_data_len(pc);
+	r->r_received += r->r_len;
+	if (mp != NULL)
+		metrics_add(&mp->mp_bytes, r->r_len);
+	r->r_sent = 0;
+	r->r_client_done = false;
+	r->r_disk_done = false;
+	r->r_frame_len = r->r_chunked_out ? (size_t)snprintf(r->r_frame,
+	    sizeof(r->r_frame), "%zx\r\n", r->r_len) : 0;
+	relay_pump(r);
+}
+
+static void
+relay_on_done(struct peer_conn *pc, void *arg)
+{
+	struct relay *r = arg;
+
+	r->r_pc = NULL;
+	r->r_peer_done = true;
+	peer_conn_release(pc);
+	relay_pump(r);
+}
+
+static void
+relay_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	struct relay *r = arg;
+	struct metrics_peer *mp = metrics_peer(r->r_metrics);
+
+	(void)pc;
+	r->r_pc = NULL;
+	if (mp != NULL)
+		metrics_add(why == PEER_TIMEOUT ? &mp->mp_timeout :
+		    why == PEER_BAD_RESPONSE ? &mp->mp_bad_response :
+		    &mp->mp_cut, 1);
+	log_warnx("relaying %s: the peer %s after %llu bytes; closing the "
+	    "client connection", r->r_name, why == PEER_TIMEOUT ? "stalled" :
+	    why == PEER_BAD_RESPONSE ? "sent a bad body" : "cut the body",
+	    (unsigned long long)r->r_received);
+	if (r->r_save != SAVE_OFF)
+		metrics_add(&metrics_mine()->ms_save_failures, 1);
+	relay_end(r, false);
+}
+
+/* Copies a header of the peer's head into ours when its value is sane. */
+static void
+relay_copy_header(struct buf *out, const struct http_message *resp,
+    const char *name)
+{
+	const struct http_header *h = http_find_header(resp, name);
+	char value[256];
+
+	if (h == NULL || h->value.len == 0 || h->value.len >= sizeof(value))
+		return;
+	memcpy(value, h->value.p, h->value.len);
+	value[h->value.len] = '\0';
+	response_header(out, name, value);
+}
+
+/* The 64 bits of an ETag in shoal's own form ("16 hex digits"). */
+static bool
+relay_parse_etag(const struct http_message *resp, uint64_t *digest)
+{
+	const struct http_header *h = http_find_header(resp, "ETag");
+	char hex[17];
+	size_t i;
+
+	if (h == NULL || h->value.len != 18 || h->value.p[0] != '"' ||
+	    h->value.p[17] != '"')
+		return false;
+	for (i = 0; i < 16; i++) {
+		char ch = h->value.p[i + 1];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return false;
+		hex[i] = ch;
+	}
+	hex[16] = '\0';
+	*digest = strtoull(hex, NULL, 16);
+	return true;
+}
+
+void
+relay_start(struct conn *c, struct peer_conn *pc, bool save)
+{
+	const struct http_message *resp = &pc->pc_resp;
+	const struct http_header *h;
+	struct relay *r = xcalloc(1, sizeof(*r));
+	bool head = c->c_req.method == HTTP_METHOD_HEAD;
+	bool not_modified = false;
+	struct buf *out = &c->c_out;
+	char num[32];
+	time_t t;
+
+	r->r_worker = c->c_worker;
+	r->r_conn = c;
+	r->r_pc = pc;
+	r->r_fd = -1;
+	r->r_metrics = pc->pc_peer->p_metrics;
+	memcpy(r->r_name, c->c_name, c->c_name_len + 1);
+	r->r_have_digest = relay_parse_etag(resp, &r->r_digest);
+	h = http_find_header(resp, "Last-Modified");
+	if (h != NULL && httpdate_parse(h->value.p, h->value.len, &t) == 0) {
+		r->r_have_mtime = true;
+		r->r_mtime.tv_sec = t;
+	}
+	c->c_relay = r;
+	pc->pc_handler = &relay_handler;
+	pc->pc_arg = r;
+
+	/* If the client already has this version, say so and stop. */
+	h = http_find_header(resp, "ETag");
+	if (h != NULL && c->c_req.if_none_match.p != NULL && h->value.len <
+	    64) {
+		char etag[64];
+
+		memcpy(etag, h->value.p, h->value.len);
+		etag[h->value.len] = '\0';
+		not_modified = condition_none_match(c->c_req.if_none_match.p,
+		    c->c_req.if_none_match.len, etag);
+	}
+	c->c_status = not_modified ? 304 : 200;
+	buf_reset(out);
+	response_start(out, c->c_status);
+	if (!not_modified)
+		response_header(out, "Content-Type", mime_type(c->c_name,
+		    c->c_name_len));
+	if (not_modified) {
+		/* no length: a 304 has no body */
+	} else if (head) {
+		/* A HEAD answer's length is the peer's Content-Length. */
+		relay_copy_header(out, resp, "Content-Length");
+	} else if (resp->has_content_length) {
+		r->r_expect_len = true;
+		r->r_length = resp->content_length;
+		snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)resp->content_length);
+		response_header(out, "Content-Length", num);
+	} else if (c->c_req.version_minor == 1) {
+		r->r_chunked_out = true;
+		response_header(out, "Transfer-Encoding", "chunked");
+	} else {
+		c->c_close = true;	/* HTTP/1.0: the close ends the body */
+	}
+	relay_copy_header(out, resp, "ETag");
+	relay_copy_header(out, resp, "Last-Modified");
+	response_end(out, c->c_close, conn_http10_keepalive(c));
+	c->c_out_off = 0;
+	c->c_state = CONN_RELAY;
+
+	if (not_modified) {
+		/* The body is not wanted; the connection cannot be reused
+		 * half-read. */
+		r->r_pc = NULL;
+		r->r_peer_done = true;
+		peer_conn_close(pc);
+	} else if (save && !head) {
+		r->r_hash = XXH3_createState();
+		if (r->r_hash == NULL) {
+			log_errx("saving %s: out of memory", r->r_name);
+		} else {
+			XXH3_64bits_reset(r->r_hash);
+			r->r_save = SAVE_OPENING;
+			relay_submit(r, RELAY_JOB_OPEN);
+		}
+	}
+	/* For HEAD, on_done follows at once (no body) and ends it. */
+	relay_pump(r);
+}

@@ -1,0 +1,80 @@
+/*
+ * fuzz_name.c - libFuzzer driver for src/name.c.
+ *
+ * The input is a raw request target. Besides crashes and UB, the driver
+ * checks that what name_from_target() calls a file name is one by
+ * name_is_valid(), that the output stays within NAME_MAX_LEN + 1 bytes, and
+ * that name_is_valid() and an unencoded "/NAME" target agree.
+ *
+ * Single-threaded; built with -fsanitize=fuzzer,address,undefined.
+ */
+#include "name.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+		    __LINE__, #cond); \
+		abort(); \
+	} \
+} while (0)
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *t = (const char *)data;
+	char out[NAME_MAX_LEN + 1], out2[NAME_MAX_LEN + 1], *target;
+	size_t out_len, out2_len;
+	const char *reason;
+	enum name_kind k;
+	bool valid;
+
+	k = name_from_target(t, size, out, &out_len, &reason);
+	CHECK(out_len <= NAME_MAX_LEN);
+	CHECK(out[out_len] == '\0');
+	switch (k) {
+	case NAME_FILE:
+		CHECK(reason == NULL);
+		CHECK(name_is_valid(out, out_len));
+		break;
+	case NAME_ROOT:
+		CHECK(reason == NULL && out_len == 0);
+		CHECK(size >= 1 && t[0] == '/' && (size == 1 || t[1] == '?'));
+		break;
+	case NAME_NODE:
+		CHECK(reason == NULL);
+		CHECK(size >= 3 && memcmp(t, "/_/", 3) == 0);
+		break;
+	case NAME_INVALID:
+		CHECK(reason != NULL && strchr(reason, '\n') == NULL);
+		CHECK(out_len == 0);
+		break;
+	default:
+		CHECK(!"unknown kind");
+	}
+
+	/* A name without '%' or '?' is its own target: "/" + name. */
+	valid = name_is_valid(t, size);
+	if (size <= NAME_MAX_LEN + 1 && memchr(t, '%', size) == NULL &&
+	    memchr(t, '?', size) == NULL) {
+		target = malloc(size + 1);
+		CHECK(target != NULL);
+		target[0] = '/';
+		memcpy(target + 1, t, size);
+		k = name_from_target(target, size + 1, out2, &out2_len, &reason);
+		if (valid) {
+			CHECK(k == NAME_FILE);
+			CHECK(out2_len == size && memcmp(out2, t, size) == 0);
+		} else {
+			CHECK(k != NAME_FILE);
+		}
+		free(target);
+	}
+	return 0;
+}
