@@ -103,9 +103,10 @@ void conn_done(struct conn *c);
 void conn_abort(struct conn *c);
 
 /* For relay.c: wait for the socket to take more (POLLOUT, send timeout),
- * or stop waiting. */
+ * or only watch for the client hanging up (while the peer or the disk is
+ * slow), so that a client that walks away stops the relay at once. */
 void conn_wait_writable(struct conn *c);
-void conn_wait_nothing(struct conn *c);
+void conn_wait_hangup(struct conn *c);
 
 /* For request.c: a complete text response (see response_text) sent with
  * conn_send. `extra` is NULL or whole header lines. */

@@ -296,15 +296,15 @@ conn_abort(struct conn *c)
 void
 conn_wait_writable(struct conn *c)
 {
-	loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
+	loop_set_events(conn_loop(c), c->c_fd, POLLOUT | POLLRDHUP);
 	loop_timer_set(conn_loop(c), &c->c_timer,
 	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
 }
 
 void
-conn_wait_nothing(struct conn *c)
+conn_wait_hangup(struct conn *c)
 {
-	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_set_events(conn_loop(c), c->c_fd, POLLRDHUP);
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
 

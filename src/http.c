@@ -19,8 +19,12 @@
  *      Connection.
  *
  * So on HTTP_PARSE_MORE the caller's struct is untouched, as http.h says.
- * Both passes are linear in the head, and the caller re-parses from the
- * start as bytes arrive; max_header_size bounds that work.
+ *
+ * Both passes are linear in the head. The caller re-parses from the start
+ * as bytes arrive, so a client trickling one byte per read costs work
+ * quadratic in the head, bounded by max_header_size squared and by the
+ * header timeout. The result is a function of the bytes alone, never of
+ * how they were split (the unit tests and the fuzzer check this).
  */
 #include "http.h"
 

@@ -497,16 +497,6 @@ peer_conn_consumed(struct peer_conn *pc)
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, 0, peer_on_kick);
 }
 
-static void
-peer_on_idle_io(struct loop *loop, int fd, short revents, void *arg)
-{
-	(void)loop;
-	(void)fd;
-	(void)revents;
-	/* An idle connection has nothing to say: data or EOF ends it. */
-	peer_conn_close(arg);
-}
-
 void
 peer_conn_release(struct peer_conn *pc)
 {
@@ -519,8 +509,8 @@ peer_conn_release(struct peer_conn *pc)
 	}
 	pc->pc_state = PC_IDLE;
 	pc->pc_handler = NULL;
-	loop_del(peer_loop(pc), pc->pc_fd);
-	loop_add(peer_loop(pc), pc->pc_fd, POLLIN, peer_on_idle_io, pc);
+	/* An idle connection has nothing to say: data or EOF ends it. */
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, PEER_IDLE_MS,
 	    peer_on_timer);
 	pc->pc_next = p->p_idle;
@@ -554,6 +544,9 @@ peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case PC_BODY:
 		if (pc->pc_data_len == 0)
 			peer_read_body(pc);
+		return;
+	case PC_IDLE:
+		peer_conn_close(pc);
 		return;
 	default:
 		(void)revents;

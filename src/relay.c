@@ -11,9 +11,10 @@
  *
  * Saving: OPEN (create the temporary file), WRITE (each block, hashed for
  * the ETag), then PUBLISH (length checked, fsync, link into place without
- * replacing anything, fsync ROOT) or DISCARD. Only one job at a time; a
- * relay whose client is gone while a job runs is moved to w_orphans and
- * frees itself when its last job is done.
+ * replacing anything, fsync ROOT) or DISCARD. Only one job at a time. A
+ * relay whose client is done (or gone) while a job runs is moved to
+ * w_orphans and frees itself when its last job is done; the client does
+ * not wait for the publish, it has every byte already.
  */
 #include <errno.h>
 #include <poll.h>
@@ -211,16 +212,6 @@ relay_job_done(struct iopool_job *job)
 
 	r->r_job_busy = false;
 	r->r_job_kind = RELAY_JOB_NONE;
-	if (r->r_conn == NULL) {
-		/* Orphaned: only cleaning up is left. */
-		if (r->r_fd != -1) {
-			relay_submit(r, RELAY_JOB_DISCARD);
-			return;
-		}
-		relay_unorphan(r);
-		relay_free(r);
-		return;
-	}
 	switch (kind) {
 	case RELAY_JOB_OPEN:
 		if (r->r_job_err != 0) {
@@ -260,7 +251,19 @@ relay_job_done(struct iopool_job *job)
 	case RELAY_JOB_NONE:
 		break;
 	}
-	relay_pump(r);
+	if (r->r_conn != NULL) {
+		relay_pump(r);
+		return;
+	}
+	/* Without a client only the disk side is left to finish. */
+	if (r->r_job_busy)
+		return;
+	if (r->r_fd != -1) {
+		relay_submit(r, RELAY_JOB_DISCARD);
+		return;
+	}
+	relay_unorphan(r);
+	relay_free(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -429,7 +432,10 @@ relay_pump(struct relay *r)
 				relay_drop_save(r);
 				return;
 			}
+			/* The client has every byte: it need not wait for
+			 * the fsyncs. The publish finishes on its own. */
 			relay_submit(r, RELAY_JOB_PUBLISH);
+			relay_end(r, true);
 			return;
 		}
 		if (r->r_job_busy)
@@ -444,11 +450,11 @@ relay_client_io(struct conn *c, short revents)
 {
 	struct relay *r = c->c_relay;
 
-	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
-		relay_end(r, false);
+	if (revents & (POLLERR | POLLHUP | POLLRDHUP)) {
+		relay_end(r, false);	/* the client walked away */
 		return;
 	}
-	conn_wait_nothing(c);
+	conn_wait_hangup(c);
 	relay_pump(r);
 }
 
@@ -644,6 +650,7 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save)
 	response_end(out, c->c_close, conn_http10_keepalive(c));
 	c->c_out_off = 0;
 	c->c_state = CONN_RELAY;
+	conn_wait_hangup(c);
 
 	if (not_modified) {
 		/* The body is not wanted; the connection cannot be reused

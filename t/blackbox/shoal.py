@@ -65,10 +65,11 @@ def to_yaml(d):
 
 
 class Response:
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, rc=0):
         self.status = status
         self.headers = headers      # lower-case name -> last value
         self.body = body
+        self.rc = rc                # curl's exit status (18: cut body)
 
     def header(self, name):
         return self.headers.get(name.lower())
@@ -284,7 +285,7 @@ class Node:
             for line in blocks[-1].decode("latin-1").split("\r\n")[1:]:
                 k, _, v = line.partition(":")
                 headers[k.strip().lower()] = v.strip()
-        return Response(status, headers, body)
+        return Response(status, headers, body, p.returncode)
 
     def raw(self, data, timeout=10, shut=False):
         """Sends raw bytes on a fresh connection and returns everything the

@@ -3,8 +3,10 @@
  *
  * The input is a raw request target. Besides crashes and UB, the driver
  * checks that what name_from_target() calls a file name is one by
- * name_is_valid(), that the output stays within NAME_MAX_LEN + 1 bytes, and
- * that name_is_valid() and an unencoded "/NAME" target agree.
+ * name_is_valid(), that the output stays within NAME_MAX_LEN + 1 bytes,
+ * that name_is_valid() and an unencoded "/NAME" target agree, and that
+ * name_encode() round-trips: "/" + name_encode(x) decodes back to x
+ * exactly when x is a valid name.
  *
  * Single-threaded; built with -fsanitize=fuzzer,address,undefined.
  */
@@ -30,7 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *t = (const char *)data;
 	char out[NAME_MAX_LEN + 1], out2[NAME_MAX_LEN + 1], *target;
-	size_t out_len, out2_len;
+	char enc[1 + 3 * (NAME_MAX_LEN + 1) + 1];
+	size_t out_len, out2_len, enc_len, i;
 	const char *reason;
 	enum name_kind k;
 	bool valid;
@@ -75,6 +78,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(k != NAME_FILE);
 		}
 		free(target);
+	}
+
+	if (size <= NAME_MAX_LEN + 1) {
+		enc[0] = '/';
+		enc_len = name_encode(t, size, enc + 1, sizeof(enc) - 1);
+		CHECK(enc_len <= 3 * size && enc[1 + enc_len] == '\0');
+		for (i = 0; i < enc_len; i++)
+			CHECK(enc[1 + i] > 0x20 && enc[1 + i] < 0x7f &&
+			    enc[1 + i] != '/' && enc[1 + i] != '?');
+		k = name_from_target(enc, 1 + enc_len, out2, &out2_len,
+		    &reason);
+		if (valid) {
+			CHECK(k == NAME_FILE);
+			CHECK(out2_len == size && memcmp(out2, t, size) == 0);
+		} else {
+			CHECK(k != NAME_FILE || out2_len != size ||
+			    memcmp(out2, t, size) != 0);
+		}
 	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * check_file.c - unit tests for src/file.c (opening names inside ROOT
- * without following links, digests, sendfile, listings), on a real
- * temporary directory under /tmp.
+ * without following links, digests, sendfile, listings, temporary files
+ * and publishing), on a real temporary directory under /tmp.
  * Includes the .c file (for the static JSON escaper); links buf.c and
  * name.c.
  * Runs in Check's fork mode: a crash or a hang is a failure.
@@ -692,6 +692,186 @@ START_TEST(list_not_a_directory)
 }
 END_TEST
 
+/* Temporary files and publishing (uploads and copies from peers). */
+static int
+open_tmp_dir(void)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, FILE_TMP_DIR);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* Entries in root/FILE_TMP_DIR, "." and ".." aside. */
+static int
+count_tmp_entries(void)
+{
+	char path[160];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", root, FILE_TMP_DIR);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+START_TEST(tmp_create_unique_names)
+{
+	enum { N = 50 };
+	static char names[N][FILE_TMP_NAME_MAX];
+	char prefix[32];
+	int tmp_fd = open_tmp_dir(), fds[N], i, j;
+
+	snprintf(prefix, sizeof(prefix), "up-%ld-", (long)getpid());
+	for (i = 0; i < N; i++) {
+		fds[i] = file_tmp_create(tmp_fd, "up", names[i]);
+		ck_assert_msg(fds[i] >= 0, "%s", strerror(errno));
+		ck_assert_msg(strncmp(names[i], prefix, strlen(prefix)) == 0,
+		    "name %s", names[i]);
+		ck_assert(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+		ck_assert_int_eq(fcntl(fds[i], F_GETFL) & O_ACCMODE, O_RDWR);
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(names[i], names[j]);
+	}
+	ck_assert_int_eq(count_tmp_entries(), N);
+	for (i = 0; i < N; i++)
+		file_tmp_discard(fds[i], tmp_fd, names[i]);
+	ck_assert_int_eq(count_tmp_entries(), 0);
+	close(tmp_fd);
+}
+END_TEST
+
+START_TEST(write_all_at_offsets)
+{
+	char name[FILE_TMP_NAME_MAX], got[32];
+	int tmp_fd = open_tmp_dir(), fd;
+
+	fd = file_tmp_create(tmp_fd, "w", name);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(file_write_all(fd, "world", 5, 6), 0);
+	ck_assert_int_eq(file_write_all(fd, "hello ", 6, 0), 0);
+	ck_assert_int_eq(file_write_all(fd, "", 0, 100), 0);
+	ck_assert_int_eq(pread(fd, got, sizeof(got), 0), 11);
+	ck_assert(memcmp(got, "hello world", 11) == 0);
+	errno = 0;
+	ck_assert_int_eq(file_write_all(-1, "x", 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	file_tmp_discard(fd, tmp_fd, name);
+	close(tmp_fd);
+}
+END_TEST
+
+START_TEST(publish_links_into_place)
+{
+	const struct timespec mtime = { 1700000000, 42 };
+	const uint64_t digest = 0x1122334455667788ULL;
+	char name[FILE_TMP_NAME_MAX], path[512], got[32];
+	struct file_info fi;
+	struct buf list = { 0 };
+	struct stat st;
+	int tmp_fd = open_tmp_dir(), fd;
+
+	fd = file_tmp_create(tmp_fd, "up", name);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(file_write_all(fd, "payload", 7, 0), 0);
+	ck_assert_int_eq(file_publish(fd, tmp_fd, name, root_fd, "new.bin",
+	    &mtime, digest), 0);
+	ck_assert_int_eq(count_tmp_entries(), 0);
+
+	snprintf(path, sizeof(path), "%s/new.bin", root);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_nlink, 1);	/* the temporary name is gone */
+	ck_assert_int_eq(st.st_mtim.tv_sec, mtime.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, mtime.tv_nsec);
+
+	/* Served as any file; the ETag is the recorded digest when the file
+	 * system keeps user xattrs. */
+	file_open(root_fd, "new.bin", &fi);
+	ck_assert_int_ge(fi.fi_fd, 0);
+	ck_assert_uint_eq(fi.fi_size, 7);
+	ck_assert_int_eq(read(fi.fi_fd, got, sizeof(got)), 7);
+	ck_assert(memcmp(got, "payload", 7) == 0);
+	close(fi.fi_fd);
+	if (getxattr(path, FILE_DIGEST_XATTR, got, sizeof(got)) > 0)
+		ck_assert_uint_eq(fi.fi_digest, digest);
+	else
+		fprintf(stderr, "publish_links_into_place: digest round trip "
+		    "skipped, no user xattrs\n");
+
+	ck_assert_int_eq(file_list(root_fd, false, &list), 0);
+	ck_assert_uint_eq(list.len, strlen("new.bin\n"));
+	ck_assert(memcmp(list.data, "new.bin\n", list.len) == 0);
+	buf_free(&list);
+	close(tmp_fd);
+}
+END_TEST
+
+/* A name taken meanwhile is never replaced. */
+START_TEST(publish_never_replaces)
+{
+	char name[FILE_TMP_NAME_MAX], path[512];
+	int tmp_fd = open_tmp_dir(), fd;
+
+	make_file(root, "taken", "original", 8);
+	fd = file_tmp_create(tmp_fd, "up", name);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(file_write_all(fd, "intruder", 8, 0), 0);
+	errno = 0;
+	ck_assert_int_eq(file_publish(fd, tmp_fd, name, root_fd, "taken", NULL,
+	    1), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(count_tmp_entries(), 0);
+	snprintf(path, sizeof(path), "%s/taken", root);
+	{
+		char got[16];
+		int rfd = open(path, O_RDONLY | O_CLOEXEC);
+
+		ck_assert_int_ge(rfd, 0);
+		ck_assert_int_eq(read(rfd, got, sizeof(got)), 8);
+		ck_assert(memcmp(got, "original", 8) == 0);
+		close(rfd);
+	}
+	close(tmp_fd);
+}
+END_TEST
+
+START_TEST(tmp_clean_removes_leftovers)
+{
+	char name[FILE_TMP_NAME_MAX];
+	int tmp_fd = open_tmp_dir(), i, fd;
+
+	ck_assert_int_eq(file_tmp_clean(tmp_fd), 0);
+	for (i = 0; i < 3; i++) {
+		fd = file_tmp_create(tmp_fd, "crash", name);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	ck_assert_int_eq(count_tmp_entries(), 3);
+	ck_assert_int_eq(file_tmp_clean(tmp_fd), 3);
+	ck_assert_int_eq(count_tmp_entries(), 0);
+	make_file(root, "kept", "", 0);	/* ROOT itself is not touched */
+	ck_assert_int_eq(file_tmp_clean(tmp_fd), 0);
+	{
+		struct file_info fi;
+
+		file_open(root_fd, "kept", &fi);
+		ck_assert_int_ge(fi.fi_fd, 0);
+		close(fi.fi_fd);
+	}
+	close(tmp_fd);
+}
+END_TEST
+
 static Suite *
 file_suite(void)
 {
@@ -699,6 +879,7 @@ file_suite(void)
 	TCase *open_tc = tcase_create("open");
 	TCase *send_tc = tcase_create("send");
 	TCase *list_tc = tcase_create("list");
+	TCase *tmp_tc = tcase_create("publish");
 
 	tcase_add_unchecked_fixture(open_tc, make_base, remove_base);
 	tcase_add_checked_fixture(open_tc, setup, teardown);
@@ -731,6 +912,15 @@ file_suite(void)
 	tcase_add_test(list_tc, list_many_sorted);
 	tcase_add_test(list_tc, list_not_a_directory);
 	suite_add_tcase(s, list_tc);
+
+	tcase_add_unchecked_fixture(tmp_tc, make_base, remove_base);
+	tcase_add_checked_fixture(tmp_tc, setup, teardown);
+	tcase_add_test(tmp_tc, tmp_create_unique_names);
+	tcase_add_test(tmp_tc, write_all_at_offsets);
+	tcase_add_test(tmp_tc, publish_links_into_place);
+	tcase_add_test(tmp_tc, publish_never_replaces);
+	tcase_add_test(tmp_tc, tmp_clean_removes_leftovers);
+	suite_add_tcase(s, tmp_tc);
 	return s;
 }
 

@@ -823,6 +823,21 @@ START_TEST(test_limit_head_size)
 }
 END_TEST
 
+/* With a head limit below the request-line limit, the head limit holds. */
+START_TEST(test_limit_head_below_line)
+{
+	struct http_limits lim = lim_default;
+
+	lim.max_header_size = 10;
+	ck_assert_int_eq(req_n(G "\r\n", strlen(G "\r\n"), &lim),
+	    HTTP_PARSE_ERROR);
+	ck_assert_int_eq(err.status, 431);
+	ck_assert_int_eq(req_n("GET /abcdef", 11, &lim), HTTP_PARSE_ERROR);
+	ck_assert_int_eq(err.status, 431);
+	ck_assert_int_eq(req_n("GET /abcde", 10, &lim), HTTP_PARSE_MORE);
+}
+END_TEST
+
 START_TEST(test_limit_no_input)
 {
 	ck_assert_int_eq(req_n(NULL, 0, &lim_default), HTTP_PARSE_MORE);
@@ -1429,6 +1444,7 @@ http_suite(void)
 	tcase_add_test(tc, test_limit_header_count);
 	tcase_add_test(tc, test_limit_header_count_cap);
 	tcase_add_test(tc, test_limit_head_size);
+	tcase_add_test(tc, test_limit_head_below_line);
 	tcase_add_test(tc, test_limit_no_input);
 	suite_add_tcase(s, tc);
 

@@ -832,13 +832,14 @@ START_TEST(signal_during_wait_interrupts)
 {
 	struct loop *loop = loop_create();
 	struct ttimer t = { .id = 1 };
+	struct rec r = { 0 };
 	sigset_t wait_mask;
 	pthread_t th;
 	int rc, p[2];
 
 	setup_signals(&wait_mask);	/* before the thread: it inherits it */
-	make_pipe(p);
-	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, NULL), 0);
+	make_pipe(p);			/* something quiet to wait on */
+	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
 	arm(loop, &t, 3000);
 	ck_assert_int_eq(pthread_create(&th, NULL, send_usr1_later, NULL), 0);
 	errno = 0;
@@ -847,6 +848,7 @@ START_TEST(signal_during_wait_interrupts)
 	ck_assert_int_eq(errno, EINTR);
 	ck_assert_int_eq(got_usr1, 1);
 	ck_assert_int_eq(t.fired, 0);
+	ck_assert_int_eq(r.calls, 0);
 	pthread_join(th, NULL);
 	loop_free(loop);
 	close(p[0]);

@@ -305,6 +305,55 @@ START_TEST(test_agree)
 }
 END_TEST
 
+START_TEST(test_encode)
+{
+	char enc[3 * 8 + 1];
+
+	ck_assert_uint_eq(name_encode("a-b_c.d~9", 9, enc, sizeof(enc)), 9);
+	ck_assert_str_eq(enc, "a-b_c.d~9");
+	ck_assert_uint_eq(name_encode("a b/%?", 6, enc, sizeof(enc)), 14);
+	ck_assert_str_eq(enc, "a%20b%2F%25%3F");
+	ck_assert_uint_eq(name_encode("\xc3\xa9", 2, enc, sizeof(enc)), 6);
+	ck_assert_str_eq(enc, "%C3%A9");
+	/* a short out is cut at a whole escape, and still terminated */
+	ck_assert_uint_eq(name_encode("ab c", 4, enc, 5), 2);
+	ck_assert_str_eq(enc, "ab");
+	ck_assert_uint_eq(name_encode("ab c", 4, enc, 6), 5);
+	ck_assert_str_eq(enc, "ab%20");
+	ck_assert_uint_eq(name_encode("abc", 3, enc, 0), 0);
+}
+END_TEST
+
+/* name_encode and name_from_target are inverses on valid names, including
+ * every single byte and the longest name. */
+START_TEST(test_encode_round_trip)
+{
+	char name[NAME_MAX_LEN], t[1 + 3 * NAME_MAX_LEN + 1];
+	size_t len, c;
+
+	for (c = 0; c < 256; c++) {
+		name[0] = 'x';
+		name[1] = (char)c;
+		t[0] = '/';
+		name_encode(name, 2, t + 1, sizeof(t) - 1);
+		if (name_is_valid(name, 2)) {
+			ck_assert_int_eq(classify(t), NAME_FILE);
+			ck_assert_uint_eq(out_len, 2);
+			ck_assert_mem_eq(out, name, 2);
+		} else {
+			ck_assert_int_eq(classify(t), NAME_INVALID);
+		}
+	}
+	for (c = 0; c < NAME_MAX_LEN; c++)
+		name[c] = (char)(0x80 + c % 0x80);
+	len = name_encode(name, NAME_MAX_LEN, t + 1, sizeof(t) - 1);
+	ck_assert_uint_eq(len, 3 * NAME_MAX_LEN);
+	ck_assert_int_eq(classify(t), NAME_FILE);
+	ck_assert_uint_eq(out_len, NAME_MAX_LEN);
+	ck_assert_mem_eq(out, name, NAME_MAX_LEN);
+}
+END_TEST
+
 static Suite *
 name_suite(void)
 {
@@ -328,6 +377,11 @@ name_suite(void)
 	tc = tcase_create("is_valid");
 	tcase_add_test(tc, test_is_valid);
 	tcase_add_test(tc, test_agree);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("encode");
+	tcase_add_test(tc, test_encode);
+	tcase_add_test(tc, test_encode_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,316 @@
+/*
+ * check_listener.c - unit tests for src/listener.c (the listen socket),
+ * on loopback with real connections.
+ * Includes the .c file.
+ * Runs in Check's fork mode: a crash is a failure, not an abort.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listener.c"
+
+/* A port that was free a moment ago: bound by a throwaway socket on
+ * `family`'s loopback, port 0, and released. */
+static uint16_t
+free_port(int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		len = sizeof(*sin6);
+	}
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
+	len = sizeof(ss);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	close(fd);
+	return ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static bool
+ipv6_loopback_available(void)
+{
+	struct sockaddr_in6 sin6;
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd == -1)
+		return false;
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Connects to host:port (numeric), blocking; returns the fd. */
+static int
+connect_to(int family, const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET, host, &sin->sin_addr), 1);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET6, host, &sin6->sin6_addr), 1);
+		len = sizeof(*sin6);
+	}
+	ck_assert_msg(connect(fd, (struct sockaddr *)&ss, len) == 0,
+	    "connect %s port %u: %s", host, (unsigned)port, strerror(errno));
+	return fd;
+}
+
+/* Accepts the connection just made (it is queued: the socket is
+ * nonblocking, so wait for it with poll first). */
+static void
+accept_one(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int c;
+
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(c, 0);
+	close(c);
+}
+
+static void
+assert_listen_flags(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len),
+	    0);
+	ck_assert_int_eq(v, 1);
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len), 0);
+	ck_assert_int_eq(v, SOCK_STREAM);
+}
+
+START_TEST(open_ipv4_loopback)
+{
+	const char *what = NULL;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	uint16_t port = free_port(AF_INET);
+	int fd, c;
+
+	fd = listener_open("127.0.0.1", port, &what);
+	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
+	assert_listen_flags(fd);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	ck_assert_int_eq(sin.sin_family, AF_INET);
+	ck_assert_uint_eq(ntohs(sin.sin_port), port);
+	ck_assert_uint_eq(ntohl(sin.sin_addr.s_addr), INADDR_LOOPBACK);
+
+	/* Nothing waiting: accept would block, not hang. */
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_eq(c, -1);
+	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+
+	c = connect_to(AF_INET, "127.0.0.1", port);
+	accept_one(fd);
+	close(c);
+	close(fd);
+}
+END_TEST
+
+START_TEST(second_open_same_port_fails)
+{
+	const char *what = NULL;
+	uint16_t port = free_port(AF_INET);
+	int fd, fd2;
+
+	fd = listener_open("127.0.0.1", port, &what);
+	ck_assert_int_ge(fd, 0);
+	what = NULL;
+	errno = 0;
+	fd2 = listener_open("127.0.0.1", port, &what);
+	ck_assert_int_eq(fd2, -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	ck_assert_ptr_nonnull(what);
+	ck_assert_str_eq(what, "bind");
+
+	/* The wildcard on the same port is taken too. */
+	what = NULL;
+	errno = 0;
+	ck_assert_int_eq(listener_open(NULL, port, &what), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	ck_assert_str_eq(what, "bind");
+	close(fd);
+}
+END_TEST
+
+/* Closing the socket frees the port at once (SO_REUSEADDR), as a master
+ * restarting on the same port needs. */
+START_TEST(reopen_after_close_with_connection)
+{
+	const char *what = NULL;
+	uint16_t port = free_port(AF_INET);
+	int fd, c, a;
+	struct pollfd p;
+
+	fd = listener_open("127.0.0.1", port, &what);
+	ck_assert_int_ge(fd, 0);
+	c = connect_to(AF_INET, "127.0.0.1", port);
+	p.fd = fd;
+	p.events = POLLIN;
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	a = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(a, 0);
+	close(a);		/* server side closes first: TIME_WAIT here */
+	close(c);
+	close(fd);
+	fd = listener_open("127.0.0.1", port, &what);
+	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
+	close(fd);
+}
+END_TEST
+
+START_TEST(open_ipv6_loopback)
+{
+	const char *what = NULL;
+	struct sockaddr_in6 sin6;
+	socklen_t len = sizeof(sin6);
+	uint16_t port;
+	int fd, c;
+
+	if (!ipv6_loopback_available()) {
+		fprintf(stderr, "open_ipv6_loopback: skipped, no IPv6 ::1\n");
+		return;
+	}
+	port = free_port(AF_INET6);
+	fd = listener_open("::1", port, &what);
+	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
+	assert_listen_flags(fd);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
+	ck_assert_int_eq(sin6.sin6_family, AF_INET6);
+	ck_assert_uint_eq(ntohs(sin6.sin6_port), port);
+	ck_assert(memcmp(&sin6.sin6_addr, &in6addr_loopback,
+	    sizeof(in6addr_loopback)) == 0);
+	c = connect_to(AF_INET6, "::1", port);
+	accept_one(fd);
+	close(c);
+	close(fd);
+}
+END_TEST
+
+/* host NULL: every address; with IPv6, one socket takes IPv4 too. */
+START_TEST(open_wildcard_serves_both)
+{
+	const char *what = NULL;
+	uint16_t port = free_port(AF_INET);
+	int fd, c;
+
+	fd = listener_open(NULL, port, &what);
+	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
+	assert_listen_flags(fd);
+	c = connect_to(AF_INET, "127.0.0.1", port);
+	accept_one(fd);
+	close(c);
+	if (ipv6_loopback_available()) {
+		c = connect_to(AF_INET6, "::1", port);
+		accept_one(fd);
+		close(c);
+	}
+	close(fd);
+}
+END_TEST
+
+/* An address this host does not have. */
+START_TEST(open_foreign_address_fails)
+{
+	const char *what = NULL;
+	int fd;
+
+	errno = 0;
+	fd = listener_open("192.0.2.1", free_port(AF_INET), &what);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(errno, EADDRNOTAVAIL);
+	ck_assert_str_eq(what, "bind");
+}
+END_TEST
+
+START_TEST(same)
+{
+	ck_assert(listener_same(NULL, 8080, NULL, 8080));
+	ck_assert(listener_same("127.0.0.1", 8080, "127.0.0.1", 8080));
+	ck_assert(listener_same("::1", 1, "::1", 1));
+	ck_assert(!listener_same(NULL, 8080, NULL, 8081));
+	ck_assert(!listener_same("127.0.0.1", 8080, "127.0.0.1", 8081));
+	ck_assert(!listener_same(NULL, 8080, "127.0.0.1", 8080));
+	ck_assert(!listener_same("127.0.0.1", 8080, NULL, 8080));
+	ck_assert(!listener_same("127.0.0.1", 8080, "127.0.0.2", 8080));
+}
+END_TEST
+
+static Suite *
+listener_suite(void)
+{
+	Suite *s = suite_create("listener");
+	TCase *tc = tcase_create("listener");
+
+	tcase_add_test(tc, open_ipv4_loopback);
+	tcase_add_test(tc, second_open_same_port_fails);
+	tcase_add_test(tc, reopen_after_close_with_connection);
+	tcase_add_test(tc, open_ipv6_loopback);
+	tcase_add_test(tc, open_wildcard_serves_both);
+	tcase_add_test(tc, open_foreign_address_fails);
+	tcase_add_test(tc, same);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(listener_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
