@@ -70,6 +70,7 @@ struct conn {
 
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;
+	void (*c_job_then)(struct iopool_job *);	/* the caller's done */
 	bool c_job_busy;
 	bool c_dead;			/* closed while the job was busy */
 	int c_job_err;
@@ -113,7 +114,8 @@ void conn_wait_hangup(struct conn *c);
 void conn_send_text(struct conn *c, int status, const char *reason,
     const char *extra);
 
-/* Runs work() in the pool and done() back on the loop. */
+/* Runs work() in the pool and done() back on the loop, unless the
+ * connection was closed meanwhile (then it is freed instead). */
 void conn_submit(struct conn *c, void (*work)(struct iopool_job *),
     void (*done)(struct iopool_job *));
 

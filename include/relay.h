@@ -10,9 +10,10 @@
  * nothing is published. A save that fails (full disk) is dropped and
  * logged; the client still gets every byte.
  *
- * Loop thread; disk writes in the worker's I/O pool. A relay belongs to its
- * client connection (c_relay); if the client goes while a disk job is in
- * flight, the relay finishes cleaning up on its own (w_orphans).
+ * Loop thread; disk writes in the worker's I/O pool. A relay is reached
+ * from its client connection (c_relay) while it has one, and lives on the
+ * worker's list (w_relays) until its transfer and its disk work are over:
+ * a client that walks away does not stop a copy being saved.
  */
 #ifndef SHOAL_RELAY_H
 #define SHOAL_RELAY_H
@@ -39,7 +40,7 @@ void relay_client_timeout(struct conn *c);
 /* The client connection is going away. */
 void relay_abort(struct conn *c);
 
-/* At worker exit, after the pool stopped: frees the orphaned relays. */
+/* At worker exit, after the pool stopped: frees every relay. */
 void relay_teardown(struct worker *w);
 
 #endif

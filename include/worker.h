@@ -35,7 +35,7 @@ struct worker {
 
 	struct peer *w_peers;		/* cfg->npeers of them */
 	struct peer_conn *w_peer_conns;	/* every peer connection */
-	struct relay *w_orphans;	/* relays finishing without a client */
+	struct relay *w_relays;		/* every relay, with or without client */
 
 	bool w_stopping;		/* draining: no accept, no keep-alive */
 	struct loop_timer w_accept_timer;	/* accepting paused (EMFILE) */

@@ -196,12 +196,28 @@ conn_of_job(struct iopool_job *job)
 	    offsetof(struct conn, c_job));
 }
 
+/* Every job of a connection ends here first: a connection closed while
+ * its job ran is freed now, instead of being handed to the caller. */
+static void
+conn_job_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	c->c_job_busy = false;
+	if (c->c_dead) {
+		conn_free(c);
+		return;
+	}
+	c->c_job_then(job);
+}
+
 void
 conn_submit(struct conn *c, void (*work)(struct iopool_job *),
     void (*done)(struct iopool_job *))
 {
 	c->c_job.work = work;
-	c->c_job.done = done;
+	c->c_job.done = conn_job_done;
+	c->c_job_then = done;
 	c->c_job_busy = true;
 	iopool_submit(c->c_worker->w_pool, &c->c_job);
 }
@@ -325,11 +341,6 @@ conn_send_file_done(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
 
-	c->c_job_busy = false;
-	if (c->c_dead) {
-		conn_free(c);
-		return;
-	}
 	if (c->c_job_err != 0 && c->c_job_err != EAGAIN) {
 		if (c->c_job_err != EPIPE && c->c_job_err != ECONNRESET)
 			log_warnx("sending a file to %s: %s", c->c_addr,
@@ -505,6 +516,10 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 		relay_client_io(c, revents);
 		break;
 	case CONN_HANDLING:
+		/* Nothing was asked for, but poll reports a hang-up anyway;
+		 * ignoring it would spin the loop until the work is done. */
+		if (revents & (POLLERR | POLLHUP))
+			conn_close(c);
 		break;
 	}
 }

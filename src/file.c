@@ -156,6 +156,39 @@ file_cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* True when s is well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF). */
+static bool
+file_is_utf8(const unsigned char *s)
+{
+	while (*s != '\0') {
+		unsigned int c = *s, n, cp, i;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+		    || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 static void
 file_json_string(struct buf *out, const char *s)
 {
@@ -179,7 +212,7 @@ int
 file_list(int root_fd, bool json, struct buf *out)
 {
 	char **names = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, listed;
 	struct dirent *de;
 	DIR *dir;
 	int fd;
@@ -218,14 +251,19 @@ file_list(int root_fd, bool json, struct buf *out)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), file_cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), file_cmp_names);
 	if (json)
 		buf_append(out, "[", 1);
-	for (i = 0; i < n; i++) {
+	for (i = 0, listed = 0; i < n; i++) {
 		if (json) {
-			if (i > 0)
-				buf_append(out, ",", 1);
-			file_json_string(out, names[i]);
+			/* JSON strings are Unicode: a name that is not UTF-8
+			 * cannot be written there (the text listing has it). */
+			if (file_is_utf8((const unsigned char *)names[i])) {
+				if (listed++ > 0)
+					buf_append(out, ",", 1);
+				file_json_string(out, names[i]);
+			}
 		} else {
 			buf_append_str(out, names[i]);
 			buf_append(out, "\n", 1);

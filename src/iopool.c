@@ -239,6 +239,14 @@ iopool_destroy(struct iopool *pool)
 	if (pool == NULL)
 		return;
 	pthread_mutex_lock(&pool->mu);
+	/* Jobs waiting in the backlog were promised to run too. */
+	while (pool->backlog_head != NULL) {
+		struct iopool_job *job = pool->backlog_head;
+
+		pool->backlog_head = job->next;
+		iopool_enqueue_locked(pool, job);
+	}
+	pool->backlog_tail = NULL;
 	pool->stopping = true;
 	pthread_cond_broadcast(&pool->cv);
 	pthread_mutex_unlock(&pool->mu);

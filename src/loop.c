@@ -123,10 +123,9 @@ loop_add(struct loop *loop, int fd, short events, loop_io_cb *cb, void *arg)
 void
 loop_set_events(struct loop *loop, int fd, short events)
 {
-	struct loop_reg *r = &loop->regs[fd];
-
-	if (r->cb != NULL)
-		loop->pfds[r->pidx].events = events;
+	if (fd < 0 || (size_t)fd >= loop->nregs || loop->regs[fd].cb == NULL)
+		return;
+	loop->pfds[loop->regs[fd].pidx].events = events;
 }
 
 void

@@ -236,9 +236,31 @@ metrics_gauge(struct buf *out, const char *name, const char *help,
 	    name, name, value);
 }
 
+/* A label value in the text format: backslash, quote and newline are
+ * escaped (a peer's host may hold any printable byte). */
+static void
+metrics_label_value(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 3 < size; in++) {
+		if (*in == '\\' || *in == '"') {
+			out[o++] = '\\';
+			out[o++] = *in;
+		} else if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 metrics_render_peers(struct buf *out)
 {
+	char label[2 * sizeof(metrics_region->peers[0].mp_name) + 1];
 	static const struct {
 		const char *outcome;
 		size_t offset;
@@ -259,9 +281,10 @@ metrics_render_peers(struct buf *out)
 	    "to each peer.\n# TYPE shoal_peer_lookups_total counter\n");
 	for (i = 0; i < METRICS_PEERS; i++) {
 		mp = &metrics_region->peers[i];
+		metrics_label_value(mp->mp_name, label, sizeof(label));
 		if (mp->mp_name[0] != '\0')
 			buf_printf(out, "shoal_peer_lookups_total{peer=\"%s\"} "
-			    "%llu\n", mp->mp_name,
+			    "%llu\n", label,
 			    (unsigned long long)load_u64(&mp->mp_lookups));
 	}
 	buf_append_str(out, "# HELP shoal_peer_outcomes_total How lookups "
@@ -271,9 +294,10 @@ metrics_render_peers(struct buf *out)
 		mp = &metrics_region->peers[i];
 		if (mp->mp_name[0] == '\0')
 			continue;
+		metrics_label_value(mp->mp_name, label, sizeof(label));
 		for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
 			buf_printf(out, "shoal_peer_outcomes_total{peer=\"%s\","
-			    "outcome=\"%s\"} %llu\n", mp->mp_name,
+			    "outcome=\"%s\"} %llu\n", label,
 			    outcomes[o].outcome, (unsigned long long)load_u64(
 			    (const uint64_t *)(const void *)((const char *)mp +
 			    outcomes[o].offset)));
@@ -283,9 +307,10 @@ metrics_render_peers(struct buf *out)
 	    "shoal_peer_received_bytes_total counter\n");
 	for (i = 0; i < METRICS_PEERS; i++) {
 		mp = &metrics_region->peers[i];
+		metrics_label_value(mp->mp_name, label, sizeof(label));
 		if (mp->mp_name[0] != '\0')
 			buf_printf(out, "shoal_peer_received_bytes_total{peer="
-			    "\"%s\"} %llu\n", mp->mp_name,
+			    "\"%s\"} %llu\n", label,
 			    (unsigned long long)load_u64(&mp->mp_bytes));
 	}
 	buf_append_str(out, "# HELP shoal_peer_first_byte_seconds Time from "
@@ -297,22 +322,23 @@ metrics_render_peers(struct buf *out)
 		mp = &metrics_region->peers[i];
 		if (mp->mp_name[0] == '\0')
 			continue;
+		metrics_label_value(mp->mp_name, label, sizeof(label));
 		for (b = 0; b < METRICS_TTFB_BUCKETS; b++) {
 			cum += load_u64(&mp->mp_ttfb[b]);
 			if (b < METRICS_TTFB_BUCKETS - 1)
 				buf_printf(out, "shoal_peer_first_byte_seconds_"
 				    "bucket{peer=\"%s\",le=\"%g\"} %llu\n",
-				    mp->mp_name, (double)metrics_ttfb_le_us[b] /
+				    label, (double)metrics_ttfb_le_us[b] /
 				    1e6, (unsigned long long)cum);
 			else
 				buf_printf(out, "shoal_peer_first_byte_seconds_"
 				    "bucket{peer=\"%s\",le=\"+Inf\"} %llu\n",
-				    mp->mp_name, (unsigned long long)cum);
+				    label, (unsigned long long)cum);
 		}
 		buf_printf(out, "shoal_peer_first_byte_seconds_sum{peer=\"%s\"}"
 		    " %.6f\nshoal_peer_first_byte_seconds_count{peer=\"%s\"} "
-		    "%llu\n", mp->mp_name,
-		    (double)load_u64(&mp->mp_ttfb_sum_us) / 1e6, mp->mp_name,
+		    "%llu\n", label,
+		    (double)load_u64(&mp->mp_ttfb_sum_us) / 1e6, label,
 		    (unsigned long long)load_u64(&mp->mp_ttfb_count));
 	}
 }

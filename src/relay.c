@@ -11,10 +11,15 @@
  *
  * Saving: OPEN (create the temporary file), WRITE (each block, hashed for
  * the ETag), then PUBLISH (length checked, fsync, link into place without
- * replacing anything, fsync ROOT) or DISCARD. Only one job at a time. A
- * relay whose client is done (or gone) while a job runs is moved to
- * w_orphans and frees itself when its last job is done; the client does
- * not wait for the publish, it has every byte already.
+ * replacing anything, fsync ROOT) or DISCARD. One job at a time.
+ *
+ * The client and the copy are independent: the client's request ends as
+ * soon as it has every byte (the fsyncs are not its business), and a
+ * client that walks away does not stop a healthy transfer that is being
+ * saved; only a failed peer does. relay_pump() is called whenever
+ * something may move, and frees the relay once nothing is left: no client,
+ * no peer connection, no job, no temporary file. Every relay is on the
+ * worker's list until then, for teardown.
  */
 #include <errno.h>
 #include <poll.h>
@@ -52,14 +57,14 @@ enum relay_save {
 	SAVE_OFF,		/* not saving, or given up */
 	SAVE_OPENING,
 	SAVE_READY,
-	SAVE_PUBLISHED,		/* or discarded: the disk side is over */
+	SAVE_DONE,		/* published (or tried to) */
 };
 
 struct relay {
-	struct relay *r_next;		/* in w_orphans */
+	struct relay *r_prev, *r_next;	/* w_relays */
 	struct worker *r_worker;
-	struct conn *r_conn;		/* NULL once the client is gone */
-	struct peer_conn *r_pc;		/* NULL once the body is complete */
+	struct conn *r_conn;		/* NULL once the client is done */
+	struct peer_conn *r_pc;		/* NULL once the peer side is over */
 	int r_metrics;			/* the peer's metrics index */
 	char r_name[NAME_MAX_LEN + 1];
 
@@ -71,7 +76,7 @@ struct relay {
 	char *r_data;			/* the current block */
 	size_t r_len;
 	size_t r_sent;			/* of the block, framing included */
-	size_t r_frame_len;		/* chunk framing around the block */
+	size_t r_frame_len;		/* chunk framing before the block */
 	char r_frame[24];		/* "HEX\r\n" */
 	bool r_client_done;		/* the block went to the client */
 	bool r_peer_done;		/* the whole body arrived */
@@ -117,6 +122,14 @@ relay_of_job(struct iopool_job *job)
 static void
 relay_free(struct relay *r)
 {
+	struct worker *w = r->r_worker;
+
+	if (r->r_prev != NULL)
+		r->r_prev->r_next = r->r_next;
+	else
+		w->w_relays = r->r_next;
+	if (r->r_next != NULL)
+		r->r_next->r_prev = r->r_prev;
 	if (r->r_pc != NULL)
 		peer_conn_close(r->r_pc);
 	if (r->r_fd != -1)
@@ -124,18 +137,6 @@ relay_free(struct relay *r)
 	if (r->r_hash != NULL)
 		XXH3_freeState(r->r_hash);
 	free(r);
-}
-
-static void
-relay_unorphan(struct relay *r)
-{
-	struct relay **rp;
-
-	for (rp = &r->r_worker->w_orphans; *rp != NULL; rp = &(*rp)->r_next)
-		if (*rp == r) {
-			*rp = r->r_next;
-			return;
-		}
 }
 
 /* ------------------------------------------------------------------ */
@@ -192,16 +193,15 @@ relay_submit(struct relay *r, enum relay_job kind)
 	iopool_submit(r->r_worker->w_pool, &r->r_job);
 }
 
-/* Gives up saving: the temporary file goes, the relay goes on. */
+/* Gives up the copy; the temporary file goes as soon as no job runs. */
 static void
 relay_drop_save(struct relay *r)
 {
-	if (r->r_fd != -1) {
+	if (r->r_save == SAVE_OPENING || r->r_save == SAVE_READY)
+		metrics_add(&metrics_mine()->ms_save_failures, 1);
+	r->r_save = SAVE_OFF;
+	if (!r->r_job_busy && r->r_fd != -1)
 		relay_submit(r, RELAY_JOB_DISCARD);
-		r->r_save = SAVE_PUBLISHED;
-		return;
-	}
-	r->r_save = r->r_save == SAVE_OFF ? SAVE_OFF : SAVE_PUBLISHED;
 }
 
 static void
@@ -217,24 +217,20 @@ relay_job_done(struct iopool_job *job)
 		if (r->r_job_err != 0) {
 			errno = r->r_job_err;
 			log_warn("saving %s: temporary file", r->r_name);
-			metrics_add(&metrics_mine()->ms_save_failures, 1);
-			r->r_save = SAVE_OFF;
-			break;
+			relay_drop_save(r);
+		} else if (r->r_save == SAVE_OPENING) {
+			r->r_save = SAVE_READY;
 		}
-		r->r_save = SAVE_READY;
 		break;
 	case RELAY_JOB_WRITE:
 		if (r->r_job_err != 0) {
 			errno = r->r_job_err;
 			log_warn("saving %s", r->r_name);
-			metrics_add(&metrics_mine()->ms_save_failures, 1);
 			relay_drop_save(r);
-			break;
 		}
-		r->r_disk_done = true;
+		r->r_disk_done = true;	/* written, or not to be written */
 		break;
 	case RELAY_JOB_PUBLISH:
-		r->r_save = SAVE_PUBLISHED;
 		if (r->r_job_err == EEXIST) {
 			log_debug("saving %s: the name was taken meanwhile",
 			    r->r_name);
@@ -251,72 +247,59 @@ relay_job_done(struct iopool_job *job)
 	case RELAY_JOB_NONE:
 		break;
 	}
-	if (r->r_conn != NULL) {
-		relay_pump(r);
-		return;
-	}
-	/* Without a client only the disk side is left to finish. */
-	if (r->r_job_busy)
-		return;
-	if (r->r_fd != -1) {
+	/* A copy given up while a job held the file is removed now. */
+	if (r->r_save == SAVE_OFF && r->r_fd != -1) {
 		relay_submit(r, RELAY_JOB_DISCARD);
 		return;
 	}
-	relay_unorphan(r);
-	relay_free(r);
+	relay_pump(r);
 }
 
 /* ------------------------------------------------------------------ */
 /* The client side                                                    */
 
-/* Separates the relay from its client. What the disk side still has to do
- * (a job in flight, a temporary file to remove) goes on without it. */
+/* The client's request is over: complete (it has every byte) or cut (the
+ * connection closes, so a short body cannot pass for a whole one). */
 static void
-relay_detach(struct relay *r)
-{
-	if (r->r_conn != NULL)
-		r->r_conn->c_relay = NULL;
-	r->r_conn = NULL;
-	if (r->r_job_busy || r->r_fd != -1) {
-		/* A write job may be reading the peer's buffer: the peer
-		 * connection stays until the relay is freed. */
-		if (!r->r_job_busy)
-			relay_submit(r, RELAY_JOB_DISCARD);
-		r->r_next = r->r_worker->w_orphans;
-		r->r_worker->w_orphans = r;
-		return;
-	}
-	relay_free(r);
-}
-
-/* Ends the client's request: complete, or cut (the connection closes so
- * that a short body cannot pass for a whole one). */
-static void
-relay_end(struct relay *r, bool complete)
+relay_client_end(struct relay *r, bool complete)
 {
 	struct conn *c = r->r_conn;
 
-	relay_detach(r);
+	r->r_conn = NULL;
+	c->c_relay = NULL;
 	if (complete)
 		conn_done(c);
 	else
 		conn_abort(c);
 }
 
-/* Sends what is pending to the client. Returns 1 when all of it went,
- * 0 when the socket is full (POLLOUT armed), -1 when the client is gone
- * (the relay is over). */
+/* The client went away (or stopped reading). A transfer being saved goes
+ * on without it; otherwise relay_pump() drops the peer connection. */
+static void
+relay_client_gone(struct relay *r)
+{
+	relay_client_end(r, false);
+	relay_pump(r);
+}
+
+/* Sends what is pending to the client: the head, the block, a trailer.
+ * Returns 1 when everything went (or there is no client), 0 when the
+ * socket is full (POLLOUT armed), -1 when the client is gone. */
 static int
 relay_send(struct relay *r)
 {
 	struct conn *c = r->r_conn;
 	struct iovec iov[4];
+	struct msghdr msg;
 	int n_iov;
 	ssize_t n;
 
+	if (c == NULL) {
+		r->r_client_done = true;
+		return 1;
+	}
 	for (;;) {
-		size_t skip, total = 0;
-		int i;
+		size_t skip;
 
 		n_iov = 0;
 		if (c->c_out_off < c->c_out.len) {
@@ -324,7 +307,7 @@ relay_send(struct relay *r)
 			iov[n_iov++].iov_len = c->c_out.len - c->c_out_off;
 		}
 		if (r->r_len > 0 && !r->r_client_done) {
-			/* frame + data + CRLF, minus what already went */
+			/* frame, data, CRLF: minus what already went */
 			skip = r->r_sent;
 			if (skip < r->r_frame_len) {
 				iov[n_iov].iov_base = r->r_frame + skip;
@@ -340,29 +323,27 @@ relay_send(struct relay *r)
 			} else {
 				skip -= r->r_len;
 			}
-			if (r->r_chunked_out && skip < 2) {
+			if (r->r_chunked_out) {
 				iov[n_iov].iov_base = relay_crlf + skip;
 				iov[n_iov++].iov_len = 2 - skip;
 			}
 		}
 		if (n_iov == 0)
 			return 1;
-		for (i = 0; i < n_iov; i++)
-			total += iov[i].iov_len;
-		n = sendmsg(c->c_fd, &(struct msghdr){ .msg_iov = iov,
-		    .msg_iovlen = (size_t)n_iov }, MSG_NOSIGNAL);
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n_iov;
+		n = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
 			conn_wait_writable(c);
 			return 0;
 		}
-		if (n <= 0) {
-			relay_end(r, false);
+		if (n <= 0)
 			return -1;
-		}
 		c->c_sent += (uint64_t)n;
-		/* Account for the bytes: head first, then the block. */
+		/* The head goes first, then the block. */
 		if (c->c_out_off < c->c_out.len) {
 			size_t h = c->c_out.len - c->c_out_off;
 
@@ -377,72 +358,74 @@ relay_send(struct relay *r)
 		if (r->r_sent == r->r_frame_len + r->r_len +
 		    (r->r_chunked_out ? 2 : 0))
 			r->r_client_done = true;
-		if ((size_t)n < total)
-			continue;
 	}
 }
 
-/* Moves everything forward that can move. */
+/* Moves everything forward that can move; frees the relay when it is
+ * over. */
 static void
 relay_pump(struct relay *r)
 {
+	int sent;
+
 	for (;;) {
-		if (r->r_save == SAVE_OPENING) {
-			/* Blocks wait for the file; the head need not. */
-			if (r->r_len == 0)
-				(void)relay_send(r);
+		if (r->r_conn == NULL && r->r_save == SAVE_OFF &&
+		    r->r_pc != NULL && !r->r_job_busy) {
+			/* Nobody wants the rest: no client, no copy. (A job
+			 * may be reading the peer's buffer: not before.) */
+			peer_conn_close(r->r_pc);
+			r->r_pc = NULL;
+			r->r_len = 0;
+		}
+		sent = relay_send(r);
+		if (sent < 0) {
+			relay_client_gone(r);
 			return;
 		}
 		if (r->r_len > 0) {
+			if (r->r_save == SAVE_OPENING)
+				return;		/* the file first */
 			if (r->r_save == SAVE_READY && !r->r_disk_done &&
 			    !r->r_job_busy)
 				relay_submit(r, RELAY_JOB_WRITE);
-			if (!r->r_client_done) {
-				int s = relay_send(r);
-
-				if (s <= 0)
-					return;
-			}
+			if (!r->r_client_done || r->r_job_busy)
+				return;		/* POLLOUT or the job calls */
 			if (r->r_save == SAVE_READY && !r->r_disk_done)
-				return;		/* the write job will call */
-			if (r->r_job_busy)
 				return;
 			r->r_len = 0;
 			if (r->r_pc != NULL)
 				peer_conn_consumed(r->r_pc);
 			return;			/* on_body or on_done next */
 		}
-		if (relay_send(r) <= 0)
-			return;			/* the head or the trailer */
-		if (!r->r_peer_done)
-			return;
-		if (r->r_chunked_out && !r->r_trailer_queued) {
+		if (r->r_pc != NULL && !r->r_peer_done)
+			return;			/* the peer is sending */
+		if (r->r_peer_done && r->r_conn != NULL && r->r_chunked_out &&
+		    !r->r_trailer_queued) {
 			buf_append_str(&r->r_conn->c_out, "0\r\n\r\n");
 			r->r_trailer_queued = true;
 			continue;
 		}
-		if (r->r_save == SAVE_READY) {
-			if (r->r_job_busy)
-				return;
-			if (r->r_expect_len && r->r_disk_off != r->r_length) {
-				log_warnx("saving %s: %llu bytes written, %llu "
-				    "expected", r->r_name,
-				    (unsigned long long)r->r_disk_off,
-				    (unsigned long long)r->r_length);
-				relay_drop_save(r);
-				return;
-			}
-			/* The client has every byte: it need not wait for
-			 * the fsyncs. The publish finishes on its own. */
-			relay_submit(r, RELAY_JOB_PUBLISH);
-			relay_end(r, true);
-			return;
-		}
-		if (r->r_job_busy)
-			return;
-		relay_end(r, true);
-		return;
+		break;
 	}
+	if (r->r_job_busy || r->r_save == SAVE_OPENING)
+		return;
+	if (r->r_peer_done && r->r_save == SAVE_READY) {
+		if (r->r_expect_len && r->r_disk_off != r->r_length) {
+			log_warnx("saving %s: %llu bytes written, %llu expected",
+			    r->r_name, (unsigned long long)r->r_disk_off,
+			    (unsigned long long)r->r_length);
+			relay_drop_save(r);
+		} else {
+			r->r_save = SAVE_DONE;
+			relay_submit(r, RELAY_JOB_PUBLISH);
+		}
+	}
+	/* The client has every byte: it need not wait for the disk. */
+	if (r->r_conn != NULL && sent == 1 && r->r_peer_done)
+		relay_client_end(r, true);
+	if (r->r_conn == NULL && r->r_pc == NULL && !r->r_job_busy &&
+	    r->r_fd == -1)
+		relay_free(r);
 }
 
 void
@@ -451,7 +434,7 @@ relay_client_io(struct conn *c, short revents)
 	struct relay *r = c->c_relay;
 
 	if (revents & (POLLERR | POLLHUP | POLLRDHUP)) {
-		relay_end(r, false);	/* the client walked away */
+		relay_client_gone(r);	/* the client walked away */
 		return;
 	}
 	conn_wait_hangup(c);
@@ -462,24 +445,31 @@ void
 relay_client_timeout(struct conn *c)
 {
 	log_debug("send timeout to %s relaying %s", c->c_addr, c->c_name);
-	relay_end(c->c_relay, false);
+	relay_client_gone(c->c_relay);
 }
 
 void
 relay_abort(struct conn *c)
 {
-	if (c->c_relay != NULL)
-		relay_detach(c->c_relay);
+	struct relay *r = c->c_relay;
+
+	if (r == NULL)
+		return;
+	/* The connection is being freed: only detach from it. */
+	r->r_conn = NULL;
+	c->c_relay = NULL;
+	relay_pump(r);
 }
 
 void
 relay_teardown(struct worker *w)
 {
-	while (w->w_orphans != NULL) {
-		struct relay *r = w->w_orphans;
+	while (w->w_relays != NULL) {
+		struct relay *r = w->w_relays;
 
-		w->w_orphans = r->r_next;
-		r->r_pc = NULL;		/* peer.c frees its own */
+		if (r->r_conn != NULL)
+			r->r_conn->c_relay = NULL;
+		r->r_pc = NULL;		/* peer_teardown frees them */
 		relay_free(r);
 	}
 }
@@ -536,13 +526,17 @@ relay_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 		metrics_add(why == PEER_TIMEOUT ? &mp->mp_timeout :
 		    why == PEER_BAD_RESPONSE ? &mp->mp_bad_response :
 		    &mp->mp_cut, 1);
-	log_warnx("relaying %s: the peer %s after %llu bytes; closing the "
-	    "client connection", r->r_name, why == PEER_TIMEOUT ? "stalled" :
-	    why == PEER_BAD_RESPONSE ? "sent a bad body" : "cut the body",
-	    (unsigned long long)r->r_received);
-	if (r->r_save != SAVE_OFF)
-		metrics_add(&metrics_mine()->ms_save_failures, 1);
-	relay_end(r, false);
+	log_warnx("relaying %s: the peer %s after %llu bytes%s", r->r_name,
+	    why == PEER_TIMEOUT ? "stalled" : why == PEER_BAD_RESPONSE ?
+	    "sent a bad body" : "cut the body",
+	    (unsigned long long)r->r_received,
+	    r->r_conn != NULL ? "; closing the client connection" : "");
+	relay_drop_save(r);
+	/* Nothing more comes: the block in hand is void too. */
+	r->r_len = 0;
+	if (r->r_conn != NULL)
+		relay_client_end(r, false);
+	relay_pump(r);
 }
 
 /* Copies a header of the peer's head into ours when its value is sane. */
@@ -596,6 +590,10 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save)
 	time_t t;
 
 	r->r_worker = c->c_worker;
+	r->r_next = c->c_worker->w_relays;
+	if (r->r_next != NULL)
+		r->r_next->r_prev = r;
+	c->c_worker->w_relays = r;
 	r->r_conn = c;
 	r->r_pc = pc;
 	r->r_fd = -1;

@@ -119,7 +119,6 @@ request_open_done(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
 
-	c->c_job_busy = false;
 	if (c->c_file.fi_fd == -1) {
 		if (c->c_file.fi_errno == ENOENT) {
 			metrics_add(&metrics_mine()->ms_local_misses, 1);
@@ -176,7 +175,6 @@ request_list_done(struct iopool_job *job)
 	struct conn *c = conn_of_job(job);
 	char len[32];
 
-	c->c_job_busy = false;
 	if (c->c_job_err != 0) {
 		errno = c->c_job_err;
 		log_warn("listing %s", c->c_worker->w_cfg->root);

@@ -246,8 +246,9 @@ worker_teardown(struct worker *w)
 	}
 	if (overflows > 0)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
-	conn_close_all(w);
+	/* Relays first: with the pool gone they must not start jobs. */
 	relay_teardown(w);
+	conn_close_all(w);
 	peer_teardown(w);
 	accesslog_close();
 	if (w->w_listen_fd != -1)

@@ -64,7 +64,9 @@ class ClusterTest(NodeTest):
         self.assertEqual(again.body, data)
         self.assertEqual(again.header("etag"), etag_c)
         self.assertEqual(again.header("accept-ranges"), "bytes")
-        self.assertEqual(metric(self.a, "shoal_saved_total"), 1)
+        # Counted once the publish job reports back (just after the link).
+        wait_for(lambda: metric(self.a, "shoal_saved_total") == 1,
+                 what="the save counted")
         self.assertEqual(metric(
             self.a, 'shoal_peer_outcomes_total{peer="127.0.0.1:%d",'
             'outcome="win"}' % self.c.port), 1)

@@ -455,7 +455,7 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 	ts.tv_sec += 3;
 	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), 0);
 	accesslog_request("127.0.0.1", &m, 200, 0, 0);
-	accesslog_flush(pool);			/* queued behind the blocker */
+	accesslog_flush(pool);		/* queued behind the blocker */
 	for (i = 1; i < LINES; i++)		/* ~6 MB of lines */
 		accesslog_request("127.0.0.1", &m, 200, 0, 0);
 	ck_assert_uint_le(accesslog.pending.len,

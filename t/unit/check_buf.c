@@ -29,11 +29,11 @@ START_TEST(zero_buffer_is_empty)
 	struct buf b = { 0 };
 
 	ck_assert_uint_eq(b.len, 0);
-	buf_append(&b, "", 0);		/* nothing to add: stays unallocated */
+	buf_append(&b, "", 0);		/* nothing to add */
 	ck_assert_uint_eq(b.len, 0);
 	buf_append_str(&b, "");
 	ck_assert_uint_eq(b.len, 0);
-	buf_free(&b);			/* freeing an empty buffer is fine */
+	buf_free(&b);			/* an empty buffer frees fine */
 	buf_free(&b);
 	ck_assert_ptr_null(b.data);
 }
@@ -65,8 +65,10 @@ START_TEST(append_grows_across_many_sizes)
 	/* Chunks of every size up to 1000 bytes, each filled with a byte
 	 * that depends on its position, so any lost or moved byte shows. */
 	for (n = 1; n <= sizeof(chunk); n += 7) {
-		for (i = 0; i < n; i++)
-			chunk[i] = want[total + i] = (char)((total + i) * 31 % 251);
+		for (i = 0; i < n; i++) {
+			chunk[i] = (char)((total + i) * 31 % 251);
+			want[total + i] = chunk[i];
+		}
 		buf_append(&b, chunk, n);
 		total += n;
 		ck_assert_msg(b.len == total && b.len <= b.cap &&
@@ -113,8 +115,8 @@ START_TEST(printf_growth_over_many_sizes)
 			want[prefix] = '<';
 			memset(want + prefix + 1, 'p', n);
 			want[prefix + n + 1] = '>';
-			ck_assert_msg(b.len == prefix + n + 2 && b.len <= b.cap &&
-			    memcmp(b.data, want, b.len) == 0,
+			ck_assert_msg(b.len == prefix + n + 2 &&
+			    b.len <= b.cap && memcmp(b.data, want, b.len) == 0,
 			    "prefix %zu, %zu bytes: len %zu cap %zu", prefix, n,
 			    b.len, b.cap);
 			buf_free(&b);
@@ -214,7 +216,8 @@ END_TEST
  * size is impossible to allocate on any machine, so this needs no limit. */
 START_TEST(out_of_memory_aborts)
 {
-	volatile size_t huge = SIZE_MAX - 4096;	/* opaque to -O2 warnings */
+	/* volatile: opaque to -O2 allocation-size warnings */
+	volatile size_t huge = SIZE_MAX - 4096;
 	void *p;
 
 	/* The message is expected; keep it out of the test output. */

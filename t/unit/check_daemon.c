@@ -225,7 +225,8 @@ START_TEST(lock_released_when_holder_dies)
 		close(p[0]);
 		if (daemon_pidfile_write(pidpath, &o) == -1)
 			_exit(1);
-		_exit(write(p[1], "", 1) == 1 ? 0 : 1);	/* dies holding it */
+		/* Dies holding it. */
+		_exit(write(p[1], "", 1) == 1 ? 0 : 1);
 	}
 	close(p[1]);
 	ck_assert_int_eq(read(p[0], &c, 1), 1);

@@ -323,8 +323,8 @@ START_TEST(xattr_digest_used_when_valid)
 	identity = digest_of("x");
 	digest_value("x", stored, value, sizeof(value));
 	if (!set_digest_xattr("x", value)) {
-		fprintf(stderr, "xattr_digest_used_when_valid: skipped, %s does "
-		    "not take user xattrs\n", root);
+		fprintf(stderr, "xattr_digest_used_when_valid: skipped, %s "
+		    "does not take user xattrs\n", root);
 		return;
 	}
 	ck_assert_uint_ne(identity, stored);
@@ -374,7 +374,7 @@ START_TEST(xattr_digest_ignored_when_stale_or_bad)
 	ck_assert_uint_ne(digest_of("x"), stored);
 	ck_assert(set_digest_xattr("x", "7 1700000000 5"));
 	ck_assert_uint_ne(digest_of("x"), stored);
-	memset(bad, '7', sizeof(bad) - 1);	/* longer than any valid one */
+	memset(bad, '7', sizeof(bad) - 1);	/* longer than any valid */
 	bad[sizeof(bad) - 1] = '\0';
 	ck_assert(set_digest_xattr("x", bad));
 	ck_assert_uint_ne(digest_of("x"), stored);
@@ -562,7 +562,7 @@ make_listing_tree(void)
 	make_file(root, "c d", "", 0);
 	make_file(root, "quote\"s", "", 0);
 	make_file(root, "back\\slash", "", 0);
-	make_file(root, "\xc3\xbc" "n\xc3\xaf", "", 0);	/* "ünï" in UTF-8 */
+	make_file(root, "\xc3\xbc" "n\xc3\xaf", "", 0);	/* "ünï" */
 	make_file(root, ".hidden", "", 0);
 	make_file(root, "ctl\x01x", "", 0);		/* control byte */
 	make_file(root, "tab\tx", "", 0);
@@ -586,7 +586,7 @@ START_TEST(list_text)
 	struct buf out = { 0 };
 
 	make_listing_tree();
-	buf_append_str(&out, "PRE:");		/* appends, keeps what is there */
+	buf_append_str(&out, "PRE:");	/* appends, keeps what is there */
 	ck_assert_int_eq(file_list(root_fd, false, &out), 0);
 	ck_assert_uint_eq(out.len, 4 + strlen(want));
 	ck_assert(memcmp(out.data, "PRE:", 4) == 0);
@@ -719,7 +719,8 @@ count_tmp_entries(void)
 	d = opendir(path);
 	ck_assert_ptr_nonnull(d);
 	while ((de = readdir(d)) != NULL)
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+		n += strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0;
 	closedir(d);
 	return n;
 }
@@ -790,7 +791,7 @@ START_TEST(publish_links_into_place)
 	snprintf(path, sizeof(path), "%s/new.bin", root);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
-	ck_assert_int_eq(st.st_nlink, 1);	/* the temporary name is gone */
+	ck_assert_int_eq(st.st_nlink, 1);	/* no temporary name left */
 	ck_assert_int_eq(st.st_mtim.tv_sec, mtime.tv_sec);
 	ck_assert_int_eq(st.st_mtim.tv_nsec, mtime.tv_nsec);
 

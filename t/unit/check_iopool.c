@@ -168,7 +168,7 @@ START_TEST(create_registers_and_destroy_unregisters)
 	struct iopool *pool = iopool_create(loop, 3, 16);
 
 	ck_assert_ptr_nonnull(pool);
-	ck_assert_uint_eq(loop_count(loop), 1);	/* the completion eventfd */
+	ck_assert_uint_eq(loop_count(loop), 1);	/* its eventfd */
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 	ck_assert_uint_eq(iopool_overflows(pool), 0);
 	iopool_destroy(pool);
@@ -421,7 +421,8 @@ START_TEST(destroy_works_backlog_jobs)
 	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
-	ck_assert(freopen("/dev/null", "w", stderr) != NULL);	/* the warning */
+	/* The overflow warning is expected. */
+	ck_assert(freopen("/dev/null", "w", stderr) != NULL);
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
 	wait_gate_started();

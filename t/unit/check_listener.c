@@ -90,7 +90,8 @@ connect_to(int family, const char *host, uint16_t port)
 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
-		ck_assert_int_eq(inet_pton(AF_INET6, host, &sin6->sin6_addr), 1);
+		ck_assert_int_eq(inet_pton(AF_INET6, host, &sin6->sin6_addr),
+		    1);
 		len = sizeof(*sin6);
 	}
 	ck_assert_msg(connect(fd, (struct sockaddr *)&ss, len) == 0,

@@ -253,7 +253,7 @@ START_TEST(callback_deletes_own_and_other)
 	ck_assert_int_eq(loop_add(loop, a[0], POLLIN, delete_both_cb, &t), 0);
 	ck_assert_int_eq(loop_add(loop, b[0], POLLIN, delete_both_cb, &t), 0);
 	turn(loop, 1000);
-	ck_assert_int_eq(t.calls, 1);	/* no stale callback for the other */
+	ck_assert_int_eq(t.calls, 1);	/* no stale call for the other */
 	ck_assert_uint_eq(loop_count(loop), 0);
 	turn(loop, 10);
 	ck_assert_int_eq(t.calls, 1);
@@ -804,7 +804,7 @@ START_TEST(signal_pending_before_wait_interrupts)
 	setup_signals(&wait_mask);
 	kill(getpid(), SIGUSR1);
 	ck_assert_int_eq(got_usr1, 0);	/* blocked: still pending */
-	arm(loop, &t, 2000);		/* bounds the wait if it is missed */
+	arm(loop, &t, 2000);		/* bounds the wait if missed */
 	start = loop_clock_ms();
 	errno = 0;
 	rc = loop_run_once(loop, &wait_mask);
@@ -824,7 +824,8 @@ send_usr1_later(void *arg)
 
 	(void)arg;
 	nanosleep(&ts, NULL);
-	kill(getpid(), SIGUSR1);	/* to the process: only the wait takes it */
+	/* To the process: only the wait can take it. */
+	kill(getpid(), SIGUSR1);
 	return NULL;
 }
 
@@ -837,7 +838,7 @@ START_TEST(signal_during_wait_interrupts)
 	pthread_t th;
 	int rc, p[2];
 
-	setup_signals(&wait_mask);	/* before the thread: it inherits it */
+	setup_signals(&wait_mask);	/* the thread inherits it */
 	make_pipe(p);			/* something quiet to wait on */
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
 	arm(loop, &t, 3000);

@@ -125,8 +125,9 @@ START_TEST(slot_claim_release_keeps_totals)
 	ck_assert_int_eq(m->slots[b].ms_pid, 101);
 
 	/* Every slot can be taken once, then there is none. */
-	for (n = 2; n <= METRICS_SLOTS && metrics_slot_claim(200 + n) != -1; n++)
-		continue;
+	for (n = 2; n <= METRICS_SLOTS; n++)
+		if (metrics_slot_claim(200 + n) == -1)
+			break;
 	ck_assert_int_eq(n, METRICS_SLOTS);
 	metrics_slot_release(b);
 	ck_assert_int_eq(metrics_slot_claim(999), b);
@@ -157,8 +158,10 @@ START_TEST(counts_from_forked_child_visible)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	text = render();
-	assert_line(text, "shoal_requests_total{method=\"GET\",status=\"200\"} 3");
-	assert_line(text, "shoal_requests_total{method=\"PUT\",status=\"201\"} 1");
+	assert_line(text,
+	    "shoal_requests_total{method=\"GET\",status=\"200\"} 3");
+	assert_line(text,
+	    "shoal_requests_total{method=\"PUT\",status=\"201\"} 1");
 	assert_line(text, "shoal_sent_bytes_total 1234");
 	assert_line(text, "shoal_connections_open 2");
 	free(text);
@@ -176,13 +179,13 @@ START_TEST(render_sums_all_slots)
 	s0 = metrics_slot_claim(1);
 	s1 = metrics_slot_claim(2);
 	s2 = metrics_slot_claim(3);
-	metrics_slot_release(s2);	/* a dead worker's counts still count */
+	metrics_slot_release(s2);	/* a dead worker's counts count */
 
 	metrics_use_slot(s0);
 	metrics_count_request(HTTP_METHOD_GET, 200);
 	metrics_count_request(HTTP_METHOD_GET, 200);
 	metrics_count_request(HTTP_METHOD_HEAD, 404);
-	metrics_count_request(HTTP_METHOD_GET, 299);	/* not in the table */
+	metrics_count_request(HTTP_METHOD_GET, 299);	/* unknown */
 	metrics_count_request(HTTP_METHOD_DELETE, 405);
 	metrics_add(&metrics_mine()->ms_bytes_sent, 10);
 	metrics_add(&metrics_mine()->ms_bytes_received, 100);
@@ -220,11 +223,14 @@ START_TEST(render_sums_all_slots)
 	m->reload_failures = 9;
 
 	text = render();
-	assert_line(text, "shoal_requests_total{method=\"GET\",status=\"200\"} 5");
-	assert_line(text, "shoal_requests_total{method=\"HEAD\",status=\"404\"} 1");
+	assert_line(text,
+	    "shoal_requests_total{method=\"GET\",status=\"200\"} 5");
+	assert_line(text,
+	    "shoal_requests_total{method=\"HEAD\",status=\"404\"} 1");
 	assert_line(text,
 	    "shoal_requests_total{method=\"GET\",status=\"other\"} 1");
-	assert_line(text, "shoal_requests_total{method=\"POST\",status=\"507\"} 1");
+	assert_line(text,
+	    "shoal_requests_total{method=\"POST\",status=\"507\"} 1");
 	assert_line(text,
 	    "shoal_requests_total{method=\"other\",status=\"405\"} 2");
 	/* Zero series are left out. */
@@ -272,7 +278,8 @@ START_TEST(every_status_and_method)
 		{ HTTP_METHOD_GET, "GET" }, { HTTP_METHOD_HEAD, "HEAD" },
 		{ HTTP_METHOD_PUT, "PUT" }, { HTTP_METHOD_POST, "POST" },
 		{ HTTP_METHOD_OTHER, "other" }, { HTTP_METHOD_PATCH, "other" },
-		{ HTTP_METHOD_TRACE, "other" }, { HTTP_METHOD_CONNECT, "other" },
+		{ HTTP_METHOD_TRACE, "other" },
+		{ HTTP_METHOD_CONNECT, "other" },
 	};
 	char *text, line[128];
 	size_t i;
@@ -327,7 +334,8 @@ typed_before(char typed[][64], int ntyped, const char *name)
 		for (s = 0; s < 4; s++) {
 			size_t tl = strlen(typed[i]), sl = strlen(suffixes[s]);
 
-			if (tl + sl == len && strncmp(name, typed[i], tl) == 0 &&
+			if (tl + sl == len &&
+			    strncmp(name, typed[i], tl) == 0 &&
 			    strcmp(name + tl, suffixes[s]) == 0)
 				return true;
 		}
@@ -356,8 +364,8 @@ START_TEST(exposition_is_well_formed)
 			continue;
 		if (strncmp(line, "# TYPE ", 7) == 0) {
 			ck_assert_int_lt(ntyped, 64);
-			ck_assert_int_eq(sscanf(line + 7, "%63s", typed[ntyped]),
-			    1);
+			ck_assert_int_eq(sscanf(line + 7, "%63s",
+			    typed[ntyped]), 1);
 			ntyped++;
 			continue;
 		}
@@ -371,8 +379,8 @@ START_TEST(exposition_is_well_formed)
 		    "sample before its TYPE: %s", line);
 		val = strrchr(line, ' ');
 		ck_assert_ptr_nonnull(val);
-		ck_assert_msg(strspn(val + 1, "-.0123456789") == strlen(val + 1),
-		    "bad value in \"%s\"", line);
+		ck_assert_msg(strspn(val + 1, "-.0123456789") ==
+		    strlen(val + 1), "bad value in \"%s\"", line);
 		samples++;
 	}
 	ck_assert_int_ge(samples, 30);
@@ -479,7 +487,8 @@ START_TEST(peer_render_outcomes_and_histogram)
 		    "le=\"+Inf\"} 5",
 		"shoal_peer_first_byte_seconds_sum{peer=\"127.0.0.1:8082\"} "
 		    "3.004500",
-		"shoal_peer_first_byte_seconds_count{peer=\"127.0.0.1:8082\"} 5",
+		"shoal_peer_first_byte_seconds_count{peer=\"127.0.0.1:8082\"} "
+		    "5",
 		/* A registered peer with nothing yet still has its series. */
 		"shoal_peer_lookups_total{peer=\"idle:1\"} 0",
 		"shoal_peer_first_byte_seconds_bucket{peer=\"idle:1\","
@@ -503,7 +512,7 @@ START_TEST(peer_render_outcomes_and_histogram)
 	metrics_add(&mp->mp_bytes, 100);
 	metrics_peer_ttfb(peer, 500);
 	metrics_peer_ttfb(peer, 1000);		/* on a bound: "le" */
-	metrics_peer_ttfb(peer, -5);		/* clock oddity: counted as 0 */
+	metrics_peer_ttfb(peer, -5);		/* clock oddity: as 0 */
 	metrics_peer_ttfb(peer, 3000);
 	metrics_peer_ttfb(peer, 3000000);
 	text = render();

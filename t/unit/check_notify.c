@@ -65,9 +65,10 @@ listen_notify(const char *name)
 		sun.sun_path[0] = '\0';
 	else
 		unlink(name);	/* left by an earlier test */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
-	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, len) == 0, "bind %s: %s",
-	    name, strerror(errno));
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(name));
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, len) == 0,
+	    "bind %s: %s", name, strerror(errno));
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", name, 1), 0);
 	return fd;
 }

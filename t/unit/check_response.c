@@ -83,7 +83,8 @@ START_TEST(reason_phrases)
 		{ 431, "Request Header Fields Too Large" },
 		{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
 		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
-		{ 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+		{ 504, "Gateway Timeout" },
+		{ 505, "HTTP Version Not Supported" },
 		{ 507, "Insufficient Storage" },
 	};
 	size_t i;
@@ -184,7 +185,7 @@ START_TEST(connection_header)
 {
 	struct buf out = { 0 };
 
-	response_end(&out, false, false);	/* HTTP/1.1 keep-alive: nothing */
+	response_end(&out, false, false);	/* HTTP/1.1 persists anyway */
 	ck_assert_uint_eq(out.len, 2);
 	ck_assert(memcmp(out.data, "\r\n", 2) == 0);
 
