@@ -157,14 +157,14 @@ class Node:
         return path
 
     # -- processes ----------------------------------------------------
-    def start(self, wait=True, detach=False, expect_fail=False):
+    def start(self, wait=True, detach=False, expect_fail=False, env=None):
         args = [SHOALD, "-c", self.conf_path]
         if not detach:
             args.insert(1, "-f")
         self.logf = open(self.log_path, "ab")
         if detach:
             rc = subprocess.run(args, stdout=self.logf, stderr=self.logf,
-                                timeout=30 * SLOW).returncode
+                                timeout=30 * SLOW, env=env).returncode
             if expect_fail:
                 return rc
             self.tc.assertEqual(rc, 0, "detached start failed:\n" +
@@ -172,7 +172,7 @@ class Node:
             self.detached_pid = int(open(self.pid_file).read())
         else:
             self.proc = subprocess.Popen(args, stdout=self.logf,
-                                         stderr=self.logf,
+                                         stderr=self.logf, env=env,
                                          start_new_session=True)
         if wait:
             self.wait_ready()
