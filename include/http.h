@@ -140,6 +140,9 @@ enum http_parse_result http_parse_response(const char *buf, size_t len,
 const struct http_header *http_find_header(const struct http_message *msg,
     const char *name);
 
+/* The value of a hex digit (either case), or -1. */
+int http_hex_digit(unsigned char c);
+
 /* Case-insensitive comparison of s with a NUL-terminated literal. */
 bool http_str_eq(struct http_str s, const char *lit);
 

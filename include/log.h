@@ -30,6 +30,16 @@ int log_open(const char *target, enum config_log_level level, const char *node);
 /* Reopens a log file by its path (after rotation). Returns 0 or -1. */
 int log_reopen(void);
 
+/* Opens `path` for appending, created 0640 (also for the access log).
+ * Returns the descriptor or -1 with errno. */
+int log_open_file(const char *path);
+
+/* Opens `path` for appending (created 0640) onto the descriptor number fd
+ * with dup2, so that a write in flight from another thread goes to the old
+ * file or the new one, never to a closed or reused descriptor. Returns 0 or
+ * -1 with errno. Shared with the access log. */
+int log_reopen_path(const char *path, int fd);
+
 /* When the log is a file created by root for workers that drop to another
  * user, the master hands it over with this. */
 int log_chown(uid_t uid, gid_t gid);

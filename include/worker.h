@@ -47,7 +47,8 @@ struct worker {
  * master runs as root with `user` set, opens ROOT, starts the pool, writes
  * one byte to ready_fd (then closes it) and serves until told to stop by
  * SIGTERM, SIGINT or SIGQUIT (drain within shutdown_timeout) or until the
- * master (master_pid) dies. `slot` is its metrics slot. Returns the exit status.
+ * master (master_pid) dies. `slot` is its metrics slot. Returns the exit
+ * status.
  */
 int worker_run(const struct config *cfg, int listen_fd, int slot,
     int ready_fd, pid_t master_pid);

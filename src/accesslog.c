@@ -44,8 +44,7 @@ accesslog_open(const char *target)
 		accesslog.is_file = false;
 		return 0;
 	}
-	accesslog.fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640);
+	accesslog.fd = log_open_file(target);
 	if (accesslog.fd == -1)
 		return -1;
 	accesslog.is_file = true;
@@ -62,24 +61,9 @@ accesslog_enabled(void)
 int
 accesslog_reopen(void)
 {
-	int fd;
-
 	if (!accesslog.is_file)
 		return 0;
-	fd = open(accesslog.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640);
-	if (fd == -1)
-		return -1;
-	/* dup2: a write in flight goes to the old file or the new one. */
-	if (dup2(fd, accesslog.fd) == -1) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return log_reopen_path(accesslog.path, accesslog.fd);
 }
 
 /* Appends s[0..len) inside quotes-safe escaping: no quote, backslash,

@@ -10,8 +10,9 @@
  * document, collections nested deeper than three levels (top mapping, the
  * peers sequence, one peer). Too deep a nesting stops the load at once, like
  * a syntax error: libyaml's scanner slows down quadratically with the depth
- * of flow collections, so reading on is a denial of service. The second walks the tree with the key tables
- * below, which give every key its kind, its field and its range. Errors of
+ * of flow collections, so reading on is a denial of service. The second
+ * walks the tree with the key tables below, which give every key its kind,
+ * its field and its range. Errors of
  * both passes are collected with their positions and handed back sorted by
  * position, so one run shows every mistake in the order a reader meets them.
  */

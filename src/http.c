@@ -174,8 +174,8 @@ is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-hex_value(unsigned char c)
+int
+http_hex_digit(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -895,7 +895,7 @@ chunk_byte(struct http_chunked *c, unsigned char ch)
 
 	switch (c->state) {
 	case CH_SIZE:
-		v = hex_value(ch);
+		v = http_hex_digit(ch);
 		if (v >= 0) {
 			/* 16 digits cannot overflow a uint64_t; the value
 			 * must stay below 2^63 so it fits an off_t. */

@@ -51,7 +51,7 @@ log_set_ident(const char *ident)
 	snprintf(log_state.ident, sizeof(log_state.ident), "%s", ident);
 }
 
-static int
+int
 log_open_file(const char *path)
 {
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -88,27 +88,29 @@ log_open(const char *target, enum config_log_level level, const char *node)
 }
 
 int
-log_reopen(void)
+log_reopen_path(const char *path, int fd)
 {
-	int fd;
+	int nfd = log_open_file(path);
 
-	if (log_state.target != LOG_TO_FILE)
-		return 0;
-	fd = log_open_file(log_state.path);
-	if (fd == -1)
+	if (nfd == -1)
 		return -1;
-	/* dup2 keeps the descriptor number, so a pool thread that is writing
-	 * a line right now writes it to one file or the other, never to a
-	 * closed or reused descriptor. */
-	if (dup2(fd, log_state.fd) == -1) {
+	if (dup2(nfd, fd) == -1) {
 		int saved = errno;
 
-		close(fd);
+		close(nfd);
 		errno = saved;
 		return -1;
 	}
-	close(fd);
+	close(nfd);
 	return 0;
+}
+
+int
+log_reopen(void)
+{
+	if (log_state.target != LOG_TO_FILE)
+		return 0;
+	return log_reopen_path(log_state.path, log_state.fd);
 }
 
 int

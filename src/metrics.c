@@ -220,21 +220,6 @@ metrics_sum(size_t offset)
 	return total;
 }
 
-static void
-metrics_counter(struct buf *out, const char *name, const char *help,
-    uint64_t value)
-{
-	buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name,
-	    help, name, name, (unsigned long long)value);
-}
-
-static void
-metrics_gauge(struct buf *out, const char *name, const char *help,
-    long long value)
-{
-	buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help,
-	    name, name, value);
-}
 
 /* A label value in the text format: backslash, quote and newline are
  * escaped (a peer's host may hold any printable byte). */
@@ -258,64 +243,71 @@ metrics_label_value(const char *in, char *out, size_t size)
 }
 
 static void
-metrics_render_peers(struct buf *out)
+metrics_family(struct buf *out, const char *name, const char *help,
+    const char *type)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One counter of every named peer: NAME{peer="P"EXTRA} VALUE, the value
+ * being the uint64_t at `offset` in struct metrics_peer. */
+static void
+metrics_peer_series(struct buf *out, const char *name, const char *extra,
+    size_t offset)
 {
 	char label[2 * sizeof(metrics_region->peers[0].mp_name) + 1];
-	static const struct {
-		const char *outcome;
-		size_t offset;
-	} outcomes[] = {
-		{ "win", offsetof(struct metrics_peer, mp_wins) },
-		{ "not_found", offsetof(struct metrics_peer, mp_not_found) },
-		{ "refused", offsetof(struct metrics_peer, mp_refused) },
-		{ "timeout", offsetof(struct metrics_peer, mp_timeout) },
-		{ "bad_response", offsetof(struct metrics_peer,
-		    mp_bad_response) },
-		{ "cut", offsetof(struct metrics_peer, mp_cut) },
-	};
 	const struct metrics_peer *mp;
-	size_t o;
-	int i, b;
+	int i;
 
-	buf_append_str(out, "# HELP shoal_peer_lookups_total Lookups sent "
-	    "to each peer.\n# TYPE shoal_peer_lookups_total counter\n");
-	for (i = 0; i < METRICS_PEERS; i++) {
-		mp = &metrics_region->peers[i];
-		metrics_label_value(mp->mp_name, label, sizeof(label));
-		if (mp->mp_name[0] != '\0')
-			buf_printf(out, "shoal_peer_lookups_total{peer=\"%s\"} "
-			    "%llu\n", label,
-			    (unsigned long long)load_u64(&mp->mp_lookups));
-	}
-	buf_append_str(out, "# HELP shoal_peer_outcomes_total How lookups "
-	    "to each peer ended.\n# TYPE shoal_peer_outcomes_total "
-	    "counter\n");
 	for (i = 0; i < METRICS_PEERS; i++) {
 		mp = &metrics_region->peers[i];
 		if (mp->mp_name[0] == '\0')
 			continue;
 		metrics_label_value(mp->mp_name, label, sizeof(label));
-		for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
-			buf_printf(out, "shoal_peer_outcomes_total{peer=\"%s\","
-			    "outcome=\"%s\"} %llu\n", label,
-			    outcomes[o].outcome, (unsigned long long)load_u64(
-			    (const uint64_t *)(const void *)((const char *)mp +
-			    outcomes[o].offset)));
+		buf_printf(out, "%s{peer=\"%s\"%s} %llu\n", name, label, extra,
+		    (unsigned long long)load_u64((const uint64_t *)(const void *)
+		    ((const char *)mp + offset)));
 	}
-	buf_append_str(out, "# HELP shoal_peer_received_bytes_total Body "
-	    "bytes relayed from each peer.\n# TYPE "
-	    "shoal_peer_received_bytes_total counter\n");
-	for (i = 0; i < METRICS_PEERS; i++) {
-		mp = &metrics_region->peers[i];
-		metrics_label_value(mp->mp_name, label, sizeof(label));
-		if (mp->mp_name[0] != '\0')
-			buf_printf(out, "shoal_peer_received_bytes_total{peer="
-			    "\"%s\"} %llu\n", label,
-			    (unsigned long long)load_u64(&mp->mp_bytes));
-	}
-	buf_append_str(out, "# HELP shoal_peer_first_byte_seconds Time from "
-	    "sending a lookup to the answer's head.\n# TYPE "
-	    "shoal_peer_first_byte_seconds histogram\n");
+}
+
+static void
+metrics_render_peers(struct buf *out)
+{
+	static const struct {
+		const char *label;
+		size_t offset;
+	} outcomes[] = {
+		{ ",outcome=\"win\"", offsetof(struct metrics_peer, mp_wins) },
+		{ ",outcome=\"not_found\"",
+		    offsetof(struct metrics_peer, mp_not_found) },
+		{ ",outcome=\"refused\"",
+		    offsetof(struct metrics_peer, mp_refused) },
+		{ ",outcome=\"timeout\"",
+		    offsetof(struct metrics_peer, mp_timeout) },
+		{ ",outcome=\"bad_response\"",
+		    offsetof(struct metrics_peer, mp_bad_response) },
+		{ ",outcome=\"cut\"", offsetof(struct metrics_peer, mp_cut) },
+	};
+	char label[2 * sizeof(metrics_region->peers[0].mp_name) + 1];
+	const struct metrics_peer *mp;
+	size_t o;
+	int i, b;
+
+	metrics_family(out, "shoal_peer_lookups_total",
+	    "Lookups sent to each peer.", "counter");
+	metrics_peer_series(out, "shoal_peer_lookups_total", "",
+	    offsetof(struct metrics_peer, mp_lookups));
+	metrics_family(out, "shoal_peer_outcomes_total",
+	    "How lookups to each peer ended.", "counter");
+	for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
+		metrics_peer_series(out, "shoal_peer_outcomes_total",
+		    outcomes[o].label, outcomes[o].offset);
+	metrics_family(out, "shoal_peer_received_bytes_total",
+	    "Body bytes relayed from each peer.", "counter");
+	metrics_peer_series(out, "shoal_peer_received_bytes_total", "",
+	    offsetof(struct metrics_peer, mp_bytes));
+	metrics_family(out, "shoal_peer_first_byte_seconds",
+	    "Time from sending a lookup to the answer's head.", "histogram");
 	for (i = 0; i < METRICS_PEERS; i++) {
 		uint64_t cum = 0;
 
@@ -343,6 +335,22 @@ metrics_render_peers(struct buf *out)
 	}
 }
 
+static void
+metrics_counter(struct buf *out, const char *name, const char *help,
+    uint64_t value)
+{
+	metrics_family(out, name, help, "counter");
+	buf_printf(out, "%s %llu\n", name, (unsigned long long)value);
+}
+
+static void
+metrics_gauge(struct buf *out, const char *name, const char *help,
+    long long value)
+{
+	metrics_family(out, name, help, "gauge");
+	buf_printf(out, "%s %lld\n", name, value);
+}
+
 void
 metrics_render(struct buf *out)
 {
@@ -350,8 +358,8 @@ metrics_render(struct buf *out)
 	int i, j, k;
 	int64_t open = 0;
 
-	buf_append_str(out, "# HELP shoal_requests_total Requests answered, "
-	    "by method and status.\n# TYPE shoal_requests_total counter\n");
+	metrics_family(out, "shoal_requests_total",
+	    "Requests answered, by method and status.", "counter");
 	for (i = 0; i < METRICS_NMETHODS; i++) {
 		for (j = 0; j < METRICS_NSTATUS; j++) {
 			uint64_t n = 0;

@@ -11,21 +11,11 @@
  * raw path is refused before decoding, so that no path with two segments
  * ever looks like a name.
  */
+#include "http.h"
 #include "name.h"
 
 #include <string.h>
 
-static int
-hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The bytes no name may hold, decoded or not; NULL when c is fine. */
 static const char *
@@ -58,8 +48,11 @@ decode(const char *p, size_t n, bool file, char out[NAME_MAX_LEN + 1],
 	while (i < n) {
 		c = (unsigned char)p[i];
 		if (c == '%') {
-			hi = n - i >= 3 ? hex_digit((unsigned char)p[i + 1]) : -1;
-			lo = n - i >= 3 ? hex_digit((unsigned char)p[i + 2]) : -1;
+			hi = lo = -1;
+			if (n - i >= 3) {
+				hi = http_hex_digit((unsigned char)p[i + 1]);
+				lo = http_hex_digit((unsigned char)p[i + 2]);
+			}
 			if (hi < 0 || lo < 0)
 				return "bad percent-encoding";
 			c = (unsigned char)((hi << 4) | lo);

@@ -1,0 +1,840 @@
+#!/usr/bin/env python3
+"""t/bench/bench.py - shoald against nginx on loopback (make bench).
+
+Started by t/bench/run.sh, which has installed nginx-light and wrk. Python
+standard library only. Everything happens on 127.0.0.1 in one temporary
+directory; every load is bounded in time (wrk -d, and a timeout around wrk
+itself); every process started here is stopped on the way out, whether the
+run ends normally, fails, or is interrupted (SIGINT, SIGTERM, SIGHUP).
+
+Method
+  * shoald and nginx get the same number of workers (1) and keep-alive
+    connections; nginx runs with its best settings for each case (see
+    nginx_conf); shoald runs with access_log off and log_level warn.
+  * Each case alternates A B A B ... over BENCH_ROUNDS rounds of
+    BENCH_SECONDS each, after one warm-up run of each side, so that slow
+    drift of a noisy machine hits both sides alike.
+  * With two CPUs or more, the server under test is pinned to one CPU and
+    wrk to another (taskset); the peers of the relay and fan-out cases share
+    wrk's CPU, so the front server has a CPU to itself in both A and B.
+  * Besides wrk's figures, the CPU time the front server's processes used
+    during each run is read from /proc, so that its cost per request is
+    known even when the client is the bottleneck.
+
+Cases
+  local-4k   GET of a 4 KiB file, 64 connections: requests/s, p99
+  local-64m  GET of a 64 MiB file, 4 connections: bytes/s
+  relay-4k   a miss relayed from peer B (a shoald holding the file): shoald
+             node A (save: false, peers: [B]) against nginx proxy_pass to
+             the same B (upstream keepalive): requests/s, p99
+  fanout     miss latency, 1 connection: A with 16 peers (15 empty shoald
+             nodes answer 404, the holder is listed last) against A with
+             the holder as its only peer; "fanout-16 / fanout-1"
+"""
+
+import argparse
+import datetime
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPORT_LUA = os.path.join(HERE, "report.lua")
+ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout"]
+
+SMALL = 4096            # bytes of the small file
+LARGE = 64 << 20        # bytes of the large file
+FANOUT_EMPTY = 15       # peers without the file in the fan-out case
+
+
+class BenchError(Exception):
+    """A failure that ends the run: printed, then everything is stopped."""
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    if v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise BenchError("%s must be an integer, not %r" % (name, v))
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+class Server:
+    """A server process (shoald or nginx master) in its own session, so that
+    its whole process group can be killed as a last resort."""
+
+    def __init__(self, name, kind, port, proc, log_path):
+        self.name = name
+        self.kind = kind            # "shoald" or "nginx"
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def pids(self):
+        """The master and every process below it (workers)."""
+        return [self.proc.pid] + descendants(self.proc.pid)
+
+    def worker_pids(self):
+        return descendants(self.proc.pid)
+
+    def stop(self):
+        """SIGTERM to the master (both shoald and nginx then stop their
+        workers), then SIGKILL to the group if it lingers."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def proc_table():
+    """{pid: ppid} of every process, read from /proc."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after
+        # the last ')'.
+        fields = st.rsplit(")", 1)[1].split()
+        table[int(d)] = int(fields[1])
+    return table
+
+
+def descendants(pid):
+    table = proc_table()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in table.items() if pp == p]
+        out += kids
+        todo += kids
+    return sorted(out)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of the given processes (all their threads)."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state(0) ppid(1) ... utime(11) stime(12).
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+# --------------------------------------------------------------------------
+# HTTP checks
+
+def http_get(port, path, timeout=30, headers=None):
+    """One GET on a fresh connection; returns (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        body = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def wait_port(server, path, timeout=20):
+    """Waits until the server answers 200 on path."""
+    deadline = time.time() + timeout
+    last = "no answer"
+    while time.time() < deadline:
+        if not server.alive():
+            raise BenchError("%s exited with %s before serving:\n%s" % (
+                server.name, server.proc.returncode, server.log_tail()))
+        try:
+            status, _, _ = http_get(server.port, path, timeout=2)
+            if status == 200:
+                return
+            last = "status %d" % status
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    raise BenchError("%s not ready on port %d after %ds (%s):\n%s" % (
+        server.name, server.port, timeout, last, server.log_tail()))
+
+
+def verify(server, path, data):
+    """Fails loudly unless GET path answers 200 with exactly `data`."""
+    try:
+        status, headers, body = http_get(server.port, path)
+    except OSError as e:
+        raise BenchError("%s: GET %s failed: %s" % (server.name, path, e))
+    if status != 200:
+        raise BenchError("%s: GET %s answered %d, not 200:\n%r\n%s" % (
+            server.name, path, status, body[:200], server.log_tail()))
+    if headers.get("content-length") != str(len(data)):
+        raise BenchError("%s: GET %s: Content-Length %s, expected %d" % (
+            server.name, path, headers.get("content-length"), len(data)))
+    if body != data:
+        raise BenchError("%s: GET %s: %d body bytes differ from the file "
+                         "(%d bytes)" % (server.name, path, len(body),
+                                         len(data)))
+
+
+# --------------------------------------------------------------------------
+# The bench
+
+class Bench:
+    def __init__(self, shoald):
+        self.shoald = os.path.abspath(shoald)
+        self.rounds = env_int("BENCH_ROUNDS", 5)
+        self.seconds = env_int("BENCH_SECONDS", 5)
+        self.warmup = env_int("BENCH_WARMUP", 1)
+        self.io_threads = env_int("BENCH_IO_THREADS", 4)
+        cases = os.environ.get("BENCH_CASES", "") or ",".join(ALL_CASES)
+        self.cases = [c.strip() for c in cases.split(",") if c.strip()]
+        for c in self.cases:
+            if c not in ALL_CASES:
+                raise BenchError("unknown case %r (known: %s)" % (
+                    c, ", ".join(ALL_CASES)))
+        if self.rounds < 1 or self.seconds < 1:
+            raise BenchError("BENCH_ROUNDS and BENCH_SECONDS must be >= 1")
+        self.strace = os.environ.get("BENCH_STRACE", "") == "1"
+
+        # CPU pinning: only with two CPUs or more to choose from.
+        cpus = sorted(os.sched_getaffinity(0))
+        self.pin = len(cpus) >= 2 and os.environ.get("BENCH_NOPIN") != "1"
+        if self.pin:
+            self.cpu_server = env_int("BENCH_CPU_SERVER", cpus[0])
+            self.cpu_client = env_int("BENCH_CPU_CLIENT", cpus[1])
+            self.cpu_peer = env_int("BENCH_CPU_PEER", cpus[1])
+        self.tmp = tempfile.mkdtemp(prefix="shoal-bench-")
+        # nginx workers run as "nobody" when started as root: they must be
+        # able to read the served files.
+        os.chmod(self.tmp, 0o755)
+        self.servers = []           # every server started, for cleanup
+        self.children = []          # wrk, strace: for cleanup
+        self.out_lines = []         # the report, printed and saved
+        self.results = []           # summary rows
+
+    # -- output -----------------------------------------------------------
+    def say(self, line=""):
+        print(line, flush=True)
+        self.out_lines.append(line)
+
+    # -- cleanup ----------------------------------------------------------
+    def cleanup(self):
+        for p in self.children:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                p.wait()
+        for s in reversed(self.servers):
+            s.stop()
+        self.servers = []
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stop_servers(self, servers):
+        for s in servers:
+            s.stop()
+            self.servers.remove(s)
+
+    def taskset(self, cpu):
+        """The taskset prefix that pins a command to cpu (none unpinned)."""
+        if not self.pin or cpu is None:
+            return []
+        return ["taskset", "-c", str(cpu)]
+
+    def spawn(self, argv, log_path):
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log,
+                                    start_new_session=True)
+
+    # -- files ------------------------------------------------------------
+    def make_root(self, name, files):
+        """A directory holding files {name: bytes}."""
+        root = os.path.join(self.tmp, name)
+        os.makedirs(root)
+        os.chmod(root, 0o755)
+        for fname, data in files.items():
+            path = os.path.join(root, fname)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+        return root
+
+    # -- shoald -----------------------------------------------------------
+    def start_shoald(self, name, root, cpu, workers=1, io_threads=None,
+                     peers=(), save=True):
+        d = os.path.join(self.tmp, "shoald-" + name)
+        os.makedirs(d)
+        port = free_port()
+        conf = os.path.join(d, "shoal.yaml")
+        lines = [
+            'listen: "127.0.0.1:%d"' % port,
+            'root: "%s"' % root,
+            'state_dir: "%s"' % os.path.join(d, "state"),
+            'node: "%s"' % name,
+            "workers: %d" % workers,
+            "io_threads: %d" % (io_threads or self.io_threads),
+            'pid_file: "%s"' % os.path.join(d, "shoald.pid"),
+            'error_log: "%s"' % os.path.join(d, "error.log"),
+            "log_level: warn",
+            'access_log: "off"',
+            "shutdown_timeout: 2s",
+            "save: %s" % ("true" if save else "false"),
+            "peer_timeout: 2s",
+        ]
+        if peers:
+            lines.append("peers:")
+            for p in peers:
+                lines += ["  - host: 127.0.0.1", "    port: %d" % p]
+        else:
+            lines.append("peers: []")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        log = os.path.join(d, "stderr.log")
+        proc = self.spawn(self.taskset(cpu) + [self.shoald, "-f", "-c", conf],
+                          log)
+        s = Server("shoald-" + name, "shoald", port, proc, log)
+        s.error_log = os.path.join(d, "error.log")
+        self.servers.append(s)
+        wait_port(s, "/_/health")
+        return s
+
+    # -- nginx ------------------------------------------------------------
+    def start_nginx(self, name, cpu, root=None, upstream=None):
+        """nginx, 1 worker, serving root, or proxying to upstream (a port)
+        when given."""
+        d = os.path.join(self.tmp, "nginx-" + name)
+        os.makedirs(os.path.join(d, "tmp"))
+        os.chmod(d, 0o755)
+        port = free_port()
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(nginx_conf(d, port, root=root, upstream=upstream))
+        log = os.path.join(d, "stderr.log")
+        # -e: the start-up error log (before the configuration is read)
+        # goes to our file too, not to /var/log/nginx.
+        proc = self.spawn(self.taskset(cpu) + [
+            "nginx", "-p", d, "-e", os.path.join(d, "error.log"),
+            "-c", conf], log)
+        s = Server("nginx-" + name, "nginx", port, proc, log)
+        s.error_log = os.path.join(d, "error.log")
+        self.servers.append(s)
+        return s
+
+    # -- wrk --------------------------------------------------------------
+    def wrk(self, server, path, conns, seconds, cpu_pids):
+        """One wrk run against server; returns its figures, and the CPU
+        seconds that the processes cpu_pids used meanwhile."""
+        url = "http://127.0.0.1:%d%s" % (server.port, path)
+        argv = self.taskset(self.cpu_client if self.pin else None) + [
+            "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
+            "--timeout", "10s", "--latency", "-s", REPORT_LUA, url]
+        before = cpu_seconds(cpu_pids)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.children.append(p)
+        try:
+            out, _ = p.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise BenchError("wrk against %s did not finish" % server.name)
+        finally:
+            self.children.remove(p)
+        cpu = cpu_seconds(cpu_pids) - before
+        out = out.decode("utf-8", "replace")
+        m = re.search(r"^BENCH (.*)$", out, re.M)
+        if p.returncode != 0 or not m:
+            raise BenchError("wrk against %s failed (%s):\n%s" % (
+                server.name, p.returncode, out))
+        fig = {k: float(v) for k, v in
+               (kv.split("=") for kv in m.group(1).split())}
+        errors = {k: v for k, v in fig.items() if k.startswith("err_") and v}
+        if errors or fig["requests"] == 0:
+            raise BenchError("wrk against %s: %d requests, errors %s:\n%s\n"
+                             "server log:\n%s" % (
+                                 server.name, fig["requests"], errors, out,
+                                 server.log_tail()))
+        if not server.alive():
+            raise BenchError("%s died under load:\n%s" % (
+                server.name, server.log_tail()))
+        secs = fig["duration_us"] / 1e6
+        return {
+            "rps": fig["requests"] / secs,
+            "Bps": fig["bytes"] / secs,
+            "mean_ms": fig["mean_us"] / 1000,
+            "p99_ms": fig["p99_us"] / 1000,
+            "cpu_us_req": cpu * 1e6 / fig["requests"],
+            "cpu_ms_gib": cpu * 1e3 / (fig["bytes"] / (1 << 30)),
+            "cpu_pct": cpu * 100 / secs,
+            "requests": fig["requests"],
+        }
+
+    def strace_load(self, server, path, conns, seconds=3):
+        """strace -c -f on the server's workers (every thread) while wrk
+        loads it for `seconds`; returns the syscall counts per request, the
+        highest first."""
+        workers = server.worker_pids()
+        if not workers or shutil.which("strace") is None:
+            return None
+        out = os.path.join(self.tmp, "strace-%s.txt" % server.name)
+        argv = ["strace", "-c", "-f", "-o", out]
+        for w in workers:
+            argv += ["-p", str(w)]
+        st = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+        self.children.append(st)
+        time.sleep(0.5)             # let strace attach every thread
+        fig = self.wrk(server, path, conns, seconds, [])
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(st.pid, signal.SIGKILL)
+            st.wait()
+        self.children.remove(st)
+        counts = {}
+        try:
+            with open(out) as f:
+                for line in f:
+                    parts = line.split()
+                    # "% time seconds usecs/call calls [errors] syscall"
+                    if len(parts) >= 5 and parts[0][0].isdigit() and \
+                            parts[-1] != "total":
+                        counts[parts[-1]] = int(parts[3])
+        except OSError:
+            return None
+        n = fig["requests"]
+        return n, sorted(((c / n, name) for name, c in counts.items()),
+                         reverse=True)
+
+    # -- running a comparison ----------------------------------------------
+    def compare(self, case, what, sides, path, conns, metrics):
+        """Alternates the sides (label, server, cpu_pids) over the rounds
+        and prints each round, then a summary row per metric.
+
+        metrics: [(key, label, scale, fmt)]; the first side is "a" (shoald
+        or fanout-16), the second "b"; ratios are a/b."""
+        la, lb = sides[0][0], sides[1][0]
+        self.say("== %s: %s" % (case, what))
+        for label, server, pids in sides:
+            if self.warmup:
+                self.wrk(server, path, conns, self.warmup, pids)
+        rows = []
+        # Two header lines: the metric over its three columns, then the
+        # sides and the ratio.
+        w = 10
+        group = 2 * w + 9
+        self.say("%-5s" % "" + "".join(
+            " | %-*s" % (group, m[1]) for m in metrics))
+        self.say("%-5s" % "round" + " | %*s %*s %7s" % (w, la, w, lb, "ratio")
+                 * len(metrics))
+        for r in range(1, self.rounds + 1):
+            figs = []
+            for label, server, pids in sides:
+                figs.append(self.wrk(server, path, conns, self.seconds,
+                                     pids))
+            rows.append(figs)
+            line = "%-5d" % r
+            for key, _, scale, fmt in metrics:
+                a, b = figs[0][key] * scale, figs[1][key] * scale
+                line += " | %*s %*s %7.3f" % (
+                    w, fmt % a, w, fmt % b, a / b if b else float("nan"))
+            self.say(line)
+        for key, mlabel, scale, fmt in metrics:
+            a = [f[0][key] * scale for f in rows]
+            b = [f[1][key] * scale for f in rows]
+            ratios = [x / y for x, y in zip(a, b) if y]
+            self.results.append((case, mlabel, "%s/%s" % (la, lb),
+                                 fmt % statistics.median(a),
+                                 fmt % statistics.median(b),
+                                 min(ratios), statistics.median(ratios),
+                                 max(ratios)))
+        self.say()
+
+    def check_logs(self, servers):
+        """Shows what the servers logged at warn and above (nothing is
+        expected)."""
+        for s in servers:
+            try:
+                with open(s.error_log, "rb") as f:
+                    text = f.read().decode("utf-8", "replace").strip()
+            except OSError:
+                continue
+            if text:
+                lines = text.splitlines()
+                self.say("note: %s logged %d line(s), the last:" % (
+                    s.name, len(lines)))
+                for line in lines[-3:]:
+                    self.say("  " + line[:200])
+
+    def strace_section(self, sides, path, conns):
+        if not self.strace:
+            return
+        tables = []
+        for label, server, _ in sides:
+            res = self.strace_load(server, path, conns)
+            if res is None:
+                self.say("strace: no result for %s" % label)
+                return
+            tables.append((label, res))
+        self.say("syscalls per request (strace -c -f on the workers, "
+                 "3 s of the same load; strace slows the server):")
+        names = []
+        for _, (_, rows) in tables:
+            for per, name in rows:
+                if per >= 0.01 and name not in names:
+                    names.append(name)
+        self.say("  %-20s" % "syscall" + "".join(
+            "%12s" % label for label, _ in tables))
+        for name in names:
+            vals = []
+            for _, (_, rows) in tables:
+                d = {n: p for p, n in rows}
+                vals.append("%12.2f" % d.get(name, 0.0))
+            self.say("  %-20s" % name + "".join(vals))
+        self.say("  %-20s" % "total" + "".join(
+            "%12.2f" % sum(p for p, _ in rows) for _, (_, rows) in tables))
+        self.say()
+
+    # -- the cases --------------------------------------------------------
+    def case_local_4k(self, root):
+        s = self.start_shoald("local", root, self.cpu_srv())
+        n = self.start_nginx("local", self.cpu_srv(), root=root)
+        wait_port(n, "/4k.bin")
+        for x in (s, n):
+            verify(x, "/4k.bin", self.small)
+        sides = [("shoald", s, s.pids()), ("nginx", n, n.pids())]
+        self.compare("local-4k", "GET /4k.bin (4 KiB), 64 connections, "
+                     "wrk -t1", sides, "/4k.bin", 64, [
+                         ("rps", "req/s", 1, "%.0f"),
+                         ("p99_ms", "p99 ms", 1, "%.2f"),
+                         ("cpu_us_req", "server cpu us/req", 1, "%.1f")])
+        self.strace_section(sides, "/4k.bin", 64)
+        self.check_logs([s, n])
+        self.stop_servers([s, n])
+
+    def case_local_64m(self, root):
+        s = self.start_shoald("local64", root, self.cpu_srv())
+        n = self.start_nginx("local64", self.cpu_srv(), root=root)
+        wait_port(n, "/64m.bin")
+        for x in (s, n):
+            verify(x, "/64m.bin", self.large)
+        sides = [("shoald", s, s.pids()), ("nginx", n, n.pids())]
+        self.compare("local-64m", "GET /64m.bin (64 MiB), 4 connections, "
+                     "wrk -t1", sides, "/64m.bin", 4, [
+                         ("Bps", "MiB/s", 1 / (1 << 20), "%.0f"),
+                         ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.1f")])
+        self.check_logs([s, n])
+        self.stop_servers([s, n])
+
+    def case_relay_4k(self, root):
+        empty = self.make_root("root-relay-a", {})
+        b = self.start_shoald("relay-b", root, self.cpu_peer_())
+        a = self.start_shoald("relay-a", empty, self.cpu_srv(),
+                              peers=[b.port], save=False)
+        n = self.start_nginx("relay", self.cpu_srv(), upstream=b.port)
+        wait_port(n, "/4k.bin")
+        for x in (b, a, n):
+            verify(x, "/4k.bin", self.small)
+        # A must not have kept a copy: every request has to be a miss.
+        # (Hidden entries are the node's own, such as its temporary files.)
+        kept = [f for f in os.listdir(empty) if not f.startswith(".")]
+        if kept:
+            raise BenchError("relay-a saved a copy despite save: false: %s"
+                             % kept)
+        sides = [("shoald", a, a.pids()), ("nginx", n, n.pids())]
+        self.compare("relay-4k", "miss relayed from peer B (shoald, 1 "
+                     "worker, CPU %s), 64 connections, wrk -t1" %
+                     (self.cpu_peer if self.pin else "any"), sides,
+                     "/4k.bin", 64, [
+                         ("rps", "req/s", 1, "%.0f"),
+                         ("p99_ms", "p99 ms", 1, "%.2f"),
+                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")])
+        self.strace_section(sides, "/4k.bin", 64)
+        self.check_logs([a, b, n])
+        self.stop_servers([n, a, b])
+
+    def case_fanout(self, root):
+        # Fifteen small nodes without the file, one holder, and two fronts:
+        # one asking all sixteen (holder last), one asking the holder only.
+        empty_root = self.make_root("root-fanout-empty", {})
+        empties = [self.start_shoald("empty%02d" % i, empty_root,
+                                     self.cpu_peer_(), io_threads=1)
+                   for i in range(FANOUT_EMPTY)]
+        holder = self.start_shoald("holder", root, self.cpu_peer_(),
+                                   io_threads=1)
+        roots = [self.make_root("root-fanout-a%d" % i, {}) for i in (16, 1)]
+        a16 = self.start_shoald("fanout16", roots[0], self.cpu_srv(),
+                                peers=[e.port for e in empties] +
+                                [holder.port], save=False)
+        a1 = self.start_shoald("fanout1", roots[1], self.cpu_srv(),
+                               peers=[holder.port], save=False)
+        for e in empties:
+            st, _, _ = http_get(e.port, "/4k.bin",
+                                headers={"X-Shoal-Lookup": "1"})
+            if st != 404:
+                raise BenchError("%s answered %d, not 404" % (e.name, st))
+        for x in (holder, a16, a1):
+            verify(x, "/4k.bin", self.small)
+        sides = [("fanout-16", a16, a16.pids()), ("fanout-1", a1, a1.pids())]
+        self.compare("fanout", "miss latency, 1 connection: A with 16 peers "
+                     "(15 answer 404, the holder last) vs A with 1 peer; "
+                     "no nginx", sides, "/4k.bin", 1, [
+                         ("mean_ms", "mean ms", 1, "%.3f"),
+                         ("p99_ms", "p99 ms", 1, "%.3f"),
+                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")])
+        self.check_logs([a16, a1, holder] + empties)
+        self.stop_servers([a16, a1, holder] + empties)
+
+    def cpu_srv(self):
+        return self.cpu_server if self.pin else None
+
+    def cpu_peer_(self):
+        return self.cpu_peer if self.pin else None
+
+    # -- main -------------------------------------------------------------
+    def run(self):
+        for tool in ("nginx", "wrk"):
+            if shutil.which(tool) is None:
+                raise BenchError("%s is not installed (t/bench/run.sh "
+                                 "installs it)" % tool)
+        self.small = os.urandom(SMALL)
+        self.large = os.urandom(LARGE)
+        root = self.make_root("root", {"4k.bin": self.small,
+                                       "64m.bin": self.large})
+        self.header()
+        for case in self.cases:
+            getattr(self, "case_" + case.replace("-", "_"))(root)
+        self.summary()
+
+    def header(self):
+        ver = subprocess.run([self.shoald, "-V"], capture_output=True,
+                             text=True).stdout.strip()
+        ngx = subprocess.run(["nginx", "-v"], capture_output=True,
+                             text=True).stderr.strip()
+        wrkv = subprocess.run(["wrk", "-v"], capture_output=True,
+                              text=True).stdout.splitlines()
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.say("shoal bench  %s" % now.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        self.say("shoald: %s (%s)" % (ver, self.shoald))
+        self.say("nginx:  %s" % ngx.replace("nginx version: ", ""))
+        self.say("wrk:    %s" % (wrkv[0].split(" [")[0] if wrkv else "?"))
+        self.say("host:   %s, %d CPUs, Linux %s" % (
+            cpu_model(), os.cpu_count(), platform.release()))
+        self.say("rounds: %d x %d s per side and case, alternating, after "
+                 "%d s of warm-up each" % (self.rounds, self.seconds,
+                                           self.warmup))
+        if self.pin:
+            self.say("pinning (taskset): server under test on CPU %d, wrk "
+                     "on CPU %d, peer nodes on CPU %d" % (
+                         self.cpu_server, self.cpu_client, self.cpu_peer))
+        else:
+            self.say("pinning: none")
+        self.say("both: 1 worker, keep-alive. shoald: access_log off, "
+                 "log_level warn, io_threads %d. nginx: sendfile, "
+                 "tcp_nopush, open_file_cache, access_log off, "
+                 "keepalive_requests 1000000; proxy: upstream keepalive 32, "
+                 "HTTP/1.1, proxy_buffering on (16k buffers: a 4 KiB answer "
+                 "is one read and one write)" % self.io_threads)
+        self.say("ratios are shoald/nginx (or fanout-16/fanout-1): above 1 "
+                 "is better for req/s and MiB/s, worse for latency and cpu")
+        self.say()
+
+    def summary(self):
+        self.say("== summary (medians over %d rounds; ratio min / median / "
+                 "max)" % self.rounds)
+        self.say("%-10s %-20s %-18s %12s %12s   %6s %6s %6s" % (
+            "case", "metric", "ratio of", "a", "b", "min", "median", "max"))
+        for case, mlabel, rof, a, b, lo, med, hi in self.results:
+            self.say("%-10s %-20s %-18s %12s %12s   %6.3f %6.3f %6.3f" % (
+                case, mlabel, rof, a, b, lo, med, hi))
+
+    def save(self):
+        outdir = os.path.join("build", "bench")
+        os.makedirs(outdir, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = os.path.join(outdir, "results-%s.txt" % stamp)
+        with open(path, "w") as f:
+            f.write("\n".join(self.out_lines) + "\n")
+        return path
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def nginx_conf(d, port, root=None, upstream=None):
+    """nginx's configuration for one case: 1 worker, its best settings for
+    static files or for proxying, everything under d."""
+    tmp = os.path.join(d, "tmp")
+    if upstream is None:
+        server_body = """
+        root %s;
+        location / {
+        }""" % root
+        upstream_block = ""
+    else:
+        # Buffering on, with buffers large enough for a whole 4 KiB answer
+        # and its head: nginx reads it in one go and writes it in one go;
+        # proxy_max_temp_file_size 0 keeps larger answers off the disk.
+        upstream_block = """
+    upstream peer {
+        server 127.0.0.1:%d;
+        keepalive 32;
+        keepalive_requests 1000000;
+    }""" % upstream
+        server_body = """
+        location / {
+            proxy_pass http://peer;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # The same request a shoald node sends to its peers, so that B
+            # does the same work for both fronts.
+            proxy_set_header X-Shoal-Lookup 1;
+            proxy_buffering on;
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+            proxy_max_temp_file_size 0;
+        }"""
+    return """# written by t/bench/bench.py
+daemon off;
+master_process on;
+worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log crit;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 60s;
+    keepalive_requests 1000000;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;
+    types {
+    }
+    default_type application/octet-stream;
+    client_body_temp_path %(tmp)s/body;
+    proxy_temp_path %(tmp)s/proxy;
+    fastcgi_temp_path %(tmp)s/fastcgi;
+    uwsgi_temp_path %(tmp)s/uwsgi;
+    scgi_temp_path %(tmp)s/scgi;
+%(upstream)s
+    server {
+        listen 127.0.0.1:%(port)d;
+%(body)s
+    }
+}
+""" % {"d": d, "tmp": tmp, "port": port, "upstream": upstream_block,
+       "body": server_body}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shoald", default="build/shoald")
+    args = ap.parse_args()
+
+    # SIGTERM and SIGHUP end the run like Ctrl-C does: through the finally
+    # below, which stops every process and removes the directory.
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    bench = None
+    rc = 0
+    try:
+        bench = Bench(args.shoald)
+        bench.run()
+        path = bench.save()
+        print("\nsaved to %s" % path)
+    except BenchError as e:
+        print("\nt/bench: FAILED: %s" % e, file=sys.stderr)
+        rc = 1
+    except KeyboardInterrupt:
+        print("\nt/bench: interrupted", file=sys.stderr)
+        rc = 130
+    finally:
+        # No second interruption in the middle of the cleanup.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if bench is not None:
+            bench.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

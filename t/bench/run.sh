@@ -1,0 +1,64 @@
+#!/bin/sh
+# t/bench/run.sh - the benchmark suite of shoal (make bench; not part of
+# make check). Compares shoald with nginx on loopback; see t/bench/README.
+#
+# It builds nothing: `make bench` has built build/shoald already (or point
+# SHOALD at another binary). It installs the Debian packages it needs when
+# they are missing (as root), then hands over to t/bench/bench.py, which
+# starts every server in a temporary directory, loads them with wrk for a
+# bounded time, prints a table, and stops everything it started.
+#
+# Environment (all optional):
+#   BENCH_ROUNDS=5       rounds per case (shoald and nginx alternate)
+#   BENCH_SECONDS=5      length of each wrk run
+#   BENCH_WARMUP=1       seconds of warm-up load before the rounds
+#   BENCH_CASES=...      comma-separated subset of
+#                        local-4k,local-64m,relay-4k,fanout
+#   BENCH_CPU_SERVER=0   CPU of the server under test (taskset)
+#   BENCH_CPU_CLIENT=1   CPU of wrk
+#   BENCH_CPU_PEER=1     CPU of the peer nodes in relay-4k and fanout
+#   BENCH_NOPIN=1        do not pin anything
+#   BENCH_IO_THREADS=4   io_threads of the shoald under test
+#   SHOALD=build/shoald  the binary to measure
+set -eu
+
+cd "$(dirname "$0")/../.."
+
+# Debian packages needed besides what `make deps` installs already.
+PKGS="nginx-light wrk python3 util-linux procps"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "t/bench: missing Debian packages; run as root:"
+		echo "  apt-get install -y --no-install-recommends$missing"
+		exit 1
+	fi
+	echo "t/bench: installing:$missing"
+	# The nginx package would start a system nginx on port 80; a
+	# policy-rc.d that says "no" keeps the install from starting any
+	# service. Only ours is removed afterwards.
+	ours=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		ours=1
+	fi
+	rc=0
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $missing || rc=$?
+	[ -n "$ours" ] && rm -f /usr/sbin/policy-rc.d
+	[ "$rc" = 0 ] || { echo "t/bench: apt-get failed ($rc)"; exit 1; }
+fi
+
+SHOALD="${SHOALD:-build/shoald}"
+if [ ! -x "$SHOALD" ]; then
+	echo "t/bench: $SHOALD is missing; run 'make bench' (it builds it)"
+	exit 1
+fi
+
+exec python3 t/bench/bench.py --shoald "$SHOALD" "$@"
