@@ -470,6 +470,11 @@ relay_teardown(struct worker *w)
 		if (r->r_conn != NULL)
 			r->r_conn->c_relay = NULL;
 		r->r_pc = NULL;		/* peer_teardown frees them */
+		/* At exit, no pool is left: remove the temporary here. */
+		if (r->r_fd != -1) {
+			file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
+			r->r_fd = -1;
+		}
 		relay_free(r);
 	}
 }

@@ -304,7 +304,9 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 		}
 		if (worker_stop_flag)
 			worker_begin_stop(&w);
-		if (w.w_stopping && w.w_nconns == 0)
+		/* Copies still being saved for clients that left finish
+		 * too, within shutdown_timeout. */
+		if (w.w_stopping && w.w_nconns == 0 && w.w_relays == NULL)
 			break;
 	}
 	worker_teardown(&w);

@@ -641,6 +641,7 @@ class Bench:
                          ("mean_ms", "mean ms", 1, "%.3f"),
                          ("p99_ms", "p99 ms", 1, "%.3f"),
                          ("cpu_us_req", "front cpu us/req", 1, "%.1f")])
+        self.strace_section(sides, "/4k.bin", 1)
         self.check_logs([a16, a1, holder] + empties)
         self.stop_servers([a16, a1, holder] + empties)
 
