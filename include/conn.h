@@ -25,6 +25,7 @@
 
 struct fanout;
 struct relay;
+struct upload;
 struct worker;
 
 enum conn_state {
@@ -32,6 +33,7 @@ enum conn_state {
 	CONN_HANDLING,		/* request.c owns it (a pool job, say) */
 	CONN_WRITE,		/* sending c_out, then the file body */
 	CONN_RELAY,		/* relay.c streams a peer's answer */
+	CONN_UPLOAD,		/* upload.c reads a request body */
 	CONN_LINGER,		/* after an error: reading and discarding */
 };
 
@@ -67,6 +69,7 @@ struct conn {
 
 	struct fanout *c_fanout;	/* peers being asked */
 	struct relay *c_relay;		/* a peer's answer being relayed */
+	struct upload *c_upload;	/* a body being stored */
 
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;
@@ -108,6 +111,11 @@ void conn_abort(struct conn *c);
  * slow), so that a client that walks away stops the relay at once. */
 void conn_wait_writable(struct conn *c);
 void conn_wait_hangup(struct conn *c);
+
+/* For upload.c: wait for body bytes (POLLIN, body timeout), or for
+ * nothing while the disk works. */
+void conn_wait_readable(struct conn *c);
+void conn_wait_nothing(struct conn *c);
 
 /* For request.c: a complete text response (see response_text) sent with
  * conn_send. `extra` is NULL or whole header lines. */

@@ -83,7 +83,19 @@ int file_write_all(int fd, const void *p, size_t n, uint64_t off);
 int file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
     const char *name, const struct timespec *mtime, uint64_t digest);
 
-/* Closes fd and removes the temporary file. */
+/*
+ * Reserves `name` for an upload across every process of the node: fails
+ * with EEXIST when a file (or anything) of that name is in ROOT, ENOSPC
+ * when fewer than `need` bytes are free, EBUSY when another upload of the
+ * name is in progress. The reservation is the temporary file the upload is
+ * written to ("up-" and a digest of the name, in tmp_name), locked with
+ * flock for as long as the returned descriptor is open; one left by a dead
+ * upload is taken over. Publish or discard it with the functions below.
+ */
+int file_reserve(int root_fd, int tmp_fd, const char *name, uint64_t need,
+    char tmp_name[FILE_TMP_NAME_MAX]);
+
+/* Removes the temporary file, then closes fd. */
 void file_tmp_discard(int fd, int tmp_fd, const char *tmp_name);
 
 /* Removes every file in the temporary directory (at start, before any

@@ -25,6 +25,7 @@ enum metrics_method {
 };
 
 #define METRICS_NSTATUS 32	/* see metrics.c: the status table */
+#define METRICS_NUPLOAD 10	/* see metrics.c: upload outcomes */
 
 struct metrics_slot {
 	pid_t ms_pid;			/* 0: free (master only) */
@@ -41,6 +42,8 @@ struct metrics_slot {
 	uint64_t ms_peer_misses;	/* misses no peer had: 404 */
 	uint64_t ms_saved;		/* copies kept from peers */
 	uint64_t ms_save_failures;
+	uint64_t ms_uploads[METRICS_NUPLOAD];	/* by outcome, see metrics.c */
+	uint64_t ms_upload_bytes;	/* body bytes of stored uploads */
 };
 
 #define METRICS_PEERS 256
@@ -99,6 +102,9 @@ int metrics_peer_register(const char *name);
 int metrics_peer_find(const char *name);
 struct metrics_peer *metrics_peer(int idx);	/* NULL for -1 */
 void metrics_peer_ttfb(int idx, int64_t us);
+
+/* Counts an upload by its answer (0: the client left before one). */
+void metrics_count_upload(int status);
 
 /* Counts a finished request. */
 void metrics_count_request(enum http_method method, int status);

@@ -20,6 +20,7 @@ struct iopool;
 struct peer;
 struct peer_conn;
 struct relay;
+struct upload;
 
 struct worker {
 	const struct config *w_cfg;
@@ -36,6 +37,7 @@ struct worker {
 	struct peer *w_peers;		/* cfg->npeers of them */
 	struct peer_conn *w_peer_conns;	/* every peer connection */
 	struct relay *w_relays;		/* every relay, with or without client */
+	struct upload *w_uploads;	/* every upload, until cleaned up */
 
 	bool w_stopping;		/* draining: no accept, no keep-alive */
 	struct loop_timer w_accept_timer;	/* accepting paused (EMFILE) */

@@ -33,6 +33,7 @@
 #include "relay.h"
 #include "request.h"
 #include "response.h"
+#include "upload.h"
 #include "worker.h"
 
 #define CONN_IN_MIN 2048		/* first input buffer */
@@ -121,6 +122,7 @@ conn_free(struct conn *c)
 
 	fanout_abort(c);
 	relay_abort(c);
+	upload_abort(c);
 	loop_del(w->w_loop, c->c_fd);
 	loop_timer_cancel(w->w_loop, &c->c_timer);
 	close(c->c_fd);
@@ -324,6 +326,21 @@ conn_wait_hangup(struct conn *c)
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
 
+void
+conn_wait_readable(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, POLLIN);
+	loop_timer_set(conn_loop(c), &c->c_timer,
+	    conn_cfg(c)->http.body_timeout_ms, conn_on_timer);
+}
+
+void
+conn_wait_nothing(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+}
+
 static void
 conn_send_file_work(struct iopool_job *job)
 {
@@ -515,6 +532,9 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case CONN_RELAY:
 		relay_client_io(c, revents);
 		break;
+	case CONN_UPLOAD:
+		upload_client_io(c, revents);
+		break;
 	case CONN_HANDLING:
 		/* Nothing was asked for, but poll reports a hang-up anyway;
 		 * ignoring it would spin the loop until the work is done. */
@@ -566,6 +586,9 @@ conn_on_timer(struct loop *loop, struct loop_timer *t)
 		return;
 	case CONN_RELAY:
 		relay_client_timeout(c);
+		return;
+	case CONN_UPLOAD:
+		upload_timeout(c);
 		return;
 	case CONN_LINGER:
 	case CONN_HANDLING:

@@ -1,5 +1,5 @@
 /*
- * fanout.c - one local miss, every peer asked at once (loop thread).
+ * fanout.c - one name, every peer asked at once (loop thread).
  *
  * Each peer is a "leg" with its own peer_conn and deadline (peer_timeout),
  * all driven by the worker's poll loop: a slow or dead peer delays nothing
@@ -18,7 +18,6 @@
 #include "metrics.h"
 #include "name.h"
 #include "peer.h"
-#include "relay.h"
 #include "worker.h"
 
 struct fanout_leg {
@@ -29,6 +28,8 @@ struct fanout_leg {
 
 struct fanout {
 	struct conn *f_conn;
+	fanout_found_cb *f_found;
+	fanout_missing_cb *f_missing;
 	size_t f_pending;		/* legs still running */
 	size_t f_nlegs;
 	struct fanout_leg f_legs[];
@@ -100,12 +101,13 @@ fanout_leg_over(struct fanout_leg *l)
 	struct fanout *f = l->l_fanout;
 	struct conn *c = f->f_conn;
 
+	fanout_missing_cb *missing = f->f_missing;
+
 	l->l_pc = NULL;
 	if (--f->f_pending > 0)
 		return;
 	fanout_free(f);
-	metrics_add(&metrics_mine()->ms_peer_misses, 1);
-	conn_send_text(c, 404, "no such file here or on any peer", NULL);
+	missing(c);
 }
 
 static void
@@ -115,7 +117,7 @@ fanout_on_head(struct peer_conn *pc, void *arg)
 	struct fanout *f = l->l_fanout;
 	struct conn *c = f->f_conn;
 	struct metrics_peer *mp = fanout_metrics(l);
-	const struct config_peer *cp = &c->c_worker->w_cfg->peers[l->l_idx];
+	fanout_found_cb *found = f->f_found;
 	size_t i;
 
 	metrics_peer_ttfb(c->c_worker->w_peers[l->l_idx].p_metrics,
@@ -140,8 +142,7 @@ fanout_on_head(struct peer_conn *pc, void *arg)
 		if (&f->f_legs[i] != l && f->f_legs[i].l_pc != NULL)
 			peer_conn_close(f->f_legs[i].l_pc);
 	fanout_free(f);
-	metrics_add(&metrics_mine()->ms_peer_hits, 1);
-	relay_start(c, pc, cp->save && c->c_req.method == HTTP_METHOD_GET);
+	found(c, pc);
 }
 
 /* Legs hand over at the head; these cannot happen while a leg is ours. */
@@ -195,11 +196,11 @@ fanout_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 }
 
 void
-fanout_start(struct conn *c)
+fanout_start(struct conn *c, bool head, fanout_found_cb *found,
+    fanout_missing_cb *missing)
 {
 	struct worker *w = c->c_worker;
 	const struct config *cfg = w->w_cfg;
-	bool head = c->c_req.method == HTTP_METHOD_HEAD;
 	char target[3 * NAME_MAX_LEN + 2];
 	struct buf req = { 0 };
 	struct fanout *f;
@@ -207,6 +208,8 @@ fanout_start(struct conn *c)
 
 	f = xcalloc(1, sizeof(*f) + cfg->npeers * sizeof(f->f_legs[0]));
 	f->f_conn = c;
+	f->f_found = found;
+	f->f_missing = missing;
 	f->f_nlegs = cfg->npeers;
 	f->f_pending = cfg->npeers;
 	c->c_fanout = f;

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -367,9 +369,66 @@ fail:
 void
 file_tmp_discard(int fd, int tmp_fd, const char *tmp_name)
 {
+	/* Unlink first: an upload's reservation lock (on fd) must be held
+	 * until its name is gone, or another upload could lock the file
+	 * and then lose it. */
+	(void)unlinkat(tmp_fd, tmp_name, 0);
 	if (fd != -1)
 		close(fd);
-	(void)unlinkat(tmp_fd, tmp_name, 0);
+}
+
+int
+file_reserve(int root_fd, int tmp_fd, const char *name, uint64_t need,
+    char tmp_name[FILE_TMP_NAME_MAX])
+{
+	struct stat st, named;
+	struct statvfs vfs;
+	int fd, tries;
+
+	if (fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (errno != ENOENT)
+		return -1;
+	if (need > 0 && fstatvfs(tmp_fd, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+		errno = ENOSPC;
+		return -1;
+	}
+	snprintf(tmp_name, FILE_TMP_NAME_MAX, "up-%016llx",
+	    (unsigned long long)XXH3_64bits(name, strlen(name)));
+	for (tries = 0; tries < 8; tries++) {
+		fd = openat(tmp_fd, tmp_name, O_RDWR | O_CREAT | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
+		if (fd == -1)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			int saved = errno == EWOULDBLOCK ? EBUSY : errno;
+
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		/* The holder before us may have removed the name between our
+		 * open and our lock: then this inode is no reservation. */
+		if (fstat(fd, &st) == 0 && fstatat(tmp_fd, tmp_name, &named,
+		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == named.st_dev &&
+		    st.st_ino == named.st_ino) {
+			/* Ours; what a dead upload left in it goes. */
+			if (ftruncate(fd, 0) == -1) {
+				int saved = errno;
+
+				file_tmp_discard(fd, tmp_fd, tmp_name);
+				errno = saved;
+				return -1;
+			}
+			return fd;
+		}
+		close(fd);
+	}
+	errno = EBUSY;
+	return -1;
 }
 
 int

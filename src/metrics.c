@@ -31,6 +31,17 @@ static const uint64_t metrics_ttfb_le_us[METRICS_TTFB_BUCKETS - 1] = {
 	2500000,
 };
 
+/* Upload outcomes: the answer that ended an upload, by name. */
+static const struct {
+	int status;
+	const char *outcome;
+} metrics_upload_outcomes[METRICS_NUPLOAD] = {
+	{ 201, "created" }, { 409, "conflict" }, { 413, "too_large" },
+	{ 401, "unauthorized" }, { 403, "disabled" },
+	{ 411, "length_required" }, { 507, "no_space" }, { 0, "aborted" },
+	{ 400, "bad_request" }, { -1, "failed" },	/* anything else */
+};
+
 static const char *const metrics_method_names[METRICS_NMETHODS] = {
 	"GET", "HEAD", "PUT", "POST", "other",
 };
@@ -199,6 +210,19 @@ metrics_peer_ttfb(int idx, int64_t us)
 	metrics_add(&mp->mp_ttfb[b], 1);
 	metrics_add(&mp->mp_ttfb_sum_us, (uint64_t)us);
 	metrics_add(&mp->mp_ttfb_count, 1);
+}
+
+void
+metrics_count_upload(int status)
+{
+	int i;
+
+	if (metrics_my_slot == NULL)
+		return;
+	for (i = 0; i < METRICS_NUPLOAD - 1; i++)
+		if (metrics_upload_outcomes[i].status == status)
+			break;
+	metrics_add(&metrics_my_slot->ms_uploads[i], 1);
 }
 
 static uint64_t
@@ -413,6 +437,19 @@ metrics_render(struct buf *out)
 	metrics_counter(out, "shoal_save_failures_total",
 	    "Copies from peers that could not be kept.",
 	    metrics_sum(offsetof(struct metrics_slot, ms_save_failures)));
+	metrics_family(out, "shoal_uploads_total",
+	    "Uploads, by how they ended.", "counter");
+	for (i = 0; i < METRICS_NUPLOAD; i++) {
+		uint64_t n = 0;
+
+		for (k = 0; k < METRICS_SLOTS; k++)
+			n += load_u64(&m->slots[k].ms_uploads[i]);
+		buf_printf(out, "shoal_uploads_total{outcome=\"%s\"} %llu\n",
+		    metrics_upload_outcomes[i].outcome, (unsigned long long)n);
+	}
+	metrics_counter(out, "shoal_upload_received_bytes_total",
+	    "Body bytes of stored uploads.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_upload_bytes)));
 	metrics_render_peers(out);
 	for (k = 0; k < METRICS_SLOTS; k++)
 		open += __atomic_load_n(&m->slots[k].ms_connections_open,

@@ -19,12 +19,16 @@
 #include "metrics.h"
 #include "mime.h"
 #include "name.h"
+#include "peer.h"
 #include "range.h"
+#include "relay.h"
 #include "request.h"
 #include "response.h"
+#include "upload.h"
 #include "worker.h"
 
 #define REQUEST_ALLOW_READ "Allow: GET, HEAD\r\n"
+#define REQUEST_ALLOW_FILE "Allow: GET, HEAD, PUT, POST\r\n"
 
 static bool
 request_is_read(const struct conn *c)
@@ -114,6 +118,26 @@ request_file_head(struct conn *c)
 	}
 }
 
+/* A peer has the file: relay it, and keep a copy when that peer's `save`
+ * says so. */
+static void
+request_peer_hit(struct conn *c, struct peer_conn *pc)
+{
+	const struct worker *w = c->c_worker;
+	const struct config_peer *cp = &w->w_cfg->peers[pc->pc_peer -
+	    w->w_peers];
+
+	metrics_add(&metrics_mine()->ms_peer_hits, 1);
+	relay_start(c, pc, cp->save && c->c_req.method == HTTP_METHOD_GET);
+}
+
+static void
+request_peer_miss(struct conn *c)
+{
+	metrics_add(&metrics_mine()->ms_peer_misses, 1);
+	conn_send_text(c, 404, "no such file here or on any peer", NULL);
+}
+
 static void
 request_open_done(struct iopool_job *job)
 {
@@ -127,7 +151,9 @@ request_open_done(struct iopool_job *job)
 			if (c->c_req.lookup || c->c_worker->w_cfg->npeers == 0)
 				conn_send_text(c, 404, "no such file", NULL);
 			else
-				fanout_start(c);
+				fanout_start(c, c->c_req.method ==
+				    HTTP_METHOD_HEAD, request_peer_hit,
+				    request_peer_miss);
 			return;
 		}
 		if (c->c_file.fi_errno == EACCES) {
@@ -243,12 +269,19 @@ request_handle(struct conn *c)
 	const char *reason = NULL;
 	enum name_kind kind;
 
+	switch (req->method) {
+	case HTTP_METHOD_PUT:
+	case HTTP_METHOD_POST:
+		upload_start(c);	/* it reads the body */
+		return;
+	default:
+		break;
+	}
 	/* A body we do not read leaves the stream unframed: answer, then
-	 * close. Uploads read theirs. */
+	 * close. */
 	if ((req->has_content_length && req->content_length > 0) ||
 	    req->chunked)
 		c->c_close = true;
-
 	switch (req->method) {
 	case HTTP_METHOD_OTHER:
 		conn_send_text(c, 501, "method not implemented", NULL);
@@ -257,7 +290,8 @@ request_handle(struct conn *c)
 	case HTTP_METHOD_HEAD:
 		break;
 	default:
-		conn_send_text(c, 405, "method not allowed", REQUEST_ALLOW_READ);
+		conn_send_text(c, 405, "method not allowed",
+		    REQUEST_ALLOW_FILE);
 		return;
 	}
 

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "peer.h"
 #include "relay.h"
+#include "upload.h"
 #include "worker.h"
 
 #define WORKER_ACCEPT_BATCH 64
@@ -248,6 +249,7 @@ worker_teardown(struct worker *w)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
 	/* Relays first: with the pool gone they must not start jobs. */
 	relay_teardown(w);
+	upload_teardown(w);
 	conn_close_all(w);
 	peer_teardown(w);
 	accesslog_close();
@@ -306,7 +308,8 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 			worker_begin_stop(&w);
 		/* Copies still being saved for clients that left finish
 		 * too, within shutdown_timeout. */
-		if (w.w_stopping && w.w_nconns == 0 && w.w_relays == NULL)
+		if (w.w_stopping && w.w_nconns == 0 && w.w_relays == NULL &&
+		    w.w_uploads == NULL)
 			break;
 	}
 	worker_teardown(&w);

@@ -159,6 +159,17 @@ def descendants(pid):
     return sorted(out)
 
 
+def kill_group(p):
+    """SIGKILL to the process group of p (a child started in its own
+    session), then reaps it."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    p.wait()
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -273,12 +284,7 @@ class Bench:
     # -- cleanup ----------------------------------------------------------
     def cleanup(self):
         for p in self.children:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                p.wait()
+            kill_group(p)
         for s in reversed(self.servers):
             s.stop()
         self.servers = []
@@ -376,27 +382,29 @@ class Bench:
         return s
 
     # -- wrk --------------------------------------------------------------
-    def wrk(self, server, path, conns, seconds, cpu_pids):
+    def wrk(self, server, path, conns, seconds, cpu_pids, peer_pids=()):
         """One wrk run against server; returns its figures, and the CPU
-        seconds that the processes cpu_pids used meanwhile."""
+        time that the processes cpu_pids (the front server) and peer_pids
+        (its peer, if any) used meanwhile, per request."""
         url = "http://127.0.0.1:%d%s" % (server.port, path)
         argv = self.taskset(self.cpu_client if self.pin else None) + [
             "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
             "--timeout", "10s", "--latency", "-s", REPORT_LUA, url]
         before = cpu_seconds(cpu_pids)
+        peer_before = cpu_seconds(peer_pids)
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
-        self.children.append(p)
         try:
             out, _ = p.communicate(timeout=seconds + 30)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            kill_group(p)
             raise BenchError("wrk against %s did not finish" % server.name)
-        finally:
-            self.children.remove(p)
+        except BaseException:
+            kill_group(p)           # interrupted: wrk goes too
+            raise
         cpu = cpu_seconds(cpu_pids) - before
+        peer_cpu = cpu_seconds(peer_pids) - peer_before
         out = out.decode("utf-8", "replace")
         m = re.search(r"^BENCH (.*)$", out, re.M)
         if p.returncode != 0 or not m:
@@ -420,6 +428,7 @@ class Bench:
             "mean_ms": fig["mean_us"] / 1000,
             "p99_ms": fig["p99_us"] / 1000,
             "cpu_us_req": cpu * 1e6 / fig["requests"],
+            "peer_cpu_us_req": peer_cpu * 1e6 / fig["requests"],
             "cpu_ms_gib": cpu * 1e3 / (fig["bytes"] / (1 << 30)),
             "cpu_pct": cpu * 100 / secs,
             "requests": fig["requests"],
@@ -443,12 +452,11 @@ class Bench:
         self.children.append(st)
         time.sleep(0.5)             # let strace attach every thread
         fig = self.wrk(server, path, conns, seconds, [])
-        st.send_signal(signal.SIGINT)
+        st.send_signal(signal.SIGINT)   # strace detaches and writes -o
         try:
             st.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(st.pid, signal.SIGKILL)
-            st.wait()
+            kill_group(st)
         self.children.remove(st)
         counts = {}
         try:
@@ -467,16 +475,16 @@ class Bench:
 
     # -- running a comparison ----------------------------------------------
     def compare(self, case, what, sides, path, conns, metrics):
-        """Alternates the sides (label, server, cpu_pids) over the rounds
-        and prints each round, then a summary row per metric.
+        """Alternates the sides (label, server, cpu_pids[, peer_pids]) over
+        the rounds and prints each round, then a summary row per metric.
 
         metrics: [(key, label, scale, fmt)]; the first side is "a" (shoald
         or fanout-16), the second "b"; ratios are a/b."""
         la, lb = sides[0][0], sides[1][0]
         self.say("== %s: %s" % (case, what))
-        for label, server, pids in sides:
-            if self.warmup:
-                self.wrk(server, path, conns, self.warmup, pids)
+        if self.warmup:
+            for side in sides:
+                self.wrk(side[1], path, conns, self.warmup, *side[2:])
         rows = []
         # Two header lines: the metric over its three columns, then the
         # sides and the ratio.
@@ -488,9 +496,9 @@ class Bench:
                  * len(metrics))
         for r in range(1, self.rounds + 1):
             figs = []
-            for label, server, pids in sides:
-                figs.append(self.wrk(server, path, conns, self.seconds,
-                                     pids))
+            for side in sides:
+                figs.append(self.wrk(side[1], path, conns, self.seconds,
+                                     *side[2:]))
             rows.append(figs)
             line = "%-5d" % r
             for key, _, scale, fmt in metrics:
@@ -529,7 +537,8 @@ class Bench:
         if not self.strace:
             return
         tables = []
-        for label, server, _ in sides:
+        for side in sides:
+            label, server = side[0], side[1]
             res = self.strace_load(server, path, conns)
             if res is None:
                 self.say("strace: no result for %s" % label)
@@ -600,14 +609,17 @@ class Bench:
         if kept:
             raise BenchError("relay-a saved a copy despite save: false: %s"
                              % kept)
-        sides = [("shoald", a, a.pids()), ("nginx", n, n.pids())]
+        sides = [("shoald", a, a.pids(), b.pids()),
+                 ("nginx", n, n.pids(), b.pids())]
         self.compare("relay-4k", "miss relayed from peer B (shoald, 1 "
                      "worker, CPU %s), 64 connections, wrk -t1" %
                      (self.cpu_peer if self.pin else "any"), sides,
                      "/4k.bin", 64, [
                          ("rps", "req/s", 1, "%.0f"),
                          ("p99_ms", "p99 ms", 1, "%.2f"),
-                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")])
+                         ("cpu_us_req", "front cpu us/req", 1, "%.1f"),
+                         ("peer_cpu_us_req", "peer B cpu us/req", 1,
+                          "%.1f")])
         self.strace_section(sides, "/4k.bin", 64)
         self.check_logs([a, b, n])
         self.stop_servers([n, a, b])
@@ -807,10 +819,13 @@ def main():
     ap.add_argument("--shoald", default="build/shoald")
     args = ap.parse_args()
 
-    # SIGTERM and SIGHUP end the run like Ctrl-C does: through the finally
-    # below, which stops every process and removes the directory.
+    # SIGINT, SIGTERM and SIGHUP end the run through the finally below,
+    # which stops every process and removes the directory (the "trap").
     def on_signal(signum, frame):
         raise KeyboardInterrupt("signal %d" % signum)
+    # SIGINT too, explicitly: a shell starts background jobs with SIGINT
+    # ignored, and Python would keep it so.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 

@@ -207,7 +207,7 @@ class ServeTest(NodeTest):
         for m in ("DELETE", "OPTIONS", "TRACE", "PATCH"):
             r = self.n.curl("/hello.txt", method=m)
             self.assertEqual(r.status, 405, m)
-            self.assertEqual(r.header("allow"), "GET, HEAD", m)
+            self.assertEqual(r.header("allow"), "GET, HEAD, PUT, POST", m)
         r = self.n.curl("/hello.txt", method="FOO")
         self.assertEqual(r.status, 501)
 
