@@ -584,7 +584,12 @@ upload_start(struct conn *c)
 void
 upload_client_io(struct conn *c, short revents)
 {
-	(void)revents;	/* a hang-up shows as EOF or an error on recv */
+	/* While a job runs nothing is polled for, yet poll still reports a
+	 * dead socket: acting on it now keeps the loop from spinning. */
+	if ((revents & (POLLERR | POLLHUP)) && c->c_upload->u_job_busy) {
+		upload_gone(c->c_upload, "the connection was reset");
+		return;
+	}
 	upload_pump(c->c_upload);
 }
 
