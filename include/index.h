@@ -31,9 +31,10 @@
  *   The table has buckets of INDEX_WAYS entries, grouped under (up to) 256
  *   striped locks; a name hashes (XXH3-64) to one stripe and to two buckets
  *   of that stripe, and lives in either. A new entry goes to a free entry of
- *   the emptier bucket. When both buckets are full, the victim is, in
- *   order: a lapsed NEGATIVE entry (not counted as an eviction), a COPY
- *   that never expires (its record guards nothing), the live NEGATIVE
+ *   the emptier bucket; when both are full, to a lapsed NEGATIVE entry's
+ *   place, else to a slot freed by moving entries to their other bucket
+ *   (cuckoo, within the stripe), else it evicts, in order: the oldest COPY
+ *   that never expires (its record guards nothing), then the live NEGATIVE
  *   entry nearest its deadline. A FETCH in flight and a COPY with an
  *   expiry (even a past one) are never evicted: the record of a copy that
  *   must expire leaves the table only with index_remove_if() (after the
@@ -76,7 +77,9 @@
  * a full disk cannot turn a page fault into SIGBUS. Entries survive close,
  * restart and SIGKILL; a file whose header does not match this layout and
  * geometry is rebuilt, never misread (entries of a smaller or larger table
- * of the same layout are carried over). Memory: see index_file_size().
+ * of the same layout are carried over). Memory: 408 bytes per entry (a
+ * 400-byte slot holding the whole name, and 8 bytes of bucket head), plus
+ * a page of header and 512 bytes per stripe; see index_file_size().
  */
 #ifndef SHOAL_INDEX_H
 #define SHOAL_INDEX_H
@@ -87,7 +90,7 @@
 #include <sys/types.h>
 
 #define INDEX_NAME_MAX 255		/* bytes of a name, no NUL */
-#define INDEX_TMP_NAME_MAX 64		/* a temporary name, NUL included */
+#define INDEX_TMP_NAME_MAX 64		/* temporary name, NUL included */
 #define INDEX_WAYS 8			/* entries per bucket */
 #define INDEX_CAPACITY_MIN INDEX_WAYS
 #define INDEX_CAPACITY_MAX (UINT64_C(1) << 28)
@@ -117,10 +120,10 @@ struct index_fetch {
 	uint64_t f_id;			/* unique for this index file */
 	uint64_t f_written;		/* bytes in the temporary file */
 	uint64_t f_total;		/* expected, or INDEX_SIZE_UNKNOWN */
-	int64_t f_updated_ms;		/* the claim or the last progress */
+	int64_t f_updated_ms;		/* the claim or last progress */
 	bool f_publishing;		/* linking into place now */
-	char f_tmp[INDEX_TMP_NAME_MAX];	/* in ROOT/.shoal-tmp; "" not yet */
-	uint32_t f_seq;			/* for index_fetch_changed/wait */
+	char f_tmp[INDEX_TMP_NAME_MAX];	/* in ROOT/.shoal-tmp, or "" */
+	uint32_t f_seq;			/* see index_fetch_changed() */
 	uint64_t f_where;		/* opaque: the entry's position */
 };
 
@@ -129,8 +132,8 @@ struct index_entry {
 	enum index_kind e_kind;
 	size_t e_name_len;
 	char e_name[INDEX_NAME_MAX + 1];	/* NUL-terminated */
-	int64_t e_expiry_ms;	/* COPY: 0 = never; NEGATIVE: the deadline */
-	struct index_identity e_id;		/* COPY; FETCH once publishing */
+	int64_t e_expiry_ms;	/* COPY: 0 never; NEGATIVE: deadline */
+	struct index_identity e_id;	/* COPY; FETCH once publishing */
 	struct index_fetch e_fetch;		/* FETCH */
 };
 
@@ -140,7 +143,7 @@ enum index_open_how {
 	INDEX_OPEN_RESIZED,	/* another capacity: entries carried over */
 	INDEX_OPEN_REBUILT_LAYOUT,	/* another layout version or geometry:
 					   rebuilt empty */
-	INDEX_OPEN_REBUILT_CORRUPT,	/* a bad header or size: rebuilt empty */
+	INDEX_OPEN_REBUILT_CORRUPT,	/* bad header or size: rebuilt */
 };
 
 /* What index_open() did. r_lost lists the COPY records with an expiry that
@@ -149,8 +152,8 @@ enum index_open_how {
 struct index_open_report {
 	enum index_open_how r_how;
 	uint64_t r_kept;		/* entries in the table after open */
-	uint64_t r_dropped;		/* fetches of the dead instance, lapsed
-					   negative entries, invalid entries */
+	uint64_t r_dropped;	/* fetches of the previous run, lapsed
+				   negative entries, invalid entries */
 	struct index_entry *r_lost;
 	size_t r_nlost;
 };
@@ -164,7 +167,10 @@ struct index_open_report {
  * master, at start). Repairs what a crash left: half-written entries are
  * rolled back, locks reinitialised, fetches of the previous run dropped
  * (their temporary files are gone) except those that were publishing,
- * which become COPY records to be checked. Blocks on the disk.
+ * which become COPY records to be checked. A rebuilt file is written as
+ * PATH.new and renamed over PATH. The file is created with mode 0600 and
+ * the caller's owner (chown it if workers run as another user and may
+ * reopen it; they need not: they inherit the mapping). Blocks on the disk.
  * Returns a handle (close with index_close()) and fills *report (may be
  * NULL), or NULL with errno: EINVAL (capacity out of range), EWOULDBLOCK
  * (in use), ENOSPC (no room for the file), or the failing call's errno.
@@ -172,9 +178,9 @@ struct index_open_report {
 struct index *index_open(const char *path, uint64_t capacity, int64_t now_ms,
     struct index_open_report *report);
 
-/* Unmaps and closes; other processes' handles are unaffected. NULL is
- * fine. Never call it while a fork of this process may still use the
- * handle it copied... it only unmaps this process's view. */
+/* Unmaps this process's view and closes its descriptor; NULL is fine.
+ * Other processes' handles (inherited through fork) are unaffected, and the
+ * file lock stays until the last of them closes. */
 void index_close(struct index *ix);
 
 /* The number of entries the table holds (the rounded capacity). */
@@ -196,7 +202,9 @@ uint64_t index_file_size(const struct index *ix);
  *   INDEX_LOOKUP_FETCH     a fetch in flight;
  *   INDEX_LOOKUP_ERROR     errno EINVAL (bad name length) or
  *                          ENOTRECOVERABLE (the lock is beyond repair).
- * When `out` is not NULL and an entry was found, it receives a snapshot.
+ * When `out` is not NULL it receives the entry found (even one reported
+ * as NONE), or e_kind INDEX_NONE. On INDEX_LOOKUP_ERROR the caller cannot
+ * know whether the file expired: it should not serve it.
  * Cost: a hash, one stripe lock, one or two 64-byte bucket heads, and the
  * name compare of a candidate.
  */
@@ -245,7 +253,9 @@ int index_remove_if(struct index *ix, const char *name, size_t len,
  * at a time, never held across calls. In passing it drops lapsed negative
  * entries, and fetches whose owner is gone (a publishing one becomes a
  * COPY). Returns how many records it copied. The caller removes each file
- * (when it still is that copy) and then calls index_remove_if().
+ * (when it still is that copy) and then calls index_remove_if(). Entries
+ * may move between their two buckets while a pass is between calls, so a
+ * pass can miss one or return one twice; the next pass catches up.
  */
 size_t index_expired(struct index *ix, int64_t now_ms, uint64_t *cursor,
     struct index_entry *out, size_t max);
@@ -259,9 +269,9 @@ enum index_claim {
 	INDEX_CLAIM_ERROR = -1,	/* errno EINVAL or ENOTRECOVERABLE */
 	INDEX_CLAIMED,		/* yours: fetch (out->e_fetch.f_id) */
 	INDEX_CLAIM_BUSY,	/* a live process fetches (out->e_fetch) */
-	INDEX_CLAIM_NEGATIVE,	/* no peer had it; until out->e_expiry_ms */
+	INDEX_CLAIM_NEGATIVE,	/* no peer had it (till e_expiry_ms) */
 	INDEX_CLAIM_COPY,	/* a valid copy is recorded (out->e_id) */
-	INDEX_CLAIM_EXPIRED,	/* an expired copy is recorded (out->e_id) */
+	INDEX_CLAIM_EXPIRED,	/* an expired copy is there (out->e_id) */
 	INDEX_CLAIM_FULL,	/* no room for a fetch entry */
 };
 
@@ -269,10 +279,14 @@ enum index_claim {
  * Claims the fetch of `name` for process `pid` (getpid()). Atomic across
  * all processes: of many concurrent claims with no entry, exactly one gets
  * INDEX_CLAIMED. A FETCH entry is taken over (INDEX_CLAIMED, counted) when
- * its owner is gone, or when stall_ms > 0 and it made no progress for
- * stall_ms (not while it is publishing); a claim by the owner's own pid
- * answers BUSY. A lapsed NEGATIVE entry is replaced. A NEGATIVE answer is
- * counted as a negative hit. `out` (not NULL) receives the entry.
+ * its owner is gone (a zombie counts as alive until the master reaps it),
+ * or when stall_ms > 0 and it made no progress for stall_ms (0: never;
+ * this also covers a reused pid); a claim by the owner's own pid answers
+ * BUSY. An orphaned or stalled fetch that was publishing becomes the COPY
+ * it announced instead (answer COPY or EXPIRED; should its owner link the
+ * file later, its INDEX_END_COPY records it again). A lapsed NEGATIVE
+ * entry is replaced. A NEGATIVE answer is counted as a negative hit.
+ * `out` (may be NULL) receives the entry.
  */
 enum index_claim index_fetch_claim(struct index *ix, const char *name,
     size_t len, pid_t pid, int64_t now_ms, int64_t stall_ms,
@@ -344,7 +358,7 @@ struct index_stats {
 	uint64_t is_full;		/* insertions refused: no victim */
 	uint64_t is_collapsed;		/* index_note_collapsed() */
 	uint64_t is_negative_hits;	/* claims answered NEGATIVE */
-	uint64_t is_takeovers;		/* fetches taken from a dead owner */
+	uint64_t is_takeovers;		/* from dead or stalled owners */
 	uint64_t is_lock_repairs;	/* locks recovered from a dead owner */
 };
 void index_stats(const struct index *ix, struct index_stats *out);
