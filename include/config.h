@@ -46,6 +46,12 @@ struct config_http {
 	size_t max_connections;		/* per worker; beyond: 503 and close */
 };
 
+/* The shared index of saved copies; the "index:" section. */
+struct config_index {
+	uint64_t capacity;		/* entries; read at start only */
+	int64_t negative_ttl_ms;	/* "no peer has it" remembered */
+};
+
 struct config_upload {
 	bool enabled;
 	char *token;		/* NULL: no token required */
@@ -75,6 +81,7 @@ struct config {
 
 	struct config_upload upload;
 	struct config_http http;
+	struct config_index index;
 };
 
 /* Every error of one load, in the order found; each is a full line

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "file.h"
 #include "http.h"
+#include "index.h"
 #include "iopool.h"
 #include "loop.h"
 #include "name.h"
@@ -70,6 +71,14 @@ struct conn {
 	struct fanout *c_fanout;	/* peers being asked */
 	struct relay *c_relay;		/* a peer's answer being relayed */
 	struct upload *c_upload;	/* a body being stored */
+
+	/* a miss and the shared index (request.c) */
+	bool c_claimed;			/* this request fetches the name */
+	uint64_t c_fetch_id;
+	bool c_waited;			/* counted as a collapsed waiter */
+	struct index_fetch c_wait;	/* the fetch it waits for */
+	unsigned c_wait_ticks;
+	unsigned c_miss_tries;
 
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;

@@ -20,12 +20,21 @@
  * with the size and mtime it was computed for. */
 #define FILE_DIGEST_XATTR "user.shoal.xxh3"
 
+/* Which file: what a saved copy's record in the index compares with. The
+ * same fields as struct index_identity, so the two convert directly. */
+struct file_identity {
+	uint64_t id_dev;
+	uint64_t id_ino;
+	uint64_t id_size;
+};
+
 struct file_info {
 	int fi_fd;		/* open read-only, or -1 */
 	int fi_errno;		/* 0, or why it could not be opened */
 	uint64_t fi_size;
 	struct timespec fi_mtime;
 	uint64_t fi_digest;	/* the ETag's 64 bits */
+	struct file_identity fi_id;
 };
 
 /*
@@ -72,14 +81,33 @@ int file_tmp_create(int tmp_fd, const char *prefix,
  * -1 with errno (ENOSPC, EDQUOT, EIO...). */
 int file_write_all(int fd, const void *p, size_t n, uint64_t off);
 
+/* Makes a finished temporary file durable: sets its mtime when `mtime`
+ * is not NULL, records `digest` for the ETag, fsyncs it, and gives its
+ * identity in *id (may be NULL). Returns 0 or -1 with errno. */
+int file_seal(int fd, const struct timespec *mtime, uint64_t digest,
+    struct file_identity *id);
+
+/* Links the sealed temporary file into place as `name` without ever
+ * replacing a file, removes the temporary name, closes fd, fsyncs ROOT
+ * (a failure of that last fsync is not reported: the file is in place).
+ * Returns 0, or -1 with errno (EEXIST: the name is taken; then the
+ * temporary file is removed). */
+int file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
+    const char *name);
+
 /*
- * Publishes the temporary file tmp_name (open as fd) under `name` in
- * root_fd: sets its mtime when `mtime` is not NULL, records `digest` for
- * the ETag, fsyncs it, links it into place without ever replacing an
- * existing name, removes the temporary name and fsyncs ROOT. Closes fd.
- * Returns 0, or -1 with errno (EEXIST: the name was taken meanwhile, and
- * nothing changed). The temporary file is gone either way.
+ * Removes `name` from ROOT only if it still is the file `id` (a saved copy
+ * whose time is up): the name is first renamed into the temporary
+ * directory, then checked, then unlinked or put back. Returns 0 removed,
+ * 1 not removed (missing, or another file: left in place), -1 with errno.
  */
+int file_remove_copy(int root_fd, int tmp_fd, const char *name,
+    const struct file_identity *id);
+
+/* file_seal() then file_link(): publishes the temporary file tmp_name
+ * (open as fd) under `name` in root_fd. Closes fd. Returns 0, or -1 with
+ * errno (EEXIST: the name was taken meanwhile, and nothing changed). The
+ * temporary file is gone either way. */
 int file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
     const char *name, const struct timespec *mtime, uint64_t digest);
 

@@ -47,6 +47,9 @@ void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 int64_t loop_now(const struct loop *loop);
 int64_t loop_clock_ms(void);
 
+/* Milliseconds of CLOCK_REALTIME: for expiries that outlive the process. */
+int64_t loop_wall_ms(void);
+
 /*
  * Waits with ppoll(2) for events or the next timer, with `sigmask` in
  * force while waiting (so a signal blocked elsewhere interrupts exactly

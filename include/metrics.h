@@ -109,6 +109,10 @@ void metrics_count_upload(int status);
 /* Counts a finished request. */
 void metrics_count_request(enum http_method method, int status);
 
+/* Master, before forking: the index whose counters /_/metrics shows. */
+struct index;
+void metrics_set_index(struct index *ix);
+
 /* Appends the whole exposition (all slots summed) to out. */
 void metrics_render(struct buf *out);
 

@@ -19,6 +19,7 @@
 #define SHOAL_RELAY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct conn;
@@ -28,8 +29,11 @@ struct relay;
 struct worker;
 
 /* Takes over pc, whose 200 head has just arrived for c's request, and
- * answers the client from it. `save` keeps a copy. */
-void relay_start(struct conn *c, struct peer_conn *pc, bool save);
+ * answers the client from it. `save` keeps a copy that expires after
+ * ttl_ms (0: never); the fetch c claimed in the index, if any, becomes
+ * the relay's to finish. */
+void relay_start(struct conn *c, struct peer_conn *pc, bool save,
+    int64_t ttl_ms);
 
 /* The client socket is writable (or failed). */
 void relay_client_io(struct conn *c, short revents);

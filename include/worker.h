@@ -16,6 +16,7 @@
 
 struct config;
 struct conn;
+struct index;
 struct iopool;
 struct peer;
 struct peer_conn;
@@ -29,6 +30,8 @@ struct worker {
 	int w_listen_fd;		/* -1 once stopping */
 	int w_root_fd;			/* ROOT, O_PATH|O_DIRECTORY */
 	int w_tmp_fd;			/* ROOT/.shoal-tmp, for temporaries */
+	struct index *w_index;		/* shared, inherited from the master */
+	pid_t w_pid;
 	struct http_limits w_limits;
 
 	struct conn *w_conns;		/* every open connection */
@@ -49,10 +52,10 @@ struct worker {
  * master runs as root with `user` set, opens ROOT, starts the pool, writes
  * one byte to ready_fd (then closes it) and serves until told to stop by
  * SIGTERM, SIGINT or SIGQUIT (drain within shutdown_timeout) or until the
- * master (master_pid) dies. `slot` is its metrics slot. Returns the exit
- * status.
+ * master (master_pid) dies. `slot` is its metrics slot; `ix` the shared
+ * index the master opened. Returns the exit status.
  */
 int worker_run(const struct config *cfg, int listen_fd, int slot,
-    int ready_fd, pid_t master_pid);
+    int ready_fd, pid_t master_pid, struct index *ix);
 
 #endif

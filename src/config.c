@@ -153,6 +153,14 @@ static const struct key http_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct key index_keys[] = {
+	{ .name = "capacity", .kind = KEY_INT, CFG(index.capacity),
+	  .min = 64, .max = 1LL << 28 },
+	{ .name = "negative_ttl", .kind = KEY_DURATION,
+	  CFG(index.negative_ttl_ms), .min = 0, .max = HOUR },
+	{ .name = NULL }
+};
+
 /* 100 years of 365 days. */
 #define TTL_MAX (36500 * DAY)
 
@@ -198,6 +206,7 @@ static const struct key top_keys[] = {
 	{ .name = "peers", .kind = KEY_PEERS },
 	{ .name = "upload", .kind = KEY_SECTION, .section = upload_keys },
 	{ .name = "http", .kind = KEY_SECTION, .section = http_keys },
+	{ .name = "index", .kind = KEY_SECTION, .section = index_keys },
 	{ .name = NULL }
 };
 
@@ -1093,6 +1102,8 @@ set_defaults(struct config *cfg)
 	cfg->http.send_timeout_ms = 60 * SECOND;
 	cfg->http.body_timeout_ms = 60 * SECOND;
 	cfg->http.max_connections = 4096;
+	cfg->index.capacity = 65536;
+	cfg->index.negative_ttl_ms = SECOND;
 }
 
 /* "HOSTNAME:PORT", cut to NODE_MAX bytes and made a valid node name. */

@@ -123,6 +123,9 @@ conn_free(struct conn *c)
 	fanout_abort(c);
 	relay_abort(c);
 	upload_abort(c);
+	if (c->c_claimed)	/* the waiters must not wait for nothing */
+		(void)index_fetch_finish(w->w_index, c->c_name, c->c_name_len,
+		    c->c_fetch_id, INDEX_END_FAILED, NULL, 0, loop_wall_ms());
 	loop_del(w->w_loop, c->c_fd);
 	loop_timer_cancel(w->w_loop, &c->c_timer);
 	close(c->c_fd);
@@ -256,6 +259,8 @@ conn_end_request(struct conn *c)
 		c->c_file.fi_fd = -1;
 	}
 	c->c_file_off = c->c_file_end = 0;
+	c->c_claimed = c->c_waited = false;
+	c->c_wait_ticks = c->c_miss_tries = 0;
 	buf_reset(&c->c_out);
 	c->c_out_off = 0;
 	c->c_sent = 0;

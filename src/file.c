@@ -115,6 +115,9 @@ file_open(int root_fd, const char *name, struct file_info *fi)
 	fi->fi_fd = fd;
 	fi->fi_size = (uint64_t)st.st_size;
 	fi->fi_mtime = st.st_mtim;
+	fi->fi_id.id_dev = (uint64_t)st.st_dev;
+	fi->fi_id.id_ino = (uint64_t)st.st_ino;
+	fi->fi_id.id_size = (uint64_t)st.st_size;
 	if (file_stored_digest(fd, &st, &fi->fi_digest) == -1)
 		fi->fi_digest = file_identity_digest(&st);
 }
@@ -324,13 +327,12 @@ file_write_all(int fd, const void *p, size_t n, uint64_t off)
 }
 
 int
-file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
-    const char *name, const struct timespec *mtime, uint64_t digest)
+file_seal(int fd, const struct timespec *mtime, uint64_t digest,
+    struct file_identity *id)
 {
 	struct timespec times[2];
 	struct stat st;
 	char val[96];
-	int dfd, saved;
 
 	if (mtime != NULL) {
 		times[0].tv_sec = 0;
@@ -340,7 +342,7 @@ file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 		(void)futimens(fd, times);
 	}
 	if (fsync(fd) == -1 || fstat(fd, &st) == -1)
-		goto fail;
+		return -1;
 	snprintf(val, sizeof(val), "%llu %llu %llu %016llx",
 	    (unsigned long long)st.st_size,
 	    (unsigned long long)st.st_mtim.tv_sec,
@@ -348,22 +350,87 @@ file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 	/* Without user xattrs (some file systems) the ETag falls back to
 	 * the file's identity: still correct, only less stable. */
 	(void)fsetxattr(fd, FILE_DIGEST_XATTR, val, strlen(val), 0);
-	if (linkat(tmp_fd, tmp_name, root_fd, name, 0) == -1)
-		goto fail;
+	if (id != NULL) {
+		id->id_dev = (uint64_t)st.st_dev;
+		id->id_ino = (uint64_t)st.st_ino;
+		id->id_size = (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+int
+file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
+    const char *name)
+{
+	int dfd, saved;
+
+	if (linkat(tmp_fd, tmp_name, root_fd, name, 0) == -1) {
+		saved = errno;
+		file_tmp_discard(fd, tmp_fd, tmp_name);
+		errno = saved;
+		return -1;
+	}
 	(void)unlinkat(tmp_fd, tmp_name, 0);
 	close(fd);
+	/* The file is in place now. A failed fsync of ROOT is not an error
+	 * of the publication: at worst a crash forgets the name, and the
+	 * index check at start forgets the record with it. */
 	dfd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1)
+	if (dfd != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int
+file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
+    const char *name, const struct timespec *mtime, uint64_t digest)
+{
+	if (file_seal(fd, mtime, digest, NULL) == -1) {
+		int saved = errno;
+
+		file_tmp_discard(fd, tmp_fd, tmp_name);
+		errno = saved;
 		return -1;
-	saved = fsync(dfd) == -1 ? errno : 0;
-	close(dfd);
-	errno = saved;
-	return saved == 0 ? 0 : -1;
-fail:
-	saved = errno;
-	file_tmp_discard(fd, tmp_fd, tmp_name);
-	errno = saved;
-	return -1;
+	}
+	return file_link(fd, tmp_fd, tmp_name, root_fd, name);
+}
+
+int
+file_remove_copy(int root_fd, int tmp_fd, const char *name,
+    const struct file_identity *id)
+{
+	char aside[FILE_TMP_NAME_MAX];
+	struct stat st;
+	static unsigned seq;
+
+	snprintf(aside, sizeof(aside), "expired-%ld-%u", (long)getpid(),
+	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	/* Move the name aside first, then look at what was moved: between
+	 * a check and an unlink by name, another file could take the name,
+	 * but nothing can change what a rename already took. */
+	if (renameat2(root_fd, name, tmp_fd, aside, RENAME_NOREPLACE) == -1)
+		return errno == ENOENT ? 1 : -1;
+	if (fstatat(tmp_fd, aside, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (uint64_t)st.st_dev == id->id_dev &&
+	    (uint64_t)st.st_ino == id->id_ino) {
+		(void)unlinkat(tmp_fd, aside, 0);
+		return 0;
+	}
+	/* Not the copy (an operator replaced it): put it back. If the name
+	 * was taken again meanwhile, keep both: the moved file goes back
+	 * under a name that says what happened, never into oblivion. */
+	if (renameat2(tmp_fd, aside, root_fd, name, RENAME_NOREPLACE) == 0)
+		return 1;
+	{
+		char kept[NAME_MAX_LEN + 1];
+
+		snprintf(kept, sizeof(kept), "%.200s.kept-%ld", name,
+		    (long)getpid());
+		(void)renameat2(tmp_fd, aside, root_fd, kept, RENAME_NOREPLACE);
+	}
+	return 1;
 }
 
 void

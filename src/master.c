@@ -31,6 +31,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "file.h"
+#include "index.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
@@ -38,6 +39,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "peer.h"
+#include "sweeper.h"
 #include "worker.h"
 
 #define MASTER_MAX_CHILDREN (2 * CONFIG_MAX_WORKERS + 16)
@@ -70,6 +72,8 @@ static struct {
 	uid_t uid;
 	gid_t gid;
 	bool have_user;
+	struct index *index;		/* shared with every worker */
+	int64_t next_sweep_ms;
 } master = { .listen_fd = -1, .pid_fd = -1 };
 
 static volatile sig_atomic_t master_sig_term;
@@ -186,7 +190,8 @@ master_spawn(unsigned gen, const struct config *cfg, int listen_fd)
 			close(master.pid_fd);
 		if (master.listen_fd != -1 && master.listen_fd != listen_fd)
 			close(master.listen_fd);
-		exit(worker_run(cfg, listen_fd, slot, pfd[1], self));
+		exit(worker_run(cfg, listen_fd, slot, pfd[1], self,
+		    master.index));
 	}
 	close(pfd[1]);
 	__atomic_store_n(&metrics_shared()->slots[slot].ms_pid, pid,
@@ -243,6 +248,10 @@ master_reap(void)
 		if (ch->ready_fd != -1)
 			close(ch->ready_fd);
 		metrics_slot_release(ch->slot);
+		/* Its fetches in flight end now, and their waiters wake. */
+		if (index_fetch_abandon_pid(master.index, pid) == -1)
+			log_warn("index: ending the fetches of pid %ld",
+			    (long)pid);
 		quick = !ch->ready ||
 		    loop_clock_ms() - ch->started_ms < MASTER_STABLE_MS;
 		if (!ch->stopping && ch->gen == master.gen) {
@@ -627,6 +636,40 @@ master_shutdown(const sigset_t *wait_mask)
 	}
 }
 
+/* Opens (or creates, or rebuilds) the shared index in the state directory,
+ * before any worker exists, and tidies it. Returns 0 or -1 (logged). */
+static int
+master_open_index(const struct config *cfg)
+{
+	struct index_open_report report;
+	char path[4096];
+	static const char *const how[] = {
+		[INDEX_OPEN_KEPT] = "opened",
+		[INDEX_OPEN_CREATED] = "created",
+		[INDEX_OPEN_RESIZED] = "resized",
+		[INDEX_OPEN_REBUILT_LAYOUT] = "rebuilt (another layout)",
+		[INDEX_OPEN_REBUILT_CORRUPT] = "rebuilt (it was damaged)",
+	};
+
+	snprintf(path, sizeof(path), "%s/index", cfg->state_dir);
+	master.index = index_open(path, cfg->index.capacity, loop_wall_ms(),
+	    &report);
+	if (master.index == NULL) {
+		if (errno == EWOULDBLOCK)
+			log_errx("index %s: in use by another shoald", path);
+		else
+			log_err("index %s", path);
+		return -1;
+	}
+	metrics_set_index(master.index);
+	log_info("index %s %s: %llu entries of %llu", path, how[report.r_how],
+	    (unsigned long long)report.r_kept,
+	    (unsigned long long)index_capacity(master.index));
+	sweeper_start(master.index, cfg, &report);
+	free(report.r_lost);
+	return 0;
+}
+
 /* Starts the missing workers of the current generation, if the backoff
  * allows. Returns how long to wait before trying again, or -1. */
 static int64_t
@@ -696,6 +739,10 @@ master_run(const struct master_options *opt, struct config *cfg)
 			return 1;
 		}
 	}
+	if (master_open_index(cfg) == -1) {
+		daemon_pidfile_remove(master.pid_path, master.pid_fd);
+		return 1;
+	}
 	master_signals(&wait_mask);
 
 	master.gen = 1;
@@ -712,9 +759,19 @@ master_run(const struct master_options *opt, struct config *cfg)
 	notify_send("READY=1\nSTATUS=serving");
 	daemon_ready(ready_fd);
 
+	master.next_sweep_ms = loop_clock_ms() + SWEEPER_INTERVAL_MS;
 	while (!master_sig_term) {
 		int64_t wait = master_maintain();
+		int64_t to_sweep = master.next_sweep_ms - loop_clock_ms();
 
+		if (to_sweep <= 0) {
+			sweeper_run(master.index, master.cfg);
+			master.next_sweep_ms = loop_clock_ms() +
+			    SWEEPER_INTERVAL_MS;
+			to_sweep = SWEEPER_INTERVAL_MS;
+		}
+		if (wait < 0 || wait > to_sweep)
+			wait = to_sweep;
 		master_poll(&wait_mask, wait);
 		if (master_sig_hup && !master_sig_term)
 			master_reload(&wait_mask);
@@ -726,6 +783,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 	free(master.pid_path);
 	close(master.listen_fd);
 	log_info("stopped");
+	index_close(master.index);
 	config_free(master.cfg);
 	free(master.cfg);
 	return 0;

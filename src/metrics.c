@@ -12,10 +12,18 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "index.h"
 #include "metrics.h"
 
 static struct metrics_shared *metrics_region;
 static struct metrics_slot *metrics_my_slot;
+static struct index *metrics_index;
+
+void
+metrics_set_index(struct index *ix)
+{
+	metrics_index = ix;
+}
 
 /* Statuses counted by name; anything else is counted as "other" (index 0). */
 static const int metrics_statuses[METRICS_NSTATUS] = {
@@ -375,6 +383,42 @@ metrics_gauge(struct buf *out, const char *name, const char *help,
 	buf_printf(out, "%s %lld\n", name, value);
 }
 
+static void
+metrics_render_index(struct buf *out)
+{
+	struct index_stats st;
+
+	if (metrics_index == NULL)
+		return;
+	index_stats(metrics_index, &st);
+	metrics_family(out, "shoal_index_entries",
+	    "Entries of the shared index, by kind.", "gauge");
+	buf_printf(out, "shoal_index_entries{kind=\"copy\"} %llu\n"
+	    "shoal_index_entries{kind=\"negative\"} %llu\n"
+	    "shoal_index_entries{kind=\"fetch\"} %llu\n",
+	    (unsigned long long)st.is_copies,
+	    (unsigned long long)st.is_negatives,
+	    (unsigned long long)st.is_fetches);
+	metrics_gauge(out, "shoal_index_capacity",
+	    "Entries the shared index holds.", (long long)st.is_capacity);
+	metrics_counter(out, "shoal_index_expirations_total",
+	    "Saved copies removed when their time was up.",
+	    st.is_expirations);
+	metrics_counter(out, "shoal_index_evictions_total",
+	    "Entries pushed out of a full index.", st.is_evictions);
+	metrics_counter(out, "shoal_index_full_total",
+	    "Entries refused by a full index (copies not kept).", st.is_full);
+	metrics_counter(out, "shoal_index_collapsed_waiters_total",
+	    "Requests that waited for another's fetch of the same name.",
+	    st.is_collapsed);
+	metrics_counter(out, "shoal_index_negative_hits_total",
+	    "Misses answered 404 from a recent \"no peer has it\".",
+	    st.is_negative_hits);
+	metrics_counter(out, "shoal_index_takeovers_total",
+	    "Fetches taken over from a dead or stalled owner.",
+	    st.is_takeovers);
+}
+
 void
 metrics_render(struct buf *out)
 {
@@ -451,6 +495,7 @@ metrics_render(struct buf *out)
 	    "Body bytes of stored uploads.",
 	    metrics_sum(offsetof(struct metrics_slot, ms_upload_bytes)));
 	metrics_render_peers(out);
+	metrics_render_index(out);
 	for (k = 0; k < METRICS_SLOTS; k++)
 		open += __atomic_load_n(&m->slots[k].ms_connections_open,
 		    __ATOMIC_RELAXED);

@@ -36,6 +36,7 @@
 #include "conn.h"
 #include "file.h"
 #include "httpdate.h"
+#include "index.h"
 #include "iopool.h"
 #include "log.h"
 #include "metrics.h"
@@ -93,6 +94,14 @@ struct relay {
 	uint64_t r_digest;
 	bool r_have_mtime;
 	struct timespec r_mtime;
+	struct file_identity r_id;	/* of the sealed copy */
+
+	/* the shared index: this relay's fetch of the name */
+	bool r_claimed;
+	uint64_t r_fetch_id;
+	int64_t r_ttl_ms;		/* of the winning peer; 0 for ever */
+	int64_t r_expiry;		/* wall-clock ms, or 0 */
+
 	struct iopool_job r_job;
 	enum relay_job r_job_kind;
 	bool r_job_busy;
@@ -119,11 +128,40 @@ relay_of_job(struct iopool_job *job)
 	    offsetof(struct relay, r_job));
 }
 
+/* Ends this relay's fetch in the index: the copy is recorded (with its
+ * expiry), or the entry goes and the waiters try for themselves. */
+static void
+relay_end_claim(struct relay *r, enum index_end how)
+{
+	if (!r->r_claimed)
+		return;
+	r->r_claimed = false;
+	if (index_fetch_finish(r->r_worker->w_index, r->r_name,
+	    strlen(r->r_name), r->r_fetch_id, how,
+	    how == INDEX_END_COPY ? (const void *)&r->r_id : NULL, r->r_expiry,
+	    loop_wall_ms()) == -1 && how == INDEX_END_COPY)
+		log_warnx("index full: the copy of %s is kept without an "
+		    "expiry record", r->r_name);
+}
+
+/* Tells the waiters how far the copy is. A fetch taken over or cancelled
+ * (an upload of the name) is no longer ours: stop reporting. */
+static void
+relay_progress(struct relay *r)
+{
+	if (r->r_claimed && index_fetch_progress(r->r_worker->w_index,
+	    r->r_name, strlen(r->r_name), r->r_fetch_id, r->r_disk_off,
+	    r->r_expect_len ? r->r_length : INDEX_SIZE_UNKNOWN, r->r_tmp,
+	    loop_wall_ms()) == -1 && errno == ESTALE)
+		r->r_claimed = false;
+}
+
 static void
 relay_free(struct relay *r)
 {
 	struct worker *w = r->r_worker;
 
+	relay_end_claim(r, INDEX_END_FAILED);
 	if (r->r_prev != NULL)
 		r->r_prev->r_next = r->r_next;
 	else
@@ -165,10 +203,25 @@ relay_job_work(struct iopool_job *job)
 		r->r_disk_off += r->r_len;
 		break;
 	case RELAY_JOB_PUBLISH:
-		if (file_publish(r->r_fd, w->w_tmp_fd, r->r_tmp, w->w_root_fd,
-		    r->r_name, r->r_have_mtime ? &r->r_mtime : NULL,
+		if (file_seal(r->r_fd, r->r_have_mtime ? &r->r_mtime : NULL,
 		    r->r_have_digest ? r->r_digest :
-		    XXH3_64bits_digest(r->r_hash)) == -1)
+		    XXH3_64bits_digest(r->r_hash), &r->r_id) == -1) {
+			r->r_job_err = errno;
+			file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
+			r->r_fd = -1;
+			break;
+		}
+		/* Announced before the link: if this process dies between
+		 * the two, the index still knows when the copy expires. */
+		r->r_expiry = r->r_ttl_ms > 0 ? loop_wall_ms() + r->r_ttl_ms :
+		    0;
+		if (r->r_claimed)
+			(void)index_fetch_publishing(w->w_index, r->r_name,
+			    strlen(r->r_name), r->r_fetch_id,
+			    (const void *)&r->r_id, r->r_expiry,
+			    loop_wall_ms());
+		if (file_link(r->r_fd, w->w_tmp_fd, r->r_tmp, w->w_root_fd,
+		    r->r_name) == -1)
 			r->r_job_err = errno;
 		r->r_fd = -1;
 		break;
@@ -227,6 +280,8 @@ relay_job_done(struct iopool_job *job)
 			errno = r->r_job_err;
 			log_warn("saving %s", r->r_name);
 			relay_drop_save(r);
+		} else {
+			relay_progress(r);
 		}
 		r->r_disk_done = true;	/* written, or not to be written */
 		break;
@@ -241,7 +296,9 @@ relay_job_done(struct iopool_job *job)
 		} else {
 			metrics_add(&metrics_mine()->ms_saved, 1);
 			log_info("saved a copy of %s", r->r_name);
+			relay_end_claim(r, INDEX_END_COPY);
 		}
+		relay_end_claim(r, INDEX_END_FAILED);
 		break;
 	case RELAY_JOB_DISCARD:
 	case RELAY_JOB_NONE:
@@ -583,7 +640,7 @@ relay_parse_etag(const struct http_message *resp, uint64_t *digest)
 }
 
 void
-relay_start(struct conn *c, struct peer_conn *pc, bool save)
+relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms)
 {
 	const struct http_message *resp = &pc->pc_resp;
 	const struct http_header *h;
@@ -603,6 +660,11 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save)
 	r->r_pc = pc;
 	r->r_fd = -1;
 	r->r_metrics = pc->pc_peer->p_metrics;
+	r->r_ttl_ms = ttl_ms;
+	/* The claim on the name's fetch comes with the request. */
+	r->r_claimed = c->c_claimed;
+	r->r_fetch_id = c->c_fetch_id;
+	c->c_claimed = false;
 	memcpy(r->r_name, c->c_name, c->c_name_len + 1);
 	r->r_have_digest = relay_parse_etag(resp, &r->r_digest);
 	h = http_find_header(resp, "Last-Modified");

@@ -6,8 +6,10 @@
  * metadata and data come from pool jobs (file.c); the rest is built here.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "condition.h"
 #include "config.h"
@@ -15,6 +17,7 @@
 #include "fanout.h"
 #include "file.h"
 #include "httpdate.h"
+#include "index.h"
 #include "log.h"
 #include "metrics.h"
 #include "mime.h"
@@ -41,8 +44,21 @@ static void
 request_open_work(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
+	struct worker *w = c->c_worker;
+	enum index_lookup r;
 
-	file_open(c->c_worker->w_root_fd, c->c_name, &c->c_file);
+	file_open(w->w_root_fd, c->c_name, &c->c_file);
+	if (c->c_file.fi_fd == -1)
+		return;
+	/* A saved copy whose time is up is never served, even before the
+	 * sweeper removes it: to the client it is a miss. */
+	r = index_lookup(w->w_index, c->c_name, c->c_name_len,
+	    (const void *)&c->c_file.fi_id, loop_wall_ms(), NULL);
+	if (r == INDEX_LOOKUP_EXPIRED || r == INDEX_LOOKUP_ERROR) {
+		close(c->c_file.fi_fd);
+		c->c_file.fi_fd = -1;
+		c->c_file.fi_errno = ENOENT;
+	}
 }
 
 /* Builds the head of a file response: 200, 206, 304 or 416. */
@@ -118,24 +134,139 @@ request_file_head(struct conn *c)
 	}
 }
 
+/* Ends the fetch this request claimed, when it has one. */
+static void
+request_end_claim(struct conn *c, enum index_end how)
+{
+	struct worker *w = c->c_worker;
+	int64_t now = loop_wall_ms();
+	int64_t until = now + w->w_cfg->index.negative_ttl_ms;
+
+	if (!c->c_claimed)
+		return;
+	c->c_claimed = false;
+	if (how == INDEX_END_NEGATIVE && w->w_cfg->index.negative_ttl_ms == 0)
+		how = INDEX_END_FAILED;
+	(void)index_fetch_finish(w->w_index, c->c_name, c->c_name_len,
+	    c->c_fetch_id, how, NULL, until, now);
+}
+
 /* A peer has the file: relay it, and keep a copy when that peer's `save`
- * says so. */
+ * says so (and this request holds the fetch of the name). */
 static void
 request_peer_hit(struct conn *c, struct peer_conn *pc)
 {
 	const struct worker *w = c->c_worker;
 	const struct config_peer *cp = &w->w_cfg->peers[pc->pc_peer -
 	    w->w_peers];
+	bool save = cp->save && c->c_claimed;
 
 	metrics_add(&metrics_mine()->ms_peer_hits, 1);
-	relay_start(c, pc, cp->save && c->c_req.method == HTTP_METHOD_GET);
+	if (!save)
+		request_end_claim(c, INDEX_END_FAILED);	/* waiters go on */
+	relay_start(c, pc, save, cp->ttl_ms);
 }
 
 static void
 request_peer_miss(struct conn *c)
 {
+	request_end_claim(c, INDEX_END_NEGATIVE);
 	metrics_add(&metrics_mine()->ms_peer_misses, 1);
 	conn_send_text(c, 404, "no such file here or on any peer", NULL);
+}
+
+static void request_open_done(struct iopool_job *job);
+static void request_miss(struct conn *c);
+
+#define REQUEST_WAIT_TICK_MS 10
+#define REQUEST_WAIT_RECLAIM 25	/* ticks between claims regardless */
+
+/* Another request fetches the name: look again when its entry changes
+ * (or now and then, so that a stalled fetch is taken over). */
+static void
+request_wait_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct conn *c = (struct conn *)(void *)((char *)t -
+	    offsetof(struct conn, c_timer));
+
+	if (index_fetch_changed(c->c_worker->w_index, &c->c_wait) ||
+	    ++c->c_wait_ticks % REQUEST_WAIT_RECLAIM == 0) {
+		request_miss(c);
+		return;
+	}
+	loop_timer_set(loop, &c->c_timer, REQUEST_WAIT_TICK_MS,
+	    request_wait_tick);
+}
+
+static void
+request_fanout(struct conn *c)
+{
+	fanout_start(c, c->c_req.method == HTTP_METHOD_HEAD, request_peer_hit,
+	    request_peer_miss);
+}
+
+/* True when some peer's copies are kept: only then is there a copy for
+ * others to wait for. */
+static bool
+request_any_save(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->npeers; i++)
+		if (cfg->peers[i].save)
+			return true;
+	return false;
+}
+
+/*
+ * A local miss (GET or HEAD, not a lookup, peers configured). Through the
+ * shared index, many requests for one name in any worker make one peer
+ * transfer: the first claims the fetch, the others wait for its copy.
+ */
+static void
+request_miss(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	struct index_entry e;
+
+	if (c->c_req.method == HTTP_METHOD_HEAD || !request_any_save(w->w_cfg)) {
+		request_fanout(c);
+		return;
+	}
+	switch (index_fetch_claim(w->w_index, c->c_name, c->c_name_len,
+	    w->w_pid, loop_wall_ms(), w->w_cfg->peer_timeout_ms, &e)) {
+	case INDEX_CLAIMED:
+		c->c_claimed = true;
+		c->c_fetch_id = e.e_fetch.f_id;
+		request_fanout(c);
+		return;
+	case INDEX_CLAIM_BUSY:
+		if (!c->c_waited)
+			index_note_collapsed(w->w_index, 1);
+		c->c_waited = true;
+		c->c_wait = e.e_fetch;
+		loop_timer_set(w->w_loop, &c->c_timer, REQUEST_WAIT_TICK_MS,
+		    request_wait_tick);
+		return;
+	case INDEX_CLAIM_NEGATIVE:
+		metrics_add(&metrics_mine()->ms_peer_misses, 1);
+		conn_send_text(c, 404, "no such file here or on any peer",
+		    NULL);
+		return;
+	case INDEX_CLAIM_COPY:
+		/* Published since we looked: serve it (twice at most, in
+		 * case the record is of a file since removed). */
+		if (c->c_miss_tries++ < 2) {
+			conn_submit(c, request_open_work, request_open_done);
+			return;
+		}
+		break;
+	case INDEX_CLAIM_EXPIRED:	/* the sweeper is about to remove it */
+	case INDEX_CLAIM_FULL:
+	case INDEX_CLAIM_ERROR:
+		break;
+	}
+	request_fanout(c);	/* relayed, but no copy kept */
 }
 
 static void
@@ -151,9 +282,7 @@ request_open_done(struct iopool_job *job)
 			if (c->c_req.lookup || c->c_worker->w_cfg->npeers == 0)
 				conn_send_text(c, 404, "no such file", NULL);
 			else
-				fanout_start(c, c->c_req.method ==
-				    HTTP_METHOD_HEAD, request_peer_hit,
-				    request_peer_miss);
+				request_miss(c);
 			return;
 		}
 		if (c->c_file.fi_errno == EACCES) {

@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "fanout.h"
 #include "file.h"
+#include "index.h"
 #include "log.h"
 #include "metrics.h"
 #include "name.h"
@@ -129,6 +130,8 @@ upload_job_work(struct iopool_job *job)
 		if (file_publish(u->u_fd, w->w_tmp_fd, u->u_tmp, w->w_root_fd,
 		    u->u_name, NULL, u->u_digest) == -1)
 			u->u_job_err = errno;
+		else	/* "nobody has it" is wrong from now on */
+			(void)index_remove(w->w_index, u->u_name, u->u_name_len);
 		u->u_fd = -1;
 		break;
 	case UPLOAD_JOB_DISCARD:

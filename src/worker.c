@@ -264,7 +264,7 @@ worker_teardown(struct worker *w)
 
 int
 worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
-    pid_t master_pid)
+    pid_t master_pid, struct index *ix)
 {
 	struct worker w;
 	sigset_t wait_mask;
@@ -275,6 +275,8 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	w.w_root_fd = -1;
 	w.w_tmp_fd = -1;
 	w.w_listen_fd = -1;
+	w.w_index = ix;
+	w.w_pid = getpid();
 	snprintf(ident, sizeof(ident), "worker %d", slot);
 	log_set_ident(ident);
 	metrics_use_slot(slot);
