@@ -19,7 +19,12 @@ Method
     wrk's CPU, so the front server has a CPU to itself in both A and B.
   * Besides wrk's figures, the CPU time the front server's processes used
     during each run is read from /proc, so that its cost per request is
-    known even when the client is the bottleneck.
+    known even when the client is the bottleneck; so is wrk's own CPU use,
+    and the output says when wrk's CPU was the limit.
+  * The machine may be shared: the user CPU time of everything that is not
+    this bench is measured during each run, and a round during which others
+    used 10% of a CPU or more is marked "!" (the server CPU per request is
+    the figure that suffers least from that).
 
 Cases
   local-4k   GET of a 4 KiB file, 64 connections: requests/s, p99
@@ -37,6 +42,7 @@ import datetime
 import http.client
 import os
 import platform
+import resource
 import re
 import shutil
 import signal
@@ -187,6 +193,57 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
+def user_ticks():
+    """(user CPU ticks of the whole machine, user CPU ticks of this bench
+    and everything below it, {pid: (name, ticks)} of the other user
+    processes). Short-lived processes (a compiler, a test) show up only in
+    the difference of the first two, long-lived ones also by name."""
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    machine = int(v[1]) + int(v[2])         # user + nice
+    table, info = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st.rsplit(")", 1)[1].split()
+        pid = int(d)
+        table[pid] = int(fields[1])
+        info[pid] = (st[st.index("(") + 1:st.rindex(")")], int(fields[11]))
+    me = os.getpid()
+    ours, others = 0, {}
+    for pid, (name, utime) in info.items():
+        p = pid
+        while p > 1 and p != me:
+            p = table.get(p, 1)
+        if p == me:
+            ours += utime
+        else:
+            others[pid] = (name, utime)
+    # Children already reaped (wrk, strace) count as ours too.
+    ours += round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime *
+                  CLK_TCK)
+    return machine, ours, others
+
+
+def foreign_delta(before, after, seconds):
+    """What other processes used between two user_ticks() samples:
+    (percent of one CPU, who)."""
+    pct = 100.0 * ((after[0] - before[0]) - (after[1] - before[1])) / \
+        CLK_TCK / seconds
+    best = (0.0, "")
+    for pid, (name, t) in after[2].items():
+        if pid in before[2]:
+            best = max(best, (100.0 * (t - before[2][pid][1]) / CLK_TCK /
+                              seconds, "%s[%d]" % (name, pid)))
+    who = best[1] if best[0] >= pct / 2 else "short-lived processes"
+    return pct, who
+
+
 # --------------------------------------------------------------------------
 # HTTP checks
 
@@ -275,6 +332,7 @@ class Bench:
         self.children = []          # wrk, strace: for cleanup
         self.out_lines = []         # the report, printed and saved
         self.results = []           # summary rows
+        self.disturbed = 0          # rounds during which others ran
 
     # -- output -----------------------------------------------------------
     def say(self, line=""):
@@ -382,7 +440,8 @@ class Bench:
         return s
 
     # -- wrk --------------------------------------------------------------
-    def wrk(self, server, path, conns, seconds, cpu_pids, peer_pids=()):
+    def wrk(self, server, path, conns, seconds, cpu_pids, peer_pids=(),
+            body_len=None):
         """One wrk run against server; returns its figures, and the CPU
         time that the processes cpu_pids (the front server) and peer_pids
         (its peer, if any) used meanwhile, per request."""
@@ -390,8 +449,13 @@ class Bench:
         argv = self.taskset(self.cpu_client if self.pin else None) + [
             "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
             "--timeout", "10s", "--latency", "-s", REPORT_LUA, url]
+        others = user_ticks()
         before = cpu_seconds(cpu_pids)
         peer_before = cpu_seconds(peer_pids)
+        # wrk's own CPU time: the children's rusage grows by it once wrk
+        # is reaped (servers are reaped only at the end).
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_before = ru.ru_utime + ru.ru_stime
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
@@ -405,6 +469,9 @@ class Bench:
             raise
         cpu = cpu_seconds(cpu_pids) - before
         peer_cpu = cpu_seconds(peer_pids) - peer_before
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = ru.ru_utime + ru.ru_stime - wrk_before
+        foreign = foreign_delta(others, user_ticks(), seconds)
         out = out.decode("utf-8", "replace")
         m = re.search(r"^BENCH (.*)$", out, re.M)
         if p.returncode != 0 or not m:
@@ -421,17 +488,30 @@ class Bench:
         if not server.alive():
             raise BenchError("%s died under load:\n%s" % (
                 server.name, server.log_tail()))
+        # Every answer must have carried the whole body: at least body_len
+        # bytes per completed request, and not much more than body and head
+        # (plus the answers cut when wrk stopped at -d).
+        if body_len is not None:
+            per = fig["bytes"] / fig["requests"]
+            most = body_len + 2048 + conns * body_len / fig["requests"]
+            if not body_len <= per <= most:
+                raise BenchError("%s: %.0f bytes per answer, expected %d "
+                                 "and a head" % (server.name, per, body_len))
         secs = fig["duration_us"] / 1e6
         return {
             "rps": fig["requests"] / secs,
             "Bps": fig["bytes"] / secs,
             "mean_ms": fig["mean_us"] / 1000,
+            "p50_ms": fig["p50_us"] / 1000,
             "p99_ms": fig["p99_us"] / 1000,
             "cpu_us_req": cpu * 1e6 / fig["requests"],
             "peer_cpu_us_req": peer_cpu * 1e6 / fig["requests"],
+            "peer_cpu_pct": peer_cpu * 100 / secs,
             "cpu_ms_gib": cpu * 1e3 / (fig["bytes"] / (1 << 30)),
             "cpu_pct": cpu * 100 / secs,
+            "wrk_cpu_pct": wrk_cpu * 100 / secs,
             "requests": fig["requests"],
+            "foreign": foreign,
         }
 
     def strace_load(self, server, path, conns, seconds=3):
@@ -474,7 +554,7 @@ class Bench:
                          reverse=True)
 
     # -- running a comparison ----------------------------------------------
-    def compare(self, case, what, sides, path, conns, metrics):
+    def compare(self, case, what, sides, path, conns, metrics, body_len):
         """Alternates the sides (label, server, cpu_pids[, peer_pids]) over
         the rounds and prints each round, then a summary row per metric.
 
@@ -484,7 +564,8 @@ class Bench:
         self.say("== %s: %s" % (case, what))
         if self.warmup:
             for side in sides:
-                self.wrk(side[1], path, conns, self.warmup, *side[2:])
+                self.wrk(side[1], path, conns, self.warmup, *side[2:],
+                         body_len=body_len)
         rows = []
         # Two header lines: the metric over its three columns, then the
         # sides and the ratio.
@@ -498,14 +579,34 @@ class Bench:
             figs = []
             for side in sides:
                 figs.append(self.wrk(side[1], path, conns, self.seconds,
-                                     *side[2:]))
+                                     *side[2:], body_len=body_len))
             rows.append(figs)
             line = "%-5d" % r
             for key, _, scale, fmt in metrics:
                 a, b = figs[0][key] * scale, figs[1][key] * scale
                 line += " | %*s %*s %7.3f" % (
                     w, fmt % a, w, fmt % b, a / b if b else float("nan"))
+            # Another process busy meanwhile: the round is disturbed.
+            pct, who = max(f["foreign"] for f in figs)
+            if pct >= 10:
+                line += "  ! others (%s) used %.0f%% of a CPU" % (who, pct)
+                self.disturbed += 1
             self.say(line)
+        # A client that used (nearly) all of its CPU limited the run: the
+        # req/s or MiB/s ratio then says little; the server's CPU per
+        # request still does.
+        busy = [f[i]["wrk_cpu_pct"] for f in rows for i in (0, 1)]
+        if self.pin and self.cpu_peer == self.cpu_client and \
+                any(len(side) > 3 for side in sides):
+            # The peer shares wrk's CPU: together they may be the limit.
+            busy = [f[i]["wrk_cpu_pct"] + f[i]["peer_cpu_pct"]
+                    for f in rows for i in (0, 1)]
+        if max(busy) >= 90 and conns > 1:
+            self.say("note: wrk%s used up to %.0f%% of CPU %s: this case is "
+                     "(partly) bound by that CPU, not by the server under "
+                     "test; compare the server cpu columns" % (
+                         " and the peer" if len(sides[0]) > 3 else "",
+                         max(busy), self.cpu_client if self.pin else "1"))
         for key, mlabel, scale, fmt in metrics:
             a = [f[0][key] * scale for f in rows]
             b = [f[1][key] * scale for f in rows]
@@ -575,7 +676,9 @@ class Bench:
                      "wrk -t1", sides, "/4k.bin", 64, [
                          ("rps", "req/s", 1, "%.0f"),
                          ("p99_ms", "p99 ms", 1, "%.2f"),
-                         ("cpu_us_req", "server cpu us/req", 1, "%.1f")])
+                         ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
+                         ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")],
+                     SMALL)
         self.strace_section(sides, "/4k.bin", 64)
         self.check_logs([s, n])
         self.stop_servers([s, n])
@@ -590,7 +693,9 @@ class Bench:
         self.compare("local-64m", "GET /64m.bin (64 MiB), 4 connections, "
                      "wrk -t1", sides, "/64m.bin", 4, [
                          ("Bps", "MiB/s", 1 / (1 << 20), "%.0f"),
-                         ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.1f")])
+                         ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.1f"),
+                         ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")],
+                     LARGE)
         self.check_logs([s, n])
         self.stop_servers([s, n])
 
@@ -619,7 +724,8 @@ class Bench:
                          ("p99_ms", "p99 ms", 1, "%.2f"),
                          ("cpu_us_req", "front cpu us/req", 1, "%.1f"),
                          ("peer_cpu_us_req", "peer B cpu us/req", 1,
-                          "%.1f")])
+                          "%.1f"),
+                         ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")], SMALL)
         self.strace_section(sides, "/4k.bin", 64)
         self.check_logs([a, b, n])
         self.stop_servers([n, a, b])
@@ -651,8 +757,10 @@ class Bench:
                      "(15 answer 404, the holder last) vs A with 1 peer; "
                      "no nginx", sides, "/4k.bin", 1, [
                          ("mean_ms", "mean ms", 1, "%.3f"),
+                         ("p50_ms", "p50 ms", 1, "%.3f"),
                          ("p99_ms", "p99 ms", 1, "%.3f"),
-                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")])
+                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")],
+                     SMALL)
         self.strace_section(sides, "/4k.bin", 1)
         self.check_logs([a16, a1, holder] + empties)
         self.stop_servers([a16, a1, holder] + empties)
@@ -674,9 +782,24 @@ class Bench:
         root = self.make_root("root", {"4k.bin": self.small,
                                        "64m.bin": self.large})
         self.header()
+        self.check_idle("before the run")
         for case in self.cases:
             getattr(self, "case_" + case.replace("-", "_"))(root)
+        self.check_idle("after the run")
         self.summary()
+
+    def check_idle(self, when):
+        """Says whether other processes were using the machine: the figures
+        of a shared 2-CPU machine mean little then."""
+        busy, top = busy_now()
+        if busy >= 10:
+            self.say("WARNING: the machine was %.0f%% busy %s without the "
+                     "bench (%s); the figures are disturbed" % (
+                         busy, when, ", ".join("%s[%d] %.0f%%" % (n, p, c)
+                                               for c, p, n in top) or "?"))
+        else:
+            self.say("machine %s: %.0f%% busy (idle enough)" % (when, busy))
+        self.say()
 
     def header(self):
         ver = subprocess.run([self.shoald, "-V"], capture_output=True,
@@ -712,6 +835,9 @@ class Bench:
         self.say()
 
     def summary(self):
+        if self.disturbed:
+            self.say("WARNING: %d round(s) marked ! ran while another "
+                     "process used the machine" % self.disturbed)
         self.say("== summary (medians over %d rounds; ratio min / median / "
                  "max)" % self.rounds)
         self.say("%-10s %-20s %-18s %12s %12s   %6s %6s %6s" % (
@@ -728,6 +854,45 @@ class Bench:
         with open(path, "w") as f:
             f.write("\n".join(self.out_lines) + "\n")
         return path
+
+
+def busy_now(seconds=1.0):
+    """How busy the machine is without us: the share of all CPUs used over
+    `seconds`, and the busiest processes then ([(percent, pid, name)])."""
+    def total():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]      # all, idle + iowait
+
+    def per_proc():
+        out = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            name = st[st.index("(") + 1:st.rindex(")")]
+            fields = st.rsplit(")", 1)[1].split()
+            out[int(d)] = (name, int(fields[11]) + int(fields[12]))
+        return out
+
+    all0, idle0 = total()
+    p0 = per_proc()
+    time.sleep(seconds)
+    all1, idle1 = total()
+    p1 = per_proc()
+    span = max(all1 - all0, 1)
+    busy = 100.0 * (span - (idle1 - idle0)) / span
+    top = []
+    for pid, (name, t) in p1.items():
+        if pid in p0 and pid != os.getpid():
+            pct = 100.0 * (t - p0[pid][1]) / CLK_TCK / seconds
+            if pct >= 5:
+                top.append((pct, pid, name))
+    return busy, sorted(top, reverse=True)[:3]
 
 
 def cpu_model():

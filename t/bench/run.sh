@@ -1,6 +1,6 @@
 #!/bin/sh
 # t/bench/run.sh - the benchmark suite of shoal (make bench; not part of
-# make check). Compares shoald with nginx on loopback; see t/bench/README.
+# make check). Compares shoald with nginx on loopback; see t/bench/README.md.
 #
 # It builds nothing: `make bench` has built build/shoald already (or point
 # SHOALD at another binary). It installs the Debian packages it needs when
@@ -49,6 +49,8 @@ if [ -n "$missing" ]; then
 		ours=1
 	fi
 	rc=0
+	# $missing is a list of names: split on purpose.
+	# shellcheck disable=SC2086
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends $missing || rc=$?
 	[ -n "$ours" ] && rm -f /usr/sbin/policy-rc.d
