@@ -93,8 +93,8 @@ struct conn {
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen);
 
-/* Worker stopping: idle connections are closed now, busy ones after their
- * current response. */
+/* Worker stopping: every connection closes after its current (or next
+ * imminent) response; idle ones close gracefully within half a second. */
 void conn_drain_all(struct worker *w);
 
 /* At exit, once the pool threads are joined: frees every connection. */

@@ -40,6 +40,7 @@
 #define CONN_SEND_CHUNK (1 << 20)	/* file bytes per pool job */
 #define CONN_LINGER_MS 2000
 #define CONN_LINGER_BYTES (1 << 20)
+#define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
 
 static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
 static void conn_on_timer(struct loop *loop, struct loop_timer *t);
@@ -565,7 +566,10 @@ conn_on_timer(struct loop *loop, struct loop_timer *t)
 			return;
 		}
 		if (!c->c_head_started) {
-			conn_close(c);	/* idle keep-alive: nothing to say */
+			/* Idle keep-alive: close gracefully, so that a request
+			 * the client sent at this very moment meets an orderly
+			 * end of stream (which clients retry), not a reset. */
+			conn_linger(c);
 			return;
 		}
 		memset(&c->c_req, 0, sizeof(c->c_req));
@@ -609,11 +613,14 @@ conn_drain_all(struct worker *w)
 
 	for (c = w->w_conns; c != NULL; c = next) {
 		next = c->c_next;
+		c->c_close = true;
+		/* An idle connection may carry a request already on its way:
+		 * serve it (with "Connection: close") if it comes soon, then
+		 * close gracefully. */
 		if (c->c_state == CONN_READ_HEAD && !c->c_head_started &&
 		    c->c_in_len == 0)
-			conn_close(c);
-		else
-			c->c_close = true;
+			loop_timer_set(w->w_loop, &c->c_timer, CONN_DRAIN_IDLE_MS,
+			    conn_on_timer);
 	}
 }
 
