@@ -50,6 +50,11 @@ struct file_info {
  */
 void file_open(int root_fd, const char *name, struct file_info *fi);
 
+/* Appends exactly `size` bytes of fd (from offset 0) to out. Returns 0, or
+ * -1 when the file could not be read or no longer has `size` bytes (it
+ * changed under us: the caller falls back to sendfile). */
+int file_read_all(int fd, struct buf *out, uint64_t size);
+
 /*
  * Sends up to `max` bytes of fd from *off to the nonblocking socket sock
  * (sendfile), advancing *off, until max bytes went, the socket would block

@@ -450,9 +450,16 @@ conn_read(struct conn *c)
 		n = recv(c->c_fd, c->c_in + c->c_in_len,
 		    c->c_in_cap - c->c_in_len, 0);
 		if (n > 0) {
+			size_t room = c->c_in_cap - c->c_in_len;
+
 			c->c_in_len += (size_t)n;
 			metrics_add(&metrics_mine()->ms_bytes_received,
 			    (uint64_t)n);
+			/* A short read took all there was: no need for a
+			 * second recv to hear EAGAIN (poll is level-triggered,
+			 * nothing is lost). */
+			if ((size_t)n < room)
+				return 0;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)

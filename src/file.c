@@ -122,6 +122,32 @@ file_open(int root_fd, const char *name, struct file_info *fi)
 		fi->fi_digest = file_identity_digest(&st);
 }
 
+int
+file_read_all(int fd, struct buf *out, uint64_t size)
+{
+	size_t got = 0;
+	char *p = buf_reserve(out, (size_t)size + 1);
+
+	/* One byte more than expected tells a file that grew. */
+	while (got <= size) {
+		ssize_t n = pread(fd, p + got, (size_t)size + 1 - got,
+		    (off_t)got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == -1)
+				return -1;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (got != size)
+		return -1;
+	out->len += got;
+	return 0;
+}
+
 size_t
 file_send(int sock, int fd, uint64_t *off, uint64_t max, int *err)
 {

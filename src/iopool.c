@@ -1,12 +1,12 @@
 /*
  * iopool.c - the I/O thread pool of a worker.
  *
- * Locking: `mu` guards the queue (queue_head/tail/len), the done list and
- * `stopping`; `cv` wakes idle threads. The backlog, `pending` and the
- * counters belong to the loop thread alone. A finished job goes on the done
- * list and, when the list was empty, the eventfd is written once; the loop
- * takes the whole list in one swap, so a burst of completions costs one
- * wake-up.
+ * Locking: `mu` guards the queue (queue_head/tail/len), `idle` and
+ * `stopping`; `cv` wakes idle threads. The done list takes no lock: pool
+ * threads push with compare-and-swap, the loop takes the whole list with
+ * one atomic exchange; the thread that finds it empty writes the eventfd,
+ * so a burst of completions costs one wake-up. The backlog, `pending` and
+ * the counters belong to the loop thread alone.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,8 +27,9 @@ struct iopool {
 	pthread_cond_t cv;
 	struct iopool_job *queue_head, *queue_tail;
 	size_t queue_len, queue_max;
-	struct iopool_job *done_list;
+	struct iopool_job *done_list;	/* lock-free: see iopool_complete */
 	bool stopping;
+	int idle;			/* threads waiting on cv */
 
 	struct iopool_job *backlog_head, *backlog_tail;	/* loop thread */
 	size_t pending;
@@ -41,17 +42,42 @@ struct iopool {
 	int nthreads;
 };
 
+/* Pushes a finished job for the loop (any pool thread, no lock): the
+ * thread that finds the list empty wakes the loop, once per batch. */
+static void
+iopool_complete(struct iopool *pool, struct iopool_job *job)
+{
+	struct iopool_job *head = __atomic_load_n(&pool->done_list,
+	    __ATOMIC_ACQUIRE);
+
+	do
+		job->next = head;
+	while (!__atomic_compare_exchange_n(&pool->done_list, &head, job, true,
+	    __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+	if (head == NULL) {
+		uint64_t one = 1;
+
+		/* Cannot fail short of a bug: the counter never nears its
+		 * maximum because the loop drains it. */
+		if (write(pool->efd, &one, sizeof(one)) < 0) {
+			/* nothing to do */
+		}
+	}
+}
+
 static void *
 iopool_thread(void *arg)
 {
 	struct iopool *pool = arg;
 	struct iopool_job *job;
-	bool wake;
 
 	pthread_mutex_lock(&pool->mu);
 	for (;;) {
-		while (pool->queue_head == NULL && !pool->stopping)
+		while (pool->queue_head == NULL && !pool->stopping) {
+			pool->idle++;
 			pthread_cond_wait(&pool->cv, &pool->mu);
+			pool->idle--;
+		}
 		if (pool->queue_head == NULL)
 			break;
 		job = pool->queue_head;
@@ -62,20 +88,9 @@ iopool_thread(void *arg)
 		pthread_mutex_unlock(&pool->mu);
 
 		job->work(job);
+		iopool_complete(pool, job);
 
 		pthread_mutex_lock(&pool->mu);
-		wake = pool->done_list == NULL;
-		job->next = pool->done_list;
-		pool->done_list = job;
-		if (wake) {
-			uint64_t one = 1;
-
-			/* Cannot fail short of a bug: the counter never nears
-			 * its maximum because the loop drains it. */
-			if (write(pool->efd, &one, sizeof(one)) < 0) {
-				/* nothing to do */
-			}
-		}
 	}
 	pthread_mutex_unlock(&pool->mu);
 	return NULL;
@@ -91,7 +106,10 @@ iopool_enqueue_locked(struct iopool *pool, struct iopool_job *job)
 		pool->queue_head = job;
 	pool->queue_tail = job;
 	pool->queue_len++;
-	pthread_cond_signal(&pool->cv);
+	/* A busy thread takes the job when it comes back for more: wake a
+	 * sleeping one only if there is one. */
+	if (pool->idle > 0)
+		pthread_cond_signal(&pool->cv);
 }
 
 /* Moves backlog jobs into the queue while there is room. */
@@ -127,10 +145,7 @@ iopool_on_wake(struct loop *loop, int fd, short revents, void *arg)
 	(void)revents;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("io pool eventfd read");
-	pthread_mutex_lock(&pool->mu);
-	list = pool->done_list;
-	pool->done_list = NULL;
-	pthread_mutex_unlock(&pool->mu);
+	list = __atomic_exchange_n(&pool->done_list, NULL, __ATOMIC_ACQ_REL);
 
 	/* The done list is LIFO; restore completion order. */
 	while (list != NULL) {

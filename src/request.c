@@ -32,6 +32,7 @@
 
 #define REQUEST_ALLOW_READ "Allow: GET, HEAD\r\n"
 #define REQUEST_ALLOW_FILE "Allow: GET, HEAD, PUT, POST\r\n"
+#define REQUEST_INLINE_MAX (64 * 1024)	/* files read with their open */
 
 static bool
 request_is_read(const struct conn *c)
@@ -58,7 +59,16 @@ request_open_work(struct iopool_job *job)
 		close(c->c_file.fi_fd);
 		c->c_file.fi_fd = -1;
 		c->c_file.fi_errno = ENOENT;
+		return;
 	}
+	/* A small file is read here at once, so the loop sends head and
+	 * body together, without a second trip through the pool. */
+	buf_reset(&c->c_job_out);
+	if (c->c_req.method == HTTP_METHOD_GET &&
+	    c->c_file.fi_size <= REQUEST_INLINE_MAX &&
+	    file_read_all(c->c_file.fi_fd, &c->c_job_out,
+	    c->c_file.fi_size) == -1)
+		buf_reset(&c->c_job_out);	/* sendfile will do */
 }
 
 /* Builds the head of a file response: 200, 206, 304 or 416. */
@@ -297,8 +307,16 @@ request_open_done(struct iopool_job *job)
 	metrics_add(&metrics_mine()->ms_local_hits, 1);
 	buf_reset(&c->c_out);
 	request_file_head(c);
+	if (c->c_file_end > c->c_file_off &&
+	    c->c_job_out.len == c->c_file.fi_size) {
+		/* Read already: the body goes out with the head. */
+		buf_append(&c->c_out, c->c_job_out.data + c->c_file_off,
+		    c->c_file_end - c->c_file_off);
+		c->c_file_off = c->c_file_end = 0;
+	}
+	buf_free(&c->c_job_out);	/* idle connections hold no body */
 	if (c->c_file_end <= c->c_file_off) {
-		/* Nothing of the file to send (HEAD, 304, 416, empty). */
+		/* Nothing (more) of the file to send. */
 		close(c->c_file.fi_fd);
 		c->c_file.fi_fd = -1;
 	}
