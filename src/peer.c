@@ -34,7 +34,8 @@
 #include "worker.h"
 
 #define PEER_BUF_SIZE (256 * 1024)	/* body bytes read at a time */
-#define PEER_IDLE_MAX 16		/* kept connections per peer */
+#define PEER_BUF_MIN (16 * 1024)	/* first buffer, for the head */
+#define PEER_IDLE_MAX 64		/* kept connections per peer */
 #define PEER_IDLE_MS 30000
 
 enum peer_state {
@@ -337,9 +338,15 @@ peer_read_head(struct peer_conn *pc)
 	size_t head_len;
 	ssize_t n;
 
-	if (pc->pc_in == NULL) {
-		pc->pc_in_cap = lim->max_header_size + PEER_BUF_SIZE;
-		pc->pc_in = xrealloc(NULL, pc->pc_in_cap);
+	/* Most answers (a 404, a small file) fit a small buffer; it grows
+	 * for a long head, and for a body (peer_read_body). */
+	if (pc->pc_in_len == pc->pc_in_cap &&
+	    pc->pc_in_cap < lim->max_header_size + PEER_BUF_SIZE) {
+		pc->pc_in_cap = pc->pc_in_cap ? 2 * pc->pc_in_cap :
+		    PEER_BUF_MIN;
+		if (pc->pc_in_cap > lim->max_header_size + PEER_BUF_SIZE)
+			pc->pc_in_cap = lim->max_header_size + PEER_BUF_SIZE;
+		pc->pc_in = xrealloc(pc->pc_in, pc->pc_in_cap);
 	}
 	n = peer_read(pc);
 	if (n == -1 && errno == EAGAIN)
@@ -451,7 +458,14 @@ peer_feed(struct peer_conn *pc)
 static void
 peer_read_body(struct peer_conn *pc)
 {
-	ssize_t n = peer_read(pc);
+	ssize_t n;
+
+	/* Nothing is held in the buffer now (the consumer took it all). */
+	if (pc->pc_in_cap < PEER_BUF_SIZE) {
+		pc->pc_in_cap = PEER_BUF_SIZE;
+		pc->pc_in = xrealloc(pc->pc_in, pc->pc_in_cap);
+	}
+	n = peer_read(pc);
 
 	if (n == -1 && errno == EAGAIN)
 		return;
