@@ -128,20 +128,17 @@ relay_of_job(struct iopool_job *job)
 	    offsetof(struct relay, r_job));
 }
 
-/* Ends this relay's fetch in the index: the copy is recorded (with its
- * expiry), or the entry goes and the waiters try for themselves. */
+/* Ends this relay's fetch in the index when it still holds one: the entry
+ * goes, and the waiters try for themselves. (A published copy is recorded
+ * by the publish job itself.) */
 static void
 relay_end_claim(struct relay *r, enum index_end how)
 {
 	if (!r->r_claimed)
 		return;
 	r->r_claimed = false;
-	if (index_fetch_finish(r->r_worker->w_index, r->r_name,
-	    strlen(r->r_name), r->r_fetch_id, how,
-	    how == INDEX_END_COPY ? (const void *)&r->r_id : NULL, r->r_expiry,
-	    loop_wall_ms()) == -1 && how == INDEX_END_COPY)
-		log_warnx("index full: the copy of %s is kept without an "
-		    "expiry record", r->r_name);
+	(void)index_fetch_finish(r->r_worker->w_index, r->r_name,
+	    strlen(r->r_name), r->r_fetch_id, how, NULL, 0, loop_wall_ms());
 }
 
 /* Tells the waiters how far the copy is. A fetch taken over or cancelled
@@ -221,9 +218,25 @@ relay_job_work(struct iopool_job *job)
 			    (const void *)&r->r_id, r->r_expiry,
 			    loop_wall_ms());
 		if (file_link(r->r_fd, w->w_tmp_fd, r->r_tmp, w->w_root_fd,
-		    r->r_name) == -1)
+		    r->r_name) == -1) {
 			r->r_job_err = errno;
+			r->r_fd = -1;
+			break;
+		}
 		r->r_fd = -1;
+		/* Recorded here, in the same job: a copy the index cannot
+		 * hold would never expire, so it is removed at once. */
+		if (r->r_claimed) {
+			r->r_claimed = false;
+			if (index_fetch_finish(w->w_index, r->r_name,
+			    strlen(r->r_name), r->r_fetch_id, INDEX_END_COPY,
+			    (const void *)&r->r_id, r->r_expiry,
+			    loop_wall_ms()) == -1) {
+				(void)file_remove_copy(w->w_root_fd,
+				    w->w_tmp_fd, r->r_name, &r->r_id);
+				r->r_job_err = ENOSPC;
+			}
+		}
 		break;
 	case RELAY_JOB_DISCARD:
 		file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
@@ -289,6 +302,10 @@ relay_job_done(struct iopool_job *job)
 		if (r->r_job_err == EEXIST) {
 			log_debug("saving %s: the name was taken meanwhile",
 			    r->r_name);
+		} else if (r->r_job_err == ENOSPC && !r->r_claimed) {
+			log_warnx("index full: the copy of %s was not kept",
+			    r->r_name);
+			metrics_add(&metrics_mine()->ms_save_failures, 1);
 		} else if (r->r_job_err != 0) {
 			errno = r->r_job_err;
 			log_warn("publishing %s", r->r_name);
@@ -296,9 +313,8 @@ relay_job_done(struct iopool_job *job)
 		} else {
 			metrics_add(&metrics_mine()->ms_saved, 1);
 			log_info("saved a copy of %s", r->r_name);
-			relay_end_claim(r, INDEX_END_COPY);
 		}
-		relay_end_claim(r, INDEX_END_FAILED);
+		relay_end_claim(r, INDEX_END_FAILED);	/* when not done */
 		break;
 	case RELAY_JOB_DISCARD:
 	case RELAY_JOB_NONE:
