@@ -35,6 +35,22 @@ Cases
   fanout     miss latency, 1 connection: A with 16 peers (15 empty shoald
              nodes answer 404, the holder is listed last) against A with
              the holder as its only peer; "fanout-16 / fanout-1"
+  fanout-blackhole
+             the same hit through 16 peers, one of them a black hole
+             (asked first; "accept": accepts and never answers, "listen":
+             never accepts) against 16 peers without it; target <= 1.1
+  upload-1g  PUT of a 1 GiB file (a Python sendfile client, or curl -T)
+             to shoald against nginx's WebDAV PUT, alternating, a new name
+             each round, the previous upload deleted first: MB/s until the
+             201 and until the file is durable (nginx does not fsync;
+             the bench does it after the 201, timed), server CPU/GiB, the
+             workers' VmRSS growth (sampled every 50 ms) and VmHWM; a dd
+             copy of the same file each round shows what the machine gave
+  relay-64m-rss
+             a save: false miss of a sparse 4 GiB file relayed from a peer
+             to a client that reads 20 MiB/s through a 64 KiB receive
+             buffer: the front worker's VmRSS growth (target < 16 MiB),
+             nginx proxy_pass to the same peer for reference
 """
 
 import argparse
@@ -51,15 +67,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPORT_LUA = os.path.join(HERE, "report.lua")
-ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout"]
+ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
+             "fanout-blackhole", "upload-1g", "relay-64m-rss"]
 
 SMALL = 4096            # bytes of the small file
 LARGE = 64 << 20        # bytes of the large file
 FANOUT_EMPTY = 15       # peers without the file in the fan-out case
+GIB = 1 << 30
+MIB = 1 << 20
+UPLOAD_MIN_FREE = 4 * GIB   # upload-1g is skipped with less free space
+RELAY_EDGE = 1 << 20    # random bytes at each end of the sparse big file
+RSS_PERIOD = 0.05       # seconds between two VmRSS samples
 
 
 class BenchError(Exception):
@@ -227,12 +250,26 @@ def user_ticks():
     # Children already reaped (wrk, strace) count as ours too.
     ours += round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime *
                   CLK_TCK)
-    return machine, ours, others
+    return machine, ours, others, steal_ticks()
+
+
+def steal_ticks():
+    """{cpu number: steal ticks}: the time the hypervisor ran something
+    else while this virtual CPU wanted to run."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            v = line.split()
+            if v and v[0].startswith("cpu") and v[0] != "cpu" and \
+                    len(v) > 8:
+                out[int(v[0][3:])] = int(v[8])
+    return out
 
 
 def foreign_delta(before, after, seconds):
     """What other processes used between two user_ticks() samples:
-    (percent of one CPU, who)."""
+    (percent of one CPU, who, the highest share of one CPU's time that
+    the hypervisor stole, in percent)."""
     pct = 100.0 * ((after[0] - before[0]) - (after[1] - before[1])) / \
         CLK_TCK / seconds
     best = (0.0, "")
@@ -241,7 +278,260 @@ def foreign_delta(before, after, seconds):
             best = max(best, (100.0 * (t - before[2][pid][1]) / CLK_TCK /
                               seconds, "%s[%d]" % (name, pid)))
     who = best[1] if best[0] >= pct / 2 else "short-lived processes"
-    return pct, who
+    steal = max([100.0 * (after[3][c] - before[3].get(c, 0)) / CLK_TCK /
+                 seconds for c in after[3]] or [0.0])
+    return pct, who, steal
+
+
+def proc_status_kib(pid, key):
+    """A "kB" field of /proc/<pid>/status (VmRSS, VmHWM...), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class RssSampler:
+    """Samples VmRSS of one process every RSS_PERIOD seconds in a thread,
+    between start() and stop(): the growth during the run is the highest
+    sample minus the one taken at start. (VmHWM is a high-water mark over
+    the process's whole life, so it says nothing about one run of a
+    long-lived worker; it is reported besides, at the end of a case.)"""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.before = self.peak = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _run(self):
+        while not self._stop.wait(RSS_PERIOD):
+            v = proc_status_kib(self.pid, "VmRSS")
+            if v is not None:
+                self.peak = max(self.peak or 0, v)
+                self.samples += 1
+
+    def start(self):
+        self.before = proc_status_kib(self.pid, "VmRSS")
+        self.peak = self.before
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        """Returns (VmRSS before in KiB, highest VmRSS in KiB, growth in
+        KiB)."""
+        self._stop.set()
+        self._thread.join()
+        v = proc_status_kib(self.pid, "VmRSS")
+        if v is not None:
+            self.peak = max(self.peak or 0, v)
+        if self.before is None or self.peak is None:
+            raise BenchError("cannot read VmRSS of process %d" % self.pid)
+        return self.before, self.peak, self.peak - self.before
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def page_reporting_note():
+    """On a VM that hands freed memory back to its host (virtio-balloon
+    free page reporting), a fresh page-cache page may have to be faulted
+    in by the host again: writes of new files can then be slow and noisy.
+    Returns a line saying so, or None."""
+    path = "/sys/module/page_reporting/parameters/reported_kib"
+    try:
+        with open(path) as f:
+            kib = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    return ("note: this machine is a VM that returns freed memory to its "
+            "host (free page reporting, %d GiB so far): a write into a "
+            "fresh page-cache page may cost a host page fault; with that "
+            "and CPU time stolen by the host (rounds marked !), the speed "
+            "of writing a new file varies widely from one run to the next "
+            "for every writer alike (a plain dd of 1 GiB measured 230 to "
+            "2400 MB/s on one such VM, fsync apart): the dd column is such "
+            "a copy of the same file in the same round; take the median "
+            "over many rounds (BENCH_UPLOAD_ROUNDS)" % (kib >> 20))
+
+
+def parse_size(v):
+    """"4g", "512m", "65536" -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgKMG]?)i?[bB]?\s*", v)
+    if not m:
+        raise BenchError("not a size: %r" % v)
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20,
+                               "g": 30}[m.group(2).lower()]
+
+
+def env_size(name, default):
+    v = os.environ.get(name, "")
+    return default if v == "" else parse_size(v)
+
+
+# --------------------------------------------------------------------------
+# Helper processes (bench.py runs itself with one of these options)
+
+def big_expected(size, head, tail, off, n):
+    """The bytes [off, off+n) of the sparse test file: `head` at the start,
+    `tail` at the end, zeros between."""
+    out = bytearray(n)
+    end = off + n
+    tail_at = size - len(tail)
+    if off < len(head):
+        a, b = off, min(end, len(head))
+        out[a - off:b - off] = head[a:b]
+    if end > tail_at:
+        a, b = max(off, tail_at), end
+        out[a - off:b - off] = tail[a - tail_at:b - tail_at]
+    return bytes(out)
+
+
+def slow_client_main(argv):
+    """--slow-client PORT PATH SIZE RATE RCVBUF HEAD TAIL: one GET on a
+    socket with a small receive buffer, read at RATE bytes/s at most, the
+    body checked against the sparse file's layout. Prints one line:
+    "SLOW status=N bytes=N seconds=F ok=0|1 why=..."."""
+    port, path, size, rate, rcvbuf = (int(argv[0]), argv[1], int(argv[2]),
+                                      int(argv[3]), int(argv[4]))
+    with open(argv[5], "rb") as f:
+        head = f.read()
+    with open(argv[6], "rb") as f:
+        tail = f.read()
+    s = socket.socket()
+    # Before connect, so that the window starts small (the kernel doubles
+    # the value).
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n"
+               "\r\n" % path).encode())
+    buf = bytearray(64 * 1024)
+    mv = memoryview(buf)
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        n = s.recv_into(mv)
+        if n == 0:
+            print("SLOW status=0 bytes=0 seconds=0 ok=0 why=no-head",
+                  flush=True)
+            return 1
+        raw += bytes(mv[:n])
+    head_end = raw.index(b"\r\n\r\n") + 4
+    lines = raw[:head_end].decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    clen = None
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            clen = int(line.split(":", 1)[1])
+    got, ok, why = 0, 1, "-"
+    if status != 200 or clen != size:
+        print("SLOW status=%d bytes=0 seconds=0 ok=0 why=length-%s" % (
+            status, clen), flush=True)
+        return 1
+    pending = raw[head_end:]
+    t0 = time.monotonic()
+    while got < size:
+        if pending:
+            chunk, pending = pending, b""
+        else:
+            n = s.recv_into(mv)
+            if n == 0:
+                ok, why = 0, "short-body"
+                break
+            chunk = bytes(mv[:n])
+        if ok and chunk != big_expected(size, head, tail, got, len(chunk)):
+            ok, why = 0, "bytes-differ-at-%d" % got
+        got += len(chunk)
+        # Pace: never ahead of RATE.
+        ahead = got / rate - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+    secs = time.monotonic() - t0
+    if got != size and ok:
+        ok, why = 0, "got-%d" % got
+    print("SLOW status=%d bytes=%d seconds=%.3f ok=%d why=%s" % (
+        status, got, secs, ok, why), flush=True)
+    s.close()
+    return 0 if ok else 1
+
+
+def put_client_main(argv):
+    """--put-client PORT NAME FILE: PUT FILE as /NAME with Content-Length,
+    the body sent with sendfile(2) (no copy through this process, so the
+    client costs little CPU: curl -T reads and sends, two copies). Prints
+    "CURL status size_upload seconds" as curl -w would."""
+    port, name, path = int(argv[0]), argv[1], argv[2]
+    size = os.stat(path).st_size
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(("PUT /%s HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n" % (
+                   name, size)).encode())
+    sent = 0
+    with open(path, "rb") as f:
+        sent = s.sendfile(f)
+    r = s.makefile("rb")
+    status_line = r.readline()
+    status = int(status_line.split()[1]) if status_line else 0
+    clen = 0
+    while True:
+        line = r.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            clen = int(line.split(b":", 1)[1])
+    r.read(clen)
+    secs = time.monotonic() - t0
+    s.close()
+    print("CURL %d %d %.6f" % (status, sent, secs), flush=True)
+    return 0
+
+
+def blackhole_main(argv):
+    """--blackhole PORT MODE: a peer that never answers. MODE "accept":
+    accepts every connection and reads (and drops) what comes, never
+    writing a byte, closing only when the other side does; "listen":
+    listens with a backlog of 8 and never accepts (once the backlog is
+    full, new connections stay in SYN-SENT)."""
+    import selectors
+    port, mode = int(argv[0]), argv[1]
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(8 if mode == "listen" else 4096)
+    print("READY", flush=True)
+    if mode == "listen":
+        while True:
+            time.sleep(3600)
+    sel = selectors.DefaultSelector()
+    ls.setblocking(False)
+    sel.register(ls, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is ls:
+                for _ in range(64):
+                    try:
+                        c, _ = ls.accept()
+                    except BlockingIOError:
+                        break
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ)
+                continue
+            try:
+                data = key.fileobj.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
 
 
 # --------------------------------------------------------------------------
@@ -316,6 +606,11 @@ class Bench:
         if self.rounds < 1 or self.seconds < 1:
             raise BenchError("BENCH_ROUNDS and BENCH_SECONDS must be >= 1")
         self.strace = os.environ.get("BENCH_STRACE", "") == "1"
+        self.upload_client = os.environ.get("BENCH_UPLOAD_CLIENT", "") or \
+            "sendfile"
+        if self.upload_client not in ("sendfile", "curl"):
+            raise BenchError("BENCH_UPLOAD_CLIENT is sendfile or curl, not "
+                             "%r" % self.upload_client)
 
         # CPU pinning: only with two CPUs or more to choose from.
         cpus = sorted(os.sched_getaffinity(0))
@@ -332,6 +627,7 @@ class Bench:
         self.children = []          # wrk, strace: for cleanup
         self.out_lines = []         # the report, printed and saved
         self.results = []           # summary rows
+        self.notes = []             # summary lines without a ratio
         self.disturbed = 0          # rounds during which others ran
 
     # -- output -----------------------------------------------------------
@@ -418,16 +714,18 @@ class Bench:
         return s
 
     # -- nginx ------------------------------------------------------------
-    def start_nginx(self, name, cpu, root=None, upstream=None):
+    def start_nginx(self, name, cpu, root=None, upstream=None,
+                    dav=False):
         """nginx, 1 worker, serving root, or proxying to upstream (a port)
-        when given."""
+        when given; with dav, taking PUTs into root too."""
         d = os.path.join(self.tmp, "nginx-" + name)
         os.makedirs(os.path.join(d, "tmp"))
         os.chmod(d, 0o755)
         port = free_port()
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(nginx_conf(d, port, root=root, upstream=upstream))
+            f.write(nginx_conf(d, port, root=root, upstream=upstream,
+                               dav=dav))
         log = os.path.join(d, "stderr.log")
         # -e: the start-up error log (before the configuration is read)
         # goes to our file too, not to /var/log/nginx.
@@ -538,16 +836,8 @@ class Bench:
         except subprocess.TimeoutExpired:
             kill_group(st)
         self.children.remove(st)
-        counts = {}
-        try:
-            with open(out) as f:
-                for line in f:
-                    parts = line.split()
-                    # "% time seconds usecs/call calls [errors] syscall"
-                    if len(parts) >= 5 and parts[0][0].isdigit() and \
-                            parts[-1] != "total":
-                        counts[parts[-1]] = int(parts[3])
-        except OSError:
+        counts = read_strace_counts(out)
+        if counts is None:
             return None
         n = fig["requests"]
         return n, sorted(((c / n, name) for name, c in counts.items()),
@@ -587,10 +877,7 @@ class Bench:
                 line += " | %*s %*s %7.3f" % (
                     w, fmt % a, w, fmt % b, a / b if b else float("nan"))
             # Another process busy meanwhile: the round is disturbed.
-            pct, who = max(f["foreign"] for f in figs)
-            if pct >= 10:
-                line += "  ! others (%s) used %.0f%% of a CPU" % (who, pct)
-                self.disturbed += 1
+            line += self.disturbance(figs)
             self.say(line)
         # A client that used (nearly) all of its CPU limited the run: the
         # req/s or MiB/s ratio then says little; the server's CPU per
@@ -617,6 +904,23 @@ class Bench:
                                  min(ratios), statistics.median(ratios),
                                  max(ratios)))
         self.say()
+
+    def disturbance(self, figs):
+        """The mark of a disturbed round ("" if none): other processes
+        used 10% of a CPU or more, or the hypervisor stole 5% or more of
+        a CPU's time (a shared host: the figures of that round are less
+        worth)."""
+        pct, who, _ = max(f["foreign"] for f in figs)
+        steal = max(f["foreign"][2] for f in figs)
+        marks = []
+        if pct >= 10:
+            marks.append("others (%s) used %.0f%% of a CPU" % (who, pct))
+        if steal >= 5:
+            marks.append("the host stole %.0f%% of a CPU" % steal)
+        if not marks:
+            return ""
+        self.disturbed += 1
+        return "  ! " + "; ".join(marks)
 
     def check_logs(self, servers):
         """Shows what the servers logged at warn and above (nothing is
@@ -765,6 +1069,551 @@ class Bench:
         self.check_logs([a16, a1, holder] + empties)
         self.stop_servers([a16, a1, holder] + empties)
 
+    # -- rounds that are not wrk runs ----------------------------------------
+    def table_rounds(self, case, what, labels, rounds, run_round, metrics,
+                     warm=None):
+        """Like compare(), for cases whose runs are not wrk runs (uploads,
+        one slow download). run_round(r) returns ([figs of a, figs of b],
+        extra text for the row); figs hold the metrics' keys and "foreign"
+        (see foreign_delta). metrics: [(key, label, scale, fmt, ratio?)];
+        metrics without a ratio show a and b only. With one side only
+        (labels of length 1), only its figures."""
+        self.say("== %s: %s" % (case, what))
+        if warm is not None:
+            warm()
+        w = 10
+        two = len(labels) == 2
+        cols = []
+        for m in metrics:
+            width = (2 * w + 1 + (8 if m[4] else 0)) if two else w
+            cols.append(width)
+        self.say("%-5s" % "" + "".join(
+            " | %-*s" % (c, m[1]) for c, m in zip(cols, metrics)))
+        hdr = "%-5s" % "round"
+        for m in metrics:
+            if two:
+                hdr += " | %*s %*s" % (w, labels[0], w, labels[1])
+                if m[4]:
+                    hdr += " %7s" % "ratio"
+            else:
+                hdr += " | %*s" % (w, labels[0])
+        self.say(hdr)
+        rows = []
+        for r in range(1, rounds + 1):
+            figs, extra = run_round(r)
+            rows.append(figs)
+            line = "%-5d" % r
+            for key, _, scale, fmt, ratio in metrics:
+                a = figs[0][key] * scale
+                if not two:
+                    line += " | %*s" % (w, fmt % a)
+                    continue
+                b = figs[1][key] * scale
+                line += " | %*s %*s" % (w, fmt % a, w, fmt % b)
+                if ratio:
+                    line += " %7.3f" % (a / b if b else float("nan"))
+            if extra:
+                line += "  " + extra
+            line += self.disturbance(figs)
+            self.say(line)
+        for key, mlabel, scale, fmt, ratio in metrics:
+            a = [f[0][key] * scale for f in rows]
+            if not two or not ratio:
+                continue
+            b = [f[1][key] * scale for f in rows]
+            ratios = [x / y for x, y in zip(a, b) if y]
+            if not ratios:
+                continue
+            self.results.append((case, mlabel, "%s/%s" % tuple(labels),
+                                 fmt % statistics.median(a),
+                                 fmt % statistics.median(b),
+                                 min(ratios), statistics.median(ratios),
+                                 max(ratios)))
+        return rows
+
+    def helper(self, args, cpu, log_name):
+        """bench.py itself as a helper process (--slow-client,
+        --blackhole), in its own session, stdout piped; stopped at the
+        end like everything else."""
+        argv = self.taskset(cpu) + [sys.executable, os.path.abspath(
+            __file__)] + args
+        with open(os.path.join(self.tmp, log_name), "ab") as err:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=err,
+                                 start_new_session=True)
+        self.children.append(p)
+        return p
+
+    def end_helper(self, p):
+        kill_group(p)
+        if p.stdout is not None:
+            p.stdout.close()
+        self.children.remove(p)
+
+    # -- fan-out with a black-holed peer -----------------------------------
+    def case_fanout_blackhole(self, root):
+        """A hit through 16 peers, one of them a black hole (asked first,
+        never answers), against the same 16 peers with an ordinary empty
+        node in its place."""
+        modes = [m.strip() for m in (os.environ.get("BENCH_BLACKHOLE", "")
+                                     or "accept,listen").split(",")
+                 if m.strip()]
+        for m in modes:
+            if m not in ("accept", "listen"):
+                raise BenchError("BENCH_BLACKHOLE: %r is not accept or "
+                                 "listen" % m)
+        empty_root = self.make_root("root-bh-empty", {})
+        empties = [self.start_shoald("bh-empty%02d" % i, empty_root,
+                                     self.cpu_peer_(), io_threads=1)
+                   for i in range(FANOUT_EMPTY)]
+        holder = self.start_shoald("bh-holder", root, self.cpu_peer_(),
+                                   io_threads=1)
+        ref = self.start_shoald("fanout16-ref", self.make_root(
+            "root-bh-ref", {}), self.cpu_srv(),
+            peers=[e.port for e in empties] + [holder.port], save=False)
+        verify(ref, "/4k.bin", self.small)
+        for mode in modes:
+            port = free_port()
+            bh = self.helper(["--blackhole", str(port), mode],
+                             self.cpu_peer_(), "blackhole-%s.log" % mode)
+            if bh.stdout.readline().strip() != b"READY":
+                raise BenchError("the black hole (%s) did not start" % mode)
+            a = self.start_shoald("fanout16-bh-" + mode, self.make_root(
+                "root-bh-" + mode, {}), self.cpu_srv(),
+                peers=[port] + [e.port for e in empties[1:]] +
+                [holder.port], save=False)
+            verify(a, "/4k.bin", self.small)
+            sides = [("black-hole", a, a.pids()), ("no-bh", ref, ref.pids())]
+            what = {"accept": "accepts, reads, never answers",
+                    "listen": "listens, never accepts (backlog 8)"}[mode]
+            self.compare("fanout-bh-" + mode, "hit latency, 1 connection, "
+                         "16 peers: one black hole asked first (%s), 14 "
+                         "empty, the holder last, vs the same with an "
+                         "empty node instead of the black hole" % what,
+                         sides, "/4k.bin", 1, [
+                             ("mean_ms", "mean ms", 1, "%.3f"),
+                             ("p50_ms", "p50 ms", 1, "%.3f"),
+                             ("p99_ms", "p99 ms", 1, "%.3f"),
+                             ("cpu_us_req", "front cpu us/req", 1, "%.1f")],
+                         SMALL)
+            self.strace_section(sides, "/4k.bin", 1)
+            if bh.poll() is not None:
+                raise BenchError("the black hole (%s) exited" % mode)
+            self.check_logs([a])
+            self.stop_servers([a])
+            self.end_helper(bh)
+        self.check_logs([ref, holder] + empties)
+        self.stop_servers([ref, holder] + empties)
+
+    # -- upload ---------------------------------------------------------------
+    def upload_once(self, server, root, name, src, size, worker,
+                    strace_out=None):
+        """PUT src to server as /name with the upload client (curl -T, or
+        bench.py --put-client: sendfile); returns the figures. The
+        stored file is checked (size) and fsynced afterwards, timed: shoald
+        answers only once the file is on disk, nginx before; the fsync
+        makes the durable figures comparable."""
+        url = "http://127.0.0.1:%d/%s" % (server.port, name)
+        pin = self.taskset(self.cpu_client if self.pin else None)
+        if self.upload_client == "curl":
+            # -H "Expect:": no 100-continue round trip (both servers
+            # support it; the suite tests it; here only the throughput
+            # counts).
+            argv = pin + [
+                "curl", "-sS", "-H", "Expect:", "-T", src, "-o",
+                "/dev/null", "--max-time", "900", "-w",
+                "CURL %{http_code} %{size_upload} %{time_total}", url]
+        else:
+            argv = pin + [sys.executable, os.path.abspath(__file__),
+                          "--put-client", str(server.port), name, src]
+        os.sync()
+        st = None
+        if strace_out is not None:
+            sargv = ["strace", "-c", "-f", "-o", strace_out, "-p",
+                     str(worker)]
+            st = subprocess.Popen(sargv, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+            self.children.append(st)
+            time.sleep(0.5)
+        others = user_ticks()
+        cpu0 = cpu_seconds(server.pids())
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cl0 = ru.ru_utime + ru.ru_stime
+        sampler = RssSampler(worker)
+        sampler.start()
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=960)
+        except subprocess.TimeoutExpired:
+            kill_group(p)
+            sampler.stop()
+            raise BenchError("the PUT to %s did not finish" % server.name)
+        except BaseException:
+            kill_group(p)
+            sampler.stop()
+            raise
+        wall = time.monotonic() - t0
+        rss_before, rss_peak, rss_growth = sampler.stop()
+        cpu = cpu_seconds(server.pids()) - cpu0
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        curl_cpu = ru.ru_utime + ru.ru_stime - cl0
+        foreign = foreign_delta(others, user_ticks(), wall)
+        if st is not None:
+            st.send_signal(signal.SIGINT)
+            try:
+                st.wait(10)
+            except subprocess.TimeoutExpired:
+                kill_group(st)
+            self.children.remove(st)
+        out = out.decode("utf-8", "replace")
+        m = re.search(r"CURL (\d+) (\d+) ([\d.]+)", out)
+        if p.returncode != 0 or not m:
+            raise BenchError("the PUT to %s failed (%s):\n%s\n%s" % (
+                server.name, p.returncode, out, server.log_tail()))
+        code, sent, total = int(m.group(1)), int(m.group(2)), \
+            float(m.group(3))
+        if code != 201 or sent != size:
+            raise BenchError("PUT to %s: status %d after %d of %d bytes, "
+                             "not 201 after all:\n%s" % (
+                                 server.name, code, sent, size,
+                                 server.log_tail()))
+        path = os.path.join(root, name)
+        try:
+            stored = os.stat(path).st_size
+        except OSError as e:
+            raise BenchError("%s answered 201 but %s is not there: %s" % (
+                server.name, path, e))
+        if stored != size:
+            raise BenchError("%s stored %d bytes of %d" % (
+                server.name, stored, size))
+        t1 = time.monotonic()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_s = time.monotonic() - t1
+        return {
+            "mbps": size / total / 1e6,
+            "mbps_durable": size / (total + fsync_s) / 1e6,
+            "seconds": total,
+            "fsync_s": fsync_s,
+            "cpu_ms_gib": cpu * 1e3 / (size / GIB),
+            "rss_before_kib": rss_before,
+            "rss_peak_kib": rss_peak,
+            "rss_growth_mib": rss_growth / 1024,
+            "client_cpu_pct": 100 * curl_cpu / total,
+            "foreign": foreign,
+        }
+
+    def dd_ceiling(self, src, dst):
+        """What the machine gives a plain copy of the same file into a new
+        file on the same file system, fsync included (dd bs=256K
+        conv=fsync, on the server's CPU): MB/s."""
+        argv = self.taskset(self.cpu_srv()) + [
+            "dd", "if=" + src, "of=" + dst, "bs=256K", "conv=fsync",
+            "status=none"]
+        os.sync()
+        t0 = time.monotonic()
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=900)
+        secs = time.monotonic() - t0
+        if r.returncode != 0:
+            raise BenchError("dd failed: %s" % r.stderr.decode(
+                "utf-8", "replace"))
+        size = os.stat(dst).st_size
+        return size / secs / 1e6
+
+    def case_upload_1g(self, root):
+        size = env_size("BENCH_UPLOAD_SIZE", GIB)
+        rounds = env_int("BENCH_UPLOAD_ROUNDS", 3)
+        label = "upload-1g" if size == GIB else "upload-%dm" % (size >> 20)
+        free = free_bytes(self.tmp)
+        if free < UPLOAD_MIN_FREE:
+            self.say("== %s: SKIPPED: only %.2f GiB free on the file system "
+                     "of %s; the case needs 4 GiB (the file, one upload per "
+                     "side and the dd copy at once)" % (
+                         label, free / GIB, self.tmp))
+            self.say()
+            return
+        if self.upload_client == "curl" and shutil.which("curl") is None:
+            raise BenchError("curl is not installed (t/bench/run.sh "
+                             "installs it)")
+        # The file to send, once, on the file system of both roots: the
+        # client reads it from the page cache.
+        src = os.path.join(self.tmp, "upload-src.bin")
+        with open(src, "wb") as f:
+            left = size
+            while left > 0:
+                n = min(left, 8 << 20)
+                f.write(os.urandom(n))
+                left -= n
+        sroot = self.make_root("root-upload-shoald", {})
+        nroot = self.make_root("root-upload-nginx", {"ready": b"ready\n"})
+        ddir = self.make_root("upload-dd", {})
+        if os.getuid() == 0:
+            # nginx's worker runs as nobody: it must write into its root.
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            os.chown(nroot, nobody.pw_uid, nobody.pw_gid)
+        # Fresh servers: their workers' VmHWM covers this case only.
+        s = self.start_shoald("upload", sroot, self.cpu_srv())
+        n = self.start_nginx("upload", self.cpu_srv(), root=nroot, dav=True)
+        wait_port(n, "/ready")
+        sw, nw = s.worker_pids(), n.worker_pids()
+        if len(sw) != 1 or len(nw) != 1:
+            raise BenchError("expected one worker each, not %s and %s" % (
+                sw, nw))
+        sides = [("shoald", s, sroot, sw[0]), ("nginx", n, nroot, nw[0])]
+        uploaded = []
+
+        def clear():
+            # Bounded disk use: only one upload is ever kept.
+            for path in uploaded:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+            del uploaded[:]
+
+        def warm():
+            if not self.warmup:
+                return
+            for label_, server, r, worker in sides:
+                clear()
+                self.upload_once(server, r, "warm.bin", src, size, worker)
+                uploaded.append(os.path.join(r, "warm.bin"))
+                # Once, the whole content: what was stored is what was
+                # sent.
+                if not filecmp_eq(src, os.path.join(r, "warm.bin")):
+                    raise BenchError("%s stored other bytes than were "
+                                     "sent" % server.name)
+            clear()
+
+        def run_round(r):
+            figs = []
+            for label_, server, rt, worker in sides:
+                clear()
+                name = "up-%d.bin" % r
+                figs.append(self.upload_once(server, rt, name, src, size,
+                                             worker))
+                uploaded.append(os.path.join(rt, name))
+            clear()
+            dd = self.dd_ceiling(src, os.path.join(ddir, "dd.bin"))
+            uploaded.append(os.path.join(ddir, "dd.bin"))
+            clear()
+            return figs, "dd %.0f MB/s" % dd
+
+        note = page_reporting_note()
+        rows = self.table_rounds(
+            label, "PUT of a %d MiB file with %s (1 connection), a new "
+            "name each time, the previous upload "
+            "deleted first; nginx WebDAV (dav_methods PUT, "
+            "client_body_buffer_size %s, temp file on the same file "
+            "system); durable = until the 201 plus an fsync of the file "
+            "and of its directory (shoald syncs before its 201, nginx does "
+            "not)" % (size >> 20, {
+                "curl": "curl -T (Expect: off)",
+                "sendfile": "a Python client sending with sendfile(2) "
+                "and Content-Length"}[self.upload_client],
+                NGINX_BODY_BUFFER),
+            ["shoald", "nginx"], rounds, run_round, [
+                ("mbps", "MB/s (until 201)", 1, "%.0f", True),
+                ("mbps_durable", "MB/s durable", 1, "%.0f", True),
+                ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.0f", True),
+                ("rss_growth_mib", "worker RSS growth MiB", 1, "%.2f",
+                 False),
+                ("client_cpu_pct", "client cpu %", 1, "%.0f", False)],
+            warm=warm)
+        if note:
+            self.say(note)
+        rss = []
+        for i, (lab, server, rt, worker) in enumerate(sides):
+            hwm = (proc_status_kib(worker, "VmHWM") or 0) / 1024
+            grow = max(f[i]["rss_growth_mib"] for f in rows)
+            rss.append("%s VmHWM %.1f MiB, growth <= %.2f MiB" % (
+                lab, hwm, grow))
+            self.say("%s worker: VmHWM %.1f MiB over its life (fresh for "
+                     "this case), largest VmRSS growth during an upload "
+                     "%.2f MiB (sampled every %d ms)" % (
+                         lab, hwm, grow, RSS_PERIOD * 1000))
+        self.notes.append("%s worker RSS: %s" % (label, "; ".join(rss)))
+        if self.strace and shutil.which("strace"):
+            self.say("syscalls per MiB uploaded (strace -c -f on the "
+                     "worker, one upload each; strace slows the server):")
+            tables = []
+            for lab, server, rt, worker in sides:
+                clear()
+                out = os.path.join(self.tmp, "strace-upload-%s.txt" % lab)
+                self.upload_once(server, rt, "strace.bin", src, size, worker,
+                                 strace_out=out)
+                uploaded.append(os.path.join(rt, "strace.bin"))
+                tables.append((lab, read_strace_counts(out) or {}))
+            clear()
+            names = []
+            for _, counts in tables:
+                for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
+                    if v / (size / MIB) >= 0.01 and k not in names:
+                        names.append(k)
+            self.say("  %-20s" % "syscall" + "".join(
+                "%12s" % lab for lab, _ in tables))
+            for k in names:
+                self.say("  %-20s" % k + "".join(
+                    "%12.2f" % (c.get(k, 0) / (size / MIB))
+                    for _, c in tables))
+            self.say("  %-20s" % "total" + "".join(
+                "%12.2f" % (sum(c.values()) / (size / MIB))
+                for _, c in tables))
+        self.say()
+        clear()
+        self.check_logs([s, n])
+        self.stop_servers([s, n])
+        os.unlink(src)
+
+    # -- memory of a long relay to a slow client ----------------------------
+    def case_relay_64m_rss(self, root):
+        size = env_size("BENCH_RELAY_SIZE", 4 * GIB)
+        rate = env_size("BENCH_RELAY_RATE", 20 * MIB)
+        rcvbuf = env_size("BENCH_RELAY_RCVBUF", 64 << 10)
+        rounds = env_int("BENCH_RELAY_ROUNDS", 1)
+        with_nginx = os.environ.get("BENCH_RELAY_NGINX", "1") != "0"
+        if size < 4 * RELAY_EDGE:
+            raise BenchError("BENCH_RELAY_SIZE must be 4 MiB or more")
+        # The file: sparse, random bytes at both ends (the content does not
+        # matter, its length does; the client checks every byte).
+        broot = self.make_root("root-relay-big", {"ready": b"ready\n"})
+        head, tail = os.urandom(RELAY_EDGE), os.urandom(RELAY_EDGE)
+        big = os.path.join(broot, "big.bin")
+        with open(big, "wb") as f:
+            f.write(head)
+            f.seek(size - RELAY_EDGE)
+            f.write(tail)
+        os.chmod(big, 0o644)
+        if os.stat(big).st_blocks * 512 > size // 2 and \
+                free_bytes(self.tmp) < 2 * GIB:
+            raise BenchError("the file system of %s makes no sparse files "
+                             "and is nearly full" % self.tmp)
+        hpath = os.path.join(self.tmp, "relay-head.bin")
+        tpath = os.path.join(self.tmp, "relay-tail.bin")
+        for pth, data in ((hpath, head), (tpath, tail)):
+            with open(pth, "wb") as f:
+                f.write(data)
+        b = self.start_shoald("big-b", broot, self.cpu_peer_())
+        aroot = self.make_root("root-relay-rss-a", {})
+        a = self.start_shoald("rss-a", aroot, self.cpu_srv(),
+                              peers=[b.port], save=False)
+        sides = [("shoald", a)]
+        servers = [a, b]
+        if with_nginx:
+            n = self.start_nginx("rss", self.cpu_srv(), upstream=b.port)
+            wait_port(n, "/ready")
+            sides.append(("nginx", n))
+            servers.insert(0, n)
+        for _, x in sides:
+            verify(x, "/ready", b"ready\n")
+        workers = {}
+        for lab, x in sides:
+            w = x.worker_pids()
+            if len(w) != 1:
+                raise BenchError("%s: expected one worker, not %s" % (
+                    x.name, w))
+            workers[lab] = w[0]
+
+        def one(lab, server):
+            p = self.helper(["--slow-client", str(server.port), "/big.bin",
+                             str(size), str(rate), str(rcvbuf), hpath,
+                             tpath], self.cpu_client if self.pin else None,
+                            "slow-client.log")
+            others = user_ticks()
+            cpu0 = cpu_seconds(server.pids())
+            sampler = RssSampler(workers[lab])
+            sampler.start()
+            t0 = time.monotonic()
+            try:
+                out, _ = p.communicate(timeout=size / rate * 2 + 120)
+            except subprocess.TimeoutExpired:
+                sampler.stop()
+                raise BenchError("the slow client of %s did not finish" %
+                                 server.name)
+            except BaseException:
+                sampler.stop()
+                raise
+            finally:
+                self.end_helper(p)
+            wall = time.monotonic() - t0
+            before, peak, growth = sampler.stop()
+            cpu = cpu_seconds(server.pids()) - cpu0
+            foreign = foreign_delta(others, user_ticks(), wall)
+            m = re.search(rb"SLOW status=(\d+) bytes=(\d+) seconds=([\d.]+) "
+                          rb"ok=(\d) why=(\S+)", out or b"")
+            if not m or m.group(4) != b"1":
+                raise BenchError("slow download from %s failed: %s\n%s" % (
+                    server.name, (out or b"").decode("utf-8", "replace"),
+                    server.log_tail()))
+            secs = float(m.group(3))
+            return {"before_mib": before / 1024, "peak_mib": peak / 1024,
+                    "growth_mib": growth / 1024,
+                    "rate_mibs": size / secs / MIB, "seconds": secs,
+                    "cpu_s": cpu, "samples": sampler.samples,
+                    "foreign": foreign}
+
+        def run_round(r):
+            figs = [one(lab, x) for lab, x in sides]
+            return figs, "(%d samples)" % figs[0]["samples"]
+
+        rows = self.table_rounds(
+            "relay-64m-rss", "a miss (save: false) of a %.2f GiB sparse "
+            "file relayed from peer B (shoald, CPU %s) to one slow client "
+            "(reads %.0f MiB/s at most, SO_RCVBUF %d KiB); VmRSS of the "
+            "front's worker every %d ms: growth = highest - before%s" % (
+                size / GIB, self.cpu_peer if self.pin else "any",
+                rate / MIB, rcvbuf >> 10, RSS_PERIOD * 1000,
+                "; nginx proxy_pass to the same B for reference "
+                "(proxy_buffering on, 16k buffers, "
+                "proxy_max_temp_file_size 0)" if with_nginx else ""),
+            [lab for lab, _ in sides], rounds, run_round, [
+                ("before_mib", "RSS before MiB", 1, "%.2f", False),
+                ("peak_mib", "RSS highest MiB", 1, "%.2f", False),
+                ("growth_mib", "RSS growth MiB", 1, "%.2f", False),
+                ("rate_mibs", "client MiB/s", 1, "%.1f", False),
+                ("cpu_s", "front cpu s", 1, "%.2f", False)])
+        worst = max(f[0]["growth_mib"] for f in rows)
+        self.say("shoald worker: largest RSS growth %.2f MiB: target < 16 "
+                 "MiB %s; VmHWM over its life %.2f MiB" % (
+                     worst, "met" if worst < 16 else "NOT MET",
+                     (proc_status_kib(workers["shoald"], "VmHWM") or 0) /
+                     1024))
+        if with_nginx:
+            self.say("nginx worker: largest RSS growth %.2f MiB; VmHWM over "
+                     "its life %.2f MiB" % (
+                         max(f[1]["growth_mib"] for f in rows),
+                         (proc_status_kib(workers["nginx"], "VmHWM") or 0) /
+                         1024))
+        kept = [f for f in os.listdir(aroot) if not f.startswith(".")]
+        if kept:
+            raise BenchError("rss-a saved a copy despite save: false: %s" %
+                             kept)
+        self.notes.append(
+            "relay-64m-rss worker RSS growth: shoald %.2f MiB (target < 16 "
+            "MiB: %s)%s" % (worst, "met" if worst < 16 else "NOT MET",
+                            ", nginx %.2f MiB" % max(
+                                f[1]["growth_mib"] for f in rows)
+                            if with_nginx else ""))
+        self.say()
+        self.check_logs(servers)
+        self.stop_servers(servers)
+        os.unlink(big)
+
     def cpu_srv(self):
         return self.cpu_server if self.pin else None
 
@@ -791,7 +1640,11 @@ class Bench:
     def check_idle(self, when):
         """Says whether other processes were using the machine: the figures
         of a shared 2-CPU machine mean little then."""
-        busy, top = busy_now()
+        busy, top, steal = busy_now()
+        if steal >= 5:
+            self.say("WARNING: the host stole %.0f%% of the CPUs' time %s "
+                     "(a shared host): the figures vary with it" % (
+                         steal, when))
         if busy >= 10:
             self.say("WARNING: the machine was %.0f%% busy %s without the "
                      "bench (%s); the figures are disturbed" % (
@@ -830,21 +1683,27 @@ class Bench:
                  "keepalive_requests 1000000; proxy: upstream keepalive 32, "
                  "HTTP/1.1, proxy_buffering on (16k buffers: a 4 KiB answer "
                  "is one read and one write)" % self.io_threads)
-        self.say("ratios are shoald/nginx (or fanout-16/fanout-1): above 1 "
-                 "is better for req/s and MiB/s, worse for latency and cpu")
+        self.say("ratios are shoald/nginx (or fanout-16/fanout-1, "
+                 "black-hole/no-bh): above 1 is better for req/s, MiB/s "
+                 "and MB/s, worse for latency and cpu")
         self.say()
 
     def summary(self):
         if self.disturbed:
             self.say("WARNING: %d round(s) marked ! ran while another "
-                     "process used the machine" % self.disturbed)
-        self.say("== summary (medians over %d rounds; ratio min / median / "
-                 "max)" % self.rounds)
-        self.say("%-10s %-20s %-18s %12s %12s   %6s %6s %6s" % (
+                     "process used the machine or the host stole CPU "
+                     "time" % self.disturbed)
+        self.say("== summary (medians over each case's rounds: %d, "
+                 "upload-1g %d, relay-64m-rss %d; ratio min / median / "
+                 "max)" % (self.rounds, env_int("BENCH_UPLOAD_ROUNDS", 3),
+                           env_int("BENCH_RELAY_ROUNDS", 1)))
+        self.say("%-16s %-20s %-18s %12s %12s   %6s %6s %6s" % (
             "case", "metric", "ratio of", "a", "b", "min", "median", "max"))
         for case, mlabel, rof, a, b, lo, med, hi in self.results:
-            self.say("%-10s %-20s %-18s %12s %12s   %6.3f %6.3f %6.3f" % (
+            self.say("%-16s %-20s %-18s %12s %12s   %6.3f %6.3f %6.3f" % (
                 case, mlabel, rof, a, b, lo, med, hi))
+        for line in self.notes:
+            self.say(line)
 
     def save(self):
         outdir = os.path.join("build", "bench")
@@ -856,13 +1715,37 @@ class Bench:
         return path
 
 
+def filecmp_eq(a, b):
+    """Whether two files hold the same bytes."""
+    import filecmp
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def read_strace_counts(path):
+    """{syscall: calls} from an `strace -c -o path` summary, or None."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                # "% time seconds usecs/call calls [errors] syscall"
+                if len(parts) >= 5 and parts[0][0].isdigit() and \
+                        parts[-1] != "total":
+                    counts[parts[-1]] = int(parts[3])
+    except OSError:
+        return None
+    return counts
+
+
 def busy_now(seconds=1.0):
     """How busy the machine is without us: the share of all CPUs used over
-    `seconds`, and the busiest processes then ([(percent, pid, name)])."""
+    `seconds`, the busiest processes then ([(percent, pid, name)]), and
+    the share the hypervisor stole (not counted as busy)."""
     def total():
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]      # all, idle + iowait
+        # all, idle + iowait + steal, steal
+        return sum(v), v[3] + v[4] + v[7], v[7]
 
     def per_proc():
         out = {}
@@ -879,20 +1762,21 @@ def busy_now(seconds=1.0):
             out[int(d)] = (name, int(fields[11]) + int(fields[12]))
         return out
 
-    all0, idle0 = total()
+    all0, idle0, steal0 = total()
     p0 = per_proc()
     time.sleep(seconds)
-    all1, idle1 = total()
+    all1, idle1, steal1 = total()
     p1 = per_proc()
     span = max(all1 - all0, 1)
     busy = 100.0 * (span - (idle1 - idle0)) / span
+    steal = 100.0 * (steal1 - steal0) / span
     top = []
     for pid, (name, t) in p1.items():
         if pid in p0 and pid != os.getpid():
             pct = 100.0 * (t - p0[pid][1]) / CLK_TCK / seconds
             if pct >= 5:
                 top.append((pct, pid, name))
-    return busy, sorted(top, reverse=True)[:3]
+    return busy, sorted(top, reverse=True)[:3], steal
 
 
 def cpu_model():
@@ -906,11 +1790,34 @@ def cpu_model():
     return platform.machine()
 
 
-def nginx_conf(d, port, root=None, upstream=None):
+# nginx's client_body_buffer_size for WebDAV PUTs: the body is read into a
+# buffer of this size, written to the temporary file whenever it is full,
+# and the file renamed into place. 256k is shoald's upload buffer
+# (UPLOAD_BUF_SIZE in src/upload.c): the same memory per upload and the same
+# write size. (16k, nginx's default on 64-bit, costs 16 times the writes.)
+NGINX_BODY_BUFFER = os.environ.get("BENCH_NGINX_BODY_BUFFER", "") or "256k"
+
+
+def nginx_conf(d, port, root=None, upstream=None, dav=False):
     """nginx's configuration for one case: 1 worker, its best settings for
-    static files or for proxying, everything under d."""
+    static files, for proxying or for WebDAV PUT, everything under d."""
     tmp = os.path.join(d, "tmp")
-    if upstream is None:
+    if dav:
+        # ngx_http_dav_module (in nginx-light): PUT into root, no
+        # directories made on the way, no size limit, the temporary body
+        # file in tmp (same file system as root: the rename is a rename).
+        server_body = """
+        root %s;
+        client_max_body_size 0;
+        client_body_buffer_size %s;
+        client_body_timeout 60s;
+        location / {
+            dav_methods PUT;
+            create_full_put_path off;
+            dav_access user:rw group:r all:r;
+        }""" % (root, NGINX_BODY_BUFFER)
+        upstream_block = ""
+    elif upstream is None:
         server_body = """
         root %s;
         location / {
@@ -980,6 +1887,16 @@ http {
 
 
 def main():
+    # The helper processes of some cases: bench.py runs itself.
+    if len(sys.argv) > 1 and sys.argv[1] == "--slow-client":
+        return slow_client_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--put-client":
+        return put_client_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--blackhole":
+        try:
+            return blackhole_main(sys.argv[2:])
+        except KeyboardInterrupt:
+            return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shoald", default="build/shoald")
     args = ap.parse_args()

@@ -12,20 +12,31 @@
 #   BENCH_ROUNDS=5       rounds per case (shoald and nginx alternate)
 #   BENCH_SECONDS=5      length of each wrk run
 #   BENCH_WARMUP=1       seconds of warm-up load before the rounds
-#   BENCH_CASES=...      comma-separated subset of
-#                        local-4k,local-64m,relay-4k,fanout
+#   BENCH_CASES=...      comma-separated subset of local-4k,local-64m,
+#                        relay-4k,fanout,fanout-blackhole,upload-1g,
+#                        relay-64m-rss
 #   BENCH_CPU_SERVER=0   CPU of the server under test (taskset)
 #   BENCH_CPU_CLIENT=1   CPU of wrk
 #   BENCH_CPU_PEER=1     CPU of the peer nodes in relay-4k and fanout
 #   BENCH_NOPIN=1        do not pin anything
 #   BENCH_IO_THREADS=4   io_threads of the shoald under test
 #   SHOALD=build/shoald  the binary to measure
+#   BENCH_BLACKHOLE=accept,listen    black-hole kinds of fanout-blackhole
+#   BENCH_UPLOAD_ROUNDS=3            rounds of upload-1g
+#   BENCH_UPLOAD_SIZE=1g             its file
+#   BENCH_UPLOAD_CLIENT=sendfile     or curl (curl -T)
+#   BENCH_NGINX_BODY_BUFFER=256k     nginx's client_body_buffer_size there
+#   BENCH_RELAY_ROUNDS=1             rounds of relay-64m-rss
+#   BENCH_RELAY_SIZE=4g              its (sparse) file
+#   BENCH_RELAY_RATE=20m             its client's pace, bytes per second
+#   BENCH_RELAY_RCVBUF=64k           its client's SO_RCVBUF
+#   BENCH_RELAY_NGINX=1              0: no nginx reference in relay-64m-rss
 set -eu
 
 cd "$(dirname "$0")/../.."
 
 # Debian packages needed besides what `make deps` installs already.
-PKGS="nginx-light wrk python3 util-linux procps"
+PKGS="nginx-light wrk python3 util-linux procps curl"
 
 missing=""
 for p in $PKGS; do
