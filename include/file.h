@@ -50,9 +50,9 @@ struct file_info {
  */
 void file_open(int root_fd, const char *name, struct file_info *fi);
 
-/* Appends exactly `size` bytes of fd (from offset 0) to out. Returns 0, or
- * -1 when the file could not be read or no longer has `size` bytes (it
- * changed under us: the caller falls back to sendfile). */
+/* Appends the first `size` bytes of fd to out. Returns 0, or -1 when the
+ * file could not be read or has fewer bytes now (the caller falls back to
+ * sendfile, which will cut the connection rather than send less). */
 int file_read_all(int fd, struct buf *out, uint64_t size);
 
 /*

@@ -110,8 +110,8 @@ file_open(int root_fd, const char *name, struct file_info *fi)
 		close(fd);
 		return;
 	}
-	/* O_NONBLOCK was only there so a FIFO cannot hang the open. */
-	fcntl(fd, F_SETFL, 0);
+	/* O_NONBLOCK was only there so a FIFO cannot hang the open; on a
+	 * regular file it changes nothing, so it stays. */
 	fi->fi_fd = fd;
 	fi->fi_size = (uint64_t)st.st_size;
 	fi->fi_mtime = st.st_mtim;
@@ -126,24 +126,19 @@ int
 file_read_all(int fd, struct buf *out, uint64_t size)
 {
 	size_t got = 0;
-	char *p = buf_reserve(out, (size_t)size + 1);
+	char *p = buf_reserve(out, (size_t)size);
 
-	/* One byte more than expected tells a file that grew. */
-	while (got <= size) {
-		ssize_t n = pread(fd, p + got, (size_t)size + 1 - got,
-		    (off_t)got);
+	/* `size` is what fstat said and what Content-Length will say: bytes
+	 * the file gained since are not part of this answer. */
+	while (got < size) {
+		ssize_t n = pread(fd, p + got, (size_t)size - got, (off_t)got);
 
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			if (n == -1)
-				return -1;
-			break;
-		}
+		if (n <= 0)
+			return -1;	/* shrank, or cannot be read */
 		got += (size_t)n;
 	}
-	if (got != size)
-		return -1;
 	out->len += got;
 	return 0;
 }
