@@ -79,6 +79,7 @@ struct conn {
 	struct index_fetch c_wait;	/* the fetch it waits for */
 	unsigned c_wait_ticks;
 	unsigned c_miss_tries;
+	int64_t c_copy_expiry;		/* of the file opened, if a copy */
 
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;

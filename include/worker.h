@@ -16,6 +16,7 @@
 
 struct config;
 struct conn;
+struct filecache;
 struct index;
 struct iopool;
 struct peer;
@@ -31,6 +32,7 @@ struct worker {
 	int w_root_fd;			/* ROOT, O_PATH|O_DIRECTORY */
 	int w_tmp_fd;			/* ROOT/.shoal-tmp, for temporaries */
 	struct index *w_index;		/* shared, inherited from the master */
+	struct filecache *w_filecache;	/* NULL: off */
 	pid_t w_pid;
 	struct http_limits w_limits;
 

@@ -6,6 +6,7 @@
  * metadata and data come from pool jobs (file.c); the rest is built here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "conn.h"
 #include "fanout.h"
 #include "file.h"
+#include "filecache.h"
 #include "httpdate.h"
 #include "index.h"
 #include "log.h"
@@ -46,6 +48,7 @@ request_open_work(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
 	struct worker *w = c->c_worker;
+	struct index_entry e;
 	enum index_lookup r;
 
 	file_open(w->w_root_fd, c->c_name, &c->c_file);
@@ -54,7 +57,8 @@ request_open_work(struct iopool_job *job)
 	/* A saved copy whose time is up is never served, even before the
 	 * sweeper removes it: to the client it is a miss. */
 	r = index_lookup(w->w_index, c->c_name, c->c_name_len,
-	    (const void *)&c->c_file.fi_id, loop_wall_ms(), NULL);
+	    (const void *)&c->c_file.fi_id, loop_wall_ms(), &e);
+	c->c_copy_expiry = r == INDEX_LOOKUP_COPY ? e.e_expiry_ms : 0;
 	if (r == INDEX_LOOKUP_EXPIRED || r == INDEX_LOOKUP_ERROR) {
 		close(c->c_file.fi_fd);
 		c->c_file.fi_fd = -1;
@@ -142,6 +146,50 @@ request_file_head(struct conn *c)
 		c->c_file_end = last;
 		c->c_body_len = last - first;
 	}
+}
+
+/* Answers from an opened file (c_file): the head, then the body from
+ * `body` (the whole file, already read) or by sendfile from c_file.fi_fd. */
+static void
+request_serve_opened(struct conn *c, const char *body)
+{
+	metrics_add(&metrics_mine()->ms_local_hits, 1);
+	buf_reset(&c->c_out);
+	request_file_head(c);
+	if (c->c_file_end > c->c_file_off && body != NULL) {
+		buf_append(&c->c_out, body + c->c_file_off,
+		    c->c_file_end - c->c_file_off);
+		c->c_file_off = c->c_file_end = 0;
+	}
+	if (c->c_file_end <= c->c_file_off && c->c_file.fi_fd != -1) {
+		/* Nothing (more) of the file to send. */
+		close(c->c_file.fi_fd);
+		c->c_file.fi_fd = -1;
+	}
+	conn_send(c);
+}
+
+/* A hit in the worker's open-file cache is answered without the pool.
+ * Returns false when the name is not cached (or cannot be used). */
+static bool
+request_from_cache(struct conn *c)
+{
+	const struct filecache_entry *e = filecache_get(c->c_worker->w_filecache,
+	    c->c_name, c->c_name_len, loop_wall_ms());
+
+	if (e == NULL)
+		return false;
+	c->c_file = e->fe_info;
+	c->c_file.fi_fd = -1;
+	if (c->c_req.method == HTTP_METHOD_GET && e->fe_body == NULL &&
+	    e->fe_info.fi_size > 0) {
+		/* A descriptor of its own: the response closes it. */
+		c->c_file.fi_fd = fcntl(e->fe_fd, F_DUPFD_CLOEXEC, 0);
+		if (c->c_file.fi_fd == -1)
+			return false;
+	}
+	request_serve_opened(c, e->fe_body);
+	return true;
 }
 
 /* Ends the fetch this request claimed, when it has one. */
@@ -304,23 +352,12 @@ request_open_done(struct iopool_job *job)
 		conn_send_text(c, 500, "cannot open the file", NULL);
 		return;
 	}
-	metrics_add(&metrics_mine()->ms_local_hits, 1);
-	buf_reset(&c->c_out);
-	request_file_head(c);
-	if (c->c_file_end > c->c_file_off &&
-	    c->c_job_out.len == c->c_file.fi_size) {
-		/* Read already: the body goes out with the head. */
-		buf_append(&c->c_out, c->c_job_out.data + c->c_file_off,
-		    c->c_file_end - c->c_file_off);
-		c->c_file_off = c->c_file_end = 0;
-	}
+	filecache_put(c->c_worker->w_filecache, c->c_name, c->c_name_len,
+	    c->c_file.fi_fd, &c->c_file, c->c_job_out.data, c->c_job_out.len,
+	    c->c_copy_expiry);
+	request_serve_opened(c, c->c_job_out.len == c->c_file.fi_size ?
+	    c->c_job_out.data : NULL);
 	buf_free(&c->c_job_out);	/* idle connections hold no body */
-	if (c->c_file_end <= c->c_file_off) {
-		/* Nothing (more) of the file to send. */
-		close(c->c_file.fi_fd);
-		c->c_file.fi_fd = -1;
-	}
-	conn_send(c);
 }
 
 /* The listing is JSON when the client accepts application/json. */
@@ -455,7 +492,8 @@ request_handle(struct conn *c)
 		conn_submit(c, request_list_work, request_list_done);
 		return;
 	case NAME_FILE:
-		conn_submit(c, request_open_work, request_open_done);
+		if (!request_from_cache(c))
+			conn_submit(c, request_open_work, request_open_done);
 		return;
 	}
 }

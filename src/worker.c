@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "file.h"
+#include "filecache.h"
 #include "iopool.h"
 #include "log.h"
 #include "loop.h"
@@ -221,6 +222,9 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	}
 	w->w_loop = loop_create();
 	w->w_peers = peer_setup(w);
+	w->w_filecache = filecache_create(w->w_loop, cfg->root);
+	if (w->w_filecache == NULL)
+		log_warn("inotify on %s: the open-file cache is off", cfg->root);
 	w->w_pool = iopool_create(w->w_loop, cfg->io_threads,
 	    WORKER_POOL_QUEUE);
 	if (w->w_pool == NULL) {
@@ -252,6 +256,7 @@ worker_teardown(struct worker *w)
 	upload_teardown(w);
 	conn_close_all(w);
 	peer_teardown(w);
+	filecache_free(w->w_filecache);
 	accesslog_close();
 	if (w->w_listen_fd != -1)
 		close(w->w_listen_fd);

@@ -165,6 +165,27 @@ class ServeTest(NodeTest):
         self.assertEqual(after.body, b"changed\n")
         self.assertNotEqual(before, after.header("etag"))
 
+    def test_cached_files_never_go_stale(self):
+        # The open-file cache must follow every change to ROOT at once.
+        path = os.path.join(self.n.root, "hot.txt")
+        for i in range(20):
+            self.n.put_file("hot.txt", "version %d\n" % i)     # in place
+            self.assertEqual(self.n.curl("/hot.txt").body,
+                             b"version %d\n" % i)
+            other = os.path.join(self.n.root, ".new")
+            with open(other, "w") as f:
+                f.write("renamed %d\n" % i)
+            os.rename(other, path)                          # replaced
+            self.assertEqual(self.n.curl("/hot.txt").body,
+                             b"renamed %d\n" % i)
+        os.unlink(path)                                     # removed
+        self.assertEqual(self.n.curl("/hot.txt").status, 404)
+        big = os.urandom(100000)                            # not inlined
+        self.n.put_file("hot.bin", big)
+        self.assertEqual(self.n.curl("/hot.bin").body, big)
+        self.n.put_file("hot.bin", big[:5])
+        self.assertEqual(self.n.curl("/hot.bin").body, big[:5])
+
     def test_listing_text_and_json(self):
         os.mkdir(os.path.join(self.n.root, "adir"))
         self.n.put_file(".hidden", "x")
