@@ -7,6 +7,7 @@ sanitizer report in any log fails the test that started the node.
 """
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -27,10 +28,24 @@ SANITIZER_RE = re.compile(
 
 
 def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on right now, chosen below the
+    kernel's ephemeral range: a port from that range could be taken by an
+    outgoing connection while a test restarts its node."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below %d" % low)
 
 
 def yaml_value(v, indent):
@@ -320,16 +335,21 @@ def recv_all(s):
 
 
 def pid_alive(pid):
+    """True while any thread of the process runs. A process whose main
+    thread has exited shows as a zombie while its other threads (a pool
+    thread finishing a write) still hold its descriptors."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is not alive for our purposes.
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
+        tasks = os.listdir("/proc/%d/task" % pid)
     except OSError:
         return False
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().split(")")[-1].split()[0] not in ("Z", "X"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def wait_for(pred, timeout=10, what="condition"):

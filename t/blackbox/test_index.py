@@ -169,7 +169,7 @@ class IndexTest(NodeTest):
         self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
         victim = n.worker_pids()[0]
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: n.worker_pids() and n.worker_pids()[0] != victim,
+        wait_for(lambda: [w for w in n.worker_pids() if w != victim],
                  what="a new worker")
         start = time.time()
         r = n.curl("/f")
