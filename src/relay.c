@@ -321,7 +321,7 @@ relay_job_done(struct iopool_job *job)
 		break;
 	}
 	/* A copy given up while a job held the file is removed now. */
-	if (r->r_save == SAVE_OFF && r->r_fd != -1) {
+	if (r->r_save == SAVE_OFF && r->r_fd != -1 && !r->r_job_busy) {
 		relay_submit(r, RELAY_JOB_DISCARD);
 		return;
 	}

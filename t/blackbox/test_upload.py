@@ -339,6 +339,26 @@ class DiskFullTest(NodeTest):
         self.assertEqual(n.curl("/small", method="PUT",
                                 data=b"fits").status, 201)
 
+    def test_disk_full_while_saving_a_copy(self):
+        # The client still gets every byte; nothing half-written stays.
+        root = os.path.join(self.mnt, "root")
+        os.mkdir(root)
+        body = os.urandom(3 << 20)
+        holder = fakepeer.FakePeer(fakepeer.serve_files({"big": body}))
+        try:
+            n = self.node(root=root, state_dir=os.path.join(self.tmp, "st"),
+                          peers=[holder.port])
+            n.put_file("keep", "precious")
+            r = n.curl("/big")
+            self.assertEqual((r.status, r.rc), (200, 0))
+            self.assertEqual(r.body, body)
+            wait_for(lambda: tmp_files(n) == [], what="temporary removed")
+            self.assertFalse(os.path.exists(os.path.join(root, "big")))
+            self.assertEqual(n.curl("/keep").body, b"precious")
+            self.assertIn("saving big", n.log())
+        finally:
+            holder.close()
+
     def test_declared_length_over_free_space_is_507_at_once(self):
         root = os.path.join(self.mnt, "root")
         os.mkdir(root)
