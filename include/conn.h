@@ -66,6 +66,7 @@ struct conn {
 	uint64_t c_body_len;		/* for the log: body bytes to send */
 	uint64_t c_sent;		/* bytes written, head included */
 	struct file_info c_file;	/* body from a file: fi_fd >= 0 */
+	int c_open_fd;			/* opened from the loop, for the job */
 	uint64_t c_file_off, c_file_end;
 
 	struct fanout *c_fanout;	/* peers being asked */

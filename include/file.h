@@ -38,6 +38,16 @@ struct file_info {
 };
 
 /*
+ * The same open as file_open()'s, tried without any disk I/O (openat2
+ * RESOLVE_CACHED), so that the loop thread may call it. Returns the
+ * descriptor (hand it to file_open()), or -1 with errno: ENOENT when the
+ * kernel's caches already know there is no such file (or only a link),
+ * EAGAIN when only the disk can tell (or the kernel cannot try), another
+ * errno on failure.
+ */
+int file_open_cached(int root_fd, const char *name);
+
+/*
  * Opens `name` directly inside the directory root_fd: no symbolic link is
  * followed anywhere (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or
  * O_NOFOLLOW where openat2 is missing), and only a regular file counts.
@@ -46,9 +56,10 @@ struct file_info {
  * The digest is the content digest stored in FILE_DIGEST_XATTR when it is
  * still valid for the file's size and mtime, otherwise a digest of the
  * file's identity (device, inode, size, mtime), which changes whenever the
- * file does.
+ * file does. `fd`, when not -1, is the file already opened by
+ * file_open_cached(); it is used (or closed) instead of a new open.
  */
-void file_open(int root_fd, const char *name, struct file_info *fi);
+void file_open(int root_fd, const char *name, int fd, struct file_info *fi);
 
 /* Appends the first `size` bytes of fd to out. Returns 0, or -1 when the
  * file could not be read or has fewer bytes now (the caller falls back to

@@ -58,6 +58,7 @@ struct peer {
 	int p_metrics;			/* metrics_peer index or -1 */
 	struct peer_conn *p_idle;	/* keep-alive connections */
 	size_t p_nidle;
+	size_t p_ndiscard;		/* answers being read for nobody */
 };
 
 struct peer_conn {
@@ -87,6 +88,7 @@ struct peer_conn {
 	uint64_t pc_body_left;		/* Content-Length bytes to come */
 	size_t pc_data_len;		/* decoded bytes at pc_in, unconsumed */
 	bool pc_reusable;		/* nothing unexpected came */
+	bool pc_discarding;		/* peer_conn_discard() took it */
 
 	const struct peer_handler *pc_handler;
 	void *pc_arg;
@@ -129,5 +131,14 @@ void peer_conn_release(struct peer_conn *pc);
 
 /* Abandons the exchange at any point: closes and frees, no callback. */
 void peer_conn_close(struct peer_conn *pc);
+/*
+ * The caller no longer wants the answer (a lookup another peer won, or a
+ * 404 whose body is of no interest): when the request is out and the
+ * answer is small, it is read to its end, within the same deadline, and
+ * the connection pooled; otherwise it is closed at once. No callback
+ * follows either way. A few per peer at most, so that a peer that never
+ * answers cannot pile up descriptors.
+ */
+void peer_conn_discard(struct peer_conn *pc);
 
 #endif

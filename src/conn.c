@@ -93,6 +93,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->c_worker = w;
 	c->c_fd = fd;
 	c->c_file.fi_fd = -1;
+	c->c_open_fd = -1;
 	c->c_state = CONN_READ_HEAD;
 	conn_format_addr(c, sa);
 	/* Heads go out with MSG_MORE when a body follows, so Nagle is not

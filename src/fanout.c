@@ -4,8 +4,10 @@
  * Each peer is a "leg" with its own peer_conn and deadline (peer_timeout),
  * all driven by the worker's poll loop: a slow or dead peer delays nothing
  * but its own leg. The first 200 wins; 404s and failures are counted per
- * peer; when no leg is left, the answer is 404. A 404 leg keeps reading its
- * small body on its own so that its connection can go back to the pool.
+ * peer; when no leg is left, the answer is 404. A 404, and the lookups
+ * still running when another peer wins, are handed to peer_conn_discard():
+ * a small answer is read on its own so that its connection goes back to
+ * the pool.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,40 +45,6 @@ static void fanout_on_fail(struct peer_conn *pc, enum peer_failure why,
 
 static const struct peer_handler fanout_handler = {
 	fanout_on_head, fanout_on_body, fanout_on_done, fanout_on_fail,
-};
-
-/* A 404 (or other refusal) on its way back to the pool. */
-static void
-drain_on_head(struct peer_conn *pc, void *arg)
-{
-	(void)pc;
-	(void)arg;
-}
-
-static void
-drain_on_body(struct peer_conn *pc, void *arg)
-{
-	(void)arg;
-	peer_conn_consumed(pc);
-}
-
-static void
-drain_on_done(struct peer_conn *pc, void *arg)
-{
-	(void)arg;
-	peer_conn_release(pc);
-}
-
-static void
-drain_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	(void)pc;
-	(void)why;
-	(void)arg;
-}
-
-static const struct peer_handler drain_handler = {
-	drain_on_head, drain_on_body, drain_on_done, drain_on_fail,
 };
 
 static struct metrics_peer *
@@ -130,17 +98,17 @@ fanout_on_head(struct peer_conn *pc, void *arg)
 			log_debug("peer %s answered %d for %s",
 			    c->c_worker->w_peers[l->l_idx].p_name,
 			    pc->pc_resp.status, c->c_name);
-		pc->pc_handler = &drain_handler;
-		pc->pc_arg = NULL;
+		peer_conn_discard(pc);
 		fanout_leg_over(l);
 		return;
 	}
 	if (mp != NULL)
 		metrics_add(&mp->mp_wins, 1);
-	/* First hit: the others are closed at once. */
+	/* First hit: the other lookups end at once. Their answers are
+	 * still read, when small, so that their connections stay pooled. */
 	for (i = 0; i < f->f_nlegs; i++)
 		if (&f->f_legs[i] != l && f->f_legs[i].l_pc != NULL)
-			peer_conn_close(f->f_legs[i].l_pc);
+			peer_conn_discard(f->f_legs[i].l_pc);
 	fanout_free(f);
 	found(c, pc);
 }
@@ -243,6 +211,6 @@ fanout_abort(struct conn *c)
 		return;
 	for (i = 0; i < f->f_nlegs; i++)
 		if (f->f_legs[i].l_pc != NULL)
-			peer_conn_close(f->f_legs[i].l_pc);
+			peer_conn_discard(f->f_legs[i].l_pc);
 	fanout_free(f);
 }

@@ -85,19 +85,56 @@ file_stored_digest(int fd, const struct stat *st, uint64_t *digest)
 	return 0;
 }
 
+/* Why an open found no file to serve: a link (ELOOP, EXDEV from
+ * RESOLVE_BENEATH) or a path through a non-directory is "not here". */
+static int
+file_open_errno(int err)
+{
+	return err == ELOOP || err == EXDEV || err == ENOTDIR || err == ENXIO ?
+	    ENOENT : err;
+}
+
+int
+file_open_cached(int root_fd, const char *name)
+{
+#if defined(SYS_openat2) && defined(RESOLVE_CACHED)
+	static int have_cached = 1;	/* benign race: every thread agrees */
+	struct open_how how;
+	long fd;
+
+	if (have_cached) {
+		memset(&how, 0, sizeof(how));
+		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		    O_NONBLOCK;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED;
+		fd = syscall(SYS_openat2, root_fd, name, &how, sizeof(how));
+		if (fd != -1)
+			return (int)fd;
+		if (errno != ENOSYS && errno != EINVAL) {
+			errno = file_open_errno(errno);
+			return -1;
+		}
+		have_cached = 0;	/* a kernel before 5.12 */
+	}
+#endif
+	(void)root_fd;
+	(void)name;
+	errno = EAGAIN;
+	return -1;
+}
+
 void
-file_open(int root_fd, const char *name, struct file_info *fi)
+file_open(int root_fd, const char *name, int fd, struct file_info *fi)
 {
 	struct stat st;
-	int fd;
 
 	memset(fi, 0, sizeof(*fi));
 	fi->fi_fd = -1;
-	fd = file_openat_beneath(root_fd, name);
+	if (fd == -1)
+		fd = file_openat_beneath(root_fd, name);
 	if (fd == -1) {
-		/* A link (ELOOP, EXDEV from RESOLVE_BENEATH) is "not here". */
-		fi->fi_errno = errno == ELOOP || errno == EXDEV ||
-		    errno == ENOTDIR || errno == ENXIO ? ENOENT : errno;
+		fi->fi_errno = file_open_errno(errno);
 		return;
 	}
 	if (fstat(fd, &st) == -1) {

@@ -37,6 +37,8 @@
 #define PEER_BUF_MIN (16 * 1024)	/* first buffer, for the head */
 #define PEER_IDLE_MAX 64		/* kept connections per peer */
 #define PEER_IDLE_MS 30000
+#define PEER_DISCARD_BODY_MAX (64 * 1024)	/* read for nobody, at most */
+#define PEER_DISCARD_MAX 64		/* answers read for nobody, per peer */
 
 enum peer_state {
 	PC_CONNECTING,
@@ -156,11 +158,22 @@ peer_free_later(struct loop *loop, struct loop_timer *t)
 	peer_conn_free(pc);
 }
 
+/* A discarded answer is over, one way or the other. */
+static void
+peer_discard_over(struct peer_conn *pc)
+{
+	if (pc->pc_discarding) {
+		pc->pc_discarding = false;
+		pc->pc_peer->p_ndiscard--;
+	}
+}
+
 void
 peer_conn_close(struct peer_conn *pc)
 {
 	if (pc->pc_state == PC_CLOSED)
 		return;
+	peer_discard_over(pc);
 	if (pc->pc_state == PC_IDLE)
 		peer_unpool(pc);
 	if (pc->pc_fd != -1) {
@@ -275,7 +288,7 @@ peer_request(struct worker *w, struct peer *p, const char *head,
 static bool
 peer_retry(struct peer_conn *pc)
 {
-	if (!pc->pc_reused || pc->pc_in_len > 0)
+	if (!pc->pc_reused || pc->pc_in_len > 0 || pc->pc_discarding)
 		return false;
 	loop_del(peer_loop(pc), pc->pc_fd);
 	close(pc->pc_fd);
@@ -516,6 +529,7 @@ peer_conn_release(struct peer_conn *pc)
 {
 	struct peer *p = pc->pc_peer;
 
+	peer_discard_over(pc);
 	if (pc->pc_state != PC_DONE || !pc->pc_reusable ||
 	    p->p_nidle >= PEER_IDLE_MAX || pc->pc_worker->w_stopping) {
 		peer_conn_close(pc);
@@ -530,6 +544,72 @@ peer_conn_release(struct peer_conn *pc)
 	pc->pc_next = p->p_idle;
 	p->p_idle = pc;
 	p->p_nidle++;
+}
+
+/* Whether what is left of the answer is worth reading for nobody. */
+static bool
+peer_answer_small(const struct peer_conn *pc)
+{
+	return !pc->pc_has_body ||
+	    (!pc->pc_chunked && pc->pc_body_left <= PEER_DISCARD_BODY_MAX);
+}
+
+static void
+discard_on_head(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	if (!peer_answer_small(pc))
+		peer_conn_close(pc);
+}
+
+static void
+discard_on_body(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_consumed(pc);
+}
+
+static void
+discard_on_done(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_release(pc);
+}
+
+static void
+discard_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	(void)pc;
+	(void)why;
+	(void)arg;
+}
+
+static const struct peer_handler discard_handler = {
+	discard_on_head, discard_on_body, discard_on_done, discard_on_fail,
+};
+
+void
+peer_conn_discard(struct peer_conn *pc)
+{
+	struct peer *p = pc->pc_peer;
+
+	if (pc->pc_discarding)
+		return;
+	/* Before the request is out there is nothing to wait for; a large
+	 * or unframed body would cost more than a new connection. */
+	if ((pc->pc_state != PC_HEAD && pc->pc_state != PC_BODY) ||
+	    (pc->pc_state == PC_BODY && !peer_answer_small(pc)) ||
+	    !pc->pc_reusable || p->p_ndiscard >= PEER_DISCARD_MAX ||
+	    pc->pc_worker->w_stopping) {
+		peer_conn_close(pc);
+		return;
+	}
+	pc->pc_handler = &discard_handler;
+	pc->pc_arg = NULL;
+	pc->pc_discarding = true;
+	p->p_ndiscard++;
+	if (pc->pc_state == PC_BODY && pc->pc_data_len > 0)
+		peer_conn_consumed(pc);
 }
 
 static void

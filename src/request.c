@@ -51,7 +51,8 @@ request_open_work(struct iopool_job *job)
 	struct index_entry e;
 	enum index_lookup r;
 
-	file_open(w->w_root_fd, c->c_name, &c->c_file);
+	file_open(w->w_root_fd, c->c_name, c->c_open_fd, &c->c_file);
+	c->c_open_fd = -1;
 	if (c->c_file.fi_fd == -1)
 		return;
 	/* A saved copy whose time is up is never served, even before the
@@ -234,6 +235,7 @@ request_peer_miss(struct conn *c)
 }
 
 static void request_open_done(struct iopool_job *job);
+static void request_opened(struct conn *c);
 static void request_miss(struct conn *c);
 
 #define REQUEST_WAIT_TICK_MS 10
@@ -330,8 +332,13 @@ request_miss(struct conn *c)
 static void
 request_open_done(struct iopool_job *job)
 {
-	struct conn *c = conn_of_job(job);
+	request_opened(conn_of_job(job));
+}
 
+/* The name is opened, or known to be missing: serve it, or look for it. */
+static void
+request_opened(struct conn *c)
+{
 	if (c->c_file.fi_fd == -1) {
 		if (c->c_file.fi_errno == ENOENT) {
 			metrics_add(&metrics_mine()->ms_local_misses, 1);
@@ -446,6 +453,25 @@ request_node(struct conn *c, const char *path)
 		conn_send_text(c, 404, "no such endpoint", NULL);
 }
 
+/*
+ * Opens the name in the pool, unless the kernel's caches can tell from the
+ * loop that there is no such file: then the miss (a 404 to a peer's
+ * lookup, or the ask of every peer) starts at once, with no pool trip.
+ */
+static void
+request_open(struct conn *c)
+{
+	c->c_open_fd = file_open_cached(c->c_worker->w_root_fd, c->c_name);
+	if (c->c_open_fd == -1 && errno == ENOENT) {
+		memset(&c->c_file, 0, sizeof(c->c_file));
+		c->c_file.fi_fd = -1;
+		c->c_file.fi_errno = ENOENT;
+		request_opened(c);
+		return;
+	}
+	conn_submit(c, request_open_work, request_open_done);
+}
+
 void
 request_handle(struct conn *c)
 {
@@ -493,7 +519,7 @@ request_handle(struct conn *c)
 		return;
 	case NAME_FILE:
 		if (!request_from_cache(c))
-			conn_submit(c, request_open_work, request_open_done);
+			request_open(c);
 		return;
 	}
 }

@@ -246,6 +246,40 @@ class FakePeerTest(NodeTest):
                                 hole.port) == 1, what="timeout counted")
         self.assert_still_serves(n)
 
+    def test_late_no_after_a_hit_keeps_its_connection(self):
+        # A peer that answers 404 after another peer's hit: its answer is
+        # still read, so its connection is used again, not thrown away.
+        late = self.fake(fakepeer.serve_files({}, delay=0.3))
+        good = self.fake(fakepeer.serve_files({"f": b"good"}))
+        n = self.node_with(late.port, good.port, save=False, workers=1)
+        for i in range(4):
+            self.assertEqual(n.curl("/f").body, b"good")
+            wait_for(lambda: late.count() == i + 1, what="the late lookup")
+            time.sleep(0.5 * SLOW)      # its 404 goes out after 0.3 s
+        self.assertEqual(len(late.conns), 1)
+        self.assertEqual(len(good.conns), 1)
+
+    def test_black_hole_lookups_do_not_pile_up_descriptors(self):
+        # Lookups a hit made useless still wait for their answer, but no
+        # longer than peer_timeout: a black hole costs no descriptors.
+        hole = self.fake(fakepeer.never_answer)
+        good = self.fake(fakepeer.serve_files({"f": b"good"}))
+        n = self.node_with(hole.port, good.port, peer_timeout="600ms",
+                           save=False, workers=1)
+        worker = n.worker_pids()[0]
+
+        def fds():
+            return len(os.listdir("/proc/%d/fd" % worker))
+        self.assertEqual(n.curl("/f").body, b"good")
+        time.sleep(1.2)
+        base = fds()
+        for _ in range(10):
+            self.assertEqual(n.curl("/f").body, b"good")
+        wait_for(lambda: hole.count() == 11, what="11 lookups at the hole")
+        wait_for(lambda: fds() <= base, timeout=5,
+                 what="descriptors back to %d" % base)
+        self.assert_still_serves(n)
+
     def test_slow_first_byte_is_aborted_and_nothing_saved(self):
         slow = self.fake(fakepeer.slow_first_byte(3))
         n = self.node_with(slow.port, peer_timeout="500ms")

@@ -119,7 +119,7 @@ expect_enoent(const char *name)
 	struct file_info fi;
 	int before = count_open_fds();
 
-	file_open(root_fd, name, &fi);
+	file_open(root_fd, name, -1, &fi);
 	ck_assert_msg(fi.fi_fd == -1, "%s: opened", name);
 	ck_assert_msg(fi.fi_errno == ENOENT, "%s: errno %d (%s), want ENOENT",
 	    name, fi.fi_errno, strerror(fi.fi_errno));
@@ -136,7 +136,7 @@ START_TEST(open_regular_file)
 	make_file(root, "f.txt", "hello", 5);
 	snprintf(path, sizeof(path), "%s/f.txt", root);
 	ck_assert_int_eq(stat(path, &st), 0);
-	file_open(root_fd, "f.txt", &fi);
+	file_open(root_fd, "f.txt", -1, &fi);
 	ck_assert_int_eq(fi.fi_errno, 0);
 	ck_assert_int_ge(fi.fi_fd, 0);
 	ck_assert_uint_eq(fi.fi_size, 5);
@@ -150,10 +150,61 @@ START_TEST(open_regular_file)
 
 	/* Empty files are files too. */
 	make_file(root, "empty", "", 0);
-	file_open(root_fd, "empty", &fi);
+	file_open(root_fd, "empty", -1, &fi);
 	ck_assert_int_eq(fi.fi_errno, 0);
 	ck_assert_uint_eq(fi.fi_size, 0);
 	close(fi.fi_fd);
+}
+END_TEST
+
+/* The loop's open never blocks: it knows, opens, or says "ask the disk". */
+START_TEST(open_cached_knows_missing_names_without_the_disk)
+{
+	struct file_info fi;
+	char path[512];
+	int fd, before;
+
+	/* After one lookup the kernel keeps a negative entry: ENOENT. */
+	expect_enoent("never-there");
+	fd = file_open_cached(root_fd, "never-there");
+	ck_assert_int_eq(fd, -1);
+	ck_assert_msg(errno == ENOENT || errno == EAGAIN, "errno %d", errno);
+
+	/* A file the kernel has seen opens, and file_open() takes it over. */
+	make_file(root, "seen", "abc", 3);
+	file_open(root_fd, "seen", -1, &fi);
+	ck_assert_int_ge(fi.fi_fd, 0);
+	close(fi.fi_fd);
+	before = count_open_fds();
+	fd = file_open_cached(root_fd, "seen");
+	if (fd == -1) {
+		/* Only a kernel without RESOLVE_CACHED says this here. */
+		ck_assert_int_eq(errno, EAGAIN);
+		return;
+	}
+	file_open(root_fd, "seen", fd, &fi);
+	ck_assert_int_eq(fi.fi_fd, fd);
+	ck_assert_uint_eq(fi.fi_size, 3);
+	close(fi.fi_fd);
+	ck_assert_int_eq(count_open_fds(), before);
+
+	/* A link is "not here" from the cache too, and nothing is left open. */
+	snprintf(path, sizeof(path), "%s/link", root);
+	ck_assert_int_eq(symlink("seen", path), 0);
+	expect_enoent("link");
+	ck_assert_int_eq(file_open_cached(root_fd, "link"), -1);
+	ck_assert_msg(errno == ENOENT || errno == EAGAIN, "errno %d", errno);
+	ck_assert_int_eq(count_open_fds(), before);
+
+	/* A directory opens from the cache, and file_open() refuses it. */
+	snprintf(path, sizeof(path), "%s/dir", root);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	expect_enoent("dir");
+	fd = file_open_cached(root_fd, "dir");
+	file_open(root_fd, "dir", fd, &fi);
+	ck_assert_int_eq(fi.fi_fd, -1);
+	ck_assert_int_eq(fi.fi_errno, ENOENT);
+	ck_assert_int_eq(count_open_fds(), before);
 }
 END_TEST
 
@@ -232,7 +283,7 @@ digest_of(const char *name)
 {
 	struct file_info fi;
 
-	file_open(root_fd, name, &fi);
+	file_open(root_fd, name, -1, &fi);
 	ck_assert_msg(fi.fi_fd >= 0, "%s: %s", name, strerror(fi.fi_errno));
 	close(fi.fi_fd);
 	return fi.fi_digest;
@@ -404,7 +455,7 @@ make_pattern_file(const char *name, size_t len)
 		data[i] = pattern(i);
 	make_file(root, name, data, len);
 	free(data);
-	file_open(root_fd, name, &fi);
+	file_open(root_fd, name, -1, &fi);
 	ck_assert_int_ge(fi.fi_fd, 0);
 	return fi.fi_fd;
 }
@@ -797,7 +848,7 @@ START_TEST(publish_links_into_place)
 
 	/* Served as any file; the ETag is the recorded digest when the file
 	 * system keeps user xattrs. */
-	file_open(root_fd, "new.bin", &fi);
+	file_open(root_fd, "new.bin", -1, &fi);
 	ck_assert_int_ge(fi.fi_fd, 0);
 	ck_assert_uint_eq(fi.fi_size, 7);
 	ck_assert_int_eq(read(fi.fi_fd, got, sizeof(got)), 7);
@@ -865,7 +916,7 @@ START_TEST(tmp_clean_removes_leftovers)
 	{
 		struct file_info fi;
 
-		file_open(root_fd, "kept", &fi);
+		file_open(root_fd, "kept", -1, &fi);
 		ck_assert_int_ge(fi.fi_fd, 0);
 		close(fi.fi_fd);
 	}
@@ -887,6 +938,7 @@ file_suite(void)
 	tcase_set_timeout(open_tc, 5);
 	tcase_add_test(open_tc, open_regular_file);
 	tcase_add_test(open_tc, open_missing_file);
+	tcase_add_test(open_tc, open_cached_knows_missing_names_without_the_disk);
 	tcase_add_test(open_tc, open_directory);
 	tcase_add_test(open_tc, open_symlinks_never_followed);
 	tcase_add_test(open_tc, open_fifo_does_not_hang);
