@@ -39,6 +39,15 @@ Cases
              the same hit through 16 peers, one of them a black hole
              (asked first; "accept": accepts and never answers, "listen":
              never accepts) against 16 peers without it; target <= 1.1
+  fanout-scale
+             miss latency, 1 connection, with 1, 4, 16 and 64 peers (the
+             holder last, the others empty shoald nodes), one front per
+             count: mean, p50, p99, front and peers' CPU per request as
+             ratios to 1 peer, and TCP connections opened per request
+  growth     local-4k with 100 files in ROOT against 1,000,000 (empty
+             files or hard links, made once and removed at the end),
+             shoald and nginx each on both: "1M / 100", target >= 0.9;
+             not in the default set (over 3 minutes)
   upload-1g  PUT of a 1 GiB file (a Python sendfile client, or curl -T)
              to shoald against nginx's WebDAV PUT, alternating, a new name
              each round, the previous upload deleted first: MB/s until the
@@ -58,6 +67,7 @@ import datetime
 import http.client
 import os
 import platform
+import random
 import resource
 import re
 import shutil
@@ -73,11 +83,20 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
-             "fanout-blackhole", "upload-1g", "relay-64m-rss"]
+             "fanout-blackhole", "fanout-scale", "upload-1g",
+             "relay-64m-rss", "growth"]
+# Run when BENCH_CASES is not set: every case but growth (a million files
+# made and removed: over 3 minutes, and heavy on the file system).
+DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
 
 SMALL = 4096            # bytes of the small file
 LARGE = 64 << 20        # bytes of the large file
 FANOUT_EMPTY = 15       # peers without the file in the fan-out case
+FANOUT_SCALE = "1,4,16,64"  # peer counts of fanout-scale (holder included)
+GROWTH_FILES = 1000000  # files in the large ROOT of the growth case
+GROWTH_SMALL = 100      # files in its small ROOT (the 4 KiB one included)
+GROWTH_INODES = 1.1     # free inodes needed, per file to make
+LINKS_PER_SOURCE = 60000    # hard links per source file (ext4: 65000 max)
 GIB = 1 << 30
 MIB = 1 << 20
 UPLOAD_MIN_FREE = 4 * GIB   # upload-1g is skipped with less free space
@@ -99,11 +118,32 @@ def env_int(name, default):
         raise BenchError("%s must be an integer, not %r" % (name, v))
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on right now, below the kernel's
+    ephemeral range (a port from that range can be taken by an outgoing
+    connection before the server binds it: fanout-scale opens thousands),
+    and never one handed out before in this run (servers start at once)."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass
+    for _ in range(500):
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise BenchError("no free port below %d" % low)
 
 
 # --------------------------------------------------------------------------
@@ -333,6 +373,17 @@ class RssSampler:
         if self.before is None or self.peak is None:
             raise BenchError("cannot read VmRSS of process %d" % self.pid)
         return self.before, self.peak, self.peak - self.before
+
+
+def tcp_active_opens():
+    """TCP connections this machine has opened so far (ActiveOpens in
+    /proc/net/snmp; the whole machine's), or None."""
+    try:
+        with open("/proc/net/snmp") as f:
+            lines = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(lines[1][lines[0].index("ActiveOpens")])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def free_bytes(path):
@@ -597,7 +648,8 @@ class Bench:
         self.seconds = env_int("BENCH_SECONDS", 5)
         self.warmup = env_int("BENCH_WARMUP", 1)
         self.io_threads = env_int("BENCH_IO_THREADS", 4)
-        cases = os.environ.get("BENCH_CASES", "") or ",".join(ALL_CASES)
+        cases = os.environ.get("BENCH_CASES", "") or \
+            ",".join(DEFAULT_CASES)
         self.cases = [c.strip() for c in cases.split(",") if c.strip()]
         for c in self.cases:
             if c not in ALL_CASES:
@@ -645,6 +697,13 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def stop_servers(self, servers):
+        # SIGTERM to all first: many stop at once, not one after the other.
+        for s in servers:
+            if s.alive():
+                try:
+                    s.proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for s in servers:
             s.stop()
             self.servers.remove(s)
@@ -676,7 +735,10 @@ class Bench:
 
     # -- shoald -----------------------------------------------------------
     def start_shoald(self, name, root, cpu, workers=1, io_threads=None,
-                     peers=(), save=True):
+                     peers=(), save=True, wait=True):
+        """A shoald serving root; ready (answering /_/health) on return
+        unless wait is False: then wait_port(s, "/_/health") is the
+        caller's, so that many can start at once."""
         d = os.path.join(self.tmp, "shoald-" + name)
         os.makedirs(d)
         port = free_port()
@@ -710,7 +772,8 @@ class Bench:
         s = Server("shoald-" + name, "shoald", port, proc, log)
         s.error_log = os.path.join(d, "error.log")
         self.servers.append(s)
-        wait_port(s, "/_/health")
+        if wait:
+            wait_port(s, "/_/health")
         return s
 
     # -- nginx ------------------------------------------------------------
@@ -754,6 +817,7 @@ class Bench:
         # is reaped (servers are reaped only at the end).
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk_before = ru.ru_utime + ru.ru_stime
+        opens_before = tcp_active_opens()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
@@ -767,6 +831,7 @@ class Bench:
             raise
         cpu = cpu_seconds(cpu_pids) - before
         peer_cpu = cpu_seconds(peer_pids) - peer_before
+        opens_after = tcp_active_opens()
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk_cpu = ru.ru_utime + ru.ru_stime - wrk_before
         foreign = foreign_delta(others, user_ticks(), seconds)
@@ -809,6 +874,11 @@ class Bench:
             "cpu_pct": cpu * 100 / secs,
             "wrk_cpu_pct": wrk_cpu * 100 / secs,
             "requests": fig["requests"],
+            # TCP connections opened on the machine per request (wrk's
+            # own included): the front's new connections to its peers.
+            "opens_req": (opens_after - opens_before) / fig["requests"]
+            if opens_before is not None and opens_after is not None
+            else float("nan"),
             "foreign": foreign,
         }
 
@@ -904,6 +974,68 @@ class Bench:
                                  min(ratios), statistics.median(ratios),
                                  max(ratios)))
         self.say()
+
+    def compare_multi(self, case, what, sides, refs, path, conns, metrics,
+                      body_len):
+        """Like compare(), for more than two sides: in each round they run
+        one after the other, in the order given (after one warm-up run
+        each). refs: {i: j}: side i is shown as a ratio to side j (a side
+        without a reference shows its figures, and "-"). metrics: [(key,
+        label, scale, fmt[, ratio])]: ratio False shows figures only. Each
+        round is a line per side; the summary gets a row per metric and
+        reference.
+        Returns the rows: [[figs of each side] per round]."""
+        self.say("== %s: %s" % (case, what))
+        if self.warmup:
+            for side in sides:
+                self.wrk(side[1], path, conns, self.warmup, *side[2:],
+                         body_len=body_len)
+        w = 10
+        lw = max(len(side[0]) for side in sides)
+        self.say("%-5s %-*s" % ("", lw, "") + "".join(
+            " | %-*s" % (w + 8, m[1]) for m in metrics))
+        self.say("%-5s %-*s" % ("round", lw, "side") +
+                 " | %*s %7s" % (w, "value", "ratio") * len(metrics))
+        rows = []
+        for r in range(1, self.rounds + 1):
+            figs = [self.wrk(side[1], path, conns, self.seconds, *side[2:],
+                             body_len=body_len) for side in sides]
+            rows.append(figs)
+            for i, side in enumerate(sides):
+                line = "%-5s %-*s" % (r if i == 0 else "", lw, side[0])
+                for m in metrics:
+                    key, scale, fmt = m[0], m[2], m[3]
+                    v = figs[i][key] * scale
+                    ref = figs[refs[i]][key] * scale \
+                        if i in refs and (len(m) < 5 or m[4]) else None
+                    line += " | %*s %7s" % (
+                        w, fmt % v, "-" if ref is None else
+                        "%.3f" % (v / ref) if ref else "nan")
+                if i == len(sides) - 1:
+                    line += self.disturbance(figs)
+                self.say(line)
+        busy = [f["wrk_cpu_pct"] for fr in rows for f in fr]
+        if max(busy) >= 90 and conns > 1:
+            self.say("note: wrk used up to %.0f%% of CPU %s: this case is "
+                     "(partly) bound by that CPU, not by the server under "
+                     "test; compare the server cpu columns" % (
+                         max(busy), self.cpu_client if self.pin else "1"))
+        for i, j in sorted(refs.items()):
+            for m in metrics:
+                key, mlabel, scale, fmt = m[:4]
+                if len(m) > 4 and not m[4]:
+                    continue
+                a = [f[i][key] * scale for f in rows]
+                b = [f[j][key] * scale for f in rows]
+                ratios = [x / y for x, y in zip(a, b) if y]
+                if not ratios:
+                    continue
+                self.results.append((case, mlabel, "%s/%s" % (
+                    sides[i][0], sides[j][0]), fmt % statistics.median(a),
+                    fmt % statistics.median(b), min(ratios),
+                    statistics.median(ratios), max(ratios)))
+        self.say()
+        return rows
 
     def disturbance(self, figs):
         """The mark of a disturbed round ("" if none): other processes
@@ -1068,6 +1200,210 @@ class Bench:
         self.strace_section(sides, "/4k.bin", 1)
         self.check_logs([a16, a1, holder] + empties)
         self.stop_servers([a16, a1, holder] + empties)
+
+    def case_fanout_scale(self, root):
+        """Miss latency with 1, 4, 16 and 64 peers (BENCH_FANOUT_PEERS):
+        n-1 empty nodes and the holder, listed last; one front per count,
+        all sharing the same peers."""
+        v = os.environ.get("BENCH_FANOUT_PEERS", "") or FANOUT_SCALE
+        try:
+            counts = sorted({int(x) for x in v.split(",") if x.strip()})
+        except ValueError:
+            raise BenchError("BENCH_FANOUT_PEERS: %r is not a list of "
+                             "numbers" % v)
+        if len(counts) < 2 or counts[0] < 1:
+            raise BenchError("BENCH_FANOUT_PEERS needs two counts or more, "
+                             "each 1 or more, not %r" % v)
+        most = counts[-1]
+        empty_root = self.make_root("root-scale-empty", {})
+        t0 = time.monotonic()
+        # Started at once, then waited for: 64 one after the other would
+        # take a while.
+        empties = [self.start_shoald("scale-empty%02d" % i, empty_root,
+                                     self.cpu_peer_(), io_threads=1,
+                                     wait=False)
+                   for i in range(most - 1)]
+        holder = self.start_shoald("scale-holder", root, self.cpu_peer_(),
+                                   io_threads=1, wait=False)
+        for x in empties + [holder]:
+            wait_port(x, "/_/health", timeout=60)
+        fronts = {}
+        for n in counts:
+            fronts[n] = self.start_shoald(
+                "scale%d" % n, self.make_root("root-scale-a%d" % n, {}),
+                self.cpu_srv(), peers=[e.port for e in empties[:n - 1]] +
+                [holder.port], save=False, wait=False)
+        for n in counts:
+            wait_port(fronts[n], "/_/health", timeout=60)
+        self.say("fanout-scale: %d peer nodes (%d empty, 1 holder) and %d "
+                 "fronts ready in %.1f s" % (most, most - 1, len(counts),
+                                             time.monotonic() - t0))
+        for e in empties:
+            st, _, _ = http_get(e.port, "/4k.bin",
+                                headers={"X-Shoal-Lookup": "1"})
+            if st != 404:
+                raise BenchError("%s answered %d, not 404" % (e.name, st))
+        for x in [holder] + [fronts[n] for n in counts]:
+            verify(x, "/4k.bin", self.small)
+        holder_pids = holder.pids()
+        empty_pids = [e.pids() for e in empties]
+        sides = []
+        for n in counts:
+            peer_pids = list(holder_pids)
+            for p in empty_pids[:n - 1]:
+                peer_pids += p
+            sides.append(("fanout-%d" % n, fronts[n], fronts[n].pids(),
+                          peer_pids))
+        rows = self.compare_multi(
+            "fanout-scale", "miss latency, 1 connection (wrk -c1): A with "
+            "n peers (n-1 empty nodes answer 404, the holder last; workers "
+            "1, io_threads 1, all on CPU %s with wrk) for n in %s; ratios "
+            "to %d peer(s); no nginx" % (
+                self.cpu_peer if self.pin else "any",
+                ", ".join(str(n) for n in counts), counts[0]),
+            sides, {i: 0 for i in range(1, len(sides))}, "/4k.bin", 1, [
+                ("mean_ms", "mean ms", 1, "%.3f"),
+                ("p50_ms", "p50 ms", 1, "%.3f"),
+                ("p99_ms", "p99 ms", 1, "%.3f"),
+                ("cpu_us_req", "front cpu us/req", 1, "%.1f"),
+                ("peer_cpu_us_req", "peers cpu us/req", 1, "%.1f"),
+                ("opens_req", "tcp connects/req", 1, "%.2f", False)],
+            SMALL)
+        for n in counts:
+            kept = [f for f in os.listdir(os.path.join(
+                self.tmp, "root-scale-a%d" % n)) if not f.startswith(".")]
+            if kept:
+                raise BenchError("scale%d saved a copy despite save: false: "
+                                 "%s" % (n, kept))
+        parts = []
+        for i, n in enumerate(counts[1:], 1):
+            mean = statistics.median(f[i]["mean_ms"] / f[0]["mean_ms"]
+                                     for f in rows)
+            cpu = statistics.median(f[i]["cpu_us_req"] / f[0]["cpu_us_req"]
+                                    for f in rows)
+            opens = statistics.median(f[i]["opens_req"] for f in rows)
+            parts.append("%d: %.2fx latency, %.2fx front cpu, %.1f tcp "
+                         "connects/req" % (n, mean, cpu, opens))
+        self.notes.append("fanout-scale (median ratios to %d peer(s), mean "
+                          "latency and front cpu/req): %s" % (
+                              counts[0], "; ".join(parts)))
+        self.strace_section(sides, "/4k.bin", 1)
+        servers = [fronts[n] for n in counts] + [holder] + empties
+        self.check_logs(servers)
+        self.stop_servers(servers)
+
+    # -- hits with a million files in ROOT ----------------------------------
+    def fill_dir(self, d, count, mode, tag):
+        """count more names in directory d, f0000000 f0000001 ...: empty
+        files ("empty": one inode each, no data block) or hard links to a
+        few empty files kept outside d ("link": no inode and no block per
+        name; a new source every LINKS_PER_SOURCE links, ext4 allowing
+        65000 per inode)."""
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if mode == "empty":
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                for i in range(count):
+                    os.close(os.open("f%07d" % i, flags, 0o644,
+                                     dir_fd=dfd))
+                return
+            src = None
+            for i in range(count):
+                if i % LINKS_PER_SOURCE == 0:
+                    src = os.path.join(self.tmp, "growth-src-%s-%d" % (
+                        tag, i // LINKS_PER_SOURCE))
+                    os.close(os.open(src, os.O_WRONLY | os.O_CREAT |
+                                     os.O_EXCL, 0o644))
+                os.link(src, "f%07d" % i, dst_dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def case_growth(self, root):
+        """local-4k hits with 100 files in ROOT against 1,000,000
+        (BENCH_GROWTH_FILES): the same 4 KiB file, 64 connections; shoald
+        and nginx each on both directories, alternating."""
+        n = env_int("BENCH_GROWTH_FILES", GROWTH_FILES)
+        mode = os.environ.get("BENCH_GROWTH_FILL", "") or "empty"
+        if mode not in ("empty", "link"):
+            raise BenchError("BENCH_GROWTH_FILL is empty or link, not %r" %
+                             mode)
+        if n <= GROWTH_SMALL:
+            raise BenchError("BENCH_GROWTH_FILES must be more than %d" %
+                             GROWTH_SMALL)
+        big = "1M" if n == 1000000 else "%dk" % (n // 1000) \
+            if n % 1000 == 0 else str(n)
+        # Empty files take an inode each; hard links only one per
+        # LINKS_PER_SOURCE names.
+        need = int(GROWTH_INODES * n) if mode == "empty" else \
+            n // LINKS_PER_SOURCE + 1000
+        favail = os.statvfs(self.tmp).f_favail
+        if favail < need:
+            self.say("== growth: SKIPPED: %d free inodes on the file system "
+                     "of %s; %d files (%s) need %d" % (
+                         favail, self.tmp, n, mode, need))
+            self.say()
+            return
+        small_root = self.make_root("root-growth-%d" % GROWTH_SMALL,
+                                    {"4k.bin": self.small})
+        big_root = self.make_root("root-growth-%s" % big,
+                                  {"4k.bin": self.small})
+        t0 = time.monotonic()
+        self.fill_dir(small_root, GROWTH_SMALL - 1, mode, "small")
+        self.fill_dir(big_root, n - 1, mode, "big")
+        made = time.monotonic() - t0
+        self.say("growth: %d + %d names made in %.1f s (%s: %s); %d free "
+                 "inodes before" % (
+                     GROWTH_SMALL - 1, n - 1, made, mode,
+                     "empty files, one inode each, no data block"
+                     if mode == "empty" else "hard links to empty files, "
+                     "%d per source" % LINKS_PER_SOURCE, favail))
+        s1 = self.start_shoald("g%d" % GROWTH_SMALL, small_root,
+                               self.cpu_srv())
+        s2 = self.start_shoald("g%s" % big, big_root, self.cpu_srv())
+        n1 = self.start_nginx("g%d" % GROWTH_SMALL, self.cpu_srv(),
+                              root=small_root)
+        n2 = self.start_nginx("g%s" % big, self.cpu_srv(), root=big_root)
+        for x in (n1, n2):
+            wait_port(x, "/4k.bin")
+        for x in (s1, s2, n1, n2):
+            verify(x, "/4k.bin", self.small)
+        sides = [("shoald-%d" % GROWTH_SMALL, s1, s1.pids()),
+                 ("shoald-%s" % big, s2, s2.pids()),
+                 ("nginx-%d" % GROWTH_SMALL, n1, n1.pids()),
+                 ("nginx-%s" % big, n2, n2.pids())]
+        rows = self.compare_multi(
+            "growth", "GET /4k.bin (4 KiB), 64 connections, wrk -t1, with "
+            "%d files in ROOT against %d (%s); shoald and nginx each on "
+            "both; ratios %s/%d" % (GROWTH_SMALL, n, mode, big,
+                                    GROWTH_SMALL),
+            sides, {1: 0, 3: 2}, "/4k.bin", 64, [
+                ("rps", "req/s", 1, "%.0f"),
+                ("p99_ms", "p99 ms", 1, "%.2f"),
+                ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
+                ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")], SMALL)
+        med = statistics.median(f[1]["rps"] / f[0]["rps"] for f in rows)
+        ngx = statistics.median(f[3]["rps"] / f[2]["rps"] for f in rows)
+        self.say("shoald req/s with %s files / with %d: median %.3f: target "
+                 ">= 0.9 %s (nginx: %.3f)" % (
+                     big, GROWTH_SMALL, med,
+                     "met" if med >= 0.9 else "NOT MET", ngx))
+        self.notes.append("growth req/s %s/%d files: shoald %.3f (target >= "
+                          "0.9: %s), nginx %.3f" % (
+                              big, GROWTH_SMALL, med,
+                              "met" if med >= 0.9 else "NOT MET", ngx))
+        self.strace_section(sides, "/4k.bin", 64)
+        self.check_logs([s1, s2, n1, n2])
+        self.stop_servers([n2, n1, s2, s1])
+        # Once, at the end: removing a million names takes a while.
+        t0 = time.monotonic()
+        shutil.rmtree(big_root)
+        shutil.rmtree(small_root)
+        for f in os.listdir(self.tmp):
+            if f.startswith("growth-src-"):
+                os.unlink(os.path.join(self.tmp, f))
+        self.say("growth: the files removed in %.1f s" % (
+            time.monotonic() - t0))
+        self.say()
 
     # -- rounds that are not wrk runs ----------------------------------------
     def table_rounds(self, case, what, labels, rounds, run_round, metrics,
@@ -1684,8 +2020,9 @@ class Bench:
                  "HTTP/1.1, proxy_buffering on (16k buffers: a 4 KiB answer "
                  "is one read and one write)" % self.io_threads)
         self.say("ratios are shoald/nginx (or fanout-16/fanout-1, "
-                 "black-hole/no-bh): above 1 is better for req/s, MiB/s "
-                 "and MB/s, worse for latency and cpu")
+                 "black-hole/no-bh, fanout-n/fanout-1, 1M files/100): "
+                 "above 1 is better for req/s, MiB/s and MB/s, worse for "
+                 "latency and cpu")
         self.say()
 
     def summary(self):
@@ -1697,10 +2034,10 @@ class Bench:
                  "upload-1g %d, relay-64m-rss %d; ratio min / median / "
                  "max)" % (self.rounds, env_int("BENCH_UPLOAD_ROUNDS", 3),
                            env_int("BENCH_RELAY_ROUNDS", 1)))
-        self.say("%-16s %-20s %-18s %12s %12s   %6s %6s %6s" % (
+        self.say("%-16s %-20s %-20s %12s %12s   %6s %6s %6s" % (
             "case", "metric", "ratio of", "a", "b", "min", "median", "max"))
         for case, mlabel, rof, a, b, lo, med, hi in self.results:
-            self.say("%-16s %-20s %-18s %12s %12s   %6.3f %6.3f %6.3f" % (
+            self.say("%-16s %-20s %-20s %12s %12s   %6.3f %6.3f %6.3f" % (
                 case, mlabel, rof, a, b, lo, med, hi))
         for line in self.notes:
             self.say(line)
