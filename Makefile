@@ -44,7 +44,7 @@ FUZZ_SECONDS ?= 30
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
-	curl clang libclang-rt-dev python3 procps
+	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 
 .PHONY: all deps run check unit unit-asan blackbox blackbox-asan fuzz \
 	fuzz-build bench install uninstall clean
