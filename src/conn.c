@@ -277,7 +277,7 @@ conn_finish(struct conn *c)
 	struct worker *w = c->c_worker;
 
 	conn_end_request(c);
-	if (c->c_close || w->w_stopping) {
+	if (c->c_close) {
 		conn_linger(c);
 		return;
 	}
@@ -301,8 +301,13 @@ conn_finish(struct conn *c)
 	c->c_in = NULL;
 	c->c_in_cap = 0;
 	loop_set_events(w->w_loop, c->c_fd, POLLIN);
-	loop_timer_set(w->w_loop, &c->c_timer,
-	    w->w_cfg->http.keepalive_timeout_ms, conn_on_timer);
+	/* Draining, but this answer did not say "Connection: close" (it was
+	 * under way when the drain began): the client may be sending its next
+	 * request right now. Serve that one with a close, as for any idle
+	 * connection when a drain begins (conn_drain_all). */
+	loop_timer_set(w->w_loop, &c->c_timer, w->w_stopping ?
+	    CONN_DRAIN_IDLE_MS : w->w_cfg->http.keepalive_timeout_ms,
+	    conn_on_timer);
 }
 
 void
@@ -621,7 +626,13 @@ conn_drain_all(struct worker *w)
 
 	for (c = w->w_conns; c != NULL; c = next) {
 		next = c->c_next;
-		c->c_close = true;
+		/* An answer whose head may be out already (CONN_WRITE, a relay)
+		 * keeps what it told the client; conn_finish treats the
+		 * connection as idle afterwards. Closing it unannounced would
+		 * meet the client's next request with an end of stream. */
+		if (c->c_state == CONN_READ_HEAD || c->c_state == CONN_HANDLING ||
+		    c->c_state == CONN_UPLOAD)
+			c->c_close = true;
 		/* An idle connection may carry a request already on its way:
 		 * serve it (with "Connection: close") if it comes soon, then
 		 * close gracefully. */
