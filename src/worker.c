@@ -35,6 +35,8 @@
 
 #define WORKER_ACCEPT_BATCH 64
 #define WORKER_ACCEPT_PAUSE_MS 100
+#define WORKER_ACCEPT_WARN_MS 60000	/* at most one such warning a minute */
+#define WORKER_FULL_PAUSE_MS 50		/* at the cap: time for other workers */
 #define WORKER_POOL_QUEUE 4096
 
 static volatile sig_atomic_t worker_stop_flag;
@@ -80,14 +82,47 @@ worker_signals(sigset_t *wait_mask)
 static void worker_on_accept(struct loop *loop, int fd, short revents,
     void *arg);
 
+static void worker_refuse(struct worker *w, int fd);
+static void worker_warn_accept_pause(struct loop *loop);
+
+/* At the cap, a worker stops watching the listen socket, so that workers
+ * with room take the new connections. What still waits in the backlog
+ * after WORKER_FULL_PAUSE_MS found no worker with room: it is refused. */
+static void
+worker_refuse_waiting(struct worker *w)
+{
+	int i, cfd;
+
+	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		cfd = accept4(w->w_listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				worker_warn_accept_pause(w->w_loop);
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		worker_refuse(w, cfd);
+	}
+}
+
 static void
 worker_resume_accept(struct loop *loop, struct loop_timer *t)
 {
 	struct worker *w = (struct worker *)(void *)((char *)t -
 	    offsetof(struct worker, w_accept_timer));
 
-	if (w->w_listen_fd != -1)
-		loop_add(loop, w->w_listen_fd, POLLIN, worker_on_accept, w);
+	if (w->w_listen_fd == -1)
+		return;
+	if (w->w_nconns >= w->w_cfg->http.max_connections) {
+		worker_refuse_waiting(w);
+		loop_timer_set(loop, &w->w_accept_timer, WORKER_FULL_PAUSE_MS,
+		    worker_resume_accept);
+		return;
+	}
+	loop_add(loop, w->w_listen_fd, POLLIN, worker_on_accept, w);
 }
 
 /* Over the connection cap: say so and close, rather than leave the client
@@ -109,10 +144,33 @@ worker_refuse(struct worker *w, int fd)
 	(void)w;
 }
 
+/* Out of descriptors: says so at once, then at most once a minute with the
+ * number of pauses since, however often the worker goes in and out of the
+ * state (each connection that closes lets one more in). errno is the
+ * accept's. */
+static void
+worker_warn_accept_pause(struct loop *loop)
+{
+	static int64_t warned_ms = -1;
+	static unsigned long pauses;
+	int64_t now = loop_now(loop);
+
+	pauses++;
+	if (warned_ms >= 0 && now - warned_ms < WORKER_ACCEPT_WARN_MS)
+		return;
+	if (warned_ms < 0 || pauses == 1)
+		log_warn("accept (pausing %d ms)", WORKER_ACCEPT_PAUSE_MS);
+	else
+		log_warn("accept (pausing %d ms, %lu times in the last %d s)",
+		    WORKER_ACCEPT_PAUSE_MS, pauses,
+		    WORKER_ACCEPT_WARN_MS / 1000);
+	warned_ms = now;
+	pauses = 0;
+}
+
 static void
 worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 {
-	static bool warned;
 	struct worker *w = arg;
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -120,6 +178,12 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 
 	(void)revents;
 	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		if (w->w_nconns >= w->w_cfg->http.max_connections) {
+			loop_del(loop, fd);
+			loop_timer_set(loop, &w->w_accept_timer,
+			    WORKER_FULL_PAUSE_MS, worker_resume_accept);
+			return;
+		}
 		len = sizeof(ss);
 		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -130,21 +194,13 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 			    errno == ENOBUFS || errno == ENOMEM) {
 				/* Out of descriptors: the pending connection
 				 * would wake us at once again. Pause. */
-				if (!warned)
-					log_warn("accept (pausing %d ms)",
-					    WORKER_ACCEPT_PAUSE_MS);
-				warned = true;
+				worker_warn_accept_pause(loop);
 				loop_del(loop, fd);
 				loop_timer_set(loop, &w->w_accept_timer,
 				    WORKER_ACCEPT_PAUSE_MS, worker_resume_accept);
 				return;
 			}
 			continue;	/* ECONNABORTED and friends */
-		}
-		warned = false;
-		if (w->w_nconns >= w->w_cfg->http.max_connections) {
-			worker_refuse(w, cfd);
-			continue;
 		}
 		conn_accept(w, cfd, (struct sockaddr *)&ss, len);
 	}
