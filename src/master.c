@@ -15,6 +15,10 @@
  * A worker of the current generation that dies is replaced; after a quick
  * death (before it was ready, or within MASTER_STABLE_MS) the next start
  * waits, doubling from MASTER_BACKOFF_MIN_MS to MASTER_BACKOFF_MAX_MS.
+ *
+ * Workers inherit the master's descriptor limit. A shell's soft limit
+ * (often 1024) is below the default http.max_connections, so the master
+ * raises its soft limit towards the hard one before it forks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -505,6 +510,52 @@ master_open_log(const struct config *cfg)
 	return 0;
 }
 
+/* Descriptors a worker may need: a socket per connection, and as many
+ * again for files, peers and temporary files, plus its own few. */
+static rlim_t
+master_nofile_wanted(const struct config *cfg)
+{
+	return (rlim_t)cfg->http.max_connections * 2 + 256;
+}
+
+/* Raises the soft RLIMIT_NOFILE (never lowers it) so that a worker can
+ * hold http.max_connections connections; says so once when the hard
+ * limit does not allow it. Workers forked afterwards inherit it. */
+static void
+master_raise_nofile(const struct config *cfg)
+{
+	static rlim_t warned_at;
+	struct rlimit rl;
+	rlim_t want = master_nofile_wanted(cfg);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_cur);
+			rl.rlim_cur = old;
+		} else {
+			log_debug("descriptor limit raised from %llu to %llu",
+			    (unsigned long long)old,
+			    (unsigned long long)rl.rlim_cur);
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)cfg->http.max_connections + 64 &&
+	    warned_at != rl.rlim_cur) {
+		warned_at = rl.rlim_cur;
+		log_warnx("the descriptor limit (%llu) is below "
+		    "http.max_connections (%zu): a worker will stop accepting "
+		    "before it; raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+		    (unsigned long long)rl.rlim_cur, cfg->http.max_connections);
+	}
+}
+
 static void
 master_reload(const sigset_t *wait_mask)
 {
@@ -554,6 +605,7 @@ master_reload(const sigset_t *wait_mask)
 			goto failed_listen;
 
 	master_register_peers(cfg);
+	master_raise_nofile(cfg);
 	master.gen++;
 	if (master_start_generation(master.gen, cfg, listen_fd,
 	    wait_mask) == -1) {
@@ -744,6 +796,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 		return 1;
 	}
 	master_signals(&wait_mask);
+	master_raise_nofile(cfg);
 
 	master.gen = 1;
 	if (master_start_generation(master.gen, cfg, master.listen_fd,
