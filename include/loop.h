@@ -1,5 +1,5 @@
 /*
- * loop.h - the event loop of a worker: poll(2) over nonblocking descriptors
+ * loop.h - the event loop of a worker: epoll(7) over nonblocking descriptors
  * and a min-heap of timers. One loop per worker process, driven by its main
  * thread only; nothing here is thread-safe (pool threads talk to the loop
  * through the eventfd that iopool registers).
@@ -26,12 +26,14 @@ struct loop_timer {
 	loop_timer_cb *lt_cb;
 };
 
+/* Returns NULL (errno set) when the kernel cannot give an epoll instance. */
 struct loop *loop_create(void);
 void loop_free(struct loop *loop);
 
 /* Registers fd (at most one registration per fd) for `events`. Returns 0,
- * or -1 when fd is out of range. A callback may add and delete any fd,
- * including its own; a deleted fd gets no further callback. */
+ * or -1 when fd is out of range or cannot be watched (a regular file). A
+ * callback may add and delete any fd, including its own; a deleted fd gets
+ * no further callback. Delete an fd before closing it. */
 int loop_add(struct loop *loop, int fd, short events, loop_io_cb *cb,
     void *arg);
 void loop_set_events(struct loop *loop, int fd, short events);
@@ -51,7 +53,7 @@ int64_t loop_clock_ms(void);
 int64_t loop_wall_ms(void);
 
 /*
- * Waits with ppoll(2) for events or the next timer, with `sigmask` in
+ * Waits with epoll_pwait(2) for events or the next timer, with `sigmask` in
  * force while waiting (so a signal blocked elsewhere interrupts exactly
  * the wait), then runs the callbacks and the expired timers. Returns 0, or
  * -1 with errno EINTR when a signal arrived (callbacks may still have run).

@@ -89,6 +89,7 @@ struct peer_conn {
 	size_t pc_data_len;		/* decoded bytes at pc_in, unconsumed */
 	bool pc_reusable;		/* nothing unexpected came */
 	bool pc_discarding;		/* peer_conn_discard() took it */
+	bool pc_unwatched;		/* out of the loop (peer_unwatch) */
 
 	const struct peer_handler *pc_handler;
 	void *pc_arg;

@@ -240,6 +240,28 @@ peer_connect(struct peer_conn *pc)
 	return 0;
 }
 
+/*
+ * A pooled connection is almost always writable: the request goes out at
+ * once, with no turn of the loop and no change of the events watched (an
+ * idle connection already waits for input). Whatever goes wrong is left
+ * for the loop to find, so that no callback runs inside peer_request().
+ */
+static void
+peer_send_now(struct peer_conn *pc)
+{
+	ssize_t n = send(pc->pc_fd, pc->pc_out.data, pc->pc_out.len,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n > 0)
+		pc->pc_out_off = (size_t)n;
+	if (pc->pc_out_off == pc->pc_out.len) {
+		pc->pc_state = PC_HEAD;
+		loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+		return;
+	}
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLOUT);
+}
+
 struct peer_conn *
 peer_request(struct worker *w, struct peer *p, const char *head,
     size_t head_len, bool head_request, int64_t timeout_ms,
@@ -251,7 +273,6 @@ peer_request(struct worker *w, struct peer *p, const char *head,
 		peer_unpool(pc);
 		pc->pc_reused = true;
 		pc->pc_state = PC_SENDING;
-		loop_set_events(w->w_loop, pc->pc_fd, POLLOUT);
 	} else {
 		pc = xcalloc(1, sizeof(*pc));
 		pc->pc_worker = w;
@@ -279,6 +300,8 @@ peer_request(struct worker *w, struct peer *p, const char *head,
 		return pc;
 	}
 	loop_timer_set(w->w_loop, &pc->pc_timer, timeout_ms, peer_on_timer);
+	if (pc->pc_reused)
+		peer_send_now(pc);
 	return pc;
 }
 
@@ -415,6 +438,21 @@ peer_read_head(struct peer_conn *pc)
 	peer_feed(pc);
 }
 
+/* Watches for input again (after peer_unwatch). */
+static void
+peer_watch(struct peer_conn *pc)
+{
+	if (pc->pc_unwatched) {
+		pc->pc_unwatched = false;
+		if (loop_add(peer_loop(pc), pc->pc_fd, POLLIN, peer_on_io, pc)
+		    == 0)
+			return;
+		/* Cannot happen for a descriptor the loop held before; the
+		 * deadline ends the exchange if it does. */
+	}
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+}
+
 /* Turns the raw bytes in pc_in into body bytes for the consumer, or
  * finishes the body. */
 static void
@@ -453,19 +491,20 @@ peer_feed(struct peer_conn *pc)
 	pc->pc_data_len = data;
 	if (complete)
 		pc->pc_has_body = false;
+	/* Input stays watched while the consumer holds bytes, or after the
+	 * end: most consumers are done before anything more comes, and the
+	 * watch is dropped only when something does (peer_on_io). */
 	if (data > 0) {
-		loop_set_events(peer_loop(pc), pc->pc_fd, 0);
 		pc->pc_handler->on_body(pc, pc->pc_arg);
 		return;
 	}
 	if (complete) {
 		pc->pc_state = PC_DONE;
 		loop_timer_cancel(peer_loop(pc), &pc->pc_timer);
-		loop_set_events(peer_loop(pc), pc->pc_fd, 0);
 		pc->pc_handler->on_done(pc, pc->pc_arg);
 		return;
 	}
-	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+	peer_watch(pc);
 }
 
 static void
@@ -538,7 +577,7 @@ peer_conn_release(struct peer_conn *pc)
 	pc->pc_state = PC_IDLE;
 	pc->pc_handler = NULL;
 	/* An idle connection has nothing to say: data or EOF ends it. */
-	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+	peer_watch(pc);
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, PEER_IDLE_MS,
 	    peer_on_timer);
 	pc->pc_next = p->p_idle;
@@ -612,6 +651,20 @@ peer_conn_discard(struct peer_conn *pc)
 		peer_conn_consumed(pc);
 }
 
+/* Stops watching a connection whose bytes must wait. An error or hang-up
+ * is reported whatever the events asked for, so then the descriptor
+ * leaves the loop until peer_watch(). */
+static void
+peer_unwatch(struct peer_conn *pc, short revents)
+{
+	if (revents & (POLLERR | POLLHUP)) {
+		loop_del(peer_loop(pc), pc->pc_fd);
+		pc->pc_unwatched = true;
+	} else {
+		loop_set_events(peer_loop(pc), pc->pc_fd, 0);
+	}
+}
+
 static void
 peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 {
@@ -638,6 +691,13 @@ peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case PC_BODY:
 		if (pc->pc_data_len == 0)
 			peer_read_body(pc);
+		else	/* backpressure: read on once consumed */
+			peer_unwatch(pc, revents);
+		return;
+	case PC_DONE:
+		/* Bytes past the end, or the peer closing: not reusable. */
+		pc->pc_reusable = false;
+		peer_unwatch(pc, revents);
 		return;
 	case PC_IDLE:
 		peer_conn_close(pc);

@@ -277,6 +277,10 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		return -1;
 	}
 	w->w_loop = loop_create();
+	if (w->w_loop == NULL) {
+		log_err("epoll_create1");
+		return -1;
+	}
 	w->w_peers = peer_setup(w);
 	w->w_filecache = filecache_create(w->w_loop, cfg->root);
 	if (w->w_filecache == NULL)

@@ -217,6 +217,40 @@ START_TEST(hangup_reported)
 }
 END_TEST
 
+/* What the loop cannot watch is refused at once, never silently ignored;
+ * and asking again for the events already watched changes nothing. */
+START_TEST(unwatchable_refused_and_same_events_kept)
+{
+	struct loop *loop = loop_create();
+	struct rec r = { 0 };
+	char path[] = "/tmp/check_loop.XXXXXX";
+	int fd = mkstemp(path);
+	int p[2];
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(loop_add(loop, fd, POLLIN, rec_cb, &r), -1);
+	ck_assert_uint_eq(loop_count(loop), 0);
+	close(fd);
+
+	make_pipe(p);
+	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
+	loop_set_events(loop, p[0], POLLIN);
+	put(p[1]);
+	turn(loop, 1000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert(r.revents & POLLIN);
+	loop_set_events(loop, p[0], 0);
+	loop_set_events(loop, p[0], 0);
+	r.calls = 0;
+	turn(loop, 20);
+	ck_assert_int_eq(r.calls, 0);
+	loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 /* Two registrations ready in the same turn; whichever callback runs first
  * deletes both (its own fd and the other one) and closes them. */
 struct two {
@@ -889,6 +923,7 @@ loop_suite(void)
 	tcase_add_test(io, add_del_count);
 	tcase_add_test(io, readable_and_writable);
 	tcase_add_test(io, set_events);
+	tcase_add_test(io, unwatchable_refused_and_same_events_kept);
 	tcase_add_test(io, hangup_reported);
 	tcase_add_test(io, callback_deletes_own_and_other);
 	tcase_add_test(io, fd_reuse_in_same_turn);
