@@ -45,7 +45,7 @@ struct worker {
 	struct upload *w_uploads;	/* every upload, until cleaned up */
 
 	bool w_stopping;		/* draining: no accept, no keep-alive */
-	struct loop_timer w_accept_timer;	/* accepting paused (EMFILE) */
+	struct loop_timer w_accept_timer;	/* accepting paused: EMFILE, or full */
 	struct loop_timer w_stop_timer;		/* shutdown_timeout */
 };
 

@@ -35,6 +35,7 @@
 #define REQUEST_ALLOW_READ "Allow: GET, HEAD\r\n"
 #define REQUEST_ALLOW_FILE "Allow: GET, HEAD, PUT, POST\r\n"
 #define REQUEST_INLINE_MAX (64 * 1024)	/* files read with their open */
+#define REQUEST_FD_WARN_MS 60000
 
 static bool
 request_is_read(const struct conn *c)
@@ -335,6 +336,24 @@ request_open_done(struct iopool_job *job)
 	request_opened(conn_of_job(job));
 }
 
+/* The worker is at its descriptor limit: a passing state, not the file's
+ * fault. Said in the log at once, then at most once a minute. */
+static void
+request_out_of_descriptors(struct conn *c)
+{
+	static int64_t warned_ms = -1;
+	int64_t now = loop_now(c->c_worker->w_loop);
+
+	if (warned_ms < 0 || now - warned_ms >= REQUEST_FD_WARN_MS) {
+		errno = c->c_file.fi_errno;
+		log_warn("open %s (answering 503 while out of descriptors)",
+		    c->c_name);
+		warned_ms = now;
+	}
+	conn_send_text(c, 503, "out of file descriptors, try again",
+	    "Retry-After: 1\r\n");
+}
+
 /* The name is opened, or known to be missing: serve it, or look for it. */
 static void
 request_opened(struct conn *c)
@@ -352,6 +371,10 @@ request_opened(struct conn *c)
 		}
 		if (c->c_file.fi_errno == EACCES) {
 			conn_send_text(c, 403, "file not readable", NULL);
+			return;
+		}
+		if (c->c_file.fi_errno == EMFILE || c->c_file.fi_errno == ENFILE) {
+			request_out_of_descriptors(c);
 			return;
 		}
 		errno = c->c_file.fi_errno;

@@ -686,6 +686,7 @@ class LimitTest(NodeTest):
     def test_emfile_on_accept_pauses_instead_of_spinning_and_says_so_once(self):
         n = self.node(workers=1)
         n.put_file("f", "ok")
+        n.put_file("g", "never asked for yet")
         w = n.worker_pids()[0]
         self.assertEqual(get(n, "/f")[0], 200)
         limit = fd_count(w) + 16
@@ -713,9 +714,19 @@ class LimitTest(NodeTest):
         used = cpu_seconds(w) - cpu0
         print("\n  worker CPU over 2 s at EMFILE: %.2f s" % used)
         self.assertLess(used, 0.3 * SLOW, "the worker spins at EMFILE")
+        # A request on a connection that got in needs a descriptor for its
+        # file: a 503 that says why and when to come back, not a 500.
+        wait_for(lambda: fd_count(w) >= limit, what="the worker at its limit")
+        for _ in range(3):
+            socks[0].sendall(b"GET /g HTTP/1.1\r\nHost: h\r\n\r\n")
+            head = socks[0].recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.1 503 "), head)
+            self.assertIn(b"\r\nRetry-After: 1\r\n", head)
+            self.assertIn(b"out of file descriptors", head)
         new = n.log()[log_from:]
         # Said once, not once per connection that got in.
         self.assertEqual(new.count("accept (pausing"), 1, new[-2000:])
+        self.assertEqual(new.count("out of descriptors"), 1, new[-2000:])
         for s in socks:
             s.close()
         wait_for(lambda: get(n, "/f", timeout=2)[0] == 200, timeout=10,
