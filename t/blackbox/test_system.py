@@ -3,6 +3,8 @@ protocol, and make install / uninstall."""
 
 import os
 import pwd
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,3 +128,25 @@ class InstallTest(unittest.TestCase):
             # The operator's configuration stays.
             self.assertTrue(os.path.exists(
                 os.path.join(dest, "etc/shoal/shoal.yaml")))
+
+
+class UnitSandboxTest(unittest.TestCase):
+    def test_unit_sandboxing_exposure_is_low(self):
+        # systemd's own rating of the shipped unit: 0 (locked down) to 10.
+        if shutil.which("systemd-analyze") is None:
+            self.skipTest("systemd-analyze is not installed")
+        with tempfile.TemporaryDirectory() as d:
+            unit = os.path.join(d, "shoald.service")
+            with open(os.path.join(TOP, "systemd", "shoald.service")) as f:
+                text = f.read().replace("@SBINDIR@", "/usr/sbin")
+            with open(unit, "w") as f:
+                f.write(text)
+            p = subprocess.run(["systemd-analyze", "security",
+                                "--offline=true", unit],
+                               capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for shoald.service: "
+                      r"([0-9.]+)", p.stdout)
+        if m is None and "offline" in p.stderr:
+            self.skipTest("this systemd-analyze cannot rate a unit offline")
+        self.assertIsNotNone(m, p.stdout[-500:] + p.stderr[-500:])
+        self.assertLessEqual(float(m.group(1)), 2.0, p.stdout)
