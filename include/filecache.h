@@ -28,11 +28,12 @@ struct loop;
 
 struct filecache_entry {
 	char fe_name[NAME_MAX_LEN + 1];
-	size_t fe_name_len;
-	int fe_fd;			/* -1: free slot */
+	size_t fe_name_len;		/* 0: free entry */
 	struct file_info fe_info;	/* fi_fd unused */
-	char *fe_body;			/* the whole file, or NULL */
+	char *fe_body;			/* the whole file, or NULL: then */
+	int fe_fd;			/* an open descriptor of it */
 	int64_t fe_expiry_ms;		/* wall clock; 0: none */
+	uint64_t fe_used;		/* when last put or found */
 };
 
 /* Starts watching root_path. Returns NULL (cache off) when inotify is not
@@ -44,9 +45,10 @@ void filecache_free(struct filecache *fc);
 const struct filecache_entry *filecache_get(struct filecache *fc,
     const char *name, size_t len, int64_t now_ms);
 
-/* Remembers an opened file: takes a duplicate of fd, copies fi and, when
- * body_len == fi->fi_size <= FILECACHE_BODY_MAX, the body. expiry_ms: 0 or
- * when a saved copy expires. Silently does nothing when it cannot. */
+/* Remembers an opened file: copies fi and, when body_len == fi->fi_size
+ * <= FILECACHE_BODY_MAX, the body; otherwise takes a duplicate of fd.
+ * expiry_ms: 0 or when a saved copy expires. Silently does nothing when it
+ * cannot (the cache's descriptors or bytes are all in use). */
 void filecache_put(struct filecache *fc, const char *name, size_t len,
     int fd, const struct file_info *fi, const char *body, size_t body_len,
     int64_t expiry_ms);

@@ -144,6 +144,89 @@ START_TEST(large_file_keeps_no_body)
 }
 END_TEST
 
+static int
+open_fds(void)
+{
+	char path[64];
+	int n = 0, fd;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* A small file is kept as its bytes: no descriptor held for it. */
+START_TEST(small_file_holds_no_descriptor)
+{
+	const struct filecache_entry *e;
+	int before = open_fds();
+
+	put("s", "small", 0);
+	ck_assert_int_eq(open_fds(), before);
+	e = filecache_get(fc, "s", 1, 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->fe_fd, -1);
+	ck_assert(memcmp(e->fe_body, "small", 5) == 0);
+	/* And dropped like any other when the name changes. */
+	put("s", "changed", 0);
+	e = filecache_get(fc, "s", 1, 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(memcmp(e->fe_body, "changed", 7) == 0);
+}
+END_TEST
+
+/* A working set of a thousand small files stays (almost all) cached:
+ * four ways per set, so that names of one set seldom evict each other. */
+START_TEST(thousand_names_mostly_kept)
+{
+	struct file_info fi;
+	char name[32];
+	int i, found = 0, fd = open("/dev/null", O_RDONLY);
+
+	memset(&fi, 0, sizeof(fi));
+	fi.fi_size = 1;
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "f%07d", i);
+		filecache_put(fc, name, strlen(name), fd, &fi, "x", 1, 0);
+	}
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "f%07d", i);
+		found += filecache_get(fc, name, strlen(name), 0) != NULL;
+	}
+	ck_assert_msg(found >= 950, "%d of 1000 kept", found);
+	close(fd);
+}
+END_TEST
+
+/* Large files hold a descriptor each, FILECACHE_FDS at most. */
+START_TEST(descriptors_bounded)
+{
+	struct file_info fi;
+	char name[32];
+	int i, cached = 0, before = open_fds(), fd = open("/dev/null",
+	    O_RDONLY);
+
+	memset(&fi, 0, sizeof(fi));
+	fi.fi_size = FILECACHE_BODY_MAX + 1;
+	for (i = 0; i < FILECACHE_FDS + 100; i++) {
+		snprintf(name, sizeof(name), "big%d", i);
+		filecache_put(fc, name, strlen(name), fd, &fi, NULL, 0, 0);
+		cached += filecache_get(fc, name, strlen(name), 0) != NULL;
+	}
+	close(fd);
+	ck_assert_int_le(open_fds() - before, FILECACHE_FDS);
+	ck_assert_int_ge(cached, FILECACHE_FDS / 2);
+	ck_assert_uint_le(fc->fc_nfds, FILECACHE_FDS);
+	/* All of them go with the cache. */
+	filecache_drop_all(fc);
+	ck_assert_int_eq(open_fds(), before);
+	ck_assert_uint_eq(fc->fc_nfds, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -158,6 +241,9 @@ main(void)
 	tcase_add_test(tc, change_drops_entry);
 	tcase_add_test(tc, unlink_drops_entry);
 	tcase_add_test(tc, large_file_keeps_no_body);
+	tcase_add_test(tc, small_file_holds_no_descriptor);
+	tcase_add_test(tc, thousand_names_mostly_kept);
+	tcase_add_test(tc, descriptors_bounded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
