@@ -9,6 +9,18 @@
 -- err_status counts answers other than 2xx/3xx: bench.py fails the run on
 -- any error at all.
 
+-- With BENCH_SPREAD=N in the environment (the growth case), each request
+-- asks for one of the names f0000000 .. f(N-1), at random, instead of the
+-- URL's path.
+local spread = tonumber(os.getenv("BENCH_SPREAD") or "")
+if spread then
+   math.randomseed(os.time())
+   request = function()
+      return wrk.format(nil, string.format("/f%07d",
+                                           math.random(0, spread - 1)))
+   end
+end
+
 done = function(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(
