@@ -24,21 +24,32 @@
 #include "file.h"
 #include "name.h"
 
+#ifdef SYS_openat2
+/* A read-only open of name right inside root_fd, following no link at all;
+ * `resolve` adds RESOLVE_* flags. Returns the descriptor, or -1 with
+ * errno (ENOSYS: a kernel without openat2). */
+static long
+file_openat2(int root_fd, const char *name, uint64_t resolve)
+{
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+	    RESOLVE_NO_MAGICLINKS | resolve;
+	return syscall(SYS_openat2, root_fd, name, &how, sizeof(how));
+}
+#endif
+
 static int
 file_openat_beneath(int root_fd, const char *name)
 {
 #ifdef SYS_openat2
 	static int have_openat2 = 1;	/* benign race: every thread agrees */
-	struct open_how how;
-	long fd;
 
 	if (have_openat2) {
-		memset(&how, 0, sizeof(how));
-		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-		    O_NONBLOCK;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-		    RESOLVE_NO_MAGICLINKS;
-		fd = syscall(SYS_openat2, root_fd, name, &how, sizeof(how));
+		long fd = file_openat2(root_fd, name, 0);
+
 		if (fd != -1 || errno != ENOSYS)
 			return (int)fd;
 		have_openat2 = 0;
@@ -99,16 +110,10 @@ file_open_cached(int root_fd, const char *name)
 {
 #if defined(SYS_openat2) && defined(RESOLVE_CACHED)
 	static int have_cached = 1;	/* benign race: every thread agrees */
-	struct open_how how;
-	long fd;
 
 	if (have_cached) {
-		memset(&how, 0, sizeof(how));
-		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-		    O_NONBLOCK;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-		    RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED;
-		fd = syscall(SYS_openat2, root_fd, name, &how, sizeof(how));
+		long fd = file_openat2(root_fd, name, RESOLVE_CACHED);
+
 		if (fd != -1)
 			return (int)fd;
 		if (errno != ENOSYS && errno != EINVAL) {
