@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+from shoal import NodeTest
+
 
 class FakePeer:
     """A server on a free loopback port. `behave(conn, request_bytes)` is
@@ -175,3 +177,22 @@ def refused_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class FakePeerTest(NodeTest):
+    """A NodeTest whose fake peers (made with self.fake) are closed at the
+    end of each test."""
+
+    def setUp(self):
+        super().setUp()
+        self.fakes = []
+
+    def tearDown(self):
+        for f in self.fakes:
+            f.close()
+        super().tearDown()
+
+    def fake(self, behave):
+        f = FakePeer(behave)
+        self.fakes.append(f)
+        return f

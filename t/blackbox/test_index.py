@@ -18,21 +18,7 @@ def metric(node, name):
     return None
 
 
-class IndexTest(NodeTest):
-    def setUp(self):
-        super().setUp()
-        self.fakes = []
-
-    def tearDown(self):
-        for f in self.fakes:
-            f.close()
-        super().tearDown()
-
-    def fake(self, behave):
-        f = fakepeer.FakePeer(behave)
-        self.fakes.append(f)
-        return f
-
+class IndexTest(fakepeer.FakePeerTest):
     def saved(self, n, name):
         return os.path.exists(os.path.join(n.root, name))
 

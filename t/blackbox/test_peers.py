@@ -187,23 +187,9 @@ class ClusterTest(NodeTest):
         self.assertLess(accepted, 30 + 15)
 
 
-class FakePeerTest(NodeTest):
+class FakePeerTest(fakepeer.FakePeerTest):
     """Every row of BADINPUT "Peer faults", with a good peer beside the bad
     one where it matters."""
-
-    def setUp(self):
-        super().setUp()
-        self.fakes = []
-
-    def tearDown(self):
-        for f in self.fakes:
-            f.close()
-        super().tearDown()
-
-    def fake(self, behave):
-        f = fakepeer.FakePeer(behave)
-        self.fakes.append(f)
-        return f
 
     def node_with(self, *ports, **kw):
         kw.setdefault("peer_timeout", "1s")
