@@ -114,7 +114,8 @@ int file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 /*
  * Removes `name` from ROOT only if it still is the file `id` (a saved copy
  * whose time is up): the name is first renamed into the temporary
- * directory, then checked, then unlinked or put back. Returns 0 removed,
+ * directory, then checked (same inode, same size, and sealed with a digest
+ * that is still valid), then unlinked or put back. Returns 0 removed,
  * 1 not removed (missing, or another file: left in place), -1 with errno.
  */
 int file_remove_copy(int root_fd, int tmp_fd, const char *name,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,12 +461,40 @@ file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 	return file_link(fd, tmp_fd, tmp_name, root_fd, name);
 }
 
+/*
+ * Whether dir_fd/name is still the saved copy `id`. The inode number alone
+ * does not say it: a file system gives a freed inode to the next file made
+ * (an operator's replacement, at once). So the size must match too, and
+ * the file must carry the digest a copy is sealed with, still valid for
+ * its size and mtime (where the file system has extended attributes).
+ */
+static bool
+file_is_copy(int dir_fd, const char *name, const struct file_identity *id)
+{
+	struct stat st;
+	uint64_t digest;
+	bool same;
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY | O_NONBLOCK);
+
+	if (fd == -1)
+		return false;
+	same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_dev == id->id_dev &&
+	    (uint64_t)st.st_ino == id->id_ino &&
+	    (uint64_t)st.st_size == id->id_size;
+	errno = 0;
+	if (same && file_stored_digest(fd, &st, &digest) == -1)
+		same = errno == ENOTSUP;	/* no copy carries one here */
+	close(fd);
+	return same;
+}
+
 int
 file_remove_copy(int root_fd, int tmp_fd, const char *name,
     const struct file_identity *id)
 {
 	char aside[FILE_TMP_NAME_MAX];
-	struct stat st;
 	static unsigned seq;
 
 	snprintf(aside, sizeof(aside), "expired-%ld-%u", (long)getpid(),
@@ -475,9 +504,7 @@ file_remove_copy(int root_fd, int tmp_fd, const char *name,
 	 * but nothing can change what a rename already took. */
 	if (renameat2(root_fd, name, tmp_fd, aside, RENAME_NOREPLACE) == -1)
 		return errno == ENOENT ? 1 : -1;
-	if (fstatat(tmp_fd, aside, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (uint64_t)st.st_dev == id->id_dev &&
-	    (uint64_t)st.st_ino == id->id_ino) {
+	if (file_is_copy(tmp_fd, aside, id)) {
 		(void)unlinkat(tmp_fd, aside, 0);
 		return 0;
 	}

@@ -868,6 +868,71 @@ START_TEST(publish_links_into_place)
 }
 END_TEST
 
+/* Publishes `data` as a saved copy `name`; fills its identity. */
+static void
+publish_copy(int tmp_fd, const char *name, const char *data,
+    struct file_identity *id)
+{
+	char tmp[FILE_TMP_NAME_MAX];
+	int fd = file_tmp_create(tmp_fd, "fill", tmp);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(file_write_all(fd, data, strlen(data), 0), 0);
+	ck_assert_int_eq(file_seal(fd, NULL, 0x1234, id), 0);
+	ck_assert_int_eq(file_link(fd, tmp_fd, tmp, root_fd, name), 0);
+}
+
+/* An expired copy goes; anything that took its name stays, even a file
+ * that got the copy's freed inode number and has its size. */
+START_TEST(remove_copy_only_removes_the_copy)
+{
+	struct file_identity id;
+	char path[512], got[32];
+	int tmp_fd = open_tmp_dir(), fd;
+
+	publish_copy(tmp_fd, "c", "copy", &id);
+	ck_assert_int_eq(file_remove_copy(root_fd, tmp_fd, "c", &id), 0);
+	snprintf(path, sizeof(path), "%s/c", root);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(file_remove_copy(root_fd, tmp_fd, "c", &id), 1);
+
+	/* The operator's file in its place: same inode number (as a file
+	 * system hands out a freed one) and the same size. */
+	publish_copy(tmp_fd, "c", "copy", &id);
+	ck_assert_int_eq(unlink(path), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "mine", 4), 4);
+	close(fd);
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(path, &st), 0);
+		id.id_ino = (uint64_t)st.st_ino;	/* reused, or as if */
+	}
+	if (getxattr(path, FILE_DIGEST_XATTR, got, sizeof(got)) == -1 &&
+	    errno == ENOTSUP) {
+		fprintf(stderr, "remove_copy_only_removes_the_copy: no user "
+		    "xattrs here; only inode and size can tell\n");
+		close(tmp_fd);
+		return;
+	}
+	ck_assert_int_eq(file_remove_copy(root_fd, tmp_fd, "c", &id), 1);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, got, sizeof(got)), 4);
+	ck_assert(memcmp(got, "mine", 4) == 0);
+	close(fd);
+	ck_assert_int_eq(count_tmp_entries(), 0);
+
+	/* Another size: not the copy either. */
+	id.id_size = 5;
+	ck_assert_int_eq(file_remove_copy(root_fd, tmp_fd, "c", &id), 1);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	close(tmp_fd);
+}
+END_TEST
+
 /* A name taken meanwhile is never replaced. */
 START_TEST(publish_never_replaces)
 {
@@ -938,6 +1003,7 @@ file_suite(void)
 	tcase_set_timeout(open_tc, 5);
 	tcase_add_test(open_tc, open_regular_file);
 	tcase_add_test(open_tc, open_missing_file);
+	tcase_add_test(open_tc, remove_copy_only_removes_the_copy);
 	tcase_add_test(open_tc, open_cached_knows_missing_names_without_the_disk);
 	tcase_add_test(open_tc, open_directory);
 	tcase_add_test(open_tc, open_symlinks_never_followed);
