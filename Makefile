@@ -29,12 +29,15 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSHOAL_VERSION='"$(VERSION)"' \
 CFLAGS  ?= -O2 -g
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
+# For valgrind: plain code, little inlining, so its stacks read well.
+VG_FLAGS  := -O1 -g -fno-omit-frame-pointer
 LDLIBS_ALL = $(DEPLIBS) -pthread
 
 SRCS     := $(sort $(wildcard src/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS     := $(LIB_SRCS:src/%.c=build/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/obj/%.o)
+VG_OBJS  := $(SRCS:src/%.c=build/vg/obj/%.o)
 UNIT_SRCS := $(sort $(wildcard t/unit/check_*.c))
 UNITS     := $(UNIT_SRCS:t/unit/%.c=build/t/%)
 SAN_UNITS := $(UNIT_SRCS:t/unit/%.c=build/asan/t/%)
@@ -46,8 +49,8 @@ FUZZ_SECONDS ?= 30
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 
-.PHONY: all deps run check unit unit-asan blackbox blackbox-asan fuzz \
-	fuzz-build bench install uninstall clean
+.PHONY: all deps run check unit unit-asan blackbox blackbox-asan \
+	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
 all: deps build/shoald
 
@@ -74,6 +77,9 @@ build/obj/%.o: src/%.c | build/obj
 build/asan/obj/%.o: src/%.c | build/asan/obj
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
+build/vg/obj/%.o: src/%.c | build/vg/obj
+	$(CC) $(BASE_CFLAGS) $(VG_FLAGS) -c -o $@ $<
+
 build/libshoal.a: $(OBJS)
 	rm -f $@ && ar rcs $@ $^
 
@@ -85,6 +91,9 @@ build/shoald: build/obj/main.o build/libshoal.a
 
 build/asan/shoald: build/asan/obj/main.o build/asan/libshoal.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+build/vg/shoald: $(VG_OBJS)
+	$(CC) $(VG_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 build/obj/main.o: src/main.c | build/obj
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
@@ -106,7 +115,7 @@ build/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(LIB_SRCS) | build/fuzz
 	$(CLANG) $(BASE_CFLAGS) -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS_ALL)
 
-build/obj build/asan/obj build/t build/asan/t build/fuzz:
+build/obj build/asan/obj build/vg/obj build/t build/asan/t build/fuzz:
 	mkdir -p $@
 
 run: deps build/shoald
@@ -126,6 +135,18 @@ blackbox-asan: deps build/asan/shoald
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  python3 t/blackbox/run.py --shoald build/asan/shoald --sanitized
+
+# Not part of `make check`: slow. Every shoald runs under valgrind memcheck;
+# the run fails on any error or definite leak in the logs
+# (build/vg/log/vg.PID.log). Needs the valgrind package.
+blackbox-valgrind: deps build/vg/shoald
+	@command -v valgrind >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      --no-install-recommends valgrind || exit 1; \
+	  else echo "valgrind is missing; run as root:"; \
+	    echo "  apt-get install -y valgrind"; exit 1; fi; }
+	python3 t/blackbox/run.py --shoald build/vg/shoald --valgrind build/vg/log
 
 fuzz-build: deps $(FUZZERS)
 
@@ -180,4 +201,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(wildcard build/obj/*.d build/asan/obj/*.d build/t/*.d build/asan/t/*.d)
+-include $(wildcard build/obj/*.d build/asan/obj/*.d build/vg/obj/*.d \
+	build/t/*.d build/asan/t/*.d)

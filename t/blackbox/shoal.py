@@ -19,9 +19,12 @@ import unittest
 
 SHOALD = os.path.abspath(os.environ.get("SHOALD", "build/shoald"))
 SANITIZED = os.environ.get("SHOAL_SANITIZED") == "1"
-# Sanitized binaries are several times slower; scale the waits, not the
-# assertions.
-SLOW = 4 if SANITIZED else 1
+# Under valgrind (run.py --valgrind) SHOALD is a wrapper and this names the
+# directory of the memcheck logs; see memcheck.py.
+VALGRIND = os.environ.get("SHOAL_VALGRIND")
+# Sanitized binaries are several times slower, and under valgrind some twenty
+# times; scale the waits, not the assertions.
+SLOW = 20 if VALGRIND else 4 if SANITIZED else 1
 
 SANITIZER_RE = re.compile(
     rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)")
@@ -208,6 +211,9 @@ class Node:
                     s.sendall(b"GET /_/health HTTP/1.1\r\nHost: t\r\n"
                               b"Connection: close\r\n\r\n")
                     if recv_all(s).startswith(b"HTTP/1.1 200"):
+                        if VALGRIND:
+                            import memcheck
+                            memcheck.wait_workers(self)
                         return
             except OSError:
                 pass
@@ -391,6 +397,9 @@ class NodeTest(unittest.TestCase):
             if SANITIZER_RE.search(data):
                 reports.append("node %s:\n%s" % (n.name, data.decode(
                     "utf-8", "replace")[-6000:]))
+        if VALGRIND:
+            import memcheck
+            reports += memcheck.new_reports(VALGRIND)
         shutil.rmtree(self.tmp, ignore_errors=True)
         if reports:
             self.fail("sanitizer report:\n" + "\n".join(reports))
