@@ -43,7 +43,8 @@ UNITS     := $(UNIT_SRCS:t/unit/%.c=build/t/%)
 SAN_UNITS := $(UNIT_SRCS:t/unit/%.c=build/asan/t/%)
 FUZZ_SRCS := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZERS   := $(FUZZ_SRCS:t/fuzz/%.c=build/fuzz/%)
-FUZZ_SECONDS ?= 30
+# How long `make fuzz` runs each driver; `make check` passes 20.
+FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
@@ -111,7 +112,8 @@ build/asan/t/check_%: t/unit/check_%.c build/asan/libshoal.a | build/asan/t
 	$(CC) $(BASE_CFLAGS) -Isrc $(SAN_FLAGS) -o $@ $< build/asan/libshoal.a \
 	    $(CHECKLIBS) $(LDLIBS_ALL)
 
-build/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(LIB_SRCS) | build/fuzz
+build/fuzz/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz_common.h $(LIB_SRCS) \
+    $(wildcard include/*.h) | build/fuzz
 	$(CLANG) $(BASE_CFLAGS) -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS_ALL)
 
@@ -150,8 +152,9 @@ blackbox-valgrind: deps build/vg/shoald
 
 fuzz-build: deps $(FUZZERS)
 
-# Each fuzzer runs for FUZZ_SECONDS from its seed corpus (copied, so the
-# committed seeds stay small).
+# Each driver t/fuzz/fuzz_NAME.c runs for FUZZ_SECONDS from its seed corpus
+# t/fuzz/corpus/NAME/ (copied to build/fuzz/corpus-NAME/, so the committed
+# seeds stay small) with the dictionary t/fuzz/NAME.dict.
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZERS); do n=$${f#build/fuzz/fuzz_}; \
 	  mkdir -p build/fuzz/corpus-$$n; \
@@ -160,7 +163,7 @@ fuzz: fuzz-build
 	  echo "== $$f for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
 	    -artifact_prefix=build/fuzz/ build/fuzz/corpus-$$n 2>&1 \
-	    | grep -E '^(stat::number_of_executed_units|stat::peak_rss|==|#[0-9]+ *DONE)|ERROR|SUMMARY' ; \
+	    | grep -E '^(stat::number_of_executed_units|stat::peak_rss|==|#[0-9]+[[:space:]]+DONE)|ERROR|SUMMARY|check failed' ; \
 	  test $${PIPESTATUS[0]} -eq 0; \
 	done
 
@@ -168,7 +171,8 @@ check: SHELL := /bin/bash
 check: deps build/shoald build/asan/shoald
 	$(MAKE) --no-print-directory unit unit-asan
 	$(MAKE) --no-print-directory blackbox blackbox-asan
-	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash
+	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
+	    FUZZ_SECONDS=20
 
 fuzz: SHELL := /bin/bash
 

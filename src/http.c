@@ -491,6 +491,25 @@ struct head_scan {
 	size_t head_len;	/* final CRLF included */
 };
 
+/*
+ * Which limit a line breaks, if any. A line's own limit (length, or the
+ * number of lines) is first broken by the byte at `line_at` (SIZE_MAX when
+ * it is not broken), the head's size by the byte at max_header_size, where
+ * the line ends at `end`. When both are broken, the one broken at the
+ * earlier byte is reported: a prefix of the head that breaks one limit
+ * breaks that one first, so the answer never depends on how the bytes
+ * were split. A tie goes to the head's size, the only limit a partial
+ * line ending in a CR can be seen to break.
+ */
+static enum fault
+first_limit(size_t line_at, enum fault line_fault, size_t end,
+    const struct http_limits *lim)
+{
+	if (end > lim->max_header_size && line_at >= lim->max_header_size)
+		return F_HEAD_TOO_LARGE;
+	return line_at != SIZE_MAX ? line_fault : F_NONE;
+}
+
 static enum fault
 scan_head(const char *buf, size_t len, const struct http_limits *lim,
     bool response, struct head_scan *hs)
@@ -516,11 +535,12 @@ scan_head(const char *buf, size_t len, const struct http_limits *lim,
 
 	/* Limits first, so that a partial line is judged as its whole would
 	 * be: the result never depends on how the bytes were split. */
-	if (n > lim->max_request_line)
-		return F_START_LINE_TOO_LONG;
 	end = kind == LINE_PARTIAL ? len : next;
-	if (end > lim->max_header_size)
-		return F_HEAD_TOO_LARGE;
+	f = first_limit(n > lim->max_request_line ?
+	    pos + lim->max_request_line : SIZE_MAX, F_START_LINE_TOO_LONG,
+	    end, lim);
+	if (f != F_NONE)
+		return f;
 	if (kind == LINE_PARTIAL)
 		return F_MORE;
 	if (kind == LINE_BARE_LF)
@@ -535,15 +555,15 @@ scan_head(const char *buf, size_t len, const struct http_limits *lim,
 
 	for (nheaders = 0;; nheaders++) {
 		kind = next_line(buf, len, pos, &n, &next);
-		if (n > 0) {
-			if (nheaders >= max_headers)
-				return F_TOO_MANY_HEADERS;
-			if (n > lim->max_header_line)
-				return F_HEADER_LINE_TOO_LONG;
-		}
 		end = kind == LINE_PARTIAL ? len : next;
-		if (end > lim->max_header_size)
-			return F_HEAD_TOO_LARGE;
+		if (n > 0 && nheaders >= max_headers)
+			f = first_limit(pos, F_TOO_MANY_HEADERS, end, lim);
+		else
+			f = first_limit(n > lim->max_header_line ?
+			    pos + lim->max_header_line : SIZE_MAX,
+			    F_HEADER_LINE_TOO_LONG, end, lim);
+		if (f != F_NONE)
+			return f;
 		if (kind == LINE_PARTIAL)
 			return F_MORE;
 		if (kind == LINE_BARE_LF)

@@ -838,6 +838,72 @@ START_TEST(test_limit_head_below_line)
 }
 END_TEST
 
+/*
+ * s breaks two limits; every prefix of it must give MORE or the error the
+ * whole gives (`reason`), never the other limit. Found by fuzz_request: a
+ * header line too long that ran past the head limit was "header line too
+ * long" whole but "head too large" when cut inside the line.
+ */
+static void
+assert_limit_at_every_split(const char *s, const struct http_limits *lim,
+    bool response, int status, const char *reason)
+{
+	size_t n = strlen(s), k;
+	enum http_parse_result r;
+
+	for (k = 0; k <= n; k++) {
+		r = parse_copy(s, k, lim, response, false);
+		if (k == n)
+			ck_assert_int_eq(r, HTTP_PARSE_ERROR);
+		if (r == HTTP_PARSE_MORE)
+			continue;
+		ck_assert_int_eq(r, HTTP_PARSE_ERROR);
+		ck_assert_int_eq(err.status, status);
+		ck_assert_str_eq(err.reason, reason);
+	}
+}
+
+/* Of two limits broken, the one broken at the earlier byte is reported,
+ * however the bytes are split. */
+START_TEST(test_limit_first_broken_wins_at_any_split)
+{
+	struct http_limits lim = { 16, 16, 3, 40 };
+	/* the header line starts at 26 and breaks its limit at byte 42 */
+	const char *long_line = G "X: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	/* here at byte 40: a tie, which goes to the head size */
+	const char *resp_line = "HTTP/1.1 200 OK\r\nA: 12\r\n"
+	    "X: aaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	/* the request line breaks a limit of 20 at byte 20, of 64 never */
+	const char *long_target = "GET /"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n";
+
+	assert_limit_at_every_split(long_line, &lim, false, 431,
+	    "head too large");
+	assert_limit_at_every_split(resp_line, &lim, true, 502,
+	    "bad response: head too large");
+	lim.max_header_size = 50;
+	assert_limit_at_every_split(long_line, &lim, false, 431,
+	    "header line too long");
+	assert_limit_at_every_split(resp_line, &lim, true, 502,
+	    "bad response: header line too long");
+
+	/* a request-line limit above the head limit, as a configuration may
+	 * set: the head limit is broken first */
+	lim.max_header_size = 40;
+	lim.max_request_line = 64;
+	assert_limit_at_every_split(long_target, &lim, false, 431,
+	    "head too large");
+	lim.max_request_line = 20;
+	assert_limit_at_every_split(long_target, &lim, false, 414,
+	    "request line too long");
+	/* a tie goes to the head size: a CR at byte 40 may yet end the line */
+	lim.max_request_line = 40;
+	assert_limit_at_every_split(long_target, &lim, false, 431,
+	    "head too large");
+}
+END_TEST
+
 START_TEST(test_limit_no_input)
 {
 	ck_assert_int_eq(req_n(NULL, 0, &lim_default), HTTP_PARSE_MORE);
@@ -1445,6 +1511,7 @@ http_suite(void)
 	tcase_add_test(tc, test_limit_header_count_cap);
 	tcase_add_test(tc, test_limit_head_size);
 	tcase_add_test(tc, test_limit_head_below_line);
+	tcase_add_test(tc, test_limit_first_broken_wins_at_any_split);
 	tcase_add_test(tc, test_limit_no_input);
 	suite_add_tcase(s, tc);
 

@@ -1,0 +1,141 @@
+/*
+ * fuzz_request.c - libFuzzer driver for http_parse_request() (src/http.c),
+ * the parser of every request head a client or a peer sends.
+ *
+ * The input is bytes on the wire, so a raw request is a useful seed; it is
+ * parsed with two sets of limits. Besides crashes and UB, the driver checks
+ * what conn.c relies on:
+ *   - a DONE head lies within the input, ends in CRLF, and its fields point
+ *     into it; the method, target, Host and framing obey the contract;
+ *   - an error is one of the documented statuses with a one-line reason;
+ *   - the result never depends on how the bytes arrived: a prefix gives
+ *     MORE, or the same answer as the whole;
+ *   - pipelined requests after a Content-Length body parse the same way.
+ * Seeds: t/fuzz/corpus/request/, dictionary: t/fuzz/request.dict.
+ */
+#include "fuzz_common.h"
+
+static struct http_message whole, part;
+
+static void
+check_request(const struct http_message *m, const char *buf, size_t len,
+    size_t head_len, const struct http_limits *lim)
+{
+	fuzz_check_head(m, buf, len, head_len, lim);
+	CHECK(m->status == 0 && m->reason.p == NULL);
+	CHECK(m->target.len > 0 && m->target.p[0] == '/');
+	CHECK(m->method_name.len >= 1 && m->method_name.len <= 32);
+	CHECK(m->method != HTTP_METHOD_GET ||
+	    (m->method_name.len == 3 && memcmp(m->method_name.p, "GET", 3) == 0));
+	CHECK(m->method != HTTP_METHOD_OTHER ||
+	    !(m->method_name.len == 3 && memcmp(m->method_name.p, "GET", 3) == 0));
+	if (m->version_minor == 1)
+		CHECK(m->host.p != NULL && m->host.len > 0);
+	CHECK(!m->expect_continue || m->version_minor == 1);
+	CHECK(!m->lookup || http_find_header(m, HTTP_LOOKUP_HEADER) != NULL);
+}
+
+static void
+check_error(const struct http_error *err)
+{
+	CHECK(err->reason != NULL && strchr(err->reason, '\n') == NULL);
+	CHECK(strncmp(err->reason, "bad response", 12) != 0);
+	CHECK(err->status == 400 || err->status == 414 ||
+	    err->status == 431 || err->status == 501 || err->status == 505);
+}
+
+/* Parses the input whole and one prefix of it; the two must agree.
+ * Returns where a pipelined request would start, or 0 when none can. */
+static size_t
+fuzz_head(const uint8_t *data, size_t size, const struct http_limits *lim)
+{
+	const char *buf = (const char *)data;
+	struct http_error err, perr;
+	size_t head_len = 0, phead_len = 0, k;
+	enum http_parse_result r, pr;
+	char *copy;
+
+	r = http_parse_request(buf, size, lim, &whole, &head_len, &err);
+	if (r == HTTP_PARSE_DONE)
+		check_request(&whole, buf, size, head_len, lim);
+	else if (r == HTTP_PARSE_ERROR)
+		check_error(&err);
+
+	k = fuzz_pick(data, size, 0);
+	copy = fuzz_dup(buf, k);
+	pr = http_parse_request(copy, k, lim, &part, &phead_len, &perr);
+	switch (r) {
+	case HTTP_PARSE_DONE:
+		if (k < head_len) {
+			CHECK(pr == HTTP_PARSE_MORE);
+		} else {
+			CHECK(pr == HTTP_PARSE_DONE);
+			CHECK(phead_len == head_len);
+			CHECK(part.method == whole.method);
+			CHECK(part.nheaders == whole.nheaders);
+			CHECK(part.has_content_length ==
+			    whole.has_content_length);
+			CHECK(part.content_length == whole.content_length);
+			CHECK(part.chunked == whole.chunked);
+			CHECK(part.keep_alive == whole.keep_alive);
+			CHECK(part.expect_continue == whole.expect_continue);
+			CHECK(part.lookup == whole.lookup);
+		}
+		break;
+	case HTTP_PARSE_ERROR:
+		CHECK(pr == HTTP_PARSE_MORE || (pr == HTTP_PARSE_ERROR &&
+		    perr.status == err.status &&
+		    strcmp(perr.reason, err.reason) == 0));
+		break;
+	case HTTP_PARSE_MORE:
+		CHECK(pr == HTTP_PARSE_MORE);
+		break;
+	}
+	free(copy);
+	if (r != HTTP_PARSE_DONE || whole.chunked ||
+	    whole.content_length > size - head_len)
+		return 0;
+	return head_len + (size_t)whole.content_length;
+}
+
+/* Walks the requests pipelined from `at` on, the way conn.c does: the next
+ * head starts after the previous one's Content-Length body. Each sits in a
+ * block of its own size. Chunked bodies are fuzz_chunked's business; the
+ * walk stops there. */
+static void
+fuzz_pipeline(const uint8_t *data, size_t size, const struct http_limits *lim,
+    size_t at)
+{
+	struct http_error err;
+	size_t head_len, n;
+	enum http_parse_result r;
+	char *copy;
+
+	for (n = 0; n < 8 && at > 0 && at < size; n++) {
+		copy = fuzz_dup(data + at, size - at);
+		r = http_parse_request(copy, size - at, lim, &part, &head_len,
+		    &err);
+		if (r == HTTP_PARSE_DONE)
+			check_request(&part, copy, size - at, head_len, lim);
+		else if (r == HTTP_PARSE_ERROR)
+			check_error(&err);
+		free(copy);
+		if (r != HTTP_PARSE_DONE || part.chunked ||
+		    part.content_length > size - at - head_len)
+			break;
+		at += head_len + (size_t)part.content_length;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t next;
+	int i;
+
+	for (i = 0; i < FUZZ_NLIMITS; i++) {
+		next = fuzz_head(data, size, &fuzz_limits[i]);
+		fuzz_pipeline(data, size, &fuzz_limits[i], next);
+	}
+	return 0;
+}
