@@ -45,6 +45,15 @@ void loop_timer_set(struct loop *loop, struct loop_timer *t, int64_t ms,
     loop_timer_cb *cb);
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 
+/* Calls cb(arg) at the end of every turn, just before the loop waits
+ * (work batched over a turn: waking pool threads once, not per job).
+ * Returns 0, or -1 when LOOP_MAX_HOOKS are taken. */
+#define LOOP_MAX_HOOKS 4
+typedef void loop_hook_cb(void *arg);
+int loop_before_wait(struct loop *loop, loop_hook_cb *cb, void *arg);
+/* Removes that hook (no-op when it is not there). */
+void loop_cancel_hook(struct loop *loop, loop_hook_cb *cb, void *arg);
+
 /* Milliseconds of CLOCK_MONOTONIC, read once per loop turn. */
 int64_t loop_now(const struct loop *loop);
 int64_t loop_clock_ms(void);

@@ -30,6 +30,9 @@ struct iopool {
 	struct iopool_job *done_list;	/* lock-free: see iopool_complete */
 	bool stopping;
 	int idle;			/* threads waiting on cv */
+	int waking;			/* of those, signalled already */
+	bool unwoken;			/* loop thread: jobs queued since
+					   the last iopool_wake() */
 
 	struct iopool_job *backlog_head, *backlog_tail;	/* loop thread */
 	size_t pending;
@@ -77,6 +80,8 @@ iopool_thread(void *arg)
 			pool->idle++;
 			pthread_cond_wait(&pool->cv, &pool->mu);
 			pool->idle--;
+			if (pool->waking > 0)
+				pool->waking--;
 		}
 		if (pool->queue_head == NULL)
 			break;
@@ -106,11 +111,9 @@ iopool_enqueue_locked(struct iopool *pool, struct iopool_job *job)
 		pool->queue_head = job;
 	pool->queue_tail = job;
 	pool->queue_len++;
-	/* A busy thread takes the job when it comes back for more: wake a
-	 * sleeping one only if there is one. */
-	if (pool->idle > 0)
-		pthread_cond_signal(&pool->cv);
+	pool->unwoken = true;
 }
+
 
 /* Moves backlog jobs into the queue while there is room. */
 static void
@@ -163,6 +166,32 @@ iopool_on_wake(struct loop *loop, int fd, short revents, void *arg)
 	iopool_feed(pool);
 }
 
+/*
+ * Wakes sleeping threads for the jobs queued in this turn of the loop, at
+ * its end (a loop_before_wait hook): one wake per job a busy thread will
+ * not take, never more threads than jobs. Waking at each submit instead
+ * made the loop give way to a pool thread in the middle of its turn, job
+ * after job: a third more CPU per request for files not cached.
+ */
+static void
+iopool_wake(void *arg)
+{
+	struct iopool *pool = arg;
+	size_t want;
+
+	if (!pool->unwoken)
+		return;
+	pool->unwoken = false;
+	pthread_mutex_lock(&pool->mu);
+	want = pool->queue_len;
+	while (pool->idle - pool->waking > 0 && want > 0) {
+		pthread_cond_signal(&pool->cv);
+		pool->waking++;
+		want--;
+	}
+	pthread_mutex_unlock(&pool->mu);
+}
+
 struct iopool *
 iopool_create(struct loop *loop, int nthreads, size_t queue_max)
 {
@@ -179,6 +208,11 @@ iopool_create(struct loop *loop, int nthreads, size_t queue_max)
 		goto fail;
 	if (loop_add(loop, pool->efd, POLLIN, iopool_on_wake, pool) == -1)
 		goto fail;
+	if (loop_before_wait(loop, iopool_wake, pool) == -1) {
+		loop_del(loop, pool->efd);
+		errno = ENOSPC;
+		goto fail;
+	}
 	pool->threads = xcalloc((size_t)nthreads, sizeof(*pool->threads));
 
 	/* Threads inherit the creator's mask: block everything while
@@ -267,6 +301,7 @@ iopool_destroy(struct iopool *pool)
 	pthread_mutex_unlock(&pool->mu);
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
+	loop_cancel_hook(pool->loop, iopool_wake, pool);
 	loop_del(pool->loop, pool->efd);
 	close(pool->efd);
 	pthread_mutex_destroy(&pool->mu);

@@ -51,6 +51,11 @@ struct loop {
 	struct loop_timer **heap;
 	size_t nheap, heap_cap;
 	int64_t now;
+	struct {
+		loop_hook_cb *cb;
+		void *arg;
+	} hooks[LOOP_MAX_HOOKS];
+	size_t nhooks;
 };
 
 int64_t
@@ -271,11 +276,40 @@ loop_run_timers(struct loop *loop)
 }
 
 int
+loop_before_wait(struct loop *loop, loop_hook_cb *cb, void *arg)
+{
+	if (loop->nhooks == LOOP_MAX_HOOKS)
+		return -1;
+	loop->hooks[loop->nhooks].cb = cb;
+	loop->hooks[loop->nhooks].arg = arg;
+	loop->nhooks++;
+	return 0;
+}
+
+void
+loop_cancel_hook(struct loop *loop, loop_hook_cb *cb, void *arg)
+{
+	size_t h;
+
+	for (h = 0; h < loop->nhooks; h++) {
+		if (loop->hooks[h].cb != cb || loop->hooks[h].arg != arg)
+			continue;
+		loop->nhooks--;
+		memmove(&loop->hooks[h], &loop->hooks[h + 1],
+		    (loop->nhooks - h) * sizeof(loop->hooks[0]));
+		return;
+	}
+}
+
+int
 loop_run_once(struct loop *loop, const sigset_t *sigmask)
 {
 	int timeout = -1;
 	int i, n, saved;
+	size_t h;
 
+	for (h = 0; h < loop->nhooks; h++)
+		loop->hooks[h].cb(loop->hooks[h].arg);
 	if (loop->nheap > 0) {
 		int64_t wait = loop->heap[0]->lt_deadline - loop_clock_ms();
 

@@ -119,12 +119,18 @@ run_until_done(struct loop *loop, int want)
 	ck_assert_msg(ndone == want, "%d of %d jobs done", ndone, want);
 }
 
-/* Blocks until the gated job is inside work(), 3 s at most. */
+/* Blocks until the gated job is inside work(), 3 s at most. First one
+ * turn of the loop that does not wait: the pool wakes its threads for the
+ * jobs queued at the end of a turn. */
 static void
-wait_gate_started(void)
+wait_gate_started(struct loop *loop)
 {
+	struct loop_timer now = { 0 };
 	struct timespec ts;
 
+	loop_timer_set(loop, &now, 0, noop_timer);
+	ck_assert_int_eq(loop_run_once(loop, NULL), 0);
+	loop_timer_cancel(loop, &now);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 3;
 	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), 0);
@@ -291,7 +297,7 @@ START_TEST(backlog_when_queue_full)
 
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started();
+	wait_gate_started(loop);
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	ck_assert_uint_eq(iopool_overflows(pool), N - 2);
@@ -392,7 +398,7 @@ START_TEST(destroy_with_jobs_queued)
 
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started();
+	wait_gate_started(loop);
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	sem_post(&gate_open);
@@ -413,6 +419,33 @@ END_TEST
  * full queue at shutdown those access-log lines are silently lost.
  * Here: job 0 in work(), job 1 in the queue, job 2 in the backlog.
  */
+/* Threads are woken at the end of the loop's turn, not at each submit:
+ * the loop is not made to give way to them job after job. */
+START_TEST(threads_woken_at_the_end_of_the_turn)
+{
+	struct loop *loop = loop_create();
+	struct iopool *pool = iopool_create(loop, 1, 64);
+	struct tjob *jobs = make_jobs(1, work_gated);
+	struct timespec ts;
+
+	usleep(50 * 1000);		/* the thread is asleep */
+	iopool_submit(pool, &jobs[0].job);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000 * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), -1);
+	wait_gate_started(loop);
+	sem_post(&gate_open);
+	run_until_done(loop, 1);
+	iopool_destroy(pool);
+	loop_free(loop);
+	free(jobs);
+}
+END_TEST
+
 START_TEST(destroy_works_backlog_jobs)
 {
 	enum { N = 3 };
@@ -425,7 +458,7 @@ START_TEST(destroy_works_backlog_jobs)
 	ck_assert(freopen("/dev/null", "w", stderr) != NULL);
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started();
+	wait_gate_started(loop);
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	ck_assert_uint_eq(iopool_overflows(pool), 1);	/* job 2 waits */
@@ -448,6 +481,7 @@ iopool_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, create_registers_and_destroy_unregisters);
 	tcase_add_test(tc, work_off_loop_done_on_loop);
+	tcase_add_test(tc, threads_woken_at_the_end_of_the_turn);
 	tcase_add_test(tc, thousand_jobs_in_order_single_thread);
 	tcase_add_test(tc, thousand_jobs_all_delivered_many_threads);
 	tcase_add_test(tc, backlog_when_queue_full);
