@@ -58,7 +58,8 @@ class ClusterTest(NodeTest):
         wait_for(lambda: os.path.exists(saved), what="the saved copy")
         with open(saved, "rb") as f:
             self.assertEqual(f.read(), data)
-        self.assertEqual(tmp_files(self.a), [])
+        # Linked into place first, then its temporary name goes.
+        wait_for(lambda: tmp_files(self.a) == [], what="no temporary file")
         # The copy is served like a local file, with the same ETag, to
         # users and to peers.
         again = self.a.curl("/big.bin")
@@ -85,7 +86,8 @@ class ClusterTest(NodeTest):
                  what="b.txt saved")
         time.sleep(0.3)
         self.assertFalse(os.path.exists(os.path.join(self.a.root, "c.txt")))
-        self.assertEqual(tmp_files(self.a), [])
+        # Linked into place first, then its temporary name goes.
+        wait_for(lambda: tmp_files(self.a) == [], what="no temporary file")
 
     def test_global_save_off(self):
         self.c = self.node(name="c")

@@ -213,7 +213,9 @@ class SignalTest(NodeTest):
         self.assertGreaterEqual(log.count("reloaded:"), 3)
         m = n.curl("/_/metrics").body.decode()
         self.assertIn("shoal_reload_failures_total 1", m)
-        self.assertEqual(len(n.worker_pids()), 2)
+        # The last generation's predecessors drain and go.
+        wait_for(lambda: len(n.worker_pids()) == 2, timeout=20,
+                 what="two workers")
 
     def test_sighup_applies_new_settings(self):
         n = self.node(workers=1)
