@@ -61,6 +61,7 @@ struct metrics_peer {
 	uint64_t mp_timeout;
 	uint64_t mp_bad_response;
 	uint64_t mp_cut;		/* body ended early */
+	uint64_t mp_skipped;		/* not asked: resting (peer_asked) */
 	uint64_t mp_bytes;		/* body bytes relayed from it */
 	uint64_t mp_ttfb[METRICS_TTFB_BUCKETS];	/* not cumulative */
 	uint64_t mp_ttfb_sum_us;

@@ -59,6 +59,10 @@ struct peer {
 	struct peer_conn *p_idle;	/* keep-alive connections */
 	size_t p_nidle;
 	size_t p_ndiscard;		/* answers being read for nobody */
+	/* rest after timeouts: see peer_asked() */
+	unsigned p_timeouts;		/* in a row, without any answer */
+	int64_t p_rest_until_ms;	/* loop_now() */
+	int64_t p_rest_ms;		/* the last rest, doubled each time */
 };
 
 struct peer_conn {
@@ -94,6 +98,21 @@ struct peer_conn {
 	const struct peer_handler *pc_handler;
 	void *pc_arg;
 };
+
+/*
+ * Whether a lookup should be sent to p now. A peer whose last
+ * PEER_REST_AFTER requests all timed out without a byte of answer (a
+ * black hole: it accepts and never answers, or cannot be reached) rests:
+ * it is not asked for 1 s, then once (a probe), and if that times out too,
+ * not for twice as long, up to PEER_REST_MAX_MS. Any answer ends the rest.
+ * Each lookup it would have had costs a connection and waits out
+ * peer_timeout for nothing; a rested peer misses no answer it would have
+ * given within peer_timeout.
+ */
+#define PEER_REST_AFTER 3
+#define PEER_REST_MIN_MS 1000
+#define PEER_REST_MAX_MS 30000
+bool peer_asked(struct worker *w, struct peer *p);
 
 /* "host:port" ("[v6]:port") of a configured peer, for logs and metrics. */
 void peer_name(const struct config_peer *cp, char *out, size_t len);

@@ -4,7 +4,8 @@
  * Each peer is a "leg" with its own peer_conn and deadline (peer_timeout),
  * all driven by the worker's poll loop: a slow or dead peer delays nothing
  * but its own leg. The first 200 wins; 404s and failures are counted per
- * peer; when no leg is left, the answer is 404. A 404, and the lookups
+ * peer; when no leg is left, the answer is 404. A peer resting after
+ * timeouts (peer_asked) gets no leg. A 404, and the lookups
  * still running when another peer wins, are handed to peer_conn_discard():
  * a small answer is read on its own so that its connection goes back to
  * the pool.
@@ -179,7 +180,6 @@ fanout_start(struct conn *c, bool head, fanout_found_cb *found,
 	f->f_found = found;
 	f->f_missing = missing;
 	f->f_nlegs = cfg->npeers;
-	f->f_pending = cfg->npeers;
 	c->c_fanout = f;
 	name_encode(c->c_name, c->c_name_len, target, sizeof(target));
 	for (i = 0; i < cfg->npeers; i++) {
@@ -189,6 +189,12 @@ fanout_start(struct conn *c, bool head, fanout_found_cb *found,
 
 		l->l_fanout = f;
 		l->l_idx = i;
+		if (!peer_asked(w, p)) {
+			if (mp != NULL)
+				metrics_add(&mp->mp_skipped, 1);
+			continue;	/* resting after timeouts */
+		}
+		f->f_pending++;
 		buf_reset(&req);
 		buf_printf(&req, "%s /%s HTTP/1.1\r\nHost: %s\r\n"
 		    HTTP_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
@@ -199,6 +205,10 @@ fanout_start(struct conn *c, bool head, fanout_found_cb *found,
 		    cfg->peer_timeout_ms, &fanout_handler, l);
 	}
 	buf_free(&req);
+	if (f->f_pending == 0) {	/* every peer rests */
+		fanout_free(f);
+		missing(c);
+	}
 }
 
 void

@@ -334,6 +334,11 @@ metrics_render_peers(struct buf *out)
 	for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
 		metrics_peer_series(out, "shoal_peer_outcomes_total",
 		    outcomes[o].label, outcomes[o].offset);
+	metrics_family(out, "shoal_peer_skipped_total",
+	    "Lookups not sent: the peer rests after lookups that timed out.",
+	    "counter");
+	metrics_peer_series(out, "shoal_peer_skipped_total", "",
+	    offsetof(struct metrics_peer, mp_skipped));
 	metrics_family(out, "shoal_peer_received_bytes_total",
 	    "Body bytes relayed from each peer.", "counter");
 	metrics_peer_series(out, "shoal_peer_received_bytes_total", "",

@@ -185,12 +185,60 @@ peer_conn_close(struct peer_conn *pc)
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, 0, peer_free_later);
 }
 
+/* A request got no answer at all within its deadline. */
+static void
+peer_timed_out(struct peer_conn *pc)
+{
+	struct peer *p = pc->pc_peer;
+	int64_t now = loop_now(peer_loop(pc));
+
+	if (++p->p_timeouts < PEER_REST_AFTER)
+		return;
+	p->p_rest_ms = p->p_rest_ms == 0 ? PEER_REST_MIN_MS :
+	    p->p_rest_ms * 2 > PEER_REST_MAX_MS ? PEER_REST_MAX_MS :
+	    p->p_rest_ms * 2;
+	p->p_rest_until_ms = now + p->p_rest_ms;
+	log_warnx("peer %s: %u lookups in a row got no answer within "
+	    "peer_timeout; not asked for %lld ms", p->p_name, p->p_timeouts,
+	    (long long)p->p_rest_ms);
+}
+
+/* The peer answered something: whatever rest it had is over. */
+static void
+peer_answered(struct peer *p)
+{
+	if (p->p_rest_ms != 0)
+		log_info("peer %s answers again", p->p_name);
+	p->p_timeouts = 0;
+	p->p_rest_ms = 0;
+	p->p_rest_until_ms = 0;
+}
+
+bool
+peer_asked(struct worker *w, struct peer *p)
+{
+	int64_t now = loop_now(w->w_loop);
+
+	if (p->p_timeouts < PEER_REST_AFTER || now >= p->p_rest_until_ms) {
+		/* Resting over: this lookup is the probe; the next ones wait
+		 * for its answer, or for its deadline. */
+		if (p->p_timeouts >= PEER_REST_AFTER)
+			p->p_rest_until_ms = now + w->w_cfg->peer_timeout_ms;
+		return true;
+	}
+	return false;
+}
+
 static void
 peer_fail(struct peer_conn *pc, enum peer_failure why)
 {
 	const struct peer_handler *h = pc->pc_handler;
 	void *arg = pc->pc_arg;
 
+	if (why == PEER_TIMEOUT && pc->pc_in_len == 0 &&
+	    (pc->pc_state == PC_CONNECTING || pc->pc_state == PC_SENDING ||
+	    pc->pc_state == PC_HEAD))
+		peer_timed_out(pc);
 	peer_conn_close(pc);
 	h->on_fail(pc, why, arg);
 }
@@ -394,6 +442,7 @@ peer_read_head(struct peer_conn *pc)
 		    PEER_BAD_RESPONSE);
 		return;
 	}
+	peer_answered(pc->pc_peer);
 	r = http_parse_response(pc->pc_in, pc->pc_in_len, lim,
 	    pc->pc_head_request, &pc->pc_resp, &head_len, &err);
 	if (r == HTTP_PARSE_MORE)

@@ -268,6 +268,33 @@ class FakePeerTest(fakepeer.FakePeerTest):
                  what="descriptors back to %d" % base)
         self.assert_still_serves(n)
 
+    def test_peer_that_never_answers_rests_then_is_probed(self):
+        hole = self.fake(fakepeer.never_answer)
+        good = self.fake(fakepeer.serve_files({"f": b"good"}))
+        n = self.node_with(hole.port, good.port, peer_timeout="300ms",
+                           save=False, workers=1)
+        label = '{peer="127.0.0.1:%d"}' % hole.port
+        for _ in range(3):
+            self.assertEqual(n.curl("/f").body, b"good")
+        wait_for(lambda: metric(n, "shoal_peer_outcomes_total" + label[:-1] +
+                                ',outcome="timeout"}') is not None and
+                 "not asked for 1000 ms" in n.log(), timeout=5,
+                 what="the hole's three lookups timed out")
+        # Resting: not asked, and hits are as fast as ever.
+        for _ in range(5):
+            self.assertEqual(n.curl("/f").body, b"good")
+        self.assertEqual(hole.count(), 3)
+        self.assertEqual(metric(n, "shoal_peer_skipped_total" + label), 5)
+        # After the rest, one probe; it answers now, and the rest is over.
+        hole.behave = fakepeer.serve_files({})
+        time.sleep(1.1)
+        for _ in range(3):
+            self.assertEqual(n.curl("/f").body, b"good")
+            time.sleep(0.1)
+        wait_for(lambda: "answers again" in n.log(), what="the probe answered")
+        wait_for(lambda: hole.count() >= 5, what="asked again")
+        self.assertEqual(metric(n, "shoal_peer_skipped_total" + label), 5)
+
     def test_slow_first_byte_is_aborted_and_nothing_saved(self):
         slow = self.fake(fakepeer.slow_first_byte(3))
         n = self.node_with(slow.port, peer_timeout="500ms")
