@@ -12,6 +12,7 @@
 #define SHOAL_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -52,6 +53,12 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool log_debug_enabled(void);
+
+/* For a message that a passing state could repeat in a storm: true at the
+ * first call, then at most once per LOG_EVERY_MS; *last_ms (start at -1)
+ * remembers when, now_ms is the caller's clock. */
+#define LOG_EVERY_MS 60000
+bool log_due(int64_t *last_ms, int64_t now_ms);
 
 /* Logs at level error and exits with status 1. */
 void log_fatal(const char *fmt, ...)

@@ -1,8 +1,9 @@
 /*
  * iopool.c - the I/O thread pool of a worker.
  *
- * Locking: `mu` guards the queue (queue_head/tail/len), `idle` and
- * `stopping`; `cv` wakes idle threads. The done list takes no lock: pool
+ * Locking: `mu` guards the queue (queue_head/tail/len), `idle`, `waking`
+ * and `stopping`; `cv` wakes idle threads, once per turn of the loop (see
+ * iopool_wake). The done list takes no lock: pool
  * threads push with compare-and-swap, the loop takes the whole list with
  * one atomic exchange; the thread that finds it empty writes the eventfd,
  * so a burst of completions costs one wake-up. The backlog, `pending` and
@@ -113,7 +114,6 @@ iopool_enqueue_locked(struct iopool *pool, struct iopool_job *job)
 	pool->queue_len++;
 	pool->unwoken = true;
 }
-
 
 /* Moves backlog jobs into the queue while there is room. */
 static void

@@ -127,6 +127,15 @@ log_debug_enabled(void)
 	return log_state.level >= CONFIG_LOG_DEBUG;
 }
 
+bool
+log_due(int64_t *last_ms, int64_t now_ms)
+{
+	if (*last_ms >= 0 && now_ms - *last_ms < LOG_EVERY_MS)
+		return false;
+	*last_ms = now_ms;
+	return true;
+}
+
 static void
 log_vwrite(enum config_log_level level, int errnum, const char *fmt, va_list ap)
 {

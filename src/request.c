@@ -35,7 +35,6 @@
 #define REQUEST_ALLOW_READ "Allow: GET, HEAD\r\n"
 #define REQUEST_ALLOW_FILE "Allow: GET, HEAD, PUT, POST\r\n"
 #define REQUEST_INLINE_MAX (64 * 1024)	/* files read with their open */
-#define REQUEST_FD_WARN_MS 60000
 
 static bool
 request_is_read(const struct conn *c)
@@ -342,13 +341,11 @@ static void
 request_out_of_descriptors(struct conn *c)
 {
 	static int64_t warned_ms = -1;
-	int64_t now = loop_now(c->c_worker->w_loop);
 
-	if (warned_ms < 0 || now - warned_ms >= REQUEST_FD_WARN_MS) {
+	if (log_due(&warned_ms, loop_now(c->c_worker->w_loop))) {
 		errno = c->c_file.fi_errno;
 		log_warn("open %s (answering 503 while out of descriptors)",
 		    c->c_name);
-		warned_ms = now;
 	}
 	conn_send_text(c, 503, "out of file descriptors, try again",
 	    "Retry-After: 1\r\n");

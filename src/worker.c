@@ -35,7 +35,6 @@
 
 #define WORKER_ACCEPT_BATCH 64
 #define WORKER_ACCEPT_PAUSE_MS 100
-#define WORKER_ACCEPT_WARN_MS 60000	/* at most one such warning a minute */
 #define WORKER_FULL_PAUSE_MS 50		/* at the cap: time for other workers */
 #define WORKER_POOL_QUEUE 4096
 
@@ -153,18 +152,15 @@ worker_warn_accept_pause(struct loop *loop)
 {
 	static int64_t warned_ms = -1;
 	static unsigned long pauses;
-	int64_t now = loop_now(loop);
 
 	pauses++;
-	if (warned_ms >= 0 && now - warned_ms < WORKER_ACCEPT_WARN_MS)
+	if (!log_due(&warned_ms, loop_now(loop)))
 		return;
-	if (warned_ms < 0 || pauses == 1)
+	if (pauses == 1)
 		log_warn("accept (pausing %d ms)", WORKER_ACCEPT_PAUSE_MS);
 	else
 		log_warn("accept (pausing %d ms, %lu times in the last %d s)",
-		    WORKER_ACCEPT_PAUSE_MS, pauses,
-		    WORKER_ACCEPT_WARN_MS / 1000);
-	warned_ms = now;
+		    WORKER_ACCEPT_PAUSE_MS, pauses, LOG_EVERY_MS / 1000);
 	pauses = 0;
 }
 

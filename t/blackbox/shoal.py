@@ -409,3 +409,21 @@ class NodeTest(unittest.TestCase):
         if start:
             n.start()
         return n
+
+
+class SmallDiskTest(NodeTest):
+    """A NodeTest with a 2 MiB tmpfs at self.mnt, to run out of disk space
+    in; skipped where a tmpfs cannot be mounted."""
+
+    def setUp(self):
+        super().setUp()
+        self.mnt = tempfile.mkdtemp(dir=self.tmp)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                            self.mnt], capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here (%s): the "
+                          "disk-full path is not tested" % p.stderr.strip())
+
+    def tearDown(self):
+        super().tearDown()
+        subprocess.run(["umount", "-l", self.mnt], capture_output=True)

@@ -23,8 +23,8 @@ import threading
 import time
 
 import fakepeer
-from shoal import (NodeTest, SLOW, parse_head, parse_responses, pid_alive,
-                   recv_all, wait_for)
+from shoal import (NodeTest, SLOW, SmallDiskTest, parse_head, parse_responses,
+                   pid_alive, recv_all, wait_for)
 from test_process import Load
 
 WRK = shutil.which("wrk")
@@ -408,25 +408,15 @@ class ProcessFaultTest(fakepeer.FakePeerTest):
                          201)
 
 
-class DiskFullFaultTest(fakepeer.FakePeerTest):
+class DiskFullFaultTest(fakepeer.FakePeerTest, SmallDiskTest):
     """What test_upload.DiskFullTest leaves out: a declared length that
     passed the free-space check (another upload took the room meanwhile),
     and a copy of unknown length (chunked) that does not fit."""
 
     def setUp(self):
         super().setUp()
-        self.mnt = tempfile.mkdtemp(dir=self.tmp)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                            self.mnt], capture_output=True, text=True)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a small tmpfs here (%s)" %
-                          p.stderr.strip())
         self.root = os.path.join(self.mnt, "root")
         os.mkdir(self.root)
-
-    def tearDown(self):
-        super().tearDown()
-        subprocess.run(["umount", "-l", self.mnt], capture_output=True)
 
     def test_disk_full_mid_body_of_a_declared_length_is_507(self):
         n = self.node(root=self.root, state_dir=os.path.join(self.tmp, "st"))

@@ -7,15 +7,13 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
 import fakepeer
-from shoal import NodeTest, SLOW, parse_head, parse_responses, pid_alive, \
-    recv_all, wait_for
+from shoal import NodeTest, SLOW, SmallDiskTest, parse_head, parse_responses, \
+    pid_alive, recv_all, wait_for
 
 
 def tmp_files(node):
@@ -308,20 +306,7 @@ class ClusterUploadTest(NodeTest):
         self.assertEqual(a.curl("/partial").status, 404)
 
 
-class DiskFullTest(NodeTest):
-    def setUp(self):
-        super().setUp()
-        self.mnt = tempfile.mkdtemp(dir=self.tmp)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                            self.mnt], capture_output=True, text=True)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a small tmpfs here (%s): the "
-                          "disk-full path is not tested" % p.stderr.strip())
-
-    def tearDown(self):
-        super().tearDown()
-        subprocess.run(["umount", "-l", self.mnt], capture_output=True)
-
+class DiskFullTest(SmallDiskTest):
     def test_disk_full_mid_body_is_507_and_leaves_nothing(self):
         root = os.path.join(self.mnt, "root")
         os.mkdir(root)

@@ -1,0 +1,50 @@
+/*
+ * check_log.c - unit tests for src/log.c: the rate limit of messages that
+ * a passing state could repeat in a storm.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+START_TEST(due_first_then_once_per_period)
+{
+	int64_t last = -1;
+
+	ck_assert(log_due(&last, 5000));
+	ck_assert_int_eq(last, 5000);
+	ck_assert(!log_due(&last, 5001));
+	ck_assert(!log_due(&last, 5000 + LOG_EVERY_MS - 1));
+	ck_assert_int_eq(last, 5000);
+	ck_assert(log_due(&last, 5000 + LOG_EVERY_MS));
+	ck_assert(!log_due(&last, 5000 + LOG_EVERY_MS + 1));
+}
+END_TEST
+
+/* A clock that starts at 0 still says the first message. */
+START_TEST(due_at_time_zero)
+{
+	int64_t last = -1;
+
+	ck_assert(log_due(&last, 0));
+	ck_assert(!log_due(&last, 1));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("due");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, due_first_then_once_per_period);
+	tcase_add_test(tc, due_at_time_zero);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
