@@ -25,7 +25,7 @@ DEPLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSHOAL_VERSION='"$(VERSION)"' \
-	-Iinclude $(WARN) $(DEPCFLAGS) -MMD -MP
+	-Iinclude -Isrc $(WARN) $(DEPCFLAGS) -MMD -MP
 CFLAGS  ?= -O2 -g
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
@@ -33,8 +33,8 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 VG_FLAGS  := -O1 -g -fno-omit-frame-pointer
 LDLIBS_ALL = $(DEPLIBS) -pthread
 
-SRCS     := $(sort $(wildcard src/*.c))
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+SRCS     := $(sort $(wildcard src/*/*.c))
+LIB_SRCS := $(filter-out src/proc/main.c,$(SRCS))
 OBJS     := $(LIB_SRCS:src/%.c=build/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/obj/%.o)
 VG_OBJS  := $(SRCS:src/%.c=build/vg/obj/%.o)
@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 60
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 
-.PHONY: all deps run check unit unit-asan blackbox blackbox-asan \
+.PHONY: all deps run check layers unit unit-asan blackbox blackbox-asan \
 	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
 all: deps build/shoald
@@ -72,13 +72,16 @@ deps:
 	  fi; \
 	fi
 
-build/obj/%.o: src/%.c | build/obj
+build/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/asan/obj/%.o: src/%.c | build/asan/obj
+build/asan/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
-build/vg/obj/%.o: src/%.c | build/vg/obj
+build/vg/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(VG_FLAGS) -c -o $@ $<
 
 build/libshoal.a: $(OBJS)
@@ -87,38 +90,36 @@ build/libshoal.a: $(OBJS)
 build/asan/libshoal.a: $(SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-build/shoald: build/obj/main.o build/libshoal.a
+build/shoald: build/obj/proc/main.o build/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-build/asan/shoald: build/asan/obj/main.o build/asan/libshoal.a
+build/asan/shoald: build/asan/obj/proc/main.o build/asan/libshoal.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 build/vg/shoald: $(VG_OBJS)
 	$(CC) $(VG_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-build/obj/main.o: src/main.c | build/obj
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
-
-build/asan/obj/main.o: src/main.c | build/asan/obj
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
-
 # A unit suite may #include the .c it tests to reach static functions; the
 # archive then supplies only the other modules.
 build/t/check_%: t/unit/check_%.c build/libshoal.a | build/t
-	$(CC) $(BASE_CFLAGS) -Isrc $(CFLAGS) -o $@ $< build/libshoal.a \
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< build/libshoal.a \
 	    $(CHECKLIBS) $(LDLIBS_ALL)
 
 build/asan/t/check_%: t/unit/check_%.c build/asan/libshoal.a | build/asan/t
-	$(CC) $(BASE_CFLAGS) -Isrc $(SAN_FLAGS) -o $@ $< build/asan/libshoal.a \
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -o $@ $< build/asan/libshoal.a \
 	    $(CHECKLIBS) $(LDLIBS_ALL)
 
 build/fuzz/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz_common.h $(LIB_SRCS) \
-    $(wildcard include/*.h) | build/fuzz
-	$(CLANG) $(BASE_CFLAGS) -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
+    $(wildcard include/*/*.h src/*/*.h) | build/fuzz
+	$(CLANG) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS_ALL)
 
-build/obj build/asan/obj build/vg/obj build/t build/asan/t build/fuzz:
+build/t build/asan/t build/fuzz:
 	mkdir -p $@
+
+# Every include stays in its layer or below (t/layers.sh).
+layers:
+	@sh t/layers.sh
 
 run: deps build/shoald
 	./t/demo.sh
@@ -205,5 +206,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(wildcard build/obj/*.d build/asan/obj/*.d build/vg/obj/*.d \
+-include $(wildcard build/obj/*/*.d build/asan/obj/*/*.d build/vg/obj/*/*.d \
 	build/t/*.d build/asan/t/*.d)

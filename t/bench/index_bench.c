@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index.h"
+#include "store/index.h"
 
 #define NAME_LEN 40	/* names are "bench-file-%08u.dat" and the like */
 

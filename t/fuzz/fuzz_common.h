@@ -9,7 +9,7 @@
 #ifndef SHOAL_FUZZ_COMMON_H
 #define SHOAL_FUZZ_COMMON_H
 
-#include "http.h"
+#include "http/http.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
  *
  * Single-threaded; built with -fsanitize=fuzzer,address,undefined.
  */
-#include "name.h"
+#include "store/name.h"
 
 #include <stdint.h>
 #include <stdio.h>

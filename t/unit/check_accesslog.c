@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accesslog.c"
-#include "loop.h"
+#include "event/loop.h"
+#include "serve/accesslog.c"
 
 /* A directory made and removed by the parent (an unchecked fixture), so
  * a failing test leaves nothing behind. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.c"
+#include "core/buf.c"
 
 #ifdef __SANITIZE_ADDRESS__
 /* Under AddressSanitizer an impossible allocation must still reach

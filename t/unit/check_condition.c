@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "condition.c"
-#include "httpdate.c"
+#include "http/condition.c"
+#include "http/httpdate.c"
 
 /* 2025-06-01T00:00:00Z, the pinned "now" for two-digit years. */
 #define NOW_2025	((time_t)1748736000)

@@ -59,7 +59,7 @@ test_strndup(const char *s, size_t n)
 #define realloc test_realloc
 #define strdup test_strdup
 #define strndup test_strndup
-#include "config.c"
+#include "core/config.c"
 #undef malloc
 #undef calloc
 #undef realloc

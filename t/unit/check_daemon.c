@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon.c"
+#include "proc/daemon.c"
 
 /* A directory made and removed by the parent (an unchecked fixture), so
  * a failing test leaves nothing behind; each test has its own file. */

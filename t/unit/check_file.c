@@ -22,7 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "file.c"
+#include "store/file.c"
 
 /*
  * Each tcase gets a base directory, made and removed by the parent (an

@@ -10,7 +10,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "filecache.c"
+#include "store/filecache.c"
 
 static char dir[] = "/tmp/check_filecache.XXXXXX";
 static struct loop *loop;

@@ -6,7 +6,7 @@
  * Includes http.c to reach its static helpers; runs single-threaded, one
  * forked process per test (Check's fork mode), so a crash is a failure.
  */
-#include "http.c"
+#include "http/http.c"
 
 #include <check.h>
 #include <stdio.h>

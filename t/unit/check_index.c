@@ -36,7 +36,7 @@ test_hash(const void *p, size_t n)
 }
 
 #define INDEX_HASH(p, n) test_hash((p), (n))
-#include "index.c"
+#include "store/index.c"
 
 /* A directory made and removed by the runner (an unchecked fixture), so
  * that a failing test leaves nothing behind; each test starts without an

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "iopool.c"
+#include "event/iopool.c"
 
 struct tjob {
 	struct iopool_job job;	/* first: callbacks cast back */

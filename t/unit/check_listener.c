@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "listener.c"
+#include "proc/listener.c"
 
 /* A port that was free a moment ago: bound by a throwaway socket on
  * `family`'s loopback, port 0, and released. */

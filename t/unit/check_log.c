@@ -5,7 +5,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "log.h"
+#include "core/log.h"
 
 START_TEST(due_first_then_once_per_period)
 {

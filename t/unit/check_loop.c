@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.c"
+#include "event/loop.c"
 
 /* What a callback saw. */
 struct rec {

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.c"
+#include "store/metrics.c"
 
 /* The rendered exposition, NUL-terminated, with a leading newline so
  * every line can be searched as "\nLINE\n". */

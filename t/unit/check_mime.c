@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mime.c"
+#include "http/mime.c"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 

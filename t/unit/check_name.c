@@ -4,7 +4,7 @@
  *
  * Includes name.c; single-threaded, one forked process per test.
  */
-#include "name.c"
+#include "store/name.c"
 
 #include <check.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "notify.c"
+#include "proc/notify.c"
 
 /* A temporary directory made and removed by the parent (an unchecked
  * fixture), so a failing test leaves nothing behind. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "range.c"
+#include "http/range.c"
 
 /* Parses a NUL-terminated value; first/last are poisoned beforehand so
  * a result other than RANGE_OK is seen not to write them. */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "response.c"
+#include "http/response.c"
 
 /* A response split into its head (up to and including the blank line)
  * and whatever follows. */

@@ -1,0 +1,338 @@
+/*
+ * loop.c - epoll(7) event loop and timer heap of a worker.
+ *
+ * epoll rather than poll: a worker holds many descriptors that are quiet
+ * most of the time (idle keep-alive clients, pooled peer connections), and
+ * poll pays for every one of them on every turn; epoll pays only for the
+ * ready ones and for changes. The interface speaks poll's event bits,
+ * which Linux gives the same values in epoll; registrations are level-
+ * triggered, as with poll.
+ *
+ * Registrations are indexed by fd and carry a generation, which travels
+ * with each event: when a callback closes an fd and a later one in the
+ * same turn reuses its number (accept), the stale events of the old
+ * descriptor are not delivered to the new one. Every fd is deleted before
+ * it is closed (epoll keys on the open file, not the number).
+ *
+ * Only the worker's main thread touches a loop, which is made after fork.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "event/loop.h"
+
+#define LOOP_MAX_FD (1 << 20)
+#define LOOP_MAX_EVENTS 256	/* taken per turn; the rest wait a turn */
+
+_Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT &&
+    POLLERR == EPOLLERR && POLLHUP == EPOLLHUP && POLLRDHUP == EPOLLRDHUP,
+    "poll and epoll event bits differ");
+
+struct loop_reg {
+	loop_io_cb *cb;		/* NULL: not registered */
+	void *arg;
+	uint32_t gen;
+	short events;
+};
+
+struct loop {
+	int epfd;
+	struct loop_reg *regs;
+	size_t nregs;
+	size_t count;
+	struct epoll_event events[LOOP_MAX_EVENTS];
+	struct loop_timer **heap;
+	size_t nheap, heap_cap;
+	int64_t now;
+	struct {
+		loop_hook_cb *cb;
+		void *arg;
+	} hooks[LOOP_MAX_HOOKS];
+	size_t nhooks;
+};
+
+int64_t
+loop_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+loop_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct loop *
+loop_create(void)
+{
+	struct loop *loop = xcalloc(1, sizeof(*loop));
+
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd == -1) {
+		free(loop);
+		return NULL;
+	}
+	loop->now = loop_clock_ms();
+	return loop;
+}
+
+void
+loop_free(struct loop *loop)
+{
+	if (loop == NULL)
+		return;
+	close(loop->epfd);
+	free(loop->regs);
+	free(loop->heap);
+	free(loop);
+}
+
+int64_t
+loop_now(const struct loop *loop)
+{
+	return loop->now;
+}
+
+size_t
+loop_count(const struct loop *loop)
+{
+	return loop->count;
+}
+
+static int
+loop_ctl(struct loop *loop, int op, int fd)
+{
+	const struct loop_reg *r = &loop->regs[fd];
+	struct epoll_event ev = {
+		.events = (uint16_t)r->events,
+		.data.u64 = (uint64_t)r->gen << 32 | (uint32_t)fd,
+	};
+
+	return epoll_ctl(loop->epfd, op, fd, &ev);
+}
+
+int
+loop_add(struct loop *loop, int fd, short events, loop_io_cb *cb, void *arg)
+{
+	struct loop_reg *r;
+
+	if (fd < 0 || fd >= LOOP_MAX_FD) {
+		errno = EMFILE;
+		return -1;
+	}
+	if ((size_t)fd >= loop->nregs) {
+		size_t n = loop->nregs ? loop->nregs : 64;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		loop->regs = xrealloc(loop->regs, n * sizeof(*loop->regs));
+		memset(loop->regs + loop->nregs, 0,
+		    (n - loop->nregs) * sizeof(*loop->regs));
+		loop->nregs = n;
+	}
+	r = &loop->regs[fd];
+	r->gen++;
+	r->events = events;
+	if (loop_ctl(loop, EPOLL_CTL_ADD, fd) == -1)
+		return -1;
+	r->cb = cb;
+	r->arg = arg;
+	loop->count++;
+	return 0;
+}
+
+void
+loop_set_events(struct loop *loop, int fd, short events)
+{
+	struct loop_reg *r;
+
+	if (fd < 0 || (size_t)fd >= loop->nregs || loop->regs[fd].cb == NULL)
+		return;
+	r = &loop->regs[fd];
+	if (r->events == events)
+		return;		/* the common case costs no system call */
+	r->events = events;
+	/* Fails only for a descriptor closed behind our back: nothing to
+	 * watch then. */
+	(void)loop_ctl(loop, EPOLL_CTL_MOD, fd);
+}
+
+void
+loop_del(struct loop *loop, int fd)
+{
+	struct loop_reg *r;
+
+	if (fd < 0 || (size_t)fd >= loop->nregs || loop->regs[fd].cb == NULL)
+		return;
+	r = &loop->regs[fd];
+	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	r->cb = NULL;
+	r->gen++;
+	loop->count--;
+}
+
+/* The heap stores lt_index as position + 1, so 0 means "not armed". */
+static void
+heap_swap(struct loop *loop, size_t a, size_t b)
+{
+	struct loop_timer *t = loop->heap[a];
+
+	loop->heap[a] = loop->heap[b];
+	loop->heap[b] = t;
+	loop->heap[a]->lt_index = a + 1;
+	loop->heap[b]->lt_index = b + 1;
+}
+
+static void
+heap_up(struct loop *loop, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (loop->heap[parent]->lt_deadline <= loop->heap[i]->lt_deadline)
+			break;
+		heap_swap(loop, i, parent);
+		i = parent;
+	}
+}
+
+static void
+heap_down(struct loop *loop, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < loop->nheap &&
+		    loop->heap[l]->lt_deadline < loop->heap[m]->lt_deadline)
+			m = l;
+		if (r < loop->nheap &&
+		    loop->heap[r]->lt_deadline < loop->heap[m]->lt_deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(loop, i, m);
+		i = m;
+	}
+}
+
+void
+loop_timer_cancel(struct loop *loop, struct loop_timer *t)
+{
+	size_t i;
+
+	if (t->lt_index == 0)
+		return;
+	i = t->lt_index - 1;
+	t->lt_index = 0;
+	loop->nheap--;
+	if (i == loop->nheap)
+		return;
+	loop->heap[i] = loop->heap[loop->nheap];
+	loop->heap[i]->lt_index = i + 1;
+	heap_down(loop, i);
+	heap_up(loop, i);
+}
+
+void
+loop_timer_set(struct loop *loop, struct loop_timer *t, int64_t ms,
+    loop_timer_cb *cb)
+{
+	loop_timer_cancel(loop, t);
+	if (loop->nheap == loop->heap_cap) {
+		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		loop->heap = xrealloc(loop->heap,
+		    loop->heap_cap * sizeof(*loop->heap));
+	}
+	t->lt_deadline = loop->now + ms;
+	t->lt_cb = cb;
+	t->lt_index = loop->nheap + 1;
+	loop->heap[loop->nheap++] = t;
+	heap_up(loop, loop->nheap - 1);
+}
+
+static void
+loop_run_timers(struct loop *loop)
+{
+	while (loop->nheap > 0 && loop->heap[0]->lt_deadline <= loop->now) {
+		struct loop_timer *t = loop->heap[0];
+
+		loop_timer_cancel(loop, t);
+		t->lt_cb(loop, t);
+	}
+}
+
+int
+loop_before_wait(struct loop *loop, loop_hook_cb *cb, void *arg)
+{
+	if (loop->nhooks == LOOP_MAX_HOOKS)
+		return -1;
+	loop->hooks[loop->nhooks].cb = cb;
+	loop->hooks[loop->nhooks].arg = arg;
+	loop->nhooks++;
+	return 0;
+}
+
+void
+loop_cancel_hook(struct loop *loop, loop_hook_cb *cb, void *arg)
+{
+	size_t h;
+
+	for (h = 0; h < loop->nhooks; h++) {
+		if (loop->hooks[h].cb != cb || loop->hooks[h].arg != arg)
+			continue;
+		loop->nhooks--;
+		memmove(&loop->hooks[h], &loop->hooks[h + 1],
+		    (loop->nhooks - h) * sizeof(loop->hooks[0]));
+		return;
+	}
+}
+
+int
+loop_run_once(struct loop *loop, const sigset_t *sigmask)
+{
+	int timeout = -1;
+	int i, n, saved;
+	size_t h;
+
+	for (h = 0; h < loop->nhooks; h++)
+		loop->hooks[h].cb(loop->hooks[h].arg);
+	if (loop->nheap > 0) {
+		int64_t wait = loop->heap[0]->lt_deadline - loop_clock_ms();
+
+		timeout = wait < 0 ? 0 : wait > 1000000 ? 1000000 : (int)wait;
+	}
+	n = epoll_pwait(loop->epfd, loop->events, LOOP_MAX_EVENTS, timeout,
+	    sigmask);
+	saved = errno;
+	loop->now = loop_clock_ms();
+	for (i = 0; i < n; i++) {
+		const struct epoll_event *ev = &loop->events[i];
+		int fd = (int)(uint32_t)ev->data.u64;
+		struct loop_reg *r = &loop->regs[fd];
+
+		/* Deleted, or its number reused, earlier in this turn. */
+		if (r->cb == NULL || r->gen != (uint32_t)(ev->data.u64 >> 32))
+			continue;
+		r->cb(loop, fd, (short)ev->events, r->arg);
+	}
+	loop_run_timers(loop);
+	if (n == -1) {
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,1014 @@
+/*
+ * http.c - the strict HTTP/1.1 head parser and the chunked decoder (see
+ * include/http.h for the contract and shared/BADINPUT.md for the cases).
+ *
+ * Runs in whichever thread calls it: workers parse client requests, peer
+ * lookups parse responses. Nothing is kept between calls except what the
+ * caller holds in struct http_chunked, so there is no lock.
+ *
+ * A head is read in two passes over the caller's buffer:
+ *
+ *   1. scan_head() cuts the bytes into lines, enforces the limits and checks
+ *      the syntax of every complete line, in order. The first fault in the
+ *      bytes decides the answer, and a partial head that already breaks a
+ *      limit is refused at once instead of waiting for a CRLF that may never
+ *      come. Nothing is written to the caller's message.
+ *   2. Only when the empty line ending the head has arrived, fill_message()
+ *      walks the (now known good) header lines again, fills the message and
+ *      applies the rules that need the whole head: framing, Host,
+ *      Connection.
+ *
+ * So on HTTP_PARSE_MORE the caller's struct is untouched, as http.h says.
+ *
+ * Both passes are linear in the head. The caller re-parses from the start
+ * as bytes arrive, so a client trickling one byte per read costs work
+ * quadratic in the head, bounded by max_header_size squared and by the
+ * header timeout. The result is a function of the bytes alone, never of
+ * how they were split (the unit tests and the fuzzer check this).
+ */
+#include "http/http.h"
+
+#include <string.h>
+
+/* Bounds of our own, on top of the caller's limits. */
+#define HTTP_MAX_METHOD		32	/* bytes in a method token */
+#define HTTP_MAX_LEADING_EMPTY	8	/* CRLFs skipped before a request */
+#define CHUNK_MAX_LINE		4096	/* a size line with its extensions */
+#define CHUNK_MAX_TRAILERS	8192	/* all trailer lines, final CRLF too */
+
+/*
+ * Every way a head can fail, with the answer for a request and the reason
+ * for a response (always 502). The first fault found wins.
+ */
+enum fault {
+	F_NONE,
+	F_MORE,			/* not a fault: the head is incomplete */
+	F_LEADING_EMPTY,
+	F_START_LINE_TOO_LONG,
+	F_HEAD_TOO_LARGE,
+	F_HEADER_LINE_TOO_LONG,
+	F_TOO_MANY_HEADERS,
+	F_BARE_LF,
+	F_BARE_CR,
+	F_BAD_METHOD,
+	F_METHOD_TOO_LONG,
+	F_BAD_REQUEST_LINE,
+	F_BAD_TARGET_BYTE,
+	F_NOT_ORIGIN_FORM,
+	F_NO_VERSION,
+	F_BAD_VERSION,
+	F_UNSUPPORTED_VERSION,
+	F_BAD_STATUS_LINE,
+	F_FOLDED,
+	F_EMPTY_NAME,
+	F_SPACE_IN_NAME,
+	F_BAD_NAME,
+	F_NO_COLON,
+	F_BAD_VALUE,
+	F_TWO_CL,
+	F_BAD_CL,
+	F_TWO_TE,
+	F_CL_AND_TE,
+	F_TE_HTTP10,
+	F_TE_MALFORMED,
+	F_TE_CHUNKED_TWICE,
+	F_TE_NOT_LAST,
+	F_TE_UNSUPPORTED,
+	F_NO_HOST,
+	F_TWO_HOST,
+	F_BAD_HOST,
+};
+
+struct fault_text {
+	int status;		/* for a request */
+	const char *request;
+	const char *response;	/* status 502 */
+};
+
+#define FAULT(st, text)	{ st, text, "bad response: " text }
+#define FAULT2(st, req, resp) { st, req, "bad response: " resp }
+
+static const struct fault_text fault_texts[] = {
+	[F_NONE] = FAULT(500, "no fault"),
+	[F_MORE] = FAULT(500, "incomplete head"),
+	[F_LEADING_EMPTY] =
+	    FAULT(400, "too many empty lines before the request line"),
+	[F_START_LINE_TOO_LONG] =
+	    FAULT2(414, "request line too long", "status line too long"),
+	[F_HEAD_TOO_LARGE] = FAULT(431, "head too large"),
+	[F_HEADER_LINE_TOO_LONG] = FAULT(431, "header line too long"),
+	[F_TOO_MANY_HEADERS] = FAULT(431, "too many header lines"),
+	[F_BARE_LF] = FAULT(400, "line ends in a bare LF"),
+	[F_BARE_CR] = FAULT(400, "bare CR in the head"),
+	[F_BAD_METHOD] = FAULT(400, "malformed method"),
+	[F_METHOD_TOO_LONG] = FAULT(400, "method too long"),
+	[F_BAD_REQUEST_LINE] = FAULT(400, "malformed request line"),
+	[F_BAD_TARGET_BYTE] = FAULT(400, "bad byte in the request target"),
+	[F_NOT_ORIGIN_FORM] =
+	    FAULT(400, "request target must be a path starting with '/'"),
+	[F_NO_VERSION] = FAULT(400, "missing HTTP version"),
+	[F_BAD_VERSION] = FAULT(400, "malformed HTTP version"),
+	[F_UNSUPPORTED_VERSION] =
+	    FAULT2(505, "HTTP version not supported", "unsupported HTTP version"),
+	[F_BAD_STATUS_LINE] = FAULT(400, "malformed status line"),
+	[F_FOLDED] = FAULT(400, "folded header line"),
+	[F_EMPTY_NAME] = FAULT(400, "empty header name"),
+	[F_SPACE_IN_NAME] =
+	    FAULT(400, "whitespace in a header name or before the colon"),
+	[F_BAD_NAME] = FAULT(400, "bad byte in a header name"),
+	[F_NO_COLON] = FAULT(400, "header line without a colon"),
+	[F_BAD_VALUE] = FAULT(400, "control byte in a header value"),
+	[F_TWO_CL] = FAULT(400, "two Content-Length headers"),
+	[F_BAD_CL] = FAULT(400, "bad Content-Length"),
+	[F_TWO_TE] = FAULT(400, "two Transfer-Encoding headers"),
+	[F_CL_AND_TE] = FAULT(400, "Content-Length with Transfer-Encoding"),
+	[F_TE_HTTP10] = FAULT(400, "Transfer-Encoding in HTTP/1.0"),
+	[F_TE_MALFORMED] = FAULT(400, "malformed Transfer-Encoding"),
+	[F_TE_CHUNKED_TWICE] = FAULT(400, "chunked applied twice"),
+	[F_TE_NOT_LAST] =
+	    FAULT(400, "chunked is not the last transfer coding"),
+	[F_TE_UNSUPPORTED] = FAULT2(501, "unsupported Transfer-Encoding",
+	    "unsupported Transfer-Encoding"),
+	[F_NO_HOST] = FAULT(400, "missing Host header"),
+	[F_TWO_HOST] = FAULT(400, "two Host headers"),
+	[F_BAD_HOST] = FAULT(400, "bad Host header"),
+};
+
+/* ------------------------------------------------------------------ */
+/* Bytes and strings                                                   */
+
+/* RFC 9110 5.6.2 tchar. */
+static bool
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '.': case '^': case '_':
+	case '`': case '|': case '~':
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
+is_vchar(unsigned char c)
+{
+	return c >= 0x21 && c <= 0x7e;
+}
+
+/* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR,
+ * obs-text. Everything else is a control byte (NUL, CR, DEL, ...). */
+static bool
+is_field_byte(unsigned char c)
+{
+	return c == '\t' || c == ' ' || is_vchar(c) || c >= 0x80;
+}
+
+static bool
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+int
+http_hex_digit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* ASCII only: the C locale's tolower() would do, but this cannot depend on
+ * a locale someone set elsewhere in the process. */
+static unsigned char
+ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+static bool
+ieq(const char *p, size_t n, const char *lit)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (lit[i] == '\0' ||
+		    ascii_lower((unsigned char)p[i]) !=
+		    ascii_lower((unsigned char)lit[i]))
+			return false;
+	}
+	return lit[n] == '\0';
+}
+
+bool
+http_str_eq(struct http_str s, const char *lit)
+{
+	return s.p != NULL && ieq(s.p, s.len, lit);
+}
+
+const struct http_header *
+http_find_header(const struct http_message *msg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < msg->nheaders && i < HTTP_MAX_HEADERS; i++) {
+		if (http_str_eq(msg->headers[i].name, name))
+			return &msg->headers[i];
+	}
+	return NULL;
+}
+
+static struct http_str
+trim(const char *p, size_t n)
+{
+	struct http_str s;
+
+	while (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	s.p = p;
+	s.len = n;
+	return s;
+}
+
+/*
+ * Takes the next element of a comma-separated list, trimmed of spaces and
+ * tabs; false once the list is used up. Empty elements are returned, so
+ * that the caller decides whether "a,,b" is acceptable.
+ */
+static bool
+list_next(struct http_str *list, struct http_str *elem)
+{
+	const char *comma;
+	size_t n;
+
+	if (list->p == NULL)
+		return false;
+	comma = memchr(list->p, ',', list->len);
+	n = comma != NULL ? (size_t)(comma - list->p) : list->len;
+	*elem = trim(list->p, n);
+	if (comma != NULL) {
+		list->p = comma + 1;
+		list->len -= n + 1;
+	} else {
+		list->p = NULL;
+		list->len = 0;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lines                                                               */
+
+enum line_kind {
+	LINE_COMPLETE,		/* ends in CRLF */
+	LINE_PARTIAL,		/* no LF yet */
+	LINE_BARE_LF,		/* ends in an LF without CR */
+};
+
+/*
+ * Finds the line starting at buf[pos]. *content_len is its length without
+ * the line end; for a partial line, a CR that is the last byte received is
+ * not counted, as it may be the first half of the CRLF, so that limits are
+ * never broken by a line that would have fitted. *next is where the
+ * following line starts (complete or bare-LF lines only).
+ */
+static enum line_kind
+next_line(const char *buf, size_t len, size_t pos, size_t *content_len,
+    size_t *next)
+{
+	const char *lf = NULL;
+	size_t at;
+
+	if (pos < len)
+		lf = memchr(buf + pos, '\n', len - pos);
+	if (lf == NULL) {
+		*content_len = len - pos;
+		if (*content_len > 0 && buf[len - 1] == '\r')
+			(*content_len)--;
+		*next = len;
+		return LINE_PARTIAL;
+	}
+	at = (size_t)(lf - buf);
+	*next = at + 1;
+	if (at == pos || buf[at - 1] != '\r') {
+		*content_len = at - pos;
+		return LINE_BARE_LF;
+	}
+	*content_len = at - 1 - pos;
+	return LINE_COMPLETE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start lines                                                         */
+
+/* What the first line says; copied into the message once the head is
+ * complete. */
+struct start_line {
+	enum http_method method;
+	struct http_str method_name;
+	struct http_str target;
+	int status;
+	struct http_str reason;
+	int version_minor;
+};
+
+static const struct {
+	const char *name;
+	enum http_method method;
+} methods[] = {
+	{ "GET", HTTP_METHOD_GET },
+	{ "HEAD", HTTP_METHOD_HEAD },
+	{ "PUT", HTTP_METHOD_PUT },
+	{ "POST", HTTP_METHOD_POST },
+	{ "DELETE", HTTP_METHOD_DELETE },
+	{ "OPTIONS", HTTP_METHOD_OPTIONS },
+	{ "TRACE", HTTP_METHOD_TRACE },
+	{ "CONNECT", HTTP_METHOD_CONNECT },
+	{ "PATCH", HTTP_METHOD_PATCH },
+};
+
+/* Methods are case-sensitive (RFC 9110 9.1): "get" is an unknown method. */
+static enum http_method
+method_from_token(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (strlen(methods[i].name) == n &&
+		    memcmp(methods[i].name, p, n) == 0)
+			return methods[i].method;
+	}
+	return HTTP_METHOD_OTHER;
+}
+
+/* "HTTP/" DIGIT "." DIGIT and nothing else (RFC 9112 2.3). */
+static bool
+parse_version(const char *p, size_t n, int *major, int *minor)
+{
+	if (n != 8 || memcmp(p, "HTTP/", 5) != 0 || !is_digit(p[5]) ||
+	    p[6] != '.' || !is_digit(p[7]))
+		return false;
+	*major = p[5] - '0';
+	*minor = p[7] - '0';
+	return true;
+}
+
+/* method SP origin-form SP HTTP-version, CRLF already cut off. */
+static enum fault
+parse_request_line(const char *p, size_t n, struct start_line *sl)
+{
+	size_t i = 0, target_at;
+	int major, minor;
+
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0)
+		return p[0] == '\r' ? F_BARE_CR : F_BAD_METHOD;
+	if (i > HTTP_MAX_METHOD)
+		return F_METHOD_TOO_LONG;
+	if (i == n)
+		return F_BAD_REQUEST_LINE;	/* a lone token */
+	if (p[i] != ' ')
+		return p[i] == '\r' ? F_BARE_CR : F_BAD_REQUEST_LINE;
+	sl->method_name.p = p;
+	sl->method_name.len = i;
+	sl->method = method_from_token(p, i);
+
+	target_at = ++i;
+	while (i < n && is_vchar((unsigned char)p[i]))
+		i++;
+	if (i == target_at)
+		return F_BAD_REQUEST_LINE;	/* two spaces, or nothing */
+	if (i < n && p[i] != ' ')
+		return p[i] == '\r' ? F_BARE_CR : F_BAD_TARGET_BYTE;
+	sl->target.p = p + target_at;
+	sl->target.len = i - target_at;
+	if (i == n)
+		return F_NO_VERSION;	/* "GET /" is HTTP/0.9: not served */
+	/* Only origin-form: "*" (OPTIONS), absolute-form (proxies) and
+	 * authority-form (CONNECT) have no meaning for a file node. */
+	if (p[target_at] != '/')
+		return F_NOT_ORIGIN_FORM;
+
+	i++;
+	if (!parse_version(p + i, n - i, &major, &minor))
+		return memchr(p + i, '\r', n - i) != NULL ? F_BARE_CR :
+		    F_BAD_VERSION;
+	if (major != 1 || minor > 1)
+		return F_UNSUPPORTED_VERSION;
+	sl->version_minor = minor;
+	return F_NONE;
+}
+
+/*
+ * HTTP-version SP 3DIGIT SP reason. The reason may be empty; "HTTP/1.1 200"
+ * without the second SP is accepted too, as some servers send it and it is
+ * not ambiguous.
+ */
+static enum fault
+parse_status_line(const char *p, size_t n, struct start_line *sl)
+{
+	int major, minor;
+	size_t i;
+
+	if (n < 12 || !parse_version(p, 8, &major, &minor) || p[8] != ' ' ||
+	    p[9] < '1' || p[9] > '5' || !is_digit(p[10]) || !is_digit(p[11]) ||
+	    (n > 12 && p[12] != ' '))
+		return memchr(p, '\r', n) != NULL ? F_BARE_CR :
+		    F_BAD_STATUS_LINE;
+	for (i = 13; i < n; i++) {
+		if (!is_field_byte((unsigned char)p[i]))
+			return p[i] == '\r' ? F_BARE_CR : F_BAD_STATUS_LINE;
+	}
+	if (major != 1 || minor > 1)
+		return F_UNSUPPORTED_VERSION;
+	sl->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	sl->reason.p = p + (n > 12 ? 13 : 12);
+	sl->reason.len = n > 12 ? n - 13 : 0;
+	sl->version_minor = minor;
+	return F_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header lines                                                        */
+
+/*
+ * Checks one non-empty header line (CRLF cut off) and splits it into name
+ * and trimmed value: field-name ":" OWS field-value OWS (RFC 9112 5).
+ */
+static enum fault
+split_header(const char *p, size_t n, struct http_header *h)
+{
+	size_t i = 0, j;
+	unsigned char c;
+
+	/* obs-fold, or a first header line that would continue the request
+	 * line in a lenient parser. */
+	if (p[0] == ' ' || p[0] == '\t')
+		return F_FOLDED;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == n)
+		return F_NO_COLON;
+	if (p[i] != ':') {
+		if (p[i] == ' ' || p[i] == '\t')
+			return F_SPACE_IN_NAME;
+		if (p[i] == '\r')
+			return F_BARE_CR;
+		return i == 0 ? F_EMPTY_NAME : F_BAD_NAME;
+	}
+	if (i == 0)
+		return F_EMPTY_NAME;
+	for (j = i + 1; j < n; j++) {
+		c = (unsigned char)p[j];
+		if (!is_field_byte(c))
+			return c == '\r' ? F_BARE_CR : F_BAD_VALUE;
+	}
+	h->name.p = p;
+	h->name.len = i;
+	h->value = trim(p + i + 1, n - i - 1);
+	return F_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 1: lines, limits, syntax                                       */
+
+struct head_scan {
+	struct start_line sl;
+	size_t headers_at;	/* offset of the first header line */
+	size_t head_len;	/* final CRLF included */
+};
+
+/*
+ * Which limit a line breaks, if any. A line's own limit (length, or the
+ * number of lines) is first broken by the byte at `line_at` (SIZE_MAX when
+ * it is not broken), the head's size by the byte at max_header_size, where
+ * the line ends at `end`. When both are broken, the one broken at the
+ * earlier byte is reported: a prefix of the head that breaks one limit
+ * breaks that one first, so the answer never depends on how the bytes
+ * were split. A tie goes to the head's size, the only limit a partial
+ * line ending in a CR can be seen to break.
+ */
+static enum fault
+first_limit(size_t line_at, enum fault line_fault, size_t end,
+    const struct http_limits *lim)
+{
+	if (end > lim->max_header_size && line_at >= lim->max_header_size)
+		return F_HEAD_TOO_LARGE;
+	return line_at != SIZE_MAX ? line_fault : F_NONE;
+}
+
+static enum fault
+scan_head(const char *buf, size_t len, const struct http_limits *lim,
+    bool response, struct head_scan *hs)
+{
+	size_t pos = 0, n, next, end, nheaders, skipped = 0;
+	size_t max_headers = lim->max_headers < HTTP_MAX_HEADERS ?
+	    lim->max_headers : HTTP_MAX_HEADERS;
+	enum line_kind kind;
+	struct http_header h;
+	enum fault f;
+
+	/* RFC 9112 2.2: a server should skip empty lines before a request
+	 * line (some clients send a CRLF after a POST body). Responses get
+	 * no such grace. */
+	for (;;) {
+		kind = next_line(buf, len, pos, &n, &next);
+		if (response || kind != LINE_COMPLETE || n != 0)
+			break;
+		if (++skipped > HTTP_MAX_LEADING_EMPTY)
+			return F_LEADING_EMPTY;
+		pos = next;
+	}
+
+	/* Limits first, so that a partial line is judged as its whole would
+	 * be: the result never depends on how the bytes were split. */
+	end = kind == LINE_PARTIAL ? len : next;
+	f = first_limit(n > lim->max_request_line ?
+	    pos + lim->max_request_line : SIZE_MAX, F_START_LINE_TOO_LONG,
+	    end, lim);
+	if (f != F_NONE)
+		return f;
+	if (kind == LINE_PARTIAL)
+		return F_MORE;
+	if (kind == LINE_BARE_LF)
+		return F_BARE_LF;
+	memset(&hs->sl, 0, sizeof(hs->sl));
+	f = response ? parse_status_line(buf + pos, n, &hs->sl) :
+	    parse_request_line(buf + pos, n, &hs->sl);
+	if (f != F_NONE)
+		return f;
+	pos = next;
+	hs->headers_at = pos;
+
+	for (nheaders = 0;; nheaders++) {
+		kind = next_line(buf, len, pos, &n, &next);
+		end = kind == LINE_PARTIAL ? len : next;
+		if (n > 0 && nheaders >= max_headers)
+			f = first_limit(pos, F_TOO_MANY_HEADERS, end, lim);
+		else
+			f = first_limit(n > lim->max_header_line ?
+			    pos + lim->max_header_line : SIZE_MAX,
+			    F_HEADER_LINE_TOO_LONG, end, lim);
+		if (f != F_NONE)
+			return f;
+		if (kind == LINE_PARTIAL)
+			return F_MORE;
+		if (kind == LINE_BARE_LF)
+			return F_BARE_LF;
+		if (n == 0) {
+			hs->head_len = next;
+			return F_NONE;
+		}
+		f = split_header(buf + pos, n, &h);
+		if (f != F_NONE)
+			return f;
+		pos = next;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 2: fill the message, framing                                   */
+
+/* What pass 2 gathers beyond the message fields. */
+struct framing {
+	struct http_str te;	/* the Transfer-Encoding value, if any */
+	bool conn_close;
+	bool conn_keep_alive;
+	bool expect_100;
+};
+
+/*
+ * 1*DIGIT, at most 19 digits and at most INT64_MAX, so that it fits any
+ * off_t. No sign, no spaces, no list ("5, 5"): RFC 9110 8.6 lets a
+ * recipient merge equal values, but rejecting is never unsafe.
+ */
+static bool
+parse_content_length(struct http_str v, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (v.len == 0 || v.len > 19)
+		return false;
+	for (i = 0; i < v.len; i++) {
+		if (!is_digit((unsigned char)v.p[i]))
+			return false;
+		x = x * 10 + (uint64_t)(v.p[i] - '0');	/* < 10^19 < 2^64 */
+	}
+	if (x > (uint64_t)INT64_MAX)
+		return false;
+	*out = x;
+	return true;
+}
+
+/*
+ * Only a single "chunked" is implemented. Faults that make the framing
+ * ambiguous come first (400); a well-formed list with another coding is
+ * 501 (RFC 9112 6.1: chunked must be last, and only once).
+ */
+static enum fault
+check_transfer_encoding(struct http_str te)
+{
+	struct http_str list = te, elem;
+	size_t nchunked = 0, nother = 0;
+	bool last_chunked = false;
+
+	while (list_next(&list, &elem)) {
+		if (elem.len == 0)
+			return F_TE_MALFORMED;
+		last_chunked = http_str_eq(elem, "chunked");
+		if (last_chunked)
+			nchunked++;
+		else
+			nother++;
+	}
+	if (nchunked > 1)
+		return F_TE_CHUNKED_TWICE;
+	if (nchunked == 1 && !last_chunked)
+		return F_TE_NOT_LAST;
+	if (nother > 0)
+		return F_TE_UNSUPPORTED;
+	return F_NONE;
+}
+
+/* uri-host [":" port] (RFC 3986 3.2.2): reg-name, IPv4 or an IP literal in
+ * brackets. Only the character set is checked; it rules out spaces, "/",
+ * "@" and the like, which no Host can hold. */
+static bool
+host_is_valid(struct http_str host)
+{
+	size_t i;
+	unsigned char c;
+
+	if (host.len == 0)
+		return false;
+	for (i = 0; i < host.len; i++) {
+		c = (unsigned char)host.p[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    is_digit(c))
+			continue;
+		if (strchr("-._~%!$&'()*+,;=:[]", c) == NULL || c == '\0')
+			return false;
+	}
+	return true;
+}
+
+static void
+keep_first(struct http_str *slot, struct http_str v)
+{
+	if (slot->p == NULL)
+		*slot = v;
+}
+
+/*
+ * Interprets one header. Headers of interest keep their first value: only
+ * the framing headers and Host are ambiguous when repeated, and those are
+ * refused.
+ */
+static enum fault
+note_header(struct http_message *msg, const struct http_header *h,
+    bool response, struct framing *fr)
+{
+	struct http_str name = h->name, v = h->value, list, elem;
+
+	if (http_str_eq(name, "content-length")) {
+		if (msg->has_content_length)
+			return F_TWO_CL;
+		if (!parse_content_length(v, &msg->content_length))
+			return F_BAD_CL;
+		msg->has_content_length = true;
+	} else if (http_str_eq(name, "transfer-encoding")) {
+		if (fr->te.p != NULL)
+			return F_TWO_TE;
+		fr->te = v;
+	} else if (http_str_eq(name, "connection")) {
+		list = v;
+		while (list_next(&list, &elem)) {
+			if (http_str_eq(elem, "close"))
+				fr->conn_close = true;
+			else if (http_str_eq(elem, "keep-alive"))
+				fr->conn_keep_alive = true;
+		}
+	} else if (http_str_eq(name, "host")) {
+		if (msg->host.p != NULL && !response)
+			return F_TWO_HOST;
+		keep_first(&msg->host, v);
+	} else if (http_str_eq(name, "expect")) {
+		if (http_str_eq(v, "100-continue"))
+			fr->expect_100 = true;
+	} else if (http_str_eq(name, HTTP_LOOKUP_HEADER)) {
+		msg->lookup = true;
+	} else if (http_str_eq(name, "range")) {
+		keep_first(&msg->range, v);
+	} else if (http_str_eq(name, "if-range")) {
+		keep_first(&msg->if_range, v);
+	} else if (http_str_eq(name, "if-none-match")) {
+		keep_first(&msg->if_none_match, v);
+	} else if (http_str_eq(name, "if-modified-since")) {
+		keep_first(&msg->if_modified_since, v);
+	} else if (http_str_eq(name, "authorization")) {
+		keep_first(&msg->authorization, v);
+	} else if (http_str_eq(name, "accept")) {
+		keep_first(&msg->accept, v);
+	} else if (http_str_eq(name, "content-range")) {
+		keep_first(&msg->content_range, v);
+	} else if (http_str_eq(name, "content-type")) {
+		keep_first(&msg->content_type, v);
+	} else if (http_str_eq(name, "user-agent")) {
+		keep_first(&msg->user_agent, v);
+	} else if (http_str_eq(name, "referer")) {
+		keep_first(&msg->referer, v);
+	}
+	return F_NONE;
+}
+
+/* Framing rules shared by requests and responses (RFC 9112 6.1, 6.3). */
+static enum fault
+check_framing(struct http_message *msg, const struct framing *fr)
+{
+	if (fr->te.p == NULL)
+		return F_NONE;
+	/* HTTP/1.0 has no chunked coding: a 1.0 peer could not agree with
+	 * us on where the body ends. */
+	if (msg->version_minor == 0)
+		return F_TE_HTTP10;
+	if (msg->has_content_length)
+		return F_CL_AND_TE;
+	return F_NONE;
+}
+
+/*
+ * Fills *msg from a head that scan_head() accepted.
+ *
+ * For a response, the body length is stated so that the caller never has
+ * to know the no-body rules (RFC 9112 6.3):
+ *   - 1xx, 204, 304, or an answer to HEAD: has_content_length is true with
+ *     content_length 0 and chunked is false, whatever the headers say (they
+ *     are still checked: two Content-Lengths are garbage even there). The
+ *     Content-Length a HEAD answer announces stays readable through
+ *     http_find_header().
+ *   - otherwise chunked, or has_content_length, or neither: the body runs
+ *     to the connection close, and keep_alive is false.
+ */
+static enum fault
+fill_message(const char *buf, const struct head_scan *hs, bool response,
+    bool head_request, struct http_message *msg)
+{
+	struct framing fr;
+	struct http_header *h;
+	const char *lf;
+	size_t pos, n;
+	enum fault f;
+	int st;
+
+	memset(msg, 0, sizeof(*msg));
+	memset(&fr, 0, sizeof(fr));
+	msg->method = hs->sl.method;
+	msg->method_name = hs->sl.method_name;
+	msg->target = hs->sl.target;
+	msg->status = hs->sl.status;
+	msg->reason = hs->sl.reason;
+	msg->version_minor = hs->sl.version_minor;
+
+	/* Every line here is known to end in CRLF; the last one is empty. */
+	for (pos = hs->headers_at; pos + 2 < hs->head_len; pos += n + 2) {
+		lf = memchr(buf + pos, '\n', hs->head_len - pos);
+		if (lf == NULL || msg->nheaders == HTTP_MAX_HEADERS)
+			return F_TOO_MANY_HEADERS;	/* cannot happen */
+		n = (size_t)(lf - (buf + pos)) - 1;
+		h = &msg->headers[msg->nheaders];
+		f = split_header(buf + pos, n, h);
+		if (f != F_NONE)
+			return f;
+		msg->nheaders++;
+		f = note_header(msg, h, response, &fr);
+		if (f != F_NONE)
+			return f;
+	}
+
+	f = check_framing(msg, &fr);
+	if (f != F_NONE)
+		return f;
+	if (!response) {
+		if (msg->host.p == NULL && msg->version_minor == 1)
+			return F_NO_HOST;
+		/* An empty Host is legal only in HTTP/1.0 (where Host is
+		 * optional anyway). */
+		if (msg->host.p != NULL && (msg->host.len > 0 ||
+		    msg->version_minor == 1) && !host_is_valid(msg->host))
+			return F_BAD_HOST;
+	}
+	if (fr.te.p != NULL) {
+		f = check_transfer_encoding(fr.te);
+		if (f != F_NONE)
+			return f;
+		msg->chunked = true;
+	}
+
+	if (msg->version_minor == 1)
+		msg->keep_alive = !fr.conn_close;
+	else
+		msg->keep_alive = fr.conn_keep_alive && !fr.conn_close;
+	/* RFC 9110 10.1.1: ignore 100-continue from an HTTP/1.0 client. */
+	msg->expect_continue = !response && fr.expect_100 &&
+	    msg->version_minor == 1;
+
+	if (response) {
+		st = msg->status;
+		if (st < 200 || st == 204 || st == 304 || head_request) {
+			msg->has_content_length = true;
+			msg->content_length = 0;
+			msg->chunked = false;
+		} else if (!msg->has_content_length && !msg->chunked) {
+			msg->keep_alive = false;
+		}
+	}
+	return F_NONE;
+}
+
+static enum http_parse_result
+parse_head(const char *buf, size_t len, const struct http_limits *lim,
+    bool response, bool head_request, struct http_message *msg,
+    size_t *head_len, struct http_error *err)
+{
+	struct head_scan hs;
+	enum fault f;
+
+	f = scan_head(buf, len, lim, response, &hs);
+	if (f == F_MORE)
+		return HTTP_PARSE_MORE;
+	if (f == F_NONE)
+		f = fill_message(buf, &hs, response, head_request, msg);
+	if (f != F_NONE) {
+		err->status = response ? 502 : fault_texts[f].status;
+		err->reason = response ? fault_texts[f].response :
+		    fault_texts[f].request;
+		return HTTP_PARSE_ERROR;
+	}
+	*head_len = hs.head_len;
+	return HTTP_PARSE_DONE;
+}
+
+enum http_parse_result
+http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_message *msg, size_t *head_len, struct http_error *err)
+{
+	return parse_head(buf, len, lim, false, false, msg, head_len, err);
+}
+
+enum http_parse_result
+http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
+    bool head_request, struct http_message *msg, size_t *head_len,
+    struct http_error *err)
+{
+	return parse_head(buf, len, lim, true, head_request, msg, head_len,
+	    err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Chunked transfer coding (RFC 9112 7.1)                              */
+
+enum chunk_state {
+	CH_SIZE,		/* hex digits; line_len counts them */
+	CH_EXT,			/* ";ext..." skipped up to the CR */
+	CH_SIZE_LF,		/* the LF ending the size line */
+	CH_DATA,		/* `remaining` bytes of data */
+	CH_DATA_CR,		/* the CRLF after the data */
+	CH_DATA_LF,
+	CH_TRAILER_NAME,	/* a trailer line's name, or the final CR */
+	CH_TRAILER_VALUE,
+	CH_TRAILER_LF,
+	CH_END_LF,		/* the LF of the final CRLF */
+	CH_DONE,
+	CH_ERROR,
+};
+
+void
+http_chunked_init(struct http_chunked *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->state = CH_SIZE;
+}
+
+/*
+ * One byte outside the data; returns the next state (CH_ERROR on a fault).
+ * Size lines and trailers are small, so byte-at-a-time is fine here; data
+ * is moved in bulk by the caller.
+ */
+static int
+chunk_byte(struct http_chunked *c, unsigned char ch)
+{
+	int v;
+
+	switch (c->state) {
+	case CH_SIZE:
+		v = http_hex_digit(ch);
+		if (v >= 0) {
+			/* 16 digits cannot overflow a uint64_t; the value
+			 * must stay below 2^63 so it fits an off_t. */
+			if (++c->line_len > 16)
+				return CH_ERROR;
+			c->remaining = (c->remaining << 4) | (uint64_t)v;
+			if (c->remaining > (uint64_t)INT64_MAX)
+				return CH_ERROR;
+			return CH_SIZE;
+		}
+		if (c->line_len == 0)
+			return CH_ERROR;	/* "", " 5", "0x5"... */
+		if (ch == ';') {
+			c->line_len++;
+			return CH_EXT;
+		}
+		return ch == '\r' ? CH_SIZE_LF : CH_ERROR;
+	case CH_EXT:
+		if (ch == '\r')
+			return CH_SIZE_LF;
+		if (!is_field_byte(ch) || ++c->line_len > CHUNK_MAX_LINE)
+			return CH_ERROR;
+		return CH_EXT;
+	case CH_SIZE_LF:
+		if (ch != '\n')
+			return CH_ERROR;
+		c->line_len = 0;
+		return c->remaining == 0 ? CH_TRAILER_NAME : CH_DATA;
+	case CH_DATA_CR:
+		return ch == '\r' ? CH_DATA_LF : CH_ERROR;
+	case CH_DATA_LF:
+		return ch == '\n' ? CH_SIZE : CH_ERROR;
+	}
+
+	/* Trailers: header-like lines, checked, bounded and dropped. */
+	if (++c->trailer_bytes > CHUNK_MAX_TRAILERS)
+		return CH_ERROR;
+	switch (c->state) {
+	case CH_TRAILER_NAME:
+		if (ch == '\r' && c->line_len == 0)
+			return CH_END_LF;
+		if (ch == ':' && c->line_len > 0)
+			return CH_TRAILER_VALUE;
+		if (!is_tchar(ch))
+			return CH_ERROR;
+		c->line_len++;
+		return CH_TRAILER_NAME;
+	case CH_TRAILER_VALUE:
+		if (ch == '\r')
+			return CH_TRAILER_LF;
+		return is_field_byte(ch) ? CH_TRAILER_VALUE : CH_ERROR;
+	case CH_TRAILER_LF:
+		c->line_len = 0;
+		return ch == '\n' ? CH_TRAILER_NAME : CH_ERROR;
+	case CH_END_LF:
+		return ch == '\n' ? CH_DONE : CH_ERROR;
+	default:
+		return CH_ERROR;	/* a corrupt state */
+	}
+}
+
+enum http_chunked_result
+http_chunked_decode(struct http_chunked *c, char *buf, size_t len,
+    size_t *consumed, size_t *data_len)
+{
+	size_t i = 0, out = 0, n;
+
+	*consumed = 0;
+	*data_len = 0;
+	if (c->state == CH_DONE)
+		return HTTP_CHUNKED_DONE;
+	while (i < len && c->state != CH_DONE && c->state != CH_ERROR) {
+		if (c->state == CH_DATA) {
+			n = len - i;
+			if ((uint64_t)n > c->remaining)
+				n = (size_t)c->remaining;
+			if (out != i)
+				memmove(buf + out, buf + i, n);
+			out += n;
+			i += n;
+			c->remaining -= n;
+			if (c->remaining == 0)
+				c->state = CH_DATA_CR;
+			continue;
+		}
+		c->state = chunk_byte(c, (unsigned char)buf[i]);
+		i++;
+	}
+	*consumed = i;
+	*data_len = out;
+	if (c->state == CH_ERROR)
+		return HTTP_CHUNKED_ERROR;
+	if (c->state == CH_DONE)
+		return HTTP_CHUNKED_DONE;
+	return HTTP_CHUNKED_MORE;
+}

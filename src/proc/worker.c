@@ -1,0 +1,380 @@
+/*
+ * worker.c - a worker process (see worker.h).
+ *
+ * Signals: SIGTERM, SIGINT and SIGQUIT ask for a graceful stop, SIGUSR1
+ * for reopening the logs; their handlers only set flags. They are blocked
+ * except inside ppoll(2), so a signal can never slip in between the check
+ * of the flags and the wait. SIGHUP is the master's business and ignored
+ * here; SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "event/iopool.h"
+#include "event/loop.h"
+#include "peer/peer.h"
+#include "proc/daemon.h"
+#include "proc/worker.h"
+#include "serve/accesslog.h"
+#include "serve/conn.h"
+#include "serve/relay.h"
+#include "serve/upload.h"
+#include "store/file.h"
+#include "store/filecache.h"
+#include "store/metrics.h"
+
+#define WORKER_ACCEPT_BATCH 64
+#define WORKER_ACCEPT_PAUSE_MS 100
+#define WORKER_FULL_PAUSE_MS 50		/* at the cap: time for other workers */
+#define WORKER_POOL_QUEUE 4096
+
+static volatile sig_atomic_t worker_stop_flag;
+static volatile sig_atomic_t worker_reopen_flag;
+
+static void
+worker_on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		worker_reopen_flag = 1;
+	else
+		worker_stop_flag = 1;
+}
+
+/* Installs the handlers with the signals blocked; *wait_mask is the mask
+ * for ppoll, with them unblocked. */
+static void
+worker_signals(sigset_t *wait_mask)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+	struct sigaction sa;
+	sigset_t block;
+	size_t i;
+
+	sigemptyset(&block);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigaddset(&block, sigs[i]);
+		sigaction(sigs[i], &sa, NULL);
+	}
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigdelset(wait_mask, sigs[i]);
+}
+
+static void worker_on_accept(struct loop *loop, int fd, short revents,
+    void *arg);
+
+static void worker_refuse(struct worker *w, int fd);
+static void worker_warn_accept_pause(struct loop *loop);
+
+/* At the cap, a worker stops watching the listen socket, so that workers
+ * with room take the new connections. What still waits in the backlog
+ * after WORKER_FULL_PAUSE_MS found no worker with room: it is refused. */
+static void
+worker_refuse_waiting(struct worker *w)
+{
+	int i, cfd;
+
+	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		cfd = accept4(w->w_listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				worker_warn_accept_pause(w->w_loop);
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		worker_refuse(w, cfd);
+	}
+}
+
+static void
+worker_resume_accept(struct loop *loop, struct loop_timer *t)
+{
+	struct worker *w = (struct worker *)(void *)((char *)t -
+	    offsetof(struct worker, w_accept_timer));
+
+	if (w->w_listen_fd == -1)
+		return;
+	if (w->w_nconns >= w->w_cfg->http.max_connections) {
+		worker_refuse_waiting(w);
+		loop_timer_set(loop, &w->w_accept_timer, WORKER_FULL_PAUSE_MS,
+		    worker_resume_accept);
+		return;
+	}
+	loop_add(loop, w->w_listen_fd, POLLIN, worker_on_accept, w);
+}
+
+/* Over the connection cap: say so and close, rather than leave the client
+ * hanging in the backlog. */
+static void
+worker_refuse(struct worker *w, int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Server: shoal/" SHOAL_VERSION "\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+	    "too many connections\n";
+
+	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The client will see the close; nothing more to do. */
+	}
+	close(fd);
+	metrics_add(&metrics_mine()->ms_connections_refused, 1);
+	(void)w;
+}
+
+/* Out of descriptors: says so at once, then at most once a minute with the
+ * number of pauses since, however often the worker goes in and out of the
+ * state (each connection that closes lets one more in). errno is the
+ * accept's. */
+static void
+worker_warn_accept_pause(struct loop *loop)
+{
+	static int64_t warned_ms = -1;
+	static unsigned long pauses;
+
+	pauses++;
+	if (!log_due(&warned_ms, loop_now(loop)))
+		return;
+	if (pauses == 1)
+		log_warn("accept (pausing %d ms)", WORKER_ACCEPT_PAUSE_MS);
+	else
+		log_warn("accept (pausing %d ms, %lu times in the last %d s)",
+		    WORKER_ACCEPT_PAUSE_MS, pauses, LOG_EVERY_MS / 1000);
+	pauses = 0;
+}
+
+static void
+worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
+{
+	struct worker *w = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i, cfd;
+
+	(void)revents;
+	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		if (w->w_nconns >= w->w_cfg->http.max_connections) {
+			loop_del(loop, fd);
+			loop_timer_set(loop, &w->w_accept_timer,
+			    WORKER_FULL_PAUSE_MS, worker_resume_accept);
+			return;
+		}
+		len = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: the pending connection
+				 * would wake us at once again. Pause. */
+				worker_warn_accept_pause(loop);
+				loop_del(loop, fd);
+				loop_timer_set(loop, &w->w_accept_timer,
+				    WORKER_ACCEPT_PAUSE_MS, worker_resume_accept);
+				return;
+			}
+			continue;	/* ECONNABORTED and friends */
+		}
+		conn_accept(w, cfd, (struct sockaddr *)&ss, len);
+	}
+}
+
+static void
+worker_stop_deadline(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t;
+	log_warnx("shutdown_timeout reached; closing the remaining "
+	    "connections");
+	worker_stop_flag = 2;
+}
+
+static void
+worker_begin_stop(struct worker *w)
+{
+	if (w->w_stopping)
+		return;
+	w->w_stopping = true;
+	if (w->w_listen_fd != -1) {
+		loop_del(w->w_loop, w->w_listen_fd);
+		loop_timer_cancel(w->w_loop, &w->w_accept_timer);
+		close(w->w_listen_fd);
+		w->w_listen_fd = -1;
+	}
+	conn_drain_all(w);
+	loop_timer_set(w->w_loop, &w->w_stop_timer,
+	    w->w_cfg->shutdown_timeout_ms, worker_stop_deadline);
+}
+
+static int
+worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
+    pid_t master_pid)
+{
+	uid_t uid;
+	gid_t gid;
+
+	/* Die with the master, and notice if it died before this line. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		return -1;
+	w->w_cfg = cfg;
+	w->w_listen_fd = listen_fd;
+	w->w_limits.max_request_line = cfg->http.max_request_line;
+	w->w_limits.max_header_line = cfg->http.max_header_line;
+	w->w_limits.max_headers = cfg->http.max_headers;
+	w->w_limits.max_header_size = cfg->http.max_header_size;
+
+	if (accesslog_open(cfg->access_log) == -1) {
+		log_err("open access log %s", cfg->access_log);
+		return -1;
+	}
+	if (cfg->user != NULL && geteuid() == 0) {
+		if (daemon_user_lookup(cfg->user, &uid, &gid) == -1) {
+			log_err("user %s", cfg->user);
+			return -1;
+		}
+		if (daemon_drop_privileges(cfg->user, uid, gid) == -1) {
+			log_err("dropping privileges to %s", cfg->user);
+			return -1;
+		}
+	}
+	w->w_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w->w_root_fd == -1) {
+		log_err("root %s", cfg->root);
+		return -1;
+	}
+	w->w_tmp_fd = openat(w->w_root_fd, FILE_TMP_DIR, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (w->w_tmp_fd == -1) {
+		log_err("%s/%s", cfg->root, FILE_TMP_DIR);
+		return -1;
+	}
+	w->w_loop = loop_create();
+	if (w->w_loop == NULL) {
+		log_err("epoll_create1");
+		return -1;
+	}
+	w->w_peers = peer_setup(w);
+	w->w_filecache = filecache_create(w->w_loop, cfg->root);
+	if (w->w_filecache == NULL)
+		log_warn("inotify on %s: the open-file cache is off", cfg->root);
+	w->w_pool = iopool_create(w->w_loop, cfg->io_threads,
+	    WORKER_POOL_QUEUE);
+	if (w->w_pool == NULL) {
+		log_err("starting %d I/O threads", cfg->io_threads);
+		return -1;
+	}
+	if (loop_add(w->w_loop, listen_fd, POLLIN, worker_on_accept, w) == -1) {
+		log_err("loop_add listen socket");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	uint64_t overflows = 0;
+
+	if (w->w_pool != NULL) {
+		overflows = iopool_overflows(w->w_pool);
+		/* Joins the threads first: no job runs when conns go. */
+		iopool_destroy(w->w_pool);
+		w->w_pool = NULL;
+	}
+	if (overflows > 0)
+		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
+	/* Relays first: with the pool gone they must not start jobs. */
+	relay_teardown(w);
+	upload_teardown(w);
+	conn_close_all(w);
+	peer_teardown(w);
+	filecache_free(w->w_filecache);
+	accesslog_close();
+	if (w->w_listen_fd != -1)
+		close(w->w_listen_fd);
+	if (w->w_root_fd != -1)
+		close(w->w_root_fd);
+	if (w->w_tmp_fd != -1)
+		close(w->w_tmp_fd);
+	loop_free(w->w_loop);
+}
+
+int
+worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
+    pid_t master_pid, struct index *ix)
+{
+	struct worker w;
+	sigset_t wait_mask;
+	char ident[32];
+	int status = 0;
+
+	memset(&w, 0, sizeof(w));
+	w.w_root_fd = -1;
+	w.w_tmp_fd = -1;
+	w.w_listen_fd = -1;
+	w.w_index = ix;
+	w.w_pid = getpid();
+	snprintf(ident, sizeof(ident), "worker %d", slot);
+	log_set_ident(ident);
+	metrics_use_slot(slot);
+	worker_signals(&wait_mask);
+	if (worker_setup(&w, cfg, listen_fd, master_pid) == -1) {
+		close(ready_fd);
+		worker_teardown(&w);
+		return 1;
+	}
+	if (write(ready_fd, "", 1) < 0) {
+		/* The master notices a missing byte on its own. */
+	}
+	close(ready_fd);
+	log_debug("serving %s", cfg->root);
+
+	while (worker_stop_flag != 2) {
+		accesslog_flush(w.w_pool);
+		if (loop_run_once(w.w_loop, &wait_mask) == -1 && errno != EINTR) {
+			log_err("ppoll");
+			status = 1;
+			break;
+		}
+		if (worker_reopen_flag) {
+			worker_reopen_flag = 0;
+			if (log_reopen() == -1)
+				log_err("reopening the error log");
+			if (accesslog_reopen() == -1)
+				log_err("reopening the access log");
+		}
+		if (worker_stop_flag)
+			worker_begin_stop(&w);
+		/* Copies still being saved for clients that left finish
+		 * too, within shutdown_timeout. */
+		if (w.w_stopping && w.w_nconns == 0 && w.w_relays == NULL &&
+		    w.w_uploads == NULL)
+			break;
+	}
+	worker_teardown(&w);
+	return status;
+}

@@ -1,0 +1,651 @@
+/*
+ * conn.c - client connections of a worker (loop thread).
+ *
+ * Life of a request: CONN_READ_HEAD reads until http_parse_request has a
+ * whole head; CONN_HANDLING while request.c decides (perhaps through a pool
+ * job); CONN_WRITE sends c_out and then the file body in pool jobs (sendfile
+ * may block on the disk); then the request is logged and counted, and the
+ * connection either waits for the next head (keep-alive; pipelined bytes
+ * already read are parsed at once) or closes. A close after an error goes
+ * through CONN_LINGER: our write side is shut and the client's remaining
+ * bytes are read and dropped for a moment, so that a reset does not destroy
+ * the answer before the client has read it.
+ *
+ * One timer per connection; what it means depends on the state.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "http/response.h"
+#include "peer/fanout.h"
+#include "proc/worker.h"
+#include "serve/accesslog.h"
+#include "serve/conn.h"
+#include "serve/relay.h"
+#include "serve/request.h"
+#include "serve/upload.h"
+#include "store/metrics.h"
+
+#define CONN_IN_MIN 2048		/* first input buffer */
+#define CONN_SEND_CHUNK (1 << 20)	/* file bytes per pool job */
+#define CONN_LINGER_MS 2000
+#define CONN_LINGER_BYTES (1 << 20)
+#define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
+
+static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
+static void conn_on_timer(struct loop *loop, struct loop_timer *t);
+static void conn_process_input(struct conn *c);
+static void conn_write(struct conn *c);
+static void conn_close(struct conn *c);
+
+static const struct config *
+conn_cfg(const struct conn *c)
+{
+	return c->c_worker->w_cfg;
+}
+
+static struct loop *
+conn_loop(const struct conn *c)
+{
+	return c->c_worker->w_loop;
+}
+
+static void
+conn_format_addr(struct conn *c, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host,
+			    sizeof(host));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+	} else if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, host, sizeof(host));
+	} else {
+		snprintf(host, sizeof(host), "-");
+	}
+	snprintf(c->c_addr, sizeof(c->c_addr), "%s", host);
+}
+
+void
+conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	int one = 1;
+
+	(void)salen;
+	c->c_worker = w;
+	c->c_fd = fd;
+	c->c_file.fi_fd = -1;
+	c->c_open_fd = -1;
+	c->c_state = CONN_READ_HEAD;
+	conn_format_addr(c, sa);
+	/* Heads go out with MSG_MORE when a body follows, so Nagle is not
+	 * needed to coalesce them, and it would delay small answers. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (loop_add(w->w_loop, fd, POLLIN, conn_on_io, c) == -1) {
+		log_warn("loop_add client %s", c->c_addr);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->c_next = w->w_conns;
+	if (w->w_conns != NULL)
+		w->w_conns->c_prev = c;
+	w->w_conns = c;
+	w->w_nconns++;
+	metrics_add(&metrics_mine()->ms_connections_accepted, 1);
+	metrics_gauge_add(&metrics_mine()->ms_connections_open, 1);
+	/* The first head of a connection gets the header timeout. */
+	loop_timer_set(w->w_loop, &c->c_timer,
+	    w->w_cfg->http.header_timeout_ms, conn_on_timer);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+
+	fanout_abort(c);
+	relay_abort(c);
+	upload_abort(c);
+	if (c->c_claimed)	/* the waiters must not wait for nothing */
+		(void)index_fetch_finish(w->w_index, c->c_name, c->c_name_len,
+		    c->c_fetch_id, INDEX_END_FAILED, NULL, 0, loop_wall_ms());
+	loop_del(w->w_loop, c->c_fd);
+	loop_timer_cancel(w->w_loop, &c->c_timer);
+	close(c->c_fd);
+	if (c->c_file.fi_fd >= 0)
+		close(c->c_file.fi_fd);
+	free(c->c_in);
+	buf_free(&c->c_out);
+	buf_free(&c->c_job_out);
+	if (c->c_prev != NULL)
+		c->c_prev->c_next = c->c_next;
+	else
+		w->w_conns = c->c_next;
+	if (c->c_next != NULL)
+		c->c_next->c_prev = c->c_prev;
+	w->w_nconns--;
+	metrics_gauge_add(&metrics_mine()->ms_connections_open, -1);
+	free(c);
+}
+
+/* Closes now, or as soon as the pool job in flight returns. */
+static void
+conn_close(struct conn *c)
+{
+	if (c->c_job_busy) {
+		c->c_dead = true;
+		loop_del(conn_loop(c), c->c_fd);
+		loop_timer_cancel(conn_loop(c), &c->c_timer);
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_linger(struct conn *c)
+{
+	if (shutdown(c->c_fd, SHUT_WR) == -1) {
+		conn_close(c);
+		return;
+	}
+	c->c_state = CONN_LINGER;
+	c->c_in_len = 0;
+	loop_set_events(conn_loop(c), c->c_fd, POLLIN);
+	loop_timer_set(conn_loop(c), &c->c_timer, CONN_LINGER_MS, conn_on_timer);
+}
+
+static void
+conn_linger_read(struct conn *c)
+{
+	char sink[16384];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->c_fd, sink, sizeof(sink), 0);
+		if (n > 0) {
+			c->c_in_len += (size_t)n;
+			if (c->c_in_len > CONN_LINGER_BYTES)
+				break;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		break;	/* EOF or error: the client has it all */
+	}
+	conn_close(c);
+}
+
+struct conn *
+conn_of_job(struct iopool_job *job)
+{
+	return (struct conn *)(void *)((char *)job -
+	    offsetof(struct conn, c_job));
+}
+
+/* Every job of a connection ends here first: a connection closed while
+ * its job ran is freed now, instead of being handed to the caller. */
+static void
+conn_job_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	c->c_job_busy = false;
+	if (c->c_dead) {
+		conn_free(c);
+		return;
+	}
+	c->c_job_then(job);
+}
+
+void
+conn_submit(struct conn *c, void (*work)(struct iopool_job *),
+    void (*done)(struct iopool_job *))
+{
+	c->c_job.work = work;
+	c->c_job.done = conn_job_done;
+	c->c_job_then = done;
+	c->c_job_busy = true;
+	iopool_submit(c->c_worker->w_pool, &c->c_job);
+}
+
+bool
+conn_http10_keepalive(const struct conn *c)
+{
+	return c->c_req.version_minor == 0 && !c->c_close;
+}
+
+void
+conn_send_text(struct conn *c, int status, const char *reason,
+    const char *extra)
+{
+	c->c_status = status;
+	buf_reset(&c->c_out);
+	c->c_body_len = response_text(&c->c_out, status, reason, extra,
+	    c->c_req.method == HTTP_METHOD_HEAD, c->c_close,
+	    conn_http10_keepalive(c));
+	conn_send(c);
+}
+
+/* Logs and counts the request that just ended and clears its state. */
+static void
+conn_end_request(struct conn *c)
+{
+	metrics_count_request(c->c_req.method, c->c_status);
+	metrics_add(&metrics_mine()->ms_bytes_sent, c->c_sent);
+	if (accesslog_enabled())
+		accesslog_request(c->c_addr, &c->c_req, c->c_status, c->c_sent,
+		    loop_now(conn_loop(c)) - c->c_start_ms);
+	if (c->c_file.fi_fd >= 0) {
+		close(c->c_file.fi_fd);
+		c->c_file.fi_fd = -1;
+	}
+	c->c_file_off = c->c_file_end = 0;
+	c->c_claimed = c->c_waited = false;
+	c->c_wait_ticks = c->c_miss_tries = 0;
+	buf_reset(&c->c_out);
+	c->c_out_off = 0;
+	c->c_sent = 0;
+	c->c_body_len = 0;
+	c->c_status = 0;
+}
+
+/* A whole response went out. */
+static void
+conn_finish(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+
+	conn_end_request(c);
+	if (c->c_close) {
+		conn_linger(c);
+		return;
+	}
+	/* Keep what follows the head: pipelined requests. */
+	memmove(c->c_in, c->c_in + c->c_head_len, c->c_in_len - c->c_head_len);
+	c->c_in_len -= c->c_head_len;
+	c->c_head_len = 0;
+	c->c_head_started = false;
+	c->c_state = CONN_READ_HEAD;
+	memset(&c->c_req, 0, sizeof(c->c_req));
+	if (c->c_in_len > 0) {
+		/* Parse it from the timer phase of this loop turn rather than
+		 * recursing: a buffer of tiny pipelined requests would
+		 * otherwise nest one call per request. */
+		loop_set_events(w->w_loop, c->c_fd, 0);
+		loop_timer_set(w->w_loop, &c->c_timer, 0, conn_on_timer);
+		return;
+	}
+	/* Idle connections give their input buffer back. */
+	free(c->c_in);
+	c->c_in = NULL;
+	c->c_in_cap = 0;
+	loop_set_events(w->w_loop, c->c_fd, POLLIN);
+	/* Draining, but this answer did not say "Connection: close" (it was
+	 * under way when the drain began): the client may be sending its next
+	 * request right now. Serve that one with a close, as for any idle
+	 * connection when a drain begins (conn_drain_all). */
+	loop_timer_set(w->w_loop, &c->c_timer, w->w_stopping ?
+	    CONN_DRAIN_IDLE_MS : w->w_cfg->http.keepalive_timeout_ms,
+	    conn_on_timer);
+}
+
+void
+conn_done(struct conn *c)
+{
+	conn_finish(c);
+}
+
+void
+conn_abort(struct conn *c)
+{
+	conn_end_request(c);
+	conn_close(c);
+}
+
+void
+conn_wait_writable(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, POLLOUT | POLLRDHUP);
+	loop_timer_set(conn_loop(c), &c->c_timer,
+	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
+}
+
+void
+conn_wait_hangup(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, POLLRDHUP);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+}
+
+void
+conn_wait_readable(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, POLLIN);
+	loop_timer_set(conn_loop(c), &c->c_timer,
+	    conn_cfg(c)->http.body_timeout_ms, conn_on_timer);
+}
+
+void
+conn_wait_nothing(struct conn *c)
+{
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+}
+
+static void
+conn_send_file_work(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+	uint64_t left = c->c_file_end - c->c_file_off;
+	size_t n;
+
+	n = file_send(c->c_fd, c->c_file.fi_fd, &c->c_file_off,
+	    left < CONN_SEND_CHUNK ? left : CONN_SEND_CHUNK, &c->c_job_err);
+	c->c_sent += n;
+}
+
+static void
+conn_send_file_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	if (c->c_job_err != 0 && c->c_job_err != EAGAIN) {
+		if (c->c_job_err != EPIPE && c->c_job_err != ECONNRESET)
+			log_warnx("sending a file to %s: %s", c->c_addr,
+			    strerror(c->c_job_err));
+		/* The client cannot get the whole body: do not let it take
+		 * what it has for a complete answer. */
+		conn_abort(c);
+		return;
+	}
+	if (c->c_file_off >= c->c_file_end) {
+		conn_finish(c);
+		return;
+	}
+	/* Socket full (or a chunk done): wait for room, then go on. */
+	loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
+	loop_timer_set(conn_loop(c), &c->c_timer,
+	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
+}
+
+static void
+conn_write(struct conn *c)
+{
+	bool file_follows = c->c_file.fi_fd >= 0 &&
+	    c->c_file_off < c->c_file_end;
+
+	while (c->c_out_off < c->c_out.len) {
+		ssize_t n = send(c->c_fd, c->c_out.data + c->c_out_off,
+		    c->c_out.len - c->c_out_off,
+		    MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
+
+		if (n > 0) {
+			c->c_out_off += (size_t)n;
+			c->c_sent += (uint64_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
+			loop_timer_set(conn_loop(c), &c->c_timer,
+			    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
+			return;
+		}
+		conn_end_request(c);
+		conn_close(c);
+		return;
+	}
+	if (file_follows) {
+		loop_set_events(conn_loop(c), c->c_fd, 0);
+		conn_submit(c, conn_send_file_work, conn_send_file_done);
+		return;
+	}
+	conn_finish(c);
+}
+
+void
+conn_send(struct conn *c)
+{
+	c->c_state = CONN_WRITE;
+	c->c_out_off = 0;
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+	conn_write(c);
+}
+
+/* Reads what the socket has into c_in. Returns 0 when the caller should
+ * parse, -1 when the connection was closed. */
+static int
+conn_read(struct conn *c)
+{
+	size_t max = c->c_worker->w_limits.max_header_size + 1;
+	ssize_t n;
+
+	for (;;) {
+		if (c->c_in_len == c->c_in_cap) {
+			size_t cap = c->c_in_cap ? c->c_in_cap * 2 : CONN_IN_MIN;
+
+			if (c->c_in_cap >= max)
+				return 0;	/* full: the parser decides */
+			if (cap > max)
+				cap = max;
+			c->c_in = xrealloc(c->c_in, cap);
+			c->c_in_cap = cap;
+		}
+		n = recv(c->c_fd, c->c_in + c->c_in_len,
+		    c->c_in_cap - c->c_in_len, 0);
+		if (n > 0) {
+			size_t room = c->c_in_cap - c->c_in_len;
+
+			c->c_in_len += (size_t)n;
+			metrics_add(&metrics_mine()->ms_bytes_received,
+			    (uint64_t)n);
+			/* A short read took all there was: no need for a
+			 * second recv to hear EAGAIN (poll is level-triggered,
+			 * nothing is lost). */
+			if ((size_t)n < room)
+				return 0;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		/* EOF or reset: a client may leave between requests. */
+		conn_close(c);
+		return -1;
+	}
+}
+
+static void
+conn_process_input(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	struct http_error err;
+	enum http_parse_result r;
+
+	if (c->c_in_len == 0)
+		return;
+	if (!c->c_head_started) {
+		c->c_head_started = true;
+		c->c_start_ms = loop_now(w->w_loop);
+		loop_timer_set(w->w_loop, &c->c_timer,
+		    w->w_cfg->http.header_timeout_ms, conn_on_timer);
+	}
+	r = http_parse_request(c->c_in, c->c_in_len, &w->w_limits, &c->c_req,
+	    &c->c_head_len, &err);
+	if (r == HTTP_PARSE_MORE) {
+		if (c->c_in_len >= w->w_limits.max_header_size + 1) {
+			/* The parser bounds every part of a head, so a full
+			 * buffer without a verdict means a too-large head. */
+			r = HTTP_PARSE_ERROR;
+			err.status = 431;
+			err.reason = "request head too large";
+		} else {
+			loop_set_events(w->w_loop, c->c_fd, POLLIN);
+			return;
+		}
+	}
+	loop_set_events(w->w_loop, c->c_fd, 0);
+	loop_timer_cancel(w->w_loop, &c->c_timer);
+	c->c_state = CONN_HANDLING;
+	if (r == HTTP_PARSE_ERROR) {
+		/* What follows an unparsable head cannot be trusted. */
+		memset(&c->c_req, 0, sizeof(c->c_req));
+		c->c_req.method = HTTP_METHOD_OTHER;
+		c->c_req.version_minor = 1;
+		c->c_head_len = c->c_in_len;
+		c->c_close = true;
+		conn_send_text(c, err.status, err.reason, NULL);
+		return;
+	}
+	c->c_close = !c->c_req.keep_alive || w->w_stopping ||
+	    w->w_cfg->http.keepalive_timeout_ms == 0;
+	request_handle(c);
+}
+
+static void
+conn_on_io(struct loop *loop, int fd, short revents, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	switch (c->c_state) {
+	case CONN_READ_HEAD:
+		if (conn_read(c) == 0)
+			conn_process_input(c);
+		break;
+	case CONN_WRITE:
+		if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
+			conn_end_request(c);
+			conn_close(c);
+			break;
+		}
+		conn_write(c);
+		break;
+	case CONN_LINGER:
+		conn_linger_read(c);
+		break;
+	case CONN_RELAY:
+		relay_client_io(c, revents);
+		break;
+	case CONN_UPLOAD:
+		upload_client_io(c, revents);
+		break;
+	case CONN_HANDLING:
+		/* Nothing was asked for, but poll reports a hang-up anyway;
+		 * ignoring it would spin the loop until the work is done. */
+		if (revents & (POLLERR | POLLHUP))
+			conn_close(c);
+		break;
+	}
+}
+
+static void
+conn_on_timer(struct loop *loop, struct loop_timer *t)
+{
+	struct conn *c = (struct conn *)(void *)((char *)t -
+	    offsetof(struct conn, c_timer));
+
+	(void)loop;
+	switch (c->c_state) {
+	case CONN_READ_HEAD:
+		if (c->c_in_len > 0 && c->c_head_len == 0 &&
+		    !c->c_head_started) {
+			/* Pipelined bytes left by the previous request. */
+			conn_process_input(c);
+			return;
+		}
+		if (!c->c_head_started) {
+			/* Idle keep-alive: close gracefully, so that a request
+			 * the client sent at this very moment meets an orderly
+			 * end of stream (which clients retry), not a reset. */
+			conn_linger(c);
+			return;
+		}
+		memset(&c->c_req, 0, sizeof(c->c_req));
+		c->c_req.method = HTTP_METHOD_OTHER;
+		c->c_req.version_minor = 1;
+		c->c_head_len = c->c_in_len;
+		c->c_close = true;
+		c->c_state = CONN_HANDLING;
+		loop_set_events(conn_loop(c), c->c_fd, 0);
+		conn_send_text(c, 408, "request head not received in time",
+		    NULL);
+		return;
+	case CONN_WRITE:
+		if (c->c_job_busy) {
+			/* The disk is slow, not the client; wait for it. */
+			loop_timer_set(conn_loop(c), &c->c_timer,
+			    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
+			return;
+		}
+		log_debug("send timeout to %s", c->c_addr);
+		conn_end_request(c);
+		conn_close(c);
+		return;
+	case CONN_RELAY:
+		relay_client_timeout(c);
+		return;
+	case CONN_UPLOAD:
+		upload_timeout(c);
+		return;
+	case CONN_LINGER:
+	case CONN_HANDLING:
+		conn_close(c);
+		return;
+	}
+}
+
+void
+conn_drain_all(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = w->w_conns; c != NULL; c = next) {
+		next = c->c_next;
+		/* An answer whose head may be out already (CONN_WRITE, a relay)
+		 * keeps what it told the client; conn_finish treats the
+		 * connection as idle afterwards. Closing it unannounced would
+		 * meet the client's next request with an end of stream. */
+		if (c->c_state == CONN_READ_HEAD || c->c_state == CONN_HANDLING ||
+		    c->c_state == CONN_UPLOAD)
+			c->c_close = true;
+		/* An idle connection may carry a request already on its way:
+		 * serve it (with "Connection: close") if it comes soon, then
+		 * close gracefully. */
+		if (c->c_state == CONN_READ_HEAD && !c->c_head_started &&
+		    c->c_in_len == 0)
+			loop_timer_set(w->w_loop, &c->c_timer, CONN_DRAIN_IDLE_MS,
+			    conn_on_timer);
+	}
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	while (w->w_conns != NULL)
+		conn_free(w->w_conns);
+}
