@@ -1,33 +1,39 @@
 /*
- * fanout.h - asks every peer at once about one name. The first peer to
- * answer 200 wins and its connection is handed over (a miss relays it, an
- * upload refuses the name); the other lookups are closed at once. When
- * every peer has said no, failed or timed out, the caller hears "missing".
- * Lookups carry the X-Shoal-Lookup header, so the peers answer from their
- * own files and never ask further.
+ * fanout.h - asks every peer of the set at once about one name. The first
+ * peer to answer 200 wins and its connection is handed over (a miss
+ * relays it, an upload refuses the name); the other lookups are discarded
+ * at once. When every peer has said no, failed or timed out (or rests),
+ * the owner hears "missing". Lookups carry PEER_LOOKUP_HEADER, so the
+ * peers answer from their own files and never ask further.
  *
- * Loop thread only. A fanout belongs to its client connection (c_fanout)
- * until it calls back.
+ * A fanout needs no client connection: its owner (a request, an upload,
+ * later gossip or a part lookup) holds the handle, may abort it at any
+ * time before it reports, and hears exactly one callback otherwise, never
+ * from inside fanout_start(). The handle is gone once the callback runs.
+ *
+ * Loop thread only.
  */
-#ifndef SHOAL_FANOUT_H
-#define SHOAL_FANOUT_H
+#ifndef SHOAL_PEER_FANOUT_H
+#define SHOAL_PEER_FANOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-struct conn;
+struct fanout;
 struct peer_conn;
+struct peer_set;
 
 /* A peer has the name: pc (its 200 head just arrived) is the callee's. */
-typedef void fanout_found_cb(struct conn *c, struct peer_conn *pc);
+typedef void fanout_found_cb(void *arg, struct peer_conn *pc);
 /* No peer has it (or none could say). */
-typedef void fanout_missing_cb(struct conn *c);
+typedef void fanout_missing_cb(void *arg);
 
-/* Starts the lookups for c->c_name: GET, or HEAD when `head`. Needs at
- * least one configured peer. */
-void fanout_start(struct conn *c, bool head, fanout_found_cb *found,
-    fanout_missing_cb *missing);
+/* Starts the lookups of name[0..len): GET, or HEAD when `head`. */
+struct fanout *fanout_start(struct peer_set *ps, const char *name,
+    size_t len, bool head, fanout_found_cb *found,
+    fanout_missing_cb *missing, void *arg);
 
-/* The client connection is going away: closes every lookup. */
-void fanout_abort(struct conn *c);
+/* The owner gives up: every lookup is discarded, no callback follows. */
+void fanout_abort(struct fanout *f);
 
 #endif

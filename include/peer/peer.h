@@ -1,34 +1,41 @@
 /*
- * peer.h - the HTTP client side of a worker: one request to another node
+ * peer.h - the HTTP client side of a node: one request to another node
  * over a nonblocking socket driven by the worker's loop, with the response
  * parsed as strictly as a client's request and its body handed over as it
  * arrives, at the pace the consumer can take (backpressure).
  *
- * General on purpose (any method, a request head of the caller's making),
- * so that lookups, and later gossip and part transfers, share it.
- * Connections that end a response cleanly with keep-alive go back to a
- * per-worker, per-peer idle pool; a request that fails on a reused
- * connection before any byte of answer is retried once on a fresh one.
+ * General on purpose: any method, a request head of the caller's making,
+ * and a request body streamed from a producer (Content-Length or
+ * chunked), so that lookups, uploads' name checks, gossip, replication and
+ * part transfers share it. Connections that end a response cleanly with
+ * keep-alive go back to a per-peer idle pool; a request that fails on a
+ * reused connection before any byte of answer (and before any byte of
+ * its body was taken from the producer) is retried once on a fresh one.
  *
  * Loop thread only. A peer_conn belongs to its handler from peer_request()
  * until on_done/on_fail or peer_conn_close(); after on_done the handler
  * gives it back with peer_conn_release().
  */
-#ifndef SHOAL_PEER_H
-#define SHOAL_PEER_H
+#ifndef SHOAL_PEER_PEER_H
+#define SHOAL_PEER_PEER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 #include "event/loop.h"
+#include "http/body.h"
 #include "http/http.h"
 
-struct config_peer;
-struct worker;
+struct peer;
 struct peer_conn;
+struct peer_set;
+
+/* The header of a lookup sent by one node to another; a request carrying
+ * it is answered from local files only, so lookups never loop. */
+#define PEER_LOOKUP_HEADER "X-Shoal-Lookup"
 
 enum peer_failure {
 	PEER_REFUSED,		/* connect failed, reset before an answer */
@@ -38,7 +45,9 @@ enum peer_failure {
 };
 
 struct peer_handler {
-	/* The response head is in pc_resp. */
+	/* The response head is in pc_resp. An answer that comes while the
+	 * request body is still going out ends the sending: on_send is not
+	 * called again. */
 	void (*on_head)(struct peer_conn *pc, void *arg);
 	/* Body bytes are at peer_conn_data(); call peer_conn_consumed()
 	 * when done with all of them (reading pauses until then). */
@@ -48,48 +57,49 @@ struct peer_handler {
 	/* The exchange failed; the connection is already closed and freed
 	 * when this returns. */
 	void (*on_fail)(struct peer_conn *pc, enum peer_failure why, void *arg);
+	/* Requests with a body (PEER_REQ_BODY): the connection can take the
+	 * next piece (peer_conn_send) or the end (peer_conn_send_end). The
+	 * producer may also call those later, when it has something. */
+	void (*on_send)(struct peer_conn *pc, void *arg);
 };
 
-/* One configured peer as a worker knows it. */
-struct peer {
-	char p_name[300];		/* "host:port", for logs and metrics */
-	struct sockaddr_storage p_addr;
-	socklen_t p_addrlen;		/* 0: could not be resolved */
-	int p_metrics;			/* metrics_peer index or -1 */
-	struct peer_conn *p_idle;	/* keep-alive connections */
-	size_t p_nidle;
-	size_t p_ndiscard;		/* answers being read for nobody */
-	/* rest after timeouts: see peer_asked() */
-	unsigned p_timeouts;		/* in a row, without any answer */
-	int64_t p_rest_until_ms;	/* loop_now() */
-	int64_t p_rest_ms;		/* the last rest, doubled each time */
-};
+/* peer_request() flags. */
+#define PEER_REQ_HEAD		0x1	/* a HEAD request: no body in the answer */
+#define PEER_REQ_BODY		0x2	/* a body follows the head (on_send) */
+#define PEER_REQ_CHUNKED	0x4	/* ... framed here as chunks; the head
+					   says Transfer-Encoding: chunked */
 
 struct peer_conn {
-	struct peer_conn *pc_next;	/* in the idle pool */
-	struct peer_conn *pc_all_prev, *pc_all_next;	/* w_peer_conns */
-	struct worker *pc_worker;
+	struct list pc_link;		/* the set's ps_conns */
+	struct list pc_idle_link;	/* the peer's p_idle, when idle */
+	struct peer_set *pc_set;
 	struct peer *pc_peer;
 	int pc_fd;
 	int pc_state;
 	struct loop_timer pc_timer;
 	int64_t pc_start_ms;
 	int64_t pc_timeout_ms;
+	unsigned pc_flags;		/* PEER_REQ_* */
 	bool pc_reused;			/* came from the idle pool */
-	bool pc_head_request;
 
 	struct buf pc_out;		/* the request head */
 	size_t pc_out_off;
 
+	/* the request body: the producer's current piece */
+	const char *pc_piece;
+	size_t pc_piece_len;
+	size_t pc_piece_sent;		/* framing included */
+	char pc_frame[24];		/* "HEX\r\n" of a chunk */
+	size_t pc_frame_len;
+	bool pc_body_taken;		/* a piece was handed over */
+	bool pc_body_end;		/* the producer said it is over */
+	bool pc_last_sent;		/* the last chunk is on its way */
+	bool pc_asked;			/* on_send due, not yet called */
+
 	char *pc_in;			/* response bytes */
 	size_t pc_in_len, pc_in_cap;
 	struct http_message pc_resp;
-
-	/* body framing */
-	bool pc_has_body;
-	bool pc_chunked;
-	struct http_chunked pc_chunk;
-	uint64_t pc_body_left;		/* Content-Length bytes to come */
+	struct http_body pc_rbody;	/* the response body's framing */
 	size_t pc_data_len;		/* decoded bytes at pc_in, unconsumed */
 	bool pc_reusable;		/* nothing unexpected came */
 	bool pc_discarding;		/* peer_conn_discard() took it */
@@ -107,36 +117,35 @@ struct peer_conn {
  * not for twice as long, up to PEER_REST_MAX_MS. Any answer ends the rest.
  * Each lookup it would have had costs a connection and waits out
  * peer_timeout for nothing; a rested peer misses no answer it would have
- * given within peer_timeout.
+ * given within peer_timeout. The rest is shared by the node's workers.
+ * A true answer books the probe: the caller must then send.
  */
 #define PEER_REST_AFTER 3
 #define PEER_REST_MIN_MS 1000
 #define PEER_REST_MAX_MS 30000
-bool peer_asked(struct worker *w, struct peer *p);
-
-/* "host:port" ("[v6]:port") of a configured peer, for logs and metrics. */
-void peer_name(const struct config_peer *cp, char *out, size_t len);
-
-/* Resolves the configured peers (blocking getaddrinfo; at worker start).
- * An unresolvable peer is logged and then answers every lookup with
- * PEER_REFUSED. Returns the array of cfg->npeers entries. */
-struct peer *peer_setup(struct worker *w);
-
-/* At worker exit: frees every connection, whatever its state, and the
- * array. */
-void peer_teardown(struct worker *w);
+bool peer_may_ask(struct peer_set *ps, struct peer *p);
 
 /*
  * Sends `head` (a whole request head, CRLF CRLF included) to peer p and
- * drives the exchange, calling h with arg. `timeout_ms` bounds the wait for
- * the response head from now, and each stall of the body while the
- * consumer is waiting for bytes. Returns the connection; failures,
- * including immediate ones, are reported through on_fail from the loop
- * (never from inside this call).
+ * drives the exchange, calling h with arg. `flags` are PEER_REQ_*.
+ * `timeout_ms` bounds the wait for the response head from the end of the
+ * request, each stall of the request while the peer does not take it, and
+ * each stall of the body while the consumer is waiting for bytes. Returns
+ * the connection; failures, including immediate ones, are reported
+ * through on_fail from the loop (never from inside this call).
  */
-struct peer_conn *peer_request(struct worker *w, struct peer *p,
-    const char *head, size_t head_len, bool head_request, int64_t timeout_ms,
+struct peer_conn *peer_request(struct peer_set *ps, struct peer *p,
+    const char *head, size_t head_len, unsigned flags, int64_t timeout_ms,
     const struct peer_handler *h, void *arg);
+
+/* The producer's next piece of request body: n > 0 bytes at p, which stay
+ * valid until on_send asks for more (or the exchange ends). Returns 0, or
+ * -1 when the connection takes no body now (a piece is pending, an answer
+ * came, the body ended, or the exchange failed). */
+int peer_conn_send(struct peer_conn *pc, const void *p, size_t n);
+
+/* The request body is complete. Returns 0 or -1 as above. */
+int peer_conn_send_end(struct peer_conn *pc);
 
 /* The decoded body bytes waiting for the consumer. */
 char *peer_conn_data(struct peer_conn *pc);
@@ -160,5 +169,9 @@ void peer_conn_close(struct peer_conn *pc);
  * answers cannot pile up descriptors.
  */
 void peer_conn_discard(struct peer_conn *pc);
+
+/* At worker exit (peer_set_free): frees every connection of the set,
+ * whatever its state, with no callback. */
+void peer_conn_free_all(struct peer_set *ps);
 
 #endif

@@ -1,46 +1,68 @@
 /*
- * conn.h - a client connection of a worker: reading request heads, handing
- * them to request.c, writing responses (a head and a body from memory, or
- * file data sent by the I/O pool), keep-alive and pipelining, timeouts.
+ * conn.h - a client connection of a worker: reading request heads and
+ * handing each to the server's router, reading a request body, writing
+ * responses (a head and a body from memory, file data sent by the I/O
+ * pool, or vectors its owner streams), keep-alive and pipelining,
+ * timeouts.
+ *
+ * Owners. While a request is answered from the node's own state, the
+ * connection is busy and needs nobody. When another module must drive it
+ * (a relay streaming a peer's answer, an upload reading the body, a miss
+ * waiting for peers, later a striped transfer), that module installs a
+ * handler with conn_own(): from then on the connection's events and timer
+ * go to the handler, and the module uses the connection only through the
+ * calls below (conn_sendv, conn_read_body, the waits), never the socket.
+ * Ownership ends with the answer (conn_send, conn_send_text), or with
+ * conn_finish / conn_abort; the connection names no module above it.
  *
  * A connection belongs to its worker's loop thread. While one of its jobs
  * is in the I/O pool (c_job_busy), the pool thread may use c_fd and the
  * job's own fields, and nothing else; the loop does not free or close the
  * connection until the job is done.
  */
-#ifndef SHOAL_CONN_H
-#define SHOAL_CONN_H
+#ifndef SHOAL_SERVE_CONN_H
+#define SHOAL_SERVE_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 #include "event/iopool.h"
 #include "event/loop.h"
+#include "http/body.h"
 #include "http/http.h"
 #include "store/file.h"
-#include "store/index.h"
 #include "store/name.h"
 
-struct fanout;
-struct relay;
-struct upload;
-struct worker;
+struct conn;
+struct server;
 
 enum conn_state {
 	CONN_READ_HEAD,		/* waiting for (the rest of) a request head */
-	CONN_HANDLING,		/* request.c owns it (a pool job, say) */
+	CONN_BUSY,		/* being answered; only a hang-up is watched */
+	CONN_OWNED,		/* an owner's handler drives it */
 	CONN_WRITE,		/* sending c_out, then the file body */
-	CONN_RELAY,		/* relay.c streams a peer's answer */
-	CONN_UPLOAD,		/* upload.c reads a request body */
 	CONN_LINGER,		/* after an error: reading and discarding */
 };
 
+/* What an owner hears. on_io gets the events it waits for (conn_wait_*),
+ * plus errors and hang-ups; on_timeout when the connection's timer fires;
+ * on_close when the connection is freed while still owned (the worker
+ * exits, say): the owner lets go, and must not answer. */
+struct conn_handler {
+	void (*on_io)(struct conn *c, short revents);
+	void (*on_timeout)(struct conn *c);
+	void (*on_close)(struct conn *c);
+};
+
 struct conn {
-	struct conn *c_next, *c_prev;	/* the worker's list */
-	struct worker *c_worker;
+	struct list c_link;		/* the server's s_conns */
+	struct server *c_srv;
 	int c_fd;
 	enum conn_state c_state;
 	struct loop_timer c_timer;
@@ -58,6 +80,8 @@ struct conn {
 	size_t c_name_len;
 	int64_t c_start_ms;
 	bool c_close;			/* close after this response */
+	struct http_body c_body;	/* its body, once conn_body_begin() */
+	bool c_continued;		/* "100 Continue" went out */
 
 	/* the response: c_out holds the head (and a short body) */
 	struct buf c_out;
@@ -66,21 +90,14 @@ struct conn {
 	uint64_t c_body_len;		/* for the log: body bytes to send */
 	uint64_t c_sent;		/* bytes written, head included */
 	struct file_info c_file;	/* body from a file: fi_fd >= 0 */
-	int c_open_fd;			/* opened from the loop, for the job */
 	uint64_t c_file_off, c_file_end;
-
-	struct fanout *c_fanout;	/* peers being asked */
-	struct relay *c_relay;		/* a peer's answer being relayed */
-	struct upload *c_upload;	/* a body being stored */
-
-	/* a miss and the shared index (request.c) */
-	bool c_claimed;			/* this request fetches the name */
-	uint64_t c_fetch_id;
-	bool c_waited;			/* counted as a collapsed waiter */
-	struct index_fetch c_wait;	/* the fetch it waits for */
-	unsigned c_wait_ticks;
-	unsigned c_miss_tries;
+	int c_open_fd;			/* opened from the loop, for the job */
 	int64_t c_copy_expiry;		/* of the file opened, if a copy */
+	unsigned c_miss_tries;		/* back to ROOT after a miss */
+
+	/* the owner, when CONN_OWNED */
+	const struct conn_handler *c_handler;
+	void *c_owner;
 
 	/* the one I/O pool job a connection can have */
 	struct iopool_job c_job;
@@ -92,56 +109,112 @@ struct conn {
 };
 
 /* Takes an accepted, nonblocking socket. */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+void conn_accept(struct server *s, int fd, const struct sockaddr *sa,
     socklen_t salen);
 
 /* Worker stopping: every connection closes after its current (or next
  * imminent) response; idle ones close gracefully within half a second. */
-void conn_drain_all(struct worker *w);
+void conn_drain_all(struct server *s);
 
-/* At exit, once the pool threads are joined: frees every connection. */
-void conn_close_all(struct worker *w);
+/* At exit, once the pool threads are joined: frees every connection (the
+ * owners hear on_close). */
+void conn_close_all(struct server *s);
+
+/* -- answering ----------------------------------------------------- */
 
 /*
- * For request.c: start sending c_out (head plus any body already in it)
- * and then, when c_file.fi_fd >= 0, the file from c_file_off to
- * c_file_end. The request is finished (logged, counted) when all is sent.
+ * Starts sending c_out (head plus any body already in it) and then, when
+ * c_file.fi_fd >= 0, the file from c_file_off to c_file_end. The request
+ * is finished (logged, counted) when all is sent. Ends any ownership.
  */
 void conn_send(struct conn *c);
 
-/* For relay.c: the response is complete (c_out and the body went out);
- * log it and go on with keep-alive or close. */
-void conn_done(struct conn *c);
+/* A complete text response (see response_text) sent with conn_send.
+ * `extra` is NULL or whole header lines. */
+void conn_send_text(struct conn *c, int status, const char *reason,
+    const char *extra);
 
-/* For relay.c: the response cannot be completed; log it and close the
- * connection, so that the client sees it cut. */
+/* A 200 with `body` (copied; only its length for HEAD) of `type`, and
+ * more header lines in `extra` (NULL: none), sent with conn_send. */
+void conn_send_body(struct conn *c, const char *type, const char *extra,
+    const char *body, size_t len);
+
+/* True when the response must say "Connection: keep-alive" (HTTP/1.0). */
+bool conn_http10_keepalive(const struct conn *c);
+
+/* -- owners -------------------------------------------------------- */
+
+/* Installs h with `owner` as its argument (conn_owner()); the connection
+ * watches nothing until the owner says what to wait for. */
+void conn_own(struct conn *c, const struct conn_handler *h, void *owner);
+void *conn_owner(const struct conn *c);
+
+/* The owner lets go without answering: the connection is busy again, to
+ * be answered by whoever the owner hands the request to. */
+void conn_release(struct conn *c);
+
+/*
+ * Sends what is left of c_out (the head) and then iov[0..n), with
+ * MSG_MORE when `more` body follows. Returns how many bytes of iov went
+ * (the head's are not counted); when that is less than all of them, the
+ * socket is full: wait with conn_wait_writable(). Returns -1 (errno) when
+ * the client is gone.
+ */
+ssize_t conn_sendv(struct conn *c, const struct iovec *iov, int n,
+    bool more);
+
+/* Head bytes of c_out not yet sent. */
+size_t conn_out_pending(const struct conn *c);
+
+/* The owner sent a whole response: it is logged, counted, and the
+ * connection goes on with keep-alive or closes. */
+void conn_finish(struct conn *c);
+
+/* The owner cannot complete the response: it is logged and the
+ * connection closes at once, so the client sees it cut. */
 void conn_abort(struct conn *c);
 
-/* For relay.c: wait for the socket to take more (POLLOUT, send timeout),
- * or only watch for the client hanging up (while the peer or the disk is
- * slow), so that a client that walks away stops the relay at once. */
+/* What the owner waits for: room to write (POLLOUT, send timeout); only a
+ * hang-up (while a peer or the disk is slow; no timer); body bytes
+ * (POLLIN, body timeout); or nothing (no timer). */
 void conn_wait_writable(struct conn *c);
 void conn_wait_hangup(struct conn *c);
-
-/* For upload.c: wait for body bytes (POLLIN, body timeout), or for
- * nothing while the disk works. */
 void conn_wait_readable(struct conn *c);
 void conn_wait_nothing(struct conn *c);
 
-/* For request.c: a complete text response (see response_text) sent with
- * conn_send. `extra` is NULL or whole header lines. */
-void conn_send_text(struct conn *c, int status, const char *reason,
-    const char *extra);
+/* Arms the connection's timer: on_timeout in `ms`. */
+void conn_set_timer(struct conn *c, int64_t ms);
+
+/* -- the request body ---------------------------------------------- */
+
+/* The body of c_req (Content-Length or chunked) is to be read. */
+void conn_body_begin(struct conn *c);
+
+/* Sends "100 Continue" when the client asked for it and it has not gone
+ * yet. Returns 0, or -1 when the client is gone. */
+int conn_continue(struct conn *c);
+
+/*
+ * Reads body bytes, decoded, into buf[0..cap): the bytes that came with
+ * the head first, then the socket. Never reads past the body: what
+ * follows it (a pipelined request) stays for the connection. Returns how
+ * many (> 0); 0 with errno EAGAIN when none are there now (wait with
+ * conn_wait_readable()), or with errno 0 when the body is complete; -1
+ * with errno ECONNRESET (the client closed or reset) or EPROTO (bad
+ * chunked framing: answer 400).
+ */
+ssize_t conn_read_body(struct conn *c, char *buf, size_t cap);
+
+bool conn_body_done(const struct conn *c);
+
+/* -- pool jobs ----------------------------------------------------- */
 
 /* Runs work() in the pool and done() back on the loop, unless the
  * connection was closed meanwhile (then it is freed instead). */
 void conn_submit(struct conn *c, void (*work)(struct iopool_job *),
     void (*done)(struct iopool_job *));
 
-/* The connection of a job (container_of). */
+/* The connection of a job. */
 struct conn *conn_of_job(struct iopool_job *job);
-
-/* True when the response must say "Connection: keep-alive" (HTTP/1.0). */
-bool conn_http10_keepalive(const struct conn *c);
 
 #endif

@@ -9,36 +9,23 @@
  * once), then every peer asked at once whether it has the name (409).
  * Only then "100 Continue" for a client that waits for it, and the body.
  *
- * The body goes to the reserved temporary file through the I/O pool, one
- * buffer at a time (a 10 GiB upload uses one buffer of memory), hashed for
- * the ETag on the way. When it is whole: fsync, link into place without
- * ever replacing a file, fsync ROOT, 201. A client that leaves, stalls past
- * body_timeout or breaks the framing, or a full disk (507), leaves nothing:
- * the temporary file is removed and the name is free again.
+ * The body goes to the reserved temporary file through a spool, read from
+ * the client into one of the spool's two buffers while the other is
+ * written (a 10 GiB upload uses two buffers of memory), hashed for the
+ * ETag on the way. When it is whole: fsync, link into place without ever
+ * replacing a file, fsync ROOT, 201. A client that leaves, stalls past
+ * body_timeout or breaks the framing, or a full disk (507), leaves
+ * nothing: the temporary file is removed and the name is free again.
  *
- * Loop thread; disk work in the pool. An upload belongs to its connection
- * (c_upload); one whose connection goes while a disk job runs finishes
- * its cleanup on the worker's list (w_uploads).
+ * Loop thread. An upload owns its connection until it answers; the spool
+ * cleans up after it on its own.
  */
-#ifndef SHOAL_UPLOAD_H
-#define SHOAL_UPLOAD_H
+#ifndef SHOAL_SERVE_UPLOAD_H
+#define SHOAL_SERVE_UPLOAD_H
 
 struct conn;
-struct worker;
 
 /* c->c_req is a PUT or POST. Answers it, now or later. */
 void upload_start(struct conn *c);
-
-/* The client socket is readable (or failed), in CONN_UPLOAD. */
-void upload_client_io(struct conn *c, short revents);
-
-/* The connection's timer fired in CONN_UPLOAD: the body stalled. */
-void upload_timeout(struct conn *c);
-
-/* The connection is being freed. */
-void upload_abort(struct conn *c);
-
-/* At worker exit, after the pool stopped: removes what is left. */
-void upload_teardown(struct worker *w);
 
 #endif

@@ -121,13 +121,6 @@ int file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 int file_remove_copy(int root_fd, int tmp_fd, const char *name,
     const struct file_identity *id);
 
-/* file_seal() then file_link(): publishes the temporary file tmp_name
- * (open as fd) under `name` in root_fd. Closes fd. Returns 0, or -1 with
- * errno (EEXIST: the name was taken meanwhile, and nothing changed). The
- * temporary file is gone either way. */
-int file_publish(int fd, int tmp_fd, const char *tmp_name, int root_fd,
-    const char *name, const struct timespec *mtime, uint64_t digest);
-
 /*
  * Reserves `name` for an upload across every process of the node: fails
  * with EEXIST when a file (or anything) of that name is in ROOT, ENOSPC

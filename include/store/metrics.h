@@ -46,28 +46,6 @@ struct metrics_slot {
 	uint64_t ms_upload_bytes;	/* body bytes of stored uploads */
 };
 
-#define METRICS_PEERS 256
-#define METRICS_TTFB_BUCKETS 11	/* see metrics.c: the bucket bounds */
-
-/* Counters of one peer, by "host:port". Several workers add to the same
- * entry, so these are atomic adds, not single-writer slots. Entries are
- * named by the master (at start and on reload) and never removed. */
-struct metrics_peer {
-	char mp_name[300];		/* empty: free entry */
-	uint64_t mp_lookups;		/* lookups sent */
-	uint64_t mp_wins;		/* first to answer 200 */
-	uint64_t mp_not_found;		/* answered 404 */
-	uint64_t mp_refused;
-	uint64_t mp_timeout;
-	uint64_t mp_bad_response;
-	uint64_t mp_cut;		/* body ended early */
-	uint64_t mp_skipped;		/* not asked: resting (peer_asked) */
-	uint64_t mp_bytes;		/* body bytes relayed from it */
-	uint64_t mp_ttfb[METRICS_TTFB_BUCKETS];	/* not cumulative */
-	uint64_t mp_ttfb_sum_us;
-	uint64_t mp_ttfb_count;
-};
-
 struct metrics_shared {
 	uint32_t workers;		/* gauge, written by the master */
 	uint32_t generation;		/* configuration generation */
@@ -76,7 +54,6 @@ struct metrics_shared {
 	uint64_t reload_failures;
 	uint64_t worker_restarts;
 	struct metrics_slot slots[METRICS_SLOTS];
-	struct metrics_peer peers[METRICS_PEERS];
 };
 
 /* Master: maps the region once. Returns 0 or -1 with errno. */
@@ -96,14 +73,6 @@ struct metrics_slot *metrics_mine(void);
 void metrics_add(uint64_t *counter, uint64_t n);
 void metrics_gauge_add(int64_t *gauge, int64_t n);
 
-/* Master: the entry for peer `name` ("host:port"), created if new.
- * Returns its index, or -1 when the table is full. */
-int metrics_peer_register(const char *name);
-/* Worker: the index of a registered peer, or -1. */
-int metrics_peer_find(const char *name);
-struct metrics_peer *metrics_peer(int idx);	/* NULL for -1 */
-void metrics_peer_ttfb(int idx, int64_t us);
-
 /* Counts an upload by its answer (0: the client left before one). */
 void metrics_count_upload(int status);
 
@@ -116,5 +85,12 @@ void metrics_set_index(struct index *ix);
 
 /* Appends the whole exposition (all slots summed) to out. */
 void metrics_render(struct buf *out);
+
+/* For other layers' families: "# HELP" and "# TYPE" lines, and a label
+ * value escaped for the text format (backslash, quote, newline: a peer's
+ * host may hold any printable byte). */
+void metrics_family(struct buf *out, const char *name, const char *help,
+    const char *type);
+void metrics_label_value(const char *in, char *out, size_t size);
 
 #endif

@@ -1,37 +1,40 @@
 /*
- * peer.c - requests from a worker to other nodes (loop thread only).
+ * peer.c - requests from a node to other nodes (loop thread only).
  *
  * States of a connection:
  *   CONNECTING  nonblocking connect in progress (POLLOUT)
  *   SENDING     the request head going out (POLLOUT)
+ *   UPLOADING   the request body going out, a piece at a time from the
+ *               producer (POLLOUT while a piece is pending; POLLIN for an
+ *               answer that comes early)
  *   HEAD        reading the response head (POLLIN); the deadline runs
  *   BODY        body bytes: read only when the consumer has taken the last
  *               ones; a stall while waiting for the peer hits the deadline
  *   DONE        body complete, waiting for peer_conn_release()
  *   IDLE        in the keep-alive pool, watched for a close by the peer
+ *   FAILING     failed inside peer_request(); reported from a zero timer
  *   CLOSED      gone; freed from a zero timer so that no caller up the
  *               stack touches freed memory
  *
  * The whole response is parsed strictly (http_parse_response): exactly one
- * framing, no junk. Bytes past a Content-Length are dropped and the
+ * framing, no junk. Bytes past the end of the body are dropped and the
  * connection is not reused. A 200 without any framing (ended by close)
  * cannot be told from a cut one, so it is a bad response.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/log.h"
 #include "peer/peer.h"
-#include "proc/worker.h"
-#include "store/metrics.h"
+#include "peer/peer_set.h"
 
 #define PEER_BUF_SIZE (256 * 1024)	/* body bytes read at a time */
 #define PEER_BUF_MIN (16 * 1024)	/* first buffer, for the head */
@@ -43,6 +46,7 @@
 enum peer_state {
 	PC_CONNECTING,
 	PC_SENDING,
+	PC_UPLOADING,
 	PC_HEAD,
 	PC_BODY,
 	PC_DONE,
@@ -54,108 +58,57 @@ enum peer_state {
 static void peer_on_io(struct loop *loop, int fd, short revents, void *arg);
 static void peer_on_timer(struct loop *loop, struct loop_timer *t);
 static void peer_feed(struct peer_conn *pc);
+static void peer_upload(struct peer_conn *pc, bool from_loop);
 
 static struct loop *
 peer_loop(const struct peer_conn *pc)
 {
-	return pc->pc_worker->w_loop;
+	return pc->pc_set->ps_loop;
 }
 
-void
-peer_name(const struct config_peer *cp, char *out, size_t len)
+static struct peer_conn *
+peer_of_timer(struct loop_timer *t)
 {
-	snprintf(out, len, strchr(cp->host, ':') ? "[%s]:%u" : "%s:%u",
-	    cp->host, (unsigned)cp->port);
-}
-
-struct peer *
-peer_setup(struct worker *w)
-{
-	const struct config *cfg = w->w_cfg;
-	struct peer *peers = xcalloc(cfg->npeers ? cfg->npeers : 1,
-	    sizeof(*peers));
-	size_t i;
-
-	for (i = 0; i < cfg->npeers; i++) {
-		const struct config_peer *cp = &cfg->peers[i];
-		struct peer *p = &peers[i];
-		struct addrinfo hints, *res;
-		char port[8];
-		int rc;
-
-		peer_name(cp, p->p_name, sizeof(p->p_name));
-		p->p_metrics = metrics_peer_find(p->p_name);
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		snprintf(port, sizeof(port), "%u", (unsigned)cp->port);
-		rc = getaddrinfo(cp->host, port, &hints, &res);
-		if (rc != 0) {
-			log_warnx("peer %s: %s; it will count as refusing",
-			    p->p_name, gai_strerror(rc));
-			continue;
-		}
-		memcpy(&p->p_addr, res->ai_addr, res->ai_addrlen);
-		p->p_addrlen = res->ai_addrlen;
-		freeaddrinfo(res);
-	}
-	return peers;
+	return container_of(t, struct peer_conn, pc_timer);
 }
 
 static void
 peer_conn_free(struct peer_conn *pc)
 {
-	struct worker *w = pc->pc_worker;
-
-	if (pc->pc_all_prev != NULL)
-		pc->pc_all_prev->pc_all_next = pc->pc_all_next;
-	else
-		w->w_peer_conns = pc->pc_all_next;
-	if (pc->pc_all_next != NULL)
-		pc->pc_all_next->pc_all_prev = pc->pc_all_prev;
-
-	loop_timer_cancel(w->w_loop, &pc->pc_timer);
+	list_remove(&pc->pc_link);
+	list_remove(&pc->pc_idle_link);
+	loop_timer_cancel(peer_loop(pc), &pc->pc_timer);
 	if (pc->pc_fd != -1) {
-		loop_del(w->w_loop, pc->pc_fd);
+		loop_del(peer_loop(pc), pc->pc_fd);
 		close(pc->pc_fd);
 	}
+	peer_release(pc->pc_peer);
 	buf_free(&pc->pc_out);
 	free(pc->pc_in);
 	free(pc);
+}
+
+void
+peer_conn_free_all(struct peer_set *ps)
+{
+	while (!list_empty(&ps->ps_conns))
+		peer_conn_free(container_of(list_first(&ps->ps_conns),
+		    struct peer_conn, pc_link));
 }
 
 /* Drops an idle connection from its peer's pool. */
 static void
 peer_unpool(struct peer_conn *pc)
 {
-	struct peer_conn **pp;
-
-	for (pp = &pc->pc_peer->p_idle; *pp != NULL; pp = &(*pp)->pc_next) {
-		if (*pp == pc) {
-			*pp = pc->pc_next;
-			pc->pc_peer->p_nidle--;
-			return;
-		}
-	}
-}
-
-void
-peer_teardown(struct worker *w)
-{
-	while (w->w_peer_conns != NULL)
-		peer_conn_free(w->w_peer_conns);
-	free(w->w_peers);
-	w->w_peers = NULL;
+	list_remove(&pc->pc_idle_link);
+	pc->pc_peer->p_nidle--;
 }
 
 static void
 peer_free_later(struct loop *loop, struct loop_timer *t)
 {
-	struct peer_conn *pc = (struct peer_conn *)(void *)((char *)t -
-	    offsetof(struct peer_conn, pc_timer));
-
 	(void)loop;
-	peer_conn_free(pc);
+	peer_conn_free(peer_of_timer(t));
 }
 
 /* A discarded answer is over, one way or the other. */
@@ -185,49 +138,64 @@ peer_conn_close(struct peer_conn *pc)
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, 0, peer_free_later);
 }
 
+/* ------------------------------------------------------------------ */
+/* Health, shared by the node's workers                               */
+
 /* A request got no answer at all within its deadline. */
 static void
 peer_timed_out(struct peer_conn *pc)
 {
 	struct peer *p = pc->pc_peer;
-	int64_t now = loop_now(peer_loop(pc));
+	struct peer_health *he = &p->p_entry->pe_health;
+	int64_t now = loop_now(peer_loop(pc)), rest;
+	uint32_t n = __atomic_add_fetch(&he->he_timeouts, 1, __ATOMIC_RELAXED);
 
-	if (++p->p_timeouts < PEER_REST_AFTER)
+	if (n < PEER_REST_AFTER)
 		return;
-	p->p_rest_ms = p->p_rest_ms == 0 ? PEER_REST_MIN_MS :
-	    p->p_rest_ms * 2 > PEER_REST_MAX_MS ? PEER_REST_MAX_MS :
-	    p->p_rest_ms * 2;
-	p->p_rest_until_ms = now + p->p_rest_ms;
+	rest = __atomic_load_n(&he->he_rest_ms, __ATOMIC_RELAXED);
+	rest = rest == 0 ? PEER_REST_MIN_MS : rest * 2 > PEER_REST_MAX_MS ?
+	    PEER_REST_MAX_MS : rest * 2;
+	__atomic_store_n(&he->he_rest_ms, rest, __ATOMIC_RELAXED);
+	__atomic_store_n(&he->he_rest_until_ms, now + rest, __ATOMIC_RELAXED);
 	log_warnx("peer %s: %u lookups in a row got no answer within "
-	    "peer_timeout; not asked for %lld ms", p->p_name, p->p_timeouts,
-	    (long long)p->p_rest_ms);
+	    "peer_timeout; not asked for %lld ms", p->p_name, n,
+	    (long long)rest);
 }
 
 /* The peer answered something: whatever rest it had is over. */
 static void
 peer_answered(struct peer *p)
 {
-	if (p->p_rest_ms != 0)
+	struct peer_health *he = &p->p_entry->pe_health;
+
+	if (__atomic_load_n(&he->he_timeouts, __ATOMIC_RELAXED) == 0)
+		return;		/* the common case: no write to shared memory */
+	if (__atomic_exchange_n(&he->he_rest_ms, 0, __ATOMIC_RELAXED) != 0)
 		log_info("peer %s answers again", p->p_name);
-	p->p_timeouts = 0;
-	p->p_rest_ms = 0;
-	p->p_rest_until_ms = 0;
+	__atomic_store_n(&he->he_timeouts, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&he->he_rest_until_ms, 0, __ATOMIC_RELAXED);
 }
 
 bool
-peer_asked(struct worker *w, struct peer *p)
+peer_may_ask(struct peer_set *ps, struct peer *p)
 {
-	int64_t now = loop_now(w->w_loop);
+	struct peer_health *he = &p->p_entry->pe_health;
+	int64_t now = loop_now(ps->ps_loop);
 
-	if (p->p_timeouts < PEER_REST_AFTER || now >= p->p_rest_until_ms) {
-		/* Resting over: this lookup is the probe; the next ones wait
-		 * for its answer, or for its deadline. */
-		if (p->p_timeouts >= PEER_REST_AFTER)
-			p->p_rest_until_ms = now + w->w_cfg->peer_timeout_ms;
+	if (__atomic_load_n(&he->he_timeouts, __ATOMIC_RELAXED) <
+	    PEER_REST_AFTER)
 		return true;
-	}
-	return false;
+	if (now < __atomic_load_n(&he->he_rest_until_ms, __ATOMIC_RELAXED))
+		return false;
+	/* Resting over: this lookup is the probe; the next ones wait for
+	 * its answer, or for its deadline. */
+	__atomic_store_n(&he->he_rest_until_ms, now + ps->ps_timeout_ms,
+	    __ATOMIC_RELAXED);
+	return true;
 }
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                            */
 
 static void
 peer_fail(struct peer_conn *pc, enum peer_failure why)
@@ -247,11 +215,8 @@ peer_fail(struct peer_conn *pc, enum peer_failure why)
 static void
 peer_fail_later(struct loop *loop, struct loop_timer *t)
 {
-	struct peer_conn *pc = (struct peer_conn *)(void *)((char *)t -
-	    offsetof(struct peer_conn, pc_timer));
-
 	(void)loop;
-	peer_fail(pc, PEER_REFUSED);
+	peer_fail(peer_of_timer(t), PEER_REFUSED);
 }
 
 /* Starts a fresh connection. Returns 0, or -1 (refused at once). */
@@ -288,21 +253,38 @@ peer_connect(struct peer_conn *pc)
 	return 0;
 }
 
+/* The head is out: the body, or the wait for the answer. */
+static void
+peer_head_sent(struct peer_conn *pc)
+{
+	if (pc->pc_flags & PEER_REQ_BODY) {
+		pc->pc_state = PC_UPLOADING;
+		pc->pc_asked = true;
+		peer_upload(pc, true);
+		return;
+	}
+	pc->pc_state = PC_HEAD;
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+}
+
 /*
- * A pooled connection is almost always writable: the request goes out at
- * once, with no turn of the loop and no change of the events watched (an
- * idle connection already waits for input). Whatever goes wrong is left
- * for the loop to find, so that no callback runs inside peer_request().
+ * A pooled connection is almost always writable: a head-only request goes
+ * out at once, with no turn of the loop and no change of the events
+ * watched (an idle connection already waits for input). Whatever goes
+ * wrong is left for the loop to find, so that no callback runs inside
+ * peer_request().
  */
 static void
 peer_send_now(struct peer_conn *pc)
 {
 	ssize_t n = send(pc->pc_fd, pc->pc_out.data, pc->pc_out.len,
-	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	    MSG_NOSIGNAL | MSG_DONTWAIT |
+	    ((pc->pc_flags & PEER_REQ_BODY) ? MSG_MORE : 0));
 
 	if (n > 0)
 		pc->pc_out_off = (size_t)n;
-	if (pc->pc_out_off == pc->pc_out.len) {
+	if (pc->pc_out_off == pc->pc_out.len &&
+	    !(pc->pc_flags & PEER_REQ_BODY)) {
 		pc->pc_state = PC_HEAD;
 		loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
 		return;
@@ -311,60 +293,68 @@ peer_send_now(struct peer_conn *pc)
 }
 
 struct peer_conn *
-peer_request(struct worker *w, struct peer *p, const char *head,
-    size_t head_len, bool head_request, int64_t timeout_ms,
+peer_request(struct peer_set *ps, struct peer *p, const char *head,
+    size_t head_len, unsigned flags, int64_t timeout_ms,
     const struct peer_handler *h, void *arg)
 {
-	struct peer_conn *pc = p->p_idle;
+	struct list *idle = list_first(&p->p_idle);
+	struct peer_conn *pc;
 
-	if (pc != NULL) {
+	if (idle != NULL) {
+		pc = container_of(idle, struct peer_conn, pc_idle_link);
 		peer_unpool(pc);
 		pc->pc_reused = true;
 		pc->pc_state = PC_SENDING;
 	} else {
 		pc = xcalloc(1, sizeof(*pc));
-		pc->pc_worker = w;
+		pc->pc_set = ps;
 		pc->pc_peer = p;
 		pc->pc_fd = -1;
-		pc->pc_all_next = w->w_peer_conns;
-		if (w->w_peer_conns != NULL)
-			w->w_peer_conns->pc_all_prev = pc;
-		w->w_peer_conns = pc;
+		list_init(&pc->pc_idle_link);
+		list_insert_tail(&ps->ps_conns, &pc->pc_link);
+		peer_hold(p);
 	}
 	pc->pc_handler = h;
 	pc->pc_arg = arg;
-	pc->pc_head_request = head_request;
-	pc->pc_start_ms = loop_now(w->w_loop);
+	pc->pc_flags = flags;
+	pc->pc_start_ms = loop_now(ps->ps_loop);
 	pc->pc_timeout_ms = timeout_ms;
 	pc->pc_in_len = 0;
 	pc->pc_data_len = 0;
 	pc->pc_reusable = true;
+	pc->pc_piece = NULL;
+	pc->pc_piece_len = pc->pc_piece_sent = pc->pc_frame_len = 0;
+	pc->pc_body_taken = pc->pc_body_end = pc->pc_asked = false;
+	pc->pc_last_sent = false;
 	buf_reset(&pc->pc_out);
 	buf_append(&pc->pc_out, head, head_len);
 	pc->pc_out_off = 0;
 	if (!pc->pc_reused && peer_connect(pc) == -1) {
 		pc->pc_state = PC_FAILING;
-		loop_timer_set(w->w_loop, &pc->pc_timer, 0, peer_fail_later);
+		loop_timer_set(ps->ps_loop, &pc->pc_timer, 0, peer_fail_later);
 		return pc;
 	}
-	loop_timer_set(w->w_loop, &pc->pc_timer, timeout_ms, peer_on_timer);
+	loop_timer_set(ps->ps_loop, &pc->pc_timer, timeout_ms, peer_on_timer);
 	if (pc->pc_reused)
 		peer_send_now(pc);
 	return pc;
 }
 
 /* A reused connection that died before any answer was probably closed by
- * the peer while idle: try once more on a fresh one. Returns true when a
- * retry started. */
+ * the peer while idle: try once more on a fresh one, unless the producer
+ * already handed over body bytes (they cannot be sent again). Returns
+ * true when a retry started. */
 static bool
 peer_retry(struct peer_conn *pc)
 {
-	if (!pc->pc_reused || pc->pc_in_len > 0 || pc->pc_discarding)
+	if (!pc->pc_reused || pc->pc_in_len > 0 || pc->pc_discarding ||
+	    pc->pc_body_taken)
 		return false;
 	loop_del(peer_loop(pc), pc->pc_fd);
 	close(pc->pc_fd);
 	pc->pc_fd = -1;
 	pc->pc_out_off = 0;
+	pc->pc_asked = false;
 	if (peer_connect(pc) == -1)
 		return false;
 	return true;
@@ -375,7 +365,8 @@ peer_send(struct peer_conn *pc)
 {
 	while (pc->pc_out_off < pc->pc_out.len) {
 		ssize_t n = send(pc->pc_fd, pc->pc_out.data + pc->pc_out_off,
-		    pc->pc_out.len - pc->pc_out_off, MSG_NOSIGNAL);
+		    pc->pc_out.len - pc->pc_out_off, MSG_NOSIGNAL |
+		    ((pc->pc_flags & PEER_REQ_BODY) ? MSG_MORE : 0));
 
 		if (n > 0) {
 			pc->pc_out_off += (size_t)n;
@@ -389,9 +380,146 @@ peer_send(struct peer_conn *pc)
 			peer_fail(pc, PEER_REFUSED);
 		return;
 	}
-	pc->pc_state = PC_HEAD;
-	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+	peer_head_sent(pc);
 }
+
+/* Bytes of the current piece, framing included. */
+static size_t
+peer_piece_total(const struct peer_conn *pc)
+{
+	return pc->pc_frame_len + pc->pc_piece_len + (pc->pc_frame_len > 0 ?
+	    2 : 0);
+}
+
+/*
+ * Moves the request body: sends the pending piece (and its chunk framing),
+ * then the last chunk once the producer said the body is over, then waits
+ * for the answer. The deadline runs only while the peer does not take
+ * what we have: a producer with nothing to give is not the peer's fault.
+ * The producer hears on_send only from the loop (`from_loop`), never
+ * from inside its own peer_conn_send(), so a fast socket cannot nest one
+ * call per piece.
+ */
+static void
+peer_upload(struct peer_conn *pc, bool from_loop)
+{
+	static char crlf[] = "\r\n";
+	static const char last[] = "0\r\n\r\n";
+
+	for (;;) {
+		struct iovec iov[3];
+		struct msghdr msg;
+		size_t skip = pc->pc_piece_sent;
+		int n_iov = 0;
+		ssize_t n;
+
+		if (pc->pc_piece == NULL && pc->pc_body_end &&
+		    (pc->pc_flags & PEER_REQ_CHUNKED) && !pc->pc_last_sent) {
+			pc->pc_last_sent = true;
+			pc->pc_piece = last;
+			pc->pc_piece_len = sizeof(last) - 1;
+			pc->pc_piece_sent = pc->pc_frame_len = 0;
+		}
+		if (pc->pc_piece == NULL)
+			break;
+		if (skip < pc->pc_frame_len) {
+			iov[n_iov].iov_base = pc->pc_frame + skip;
+			iov[n_iov++].iov_len = pc->pc_frame_len - skip;
+			skip = 0;
+		} else {
+			skip -= pc->pc_frame_len;
+		}
+		if (skip < pc->pc_piece_len) {
+			iov[n_iov].iov_base = (char *)(uintptr_t)pc->pc_piece +
+			    skip;
+			iov[n_iov++].iov_len = pc->pc_piece_len - skip;
+			skip = 0;
+		} else {
+			skip -= pc->pc_piece_len;
+		}
+		if (pc->pc_frame_len > 0) {
+			iov[n_iov].iov_base = crlf + skip;
+			iov[n_iov++].iov_len = 2 - skip;
+		}
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n_iov;
+		n = sendmsg(pc->pc_fd, &msg, MSG_NOSIGNAL | MSG_MORE);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			loop_set_events(peer_loop(pc), pc->pc_fd,
+			    POLLOUT | POLLIN);
+			loop_timer_set(peer_loop(pc), &pc->pc_timer,
+			    pc->pc_timeout_ms, peer_on_timer);
+			return;
+		}
+		if (n <= 0) {
+			peer_fail(pc, PEER_CUT);
+			return;
+		}
+		pc->pc_piece_sent += (size_t)n;
+		if (pc->pc_piece_sent == peer_piece_total(pc)) {
+			pc->pc_piece = NULL;
+			pc->pc_asked = !pc->pc_body_end;
+		}
+	}
+	if (pc->pc_body_end) {
+		/* All of it is out: now the answer, within the deadline. A
+		 * last send without MSG_MORE is not needed: TCP_NODELAY
+		 * pushes what MSG_MORE held once no more is corked. */
+		pc->pc_state = PC_HEAD;
+		loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+		loop_timer_set(peer_loop(pc), &pc->pc_timer, pc->pc_timeout_ms,
+		    peer_on_timer);
+		return;
+	}
+	loop_timer_cancel(peer_loop(pc), &pc->pc_timer);
+	if (pc->pc_asked && !from_loop) {
+		/* The socket took it all: ask from the next turn. */
+		loop_set_events(peer_loop(pc), pc->pc_fd, POLLOUT | POLLIN);
+		return;
+	}
+	/* Waiting for the producer: only an early answer is of interest. */
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+	if (pc->pc_asked) {
+		pc->pc_asked = false;
+		pc->pc_handler->on_send(pc, pc->pc_arg);
+	}
+}
+
+int
+peer_conn_send(struct peer_conn *pc, const void *p, size_t n)
+{
+	if (pc->pc_state != PC_UPLOADING || pc->pc_piece != NULL ||
+	    pc->pc_body_end || n == 0)
+		return -1;
+	pc->pc_piece = p;
+	pc->pc_piece_len = n;
+	pc->pc_piece_sent = 0;
+	pc->pc_body_taken = true;
+	pc->pc_frame_len = (pc->pc_flags & PEER_REQ_CHUNKED) ?
+	    (size_t)snprintf(pc->pc_frame, sizeof(pc->pc_frame), "%zx\r\n", n) :
+	    0;
+	pc->pc_asked = false;
+	peer_upload(pc, false);
+	return 0;
+}
+
+int
+peer_conn_send_end(struct peer_conn *pc)
+{
+	if (pc->pc_state != PC_UPLOADING || pc->pc_body_end)
+		return -1;
+	pc->pc_body_end = true;
+	pc->pc_asked = false;
+	if (pc->pc_piece == NULL)
+		peer_upload(pc, false);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                          */
 
 /* Reads into pc_in. Returns the bytes read, 0 at EOF, -1 with errno. */
 static ssize_t
@@ -415,8 +543,9 @@ peer_read(struct peer_conn *pc)
 static void
 peer_read_head(struct peer_conn *pc)
 {
-	const struct config *cfg = pc->pc_worker->w_cfg;
-	const struct http_limits *lim = &pc->pc_worker->w_limits;
+	const struct http_limits *lim = pc->pc_set->ps_limits;
+	bool head_request = (pc->pc_flags & PEER_REQ_HEAD) != 0;
+	struct http_message *resp = &pc->pc_resp;
 	struct http_error err;
 	enum http_parse_result r;
 	size_t head_len;
@@ -443,13 +572,13 @@ peer_read_head(struct peer_conn *pc)
 		return;
 	}
 	peer_answered(pc->pc_peer);
-	r = http_parse_response(pc->pc_in, pc->pc_in_len, lim,
-	    pc->pc_head_request, &pc->pc_resp, &head_len, &err);
+	r = http_parse_response(pc->pc_in, pc->pc_in_len, lim, head_request,
+	    resp, &head_len, &err);
 	if (r == HTTP_PARSE_MORE)
 		return;
-	if (r == HTTP_PARSE_ERROR || pc->pc_resp.status < 200 ||
-	    (pc->pc_resp.status == 200 && !pc->pc_head_request &&
-	    !pc->pc_resp.chunked && !pc->pc_resp.has_content_length)) {
+	if (r == HTTP_PARSE_ERROR || resp->status < 200 ||
+	    (resp->status == 200 && !head_request && !resp->chunked &&
+	    !resp->has_content_length)) {
 		log_debug("peer %s: %s", pc->pc_peer->p_name,
 		    r == HTTP_PARSE_ERROR ? err.reason :
 		    "no usable framing or an interim response");
@@ -457,24 +586,26 @@ peer_read_head(struct peer_conn *pc)
 		return;
 	}
 	/* The parser leaves no framing for bodiless responses. */
-	pc->pc_chunked = pc->pc_resp.chunked;
-	pc->pc_has_body = pc->pc_chunked ||
-	    (pc->pc_resp.has_content_length && pc->pc_resp.content_length > 0);
-	pc->pc_body_left = pc->pc_resp.has_content_length ?
-	    pc->pc_resp.content_length : 0;
-	if (!pc->pc_resp.chunked && !pc->pc_resp.has_content_length &&
-	    !pc->pc_head_request && pc->pc_resp.status != 204 &&
-	    pc->pc_resp.status != 304)
+	http_body_init(&pc->pc_rbody, resp->chunked,
+	    resp->has_content_length ? resp->content_length : 0);
+	if (!resp->chunked && !resp->has_content_length && !head_request &&
+	    resp->status != 204 && resp->status != 304)
 		pc->pc_reusable = false;	/* framed by close */
-	if (!pc->pc_resp.keep_alive)
+	if (!resp->keep_alive)
 		pc->pc_reusable = false;
-	if (pc->pc_chunked)
-		http_chunked_init(&pc->pc_chunk);
+	if (pc->pc_state == PC_UPLOADING) {
+		/* An answer before the whole body went: the peer has decided
+		 * without it, and may not read the rest. */
+		pc->pc_reusable = false;
+		pc->pc_piece = NULL;
+		pc->pc_body_end = true;
+	}
 	/* The head's fields point into pc_in; keep them valid by leaving the
 	 * head where it is and moving nothing until the handler is done with
 	 * on_head. Body bytes after it are processed next. */
 	pc->pc_state = PC_BODY;
-	loop_timer_set(peer_loop(pc), &pc->pc_timer, cfg->peer_timeout_ms,
+	loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
+	loop_timer_set(peer_loop(pc), &pc->pc_timer, pc->pc_set->ps_timeout_ms,
 	    peer_on_timer);
 	pc->pc_handler->on_head(pc, pc->pc_arg);
 	if (pc->pc_state != PC_BODY)
@@ -482,8 +613,8 @@ peer_read_head(struct peer_conn *pc)
 	memmove(pc->pc_in, pc->pc_in + head_len, pc->pc_in_len - head_len);
 	pc->pc_in_len -= head_len;
 	/* The head's pointers are stale from here on. */
-	memset(&pc->pc_resp.headers, 0, sizeof(pc->pc_resp.headers));
-	pc->pc_resp.nheaders = 0;
+	memset(&resp->headers, 0, sizeof(resp->headers));
+	resp->nheaders = 0;
 	peer_feed(pc);
 }
 
@@ -507,39 +638,18 @@ peer_watch(struct peer_conn *pc)
 static void
 peer_feed(struct peer_conn *pc)
 {
-	size_t data = 0;
-	bool complete;
+	size_t consumed, data;
+	enum http_body_result r = http_body_decode(&pc->pc_rbody, pc->pc_in,
+	    pc->pc_in_len, &consumed, &data);
 
-	if (!pc->pc_has_body) {
-		if (pc->pc_in_len > 0)
-			pc->pc_reusable = false;
-		complete = true;
-	} else if (pc->pc_chunked) {
-		size_t consumed = 0;
-		enum http_chunked_result r = http_chunked_decode(&pc->pc_chunk,
-		    pc->pc_in, pc->pc_in_len, &consumed, &data);
-
-		if (r == HTTP_CHUNKED_ERROR) {
-			peer_fail(pc, PEER_BAD_RESPONSE);
-			return;
-		}
-		complete = r == HTTP_CHUNKED_DONE;
-		if (complete && consumed < pc->pc_in_len)
-			pc->pc_reusable = false;
-	} else {
-		data = pc->pc_in_len;
-		if ((uint64_t)data > pc->pc_body_left) {
-			/* Bytes past the declared length are ignored. */
-			data = (size_t)pc->pc_body_left;
-			pc->pc_reusable = false;
-		}
-		pc->pc_body_left -= data;
-		complete = pc->pc_body_left == 0;
+	if (r == HTTP_BODY_ERROR) {
+		peer_fail(pc, PEER_BAD_RESPONSE);
+		return;
 	}
+	if (r == HTTP_BODY_DONE && consumed < pc->pc_in_len)
+		pc->pc_reusable = false;	/* bytes past the end */
 	pc->pc_in_len = 0;
 	pc->pc_data_len = data;
-	if (complete)
-		pc->pc_has_body = false;
 	/* Input stays watched while the consumer holds bytes, or after the
 	 * end: most consumers are done before anything more comes, and the
 	 * watch is dropped only when something does (peer_on_io). */
@@ -547,7 +657,7 @@ peer_feed(struct peer_conn *pc)
 		pc->pc_handler->on_body(pc, pc->pc_arg);
 		return;
 	}
-	if (complete) {
+	if (r == HTTP_BODY_DONE) {
 		pc->pc_state = PC_DONE;
 		loop_timer_cancel(peer_loop(pc), &pc->pc_timer);
 		pc->pc_handler->on_done(pc, pc->pc_arg);
@@ -567,15 +677,14 @@ peer_read_body(struct peer_conn *pc)
 		pc->pc_in = xrealloc(pc->pc_in, pc->pc_in_cap);
 	}
 	n = peer_read(pc);
-
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
 		peer_fail(pc, PEER_CUT);
 		return;
 	}
-	loop_timer_set(peer_loop(pc), &pc->pc_timer,
-	    pc->pc_worker->w_cfg->peer_timeout_ms, peer_on_timer);
+	loop_timer_set(peer_loop(pc), &pc->pc_timer, pc->pc_set->ps_timeout_ms,
+	    peer_on_timer);
 	peer_feed(pc);
 }
 
@@ -594,10 +703,9 @@ peer_conn_data_len(const struct peer_conn *pc)
 static void
 peer_on_kick(struct loop *loop, struct loop_timer *t)
 {
-	struct peer_conn *pc = (struct peer_conn *)(void *)((char *)t -
-	    offsetof(struct peer_conn, pc_timer));
+	struct peer_conn *pc = peer_of_timer(t);
 
-	loop_timer_set(loop, &pc->pc_timer, pc->pc_worker->w_cfg->peer_timeout_ms,
+	loop_timer_set(loop, &pc->pc_timer, pc->pc_set->ps_timeout_ms,
 	    peer_on_timer);
 	peer_feed(pc);		/* nothing raw is left: finishes or reads on */
 }
@@ -618,8 +726,8 @@ peer_conn_release(struct peer_conn *pc)
 	struct peer *p = pc->pc_peer;
 
 	peer_discard_over(pc);
-	if (pc->pc_state != PC_DONE || !pc->pc_reusable ||
-	    p->p_nidle >= PEER_IDLE_MAX || pc->pc_worker->w_stopping) {
+	if (pc->pc_state != PC_DONE || !pc->pc_reusable || p->p_gone ||
+	    p->p_nidle >= PEER_IDLE_MAX || pc->pc_set->ps_stopping) {
 		peer_conn_close(pc);
 		return;
 	}
@@ -629,8 +737,7 @@ peer_conn_release(struct peer_conn *pc)
 	peer_watch(pc);
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, PEER_IDLE_MS,
 	    peer_on_timer);
-	pc->pc_next = p->p_idle;
-	p->p_idle = pc;
+	list_insert_head(&p->p_idle, &pc->pc_idle_link);
 	p->p_nidle++;
 }
 
@@ -638,8 +745,8 @@ peer_conn_release(struct peer_conn *pc)
 static bool
 peer_answer_small(const struct peer_conn *pc)
 {
-	return !pc->pc_has_body ||
-	    (!pc->pc_chunked && pc->pc_body_left <= PEER_DISCARD_BODY_MAX);
+	return pc->pc_rbody.hb_done || (!pc->pc_rbody.hb_chunked &&
+	    pc->pc_rbody.hb_left <= PEER_DISCARD_BODY_MAX);
 }
 
 static void
@@ -673,7 +780,10 @@ discard_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 }
 
 static const struct peer_handler discard_handler = {
-	discard_on_head, discard_on_body, discard_on_done, discard_on_fail,
+	.on_head = discard_on_head,
+	.on_body = discard_on_body,
+	.on_done = discard_on_done,
+	.on_fail = discard_on_fail,
 };
 
 void
@@ -688,7 +798,7 @@ peer_conn_discard(struct peer_conn *pc)
 	if ((pc->pc_state != PC_HEAD && pc->pc_state != PC_BODY) ||
 	    (pc->pc_state == PC_BODY && !peer_answer_small(pc)) ||
 	    !pc->pc_reusable || p->p_ndiscard >= PEER_DISCARD_MAX ||
-	    pc->pc_worker->w_stopping) {
+	    pc->pc_set->ps_stopping) {
 		peer_conn_close(pc);
 		return;
 	}
@@ -734,6 +844,13 @@ peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case PC_SENDING:
 		peer_send(pc);
 		return;
+	case PC_UPLOADING:
+		/* Input while uploading is an answer that came early. */
+		if (revents & (POLLIN | POLLERR | POLLHUP))
+			peer_read_head(pc);
+		else
+			peer_upload(pc, true);
+		return;
 	case PC_HEAD:
 		peer_read_head(pc);
 		return;
@@ -760,8 +877,7 @@ peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 static void
 peer_on_timer(struct loop *loop, struct loop_timer *t)
 {
-	struct peer_conn *pc = (struct peer_conn *)(void *)((char *)t -
-	    offsetof(struct peer_conn, pc_timer));
+	struct peer_conn *pc = peer_of_timer(t);
 
 	switch (pc->pc_state) {
 	case PC_IDLE:
@@ -772,8 +888,7 @@ peer_on_timer(struct loop *loop, struct loop_timer *t)
 			/* The consumer (a slow client) holds the bytes; the
 			 * peer is not stalling. */
 			loop_timer_set(loop, &pc->pc_timer,
-			    pc->pc_worker->w_cfg->peer_timeout_ms,
-			    peer_on_timer);
+			    pc->pc_set->ps_timeout_ms, peer_on_timer);
 			return;
 		}
 		peer_fail(pc, PEER_TIMEOUT);

@@ -36,7 +36,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
-#include "peer/peer.h"
+#include "peer/peer_table.h"
 #include "proc/daemon.h"
 #include "proc/listener.h"
 #include "proc/master.h"
@@ -78,6 +78,7 @@ static struct {
 	gid_t gid;
 	bool have_user;
 	struct index *index;		/* shared with every worker */
+	struct peer_table *peers;	/* shared with every worker */
 	int64_t next_sweep_ms;
 } master = { .listen_fd = -1, .pid_fd = -1 };
 
@@ -196,7 +197,7 @@ master_spawn(unsigned gen, const struct config *cfg, int listen_fd)
 		if (master.listen_fd != -1 && master.listen_fd != listen_fd)
 			close(master.listen_fd);
 		exit(worker_run(cfg, listen_fd, slot, pfd[1], self,
-		    master.index));
+		    master.index, master.peers));
 	}
 	close(pfd[1]);
 	__atomic_store_n(&metrics_shared()->slots[slot].ms_pid, pid,
@@ -458,18 +459,33 @@ master_prepare_dirs(const struct config *cfg, uid_t uid, gid_t gid,
 	return 0;
 }
 
-/* Names the peers' metrics entries, so workers can find them. */
-static void
-master_register_peers(const struct config *cfg)
+/* Makes the configuration's peers the table's: resolved here (blocking,
+ * as nginx resolves its upstreams when it reads its configuration), so
+ * that no worker ever waits for a name server. Returns 0 or -1 (logged). */
+static int
+master_load_peers(const struct config *cfg)
 {
-	char name[300];
+	struct peer_spec *specs = xcalloc(cfg->npeers ? cfg->npeers : 1,
+	    sizeof(*specs));
+	const char *why;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < cfg->npeers; i++) {
-		peer_name(&cfg->peers[i], name, sizeof(name));
-		if (metrics_peer_register(name) == -1)
-			log_warnx("metrics: no room for peer %s", name);
+		const struct config_peer *cp = &cfg->peers[i];
+
+		if (peer_spec_resolve(cp->host, cp->port, &specs[i], &why) == -1)
+			log_warnx("peer %s: %s; it will count as refusing",
+			    specs[i].ps_name, why);
+		specs[i].ps_save = cp->save;
+		specs[i].ps_ttl_ms = cp->ttl_ms;
 	}
+	rc = peer_table_replace(master.peers, PEER_SOURCE_CONFIG, specs,
+	    cfg->npeers, loop_clock_ms());
+	if (rc == -1)
+		log_warn("peers");
+	free(specs);
+	return rc;
 }
 
 static int
@@ -604,7 +620,7 @@ master_reload(const sigset_t *wait_mask)
 		if (master_open_log(cfg) == -1)
 			goto failed_listen;
 
-	master_register_peers(cfg);
+	master_load_peers(cfg);
 	master_raise_nofile(cfg);
 	master.gen++;
 	if (master_start_generation(master.gen, cfg, listen_fd,
@@ -771,7 +787,12 @@ master_run(const struct master_options *opt, struct config *cfg)
 		log_err("mmap metrics");
 		return 1;
 	}
-	master_register_peers(cfg);
+	master.peers = peer_table_create(PEER_TABLE_CAPACITY);
+	if (master.peers == NULL) {
+		log_err("mmap peer table");
+		return 1;
+	}
+	master_load_peers(cfg);
 	if (!opt->foreground && daemon_detach(&ready_fd) == -1) {
 		log_err("detaching");
 		return 1;

@@ -22,13 +22,13 @@
 #include "core/log.h"
 #include "event/iopool.h"
 #include "event/loop.h"
-#include "peer/peer.h"
+#include "peer/peer_set.h"
 #include "proc/daemon.h"
 #include "proc/worker.h"
 #include "serve/accesslog.h"
 #include "serve/conn.h"
 #include "serve/relay.h"
-#include "serve/upload.h"
+#include "serve/request.h"
 #include "store/file.h"
 #include "store/filecache.h"
 #include "store/metrics.h"
@@ -98,7 +98,7 @@ worker_refuse_waiting(struct worker *w)
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM)
-				worker_warn_accept_pause(w->w_loop);
+				worker_warn_accept_pause(w->w_srv.s_loop);
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			return;
@@ -115,7 +115,7 @@ worker_resume_accept(struct loop *loop, struct loop_timer *t)
 
 	if (w->w_listen_fd == -1)
 		return;
-	if (w->w_nconns >= w->w_cfg->http.max_connections) {
+	if (w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections) {
 		worker_refuse_waiting(w);
 		loop_timer_set(loop, &w->w_accept_timer, WORKER_FULL_PAUSE_MS,
 		    worker_resume_accept);
@@ -174,7 +174,7 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 
 	(void)revents;
 	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
-		if (w->w_nconns >= w->w_cfg->http.max_connections) {
+		if (w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections) {
 			loop_del(loop, fd);
 			loop_timer_set(loop, &w->w_accept_timer,
 			    WORKER_FULL_PAUSE_MS, worker_resume_accept);
@@ -198,7 +198,7 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 			}
 			continue;	/* ECONNABORTED and friends */
 		}
-		conn_accept(w, cfd, (struct sockaddr *)&ss, len);
+		conn_accept(&w->w_srv, cfd, (struct sockaddr *)&ss, len);
 	}
 }
 
@@ -215,37 +215,44 @@ worker_stop_deadline(struct loop *loop, struct loop_timer *t)
 static void
 worker_begin_stop(struct worker *w)
 {
-	if (w->w_stopping)
+	struct server *s = &w->w_srv;
+
+	if (s->s_stopping)
 		return;
-	w->w_stopping = true;
+	s->s_stopping = true;
+	s->s_peers->ps_stopping = true;
 	if (w->w_listen_fd != -1) {
-		loop_del(w->w_loop, w->w_listen_fd);
-		loop_timer_cancel(w->w_loop, &w->w_accept_timer);
+		loop_del(s->s_loop, w->w_listen_fd);
+		loop_timer_cancel(s->s_loop, &w->w_accept_timer);
 		close(w->w_listen_fd);
 		w->w_listen_fd = -1;
 	}
-	conn_drain_all(w);
-	loop_timer_set(w->w_loop, &w->w_stop_timer,
-	    w->w_cfg->shutdown_timeout_ms, worker_stop_deadline);
+	conn_drain_all(s);
+	loop_timer_set(s->s_loop, &w->w_stop_timer, s->s_cfg->shutdown_timeout_ms,
+	    worker_stop_deadline);
 }
 
 static int
 worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
-    pid_t master_pid)
+    pid_t master_pid, struct peer_table *peers)
 {
+	struct server *s = &w->w_srv;
 	uid_t uid;
 	gid_t gid;
+	int tmp_fd;
 
 	/* Die with the master, and notice if it died before this line. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master_pid)
 		return -1;
-	w->w_cfg = cfg;
+	s->s_cfg = cfg;
 	w->w_listen_fd = listen_fd;
-	w->w_limits.max_request_line = cfg->http.max_request_line;
-	w->w_limits.max_header_line = cfg->http.max_header_line;
-	w->w_limits.max_headers = cfg->http.max_headers;
-	w->w_limits.max_header_size = cfg->http.max_header_size;
+	s->s_limits.max_request_line = cfg->http.max_request_line;
+	s->s_limits.max_header_line = cfg->http.max_header_line;
+	s->s_limits.max_headers = cfg->http.max_headers;
+	s->s_limits.max_header_size = cfg->http.max_header_size;
+	s->s_route_request = request_handle;
+	request_node_routes(s);
 
 	if (accesslog_open(cfg->access_log) == -1) {
 		log_err("open access log %s", cfg->access_log);
@@ -261,33 +268,37 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 			return -1;
 		}
 	}
-	w->w_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (w->w_root_fd == -1) {
+	s->s_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->s_root_fd == -1) {
 		log_err("root %s", cfg->root);
 		return -1;
 	}
-	w->w_tmp_fd = openat(w->w_root_fd, FILE_TMP_DIR, O_PATH | O_DIRECTORY |
+	tmp_fd = openat(s->s_root_fd, FILE_TMP_DIR, O_PATH | O_DIRECTORY |
 	    O_CLOEXEC | O_NOFOLLOW);
-	if (w->w_tmp_fd == -1) {
+	if (tmp_fd == -1) {
 		log_err("%s/%s", cfg->root, FILE_TMP_DIR);
 		return -1;
 	}
-	w->w_loop = loop_create();
-	if (w->w_loop == NULL) {
+	s->s_loop = loop_create();
+	if (s->s_loop == NULL) {
+		close(tmp_fd);
 		log_err("epoll_create1");
 		return -1;
 	}
-	w->w_peers = peer_setup(w);
-	w->w_filecache = filecache_create(w->w_loop, cfg->root);
-	if (w->w_filecache == NULL)
-		log_warn("inotify on %s: the open-file cache is off", cfg->root);
-	w->w_pool = iopool_create(w->w_loop, cfg->io_threads,
+	s->s_pool = iopool_create(s->s_loop, cfg->io_threads,
 	    WORKER_POOL_QUEUE);
-	if (w->w_pool == NULL) {
+	if (s->s_pool == NULL) {
+		close(tmp_fd);
 		log_err("starting %d I/O threads", cfg->io_threads);
 		return -1;
 	}
-	if (loop_add(w->w_loop, listen_fd, POLLIN, worker_on_accept, w) == -1) {
+	spool_dir_init(&s->s_spool, s->s_pool, s->s_root_fd, tmp_fd);
+	s->s_peers = peer_set_create(s->s_loop, peers, &s->s_limits,
+	    cfg->peer_timeout_ms);
+	s->s_filecache = filecache_create(s->s_loop, cfg->root);
+	if (s->s_filecache == NULL)
+		log_warn("inotify on %s: the open-file cache is off", cfg->root);
+	if (loop_add(s->s_loop, listen_fd, POLLIN, worker_on_accept, w) == -1) {
 		log_err("loop_add listen socket");
 		return -1;
 	}
@@ -297,35 +308,39 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 static void
 worker_teardown(struct worker *w)
 {
+	struct server *s = &w->w_srv;
 	uint64_t overflows = 0;
 
-	if (w->w_pool != NULL) {
-		overflows = iopool_overflows(w->w_pool);
-		/* Joins the threads first: no job runs when conns go. */
-		iopool_destroy(w->w_pool);
-		w->w_pool = NULL;
+	if (s->s_pool != NULL) {
+		overflows = iopool_overflows(s->s_pool);
+		/* Joins the threads first: no job runs when the rest goes. */
+		iopool_destroy(s->s_pool);
+		s->s_pool = NULL;
 	}
 	if (overflows > 0)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
-	/* Relays first: with the pool gone they must not start jobs. */
-	relay_teardown(w);
-	upload_teardown(w);
-	conn_close_all(w);
-	peer_teardown(w);
-	filecache_free(w->w_filecache);
+	/* Relays first: they let go of their connections, peers and
+	 * spools; then the temporary files of every spool go. */
+	relay_teardown(s);
+	conn_close_all(s);
+	if (s->s_spool.sd_pool != NULL) {
+		spool_dir_teardown(&s->s_spool);
+		close(s->s_spool.sd_tmp_fd);
+	}
+	peer_set_free(s->s_peers);
+	filecache_free(s->s_filecache);
 	accesslog_close();
 	if (w->w_listen_fd != -1)
 		close(w->w_listen_fd);
-	if (w->w_root_fd != -1)
-		close(w->w_root_fd);
-	if (w->w_tmp_fd != -1)
-		close(w->w_tmp_fd);
-	loop_free(w->w_loop);
+	if (s->s_root_fd != -1)
+		close(s->s_root_fd);
+	if (s->s_loop != NULL)
+		loop_free(s->s_loop);
 }
 
 int
 worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
-    pid_t master_pid, struct index *ix)
+    pid_t master_pid, struct index *ix, struct peer_table *peers)
 {
 	struct worker w;
 	sigset_t wait_mask;
@@ -333,16 +348,17 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	int status = 0;
 
 	memset(&w, 0, sizeof(w));
-	w.w_root_fd = -1;
-	w.w_tmp_fd = -1;
+	w.w_srv.s_root_fd = -1;
 	w.w_listen_fd = -1;
-	w.w_index = ix;
-	w.w_pid = getpid();
+	w.w_srv.s_index = ix;
+	w.w_srv.s_pid = getpid();
+	list_init(&w.w_srv.s_conns);
+	list_init(&w.w_srv.s_relays);
 	snprintf(ident, sizeof(ident), "worker %d", slot);
 	log_set_ident(ident);
 	metrics_use_slot(slot);
 	worker_signals(&wait_mask);
-	if (worker_setup(&w, cfg, listen_fd, master_pid) == -1) {
+	if (worker_setup(&w, cfg, listen_fd, master_pid, peers) == -1) {
 		close(ready_fd);
 		worker_teardown(&w);
 		return 1;
@@ -354,8 +370,9 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	log_debug("serving %s", cfg->root);
 
 	while (worker_stop_flag != 2) {
-		accesslog_flush(w.w_pool);
-		if (loop_run_once(w.w_loop, &wait_mask) == -1 && errno != EINTR) {
+		accesslog_flush(w.w_srv.s_pool);
+		if (loop_run_once(w.w_srv.s_loop, &wait_mask) == -1 &&
+		    errno != EINTR) {
 			log_err("ppoll");
 			status = 1;
 			break;
@@ -371,8 +388,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 			worker_begin_stop(&w);
 		/* Copies still being saved for clients that left finish
 		 * too, within shutdown_timeout. */
-		if (w.w_stopping && w.w_nconns == 0 && w.w_relays == NULL &&
-		    w.w_uploads == NULL)
+		if (w.w_srv.s_stopping && server_idle(&w.w_srv))
 			break;
 	}
 	worker_teardown(&w);

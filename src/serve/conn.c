@@ -2,23 +2,33 @@
  * conn.c - client connections of a worker (loop thread).
  *
  * Life of a request: CONN_READ_HEAD reads until http_parse_request has a
- * whole head; CONN_HANDLING while request.c decides (perhaps through a pool
- * job); CONN_WRITE sends c_out and then the file body in pool jobs (sendfile
- * may block on the disk); then the request is logged and counted, and the
- * connection either waits for the next head (keep-alive; pipelined bytes
- * already read are parsed at once) or closes. A close after an error goes
- * through CONN_LINGER: our write side is shut and the client's remaining
- * bytes are read and dropped for a moment, so that a reset does not destroy
- * the answer before the client has read it.
+ * whole head, which goes to the server's router; CONN_BUSY while the
+ * answer is decided (perhaps through a pool job), or CONN_OWNED while an
+ * owner's handler drives the connection; CONN_WRITE sends c_out and then
+ * the file body in pool jobs (sendfile may block on the disk); then the
+ * request is logged and counted, and the connection either waits for the
+ * next head (keep-alive; pipelined bytes already read are parsed at once)
+ * or closes.
  *
- * One timer per connection; what it means depends on the state.
+ * The ways a request ends, from the top: conn_send() or conn_send_text()
+ * answer it, and conn_finish() is what an owner calls once its own
+ * response went out whole; all of them end in conn_end_request() (log,
+ * count) and then keep-alive, or conn_linger() when the connection must
+ * close: our write side is shut and the client's remaining bytes are read
+ * and dropped for a moment, so that a reset does not destroy the answer
+ * before the client has read it. conn_abort() ends the request and
+ * closes at once (a response that cannot be completed must look cut).
+ * conn_close() frees now, or once the pool job in flight returns;
+ * conn_free() is the end of every path.
+ *
+ * One timer per connection; what it means depends on the state (and, for
+ * an owned connection, on its owner).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <poll.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +37,9 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "http/response.h"
-#include "peer/fanout.h"
-#include "proc/worker.h"
 #include "serve/accesslog.h"
 #include "serve/conn.h"
-#include "serve/relay.h"
-#include "serve/request.h"
-#include "serve/upload.h"
+#include "serve/server.h"
 #include "store/metrics.h"
 
 #define CONN_IN_MIN 2048		/* first input buffer */
@@ -41,6 +47,7 @@
 #define CONN_LINGER_MS 2000
 #define CONN_LINGER_BYTES (1 << 20)
 #define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
+#define CONN_SENDV_MAX 7		/* vectors of one conn_sendv() */
 
 static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
 static void conn_on_timer(struct loop *loop, struct loop_timer *t);
@@ -51,13 +58,13 @@ static void conn_close(struct conn *c);
 static const struct config *
 conn_cfg(const struct conn *c)
 {
-	return c->c_worker->w_cfg;
+	return c->c_srv->s_cfg;
 }
 
 static struct loop *
 conn_loop(const struct conn *c)
 {
-	return c->c_worker->w_loop;
+	return c->c_srv->s_loop;
 }
 
 static void
@@ -83,14 +90,14 @@ conn_format_addr(struct conn *c, const struct sockaddr *sa)
 }
 
 void
-conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+conn_accept(struct server *s, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 	int one = 1;
 
 	(void)salen;
-	c->c_worker = w;
+	c->c_srv = s;
 	c->c_fd = fd;
 	c->c_file.fi_fd = -1;
 	c->c_open_fd = -1;
@@ -99,50 +106,40 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	/* Heads go out with MSG_MORE when a body follows, so Nagle is not
 	 * needed to coalesce them, and it would delay small answers. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add(w->w_loop, fd, POLLIN, conn_on_io, c) == -1) {
+	if (loop_add(s->s_loop, fd, POLLIN, conn_on_io, c) == -1) {
 		log_warn("loop_add client %s", c->c_addr);
 		close(fd);
 		free(c);
 		return;
 	}
-	c->c_next = w->w_conns;
-	if (w->w_conns != NULL)
-		w->w_conns->c_prev = c;
-	w->w_conns = c;
-	w->w_nconns++;
+	list_insert_head(&s->s_conns, &c->c_link);
+	s->s_nconns++;
 	metrics_add(&metrics_mine()->ms_connections_accepted, 1);
 	metrics_gauge_add(&metrics_mine()->ms_connections_open, 1);
 	/* The first head of a connection gets the header timeout. */
-	loop_timer_set(w->w_loop, &c->c_timer,
-	    w->w_cfg->http.header_timeout_ms, conn_on_timer);
+	loop_timer_set(s->s_loop, &c->c_timer, s->s_cfg->http.header_timeout_ms,
+	    conn_on_timer);
 }
 
 static void
 conn_free(struct conn *c)
 {
-	struct worker *w = c->c_worker;
+	struct server *s = c->c_srv;
 
-	fanout_abort(c);
-	relay_abort(c);
-	upload_abort(c);
-	if (c->c_claimed)	/* the waiters must not wait for nothing */
-		(void)index_fetch_finish(w->w_index, c->c_name, c->c_name_len,
-		    c->c_fetch_id, INDEX_END_FAILED, NULL, 0, loop_wall_ms());
-	loop_del(w->w_loop, c->c_fd);
-	loop_timer_cancel(w->w_loop, &c->c_timer);
+	if (c->c_handler != NULL && c->c_handler->on_close != NULL)
+		c->c_handler->on_close(c);
+	loop_del(s->s_loop, c->c_fd);
+	loop_timer_cancel(s->s_loop, &c->c_timer);
 	close(c->c_fd);
 	if (c->c_file.fi_fd >= 0)
 		close(c->c_file.fi_fd);
+	if (c->c_open_fd >= 0)
+		close(c->c_open_fd);
 	free(c->c_in);
 	buf_free(&c->c_out);
 	buf_free(&c->c_job_out);
-	if (c->c_prev != NULL)
-		c->c_prev->c_next = c->c_next;
-	else
-		w->w_conns = c->c_next;
-	if (c->c_next != NULL)
-		c->c_next->c_prev = c->c_prev;
-	w->w_nconns--;
+	list_remove(&c->c_link);
+	s->s_nconns--;
 	metrics_gauge_add(&metrics_mine()->ms_connections_open, -1);
 	free(c);
 }
@@ -199,8 +196,7 @@ conn_linger_read(struct conn *c)
 struct conn *
 conn_of_job(struct iopool_job *job)
 {
-	return (struct conn *)(void *)((char *)job -
-	    offsetof(struct conn, c_job));
+	return container_of(job, struct conn, c_job);
 }
 
 /* Every job of a connection ends here first: a connection closed while
@@ -226,13 +222,21 @@ conn_submit(struct conn *c, void (*work)(struct iopool_job *),
 	c->c_job.done = conn_job_done;
 	c->c_job_then = done;
 	c->c_job_busy = true;
-	iopool_submit(c->c_worker->w_pool, &c->c_job);
+	iopool_submit(c->c_srv->s_pool, &c->c_job);
 }
 
 bool
 conn_http10_keepalive(const struct conn *c)
 {
 	return c->c_req.version_minor == 0 && !c->c_close;
+}
+
+/* Ownership ends: what comes next is the connection's own business. */
+static void
+conn_disown(struct conn *c)
+{
+	c->c_handler = NULL;
+	c->c_owner = NULL;
 }
 
 void
@@ -247,10 +251,32 @@ conn_send_text(struct conn *c, int status, const char *reason,
 	conn_send(c);
 }
 
+void
+conn_send_body(struct conn *c, const char *type, const char *extra,
+    const char *body, size_t len)
+{
+	char num[32];
+
+	c->c_status = 200;
+	buf_reset(&c->c_out);
+	response_start(&c->c_out, 200);
+	response_header(&c->c_out, "Content-Type", type);
+	snprintf(num, sizeof(num), "%zu", len);
+	response_header(&c->c_out, "Content-Length", num);
+	if (extra != NULL)
+		buf_append_str(&c->c_out, extra);
+	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
+	c->c_body_len = len;
+	if (c->c_req.method != HTTP_METHOD_HEAD)
+		buf_append(&c->c_out, body, len);
+	conn_send(c);
+}
+
 /* Logs and counts the request that just ended and clears its state. */
 static void
 conn_end_request(struct conn *c)
 {
+	conn_disown(c);
 	metrics_count_request(c->c_req.method, c->c_status);
 	metrics_add(&metrics_mine()->ms_bytes_sent, c->c_sent);
 	if (accesslog_enabled())
@@ -261,20 +287,19 @@ conn_end_request(struct conn *c)
 		c->c_file.fi_fd = -1;
 	}
 	c->c_file_off = c->c_file_end = 0;
-	c->c_claimed = c->c_waited = false;
-	c->c_wait_ticks = c->c_miss_tries = 0;
 	buf_reset(&c->c_out);
 	c->c_out_off = 0;
 	c->c_sent = 0;
 	c->c_body_len = 0;
 	c->c_status = 0;
+	c->c_continued = false;
+	c->c_miss_tries = 0;
 }
 
-/* A whole response went out. */
-static void
+void
 conn_finish(struct conn *c)
 {
-	struct worker *w = c->c_worker;
+	struct server *s = c->c_srv;
 
 	conn_end_request(c);
 	if (c->c_close) {
@@ -292,28 +317,22 @@ conn_finish(struct conn *c)
 		/* Parse it from the timer phase of this loop turn rather than
 		 * recursing: a buffer of tiny pipelined requests would
 		 * otherwise nest one call per request. */
-		loop_set_events(w->w_loop, c->c_fd, 0);
-		loop_timer_set(w->w_loop, &c->c_timer, 0, conn_on_timer);
+		loop_set_events(s->s_loop, c->c_fd, 0);
+		loop_timer_set(s->s_loop, &c->c_timer, 0, conn_on_timer);
 		return;
 	}
 	/* Idle connections give their input buffer back. */
 	free(c->c_in);
 	c->c_in = NULL;
 	c->c_in_cap = 0;
-	loop_set_events(w->w_loop, c->c_fd, POLLIN);
+	loop_set_events(s->s_loop, c->c_fd, POLLIN);
 	/* Draining, but this answer did not say "Connection: close" (it was
 	 * under way when the drain began): the client may be sending its next
 	 * request right now. Serve that one with a close, as for any idle
 	 * connection when a drain begins (conn_drain_all). */
-	loop_timer_set(w->w_loop, &c->c_timer, w->w_stopping ?
-	    CONN_DRAIN_IDLE_MS : w->w_cfg->http.keepalive_timeout_ms,
+	loop_timer_set(s->s_loop, &c->c_timer, s->s_stopping ?
+	    CONN_DRAIN_IDLE_MS : s->s_cfg->http.keepalive_timeout_ms,
 	    conn_on_timer);
-}
-
-void
-conn_done(struct conn *c)
-{
-	conn_finish(c);
 }
 
 void
@@ -321,6 +340,33 @@ conn_abort(struct conn *c)
 {
 	conn_end_request(c);
 	conn_close(c);
+}
+
+/* -- owners ---------------------------------------------------------- */
+
+void
+conn_own(struct conn *c, const struct conn_handler *h, void *owner)
+{
+	c->c_state = CONN_OWNED;
+	c->c_handler = h;
+	c->c_owner = owner;
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
+}
+
+void *
+conn_owner(const struct conn *c)
+{
+	return c->c_owner;
+}
+
+void
+conn_release(struct conn *c)
+{
+	conn_disown(c);
+	c->c_state = CONN_BUSY;
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
 
 void
@@ -352,6 +398,177 @@ conn_wait_nothing(struct conn *c)
 	loop_set_events(conn_loop(c), c->c_fd, 0);
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
+
+void
+conn_set_timer(struct conn *c, int64_t ms)
+{
+	loop_timer_set(conn_loop(c), &c->c_timer, ms, conn_on_timer);
+}
+
+size_t
+conn_out_pending(const struct conn *c)
+{
+	return c->c_out.len - c->c_out_off;
+}
+
+ssize_t
+conn_sendv(struct conn *c, const struct iovec *iov, int n, bool more)
+{
+	struct iovec v[CONN_SENDV_MAX + 1];
+	size_t total = 0, done = 0;
+	int i;
+
+	if (n > CONN_SENDV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	for (;;) {
+		size_t head = conn_out_pending(c), skip = done, h;
+		struct msghdr msg;
+		ssize_t sent;
+		int nv = 0;
+
+		if (head == 0 && done == total)
+			return (ssize_t)done;
+		/* The head goes first, then what of the caller's vectors
+		 * has not gone yet. */
+		if (head > 0) {
+			v[nv].iov_base = c->c_out.data + c->c_out_off;
+			v[nv++].iov_len = head;
+		}
+		for (i = 0; i < n; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			v[nv].iov_base = (char *)iov[i].iov_base + skip;
+			v[nv++].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+		}
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = v;
+		msg.msg_iovlen = (size_t)nv;
+		sent = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE :
+		    0));
+		if (sent == -1 && errno == EINTR)
+			continue;
+		if (sent == -1 && errno == EAGAIN)
+			return (ssize_t)done;
+		if (sent <= 0) {
+			if (sent == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		c->c_sent += (uint64_t)sent;
+		h = (size_t)sent < head ? (size_t)sent : head;
+		c->c_out_off += h;
+		done += (size_t)sent - h;
+	}
+}
+
+/* -- the request body ------------------------------------------------ */
+
+void
+conn_body_begin(struct conn *c)
+{
+	http_body_init(&c->c_body, c->c_req.chunked,
+	    c->c_req.has_content_length ? c->c_req.content_length : 0);
+}
+
+bool
+conn_body_done(const struct conn *c)
+{
+	return c->c_body.hb_done;
+}
+
+int
+conn_continue(struct conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (!c->c_req.expect_continue || c->c_continued)
+		return 0;
+	c->c_continued = true;
+	/* 25 bytes into an idle socket: failing means it is gone. */
+	if (send(c->c_fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(cont) - 1)
+		return -1;
+	return 0;
+}
+
+/* Bytes that follow the body go back to the input, for the next head,
+ * before whatever of the head's leftover is still there. */
+static void
+conn_push_back(struct conn *c, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (c->c_in_len + n > c->c_in_cap) {
+		c->c_in = xrealloc(c->c_in, c->c_in_len + n);
+		c->c_in_cap = c->c_in_len + n;
+	}
+	memmove(c->c_in + c->c_head_len + n, c->c_in + c->c_head_len,
+	    c->c_in_len - c->c_head_len);
+	memcpy(c->c_in + c->c_head_len, p, n);
+	c->c_in_len += n;
+}
+
+ssize_t
+conn_read_body(struct conn *c, char *buf, size_t cap)
+{
+	struct http_body *b = &c->c_body;
+	size_t leftover = c->c_in_len - c->c_head_len, raw, consumed, data;
+	ssize_t n;
+
+	for (;;) {
+		size_t want = cap;
+
+		if (b->hb_done) {
+			errno = 0;
+			return 0;
+		}
+		/* With a length, never read into the next request. */
+		if (!b->hb_chunked && b->hb_left < want)
+			want = (size_t)b->hb_left;
+		if (leftover > 0) {
+			/* Body bytes that came with the head. */
+			raw = leftover < want ? leftover : want;
+			memcpy(buf, c->c_in + c->c_head_len, raw);
+			memmove(c->c_in + c->c_head_len,
+			    c->c_in + c->c_head_len + raw, leftover - raw);
+			c->c_in_len -= raw;
+			leftover -= raw;
+		} else {
+			do
+				n = recv(c->c_fd, buf, want, 0);
+			while (n == -1 && errno == EINTR);
+			if (n == 0 || (n == -1 && errno != EAGAIN)) {
+				errno = ECONNRESET;
+				return -1;
+			}
+			if (n == -1)
+				return 0;	/* EAGAIN */
+			raw = (size_t)n;
+			metrics_add(&metrics_mine()->ms_bytes_received,
+			    (uint64_t)n);
+		}
+		if (http_body_decode(b, buf, raw, &consumed, &data) ==
+		    HTTP_BODY_ERROR) {
+			errno = EPROTO;
+			return -1;
+		}
+		/* What follows the body belongs to the next request. */
+		if (consumed < raw)
+			conn_push_back(c, buf + consumed, raw - consumed);
+		if (data > 0)
+			return (ssize_t)data;
+		/* Only framing was read (a chunk size line): go on. */
+	}
+}
+
+/* -- writing --------------------------------------------------------- */
 
 static void
 conn_send_file_work(struct iopool_job *job)
@@ -413,8 +630,7 @@ conn_write(struct conn *c)
 			    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
 			return;
 		}
-		conn_end_request(c);
-		conn_close(c);
+		conn_abort(c);
 		return;
 	}
 	if (file_follows) {
@@ -428,18 +644,21 @@ conn_write(struct conn *c)
 void
 conn_send(struct conn *c)
 {
+	conn_disown(c);
 	c->c_state = CONN_WRITE;
 	c->c_out_off = 0;
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 	conn_write(c);
 }
 
+/* -- reading heads --------------------------------------------------- */
+
 /* Reads what the socket has into c_in. Returns 0 when the caller should
  * parse, -1 when the connection was closed. */
 static int
 conn_read(struct conn *c)
 {
-	size_t max = c->c_worker->w_limits.max_header_size + 1;
+	size_t max = c->c_srv->s_limits.max_header_size + 1;
 	ssize_t n;
 
 	for (;;) {
@@ -462,8 +681,8 @@ conn_read(struct conn *c)
 			metrics_add(&metrics_mine()->ms_bytes_received,
 			    (uint64_t)n);
 			/* A short read took all there was: no need for a
-			 * second recv to hear EAGAIN (poll is level-triggered,
-			 * nothing is lost). */
+			 * second recv to hear EAGAIN (the loop is
+			 * level-triggered, nothing is lost). */
 			if ((size_t)n < room)
 				return 0;
 			continue;
@@ -478,10 +697,25 @@ conn_read(struct conn *c)
 	}
 }
 
+/* Answers a head that cannot be served (unparsable, or too slow), then
+ * closes: what follows it cannot be trusted. */
+static void
+conn_refuse_head(struct conn *c, int status, const char *reason)
+{
+	memset(&c->c_req, 0, sizeof(c->c_req));
+	c->c_req.method = HTTP_METHOD_OTHER;
+	c->c_req.version_minor = 1;
+	c->c_head_len = c->c_in_len;
+	c->c_close = true;
+	c->c_state = CONN_BUSY;
+	loop_set_events(conn_loop(c), c->c_fd, 0);
+	conn_send_text(c, status, reason, NULL);
+}
+
 static void
 conn_process_input(struct conn *c)
 {
-	struct worker *w = c->c_worker;
+	struct server *s = c->c_srv;
 	struct http_error err;
 	enum http_parse_result r;
 
@@ -489,40 +723,34 @@ conn_process_input(struct conn *c)
 		return;
 	if (!c->c_head_started) {
 		c->c_head_started = true;
-		c->c_start_ms = loop_now(w->w_loop);
-		loop_timer_set(w->w_loop, &c->c_timer,
-		    w->w_cfg->http.header_timeout_ms, conn_on_timer);
+		c->c_start_ms = loop_now(s->s_loop);
+		loop_timer_set(s->s_loop, &c->c_timer,
+		    s->s_cfg->http.header_timeout_ms, conn_on_timer);
 	}
-	r = http_parse_request(c->c_in, c->c_in_len, &w->w_limits, &c->c_req,
+	r = http_parse_request(c->c_in, c->c_in_len, &s->s_limits, &c->c_req,
 	    &c->c_head_len, &err);
 	if (r == HTTP_PARSE_MORE) {
-		if (c->c_in_len >= w->w_limits.max_header_size + 1) {
+		if (c->c_in_len >= s->s_limits.max_header_size + 1) {
 			/* The parser bounds every part of a head, so a full
 			 * buffer without a verdict means a too-large head. */
 			r = HTTP_PARSE_ERROR;
 			err.status = 431;
 			err.reason = "request head too large";
 		} else {
-			loop_set_events(w->w_loop, c->c_fd, POLLIN);
+			loop_set_events(s->s_loop, c->c_fd, POLLIN);
 			return;
 		}
 	}
-	loop_set_events(w->w_loop, c->c_fd, 0);
-	loop_timer_cancel(w->w_loop, &c->c_timer);
-	c->c_state = CONN_HANDLING;
+	loop_timer_cancel(s->s_loop, &c->c_timer);
 	if (r == HTTP_PARSE_ERROR) {
-		/* What follows an unparsable head cannot be trusted. */
-		memset(&c->c_req, 0, sizeof(c->c_req));
-		c->c_req.method = HTTP_METHOD_OTHER;
-		c->c_req.version_minor = 1;
-		c->c_head_len = c->c_in_len;
-		c->c_close = true;
-		conn_send_text(c, err.status, err.reason, NULL);
+		conn_refuse_head(c, err.status, err.reason);
 		return;
 	}
-	c->c_close = !c->c_req.keep_alive || w->w_stopping ||
-	    w->w_cfg->http.keepalive_timeout_ms == 0;
-	request_handle(c);
+	loop_set_events(s->s_loop, c->c_fd, 0);
+	c->c_state = CONN_BUSY;
+	c->c_close = !c->c_req.keep_alive || s->s_stopping ||
+	    s->s_cfg->http.keepalive_timeout_ms == 0;
+	s->s_route_request(c);
 }
 
 static void
@@ -539,8 +767,7 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 		break;
 	case CONN_WRITE:
 		if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
-			conn_end_request(c);
-			conn_close(c);
+			conn_abort(c);
 			break;
 		}
 		conn_write(c);
@@ -548,15 +775,13 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 	case CONN_LINGER:
 		conn_linger_read(c);
 		break;
-	case CONN_RELAY:
-		relay_client_io(c, revents);
+	case CONN_OWNED:
+		c->c_handler->on_io(c, revents);
 		break;
-	case CONN_UPLOAD:
-		upload_client_io(c, revents);
-		break;
-	case CONN_HANDLING:
-		/* Nothing was asked for, but poll reports a hang-up anyway;
-		 * ignoring it would spin the loop until the work is done. */
+	case CONN_BUSY:
+		/* Nothing was asked for, but the loop reports a hang-up
+		 * anyway; ignoring it would spin the loop until the work is
+		 * done. */
 		if (revents & (POLLERR | POLLHUP))
 			conn_close(c);
 		break;
@@ -566,8 +791,7 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 static void
 conn_on_timer(struct loop *loop, struct loop_timer *t)
 {
-	struct conn *c = (struct conn *)(void *)((char *)t -
-	    offsetof(struct conn, c_timer));
+	struct conn *c = container_of(t, struct conn, c_timer);
 
 	(void)loop;
 	switch (c->c_state) {
@@ -585,15 +809,7 @@ conn_on_timer(struct loop *loop, struct loop_timer *t)
 			conn_linger(c);
 			return;
 		}
-		memset(&c->c_req, 0, sizeof(c->c_req));
-		c->c_req.method = HTTP_METHOD_OTHER;
-		c->c_req.version_minor = 1;
-		c->c_head_len = c->c_in_len;
-		c->c_close = true;
-		c->c_state = CONN_HANDLING;
-		loop_set_events(conn_loop(c), c->c_fd, 0);
-		conn_send_text(c, 408, "request head not received in time",
-		    NULL);
+		conn_refuse_head(c, 408, "request head not received in time");
 		return;
 	case CONN_WRITE:
 		if (c->c_job_busy) {
@@ -603,49 +819,47 @@ conn_on_timer(struct loop *loop, struct loop_timer *t)
 			return;
 		}
 		log_debug("send timeout to %s", c->c_addr);
-		conn_end_request(c);
-		conn_close(c);
+		conn_abort(c);
 		return;
-	case CONN_RELAY:
-		relay_client_timeout(c);
-		return;
-	case CONN_UPLOAD:
-		upload_timeout(c);
+	case CONN_OWNED:
+		c->c_handler->on_timeout(c);
 		return;
 	case CONN_LINGER:
-	case CONN_HANDLING:
+	case CONN_BUSY:
 		conn_close(c);
 		return;
 	}
 }
 
 void
-conn_drain_all(struct worker *w)
+conn_drain_all(struct server *s)
 {
-	struct conn *c, *next;
+	struct list *l;
 
-	for (c = w->w_conns; c != NULL; c = next) {
-		next = c->c_next;
-		/* An answer whose head may be out already (CONN_WRITE, a relay)
-		 * keeps what it told the client; conn_finish treats the
-		 * connection as idle afterwards. Closing it unannounced would
-		 * meet the client's next request with an end of stream. */
-		if (c->c_state == CONN_READ_HEAD || c->c_state == CONN_HANDLING ||
-		    c->c_state == CONN_UPLOAD)
+	list_for_each(l, &s->s_conns) {
+		struct conn *c = container_of(l, struct conn, c_link);
+
+		/* An answer whose head is written already (being sent, or
+		 * built by an owner) keeps what it told the client; the
+		 * connection counts as idle afterwards (conn_finish). Closing
+		 * it unannounced would meet the client's next request with an
+		 * end of stream. Every other answer says it closes. */
+		if (c->c_out.len == 0 && c->c_state != CONN_LINGER)
 			c->c_close = true;
 		/* An idle connection may carry a request already on its way:
 		 * serve it (with "Connection: close") if it comes soon, then
 		 * close gracefully. */
 		if (c->c_state == CONN_READ_HEAD && !c->c_head_started &&
 		    c->c_in_len == 0)
-			loop_timer_set(w->w_loop, &c->c_timer, CONN_DRAIN_IDLE_MS,
-			    conn_on_timer);
+			loop_timer_set(s->s_loop, &c->c_timer,
+			    CONN_DRAIN_IDLE_MS, conn_on_timer);
 	}
 }
 
 void
-conn_close_all(struct worker *w)
+conn_close_all(struct server *s)
 {
-	while (w->w_conns != NULL)
-		conn_free(w->w_conns);
+	while (!list_empty(&s->s_conns))
+		conn_free(container_of(list_first(&s->s_conns), struct conn,
+		    c_link));
 }

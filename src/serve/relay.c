@@ -1,73 +1,59 @@
 /*
  * relay.c - the winning peer's answer, streamed to the client and saved
- * (loop thread; disk work in the I/O pool).
+ * (loop thread; disk work through the spool).
  *
- * One block at a time: the peer connection hands over the bytes it read
- * (peer_conn_data); the client is sent them and, when saving, a pool job
- * writes them to the temporary file at the same time; when both are done
- * the block is given back (peer_conn_consumed) and the peer is read again.
- * So memory per relay is one peer buffer, and the peer is read no faster
- * than the slower of the client and the disk.
+ * One block at a time from the peer connection (peer_conn_data): the
+ * client is sent it (conn_sendv) and, when saving, it is copied into the
+ * spool's free buffer; once both are done the block is given back
+ * (peer_conn_consumed) and the peer is read again, while the spool writes
+ * the copy. So memory per relay is the peer's buffer and the spool's two,
+ * and the peer is read no faster than the slower of the client and the
+ * disk.
  *
- * Saving: OPEN (create the temporary file), WRITE (each block, hashed for
- * the ETag), then PUBLISH (length checked, fsync, link into place without
- * replacing anything, fsync ROOT) or DISCARD. One job at a time.
+ * Saving: the spool opens a temporary file, writes each block (hashed on
+ * the way), then publishes: the length is checked, the file sealed and
+ * linked into place without replacing anything. The index is told in the
+ * same pool job (the spool's hooks): the copy is announced before the
+ * link and recorded after it, so a crash between the two still leaves the
+ * index knowing when the copy expires.
  *
  * The client and the copy are independent: the client's request ends as
  * soon as it has every byte (the fsyncs are not its business), and a
  * client that walks away does not stop a healthy transfer that is being
  * saved; only a failed peer does. relay_pump() is called whenever
  * something may move, and frees the relay once nothing is left: no client,
- * no peer connection, no job, no temporary file. Every relay is on the
- * worker's list until then, for teardown.
+ * no peer connection, no spool.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 #include "core/config.h"
 #include "core/log.h"
-#include "event/iopool.h"
 #include "http/condition.h"
 #include "http/httpdate.h"
 #include "http/mime.h"
 #include "http/response.h"
 #include "peer/peer.h"
-#include "proc/worker.h"
+#include "peer/peer_set.h"
 #include "serve/conn.h"
 #include "serve/relay.h"
-#include "store/file.h"
+#include "serve/server.h"
 #include "store/index.h"
 #include "store/metrics.h"
-
-enum relay_job {
-	RELAY_JOB_NONE,
-	RELAY_JOB_OPEN,
-	RELAY_JOB_WRITE,
-	RELAY_JOB_PUBLISH,
-	RELAY_JOB_DISCARD,
-};
-
-enum relay_save {
-	SAVE_OFF,		/* not saving, or given up */
-	SAVE_OPENING,
-	SAVE_READY,
-	SAVE_DONE,		/* published (or tried to) */
-};
+#include "store/spool.h"
 
 struct relay {
-	struct relay *r_prev, *r_next;	/* w_relays */
-	struct worker *r_worker;
+	struct list r_link;		/* s_relays */
+	struct server *r_srv;
 	struct conn *r_conn;		/* NULL once the client is done */
 	struct peer_conn *r_pc;		/* NULL once the peer side is over */
-	int r_metrics;			/* the peer's metrics index */
+	struct peer_stats *r_stats;	/* the peer's counters */
 	char r_name[NAME_MAX_LEN + 1];
+	size_t r_name_len;
 
 	/* client side */
 	bool r_chunked_out;		/* we frame the body in chunks */
@@ -78,67 +64,70 @@ struct relay {
 	size_t r_len;
 	size_t r_sent;			/* of the block, framing included */
 	size_t r_frame_len;		/* chunk framing before the block */
-	char r_frame[24];		/* "HEX\r\n" */
+	char r_frame[24];		/* "HEX\r\n", or the last chunk */
 	bool r_client_done;		/* the block went to the client */
 	bool r_peer_done;		/* the whole body arrived */
-	bool r_trailer_queued;		/* "0\r\n\r\n" put in c_out */
+	bool r_trailer_queued;		/* the last chunk is the block */
 
 	/* disk side */
-	enum relay_save r_save;
-	bool r_disk_done;		/* the block is on disk */
-	int r_fd;
-	char r_tmp[FILE_TMP_NAME_MAX];
-	XXH3_state_t *r_hash;
-	uint64_t r_disk_off;
+	struct spool *r_spool;		/* NULL: not saving (any more) */
+	size_t r_copied;		/* of the block, into the spool */
+	bool r_publishing;
 	bool r_have_digest;		/* the peer's ETag carries its digest */
 	uint64_t r_digest;
 	bool r_have_mtime;
 	struct timespec r_mtime;
-	struct file_identity r_id;	/* of the sealed copy */
 
 	/* the shared index: this relay's fetch of the name */
 	bool r_claimed;
 	uint64_t r_fetch_id;
 	int64_t r_ttl_ms;		/* of the winning peer; 0 for ever */
 	int64_t r_expiry;		/* wall-clock ms, or 0 */
-
-	struct iopool_job r_job;
-	enum relay_job r_job_kind;
-	bool r_job_busy;
-	int r_job_err;
 };
 
 static char relay_crlf[] = "\r\n";
 
 static void relay_pump(struct relay *r);
-static void relay_on_head(struct peer_conn *pc, void *arg);
-static void relay_on_body(struct peer_conn *pc, void *arg);
-static void relay_on_done(struct peer_conn *pc, void *arg);
-static void relay_on_fail(struct peer_conn *pc, enum peer_failure why,
-    void *arg);
-
-static const struct peer_handler relay_handler = {
-	relay_on_head, relay_on_body, relay_on_done, relay_on_fail,
-};
-
-static struct relay *
-relay_of_job(struct iopool_job *job)
-{
-	return (struct relay *)(void *)((char *)job -
-	    offsetof(struct relay, r_job));
-}
 
 /* Ends this relay's fetch in the index when it still holds one: the entry
  * goes, and the waiters try for themselves. (A published copy is recorded
  * by the publish job itself.) */
 static void
-relay_end_claim(struct relay *r, enum index_end how)
+relay_end_claim(struct relay *r)
 {
 	if (!r->r_claimed)
 		return;
 	r->r_claimed = false;
-	(void)index_fetch_finish(r->r_worker->w_index, r->r_name,
-	    strlen(r->r_name), r->r_fetch_id, how, NULL, 0, loop_wall_ms());
+	(void)index_fetch_finish(r->r_srv->s_index, r->r_name, r->r_name_len,
+	    r->r_fetch_id, INDEX_END_FAILED, NULL, 0, loop_wall_ms());
+}
+
+static void
+relay_free(struct relay *r)
+{
+	relay_end_claim(r);
+	list_remove(&r->r_link);
+	if (r->r_pc != NULL)
+		peer_conn_close(r->r_pc);
+	if (r->r_spool != NULL)
+		spool_abort(r->r_spool);
+	free(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* The disk side                                                      */
+
+/* Gives up the copy; the spool removes its temporary file. */
+static void
+relay_drop_save(struct relay *r)
+{
+	if (r->r_spool == NULL)
+		return;
+	metrics_add(&metrics_mine()->ms_save_failures, 1);
+	spool_abort(r->r_spool);
+	r->r_spool = NULL;
+	r->r_copied = r->r_len;
+	relay_end_claim(r);
 }
 
 /* Tells the waiters how far the copy is. A fetch taken over or cancelled
@@ -146,186 +135,148 @@ relay_end_claim(struct relay *r, enum index_end how)
 static void
 relay_progress(struct relay *r)
 {
-	if (r->r_claimed && index_fetch_progress(r->r_worker->w_index,
-	    r->r_name, strlen(r->r_name), r->r_fetch_id, r->r_disk_off,
-	    r->r_expect_len ? r->r_length : INDEX_SIZE_UNKNOWN, r->r_tmp,
-	    loop_wall_ms()) == -1 && errno == ESTALE)
+	if (r->r_claimed && index_fetch_progress(r->r_srv->s_index, r->r_name,
+	    r->r_name_len, r->r_fetch_id, spool_written(r->r_spool),
+	    r->r_expect_len ? r->r_length : INDEX_SIZE_UNKNOWN,
+	    spool_tmp_name(r->r_spool), loop_wall_ms()) == -1 &&
+	    errno == ESTALE)
 		r->r_claimed = false;
 }
 
 static void
-relay_free(struct relay *r)
+relay_spool_opened(struct spool *sp, int err, void *arg)
 {
-	struct worker *w = r->r_worker;
+	struct relay *r = arg;
 
-	relay_end_claim(r, INDEX_END_FAILED);
-	if (r->r_prev != NULL)
-		r->r_prev->r_next = r->r_next;
-	else
-		w->w_relays = r->r_next;
-	if (r->r_next != NULL)
-		r->r_next->r_prev = r->r_prev;
-	if (r->r_pc != NULL)
-		peer_conn_close(r->r_pc);
-	if (r->r_fd != -1)
-		close(r->r_fd);
-	if (r->r_hash != NULL)
-		XXH3_freeState(r->r_hash);
-	free(r);
-}
-
-/* ------------------------------------------------------------------ */
-/* Disk jobs (the work functions run in pool threads)                 */
-
-static void
-relay_job_work(struct iopool_job *job)
-{
-	struct relay *r = relay_of_job(job);
-	struct worker *w = r->r_worker;
-
-	r->r_job_err = 0;
-	switch (r->r_job_kind) {
-	case RELAY_JOB_OPEN:
-		r->r_fd = file_tmp_create(w->w_tmp_fd, "fill", r->r_tmp);
-		if (r->r_fd == -1)
-			r->r_job_err = errno;
-		break;
-	case RELAY_JOB_WRITE:
-		if (file_write_all(r->r_fd, r->r_data, r->r_len,
-		    r->r_disk_off) == -1) {
-			r->r_job_err = errno;
-			break;
-		}
-		XXH3_64bits_update(r->r_hash, r->r_data, r->r_len);
-		r->r_disk_off += r->r_len;
-		break;
-	case RELAY_JOB_PUBLISH:
-		if (file_seal(r->r_fd, r->r_have_mtime ? &r->r_mtime : NULL,
-		    r->r_have_digest ? r->r_digest :
-		    XXH3_64bits_digest(r->r_hash), &r->r_id) == -1) {
-			r->r_job_err = errno;
-			file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
-			r->r_fd = -1;
-			break;
-		}
-		/* Announced before the link: if this process dies between
-		 * the two, the index still knows when the copy expires. */
-		r->r_expiry = r->r_ttl_ms > 0 ? loop_wall_ms() + r->r_ttl_ms :
-		    0;
-		if (r->r_claimed)
-			(void)index_fetch_publishing(w->w_index, r->r_name,
-			    strlen(r->r_name), r->r_fetch_id,
-			    (const void *)&r->r_id, r->r_expiry,
-			    loop_wall_ms());
-		if (file_link(r->r_fd, w->w_tmp_fd, r->r_tmp, w->w_root_fd,
-		    r->r_name) == -1) {
-			r->r_job_err = errno;
-			r->r_fd = -1;
-			break;
-		}
-		r->r_fd = -1;
-		/* Recorded here, in the same job: a copy the index cannot
-		 * hold would never expire, so it is removed at once. */
-		if (r->r_claimed) {
-			r->r_claimed = false;
-			if (index_fetch_finish(w->w_index, r->r_name,
-			    strlen(r->r_name), r->r_fetch_id, INDEX_END_COPY,
-			    (const void *)&r->r_id, r->r_expiry,
-			    loop_wall_ms()) == -1) {
-				(void)file_remove_copy(w->w_root_fd,
-				    w->w_tmp_fd, r->r_name, &r->r_id);
-				r->r_job_err = ENOSPC;
-			}
-		}
-		break;
-	case RELAY_JOB_DISCARD:
-		file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
-		r->r_fd = -1;
-		break;
-	case RELAY_JOB_NONE:
-		break;
+	(void)sp;
+	if (err != 0) {
+		errno = err;
+		log_warn("saving %s: temporary file", r->r_name);
+		relay_drop_save(r);
+		relay_pump(r);
 	}
 }
 
-static void relay_job_done(struct iopool_job *job);
-
 static void
-relay_submit(struct relay *r, enum relay_job kind)
+relay_spool_written(struct spool *sp, int err, void *arg)
 {
-	r->r_job_kind = kind;
-	r->r_job.work = relay_job_work;
-	r->r_job.done = relay_job_done;
-	r->r_job_busy = true;
-	iopool_submit(r->r_worker->w_pool, &r->r_job);
-}
+	struct relay *r = arg;
 
-/* Gives up the copy; the temporary file goes as soon as no job runs. */
-static void
-relay_drop_save(struct relay *r)
-{
-	if (r->r_save == SAVE_OPENING || r->r_save == SAVE_READY)
-		metrics_add(&metrics_mine()->ms_save_failures, 1);
-	r->r_save = SAVE_OFF;
-	if (!r->r_job_busy && r->r_fd != -1)
-		relay_submit(r, RELAY_JOB_DISCARD);
-}
-
-static void
-relay_job_done(struct iopool_job *job)
-{
-	struct relay *r = relay_of_job(job);
-	enum relay_job kind = r->r_job_kind;
-
-	r->r_job_busy = false;
-	r->r_job_kind = RELAY_JOB_NONE;
-	switch (kind) {
-	case RELAY_JOB_OPEN:
-		if (r->r_job_err != 0) {
-			errno = r->r_job_err;
-			log_warn("saving %s: temporary file", r->r_name);
-			relay_drop_save(r);
-		} else if (r->r_save == SAVE_OPENING) {
-			r->r_save = SAVE_READY;
-		}
-		break;
-	case RELAY_JOB_WRITE:
-		if (r->r_job_err != 0) {
-			errno = r->r_job_err;
+	(void)sp;
+	if (err != 0) {
+		if (err != ECANCELED) {
+			errno = err;
 			log_warn("saving %s", r->r_name);
-			relay_drop_save(r);
-		} else {
-			relay_progress(r);
 		}
-		r->r_disk_done = true;	/* written, or not to be written */
-		break;
-	case RELAY_JOB_PUBLISH:
-		if (r->r_job_err == EEXIST) {
-			log_debug("saving %s: the name was taken meanwhile",
-			    r->r_name);
-		} else if (r->r_job_err == ENOSPC && !r->r_claimed) {
-			log_warnx("index full: the copy of %s was not kept",
-			    r->r_name);
-			metrics_add(&metrics_mine()->ms_save_failures, 1);
-		} else if (r->r_job_err != 0) {
-			errno = r->r_job_err;
-			log_warn("publishing %s", r->r_name);
-			metrics_add(&metrics_mine()->ms_save_failures, 1);
-		} else {
-			metrics_add(&metrics_mine()->ms_saved, 1);
-			log_info("saved a copy of %s", r->r_name);
-		}
-		relay_end_claim(r, INDEX_END_FAILED);	/* when not done */
-		break;
-	case RELAY_JOB_DISCARD:
-	case RELAY_JOB_NONE:
-		break;
-	}
-	/* A copy given up while a job held the file is removed now. */
-	if (r->r_save == SAVE_OFF && r->r_fd != -1 && !r->r_job_busy) {
-		relay_submit(r, RELAY_JOB_DISCARD);
-		return;
+		relay_drop_save(r);
+	} else {
+		relay_progress(r);
 	}
 	relay_pump(r);
+}
+
+static void
+relay_spool_published(struct spool *sp, int err, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)sp;
+	r->r_spool = NULL;
+	if (err == EEXIST) {
+		log_debug("saving %s: the name was taken meanwhile", r->r_name);
+	} else if (err == ENOSPC && !r->r_claimed) {
+		log_warnx("index full: the copy of %s was not kept", r->r_name);
+		metrics_add(&metrics_mine()->ms_save_failures, 1);
+	} else if (err != 0) {
+		errno = err;
+		log_warn("publishing %s", r->r_name);
+		metrics_add(&metrics_mine()->ms_save_failures, 1);
+	} else {
+		metrics_add(&metrics_mine()->ms_saved, 1);
+		log_info("saved a copy of %s", r->r_name);
+	}
+	relay_end_claim(r);	/* when not done by the hooks */
+	relay_pump(r);
+}
+
+static const struct spool_handler relay_spool_handler = {
+	.sh_opened = relay_spool_opened,
+	.sh_written = relay_spool_written,
+	.sh_published = relay_spool_published,
+};
+
+/* Pool thread, in the publish job: the copy is sealed; announced before
+ * the link so that if this process dies between the two, the index still
+ * knows when the copy expires. */
+static void
+relay_before_link(struct spool *sp, const struct file_identity *id,
+    void *arg)
+{
+	struct relay *r = arg;
+
+	(void)sp;
+	r->r_expiry = r->r_ttl_ms > 0 ? loop_wall_ms() + r->r_ttl_ms : 0;
+	if (r->r_claimed)
+		(void)index_fetch_publishing(r->r_srv->s_index, r->r_name,
+		    r->r_name_len, r->r_fetch_id, (const void *)id,
+		    r->r_expiry, loop_wall_ms());
+}
+
+/* Pool thread: the copy is in place. Recorded here, in the same job: a
+ * copy the index cannot hold would never expire, so it is removed at
+ * once (returning -1 makes the spool do it). */
+static int
+relay_after_link(struct spool *sp, const struct file_identity *id,
+    void *arg)
+{
+	struct relay *r = arg;
+
+	(void)sp;
+	if (!r->r_claimed)
+		return 0;
+	r->r_claimed = false;
+	if (index_fetch_finish(r->r_srv->s_index, r->r_name, r->r_name_len,
+	    r->r_fetch_id, INDEX_END_COPY, (const void *)id, r->r_expiry,
+	    loop_wall_ms()) == -1) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+relay_publish(struct relay *r)
+{
+	struct spool_publish how = {
+		.name = r->r_name,
+		.mtime = r->r_have_mtime ? &r->r_mtime : NULL,
+		.have_digest = r->r_have_digest,
+		.digest = r->r_digest,
+		.before_link = relay_before_link,
+		.after_link = relay_after_link,
+		.hook_arg = r,
+	};
+
+	r->r_publishing = true;
+	spool_publish(r->r_spool, &how);
+}
+
+/* Copies what it can of the current block into the spool's buffers. */
+static void
+relay_copy(struct relay *r)
+{
+	while (r->r_spool != NULL && r->r_copied < r->r_len) {
+		char *buf = spool_buffer(r->r_spool);
+		size_t n = r->r_len - r->r_copied;
+
+		if (buf == NULL)
+			return;		/* sh_written pumps again */
+		if (n > SPOOL_BUF_SIZE)
+			n = SPOOL_BUF_SIZE;
+		memcpy(buf, r->r_data + r->r_copied, n);
+		r->r_copied += n;
+		spool_write(r->r_spool, n);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -339,11 +290,64 @@ relay_client_end(struct relay *r, bool complete)
 	struct conn *c = r->r_conn;
 
 	r->r_conn = NULL;
-	c->c_relay = NULL;
 	if (complete)
-		conn_done(c);
+		conn_finish(c);
 	else
 		conn_abort(c);
+}
+
+/*
+ * Sends what is pending to the client: the head, then the block with its
+ * framing. Returns 1 when everything went (or there is no client), 0 when
+ * the socket is full (the wait is armed), -1 when the client is gone.
+ */
+static int
+relay_send(struct relay *r)
+{
+	struct conn *c = r->r_conn;
+	struct iovec iov[3] = { { 0 } };
+	size_t skip = r->r_sent, total = 0;
+	int n_iov = 0;
+	ssize_t n;
+
+	if (c == NULL || r->r_client_done) {
+		r->r_client_done = true;
+		return 1;
+	}
+	if (r->r_len > 0 || r->r_frame_len > 0) {
+		/* frame, data, CRLF: minus what already went */
+		if (skip < r->r_frame_len) {
+			iov[n_iov].iov_base = r->r_frame + skip;
+			iov[n_iov++].iov_len = r->r_frame_len - skip;
+			skip = 0;
+		} else {
+			skip -= r->r_frame_len;
+		}
+		if (skip < r->r_len) {
+			iov[n_iov].iov_base = r->r_data + skip;
+			iov[n_iov++].iov_len = r->r_len - skip;
+			skip = 0;
+		} else {
+			skip -= r->r_len;
+		}
+		if (r->r_chunked_out && r->r_len > 0) {
+			iov[n_iov].iov_base = relay_crlf + skip;
+			iov[n_iov++].iov_len = 2 - skip;
+		}
+	}
+	for (int i = 0; i < n_iov; i++)
+		total += iov[i].iov_len;
+	n = conn_sendv(c, iov, n_iov, false);
+	if (n < 0)
+		return -1;
+	r->r_sent += (size_t)n;
+	if ((size_t)n < total || conn_out_pending(c) > 0) {
+		conn_wait_writable(c);
+		return 0;
+	}
+	r->r_client_done = true;
+	conn_wait_hangup(c);
+	return 1;
 }
 
 /* The client went away (or stopped reading). A transfer being saved goes
@@ -352,86 +356,7 @@ static void
 relay_client_gone(struct relay *r)
 {
 	relay_client_end(r, false);
-	relay_pump(r);
-}
-
-/* Sends what is pending to the client: the head, the block, a trailer.
- * Returns 1 when everything went (or there is no client), 0 when the
- * socket is full (POLLOUT armed), -1 when the client is gone. */
-static int
-relay_send(struct relay *r)
-{
-	struct conn *c = r->r_conn;
-	struct iovec iov[4];
-	struct msghdr msg;
-	int n_iov;
-	ssize_t n;
-
-	if (c == NULL) {
-		r->r_client_done = true;
-		return 1;
-	}
-	for (;;) {
-		size_t skip;
-
-		n_iov = 0;
-		if (c->c_out_off < c->c_out.len) {
-			iov[n_iov].iov_base = c->c_out.data + c->c_out_off;
-			iov[n_iov++].iov_len = c->c_out.len - c->c_out_off;
-		}
-		if (r->r_len > 0 && !r->r_client_done) {
-			/* frame, data, CRLF: minus what already went */
-			skip = r->r_sent;
-			if (skip < r->r_frame_len) {
-				iov[n_iov].iov_base = r->r_frame + skip;
-				iov[n_iov++].iov_len = r->r_frame_len - skip;
-				skip = 0;
-			} else {
-				skip -= r->r_frame_len;
-			}
-			if (skip < r->r_len) {
-				iov[n_iov].iov_base = r->r_data + skip;
-				iov[n_iov++].iov_len = r->r_len - skip;
-				skip = 0;
-			} else {
-				skip -= r->r_len;
-			}
-			if (r->r_chunked_out) {
-				iov[n_iov].iov_base = relay_crlf + skip;
-				iov[n_iov++].iov_len = 2 - skip;
-			}
-		}
-		if (n_iov == 0)
-			return 1;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = (size_t)n_iov;
-		n = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
-			conn_wait_writable(c);
-			return 0;
-		}
-		if (n <= 0)
-			return -1;
-		c->c_sent += (uint64_t)n;
-		/* The head goes first, then the block. */
-		if (c->c_out_off < c->c_out.len) {
-			size_t h = c->c_out.len - c->c_out_off;
-
-			if ((size_t)n <= h) {
-				c->c_out_off += (size_t)n;
-				continue;
-			}
-			c->c_out_off = c->c_out.len;
-			n -= (ssize_t)h;
-		}
-		r->r_sent += (size_t)n;
-		if (r->r_sent == r->r_frame_len + r->r_len +
-		    (r->r_chunked_out ? 2 : 0))
-			r->r_client_done = true;
-	}
+	r->r_client_done = true;
 }
 
 /* Moves everything forward that can move; frees the relay when it is
@@ -439,115 +364,107 @@ relay_send(struct relay *r)
 static void
 relay_pump(struct relay *r)
 {
-	int sent;
-
-	for (;;) {
-		if (r->r_conn == NULL && r->r_save == SAVE_OFF &&
-		    r->r_pc != NULL && !r->r_job_busy) {
-			/* Nobody wants the rest: no client, no copy. (A job
-			 * may be reading the peer's buffer: not before.) */
-			peer_conn_close(r->r_pc);
-			r->r_pc = NULL;
-			r->r_len = 0;
-		}
-		sent = relay_send(r);
-		if (sent < 0) {
-			relay_client_gone(r);
-			return;
-		}
-		if (r->r_len > 0) {
-			if (r->r_save == SAVE_OPENING)
-				return;		/* the file first */
-			if (r->r_save == SAVE_READY && !r->r_disk_done &&
-			    !r->r_job_busy)
-				relay_submit(r, RELAY_JOB_WRITE);
-			if (!r->r_client_done || r->r_job_busy)
-				return;		/* POLLOUT or the job calls */
-			if (r->r_save == SAVE_READY && !r->r_disk_done)
-				return;
-			r->r_len = 0;
-			if (r->r_pc != NULL)
-				peer_conn_consumed(r->r_pc);
-			return;			/* on_body or on_done next */
-		}
-		if (r->r_pc != NULL && !r->r_peer_done)
-			return;			/* the peer is sending */
-		if (r->r_peer_done && r->r_conn != NULL && r->r_chunked_out &&
-		    !r->r_trailer_queued) {
-			buf_append_str(&r->r_conn->c_out, "0\r\n\r\n");
-			r->r_trailer_queued = true;
-			continue;
-		}
-		break;
+	if (r->r_conn == NULL && r->r_spool == NULL && r->r_pc != NULL) {
+		/* Nobody wants the rest: no client, no copy. */
+		peer_conn_close(r->r_pc);
+		r->r_pc = NULL;
+		r->r_len = 0;
 	}
-	if (r->r_job_busy || r->r_save == SAVE_OPENING)
+	if (relay_send(r) < 0) {
+		relay_client_gone(r);
+		relay_pump(r);
 		return;
-	if (r->r_peer_done && r->r_save == SAVE_READY) {
-		if (r->r_expect_len && r->r_disk_off != r->r_length) {
-			log_warnx("saving %s: %llu bytes written, %llu expected",
-			    r->r_name, (unsigned long long)r->r_disk_off,
+	}
+	if (r->r_len > 0) {
+		relay_copy(r);
+		if (!r->r_client_done ||
+		    (r->r_spool != NULL && r->r_copied < r->r_len))
+			return;		/* writable or sh_written comes */
+		r->r_len = 0;
+		if (r->r_pc != NULL)
+			peer_conn_consumed(r->r_pc);
+		return;			/* on_body or on_done next */
+	}
+	if (r->r_pc != NULL && !r->r_peer_done)
+		return;			/* the peer is sending */
+	if (r->r_conn != NULL && r->r_chunked_out && !r->r_trailer_queued) {
+		/* The last chunk, as one more block without data. */
+		r->r_trailer_queued = true;
+		r->r_frame_len = (size_t)snprintf(r->r_frame,
+		    sizeof(r->r_frame), "0\r\n\r\n");
+		r->r_sent = 0;
+		r->r_client_done = false;
+		if (relay_send(r) == 0)
+			return;
+	}
+	/* The client has every byte: it need not wait for the disk. */
+	if (r->r_conn != NULL && r->r_client_done)
+		relay_client_end(r, true);
+	if (r->r_spool != NULL && r->r_peer_done && !r->r_publishing) {
+		if (r->r_expect_len && r->r_received != r->r_length) {
+			log_warnx("saving %s: %llu bytes received, %llu "
+			    "expected", r->r_name,
+			    (unsigned long long)r->r_received,
 			    (unsigned long long)r->r_length);
 			relay_drop_save(r);
 		} else {
-			r->r_save = SAVE_DONE;
-			relay_submit(r, RELAY_JOB_PUBLISH);
+			relay_publish(r);
 		}
 	}
-	/* The client has every byte: it need not wait for the disk. */
-	if (r->r_conn != NULL && sent == 1 && r->r_peer_done)
-		relay_client_end(r, true);
-	if (r->r_conn == NULL && r->r_pc == NULL && !r->r_job_busy &&
-	    r->r_fd == -1)
+	if (r->r_conn == NULL && r->r_pc == NULL && r->r_spool == NULL)
 		relay_free(r);
 }
 
-void
+static void
 relay_client_io(struct conn *c, short revents)
 {
-	struct relay *r = c->c_relay;
+	struct relay *r = conn_owner(c);
 
 	if (revents & (POLLERR | POLLHUP | POLLRDHUP)) {
 		relay_client_gone(r);	/* the client walked away */
+		relay_pump(r);
 		return;
 	}
 	conn_wait_hangup(c);
 	relay_pump(r);
 }
 
-void
+static void
 relay_client_timeout(struct conn *c)
 {
-	log_debug("send timeout to %s relaying %s", c->c_addr, c->c_name);
-	relay_client_gone(c->c_relay);
-}
+	struct relay *r = conn_owner(c);
 
-void
-relay_abort(struct conn *c)
-{
-	struct relay *r = c->c_relay;
-
-	if (r == NULL)
-		return;
-	/* The connection is being freed: only detach from it. */
-	r->r_conn = NULL;
-	c->c_relay = NULL;
+	log_debug("send timeout to %s relaying %s", c->c_addr, r->r_name);
+	relay_client_gone(r);
 	relay_pump(r);
 }
 
-void
-relay_teardown(struct worker *w)
+/* The connection is being freed (worker exit): only let go of it. */
+static void
+relay_client_close(struct conn *c)
 {
-	while (w->w_relays != NULL) {
-		struct relay *r = w->w_relays;
+	struct relay *r = conn_owner(c);
 
+	r->r_conn = NULL;
+}
+
+static const struct conn_handler relay_conn_handler = {
+	.on_io = relay_client_io,
+	.on_timeout = relay_client_timeout,
+	.on_close = relay_client_close,
+};
+
+void
+relay_teardown(struct server *s)
+{
+	while (!list_empty(&s->s_relays)) {
+		struct relay *r = container_of(list_first(&s->s_relays),
+		    struct relay, r_link);
+
+		r->r_pc = NULL;		/* peer_set_free frees them */
+		r->r_spool = NULL;	/* spool_dir_teardown removes it */
 		if (r->r_conn != NULL)
-			r->r_conn->c_relay = NULL;
-		r->r_pc = NULL;		/* peer_teardown frees them */
-		/* At exit, no pool is left: remove the temporary here. */
-		if (r->r_fd != -1) {
-			file_tmp_discard(r->r_fd, w->w_tmp_fd, r->r_tmp);
-			r->r_fd = -1;
-		}
+			conn_abort(r->r_conn);
 		relay_free(r);
 	}
 }
@@ -566,16 +483,14 @@ static void
 relay_on_body(struct peer_conn *pc, void *arg)
 {
 	struct relay *r = arg;
-	struct metrics_peer *mp = metrics_peer(r->r_metrics);
 
 	r->r_data = peer_conn_data(pc);
 	r->r_len = peer_conn_data_len(pc);
 	r->r_received += r->r_len;
-	if (mp != NULL)
-		metrics_add(&mp->mp_bytes, r->r_len);
+	peer_stats_add(&r->r_stats->st_bytes, r->r_len);
 	r->r_sent = 0;
-	r->r_client_done = false;
-	r->r_disk_done = false;
+	r->r_copied = r->r_spool != NULL ? 0 : r->r_len;
+	r->r_client_done = r->r_conn == NULL;
 	r->r_frame_len = r->r_chunked_out ? (size_t)snprintf(r->r_frame,
 	    sizeof(r->r_frame), "%zx\r\n", r->r_len) : 0;
 	relay_pump(r);
@@ -596,14 +511,12 @@ static void
 relay_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 {
 	struct relay *r = arg;
-	struct metrics_peer *mp = metrics_peer(r->r_metrics);
 
 	(void)pc;
 	r->r_pc = NULL;
-	if (mp != NULL)
-		metrics_add(why == PEER_TIMEOUT ? &mp->mp_timeout :
-		    why == PEER_BAD_RESPONSE ? &mp->mp_bad_response :
-		    &mp->mp_cut, 1);
+	peer_stats_add(why == PEER_TIMEOUT ? &r->r_stats->st_timeout :
+	    why == PEER_BAD_RESPONSE ? &r->r_stats->st_bad_response :
+	    &r->r_stats->st_cut, 1);
 	log_warnx("relaying %s: the peer %s after %llu bytes%s", r->r_name,
 	    why == PEER_TIMEOUT ? "stalled" : why == PEER_BAD_RESPONSE ?
 	    "sent a bad body" : "cut the body",
@@ -616,6 +529,13 @@ relay_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 		relay_client_end(r, false);
 	relay_pump(r);
 }
+
+static const struct peer_handler relay_peer_handler = {
+	.on_head = relay_on_head,
+	.on_body = relay_on_body,
+	.on_done = relay_on_done,
+	.on_fail = relay_on_fail,
+};
 
 /* Copies a header of the peer's head into ours when its value is sane. */
 static void
@@ -655,54 +575,31 @@ relay_parse_etag(const struct http_message *resp, uint64_t *digest)
 	return true;
 }
 
-void
-relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms)
+/* Whether the client already has the version the peer offers. */
+static bool
+relay_not_modified(const struct conn *c, const struct http_message *resp)
 {
-	const struct http_message *resp = &pc->pc_resp;
-	const struct http_header *h;
-	struct relay *r = xcalloc(1, sizeof(*r));
+	const struct http_header *h = http_find_header(resp, "ETag");
+	char etag[64];
+
+	if (h == NULL || c->c_req.if_none_match.p == NULL ||
+	    h->value.len >= sizeof(etag))
+		return false;
+	memcpy(etag, h->value.p, h->value.len);
+	etag[h->value.len] = '\0';
+	return condition_none_match(c->c_req.if_none_match.p,
+	    c->c_req.if_none_match.len, etag);
+}
+
+/* Our answer's head, from the peer's. */
+static void
+relay_head(struct relay *r, struct conn *c, const struct http_message *resp,
+    bool not_modified)
+{
 	bool head = c->c_req.method == HTTP_METHOD_HEAD;
-	bool not_modified = false;
 	struct buf *out = &c->c_out;
 	char num[32];
-	time_t t;
 
-	r->r_worker = c->c_worker;
-	r->r_next = c->c_worker->w_relays;
-	if (r->r_next != NULL)
-		r->r_next->r_prev = r;
-	c->c_worker->w_relays = r;
-	r->r_conn = c;
-	r->r_pc = pc;
-	r->r_fd = -1;
-	r->r_metrics = pc->pc_peer->p_metrics;
-	r->r_ttl_ms = ttl_ms;
-	/* The claim on the name's fetch comes with the request. */
-	r->r_claimed = c->c_claimed;
-	r->r_fetch_id = c->c_fetch_id;
-	c->c_claimed = false;
-	memcpy(r->r_name, c->c_name, c->c_name_len + 1);
-	r->r_have_digest = relay_parse_etag(resp, &r->r_digest);
-	h = http_find_header(resp, "Last-Modified");
-	if (h != NULL && httpdate_parse(h->value.p, h->value.len, &t) == 0) {
-		r->r_have_mtime = true;
-		r->r_mtime.tv_sec = t;
-	}
-	c->c_relay = r;
-	pc->pc_handler = &relay_handler;
-	pc->pc_arg = r;
-
-	/* If the client already has this version, say so and stop. */
-	h = http_find_header(resp, "ETag");
-	if (h != NULL && c->c_req.if_none_match.p != NULL && h->value.len <
-	    64) {
-		char etag[64];
-
-		memcpy(etag, h->value.p, h->value.len);
-		etag[h->value.len] = '\0';
-		not_modified = condition_none_match(c->c_req.if_none_match.p,
-		    c->c_req.if_none_match.len, etag);
-	}
 	c->c_status = not_modified ? 304 : 200;
 	buf_reset(out);
 	response_start(out, c->c_status);
@@ -730,7 +627,38 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms)
 	relay_copy_header(out, resp, "Last-Modified");
 	response_end(out, c->c_close, conn_http10_keepalive(c));
 	c->c_out_off = 0;
-	c->c_state = CONN_RELAY;
+}
+
+void
+relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms,
+    bool claimed, uint64_t fetch_id)
+{
+	const struct http_message *resp = &pc->pc_resp;
+	const struct http_header *h;
+	struct relay *r = xcalloc(1, sizeof(*r));
+	bool not_modified = relay_not_modified(c, resp);
+	time_t t;
+
+	r->r_srv = c->c_srv;
+	list_insert_head(&c->c_srv->s_relays, &r->r_link);
+	r->r_conn = c;
+	r->r_pc = pc;
+	r->r_stats = &pc->pc_peer->p_entry->pe_stats;
+	r->r_ttl_ms = ttl_ms;
+	r->r_claimed = claimed;
+	r->r_fetch_id = fetch_id;
+	memcpy(r->r_name, c->c_name, c->c_name_len + 1);
+	r->r_name_len = c->c_name_len;
+	r->r_have_digest = relay_parse_etag(resp, &r->r_digest);
+	h = http_find_header(resp, "Last-Modified");
+	if (h != NULL && httpdate_parse(h->value.p, h->value.len, &t) == 0) {
+		r->r_have_mtime = true;
+		r->r_mtime.tv_sec = t;
+	}
+	pc->pc_handler = &relay_peer_handler;
+	pc->pc_arg = r;
+	relay_head(r, c, resp, not_modified);
+	conn_own(c, &relay_conn_handler, r);
 	conn_wait_hangup(c);
 
 	if (not_modified) {
@@ -739,16 +667,12 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms)
 		r->r_pc = NULL;
 		r->r_peer_done = true;
 		peer_conn_close(pc);
-	} else if (save && !head) {
-		r->r_hash = XXH3_createState();
-		if (r->r_hash == NULL) {
-			log_errx("saving %s: out of memory", r->r_name);
-		} else {
-			XXH3_64bits_reset(r->r_hash);
-			r->r_save = SAVE_OPENING;
-			relay_submit(r, RELAY_JOB_OPEN);
-		}
+	} else if (save && c->c_req.method != HTTP_METHOD_HEAD) {
+		r->r_spool = spool_create(&c->c_srv->s_spool, "fill",
+		    &relay_spool_handler, r);
 	}
+	if (r->r_spool == NULL)
+		relay_end_claim(r);	/* no copy: the waiters go on */
 	/* For HEAD, on_done follows at once (no body) and ends it. */
 	relay_pump(r);
 }

@@ -1,16 +1,12 @@
 /*
- * upload.c - PUT and POST (loop thread; disk work in the I/O pool).
+ * upload.c - PUT and POST (loop thread; disk work through a spool).
  *
- * Phases: RESERVE (pool: name free, room, reservation), ASK (the peers),
- * BODY (read a buffer from the client, decode its framing, write it in the
- * pool, repeat), PUBLISH (pool), then the answer. Only one job at a time,
- * and the client is read only when the last buffer is on disk, so memory
- * is one buffer per upload and the client is slowed to the disk's pace.
- *
- * An upload is on the worker's list from start to end. When its
- * connection goes (client gone, answer sent) it is detached; if a job is
- * running or a temporary file is left, it stays on the list until the
- * cleanup is done, then frees itself.
+ * Phases: RESERVE (the spool reserves the name: free, room, no other
+ * upload of it), ASK (the peers, at once), BODY (read into a free spool
+ * buffer, decoded by the connection; hand it to the spool; read the next
+ * while it is written), PUBLISH (the spool seals and links it), then the
+ * answer. The client is read only while a spool buffer is free, so memory
+ * is two buffers per upload and the client is slowed to the disk's pace.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,169 +15,60 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 #include "core/config.h"
 #include "core/log.h"
 #include "peer/fanout.h"
 #include "peer/peer.h"
-#include "proc/worker.h"
+#include "peer/peer_set.h"
 #include "serve/conn.h"
+#include "serve/server.h"
 #include "serve/upload.h"
-#include "store/file.h"
 #include "store/index.h"
 #include "store/metrics.h"
 #include "store/name.h"
-
-#define UPLOAD_BUF_SIZE (256 * 1024)
-
-enum upload_job {
-	UPLOAD_JOB_NONE,
-	UPLOAD_JOB_RESERVE,
-	UPLOAD_JOB_WRITE,
-	UPLOAD_JOB_PUBLISH,
-	UPLOAD_JOB_DISCARD,
-};
+#include "store/spool.h"
 
 struct upload {
-	struct upload *u_prev, *u_next;	/* w_uploads */
-	struct worker *u_worker;
-	struct conn *u_conn;		/* NULL once detached */
+	struct conn *u_conn;
+	struct server *u_srv;
 	char u_name[NAME_MAX_LEN + 1];
 	size_t u_name_len;
 	uint64_t u_declared;		/* Content-Length, or 0 */
-
-	/* the body */
-	bool u_chunked;
-	struct http_chunked u_chunk;
-	uint64_t u_left;		/* Content-Length bytes to come */
 	uint64_t u_received;		/* body bytes so far */
-	bool u_body_done;
-	char *u_buf;
-	size_t u_raw;			/* raw bytes at u_buf, not decoded */
-	size_t u_data;			/* decoded bytes at u_buf, to write */
-
-	/* the file */
-	int u_fd;			/* the reserved temporary file */
-	char u_tmp[FILE_TMP_NAME_MAX];
-	uint64_t u_off;
-	XXH3_state_t *u_hash;
-	uint64_t u_digest;
-
-	struct iopool_job u_job;
-	enum upload_job u_job_kind;
-	bool u_job_busy;
-	int u_job_err;
+	bool u_reading;			/* the body phase began */
+	bool u_publishing;
+	struct spool *u_spool;		/* NULL once published or given up */
+	struct fanout *u_fanout;	/* the peers being asked */
 };
 
+static void upload_pump(struct upload *u);
+
+/* Lets go of everything; the spool removes what it wrote. */
 static void
 upload_free(struct upload *u)
 {
-	struct worker *w = u->u_worker;
-
-	if (u->u_prev != NULL)
-		u->u_prev->u_next = u->u_next;
-	else
-		w->w_uploads = u->u_next;
-	if (u->u_next != NULL)
-		u->u_next->u_prev = u->u_prev;
-	if (u->u_hash != NULL)
-		XXH3_freeState(u->u_hash);
-	free(u->u_buf);
+	fanout_abort(u->u_fanout);
+	if (u->u_spool != NULL)
+		spool_abort(u->u_spool);
 	free(u);
-}
-
-static struct upload *
-upload_of_job(struct iopool_job *job)
-{
-	return (struct upload *)(void *)((char *)job -
-	    offsetof(struct upload, u_job));
-}
-
-static void upload_job_done(struct iopool_job *job);
-
-static void
-upload_job_work(struct iopool_job *job)
-{
-	struct upload *u = upload_of_job(job);
-	struct worker *w = u->u_worker;
-
-	u->u_job_err = 0;
-	switch (u->u_job_kind) {
-	case UPLOAD_JOB_RESERVE:
-		u->u_fd = file_reserve(w->w_root_fd, w->w_tmp_fd, u->u_name,
-		    u->u_declared, u->u_tmp);
-		if (u->u_fd == -1)
-			u->u_job_err = errno;
-		break;
-	case UPLOAD_JOB_WRITE:
-		if (file_write_all(u->u_fd, u->u_buf, u->u_data, u->u_off)
-		    == -1) {
-			u->u_job_err = errno;
-			break;
-		}
-		XXH3_64bits_update(u->u_hash, u->u_buf, u->u_data);
-		u->u_off += u->u_data;
-		break;
-	case UPLOAD_JOB_PUBLISH:
-		u->u_digest = XXH3_64bits_digest(u->u_hash);
-		if (file_publish(u->u_fd, w->w_tmp_fd, u->u_tmp, w->w_root_fd,
-		    u->u_name, NULL, u->u_digest) == -1)
-			u->u_job_err = errno;
-		else	/* "nobody has it" is wrong from now on */
-			(void)index_remove(w->w_index, u->u_name, u->u_name_len);
-		u->u_fd = -1;
-		break;
-	case UPLOAD_JOB_DISCARD:
-		file_tmp_discard(u->u_fd, w->w_tmp_fd, u->u_tmp);
-		u->u_fd = -1;
-		break;
-	case UPLOAD_JOB_NONE:
-		break;
-	}
-}
-
-static void
-upload_submit(struct upload *u, enum upload_job kind)
-{
-	u->u_job_kind = kind;
-	u->u_job.work = upload_job_work;
-	u->u_job.done = upload_job_done;
-	u->u_job_busy = true;
-	iopool_submit(u->u_worker->w_pool, &u->u_job);
-}
-
-/* Without a connection, only the cleanup is left: remove the temporary
- * file, then go. */
-static void
-upload_cleanup(struct upload *u)
-{
-	if (u->u_job_busy)
-		return;
-	if (u->u_fd != -1) {
-		upload_submit(u, UPLOAD_JOB_DISCARD);
-		return;
-	}
-	upload_free(u);
 }
 
 /* Ends the upload with an answer (the body may be unread: then the
  * connection closes after it). */
 static void
-upload_fail(struct upload *u, int status, const char *reason,
-    const char *extra)
+upload_fail(struct upload *u, int status, const char *reason)
 {
 	struct conn *c = u->u_conn;
 
-	u->u_conn = NULL;
-	c->c_upload = NULL;
 	metrics_count_upload(status);
-	if (!u->u_body_done)
+	/* Body bytes left unread leave the stream unframed. */
+	if (u->u_reading ? !conn_body_done(c) :
+	    (c->c_req.has_content_length && c->c_req.content_length > 0) ||
+	    c->c_req.chunked)
 		c->c_close = true;
-	conn_send_text(c, status, reason, extra);
-	upload_cleanup(u);
+	upload_free(u);
+	conn_send_text(c, status, reason, NULL);
 }
 
 /* The client went away or broke the stream: nobody to answer. */
@@ -192,268 +79,256 @@ upload_gone(struct upload *u, const char *why)
 
 	log_info("upload of %s from %s abandoned: %s", u->u_name, c->c_addr,
 	    why);
-	u->u_conn = NULL;
-	c->c_upload = NULL;
 	metrics_count_upload(0);
+	upload_free(u);
 	c->c_status = 499;	/* for the log: the client closed (as nginx) */
 	conn_abort(c);
-	upload_cleanup(u);
-}
-
-static void upload_pump(struct upload *u);
-static void upload_ask_peers(struct upload *u);
-
-/* The rest of a read that belongs to the next request goes back to the
- * connection's input. */
-static void
-upload_give_back(struct upload *u, const char *p, size_t n)
-{
-	struct conn *c = u->u_conn;
-
-	if (n == 0)
-		return;
-	if (c->c_in_len + n > c->c_in_cap) {
-		c->c_in = xrealloc(c->c_in, c->c_in_len + n);
-		c->c_in_cap = c->c_in_len + n;
-	}
-	memcpy(c->c_in + c->c_in_len, p, n);
-	c->c_in_len += n;
-}
-
-/* Turns the raw bytes in u_buf into body bytes to write. Returns 0, or -1
- * when the upload ended (answered). */
-static int
-upload_decode(struct upload *u)
-{
-	const struct config *cfg = u->u_worker->w_cfg;
-	size_t data;
-
-	if (u->u_chunked) {
-		size_t consumed = 0;
-		enum http_chunked_result r = http_chunked_decode(&u->u_chunk,
-		    u->u_buf, u->u_raw, &consumed, &data);
-
-		if (r == HTTP_CHUNKED_ERROR) {
-			upload_fail(u, 400, "bad chunked encoding", NULL);
-			return -1;
-		}
-		if (r == HTTP_CHUNKED_DONE) {
-			u->u_body_done = true;
-			upload_give_back(u, u->u_buf + consumed,
-			    u->u_raw - consumed);
-		}
-	} else {
-		data = u->u_raw < u->u_left ? u->u_raw : (size_t)u->u_left;
-		u->u_left -= data;
-		if (u->u_left == 0) {
-			u->u_body_done = true;
-			upload_give_back(u, u->u_buf + data, u->u_raw - data);
-		}
-	}
-	u->u_raw = 0;
-	u->u_data = data;
-	u->u_received += data;
-	if (u->u_received > cfg->upload.max_size) {
-		upload_fail(u, 413, "larger than upload.max_size", NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* Reads what the client has. Returns 1 with bytes in u_buf, 0 to wait,
- * -1 when the upload ended. */
-static int
-upload_read(struct upload *u)
-{
-	struct conn *c = u->u_conn;
-	size_t want = UPLOAD_BUF_SIZE;
-	ssize_t n;
-
-	/* With a length, never read into the next request. */
-	if (!u->u_chunked && u->u_left < want)
-		want = (size_t)u->u_left;
-	do
-		n = recv(c->c_fd, u->u_buf, want, 0);
-	while (n == -1 && errno == EINTR);
-	if (n > 0) {
-		u->u_raw = (size_t)n;
-		metrics_add(&metrics_mine()->ms_bytes_received, (uint64_t)n);
-		return 1;
-	}
-	if (n == -1 && errno == EAGAIN) {
-		conn_wait_readable(c);
-		return 0;
-	}
-	upload_gone(u, n == 0 ? "the client closed the connection" :
-	    strerror(errno));
-	return -1;
 }
 
 static void
-upload_created(struct upload *u)
+upload_created(struct upload *u, uint64_t digest)
 {
 	struct conn *c = u->u_conn;
 	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 64];
 
 	name_encode(u->u_name, u->u_name_len, target, sizeof(target));
 	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: \"%016llx\"\r\n",
-	    target, (unsigned long long)u->u_digest);
+	    target, (unsigned long long)digest);
 	metrics_add(&metrics_mine()->ms_upload_bytes, u->u_received);
 	log_info("stored %s (%llu bytes) from %s", u->u_name,
 	    (unsigned long long)u->u_received, c->c_addr);
-	u->u_conn = NULL;
-	c->c_upload = NULL;
 	metrics_count_upload(201);
+	upload_free(u);
 	conn_send_text(c, 201, "created", extra);
-	upload_cleanup(u);
 }
 
+/* Pool thread, once the file is in place: "nobody has it" is wrong from
+ * now on. */
+static int
+upload_after_link(struct spool *sp, const struct file_identity *id,
+    void *arg)
+{
+	struct upload *u = arg;
+
+	(void)sp;
+	(void)id;
+	(void)index_remove(u->u_srv->s_index, u->u_name, u->u_name_len);
+	return 0;
+}
+
+/* Reads the body into the spool's free buffers while there are some. */
 static void
 upload_pump(struct upload *u)
 {
+	struct conn *c = u->u_conn;
+	const struct config *cfg = u->u_srv->s_cfg;
+
 	for (;;) {
-		if (u->u_job_busy)
-			return;
-		if (u->u_data > 0) {
-			conn_wait_nothing(u->u_conn);
-			upload_submit(u, UPLOAD_JOB_WRITE);
-			return;
-		}
-		if (u->u_body_done) {
-			conn_wait_nothing(u->u_conn);
-			upload_submit(u, UPLOAD_JOB_PUBLISH);
-			return;
-		}
-		if (u->u_raw == 0 && upload_read(u) <= 0)
-			return;
-		if (upload_decode(u) == -1)
-			return;
-	}
-}
+		char *buf;
+		ssize_t n;
 
-static void
-upload_job_done(struct iopool_job *job)
-{
-	struct upload *u = upload_of_job(job);
-	int err = u->u_job_err;
+		if (conn_body_done(c)) {
+			struct spool_publish how = {
+				.name = u->u_name,
+				.after_link = upload_after_link,
+				.hook_arg = u,
+			};
 
-	u->u_job_busy = false;
-	if (u->u_conn == NULL) {
-		upload_cleanup(u);
-		return;
-	}
-	switch (u->u_job_kind) {
-	case UPLOAD_JOB_RESERVE:
-		if (err == EEXIST || err == EBUSY) {
-			upload_fail(u, 409, err == EEXIST ? "the name exists "
-			    "on this node" : "the name is being uploaded", NULL);
+			conn_wait_nothing(c);
+			u->u_publishing = true;
+			spool_publish(u->u_spool, &how);
 			return;
 		}
-		if (err == ENOSPC || err == EDQUOT) {
-			upload_fail(u, 507, "not enough free space", NULL);
+		buf = spool_buffer(u->u_spool);
+		if (buf == NULL) {
+			conn_wait_nothing(c);	/* sh_written calls again */
 			return;
 		}
-		if (err != 0) {
-			errno = err;
-			log_warn("reserving %s for an upload", u->u_name);
-			upload_fail(u, 500, "cannot store the file", NULL);
-			return;
-		}
-		upload_ask_peers(u);
-		return;
-	case UPLOAD_JOB_WRITE:
-		if (err != 0) {
-			errno = err;
-			if (err == ENOSPC || err == EDQUOT) {
-				log_warnx("upload of %s: disk full", u->u_name);
-				upload_fail(u, 507, "disk full", NULL);
-			} else {
-				log_warn("writing the upload of %s", u->u_name);
-				upload_fail(u, 500, "cannot store the file",
-				    NULL);
+		n = conn_read_body(c, buf, SPOOL_BUF_SIZE);
+		if (n > 0) {
+			u->u_received += (uint64_t)n;
+			if (u->u_received > cfg->upload.max_size) {
+				upload_fail(u, 413, "larger than "
+				    "upload.max_size");
+				return;
 			}
+			spool_write(u->u_spool, (size_t)n);
+			continue;
+		}
+		if (n == 0 && errno == 0)
+			continue;		/* the body ended */
+		if (n == 0) {
+			conn_wait_readable(c);
 			return;
 		}
-		u->u_data = 0;
-		break;
-	case UPLOAD_JOB_PUBLISH:
-		if (err == EEXIST) {
-			upload_fail(u, 409, "the name was taken meanwhile",
-			    NULL);
-			return;
-		}
-		if (err != 0) {
-			errno = err;
-			log_warn("publishing the upload of %s", u->u_name);
-			upload_fail(u, err == ENOSPC || err == EDQUOT ? 507 :
-			    500, "cannot store the file", NULL);
-			return;
-		}
-		upload_created(u);
+		if (errno == EPROTO)
+			upload_fail(u, 400, "bad chunked encoding");
+		else
+			upload_gone(u, "the client closed the connection");
 		return;
-	case UPLOAD_JOB_DISCARD:
-	case UPLOAD_JOB_NONE:
-		break;
 	}
-	upload_pump(u);
 }
 
 /* The name is free here and on every peer that answered: the body. */
 static void
 upload_begin_body(struct upload *u)
 {
-	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	struct conn *c = u->u_conn;
-	size_t leftover = c->c_in_len - c->c_head_len;
 
-	u->u_buf = xrealloc(NULL, UPLOAD_BUF_SIZE);
-	u->u_hash = XXH3_createState();
-	if (u->u_hash == NULL) {
-		upload_fail(u, 500, "out of memory", NULL);
-		return;
-	}
-	XXH3_64bits_reset(u->u_hash);
-	/* Body bytes that came with the head (never more than a head). */
-	memcpy(u->u_buf, c->c_in + c->c_head_len, leftover);
-	u->u_raw = leftover;
-	c->c_in_len = c->c_head_len;
-	if (c->c_req.expect_continue &&
-	    send(c->c_fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(cont) - 1) {
-		/* 25 bytes into an idle socket: failing means it is gone. */
+	u->u_reading = true;
+	conn_body_begin(c);
+	if (conn_continue(c) == -1) {
 		upload_gone(u, "cannot send 100 Continue");
 		return;
 	}
-	c->c_state = CONN_UPLOAD;
 	upload_pump(u);
 }
 
 static void
-upload_peer_has(struct conn *c, struct peer_conn *pc)
+upload_peer_has(void *arg, struct peer_conn *pc)
 {
+	struct upload *u = arg;
+
+	u->u_fanout = NULL;
 	peer_conn_close(pc);
-	upload_fail(c->c_upload, 409, "the name exists on a peer", NULL);
+	upload_fail(u, 409, "the name exists on a peer");
 }
 
 static void
-upload_peer_none(struct conn *c)
+upload_peer_none(void *arg)
 {
-	upload_begin_body(c->c_upload);
+	struct upload *u = arg;
+
+	u->u_fanout = NULL;
+	upload_begin_body(u);
 }
 
-/* Every peer at once: does it have the name? Peers that cannot be reached
- * do not block the upload. */
-static void
-upload_ask_peers(struct upload *u)
-{
-	struct conn *c = u->u_conn;
+/* ------------------------------------------------------------------ */
+/* The spool                                                          */
 
-	if (c->c_worker->w_cfg->npeers == 0) {
+static void
+upload_opened(struct spool *sp, int err, void *arg)
+{
+	struct upload *u = arg;
+	struct server *s = u->u_srv;
+
+	(void)sp;
+	if (err == EEXIST || err == EBUSY) {
+		upload_fail(u, 409, err == EEXIST ? "the name exists on this "
+		    "node" : "the name is being uploaded");
+		return;
+	}
+	if (err == ENOSPC || err == EDQUOT) {
+		upload_fail(u, 507, "not enough free space");
+		return;
+	}
+	if (err != 0) {
+		errno = err;
+		log_warn("reserving %s for an upload", u->u_name);
+		upload_fail(u, 500, "cannot store the file");
+		return;
+	}
+	/* Every peer at once: does it have the name? Peers that cannot be
+	 * reached do not block the upload. */
+	if (peer_set_count(s->s_peers) == 0) {
 		upload_begin_body(u);
 		return;
 	}
-	fanout_start(c, true, upload_peer_has, upload_peer_none);
+	u->u_fanout = fanout_start(s->s_peers, u->u_name, u->u_name_len, true,
+	    upload_peer_has, upload_peer_none, u);
 }
+
+static void
+upload_written(struct spool *sp, int err, void *arg)
+{
+	struct upload *u = arg;
+
+	(void)sp;
+	if (err == ENOSPC || err == EDQUOT) {
+		log_warnx("upload of %s: disk full", u->u_name);
+		upload_fail(u, 507, "disk full");
+		return;
+	}
+	if (err != 0) {
+		errno = err;
+		log_warn("writing the upload of %s", u->u_name);
+		upload_fail(u, 500, "cannot store the file");
+		return;
+	}
+	if (!u->u_publishing)
+		upload_pump(u);
+}
+
+static void
+upload_published(struct spool *sp, int err, void *arg)
+{
+	struct upload *u = arg;
+
+	u->u_spool = NULL;	/* it frees itself */
+	if (err == EEXIST) {
+		upload_fail(u, 409, "the name was taken meanwhile");
+		return;
+	}
+	if (err != 0) {
+		errno = err;
+		log_warn("publishing the upload of %s", u->u_name);
+		upload_fail(u, err == ENOSPC || err == EDQUOT ? 507 : 500,
+		    "cannot store the file");
+		return;
+	}
+	upload_created(u, spool_digest(sp));
+}
+
+static const struct spool_handler upload_spool_handler = {
+	.sh_opened = upload_opened,
+	.sh_written = upload_written,
+	.sh_published = upload_published,
+};
+
+/* ------------------------------------------------------------------ */
+/* The client connection                                              */
+
+static void
+upload_io(struct conn *c, short revents)
+{
+	struct upload *u = conn_owner(c);
+
+	/* While nothing is asked for (the disk or the peers work), the loop
+	 * still reports a dead socket: acting on it now keeps the loop from
+	 * spinning. */
+	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
+		upload_gone(u, "the connection was reset");
+		return;
+	}
+	upload_pump(u);
+}
+
+static void
+upload_timeout(struct conn *c)
+{
+	struct upload *u = conn_owner(c);
+
+	log_info("upload of %s from %s: no body bytes for %lld ms", u->u_name,
+	    c->c_addr, (long long)u->u_srv->s_cfg->http.body_timeout_ms);
+	upload_fail(u, 408, "request body not received in time");
+}
+
+/* The connection is being freed (worker exit). */
+static void
+upload_close(struct conn *c)
+{
+	metrics_count_upload(0);
+	upload_free(conn_owner(c));
+}
+
+static const struct conn_handler upload_conn_handler = {
+	.on_io = upload_io,
+	.on_timeout = upload_timeout,
+	.on_close = upload_close,
+};
+
+/* ------------------------------------------------------------------ */
+/* Admission                                                          */
 
 /* "Bearer TOKEN", compared in time independent of where it differs (the
  * length of the token is not a secret worth hiding). */
@@ -506,9 +381,8 @@ upload_refuse(struct conn *c, int status, const char *reason,
 void
 upload_start(struct conn *c)
 {
-	const struct config *cfg = c->c_worker->w_cfg;
+	const struct config *cfg = c->c_srv->s_cfg;
 	const struct http_message *req = &c->c_req;
-	struct worker *w = c->c_worker;
 	const char *reason = NULL;
 	struct upload *u;
 	char uuid[37];
@@ -528,7 +402,7 @@ upload_start(struct conn *c)
 	case NAME_INVALID:
 		upload_refuse(c, 400, reason, NULL);
 		return;
-	case NAME_NODE:
+	case NAME_NODE:		/* the router sends these elsewhere */
 		upload_refuse(c, 405, "method not allowed here",
 		    "Allow: GET, HEAD\r\n");
 		return;
@@ -565,71 +439,12 @@ upload_start(struct conn *c)
 	}
 
 	u = xcalloc(1, sizeof(*u));
-	u->u_worker = w;
 	u->u_conn = c;
-	u->u_fd = -1;
+	u->u_srv = c->c_srv;
 	memcpy(u->u_name, c->c_name, c->c_name_len + 1);
 	u->u_name_len = c->c_name_len;
-	u->u_chunked = req->chunked;
-	if (u->u_chunked)
-		http_chunked_init(&u->u_chunk);
-	u->u_left = req->has_content_length ? req->content_length : 0;
-	u->u_declared = u->u_left;
-	u->u_body_done = !u->u_chunked && u->u_left == 0;
-	u->u_next = w->w_uploads;
-	if (u->u_next != NULL)
-		u->u_next->u_prev = u;
-	w->w_uploads = u;
-	c->c_upload = u;
-	upload_submit(u, UPLOAD_JOB_RESERVE);
-}
-
-void
-upload_client_io(struct conn *c, short revents)
-{
-	/* While a job runs nothing is polled for, yet poll still reports a
-	 * dead socket: acting on it now keeps the loop from spinning. */
-	if ((revents & (POLLERR | POLLHUP)) && c->c_upload->u_job_busy) {
-		upload_gone(c->c_upload, "the connection was reset");
-		return;
-	}
-	upload_pump(c->c_upload);
-}
-
-void
-upload_timeout(struct conn *c)
-{
-	struct upload *u = c->c_upload;
-
-	log_info("upload of %s from %s: no body bytes for %lld ms", u->u_name,
-	    c->c_addr, (long long)c->c_worker->w_cfg->http.body_timeout_ms);
-	upload_fail(u, 408, "request body not received in time", NULL);
-}
-
-void
-upload_abort(struct conn *c)
-{
-	struct upload *u = c->c_upload;
-
-	if (u == NULL)
-		return;
-	u->u_conn = NULL;
-	c->c_upload = NULL;
-	metrics_count_upload(0);
-	upload_cleanup(u);
-}
-
-void
-upload_teardown(struct worker *w)
-{
-	while (w->w_uploads != NULL) {
-		struct upload *u = w->w_uploads;
-
-		if (u->u_conn != NULL)
-			u->u_conn->c_upload = NULL;
-		/* At exit no pool is left: remove the temporary here. */
-		if (u->u_fd != -1)
-			file_tmp_discard(u->u_fd, w->w_tmp_fd, u->u_tmp);
-		upload_free(u);
-	}
+	u->u_declared = req->has_content_length ? req->content_length : 0;
+	conn_own(c, &upload_conn_handler, u);
+	u->u_spool = spool_reserve(&c->c_srv->s_spool, u->u_name,
+	    u->u_declared, &upload_spool_handler, u);
 }

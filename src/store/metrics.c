@@ -32,13 +32,6 @@ static const int metrics_statuses[METRICS_NSTATUS] = {
 	507,
 };
 
-/* Upper bounds of the time-to-first-byte buckets, in microseconds; the
- * last bucket is +Inf. */
-static const uint64_t metrics_ttfb_le_us[METRICS_TTFB_BUCKETS - 1] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
-	2500000,
-};
-
 /* Upload outcomes: the answer that ended an upload, by name. */
 static const struct {
 	int status;
@@ -164,61 +157,9 @@ metrics_count_request(enum http_method method, int status)
 	    [metrics_status_index(status)], 1);
 }
 
-int
-metrics_peer_register(const char *name)
-{
-	int i, free_idx = -1;
 
-	for (i = 0; i < METRICS_PEERS; i++) {
-		const char *n = metrics_region->peers[i].mp_name;
 
-		if (n[0] == '\0') {
-			if (free_idx == -1)
-				free_idx = i;
-		} else if (strcmp(n, name) == 0) {
-			return i;
-		}
-	}
-	if (free_idx != -1)
-		snprintf(metrics_region->peers[free_idx].mp_name,
-		    sizeof(metrics_region->peers[free_idx].mp_name), "%s", name);
-	return free_idx;
-}
 
-int
-metrics_peer_find(const char *name)
-{
-	int i;
-
-	for (i = 0; i < METRICS_PEERS; i++)
-		if (strcmp(metrics_region->peers[i].mp_name, name) == 0)
-			return i;
-	return -1;
-}
-
-struct metrics_peer *
-metrics_peer(int idx)
-{
-	return idx < 0 ? NULL : &metrics_region->peers[idx];
-}
-
-void
-metrics_peer_ttfb(int idx, int64_t us)
-{
-	struct metrics_peer *mp = metrics_peer(idx);
-	int b;
-
-	if (mp == NULL)
-		return;
-	if (us < 0)
-		us = 0;
-	for (b = 0; b < METRICS_TTFB_BUCKETS - 1; b++)
-		if ((uint64_t)us <= metrics_ttfb_le_us[b])
-			break;
-	metrics_add(&mp->mp_ttfb[b], 1);
-	metrics_add(&mp->mp_ttfb_sum_us, (uint64_t)us);
-	metrics_add(&mp->mp_ttfb_count, 1);
-}
 
 void
 metrics_count_upload(int status)
@@ -253,9 +194,7 @@ metrics_sum(size_t offset)
 }
 
 
-/* A label value in the text format: backslash, quote and newline are
- * escaped (a peer's host may hold any printable byte). */
-static void
+void
 metrics_label_value(const char *in, char *out, size_t size)
 {
 	size_t o = 0;
@@ -274,103 +213,14 @@ metrics_label_value(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static void
+void
 metrics_family(struct buf *out, const char *name, const char *help,
     const char *type)
 {
 	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One counter of every named peer: NAME{peer="P"EXTRA} VALUE, the value
- * being the uint64_t at `offset` in struct metrics_peer. */
-static void
-metrics_peer_series(struct buf *out, const char *name, const char *extra,
-    size_t offset)
-{
-	char label[2 * sizeof(metrics_region->peers[0].mp_name) + 1];
-	const struct metrics_peer *mp;
-	int i;
 
-	for (i = 0; i < METRICS_PEERS; i++) {
-		mp = &metrics_region->peers[i];
-		if (mp->mp_name[0] == '\0')
-			continue;
-		metrics_label_value(mp->mp_name, label, sizeof(label));
-		buf_printf(out, "%s{peer=\"%s\"%s} %llu\n", name, label, extra,
-		    (unsigned long long)load_u64((const uint64_t *)(const void *)
-		    ((const char *)mp + offset)));
-	}
-}
-
-static void
-metrics_render_peers(struct buf *out)
-{
-	static const struct {
-		const char *label;
-		size_t offset;
-	} outcomes[] = {
-		{ ",outcome=\"win\"", offsetof(struct metrics_peer, mp_wins) },
-		{ ",outcome=\"not_found\"",
-		    offsetof(struct metrics_peer, mp_not_found) },
-		{ ",outcome=\"refused\"",
-		    offsetof(struct metrics_peer, mp_refused) },
-		{ ",outcome=\"timeout\"",
-		    offsetof(struct metrics_peer, mp_timeout) },
-		{ ",outcome=\"bad_response\"",
-		    offsetof(struct metrics_peer, mp_bad_response) },
-		{ ",outcome=\"cut\"", offsetof(struct metrics_peer, mp_cut) },
-	};
-	char label[2 * sizeof(metrics_region->peers[0].mp_name) + 1];
-	const struct metrics_peer *mp;
-	size_t o;
-	int i, b;
-
-	metrics_family(out, "shoal_peer_lookups_total",
-	    "Lookups sent to each peer.", "counter");
-	metrics_peer_series(out, "shoal_peer_lookups_total", "",
-	    offsetof(struct metrics_peer, mp_lookups));
-	metrics_family(out, "shoal_peer_outcomes_total",
-	    "How lookups to each peer ended.", "counter");
-	for (o = 0; o < sizeof(outcomes) / sizeof(outcomes[0]); o++)
-		metrics_peer_series(out, "shoal_peer_outcomes_total",
-		    outcomes[o].label, outcomes[o].offset);
-	metrics_family(out, "shoal_peer_skipped_total",
-	    "Lookups not sent: the peer rests after lookups that timed out.",
-	    "counter");
-	metrics_peer_series(out, "shoal_peer_skipped_total", "",
-	    offsetof(struct metrics_peer, mp_skipped));
-	metrics_family(out, "shoal_peer_received_bytes_total",
-	    "Body bytes relayed from each peer.", "counter");
-	metrics_peer_series(out, "shoal_peer_received_bytes_total", "",
-	    offsetof(struct metrics_peer, mp_bytes));
-	metrics_family(out, "shoal_peer_first_byte_seconds",
-	    "Time from sending a lookup to the answer's head.", "histogram");
-	for (i = 0; i < METRICS_PEERS; i++) {
-		uint64_t cum = 0;
-
-		mp = &metrics_region->peers[i];
-		if (mp->mp_name[0] == '\0')
-			continue;
-		metrics_label_value(mp->mp_name, label, sizeof(label));
-		for (b = 0; b < METRICS_TTFB_BUCKETS; b++) {
-			cum += load_u64(&mp->mp_ttfb[b]);
-			if (b < METRICS_TTFB_BUCKETS - 1)
-				buf_printf(out, "shoal_peer_first_byte_seconds_"
-				    "bucket{peer=\"%s\",le=\"%g\"} %llu\n",
-				    label, (double)metrics_ttfb_le_us[b] /
-				    1e6, (unsigned long long)cum);
-			else
-				buf_printf(out, "shoal_peer_first_byte_seconds_"
-				    "bucket{peer=\"%s\",le=\"+Inf\"} %llu\n",
-				    label, (unsigned long long)cum);
-		}
-		buf_printf(out, "shoal_peer_first_byte_seconds_sum{peer=\"%s\"}"
-		    " %.6f\nshoal_peer_first_byte_seconds_count{peer=\"%s\"} "
-		    "%llu\n", label,
-		    (double)load_u64(&mp->mp_ttfb_sum_us) / 1e6, label,
-		    (unsigned long long)load_u64(&mp->mp_ttfb_count));
-	}
-}
 
 static void
 metrics_counter(struct buf *out, const char *name, const char *help,
@@ -499,7 +349,6 @@ metrics_render(struct buf *out)
 	metrics_counter(out, "shoal_upload_received_bytes_total",
 	    "Body bytes of stored uploads.",
 	    metrics_sum(offsetof(struct metrics_slot, ms_upload_bytes)));
-	metrics_render_peers(out);
 	metrics_render_index(out);
 	for (k = 0; k < METRICS_SLOTS; k++)
 		open += __atomic_load_n(&m->slots[k].ms_connections_open,
