@@ -4,23 +4,17 @@
  * finish, the waiters' check, and the end of fetches whose owner is gone.
  *
  * Processes and threads: workers claim, report and finish their fetches,
- * and poll index_fetch_changed() while another process fetches (tests
- * sleep in index_fetch_wait()); the master
- * calls index_fetch_abandon_pid() when a worker dies. index_orphan_locked()
- * also serves the sweeper's walk (index.c) and the repair at open
- * (index_repair.c).
+ * and poll index_fetch_changed() while another process fetches; the
+ * master calls index_fetch_abandon_pid() when a worker dies.
+ * index_orphan_locked() also serves the sweeper's walk (index.c) and the
+ * repair at open (index_repair.c).
  * Locks: each call takes the lock of one stripe at a time, through
- * index_enter() for a name; index_fetch_changed() and index_fetch_wait()
- * take none (they read, and mark, the slot's sequence word, which every
- * change advances; see index_int.h).
+ * index_enter() for a name; index_fetch_changed() takes none (one atomic
+ * load of the slot's sequence word, which every change advances).
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "store/index_int.h"
 
@@ -269,55 +263,16 @@ index_fetch_finish(struct index *ix, const char *name, size_t len,
 	return 0;
 }
 
-static uint32_t *
-index_seq_at(const struct index *ix, uint64_t where)
-{
-	if (where >= ix->ix_geo.g_capacity)
-		return NULL;
-	return &ix->ix_buckets[where / INDEX_WAYS].b_slot[where %
-	    INDEX_WAYS].s_seq;
-}
-
 bool
 index_fetch_changed(const struct index *ix, const struct index_fetch *f)
 {
-	const uint32_t *seq = index_seq_at(ix, f->f_where);
+	const struct index_slot *sl;
 
-	return seq == NULL || (__atomic_load_n(seq, __ATOMIC_ACQUIRE) &
-	    ~INDEX_SEQ_WAITERS) != f->f_seq;
-}
-
-int
-index_fetch_wait(const struct index *ix, const struct index_fetch *f,
-    int timeout_ms)
-{
-	uint32_t *seq = index_seq_at(ix, f->f_where);
-	struct timespec ts;
-	uint32_t v;
-
-	if (seq == NULL)
-		return 1;
-	v = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-	for (;;) {
-		if ((v & ~INDEX_SEQ_WAITERS) != f->f_seq)
-			return 1;
-		if (v & INDEX_SEQ_WAITERS)
-			break;
-		/* Mark the word so that the next change wakes us. */
-		if (__atomic_compare_exchange_n(seq, &v, v | INDEX_SEQ_WAITERS,
-		    false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			v |= INDEX_SEQ_WAITERS;
-			break;
-		}
-	}
-	if (timeout_ms < 0)
-		timeout_ms = 0;
-	ts.tv_sec = timeout_ms / 1000;
-	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
-	/* Shared futex: the word is in a MAP_SHARED file mapping. EAGAIN
-	 * means it changed before we slept. */
-	syscall(SYS_futex, seq, FUTEX_WAIT, v, &ts, NULL, 0);
-	return index_fetch_changed(ix, f) ? 1 : 0;
+	if (f->f_where >= ix->ix_geo.g_capacity)
+		return true;	/* not a snapshot of this table */
+	sl = index_slot(ix, f->f_where / INDEX_WAYS,
+	    (unsigned)(f->f_where % INDEX_WAYS));
+	return __atomic_load_n(&sl->s_seq, __ATOMIC_ACQUIRE) != f->f_seq;
 }
 
 long

@@ -19,9 +19,9 @@
  * Locks (who guards what)
  *   st_mutex of stripe s guards the stripe's buckets (tags, states, slots),
  *   its counts and its undo record. Exception: a slot's s_seq word, which
- *   only the lock holder advances (CAS) but waiters, without the lock, may
- *   mark with INDEX_SEQ_WAITERS (CAS); it is never written plainly and is
- *   left out of every copy of a slot. st_count is written under the lock
+ *   only the lock holder advances but index_fetch_changed() reads without
+ *   the lock; it is left out of every copy of a slot (a move or a rollback
+ *   never brings an old value back). st_count is written under the lock
  *   with atomic stores, and read without it (index_stats()).
  *   The header's counters are atomic and need no lock. The geometry in the
  *   header is written once, before any other process exists.
@@ -48,7 +48,6 @@
 #define INDEX_STRIPES_MAX 256
 #define INDEX_STRIPE_BUCKETS 256	/* fewer stripes in small tables */
 #define INDEX_CUCKOO_NODES 18		/* buckets searched to make room */
-#define INDEX_SEQ_WAITERS 0x80000000u
 #define INDEX_SLOT_PUBLISHING 0x01
 
 /* The state byte of a slot; the values are those of enum index_kind. */

@@ -26,12 +26,8 @@
  * of its stripe (index_int.h says what it guards).
  */
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "store/index_int.h"
 
@@ -52,18 +48,13 @@ index_mutex_init(pthread_mutex_t *m)
 	return rc;
 }
 
-/* Advances a slot's sequence; wakes its sleepers if any marked it. */
+/* Advances a slot's sequence word, which index_fetch_changed() reads
+ * without the lock. */
 static void
 index_seq_bump(uint32_t *seq)
 {
-	uint32_t old = __atomic_load_n(seq, __ATOMIC_RELAXED), next;
-
-	do
-		next = ((old & ~INDEX_SEQ_WAITERS) + 1) & ~INDEX_SEQ_WAITERS;
-	while (!__atomic_compare_exchange_n(seq, &old, next, false,
-	    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-	if (old & INDEX_SEQ_WAITERS)
-		syscall(SYS_futex, seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	__atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1,
+	    __ATOMIC_RELEASE);
 }
 
 struct index_slot *

@@ -345,7 +345,6 @@ index_snapshot_locked(const struct index *ix, uint64_t b, unsigned w,
 		memcpy(e->e_fetch.f_tmp, sl->s_tmp, sizeof(sl->s_tmp));
 		e->e_fetch.f_tmp[INDEX_TMP_NAME_MAX - 1] = '\0';
 	}
-	e->e_fetch.f_seq = __atomic_load_n(&sl->s_seq, __ATOMIC_ACQUIRE) &
-	    ~INDEX_SEQ_WAITERS;
+	e->e_fetch.f_seq = __atomic_load_n(&sl->s_seq, __ATOMIC_ACQUIRE);
 	e->e_fetch.f_where = b * INDEX_WAYS + w;
 }

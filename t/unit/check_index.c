@@ -1108,51 +1108,6 @@ START_TEST(abandon_pid_ends_its_fetches)
 }
 END_TEST
 
-static struct index_fetch waited;
-
-static int
-child_waits(struct index *ix)
-{
-	struct timespec a, b;
-	int changed;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	changed = index_fetch_wait(ix, &waited, 4000);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	if (changed != 1)
-		return 1;
-	/* Woken, not timed out. */
-	return (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) /
-	    1000000 < 2000 ? 0 : 2;
-}
-
-START_TEST(waiters_woken_by_progress)
-{
-	struct index *ix = open_ok(256, INDEX_OPEN_CREATED);
-	struct index_entry e;
-	struct timespec pause_ts = { 0, 100 * 1000000 };
-	pid_t child;
-	int status;
-
-	alarm(5);
-	ck_assert_int_eq(index_fetch_claim(ix, S("w"), getpid(), 0, 0, &e),
-	    INDEX_CLAIMED);
-	waited = e.e_fetch;
-	/* Nothing changes: a short wait times out. */
-	ck_assert_int_eq(index_fetch_wait(ix, &waited, 30), 0);
-	child = spawn(ix, child_waits);
-	nanosleep(&pause_ts, NULL);
-	ck_assert_int_eq(index_fetch_progress(ix, S("w"), e.e_fetch.f_id, 1,
-	    2, NULL, 1), 0);
-	status = wait_status(child);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
-	/* Already changed: returns at once. */
-	ck_assert_int_eq(index_fetch_wait(ix, &waited, 3000), 1);
-	index_close(ix);
-}
-END_TEST
-
 /* ------------------------------------------------------------------ */
 /* Crashes and concurrency                                            */
 
@@ -1668,7 +1623,6 @@ index_suite(void)
 	tcase_add_test(fetch_tc, takeover_from_dead_owner);
 	tcase_add_test(fetch_tc, takeover_after_stall);
 	tcase_add_test(fetch_tc, abandon_pid_ends_its_fetches);
-	tcase_add_test(fetch_tc, waiters_woken_by_progress);
 	tcase_add_test(fetch_tc, one_claim_wins);
 	suite_add_tcase(s, fetch_tc);
 
