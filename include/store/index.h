@@ -22,8 +22,8 @@
  *   workers  index_lookup() before serving a local file; index_fetch_*()
  *            on a miss; index_remove() after an upload is published.
  * Every function may be called from any process and any thread sharing the
- * handle; none sleeps except index_fetch_wait() (and index_open()). No
- * function logs: they return -1 (or an ERROR outcome) with errno set.
+ * handle; none sleeps (index_open() blocks on the disk). No function
+ * logs: they return -1 (or an ERROR outcome) with errno set.
  * Times are CLOCK_REALTIME milliseconds passed in by the caller, so that
  * expiries survive a restart (and tests can fake the clock).
  *
@@ -52,9 +52,8 @@
  *               place, then index_fetch_finish(INDEX_END_COPY). Or finish
  *               with INDEX_END_NEGATIVE (no peer had it) or
  *               INDEX_END_FAILED (discarded).
- *     BUSY      someone alive fetches: stream f_tmp up to f_written; wait
- *               with index_fetch_changed() (a cheap poll) or
- *               index_fetch_wait() (sleeps; for threads that may block);
+ *     BUSY      someone alive fetches: stream f_tmp up to f_written; poll
+ *               index_fetch_changed() (one atomic load, no lock);
  *               after any change or a timeout, claim again: the answer
  *               tells whether it is still running (BUSY), done (COPY,
  *               NEGATIVE), failed or orphaned (CLAIMED: now it is yours).
@@ -68,8 +67,8 @@
  *     FULL      no room: fetch without collapsing, keep no copy.
  *   A fetch whose owner process is gone is taken over by the next claim at
  *   once (kill(pid, 0) fails with ESRCH), and the master may clear all of a
- *   dead worker's fetches with index_fetch_abandon_pid(), which also wakes
- *   the waiters. The "publishing" step makes the publication crash-safe: if
+ *   dead worker's fetches with index_fetch_abandon_pid(); its waiters see
+ *   the change. The "publishing" step makes the publication crash-safe: if
  *   the owner dies between it and the finish, the entry becomes a COPY with
  *   the announced identity, and whoever finds the file missing drops it.
  *
@@ -295,9 +294,10 @@ enum index_claim index_fetch_claim(struct index *ix, const char *name,
 /*
  * The owner reports progress: `written` bytes are in the temporary file
  * `tmp` (NULL: unchanged; at most INDEX_TMP_NAME_MAX - 1 bytes), out of
- * `total` (INDEX_SIZE_UNKNOWN if not known). Wakes the waiters. Returns 0,
- * or -1 with ESTALE (the fetch is no longer this one: taken over, or
- * removed by an upload), ENAMETOOLONG, EINVAL.
+ * `total` (INDEX_SIZE_UNKNOWN if not known); waiters see the change
+ * (index_fetch_changed()). Returns 0, or -1 with ESTALE (the fetch is no
+ * longer this one: taken over, or removed by an upload), ENAMETOOLONG,
+ * EINVAL.
  */
 int index_fetch_progress(struct index *ix, const char *name, size_t len,
     uint64_t fetch_id, uint64_t written, uint64_t total, const char *tmp,
@@ -316,7 +316,7 @@ enum index_end {
 };
 
 /*
- * The owner ends its fetch; waiters are woken. INDEX_END_COPY records the
+ * The owner ends its fetch. INDEX_END_COPY records the
  * copy (id must not be NULL) even if the fetch was taken over or removed
  * meanwhile (the file is on disk now, so its expiry must be known): it
  * then fails only with ENOSPC, and the caller must remove the file. The
@@ -327,19 +327,16 @@ int index_fetch_finish(struct index *ix, const char *name, size_t len,
     uint64_t fetch_id, enum index_end how, const struct index_identity *id,
     int64_t until_ms, int64_t now_ms);
 
-/* Has the entry of snapshot `f` (from a BUSY claim) changed since? One
- * atomic load, no lock: call it as often as you like. */
+/* Has the entry of snapshot `f` (from a BUSY claim) changed since? Every
+ * update of the entry (progress, publishing, finish, takeover, removal, a
+ * move to its other bucket) changes it. One atomic load, no lock: call it
+ * as often as you like. */
 bool index_fetch_changed(const struct index *ix, const struct index_fetch *f);
 
-/* Sleeps until the entry of `f` changes or timeout_ms passes (futex on the
- * shared mapping; woken by every update). Returns 1 changed, 0 timed out
- * or interrupted. For threads that may block, not an event loop. */
-int index_fetch_wait(const struct index *ix, const struct index_fetch *f,
-    int timeout_ms);
-
 /* Ends every fetch owned by `pid` (a worker that died): publishing ones
- * become COPY records, the others are removed, and their waiters woken.
- * Returns how many, or -1 with errno. Cheap when the table has no fetch. */
+ * become COPY records, the others are removed; their waiters see the
+ * change. Returns how many, or -1 with errno. Cheap when the table has no
+ * fetch. */
 long index_fetch_abandon_pid(struct index *ix, pid_t pid);
 
 /* Adds n to the collapsed-waiters counter (a request that waited for

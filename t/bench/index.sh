@@ -8,6 +8,6 @@ set -eu
 cd "$(dirname "$0")/../.."
 mkdir -p build/bench
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Isrc -Wall -Wextra \
-	-o build/bench/index_bench t/bench/index_bench.c src/store/index.c \
+	-o build/bench/index_bench t/bench/index_bench.c src/store/index*.c \
 	$(pkg-config --cflags --libs libxxhash) -pthread
 exec build/bench/index_bench "$@"

@@ -1,9 +1,9 @@
 /*
- * index_bench.c - figures for the shared index (src/index.c): lookups per
- * second with a million entries (hits and misses, one process and
- * several), the cost of the fetch protocol, memory, open times, and how
- * the table holds up under churn. Run by t/bench/index.sh; not part of
- * make check. Uses only the public API (include/index.h).
+ * index_bench.c - figures for the shared index (src/store/index*.c):
+ * lookups per second with a million entries (hits and misses, one process
+ * and several), the cost of the fetch protocol, memory, open times, and
+ * how the table holds up under churn. Run by t/bench/index.sh; not part of
+ * make check. Uses only the public API (include/store/index.h).
  *
  *   index_bench [-d DIR] [-n ENTRIES] [-p PROCS] [-c CHURN_CAPACITY]
  *

@@ -1,13 +1,15 @@
 /*
- * check_index.c - unit tests for src/index.c (the shared index): entries,
- * expiry, collisions, the eviction order of a full table, reopening,
- * rebuilding a changed or corrupt file, the fetch protocol across
- * processes (claims, takeover from a dead owner, waiters), lock recovery
- * after a holder is SIGKILLed, and children hammering the same names.
- * Includes the .c file (its static functions serve as test hooks); the
- * hash can be forced to collide through INDEX_HASH. Needs only libc,
- * libxxhash and Check. Runs in Check's fork mode; tests that could hang
- * arm alarm().
+ * check_index.c - unit tests for src/store/index*.c (the shared index):
+ * entries, expiry, collisions, the eviction order of a full table,
+ * reopening, rebuilding a changed or corrupt file, the fetch protocol
+ * across processes (claims, takeover from a dead owner, waiters), lock
+ * recovery after a holder is SIGKILLed, and children hammering the same
+ * names. Includes every index .c file (their static functions serve as
+ * test hooks, and the archive then supplies none of them); the hash can
+ * be forced to collide through INDEX_HASH. Needs only libc, libxxhash and
+ * Check. Runs in Check's fork mode; tests that could hang arm alarm().
+ * The sweeper's walk (index_expired(), index_list()) is tested in
+ * check_sweeper.c.
  */
 #include <check.h>
 #include <errno.h>
@@ -37,6 +39,10 @@ test_hash(const void *p, size_t n)
 
 #define INDEX_HASH(p, n) test_hash((p), (n))
 #include "store/index.c"
+#include "store/index_fetch.c"
+#include "store/index_file.c"
+#include "store/index_repair.c"
+#include "store/index_table.c"
 
 /* A directory made and removed by the runner (an unchecked fixture), so
  * that a failing test leaves nothing behind; each test starts without an
@@ -1102,161 +1108,6 @@ START_TEST(abandon_pid_ends_its_fetches)
 }
 END_TEST
 
-static struct index_fetch waited;
-
-static int
-child_waits(struct index *ix)
-{
-	struct timespec a, b;
-	int changed;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	changed = index_fetch_wait(ix, &waited, 4000);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	if (changed != 1)
-		return 1;
-	/* Woken, not timed out. */
-	return (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) /
-	    1000000 < 2000 ? 0 : 2;
-}
-
-START_TEST(waiters_woken_by_progress)
-{
-	struct index *ix = open_ok(256, INDEX_OPEN_CREATED);
-	struct index_entry e;
-	struct timespec pause_ts = { 0, 100 * 1000000 };
-	pid_t child;
-	int status;
-
-	alarm(5);
-	ck_assert_int_eq(index_fetch_claim(ix, S("w"), getpid(), 0, 0, &e),
-	    INDEX_CLAIMED);
-	waited = e.e_fetch;
-	/* Nothing changes: a short wait times out. */
-	ck_assert_int_eq(index_fetch_wait(ix, &waited, 30), 0);
-	child = spawn(ix, child_waits);
-	nanosleep(&pause_ts, NULL);
-	ck_assert_int_eq(index_fetch_progress(ix, S("w"), e.e_fetch.f_id, 1,
-	    2, NULL, 1), 0);
-	status = wait_status(child);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
-	/* Already changed: returns at once. */
-	ck_assert_int_eq(index_fetch_wait(ix, &waited, 3000), 1);
-	index_close(ix);
-}
-END_TEST
-
-/* ------------------------------------------------------------------ */
-/* The sweeper and listing                                            */
-
-START_TEST(sweeper_collects_expired)
-{
-	struct index *ix = open_ok(1024, INDEX_OPEN_CREATED);
-	struct index_entry out[7];
-	struct index_stats stats;
-	bool seen[200] = { false };
-	uint64_t cursor = 0;
-	char name[32];
-	int i, total = 0, calls = 0;
-
-	for (i = 0; i < 200; i++) {
-		snprintf(name, sizeof(name), "s%d", i);
-		/* Even: expire at i; odd: at 100000; every tenth: never. */
-		ck_assert_int_eq(put(ix, name, (uint64_t)i, i % 10 == 0 ? 0 :
-		    i % 2 == 0 ? i : 100000), 0);
-	}
-	ck_assert_int_eq(index_put_negative(ix, S("lapsed"), 50, 0), 0);
-	ck_assert_int_eq(index_put_negative(ix, S("live"), 5000, 0), 0);
-	ck_assert_int_eq(index_fetch_claim(ix, S("busy"), getppid(), 0, 0,
-	    NULL), INDEX_CLAIMED);
-	while (cursor < index_capacity(ix)) {
-		size_t n = index_expired(ix, 150, &cursor, out, 7), k;
-
-		ck_assert_uint_le(n, 7);
-		for (k = 0; k < n; k++) {
-			int v = atoi(out[k].e_name + 1);
-
-			ck_assert_int_eq(out[k].e_kind, INDEX_COPY);
-			ck_assert_int_le(out[k].e_expiry_ms, 150);
-			ck_assert(!seen[v]);
-			seen[v] = true;
-			total++;
-			/* The caller removes the file, then the record. */
-			ck_assert_int_eq(index_remove_if(ix, out[k].e_name,
-			    out[k].e_name_len, &out[k].e_id, 150), 1);
-		}
-		ck_assert_int_lt(++calls, 1000);
-	}
-	ck_assert_uint_eq(cursor, index_capacity(ix));
-	/* Even, not a multiple of ten, and below 150: 60 of them. */
-	ck_assert_int_eq(total, 60);
-	for (i = 0; i < 200; i++)
-		ck_assert_int_eq(seen[i], i % 2 == 0 && i % 10 != 0 && i < 150);
-	ck_assert_int_eq(look(ix, "lapsed", 0), INDEX_LOOKUP_NONE);
-	ck_assert_int_eq(look(ix, "live", 150), INDEX_LOOKUP_NEGATIVE);
-	ck_assert_int_eq(look(ix, "busy", 150), INDEX_LOOKUP_FETCH);
-	index_stats(ix, &stats);
-	ck_assert_uint_eq(stats.is_expirations, 60);
-	ck_assert_uint_eq(stats.is_copies, 140);
-	ck_assert_uint_eq(stats.is_negatives, 1);
-	assert_consistent(ix);
-	index_close(ix);
-}
-END_TEST
-
-static int
-child_claims_dies_sweep(struct index *ix)
-{
-	return index_fetch_claim(ix, S("dead-fetch"), getpid(), 0, 0, NULL) ==
-	    INDEX_CLAIMED ? 0 : 1;
-}
-
-START_TEST(sweeper_ends_dead_fetches)
-{
-	struct index *ix = open_ok(256, INDEX_OPEN_CREATED);
-	struct index_entry out[4];
-	uint64_t cursor = 0;
-
-	alarm(5);
-	ck_assert_int_eq(wait_status(spawn(ix, child_claims_dies_sweep)), 0);
-	ck_assert_int_eq(look(ix, "dead-fetch", 0), INDEX_LOOKUP_FETCH);
-	ck_assert_uint_eq(index_expired(ix, 0, &cursor, out, 4), 0);
-	ck_assert_int_eq(look(ix, "dead-fetch", 0), INDEX_LOOKUP_NONE);
-	index_close(ix);
-}
-END_TEST
-
-START_TEST(list_walks_every_entry)
-{
-	struct index *ix = open_ok(512, INDEX_OPEN_CREATED);
-	struct index_entry out[5];
-	int kinds[INDEX_STATES] = { 0 }, i;
-	uint64_t cursor = 0;
-	char name[32];
-
-	for (i = 0; i < 50; i++) {
-		snprintf(name, sizeof(name), "l%d", i);
-		ck_assert_int_eq(put(ix, name, (uint64_t)i, 1), 0);
-	}
-	ck_assert_int_eq(index_put_negative(ix, S("n"), 10, 0), 0);
-	ck_assert_int_eq(index_fetch_claim(ix, S("f"), 1, 0, 0, NULL),
-	    INDEX_CLAIMED);
-	while (cursor < index_capacity(ix)) {
-		size_t n = index_list(ix, &cursor, out, 5), k;
-
-		for (k = 0; k < n; k++)
-			kinds[out[k].e_kind]++;
-	}
-	ck_assert_int_eq(kinds[INDEX_COPY], 50);
-	ck_assert_int_eq(kinds[INDEX_NEGATIVE], 1);
-	ck_assert_int_eq(kinds[INDEX_FETCH], 1);
-	/* Listing changes nothing, even for lapsed entries. */
-	ck_assert_int_eq(look(ix, "n", 0), INDEX_LOOKUP_NEGATIVE);
-	index_close(ix);
-}
-END_TEST
-
 /* ------------------------------------------------------------------ */
 /* Crashes and concurrency                                            */
 
@@ -1733,7 +1584,6 @@ index_suite(void)
 	TCase *open_tc = tcase_create("open");
 	TCase *entry_tc = tcase_create("entries");
 	TCase *fetch_tc = tcase_create("fetch");
-	TCase *sweep_tc = tcase_create("sweep");
 	TCase *crash_tc = tcase_create("crash");
 
 	tcase_add_unchecked_fixture(open_tc, make_dir, remove_dir);
@@ -1773,16 +1623,8 @@ index_suite(void)
 	tcase_add_test(fetch_tc, takeover_from_dead_owner);
 	tcase_add_test(fetch_tc, takeover_after_stall);
 	tcase_add_test(fetch_tc, abandon_pid_ends_its_fetches);
-	tcase_add_test(fetch_tc, waiters_woken_by_progress);
 	tcase_add_test(fetch_tc, one_claim_wins);
 	suite_add_tcase(s, fetch_tc);
-
-	tcase_add_unchecked_fixture(sweep_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(sweep_tc, setup, NULL);
-	tcase_add_test(sweep_tc, sweeper_collects_expired);
-	tcase_add_test(sweep_tc, sweeper_ends_dead_fetches);
-	tcase_add_test(sweep_tc, list_walks_every_entry);
-	suite_add_tcase(s, sweep_tc);
 
 	tcase_add_unchecked_fixture(crash_tc, make_dir, remove_dir);
 	tcase_add_checked_fixture(crash_tc, setup, NULL);
