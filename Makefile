@@ -170,6 +170,7 @@ fuzz: fuzz-build
 
 check: SHELL := /bin/bash
 check: deps build/shoald build/asan/shoald
+	@sh t/layers.sh
 	$(MAKE) --no-print-directory unit unit-asan
 	$(MAKE) --no-print-directory blackbox blackbox-asan
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \

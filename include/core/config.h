@@ -108,6 +108,10 @@ int config_load(const char *path, const char *base_dir, struct config *out,
     struct config_errors *errs);
 
 void config_free(struct config *cfg);
+
+/* Whether a and b differ in nothing but their `peers` (a reload that
+ * only changes the peer set keeps the workers). */
+bool config_same_but_peers(const struct config *a, const struct config *b);
 void config_errors_free(struct config_errors *errs);
 
 /* "500ms", "10s", "2m", "1h", "1d" or a bare integer (seconds) into ms.

@@ -1284,6 +1284,40 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+static bool
+config_str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool
+config_same_but_peers(const struct config *a, const struct config *b)
+{
+	/* A new field of struct config must be compared here: this fails
+	 * to build until the size below is brought up to date with it. */
+	_Static_assert(sizeof(struct config) == 248,
+	    "config_same_but_peers() compares every field");
+	return config_str_same(a->listen_host, b->listen_host) &&
+	    a->listen_port == b->listen_port &&
+	    config_str_same(a->root, b->root) &&
+	    config_str_same(a->state_dir, b->state_dir) &&
+	    config_str_same(a->node, b->node) &&
+	    a->workers == b->workers && a->io_threads == b->io_threads &&
+	    config_str_same(a->user, b->user) &&
+	    config_str_same(a->pid_file, b->pid_file) &&
+	    config_str_same(a->error_log, b->error_log) &&
+	    a->log_level == b->log_level &&
+	    config_str_same(a->access_log, b->access_log) &&
+	    a->shutdown_timeout_ms == b->shutdown_timeout_ms &&
+	    a->save == b->save && a->ttl_ms == b->ttl_ms &&
+	    a->peer_timeout_ms == b->peer_timeout_ms &&
+	    a->upload.enabled == b->upload.enabled &&
+	    config_str_same(a->upload.token, b->upload.token) &&
+	    a->upload.max_size == b->upload.max_size &&
+	    memcmp(&a->http, &b->http, sizeof(a->http)) == 0 &&
+	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0;
+}
+
 void
 config_errors_free(struct config_errors *errs)
 {

@@ -598,6 +598,19 @@ master_reload(const sigset_t *wait_mask)
 		free(cfg);
 		goto failed;
 	}
+	if (config_same_but_peers(master.cfg, cfg)) {
+		/* Only the peer set changed: the workers follow the table,
+		 * and keep their connections to the peers that stayed. */
+		master_load_peers(cfg);
+		config_free(master.cfg);
+		free(master.cfg);
+		master.cfg = cfg;
+		metrics_add(&metrics_shared()->reloads, 1);
+		log_info("reloaded: peers only (%zu); the workers stay",
+		    cfg->npeers);
+		notify_send("READY=1\nSTATUS=serving (reloaded)");
+		return;
+	}
 	if (master_resolve_user(cfg, &uid, &gid, &have_user) == -1 ||
 	    master_prepare_dirs(cfg, uid, gid, have_user, false) == -1) {
 		log_errx("reload refused; keeping the running configuration");
