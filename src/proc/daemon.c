@@ -1,5 +1,7 @@
 /*
- * daemon.c - detaching, pid file and privilege drop.
+ * daemon.c - detaching, pid file and privilege drop. The master runs the
+ * first two (at start, before any child); workers and the agent drop
+ * their privileges with daemon_drop_privileges() after they start.
  *
  * The original process waits on a pipe for a byte from the daemon: without
  * it, a start-up failure after detaching (workers that cannot start) would

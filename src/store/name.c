@@ -1,5 +1,6 @@
 /*
- * name.c - request targets to file names (DESIGN.md "Names").
+ * name.c - request targets to file names (the rules are in shoald(8),
+ * HTTP INTERFACE).
  *
  * Pure functions over caller-owned buffers, called by workers for every
  * request and by peer code for names received from other nodes; no state,
