@@ -1,6 +1,7 @@
 /*
  * http.h - a strict HTTP/1.1 message parser: request heads (from clients and
- * peers), response heads (from peers), and the chunked transfer coding.
+ * peers), response heads (from peers), both in http_parse.c, and the
+ * chunked transfer coding, in http_chunked.c.
  *
  * Pure functions over caller-owned buffers: no allocation, no I/O, no
  * logging, no global state. Parsed fields point into the caller's buffer,
@@ -142,6 +143,13 @@ const struct http_header *http_find_header(const struct http_message *msg,
 
 /* The value of a hex digit (either case), or -1. */
 int http_hex_digit(unsigned char c);
+
+/* A byte of a token (RFC 9110 5.6.2 tchar): methods, header names. */
+bool http_is_tchar(unsigned char c);
+
+/* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR,
+ * obs-text. Everything else is a control byte (NUL, CR, DEL, ...). */
+bool http_is_field_byte(unsigned char c);
 
 /* Case-insensitive comparison of s with a NUL-terminated literal. */
 bool http_str_eq(struct http_str s, const char *lit);
