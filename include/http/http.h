@@ -32,10 +32,6 @@ enum http_method {
 	HTTP_METHOD_PATCH,
 };
 
-/* The header of a lookup sent by one node to another; a request carrying it
- * is answered from local files only, so lookups never loop. */
-#define HTTP_LOOKUP_HEADER "X-Shoal-Lookup"
-
 struct http_limits {
 	size_t max_request_line;	/* request or status line, CRLF excluded */
 	size_t max_header_line;		/* one header line, CRLF excluded */
@@ -79,7 +75,9 @@ struct http_message {
 	bool expect_continue;		/* Expect: 100-continue */
 
 	/* Headers of interest (NULL p when absent). Duplicates of these are
-	 * rejected where a duplicate would be ambiguous (Host). */
+	 * rejected where a duplicate would be ambiguous (Host); otherwise
+	 * the first one counts. Any other header, such as the X-Shoal-*
+	 * headers nodes send each other, is found with http_find_header(). */
 	struct http_str host;
 	struct http_str range;
 	struct http_str if_range;
@@ -91,7 +89,6 @@ struct http_message {
 	struct http_str content_type;
 	struct http_str user_agent;
 	struct http_str referer;
-	bool lookup;			/* X-Shoal-Lookup present */
 };
 
 /* Why parsing failed: the status to answer and a one-line reason (a static

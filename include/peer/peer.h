@@ -30,6 +30,12 @@ struct config_peer;
 struct worker;
 struct peer_conn;
 
+/* The header of a lookup sent by one node to another (fanout.c); a request
+ * carrying it is answered from local files only (request.c), so lookups
+ * never loop. The generic parser knows no X-Shoal-* header: find it with
+ * http_find_header(). */
+#define PEER_LOOKUP_HEADER "X-Shoal-Lookup"
+
 enum peer_failure {
 	PEER_REFUSED,		/* connect failed, reset before an answer */
 	PEER_TIMEOUT,		/* no answer, or a stall, past the deadline */

@@ -723,9 +723,8 @@ keep_first(struct http_message *msg, struct http_str name,
 }
 
 /*
- * Interprets one header: the framing headers, Connection, Host, Expect and
- * X-Shoal-Lookup here, the headers that keep their first value through
- * first_values[].
+ * Interprets one header: the framing headers, Connection, Host and Expect
+ * here, the headers that keep their first value through first_values[].
  */
 static enum fault
 note_header(struct http_message *msg, const struct http_header *h,
@@ -759,8 +758,6 @@ note_header(struct http_message *msg, const struct http_header *h,
 	} else if (http_str_eq(name, "expect")) {
 		if (http_str_eq(v, "100-continue"))
 			fr->expect_100 = true;
-	} else if (http_str_eq(name, HTTP_LOOKUP_HEADER)) {
-		msg->lookup = true;
 	} else {
 		keep_first(msg, name, v);
 	}

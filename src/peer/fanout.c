@@ -197,7 +197,7 @@ fanout_start(struct conn *c, bool head, fanout_found_cb *found,
 		f->f_pending++;
 		buf_reset(&req);
 		buf_printf(&req, "%s /%s HTTP/1.1\r\nHost: %s\r\n"
-		    HTTP_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
+		    PEER_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
 		    "\r\n\r\n", head ? "HEAD" : "GET", target, p->p_name);
 		if (mp != NULL)
 			metrics_add(&mp->mp_lookups, 1);

@@ -360,7 +360,8 @@ request_opened(struct conn *c)
 			metrics_add(&metrics_mine()->ms_local_misses, 1);
 			/* A lookup from another node is answered from local
 			 * files only: lookups never travel further. */
-			if (c->c_req.lookup || c->c_worker->w_cfg->npeers == 0)
+			if (http_find_header(&c->c_req, PEER_LOOKUP_HEADER) !=
+			    NULL || c->c_worker->w_cfg->npeers == 0)
 				conn_send_text(c, 404, "no such file", NULL);
 			else
 				request_miss(c);
