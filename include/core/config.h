@@ -1,5 +1,6 @@
 /*
  * config.h - the YAML configuration of shoald (see man/shoal.yaml.5).
+ * Durations and sizes are written with units (core/units.h).
  *
  * The loader is pure: it takes a buffer, fills a struct config and collects
  * every error as "FILE:LINE:COLUMN: message". It never exits, never logs and
@@ -113,12 +114,5 @@ void config_free(struct config *cfg);
  * only changes the peer set keeps the workers). */
 bool config_same_but_peers(const struct config *a, const struct config *b);
 void config_errors_free(struct config_errors *errs);
-
-/* "500ms", "10s", "2m", "1h", "1d" or a bare integer (seconds) into ms.
- * Returns 0, or -1 when malformed or out of range. */
-int config_parse_duration(const char *s, int64_t *ms);
-
-/* "512", "4KiB", "10MiB", "1GiB", "2TiB" into bytes. Returns 0 or -1. */
-int config_parse_size(const char *s, uint64_t *bytes);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * http.h - a strict HTTP/1.1 message parser: request heads (from clients and
- * peers), response heads (from peers), and the chunked transfer coding.
+ * peers), response heads (from peers), both in http_parse.c, and the
+ * chunked transfer coding, in http_chunked.c.
  *
  * Pure functions over caller-owned buffers: no allocation, no I/O, no
  * logging, no global state. Parsed fields point into the caller's buffer,
@@ -30,10 +31,6 @@ enum http_method {
 	HTTP_METHOD_CONNECT,
 	HTTP_METHOD_PATCH,
 };
-
-/* The header of a lookup sent by one node to another; a request carrying it
- * is answered from local files only, so lookups never loop. */
-#define HTTP_LOOKUP_HEADER "X-Shoal-Lookup"
 
 struct http_limits {
 	size_t max_request_line;	/* request or status line, CRLF excluded */
@@ -78,7 +75,9 @@ struct http_message {
 	bool expect_continue;		/* Expect: 100-continue */
 
 	/* Headers of interest (NULL p when absent). Duplicates of these are
-	 * rejected where a duplicate would be ambiguous (Host). */
+	 * rejected where a duplicate would be ambiguous (Host); otherwise
+	 * the first one counts. Any other header, such as the X-Shoal-*
+	 * headers nodes send each other, is found with http_find_header(). */
 	struct http_str host;
 	struct http_str range;
 	struct http_str if_range;
@@ -90,7 +89,6 @@ struct http_message {
 	struct http_str content_type;
 	struct http_str user_agent;
 	struct http_str referer;
-	bool lookup;			/* X-Shoal-Lookup present */
 };
 
 /* Why parsing failed: the status to answer and a one-line reason (a static
@@ -142,6 +140,13 @@ const struct http_header *http_find_header(const struct http_message *msg,
 
 /* The value of a hex digit (either case), or -1. */
 int http_hex_digit(unsigned char c);
+
+/* A byte of a token (RFC 9110 5.6.2 tchar): methods, header names. */
+bool http_is_tchar(unsigned char c);
+
+/* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR,
+ * obs-text. Everything else is a control byte (NUL, CR, DEL, ...). */
+bool http_is_field_byte(unsigned char c);
 
 /* Case-insensitive comparison of s with a NUL-terminated literal. */
 bool http_str_eq(struct http_str s, const char *lit);

@@ -33,8 +33,10 @@ struct peer;
 struct peer_conn;
 struct peer_set;
 
-/* The header of a lookup sent by one node to another; a request carrying
- * it is answered from local files only, so lookups never loop. */
+/* The header of a lookup sent by one node to another (fanout.c); a request
+ * carrying it is answered from local files only (request.c), so lookups
+ * never loop. The generic parser knows no X-Shoal-* header: find it with
+ * http_find_header(). */
 #define PEER_LOOKUP_HEADER "X-Shoal-Lookup"
 
 enum peer_failure {

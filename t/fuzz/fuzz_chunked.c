@@ -1,7 +1,7 @@
 /*
  * fuzz_chunked.c - libFuzzer driver for the chunked decoder
- * (http_chunked_decode() in src/http.c), used for upload bodies and for
- * bodies from peers.
+ * (http_chunked_decode() in src/http/http_chunked.c), used for upload
+ * bodies and for bodies from peers.
  *
  * The input is a chunked body as it follows a head. Besides crashes and UB,
  * the driver checks what upload.c and peer.c rely on:

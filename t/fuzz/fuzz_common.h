@@ -1,5 +1,5 @@
 /*
- * fuzz_common.h - helpers shared by the libFuzzer drivers of src/http.c
+ * fuzz_common.h - helpers shared by the libFuzzer drivers of src/http/
  * (fuzz_request.c, fuzz_response.c, fuzz_chunked.c).
  *
  * Header-only and static: each driver is one translation unit linked with

@@ -1,16 +1,22 @@
 /*
- * check_config.c - unit tests of the configuration loader (src/config.c).
+ * check_config.c - unit tests of the configuration loader: its API
+ * (src/core/config.c) and both passes behind it (config_yaml.c,
+ * config_check.c). The units it reads values with have their own suite,
+ * check_units.c.
  *
- * Includes config.c itself to reach its static helpers. Run from the top
- * directory of the repository: the last cases load conf/ by relative path.
+ * Includes the three .c files of the loader to reach their static helpers
+ * and to count their allocations; units.c comes from the library. Run from
+ * the top directory of the repository: the last cases load conf/ by
+ * relative path.
  */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
- * Allocation failures: config.c allocates through these, so a test can make
- * the Nth allocation fail and check that every path frees what it holds.
+ * Allocation failures: the loader allocates through these, so a test can
+ * make the Nth allocation fail and check that every path frees what it
+ * holds.
  */
 static long alloc_countdown = -1;	/* -1: never fail */
 
@@ -60,6 +66,8 @@ test_strndup(const char *s, size_t n)
 #define strdup test_strdup
 #define strndup test_strndup
 #include "core/config.c"
+#include "core/config_check.c"
+#include "core/config_yaml.c"
 #undef malloc
 #undef calloc
 #undef realloc
@@ -143,7 +151,7 @@ START_TEST(test_defaults)
 	snprintf(want, sizeof(want), "%s:8080", host);
 	if (strlen(want) <= 64)
 		ck_assert_str_eq(cfg.node, want);
-	ck_assert_int_eq(cfg.workers, workers_auto());
+	ck_assert_int_eq(cfg.workers, config_workers_auto());
 	ck_assert_int_ge(cfg.workers, 1);
 	ck_assert_int_eq(cfg.io_threads, 4);
 	ck_assert_ptr_null(cfg.user);
@@ -701,74 +709,7 @@ START_TEST(test_errors_append)
 }
 END_TEST
 
-/* ---- durations and sizes ---- */
-
-START_TEST(test_durations)
-{
-	static const struct {
-		const char *s;
-		int64_t ms;
-	} good[] = {
-		{ "0", 0 }, { "10", 10000 }, { "500ms", 500 }, { "0ms", 0 },
-		{ "10s", 10000 }, { "2m", 120000 }, { "1h", 3600000 },
-		{ "1d", 86400000 }, { "007s", 7000 },
-		{ "9223372036854775807ms", INT64_MAX },
-		{ "9223372036854775s", 9223372036854775000 },
-		{ "106751991167d", 106751991167LL * 86400000 },
-	};
-	static const char *const bad[] = {
-		"", "s", "ms", "-1", "+1", "1.5s", "1 s", " 1s", "1s ", "1S",
-		"1sec", "1w", "1y", "1m1s", "1hm", "0x10", "1e3",
-		"9223372036854775808ms", "9223372036854776s",
-		"106751991168d", "99999999999999999999", "1d\n",
-	};
-	int64_t ms;
-	size_t i;
-
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(config_parse_duration(good[i].s, &ms) == 0,
-		    "%s rejected", good[i].s);
-		ck_assert_int_eq(ms, good[i].ms);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ms = -7;
-		ck_assert_msg(config_parse_duration(bad[i], &ms) == -1,
-		    "'%s' accepted", bad[i]);
-		ck_assert_int_eq(ms, -7);
-	}
-	ck_assert_int_eq(config_parse_duration(NULL, &ms), -1);
-}
-END_TEST
-
-START_TEST(test_sizes)
-{
-	static const struct {
-		const char *s;
-		uint64_t n;
-	} good[] = {
-		{ "0", 0 }, { "512", 512 }, { "4KiB", 4096 },
-		{ "10MiB", 10485760 }, { "1GiB", 1073741824 },
-		{ "2TiB", 2ULL << 40 }, { "18446744073709551615", UINT64_MAX },
-		{ "16777215TiB", 16777215ULL << 40 },
-	};
-	static const char *const bad[] = {
-		"", "KiB", "-1", "1.5KiB", "1 KiB", "1KB", "1K", "1kib", "1B",
-		"1kiB", "1KiBs", "18446744073709551616", "16777216TiB",
-		"17179869184GiB", "1 ",
-	};
-	uint64_t n;
-	size_t i;
-
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(config_parse_size(good[i].s, &n) == 0,
-		    "%s rejected", good[i].s);
-		ck_assert_uint_eq(n, good[i].n);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(config_parse_size(bad[i], &n) == -1,
-		    "'%s' accepted", bad[i]);
-}
-END_TEST
+/* ---- durations ---- */
 
 START_TEST(test_duration_keys)
 {
@@ -779,23 +720,6 @@ START_TEST(test_duration_keys)
 	    "duration such as 500ms, 10s, 2m, 1h or 1d");
 	EXPECT1("ttl: 1.5h\n", "t.yaml:3:6: 'ttl' must be a duration such as "
 	    "500ms, 10s, 2m, 1h or 1d");
-}
-END_TEST
-
-START_TEST(test_format_unit)
-{
-	char buf[32];
-
-	format_unit(buf, sizeof(buf), 0, duration_units);
-	ck_assert_str_eq(buf, "0ms");
-	format_unit(buf, sizeof(buf), 1500, duration_units);
-	ck_assert_str_eq(buf, "1500ms");
-	format_unit(buf, sizeof(buf), 600000, duration_units);
-	ck_assert_str_eq(buf, "10m");
-	format_unit(buf, sizeof(buf), 1000, size_units);
-	ck_assert_str_eq(buf, "1000");
-	format_unit(buf, sizeof(buf), 3 * MIB, size_units);
-	ck_assert_str_eq(buf, "3MiB");
 }
 END_TEST
 
@@ -827,19 +751,19 @@ START_TEST(test_path_join)
 {
 	char *s;
 
-	s = path_join("/a", "b");
+	s = config_path_join("/a", "b");
 	ck_assert_str_eq(s, "/a/b");
 	free(s);
-	s = path_join("/a/", "b/c");
+	s = config_path_join("/a/", "b/c");
 	ck_assert_str_eq(s, "/a/b/c");
 	free(s);
-	s = path_join("/a", "/abs");
+	s = config_path_join("/a", "/abs");
 	ck_assert_str_eq(s, "/abs");
 	free(s);
-	s = path_join(NULL, "x");
+	s = config_path_join(NULL, "x");
 	ck_assert_str_eq(s, "/x");
 	free(s);
-	s = path_join("/", "/");
+	s = config_path_join("/", "/");
 	ck_assert_str_eq(s, "/");
 	free(s);
 }
@@ -1094,7 +1018,7 @@ END_TEST
 
 START_TEST(test_helpers)
 {
-	struct node k = { .type = NODE_SCALAR };
+	struct config_node k = { .type = NODE_SCALAR };
 	char buf[72], raw[100];
 	int line, column;
 
@@ -1175,10 +1099,7 @@ config_suite(void)
 
 	tc = tcase_create("units");
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_durations);
-	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_duration_keys);
-	tcase_add_test(tc, test_format_unit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("paths");

@@ -1,10 +1,12 @@
 /*
- * http.c - the strict HTTP/1.1 head parser and the chunked decoder (see
- * include/http.h for the contract and shared/BADINPUT.md for the cases).
+ * http_parse.c - the strict HTTP/1.1 head parser: request heads from
+ * clients and peers, response heads from peers (see include/http/http.h for
+ * the contract and shared/BADINPUT.md for the cases). The chunked decoder
+ * is in http_chunked.c.
  *
  * Runs in whichever thread calls it: workers parse client requests, peer
- * lookups parse responses. Nothing is kept between calls except what the
- * caller holds in struct http_chunked, so there is no lock.
+ * lookups parse responses. Nothing is kept between calls, so there is no
+ * lock.
  *
  * A head is read in two passes over the caller's buffer:
  *
@@ -28,13 +30,12 @@
  */
 #include "http/http.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Bounds of our own, on top of the caller's limits. */
 #define HTTP_MAX_METHOD		32	/* bytes in a method token */
 #define HTTP_MAX_LEADING_EMPTY	8	/* CRLFs skipped before a request */
-#define CHUNK_MAX_LINE		4096	/* a size line with its extensions */
-#define CHUNK_MAX_TRAILERS	8192	/* all trailer lines, final CRLF too */
 
 /*
  * Every way a head can fail, with the answer for a request and the reason
@@ -138,8 +139,8 @@ static const struct fault_text fault_texts[] = {
 /* Bytes and strings                                                   */
 
 /* RFC 9110 5.6.2 tchar. */
-static bool
-is_tchar(unsigned char c)
+bool
+http_is_tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
@@ -160,10 +161,8 @@ is_vchar(unsigned char c)
 	return c >= 0x21 && c <= 0x7e;
 }
 
-/* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR,
- * obs-text. Everything else is a control byte (NUL, CR, DEL, ...). */
-static bool
-is_field_byte(unsigned char c)
+bool
+http_is_field_byte(unsigned char c)
 {
 	return c == '\t' || c == ' ' || is_vchar(c) || c >= 0x80;
 }
@@ -372,7 +371,7 @@ parse_request_line(const char *p, size_t n, struct start_line *sl)
 	size_t i = 0, target_at;
 	int major, minor;
 
-	while (i < n && is_tchar((unsigned char)p[i]))
+	while (i < n && http_is_tchar((unsigned char)p[i]))
 		i++;
 	if (i == 0)
 		return p[0] == '\r' ? F_BARE_CR : F_BAD_METHOD;
@@ -429,7 +428,7 @@ parse_status_line(const char *p, size_t n, struct start_line *sl)
 		return memchr(p, '\r', n) != NULL ? F_BARE_CR :
 		    F_BAD_STATUS_LINE;
 	for (i = 13; i < n; i++) {
-		if (!is_field_byte((unsigned char)p[i]))
+		if (!http_is_field_byte((unsigned char)p[i]))
 			return p[i] == '\r' ? F_BARE_CR : F_BAD_STATUS_LINE;
 	}
 	if (major != 1 || minor > 1)
@@ -458,7 +457,7 @@ split_header(const char *p, size_t n, struct http_header *h)
 	 * line in a lenient parser. */
 	if (p[0] == ' ' || p[0] == '\t')
 		return F_FOLDED;
-	while (i < n && is_tchar((unsigned char)p[i]))
+	while (i < n && http_is_tchar((unsigned char)p[i]))
 		i++;
 	if (i == n)
 		return F_NO_COLON;
@@ -473,7 +472,7 @@ split_header(const char *p, size_t n, struct http_header *h)
 		return F_EMPTY_NAME;
 	for (j = i + 1; j < n; j++) {
 		c = (unsigned char)p[j];
-		if (!is_field_byte(c))
+		if (!http_is_field_byte(c))
 			return c == '\r' ? F_BARE_CR : F_BAD_VALUE;
 	}
 	h->name.p = p;
@@ -666,17 +665,66 @@ host_is_valid(struct http_str host)
 	return true;
 }
 
-static void
-keep_first(struct http_str *slot, struct http_str v)
+/*
+ * Headers of interest that keep their first value, and the field of struct
+ * http_message each goes to. Only the framing headers and Host are
+ * ambiguous when repeated; note_header() refuses those itself.
+ */
+#define FIRST(lname, field) \
+	{ lname, sizeof(lname) - 1, offsetof(struct http_message, field) }
+
+static const struct first_value {
+	const char *name;	/* lower case */
+	size_t len;
+	size_t offset;		/* of a struct http_str */
+} first_values[] = {
+	FIRST("range", range),
+	FIRST("if-range", if_range),
+	FIRST("if-none-match", if_none_match),
+	FIRST("if-modified-since", if_modified_since),
+	FIRST("authorization", authorization),
+	FIRST("accept", accept),
+	FIRST("content-range", content_range),
+	FIRST("content-type", content_type),
+	FIRST("user-agent", user_agent),
+	FIRST("referer", referer),
+};
+
+#undef FIRST
+
+/* Case-insensitive: p[0..n) against a lower-case literal of length n. */
+static bool
+lower_eq(const char *p, const char *lower, size_t n)
 {
-	if (slot->p == NULL)
-		*slot = v;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ascii_lower((unsigned char)p[i]) != (unsigned char)lower[i])
+			return false;
+	return true;
+}
+
+static void
+keep_first(struct http_message *msg, struct http_str name,
+    struct http_str v)
+{
+	const struct first_value *fv;
+	struct http_str *slot;
+
+	for (fv = first_values; fv < first_values + sizeof(first_values) /
+	    sizeof(first_values[0]); fv++) {
+		if (fv->len != name.len || !lower_eq(name.p, fv->name, fv->len))
+			continue;
+		slot = (struct http_str *)(void *)((char *)msg + fv->offset);
+		if (slot->p == NULL)
+			*slot = v;
+		return;
+	}
 }
 
 /*
- * Interprets one header. Headers of interest keep their first value: only
- * the framing headers and Host are ambiguous when repeated, and those are
- * refused.
+ * Interprets one header: the framing headers, Connection, Host and Expect
+ * here, the headers that keep their first value through first_values[].
  */
 static enum fault
 note_header(struct http_message *msg, const struct http_header *h,
@@ -705,32 +753,13 @@ note_header(struct http_message *msg, const struct http_header *h,
 	} else if (http_str_eq(name, "host")) {
 		if (msg->host.p != NULL && !response)
 			return F_TWO_HOST;
-		keep_first(&msg->host, v);
+		if (msg->host.p == NULL)
+			msg->host = v;
 	} else if (http_str_eq(name, "expect")) {
 		if (http_str_eq(v, "100-continue"))
 			fr->expect_100 = true;
-	} else if (http_str_eq(name, HTTP_LOOKUP_HEADER)) {
-		msg->lookup = true;
-	} else if (http_str_eq(name, "range")) {
-		keep_first(&msg->range, v);
-	} else if (http_str_eq(name, "if-range")) {
-		keep_first(&msg->if_range, v);
-	} else if (http_str_eq(name, "if-none-match")) {
-		keep_first(&msg->if_none_match, v);
-	} else if (http_str_eq(name, "if-modified-since")) {
-		keep_first(&msg->if_modified_since, v);
-	} else if (http_str_eq(name, "authorization")) {
-		keep_first(&msg->authorization, v);
-	} else if (http_str_eq(name, "accept")) {
-		keep_first(&msg->accept, v);
-	} else if (http_str_eq(name, "content-range")) {
-		keep_first(&msg->content_range, v);
-	} else if (http_str_eq(name, "content-type")) {
-		keep_first(&msg->content_type, v);
-	} else if (http_str_eq(name, "user-agent")) {
-		keep_first(&msg->user_agent, v);
-	} else if (http_str_eq(name, "referer")) {
-		keep_first(&msg->referer, v);
+	} else {
+		keep_first(msg, name, v);
 	}
 	return F_NONE;
 }
@@ -876,139 +905,4 @@ http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
 {
 	return parse_head(buf, len, lim, true, head_request, msg, head_len,
 	    err);
-}
-
-/* ------------------------------------------------------------------ */
-/* Chunked transfer coding (RFC 9112 7.1)                              */
-
-enum chunk_state {
-	CH_SIZE,		/* hex digits; line_len counts them */
-	CH_EXT,			/* ";ext..." skipped up to the CR */
-	CH_SIZE_LF,		/* the LF ending the size line */
-	CH_DATA,		/* `remaining` bytes of data */
-	CH_DATA_CR,		/* the CRLF after the data */
-	CH_DATA_LF,
-	CH_TRAILER_NAME,	/* a trailer line's name, or the final CR */
-	CH_TRAILER_VALUE,
-	CH_TRAILER_LF,
-	CH_END_LF,		/* the LF of the final CRLF */
-	CH_DONE,
-	CH_ERROR,
-};
-
-void
-http_chunked_init(struct http_chunked *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->state = CH_SIZE;
-}
-
-/*
- * One byte outside the data; returns the next state (CH_ERROR on a fault).
- * Size lines and trailers are small, so byte-at-a-time is fine here; data
- * is moved in bulk by the caller.
- */
-static int
-chunk_byte(struct http_chunked *c, unsigned char ch)
-{
-	int v;
-
-	switch (c->state) {
-	case CH_SIZE:
-		v = http_hex_digit(ch);
-		if (v >= 0) {
-			/* 16 digits cannot overflow a uint64_t; the value
-			 * must stay below 2^63 so it fits an off_t. */
-			if (++c->line_len > 16)
-				return CH_ERROR;
-			c->remaining = (c->remaining << 4) | (uint64_t)v;
-			if (c->remaining > (uint64_t)INT64_MAX)
-				return CH_ERROR;
-			return CH_SIZE;
-		}
-		if (c->line_len == 0)
-			return CH_ERROR;	/* "", " 5", "0x5"... */
-		if (ch == ';') {
-			c->line_len++;
-			return CH_EXT;
-		}
-		return ch == '\r' ? CH_SIZE_LF : CH_ERROR;
-	case CH_EXT:
-		if (ch == '\r')
-			return CH_SIZE_LF;
-		if (!is_field_byte(ch) || ++c->line_len > CHUNK_MAX_LINE)
-			return CH_ERROR;
-		return CH_EXT;
-	case CH_SIZE_LF:
-		if (ch != '\n')
-			return CH_ERROR;
-		c->line_len = 0;
-		return c->remaining == 0 ? CH_TRAILER_NAME : CH_DATA;
-	case CH_DATA_CR:
-		return ch == '\r' ? CH_DATA_LF : CH_ERROR;
-	case CH_DATA_LF:
-		return ch == '\n' ? CH_SIZE : CH_ERROR;
-	}
-
-	/* Trailers: header-like lines, checked, bounded and dropped. */
-	if (++c->trailer_bytes > CHUNK_MAX_TRAILERS)
-		return CH_ERROR;
-	switch (c->state) {
-	case CH_TRAILER_NAME:
-		if (ch == '\r' && c->line_len == 0)
-			return CH_END_LF;
-		if (ch == ':' && c->line_len > 0)
-			return CH_TRAILER_VALUE;
-		if (!is_tchar(ch))
-			return CH_ERROR;
-		c->line_len++;
-		return CH_TRAILER_NAME;
-	case CH_TRAILER_VALUE:
-		if (ch == '\r')
-			return CH_TRAILER_LF;
-		return is_field_byte(ch) ? CH_TRAILER_VALUE : CH_ERROR;
-	case CH_TRAILER_LF:
-		c->line_len = 0;
-		return ch == '\n' ? CH_TRAILER_NAME : CH_ERROR;
-	case CH_END_LF:
-		return ch == '\n' ? CH_DONE : CH_ERROR;
-	default:
-		return CH_ERROR;	/* a corrupt state */
-	}
-}
-
-enum http_chunked_result
-http_chunked_decode(struct http_chunked *c, char *buf, size_t len,
-    size_t *consumed, size_t *data_len)
-{
-	size_t i = 0, out = 0, n;
-
-	*consumed = 0;
-	*data_len = 0;
-	if (c->state == CH_DONE)
-		return HTTP_CHUNKED_DONE;
-	while (i < len && c->state != CH_DONE && c->state != CH_ERROR) {
-		if (c->state == CH_DATA) {
-			n = len - i;
-			if ((uint64_t)n > c->remaining)
-				n = (size_t)c->remaining;
-			if (out != i)
-				memmove(buf + out, buf + i, n);
-			out += n;
-			i += n;
-			c->remaining -= n;
-			if (c->remaining == 0)
-				c->state = CH_DATA_CR;
-			continue;
-		}
-		c->state = chunk_byte(c, (unsigned char)buf[i]);
-		i++;
-	}
-	*consumed = i;
-	*data_len = out;
-	if (c->state == CH_ERROR)
-		return HTTP_CHUNKED_ERROR;
-	if (c->state == CH_DONE)
-		return HTTP_CHUNKED_DONE;
-	return HTTP_CHUNKED_MORE;
 }

@@ -1,0 +1,154 @@
+/*
+ * check_units.c - unit tests for src/core/units.c: durations and sizes
+ * read from strings and written back with the largest exact unit.
+ *
+ * Includes units.c, like the other suites include their module; runs in
+ * Check's fork mode, so a crash is a failure.
+ */
+#include "core/units.c"
+
+#include <check.h>
+#include <stdlib.h>
+
+START_TEST(test_digits)
+{
+	const char *s = "0123x", *p;
+	uint64_t v = 7;
+
+	p = s;
+	ck_assert_int_eq(units_parse_digits(&p, &v), 0);
+	ck_assert_uint_eq(v, 123);
+	ck_assert_ptr_eq(p, s + 4);
+	p = "18446744073709551615";
+	ck_assert_int_eq(units_parse_digits(&p, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(*p, '\0');
+	/* No digit, a sign or an overflow: nothing moves, nothing is set. */
+	v = 7;
+	s = "18446744073709551616";
+	p = s;
+	ck_assert_int_eq(units_parse_digits(&p, &v), -1);
+	ck_assert_ptr_eq(p, s);
+	ck_assert_uint_eq(v, 7);
+	s = "+1";
+	p = s;
+	ck_assert_int_eq(units_parse_digits(&p, &v), -1);
+	ck_assert_ptr_eq(p, s);
+	s = "";
+	p = s;
+	ck_assert_int_eq(units_parse_digits(&p, &v), -1);
+	ck_assert_ptr_eq(p, s);
+	ck_assert_uint_eq(v, 7);
+}
+END_TEST
+
+START_TEST(test_durations)
+{
+	static const struct {
+		const char *s;
+		int64_t ms;
+	} good[] = {
+		{ "0", 0 }, { "10", 10000 }, { "500ms", 500 }, { "0ms", 0 },
+		{ "10s", 10000 }, { "2m", 120000 }, { "1h", 3600000 },
+		{ "1d", 86400000 }, { "007s", 7000 },
+		{ "9223372036854775807ms", INT64_MAX },
+		{ "9223372036854775s", 9223372036854775000 },
+		{ "106751991167d", 106751991167LL * 86400000 },
+	};
+	static const char *const bad[] = {
+		"", "s", "ms", "-1", "+1", "1.5s", "1 s", " 1s", "1s ", "1S",
+		"1sec", "1w", "1y", "1m1s", "1hm", "0x10", "1e3",
+		"9223372036854775808ms", "9223372036854776s",
+		"106751991168d", "99999999999999999999", "1d\n",
+	};
+	int64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(units_parse_duration(good[i].s, &ms) == 0,
+		    "%s rejected", good[i].s);
+		ck_assert_int_eq(ms, good[i].ms);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ms = -7;
+		ck_assert_msg(units_parse_duration(bad[i], &ms) == -1,
+		    "'%s' accepted", bad[i]);
+		ck_assert_int_eq(ms, -7);
+	}
+	ck_assert_int_eq(units_parse_duration(NULL, &ms), -1);
+}
+END_TEST
+
+START_TEST(test_sizes)
+{
+	static const struct {
+		const char *s;
+		uint64_t n;
+	} good[] = {
+		{ "0", 0 }, { "512", 512 }, { "4KiB", 4096 },
+		{ "10MiB", 10485760 }, { "1GiB", 1073741824 },
+		{ "2TiB", 2ULL << 40 }, { "18446744073709551615", UINT64_MAX },
+		{ "16777215TiB", 16777215ULL << 40 },
+	};
+	static const char *const bad[] = {
+		"", "KiB", "-1", "1.5KiB", "1 KiB", "1KB", "1K", "1kib", "1B",
+		"1kiB", "1KiBs", "18446744073709551616", "16777216TiB",
+		"17179869184GiB", "1 ",
+	};
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(units_parse_size(good[i].s, &n) == 0,
+		    "%s rejected", good[i].s);
+		ck_assert_uint_eq(n, good[i].n);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(units_parse_size(bad[i], &n) == -1,
+		    "'%s' accepted", bad[i]);
+}
+END_TEST
+
+START_TEST(test_format)
+{
+	char buf[32];
+
+	units_format_duration(buf, sizeof(buf), 0);
+	ck_assert_str_eq(buf, "0ms");
+	units_format_duration(buf, sizeof(buf), 1500);
+	ck_assert_str_eq(buf, "1500ms");
+	units_format_duration(buf, sizeof(buf), 600000);
+	ck_assert_str_eq(buf, "10m");
+	units_format_size(buf, sizeof(buf), 1000);
+	ck_assert_str_eq(buf, "1000");
+	units_format_size(buf, sizeof(buf), 3 * UNITS_MIB);
+	ck_assert_str_eq(buf, "3MiB");
+}
+END_TEST
+
+static Suite *
+units_suite(void)
+{
+	Suite *s = suite_create("units");
+	TCase *tc;
+
+	tc = tcase_create("units");
+	tcase_add_test(tc, test_digits);
+	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_sizes);
+	tcase_add_test(tc, test_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(units_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
