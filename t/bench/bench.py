@@ -645,6 +645,12 @@ def verify(server, path, data):
 class Bench:
     def __init__(self, shoald):
         self.shoald = os.path.abspath(shoald)
+        # BENCH_REF_SHOALD: another shoald binary takes nginx's place in
+        # local-4k, local-64m, relay-4k and upload-1g, so that two builds
+        # are measured side by side in one run (before and after a change).
+        ref = os.environ.get("BENCH_REF_SHOALD", "")
+        self.ref_shoald = os.path.abspath(ref) if ref else None
+        self.ref_label = "ref" if ref else "nginx"
         self.rounds = env_int("BENCH_ROUNDS", 5)
         self.seconds = env_int("BENCH_SECONDS", 5)
         self.warmup = env_int("BENCH_WARMUP", 1)
@@ -736,7 +742,7 @@ class Bench:
 
     # -- shoald -----------------------------------------------------------
     def start_shoald(self, name, root, cpu, workers=1, io_threads=None,
-                     peers=(), save=True, wait=True):
+                     peers=(), save=True, wait=True, binary=None):
         """A shoald serving root; ready (answering /_/health) on return
         unless wait is False: then wait_port(s, "/_/health") is the
         caller's, so that many can start at once."""
@@ -768,14 +774,31 @@ class Bench:
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         log = os.path.join(d, "stderr.log")
-        proc = self.spawn(self.taskset(cpu) + [self.shoald, "-f", "-c", conf],
-                          log)
+        proc = self.spawn(self.taskset(cpu) + [binary or self.shoald, "-f",
+                                               "-c", conf], log)
         s = Server("shoald-" + name, "shoald", port, proc, log)
         s.error_log = os.path.join(d, "error.log")
         self.servers.append(s)
         if wait:
             wait_port(s, "/_/health")
         return s
+
+    def start_ref(self, name, cpu, root=None, upstream=None, dav=False):
+        """The reference of a case: nginx, or the BENCH_REF_SHOALD build
+        configured as the shoald under test is."""
+        if self.ref_shoald is None:
+            return self.start_nginx(name, cpu, root=root, upstream=upstream,
+                                    dav=dav)
+        if root is None:
+            root = self.make_root("root-ref-" + name, {})
+        files = {"ready": b"ready\n"} if dav else {}
+        for f, data in files.items():
+            with open(os.path.join(root, f), "wb") as fh:
+                fh.write(data)
+        return self.start_shoald("ref-" + name, root, cpu,
+                                 peers=[upstream] if upstream else (),
+                                 save=upstream is None,
+                                 binary=self.ref_shoald)
 
     # -- nginx ------------------------------------------------------------
     def start_nginx(self, name, cpu, root=None, upstream=None,
@@ -1108,11 +1131,11 @@ class Bench:
     # -- the cases --------------------------------------------------------
     def case_local_4k(self, root):
         s = self.start_shoald("local", root, self.cpu_srv())
-        n = self.start_nginx("local", self.cpu_srv(), root=root)
+        n = self.start_ref("local", self.cpu_srv(), root=root)
         wait_port(n, "/4k.bin")
         for x in (s, n):
             verify(x, "/4k.bin", self.small)
-        sides = [("shoald", s, s.pids()), ("nginx", n, n.pids())]
+        sides = [("shoald", s, s.pids()), (self.ref_label, n, n.pids())]
         self.compare("local-4k", "GET /4k.bin (4 KiB), 64 connections, "
                      "wrk -t1", sides, "/4k.bin", 64, [
                          ("rps", "req/s", 1, "%.0f"),
@@ -1126,11 +1149,11 @@ class Bench:
 
     def case_local_64m(self, root):
         s = self.start_shoald("local64", root, self.cpu_srv())
-        n = self.start_nginx("local64", self.cpu_srv(), root=root)
+        n = self.start_ref("local64", self.cpu_srv(), root=root)
         wait_port(n, "/64m.bin")
         for x in (s, n):
             verify(x, "/64m.bin", self.large)
-        sides = [("shoald", s, s.pids()), ("nginx", n, n.pids())]
+        sides = [("shoald", s, s.pids()), (self.ref_label, n, n.pids())]
         self.compare("local-64m", "GET /64m.bin (64 MiB), 4 connections, "
                      "wrk -t1", sides, "/64m.bin", 4, [
                          ("Bps", "MiB/s", 1 / (1 << 20), "%.0f"),
@@ -1145,7 +1168,7 @@ class Bench:
         b = self.start_shoald("relay-b", root, self.cpu_peer_())
         a = self.start_shoald("relay-a", empty, self.cpu_srv(),
                               peers=[b.port], save=False)
-        n = self.start_nginx("relay", self.cpu_srv(), upstream=b.port)
+        n = self.start_ref("relay", self.cpu_srv(), upstream=b.port)
         wait_port(n, "/4k.bin")
         for x in (b, a, n):
             verify(x, "/4k.bin", self.small)
@@ -1156,7 +1179,7 @@ class Bench:
             raise BenchError("relay-a saved a copy despite save: false: %s"
                              % kept)
         sides = [("shoald", a, a.pids(), b.pids()),
-                 ("nginx", n, n.pids(), b.pids())]
+                 (self.ref_label, n, n.pids(), b.pids())]
         self.compare("relay-4k", "miss relayed from peer B (shoald, 1 "
                      "worker, CPU %s), 64 connections, wrk -t1" %
                      (self.cpu_peer if self.pin else "any"), sides,
@@ -1726,13 +1749,14 @@ class Bench:
             os.chown(nroot, nobody.pw_uid, nobody.pw_gid)
         # Fresh servers: their workers' VmHWM covers this case only.
         s = self.start_shoald("upload", sroot, self.cpu_srv())
-        n = self.start_nginx("upload", self.cpu_srv(), root=nroot, dav=True)
+        n = self.start_ref("upload", self.cpu_srv(), root=nroot, dav=True)
         wait_port(n, "/ready")
         sw, nw = s.worker_pids(), n.worker_pids()
         if len(sw) != 1 or len(nw) != 1:
             raise BenchError("expected one worker each, not %s and %s" % (
                 sw, nw))
-        sides = [("shoald", s, sroot, sw[0]), ("nginx", n, nroot, nw[0])]
+        sides = [("shoald", s, sroot, sw[0]),
+                 (self.ref_label, n, nroot, nw[0])]
         uploaded = []
 
         def clear():
@@ -1785,7 +1809,7 @@ class Bench:
                 "sendfile": "a Python client sending with sendfile(2) "
                 "and Content-Length"}[self.upload_client],
                 NGINX_BODY_BUFFER),
-            ["shoald", "nginx"], rounds, run_round, [
+            ["shoald", self.ref_label], rounds, run_round, [
                 ("mbps", "MB/s (until 201)", 1, "%.0f", True),
                 ("mbps_durable", "MB/s durable", 1, "%.0f", True),
                 ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.0f", True),
