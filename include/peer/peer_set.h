@@ -6,8 +6,9 @@
  * peer_set_sync() is cheap when nothing changed (one atomic load) and is
  * called before the set is used. A peer whose entry is unchanged keeps
  * its connections across any change of the others; one whose address
- * changed loses its idle ones; one that left the set is taken out of it
- * at once but lives on, unlisted, until its last connection is over.
+ * changed loses its idle ones (and those running then are not pooled when
+ * they end); one that left the set is taken out of it at once but lives
+ * on, unlisted, until its last connection is over.
  *
  * Loop thread only.
  */

@@ -409,7 +409,7 @@ peer_upload(struct peer_conn *pc, bool from_loop)
 	for (;;) {
 		struct iovec iov[3];
 		struct msghdr msg;
-		size_t skip = pc->pc_piece_sent;
+		size_t skip;
 		int n_iov = 0;
 		ssize_t n;
 
@@ -422,6 +422,8 @@ peer_upload(struct peer_conn *pc, bool from_loop)
 		}
 		if (pc->pc_piece == NULL)
 			break;
+		/* Read only now: the last chunk has just reset it. */
+		skip = pc->pc_piece_sent;
 		if (skip < pc->pc_frame_len) {
 			iov[n_iov].iov_base = pc->pc_frame + skip;
 			iov[n_iov++].iov_len = pc->pc_frame_len - skip;

@@ -63,6 +63,23 @@ peer_drop_idle(struct peer *p)
 		    pc_idle_link));
 }
 
+/* p has a new address: its idle connections close, and those running
+ * (to the old address) must not go back to its pool when they end. */
+static void
+peer_moved(struct peer_set *ps, struct peer *p)
+{
+	struct list *l;
+
+	peer_drop_idle(p);
+	list_for_each(l, &ps->ps_conns) {
+		struct peer_conn *pc = container_of(l, struct peer_conn,
+		    pc_link);
+
+		if (pc->pc_peer == p)
+			pc->pc_reusable = false;
+	}
+}
+
 /* p leaves the set: out of the list now, freed with its last
  * connection. */
 static void
@@ -127,7 +144,7 @@ peer_set_sync(struct peer_set *ps)
 				if (p->p_addrlen != v->pv_spec.ps_addrlen ||
 				    memcmp(&p->p_addr, &v->pv_spec.ps_addr,
 				    p->p_addrlen) != 0)
-					peer_drop_idle(p);
+					peer_moved(ps, p);
 				peer_take_view(p, v);
 			}
 		} else {

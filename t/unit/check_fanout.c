@@ -1,0 +1,598 @@
+/*
+ * check_fanout.c - unit tests for src/peer/fanout.c: one name asked of
+ * every peer at once, against fake peers on loopback (fake_peer.h) that
+ * answer 200, 404, late, never, or refuse, with a real loop. The first 200
+ * wins and the rest are read for nobody; "missing" when none has it; the
+ * per-peer counters in the shared table; exactly one callback, never
+ * from inside fanout_start(), and none after fanout_abort().
+ * Includes the .c file; links the rest.
+ * Runs in Check's fork mode: a crash or a hang is a failure.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer/fanout.c"
+#include "peer/peer_table.h"
+#include "fake_peer.h"
+
+#define NOT_FOUND "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n" \
+	"not here\n"
+
+static struct loop *loop;
+static struct peer_table *table;
+static struct peer_set *ps;
+static const struct http_limits limits = {
+	.max_request_line = 8192,
+	.max_header_line = 8192,
+	.max_headers = 100,
+	.max_header_size = 65536,
+};
+static bool in_start;		/* inside fanout_start(): no callback */
+
+static void
+noop_timer(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	(void)t;
+}
+
+static void
+turn(int64_t ms)
+{
+	struct loop_timer guard = { 0 };
+
+	loop_timer_set(loop, &guard, ms, noop_timer);
+	loop_run_once(loop, NULL);
+	loop_timer_cancel(loop, &guard);
+}
+
+#define RUN_UNTIL(cond, ms) do {					\
+	int64_t end_ = loop_clock_ms() + (ms);				\
+	while (!(cond) && loop_clock_ms() < end_)			\
+		turn(10);						\
+} while (0)
+
+static void
+run_for(int64_t ms)
+{
+	int64_t end = loop_clock_ms() + ms;
+
+	while (loop_clock_ms() < end)
+		turn(10);
+}
+
+static void
+setup(void)
+{
+	loop = loop_create();
+	ck_assert_ptr_nonnull(loop);
+	table = peer_table_create(8);
+	ck_assert_ptr_nonnull(table);
+}
+
+static void
+teardown(void)
+{
+	peer_set_free(ps);
+	ps = NULL;
+	loop_free(loop);
+	peer_table_destroy(table);
+}
+
+/* The set of the peers on 127.0.0.1 at ports[0..n), in that order. */
+static void
+make_set(const unsigned *ports, size_t n, int64_t timeout_ms)
+{
+	struct peer_spec s[8];
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(peer_spec_resolve("127.0.0.1", ports[i], &s[i],
+		    &why), 0);
+	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, s, n,
+	    1), 0);
+	ps = peer_set_create(loop, table, &limits, timeout_ms);
+	ck_assert_uint_eq(peer_set_count(ps), n);
+}
+
+static struct peer *
+nth(size_t i)
+{
+	struct peer *p = peer_set_first(ps);
+
+	while (p != NULL && i-- > 0)
+		p = peer_set_next(ps, p);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static const struct peer_stats *
+stats(size_t i)
+{
+	return &nth(i)->p_entry->pe_stats;
+}
+
+static void
+start_fake(struct fake_peer *f, const char *answer, int delay_ms,
+    unsigned flags)
+{
+	fake_answer_all(f, answer, delay_ms, flags);
+	ck_assert_int_eq(fake_start(f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* What the owner heard                                                */
+
+struct outcome {
+	int found, missing, nested;
+	struct peer *winner;
+	int status;
+	bool close_at_found;		/* the callee closes (an upload's
+					   name check) */
+	int64_t at;
+	/* the winner's body, read by the callee */
+	struct buf body;
+	int dones, fails;
+};
+
+static void
+won_on_head(struct peer_conn *pc, void *arg)
+{
+	(void)pc;
+	(void)arg;
+	ck_abort_msg("on_head after the hand-over");
+}
+
+static void
+won_on_body(struct peer_conn *pc, void *arg)
+{
+	struct outcome *o = arg;
+
+	buf_append(&o->body, peer_conn_data(pc), peer_conn_data_len(pc));
+	peer_conn_consumed(pc);
+}
+
+static void
+won_on_done(struct peer_conn *pc, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->dones++;
+	peer_conn_release(pc);
+}
+
+static void
+won_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	struct outcome *o = arg;
+
+	(void)pc;
+	(void)why;
+	o->fails++;
+}
+
+static const struct peer_handler won_handler = {
+	.on_head = won_on_head,
+	.on_body = won_on_body,
+	.on_done = won_on_done,
+	.on_fail = won_on_fail,
+};
+
+static void
+on_found(void *arg, struct peer_conn *pc)
+{
+	struct outcome *o = arg;
+
+	o->nested += in_start;
+	o->found++;
+	o->at = loop_now(loop);
+	o->winner = pc->pc_peer;
+	o->status = pc->pc_resp.status;
+	if (o->close_at_found) {
+		peer_conn_close(pc);
+		return;
+	}
+	/* As a relay takes it over. */
+	pc->pc_handler = &won_handler;
+	pc->pc_arg = o;
+}
+
+static void
+on_missing(void *arg)
+{
+	struct outcome *o = arg;
+
+	o->nested += in_start;
+	o->missing++;
+	o->at = loop_now(loop);		/* the clock of the deadlines */
+}
+
+static struct fanout *
+start(struct outcome *o, const char *name, bool head)
+{
+	struct fanout *f;
+
+	in_start = true;
+	f = fanout_start(ps, name, strlen(name), head, on_found, on_missing,
+	    o);
+	in_start = false;
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(o->found + o->missing, 0);
+	return f;
+}
+
+static bool
+reported(const struct outcome *o)
+{
+	return o->found + o->missing > 0;
+}
+
+/* What peer f got: a lookup of `target` by `method`, to it by name. */
+static void
+assert_lookup(struct fake_peer *f, const char *method, const char *target)
+{
+	char want[128], *head;
+
+	ck_assert_uint_eq(fake_nreqs(f), 1);
+	head = fake_req_head(f, 0);
+	snprintf(want, sizeof(want), "%s %s HTTP/1.1\r\n", method, target);
+	ck_assert_msg(strncmp(head, want, strlen(want)) == 0, "request: %s",
+	    head);
+	snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%u\r\n", f->fp_port);
+	ck_assert_ptr_nonnull(strstr(head, want));
+	ck_assert_ptr_nonnull(strstr(head, "\r\n" PEER_LOOKUP_HEADER
+	    ": 1\r\n"));
+	free(head);
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(first_200_wins)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 }, fc = { 0 };
+	struct outcome o = { 0 };
+	unsigned ports[3];
+
+	start_fake(&fa, NOT_FOUND, 0, 0);
+	start_fake(&fb, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast",
+	    20, 0);
+	start_fake(&fc, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow",
+	    250, 0);
+	ports[0] = fa.fp_port;
+	ports[1] = fb.fp_port;
+	ports[2] = fc.fp_port;
+	make_set(ports, 3, 2000);
+	start(&o, "a b.txt", false);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.found, 1);
+	ck_assert_int_eq(o.missing, 0);
+	ck_assert_int_eq(o.nested, 0);
+	ck_assert_ptr_eq(o.winner, nth(1));
+	ck_assert_int_eq(o.status, 200);
+	/* The callee reads the winner's body through its own handler. */
+	RUN_UNTIL(o.dones + o.fails > 0, 3000);
+	ck_assert_int_eq(o.dones, 1);
+	ck_assert_uint_eq(o.body.len, 4);
+	ck_assert(memcmp(o.body.data, "fast", 4) == 0);
+	ck_assert_uint_eq(nth(1)->p_nidle, 1);
+
+	/* c's late 200 is read for nobody and its connection pooled; the
+	 * owner hears nothing more. */
+	RUN_UNTIL(nth(2)->p_nidle == 1, 3000);
+	ck_assert_uint_eq(nth(2)->p_nidle, 1);
+	ck_assert_uint_eq(nth(2)->p_ndiscard, 0);
+	ck_assert_uint_eq(nth(0)->p_nidle, 1);	/* the 404, read too */
+	run_for(30);
+	ck_assert_int_eq(o.found, 1);
+	ck_assert_int_eq(o.missing, 0);
+
+	ck_assert_uint_eq(stats(0)->st_lookups, 1);
+	ck_assert_uint_eq(stats(0)->st_not_found, 1);
+	ck_assert_uint_eq(stats(0)->st_wins, 0);
+	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	ck_assert_uint_eq(stats(1)->st_wins, 1);
+	ck_assert_uint_eq(stats(1)->st_not_found, 0);
+	ck_assert_uint_eq(stats(1)->st_ttfb_count, 1);
+	ck_assert_uint_eq(stats(2)->st_lookups, 1);
+	ck_assert_uint_eq(stats(2)->st_wins, 0);
+	ck_assert_uint_eq(stats(2)->st_not_found, 0);
+	ck_assert_uint_eq(stats(2)->st_bad_response, 0);
+	assert_lookup(&fa, "GET", "/a%20b.txt");
+	assert_lookup(&fb, "GET", "/a%20b.txt");
+	assert_lookup(&fc, "GET", "/a%20b.txt");
+	buf_free(&o.body);
+	fake_stop(&fa);
+	fake_stop(&fb);
+	fake_stop(&fc);
+}
+END_TEST
+
+START_TEST(head_lookup)
+{
+	struct fake_peer fa = { 0 };
+	struct outcome o = { .close_at_found = true };
+
+	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 0, 0);
+	make_set(&fa.fp_port, 1, 2000);
+	start(&o, "x", true);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.found, 1);
+	ck_assert_int_eq(o.status, 200);
+	ck_assert_uint_eq(stats(0)->st_wins, 1);
+	assert_lookup(&fa, "HEAD", "/x");
+	fake_stop(&fa);
+}
+END_TEST
+
+START_TEST(all_404_missing)
+{
+	struct fake_peer f[3] = { { 0 } };
+	struct outcome o = { 0 };
+	unsigned ports[3];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		start_fake(&f[i], NOT_FOUND, (int)i * 20, 0);
+		ports[i] = f[i].fp_port;
+	}
+	make_set(ports, 3, 2000);
+	start(&o, "nothing", false);
+	RUN_UNTIL(reported(&o), 3000);
+	run_for(30);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_int_eq(o.found, 0);
+	ck_assert_int_eq(o.nested, 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(stats(i)->st_lookups, 1);
+		ck_assert_uint_eq(stats(i)->st_not_found, 1);
+		ck_assert_uint_eq(stats(i)->st_wins, 0);
+		fake_stop(&f[i]);
+	}
+}
+END_TEST
+
+START_TEST(refused_and_timed_out_missing)
+{
+	struct fake_peer fb = { 0 };
+	struct outcome o = { 0 };
+	unsigned ports[2];
+	int64_t t0;
+	int fd;
+
+	ports[0] = fake_refusing_port(&fd);
+	ck_assert_uint_ne(ports[0], 0);
+	start_fake(&fb, NULL, 0, FAKE_HOLD);
+	ports[1] = fb.fp_port;
+	make_set(ports, 2, 150);
+	t0 = loop_now(loop);
+	start(&o, "gone", false);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_int_eq(o.found, 0);
+	ck_assert_int_eq(o.nested, 0);
+	ck_assert_int_ge(o.at - t0, 150);
+	ck_assert_uint_eq(stats(0)->st_lookups, 1);
+	ck_assert_uint_eq(stats(0)->st_refused, 1);
+	ck_assert_uint_eq(stats(0)->st_timeout, 0);
+	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	ck_assert_uint_eq(stats(1)->st_timeout, 1);
+	ck_assert_uint_eq(stats(1)->st_refused, 0);
+	ck_assert_uint_eq(stats(0)->st_wins + stats(1)->st_wins, 0);
+	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	fake_stop(&fb);
+	close(fd);
+}
+END_TEST
+
+/* Answers other than 200 and 404, and broken ones, are bad responses. */
+START_TEST(other_answers_are_bad_responses)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct outcome o = { 0 };
+	unsigned ports[2];
+
+	start_fake(&fa, "HTTP/1.1 500 Internal Server Error\r\n"
+	    "Content-Length: 0\r\n\r\n", 0, 0);
+	start_fake(&fb, "no HTTP here\r\n\r\n", 0, FAKE_HOLD);
+	ports[0] = fa.fp_port;
+	ports[1] = fb.fp_port;
+	make_set(ports, 2, 2000);
+	start(&o, "odd", false);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_uint_eq(stats(0)->st_bad_response, 1);
+	ck_assert_uint_eq(stats(1)->st_bad_response, 1);
+	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+START_TEST(no_peers_missing_from_the_loop)
+{
+	struct outcome o = { 0 };
+
+	make_set(NULL, 0, 2000);
+	start(&o, "alone", false);
+	turn(0);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_int_eq(o.found, 0);
+	ck_assert_int_eq(o.nested, 0);
+	run_for(20);
+	ck_assert_int_eq(o.missing, 1);
+}
+END_TEST
+
+/* Aborted while the connections are being made: they close at once. */
+START_TEST(abort_at_once)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct outcome o = { 0 }, o2 = { 0 };
+	unsigned ports[2];
+
+	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA", 0, 0);
+	start_fake(&fb, NOT_FOUND, 0, 0);
+	ports[0] = fa.fp_port;
+	ports[1] = fb.fp_port;
+	make_set(ports, 2, 2000);
+	fanout_abort(start(&o, "n", false));
+	run_for(100);
+	ck_assert_int_eq(o.found + o.missing, 0);
+	ck_assert_uint_eq(nth(0)->p_nidle + nth(1)->p_nidle, 0);
+	ck_assert(list_empty(&ps->ps_conns));
+	ck_assert_uint_eq(nth(0)->p_refs + nth(1)->p_refs, 0);
+	ck_assert_uint_eq(fake_nreqs(&fa) + fake_nreqs(&fb), 0);
+
+	/* With no peer, the "missing" armed for the loop goes too. */
+	peer_set_free(ps);
+	ps = NULL;
+	make_set(NULL, 0, 2000);
+	fanout_abort(start(&o2, "n", false));
+	run_for(30);
+	ck_assert_int_eq(o2.found + o2.missing, 0);
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+/* Aborted with the lookups out and no answer yet: no callback ever; the
+ * answers, small, are read for nobody and the connections pooled. */
+START_TEST(abort_before_any_answer)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct outcome o = { 0 };
+	unsigned ports[2];
+	struct fanout *f;
+
+	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA", 300,
+	    0);
+	start_fake(&fb, NOT_FOUND, 300, 0);
+	ports[0] = fa.fp_port;
+	ports[1] = fb.fp_port;
+	make_set(ports, 2, 2000);
+	f = start(&o, "n", false);
+	RUN_UNTIL(fake_nreqs(&fa) + fake_nreqs(&fb) == 2, 2000);
+	ck_assert_uint_eq(fake_nreqs(&fa) + fake_nreqs(&fb), 2);
+	turn(0);
+	fanout_abort(f);
+	RUN_UNTIL(nth(0)->p_nidle + nth(1)->p_nidle == 2, 3000);
+	ck_assert_uint_eq(nth(0)->p_nidle, 1);
+	ck_assert_uint_eq(nth(1)->p_nidle, 1);
+	run_for(30);
+	ck_assert_int_eq(o.found + o.missing + o.nested, 0);
+	ck_assert_uint_eq(stats(0)->st_wins + stats(1)->st_not_found, 0);
+	ck_assert_uint_eq(nth(0)->p_refs + nth(1)->p_refs, 2);	/* pooled */
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+START_TEST(resting_peers_skipped)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct outcome o = { 0 }, o2 = { 0 };
+	struct peer_health *he;
+	unsigned ports[2];
+
+	start_fake(&fa, NOT_FOUND, 0, 0);
+	start_fake(&fb, NOT_FOUND, 0, 0);
+	ports[0] = fa.fp_port;
+	ports[1] = fb.fp_port;
+	make_set(ports, 2, 2000);
+	/* a rests, as another worker decided: in the shared entry. */
+	he = &nth(0)->p_entry->pe_health;
+	he->he_timeouts = PEER_REST_AFTER;
+	he->he_rest_ms = PEER_REST_MIN_MS;
+	he->he_rest_until_ms = loop_clock_ms() + 60000;
+
+	start(&o, "n", false);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_uint_eq(stats(0)->st_skipped, 1);
+	ck_assert_uint_eq(stats(0)->st_lookups, 0);
+	ck_assert_uint_eq(stats(1)->st_skipped, 0);
+	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	ck_assert_uint_eq(stats(1)->st_not_found, 1);
+
+	/* Both rest: "missing" from the loop, nobody asked. */
+	he = &nth(1)->p_entry->pe_health;
+	he->he_timeouts = PEER_REST_AFTER;
+	he->he_rest_until_ms = loop_clock_ms() + 60000;
+	start(&o2, "n", false);
+	turn(0);
+	ck_assert_int_eq(o2.missing, 1);
+	ck_assert_int_eq(o2.nested, 0);
+	ck_assert_uint_eq(stats(0)->st_skipped, 2);
+	ck_assert_uint_eq(stats(1)->st_skipped, 1);
+	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	run_for(30);
+	ck_assert_uint_eq(fake_accepts(&fa), 0);
+	ck_assert_uint_eq(fake_accepts(&fb), 1);
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+/* A peer that leaves the set while its lookup runs stays valid (the leg
+ * holds it) and is counted in its table entry. */
+START_TEST(peer_leaves_during_the_lookup)
+{
+	struct fake_peer fa = { 0 };
+	struct outcome o = { 0 };
+	const struct peer_stats *st;
+
+	start_fake(&fa, NOT_FOUND, 150, 0);
+	make_set(&fa.fp_port, 1, 2000);
+	st = stats(0);
+	start(&o, "n", false);
+	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, NULL, 0,
+	    2), 0);
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_uint_eq(st->st_not_found, 1);
+	RUN_UNTIL(list_empty(&ps->ps_conns), 1000);
+	ck_assert(list_empty(&ps->ps_conns));
+	fake_stop(&fa);
+}
+END_TEST
+
+static Suite *
+fanout_suite(void)
+{
+	Suite *s = suite_create("fanout");
+	TCase *tc = tcase_create("fanout");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, first_200_wins);
+	tcase_add_test(tc, head_lookup);
+	tcase_add_test(tc, all_404_missing);
+	tcase_add_test(tc, refused_and_timed_out_missing);
+	tcase_add_test(tc, other_answers_are_bad_responses);
+	tcase_add_test(tc, no_peers_missing_from_the_loop);
+	tcase_add_test(tc, abort_at_once);
+	tcase_add_test(tc, abort_before_any_answer);
+	tcase_add_test(tc, resting_peers_skipped);
+	tcase_add_test(tc, peer_leaves_during_the_lookup);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(fanout_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

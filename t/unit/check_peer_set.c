@@ -1,0 +1,533 @@
+/*
+ * check_peer_set.c - unit tests for src/peer/peer_set.c, a worker's live
+ * view of the shared peer table: syncing with the table as it changes,
+ * the order of the set, which peers keep their idle connections, and
+ * peers that leave while a connection still points at them (freed with
+ * their last one: run under ASan to see a use after free). Connections
+ * are real ones, to fake peers on loopback (fake_peer.h) driven by a real
+ * loop. Includes the .c file; links the rest.
+ * Runs in Check's fork mode: a crash or a hang is a failure.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer/peer_set.c"
+#include "event/loop.h"
+#include "fake_peer.h"
+
+#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+#define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
+
+static struct loop *loop;
+static struct peer_table *table;
+static struct peer_set *ps;
+static int64_t now_ms = 1;	/* the table's clock for retirements */
+static const struct http_limits limits = {
+	.max_request_line = 8192,
+	.max_header_line = 8192,
+	.max_headers = 100,
+	.max_header_size = 65536,
+};
+
+static void
+noop_timer(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	(void)t;
+}
+
+static void
+turn(int64_t ms)
+{
+	struct loop_timer guard = { 0 };
+
+	loop_timer_set(loop, &guard, ms, noop_timer);
+	loop_run_once(loop, NULL);
+	loop_timer_cancel(loop, &guard);
+}
+
+#define RUN_UNTIL(cond, ms) do {					\
+	int64_t end_ = loop_clock_ms() + (ms);				\
+	while (!(cond) && loop_clock_ms() < end_)			\
+		turn(10);						\
+} while (0)
+
+static void
+setup(void)
+{
+	loop = loop_create();
+	ck_assert_ptr_nonnull(loop);
+	table = peer_table_create(8);
+	ck_assert_ptr_nonnull(table);
+}
+
+static void
+teardown(void)
+{
+	peer_set_free(ps);
+	ps = NULL;
+	loop_free(loop);
+	peer_table_destroy(table);
+}
+
+static struct peer_spec
+spec(unsigned port, bool save, int64_t ttl_ms)
+{
+	struct peer_spec s;
+	const char *why;
+
+	ck_assert_int_eq(peer_spec_resolve("127.0.0.1", port, &s, &why), 0);
+	s.ps_save = save;
+	s.ps_ttl_ms = ttl_ms;
+	return s;
+}
+
+static void
+set_table(const struct peer_spec *s, size_t n)
+{
+	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, s, n,
+	    now_ms++), 0);
+}
+
+/* The peer of the set named 127.0.0.1:port, or NULL. */
+static struct peer *
+find(unsigned port)
+{
+	char name[PEER_NAME_MAX];
+	struct peer *p;
+
+	snprintf(name, sizeof(name), "127.0.0.1:%u", port);
+	for (p = peer_set_first(ps); p != NULL; p = peer_set_next(ps, p))
+		if (strcmp(p->p_name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* The set's order is the table's: compares with a fresh read. */
+static void
+assert_table_order(void)
+{
+	struct peer_view v[8];
+	struct peer *p;
+	uint64_t version;
+	size_t n, i = 0;
+
+	n = peer_table_read(table, v, 8, &version);
+	ck_assert_uint_eq(peer_set_count(ps), n);
+	for (p = peer_set_first(ps); p != NULL; p = peer_set_next(ps, p)) {
+		ck_assert_uint_lt(i, n);
+		ck_assert_str_eq(p->p_name, v[i].pv_spec.ps_name);
+		ck_assert_uint_eq(p->p_id, v[i].pv_id);
+		ck_assert_uint_eq(p->p_seq, v[i].pv_seq);
+		ck_assert_ptr_eq(p->p_entry, peer_table_entry(table,
+		    v[i].pv_slot));
+		ck_assert_ptr_eq(p->p_set, ps);
+		ck_assert(!p->p_gone);
+		i++;
+	}
+	ck_assert_uint_eq(i, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Exchanges                                                           */
+
+struct ex {
+	struct peer_conn *pc;
+	int heads, dones, fails;
+	bool gone_at_done;		/* pc_peer->p_gone in on_done */
+	char name_at_done[PEER_NAME_MAX];
+};
+
+static bool
+ex_over(const struct ex *e)
+{
+	return e->dones + e->fails > 0;
+}
+
+static void
+ex_on_head(struct peer_conn *pc, void *arg)
+{
+	struct ex *e = arg;
+
+	(void)pc;
+	e->heads++;
+}
+
+static void
+ex_on_body(struct peer_conn *pc, void *arg)
+{
+	(void)arg;
+	peer_conn_consumed(pc);
+}
+
+static void
+ex_on_done(struct peer_conn *pc, void *arg)
+{
+	struct ex *e = arg;
+
+	e->dones++;
+	/* The peer must still be there, listed or not. */
+	e->gone_at_done = pc->pc_peer->p_gone;
+	memcpy(e->name_at_done, pc->pc_peer->p_name, PEER_NAME_MAX);
+	e->pc = NULL;
+	peer_conn_release(pc);
+}
+
+static void
+ex_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	struct ex *e = arg;
+
+	(void)pc;
+	(void)why;
+	e->fails++;
+	e->pc = NULL;
+}
+
+static const struct peer_handler ex_handler = {
+	.on_head = ex_on_head,
+	.on_body = ex_on_body,
+	.on_done = ex_on_done,
+	.on_fail = ex_on_fail,
+};
+
+static void
+ex_start(struct ex *e, struct peer *p)
+{
+	e->pc = peer_request(ps, p, GET_A, strlen(GET_A), 0, 2000,
+	    &ex_handler, e);
+	ck_assert_ptr_nonnull(e->pc);
+}
+
+/* A whole exchange with p, ended cleanly. */
+static void
+ex_run(struct peer *p)
+{
+	struct ex e = { 0 };
+
+	ex_start(&e, p);
+	RUN_UNTIL(ex_over(&e), 3000);
+	ck_assert_int_eq(e.fails, 0);
+	ck_assert_int_eq(e.dones, 1);
+}
+
+static void
+start_fake(struct fake_peer *f, int delay_ms)
+{
+	fake_answer_all(f, OK2, delay_ms, 0);
+	ck_assert_int_eq(fake_start(f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(empty_table)
+{
+	ps = peer_set_create(loop, table, &limits, 2000);
+	ck_assert_ptr_nonnull(ps);
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	ck_assert(!peer_set_any_save(ps));
+	ck_assert_ptr_null(peer_set_first(ps));
+	ck_assert_uint_eq(ps->ps_version, peer_table_version(table));
+	ck_assert_ptr_eq(ps->ps_loop, loop);
+	ck_assert_int_eq(ps->ps_timeout_ms, 2000);
+}
+END_TEST
+
+START_TEST(peers_in_table_order)
+{
+	struct peer_spec s[4];
+	struct peer *a, *b, *c;
+
+	s[0] = spec(1, false, 0);
+	s[1] = spec(2, true, 5000);
+	s[2] = spec(3, false, 0);
+	set_table(s, 3);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	ck_assert_uint_eq(peer_set_count(ps), 3);
+	ck_assert(peer_set_any_save(ps));
+	assert_table_order();
+	a = find(1);
+	b = find(2);
+	c = find(3);
+	ck_assert(a && b && c);
+	ck_assert(!a->p_save);
+	ck_assert(b->p_save);
+	ck_assert_int_eq(b->p_ttl_ms, 5000);
+	ck_assert_int_eq(b->p_addrlen, s[1].ps_addrlen);
+	ck_assert(memcmp(&b->p_addr, &s[1].ps_addr, b->p_addrlen) == 0);
+
+	/* Nothing moved: no reading of the table (which would put back
+	 * what is scribbled here). */
+	ps->ps_any_save = false;
+	peer_set_sync(ps);
+	ck_assert(!ps->ps_any_save);
+	ps->ps_any_save = true;
+
+	/* Without 2 (the only one that saves), with 4: count and save
+	 * follow without an explicit sync. */
+	s[1] = spec(4, false, 0);
+	set_table(s, 3);
+	ck_assert_uint_eq(peer_set_count(ps), 3);
+	ck_assert(!peer_set_any_save(ps));
+	ck_assert_ptr_eq(find(1), a);
+	ck_assert_ptr_eq(find(3), c);
+	ck_assert_ptr_null(find(2));
+	assert_table_order();
+
+	/* 2 comes back into its retired slot: between 1 and 3 in the
+	 * table, and so in the set. */
+	s[3] = spec(2, true, 0);
+	set_table(s, 4);
+	ck_assert(peer_set_any_save(ps));
+	assert_table_order();
+	ck_assert_ptr_eq(peer_set_next(ps, find(1)), find(2));
+	ck_assert_ptr_eq(peer_set_next(ps, find(2)), find(3));
+
+	/* Every one gone. */
+	set_table(s, 0);
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	ck_assert_ptr_null(peer_set_first(ps));
+	ck_assert(!peer_set_any_save(ps));
+}
+END_TEST
+
+/* A peer keeps its idle connections across changes of others, and of
+ * its own settings; a new address loses them. */
+START_TEST(idle_connections_across_changes)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 }, fc = { 0 };
+	struct peer_spec s[3];
+	struct peer *a, *b;
+
+	start_fake(&fa, 0);
+	start_fake(&fb, 0);
+	start_fake(&fc, 0);
+	s[0] = spec(fa.fp_port, false, 0);
+	s[1] = spec(fb.fp_port, false, 0);
+	s[2] = spec(1, false, 0);
+	set_table(s, 3);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	a = find(fa.fp_port);
+	b = find(fb.fp_port);
+	ex_run(a);
+	ex_run(b);
+	ck_assert_uint_eq(a->p_nidle, 1);
+	ck_assert_uint_eq(b->p_nidle, 1);
+
+	/* Another peer leaves, b's ttl changes: nothing is lost. */
+	s[1].ps_ttl_ms = 60000;
+	set_table(s, 2);
+	ck_assert_uint_eq(peer_set_count(ps), 2);
+	ck_assert_ptr_eq(find(fa.fp_port), a);
+	ck_assert_ptr_eq(find(fb.fp_port), b);
+	ck_assert_int_eq(b->p_ttl_ms, 60000);
+	ck_assert_uint_eq(a->p_nidle, 1);
+	ck_assert_uint_eq(b->p_nidle, 1);
+
+	/* b moves to fc's address: its idle connection is closed at once
+	 * (fb sees it go), a's stays. */
+	s[1] = spec(fc.fp_port, false, 60000);
+	snprintf(s[1].ps_name, sizeof(s[1].ps_name), "127.0.0.1:%u",
+	    fb.fp_port);
+	set_table(s, 2);
+	ck_assert_uint_eq(peer_set_count(ps), 2);
+	ck_assert_ptr_eq(find(fb.fp_port), b);
+	ck_assert_uint_eq(b->p_nidle, 0);
+	ck_assert_uint_eq(a->p_nidle, 1);
+	RUN_UNTIL(fake_eofs(&fb) == 1, 2000);
+	ck_assert_uint_eq(fake_eofs(&fb), 1);
+	ck_assert_uint_eq(fake_eofs(&fa), 0);
+
+	/* b's next request goes to the new address; a's reuses. */
+	ex_run(b);
+	ex_run(a);
+	ck_assert_uint_eq(fake_accepts(&fc), 1);
+	ck_assert_uint_eq(fake_accepts(&fb), 1);
+	ck_assert_uint_eq(fake_accepts(&fa), 1);
+	ck_assert_uint_eq(fake_nreqs(&fa), 2);
+	fake_stop(&fa);
+	fake_stop(&fb);
+	fake_stop(&fc);
+}
+END_TEST
+
+/* A connection running when its peer moves goes to the old address: it
+ * must not go back to the pool, where the next request would take it. */
+START_TEST(connection_to_an_old_address_not_pooled)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct peer_spec s;
+	struct ex e = { 0 };
+	struct peer *a;
+
+	start_fake(&fa, 300);
+	start_fake(&fb, 0);
+	s = spec(fa.fp_port, false, 0);
+	set_table(&s, 1);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	a = peer_set_first(ps);
+	ex_start(&e, a);
+	RUN_UNTIL(fake_nreqs(&fa) == 1, 2000);
+
+	s = spec(fb.fp_port, false, 0);
+	snprintf(s.ps_name, sizeof(s.ps_name), "127.0.0.1:%u", fa.fp_port);
+	set_table(&s, 1);
+	ck_assert_uint_eq(peer_set_count(ps), 1);
+	ck_assert_ptr_eq(peer_set_first(ps), a);
+
+	RUN_UNTIL(ex_over(&e), 3000);
+	ck_assert_int_eq(e.dones, 1);
+	ck_assert_uint_eq(a->p_nidle, 0);
+	RUN_UNTIL(fake_eofs(&fa) == 1, 2000);
+	ck_assert_uint_eq(fake_eofs(&fa), 1);
+	ex_run(a);
+	ck_assert_uint_eq(fake_accepts(&fb), 1);
+	ck_assert_uint_eq(fake_nreqs(&fa), 1);
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+/* A peer that leaves is out of the set at once; its idle connections
+ * are closed, and a connection in flight keeps it alive until it ends. */
+START_TEST(removed_peer_lives_until_its_connection_ends)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 };
+	struct peer_spec s[2];
+	struct ex e = { 0 };
+	struct peer *a, *b;
+	char name[PEER_NAME_MAX];
+
+	start_fake(&fa, 150);
+	start_fake(&fb, 0);
+	s[0] = spec(fa.fp_port, false, 0);
+	s[1] = spec(fb.fp_port, false, 0);
+	set_table(s, 2);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	a = find(fa.fp_port);
+	b = find(fb.fp_port);
+	ex_run(b);
+	ck_assert_uint_eq(b->p_nidle, 1);
+	ex_start(&e, a);
+	snprintf(name, sizeof(name), "%s", a->p_name);
+
+	/* Both leave: b (idle only) is closed and freed, a lingers. */
+	set_table(s, 0);
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	ck_assert_ptr_null(peer_set_first(ps));
+	ck_assert(a->p_gone);
+	ck_assert_uint_eq(a->p_refs, 1);
+	RUN_UNTIL(fake_eofs(&fb) == 1, 2000);
+	ck_assert_uint_eq(fake_eofs(&fb), 1);
+
+	RUN_UNTIL(ex_over(&e), 3000);
+	ck_assert_int_eq(e.dones, 1);
+	ck_assert(e.gone_at_done);
+	ck_assert_str_eq(e.name_at_done, name);
+	/* Not pooled: closed, and a freed with it (ASan and LSan watch). */
+	RUN_UNTIL(list_empty(&ps->ps_conns), 1000);
+	ck_assert(list_empty(&ps->ps_conns));
+	RUN_UNTIL(fake_eofs(&fa) == 1, 2000);
+	ck_assert_uint_eq(fake_eofs(&fa), 1);
+	fake_stop(&fa);
+	fake_stop(&fb);
+}
+END_TEST
+
+/* Any holder (a fan-out's leg) keeps a peer that left. */
+START_TEST(hold_keeps_a_peer_that_left)
+{
+	struct peer_spec s = spec(1, false, 0);
+	/* volatile: the compiler cannot know the first release keeps it */
+	struct peer *volatile p;
+
+	set_table(&s, 1);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	p = peer_set_first(ps);
+	peer_hold(p);
+	peer_hold(p);
+	set_table(&s, 0);
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	ck_assert(p->p_gone);
+	peer_release(p);
+	ck_assert_uint_eq(p->p_refs, 1);
+	ck_assert_str_eq(p->p_name, "127.0.0.1:1");
+	peer_release(p);	/* freed here: LSan says if not */
+
+	/* The same name back: a new peer in the set. */
+	set_table(&s, 1);
+	ck_assert_uint_eq(peer_set_count(ps), 1);
+	ck_assert(!peer_set_first(ps)->p_gone);
+	ck_assert_uint_eq(peer_set_first(ps)->p_refs, 0);
+}
+END_TEST
+
+/* At exit every connection goes, whatever its state, with no callback,
+ * and every peer, in the set or not. */
+START_TEST(free_with_connections_in_flight)
+{
+	struct fake_peer fa = { 0 };
+	struct peer_spec s;
+	struct ex e1 = { 0 }, e2 = { 0 }, e3 = { 0 };
+	struct peer *a;
+
+	start_fake(&fa, 1000);
+	s = spec(fa.fp_port, false, 0);
+	set_table(&s, 1);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	a = peer_set_first(ps);
+	ex_start(&e1, a);
+	ex_start(&e2, a);
+	RUN_UNTIL(fake_nreqs(&fa) == 2, 2000);
+	ck_assert_uint_eq(fake_nreqs(&fa), 2);
+	set_table(&s, 0);		/* a left, with two connections */
+	ck_assert_uint_eq(peer_set_count(ps), 0);
+	set_table(&s, 1);		/* back: another struct peer */
+	ck_assert_uint_eq(peer_set_count(ps), 1);
+	ck_assert_ptr_ne(peer_set_first(ps), a);
+	ex_start(&e3, peer_set_first(ps));
+	peer_set_free(ps);
+	ps = NULL;
+	ck_assert_int_eq(e1.heads + e1.dones + e1.fails, 0);
+	ck_assert_int_eq(e2.heads + e2.dones + e2.fails, 0);
+	ck_assert_int_eq(e3.heads + e3.dones + e3.fails, 0);
+	ck_assert_uint_eq(loop_count(loop), 0);
+	fake_stop(&fa);
+}
+END_TEST
+
+static Suite *
+peer_set_suite(void)
+{
+	Suite *s = suite_create("peer_set");
+	TCase *tc = tcase_create("peer_set");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, empty_table);
+	tcase_add_test(tc, peers_in_table_order);
+	tcase_add_test(tc, idle_connections_across_changes);
+	tcase_add_test(tc, connection_to_an_old_address_not_pooled);
+	tcase_add_test(tc, removed_peer_lives_until_its_connection_ends);
+	tcase_add_test(tc, hold_keeps_a_peer_that_left);
+	tcase_add_test(tc, free_with_connections_in_flight);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(peer_set_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
