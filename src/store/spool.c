@@ -51,7 +51,8 @@ struct spool {
 	char *sp_buf[SPOOL_QUEUE];	/* allocated when first asked for */
 	size_t sp_len[SPOOL_QUEUE];
 	unsigned sp_head, sp_count;	/* the ring of buffers handed over */
-	uint64_t sp_off;		/* bytes written */
+	uint64_t sp_off;		/* bytes written (the job's) */
+	uint64_t sp_written;		/* the same, as the loop last saw it */
 	XXH3_state_t *sp_hash;
 
 	bool sp_publish_wanted;
@@ -237,6 +238,7 @@ spool_done(struct iopool_job *job)
 			spool_fail_queue(sp, err);
 		break;
 	case SPOOL_JOB_WRITE:
+		sp->sp_written = sp->sp_off;
 		if (sp->sp_aborted)
 			break;		/* the queue was dropped */
 		sp->sp_head = (sp->sp_head + 1) % SPOOL_QUEUE;
@@ -376,7 +378,7 @@ spool_abort(struct spool *sp)
 uint64_t
 spool_written(const struct spool *sp)
 {
-	return sp->sp_off;
+	return sp->sp_written;	/* never sp_off: a write job may run */
 }
 
 uint64_t
