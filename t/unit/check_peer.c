@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "peer/peer.c"
+#include "peer/peer_send.c"
 #include "peer/peer_table.h"
 #include "fake_peer.h"
 
