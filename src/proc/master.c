@@ -8,10 +8,14 @@
  * ppoll(2), which the master sleeps in, so none is missed between a check
  * and the wait.
  *
- * Once a second the master sweeps the index (sweeper.c), blocking on the
- * disk meanwhile: it serves nothing.
+ * The master's disk work happens before any child exists (directories,
+ * the index, the copies its open lost). Once the node runs, the master
+ * never blocks on the disk: it waits in ppoll, and touches files only when
+ * an operator's signal asks (SIGHUP: the new configuration's directories
+ * and log; SIGUSR1: reopening the log). The sweeper and every other
+ * periodic chore belong to the agent (agent.c).
  *
- * A reload starts a whole new generation of workers (see
+ * A reload starts a whole new generation (workers and an agent, see
  * master_children.c) and waits for all of it to be ready before asking the
  * old one to drain (SIGTERM); if the new one cannot start, it is stopped
  * and the old one keeps serving. The listen socket stays open throughout,
@@ -35,7 +39,6 @@
 #include "proc/notify.h"
 #include "store/index.h"
 #include "store/metrics.h"
-#include "store/sweeper.h"
 
 struct master_state master = { .listen_fd = -1, .pid_fd = -1 };
 
@@ -142,13 +145,14 @@ master_reload(const sigset_t *wait_mask)
 	master.gen++;
 	if (master_start_generation(master.gen, cfg, listen_fd,
 	    wait_mask) == -1) {
-		log_errx("reload failed: the new workers did not start; "
-		    "keeping the running ones");
+		log_errx("reload failed: the new workers and agent did not "
+		    "start; keeping the running ones");
 		master_signal_gen(master.gen, SIGKILL, true);
 		master.gen = old_gen;
 		master_open_log(master.cfg);
 		goto failed_listen;
 	}
+	/* The old generation, its agent too, drains and goes. */
 	master_signal_gen(old_gen, SIGTERM, true);
 	if (new_listen)
 		close(master.listen_fd);
@@ -159,7 +163,7 @@ master_reload(const sigset_t *wait_mask)
 	master.uid = uid;
 	master.gid = gid;
 	master.have_user = have_user;
-	master.fail_streak = 0;
+	master_backoff_reset();
 	metrics_add(&metrics_shared()->reloads, 1);
 	log_info("reloaded: %d workers of generation %u", cfg->workers,
 	    master.gen);
@@ -185,11 +189,12 @@ master_reopen_logs(void)
 		log_err("reopening the error log");
 	else if (master.have_user && log_chown(master.uid, master.gid) == -1)
 		log_warn("chown error log");
-	/* Workers reopen theirs by path: make sure they may create it. */
+	/* Children reopen theirs by path: make sure they may create it. */
 	master_signal_all(SIGUSR1);
 }
 
-/* Stops every worker within shutdown_timeout (then kills). */
+/* Stops every child, workers and agents, within shutdown_timeout (then
+ * kills). */
 static void
 master_shutdown(const sigset_t *wait_mask)
 {
@@ -204,13 +209,13 @@ master_shutdown(const sigset_t *wait_mask)
 		int64_t left;
 
 		master_reap();
-		if (metrics_shared()->workers == 0)
+		if (master_children_running() == 0)
 			break;
 		left = deadline - loop_clock_ms();
 		if (left <= 0) {
 			if (killed)
 				break;
-			log_warnx("workers still running after "
+			log_warnx("children still running after "
 			    "shutdown_timeout; killing them");
 			master_signal_all(SIGKILL);
 			killed = true;
@@ -280,7 +285,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 	master.gen = 1;
 	if (master_start_generation(master.gen, cfg, master.listen_fd,
 	    &wait_mask) == -1) {
-		log_errx("workers did not start; exiting");
+		log_errx("workers and agent did not start; exiting");
 		master_shutdown(&wait_mask);
 		daemon_pidfile_remove(master.pid_path, master.pid_fd);
 		return 1;
@@ -291,20 +296,8 @@ master_run(const struct master_options *opt, struct config *cfg)
 	notify_send("READY=1\nSTATUS=serving");
 	daemon_ready(ready_fd);
 
-	master.next_sweep_ms = loop_clock_ms() + SWEEPER_INTERVAL_MS;
 	while (!master_sig_term) {
-		int64_t wait = master_respawn_missing();
-		int64_t to_sweep = master.next_sweep_ms - loop_clock_ms();
-
-		if (to_sweep <= 0) {
-			sweeper_run(master.index, master.cfg);
-			master.next_sweep_ms = loop_clock_ms() +
-			    SWEEPER_INTERVAL_MS;
-			to_sweep = SWEEPER_INTERVAL_MS;
-		}
-		if (wait < 0 || wait > to_sweep)
-			wait = to_sweep;
-		master_poll(&wait_mask, wait);
+		master_poll(&wait_mask, master_respawn_missing());
 		if (master_sig_hup && !master_sig_term)
 			master_reload(&wait_mask);
 		if (master_sig_usr1)

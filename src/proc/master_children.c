@@ -1,17 +1,20 @@
 /*
  * master_children.c - the master's children: the table of them, forking
- * workers, their ready pipes, reaping, restarts with backoff, and
- * generations. Master process only, one thread (see master_int.h for the
- * state).
+ * workers and the agent, their ready pipes, reaping, restarts with
+ * backoff, and generations. Master process only, one thread (see
+ * master_int.h for the state).
  *
- * Workers belong to a generation, one per configuration. A worker writes a
- * byte on its ready pipe once it serves. A reload (master.c) starts a whole
- * new generation and waits for all of it to be ready before asking the old
- * one to drain.
+ * Children belong to a generation, one per configuration: cfg->workers
+ * workers and one agent. A child writes a byte on its ready pipe once it
+ * runs (the first agent only after its start pass). A generation is ready
+ * when all its children are; a reload (master.c) starts a whole new one
+ * and waits for that before asking the old one to drain.
  *
- * A worker of the current generation that dies is replaced; after a quick
+ * A child of the current generation that dies is replaced; after a quick
  * death (before it was ready, or within MASTER_STABLE_MS) the next start
- * waits, doubling from MASTER_BACKOFF_MIN_MS to MASTER_BACKOFF_MAX_MS.
+ * of that role waits, doubling from MASTER_BACKOFF_MIN_MS to
+ * MASTER_BACKOFF_MAX_MS. Workers and the agent back off separately, so a
+ * crashing agent never delays a worker, nor the other way round.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +29,18 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
+#include "proc/agent.h"
 #include "proc/master_int.h"
 #include "proc/worker.h"
 #include "store/index.h"
 #include "store/metrics.h"
 
+static const char *const master_role_names[MASTER_NROLES] = {
+	[MASTER_WORKER] = "worker",
+	[MASTER_AGENT] = "agent",
+};
+
+/* The `workers` gauge counts workers only, never the agent. */
 static void
 master_update_gauge(void)
 {
@@ -38,7 +48,8 @@ master_update_gauge(void)
 	int i;
 
 	for (i = 0; i < MASTER_MAX_CHILDREN; i++)
-		if (master.children[i].pid > 0)
+		if (master.children[i].pid > 0 &&
+		    master.children[i].role == MASTER_WORKER)
 			n++;
 	__atomic_store_n(&metrics_shared()->workers, n, __ATOMIC_RELAXED);
 }
@@ -54,20 +65,54 @@ master_find(pid_t pid)
 	return NULL;
 }
 
+/* "worker 3" or "agent", as its log lines name it. */
+static const char *
+master_child_name(const struct master_child *ch, char *buf, size_t size)
+{
+	if (ch->role == MASTER_WORKER)
+		snprintf(buf, size, "worker %d", ch->slot);
+	else
+		snprintf(buf, size, "%s", master_role_names[ch->role]);
+	return buf;
+}
+
+/* In the new child: closes what belongs to the master and to the other
+ * children. A worker keeps listen_fd; the agent keeps no listen socket. */
+static void
+master_child_close(enum master_role role, int listen_fd)
+{
+	int i;
+
+	for (i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (master.children[i].pid > 0 &&
+		    master.children[i].ready_fd != -1)
+			close(master.children[i].ready_fd);
+	if (master.pid_fd != -1)
+		close(master.pid_fd);
+	if (master.listen_fd != -1 && master.listen_fd != listen_fd)
+		close(master.listen_fd);
+	if (role == MASTER_AGENT && listen_fd != -1)
+		close(listen_fd);
+}
+
 int
-master_spawn(unsigned gen, const struct config *cfg, int listen_fd)
+master_spawn(enum master_role role, unsigned gen, const struct config *cfg,
+    int listen_fd)
 {
 	struct master_child *ch = master_find(0);
+	bool start_pass = role == MASTER_AGENT && !master.index_tidy;
 	pid_t self = getpid(), pid;
-	int pfd[2], slot, i;
+	int pfd[2], slot;
 
 	if (ch == NULL) {
-		log_errx("too many worker processes");
+		log_errx("too many child processes for a new %s",
+		    master_role_names[role]);
 		return -1;
 	}
 	slot = metrics_slot_claim(-1);
 	if (slot == -1) {
-		log_errx("no free metrics slot for a worker");
+		log_errx("no free metrics slot for a new %s",
+		    master_role_names[role]);
 		return -1;
 	}
 	if (pipe2(pfd, O_CLOEXEC) == -1) {
@@ -85,22 +130,19 @@ master_spawn(unsigned gen, const struct config *cfg, int listen_fd)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		for (i = 0; i < MASTER_MAX_CHILDREN; i++)
-			if (master.children[i].pid > 0 &&
-			    master.children[i].ready_fd != -1)
-				close(master.children[i].ready_fd);
-		if (master.pid_fd != -1)
-			close(master.pid_fd);
-		if (master.listen_fd != -1 && master.listen_fd != listen_fd)
-			close(master.listen_fd);
+		master_child_close(role, listen_fd);
+		if (role == MASTER_AGENT)
+			exit(agent_run(cfg, slot, pfd[1], self, master.index,
+			    start_pass));
 		exit(worker_run(cfg, listen_fd, slot, pfd[1], self,
 		    master.index));
 	}
 	close(pfd[1]);
 	__atomic_store_n(&metrics_shared()->slots[slot].ms_pid, pid,
 	    __ATOMIC_RELAXED);
-	*ch = (struct master_child){ .pid = pid, .gen = gen, .slot = slot,
-	    .ready_fd = pfd[0], .started_ms = loop_clock_ms() };
+	*ch = (struct master_child){ .pid = pid, .role = role, .gen = gen,
+	    .slot = slot, .ready_fd = pfd[0], .start_pass = start_pass,
+	    .started_ms = loop_clock_ms() };
 	master_update_gauge();
 	return 0;
 }
@@ -120,12 +162,41 @@ master_read_ready(struct master_child *ch)
 	close(ch->ready_fd);
 	ch->ready_fd = -1;
 	ch->ready = n == 1;
+	if (ch->ready && ch->start_pass)
+		master.index_tidy = true;
+}
+
+/* The next start of `role` after one of its children of the current
+ * generation died. */
+static void
+master_book_restart(enum master_role role, bool quick)
+{
+	struct master_backoff *b = &master.backoff[role];
+	int64_t delay = 0;
+
+	if (quick) {
+		b->fail_streak++;
+		delay = MASTER_BACKOFF_MIN_MS;
+		for (int i = 1; i < b->fail_streak &&
+		    delay < MASTER_BACKOFF_MAX_MS; i++)
+			delay *= 2;
+		if (delay > MASTER_BACKOFF_MAX_MS)
+			delay = MASTER_BACKOFF_MAX_MS;
+		log_warnx("starting a new %s in %lld ms",
+		    master_role_names[role], (long long)delay);
+	} else {
+		b->fail_streak = 0;
+	}
+	b->next_spawn_ms = loop_clock_ms() + delay;
+	if (role == MASTER_WORKER)
+		metrics_add(&metrics_shared()->worker_restarts, 1);
 }
 
 void
 master_reap(void)
 {
 	struct master_child *ch;
+	char name[32];
 	int status;
 	pid_t pid;
 
@@ -136,17 +207,17 @@ master_reap(void)
 		ch = master_find(pid);
 		if (ch == NULL)
 			continue;
+		master_child_name(ch, name, sizeof(name));
 		if (!ch->stopping) {
 			if (WIFSIGNALED(status))
-				log_errx("worker %d (pid %ld) killed by signal "
-				    "%d", ch->slot, (long)pid, WTERMSIG(status));
+				log_errx("%s (pid %ld) killed by signal %d",
+				    name, (long)pid, WTERMSIG(status));
 			else if (WEXITSTATUS(status) != 0)
-				log_errx("worker %d (pid %ld) exited with "
-				    "status %d", ch->slot, (long)pid,
-				    WEXITSTATUS(status));
+				log_errx("%s (pid %ld) exited with status %d",
+				    name, (long)pid, WEXITSTATUS(status));
 			else
-				log_warnx("worker %d (pid %ld) exited",
-				    ch->slot, (long)pid);
+				log_warnx("%s (pid %ld) exited", name,
+				    (long)pid);
 		}
 		if (ch->ready_fd != -1)
 			close(ch->ready_fd);
@@ -157,43 +228,38 @@ master_reap(void)
 			    (long)pid);
 		quick = !ch->ready ||
 		    loop_clock_ms() - ch->started_ms < MASTER_STABLE_MS;
-		if (!ch->stopping && ch->gen == master.gen) {
-			int64_t delay = 0;
-
-			if (quick) {
-				master.fail_streak++;
-				delay = MASTER_BACKOFF_MIN_MS;
-				for (int i = 1; i < master.fail_streak &&
-				    delay < MASTER_BACKOFF_MAX_MS; i++)
-					delay *= 2;
-				if (delay > MASTER_BACKOFF_MAX_MS)
-					delay = MASTER_BACKOFF_MAX_MS;
-				log_warnx("starting a new worker in %lld ms",
-				    (long long)delay);
-			} else {
-				master.fail_streak = 0;
-			}
-			master.next_spawn_ms = loop_clock_ms() + delay;
-			metrics_add(&metrics_shared()->worker_restarts, 1);
-		}
+		if (!ch->stopping && ch->gen == master.gen)
+			master_book_restart(ch->role, quick);
 		memset(ch, 0, sizeof(*ch));
 		ch->ready_fd = -1;
 	}
 	master_update_gauge();
 }
 
+/* Children of generation gen and `role` that are not told to stop. */
 static int
-master_count(unsigned gen, bool only_ready)
+master_count(unsigned gen, enum master_role role)
 {
 	int i, n = 0;
 
 	for (i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		const struct master_child *ch = &master.children[i];
 
-		if (ch->pid > 0 && ch->gen == gen && !ch->stopping &&
-		    (!only_ready || ch->ready))
+		if (ch->pid > 0 && ch->gen == gen && ch->role == role &&
+		    !ch->stopping)
 			n++;
 	}
+	return n;
+}
+
+int
+master_children_running(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (master.children[i].pid > 0)
+			n++;
 	return n;
 }
 
@@ -257,16 +323,15 @@ master_poll(const sigset_t *wait_mask, int64_t timeout_ms)
 	return rc;
 }
 
-int
-master_start_generation(unsigned gen, const struct config *cfg, int listen_fd,
+/* Waits until the `want` children of generation gen are all ready (0), or
+ * one of them died or closed its pipe without a byte, or `deadline` passed
+ * (-1: none), or SIGTERM came (-1). */
+static int
+master_wait_ready(unsigned gen, int want, int64_t deadline,
     const sigset_t *wait_mask)
 {
-	int64_t deadline = loop_clock_ms() + MASTER_READY_TIMEOUT_MS;
 	int i;
 
-	for (i = 0; i < cfg->workers; i++)
-		if (master_spawn(gen, cfg, listen_fd) == -1)
-			return -1;
 	for (;;) {
 		int ready = 0, alive = 0;
 
@@ -281,35 +346,80 @@ master_start_generation(unsigned gen, const struct config *cfg, int listen_fd,
 			else if (ch->ready_fd == -1)
 				return -1;	/* closed without a byte */
 		}
-		if (alive < cfg->workers)
+		if (alive < want)
 			return -1;		/* one died */
-		if (ready == cfg->workers)
+		if (ready == want)
 			return 0;
-		if (loop_clock_ms() >= deadline) {
-			log_errx("workers not ready after %d ms",
+		if (deadline >= 0 && loop_clock_ms() >= deadline) {
+			log_errx("generation %u not ready after %d ms", gen,
 			    MASTER_READY_TIMEOUT_MS);
 			return -1;
 		}
-		master_poll(wait_mask, deadline - loop_clock_ms());
+		master_poll(wait_mask, deadline >= 0 ?
+		    deadline - loop_clock_ms() : -1);
 		if (master_sig_term)
 			return -1;
 	}
+}
+
+int
+master_start_generation(unsigned gen, const struct config *cfg, int listen_fd,
+    const sigset_t *wait_mask)
+{
+	int i;
+
+	if (master_spawn(MASTER_AGENT, gen, cfg, listen_fd) == -1)
+		return -1;
+	/* The start pass has no deadline: on a large index it takes what
+	 * the disk takes, as it did in the master, which meanwhile still
+	 * answers signals. Workers start on a tidy index, as before. */
+	if (!master.index_tidy &&
+	    master_wait_ready(gen, 1, -1, wait_mask) == -1)
+		return -1;
+	for (i = 0; i < cfg->workers; i++)
+		if (master_spawn(MASTER_WORKER, gen, cfg, listen_fd) == -1)
+			return -1;
+	return master_wait_ready(gen, cfg->workers + 1,
+	    loop_clock_ms() + MASTER_READY_TIMEOUT_MS, wait_mask);
+}
+
+/* Starts the missing children of `role`, as many as `want`. */
+static int64_t
+master_respawn_role(enum master_role role, int want, int64_t now)
+{
+	struct master_backoff *b = &master.backoff[role];
+	int missing = want - master_count(master.gen, role);
+
+	if (missing <= 0)
+		return -1;
+	if (now < b->next_spawn_ms)
+		return b->next_spawn_ms - now;
+	while (missing-- > 0)
+		if (master_spawn(role, master.gen, master.cfg,
+		    master.listen_fd) == -1) {
+			b->next_spawn_ms = now + MASTER_BACKOFF_MAX_MS;
+			return MASTER_BACKOFF_MAX_MS;
+		}
+	return -1;
 }
 
 int64_t
 master_respawn_missing(void)
 {
 	int64_t now = loop_clock_ms();
-	int missing = master.cfg->workers - master_count(master.gen, false);
+	int64_t w = master_respawn_role(MASTER_WORKER, master.cfg->workers,
+	    now);
+	int64_t a = master_respawn_role(MASTER_AGENT, 1, now);
 
-	if (missing <= 0)
-		return -1;
-	if (now < master.next_spawn_ms)
-		return master.next_spawn_ms - now;
-	while (missing-- > 0)
-		if (master_spawn(master.gen, master.cfg, master.listen_fd) == -1) {
-			master.next_spawn_ms = now + MASTER_BACKOFF_MAX_MS;
-			return MASTER_BACKOFF_MAX_MS;
-		}
-	return -1;
+	if (w < 0)
+		return a;
+	if (a < 0)
+		return w;
+	return w < a ? w : a;
+}
+
+void
+master_backoff_reset(void)
+{
+	memset(master.backoff, 0, sizeof(master.backoff));
 }

@@ -1,8 +1,12 @@
 /*
- * master_env.c - what the master sets up for its workers to inherit: the
+ * master_env.c - what the master sets up for its children to inherit: the
  * directories, the user to drop to, the error log, the descriptor limit,
  * the peers' metrics entries, and the shared index. Master process only,
  * one thread (see master_int.h for the state), at start and on SIGHUP.
+ *
+ * These are the master's only blocking disk calls, and each runs before
+ * the children that need it are forked: at start before any child, on
+ * reload before the new generation (mkdir, chown, opening a log file).
  *
  * Workers inherit the master's descriptor limit. A shell's soft limit
  * (often 1024) is below the default http.max_connections, so the master
@@ -198,7 +202,9 @@ master_open_index(const struct config *cfg)
 	log_info("index %s %s: %llu entries of %llu", path, how[report.r_how],
 	    (unsigned long long)report.r_kept,
 	    (unsigned long long)index_capacity(master.index));
-	sweeper_start(master.index, cfg, &report);
+	/* Their records are gone: nobody else would ever remove them. The
+	 * records of copies that are gone are the first agent's to drop. */
+	sweeper_remove_lost(cfg, &report);
 	free(report.r_lost);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * master_int.h - what the master's three files share: its state, its
- * signal flags, and the functions of master_children.c (the workers) and
- * master_env.c (the environment the workers inherit). Private to
+ * signal flags, and the functions of master_children.c (the children) and
+ * master_env.c (the environment the children inherit). Private to
  * src/proc/master*.c; the master's interface is proc/master.h.
  *
  * The master is single-threaded: everything here belongs to its one thread
@@ -27,14 +27,31 @@
 struct index;
 struct master_options;
 
+/* What a child runs. Each generation has cfg->workers workers and one
+ * agent. */
+enum master_role {
+	MASTER_WORKER,
+	MASTER_AGENT,
+	MASTER_NROLES
+};
+
 struct master_child {
 	pid_t pid;		/* 0: free entry */
+	enum master_role role;
 	unsigned gen;
 	int slot;		/* metrics slot */
 	int ready_fd;		/* -1 once ready or failed */
 	bool ready;
 	bool stopping;		/* told to drain: its death is expected */
+	bool start_pass;	/* an agent that tidies the index first */
 	int64_t started_ms;
+};
+
+/* Restarts of one role of the current generation: after a quick death the
+ * next start waits, doubling from MASTER_BACKOFF_MIN_MS. */
+struct master_backoff {
+	int fail_streak;
+	int64_t next_spawn_ms;
 };
 
 struct master_state {
@@ -43,16 +60,15 @@ struct master_state {
 	int listen_fd;
 	unsigned gen;			/* the current generation */
 	struct master_child children[MASTER_MAX_CHILDREN];
-	int fail_streak;		/* quick deaths in a row */
-	int64_t next_spawn_ms;		/* backoff: no start before */
+	struct master_backoff backoff[MASTER_NROLES];
 	int pid_fd;
 	char *pid_path;			/* as at start: a reload does not
 					   move it */
 	uid_t uid;
 	gid_t gid;
 	bool have_user;
-	struct index *index;		/* shared with every worker */
-	int64_t next_sweep_ms;
+	struct index *index;		/* shared with every child */
+	bool index_tidy;		/* an agent finished the start pass */
 };
 
 extern struct master_state master;	/* master.c */
@@ -63,13 +79,14 @@ extern volatile sig_atomic_t master_sig_chld;
 
 /* --- master_children.c ------------------------------------------------ */
 
-/* Forks one worker of generation `gen` running `cfg` on `listen_fd`.
- * Returns 0, or -1 (logged). */
-int master_spawn(unsigned gen, const struct config *cfg, int listen_fd);
+/* Forks one child of `role` and generation `gen` running `cfg`; a worker
+ * accepts on `listen_fd`. Returns 0, or -1 (logged). */
+int master_spawn(enum master_role role, unsigned gen,
+    const struct config *cfg, int listen_fd);
 
-/* Reaps the workers that died: logs the unexpected deaths, frees their
+/* Reaps the children that died: logs the unexpected deaths, frees their
  * slots, ends their fetches in flight, and books a restart (with backoff)
- * for a worker of the current generation. Clears master_sig_chld. */
+ * for a child of the current generation. Clears master_sig_chld. */
 void master_reap(void);
 
 /* Waits up to timeout_ms (-1: no limit) for a ready pipe or a signal,
@@ -77,21 +94,30 @@ void master_reap(void);
  * ppoll returned. */
 int master_poll(const sigset_t *wait_mask, int64_t timeout_ms);
 
-/* Starts cfg->workers workers of generation gen and waits until all
- * serve, at most MASTER_READY_TIMEOUT_MS. Returns 0, or -1 when one failed
- * or SIGTERM came (the caller stops the generation). */
+/* Starts generation `gen`: its agent, then cfg->workers workers, and waits
+ * until all are ready. The first agent (master.index_tidy still false)
+ * tidies the index before it is ready, and the workers are forked only
+ * after it, without a deadline for its pass; then every child has
+ * MASTER_READY_TIMEOUT_MS. Returns 0, or -1 when one failed or SIGTERM
+ * came (logged; the caller stops the generation). */
 int master_start_generation(unsigned gen, const struct config *cfg,
     int listen_fd, const sigset_t *wait_mask);
 
-/* Starts the missing workers of the current generation, if the backoff
+/* Starts the missing children of the current generation, if the backoff
  * allows. Returns how long to wait before trying again, or -1. */
 int64_t master_respawn_missing(void);
 
-/* Sends sig to the workers of generation gen (marking them stopping, so
- * their deaths are expected), or to all workers. SIGTERM and SIGKILL to
+/* Forgets the quick deaths: a new generation starts with no backoff. */
+void master_backoff_reset(void);
+
+/* Sends sig to the children of generation gen (marking them stopping, so
+ * their deaths are expected), or to all children. SIGTERM and SIGKILL to
  * all mark them stopping too. */
 void master_signal_gen(unsigned gen, int sig, bool mark_stopping);
 void master_signal_all(int sig);
+
+/* Children alive, of any role and generation. */
+int master_children_running(void);
 
 /* --- master_env.c ----------------------------------------------------- */
 
@@ -122,8 +148,9 @@ int master_open_log(const struct config *cfg);
 void master_raise_nofile(const struct config *cfg);
 
 /* Opens (or creates, or rebuilds) the shared index in the state directory
- * into master.index, before any worker exists, and tidies it
- * (sweeper_start). Returns 0 or -1 (logged). */
+ * into master.index and removes the copies the open lost, before any child
+ * exists. The rest of the tidying is the first agent's. Returns 0 or -1
+ * (logged). */
 int master_open_index(const struct config *cfg);
 
 #endif
