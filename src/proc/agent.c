@@ -173,10 +173,6 @@ agent_setup(struct agent *a, pid_t master_pid)
 	uid_t uid;
 	gid_t gid;
 
-	/* Die with the master, and notice if it died before this line. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
-		return -1;
 	if (cfg->user != NULL && geteuid() == 0) {
 		if (daemon_user_lookup(cfg->user, &uid, &gid) == -1) {
 			log_err("user %s", cfg->user);
@@ -187,6 +183,11 @@ agent_setup(struct agent *a, pid_t master_pid)
 			return -1;
 		}
 	}
+	/* Die with the master, and notice if it died before this line.
+	 * After the drop: a change of user clears the death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		return -1;
 	a->a_loop = loop_create();
 	if (a->a_loop == NULL) {
 		log_err("epoll_create1");

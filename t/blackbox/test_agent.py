@@ -4,8 +4,10 @@ shoald-agent, replaced when it dies and on SIGHUP, stopped with the node;
 saved copies expire through it."""
 
 import os
+import pwd
 import re
 import signal
+import unittest
 
 import fakepeer
 from shoal import AGENT_COMM, comm, pid_alive, wait_for
@@ -20,6 +22,14 @@ def agents(node):
     """The master's children named as the agent, zombies left out."""
     return [p for p in node.child_pids()
             if comm(p) == AGENT_COMM and pid_alive(p)]
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
 
 
 def sockets(pid):
@@ -188,3 +198,34 @@ class AgentTest(fakepeer.FakePeerTest):
         wait_for(lambda: n.log().count("reloaded:") == 1, timeout=15,
                  what="the reload")
         self.assertEqual(len(logged_by(n, message)), 1)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to drop privileges")
+    def test_agent_drops_to_user_sweeps_and_dies_with_the_master(self):
+        nobody = pwd.getpwnam("nobody")
+        p = self.fake(fakepeer.serve_files({"f": b"v1"}))
+        n = self.node(start=False, user="nobody", peers=[p.port], ttl="1s")
+        for d in (self.tmp, n.dir):
+            os.chmod(d, 0o755)
+        # The user saves copies into ROOT, and its agent removes them.
+        os.chown(n.root, nobody.pw_uid, nobody.pw_gid)
+        n.start()
+        agent = n.agent_pid()
+        self.assertEqual(proc_uid(agent), nobody.pw_uid)
+        self.assertEqual(n.curl("/f").body, b"v1")
+        wait_for(lambda: self.saved(n, "f"), what="the copy")
+        wait_for(lambda: not self.saved(n, "f"), timeout=5,
+                 what="the agent removing the copy")
+        wait_for(lambda: logged_by(n, "removed 1 expired copy") == [agent],
+                 what="the agent's line")
+        # A change of user clears the death signal: the agent sets it
+        # after dropping privileges.
+        os.kill(n.master_pid(), signal.SIGKILL)
+        n.proc.wait()
+        try:
+            wait_for(lambda: not pid_alive(agent), timeout=10,
+                     what="the agent gone with its master")
+        finally:
+            try:
+                os.killpg(n.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
