@@ -1,7 +1,9 @@
 /*
  * master.h - the master process: owns the configuration, the listen socket
- * and the shared memory; forks the workers, restarts the ones that die,
- * reloads on SIGHUP, stops on SIGTERM/SIGINT. It never serves a request.
+ * and the shared memory; forks the workers and the agent (proc/agent.h),
+ * restarts the ones that die, reloads on SIGHUP, stops on SIGTERM/SIGINT.
+ * It never serves a request, and once the children run it does no periodic
+ * disk work (the agent does). Its code is src/proc/master*.c.
  */
 #ifndef SHOAL_MASTER_H
 #define SHOAL_MASTER_H

@@ -1,8 +1,15 @@
 /*
- * sweeper.h - the master's care of the shared index: at start, records
- * whose file is gone or replaced are dropped; then, about once a second,
- * saved copies whose time is up are removed from ROOT (only when the file
- * under the name still is that copy) and from the index. Master only.
+ * sweeper.h - the care of the shared index: at start, records whose file
+ * is gone or replaced are dropped; then, about once a second, saved copies
+ * whose time is up are removed from ROOT (only when the file under the
+ * name still is that copy) and from the index.
+ *
+ * Who calls what: the master calls sweeper_remove_lost() at start, right
+ * after index_open() and before it forks any child; the agent runs
+ * sweeper_start() once, then sweeper_run() every SWEEPER_INTERVAL_MS, each
+ * as a job of its I/O pool (they block on the disk). Any thread may call
+ * them; two passes at once (an old agent draining beside a new one) do no
+ * harm, as every removal checks the identity of what it removes.
  */
 #ifndef SHOAL_SWEEPER_H
 #define SHOAL_SWEEPER_H
@@ -13,13 +20,18 @@ struct config;
 struct index;
 struct index_open_report;
 
-#define SWEEPER_INTERVAL_MS 1000
+#define SWEEPER_INTERVAL_MS 1000	/* from the end of one pass */
 
-/* The pass at start, after index_open(): removes the files of records lost
- * to a smaller table, drops records of files that are gone or replaced,
- * and sweeps what expired while shoald was down. Logs what it did. */
-void sweeper_start(struct index *ix, const struct config *cfg,
+/* Removes from ROOT the copies whose records index_open() could not carry
+ * over to a smaller table (report->r_lost), each only if it still is that
+ * copy. Errors are ignored: such a file is left as an original. */
+void sweeper_remove_lost(const struct config *cfg,
     const struct index_open_report *report);
+
+/* The pass at start: drops the records of copies whose file is gone or
+ * replaced, then sweeps what expired while shoald was down (sweeper_run).
+ * Logs what it did. */
+void sweeper_start(struct index *ix, const struct config *cfg);
 
 /* One sweep: removes expired copies. Returns how many were removed. */
 unsigned long sweeper_run(struct index *ix, const struct config *cfg);

@@ -241,10 +241,6 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	gid_t gid;
 	int tmp_fd;
 
-	/* Die with the master, and notice if it died before this line. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
-		return -1;
 	s->s_cfg = cfg;
 	w->w_listen_fd = listen_fd;
 	s->s_limits.max_request_line = cfg->http.max_request_line;
@@ -268,6 +264,11 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 			return -1;
 		}
 	}
+	/* Die with the master, and notice if it died before this line.
+	 * After the drop: a change of user clears the death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		return -1;
 	s->s_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->s_root_fd == -1) {
 		log_err("root %s", cfg->root);
@@ -373,7 +374,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 		accesslog_flush(w.w_srv.s_pool);
 		if (loop_run_once(w.w_srv.s_loop, &wait_mask) == -1 &&
 		    errno != EINTR) {
-			log_err("ppoll");
+			log_err("epoll_pwait");
 			status = 1;
 			break;
 		}

@@ -1,6 +1,9 @@
 /*
- * sweeper.c - expiry of saved copies (master only; blocking disk I/O is
- * fine here, the master serves nothing).
+ * sweeper.c - expiry of saved copies (see sweeper.h). Its passes run on
+ * the agent's one I/O pool thread, where blocking on the disk delays only
+ * the next pass; sweeper_remove_lost() runs in the master, at start,
+ * before any child exists. Nothing here is shared between calls: each
+ * opens ROOT and its temporary directory for itself.
  *
  * A copy is removed by file_remove_copy(), which renames the name aside
  * before checking what it moved, so an original that replaced a copy (an
@@ -109,8 +112,24 @@ sweeper_run(struct index *ix, const struct config *cfg)
 }
 
 void
-sweeper_start(struct index *ix, const struct config *cfg,
+sweeper_remove_lost(const struct config *cfg,
     const struct index_open_report *report)
+{
+	struct sweeper_dirs d;
+	size_t i;
+
+	if (report == NULL || report->r_nlost == 0 ||
+	    sweeper_open(cfg, &d) == -1)
+		return;
+	for (i = 0; i < report->r_nlost; i++)
+		(void)file_remove_copy(d.root_fd, d.tmp_fd,
+		    report->r_lost[i].e_name,
+		    (const void *)&report->r_lost[i].e_id);
+	sweeper_close(&d);
+}
+
+void
+sweeper_start(struct index *ix, const struct config *cfg)
 {
 	struct index_entry *batch;
 	struct sweeper_dirs d;
@@ -121,10 +140,6 @@ sweeper_start(struct index *ix, const struct config *cfg,
 
 	if (sweeper_open(cfg, &d) == -1)
 		return;
-	for (i = 0; report != NULL && i < report->r_nlost; i++)
-		(void)file_remove_copy(d.root_fd, d.tmp_fd,
-		    report->r_lost[i].e_name,
-		    (const void *)&report->r_lost[i].e_id);
 	batch = xcalloc(SWEEPER_BATCH, sizeof(*batch));
 	do {
 		n = index_list(ix, &cursor, batch, SWEEPER_BATCH);

@@ -177,7 +177,16 @@ class Server:
         return [self.proc.pid] + descendants(self.proc.pid)
 
     def worker_pids(self):
-        return descendants(self.proc.pid)
+        """The processes below the master but shoald's agent (which names
+        itself "shoald-agent"): the ones that serve."""
+        def comm(pid):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    return f.read().rstrip("\n")
+            except OSError:
+                return None
+        return [p for p in descendants(self.proc.pid)
+                if comm(p) != "shoald-agent"]
 
     def stop(self):
         """SIGTERM to the master (both shoald and nginx then stop their

@@ -256,10 +256,24 @@ class Node:
                 pass
             self.proc.wait()
 
-    def worker_pids(self):
+    def child_pids(self):
+        """Every child of the master: the workers and the agent."""
         out = subprocess.run(["pgrep", "-P", str(self.master_pid())],
                              capture_output=True, text=True).stdout
         return sorted(int(x) for x in out.split())
+
+    def worker_pids(self):
+        """The master's children but the agent (told apart by its name;
+        for the instant between its fork and its prctl it counts as a
+        worker)."""
+        return [p for p in self.child_pids() if comm(p) != AGENT_COMM]
+
+    def agent_pid(self):
+        """The pid of the master's agent (the one of the newest generation
+        while an old one drains), or None."""
+        agents = [p for p in self.child_pids() if comm(p) == AGENT_COMM]
+        return max(agents, key=lambda p: (start_time(p), p)) \
+            if agents else None
 
     def log(self):
         try:
@@ -338,6 +352,28 @@ def recv_all(s):
             break
         chunks.append(b)
     return b"".join(chunks)
+
+
+AGENT_COMM = "shoald-agent"      # the agent's prctl(PR_SET_NAME)
+
+
+def comm(pid):
+    """The process's name (/proc/PID/comm), or None once it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return None
+
+
+def start_time(pid):
+    """When the process started, in clock ticks since boot (0 once gone):
+    orders processes whose pids wrapped around."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def pid_alive(pid):

@@ -1,0 +1,272 @@
+/*
+ * agent.c - the agent process (see agent.h): the node's periodic work on
+ * an event loop of its own. Today that is the TTL sweeper; gossip rounds
+ * and the other cluster chores are meant to join it as timers of the same
+ * loop.
+ *
+ * Process and threads: one agent per generation, forked by the master
+ * (master_children.c). Its loop thread owns everything in struct agent;
+ * one I/O pool thread runs the sweeper's passes, which block on the disk.
+ * A pass is scheduled SWEEPER_INTERVAL_MS after the previous one is done,
+ * so passes never pile up behind a slow disk and at most one is in the
+ * pool. While a pass is in flight the loop thread does not touch the
+ * fields the pass reads (a_cfg, a_index, a_start_pass); the pool's queue
+ * lock orders the two.
+ *
+ * Signals as in worker.c: SIGTERM, SIGINT and SIGQUIT ask for a graceful
+ * stop (no new pass; the one in flight finishes, bounded by the master's
+ * kill after shutdown_timeout), SIGUSR1 reopens the error log; their
+ * handlers only set flags, and they are blocked except inside the loop's
+ * wait. SIGHUP is the master's business and ignored here, as is SIGPIPE.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "event/iopool.h"
+#include "event/loop.h"
+#include "proc/agent.h"
+#include "proc/daemon.h"
+#include "store/metrics.h"
+#include "store/sweeper.h"
+
+#define AGENT_POOL_THREADS 1
+#define AGENT_POOL_QUEUE 16
+
+struct agent {
+	const struct config *a_cfg;
+	struct index *a_index;		/* shared, inherited from the master */
+	struct loop *a_loop;
+	struct iopool *a_pool;
+	int a_ready_fd;			/* -1 once the master was told */
+	bool a_stopping;		/* no new pass */
+
+	struct iopool_job a_sweep_job;
+	bool a_sweeping;		/* a pass is in the pool */
+	bool a_start_pass;		/* the next (or current) pass is the
+					   start pass */
+	struct loop_timer a_sweep_timer;	/* the next pass */
+};
+
+static volatile sig_atomic_t agent_stop_flag;
+static volatile sig_atomic_t agent_reopen_flag;
+
+static void
+agent_on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		agent_reopen_flag = 1;
+	else
+		agent_stop_flag = 1;
+}
+
+/* Installs the handlers with the signals blocked; *wait_mask is the mask
+ * for the loop's wait, with them unblocked. */
+static void
+agent_signals(sigset_t *wait_mask)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+	struct sigaction sa;
+	sigset_t block;
+	size_t i;
+
+	sigemptyset(&block);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = agent_on_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigaddset(&block, sigs[i]);
+		sigaction(sigs[i], &sa, NULL);
+	}
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigdelset(wait_mask, sigs[i]);
+}
+
+/* Tells the master that the agent runs: one byte, then the pipe closes. */
+static void
+agent_tell_ready(struct agent *a)
+{
+	if (a->a_ready_fd == -1)
+		return;
+	if (write(a->a_ready_fd, "", 1) < 0) {
+		/* The master notices a missing byte on its own. */
+	}
+	close(a->a_ready_fd);
+	a->a_ready_fd = -1;
+}
+
+/* Pool thread: one pass over the index. */
+static void
+agent_sweep_work(struct iopool_job *job)
+{
+	struct agent *a = container_of(job, struct agent, a_sweep_job);
+
+	if (a->a_start_pass)
+		sweeper_start(a->a_index, a->a_cfg);
+	else
+		(void)sweeper_run(a->a_index, a->a_cfg);
+}
+
+static void agent_sweep_due(struct loop *loop, struct loop_timer *t);
+
+/* Loop thread: the pass is over; the next one is due an interval later. */
+static void
+agent_sweep_done(struct iopool_job *job)
+{
+	struct agent *a = container_of(job, struct agent, a_sweep_job);
+
+	a->a_sweeping = false;
+	if (a->a_start_pass) {
+		a->a_start_pass = false;
+		agent_tell_ready(a);
+	}
+	if (!a->a_stopping)
+		loop_timer_set(a->a_loop, &a->a_sweep_timer,
+		    SWEEPER_INTERVAL_MS, agent_sweep_due);
+}
+
+static void
+agent_sweep(struct agent *a)
+{
+	if (a->a_sweeping || a->a_stopping)
+		return;
+	a->a_sweeping = true;
+	a->a_sweep_job.work = agent_sweep_work;
+	a->a_sweep_job.done = agent_sweep_done;
+	iopool_submit(a->a_pool, &a->a_sweep_job);
+}
+
+static void
+agent_sweep_due(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	agent_sweep(container_of(t, struct agent, a_sweep_timer));
+}
+
+static void
+agent_begin_stop(struct agent *a)
+{
+	if (a->a_stopping)
+		return;
+	a->a_stopping = true;
+	loop_timer_cancel(a->a_loop, &a->a_sweep_timer);
+	if (a->a_sweeping)
+		log_debug("stopping after the sweep in progress");
+}
+
+static int
+agent_setup(struct agent *a, pid_t master_pid)
+{
+	const struct config *cfg = a->a_cfg;
+	uid_t uid;
+	gid_t gid;
+
+	if (cfg->user != NULL && geteuid() == 0) {
+		if (daemon_user_lookup(cfg->user, &uid, &gid) == -1) {
+			log_err("user %s", cfg->user);
+			return -1;
+		}
+		if (daemon_drop_privileges(cfg->user, uid, gid) == -1) {
+			log_err("dropping privileges to %s", cfg->user);
+			return -1;
+		}
+	}
+	/* Die with the master, and notice if it died before this line.
+	 * After the drop: a change of user clears the death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		return -1;
+	a->a_loop = loop_create();
+	if (a->a_loop == NULL) {
+		log_err("epoll_create1");
+		return -1;
+	}
+	a->a_pool = iopool_create(a->a_loop, AGENT_POOL_THREADS,
+	    AGENT_POOL_QUEUE);
+	if (a->a_pool == NULL) {
+		log_err("starting the I/O thread");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+agent_teardown(struct agent *a)
+{
+	uint64_t overflows = 0;
+
+	if (a->a_pool != NULL) {
+		overflows = iopool_overflows(a->a_pool);
+		/* Waits for a pass still in the pool. */
+		iopool_destroy(a->a_pool);
+		a->a_pool = NULL;
+	}
+	if (overflows > 0)
+		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
+	if (a->a_ready_fd != -1)
+		close(a->a_ready_fd);
+	loop_free(a->a_loop);
+}
+
+int
+agent_run(const struct config *cfg, int slot, int ready_fd,
+    pid_t master_pid, struct index *ix, bool start_pass)
+{
+	struct agent a;
+	sigset_t wait_mask;
+	int status = 0;
+
+	/* First: until this line, tools take the agent for a worker. */
+	prctl(PR_SET_NAME, "shoald-agent");
+	memset(&a, 0, sizeof(a));
+	a.a_cfg = cfg;
+	a.a_index = ix;
+	a.a_ready_fd = ready_fd;
+	a.a_start_pass = start_pass;
+	log_set_ident("agent");
+	metrics_use_slot(slot);
+	agent_signals(&wait_mask);
+	if (agent_setup(&a, master_pid) == -1) {
+		agent_teardown(&a);
+		return 1;
+	}
+	/* The start pass comes before the byte: the master starts the
+	 * workers once the index is tidy, as when it tidied it itself. */
+	if (!start_pass)
+		agent_tell_ready(&a);
+	agent_sweep(&a);
+	log_debug("running: sweeping %s every %d ms", cfg->root,
+	    SWEEPER_INTERVAL_MS);
+
+	for (;;) {
+		if (loop_run_once(a.a_loop, &wait_mask) == -1 &&
+		    errno != EINTR) {
+			log_err("epoll_pwait");
+			status = 1;
+			break;
+		}
+		if (agent_reopen_flag) {
+			agent_reopen_flag = 0;
+			if (log_reopen() == -1)
+				log_err("reopening the error log");
+		}
+		if (agent_stop_flag)
+			agent_begin_stop(&a);
+		if (a.a_stopping && !a.a_sweeping)
+			break;
+	}
+	agent_teardown(&a);
+	return status;
+}
