@@ -110,9 +110,16 @@ int config_load(const char *path, const char *base_dir, struct config *out,
 
 void config_free(struct config *cfg);
 
-/* Whether a and b differ in nothing but their `peers` (a reload that
- * only changes the peer set keeps the workers). */
-bool config_same_but_peers(const struct config *a, const struct config *b);
+/* How configuration b differs from a: a reload that changes nothing but
+ * `peers` keeps the workers (they follow the peer table); any other
+ * reload, an unchanged file included, starts new ones. */
+enum config_change {
+	CONFIG_SAME,
+	CONFIG_PEERS_ONLY,
+	CONFIG_CHANGED,
+};
+enum config_change config_compare(const struct config *a,
+    const struct config *b);
 void config_errors_free(struct config_errors *errs);
 
 #endif

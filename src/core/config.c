@@ -254,7 +254,24 @@ config_str_same(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-bool
+static bool
+config_peers_same(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->npeers != b->npeers)
+		return false;
+	for (i = 0; i < a->npeers; i++) {
+		const struct config_peer *p = &a->peers[i], *q = &b->peers[i];
+
+		if (strcmp(p->host, q->host) != 0 || p->port != q->port ||
+		    p->save != q->save || p->ttl_ms != q->ttl_ms)
+			return false;
+	}
+	return true;
+}
+
+static bool
 config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
@@ -280,6 +297,14 @@ config_same_but_peers(const struct config *a, const struct config *b)
 	    a->upload.max_size == b->upload.max_size &&
 	    memcmp(&a->http, &b->http, sizeof(a->http)) == 0 &&
 	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0;
+}
+
+enum config_change
+config_compare(const struct config *a, const struct config *b)
+{
+	if (!config_same_but_peers(a, b))
+		return CONFIG_CHANGED;
+	return config_peers_same(a, b) ? CONFIG_SAME : CONFIG_PEERS_ONLY;
 }
 
 void

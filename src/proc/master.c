@@ -119,7 +119,7 @@ master_reload(const sigset_t *wait_mask)
 		free(cfg);
 		goto failed;
 	}
-	if (config_same_but_peers(master.cfg, cfg)) {
+	if (config_compare(master.cfg, cfg) == CONFIG_PEERS_ONLY) {
 		/* Only the peer set changed: the workers follow the table,
 		 * and keep their connections to the peers that stayed. */
 		master_load_peers(cfg);

@@ -3,7 +3,7 @@
  *
  * Signals: SIGTERM, SIGINT and SIGQUIT ask for a graceful stop, SIGUSR1
  * for reopening the logs; their handlers only set flags. They are blocked
- * except inside ppoll(2), so a signal can never slip in between the check
+ * except inside epoll_pwait(2), so a signal can never slip in between the check
  * of the flags and the wait. SIGHUP is the master's business and ignored
  * here; SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway).
  */
@@ -51,7 +51,7 @@ worker_on_signal(int sig)
 }
 
 /* Installs the handlers with the signals blocked; *wait_mask is the mask
- * for ppoll, with them unblocked. */
+ * for the loop's wait, with them unblocked. */
 static void
 worker_signals(sigset_t *wait_mask)
 {

@@ -1055,6 +1055,63 @@ START_TEST(test_helpers)
 }
 END_TEST
 
+/* ---- reloads ---- */
+
+/* Parses yaml into *out (the caller frees it). */
+static void
+parse_into(const char *yaml, struct config *out)
+{
+	parse_ok(yaml);
+	*out = cfg;
+	memset(&cfg, 0, sizeof(cfg));
+}
+
+START_TEST(test_compare)
+{
+	static const char base[] = "listen: 80\nroot: /r\n";
+	struct config a, b;
+
+	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
+	    "    port: 1\n", &a);
+	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
+	    "    port: 1\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_SAME);
+	config_free(&b);
+	/* Another peer, another port, another per-peer ttl or save: the
+	 * peers only. */
+	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
+	    "    port: 2\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
+	config_free(&b);
+	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
+	    "    port: 1\n    ttl: 5s\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
+	config_free(&b);
+	parse_into(base, &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
+	config_free(&b);
+	/* Anything else is a change, even beside the same peers; the global
+	 * save and ttl too (they are every peer's default). */
+	parse_into("listen: 80\nroot: /r\nworkers: 3\npeers:\n"
+	    "  - host: h\n    port: 1\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
+	config_free(&b);
+	parse_into("listen: 80\nroot: /r\nttl: 1m\npeers:\n"
+	    "  - host: h\n    port: 1\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
+	config_free(&b);
+	parse_into("listen: 80\nroot: /r\nhttp:\n  max_headers: 50\n"
+	    "peers:\n  - host: h\n    port: 1\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
+	config_free(&b);
+	parse_into("listen: 80\nroot: /r\nupload:\n  token: t\n"
+	    "peers:\n  - host: h\n    port: 1\n", &b);
+	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
+	config_free(&b);
+	config_free(&a);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1113,6 +1170,7 @@ config_suite(void)
 	tcase_add_test(tc, test_peer_resolution);
 	tcase_add_test(tc, test_peer_errors);
 	tcase_add_test(tc, test_peer_limit);
+	tcase_add_test(tc, test_compare);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
