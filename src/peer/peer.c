@@ -523,9 +523,12 @@ peer_on_io(struct loop *loop, int fd, short revents, void *arg)
 		peer_read_head(pc);
 		return;
 	case PC_BODY:
-		if (pc->pc_data_len == 0)
+		/* Backpressure: read on once consumed. A body already whole
+		 * waits for the consumer too, or a close right after it would
+		 * read as an answer cut short. */
+		if (pc->pc_data_len == 0 && !pc->pc_rbody.hb_done)
 			peer_read_body(pc);
-		else	/* backpressure: read on once consumed */
+		else
 			peer_unwatch(pc, revents);
 		return;
 	case PC_DONE:

@@ -92,14 +92,15 @@ miss_found(void *arg, struct peer_conn *pc)
 	struct miss *m = arg;
 	struct conn *c = m->m_conn;
 	const struct peer *p = pc->pc_peer;
-	bool save = p->p_save && m->m_claimed;
+	bool claimed = m->m_claimed;
+	bool save = p->p_save && claimed;
 	uint64_t fetch_id = m->m_fetch_id;
 
 	m->m_fanout = NULL;
 	metrics_add(&metrics_mine()->ms_peer_hits, 1);
 	m->m_claimed = false;	/* the relay's now, or ended by it */
 	free(m);
-	relay_start(c, pc, save, p->p_ttl_ms, save, fetch_id);
+	relay_start(c, pc, save, p->p_ttl_ms, claimed, fetch_id);
 }
 
 static void
