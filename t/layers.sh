@@ -4,7 +4,7 @@
 # The layers, lowest first (DESIGN.md, "Layers"); a file may include its
 # own layer and those below it:
 #   core event http store peer serve cluster stripe proc
-# One more rule: the connection (serve/conn.c) names no module that owns a
+# One more rule: the connection (serve/conn*.c) names no module that owns a
 # connection (the router, relays, uploads, striped transfers); it calls
 # the handlers they install.
 set -eu
@@ -41,9 +41,12 @@ violations() {
 		done
 	done
 	# The connection knows its owners only through their handlers.
-	grep -n '^#include "serve/' src/serve/conn.c | grep -v \
-	    -e 'serve/conn\.h' -e 'serve/server\.h' -e 'serve/accesslog\.h' |
-	    sed 's|^|src/serve/conn.c:|; s|$| (a module that owns connections)|'
+	for f in src/serve/conn.c src/serve/conn_*.c; do
+		grep -n '^#include "serve/' "$f" | grep -v -e 'serve/conn\.h' \
+		    -e 'serve/conn_int\.h' -e 'serve/server\.h' \
+		    -e 'serve/accesslog\.h' |
+		    sed "s|^|$f:|; s|\$| (a module that owns connections)|"
+	done
 }
 
 out=$(violations)

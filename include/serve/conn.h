@@ -112,6 +112,10 @@ struct conn {
 void conn_accept(struct server *s, int fd, const struct sockaddr *sa,
     socklen_t salen);
 
+/* Over the connection cap: answers an accepted socket 503 "too many
+ * connections" (Retry-After: 1), closes it, and counts it refused. */
+void conn_refuse(int fd);
+
 /* Worker stopping: every connection closes after its current (or next
  * imminent) response; idle ones close gracefully within half a second. */
 void conn_drain_all(struct server *s);

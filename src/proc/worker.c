@@ -81,7 +81,6 @@ worker_signals(sigset_t *wait_mask)
 static void worker_on_accept(struct loop *loop, int fd, short revents,
     void *arg);
 
-static void worker_refuse(struct worker *w, int fd);
 static void worker_warn_accept_pause(struct loop *loop);
 
 /* At the cap, a worker stops watching the listen socket, so that workers
@@ -103,7 +102,7 @@ worker_refuse_waiting(struct worker *w)
 				continue;
 			return;
 		}
-		worker_refuse(w, cfd);
+		conn_refuse(cfd);
 	}
 }
 
@@ -122,25 +121,6 @@ worker_resume_accept(struct loop *loop, struct loop_timer *t)
 		return;
 	}
 	loop_add(loop, w->w_listen_fd, POLLIN, worker_on_accept, w);
-}
-
-/* Over the connection cap: say so and close, rather than leave the client
- * hanging in the backlog. */
-static void
-worker_refuse(struct worker *w, int fd)
-{
-	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Server: shoal/" SHOAL_VERSION "\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-	    "too many connections\n";
-
-	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* The client will see the close; nothing more to do. */
-	}
-	close(fd);
-	metrics_add(&metrics_mine()->ms_connections_refused, 1);
-	(void)w;
 }
 
 /* Out of descriptors: says so at once, then at most once a minute with the

@@ -23,6 +23,9 @@
  *
  * One timer per connection; what it means depends on the state (and, for
  * an owned connection, on its owner).
+ *
+ * Writing responses is in conn_send.c, reading a request body in
+ * conn_body.c; conn_int.h is what the three share.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,33 +42,18 @@
 #include "http/response.h"
 #include "serve/accesslog.h"
 #include "serve/conn.h"
+#include "serve/conn_int.h"
 #include "serve/server.h"
 #include "store/metrics.h"
 
 #define CONN_IN_MIN 2048		/* first input buffer */
-#define CONN_SEND_CHUNK (1 << 20)	/* file bytes per pool job */
 #define CONN_LINGER_MS 2000
 #define CONN_LINGER_BYTES (1 << 20)
 #define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
-#define CONN_SENDV_MAX 7		/* vectors of one conn_sendv() */
 
 static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
-static void conn_on_timer(struct loop *loop, struct loop_timer *t);
 static void conn_process_input(struct conn *c);
-static void conn_write(struct conn *c);
 static void conn_close(struct conn *c);
-
-static const struct config *
-conn_cfg(const struct conn *c)
-{
-	return c->c_srv->s_cfg;
-}
-
-static struct loop *
-conn_loop(const struct conn *c)
-{
-	return c->c_srv->s_loop;
-}
 
 static void
 conn_format_addr(struct conn *c, const struct sockaddr *sa)
@@ -119,6 +107,22 @@ conn_accept(struct server *s, int fd, const struct sockaddr *sa,
 	/* The first head of a connection gets the header timeout. */
 	loop_timer_set(s->s_loop, &c->c_timer, s->s_cfg->http.header_timeout_ms,
 	    conn_on_timer);
+}
+
+void
+conn_refuse(int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Server: " RESPONSE_SERVER "\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+	    "too many connections\n";
+
+	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The client will see the close; nothing more to do. */
+	}
+	close(fd);
+	metrics_add(&metrics_mine()->ms_connections_refused, 1);
 }
 
 static void
@@ -232,44 +236,11 @@ conn_http10_keepalive(const struct conn *c)
 }
 
 /* Ownership ends: what comes next is the connection's own business. */
-static void
+void
 conn_disown(struct conn *c)
 {
 	c->c_handler = NULL;
 	c->c_owner = NULL;
-}
-
-void
-conn_send_text(struct conn *c, int status, const char *reason,
-    const char *extra)
-{
-	c->c_status = status;
-	buf_reset(&c->c_out);
-	c->c_body_len = response_text(&c->c_out, status, reason, extra,
-	    c->c_req.method == HTTP_METHOD_HEAD, c->c_close,
-	    conn_http10_keepalive(c));
-	conn_send(c);
-}
-
-void
-conn_send_body(struct conn *c, const char *type, const char *extra,
-    const char *body, size_t len)
-{
-	char num[32];
-
-	c->c_status = 200;
-	buf_reset(&c->c_out);
-	response_start(&c->c_out, 200);
-	response_header(&c->c_out, "Content-Type", type);
-	snprintf(num, sizeof(num), "%zu", len);
-	response_header(&c->c_out, "Content-Length", num);
-	if (extra != NULL)
-		buf_append_str(&c->c_out, extra);
-	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
-	c->c_body_len = len;
-	if (c->c_req.method != HTTP_METHOD_HEAD)
-		buf_append(&c->c_out, body, len);
-	conn_send(c);
 }
 
 /* Logs and counts the request that just ended and clears its state. */
@@ -403,252 +374,6 @@ void
 conn_set_timer(struct conn *c, int64_t ms)
 {
 	loop_timer_set(conn_loop(c), &c->c_timer, ms, conn_on_timer);
-}
-
-size_t
-conn_out_pending(const struct conn *c)
-{
-	return c->c_out.len - c->c_out_off;
-}
-
-ssize_t
-conn_sendv(struct conn *c, const struct iovec *iov, int n, bool more)
-{
-	struct iovec v[CONN_SENDV_MAX + 1];
-	size_t total = 0, done = 0;
-	int i;
-
-	if (n > CONN_SENDV_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	for (;;) {
-		size_t head = conn_out_pending(c), skip = done, h;
-		struct msghdr msg;
-		ssize_t sent;
-		int nv = 0;
-
-		if (head == 0 && done == total)
-			return (ssize_t)done;
-		/* The head goes first, then what of the caller's vectors
-		 * has not gone yet. */
-		if (head > 0) {
-			v[nv].iov_base = c->c_out.data + c->c_out_off;
-			v[nv++].iov_len = head;
-		}
-		for (i = 0; i < n; i++) {
-			if (skip >= iov[i].iov_len) {
-				skip -= iov[i].iov_len;
-				continue;
-			}
-			v[nv].iov_base = (char *)iov[i].iov_base + skip;
-			v[nv++].iov_len = iov[i].iov_len - skip;
-			skip = 0;
-		}
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = v;
-		msg.msg_iovlen = (size_t)nv;
-		sent = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE :
-		    0));
-		if (sent == -1 && errno == EINTR)
-			continue;
-		if (sent == -1 && errno == EAGAIN)
-			return (ssize_t)done;
-		if (sent <= 0) {
-			if (sent == 0)
-				errno = EPIPE;
-			return -1;
-		}
-		c->c_sent += (uint64_t)sent;
-		h = (size_t)sent < head ? (size_t)sent : head;
-		c->c_out_off += h;
-		done += (size_t)sent - h;
-	}
-}
-
-/* -- the request body ------------------------------------------------ */
-
-void
-conn_body_begin(struct conn *c)
-{
-	http_body_init(&c->c_body, c->c_req.chunked,
-	    c->c_req.has_content_length ? c->c_req.content_length : 0);
-}
-
-bool
-conn_body_done(const struct conn *c)
-{
-	return c->c_body.hb_done;
-}
-
-int
-conn_continue(struct conn *c)
-{
-	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-	if (!c->c_req.expect_continue || c->c_continued)
-		return 0;
-	c->c_continued = true;
-	/* 25 bytes into an idle socket: failing means it is gone. */
-	if (send(c->c_fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(cont) - 1)
-		return -1;
-	return 0;
-}
-
-/* Bytes that follow the body go back to the input, for the next head,
- * before whatever of the head's leftover is still there. */
-static void
-conn_push_back(struct conn *c, const char *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (c->c_in_len + n > c->c_in_cap) {
-		c->c_in = xrealloc(c->c_in, c->c_in_len + n);
-		c->c_in_cap = c->c_in_len + n;
-	}
-	memmove(c->c_in + c->c_head_len + n, c->c_in + c->c_head_len,
-	    c->c_in_len - c->c_head_len);
-	memcpy(c->c_in + c->c_head_len, p, n);
-	c->c_in_len += n;
-}
-
-ssize_t
-conn_read_body(struct conn *c, char *buf, size_t cap)
-{
-	struct http_body *b = &c->c_body;
-	size_t leftover = c->c_in_len - c->c_head_len, raw, consumed, data;
-	ssize_t n;
-
-	for (;;) {
-		size_t want = cap;
-
-		if (b->hb_done) {
-			errno = 0;
-			return 0;
-		}
-		/* With a length, never read into the next request. */
-		if (!b->hb_chunked && b->hb_left < want)
-			want = (size_t)b->hb_left;
-		if (leftover > 0) {
-			/* Body bytes that came with the head. */
-			raw = leftover < want ? leftover : want;
-			memcpy(buf, c->c_in + c->c_head_len, raw);
-			memmove(c->c_in + c->c_head_len,
-			    c->c_in + c->c_head_len + raw, leftover - raw);
-			c->c_in_len -= raw;
-			leftover -= raw;
-		} else {
-			do
-				n = recv(c->c_fd, buf, want, 0);
-			while (n == -1 && errno == EINTR);
-			if (n == 0 || (n == -1 && errno != EAGAIN)) {
-				errno = ECONNRESET;
-				return -1;
-			}
-			if (n == -1)
-				return 0;	/* EAGAIN */
-			raw = (size_t)n;
-			metrics_add(&metrics_mine()->ms_bytes_received,
-			    (uint64_t)n);
-		}
-		if (http_body_decode(b, buf, raw, &consumed, &data) ==
-		    HTTP_BODY_ERROR) {
-			errno = EPROTO;
-			return -1;
-		}
-		/* What follows the body belongs to the next request. */
-		if (consumed < raw)
-			conn_push_back(c, buf + consumed, raw - consumed);
-		if (data > 0)
-			return (ssize_t)data;
-		/* Only framing was read (a chunk size line): go on. */
-	}
-}
-
-/* -- writing --------------------------------------------------------- */
-
-static void
-conn_send_file_work(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-	uint64_t left = c->c_file_end - c->c_file_off;
-	size_t n;
-
-	n = file_send(c->c_fd, c->c_file.fi_fd, &c->c_file_off,
-	    left < CONN_SEND_CHUNK ? left : CONN_SEND_CHUNK, &c->c_job_err);
-	c->c_sent += n;
-}
-
-static void
-conn_send_file_done(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-
-	if (c->c_job_err != 0 && c->c_job_err != EAGAIN) {
-		if (c->c_job_err != EPIPE && c->c_job_err != ECONNRESET)
-			log_warnx("sending a file to %s: %s", c->c_addr,
-			    strerror(c->c_job_err));
-		/* The client cannot get the whole body: do not let it take
-		 * what it has for a complete answer. */
-		conn_abort(c);
-		return;
-	}
-	if (c->c_file_off >= c->c_file_end) {
-		conn_finish(c);
-		return;
-	}
-	/* Socket full (or a chunk done): wait for room, then go on. */
-	loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
-	loop_timer_set(conn_loop(c), &c->c_timer,
-	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
-}
-
-static void
-conn_write(struct conn *c)
-{
-	bool file_follows = c->c_file.fi_fd >= 0 &&
-	    c->c_file_off < c->c_file_end;
-
-	while (c->c_out_off < c->c_out.len) {
-		ssize_t n = send(c->c_fd, c->c_out.data + c->c_out_off,
-		    c->c_out.len - c->c_out_off,
-		    MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
-
-		if (n > 0) {
-			c->c_out_off += (size_t)n;
-			c->c_sent += (uint64_t)n;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
-			loop_set_events(conn_loop(c), c->c_fd, POLLOUT);
-			loop_timer_set(conn_loop(c), &c->c_timer,
-			    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
-			return;
-		}
-		conn_abort(c);
-		return;
-	}
-	if (file_follows) {
-		loop_set_events(conn_loop(c), c->c_fd, 0);
-		conn_submit(c, conn_send_file_work, conn_send_file_done);
-		return;
-	}
-	conn_finish(c);
-}
-
-void
-conn_send(struct conn *c)
-{
-	conn_disown(c);
-	c->c_state = CONN_WRITE;
-	c->c_out_off = 0;
-	loop_timer_cancel(conn_loop(c), &c->c_timer);
-	conn_write(c);
 }
 
 /* -- reading heads --------------------------------------------------- */
@@ -788,7 +513,7 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 	}
 }
 
-static void
+void
 conn_on_timer(struct loop *loop, struct loop_timer *t)
 {
 	struct conn *c = container_of(t, struct conn, c_timer);
