@@ -13,11 +13,9 @@
  * fields the pass reads (a_cfg, a_index, a_start_pass); the pool's queue
  * lock orders the two.
  *
- * Signals as in worker.c: SIGTERM, SIGINT and SIGQUIT ask for a graceful
- * stop (no new pass; the one in flight finishes, bounded by the master's
- * kill after shutdown_timeout), SIGUSR1 reopens the error log; their
- * handlers only set flags, and they are blocked except inside the loop's
- * wait. SIGHUP is the master's business and ignored here, as is SIGPIPE.
+ * Signals as for every child (child.h): a stop means no new pass; the one
+ * in flight finishes, bounded by the master's kill after
+ * shutdown_timeout. SIGUSR1 reopens the error log.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,7 +30,7 @@
 #include "event/iopool.h"
 #include "event/loop.h"
 #include "proc/agent.h"
-#include "proc/daemon.h"
+#include "proc/child.h"
 #include "store/metrics.h"
 #include "store/sweeper.h"
 
@@ -53,59 +51,6 @@ struct agent {
 					   start pass */
 	struct loop_timer a_sweep_timer;	/* the next pass */
 };
-
-static volatile sig_atomic_t agent_stop_flag;
-static volatile sig_atomic_t agent_reopen_flag;
-
-static void
-agent_on_signal(int sig)
-{
-	if (sig == SIGUSR1)
-		agent_reopen_flag = 1;
-	else
-		agent_stop_flag = 1;
-}
-
-/* Installs the handlers with the signals blocked; *wait_mask is the mask
- * for the loop's wait, with them unblocked. */
-static void
-agent_signals(sigset_t *wait_mask)
-{
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
-	struct sigaction sa;
-	sigset_t block;
-	size_t i;
-
-	sigemptyset(&block);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = agent_on_signal;
-	sigfillset(&sa.sa_mask);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		sigaddset(&block, sigs[i]);
-		sigaction(sigs[i], &sa, NULL);
-	}
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigprocmask(SIG_BLOCK, &block, wait_mask);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigdelset(wait_mask, sigs[i]);
-}
-
-/* Tells the master that the agent runs: one byte, then the pipe closes. */
-static void
-agent_tell_ready(struct agent *a)
-{
-	if (a->a_ready_fd == -1)
-		return;
-	if (write(a->a_ready_fd, "", 1) < 0) {
-		/* The master notices a missing byte on its own. */
-	}
-	close(a->a_ready_fd);
-	a->a_ready_fd = -1;
-}
 
 /* Pool thread: one pass over the index. */
 static void
@@ -130,7 +75,7 @@ agent_sweep_done(struct iopool_job *job)
 	a->a_sweeping = false;
 	if (a->a_start_pass) {
 		a->a_start_pass = false;
-		agent_tell_ready(a);
+		child_tell_ready(&a->a_ready_fd);
 	}
 	if (!a->a_stopping)
 		loop_timer_set(a->a_loop, &a->a_sweep_timer,
@@ -169,24 +114,7 @@ agent_begin_stop(struct agent *a)
 static int
 agent_setup(struct agent *a, pid_t master_pid)
 {
-	const struct config *cfg = a->a_cfg;
-	uid_t uid;
-	gid_t gid;
-
-	if (cfg->user != NULL && geteuid() == 0) {
-		if (daemon_user_lookup(cfg->user, &uid, &gid) == -1) {
-			log_err("user %s", cfg->user);
-			return -1;
-		}
-		if (daemon_drop_privileges(cfg->user, uid, gid) == -1) {
-			log_err("dropping privileges to %s", cfg->user);
-			return -1;
-		}
-	}
-	/* Die with the master, and notice if it died before this line.
-	 * After the drop: a change of user clears the death signal. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
+	if (child_detach(a->a_cfg, master_pid) == -1)
 		return -1;
 	a->a_loop = loop_create();
 	if (a->a_loop == NULL) {
@@ -237,7 +165,7 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 	a.a_start_pass = start_pass;
 	log_set_ident("agent");
 	metrics_use_slot(slot);
-	agent_signals(&wait_mask);
+	child_signals(&wait_mask);
 	if (agent_setup(&a, master_pid) == -1) {
 		agent_teardown(&a);
 		return 1;
@@ -245,7 +173,7 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 	/* The start pass comes before the byte: the master starts the
 	 * workers once the index is tidy, as when it tidied it itself. */
 	if (!start_pass)
-		agent_tell_ready(&a);
+		child_tell_ready(&a.a_ready_fd);
 	agent_sweep(&a);
 	log_debug("running: sweeping %s every %d ms", cfg->root,
 	    SWEEPER_INTERVAL_MS);
@@ -257,12 +185,12 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 			status = 1;
 			break;
 		}
-		if (agent_reopen_flag) {
-			agent_reopen_flag = 0;
+		if (child_reopen) {
+			child_reopen = 0;
 			if (log_reopen() == -1)
 				log_err("reopening the error log");
 		}
-		if (agent_stop_flag)
+		if (child_stop)
 			agent_begin_stop(&a);
 		if (a.a_stopping && !a.a_sweeping)
 			break;

@@ -1,11 +1,8 @@
 /*
  * worker.c - a worker process (see worker.h).
  *
- * Signals: SIGTERM, SIGINT and SIGQUIT ask for a graceful stop, SIGUSR1
- * for reopening the logs; their handlers only set flags. They are blocked
- * except inside epoll_pwait(2), so a signal can never slip in between the check
- * of the flags and the wait. SIGHUP is the master's business and ignored
- * here; SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway).
+ * Signals as for every child (child.h): a stop drains the connections
+ * within shutdown_timeout; SIGUSR1 reopens the error and access logs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,7 +19,7 @@
 #include "event/iopool.h"
 #include "event/loop.h"
 #include "peer/peer_set.h"
-#include "proc/daemon.h"
+#include "proc/child.h"
 #include "proc/worker.h"
 #include "serve/accesslog.h"
 #include "serve/conn.h"
@@ -37,46 +33,6 @@
 #define WORKER_ACCEPT_PAUSE_MS 100
 #define WORKER_FULL_PAUSE_MS 50		/* at the cap: time for other workers */
 #define WORKER_POOL_QUEUE 4096
-
-static volatile sig_atomic_t worker_stop_flag;
-static volatile sig_atomic_t worker_reopen_flag;
-
-static void
-worker_on_signal(int sig)
-{
-	if (sig == SIGUSR1)
-		worker_reopen_flag = 1;
-	else
-		worker_stop_flag = 1;
-}
-
-/* Installs the handlers with the signals blocked; *wait_mask is the mask
- * for the loop's wait, with them unblocked. */
-static void
-worker_signals(sigset_t *wait_mask)
-{
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
-	struct sigaction sa;
-	sigset_t block;
-	size_t i;
-
-	sigemptyset(&block);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = worker_on_signal;
-	sigfillset(&sa.sa_mask);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		sigaddset(&block, sigs[i]);
-		sigaction(sigs[i], &sa, NULL);
-	}
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigprocmask(SIG_BLOCK, &block, wait_mask);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigdelset(wait_mask, sigs[i]);
-}
 
 static void worker_on_accept(struct loop *loop, int fd, short revents,
     void *arg);
@@ -189,7 +145,7 @@ worker_stop_deadline(struct loop *loop, struct loop_timer *t)
 	(void)t;
 	log_warnx("shutdown_timeout reached; closing the remaining "
 	    "connections");
-	worker_stop_flag = 2;
+	child_stop = 2;
 }
 
 static void
@@ -217,8 +173,6 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
     pid_t master_pid, struct peer_table *peers)
 {
 	struct server *s = &w->w_srv;
-	uid_t uid;
-	gid_t gid;
 	int tmp_fd;
 
 	s->s_cfg = cfg;
@@ -234,20 +188,7 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		log_err("open access log %s", cfg->access_log);
 		return -1;
 	}
-	if (cfg->user != NULL && geteuid() == 0) {
-		if (daemon_user_lookup(cfg->user, &uid, &gid) == -1) {
-			log_err("user %s", cfg->user);
-			return -1;
-		}
-		if (daemon_drop_privileges(cfg->user, uid, gid) == -1) {
-			log_err("dropping privileges to %s", cfg->user);
-			return -1;
-		}
-	}
-	/* Die with the master, and notice if it died before this line.
-	 * After the drop: a change of user clears the death signal. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
+	if (child_detach(cfg, master_pid) == -1)
 		return -1;
 	s->s_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->s_root_fd == -1) {
@@ -338,19 +279,16 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	snprintf(ident, sizeof(ident), "worker %d", slot);
 	log_set_ident(ident);
 	metrics_use_slot(slot);
-	worker_signals(&wait_mask);
+	child_signals(&wait_mask);
 	if (worker_setup(&w, cfg, listen_fd, master_pid, peers) == -1) {
 		close(ready_fd);
 		worker_teardown(&w);
 		return 1;
 	}
-	if (write(ready_fd, "", 1) < 0) {
-		/* The master notices a missing byte on its own. */
-	}
-	close(ready_fd);
+	child_tell_ready(&ready_fd);
 	log_debug("serving %s", cfg->root);
 
-	while (worker_stop_flag != 2) {
+	while (child_stop != 2) {
 		accesslog_flush(w.w_srv.s_pool);
 		if (loop_run_once(w.w_srv.s_loop, &wait_mask) == -1 &&
 		    errno != EINTR) {
@@ -358,14 +296,14 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 			status = 1;
 			break;
 		}
-		if (worker_reopen_flag) {
-			worker_reopen_flag = 0;
+		if (child_reopen) {
+			child_reopen = 0;
 			if (log_reopen() == -1)
 				log_err("reopening the error log");
 			if (accesslog_reopen() == -1)
 				log_err("reopening the access log");
 		}
-		if (worker_stop_flag)
+		if (child_stop)
 			worker_begin_stop(&w);
 		/* Copies still being saved for clients that left finish
 		 * too, within shutdown_timeout. */
