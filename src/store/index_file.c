@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "core/shm.h"
 #include "store/index_int.h"
 
 static uint64_t
@@ -151,7 +152,7 @@ index_create(const char *path, const struct index_geometry *g)
 	if ((ix = index_map(fd, g)) == NULL)
 		goto fail;
 	for (s = 0; s < g->g_nstripes; s++)
-		if ((rc = index_mutex_init(&ix->ix_stripes[s].st_mutex)) != 0) {
+		if ((rc = shm_mutex_init(&ix->ix_stripes[s].st_mutex)) != 0) {
 			errno = rc;
 			index_unmap(ix);
 			goto fail;

@@ -208,9 +208,6 @@ void index_snapshot_locked(const struct index *ix, uint64_t b, unsigned w,
 
 /* index_repair.c */
 
-/* Makes *m a process-shared robust mutex. Returns 0 or an errno value. */
-int index_mutex_init(pthread_mutex_t *m);
-
 /* Takes stripe s's lock, repairing the stripe when its last owner died
  * holding it. Returns 0, or -1 with errno. */
 int index_lock(struct index *ix, uint32_t s);

@@ -29,24 +29,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/shm.h"
 #include "store/index_int.h"
-
-int
-index_mutex_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t attr;
-	int rc;
-
-	if ((rc = pthread_mutexattr_init(&attr)) != 0)
-		return rc;
-	rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	if (rc == 0)
-		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	if (rc == 0)
-		rc = pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return rc;
-}
 
 /* Advances a slot's sequence word, which index_fetch_changed() reads
  * without the lock. */
@@ -258,12 +242,13 @@ counted:
 int
 index_lock(struct index *ix, uint32_t s)
 {
-	struct index_stripe *st = &ix->ix_stripes[s];
-	int rc = pthread_mutex_lock(&st->st_mutex);
+	int owner_died, rc;
 
-	if (rc == EOWNERDEAD) {
+	rc = shm_mutex_lock(&ix->ix_stripes[s].st_mutex, &owner_died);
+	if (rc == 0 && owner_died) {
+		/* Still ours: a death during the repair is found by the next
+		 * locker, who repairs again. */
 		index_repair_locked(ix, s, false, 0, NULL);
-		rc = pthread_mutex_consistent(&st->st_mutex);
 		__atomic_add_fetch(&ix->ix_hdr->h_lock_repairs, 1,
 		    __ATOMIC_RELAXED);
 	}
@@ -287,7 +272,7 @@ index_recover_all(struct index *ix, int64_t now_ms, uint64_t *dropped)
 	int rc;
 
 	for (s = 0; s < ix->ix_geo.g_nstripes; s++) {
-		if ((rc = index_mutex_init(&ix->ix_stripes[s].st_mutex)) != 0) {
+		if ((rc = shm_mutex_init(&ix->ix_stripes[s].st_mutex)) != 0) {
 			errno = rc;
 			return -1;
 		}
