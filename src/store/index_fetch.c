@@ -254,10 +254,8 @@ index_fetch_finish(struct index *ix, const char *name, size_t len,
 		index_remove_locked(ix, st, b, w);
 	} else {
 		sl = index_change_begin_locked(ix, st, b, w);
-		index_slot_reset(sl, true);
-		sl->s_expiry_ms = until_ms;
-		sl->s_updated_ms = now_ms;
-		index_change_end_locked(ix, st, b, w, INDEX_NEGATIVE, p.p_tag);
+		index_negative_end_locked(ix, st, sl, b, w, p.p_tag, until_ms,
+		    now_ms);
 	}
 	index_unlock(ix, p.p_stripe);
 	return 0;

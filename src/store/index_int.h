@@ -227,6 +227,13 @@ void index_change_end_locked(struct index *ix, struct index_stripe *st,
 void index_slot_reset(struct index_slot *sl, bool keep_name);
 
 /* Empties slot (b, w) of stripe st through the change protocol. */
+/* Ends the change begun on slot sl at (b, w) (an insert, or a change of
+ * an entry) by making it a negative entry until until_ms; the name
+ * stays. */
+void index_negative_end_locked(struct index *ix, struct index_stripe *st,
+    struct index_slot *sl, uint64_t b, unsigned w, uint32_t tag,
+    int64_t until_ms, int64_t now_ms);
+
 void index_remove_locked(struct index *ix, struct index_stripe *st,
     uint64_t b, unsigned w);
 

@@ -104,6 +104,17 @@ index_slot_reset(struct index_slot *sl, bool keep_name)
 }
 
 void
+index_negative_end_locked(struct index *ix, struct index_stripe *st,
+    struct index_slot *sl, uint64_t b, unsigned w, uint32_t tag,
+    int64_t until_ms, int64_t now_ms)
+{
+	index_slot_reset(sl, true);
+	sl->s_expiry_ms = until_ms;
+	sl->s_updated_ms = now_ms;
+	index_change_end_locked(ix, st, b, w, INDEX_NEGATIVE, tag);
+}
+
+void
 index_remove_locked(struct index *ix, struct index_stripe *st, uint64_t b,
     unsigned w)
 {
