@@ -53,6 +53,40 @@ struct config_index {
 	int64_t negative_ttl_ms;	/* "no peer has it" remembered */
 };
 
+/* A "HOST:PORT" of the cluster section (a seed, the advertised address). */
+struct config_addr {
+	char *host;		/* as written: a name or an address */
+	uint16_t port;
+};
+
+#define CONFIG_CLUSTER_KEY_MIN 32	/* bytes of the cluster key, at least */
+#define CONFIG_CLUSTER_KEY_MAX 1024
+#define CONFIG_MAX_SEEDS 64
+
+/*
+ * The "cluster:" section: gossip membership (see man/shoal.yaml.5).
+ * Absent, `enabled` is false and the node knows only its `peers`.
+ */
+struct config_cluster {
+	bool enabled;
+	char *name;			/* default "shoal" */
+	unsigned char *key;		/* the shared secret, from key_file or key */
+	size_t key_len;			/* CONFIG_CLUSTER_KEY_MIN.. */
+	char *key_file;			/* absolute, NULL when `key:` is inline */
+	struct config_addr *seeds;
+	size_t nseeds;
+	struct config_addr advertise;	/* host NULL: the listen address */
+	int64_t gossip_interval_ms;	/* default 200 */
+	int fanout;			/* default 3 */
+	int64_t suspect_after_ms;	/* 0: auto */
+	int64_t dead_after_ms;		/* 0: auto */
+	bool store;			/* default true */
+	uint64_t capacity;		/* 0: auto */
+	int replicas;			/* default 2 */
+	int64_t max_clock_skew_ms;	/* default 10 s */
+	size_t max_members;		/* default 1024 */
+};
+
 struct config_upload {
 	bool enabled;
 	char *token;		/* NULL: no token required */
@@ -83,6 +117,7 @@ struct config {
 	struct config_upload upload;
 	struct config_http http;
 	struct config_index index;
+	struct config_cluster cluster;
 };
 
 /* Every error of one load, in the order found; each is a full line

@@ -272,11 +272,43 @@ config_peers_same(const struct config *a, const struct config *b)
 }
 
 static bool
+config_addr_same(const struct config_addr *a, const struct config_addr *b)
+{
+	return config_str_same(a->host, b->host) && a->port == b->port;
+}
+
+static bool
+config_cluster_same(const struct config_cluster *a,
+    const struct config_cluster *b)
+{
+	size_t i;
+
+	if (a->enabled != b->enabled || !config_str_same(a->name, b->name) ||
+	    a->key_len != b->key_len || (a->key_len > 0 &&
+	    memcmp(a->key, b->key, a->key_len) != 0) ||
+	    !config_str_same(a->key_file, b->key_file) ||
+	    a->nseeds != b->nseeds ||
+	    !config_addr_same(&a->advertise, &b->advertise) ||
+	    a->gossip_interval_ms != b->gossip_interval_ms ||
+	    a->fanout != b->fanout ||
+	    a->suspect_after_ms != b->suspect_after_ms ||
+	    a->dead_after_ms != b->dead_after_ms || a->store != b->store ||
+	    a->capacity != b->capacity || a->replicas != b->replicas ||
+	    a->max_clock_skew_ms != b->max_clock_skew_ms ||
+	    a->max_members != b->max_members)
+		return false;
+	for (i = 0; i < a->nseeds; i++)
+		if (!config_addr_same(&a->seeds[i], &b->seeds[i]))
+			return false;
+	return true;
+}
+
+static bool
 config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 248,
+	_Static_assert(sizeof(struct config) == 248 + sizeof(struct config_cluster),
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&
@@ -296,7 +328,8 @@ config_same_but_peers(const struct config *a, const struct config *b)
 	    config_str_same(a->upload.token, b->upload.token) &&
 	    a->upload.max_size == b->upload.max_size &&
 	    memcmp(&a->http, &b->http, sizeof(a->http)) == 0 &&
-	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0;
+	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0 &&
+	    config_cluster_same(&a->cluster, &b->cluster);
 }
 
 enum config_change
