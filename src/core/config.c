@@ -283,6 +283,9 @@ config_cluster_same(const struct config_cluster *a,
 {
 	size_t i;
 
+	/* As for struct config below: a new field must be compared here. */
+	_Static_assert(sizeof(struct config_cluster) == 144,
+	    "config_cluster_same() compares every field");
 	if (a->enabled != b->enabled || !config_str_same(a->name, b->name) ||
 	    a->key_len != b->key_len || (a->key_len > 0 &&
 	    memcmp(a->key, b->key, a->key_len) != 0) ||
@@ -308,7 +311,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 248 + sizeof(struct config_cluster),
+	_Static_assert(sizeof(struct config) == 248 + 144,
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&
