@@ -31,7 +31,7 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 # For valgrind: plain code, little inlining, so its stacks read well.
 VG_FLAGS  := -O1 -g -fno-omit-frame-pointer
-LDLIBS_ALL = $(DEPLIBS) -pthread
+LDLIBS_ALL = $(DEPLIBS) -lm -pthread
 
 SRCS     := $(sort $(wildcard src/*/*.c))
 LIB_SRCS := $(filter-out src/proc/main.c,$(SRCS))

@@ -1,0 +1,322 @@
+/*
+ * check_gossip_sim.c - the gossip rules at scale: up to a thousand member
+ * tables in one process on a virtual clock (gossip_sim.h), with message
+ * loss, late answers, a split and seeds down at start. The figures each
+ * test prints are the ones the README quotes; the bounds asserted leave a
+ * margin over them, beside Serf's convergence model (all nodes in 9
+ * rounds at 64 and 11 at 1,000, fanout 3, no loss).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gossip_sim.h"
+
+#define SIM_MAX_ROUNDS 200
+
+/* Rounds until every node up knows node `who` alive, and it knows them. */
+static int
+sim_rounds_to_know(struct sim *s, int who)
+{
+	int up = sim_up(s);
+
+	while (s->s_round < SIM_MAX_ROUNDS) {
+		sim_round(s);
+		if (sim_seen(s, who, MEMBER_ALIVE) == up - 1 &&
+		    members_at(s->s_nodes[who].sn_mt, 0)->m_in_use &&
+		    s->s_nodes[who].sn_mt->mt_count == (uint32_t)s->s_n)
+			return s->s_round;
+	}
+	return -1;
+}
+
+/* A converged cluster of n, then one node more that names node 0 as its
+ * seed: rounds until all know it and it knows all. */
+static int
+join_rounds(int n, unsigned loss_pct, unsigned delay_pct, uint64_t seed)
+{
+	struct sim s;
+	int rounds;
+
+	sim_init(&s, n + 1, seed);
+	sim_converged(&s, n);
+	s.s_loss_pct = loss_pct;
+	s.s_delay_pct = delay_pct;
+	sim_add(&s, n);
+	rounds = sim_rounds_to_know(&s, n);
+	sim_free(&s);
+	return rounds;
+}
+
+/* The worst of a few runs with different dice. */
+static int
+join_worst(int n, unsigned loss_pct, unsigned delay_pct, int runs)
+{
+	int r, worst = 0, i;
+
+	for (i = 0; i < runs; i++) {
+		r = join_rounds(n, loss_pct, delay_pct, 1000 + (uint64_t)i);
+		if (r < 0)
+			return -1;
+		if (r > worst)
+			worst = r;
+	}
+	printf("gossip sim: a new member known to all %d in %d rounds "
+	    "(worst of %d runs; %u%% loss, %u%% late)\n", n + 1, worst, runs,
+	    loss_pct, delay_pct);
+	return worst;
+}
+
+START_TEST(join_64)
+{
+	int r = join_worst(64, 0, 0, 5);
+
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 10);
+}
+END_TEST
+
+START_TEST(join_64_lossy)
+{
+	int r = join_worst(64, 30, 0, 5);
+
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 20);
+}
+END_TEST
+
+START_TEST(join_64_late)
+{
+	int r = join_worst(64, 10, 20, 5);
+
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 20);
+}
+END_TEST
+
+START_TEST(join_1000)
+{
+	int r = join_worst(1000, 0, 0, 1);
+
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 13);
+}
+END_TEST
+
+START_TEST(join_1000_lossy)
+{
+	int r = join_worst(1000, 30, 0, 1);
+
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 26);
+}
+END_TEST
+
+static uint64_t
+sim_sum(struct sim *s, size_t off)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < s->s_n; i++)
+		sum += *(uint64_t *)(void *)((char *)&s->s_nodes[i].sn_mt->
+		    mt_stats + off);
+	return sum;
+}
+
+#define SIM_SUM(s, field) sim_sum(s, offsetof(struct members_stats, field))
+
+START_TEST(no_false_death_at_30_percent_loss)
+{
+	struct sim s;
+	uint32_t counts[MEMBER_STATES];
+	int i;
+
+	sim_init(&s, 64, 7);
+	sim_converged(&s, 64);
+	s.s_loss_pct = 30;
+	for (i = 0; i < 1000; i++) {
+		sim_round(&s);
+		ck_assert_uint_eq(SIM_SUM(&s, ms_declared_dead), 0);
+	}
+	printf("gossip sim: 64 members, 30%% loss, 1000 rounds: %llu "
+	    "suspicions, %llu refuted, none declared dead\n",
+	    (unsigned long long)SIM_SUM(&s, ms_suspected),
+	    (unsigned long long)SIM_SUM(&s, ms_refuted));
+	for (i = 0; i < 64; i++) {
+		members_count_locked(s.s_nodes[i].sn_mt, counts);
+		ck_assert_uint_eq(counts[MEMBER_DEAD], 0);
+	}
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(a_dead_member_is_dead_everywhere_in_time)
+{
+	struct sim s;
+	int64_t suspect_ms, dead_ms;
+	int bound, died_at, r = -1;
+
+	sim_init(&s, 64, 11);
+	sim_converged(&s, 64);
+	s.s_loss_pct = 10;
+	members_timeouts(s.s_nodes[0].sn_mt, &suspect_ms, &dead_ms);
+	bound = (int)((suspect_ms + dead_ms) / SIM_INTERVAL_MS) + 10;
+	s.s_nodes[17].sn_up = false;
+	died_at = s.s_round;
+	while (s.s_round < died_at + 2 * bound) {
+		sim_round(&s);
+		if (sim_seen(&s, 17, MEMBER_DEAD) == 63) {
+			r = s.s_round - died_at;
+			break;
+		}
+	}
+	printf("gossip sim: a member that died is dead to all 63 others in %d "
+	    "rounds (suspect_after + dead_after = %lld rounds)\n", r,
+	    (long long)((suspect_ms + dead_ms) / SIM_INTERVAL_MS));
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, bound);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(a_split_merges_again)
+{
+	struct sim s;
+	int i, healed, r = -1;
+
+	sim_init(&s, 64, 23);
+	sim_converged(&s, 64);
+	for (i = 0; i < 64; i++)
+		s.s_nodes[i].sn_side = i < 32;
+	s.s_split = true;
+	for (i = 0; i < 100; i++)
+		sim_round(&s);
+	/* Each side has given the other up. */
+	ck_assert_int_eq(sim_seen(&s, 40, MEMBER_DEAD), 32);
+	ck_assert_int_eq(sim_seen(&s, 3, MEMBER_DEAD), 32);
+	s.s_split = false;
+	healed = s.s_round;
+	while (s.s_round < healed + 100) {
+		sim_round(&s);
+		if (sim_all_alive(&s)) {
+			r = s.s_round - healed;
+			break;
+		}
+	}
+	printf("gossip sim: two halves of 32, split for 100 rounds, one again "
+	    "%d rounds after the link healed\n", r);
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 20);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(a_seed_down_at_start_is_joined_when_it_comes)
+{
+	struct sim s;
+	int i, r;
+
+	sim_init(&s, 17, 5);
+	sim_converged(&s, 16);
+	s.s_nodes[0].sn_up = false;
+	sim_add(&s, 16);
+	for (i = 0; i < 30; i++)
+		sim_round(&s);
+	/* Nobody to ask: it knows only itself. */
+	ck_assert_uint_eq(s.s_nodes[16].sn_mt->mt_count, 1);
+	s.s_nodes[0].sn_up = true;
+	s.s_round = 0;
+	r = sim_rounds_to_know(&s, 16);
+	printf("gossip sim: the seed back after 30 rounds; the new member "
+	    "known to all 16 in %d rounds more\n", r);
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 12);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(a_member_that_leaves_is_left_everywhere_at_once)
+{
+	struct sim s;
+	int r = -1;
+
+	sim_init(&s, 64, 3);
+	sim_converged(&s, 64);
+	members_leave_locked(s.s_nodes[9].sn_mt);
+	sim_round(&s);		/* its last round, then it stops */
+	s.s_nodes[9].sn_up = false;
+	while (s.s_round < 30) {
+		if (sim_seen(&s, 9, MEMBER_LEFT) == 63) {
+			r = s.s_round;
+			break;
+		}
+		sim_round(&s);
+	}
+	printf("gossip sim: a member that left is left to all 63 others in %d "
+	    "rounds\n", r);
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 10);
+	ck_assert_uint_eq(SIM_SUM(&s, ms_suspected), 0);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(a_dead_member_that_restarts_is_alive_again)
+{
+	struct sim s;
+	int i, r;
+
+	sim_init(&s, 32, 9);
+	sim_converged(&s, 32);
+	s.s_nodes[12].sn_up = false;
+	for (i = 0; i < 150; i++)
+		sim_round(&s);
+	ck_assert_int_eq(sim_seen(&s, 12, MEMBER_DEAD), 31);
+	/* A new process: a new table, a later incarnation, only the seed. */
+	free(s.s_nodes[12].sn_mt);
+	sim_add(&s, 12);
+	s.s_round = 0;
+	r = sim_rounds_to_know(&s, 12);
+	printf("gossip sim: a dead member restarted is alive to all 31 others "
+	    "in %d rounds\n", r);
+	ck_assert_int_gt(r, 0);
+	ck_assert_int_le(r, 12);
+	sim_free(&s);
+}
+END_TEST
+
+static Suite *
+gossip_sim_suite(void)
+{
+	Suite *s = suite_create("gossip_sim");
+	TCase *tc = tcase_create("sim");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, join_64);
+	tcase_add_test(tc, join_64_lossy);
+	tcase_add_test(tc, join_64_late);
+	tcase_add_test(tc, join_1000);
+	tcase_add_test(tc, join_1000_lossy);
+	tcase_add_test(tc, no_false_death_at_30_percent_loss);
+	tcase_add_test(tc, a_dead_member_is_dead_everywhere_in_time);
+	tcase_add_test(tc, a_split_merges_again);
+	tcase_add_test(tc, a_seed_down_at_start_is_joined_when_it_comes);
+	tcase_add_test(tc, a_member_that_leaves_is_left_everywhere_at_once);
+	tcase_add_test(tc, a_dead_member_that_restarts_is_alive_again);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(gossip_sim_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
