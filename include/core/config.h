@@ -6,7 +6,7 @@
  * every error as "FILE:LINE:COLUMN: message". It never exits, never logs and
  * touches no file system state, so the master can refuse a bad file on
  * SIGHUP and keep running, and a fuzzer can drive it. Only the master calls
- * it; workers receive the parsed struct through fork.
+ * it; the workers and the agent receive the parsed struct through fork.
  */
 #ifndef SHOAL_CONFIG_H
 #define SHOAL_CONFIG_H

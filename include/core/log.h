@@ -1,12 +1,14 @@
 /*
  * log.h - the error log: stderr, a file, or syslog, with levels.
  *
- * Every process (master and workers) has its own log state, set up by
- * log_open() and inherited through fork. Each message is written with one
- * write(2) so lines from several processes do not interleave. Pool threads
- * may log too: the state is only changed by the loop thread, between jobs
- * that could read it (log_open/log_reopen happen before threads start or
- * while they are idle on the configuration they were given).
+ * Every process (the master, the workers, the agent) has its own log
+ * state, set up by log_open() and inherited through fork; each sets its
+ * ident (log_set_ident: "master", "worker N", "agent"). Each message is
+ * written with one write(2) so lines from several processes do not
+ * interleave. Pool threads may log too: the state is only changed by the
+ * loop thread, between jobs that could read it (log_open/log_reopen happen
+ * before threads start or while they are idle on the configuration they
+ * were given).
  */
 #ifndef SHOAL_LOG_H
 #define SHOAL_LOG_H

@@ -1,7 +1,9 @@
 /*
  * shm.h - memory shared by the processes of one node: anonymous shared
  * mappings made by the master before it forks (every child, present and
- * future, sees them), and process-shared robust mutexes inside them.
+ * future, sees them; the peer table is one), and process-shared robust
+ * mutexes inside any shared mapping (the peer table's lock, and the
+ * stripe locks in the index's file).
  *
  * Any process, any thread; no logging: -1 (or an errno) on failure.
  */

@@ -1,5 +1,6 @@
 /*
- * iopool.h - a worker's pool of threads for disk work.
+ * iopool.h - a worker's pool of threads for disk work (the agent has one
+ * too, of a single thread, for its sweeps).
  *
  * The loop thread submits jobs; a pool thread runs job->work(); the loop
  * thread later runs job->done() from its eventfd callback. Jobs are

@@ -1,8 +1,8 @@
 /*
- * loop.h - the event loop of a worker: epoll(7) over nonblocking descriptors
- * and a min-heap of timers. One loop per worker process, driven by its main
- * thread only; nothing here is thread-safe (pool threads talk to the loop
- * through the eventfd that iopool registers).
+ * loop.h - the event loop of a worker or of the agent: epoll(7) over
+ * nonblocking descriptors and a min-heap of timers. One loop per process,
+ * driven by its main thread only; nothing here is thread-safe (pool
+ * threads talk to the loop through the eventfd that iopool registers).
  */
 #ifndef SHOAL_LOOP_H
 #define SHOAL_LOOP_H

@@ -1,6 +1,7 @@
 /*
  * daemon.h - becoming a classic daemon: detaching, the pid file, and
- * dropping root. Master (and, for the privilege drop, workers) only.
+ * dropping root. Master only, except the privilege drop, which the
+ * workers and the agent do (through proc/child.h).
  */
 #ifndef SHOAL_DAEMON_H
 #define SHOAL_DAEMON_H

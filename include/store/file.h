@@ -1,9 +1,14 @@
 /*
  * file.h - the disk side of serving ROOT: opening a name without following
- * links, entity tags, sending file data to a socket, and listing ROOT.
+ * links, entity tags, sending file data to a socket, listing ROOT, and
+ * removing an expired copy (file.c); the temporary files in the hidden
+ * directory, sealing, the link into place, upload reservations and the
+ * cleanup at start (file_write.c, driven by store/spool.h).
  *
- * Every function here may block on the disk, so the worker calls them only
- * from its I/O pool threads. They do not log; they return what happened.
+ * Every function here but file_open_cached() may block on the disk, so the
+ * workers and the agent call them only from their I/O pool threads (the
+ * master only at start, before any child exists). They do not log; they
+ * return what happened.
  */
 #ifndef SHOAL_FILE_H
 #define SHOAL_FILE_H

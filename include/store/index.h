@@ -14,13 +14,16 @@
  * never expire. A COPY whose expiry is 0 never expires either.
  *
  * Who calls what
- *   master   index_open() at start, before forking (the workers inherit the
- *            mapping and the handle); at start, index_list() to drop
- *            records whose file is gone; periodically, index_expired() then
- *            index_remove_if() (the sweeper); on a worker's death,
- *            index_fetch_abandon_pid(); index_stats() for metrics.
+ *   master   index_open() at start, before forking (the workers and the
+ *            agent inherit the mapping and the handle); on a worker's
+ *            death, index_fetch_abandon_pid().
+ *   agent    the sweeper (store/sweeper.h), in its I/O thread: the first
+ *            agent of a node, before the workers start, index_list() to
+ *            drop the records whose file is gone; then, a second after
+ *            each pass, index_expired() then index_remove_if().
  *   workers  index_lookup() before serving a local file; index_fetch_*()
- *            on a miss; index_remove() after an upload is published.
+ *            on a miss; index_remove() after an upload is published;
+ *            index_stats() for /_/metrics.
  * Every function may be called from any process and any thread sharing the
  * handle; none sleeps (index_open() blocks on the disk). No function
  * logs: they return -1 (or an ERROR outcome) with errno set.

@@ -1,12 +1,14 @@
 /*
- * metrics.h - counters shared by the master and all workers, rendered in
- * the Prometheus text format at /_/metrics.
+ * metrics.h - counters shared by the master and all its children (the
+ * workers and the agent), rendered in the Prometheus text format at
+ * /_/metrics.
  *
  * The master maps one anonymous MAP_SHARED region before forking, so every
- * worker, present and future, sees the same memory. Each worker owns one
+ * child, present and future, sees the same memory. Each child owns one
  * slot and is its only writer (relaxed atomic adds from its loop thread);
  * readers sum all slots with relaxed loads. A slot keeps its counts when
- * its worker dies and is handed to the next one, so totals never go back.
+ * its child dies and is handed to the next one, so totals never go back.
+ * Per-peer counters are not here but in the peer table (peer_table.h).
  */
 #ifndef SHOAL_METRICS_H
 #define SHOAL_METRICS_H

@@ -5,11 +5,15 @@
  * name still is that copy) and from the index.
  *
  * Who calls what: the master calls sweeper_remove_lost() at start, right
- * after index_open() and before it forks any child; the agent runs
- * sweeper_start() once, then sweeper_run() every SWEEPER_INTERVAL_MS, each
- * as a job of its I/O pool (they block on the disk). Any thread may call
- * them; two passes at once (an old agent draining beside a new one) do no
- * harm, as every removal checks the identity of what it removes.
+ * after index_open() and before it forks any child. The agent (proc/agent.h)
+ * runs the passes, each as a job of its I/O pool (they block on the disk):
+ * the first agent of a node runs sweeper_start() before the master forks
+ * the workers (if it dies first, the node does not start); every agent
+ * then runs sweeper_run() SWEEPER_INTERVAL_MS after the end of its
+ * previous pass, and an agent started later (a reload, a replacement)
+ * begins with sweeper_run() at once. Any thread may call them;
+ * two passes at once (an old agent draining beside a new one) do no harm,
+ * as every removal checks the identity of what it removes.
  */
 #ifndef SHOAL_SWEEPER_H
 #define SHOAL_SWEEPER_H

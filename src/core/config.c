@@ -4,8 +4,9 @@
  * resolved once the whole file is read.
  *
  * Only the master runs this code: at start, for `shoald -t` and on SIGHUP;
- * workers receive the result through fork. It keeps no global state, so it
- * needs no lock, and a fuzzer can drive it with arbitrary bytes.
+ * the workers and the agent receive the result through fork. It keeps no
+ * global state, so it needs no lock, and a fuzzer can drive it with
+ * arbitrary bytes.
  *
  * Loading takes two passes over one struct config_ctx (config_int.h): pass
  * 1 (config_yaml.c) turns libyaml events into a small tree, pass 2

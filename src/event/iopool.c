@@ -1,5 +1,5 @@
 /*
- * iopool.c - the I/O thread pool of a worker.
+ * iopool.c - the I/O thread pool of a worker (or of the agent).
  *
  * Locking: `mu` guards the queue (queue_head/tail/len), `idle`, `waking`
  * and `stopping`; `cv` wakes idle threads, once per turn of the loop (see

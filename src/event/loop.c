@@ -1,5 +1,5 @@
 /*
- * loop.c - epoll(7) event loop and timer heap of a worker.
+ * loop.c - epoll(7) event loop and timer heap of a worker or of the agent.
  *
  * epoll rather than poll: a worker holds many descriptors that are quiet
  * most of the time (idle keep-alive clients, pooled peer connections), and
@@ -14,7 +14,8 @@
  * descriptor are not delivered to the new one. Every fd is deleted before
  * it is closed (epoll keys on the open file, not the number).
  *
- * Only the worker's main thread touches a loop, which is made after fork.
+ * Only the main thread of the process (a worker, the agent) touches a loop,
+ * which is made after fork.
  */
 #include <errno.h>
 #include <poll.h>

@@ -1,7 +1,8 @@
 /*
  * file.c - opening, sending and listing files of ROOT, and removing an
  * expired copy (I/O pool threads; the loop thread for file_open_cached();
- * the agent for file_remove_copy()). Writing is in file_write.c.
+ * the agent, and the master at start, for file_remove_copy()). Writing is
+ * in file_write.c.
  *
  * Nothing here touches state shared with the loop: each call works on the
  * descriptors and buffers it is given.

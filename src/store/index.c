@@ -1,6 +1,7 @@
 /*
  * index.c - the shared index (see index.h): a hash table of fixed size in
- * a file mapped MAP_SHARED by the master and, through fork, every worker.
+ * a file mapped MAP_SHARED by the master and, through fork, every worker
+ * and the agent.
  * This file opens and closes it, and holds the entry API: lookups, putting
  * and removing entries, the walks of the sweeper, the counters. The table
  * is in index_table.c, the locks and the crash repair in index_repair.c,

@@ -1,10 +1,10 @@
 /*
  * metrics.c - the shared counter region and its Prometheus rendering.
  *
- * Writers: a worker writes only its own slot, from its loop thread; the
- * master writes the header fields and ms_pid. Readers: any worker rendering
- * /_/metrics. All accesses are relaxed atomics: counts may be a moment
- * stale across slots but are never torn.
+ * Writers: a child (a worker, the agent) writes only its own slot, from its
+ * loop thread; the master writes the header fields and ms_pid. Readers: any
+ * worker rendering /_/metrics. All accesses are relaxed atomics: counts may
+ * be a moment stale across slots but are never torn.
  */
 #include <stddef.h>
 #include <stdio.h>
