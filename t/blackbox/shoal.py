@@ -158,6 +158,10 @@ class Node:
         self.config.update(settings)
         self.proc = None
         self.detached_pid = None
+        # A node of a network namespace (test_netns.py) runs, and is
+        # reached, from inside it.
+        self.host = "127.0.0.1"
+        self.cmd_prefix = []
         testcase.nodes.append(self)
         self.write_config()
 
@@ -179,6 +183,7 @@ class Node:
         args = [SHOALD, "-c", self.conf_path]
         if not detach:
             args.insert(1, "-f")
+        args = self.cmd_prefix + args
         self.logf = open(self.log_path, "ab")
         if detach:
             rc = subprocess.run(args, stdout=self.logf, stderr=self.logf,
@@ -284,14 +289,15 @@ class Node:
 
     # -- clients ------------------------------------------------------
     def url(self, path="/"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "http://%s:%d%s" % (self.host, self.port, path)
 
     def curl(self, path="/", *args, method=None, headers=(), data=None,
              timeout=20):
         """Runs curl; returns a Response (status 0 when curl failed)."""
         with tempfile.NamedTemporaryFile(dir=self.tc.tmp) as hf, \
                 tempfile.NamedTemporaryFile(dir=self.tc.tmp) as bf:
-            cmd = ["curl", "-sS", "--max-time", str(timeout * SLOW),
+            cmd = self.cmd_prefix + [
+                   "curl", "-sS", "--max-time", str(timeout * SLOW),
                    "-D", hf.name, "-o", bf.name, "-w", "%{http_code}"]
             if method == "HEAD":
                 cmd.append("-I")
