@@ -395,7 +395,7 @@ START_TEST(concurrent_uploads_of_one_name)
 
 	sfx_sends(a, "PUT /same HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n"
 	    "\r\nfir");
-	sfx_run_for(50);
+	SFX_RUN_UNTIL(sfx_tmp_files() == 1, 2000);	/* a's reservation */
 	ck_assert_int_eq(put_expect(b, "/same", NULL, "second", 6, &r), 409);
 	sfx_sends(a, "st!");
 	ck_assert_int_eq(sfx_expect(a, false, &r), 201);
@@ -420,7 +420,7 @@ START_TEST(client_walks_away)
 	sfx_sends(cl, "PUT /w HTTP/1.1\r\nHost: t\r\nContent-Length: 600000\r\n"
 	    "\r\n");
 	ck_assert_int_eq(sfx_send(cl, data, 400000), 0);
-	sfx_run_for(50);
+	SFX_RUN_UNTIL(sfx_tmp_files() == 1, 2000);
 	ck_assert_int_eq(sfx_tmp_files(), 1);
 	sfx_hang_up(cl);
 	SFX_RUN_UNTIL(sfx.srv.s_nconns == 0, 2000);
@@ -492,7 +492,7 @@ START_TEST(name_taken_meanwhile)
 
 	sfx_sends(cl, "PUT /race HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n"
 	    "\r\nup");
-	sfx_run_for(50);
+	SFX_RUN_UNTIL(sfx_tmp_files() == 1, 2000);	/* reserved */
 	sfx_put_text("race", "operator");
 	sfx_sends(cl, "load");
 	ck_assert_int_eq(sfx_expect(cl, false, &r), 409);
@@ -512,7 +512,8 @@ START_TEST(worker_exit_mid_upload)
 
 	sfx_sends(cl, "PUT /exit HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n"
 	    "\r\nabc");
-	sfx_run_for(50);
+	SFX_RUN_UNTIL(sfx_tmp_files() == 1, 2000);
+	sfx_run_for(20);
 	ck_assert_int_eq(sfx_tmp_files(), 1);
 	/* worker_teardown(), in its order. */
 	iopool_destroy(s->s_pool);
