@@ -35,6 +35,7 @@
 #include "serve_fixture.h"
 
 #define HEALTH "GET /_/health HTTP/1.1\r\nHost: t\r\n\r\n"
+#define HEALTH10_KA "GET /_/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 
 /* ------------------------------------------------------------------ */
 /* The test's owner                                                    */
@@ -320,9 +321,9 @@ teardown(void)
 
 START_TEST(head_in_pieces)
 {
+	static const char *const pieces[] = { "GE", "T /_/hea",
+	    "lth HTTP/1.1\r", "\nHost: t\r\n", "\r", "\n" };
 	struct sfx_client *cl = sfx_connect();
-	static const char *const pieces[] = { "GE", "T /_/hea", "lth HTTP/1.1\r",
-	    "\nHost: t\r\n", "\r", "\n" };
 	struct sfx_resp r = { 0 };
 	size_t i;
 
@@ -352,8 +353,8 @@ START_TEST(keepalive_serves_many_requests)
 
 	sfx_put_text("a.txt", "alpha");
 	for (i = 0; i < 5; i++) {
-		ck_assert_int_eq(sfx_ask(cl, "GET /a.txt HTTP/1.1\r\nHost: t\r\n"
-		    "\r\n", &r), 200);
+		ck_assert_int_eq(sfx_ask(cl, "GET /a.txt HTTP/1.1\r\n"
+		    "Host: t\r\n\r\n", &r), 200);
 		SFX_ASSERT_BYTES(&r.body, "alpha", 5);
 	}
 	ck_assert(sfx_stays_open(cl, 30));
@@ -441,11 +442,11 @@ START_TEST(http10_closes_unless_asked)
 	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "close");
 	ck_assert(sfx_wait_closed(a, 1000));
 
-	sfx_sends(b, "GET /_/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	sfx_sends(b, HEALTH10_KA);
 	ck_assert_int_eq(sfx_expect(b, false, &r), 200);
 	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "keep-alive");
 	ck_assert(sfx_stays_open(b, 50));
-	sfx_sends(b, "GET /_/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	sfx_sends(b, HEALTH10_KA);
 	ck_assert_int_eq(sfx_expect(b, false, &r), 200);
 	sfx_resp_free(&r);
 }
@@ -526,6 +527,10 @@ START_TEST(bad_heads_refused)
 		{ "GET /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
 		    "\r\n", 501 },
 		{ "GET /a HTTP/2.0\r\nHost: a\r\n\r\n", 505 },
+		{ "GET /a HTTP/1.1\r\n\r\n", 400 },		/* no Host */
+		{ "GET /a HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400 },
+		{ "GET /a HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400 },
+		{ "GET /a HTTP/1.1\nHost: a\n\n", 400 },	/* bare LF */
 	};
 	struct sfx_resp r = { 0 };
 	size_t i;
@@ -539,6 +544,39 @@ START_TEST(bad_heads_refused)
 		ck_assert(sfx_wait_closed(cl, 3000));
 		ck_assert_int_eq(cl->cl_err, 0);
 	}
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* Nothing after a request that says "Connection: close" is answered,
+ * even when it came in the same write. */
+START_TEST(close_ends_the_pipeline)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+
+	sfx_sends(cl, "GET /_/health HTTP/1.1\r\nHost: t\r\nConnection: close"
+	    "\r\n\r\n" HEALTH HEALTH);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
+	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "close");
+	ck_assert(sfx_wait_closed(cl, 3000));
+	ck_assert_uint_eq(cl->cl_in.len, 0);
+	ck_assert_int_eq(cl->cl_err, 0);
+	ck_assert_uint_eq(metrics_mine()->ms_requests[METRICS_GET][2], 1);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* Empty lines before a request line are skipped (RFC 9112 2.2), as
+ * after a body some clients send a stray CRLF. */
+START_TEST(leading_empty_lines)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+
+	ck_assert_int_eq(sfx_ask(cl, "\r\n\r\n" HEALTH, &r), 200);
+	ck_assert_int_eq(sfx_ask(cl, "\r\n" HEALTH, &r), 200);
+	ck_assert(sfx_stays_open(cl, 20));
 	sfx_resp_free(&r);
 }
 END_TEST
@@ -1203,6 +1241,8 @@ conn_suite(void)
 	tcase_add_test(heads, pipelined_in_one_write);
 	tcase_add_test(heads, pipelined_hundreds);
 	tcase_add_test(heads, connection_close_is_honoured);
+	tcase_add_test(heads, close_ends_the_pipeline);
+	tcase_add_test(heads, leading_empty_lines);
 	tcase_add_test(heads, http10_closes_unless_asked);
 	tcase_add_test(heads, keepalive_timeout_closes_gracefully);
 	tcase_add_test(heads, keepalive_off);

@@ -795,6 +795,69 @@ START_TEST(stalled_fetch_taken_over)
 }
 END_TEST
 
+/* A saved copy is served only until its ttl: then it is a miss again,
+ * relayed from the peer (and not kept over the expired one). */
+START_TEST(copy_expires)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+
+	answer_200("short-lived", 11);
+	start_peer(0, 0, 0, true, 300);
+	ck_assert_int_eq(get(cl, "/ttl", NULL, &r), 200);
+	sfx_settle();
+	assert_file("ttl", "short-lived", 11);
+	ck_assert_int_eq(get(cl, "/ttl", NULL, &r), 200);	/* local */
+	ck_assert_int_eq(get(cl, "/ttl", NULL, &r), 200);	/* cached */
+	ck_assert_uint_eq(fake_nreqs(&fp), 1);
+	sfx_run_for(350);
+	ck_assert_int_eq(get(cl, "/ttl", NULL, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, "short-lived", 11);
+	ck_assert_uint_eq(fake_nreqs(&fp), 2);
+	sfx_settle();
+	ck_assert_int_eq(sfx_tmp_files(), 0);
+	fake_stop(&fp);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* An upload of the name while its copy is on the way: the upload wins,
+ * the copy is dropped, and the relay's client still gets every byte. */
+START_TEST(upload_wins_over_a_copy_in_flight)
+{
+	struct sfx_client *cl = sfx_connect(), *up = sfx_connect();
+	struct sfx_resp r = { 0 }, u = { 0 };
+	struct index_entry e;
+	size_t n = 800000;
+	char *data = sfx_pattern_new(n, 16);
+
+	answer_200(data, n);
+	start_peer(0, answer.len - n + 300000, 300, true, 0);
+	sfx_sends(cl, "GET /contested HTTP/1.1\r\nHost: t\r\n\r\n");
+	SFX_RUN_UNTIL((sfx_pump(cl), cl->cl_in.len > 1000), 2000);
+	ck_assert_int_eq(index_lookup(sfx.ix, "contested", 9, NULL,
+	    loop_wall_ms(), &e), INDEX_LOOKUP_FETCH);
+	/* The peer leaves the set (its transfer goes on): the upload's
+	 * name check has nobody to ask. */
+	sfx_set_peers(NULL, 0, false, 0);
+	sfx_sends(up, "PUT /contested HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 8\r\n\r\nuploaded");
+	ck_assert_int_eq(sfx_expect(up, false, &u), 201);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, data, n);
+	sfx_settle();
+	assert_file("contested", "uploaded", 8);
+	ck_assert_int_eq(sfx_tmp_files(), 0);
+	ck_assert_int_eq(index_lookup(sfx.ix, "contested", 9, NULL,
+	    loop_wall_ms(), &e), INDEX_LOOKUP_NONE);	/* an original */
+	ck_assert_uint_eq(metrics_mine()->ms_saved, 0);
+	fake_stop(&fp);
+	free(data);
+	sfx_resp_free(&r);
+	sfx_resp_free(&u);
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -830,6 +893,8 @@ relay_suite(void)
 	tcase_add_test(misses, nobody_has_it);
 	tcase_add_test(misses, one_transfer_for_many_clients);
 	tcase_add_test(misses, copy_never_replaces_a_file);
+	tcase_add_test(misses, copy_expires);
+	tcase_add_test(misses, upload_wins_over_a_copy_in_flight);
 	tcase_add_test(misses, worker_exit_mid_relay);
 	tcase_add_test(misses, client_gone_while_asking);
 	tcase_add_test(misses, waits_for_another_fetch);

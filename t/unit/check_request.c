@@ -186,7 +186,8 @@ START_TEST(bad_names_are_400)
 	memset(target + 1, 'n', 256);
 	target[257] = '\0';
 	ck_assert_int_eq(get(cl, target, NULL, &r), 400);
-	ck_assert(sfx_stays_open(cl, 20));	/* no body: no reason to close */
+	/* No body: no reason to close. */
+	ck_assert(sfx_stays_open(cl, 20));
 	sfx_resp_free(&r);
 }
 END_TEST
@@ -281,7 +282,7 @@ START_TEST(ranges)
 		{ "bytes=500-500", 206, 500, 1, "bytes 500-500/1000" },
 		{ "bytes=1000-", 416, 0, 0, NULL },
 		{ "bytes=-0", 416, 0, 0, NULL },
-		{ "bytes=0-1,5-6", 200, 0, 1000, NULL },	/* several: ignored */
+		{ "bytes=0-1,5-6", 200, 0, 1000, NULL },	/* several */
 		{ "items=0-1", 200, 0, 1000, NULL },
 		{ "bytes=9-1", 200, 0, 1000, NULL },
 	};
@@ -664,6 +665,33 @@ START_TEST(out_of_descriptors_503)
 }
 END_TEST
 
+/* A file the worker may not read is 403 (as root, the test drops to
+ * another user for the request: root reads anything). */
+START_TEST(unreadable_file_403)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	char path[512];
+	bool root = geteuid() == 0;
+
+	sfx_put_text("locked", "secret");
+	snprintf(path, sizeof(path), "%s/locked", sfx.root);
+	ck_assert_int_eq(chmod(path, 0200), 0);
+	ck_assert_int_eq(chmod(sfx.root, 0711), 0);
+	if (root)
+		ck_assert_int_eq(seteuid(65534), 0);
+	sfx_sends(cl, "GET /locked HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 403);
+	ck_assert_ptr_null(memmem(r.body.data, r.body.len, "secret", 6));
+	if (root)
+		ck_assert_int_eq(seteuid(0), 0);
+	ck_assert(sfx_stays_open(cl, 20));
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(get(cl, "/locked", NULL, &r), 200);
+	sfx_resp_free(&r);
+}
+END_TEST
+
 static Suite *
 request_suite(void)
 {
@@ -700,6 +728,7 @@ request_suite(void)
 	tcase_add_test(state, lookups_stay_local);
 	tcase_add_test(state, cache_follows_changes);
 	tcase_add_test(state, out_of_descriptors_503);
+	tcase_add_test(state, unreadable_file_403);
 	suite_add_tcase(s, state);
 	return s;
 }

@@ -233,9 +233,10 @@ START_TEST(admission_refusals)
 		const char *req;
 		int status;
 	} cases[] = {
-		{ "PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n", 405 },
-		{ "PUT /.hidden HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n",
-		    400 },
+		{ "PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n",
+		    405 },
+		{ "PUT /.hidden HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+		    "\r\n", 400 },
 		{ "PUT /a%2Fb HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n",
 		    400 },
 		{ "PUT /x HTTP/1.1\r\nHost: t\r\n\r\n", 411 },
@@ -284,8 +285,8 @@ START_TEST(disabled_and_tokens)
 	ck_assert_int_eq(put_expect(cl, "/x", NULL, "x", 1, &r), 401);
 	ck_assert_str_eq(sfx_hdr(&r, "WWW-Authenticate"), "Bearer");
 	cl = sfx_connect();
-	ck_assert_int_eq(put_expect(cl, "/x", "Authorization: Bearer s3cres\r\n",
-	    "x", 1, &r), 401);
+	ck_assert_int_eq(put_expect(cl, "/x", "Authorization: Bearer s3cres"
+	    "\r\n", "x", 1, &r), 401);
 	cl = sfx_connect();
 	ck_assert_int_eq(put_expect(cl, "/x", "Authorization: Bearer s3cret2"
 	    "\r\n", "x", 1, &r), 401);
@@ -294,10 +295,11 @@ START_TEST(disabled_and_tokens)
 	    "x", 1, &r), 401);
 	ck_assert(!sfx_exists("x"));
 	cl = sfx_connect();
-	ck_assert_int_eq(put_expect(cl, "/x", "Authorization: bearer s3cret\r\n",
-	    "x", 1, &r), 201);
+	ck_assert_int_eq(put_expect(cl, "/x", "Authorization: bearer s3cret"
+	    "\r\n", "x", 1, &r), 201);
 	assert_file("x", "x", 1);
-	ck_assert_uint_eq(metrics_mine()->ms_uploads[3], 4);	/* unauthorized */
+	/* Counted as "unauthorized". */
+	ck_assert_uint_eq(metrics_mine()->ms_uploads[3], 4);
 	sfx_resp_free(&r);
 }
 END_TEST
@@ -316,7 +318,8 @@ START_TEST(existing_name_conflicts)
 	ck_assert(sfx_wait_closed(a, 3000));
 	sfx_sends(b, "PUT /taken HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n"
 	    "Expect: 100-continue\r\n\r\n");
-	ck_assert_int_eq(sfx_expect(b, false, &r), 409);	/* no 100 first */
+	/* The 409 comes first: no 100 Continue. */
+	ck_assert_int_eq(sfx_expect(b, false, &r), 409);
 	assert_file("taken", "original", 8);
 	ck_assert_int_eq(sfx_tmp_files(), 0);
 	sfx_resp_free(&r);
