@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -858,6 +860,76 @@ START_TEST(upload_wins_over_a_copy_in_flight)
 }
 END_TEST
 
+/* A client that asks for the close gets it after the relayed body. */
+START_TEST(relayed_then_closed)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+
+	answer_200("and goodbye", 11);
+	start_peer(0, 0, 0, true, 0);
+	ck_assert_int_eq(get(cl, "/bye", "Connection: close\r\n", &r), 200);
+	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "close");
+	SFX_ASSERT_BYTES(&r.body, "and goodbye", 11);
+	ck_assert(sfx_wait_closed(cl, 3000));
+	ck_assert_int_eq(cl->cl_err, 0);
+	sfx_settle();
+	assert_file("bye", "and goodbye", 11);
+	fake_stop(&fp);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* Peers that cannot be reached have nothing: 404. */
+START_TEST(unreachable_peers)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	unsigned port;
+	int fd;
+
+	port = fake_refusing_port(&fd);
+	ck_assert_uint_ne(port, 0);
+	sfx_set_peers(&port, 1, false, 0);
+	ck_assert_int_eq(get(cl, "/nowhere", NULL, &r), 404);
+	sfx_sends(cl, "HEAD /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert_int_eq(sfx_expect(cl, true, &r), 404);
+	ck_assert(sfx_stays_open(cl, 20));
+	assert_no_copy("nowhere");
+	close(fd);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* The disk refuses the copy halfway (a file size limit stands in for a
+ * full disk): the copy is dropped, the client still gets every byte. */
+START_TEST(failed_save_client_still_served)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	struct rlimit old, lim;
+	size_t n = 2 << 20;
+	char *data = sfx_pattern_new(n, 17);
+
+	answer_200(data, n);
+	start_peer(0, 0, 0, true, 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 300000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(get(cl, "/toolarge", NULL, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, data, n);
+	assert_no_copy("toolarge");
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_uint_eq(metrics_mine()->ms_save_failures, 1);
+	ck_assert(sfx_stays_open(cl, 20));
+	fake_stop(&fp);
+	free(data);
+	sfx_resp_free(&r);
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -877,12 +949,14 @@ relay_suite(void)
 	tcase_add_test(relayed, not_modified_from_the_peer);
 	tcase_add_test(relayed, empty_body);
 	tcase_add_test(relayed, pipelined_behind_a_relay);
+	tcase_add_test(relayed, relayed_then_closed);
 	suite_add_tcase(s, relayed);
 
 	tcase_add_test(failures, peer_cuts_mid_body);
 	tcase_add_test(failures, peer_cuts_chunked_body);
 	tcase_add_test(failures, peer_stalls_mid_body);
 	tcase_add_test(failures, unframed_answer_is_refused);
+	tcase_add_test(failures, failed_save_client_still_served);
 	suite_add_tcase(s, failures);
 
 	tcase_add_test(gone, client_gone_copy_still_saved);
@@ -891,6 +965,7 @@ relay_suite(void)
 	suite_add_tcase(s, gone);
 
 	tcase_add_test(misses, nobody_has_it);
+	tcase_add_test(misses, unreachable_peers);
 	tcase_add_test(misses, one_transfer_for_many_clients);
 	tcase_add_test(misses, copy_never_replaces_a_file);
 	tcase_add_test(misses, copy_expires);

@@ -11,10 +11,12 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "peer/peer.h"
@@ -220,6 +222,14 @@ START_TEST(pipelined_after_the_body)
 	ck_assert_int_eq(sfx_expect(cl, false, &r), 201);
 	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
 	SFX_ASSERT_BYTES(&r.body, "five", 4);
+	/* The same after a chunked body and its trailer. */
+	sfx_sends(cl, "PUT /q HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3\r\nsix\r\n0\r\nX-T: 1\r\n\r\n"
+	    "GET /q HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 201);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, "six", 3);
+	ck_assert(sfx_stays_open(cl, 20));
 	sfx_resp_free(&r);
 }
 END_TEST
@@ -506,6 +516,68 @@ START_TEST(name_taken_meanwhile)
 }
 END_TEST
 
+/* The disk fails mid-body (a file size limit stands in for it): 500,
+ * and nothing is left. */
+START_TEST(write_fails)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	struct rlimit old, lim;
+	size_t n = 1 << 20;
+	char *data = sfx_pattern_new(n, 4);
+
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 300000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	put(cl, "PUT", "/fails", NULL, data, n);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 500);
+	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "close");
+	assert_nothing_left("fails");
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	free(data);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+static void
+small_setup(void)
+{
+	sfx.small_root = 1 << 20;
+	sfx_setup();
+}
+
+/* The disk fills mid-body: 507, and nothing is left (root only: a small
+ * tmpfs). */
+START_TEST(disk_fills_507)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	char *data = sfx_pattern_new(65536, 5);
+	int i, rc = 0;
+
+	if (!sfx.mounted)
+		return;		/* not root: no small disk to fill */
+	sfx_sends(cl, "PUT /filler HTTP/1.1\r\nHost: t\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 40 && rc == 0; i++) {
+		sfx_sends(cl, "10000\r\n");
+		rc = sfx_send(cl, data, 65536);
+		if (rc == 0)
+			rc = sfx_send(cl, "\r\n", 2);
+	}
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 507);
+	ck_assert_str_eq(sfx_hdr(&r, "Connection"), "close");
+	assert_nothing_left("filler");
+	/* The room is back: a small one fits. */
+	cl = sfx_connect();
+	ck_assert_int_eq(put_expect(cl, "/small", NULL, data, 1000, &r), 201);
+	free(data);
+	sfx_resp_free(&r);
+}
+END_TEST
+
 /* The worker exits while an upload waits for its body: the upload hears
  * on_close, and the exit removes its temporary file. */
 START_TEST(worker_exit_mid_upload)
@@ -627,6 +699,7 @@ upload_suite(void)
 	TCase *refused = sfx_tcase("refused", NULL, NULL);
 	TCase *gone = sfx_tcase("given_up", NULL, NULL);
 	TCase *peers = sfx_tcase("peers", NULL, NULL);
+	TCase *full = sfx_tcase("full_disk", small_setup, NULL);
 
 	tcase_add_test(stored, put_stores_the_file);
 	tcase_add_test(stored, large_upload);
@@ -651,8 +724,12 @@ upload_suite(void)
 	tcase_add_test(gone, body_timeout);
 	tcase_add_test(gone, bad_chunked_body);
 	tcase_add_test(gone, name_taken_meanwhile);
+	tcase_add_test(gone, write_fails);
 	tcase_add_test(gone, worker_exit_mid_upload);
 	suite_add_tcase(s, gone);
+
+	tcase_add_test(full, disk_fills_507);
+	suite_add_tcase(s, full);
 
 	tcase_add_test(peers, peer_has_the_name);
 	tcase_add_test(peers, peers_without_the_name);

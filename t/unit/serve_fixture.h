@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +96,8 @@ struct sfx {
 	int lfd;			/* where clients connect */
 	struct sfx_client clients[SFX_MAX_CLIENTS];
 	size_t nclients;
+	size_t small_root;		/* > 0: ROOT on a tmpfs this large */
+	bool mounted;
 };
 
 static struct sfx sfx;
@@ -126,6 +129,19 @@ sfx_make_base(void)
 static inline void
 sfx_remove_base(void)
 {
+	char path[384];
+	struct dirent *de;
+	DIR *d = opendir(sfx.base);
+
+	/* A failed test may have left its small ROOT mounted. */
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "root_", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sfx.base, de->d_name);
+		(void)umount2(path, MNT_DETACH);
+	}
+	if (d != NULL)
+		closedir(d);
 	nftw(sfx.base, sfx_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -244,6 +260,12 @@ sfx_setup(void)
 
 	snprintf(sfx.root, sizeof(sfx.root), "%s/root_XXXXXX", sfx.base);
 	ck_assert_ptr_nonnull(mkdtemp(sfx.root));
+	sfx.mounted = false;
+	if (sfx.small_root > 0) {
+		/* A small disk that fills (root only; sfx.mounted says). */
+		snprintf(path, sizeof(path), "size=%zu", sfx.small_root);
+		sfx.mounted = mount("tmpfs", sfx.root, "tmpfs", 0, path) == 0;
+	}
 	snprintf(path, sizeof(path), "%s/%s", sfx.root, FILE_TMP_DIR);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	snprintf(sfx.state, sizeof(sfx.state), "%s.state", sfx.root);
@@ -330,6 +352,8 @@ sfx_teardown(void)
 	close(sfx.lfd);
 	index_close(sfx.ix);
 	peer_table_destroy(sfx.table);
+	if (sfx.mounted)
+		(void)umount2(sfx.root, MNT_DETACH);
 }
 
 /* ------------------------------------------------------------------ */
