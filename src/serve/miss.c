@@ -213,6 +213,10 @@ miss_start(struct conn *c)
 
 	m->m_conn = c;
 	conn_own(c, &miss_handler, m);
+	/* conn_own() watches nothing: without this, miss_io() would never
+	 * hear a client that closes while the peers are asked or while it
+	 * waits for another's fetch. */
+	conn_wait_hangup(c);
 	if (c->c_req.method == HTTP_METHOD_HEAD ||
 	    !peer_set_any_save(s->s_peers)) {
 		miss_ask_peers(m);

@@ -317,8 +317,15 @@ upload_timeout(struct conn *c)
 static void
 upload_close(struct conn *c)
 {
+	struct upload *u = conn_owner(c);
+
 	metrics_count_upload(0);
-	upload_free(conn_owner(c));
+	/* At exit the pool is already destroyed: aborting the spool would
+	 * submit its clean-up job to freed memory. spool_dir_teardown()
+	 * removes the temporary file instead (as for a relay's spool). */
+	if (u->u_srv->s_pool == NULL)
+		u->u_spool = NULL;
+	upload_free(u);
 }
 
 static const struct conn_handler upload_conn_handler = {
