@@ -2,11 +2,12 @@
  * config.h - the YAML configuration of shoald (see man/shoal.yaml.5).
  * Durations and sizes are written with units (core/units.h).
  *
- * The loader is pure: it takes a buffer, fills a struct config and collects
+ * The parser is pure: it takes a buffer, fills a struct config and collects
  * every error as "FILE:LINE:COLUMN: message". It never exits, never logs and
  * touches no file system state, so the master can refuse a bad file on
- * SIGHUP and keep running, and a fuzzer can drive it. Only the master calls
- * it; the workers and the agent receive the parsed struct through fork.
+ * SIGHUP and keep running, and a fuzzer can drive it. The loader around it
+ * reads the file, and the cluster key file it names. Only the master calls
+ * them; the workers and the agent receive the parsed struct through fork.
  */
 #ifndef SHOAL_CONFIG_H
 #define SHOAL_CONFIG_H
@@ -65,17 +66,22 @@ struct config_addr {
 
 /*
  * The "cluster:" section: gossip membership (see man/shoal.yaml.5).
- * Absent, `enabled` is false and the node knows only its `peers`.
+ * Absent, `enabled` is false and the node knows only its `peers` (the
+ * other fields hold their defaults and mean nothing).
  */
 struct config_cluster {
 	bool enabled;
 	char *name;			/* default "shoal" */
-	unsigned char *key;		/* the shared secret, from key_file or key */
-	size_t key_len;			/* CONFIG_CLUSTER_KEY_MIN.. */
+	/* The shared secret: the inline `key:`, or the bytes of key_file
+	 * less one final newline. config_parse() does not read key_file:
+	 * then key is NULL and key_len 0; config_load() reads it. */
+	unsigned char *key;
+	size_t key_len;			/* CONFIG_CLUSTER_KEY_MIN..MAX */
 	char *key_file;			/* absolute, NULL when `key:` is inline */
 	struct config_addr *seeds;
 	size_t nseeds;
-	struct config_addr advertise;	/* host NULL: the listen address */
+	struct config_addr advertise;	/* host NULL: the listen address,
+					 * then never a wildcard */
 	int64_t gossip_interval_ms;	/* default 200 */
 	int fanout;			/* default 3 */
 	int64_t suspect_after_ms;	/* 0: auto */
@@ -139,7 +145,10 @@ int config_parse(const char *buf, size_t len, const char *filename,
     const char *base_dir, struct config *out, struct config_errors *errs);
 
 /* Reads `path` and hands it to config_parse(). A file that cannot be read is
- * one error, "PATH: strerror". */
+ * one error, "PATH: strerror". Unlike config_parse() it also reads
+ * cluster.key_file into cluster.key; what is wrong with that file (it
+ * cannot be read, its key is too short or too long, other users may read
+ * it) is reported at the key_file value like any other error. */
 int config_load(const char *path, const char *base_dir, struct config *out,
     struct config_errors *errs);
 

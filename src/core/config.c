@@ -85,6 +85,13 @@ set_defaults(struct config *cfg)
 	cfg->http.max_connections = 4096;
 	cfg->index.capacity = 65536;
 	cfg->index.negative_ttl_ms = UNITS_SECOND;
+	/* Used only when the cluster: section is present. */
+	cfg->cluster.gossip_interval_ms = 200;
+	cfg->cluster.fanout = 3;
+	cfg->cluster.store = true;
+	cfg->cluster.replicas = 2;
+	cfg->cluster.max_clock_skew_ms = 10 * UNITS_SECOND;
+	cfg->cluster.max_members = 1024;
 }
 
 /* "HOSTNAME:PORT", cut to NODE_MAX bytes and made a valid node name. */
@@ -126,6 +133,9 @@ resolve(struct config_ctx *c)
 	if (cfg->error_log == NULL &&
 	    (cfg->error_log = strdup("stderr")) == NULL)
 		c->oom = c->failed = true;
+	if (cfg->cluster.enabled && cfg->cluster.name == NULL &&
+	    (cfg->cluster.name = strdup("shoal")) == NULL)
+		c->oom = c->failed = true;
 	/* The global save and ttl may come after the peers in the file. */
 	for (i = 0; i < cfg->npeers; i++) {
 		if (!(c->peer_set[i] & 1u << PEER_SAVE))
@@ -135,9 +145,12 @@ resolve(struct config_ctx *c)
 	}
 }
 
-int
-config_parse(const char *buf, size_t len, const char *filename,
-    const char *base_dir, struct config *out, struct config_errors *errs)
+/* config_parse(), and with read_files the files the configuration names
+ * (the cluster key) too. */
+static int
+parse_buf(const char *buf, size_t len, const char *filename,
+    const char *base_dir, bool read_files, struct config *out,
+    struct config_errors *errs)
 {
 	struct config_ctx *c;
 	struct config_node *root = NULL;
@@ -160,6 +173,7 @@ config_parse(const char *buf, size_t len, const char *filename,
 	}
 	c->filename = filename;
 	c->base_dir = base_dir;
+	c->read_files = read_files;
 	c->cfg = out;
 	set_defaults(out);
 
@@ -180,49 +194,69 @@ config_parse(const char *buf, size_t len, const char *filename,
 }
 
 int
+config_parse(const char *buf, size_t len, const char *filename,
+    const char *base_dir, struct config *out, struct config_errors *errs)
+{
+	return parse_buf(buf, len, filename, base_dir, false, out, errs);
+}
+
+int
+config_read_fd(int fd, size_t max, char **buf, size_t *len)
+{
+	char *nbuf;
+	size_t cap = 0;
+	ssize_t n;
+
+	*buf = NULL;
+	*len = 0;
+	/* Read to the end rather than trust st_size: /dev/stdin and
+	 * process substitution have none. */
+	while (*len <= max) {
+		if (*len == cap) {
+			cap = cap ? cap * 2 : 4096;
+			if ((nbuf = realloc(*buf, cap)) == NULL) {
+				free(*buf);
+				*buf = NULL;
+				return ENOMEM;
+			}
+			*buf = nbuf;
+		}
+		n = read(fd, *buf + *len, cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(*buf);
+			*buf = NULL;
+			return errno;
+		}
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	return 0;
+}
+
+int
 config_load(const char *path, const char *base_dir, struct config *out,
     struct config_errors *errs)
 {
-	char *buf = NULL, *nbuf;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, rc, err = 0;
+	char *buf;
+	size_t len;
+	int fd, rc, err;
 
 	memset(out, 0, sizeof(*out));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		config_yaml_errors_append(errs, path, 0, 0, strerror(errno));
 		return -1;
 	}
-	/* Read to the end rather than trust st_size: /dev/stdin and
-	 * process substitution have none. Past the limit, config_parse()
-	 * says no. */
-	while (len <= MAX_FILE_SIZE) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			if ((nbuf = realloc(buf, cap)) == NULL) {
-				err = ENOMEM;
-				break;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	/* Past the limit, config_parse() says no. */
+	err = config_read_fd(fd, MAX_FILE_SIZE, &buf, &len);
 	close(fd);
 	if (err != 0) {
-		free(buf);
 		config_yaml_errors_append(errs, path, 0, 0, strerror(err));
 		return -1;
 	}
-	rc = config_parse(buf ? buf : "", len, path, base_dir, out, errs);
+	rc = parse_buf(buf ? buf : "", len, path, base_dir, true, out, errs);
 	free(buf);
 	return rc;
 }
@@ -246,6 +280,15 @@ config_free(struct config *cfg)
 		free(cfg->peers[i].host);
 	free(cfg->peers);
 	free(cfg->upload.token);
+	free(cfg->cluster.name);
+	if (cfg->cluster.key != NULL)
+		explicit_bzero(cfg->cluster.key, cfg->cluster.key_len);
+	free(cfg->cluster.key);
+	free(cfg->cluster.key_file);
+	for (i = 0; i < cfg->cluster.nseeds; i++)
+		free(cfg->cluster.seeds[i].host);
+	free(cfg->cluster.seeds);
+	free(cfg->cluster.advertise.host);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

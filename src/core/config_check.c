@@ -9,9 +9,12 @@
  * Each table gives every key of one mapping its kind, its field and its
  * range; a section (upload:, http:, index:) is a key whose value is checked
  * against a table of its own. A new section is a new table here and a key
- * in top_keys[]. Every fault is reported with the position of the value
- * (or of the key, when the value is missing), and checking goes on, so one
- * run shows every mistake.
+ * in top_keys[]; a section with rules of its own (cluster:) has its table
+ * and those rules in a file of its own (config_cluster.c), and values no
+ * kind here describes are KEY_CHECK keys with a function of their own.
+ * Every fault is reported with the position of the value (or of the key,
+ * when the value is missing), and checking goes on, so one run shows every
+ * mistake.
  */
 #include "core/config_int.h"
 
@@ -25,34 +28,6 @@
 #define TOKEN_MAX	256
 #define HOST_MAX	255
 
-enum key_kind {
-	KEY_LISTEN,	/* port, "HOST:PORT", "*:PORT", "[V6]:PORT" */
-	KEY_PATH,	/* made absolute; `words` are kept verbatim */
-	KEY_STRING,	/* any non-empty string */
-	KEY_WORD,	/* printable ASCII without spaces, at most max bytes */
-	KEY_BOOL,
-	KEY_INT,
-	KEY_WORKERS,	/* KEY_INT or "auto" */
-	KEY_DURATION,	/* stored in ms */
-	KEY_SIZE,	/* stored in bytes */
-	KEY_ENUM,	/* index into `words` */
-	KEY_PEERS,
-	KEY_SECTION,	/* a mapping described by `section` */
-};
-
-struct key {
-	const char *name;
-	enum key_kind kind;
-	size_t offset, size;	/* the field, from the table's base */
-	uint64_t min, max;
-	bool required;
-	const char *what;	/* "'KEY' must be WHAT" */
-	const char *const *words;
-	const struct key *section;
-};
-
-#define CFG(m) .offset = offsetof(struct config, m), \
-	.size = sizeof(((struct config *)0)->m)
 #define PEER(m) .offset = offsetof(struct config_peer, m), \
 	.size = sizeof(((struct config_peer *)0)->m)
 
@@ -63,7 +38,7 @@ static const char *const log_level_words[] = {
 	"error", "warn", "info", "debug", NULL
 };
 
-static const struct key upload_keys[] = {
+static const struct config_key upload_keys[] = {
 	{ .name = "enabled", .kind = KEY_BOOL, CFG(upload.enabled) },
 	{ .name = "token", .kind = KEY_WORD, CFG(upload.token),
 	  .max = TOKEN_MAX },
@@ -72,7 +47,7 @@ static const struct key upload_keys[] = {
 	{ .name = NULL }
 };
 
-static const struct key http_keys[] = {
+static const struct config_key http_keys[] = {
 	{ .name = "max_request_line", .kind = KEY_SIZE,
 	  CFG(http.max_request_line), .min = 256, .max = UNITS_MIB },
 	{ .name = "max_header_line", .kind = KEY_SIZE,
@@ -95,7 +70,7 @@ static const struct key http_keys[] = {
 	{ .name = NULL }
 };
 
-static const struct key index_keys[] = {
+static const struct config_key index_keys[] = {
 	{ .name = "capacity", .kind = KEY_INT, CFG(index.capacity),
 	  .min = 64, .max = 1LL << 28 },
 	{ .name = "negative_ttl", .kind = KEY_DURATION,
@@ -108,7 +83,7 @@ static const struct key index_keys[] = {
 
 /* Indexed by enum config_peer_key: resolving (config.c) needs to know
  * which of these a peer wrote. */
-static const struct key peer_keys[] = {
+static const struct config_key peer_keys[] = {
 	[PEER_HOST] = { .name = "host", .kind = KEY_WORD, PEER(host),
 	  .max = HOST_MAX, .required = true },
 	[PEER_PORT] = { .name = "port", .kind = KEY_INT, PEER(port),
@@ -119,7 +94,7 @@ static const struct key peer_keys[] = {
 	{ .name = NULL }
 };
 
-static const struct key top_keys[] = {
+static const struct config_key top_keys[] = {
 	{ .name = "listen", .kind = KEY_LISTEN, .required = true },
 	{ .name = "root", .kind = KEY_PATH, CFG(root), .required = true },
 	{ .name = "state_dir", .kind = KEY_PATH, CFG(state_dir) },
@@ -149,6 +124,8 @@ static const struct key top_keys[] = {
 	{ .name = "upload", .kind = KEY_SECTION, .section = upload_keys },
 	{ .name = "http", .kind = KEY_SECTION, .section = http_keys },
 	{ .name = "index", .kind = KEY_SECTION, .section = index_keys },
+	{ .name = "cluster", .kind = KEY_SECTION,
+	  .section = config_cluster_keys },
 	{ .name = NULL }
 };
 
@@ -173,6 +150,7 @@ static const char *const kind_what[] = {
 	[KEY_ENUM] = "one of the listed words",
 	[KEY_PEERS] = "a sequence",
 	[KEY_SECTION] = "a mapping",
+	[KEY_CHECK] = NULL,	/* its `check` says */
 };
 
 /* An error with up to two strings in it, at a node's position. */
@@ -242,7 +220,7 @@ quote_key(char *buf, size_t size, const struct config_node *k)
 /* ---- the tree against the tables ---- */
 
 static void
-store_uint(void *base, const struct key *k, uint64_t v)
+store_uint(void *base, const struct config_key *k, uint64_t v)
 {
 	char *p = (char *)base + k->offset;
 	uint16_t v16 = (uint16_t)v;
@@ -264,7 +242,8 @@ store_uint(void *base, const struct key *k, uint64_t v)
 }
 
 static void
-store_string(struct config_ctx *c, void *base, const struct key *k, char *s)
+store_string(struct config_ctx *c, void *base, const struct config_key *k,
+    char *s)
 {
 	char **p = (char **)(void *)((char *)base + k->offset);
 
@@ -274,11 +253,10 @@ store_string(struct config_ctx *c, void *base, const struct key *k, char *s)
 		c->oom = c->failed = true;
 }
 
-/* "PORT", "HOST:PORT", "*:PORT", "[V6]:PORT". */
-static int
-parse_listen(const struct config_node *v, char **host, uint16_t *port)
+int
+config_check_hostport(const char *s, char **host, uint16_t *port)
 {
-	const char *s = v->value, *colon, *p, *h = NULL;
+	const char *colon, *p, *h = NULL;
 	size_t hlen = 0;
 	uint64_t n;
 
@@ -309,8 +287,27 @@ parse_listen(const struct config_node *v, char **host, uint16_t *port)
 }
 
 static uint32_t check_map(struct config_ctx *c, const struct config_node *map,
-    const struct key *keys, void *base, const char *prefix, int line,
+    const struct config_key *keys, void *base, const char *prefix, int line,
     int column);
+
+void *
+config_check_seq(struct config_ctx *c, const struct config_node *v,
+    size_t max, const char *what, size_t size, size_t *n)
+{
+	void *a = NULL;
+
+	*n = v->nkids;
+	if (*n > max) {
+		config_yaml_report(c, v->kids[max]->line, v->kids[max]->column,
+		    "more than %zu %s", max, what);
+		*n = max;
+	}
+	if (*n > 0 && (a = calloc(*n, size)) == NULL) {
+		c->oom = c->failed = true;
+		*n = 0;
+	}
+	return a;
+}
 
 static void
 check_peers(struct config_ctx *c, const struct config_node *v)
@@ -318,21 +315,12 @@ check_peers(struct config_ctx *c, const struct config_node *v)
 	struct config *cfg = c->cfg;
 	struct config_peer *p, *q;
 	const struct config_node *item;
-	size_t i, j, n = v->nkids;
+	size_t i, j, n;
 
-	if (n > CONFIG_MAX_PEERS)
-		n = CONFIG_MAX_PEERS;
-	if (n > 0 && (cfg->peers = calloc(n, sizeof(*cfg->peers))) == NULL) {
-		c->oom = c->failed = true;
-		return;
-	}
-	for (i = 0; i < v->nkids; i++) {
+	cfg->peers = config_check_seq(c, v, CONFIG_MAX_PEERS, "peers",
+	    sizeof(*cfg->peers), &n);
+	for (i = 0; i < n; i++) {
 		item = v->kids[i];
-		if (i == CONFIG_MAX_PEERS) {
-			config_yaml_report(c, item->line, item->column,
-			    "more than %d peers", CONFIG_MAX_PEERS);
-			break;
-		}
 		if (item->type == NODE_BAD)
 			continue;
 		if (item->type != NODE_MAP) {
@@ -363,9 +351,25 @@ check_peers(struct config_ctx *c, const struct config_node *v)
 	}
 }
 
+bool
+config_check_scalar(struct config_ctx *c, const struct config_node *v,
+    const char *name, const char *what)
+{
+	if (v->type != NODE_SCALAR) {
+		report_at(c, v, "'%s' must be %s", name, what);
+		return false;
+	}
+	if (has_control(v->value, v->len)) {
+		report_at(c, v, "'%s' must not contain control characters",
+		    name, NULL);
+		return false;
+	}
+	return true;
+}
+
 /* Checks one value and stores it into its field. */
 static void
-check_value(struct config_ctx *c, const struct key *k,
+check_value(struct config_ctx *c, const struct config_key *k,
     const struct config_node *kn, const struct config_node *v, void *base,
     const char *name)
 {
@@ -383,6 +387,10 @@ check_value(struct config_ctx *c, const struct key *k,
 		report_at(c, kn, "'%s' has no value", name, NULL);
 		return;
 	}
+	if (k->kind == KEY_CHECK) {
+		k->check(c, v, name);
+		return;
+	}
 	if (k->kind == KEY_SECTION || k->kind == KEY_PEERS) {
 		if (v->type != (k->kind == KEY_PEERS ? NODE_SEQ : NODE_MAP))
 			report_at(c, v, "'%s' must be %s", name, what);
@@ -395,18 +403,15 @@ check_value(struct config_ctx *c, const struct key *k,
 		}
 		return;
 	}
-	if (v->type != NODE_SCALAR) {
-		report_at(c, v, "'%s' must be %s", name, what);
+	if (!config_check_scalar(c, v, name, what))
 		return;
-	}
-	if (has_control(s, v->len)) {
-		report_at(c, v, "'%s' must not contain control characters",
-		    name, NULL);
+	if (k->auto_zero && strcmp(s, "auto") == 0) {
+		store_uint(base, k, 0);
 		return;
 	}
 	switch (k->kind) {
 	case KEY_LISTEN:
-		switch (parse_listen(v, &c->cfg->listen_host,
+		switch (config_check_hostport(s, &c->cfg->listen_host,
 		    &c->cfg->listen_port)) {
 		case -1:
 			report_at(c, v, "'%s' must be %s", name, what);
@@ -516,7 +521,7 @@ check_value(struct config_ctx *c, const struct key *k,
  */
 static uint32_t
 check_map(struct config_ctx *c, const struct config_node *map,
-    const struct key *keys, void *base, const char *prefix, int line,
+    const struct config_key *keys, void *base, const char *prefix, int line,
     int column)
 {
 	const struct config_node *first[32] = { NULL }, *kn, *v;
@@ -570,9 +575,10 @@ config_check(struct config_ctx *c, const struct config_node *root)
 	    root->len == 0))
 		check_map(c, &(struct config_node){ .type = NODE_MAP },
 		    top_keys, c->cfg, "", 1, 1);
-	else if (root->type == NODE_MAP)
+	else if (root->type == NODE_MAP) {
 		check_map(c, root, top_keys, c->cfg, "", 1, 1);
-	else if (root->type != NODE_BAD)
+		config_cluster_check(c, root);
+	} else if (root->type != NODE_BAD)
 		config_yaml_report(c, root->line, root->column,
 		    "the top level must be a mapping");
 }

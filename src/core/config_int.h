@@ -8,6 +8,9 @@
  *                   the errors of both passes, with their positions
  *   config_check.c  pass 2, the key tables and the check of every value,
  *                   stored into the struct config
+ *   config_cluster.c
+ *                   the cluster: section, its rules across keys and
+ *                   sections, and its key file (read by config_load() only)
  *
  * Only the master runs this code (at start, for `shoald -t` and on
  * SIGHUP). One load has one struct config_ctx, on the heap of whoever
@@ -55,6 +58,7 @@ enum config_peer_key { PEER_HOST, PEER_PORT, PEER_SAVE, PEER_TTL };
 struct config_ctx {
 	const char *filename;
 	const char *base_dir;
+	bool read_files;		/* config_load(): read the key file */
 	struct config *cfg;
 	struct config_msg errors[MAX_ERRORS];
 	size_t nerrors;
@@ -101,12 +105,87 @@ int config_yaml_errors_append(struct config_errors *errs, const char *file,
 
 /* ---- config_check.c ---- */
 
+enum config_key_kind {
+	KEY_LISTEN,	/* port, "HOST:PORT", "*:PORT", "[V6]:PORT" */
+	KEY_PATH,	/* made absolute; `words` are kept verbatim */
+	KEY_STRING,	/* any non-empty string */
+	KEY_WORD,	/* printable ASCII without spaces, at most max bytes */
+	KEY_BOOL,
+	KEY_INT,
+	KEY_WORKERS,	/* KEY_INT or "auto" */
+	KEY_DURATION,	/* stored in ms */
+	KEY_SIZE,	/* stored in bytes */
+	KEY_ENUM,	/* index into `words` */
+	KEY_PEERS,
+	KEY_SECTION,	/* a mapping described by `section` */
+	KEY_CHECK,	/* checked and stored by `check` */
+};
+
+/* One key of a mapping: the tables of config_check.c and
+ * config_cluster.c. */
+struct config_key {
+	const char *name;
+	enum config_key_kind kind;
+	size_t offset, size;	/* the field, from the table's base */
+	uint64_t min, max;
+	bool required;
+	bool auto_zero;		/* KEY_DURATION, KEY_SIZE: "auto" stores 0 */
+	const char *what;	/* "'KEY' must be WHAT" */
+	const char *const *words;
+	const struct config_key *section;
+	/* KEY_CHECK: checks a value that is not null (of any node type)
+	 * and stores it; `name` is the key's full name, for messages. */
+	void (*check)(struct config_ctx *c, const struct config_node *v,
+	    const char *name);
+};
+
+/* The field m of struct config, for a table whose base is the config. */
+#define CFG(m) .offset = offsetof(struct config, m), \
+	.size = sizeof(((struct config *)0)->m)
+
 /* Checks the tree (NULL or an empty scalar: an empty file) against the
  * top-level keys and stores every valid value into c->cfg; reports every
  * fault. */
 void config_check(struct config_ctx *c, const struct config_node *root);
 
+/* Reports "'NAME' must be WHAT" unless v is a scalar, and "'NAME' must not
+ * contain control characters" if it has one. Returns whether v is a
+ * scalar fit to be read. */
+bool config_check_scalar(struct config_ctx *c, const struct config_node *v,
+    const char *name, const char *what);
+
+/* "PORT", "HOST:PORT", "*:PORT" or "[V6]:PORT" into *host and *port
+ * (1..65535). Returns 0, -1 when malformed, -2 when memory ran out.
+ * *host is set (the caller frees it) only on 0 and only when a host other
+ * than "*" is written: the caller starts it at NULL. */
+int config_check_hostport(const char *s, char **host, uint16_t *port);
+
+/* The entries of a sequence v of at most max of them: reports "more than
+ * MAX WHAT" at the first entry beyond, sets *n to the number of entries
+ * to check, and returns an array of *n zeroed elements of `size` bytes
+ * for them (the caller owns it), or NULL when *n is 0 (memory ran out:
+ * recorded). */
+void *config_check_seq(struct config_ctx *c, const struct config_node *v,
+    size_t max, const char *what, size_t size, size_t *n);
+
+/* ---- config_cluster.c ---- */
+
+/* The keys of the cluster: section; base is the struct config. */
+extern const struct config_key config_cluster_keys[];
+
+/* The rules of the cluster: section that span keys or sections, once
+ * the whole tree is checked: `root` is the top-level mapping. Marks the
+ * cluster enabled when the section is a mapping, and with
+ * c->read_files reads the key file. */
+void config_cluster_check(struct config_ctx *c,
+    const struct config_node *root);
+
 /* ---- config.c ---- */
+
+/* Reads fd to its end, or until it has read more than max bytes, into
+ * *buf (the caller frees it) and *len. Returns 0, or an errno value with
+ * *buf NULL. */
+int config_read_fd(int fd, size_t max, char **buf, size_t *len);
 
 /* base_dir + "/" + path unless path is absolute; no file system access.
  * NULL when memory ran out; the caller frees it. */

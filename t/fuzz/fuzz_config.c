@@ -34,6 +34,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < cfg.npeers; i++)
 			if (cfg.peers[i].host == NULL || cfg.peers[i].port == 0)
 				abort();
+		/* config_parse() reads no key file: one of key and key_file. */
+		if (cfg.cluster.enabled && (cfg.cluster.name == NULL ||
+		    (cfg.cluster.key == NULL) ==
+		    (cfg.cluster.key_file == NULL) ||
+		    (cfg.cluster.key != NULL && cfg.cluster.key_len <
+		    CONFIG_CLUSTER_KEY_MIN) ||
+		    cfg.cluster.nseeds > CONFIG_MAX_SEEDS ||
+		    (cfg.listen_host == NULL &&
+		    cfg.cluster.advertise.host == NULL)))
+			abort();
+		for (i = 0; i < cfg.cluster.nseeds; i++)
+			if (cfg.cluster.seeds[i].host == NULL ||
+			    cfg.cluster.seeds[i].port == 0)
+				abort();
 	} else {
 		if (errs.count == 0 || errs.count > 102 ||
 		    memcmp(&cfg, &zero, sizeof(cfg)) != 0)
