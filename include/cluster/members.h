@@ -23,13 +23,21 @@
  * suspected; one suspected for dead_after is dead. A node that stops says
  * it left, so nobody waits out those timeouts for it.
  *
- * An exchange. The node that starts it sends a digest (for every member
- * it knows: incarnation, version, opinion), its own facts, and the news it
- * heard lately ("hot": pushed to a few rounds' worth of targets). The
- * other side merges all that, then answers with what it knows that the
- * digest lacks: facts of a newer version, stronger opinions, members the
- * sender has not heard of. A digest names members only, so a round costs
- * O(members) bytes, and the answer is bounded by the caller's budget.
+ * An exchange. The node that starts it sends a digest, its own facts, and
+ * the news it heard lately ("hot": pushed to a few rounds' worth of
+ * targets). The other side merges all that, then answers with what it
+ * knows that the digest lacks: facts of a newer version, stronger
+ * opinions, members the sender has not heard of.
+ *
+ * A digest covers a slice of the table, not all of it, so that a round
+ * costs the same at 1,000 members as at 100: members are ordered by a
+ * 32-bit key (a hash of the name), and a digest holds every member whose
+ * key is in a range [lo, hi], about MEMBERS_DIGEST_LINES of them (for
+ * each: incarnation, version, opinion). The next digest starts where this
+ * one ended, so a node's digests sweep the whole table every
+ * members / MEMBERS_DIGEST_LINES rounds. The answer speaks of that range
+ * only, where it can tell what the sender lacks, and is bounded by the
+ * caller's budget.
  *
  * Forgetting. Dead and left members stay (and are gossiped to, now and
  * then, so that the two sides of a healed split find each other again)
@@ -55,6 +63,7 @@
 #define MEMBER_ADDR_MAX 264		/* "host:port", NUL included */
 #define MEMBERS_MIN 16			/* the smallest table */
 #define MEMBERS_MAX 65536		/* the largest table */
+#define MEMBERS_DIGEST_LINES 128	/* a digest's slice of the table */
 
 enum member_state {
 	MEMBER_ALIVE,
@@ -83,6 +92,12 @@ struct member_news {
 	struct member_facts mn_facts;
 	uint8_t mn_state;		/* enum member_state */
 	uint64_t mn_state_inc;		/* the incarnation it is about */
+};
+
+/* The slice of the member keys a digest covers, bounds included. */
+struct member_range {
+	uint32_t mr_lo;
+	uint32_t mr_hi;
 };
 
 /* One line of a digest. */
@@ -125,6 +140,7 @@ struct member {
 	int64_t m_heard_ms;		/* when its facts last moved (monotonic) */
 	int64_t m_state_ms;		/* when the opinion last changed */
 	uint32_t m_hot;			/* pushes left for its latest news */
+	uint32_t m_key;			/* member_key() of its name */
 };
 
 struct members {
@@ -137,6 +153,7 @@ struct members {
 					   opinion changes (not a heartbeat) */
 	int64_t mt_last_beat_ms;	/* this node's last heartbeat */
 	uint32_t mt_push_cursor;	/* where the next push looks first */
+	uint32_t mt_digest_cursor;	/* the key the next digest starts at */
 	struct members_params mt_params;
 	struct members_stats mt_stats;
 	/* then: struct member[capacity], uint32_t index[mask + 1] */
@@ -195,9 +212,17 @@ bool members_merge_locked(struct members *mt, const struct member_news *n,
 void members_merge_digest_locked(struct members *mt,
     const struct member_digest *d, size_t n, int64_t now_ms, int64_t wall_ms);
 
-/* The digest of the whole table into out[0..max). Returns how many. */
-size_t members_digest_locked(const struct members *mt,
-    struct member_digest *out, size_t max);
+/* A member's key: where it falls in the digests' order. */
+uint32_t member_key(const char *name);
+
+/*
+ * The next digest: about MEMBERS_DIGEST_LINES members from the cursor on,
+ * in key order (a group of members sharing a key is never cut), into
+ * out[0..max) (room for every member is always enough); *range says which
+ * keys it covers. Returns how many lines.
+ */
+size_t members_digest_locked(struct members *mt, struct member_digest *out,
+    size_t max, struct member_range *range);
 
 /*
  * What to send with a digest: this node's own news first, then the hot
@@ -207,13 +232,14 @@ size_t members_push_locked(struct members *mt, struct member_news *out,
     size_t max);
 
 /*
- * The answer to a digest d[0..nd): news the digest lacks, up to max, the
+ * The answer to a digest d[0..nd) of range r: news of the members in r
+ * that the digest lacks, up to max, the
  * digest's sender's unknown members and newer facts first. Starts at a
  * random member so that a cut-off answer is not always the same one.
  */
 size_t members_answer_locked(const struct members *mt,
-    const struct member_digest *d, size_t nd, struct member_news *out,
-    size_t max, struct rng *rng);
+    const struct member_digest *d, size_t nd, const struct member_range *r,
+    struct member_news *out, size_t max, struct rng *rng);
 
 /*
  * This round's targets: up to mp_fanout distinct members alive or suspect

@@ -94,13 +94,21 @@ name_hash(const char *name)
 	return XXH3_64bits(name, strlen(name));
 }
 
+uint32_t
+member_key(const char *name)
+{
+	return (uint32_t)(name_hash(name) >> 32);
+}
+
 static void
 index_insert(struct members *mt, uint32_t slot)
 {
+	struct member *m = members_at(mt, slot);
+	uint64_t h = name_hash(m->m_facts.mf_name);
 	uint32_t *ix = members_index(mt);
-	uint32_t i = (uint32_t)name_hash(members_at(mt, slot)->m_facts.mf_name)
-	    & mt->mt_index_mask;
+	uint32_t i = (uint32_t)h & mt->mt_index_mask;
 
+	m->m_key = (uint32_t)(h >> 32);
 	while (ix[i] != INDEX_EMPTY)
 		i = (i + 1) & mt->mt_index_mask;
 	ix[i] = slot + 1;
@@ -519,25 +527,75 @@ members_merge_digest_locked(struct members *mt,
 	}
 }
 
-size_t
-members_digest_locked(const struct members *mt, struct member_digest *out,
-    size_t max)
+struct keyed {
+	uint32_t k_key;
+	uint32_t k_slot;
+};
+
+static int
+keyed_cmp(const void *a, const void *b)
 {
-	size_t n = 0;
-	uint32_t i;
+	const struct keyed *x = a, *y = b;
 
-	for (i = 0; i < mt->mt_capacity && n < max; i++) {
-		const struct member *m = &members_slots(mt)[i];
+	if (x->k_key != y->k_key)
+		return x->k_key < y->k_key ? -1 : 1;
+	return x->k_slot < y->k_slot ? -1 : x->k_slot > y->k_slot;
+}
 
-		if (!m->m_in_use)
-			continue;
-		memcpy(out[n].md_name, m->m_facts.mf_name, MEMBER_NAME_MAX);
-		out[n].md_incarnation = m->m_facts.mf_incarnation;
-		out[n].md_version = m->m_facts.mf_version;
-		out[n].md_state = m->m_state;
-		out[n].md_state_inc = m->m_state_inc;
-		n++;
+static void
+digest_line(const struct member *m, struct member_digest *out)
+{
+	memcpy(out->md_name, m->m_facts.mf_name, MEMBER_NAME_MAX);
+	out->md_incarnation = m->m_facts.mf_incarnation;
+	out->md_version = m->m_facts.mf_version;
+	out->md_state = m->m_state;
+	out->md_state_inc = m->m_state_inc;
+}
+
+size_t
+members_digest_locked(struct members *mt, struct member_digest *out,
+    size_t max, struct member_range *range)
+{
+	struct keyed *order;
+	size_t n = 0, count = 0, first, i;
+	uint32_t slot;
+
+	range->mr_lo = 0;
+	range->mr_hi = UINT32_MAX;
+	order = malloc((size_t)mt->mt_capacity * sizeof(*order));
+	if (order == NULL)
+		return 0;
+	for (slot = 0; slot < mt->mt_capacity; slot++) {
+		const struct member *m = &members_slots(mt)[slot];
+
+		if (m->m_in_use) {
+			order[count].k_key = m->m_key;
+			order[count++].k_slot = slot;
+		}
 	}
+	qsort(order, count, sizeof(*order), keyed_cmp);
+	for (first = 0; first < count; first++)
+		if (order[first].k_key >= mt->mt_digest_cursor)
+			break;
+	if (first == count)
+		first = 0;	/* past the last key: round again */
+	range->mr_lo = first == 0 ? 0 : mt->mt_digest_cursor;
+	for (i = first; i < count && n < max; i++) {
+		/* Never cut a group of equal keys: the range would lie. */
+		if (n >= MEMBERS_DIGEST_LINES &&
+		    order[i].k_key != order[i - 1].k_key)
+			break;
+		digest_line(&members_slots(mt)[order[i].k_slot], &out[n++]);
+	}
+	if (i >= count || order[i - 1].k_key == UINT32_MAX) {
+		range->mr_hi = UINT32_MAX;
+		mt->mt_digest_cursor = 0;
+	} else {
+		/* Up to just before the next member's key. */
+		range->mr_hi = order[i].k_key - 1;
+		mt->mt_digest_cursor = order[i].k_key;
+	}
+	free(order);
 	return n;
 }
 
@@ -617,8 +675,8 @@ digest_find(const struct digest_index *di, const struct member_digest *d,
 
 size_t
 members_answer_locked(const struct members *mt,
-    const struct member_digest *d, size_t nd, struct member_news *out,
-    size_t max, struct rng *rng)
+    const struct member_digest *d, size_t nd, const struct member_range *r,
+    struct member_news *out, size_t max, struct rng *rng)
 {
 	struct digest_index di;
 	uint32_t start, k, i;
@@ -634,11 +692,15 @@ members_answer_locked(const struct members *mt,
 		for (k = 0; k < mt->mt_capacity && n < max; k++) {
 			const struct member *m;
 			const struct member_digest *line;
+			uint32_t key;
 			int newer;
 
 			i = (start + k) % mt->mt_capacity;
 			m = &members_slots(mt)[i];
 			if (!m->m_in_use)
+				continue;
+			key = m->m_key;
+			if (key < r->mr_lo || key > r->mr_hi)
 				continue;
 			line = digest_find(&di, d, m->m_facts.mf_name);
 			if (line == NULL) {

@@ -286,6 +286,40 @@ START_TEST(a_dead_member_that_restarts_is_alive_again)
 }
 END_TEST
 
+/* Bytes a node sends per round, requests and answers, in a cluster at
+ * rest (after a warm-up), with the daemon's auto timeouts. */
+static double
+round_cost(int n, int rounds)
+{
+	struct sim s;
+	double bytes;
+	int i;
+
+	sim_init(&s, n, 77);
+	sim_converged(&s, n);
+	for (i = 0; i < 30; i++)
+		sim_round(&s);
+	s.s_sent_lines = s.s_sent_news = s.s_exchanges = 0;
+	for (i = 0; i < rounds; i++)
+		sim_round(&s);
+	bytes = (double)(s.s_sent_lines * SIM_LINE_BYTES + s.s_sent_news *
+	    SIM_NEWS_BYTES + 2 * s.s_exchanges * SIM_MESSAGE_BYTES);
+	printf("gossip sim: a round at rest costs %.1f KB per node at %d "
+	    "members (%.1f exchanges, %.1f news each)\n", bytes / rounds / n /
+	    1000, n, (double)s.s_exchanges / rounds / n,
+	    (double)s.s_sent_news / (double)s.s_exchanges);
+	sim_free(&s);
+	return bytes / rounds / n;
+}
+
+START_TEST(a_round_costs_what_the_readme_says)
+{
+	/* The README quotes these; the bounds hold them there. */
+	ck_assert_double_lt(round_cost(64, 50), 20000);
+	ck_assert_double_lt(round_cost(1000, 10), 300000);
+}
+END_TEST
+
 static Suite *
 gossip_sim_suite(void)
 {
@@ -304,6 +338,7 @@ gossip_sim_suite(void)
 	tcase_add_test(tc, a_seed_down_at_start_is_joined_when_it_comes);
 	tcase_add_test(tc, a_member_that_leaves_is_left_everywhere_at_once);
 	tcase_add_test(tc, a_dead_member_that_restarts_is_alive_again);
+	tcase_add_test(tc, a_round_costs_what_the_readme_says);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -57,13 +57,25 @@ struct sim {
 	struct members_params s_params;
 	/* scratch */
 	struct member_digest *s_digest;
+	struct member_range s_range;	/* of s_digest */
 	struct member_news *s_answer;
 	struct sim_answer *s_answers;	/* due at the end of this round */
 	size_t s_nanswers, s_answers_cap;
 	struct sim_answer *s_late;	/* due at the end of the next one */
 	size_t s_nlate, s_late_cap;
 	int *s_order;
+	/* what went over the wire, for the cost of a round */
+	uint64_t s_sent_lines;		/* digest lines */
+	uint64_t s_sent_news;		/* news entries, pushed or answered */
+	uint64_t s_exchanges;
 };
+
+/* The bytes of a message's JSON (gossip_msg.h), near enough: a digest
+ * line ["n123",1800000000000,123,"alive",1800000000000] and a news entry
+ * with every field, as the daemon sends them for these names. */
+#define SIM_LINE_BYTES 48
+#define SIM_NEWS_BYTES 190
+#define SIM_MESSAGE_BYTES 60
 
 static void
 sim_facts(int i, uint64_t inc, struct member_facts *f)
@@ -199,6 +211,9 @@ sim_exchange(struct sim *s, int a, size_t ndigest, int b)
 	struct sim_answer ans;
 	size_t n, k;
 
+	s->s_exchanges++;
+	s->s_sent_lines += ndigest;
+	s->s_sent_news += s->s_nodes[a].sn_npush;
 	if (!sim_link(s, a, b))
 		return;
 	for (k = 0; k < s->s_nodes[a].sn_npush; k++)
@@ -206,8 +221,9 @@ sim_exchange(struct sim *s, int a, size_t ndigest, int b)
 		    sim_wall(s));
 	members_merge_digest_locked(mb, s->s_digest, ndigest, s->s_now,
 	    sim_wall(s));
-	n = members_answer_locked(mb, s->s_digest, ndigest, s->s_answer,
-	    SIM_ANSWER_MAX, &s->s_rng);
+	n = members_answer_locked(mb, s->s_digest, ndigest, &s->s_range,
+	    s->s_answer, SIM_ANSWER_MAX, &s->s_rng);
+	s->s_sent_news += n;
 	if (!sim_link(s, b, a))
 		return;
 	ans.sa_from = b;
@@ -296,7 +312,7 @@ sim_round(struct sim *s)
 		if (!sn->sn_up)
 			continue;
 		ndigest = members_digest_locked(sn->sn_mt, s->s_digest,
-		    (size_t)s->s_cap);
+		    (size_t)s->s_cap, &s->s_range);
 		for (k = 0; k < sn->sn_ntargets; k++)
 			sim_exchange(s, s->s_order[j], ndigest, sim_node_of(
 			    members_at(sn->sn_mt, sn->sn_targets[k])->
