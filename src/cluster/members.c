@@ -553,7 +553,7 @@ size_t
 members_push_locked(struct members *mt, struct member_news *out,
     size_t max)
 {
-	uint32_t k, slot;
+	uint32_t k, slot, start = mt->mt_push_cursor;
 	size_t n = 0;
 
 	if (max == 0)
@@ -562,7 +562,7 @@ members_push_locked(struct members *mt, struct member_news *out,
 	for (k = 0; k < mt->mt_capacity && n < max; k++) {
 		struct member *m;
 
-		slot = (mt->mt_push_cursor + k) % mt->mt_capacity;
+		slot = (start + k) % mt->mt_capacity;
 		m = members_at(mt, slot);
 		if (!m->m_in_use || m->m_hot == 0 || slot == mt->mt_self)
 			continue;
