@@ -274,6 +274,10 @@ static void
 set_opinion(struct members *mt, struct member *m, uint8_t state,
     uint64_t inc, int64_t now_ms)
 {
+	/* Alive wins only at a later incarnation: word of a new life, as good
+	 * as news from it, or the next tick would suspect it at once. */
+	if (state == MEMBER_ALIVE)
+		m->m_heard_ms = now_ms;
 	m->m_state = state;
 	m->m_state_inc = inc;
 	m->m_state_ms = now_ms;
