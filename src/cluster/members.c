@@ -188,14 +188,16 @@ members_lock(struct members *mt)
 	}
 	if (owner_died) {
 		/* A slot is copied whole under the lock; what a death can
-		 * leave behind is a slot half-filled or an index entry
-		 * missing. Drop what is not a valid member and index the
-		 * rest again. */
+		 * leave behind is a slot half-filled (a name or an address
+		 * cut short) or an index entry missing. Drop what is not a
+		 * valid member and index the rest again. */
 		for (i = 0; i < (int)mt->mt_capacity; i++) {
 			struct member *m = members_at(mt, (uint32_t)i);
 
 			if (m->m_in_use && (!member_name_valid(
 			    m->m_facts.mf_name, MEMBER_NAME_MAX) ||
+			    !member_name_valid(m->m_facts.mf_addr,
+			    MEMBER_ADDR_MAX) ||
 			    m->m_state >= MEMBER_STATES))
 				memset(m, 0, sizeof(*m));
 			n += m->m_in_use;
