@@ -196,14 +196,16 @@ members_lock(struct members *mt)
 	}
 	if (owner_died) {
 		/* A slot is copied whole under the lock; what a death can
-		 * leave behind is a slot half-filled or an index entry
-		 * missing. Drop what is not a valid member and index the
-		 * rest again. */
+		 * leave behind is a slot half-filled (a name or an address
+		 * cut short) or an index entry missing. Drop what is not a
+		 * valid member and index the rest again. */
 		for (i = 0; i < (int)mt->mt_capacity; i++) {
 			struct member *m = members_at(mt, (uint32_t)i);
 
 			if (m->m_in_use && (!member_name_valid(
 			    m->m_facts.mf_name, MEMBER_NAME_MAX) ||
+			    !member_name_valid(m->m_facts.mf_addr,
+			    MEMBER_ADDR_MAX) ||
 			    m->m_state >= MEMBER_STATES))
 				memset(m, 0, sizeof(*m));
 			n += m->m_in_use;
@@ -282,6 +284,10 @@ static void
 set_opinion(struct members *mt, struct member *m, uint8_t state,
     uint64_t inc, int64_t now_ms)
 {
+	/* Alive wins only at a later incarnation: word of a new life, as good
+	 * as news from it, or the next tick would suspect it at once. */
+	if (state == MEMBER_ALIVE)
+		m->m_heard_ms = now_ms;
 	m->m_state = state;
 	m->m_state_inc = inc;
 	m->m_state_ms = now_ms;
@@ -611,7 +617,7 @@ size_t
 members_push_locked(struct members *mt, struct member_news *out,
     size_t max)
 {
-	uint32_t k, slot;
+	uint32_t k, slot, start = mt->mt_push_cursor;
 	size_t n = 0;
 
 	if (max == 0)
@@ -620,7 +626,7 @@ members_push_locked(struct members *mt, struct member_news *out,
 	for (k = 0; k < mt->mt_capacity && n < max; k++) {
 		struct member *m;
 
-		slot = (mt->mt_push_cursor + k) % mt->mt_capacity;
+		slot = (start + k) % mt->mt_capacity;
 		m = members_at(mt, slot);
 		if (!m->m_in_use || m->m_hot == 0 || slot == mt->mt_self)
 			continue;

@@ -1,0 +1,89 @@
+/*
+ * gossip_msg.h - one gossip message as JSON: what POST /_/gossip carries,
+ * and what its answer carries back (the same shape both ways). The rules
+ * that make and merge the content are members.h's; this is only the wire.
+ *
+ * The format (compact, keys in this order; the README quotes it):
+ *
+ *   {"v":1,"cluster":"<name>","from":"<node name>",
+ *    "digest":[["<name>",<incarnation>,<version>,"<state>",<state_inc>],...],
+ *    "news":[{"name":"<name>","addr":"<host:port>","inc":<incarnation>,
+ *             "ver":<version>,"hb":<heartbeat>,"store":true,"cap":<bytes>,
+ *             "used":<bytes>,"left":false,"state":"alive","sinc":<state_inc>},
+ *            ...]}
+ *
+ * - "v" is 1. "cluster" is 1 to 64 bytes, no control byte; "from",
+ *   every name and every address pass member_name_valid().
+ * - A digest line is an array (a round stays small): a member's name, the
+ *   (incarnation, version) of its facts the sender holds, and the sender's
+ *   opinion of it: the state's name (member_state_name(): "alive",
+ *   "suspect", "dead", "left") and the incarnation the opinion is about.
+ *   An answer may carry an empty digest.
+ * - A news entry is one member's facts (struct member_facts) and the
+ *   sender's opinion of it (state, sinc).
+ * - Numbers are integers from 0 to 2^63 - 1: no fraction, no exponent, not
+ *   negative, no quotes. "store" and "left" are true or false.
+ * - Unknown keys are ignored, and items past the fifth of a digest line,
+ *   so that a later version may add to the format.
+ * - The text is UTF-8, no string holds a NUL, no key appears twice in an
+ *   object, and nothing is nested deeper than GOSSIP_MAX_DEPTH arrays and
+ *   objects (the message needs 3).
+ *
+ * Any process, any thread; no logging, no shared state (the reason of a
+ * refusal is kept per thread).
+ */
+#ifndef SHOAL_CLUSTER_GOSSIP_MSG_H
+#define SHOAL_CLUSTER_GOSSIP_MSG_H
+
+#include <stddef.h>
+
+#include "cluster/members.h"
+#include "core/buf.h"
+
+#define GOSSIP_VERSION 1
+#define GOSSIP_CLUSTER_MAX 65		/* a cluster's name, NUL included */
+#define GOSSIP_MAX_DEPTH 4		/* arrays and objects inside each other */
+
+struct gossip_msg {
+	char gm_cluster[GOSSIP_CLUSTER_MAX];
+	char gm_from[MEMBER_NAME_MAX];
+	struct member_digest *gm_digest;
+	size_t gm_ndigest;
+	struct member_news *gm_news;
+	size_t gm_nnews;
+};
+
+/*
+ * Appends the compact JSON of m to out. Returns 0, or -1 (out as it was)
+ * when m cannot be written as a valid message: a cluster name empty, too
+ * long or with a control byte, a name or address that member_name_valid()
+ * refuses, a state unknown, a number above 2^63 - 1 (or jansson is out of
+ * memory; buf_append() aborts when it is).
+ */
+int gossip_msg_encode(const struct gossip_msg *m, struct buf *out);
+
+/*
+ * Reads the message in body[0..len) (no NUL needed) into out, which it
+ * fills whole: the arrays are allocated (NULL when empty), for
+ * gossip_msg_free(). More than max_lines digest lines, or more than
+ * max_lines news entries, is refused.
+ *
+ * Returns 0, or -1 with out zeroed (nothing allocated) and, when why is
+ * not NULL, *why set to a reason on one line, fit for a 400 answer and a
+ * log ("gossip: news[3].inc is not a number"). The reason's text stays
+ * valid until the calling thread's next decode.
+ */
+int gossip_msg_decode(const char *body, size_t len, size_t max_lines,
+    struct gossip_msg *out, const char **why);
+
+/* Frees what decode allocated; m is left empty. */
+void gossip_msg_free(struct gossip_msg *m);
+
+/*
+ * The largest body worth reading for a table of max_members: a digest line
+ * and a news entry per member, each at its longest, plus a margin (a
+ * quarter more, and 4 KiB). The handler answers 413 above it.
+ */
+size_t gossip_body_max(size_t max_members);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * gossip_msg.c - the JSON of one gossip message (see gossip_msg.h), written
+ * and read with jansson. Reading is bounded before jansson sees the bytes:
+ * the caller has capped the length (gossip_body_max()), and a scan that
+ * only counts brackets refuses deep nesting, so that no input makes the
+ * parser recurse far. What jansson accepts is then checked field by field.
+ *
+ * Any thread: the only static data is the reason of the last refusal,
+ * one per thread.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/gossip_msg.h"
+
+#define GOSSIP_NUM_DIGITS 19		/* of 2^63 - 1, the largest number */
+#define GOSSIP_STATE_LONGEST "suspect"
+
+static _Thread_local char gossip_why[160];
+
+static int
+why_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Formats the reason of a refusal; returns -1 for the caller to return. */
+static int
+why_set(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(gossip_why, sizeof(gossip_why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* -- writing --------------------------------------------------------- */
+
+static bool
+num_ok(uint64_t v)
+{
+	return v <= (uint64_t)INT64_MAX;
+}
+
+static json_t *
+digest_line_json(const struct member_digest *d)
+{
+	if (!member_name_valid(d->md_name, MEMBER_NAME_MAX) ||
+	    d->md_state >= MEMBER_STATES || !num_ok(d->md_incarnation) ||
+	    !num_ok(d->md_version) || !num_ok(d->md_state_inc))
+		return NULL;
+	return json_pack("[sIIsI]", d->md_name,
+	    (json_int_t)d->md_incarnation, (json_int_t)d->md_version,
+	    member_state_name(d->md_state), (json_int_t)d->md_state_inc);
+}
+
+static json_t *
+news_json(const struct member_news *n)
+{
+	const struct member_facts *f = &n->mn_facts;
+
+	if (!member_name_valid(f->mf_name, MEMBER_NAME_MAX) ||
+	    !member_name_valid(f->mf_addr, MEMBER_ADDR_MAX) ||
+	    n->mn_state >= MEMBER_STATES || !num_ok(f->mf_incarnation) ||
+	    !num_ok(f->mf_version) || !num_ok(f->mf_heartbeat) ||
+	    !num_ok(f->mf_capacity) || !num_ok(f->mf_used) ||
+	    !num_ok(n->mn_state_inc))
+		return NULL;
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:s,s:I}",
+	    "name", f->mf_name, "addr", f->mf_addr,
+	    "inc", (json_int_t)f->mf_incarnation,
+	    "ver", (json_int_t)f->mf_version,
+	    "hb", (json_int_t)f->mf_heartbeat, "store", (int)f->mf_store,
+	    "cap", (json_int_t)f->mf_capacity, "used", (json_int_t)f->mf_used,
+	    "left", (int)f->mf_left, "state", member_state_name(n->mn_state),
+	    "sinc", (json_int_t)n->mn_state_inc);
+}
+
+/* A cluster's name: 1 to 64 bytes of UTF-8 (jansson checks that), no
+ * control byte (it may end up in a log). */
+static bool
+cluster_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= GOSSIP_CLUSTER_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static json_t *
+msg_json(const struct gossip_msg *m)
+{
+	size_t clen = strnlen(m->gm_cluster, sizeof(m->gm_cluster)), i;
+	json_t *root, *digest, *news;
+	int rc;
+
+	if (!cluster_valid(m->gm_cluster, clen) ||
+	    !member_name_valid(m->gm_from, MEMBER_NAME_MAX))
+		return NULL;
+	digest = json_array();
+	news = json_array();
+	for (i = 0; i < m->gm_ndigest && digest != NULL; i++)
+		if (json_array_append_new(digest,
+		    digest_line_json(&m->gm_digest[i])) == -1) {
+			json_decref(digest);
+			digest = NULL;
+		}
+	for (i = 0; i < m->gm_nnews && news != NULL; i++)
+		if (json_array_append_new(news, news_json(&m->gm_news[i])) ==
+		    -1) {
+			json_decref(news);
+			news = NULL;
+		}
+	/* json_stringn refuses a cluster name that is not UTF-8; a failed
+	 * set drops its value, whatever failed before. */
+	root = json_pack("{s:i,s:s%,s:s}", "v", GOSSIP_VERSION,
+	    "cluster", m->gm_cluster, clen, "from", m->gm_from);
+	rc = json_object_set_new(root, "digest", digest);
+	rc |= json_object_set_new(root, "news", news);
+	if (rc != 0) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int
+buf_dump(const char *p, size_t n, void *arg)
+{
+	buf_append(arg, p, n);
+	return 0;
+}
+
+int
+gossip_msg_encode(const struct gossip_msg *m, struct buf *out)
+{
+	size_t len = out->len;
+	json_t *root;
+	int rc;
+
+	if ((root = msg_json(m)) == NULL)
+		return -1;
+	rc = json_dump_callback(root, buf_dump, out, JSON_COMPACT);
+	json_decref(root);
+	if (rc == -1)
+		out->len = len;
+	return rc == -1 ? -1 : 0;
+}
+
+/* -- reading --------------------------------------------------------- */
+
+/*
+ * Whether body nests arrays and objects deeper than max. Not a parser: it
+ * counts brackets outside strings (a backslash in a string hides the byte
+ * after it), which is the depth jansson would see for any text it accepts.
+ * A text it would refuse may count wrong; jansson refuses it after.
+ */
+static bool
+too_deep(const char *body, size_t len, int max)
+{
+	bool in_string = false;
+	int depth = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = body[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return true;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return false;
+}
+
+/* Why jansson refused the text, in words that name no byte of it (the
+ * text of its message may quote the input). */
+static int
+why_json(const json_error_t *e)
+{
+	switch (json_error_code(e)) {
+	case json_error_invalid_utf8:
+		return why_set("gossip: not UTF-8 (byte %d)", e->position);
+	case json_error_premature_end_of_input:
+		return why_set("gossip: truncated JSON (byte %d)", e->position);
+	case json_error_duplicate_key:
+		return why_set("gossip: a key twice in an object (byte %d)",
+		    e->position);
+	case json_error_numeric_overflow:
+		return why_set("gossip: a number too large (byte %d)",
+		    e->position);
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return why_set("gossip: a NUL in a string (byte %d)",
+		    e->position);
+	case json_error_out_of_memory:
+		return why_set("gossip: out of memory");
+	default:
+		return why_set("gossip: not JSON (byte %d)", e->position);
+	}
+}
+
+/* The fields of a news entry and the items of a digest line: what each
+ * holds, and where it goes in the struct. */
+enum field_kind { FIELD_NAME, FIELD_ADDR, FIELD_UINT, FIELD_BOOL,
+    FIELD_STATE };
+
+struct field {
+	const char *f_key;
+	enum field_kind f_kind;
+	size_t f_off;
+};
+
+#define NEWS_FIELD(key, kind, member) \
+	{ key, kind, offsetof(struct member_news, member) }
+#define DIGEST_ITEM(key, kind, member) \
+	{ key, kind, offsetof(struct member_digest, member) }
+
+static const struct field news_fields[] = {
+	NEWS_FIELD("name", FIELD_NAME, mn_facts.mf_name),
+	NEWS_FIELD("addr", FIELD_ADDR, mn_facts.mf_addr),
+	NEWS_FIELD("inc", FIELD_UINT, mn_facts.mf_incarnation),
+	NEWS_FIELD("ver", FIELD_UINT, mn_facts.mf_version),
+	NEWS_FIELD("hb", FIELD_UINT, mn_facts.mf_heartbeat),
+	NEWS_FIELD("store", FIELD_BOOL, mn_facts.mf_store),
+	NEWS_FIELD("cap", FIELD_UINT, mn_facts.mf_capacity),
+	NEWS_FIELD("used", FIELD_UINT, mn_facts.mf_used),
+	NEWS_FIELD("left", FIELD_BOOL, mn_facts.mf_left),
+	NEWS_FIELD("state", FIELD_STATE, mn_state),
+	NEWS_FIELD("sinc", FIELD_UINT, mn_state_inc),
+};
+
+/* In their order on the line; named as a news entry's fields are. */
+static const struct field digest_items[] = {
+	DIGEST_ITEM("name", FIELD_NAME, md_name),
+	DIGEST_ITEM("inc", FIELD_UINT, md_incarnation),
+	DIGEST_ITEM("ver", FIELD_UINT, md_version),
+	DIGEST_ITEM("state", FIELD_STATE, md_state),
+	DIGEST_ITEM("sinc", FIELD_UINT, md_state_inc),
+};
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Why field `key` of `where` ("news[3]", or "" at the top) is refused. */
+static int
+why_field(const char *where, const char *key, const char *what)
+{
+	return why_set("gossip: %s%s%s %s", where, *where != '\0' ? "." : "",
+	    key, what);
+}
+
+/* A name or an address into out[max]: valid by member_name_valid(). */
+static int
+get_name(const json_t *v, const char *where, const char *key, char *out,
+    size_t max)
+{
+	size_t len;
+
+	if (!json_is_string(v))
+		return why_field(where, key, "is not a string");
+	len = json_string_length(v);
+	if (len >= max || !member_name_valid(json_string_value(v), max))
+		return why_field(where, key, "is not a valid name");
+	memcpy(out, json_string_value(v), len + 1);
+	return 0;
+}
+
+static int
+get_uint(const json_t *v, const char *where, const char *key, uint64_t *out)
+{
+	if (json_is_real(v))
+		return why_field(where, key, "is not an integer");
+	if (!json_is_integer(v))
+		return why_field(where, key, "is not a number");
+	if (json_integer_value(v) < 0)
+		return why_field(where, key, "is negative");
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int
+get_state(const json_t *v, const char *where, const char *key, uint8_t *out)
+{
+	int i;
+
+	if (!json_is_string(v))
+		return why_field(where, key, "is not a string");
+	for (i = 0; i < MEMBER_STATES; i++)
+		if (strcmp(json_string_value(v),
+		    member_state_name((enum member_state)i)) == 0) {
+			*out = (uint8_t)i;
+			return 0;
+		}
+	return why_field(where, key, "is not a state");
+}
+
+/* Field f of the struct at item, from v (NULL: absent). Strings hold no
+ * NUL: jansson refuses "\u0000" without JSON_ALLOW_NUL. */
+static int
+get_field(const json_t *v, const char *where, const struct field *f,
+    void *item)
+{
+	char *p = (char *)item + f->f_off;
+
+	if (v == NULL)
+		return why_field(where, f->f_key, "is missing");
+	switch (f->f_kind) {
+	case FIELD_NAME:
+		return get_name(v, where, f->f_key, p, MEMBER_NAME_MAX);
+	case FIELD_ADDR:
+		return get_name(v, where, f->f_key, p, MEMBER_ADDR_MAX);
+	case FIELD_UINT:
+		return get_uint(v, where, f->f_key, (uint64_t *)(void *)p);
+	case FIELD_BOOL:
+		if (!json_is_boolean(v))
+			return why_field(where, f->f_key,
+			    "is not true or false");
+		*(bool *)(void *)p = json_is_true(v);
+		return 0;
+	default:
+		return get_state(v, where, f->f_key, (uint8_t *)p);
+	}
+}
+
+/* The two lists of a message: a digest line is an array of its items in
+ * order, a news entry an object of them by key. */
+struct list_kind {
+	const char *l_key;
+	const struct field *l_fields;
+	size_t l_nfields;
+	bool l_by_key;
+	size_t l_size;			/* of the struct an item fills */
+};
+
+static const struct list_kind digest_list = { "digest", digest_items,
+    NITEMS(digest_items), false, sizeof(struct member_digest) };
+static const struct list_kind news_list = { "news", news_fields,
+    NITEMS(news_fields), true, sizeof(struct member_news) };
+
+static int
+decode_item(const json_t *v, const struct list_kind *l, size_t i,
+    void *item)
+{
+	char where[32];
+	size_t k;
+
+	snprintf(where, sizeof(where), "%s[%zu]", l->l_key, i);
+	if (l->l_by_key ? !json_is_object(v) : !json_is_array(v))
+		return why_set("gossip: %s is not an %s", where,
+		    l->l_by_key ? "object" : "array");
+	if (!l->l_by_key && json_array_size(v) < l->l_nfields)
+		return why_set("gossip: %s has fewer than %zu items", where,
+		    l->l_nfields);
+	for (k = 0; k < l->l_nfields; k++)
+		if (get_field(l->l_by_key ? json_object_get(v,
+		    l->l_fields[k].f_key) : json_array_get(v, k), where,
+		    &l->l_fields[k], item) == -1)
+			return -1;
+	return 0;
+}
+
+/* The list l of the message, at most max_lines long, into *out[*n] (NULL
+ * when empty), for the caller to free; nothing is left on failure. */
+static int
+decode_list(const json_t *root, const struct list_kind *l, size_t max_lines,
+    void **out, size_t *n)
+{
+	const json_t *a = json_object_get(root, l->l_key);
+	char *items = NULL;
+	size_t i;
+
+	if (a == NULL)
+		return why_set("gossip: %s is missing", l->l_key);
+	if (!json_is_array(a))
+		return why_set("gossip: %s is not an array", l->l_key);
+	if (json_array_size(a) > max_lines)
+		return why_set("gossip: more than %zu members", max_lines);
+	if (json_array_size(a) > 0)
+		items = xcalloc(json_array_size(a), l->l_size);
+	for (i = 0; i < json_array_size(a); i++)
+		if (decode_item(json_array_get(a, i), l, i,
+		    items + i * l->l_size) == -1) {
+			free(items);
+			return -1;
+		}
+	*out = items;
+	*n = json_array_size(a);
+	return 0;
+}
+
+static int
+decode_root(const json_t *root, size_t max_lines, struct gossip_msg *m)
+{
+	const json_t *v;
+	void *digest, *news;
+
+	if (!json_is_object(root))
+		return why_set("gossip: not a JSON object");
+	v = json_object_get(root, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != GOSSIP_VERSION)
+		return why_set("gossip: v is not %d", GOSSIP_VERSION);
+	v = json_object_get(root, "cluster");
+	if (!json_is_string(v))
+		return why_set("gossip: cluster is not a string");
+	if (!cluster_valid(json_string_value(v), json_string_length(v)))
+		return why_set("gossip: cluster is not 1 to %d bytes without "
+		    "control bytes", GOSSIP_CLUSTER_MAX - 1);
+	memcpy(m->gm_cluster, json_string_value(v), json_string_length(v));
+	v = json_object_get(root, "from");
+	if (v == NULL)
+		return why_set("gossip: from is missing");
+	if (get_name(v, "", "from", m->gm_from, MEMBER_NAME_MAX) == -1 ||
+	    decode_list(root, &digest_list, max_lines, &digest,
+	    &m->gm_ndigest) == -1)
+		return -1;
+	m->gm_digest = digest;
+	if (decode_list(root, &news_list, max_lines, &news, &m->gm_nnews) ==
+	    -1)
+		return -1;
+	m->gm_news = news;
+	return 0;
+}
+
+int
+gossip_msg_decode(const char *body, size_t len, size_t max_lines,
+    struct gossip_msg *out, const char **why)
+{
+	json_error_t err;
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (too_deep(body, len, GOSSIP_MAX_DEPTH)) {
+		rc = why_set("gossip: nested too deep");
+	} else if ((root = json_loadb(body, len, JSON_REJECT_DUPLICATES,
+	    &err)) == NULL) {
+		rc = why_json(&err);
+	} else {
+		rc = decode_root(root, max_lines, out);
+		json_decref(root);
+	}
+	if (rc == -1) {
+		gossip_msg_free(out);
+		if (why != NULL)
+			*why = gossip_why;
+	}
+	return rc;
+}
+
+void
+gossip_msg_free(struct gossip_msg *m)
+{
+	free(m->gm_digest);
+	free(m->gm_news);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The longest digest line and news entry: the text around the values,
+ * then the values at their longest. */
+#define DIGEST_LINE_MAX (sizeof("[\"\",,,\"" GOSSIP_STATE_LONGEST "\",],") - \
+	1 + (MEMBER_NAME_MAX - 1) + 3 * GOSSIP_NUM_DIGITS)
+#define NEWS_MAX (sizeof("{\"name\":\"\",\"addr\":\"\",\"inc\":,\"ver\":," \
+	"\"hb\":,\"store\":false,\"cap\":,\"used\":,\"left\":false," \
+	"\"state\":\"" GOSSIP_STATE_LONGEST "\",\"sinc\":},") - 1 + \
+	(MEMBER_NAME_MAX - 1) + (MEMBER_ADDR_MAX - 1) + 6 * GOSSIP_NUM_DIGITS)
+#define GOSSIP_MARGIN 4096		/* the head, and room to grow */
+
+size_t
+gossip_body_max(size_t max_members)
+{
+	size_t n = max_members < MEMBERS_MAX ? max_members : MEMBERS_MAX;
+
+	return n * (DIGEST_LINE_MAX + NEWS_MAX) / 4 * 5 + GOSSIP_MARGIN;
+}

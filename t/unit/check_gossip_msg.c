@@ -1,0 +1,849 @@
+/*
+ * check_gossip_msg.c - unit tests for src/cluster/gossip_msg.c: the JSON
+ * of a gossip message both ways, every refusal with its reason, and the
+ * BADINPUT "Cluster" rows that are the codec's (truncated, not UTF-8,
+ * nested too deep, too many members, absurd numbers).
+ *
+ * Includes gossip_msg.c (for the depth scan); single-threaded, one forked
+ * process per test. Every body is decoded from a heap block of exactly its
+ * size, so that under AddressSanitizer a read past the end is a crash.
+ */
+#include "cluster/gossip_msg.c"
+
+#include <check.h>
+#include <stdlib.h>
+
+static struct gossip_msg msg;
+static const char *why;
+
+static int
+decode_n(const char *body, size_t len, size_t max_lines)
+{
+	char *copy = malloc(len > 0 ? len : 1);
+	int rc;
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, body, len);
+	memset(&msg, 0x5a, sizeof(msg));
+	why = "unset";
+	rc = gossip_msg_decode(copy, len, max_lines, &msg, &why);
+	free(copy);
+	return rc;
+}
+
+static int
+decode(const char *body)
+{
+	return decode_n(body, strlen(body), 1024);
+}
+
+static bool
+msg_is_empty(const struct gossip_msg *m)
+{
+	static const struct gossip_msg zero;
+
+	return memcmp(m, &zero, sizeof(zero)) == 0;
+}
+
+/* A reason is the one wanted, or that followed by where jansson stopped:
+ * " (byte N)". */
+static bool
+reason_is(const char *got, const char *want)
+{
+	size_t n = strlen(want);
+	char *end;
+
+	if (strncmp(got, want, n) != 0)
+		return false;
+	if (got[n] == '\0')
+		return true;
+	if (strncmp(got + n, " (byte ", 7) != 0 || got[n + 7] < '0' ||
+	    got[n + 7] > '9')
+		return false;
+	(void)strtoul(got + n + 7, &end, 10);
+	return strcmp(end, ")") == 0;
+}
+
+/* body is refused for `reason`, and nothing is left allocated; `row`
+ * names the case in a failure. */
+static void
+refused_as(const char *body, const char *reason, int row)
+{
+	ck_assert_msg(decode(body) == -1, "row %d: taken", row);
+	ck_assert_msg(reason_is(why, reason), "row %d: reason \"%s\", want "
+	    "\"%s\"", row, why, reason);
+	ck_assert(msg_is_empty(&msg));
+}
+
+/* -- messages to write ------------------------------------------------ */
+
+#define LONG_NAME \
+	"n123456789012345678901234567890123456789012345678901234567890123" \
+	"456789012345678901234567890123456789012345678901234567890123456"
+
+static void
+fill_facts(struct member_facts *f, int i, uint64_t big)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->mf_name, sizeof(f->mf_name), "node-%d", i);
+	snprintf(f->mf_addr, sizeof(f->mf_addr), "10.0.0.%d:8080", i);
+	f->mf_incarnation = big - 1;
+	f->mf_version = big - 2;
+	f->mf_heartbeat = big - 3;
+	f->mf_capacity = big - 4;
+	f->mf_used = big - 5;
+	f->mf_store = i % 2 == 0;
+	f->mf_left = i % 3 == 0;
+}
+
+/* A message that uses every field, every state, both truth values, the
+ * longest names and addresses, and numbers up to 2^63 - 1. */
+static void
+full_message(struct gossip_msg *m)
+{
+	static struct member_digest d[5];
+	static struct member_news n[5];
+	int i;
+
+	memset(m, 0, sizeof(*m));
+	memset(d, 0, sizeof(d));
+	memset(n, 0, sizeof(n));
+	memset(m->gm_cluster, 'c', sizeof(m->gm_cluster) - 1);
+	memcpy(m->gm_cluster, "prod-\xc3\xa9t\xc3\xa9", 10);	/* UTF-8 */
+	strcpy(m->gm_from, "node-0");
+	for (i = 0; i < 5; i++) {
+		snprintf(d[i].md_name, sizeof(d[i].md_name), "node-%d", i);
+		d[i].md_incarnation = 1800000000000ULL + (uint64_t)i;
+		d[i].md_version = (uint64_t)i * 1000;
+		d[i].md_state = (uint8_t)(i % MEMBER_STATES);
+		d[i].md_state_inc = 1800000000000ULL - (uint64_t)i;
+		fill_facts(&n[i].mn_facts, i, (uint64_t)INT64_MAX - (uint64_t)i);
+		n[i].mn_state = (uint8_t)((i + 1) % MEMBER_STATES);
+		n[i].mn_state_inc = (uint64_t)i;
+	}
+	d[4].md_incarnation = (uint64_t)INT64_MAX;
+	d[4].md_version = 0;
+	strcpy(d[4].md_name, LONG_NAME);
+	strcpy(n[4].mn_facts.mf_name, LONG_NAME);
+	memset(n[4].mn_facts.mf_addr, 'a', MEMBER_ADDR_MAX - 1);
+	memcpy(n[4].mn_facts.mf_addr, "[::1]:", 6);
+	n[3].mn_facts.mf_incarnation = 0;
+	n[3].mn_facts.mf_capacity = 0;
+	n[3].mn_facts.mf_used = 0;
+	m->gm_digest = d;
+	m->gm_ndigest = 5;
+	m->gm_news = n;
+	m->gm_nnews = 5;
+}
+
+static void
+assert_same(const struct gossip_msg *a, const struct gossip_msg *b)
+{
+	size_t i;
+
+	ck_assert_str_eq(a->gm_cluster, b->gm_cluster);
+	ck_assert_str_eq(a->gm_from, b->gm_from);
+	ck_assert_uint_eq(a->gm_ndigest, b->gm_ndigest);
+	ck_assert_uint_eq(a->gm_nnews, b->gm_nnews);
+	for (i = 0; i < a->gm_ndigest; i++) {
+		const struct member_digest *x = &a->gm_digest[i];
+		const struct member_digest *y = &b->gm_digest[i];
+
+		ck_assert_str_eq(x->md_name, y->md_name);
+		ck_assert_uint_eq(x->md_incarnation, y->md_incarnation);
+		ck_assert_uint_eq(x->md_version, y->md_version);
+		ck_assert_uint_eq(x->md_state, y->md_state);
+		ck_assert_uint_eq(x->md_state_inc, y->md_state_inc);
+	}
+	for (i = 0; i < a->gm_nnews; i++) {
+		const struct member_facts *x = &a->gm_news[i].mn_facts;
+		const struct member_facts *y = &b->gm_news[i].mn_facts;
+
+		ck_assert_str_eq(x->mf_name, y->mf_name);
+		ck_assert_str_eq(x->mf_addr, y->mf_addr);
+		ck_assert_uint_eq(x->mf_incarnation, y->mf_incarnation);
+		ck_assert_uint_eq(x->mf_version, y->mf_version);
+		ck_assert_uint_eq(x->mf_heartbeat, y->mf_heartbeat);
+		ck_assert_uint_eq(x->mf_capacity, y->mf_capacity);
+		ck_assert_uint_eq(x->mf_used, y->mf_used);
+		ck_assert_int_eq(x->mf_store, y->mf_store);
+		ck_assert_int_eq(x->mf_left, y->mf_left);
+		ck_assert_uint_eq(a->gm_news[i].mn_state,
+		    b->gm_news[i].mn_state);
+		ck_assert_uint_eq(a->gm_news[i].mn_state_inc,
+		    b->gm_news[i].mn_state_inc);
+	}
+}
+
+/* -- writing and reading back ----------------------------------------- */
+
+START_TEST(round_trip_full)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+
+	full_message(&m);
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	ck_assert_ptr_null(memchr(b.data, '\n', b.len));
+	ck_assert_ptr_null(memchr(b.data, ' ', b.len));
+	ck_assert_int_eq(decode_n(b.data, b.len, 5), 0);
+	assert_same(&m, &msg);
+	gossip_msg_free(&msg);
+	ck_assert(msg_is_empty(&msg));
+	/* One line more than allowed. */
+	ck_assert_int_eq(decode_n(b.data, b.len, 4), -1);
+	ck_assert_str_eq(why, "gossip: more than 4 members");
+	buf_free(&b);
+}
+END_TEST
+
+/* The format the header documents and the README quotes, to the byte. */
+START_TEST(format_exact)
+{
+	struct member_digest d = { "b", 1800000000000, 7, MEMBER_SUSPECT,
+	    1800000000000 };
+	struct member_news n;
+	struct gossip_msg m;
+	struct buf b = { 0 };
+
+	memset(&m, 0, sizeof(m));
+	memset(&n, 0, sizeof(n));
+	strcpy(m.gm_cluster, "shoal");
+	strcpy(m.gm_from, "a");
+	strcpy(n.mn_facts.mf_name, "a");
+	strcpy(n.mn_facts.mf_addr, "10.0.0.1:8080");
+	n.mn_facts.mf_incarnation = 1800000000001;
+	n.mn_facts.mf_version = 12;
+	n.mn_facts.mf_heartbeat = 10;
+	n.mn_facts.mf_store = true;
+	n.mn_facts.mf_capacity = 1000000;
+	n.mn_facts.mf_used = 2000;
+	n.mn_state = MEMBER_ALIVE;
+	n.mn_state_inc = 1800000000001;
+	m.gm_digest = &d;
+	m.gm_ndigest = 1;
+	m.gm_news = &n;
+	m.gm_nnews = 1;
+	buf_append_str(&b, "POST ");	/* appended after what is there */
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	buf_append(&b, "", 1);
+	ck_assert_str_eq(b.data, "POST {\"v\":1,\"cluster\":\"shoal\","
+	    "\"from\":\"a\",\"digest\":[[\"b\",1800000000000,7,\"suspect\","
+	    "1800000000000]],\"news\":[{\"name\":\"a\",\"addr\":"
+	    "\"10.0.0.1:8080\",\"inc\":1800000000001,\"ver\":12,\"hb\":10,"
+	    "\"store\":true,\"cap\":1000000,\"used\":2000,\"left\":false,"
+	    "\"state\":\"alive\",\"sinc\":1800000000001}]}");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(round_trip_empty)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+
+	memset(&m, 0, sizeof(m));
+	strcpy(m.gm_cluster, "c");
+	strcpy(m.gm_from, "a");
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	buf_append(&b, "", 1);
+	ck_assert_str_eq(b.data, "{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
+	    "\"digest\":[],\"news\":[]}");
+	ck_assert_int_eq(decode_n(b.data, b.len - 1, 0), 0);
+	ck_assert_str_eq(msg.gm_cluster, "c");
+	ck_assert_str_eq(msg.gm_from, "a");
+	ck_assert_ptr_null(msg.gm_digest);
+	ck_assert_ptr_null(msg.gm_news);
+	ck_assert_uint_eq(msg.gm_ndigest, 0);
+	ck_assert_uint_eq(msg.gm_nnews, 0);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* An answer: news, and an empty digest. */
+START_TEST(answer_with_empty_digest)
+{
+	ck_assert_int_eq(decode("{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
+	    "\"digest\":[],\"news\":[{\"name\":\"b\",\"addr\":\"h:1\","
+	    "\"inc\":1,\"ver\":2,\"hb\":3,\"store\":false,\"cap\":0,"
+	    "\"used\":0,\"left\":true,\"state\":\"left\",\"sinc\":1}]}"), 0);
+	ck_assert_uint_eq(msg.gm_ndigest, 0);
+	ck_assert_uint_eq(msg.gm_nnews, 1);
+	ck_assert(msg.gm_news[0].mn_facts.mf_left);
+	ck_assert(!msg.gm_news[0].mn_facts.mf_store);
+	ck_assert_uint_eq(msg.gm_news[0].mn_state, MEMBER_LEFT);
+	gossip_msg_free(&msg);
+}
+END_TEST
+
+START_TEST(unknown_keys_ignored)
+{
+	ck_assert_int_eq(decode(" {\"v\":1,\"later\":{\"x\":[1,2]},"
+	    "\"cluster\":\"c\",\"from\":\"a\",\"sig\":null,"
+	    "\"digest\":[[\"b\",1,2,\"dead\",1,\"more\",[]]],"
+	    "\"news\":[{\"zone\":\"eu\",\"name\":\"b\",\"addr\":\"h:1\","
+	    "\"inc\":1,\"ver\":2,\"hb\":3,\"store\":true,\"cap\":9,"
+	    "\"used\":9,\"left\":false,\"state\":\"dead\",\"sinc\":1,"
+	    "\"x\":{}}]}\r\n"), 0);
+	ck_assert_uint_eq(msg.gm_digest[0].md_state, MEMBER_DEAD);
+	ck_assert_uint_eq(msg.gm_news[0].mn_facts.mf_capacity, 9);
+	gossip_msg_free(&msg);
+}
+END_TEST
+
+START_TEST(why_may_be_null)
+{
+	ck_assert_int_eq(gossip_msg_decode("[", 1, 16, &msg, NULL), -1);
+	ck_assert(msg_is_empty(&msg));
+}
+END_TEST
+
+/* -- refusals ---------------------------------------------------------- */
+
+#define HEAD "{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
+#define EMPTY_LISTS "\"digest\":[],\"news\":[]}"
+
+static const struct {
+	const char *body;
+	const char *reason;
+} bad_messages[] = {
+	{ "", "gossip: truncated JSON" },
+	{ "{\"v\":1,\"cluster\":\"c", "gossip: truncated JSON" },
+	{ "[]", "gossip: not a JSON object" },
+	{ "\"v\"", "gossip: not JSON" },	/* jansson wants [ or { */
+	{ "{} x", "gossip: not JSON" },
+	{ "{\"cluster\":\"c\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: v is not 1" },
+	{ "{\"v\":2,\"cluster\":\"c\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: v is not 1" },
+	{ "{\"v\":\"1\",\"cluster\":\"c\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: v is not 1" },
+	{ "{\"v\":1.0,\"cluster\":\"c\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: v is not 1" },
+	{ "{\"v\":1,\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: cluster is not a string" },
+	{ "{\"v\":1,\"cluster\":7,\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: cluster is not a string" },
+	{ "{\"v\":1,\"cluster\":\"\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: cluster is not 1 to 64 bytes without control bytes" },
+	{ "{\"v\":1,\"cluster\":\"0123456789012345678901234567890123456789"
+	    "012345678901234567890123X\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: cluster is not 1 to 64 bytes without control bytes" },
+	{ "{\"v\":1,\"cluster\":\"a\\nb\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: cluster is not 1 to 64 bytes without control bytes" },
+	{ "{\"v\":1,\"cluster\":\"a\\u0000b\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: a NUL in a string" },
+	{ "{\"v\":1,\"cluster\":\"c\"," EMPTY_LISTS,
+	    "gossip: from is missing" },
+	{ "{\"v\":1,\"cluster\":\"c\",\"from\":[]," EMPTY_LISTS,
+	    "gossip: from is not a string" },
+	{ "{\"v\":1,\"cluster\":\"c\",\"from\":\"a b\"," EMPTY_LISTS,
+	    "gossip: from is not a valid name" },
+	{ "{\"v\":1,\"cluster\":\"c\",\"from\":\"\"," EMPTY_LISTS,
+	    "gossip: from is not a valid name" },
+	{ "{\"v\":1,\"cluster\":\"c\",\"from\":\"" LONG_NAME "x\","
+	    EMPTY_LISTS, "gossip: from is not a valid name" },
+	{ HEAD "\"news\":[]}", "gossip: digest is missing" },
+	{ HEAD "\"digest\":{},\"news\":[]}",
+	    "gossip: digest is not an array" },
+	{ HEAD "\"digest\":[]}", "gossip: news is missing" },
+	{ HEAD "\"digest\":[],\"news\":\"\"}",
+	    "gossip: news is not an array" },
+	{ HEAD "\"digest\":[{}],\"news\":[]}",
+	    "gossip: digest[0] is not an array" },
+	{ HEAD "\"digest\":[[\"b\",1,2,\"alive\"]],\"news\":[]}",
+	    "gossip: digest[0] has fewer than 5 items" },
+	{ HEAD "\"digest\":[],\"news\":[[]]}",
+	    "gossip: news[0] is not an object" },
+	{ HEAD "\"digest\":[],\"news\":[],\"news\":[]}",
+	    "gossip: a key twice in an object" },
+	{ "{\"v\":1,\"v\":1,\"cluster\":\"c\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: a key twice in an object" },
+	/* Not UTF-8: a stray continuation byte, an overlong '/', a
+	 * surrogate, a byte that never occurs. */
+	{ "{\"v\":1,\"cluster\":\"\x80\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: not UTF-8" },
+	{ "{\"v\":1,\"cluster\":\"\xc0\xaf\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: not UTF-8" },
+	{ "{\"v\":1,\"cluster\":\"\xed\xa0\x80\",\"from\":\"a\"," EMPTY_LISTS,
+	    "gossip: not UTF-8" },
+	{ "{\"v\":1,\"x\":\"\xff\",\"cluster\":\"c\",\"from\":\"a\","
+	    EMPTY_LISTS, "gossip: not UTF-8" },
+	{ "{\"v\":1,\"cluster\":\"c\",\"from\":\"a\xff\"," EMPTY_LISTS,
+	    "gossip: not UTF-8" },
+};
+
+START_TEST(refuse_message)
+{
+	refused_as(bad_messages[_i].body, bad_messages[_i].reason, _i);
+}
+END_TEST
+
+/* The news entry decoded second (news[1]) with one field replaced (or,
+ * value NULL, left out). */
+static const char *news_keys[] = { "name", "addr", "inc", "ver", "hb",
+    "store", "cap", "used", "left", "state", "sinc" };
+static const char *news_values[] = { "\"b\"", "\"h:1\"", "1", "2", "3",
+    "true", "10", "5", "false", "\"alive\"", "1" };
+#define NEWS_KEYS (sizeof(news_keys) / sizeof(news_keys[0]))
+
+static void
+news_body(struct buf *b, const char *key, const char *value)
+{
+	size_t k, i;
+
+	buf_reset(b);
+	buf_append_str(b, HEAD "\"digest\":[],\"news\":[");
+	for (i = 0; i < 2; i++) {
+		const char *sep = "{";
+
+		for (k = 0; k < NEWS_KEYS; k++) {
+			const char *v = news_values[k];
+
+			if (i == 1 && strcmp(news_keys[k], key) == 0) {
+				if (value == NULL)
+					continue;
+				v = value;
+			}
+			buf_printf(b, "%s\"%s\":%s", sep, news_keys[k], v);
+			sep = ",";
+		}
+		buf_append_str(b, i == 0 ? "}," : "}]}");
+	}
+	buf_append(b, "", 1);
+}
+
+static const struct {
+	const char *key, *value, *reason;
+} bad_news[] = {
+	{ "name", NULL, "gossip: news[1].name is missing" },
+	{ "name", "1", "gossip: news[1].name is not a string" },
+	{ "name", "\"\"", "gossip: news[1].name is not a valid name" },
+	{ "name", "\"a\\\"b\"", "gossip: news[1].name is not a valid name" },
+	{ "name", "\"a\\\\b\"", "gossip: news[1].name is not a valid name" },
+	{ "name", "\"a\\tb\"", "gossip: news[1].name is not a valid name" },
+	{ "name", "\"\xc3\xa9\"", "gossip: news[1].name is not a valid name" },
+	{ "name", "\"" LONG_NAME "x\"",
+	    "gossip: news[1].name is not a valid name" },
+	{ "addr", NULL, "gossip: news[1].addr is missing" },
+	{ "addr", "\"h 1\"", "gossip: news[1].addr is not a valid name" },
+	{ "addr", "null", "gossip: news[1].addr is not a string" },
+	{ "inc", NULL, "gossip: news[1].inc is missing" },
+	{ "inc", "\"7\"", "gossip: news[1].inc is not a number" },
+	{ "inc", "1e3", "gossip: news[1].inc is not an integer" },
+	{ "inc", "1.0", "gossip: news[1].inc is not an integer" },
+	{ "inc", "-1", "gossip: news[1].inc is negative" },
+	{ "inc", "18446744073709551616",
+	    "gossip: a number too large" },
+	{ "inc", "9223372036854775808",
+	    "gossip: a number too large" },
+	{ "inc", "true", "gossip: news[1].inc is not a number" },
+	{ "ver", "-9223372036854775808", "gossip: news[1].ver is negative" },
+	{ "hb", "[]", "gossip: news[1].hb is not a number" },
+	{ "store", NULL, "gossip: news[1].store is missing" },
+	{ "store", "1", "gossip: news[1].store is not true or false" },
+	{ "store", "\"true\"", "gossip: news[1].store is not true or false" },
+	{ "cap", "1E3", "gossip: news[1].cap is not an integer" },
+	{ "used", "-1", "gossip: news[1].used is negative" },
+	{ "left", NULL, "gossip: news[1].left is missing" },
+	{ "left", "null", "gossip: news[1].left is not true or false" },
+	{ "state", NULL, "gossip: news[1].state is missing" },
+	{ "state", "0", "gossip: news[1].state is not a string" },
+	{ "state", "\"zombie\"", "gossip: news[1].state is not a state" },
+	{ "state", "\"ALIVE\"", "gossip: news[1].state is not a state" },
+	{ "state", "\"alive \"", "gossip: news[1].state is not a state" },
+	{ "sinc", NULL, "gossip: news[1].sinc is missing" },
+	{ "sinc", "\"7\"", "gossip: news[1].sinc is not a number" },
+};
+
+START_TEST(refuse_news)
+{
+	struct buf b = { 0 };
+
+	news_body(&b, bad_news[_i].key, bad_news[_i].value);
+	refused_as(b.data, bad_news[_i].reason, _i);
+	buf_free(&b);
+}
+END_TEST
+
+/* The same entries, untouched, are taken. */
+START_TEST(news_body_is_valid)
+{
+	struct buf b = { 0 };
+
+	news_body(&b, "", NULL);
+	ck_assert_int_eq(decode(b.data), 0);
+	ck_assert_uint_eq(msg.gm_nnews, 2);
+	ck_assert_str_eq(msg.gm_news[1].mn_facts.mf_addr, "h:1");
+	ck_assert_uint_eq(msg.gm_news[1].mn_facts.mf_used, 5);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* Line digest[1], item `item` replaced by `value`. */
+static const struct {
+	int item;
+	const char *value, *reason;
+} bad_digest[] = {
+	{ 0, "7", "gossip: digest[1].name is not a string" },
+	{ 0, "\"a:b c\"", "gossip: digest[1].name is not a valid name" },
+	{ 1, "-1", "gossip: digest[1].inc is negative" },
+	{ 1, "1e3", "gossip: digest[1].inc is not an integer" },
+	{ 1, "\"7\"", "gossip: digest[1].inc is not a number" },
+	{ 2, "null", "gossip: digest[1].ver is not a number" },
+	{ 2, "2.5", "gossip: digest[1].ver is not an integer" },
+	{ 3, "1", "gossip: digest[1].state is not a string" },
+	{ 3, "\"gone\"", "gossip: digest[1].state is not a state" },
+	{ 4, "-5", "gossip: digest[1].sinc is negative" },
+	{ 4, "18446744073709551616", "gossip: a number too large" },
+};
+
+START_TEST(refuse_digest)
+{
+	const char *items[5] = { "\"b\"", "1", "2", "\"alive\"", "1" };
+	struct buf b = { 0 };
+	int k;
+
+	buf_append_str(&b, HEAD "\"digest\":[[\"a\",1,2,\"alive\",1],[");
+	items[bad_digest[_i].item] = bad_digest[_i].value;
+	for (k = 0; k < 5; k++)
+		buf_printf(&b, "%s%s", k > 0 ? "," : "", items[k]);
+	buf_append_str(&b, "]],\"news\":[]}");
+	buf_append(&b, "", 1);
+	refused_as(b.data, bad_digest[_i].reason, _i);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(numbers_at_the_edges)
+{
+	struct buf b = { 0 };
+
+	news_body(&b, "cap", "9223372036854775807");
+	ck_assert_int_eq(decode(b.data), 0);
+	ck_assert_uint_eq(msg.gm_news[1].mn_facts.mf_capacity,
+	    (uint64_t)INT64_MAX);
+	gossip_msg_free(&msg);
+	news_body(&b, "hb", "0");
+	ck_assert_int_eq(decode(b.data), 0);
+	ck_assert_uint_eq(msg.gm_news[1].mn_facts.mf_heartbeat, 0);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* Every prefix of a valid message is refused, cleanly (ASan watches the
+ * reads; the message is left empty). */
+START_TEST(truncated_at_every_length)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+	size_t len;
+
+	full_message(&m);
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	for (len = 0; len < b.len; len++) {
+		int rc = decode_n(b.data, len, 1024);
+
+		if (rc != -1 || !msg_is_empty(&msg) ||
+		    strncmp(why, "gossip: ", 8) != 0)
+			ck_abort_msg("prefix of %zu bytes: rc %d, why \"%s\"",
+			    len, rc, why);
+	}
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), 0);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* A body with n digest lines (and no news), or n news entries. */
+static void
+many_lines(struct buf *b, size_t n, bool news)
+{
+	size_t i;
+
+	buf_reset(b);
+	buf_append_str(b, HEAD "\"digest\":[");
+	for (i = 0; i < n && !news; i++)
+		buf_printf(b, "%s[\"n%zu\",1,2,\"alive\",1]", i > 0 ? "," : "",
+		    i);
+	buf_append_str(b, "],\"news\":[");
+	for (i = 0; i < n && news; i++)
+		buf_printf(b, "%s{\"name\":\"n%zu\",\"addr\":\"h:1\",\"inc\":1,"
+		    "\"ver\":2,\"hb\":3,\"store\":true,\"cap\":10,\"used\":5,"
+		    "\"left\":false,\"state\":\"alive\",\"sinc\":1}",
+		    i > 0 ? "," : "", i);
+	buf_append_str(b, "]}");
+}
+
+START_TEST(too_many_members)
+{
+	struct buf b = { 0 };
+
+	many_lines(&b, 100000, false);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), -1);
+	ck_assert_str_eq(why, "gossip: more than 1024 members");
+	ck_assert(msg_is_empty(&msg));
+	many_lines(&b, 1025, true);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), -1);
+	ck_assert_str_eq(why, "gossip: more than 1024 members");
+	ck_assert(msg_is_empty(&msg));
+	/* Up to the limit, both are taken. */
+	many_lines(&b, 1024, true);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), 0);
+	ck_assert_uint_eq(msg.gm_nnews, 1024);
+	ck_assert_str_eq(msg.gm_news[1023].mn_facts.mf_name, "n1023");
+	gossip_msg_free(&msg);
+	many_lines(&b, 1024, false);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), 0);
+	ck_assert_uint_eq(msg.gm_ndigest, 1024);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* -- nesting ------------------------------------------------------------ */
+
+static void
+nested(struct buf *b, const char *open, const char *close, size_t levels)
+{
+	size_t i;
+
+	buf_reset(b);
+	for (i = 0; i < levels; i++)
+		buf_append_str(b, open);
+	for (i = 0; i < levels; i++)
+		buf_append_str(b, close);
+}
+
+/* 10,000 levels: the scan refuses them before jansson sees a byte (its
+ * own limit, 2048, would give another reason). */
+START_TEST(deep_nesting_refused_by_the_scan)
+{
+	struct buf b = { 0 };
+
+	nested(&b, "[", "]", 10000);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), -1);
+	ck_assert_str_eq(why, "gossip: nested too deep");
+	nested(&b, "{\"a\":", "}", 10000);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), -1);
+	ck_assert_str_eq(why, "gossip: nested too deep");
+	/* Unclosed: no end is needed to be refused. */
+	nested(&b, "[", "", 1000000);
+	ck_assert_int_eq(decode_n(b.data, b.len, 1024), -1);
+	ck_assert_str_eq(why, "gossip: nested too deep");
+	ck_assert(msg_is_empty(&msg));
+	buf_free(&b);
+}
+END_TEST
+
+/* Four levels are allowed (the message uses three); five are not. */
+START_TEST(depth_limit_exact)
+{
+	ck_assert_int_eq(decode(HEAD "\"x\":[[[]]]," EMPTY_LISTS), 0);
+	gossip_msg_free(&msg);
+	refused_as(HEAD "\"x\":[[[[]]]]," EMPTY_LISTS,
+	    "gossip: nested too deep", 0);
+	refused_as(HEAD "\"x\":[{\"y\":[{}]}]," EMPTY_LISTS,
+	    "gossip: nested too deep", 1);
+}
+END_TEST
+
+/* Brackets in strings are not nesting, escaped quotes do not end a
+ * string, and an escaped backslash does. */
+START_TEST(depth_scan_reads_strings)
+{
+	static const char *shallow[] = {
+		"[\"[[[[[[[[\"]",
+		"[\"\\\"[[[[[[[[\"]",
+		"[\"\\\\\",[[[]]]]",
+		"{\"{{{{{{\":\"}}}}}}}}}}\",\"a\":[[[]]]}",
+		"]]]]][[[[]]]]",
+	};
+	static const char *deep[] = {
+		"[\"\\\\\",[[[[]]]]]",
+		"[\"a\\\"\",\"\",[[[[]]]]]",
+		"[[[[[\"",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(shallow) / sizeof(shallow[0]); i++)
+		ck_assert_msg(!too_deep(shallow[i], strlen(shallow[i]), 4),
+		    "%s", shallow[i]);
+	for (i = 0; i < sizeof(deep) / sizeof(deep[0]); i++)
+		ck_assert_msg(too_deep(deep[i], strlen(deep[i]), 4), "%s",
+		    deep[i]);
+	/* A backslash as the last byte does not read past the end. */
+	ck_assert(!too_deep("[\"\\", 3, 4));
+	/* A name may hold brackets: a message of them is taken. */
+	ck_assert_int_eq(decode("{\"v\":1,\"cluster\":\"[[[[{{{{\","
+	    "\"from\":\"[[[[[\",\"x\":\"\\\"[[[[[\"," EMPTY_LISTS), 0);
+	ck_assert_str_eq(msg.gm_cluster, "[[[[{{{{");
+	gossip_msg_free(&msg);
+}
+END_TEST
+
+/* -- writing what cannot be read ---------------------------------------- */
+
+START_TEST(encode_refuses_invalid)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+
+	buf_append_str(&b, "before");
+	full_message(&m);
+	m.gm_digest[2].md_state = MEMBER_STATES;
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_news[1].mn_state = 200;
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_news[1].mn_facts.mf_used = (uint64_t)INT64_MAX + 1;
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_digest[0].md_state_inc = UINT64_MAX;
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	strcpy(m.gm_news[3].mn_facts.mf_addr, "a b:1");
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	memset(m.gm_digest[1].md_name, 'x', MEMBER_NAME_MAX);	/* no NUL */
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_from[0] = '\0';
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_cluster[0] = '\0';
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	m.gm_cluster[GOSSIP_CLUSTER_MAX - 1] = 'c';		/* no NUL */
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	strcpy(m.gm_cluster, "a\tb");
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	full_message(&m);
+	strcpy(m.gm_cluster, "\xff");				/* not UTF-8 */
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), -1);
+	ck_assert_uint_eq(b.len, 6);
+	ck_assert(memcmp(b.data, "before", 6) == 0);
+	buf_free(&b);
+}
+END_TEST
+
+/* -- the body limit ------------------------------------------------------ */
+
+/* n members at their longest: every digest line and news entry as long
+ * as the writer makes them. */
+static void
+longest_message(struct gossip_msg *m, size_t n)
+{
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	memset(m->gm_cluster, 'c', GOSSIP_CLUSTER_MAX - 1);
+	memset(m->gm_from, 'f', MEMBER_NAME_MAX - 1);
+	m->gm_digest = xcalloc(n, sizeof(*m->gm_digest));
+	m->gm_news = xcalloc(n, sizeof(*m->gm_news));
+	m->gm_ndigest = m->gm_nnews = n;
+	for (i = 0; i < n; i++) {
+		struct member_digest *d = &m->gm_digest[i];
+		struct member_facts *f = &m->gm_news[i].mn_facts;
+
+		memset(d->md_name, 'n', MEMBER_NAME_MAX - 1);
+		d->md_incarnation = d->md_version = d->md_state_inc = INT64_MAX;
+		d->md_state = MEMBER_SUSPECT;
+		memcpy(f->mf_name, d->md_name, MEMBER_NAME_MAX);
+		memset(f->mf_addr, 'a', MEMBER_ADDR_MAX - 1);
+		f->mf_incarnation = f->mf_version = f->mf_heartbeat = INT64_MAX;
+		f->mf_capacity = f->mf_used = INT64_MAX;
+		m->gm_news[i].mn_state = MEMBER_SUSPECT;
+		m->gm_news[i].mn_state_inc = INT64_MAX;
+	}
+}
+
+START_TEST(body_max_holds_the_longest_message)
+{
+	static const size_t sizes[] = { 1, 16, 1024 };
+	struct gossip_msg m;
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		longest_message(&m, sizes[i]);
+		buf_reset(&b);
+		ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+		ck_assert_uint_le(b.len, gossip_body_max(sizes[i]));
+		/* ... with a margin, not a multiple. */
+		ck_assert_uint_le(gossip_body_max(sizes[i]),
+		    b.len * 3 / 2 + 4096);
+		printf("gossip body: %zu members at their longest: %zu bytes; "
+		    "limit %zu\n", sizes[i], b.len, gossip_body_max(sizes[i]));
+		ck_assert_int_eq(decode_n(b.data, b.len, sizes[i]), 0);
+		assert_same(&m, &msg);
+		gossip_msg_free(&msg);
+		gossip_msg_free(&m);
+	}
+	ck_assert_uint_eq(gossip_body_max(0), GOSSIP_MARGIN);
+	ck_assert_uint_eq(gossip_body_max(SIZE_MAX),
+	    gossip_body_max(MEMBERS_MAX));
+	buf_free(&b);
+}
+END_TEST
+
+static Suite *
+gossip_msg_suite(void)
+{
+	Suite *s = suite_create("gossip_msg");
+	TCase *tc;
+
+	tc = tcase_create("round_trip");
+	tcase_add_test(tc, round_trip_full);
+	tcase_add_test(tc, format_exact);
+	tcase_add_test(tc, round_trip_empty);
+	tcase_add_test(tc, answer_with_empty_digest);
+	tcase_add_test(tc, unknown_keys_ignored);
+	tcase_add_test(tc, why_may_be_null);
+	tcase_add_test(tc, encode_refuses_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refusals");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, refuse_message, 0,
+	    (int)(sizeof(bad_messages) / sizeof(bad_messages[0])));
+	tcase_add_loop_test(tc, refuse_news, 0,
+	    (int)(sizeof(bad_news) / sizeof(bad_news[0])));
+	tcase_add_test(tc, news_body_is_valid);
+	tcase_add_loop_test(tc, refuse_digest, 0,
+	    (int)(sizeof(bad_digest) / sizeof(bad_digest[0])));
+	tcase_add_test(tc, numbers_at_the_edges);
+	tcase_add_test(tc, truncated_at_every_length);
+	tcase_add_test(tc, too_many_members);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("nesting");
+	tcase_add_test(tc, deep_nesting_refused_by_the_scan);
+	tcase_add_test(tc, depth_limit_exact);
+	tcase_add_test(tc, depth_scan_reads_strings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("body_max");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, body_max_holds_the_longest_message);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(gossip_msg_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
