@@ -5,7 +5,7 @@
  *
  * The format (compact, keys in this order; the README quotes it):
  *
- *   {"v":1,"cluster":"<name>","from":"<node name>",
+ *   {"v":1,"cluster":"<name>","from":"<node name>","range":[<lo>,<hi>],
  *    "digest":[["<name>",<incarnation>,<version>,"<state>",<state_inc>],...],
  *    "news":[{"name":"<name>","addr":"<host:port>","inc":<incarnation>,
  *             "ver":<version>,"hb":<heartbeat>,"store":true,"cap":<bytes>,
@@ -19,6 +19,9 @@
  *   opinion of it: the state's name (member_state_name(): "alive",
  *   "suspect", "dead", "left") and the incarnation the opinion is about.
  *   An answer may carry an empty digest.
+ * - "range" is the slice of member keys the digest covers (members.h),
+ *   two integers 0 <= lo <= hi <= 2^32 - 1; absent, every key (0 to
+ *   2^32 - 1), which is what an answer says.
  * - A news entry is one member's facts (struct member_facts) and the
  *   sender's opinion of it (state, sinc).
  * - Numbers are integers from 0 to 2^63 - 1: no fraction, no exponent, not
@@ -47,6 +50,7 @@
 struct gossip_msg {
 	char gm_cluster[GOSSIP_CLUSTER_MAX];
 	char gm_from[MEMBER_NAME_MAX];
+	struct member_range gm_range;	/* of the digest */
 	struct member_digest *gm_digest;
 	size_t gm_ndigest;
 	struct member_news *gm_news;

@@ -122,8 +122,9 @@ msg_json(const struct gossip_msg *m)
 		}
 	/* json_stringn refuses a cluster name that is not UTF-8; a failed
 	 * set drops its value, whatever failed before. */
-	root = json_pack("{s:i,s:s%,s:s}", "v", GOSSIP_VERSION,
-	    "cluster", m->gm_cluster, clen, "from", m->gm_from);
+	root = json_pack("{s:i,s:s%,s:s,s:[I,I]}", "v", GOSSIP_VERSION,
+	    "cluster", m->gm_cluster, clen, "from", m->gm_from, "range",
+	    (json_int_t)m->gm_range.mr_lo, (json_int_t)m->gm_range.mr_hi);
 	rc = json_object_set_new(root, "digest", digest);
 	rc |= json_object_set_new(root, "news", news);
 	if (rc != 0) {
@@ -406,6 +407,28 @@ decode_list(const json_t *root, const struct list_kind *l, size_t max_lines,
 	return 0;
 }
 
+/* [lo, hi], 0 <= lo <= hi < 2^32; absent, every key. */
+static int
+decode_range(const json_t *v, struct member_range *r)
+{
+	const json_t *lo = json_array_get(v, 0), *hi = json_array_get(v, 1);
+
+	r->mr_lo = 0;
+	r->mr_hi = UINT32_MAX;
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) != 2 ||
+	    !json_is_integer(lo) || !json_is_integer(hi) ||
+	    json_integer_value(lo) < 0 ||
+	    json_integer_value(lo) > json_integer_value(hi) ||
+	    json_integer_value(hi) > (json_int_t)UINT32_MAX)
+		return why_set("gossip: range is not [lo, hi] within 0 to %u",
+		    UINT32_MAX);
+	r->mr_lo = (uint32_t)json_integer_value(lo);
+	r->mr_hi = (uint32_t)json_integer_value(hi);
+	return 0;
+}
+
 static int
 decode_root(const json_t *root, size_t max_lines, struct gossip_msg *m)
 {
@@ -428,6 +451,7 @@ decode_root(const json_t *root, size_t max_lines, struct gossip_msg *m)
 	if (v == NULL)
 		return why_set("gossip: from is missing");
 	if (get_name(v, "", "from", m->gm_from, MEMBER_NAME_MAX) == -1 ||
+	    decode_range(json_object_get(root, "range"), &m->gm_range) == -1 ||
 	    decode_list(root, &digest_list, max_lines, &digest,
 	    &m->gm_ndigest) == -1)
 		return -1;

@@ -111,6 +111,8 @@ full_message(struct gossip_msg *m)
 	memset(m->gm_cluster, 'c', sizeof(m->gm_cluster) - 1);
 	memcpy(m->gm_cluster, "prod-\xc3\xa9t\xc3\xa9", 10);	/* UTF-8 */
 	strcpy(m->gm_from, "node-0");
+	m->gm_range.mr_lo = 12345;
+	m->gm_range.mr_hi = 3000000000U;
 	for (i = 0; i < 5; i++) {
 		snprintf(d[i].md_name, sizeof(d[i].md_name), "node-%d", i);
 		d[i].md_incarnation = 1800000000000ULL + (uint64_t)i;
@@ -143,6 +145,8 @@ assert_same(const struct gossip_msg *a, const struct gossip_msg *b)
 
 	ck_assert_str_eq(a->gm_cluster, b->gm_cluster);
 	ck_assert_str_eq(a->gm_from, b->gm_from);
+	ck_assert_uint_eq(a->gm_range.mr_lo, b->gm_range.mr_lo);
+	ck_assert_uint_eq(a->gm_range.mr_hi, b->gm_range.mr_hi);
 	ck_assert_uint_eq(a->gm_ndigest, b->gm_ndigest);
 	ck_assert_uint_eq(a->gm_nnews, b->gm_nnews);
 	for (i = 0; i < a->gm_ndigest; i++) {
@@ -220,6 +224,8 @@ START_TEST(format_exact)
 	n.mn_facts.mf_used = 2000;
 	n.mn_state = MEMBER_ALIVE;
 	n.mn_state_inc = 1800000000001;
+	m.gm_range.mr_lo = 7;
+	m.gm_range.mr_hi = UINT32_MAX;
 	m.gm_digest = &d;
 	m.gm_ndigest = 1;
 	m.gm_news = &n;
@@ -228,7 +234,7 @@ START_TEST(format_exact)
 	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
 	buf_append(&b, "", 1);
 	ck_assert_str_eq(b.data, "POST {\"v\":1,\"cluster\":\"shoal\","
-	    "\"from\":\"a\",\"digest\":[[\"b\",1800000000000,7,\"suspect\","
+	    "\"from\":\"a\",\"range\":[7,4294967295],\"digest\":[[\"b\",1800000000000,7,\"suspect\","
 	    "1800000000000]],\"news\":[{\"name\":\"a\",\"addr\":"
 	    "\"10.0.0.1:8080\",\"inc\":1800000000001,\"ver\":12,\"hb\":10,"
 	    "\"store\":true,\"cap\":1000000,\"used\":2000,\"left\":false,"
@@ -248,7 +254,7 @@ START_TEST(round_trip_empty)
 	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
 	buf_append(&b, "", 1);
 	ck_assert_str_eq(b.data, "{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
-	    "\"digest\":[],\"news\":[]}");
+	    "\"range\":[0,0],\"digest\":[],\"news\":[]}");
 	ck_assert_int_eq(decode_n(b.data, b.len - 1, 0), 0);
 	ck_assert_str_eq(msg.gm_cluster, "c");
 	ck_assert_str_eq(msg.gm_from, "a");
@@ -258,6 +264,38 @@ START_TEST(round_trip_empty)
 	ck_assert_uint_eq(msg.gm_nnews, 0);
 	gossip_msg_free(&msg);
 	buf_free(&b);
+}
+END_TEST
+
+/* The digest's range: absent is every key; anything but two integers
+ * 0 <= lo <= hi <= 2^32 - 1 is refused. */
+START_TEST(range_absent_and_refused)
+{
+	static const char *bad[] = {
+		"[1]", "[1,2,3]", "[2,1]", "[-1,5]", "[0,4294967296]",
+		"[0,1.5]", "[\"0\",1]", "{}", "7", "null",
+	};
+	char body[256];
+	size_t i;
+
+	ck_assert_int_eq(decode("{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
+	    "\"digest\":[],\"news\":[]}"), 0);
+	ck_assert_uint_eq(msg.gm_range.mr_lo, 0);
+	ck_assert_uint_eq(msg.gm_range.mr_hi, UINT32_MAX);
+	gossip_msg_free(&msg);
+	ck_assert_int_eq(decode("{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
+	    "\"range\":[5,5],\"digest\":[],\"news\":[]}"), 0);
+	ck_assert_uint_eq(msg.gm_range.mr_lo, 5);
+	ck_assert_uint_eq(msg.gm_range.mr_hi, 5);
+	gossip_msg_free(&msg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"v\":1,\"cluster\":\"c\","
+		    "\"from\":\"a\",\"range\":%s,\"digest\":[],"
+		    "\"news\":[]}", bad[i]);
+		ck_assert_msg(decode(body) == -1, "%s", bad[i]);
+		ck_assert_str_eq(why, "gossip: range is not [lo, hi] within 0 "
+		    "to 4294967295");
+	}
 }
 END_TEST
 
@@ -803,6 +841,7 @@ gossip_msg_suite(void)
 	tcase_add_test(tc, format_exact);
 	tcase_add_test(tc, round_trip_empty);
 	tcase_add_test(tc, answer_with_empty_digest);
+	tcase_add_test(tc, range_absent_and_refused);
 	tcase_add_test(tc, unknown_keys_ignored);
 	tcase_add_test(tc, why_may_be_null);
 	tcase_add_test(tc, encode_refuses_invalid);
