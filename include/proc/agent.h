@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct child_tables;
 struct config;
-struct index;
 
 /*
  * Runs the agent in the freshly forked child: names the process, drops
@@ -27,6 +27,6 @@ struct index;
  * exit status.
  */
 int agent_run(const struct config *cfg, int slot, int ready_fd,
-    pid_t master_pid, struct index *ix, bool start_pass);
+    pid_t master_pid, const struct child_tables *t, bool start_pass);
 
 #endif

@@ -17,7 +17,17 @@
 #include <signal.h>
 #include <sys/types.h>
 
+struct cluster;
 struct config;
+struct index;
+struct peer_table;
+
+/* What the master maps before it forks and every child uses. */
+struct child_tables {
+	struct index *ct_index;
+	struct peer_table *ct_peers;
+	struct cluster *ct_cluster;	/* NULL: no `cluster:` section */
+};
 
 /* Set by the handlers; the child clears child_reopen when it reopened,
  * and may set child_stop to 2 itself (a worker past shutdown_timeout). */

@@ -12,9 +12,8 @@
 #include "event/loop.h"
 #include "serve/server.h"
 
+struct child_tables;
 struct config;
-struct index;
-struct peer_table;
 
 struct worker {
 	struct server w_srv;		/* what serving needs */
@@ -28,12 +27,10 @@ struct worker {
  * master runs as root with `user` set, opens ROOT, starts the pool, writes
  * one byte to ready_fd (then closes it) and serves until told to stop by
  * SIGTERM, SIGINT or SIGQUIT (drain within shutdown_timeout) or until the
- * master (master_pid) dies. `slot` is its metrics slot; `ix` the shared
- * index and `peers` the peer table the master made. Returns the exit
- * status.
+ * master (master_pid) dies. `slot` is its metrics slot; `t` the tables
+ * the master made. Returns the exit status.
  */
 int worker_run(const struct config *cfg, int listen_fd, int slot,
-    int ready_fd, pid_t master_pid, struct index *ix,
-    struct peer_table *peers);
+    int ready_fd, pid_t master_pid, const struct child_tables *t);
 
 #endif

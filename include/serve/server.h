@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "store/spool.h"
 
+struct buf;
 struct config;
 struct conn;
 struct filecache;
@@ -30,6 +31,13 @@ struct peer_set;
 typedef void server_route_fn(struct conn *c, const char *path);
 
 #define SERVER_MAX_ROUTES 16
+
+struct server;
+
+/* More families for /_/metrics, from the layers above (the cluster). */
+typedef void server_metrics_fn(struct server *s, struct buf *out);
+
+#define SERVER_MAX_METRICS 4
 
 struct server {
 	const struct config *s_cfg;
@@ -55,11 +63,17 @@ struct server {
 		server_route_fn *r_fn;
 	} s_routes[SERVER_MAX_ROUTES];
 	size_t s_nroutes;
+	server_metrics_fn *s_metrics[SERVER_MAX_METRICS];
+	size_t s_nmetrics;
 };
 
 /* Registers the answer to "/_/path" (before serving). Returns 0, or -1
  * when SERVER_MAX_ROUTES are taken. */
 int server_route(struct server *s, const char *path, server_route_fn *fn);
+
+/* Registers more families for /_/metrics. Returns 0, or -1 when
+ * SERVER_MAX_METRICS are taken. */
+int server_metrics(struct server *s, server_metrics_fn *fn);
 
 /* The route of "/_/path", or NULL. */
 server_route_fn *server_find_route(const struct server *s, const char *path);

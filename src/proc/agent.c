@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cluster/gossip_round.h"
 #include "core/config.h"
 #include "core/list.h"
 #include "core/log.h"
@@ -40,6 +41,8 @@
 struct agent {
 	const struct config *a_cfg;
 	struct index *a_index;		/* shared, inherited from the master */
+	const struct child_tables *a_tables;
+	struct gossip_agent *a_gossip;	/* NULL: no cluster */
 	struct loop *a_loop;
 	struct iopool *a_pool;
 	int a_ready_fd;			/* -1 once the master was told */
@@ -109,6 +112,8 @@ agent_begin_stop(struct agent *a)
 	loop_timer_cancel(a->a_loop, &a->a_sweep_timer);
 	if (a->a_sweeping)
 		log_debug("stopping after the sweep in progress");
+	/* When the node stops, its last word to the cluster. */
+	(void)gossip_agent_stop(a->a_gossip);
 }
 
 static int
@@ -127,6 +132,12 @@ agent_setup(struct agent *a, pid_t master_pid)
 		log_err("starting the I/O thread");
 		return -1;
 	}
+	if (a->a_tables->ct_cluster != NULL) {
+		a->a_gossip = gossip_agent_start(a->a_loop, a->a_cfg,
+		    a->a_tables->ct_cluster, a->a_tables->ct_peers);
+		if (a->a_gossip == NULL)
+			return -1;
+	}
 	return 0;
 }
 
@@ -143,6 +154,7 @@ agent_teardown(struct agent *a)
 	}
 	if (overflows > 0)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
+	gossip_agent_free(a->a_gossip);
 	if (a->a_ready_fd != -1)
 		close(a->a_ready_fd);
 	loop_free(a->a_loop);
@@ -150,7 +162,7 @@ agent_teardown(struct agent *a)
 
 int
 agent_run(const struct config *cfg, int slot, int ready_fd,
-    pid_t master_pid, struct index *ix, bool start_pass)
+    pid_t master_pid, const struct child_tables *t, bool start_pass)
 {
 	struct agent a;
 	sigset_t wait_mask;
@@ -160,7 +172,8 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 	prctl(PR_SET_NAME, "shoald-agent");
 	memset(&a, 0, sizeof(a));
 	a.a_cfg = cfg;
-	a.a_index = ix;
+	a.a_index = t->ct_index;
+	a.a_tables = t;
 	a.a_ready_fd = ready_fd;
 	a.a_start_pass = start_pass;
 	log_set_ident("agent");
@@ -192,7 +205,8 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 		}
 		if (child_stop)
 			agent_begin_stop(&a);
-		if (a.a_stopping && !a.a_sweeping)
+		if (a.a_stopping && !a.a_sweeping &&
+		    !gossip_agent_busy(a.a_gossip))
 			break;
 	}
 	agent_teardown(&a);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
@@ -155,6 +156,8 @@ master_reload(const sigset_t *wait_mask)
 			goto failed_listen;
 
 	master_load_peers(cfg);
+	if (master_load_cluster(cfg) == -1)
+		goto failed_listen;
 	master_raise_nofile(cfg);
 	master.gen++;
 	if (master_start_generation(master.gen, cfg, listen_fd,
@@ -218,6 +221,10 @@ master_shutdown(const sigset_t *wait_mask)
 
 	notify_send("STOPPING=1");
 	log_info("stopping");
+	/* The node goes, not just a generation: its agent says so. */
+	if (master.tables.ct_cluster != NULL)
+		__atomic_store_n(&master.tables.ct_cluster->cl_stats->cs_leaving,
+		    1, __ATOMIC_RELAXED);
 	master_signal_all(SIGTERM);
 	for (;;) {
 		int64_t left;
@@ -269,12 +276,14 @@ master_run(const struct master_options *opt, struct config *cfg)
 		log_err("mmap metrics");
 		return 1;
 	}
-	master.peers = peer_table_create(PEER_TABLE_CAPACITY);
-	if (master.peers == NULL) {
+	master.tables.ct_peers = peer_table_create(PEER_TABLE_CAPACITY);
+	if (master.tables.ct_peers == NULL) {
 		log_err("mmap peer table");
 		return 1;
 	}
 	master_load_peers(cfg);
+	if (master_load_cluster(cfg) == -1)
+		return 1;
 	if (!opt->foreground && daemon_detach(&ready_fd) == -1) {
 		log_err("detaching");
 		return 1;
@@ -327,7 +336,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 	free(master.pid_path);
 	close(master.listen_fd);
 	log_info("stopped");
-	index_close(master.index);
+	index_close(master.tables.ct_index);
 	config_free(master.cfg);
 	free(master.cfg);
 	return 0;

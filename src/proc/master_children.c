@@ -132,10 +132,10 @@ master_spawn(enum master_role role, unsigned gen, const struct config *cfg,
 		close(pfd[0]);
 		master_child_close(role, listen_fd);
 		if (role == MASTER_AGENT)
-			exit(agent_run(cfg, slot, pfd[1], self, master.index,
-			    start_pass));
+			exit(agent_run(cfg, slot, pfd[1], self,
+			    &master.tables, start_pass));
 		exit(worker_run(cfg, listen_fd, slot, pfd[1], self,
-		    master.index, master.peers));
+		    &master.tables));
 	}
 	close(pfd[1]);
 	__atomic_store_n(&metrics_shared()->slots[slot].ms_pid, pid,
@@ -223,7 +223,7 @@ master_reap(void)
 			close(ch->ready_fd);
 		metrics_slot_release(ch->slot);
 		/* Its fetches in flight end now, and their waiters wake. */
-		if (index_fetch_abandon_pid(master.index, pid) == -1)
+		if (index_fetch_abandon_pid(master.tables.ct_index, pid) == -1)
 			log_warn("index: ending the fetches of pid %ld",
 			    (long)pid);
 		quick = !ch->ready ||

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
@@ -101,12 +102,48 @@ master_load_peers(const struct config *cfg)
 		specs[i].ps_save = cp->save;
 		specs[i].ps_ttl_ms = cp->ttl_ms;
 	}
-	rc = peer_table_replace(master.peers, PEER_SOURCE_CONFIG, specs,
+	rc = peer_table_replace(master.tables.ct_peers, PEER_SOURCE_CONFIG, specs,
 	    cfg->npeers, loop_clock_ms());
 	if (rc == -1)
 		log_warn("peers");
 	free(specs);
 	return rc;
+}
+
+/*
+ * The cluster's shared tables: made at the first configuration that has a
+ * `cluster:` section and kept from then on (a reload gives them the new
+ * key and numbers). A configuration without one leaves the new children
+ * without a cluster and the peer table without gossip peers.
+ */
+int
+master_load_cluster(const struct config *cfg)
+{
+	struct cluster *cl = master.tables.ct_cluster;
+	const char *why = NULL;
+
+	if (!cfg->cluster.enabled) {
+		if (cl != NULL)
+			(void)peer_table_replace(master.tables.ct_peers,
+			    PEER_SOURCE_GOSSIP, NULL, 0, loop_clock_ms());
+		master.tables.ct_cluster = NULL;
+		return 0;
+	}
+	if (cl == NULL)
+		cl = master.cluster;	/* made before, then switched off */
+	if (cl != NULL) {
+		cluster_reconfigure(cl, cfg);
+		master.tables.ct_cluster = cl;
+		return 0;
+	}
+	cl = cluster_create(cfg, loop_clock_ms(), loop_wall_ms(), &why);
+	if (cl == NULL) {
+		log_errx("cluster: %s", why);
+		return -1;
+	}
+	master.cluster = master.tables.ct_cluster = cl;
+	log_info("cluster %s: this node is %s", cl->cl_name, cfg->node);
+	return 0;
 }
 
 int
@@ -204,19 +241,19 @@ master_open_index(const struct config *cfg)
 	};
 
 	snprintf(path, sizeof(path), "%s/index", cfg->state_dir);
-	master.index = index_open(path, cfg->index.capacity, loop_wall_ms(),
+	master.tables.ct_index = index_open(path, cfg->index.capacity, loop_wall_ms(),
 	    &report);
-	if (master.index == NULL) {
+	if (master.tables.ct_index == NULL) {
 		if (errno == EWOULDBLOCK)
 			log_errx("index %s: in use by another shoald", path);
 		else
 			log_err("index %s", path);
 		return -1;
 	}
-	metrics_set_index(master.index);
+	metrics_set_index(master.tables.ct_index);
 	log_info("index %s %s: %llu entries of %llu", path, how[report.r_how],
 	    (unsigned long long)report.r_kept,
-	    (unsigned long long)index_capacity(master.index));
+	    (unsigned long long)index_capacity(master.tables.ct_index));
 	/* Their records are gone: nobody else would ever remove them. The
 	 * records of copies that are gone are the first agent's to drop. */
 	sweeper_remove_lost(cfg, &report);

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "proc/child.h"
 
 #define MASTER_MAX_CHILDREN (2 * CONFIG_MAX_WORKERS + 16)
 #define MASTER_READY_TIMEOUT_MS 10000
@@ -68,8 +69,9 @@ struct master_state {
 	uid_t uid;
 	gid_t gid;
 	bool have_user;
-	struct index *index;		/* shared with every child */
-	struct peer_table *peers;	/* shared with every child */
+	struct child_tables tables;	/* shared with every child */
+	struct cluster *cluster;	/* made once; NULL until a
+					   configuration has a cluster */
 	bool index_tidy;		/* an agent finished the start pass */
 };
 
@@ -134,6 +136,10 @@ int master_prepare_dirs(const struct config *cfg, uid_t uid, gid_t gid,
 /* Makes the configuration's peers the peer table's (master.peers), which
  * every worker follows. Returns 0 or -1 (logged). */
 int master_load_peers(const struct config *cfg);
+
+/* Makes or updates the cluster's tables for cfg. Returns 0, or -1
+ * (logged). */
+int master_load_cluster(const struct config *cfg);
 
 /* Looks up cfg->user when the master runs as root (*have: found). Returns
  * 0, or -1 (logged) when the user is unknown. */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/gossip_serve.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/iopool.h"
@@ -170,7 +171,7 @@ worker_begin_stop(struct worker *w)
 
 static int
 worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
-    pid_t master_pid, struct peer_table *peers)
+    pid_t master_pid, const struct child_tables *t)
 {
 	struct server *s = &w->w_srv;
 	int tmp_fd;
@@ -183,6 +184,8 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	s->s_limits.max_header_size = cfg->http.max_header_size;
 	s->s_route_request = request_handle;
 	request_node_routes(s);
+	if (t->ct_cluster != NULL)
+		gossip_serve_routes(s, t->ct_cluster);
 
 	if (accesslog_open(cfg->access_log) == -1) {
 		log_err("open access log %s", cfg->access_log);
@@ -215,7 +218,7 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		return -1;
 	}
 	spool_dir_init(&s->s_spool, s->s_pool, s->s_root_fd, tmp_fd);
-	s->s_peers = peer_set_create(s->s_loop, peers, &s->s_limits,
+	s->s_peers = peer_set_create(s->s_loop, t->ct_peers, &s->s_limits,
 	    cfg->peer_timeout_ms);
 	s->s_filecache = filecache_create(s->s_loop, cfg->root);
 	if (s->s_filecache == NULL)
@@ -262,7 +265,7 @@ worker_teardown(struct worker *w)
 
 int
 worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
-    pid_t master_pid, struct index *ix, struct peer_table *peers)
+    pid_t master_pid, const struct child_tables *t)
 {
 	struct worker w;
 	sigset_t wait_mask;
@@ -272,7 +275,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	memset(&w, 0, sizeof(w));
 	w.w_srv.s_root_fd = -1;
 	w.w_listen_fd = -1;
-	w.w_srv.s_index = ix;
+	w.w_srv.s_index = t->ct_index;
 	w.w_srv.s_pid = getpid();
 	list_init(&w.w_srv.s_conns);
 	list_init(&w.w_srv.s_relays);
@@ -280,7 +283,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	log_set_ident(ident);
 	metrics_use_slot(slot);
 	child_signals(&wait_mask);
-	if (worker_setup(&w, cfg, listen_fd, master_pid, peers) == -1) {
+	if (worker_setup(&w, cfg, listen_fd, master_pid, t) == -1) {
 		close(ready_fd);
 		worker_teardown(&w);
 		return 1;

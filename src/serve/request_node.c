@@ -36,12 +36,15 @@ static void
 request_metrics(struct conn *c, const char *path)
 {
 	struct buf body = { 0 };
+	size_t i;
 
 	(void)path;
 	if (!request_node_read_only(c))
 		return;
 	metrics_render(&body);
 	peer_table_render_metrics(c->c_srv->s_peers->ps_table, &body);
+	for (i = 0; i < c->c_srv->s_nmetrics; i++)
+		c->c_srv->s_metrics[i](c->c_srv, &body);
 	conn_send_body(c, "text/plain; version=0.0.4; charset=utf-8",
 	    "Cache-Control: no-store\r\n", body.data, body.len);
 	buf_free(&body);

@@ -18,6 +18,15 @@ server_route(struct server *s, const char *path, server_route_fn *fn)
 	return 0;
 }
 
+int
+server_metrics(struct server *s, server_metrics_fn *fn)
+{
+	if (s->s_nmetrics == SERVER_MAX_METRICS)
+		return -1;
+	s->s_metrics[s->s_nmetrics++] = fn;
+	return 0;
+}
+
 server_route_fn *
 server_find_route(const struct server *s, const char *path)
 {

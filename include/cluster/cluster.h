@@ -1,0 +1,108 @@
+/*
+ * cluster.h - a node's part in the cluster, as its processes share it:
+ * the member table (cluster/members.h), the nonces of signed requests
+ * seen lately (cluster/auth.h), the gossip counters, and the key.
+ *
+ * The master makes it before the first fork (cluster_create) when the
+ * configuration has a `cluster:` section, and keeps it across reloads, so
+ * that a new generation of workers and agent carries on with the same
+ * table. The workers answer gossip (gossip_serve.c: POST /_/gossip, GET
+ * /_/cluster); the agent sends the rounds, feeds the members to the peer
+ * table, and keeps the member list in the state directory
+ * (gossip_round.c).
+ */
+#ifndef SHOAL_CLUSTER_CLUSTER_H
+#define SHOAL_CLUSTER_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct auth_cache;
+struct auth_key;
+struct config;
+struct members;
+struct peer_table;
+
+/* Why a gossip exchange was refused (by this node, as the receiver). */
+enum cluster_refusal {
+	CLUSTER_REFUSED_UNSIGNED,	/* no signature */
+	CLUSTER_REFUSED_BAD_SIGNATURE,	/* malformed or wrong */
+	CLUSTER_REFUSED_STALE,
+	CLUSTER_REFUSED_REPLAYED,
+	CLUSTER_REFUSED_OTHER_CLUSTER,
+	CLUSTER_REFUSED_MALFORMED,	/* the JSON */
+	CLUSTER_REFUSED_TOO_LARGE,
+	CLUSTER_REFUSED_BUSY,
+	CLUSTER_REFUSALS
+};
+
+/* Counters in shared memory, added to by every process (relaxed atomics). */
+struct cluster_stats {
+	uint64_t cs_rounds;
+	uint64_t cs_exchanges_ok;	/* answered, signed, merged */
+	uint64_t cs_exchanges_failed;	/* no answer, or not a good one */
+	uint64_t cs_bytes_sent;		/* gossip bodies, both directions */
+	uint64_t cs_bytes_received;
+	uint64_t cs_refused[CLUSTER_REFUSALS];
+	int cs_leaving;			/* the node stops: the agent says so */
+};
+
+struct cluster {
+	struct members *cl_members;	/* shared */
+	size_t cl_members_size;
+	struct auth_cache *cl_nonces;	/* shared */
+	void *cl_nonces_mem;
+	size_t cl_nonces_size;
+	struct cluster_stats *cl_stats;	/* shared */
+	struct auth_key *cl_key;	/* of the current configuration */
+	char cl_name[65];		/* cluster.name */
+	char cl_statefile[4096];	/* STATE_DIR/members.json */
+};
+
+/*
+ * Master: makes the shared tables for cfg (which has a cluster section).
+ * This node's incarnation and the members it knew come from the state
+ * directory's members.json when there is one (a node that restarts
+ * rejoins through them even when its seeds are gone). Returns NULL (with
+ * a message in *why) on failure.
+ */
+struct cluster *cluster_create(const struct config *cfg, int64_t now_ms,
+    int64_t wall_ms, const char **why);
+
+/* Master, on a reload that keeps the cluster: the new key and the rules'
+ * numbers. A change of node name or table size needs a restart (logged). */
+void cluster_reconfigure(struct cluster *cl, const struct config *cfg);
+
+void cluster_destroy(struct cluster *cl);
+
+/* "host:port" or "[v6]:port" into host (len bytes at most, NUL
+ * included) and port. Returns 0, or -1 when it is neither. */
+int cluster_split_addr(const char *addr, char *host, size_t len,
+    unsigned *port);
+
+/* This node's advertised "host:port" from cfg. */
+void cluster_self_addr(const struct config *cfg, char *out, size_t len);
+
+/* Makes the gossip peers of the peer table (PEER_SOURCE_GOSSIP) the
+ * members alive or suspect, with the global `save` and `ttl`, except those
+ * whose address is a static peer's. Resolves names (blocking). */
+void cluster_sync_peers(struct cluster *cl, const struct config *cfg,
+    struct peer_table *peers, int64_t now_ms);
+
+/* Writes members.json (this node's incarnation and the members with their
+ * addresses) atomically. Returns 0, or -1 with errno. */
+int cluster_save(struct cluster *cl);
+
+/* The JSON of GET /_/cluster. */
+void cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out);
+
+/* The cluster's families of /_/metrics. */
+void cluster_render_metrics(struct cluster *cl, int64_t now_ms,
+    struct buf *out);
+
+void cluster_stat_add(uint64_t *counter, uint64_t n);
+
+#endif

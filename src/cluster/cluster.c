@@ -1,0 +1,497 @@
+/*
+ * cluster.c - the shared part of a node's membership (see cluster.h): made
+ * by the master, kept in the state directory, turned into gossip peers of
+ * the peer table, shown at /_/cluster and /_/metrics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/auth.h"
+#include "cluster/cluster.h"
+#include "cluster/members.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/shm.h"
+#include "peer/peer_table.h"
+#include "store/metrics.h"
+
+#define CLUSTER_NONCES 16384		/* signed requests within a window */
+#define CLUSTER_FORGET_MS (24 * 3600 * 1000LL)
+#define CLUSTER_STATE_FILE "members.json"
+
+void
+cluster_stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+cluster_stat(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void
+cluster_self_addr(const struct config *cfg, char *out, size_t len)
+{
+	const struct config_cluster *cc = &cfg->cluster;
+
+	if (cc->advertise.host != NULL)
+		peer_format_name(cc->advertise.host, cc->advertise.port, out,
+		    len);
+	else
+		peer_format_name(cfg->listen_host != NULL ? cfg->listen_host :
+		    "localhost", cfg->listen_port, out, len);
+}
+
+static void
+cluster_params(const struct config *cfg, struct members_params *p)
+{
+	const struct config_cluster *cc = &cfg->cluster;
+
+	memset(p, 0, sizeof(*p));
+	p->mp_interval_ms = cc->gossip_interval_ms;
+	p->mp_fanout = cc->fanout;
+	p->mp_suspect_ms = cc->suspect_after_ms;
+	p->mp_dead_ms = cc->dead_after_ms;
+	p->mp_forget_ms = CLUSTER_FORGET_MS;
+	p->mp_max_skew_ms = cc->max_clock_skew_ms;
+}
+
+/* The members a previous run knew, taken in as alive (a member that is
+ * not is suspected in due time), and the incarnation it last had. */
+static uint64_t
+cluster_load(struct cluster *cl, int64_t now_ms, int64_t wall_ms)
+{
+	struct member_news nw;
+	json_error_t jerr;
+	json_t *root, *list, *m;
+	uint64_t last = 0;
+	size_t i;
+
+	root = json_load_file(cl->cl_statefile, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (access(cl->cl_statefile, F_OK) == 0)
+			log_warnx("%s: %s (line %d); starting without it",
+			    cl->cl_statefile, jerr.text, jerr.line);
+		return 0;
+	}
+	if (json_is_integer(json_object_get(root, "incarnation")) &&
+	    json_integer_value(json_object_get(root, "incarnation")) > 0)
+		last = (uint64_t)json_integer_value(json_object_get(root,
+		    "incarnation"));
+	list = json_object_get(root, "members");
+	json_array_foreach(list, i, m) {
+		const char *name = json_string_value(json_object_get(m,
+		    "name"));
+		const char *addr = json_string_value(json_object_get(m,
+		    "addr"));
+		json_int_t inc = json_integer_value(json_object_get(m, "inc"));
+
+		if (name == NULL || addr == NULL || inc <= 0 ||
+		    strlen(name) >= MEMBER_NAME_MAX ||
+		    strlen(addr) >= MEMBER_ADDR_MAX)
+			continue;
+		memset(&nw, 0, sizeof(nw));
+		strcpy(nw.mn_facts.mf_name, name);
+		strcpy(nw.mn_facts.mf_addr, addr);
+		nw.mn_facts.mf_incarnation = (uint64_t)inc;
+		nw.mn_state = MEMBER_ALIVE;
+		nw.mn_state_inc = (uint64_t)inc;
+		(void)members_merge_locked(cl->cl_members, &nw, now_ms,
+		    wall_ms);
+	}
+	json_decref(root);
+	return last;
+}
+
+struct cluster *
+cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
+    const char **why)
+{
+	const struct config_cluster *cc = &cfg->cluster;
+	struct cluster *cl = calloc(1, sizeof(*cl));
+	struct members_params p;
+	struct member_facts self;
+	uint64_t last;
+	unsigned cap = (unsigned)cc->max_members;
+	int rc;
+
+	if (cl == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	snprintf(cl->cl_name, sizeof(cl->cl_name), "%s", cc->name);
+	snprintf(cl->cl_statefile, sizeof(cl->cl_statefile), "%s/%s",
+	    cfg->state_dir, CLUSTER_STATE_FILE);
+	cl->cl_key = auth_key_new(cc->key, cc->key_len);
+	cl->cl_stats = shm_anon(sizeof(*cl->cl_stats));
+	cl->cl_members_size = members_size(cap);
+	cl->cl_members = shm_anon(cl->cl_members_size);
+	cl->cl_nonces_size = auth_cache_size(CLUSTER_NONCES);
+	cl->cl_nonces_mem = shm_anon(cl->cl_nonces_size);
+	if (cl->cl_key == NULL || cl->cl_stats == NULL ||
+	    cl->cl_members == NULL || cl->cl_nonces_mem == NULL ||
+	    (cl->cl_nonces = auth_cache_init(cl->cl_nonces_mem,
+	    CLUSTER_NONCES)) == NULL) {
+		*why = "cannot make the cluster's tables";
+		cluster_destroy(cl);
+		return NULL;
+	}
+	memset(&self, 0, sizeof(self));
+	snprintf(self.mf_name, sizeof(self.mf_name), "%s", cfg->node);
+	cluster_self_addr(cfg, self.mf_addr, sizeof(self.mf_addr));
+	self.mf_store = cc->store;
+	self.mf_capacity = cc->capacity;
+	cluster_params(cfg, &p);
+	/* The incarnation is chosen after the file is read; the table is
+	 * made first with a provisional one, then given the right one. */
+	self.mf_incarnation = 1;
+	if ((rc = members_init(cl->cl_members, cap, &self, &p, now_ms)) != 0) {
+		*why = rc == EINVAL ? "the node's name or address cannot be "
+		    "a member's (printable ASCII, no spaces or quotes)" :
+		    strerror(rc);
+		cluster_destroy(cl);
+		return NULL;
+	}
+	last = cluster_load(cl, now_ms, wall_ms);
+	members_self(cl->cl_members)->m_facts.mf_incarnation =
+	    members_incarnation(last, wall_ms);
+	members_self(cl->cl_members)->m_state_inc =
+	    members_self(cl->cl_members)->m_facts.mf_incarnation;
+	return cl;
+}
+
+void
+cluster_reconfigure(struct cluster *cl, const struct config *cfg)
+{
+	struct auth_key *key = auth_key_new(cfg->cluster.key,
+	    cfg->cluster.key_len);
+	struct members_params p;
+
+	if (key != NULL) {
+		auth_key_free(cl->cl_key);
+		cl->cl_key = key;
+	}
+	snprintf(cl->cl_name, sizeof(cl->cl_name), "%s", cfg->cluster.name);
+	cluster_params(cfg, &p);
+	if (members_lock(cl->cl_members) == 0) {
+		if (strcmp(members_self(cl->cl_members)->m_facts.mf_name,
+		    cfg->node) != 0)
+			log_warnx("cluster: a new node name takes a restart; "
+			    "still %s", members_self(cl->cl_members)->
+			    m_facts.mf_name);
+		if (cfg->cluster.max_members != cl->cl_members->mt_capacity)
+			log_warnx("cluster: a new max_members takes a restart; "
+			    "still %u", cl->cl_members->mt_capacity);
+		cl->cl_members->mt_params = p;
+		members_unlock(cl->cl_members);
+	}
+}
+
+void
+cluster_destroy(struct cluster *cl)
+{
+	if (cl == NULL)
+		return;
+	auth_key_free(cl->cl_key);
+	shm_free(cl->cl_members, cl->cl_members_size);
+	shm_free(cl->cl_nonces_mem, cl->cl_nonces_size);
+	shm_free(cl->cl_stats, sizeof(*cl->cl_stats));
+	free(cl);
+}
+
+/* -- the peers ----------------------------------------------------- */
+
+int
+cluster_split_addr(const char *addr, char *host, size_t len, unsigned *port)
+{
+	const char *colon = strrchr(addr, ':'), *h = addr;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (colon == NULL)
+		return -1;
+	hlen = (size_t)(colon - addr);
+	if (addr[0] == '[') {
+		if (hlen < 2 || addr[hlen - 1] != ']')
+			return -1;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= len)
+		return -1;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static bool
+cluster_is_static_peer(const struct config *cfg, const char *addr)
+{
+	char name[PEER_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < cfg->npeers; i++) {
+		peer_format_name(cfg->peers[i].host, cfg->peers[i].port, name,
+		    sizeof(name));
+		if (strcmp(name, addr) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+cluster_sync_peers(struct cluster *cl, const struct config *cfg,
+    struct peer_table *peers, int64_t now_ms)
+{
+	struct members *mt = cl->cl_members;
+	char (*addrs)[MEMBER_ADDR_MAX];
+	struct peer_spec *specs;
+	char host[MEMBER_ADDR_MAX];
+	const char *why;
+	size_t n = 0, k, nspecs = 0;
+	unsigned port;
+	uint32_t i;
+
+	addrs = calloc(mt->mt_capacity, sizeof(*addrs));
+	specs = calloc(mt->mt_capacity, sizeof(*specs));
+	if (addrs == NULL || specs == NULL || members_lock(mt) == -1) {
+		free(addrs);
+		free(specs);
+		return;
+	}
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (m->m_in_use && i != mt->mt_self &&
+		    m->m_state <= MEMBER_SUSPECT)
+			memcpy(addrs[n++], m->m_facts.mf_addr, MEMBER_ADDR_MAX);
+	}
+	members_unlock(mt);
+	/* Resolving may block: outside the lock. */
+	for (k = 0; k < n; k++) {
+		if (cluster_is_static_peer(cfg, addrs[k]) ||
+		    cluster_split_addr(addrs[k], host, sizeof(host),
+		    &port) == -1)
+			continue;
+		if (peer_spec_resolve(host, port, &specs[nspecs], &why) == -1)
+			log_debug("member %s: %s", addrs[k], why);
+		specs[nspecs].ps_save = cfg->save;
+		specs[nspecs].ps_ttl_ms = cfg->ttl_ms;
+		nspecs++;
+	}
+	if (peer_table_replace(peers, PEER_SOURCE_GOSSIP, specs, nspecs,
+	    now_ms) == -1)
+		log_warnx("the peer table is full: some members are not asked "
+		    "on a miss");
+	free(addrs);
+	free(specs);
+}
+
+/* -- the state file ------------------------------------------------- */
+
+int
+cluster_save(struct cluster *cl)
+{
+	struct members *mt = cl->cl_members;
+	json_t *root = json_object(), *list = json_array();
+	char tmp[sizeof(cl->cl_statefile) + 8];
+	uint32_t i;
+	int fd, rc = -1;
+	char *text;
+
+	if (root == NULL || list == NULL || members_lock(mt) == -1) {
+		json_decref(root);
+		json_decref(list);
+		errno = ENOMEM;
+		return -1;
+	}
+	json_object_set_new(root, "incarnation", json_integer((json_int_t)
+	    members_self(mt)->m_facts.mf_incarnation));
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (!m->m_in_use || i == mt->mt_self ||
+		    m->m_state >= MEMBER_DEAD)
+			continue;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I}",
+		    "name", m->m_facts.mf_name, "addr", m->m_facts.mf_addr,
+		    "inc", (json_int_t)m->m_facts.mf_incarnation));
+	}
+	members_unlock(mt);
+	json_object_set_new(root, "members", list);
+	text = json_dumps(root, JSON_INDENT(1));
+	json_decref(root);
+	if (text == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->cl_statefile);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd != -1) {
+		size_t len = strlen(text);
+
+		if (write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1)
+		    == 1 && fsync(fd) == 0 && rename(tmp, cl->cl_statefile)
+		    == 0)
+			rc = 0;
+		close(fd);
+		if (rc == -1)
+			(void)unlink(tmp);
+	}
+	free(text);
+	return rc;
+}
+
+/* -- what it shows --------------------------------------------------- */
+
+static json_t *
+cluster_member_json(const struct member *m, bool self, int64_t now_ms)
+{
+	const struct member_facts *f = &m->m_facts;
+	int64_t ago = now_ms - m->m_heard_ms;
+
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:I}",
+	    "name", f->mf_name, "address", f->mf_addr,
+	    "state", member_state_name(self && !f->mf_left ? MEMBER_ALIVE :
+	    (enum member_state)m->m_state),
+	    "incarnation", (json_int_t)f->mf_incarnation,
+	    "heartbeat", (json_int_t)f->mf_heartbeat,
+	    "last_heard_ms", (json_int_t)(self ? 0 : ago > 0 ? ago : 0),
+	    "store", f->mf_store,
+	    "capacity", (json_int_t)f->mf_capacity,
+	    "used", (json_int_t)f->mf_used);
+}
+
+void
+cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
+{
+	struct members *mt = cl->cl_members;
+	json_t *root, *list;
+	uint32_t i;
+	char *text;
+
+	root = json_object();
+	list = json_array();
+	if (root == NULL || list == NULL || members_lock(mt) == -1) {
+		json_decref(root);
+		json_decref(list);
+		return;
+	}
+	json_object_set_new(root, "cluster", json_string(cl->cl_name));
+	json_object_set_new(root, "node", cluster_member_json(
+	    members_self(mt), true, now_ms));
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (m->m_in_use && i != mt->mt_self)
+			json_array_append_new(list, cluster_member_json(m,
+			    false, now_ms));
+	}
+	members_unlock(mt);
+	json_object_set_new(root, "members", list);
+	text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	if (text != NULL) {
+		buf_append_str(out, text);
+		buf_append_str(out, "\n");
+		free(text);
+	}
+}
+
+static void
+cluster_counter(struct buf *out, const char *name, const char *help,
+    uint64_t v)
+{
+	metrics_family(out, name, help, "counter");
+	buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void
+cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
+{
+	static const char *reasons[CLUSTER_REFUSALS] = {
+		"unsigned", "bad_signature", "stale", "replayed",
+		"other_cluster", "malformed", "too_large", "busy",
+	};
+	struct members *mt = cl->cl_members;
+	const struct cluster_stats *cs = cl->cl_stats;
+	struct members_stats st;
+	uint32_t counts[MEMBER_STATES], i;
+	char label[2 * MEMBER_NAME_MAX + 1];
+	int s;
+
+	if (members_lock(mt) == -1)
+		return;
+	members_count_locked(mt, counts);
+	st = mt->mt_stats;
+	metrics_family(out, "shoal_cluster_members",
+	    "Members this node knows, by state (itself included).", "gauge");
+	for (s = 0; s < MEMBER_STATES; s++)
+		buf_printf(out, "shoal_cluster_members{state=\"%s\"} %u\n",
+		    member_state_name((enum member_state)s), counts[s]);
+	metrics_family(out, "shoal_cluster_member_last_heard_seconds",
+	    "Time since a member's facts last moved.", "gauge");
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (!m->m_in_use || i == mt->mt_self)
+			continue;
+		metrics_label_value(m->m_facts.mf_name, label, sizeof(label));
+		buf_printf(out, "shoal_cluster_member_last_heard_seconds"
+		    "{member=\"%s\",state=\"%s\"} %.3f\n", label,
+		    member_state_name((enum member_state)m->m_state),
+		    (double)(now_ms - m->m_heard_ms) / 1000);
+	}
+	members_unlock(mt);
+	cluster_counter(out, "shoal_cluster_joined_total",
+	    "Members heard of for the first time.", st.ms_joined);
+	cluster_counter(out, "shoal_cluster_suspicions_total",
+	    "Members this node began to suspect.", st.ms_suspected);
+	cluster_counter(out, "shoal_cluster_deaths_total",
+	    "Members this node declared dead.", st.ms_declared_dead);
+	cluster_counter(out, "shoal_cluster_refutations_total",
+	    "Suspicions of this node it refuted.", st.ms_refuted);
+	cluster_counter(out, "shoal_cluster_forgotten_total",
+	    "Dead or left members forgotten.", st.ms_forgotten);
+	metrics_family(out, "shoal_cluster_news_refused_total",
+	    "News about members not taken in, by reason.", "counter");
+	buf_printf(out, "shoal_cluster_news_refused_total{reason=\"invalid\"} "
+	    "%llu\n", (unsigned long long)st.ms_refused_invalid);
+	buf_printf(out, "shoal_cluster_news_refused_total{reason=\"future\"} "
+	    "%llu\n", (unsigned long long)st.ms_refused_future);
+	buf_printf(out, "shoal_cluster_news_refused_total{reason=\"full\"} "
+	    "%llu\n", (unsigned long long)st.ms_refused_full);
+	cluster_counter(out, "shoal_gossip_rounds_total",
+	    "Gossip rounds this node started.", cluster_stat(&cs->cs_rounds));
+	metrics_family(out, "shoal_gossip_exchanges_total",
+	    "Exchanges this node started, by outcome.", "counter");
+	buf_printf(out, "shoal_gossip_exchanges_total{outcome=\"ok\"} %llu\n",
+	    (unsigned long long)cluster_stat(&cs->cs_exchanges_ok));
+	buf_printf(out, "shoal_gossip_exchanges_total{outcome=\"failed\"} "
+	    "%llu\n", (unsigned long long)cluster_stat(
+	    &cs->cs_exchanges_failed));
+	cluster_counter(out, "shoal_gossip_sent_bytes_total",
+	    "Gossip bodies sent (requests and answers).",
+	    cluster_stat(&cs->cs_bytes_sent));
+	cluster_counter(out, "shoal_gossip_received_bytes_total",
+	    "Gossip bodies received (requests and answers).",
+	    cluster_stat(&cs->cs_bytes_received));
+	metrics_family(out, "shoal_gossip_refused_total",
+	    "Gossip requests this node refused, by reason.", "counter");
+	for (s = 0; s < CLUSTER_REFUSALS; s++)
+		buf_printf(out, "shoal_gossip_refused_total{reason=\"%s\"} "
+		    "%llu\n", reasons[s], (unsigned long long)cluster_stat(
+		    &cs->cs_refused[s]));
+}

@@ -1,0 +1,613 @@
+/*
+ * gossip_round.c - the agent's side of the cluster (see gossip_round.h).
+ * Loop thread of the agent.
+ *
+ * A round encodes one request body (digest, this node's facts, hot news)
+ * and sends it, signed anew for each, to every target of the round at
+ * once over the peer client; each answer is checked (status, signature,
+ * JSON) and merged as it comes. The targets live in a peer table of the
+ * agent's own (members and seeds by "host:port"), so that connections to
+ * them are kept alive between rounds; it is brought up to date, with the
+ * node's shared peer table, whenever the member table's version moves.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/auth.h"
+#include "cluster/cluster.h"
+#include "cluster/gossip_msg.h"
+#include "cluster/gossip_round.h"
+#include "cluster/members.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "event/loop.h"
+#include "peer/peer.h"
+#include "peer/peer_set.h"
+#include "peer/peer_table.h"
+
+#define GOSSIP_PUSH_MAX 64		/* news pushed with a digest */
+#define GOSSIP_MAX_TARGETS 40		/* per round, a seed included */
+#define GOSSIP_SEED_BACKOFF_MIN_MS 1000
+#define GOSSIP_SEED_BACKOFF_MAX_MS 30000
+#define GOSSIP_SAVE_EVERY_MS 10000
+#define GOSSIP_PATH "/_/gossip"
+
+struct gossip_seed {
+	char gs_name[PEER_NAME_MAX];	/* "host:port" */
+	int64_t gs_next_ms;		/* not tried before */
+	int64_t gs_backoff_ms;
+};
+
+/* A round's request body, shared by its exchanges. */
+struct gossip_body {
+	unsigned gb_refs;
+	struct buf gb_json;
+	uint8_t gb_digest[AUTH_DIGEST_LEN];
+};
+
+struct gossip_exchange {
+	struct list ge_link;		/* ga_exchanges */
+	struct gossip_agent *ge_agent;
+	struct gossip_body *ge_body;
+	struct peer_conn *ge_pc;
+	int ge_seed;			/* index in ga_seeds, or -1 */
+	uint8_t ge_nonce[AUTH_NONCE_LEN];
+	bool ge_sent;			/* the body went out */
+	int ge_status;
+	char ge_sig[AUTH_SIGNATURE_SIZE];
+	char ge_cluster[AUTH_CLUSTER_MAX + 1];
+	struct buf ge_answer;
+	bool ge_too_large;
+};
+
+struct gossip_agent {
+	struct loop *ga_loop;
+	const struct config *ga_cfg;
+	struct cluster *ga_cl;
+	struct peer_table *ga_peers;	/* the node's, shared */
+	struct peer_table *ga_targets;	/* the agent's own */
+	struct peer_set *ga_set;
+	struct http_limits ga_limits;
+	struct loop_timer ga_timer;
+	struct rng ga_rng;
+	uint64_t ga_version;		/* of the member table, last synced */
+	uint64_t ga_saved_version;
+	int64_t ga_saved_ms;
+	struct gossip_seed *ga_seeds;
+	size_t ga_nseeds;
+	struct list ga_exchanges;
+	size_t ga_answer_max;
+	bool ga_stopping;
+};
+
+static void gossip_on_timer(struct loop *loop, struct loop_timer *t);
+
+static void
+gossip_body_put(struct gossip_body *gb)
+{
+	if (gb != NULL && --gb->gb_refs == 0) {
+		buf_free(&gb->gb_json);
+		free(gb);
+	}
+}
+
+/* -- targets ---------------------------------------------------------- */
+
+static void
+gossip_spec(const char *name, struct peer_spec *spec, size_t *n)
+{
+	char host[PEER_NAME_MAX];
+	const char *why;
+	unsigned port;
+
+	if (cluster_split_addr(name, host, sizeof(host), &port) == -1)
+		return;
+	if (peer_spec_resolve(host, port, &spec[*n], &why) == -1)
+		log_debug("gossip target %s: %s", name, why);
+	/* The spec names it as the member does, so that it is found again. */
+	snprintf(spec[*n].ps_name, sizeof(spec[*n].ps_name), "%s", name);
+	(*n)++;
+}
+
+/* The agent's targets: every member but this node and those that left,
+ * and the seeds. Then the node's peers. */
+static void
+gossip_sync(struct gossip_agent *ga, int64_t now_ms)
+{
+	struct members *mt = ga->ga_cl->cl_members;
+	size_t cap = mt->mt_capacity + ga->ga_nseeds, n = 0, k, j;
+	char (*names)[MEMBER_ADDR_MAX] = calloc(cap, sizeof(*names));
+	struct peer_spec *specs = calloc(cap, sizeof(*specs));
+	size_t nnames = 0;
+	uint32_t i;
+
+	if (names == NULL || specs == NULL || members_lock(mt) == -1) {
+		free(names);
+		free(specs);
+		return;
+	}
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (m->m_in_use && i != mt->mt_self &&
+		    m->m_state != MEMBER_LEFT)
+			memcpy(names[nnames++], m->m_facts.mf_addr,
+			    MEMBER_ADDR_MAX);
+	}
+	ga->ga_version = mt->mt_version;
+	members_unlock(mt);
+	for (k = 0; k < nnames; k++)
+		gossip_spec(names[k], specs, &n);
+	for (k = 0; k < ga->ga_nseeds; k++) {
+		for (j = 0; j < nnames; j++)
+			if (strcmp(names[j], ga->ga_seeds[k].gs_name) == 0)
+				break;
+		if (j == nnames)
+			gossip_spec(ga->ga_seeds[k].gs_name, specs, &n);
+	}
+	if (peer_table_replace(ga->ga_targets, PEER_SOURCE_GOSSIP, specs, n,
+	    now_ms) == -1)
+		log_warnx("gossip: more targets than the agent's table holds");
+	free(names);
+	free(specs);
+	cluster_sync_peers(ga->ga_cl, ga->ga_cfg, ga->ga_peers, now_ms);
+}
+
+static struct peer *
+gossip_peer(struct gossip_agent *ga, const char *name)
+{
+	struct peer *p;
+
+	for (p = peer_set_first(ga->ga_set); p != NULL;
+	    p = peer_set_next(ga->ga_set, p))
+		if (strcmp(p->p_name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* -- one exchange ----------------------------------------------------- */
+
+static void
+gossip_seed_result(struct gossip_agent *ga, int seed, bool ok)
+{
+	struct gossip_seed *s;
+
+	if (seed < 0)
+		return;
+	s = &ga->ga_seeds[seed];
+	if (ok) {
+		s->gs_backoff_ms = 0;
+		s->gs_next_ms = 0;
+		return;
+	}
+	s->gs_backoff_ms = s->gs_backoff_ms == 0 ? GOSSIP_SEED_BACKOFF_MIN_MS :
+	    s->gs_backoff_ms * 2;
+	if (s->gs_backoff_ms > GOSSIP_SEED_BACKOFF_MAX_MS)
+		s->gs_backoff_ms = GOSSIP_SEED_BACKOFF_MAX_MS;
+	s->gs_next_ms = loop_now(ga->ga_loop) + s->gs_backoff_ms;
+}
+
+static void
+gossip_exchange_end(struct gossip_exchange *ge, bool ok)
+{
+	struct gossip_agent *ga = ge->ge_agent;
+
+	cluster_stat_add(ok ? &ga->ga_cl->cl_stats->cs_exchanges_ok :
+	    &ga->ga_cl->cl_stats->cs_exchanges_failed, 1);
+	gossip_seed_result(ga, ge->ge_seed, ok);
+	list_remove(&ge->ge_link);
+	gossip_body_put(ge->ge_body);
+	buf_free(&ge->ge_answer);
+	free(ge);
+}
+
+static void
+gossip_copy_header(const struct http_message *m, const char *name,
+    char *out, size_t cap)
+{
+	const struct http_header *h = http_find_header(m, name);
+
+	out[0] = '\0';
+	if (h != NULL && h->value.len < cap) {
+		memcpy(out, h->value.p, h->value.len);
+		out[h->value.len] = '\0';
+	}
+}
+
+static void
+gossip_on_head(struct peer_conn *pc, void *arg)
+{
+	struct gossip_exchange *ge = arg;
+
+	/* The head's strings live until this returns: keep what the
+	 * signature check needs. */
+	ge->ge_status = pc->pc_resp.status;
+	gossip_copy_header(&pc->pc_resp, AUTH_SIGNATURE_HEADER, ge->ge_sig,
+	    sizeof(ge->ge_sig));
+	gossip_copy_header(&pc->pc_resp, AUTH_CLUSTER_HEADER, ge->ge_cluster,
+	    sizeof(ge->ge_cluster));
+}
+
+static void
+gossip_on_body(struct peer_conn *pc, void *arg)
+{
+	struct gossip_exchange *ge = arg;
+	size_t n = peer_conn_data_len(pc);
+
+	if (ge->ge_answer.len + n > ge->ge_agent->ga_answer_max)
+		ge->ge_too_large = true;
+	else
+		buf_append(&ge->ge_answer, peer_conn_data(pc), n);
+	peer_conn_consumed(pc);
+}
+
+/* The answer is whole: check it and merge it. */
+static bool
+gossip_take_answer(struct gossip_exchange *ge)
+{
+	struct gossip_agent *ga = ge->ge_agent;
+	struct cluster *cl = ga->ga_cl;
+	struct members *mt = cl->cl_members;
+	uint8_t digest[AUTH_DIGEST_LEN];
+	struct http_message head;
+	struct gossip_msg msg;
+	enum auth_verdict v;
+	const char *why;
+	int64_t wall = loop_wall_ms(), now = loop_now(ga->ga_loop);
+	size_t i;
+
+	if (ge->ge_status != 200 || ge->ge_too_large) {
+		log_debug("gossip: %s answered %d%s", ge->ge_pc->pc_peer->p_name,
+		    ge->ge_status, ge->ge_too_large ? " (too large)" : "");
+		return false;
+	}
+	cluster_stat_add(&cl->cl_stats->cs_bytes_received, ge->ge_answer.len);
+	/* The two headers the check reads, as a head of their own. */
+	memset(&head, 0, sizeof(head));
+	head.status = ge->ge_status;
+	head.headers[0].name.p = AUTH_SIGNATURE_HEADER;
+	head.headers[0].name.len = strlen(AUTH_SIGNATURE_HEADER);
+	head.headers[0].value.p = ge->ge_sig;
+	head.headers[0].value.len = strlen(ge->ge_sig);
+	head.headers[1].name.p = AUTH_CLUSTER_HEADER;
+	head.headers[1].name.len = strlen(AUTH_CLUSTER_HEADER);
+	head.headers[1].value.p = ge->ge_cluster;
+	head.headers[1].value.len = strlen(ge->ge_cluster);
+	head.nheaders = ge->ge_cluster[0] != '\0' ? 2 : 1;
+	if (auth_body_digest(ge->ge_answer.data, ge->ge_answer.len, digest) ==
+	    -1)
+		return false;
+	v = auth_verify_answer(cl->cl_key, cl->cl_name, &head, digest, wall,
+	    ge->ge_nonce);
+	if (v != AUTH_OK) {
+		log_debug("gossip: the answer of %s: %s",
+		    ge->ge_pc->pc_peer->p_name, auth_verdict_reason(v));
+		return false;
+	}
+	if (gossip_msg_decode(ge->ge_answer.data, ge->ge_answer.len,
+	    mt->mt_capacity, &msg, &why) == -1) {
+		log_debug("gossip: the answer of %s: %s",
+		    ge->ge_pc->pc_peer->p_name, why);
+		return false;
+	}
+	if (members_lock(mt) == 0) {
+		for (i = 0; i < msg.gm_nnews; i++)
+			(void)members_merge_locked(mt, &msg.gm_news[i], now,
+			    wall);
+		members_unlock(mt);
+	}
+	gossip_msg_free(&msg);
+	return true;
+}
+
+static void
+gossip_on_done(struct peer_conn *pc, void *arg)
+{
+	struct gossip_exchange *ge = arg;
+	bool ok = gossip_take_answer(ge);
+
+	peer_conn_release(pc);
+	gossip_exchange_end(ge, ok);
+}
+
+static void
+gossip_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
+{
+	struct gossip_exchange *ge = arg;
+
+	log_debug("gossip: %s failed (%d)", pc->pc_peer->p_name, (int)why);
+	gossip_exchange_end(ge, false);
+}
+
+static void
+gossip_on_send(struct peer_conn *pc, void *arg)
+{
+	struct gossip_exchange *ge = arg;
+	struct buf *json = &ge->ge_body->gb_json;
+
+	if (!ge->ge_sent) {
+		ge->ge_sent = true;
+		(void)peer_conn_send(pc, json->data, json->len);
+		return;
+	}
+	(void)peer_conn_send_end(pc);
+}
+
+static const struct peer_handler gossip_peer_handler = {
+	.on_head = gossip_on_head,
+	.on_body = gossip_on_body,
+	.on_done = gossip_on_done,
+	.on_fail = gossip_on_fail,
+	.on_send = gossip_on_send,
+};
+
+/* Starts one exchange with the target `name`; returns 1, or 0 when it
+ * cannot be reached. */
+static int
+gossip_send(struct gossip_agent *ga, struct gossip_body *gb,
+    const char *name, int seed)
+{
+	struct cluster *cl = ga->ga_cl;
+	struct gossip_exchange *ge;
+	char sig[AUTH_SIGNATURE_SIZE];
+	struct peer *p;
+	struct buf head = { 0 };
+
+	if ((p = gossip_peer(ga, name)) == NULL || p->p_addrlen == 0) {
+		gossip_seed_result(ga, seed, false);
+		return 0;
+	}
+	ge = xcalloc(1, sizeof(*ge));
+	if (auth_nonce(ge->ge_nonce) == -1 ||
+	    auth_sign_request(cl->cl_key, cl->cl_name, "POST", GOSSIP_PATH,
+	    gb->gb_digest, loop_wall_ms(), ge->ge_nonce, sig,
+	    sizeof(sig)) == -1) {
+		log_warn("gossip: signing");
+		free(ge);
+		return 0;
+	}
+	ge->ge_agent = ga;
+	ge->ge_body = gb;
+	ge->ge_seed = seed;
+	gb->gb_refs++;
+	list_insert_head(&ga->ga_exchanges, &ge->ge_link);
+	buf_printf(&head, "POST " GOSSIP_PATH " HTTP/1.1\r\nHost: %s\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "%s: %s\r\n%s: %s\r\n\r\n", p->p_name, gb->gb_json.len,
+	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
+	cluster_stat_add(&cl->cl_stats->cs_bytes_sent, gb->gb_json.len);
+	ge->ge_pc = peer_request(ga->ga_set, p, head.data, head.len,
+	    PEER_REQ_BODY, ga->ga_cfg->peer_timeout_ms, &gossip_peer_handler,
+	    ge);
+	buf_free(&head);
+	return 1;
+}
+
+/* -- a round ----------------------------------------------------------- */
+
+/* A seed to try now, at random among those due; -1 when none is. */
+static int
+gossip_pick_seed(struct gossip_agent *ga, int64_t now_ms)
+{
+	size_t k, due = 0;
+	int pick = -1;
+
+	for (k = 0; k < ga->ga_nseeds; k++)
+		if (ga->ga_seeds[k].gs_next_ms <= now_ms &&
+		    rng_below(&ga->ga_rng, ++due) == 0)
+			pick = (int)k;
+	return pick;
+}
+
+/*
+ * Builds this round's body and its targets' addresses under the lock.
+ * `fanout` is the round's (twice the configured one for the last word).
+ */
+static struct gossip_body *
+gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
+    char (*names)[MEMBER_ADDR_MAX], size_t *ntargets, bool *want_seed)
+{
+	struct cluster *cl = ga->ga_cl;
+	struct members *mt = cl->cl_members;
+	struct gossip_body *gb = xcalloc(1, sizeof(*gb));
+	uint32_t slots[GOSSIP_MAX_TARGETS];
+	struct gossip_msg msg;
+	int saved_fanout;
+	size_t k;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.gm_digest = calloc(mt->mt_capacity, sizeof(*msg.gm_digest));
+	msg.gm_news = calloc(GOSSIP_PUSH_MAX, sizeof(*msg.gm_news));
+	*ntargets = 0;
+	if (msg.gm_digest == NULL || msg.gm_news == NULL ||
+	    members_lock(mt) == -1) {
+		free(msg.gm_digest);
+		free(msg.gm_news);
+		free(gb);
+		return NULL;
+	}
+	if (leave)
+		members_leave_locked(mt);
+	else
+		members_tick_locked(mt, loop_now(ga->ga_loop));
+	saved_fanout = mt->mt_params.mp_fanout;
+	mt->mt_params.mp_fanout = fanout;
+	*ntargets = members_targets_locked(mt, &ga->ga_rng, slots,
+	    GOSSIP_MAX_TARGETS - 1);
+	mt->mt_params.mp_fanout = saved_fanout;
+	for (k = 0; k < *ntargets; k++)
+		memcpy(names[k], members_at(mt, slots[k])->m_facts.mf_addr,
+		    MEMBER_ADDR_MAX);
+	*want_seed = !leave && members_want_seed_locked(mt, &ga->ga_rng);
+	msg.gm_ndigest = members_digest_locked(mt, msg.gm_digest,
+	    mt->mt_capacity);
+	msg.gm_nnews = members_push_locked(mt, msg.gm_news, GOSSIP_PUSH_MAX);
+	snprintf(msg.gm_from, sizeof(msg.gm_from), "%s",
+	    members_self(mt)->m_facts.mf_name);
+	members_unlock(mt);
+	snprintf(msg.gm_cluster, sizeof(msg.gm_cluster), "%s", cl->cl_name);
+	gb->gb_refs = 1;
+	if (gossip_msg_encode(&msg, &gb->gb_json) == -1 ||
+	    auth_body_digest(gb->gb_json.data, gb->gb_json.len,
+	    gb->gb_digest) == -1) {
+		gossip_body_put(gb);
+		gb = NULL;
+	}
+	free(msg.gm_digest);
+	free(msg.gm_news);
+	return gb;
+}
+
+/* Returns how many exchanges it started. */
+static size_t
+gossip_round(struct gossip_agent *ga, bool leave)
+{
+	struct members *mt = ga->ga_cl->cl_members;
+	char (*names)[MEMBER_ADDR_MAX];
+	int64_t now = loop_now(ga->ga_loop);
+	struct gossip_body *gb;
+	size_t n, k, sent = 0;
+	bool want_seed;
+	int seed;
+
+	names = calloc(GOSSIP_MAX_TARGETS, sizeof(*names));
+	if (names == NULL)
+		return 0;
+	gb = gossip_prepare(ga, leave ? 2 * ga->ga_cfg->cluster.fanout :
+	    ga->ga_cfg->cluster.fanout, leave, names, &n, &want_seed);
+	if (gb == NULL) {
+		free(names);
+		return 0;
+	}
+	if (__atomic_load_n(&mt->mt_version, __ATOMIC_RELAXED) !=
+	    ga->ga_version)
+		gossip_sync(ga, now);
+	for (k = 0; k < n; k++)
+		sent += gossip_send(ga, gb, names[k], -1);
+	if (want_seed && (seed = gossip_pick_seed(ga, now)) != -1)
+		sent += gossip_send(ga, gb, ga->ga_seeds[seed].gs_name, seed);
+	gossip_body_put(gb);
+	free(names);
+	cluster_stat_add(&ga->ga_cl->cl_stats->cs_rounds, 1);
+	if (!leave && ga->ga_version != ga->ga_saved_version &&
+	    now - ga->ga_saved_ms >= GOSSIP_SAVE_EVERY_MS) {
+		if (cluster_save(ga->ga_cl) == -1)
+			log_warn("saving %s", ga->ga_cl->cl_statefile);
+		ga->ga_saved_version = ga->ga_version;
+		ga->ga_saved_ms = now;
+	}
+	return sent;
+}
+
+static void
+gossip_on_timer(struct loop *loop, struct loop_timer *t)
+{
+	struct gossip_agent *ga = container_of(t, struct gossip_agent,
+	    ga_timer);
+	int64_t interval = ga->ga_cfg->cluster.gossip_interval_ms;
+
+	gossip_round(ga, false);
+	/* A tenth of jitter, so that the nodes' rounds do not fall into
+	 * step. */
+	loop_timer_set(loop, &ga->ga_timer, interval - interval / 20 +
+	    (int64_t)rng_below(&ga->ga_rng, (uint64_t)interval / 10 + 1),
+	    gossip_on_timer);
+}
+
+/* -- life ---------------------------------------------------------------- */
+
+struct gossip_agent *
+gossip_agent_start(struct loop *loop, const struct config *cfg,
+    struct cluster *cl, struct peer_table *peers)
+{
+	const struct config_cluster *cc = &cfg->cluster;
+	struct gossip_agent *ga = xcalloc(1, sizeof(*ga));
+	char self[MEMBER_ADDR_MAX];
+	size_t k;
+
+	ga->ga_loop = loop;
+	ga->ga_cfg = cfg;
+	ga->ga_cl = cl;
+	ga->ga_peers = peers;
+	list_init(&ga->ga_exchanges);
+	rng_seed(&ga->ga_rng, (uint64_t)loop_wall_ms() ^
+	    ((uint64_t)getpid() << 40));
+	ga->ga_answer_max = gossip_body_max(cl->cl_members->mt_capacity);
+	ga->ga_limits.max_request_line = cfg->http.max_request_line;
+	ga->ga_limits.max_header_line = cfg->http.max_header_line;
+	ga->ga_limits.max_headers = cfg->http.max_headers;
+	ga->ga_limits.max_header_size = cfg->http.max_header_size;
+	ga->ga_seeds = xcalloc(cc->nseeds + 1, sizeof(*ga->ga_seeds));
+	cluster_self_addr(cfg, self, sizeof(self));
+	for (k = 0; k < cc->nseeds; k++) {
+		struct gossip_seed *s = &ga->ga_seeds[ga->ga_nseeds];
+
+		peer_format_name(cc->seeds[k].host, cc->seeds[k].port,
+		    s->gs_name, sizeof(s->gs_name));
+		if (strcmp(s->gs_name, self) != 0)
+			ga->ga_nseeds++;	/* not itself */
+	}
+	ga->ga_targets = peer_table_create(cl->cl_members->mt_capacity +
+	    ga->ga_nseeds);
+	if (ga->ga_targets == NULL) {
+		log_err("gossip: the targets' table");
+		free(ga->ga_seeds);
+		free(ga);
+		return NULL;
+	}
+	ga->ga_set = peer_set_create(loop, ga->ga_targets, &ga->ga_limits,
+	    cfg->peer_timeout_ms);
+	gossip_sync(ga, loop_now(loop));
+	loop_timer_set(loop, &ga->ga_timer, 0, gossip_on_timer);
+	return ga;
+}
+
+bool
+gossip_agent_busy(const struct gossip_agent *ga)
+{
+	return ga != NULL && !list_empty(&ga->ga_exchanges);
+}
+
+bool
+gossip_agent_stop(struct gossip_agent *ga)
+{
+	if (ga == NULL)
+		return false;
+	if (!ga->ga_stopping) {
+		ga->ga_stopping = true;
+		loop_timer_cancel(ga->ga_loop, &ga->ga_timer);
+		if (__atomic_load_n(&ga->ga_cl->cl_stats->cs_leaving,
+		    __ATOMIC_RELAXED))
+			log_info("cluster: leaving; telling %zu members",
+			    gossip_round(ga, true));
+	}
+	return gossip_agent_busy(ga);
+}
+
+void
+gossip_agent_free(struct gossip_agent *ga)
+{
+	if (ga == NULL)
+		return;
+	while (!list_empty(&ga->ga_exchanges)) {
+		struct gossip_exchange *ge = container_of(list_first(
+		    &ga->ga_exchanges), struct gossip_exchange, ge_link);
+
+		peer_conn_close(ge->ge_pc);
+		list_remove(&ge->ge_link);
+		gossip_body_put(ge->ge_body);
+		buf_free(&ge->ge_answer);
+		free(ge);
+	}
+	loop_timer_cancel(ga->ga_loop, &ga->ga_timer);
+	(void)cluster_save(ga->ga_cl);
+	peer_set_free(ga->ga_set);
+	peer_table_destroy(ga->ga_targets);
+	free(ga->ga_seeds);
+	free(ga);
+}

@@ -1,0 +1,310 @@
+/*
+ * gossip_serve.c - a worker's side of the cluster: POST /_/gossip (one
+ * exchange another member started: its signed digest and news in, the
+ * news it lacks out, signed), GET /_/cluster (the member table as JSON)
+ * and the cluster's families of /_/metrics. Loop thread.
+ *
+ * A gossip request is refused before its body is read when it names
+ * another cluster (403) or announces a body larger than any exchange
+ * needs (413); after, when its signature does not hold (401, or 503 when
+ * the nonce cache is full) or its JSON is not a gossip message (400).
+ * Nothing of a refused request is merged.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/auth.h"
+#include "cluster/cluster.h"
+#include "cluster/gossip_msg.h"
+#include "cluster/gossip_serve.h"
+#include "cluster/members.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "event/loop.h"
+#include "serve/conn.h"
+#include "serve/request.h"
+#include "serve/server.h"
+
+#define GOSSIP_READ_CHUNK 16384
+#define GOSSIP_ANSWER_MAX 256		/* news in one answer */
+
+/* The cluster of this worker (one per process). */
+static struct cluster *gossip_cluster;
+
+struct gossip_in {
+	struct conn *gi_conn;
+	struct buf gi_body;
+	size_t gi_max;
+};
+
+static void
+gossip_refuse(struct conn *c, enum cluster_refusal why, int status,
+    const char *reason)
+{
+	cluster_stat_add(&gossip_cluster->cl_stats->cs_refused[why], 1);
+	log_debug("gossip from %s refused: %s", c->c_addr, reason);
+	conn_send_text(c, status, reason, NULL);
+}
+
+static enum cluster_refusal
+gossip_refusal_of(enum auth_verdict v)
+{
+	switch (v) {
+	case AUTH_MISSING:
+		return CLUSTER_REFUSED_UNSIGNED;
+	case AUTH_STALE:
+		return CLUSTER_REFUSED_STALE;
+	case AUTH_REPLAYED:
+		return CLUSTER_REFUSED_REPLAYED;
+	case AUTH_OTHER_CLUSTER:
+		return CLUSTER_REFUSED_OTHER_CLUSTER;
+	case AUTH_BUSY:
+	case AUTH_ERROR:
+		return CLUSTER_REFUSED_BUSY;
+	default:
+		return CLUSTER_REFUSED_BAD_SIGNATURE;
+	}
+}
+
+static void
+gossip_in_free(struct gossip_in *gi)
+{
+	buf_free(&gi->gi_body);
+	free(gi);
+}
+
+/* The whole body is in: check it, merge it, answer. */
+static void
+gossip_answer(struct gossip_in *gi)
+{
+	struct cluster *cl = gossip_cluster;
+	struct conn *c = gi->gi_conn;
+	struct members *mt = cl->cl_members;
+	uint8_t digest[AUTH_DIGEST_LEN], req_nonce[AUTH_NONCE_LEN];
+	uint8_t nonce[AUTH_NONCE_LEN];
+	int64_t now = loop_now(c->c_srv->s_loop), wall = loop_wall_ms();
+	struct gossip_msg in, out;
+	struct member_news *news;
+	struct buf body = { 0 };
+	char extra[2 * AUTH_SIGNATURE_SIZE + 128];
+	char sig[AUTH_SIGNATURE_SIZE];
+	enum auth_verdict v;
+	const char *why = NULL;
+	struct rng rng;
+	size_t i;
+
+	cluster_stat_add(&cl->cl_stats->cs_bytes_received, gi->gi_body.len);
+	if (auth_body_digest(gi->gi_body.data, gi->gi_body.len, digest) == -1)
+		v = AUTH_ERROR;
+	else
+		v = auth_verify_request(cl->cl_key, cl->cl_name, &c->c_req,
+		    digest, wall, cl->cl_nonces, req_nonce);
+	if (v != AUTH_OK) {
+		gossip_in_free(gi);
+		gossip_refuse(c, gossip_refusal_of(v), auth_verdict_status(v),
+		    auth_verdict_reason(v));
+		return;
+	}
+	if (gossip_msg_decode(gi->gi_body.data, gi->gi_body.len,
+	    mt->mt_capacity, &in, &why) == -1) {
+		gossip_in_free(gi);
+		gossip_refuse(c, CLUSTER_REFUSED_MALFORMED, 400, why);
+		return;
+	}
+	gossip_in_free(gi);
+	if (strcmp(in.gm_cluster, cl->cl_name) != 0) {
+		gossip_msg_free(&in);
+		gossip_refuse(c, CLUSTER_REFUSED_OTHER_CLUSTER, 403,
+		    "another cluster");
+		return;
+	}
+	news = calloc(GOSSIP_ANSWER_MAX, sizeof(*news));
+	memset(&out, 0, sizeof(out));
+	rng_seed(&rng, (uint64_t)wall ^ ((uint64_t)c->c_srv->s_pid << 32));
+	if (news == NULL || members_lock(mt) == -1) {
+		free(news);
+		gossip_msg_free(&in);
+		conn_send_text(c, 500, "cannot reach the member table", NULL);
+		return;
+	}
+	for (i = 0; i < in.gm_nnews; i++)
+		(void)members_merge_locked(mt, &in.gm_news[i], now, wall);
+	members_merge_digest_locked(mt, in.gm_digest, in.gm_ndigest, now,
+	    wall);
+	out.gm_nnews = members_answer_locked(mt, in.gm_digest, in.gm_ndigest,
+	    news, GOSSIP_ANSWER_MAX, &rng);
+	snprintf(out.gm_from, sizeof(out.gm_from), "%s",
+	    members_self(mt)->m_facts.mf_name);
+	members_unlock(mt);
+	gossip_msg_free(&in);
+	snprintf(out.gm_cluster, sizeof(out.gm_cluster), "%s", cl->cl_name);
+	out.gm_news = news;
+	if (gossip_msg_encode(&out, &body) == -1 ||
+	    auth_body_digest(body.data, body.len, digest) == -1 ||
+	    auth_nonce(nonce) == -1 ||
+	    auth_sign_answer(cl->cl_key, cl->cl_name, 200, req_nonce, digest,
+	    wall, nonce, sig, sizeof(sig)) == -1) {
+		free(news);
+		buf_free(&body);
+		conn_send_text(c, 500, "cannot sign the answer", NULL);
+		return;
+	}
+	free(news);
+	snprintf(extra, sizeof(extra), "%s: %s\r\n%s: %s\r\n"
+	    "Cache-Control: no-store\r\n", AUTH_CLUSTER_HEADER, cl->cl_name,
+	    AUTH_SIGNATURE_HEADER, sig);
+	cluster_stat_add(&cl->cl_stats->cs_bytes_sent, body.len);
+	conn_send_body(c, "application/json", extra, body.data, body.len);
+	buf_free(&body);
+}
+
+static void
+gossip_read(struct conn *c)
+{
+	struct gossip_in *gi = conn_owner(c);
+	ssize_t n;
+
+	for (;;) {
+		if (gi->gi_body.cap - gi->gi_body.len < GOSSIP_READ_CHUNK)
+			buf_reserve(&gi->gi_body, GOSSIP_READ_CHUNK);
+		n = conn_read_body(c, gi->gi_body.data + gi->gi_body.len,
+		    gi->gi_body.cap - gi->gi_body.len);
+		if (n > 0) {
+			gi->gi_body.len += (size_t)n;
+			if (gi->gi_body.len > gi->gi_max) {
+				c->c_close = true;
+				gossip_in_free(gi);
+				gossip_refuse(c, CLUSTER_REFUSED_TOO_LARGE, 413,
+				    "gossip body too large");
+				return;
+			}
+			continue;
+		}
+		if (n == 0 && errno == EAGAIN) {
+			conn_wait_readable(c);
+			return;
+		}
+		if (n == 0) {
+			gossip_answer(gi);
+			return;
+		}
+		gossip_in_free(gi);
+		if (errno == EPROTO) {
+			c->c_close = true;
+			gossip_refuse(c, CLUSTER_REFUSED_MALFORMED, 400,
+			    "bad chunked framing");
+			return;
+		}
+		conn_abort(c);
+		return;
+	}
+}
+
+static void
+gossip_on_io(struct conn *c, short revents)
+{
+	(void)revents;
+	gossip_read(c);
+}
+
+static void
+gossip_on_timeout(struct conn *c)
+{
+	gossip_in_free(conn_owner(c));
+	c->c_close = true;
+	conn_send_text(c, 408, "gossip body not received in time", NULL);
+}
+
+static void
+gossip_on_close(struct conn *c)
+{
+	gossip_in_free(conn_owner(c));
+}
+
+static const struct conn_handler gossip_handler = {
+	.on_io = gossip_on_io,
+	.on_timeout = gossip_on_timeout,
+	.on_close = gossip_on_close,
+};
+
+static void
+gossip_route(struct conn *c, const char *path)
+{
+	struct cluster *cl = gossip_cluster;
+	const struct http_header *h;
+	struct gossip_in *gi;
+	size_t max = gossip_body_max(cl->cl_members->mt_capacity);
+
+	(void)path;
+	if (c->c_req.method != HTTP_METHOD_POST) {
+		request_skip_body(c);
+		conn_send_text(c, 405, "method not allowed here",
+		    "Allow: POST\r\n");
+		return;
+	}
+	h = http_find_header(&c->c_req, AUTH_CLUSTER_HEADER);
+	if (h != NULL && (h->value.len != strlen(cl->cl_name) ||
+	    memcmp(h->value.p, cl->cl_name, h->value.len) != 0)) {
+		request_skip_body(c);
+		gossip_refuse(c, CLUSTER_REFUSED_OTHER_CLUSTER, 403,
+		    "another cluster");
+		return;
+	}
+	if (!c->c_req.chunked && !c->c_req.has_content_length) {
+		conn_send_text(c, 411, "gossip needs a Content-Length", NULL);
+		return;
+	}
+	if (c->c_req.has_content_length && c->c_req.content_length > max) {
+		request_skip_body(c);
+		gossip_refuse(c, CLUSTER_REFUSED_TOO_LARGE, 413,
+		    "gossip body too large");
+		return;
+	}
+	gi = calloc(1, sizeof(*gi));
+	if (gi == NULL) {
+		request_skip_body(c);
+		conn_send_text(c, 503, "out of memory", NULL);
+		return;
+	}
+	gi->gi_conn = c;
+	gi->gi_max = max;
+	conn_own(c, &gossip_handler, gi);
+	conn_body_begin(c);
+	if (conn_continue(c) == -1) {
+		gossip_in_free(gi);
+		conn_abort(c);
+		return;
+	}
+	gossip_read(c);
+}
+
+static void
+cluster_route(struct conn *c, const char *path)
+{
+	struct buf body = { 0 };
+
+	(void)path;
+	if (!request_node_read_only(c))
+		return;
+	cluster_render_json(gossip_cluster, loop_now(c->c_srv->s_loop), &body);
+	conn_send_body(c, "application/json", "Cache-Control: no-store\r\n",
+	    body.data, body.len);
+	buf_free(&body);
+}
+
+static void
+gossip_metrics(struct server *s, struct buf *out)
+{
+	cluster_render_metrics(gossip_cluster, loop_now(s->s_loop), out);
+}
+
+void
+gossip_serve_routes(struct server *s, struct cluster *cl)
+{
+	gossip_cluster = cl;
+	(void)server_route(s, "gossip", gossip_route);
+	(void)server_route(s, "cluster", cluster_route);
+	(void)server_metrics(s, gossip_metrics);
+}

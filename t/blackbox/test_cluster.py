@@ -1,0 +1,311 @@
+"""Gossip between real daemons on loopback: nodes that name one seed find
+the whole cluster, a node started later joins, one stopped with SIGTERM is
+`left` at once, one killed is dead within its timeouts, one frozen comes
+back alive, and a node with another key or cluster name never gets in.
+Then the hostile requests of shared/BADINPUT.md ("Cluster") against one
+node: each is refused with the documented answer and merges nothing.
+
+The signatures here are computed with Python's hmac and hashlib, apart
+from the daemon's code, as the README describes them."""
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import time
+
+from shoal import NodeTest, wait_for
+
+KEY = "k" * 24 + "-test-cluster-key-0123"
+CLUSTER = "blackbox"
+
+
+def cluster_settings(seeds=(), key=KEY, name=CLUSTER, **more):
+    c = {"name": name, "key": key,
+         "seeds": ["127.0.0.1:%d" % s.port for s in seeds],
+         "gossip_interval": "50ms", "suspect_after": "1s",
+         "dead_after": "1s"}
+    c.update(more)
+    return c
+
+
+def members(node):
+    r = node.curl("/_/cluster")
+    if r.status != 200:
+        return {}
+    return {m["name"]: m for m in json.loads(r.body)["members"]}
+
+
+def states(node):
+    return {n: m["state"] for n, m in members(node).items()}
+
+
+def sign(body, method="POST", target="/_/gossip", key=KEY,
+         cluster=CLUSTER, ts=None, nonce=None):
+    ts = int(time.time() * 1000) if ts is None else ts
+    nonce = nonce or os.urandom(16).hex()
+    text = "shoal-v1\n%s\n%s\n%s\n%d\n%s\n%s" % (
+        cluster, method, target, ts, nonce, hashlib.sha256(body).hexdigest())
+    mac = hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return "v1 ts=%d nonce=%s mac=%s" % (ts, nonce, mac)
+
+
+def message(news=(), digest=(), frm="intruder", cluster=CLUSTER):
+    return json.dumps({"v": 1, "cluster": cluster, "from": frm,
+                       "digest": list(digest), "news": list(news)}).encode()
+
+
+def news(name, addr, inc, ver=1, state="alive", sinc=None, left=False):
+    return {"name": name, "addr": addr, "inc": inc, "ver": ver, "hb": ver,
+            "store": True, "cap": 0, "used": 0, "left": left,
+            "state": state, "sinc": inc if sinc is None else sinc}
+
+
+def gossip(node, body, signature=None, cluster=CLUSTER, extra=()):
+    headers = ["Content-Type: application/json",
+               "Shoal-Cluster: %s" % cluster] + list(extra)
+    if signature is not False:
+        headers.append("Shoal-Signature: %s" % (signature or sign(body)))
+    return node.curl("/_/gossip", method="POST", data=body,
+                     headers=headers)
+
+
+def metric(node, prefix):
+    for line in node.curl("/_/metrics").body.decode().splitlines():
+        if line.startswith(prefix + " "):
+            return float(line.split()[-1])
+    return None
+
+
+class ClusterTest(NodeTest):
+    def cluster_node(self, name, seeds=(), start=True, **kw):
+        return self.node(name=name, start=start,
+                         cluster=cluster_settings(seeds, **kw))
+
+    def all_see(self, nodes, want, timeout=20, what="convergence"):
+        """Waits until every node in `nodes` sees exactly `want`: a dict
+        name -> state of the others."""
+        def ok():
+            for n in nodes:
+                s = states(n)
+                mine = {k: v for k, v in want.items() if k != n.name}
+                if {k: s.get(k) for k in mine} != mine:
+                    return False
+            return True
+        wait_for(ok, timeout=timeout, what=what)
+
+    def test_sixteen_nodes_find_each_other_and_follow_every_change(self):
+        nodes = [self.cluster_node("n0")]
+        # Each names one seed: the one before it, or the first.
+        for i in range(1, 16):
+            nodes.append(self.cluster_node("n%d" % i,
+                                           seeds=[nodes[(i - 1) // 2]]))
+        self.all_see(nodes, {n.name: "alive" for n in nodes})
+
+        # A node started later joins through any member.
+        late = self.cluster_node("late", seeds=[nodes[7]])
+        nodes.append(late)
+        t0 = time.time()
+        self.all_see(nodes, {n.name: "alive" for n in nodes})
+        print("\n  a node started later known to all 16 in %.2f s" %
+              (time.time() - t0))
+
+        # Outsiders: another key, another cluster name. Both seed on n0.
+        wrong_key = self.node(name="wrongkey", cluster=cluster_settings(
+            [nodes[0]], key="w" * 40))
+        other = self.node(name="other", cluster=cluster_settings(
+            [nodes[0]], name="elsewhere"))
+
+        # SIGTERM: left everywhere, at once (no timeout waited out).
+        leaving = nodes.pop(3)
+        t0 = time.time()
+        leaving.stop(signal.SIGTERM)
+        want = {n.name: "alive" for n in nodes}
+        want[leaving.name] = "left"
+        self.all_see(nodes, want, timeout=5, what="left")
+        print("  a node stopped with SIGTERM is left everywhere in %.2f s" %
+              (time.time() - t0))
+
+        # SIGKILL: dead within suspect_after + dead_after and a margin.
+        killed = nodes.pop(5)
+        t0 = time.time()
+        killed.kill_all()
+        want[killed.name] = "dead"
+        self.all_see(nodes, want, timeout=10, what="dead")
+        print("  a node killed is dead everywhere in %.2f s "
+              "(suspect_after + dead_after = 2 s)" % (time.time() - t0))
+
+        # SIGSTOP: given up; SIGCONT: alive again, by its refutation.
+        frozen = nodes[6]
+        os.kill(frozen.master_pid(), signal.SIGSTOP)
+        for pid in frozen.child_pids():
+            os.kill(pid, signal.SIGSTOP)
+        others = [n for n in nodes if n is not frozen]
+        want_frozen = dict(want)
+        want_frozen[frozen.name] = "dead"
+        self.all_see(others, want_frozen, timeout=10, what="frozen dead")
+        for pid in frozen.child_pids():
+            os.kill(pid, signal.SIGCONT)
+        os.kill(frozen.master_pid(), signal.SIGCONT)
+        self.all_see(nodes, want, timeout=10, what="thawed alive")
+
+        # The outsiders never got into anyone's table, nor anyone into
+        # theirs.
+        for n in nodes:
+            m = members(n)
+            self.assertNotIn("wrongkey", m)
+            self.assertNotIn("other", m)
+        self.assertEqual(members(wrong_key), {})
+        self.assertEqual(members(other), {})
+        self.assertGreater(metric(nodes[0], 'shoal_gossip_refused_total'
+                                  '{reason="bad_signature"}'), 0)
+        self.assertGreater(metric(nodes[0], 'shoal_gossip_refused_total'
+                                  '{reason="other_cluster"}'), 0)
+
+    def test_a_seed_down_at_start_is_joined_when_it_comes_up(self):
+        seed = self.cluster_node("seed", start=False)
+        b = self.cluster_node("b", seeds=[seed])
+        # b serves its own files meanwhile.
+        b.put_file("mine", "b\n")
+        self.assertEqual(b.curl("/mine").body, b"b\n")
+        time.sleep(1)
+        self.assertEqual(members(b), {})
+        seed.start()
+        self.all_see([seed, b], {"seed": "alive", "b": "alive"},
+                     timeout=40, what="the join after the seed came")
+
+    def test_a_restarted_node_rejoins_through_the_members_it_knew(self):
+        a = self.cluster_node("a")
+        b = self.cluster_node("b", seeds=[a])
+        c = self.cluster_node("c", seeds=[a])
+        self.all_see([a, b, c], {"a": "alive", "b": "alive", "c": "alive"})
+        # c's member list is saved every 10 s; wait for the file.
+        path = os.path.join(c.config["state_dir"], "members.json")
+        wait_for(lambda: os.path.exists(path) and
+                 "\"b\"" in open(path).read(), timeout=20,
+                 what="members.json")
+        c.stop()
+        # Its seed is gone for good; it comes back through b.
+        a.stop()
+        c.start()
+        self.all_see([b, c], {"b": "alive", "c": "alive"}, timeout=20,
+                     what="the rejoin through b")
+
+    def test_members_are_asked_on_a_miss(self):
+        a = self.cluster_node("a")
+        b = self.cluster_node("b", seeds=[a])
+        self.all_see([a, b], {"a": "alive", "b": "alive"})
+        b.put_file("only-on-b", "from b\n")
+        wait_for(lambda: a.curl("/only-on-b").status == 200, timeout=10,
+                 what="a miss asked of a member")
+        self.assertEqual(a.curl("/only-on-b").body, b"from b\n")
+        # An upload's name check asks members too.
+        r = a.curl("/only-on-b", method="PUT", data=b"again")
+        self.assertEqual(r.status, 409, r.body)
+
+
+class GossipBadInputTest(NodeTest):
+    def setUp(self):
+        super().setUp()
+        self.a = self.node(name="a", cluster=cluster_settings(
+            suspect_after="30s", dead_after="30s"))
+
+    def refused(self, r, status, reason_part=None):
+        self.assertEqual(r.status, status, r.body)
+        if reason_part:
+            self.assertIn(reason_part, r.body.decode())
+        self.assertEqual(members(self.a), {})
+
+    def intro(self, name="x", inc=None):
+        inc = inc or int(time.time() * 1000)
+        return message([news(name, "127.0.0.1:9", inc)])
+
+    def test_a_signed_exchange_is_merged_and_answered_signed(self):
+        body = self.intro()
+        req_nonce = os.urandom(16).hex()
+        r = gossip(self.a, body, signature=sign(body, nonce=req_nonce))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.header("shoal-cluster"), CLUSTER)
+        self.assertEqual(json.loads(r.body)["from"], "a")
+        self.assertEqual(members(self.a)["x"]["state"], "alive")
+        # The answer is signed over its status and the request's nonce.
+        f = dict(kv.split("=", 1) for kv in
+                 r.header("shoal-signature").split()[1:])
+        text = "shoal-v1\n%s\n200\n%s\n%s\n%s\n%s" % (
+            CLUSTER, req_nonce, f["ts"], f["nonce"],
+            hashlib.sha256(r.body).hexdigest())
+        self.assertEqual(f["mac"], hmac.new(KEY.encode(), text.encode(),
+                                            hashlib.sha256).hexdigest())
+
+    def test_unsigned_wrong_key_and_tampered_are_401(self):
+        body = self.intro()
+        self.refused(gossip(self.a, body, signature=False), 401)
+        self.refused(gossip(self.a, body, signature=sign(body, key="z" * 40)),
+                     401)
+        sig = sign(body)
+        self.refused(gossip(self.a, body.replace(b"127.0.0.1:9",
+                                                 b"127.0.0.1:8"),
+                            signature=sig), 401)
+        self.refused(gossip(self.a, body, signature="v1 garbage"), 401)
+        self.assertGreater(metric(self.a, 'shoal_gossip_refused_total'
+                                  '{reason="unsigned"}'), 0)
+
+    def test_replayed_and_stale_are_401(self):
+        body = self.intro()
+        sig = sign(body)
+        self.assertEqual(gossip(self.a, body, signature=sig).status, 200)
+        r = gossip(self.a, self.intro("y"), signature=sig)
+        self.assertEqual(r.status, 401)
+        r = gossip(self.a, body, signature=sig)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("replay", r.body.decode())
+        old = self.intro("z")
+        r = gossip(self.a, old, signature=sign(
+            old, ts=int(time.time() * 1000) - 120000))
+        self.assertEqual(r.status, 401)
+        self.assertNotIn("z", members(self.a))
+
+    def test_another_cluster_is_403(self):
+        body = message([news("x", "127.0.0.1:9", int(time.time() * 1000))],
+                       cluster="elsewhere")
+        self.refused(gossip(self.a, body, cluster="elsewhere",
+                            signature=sign(body, cluster="elsewhere")), 403)
+
+    def test_bad_json_is_400_and_too_large_is_413(self):
+        for body in (b"{", b"[]", b"\xff\xfe", b'{"v":1}',
+                     b"[" * 10000 + b"]" * 10000,
+                     message([dict(news("x", "127.0.0.1:9", 5), inc=-1)]),
+                     message([dict(news("x", "127.0.0.1:9", 5),
+                                   state="zombie")])):
+            self.refused(gossip(self.a, body), 400)
+        r = self.a.curl("/_/gossip", method="POST", headers=[
+            "Shoal-Cluster: " + CLUSTER, "Content-Length: 900000000",
+            "Shoal-Signature: " + sign(b"")], data=b"")
+        self.assertIn(r.status, (413, 400))
+        self.assertEqual(self.a.curl("/_/gossip").status, 405)
+
+    def test_being_called_dead_is_refuted(self):
+        before = json.loads(self.a.curl("/_/cluster").body)["node"]
+        inc = before["incarnation"]
+        body = message([news("a", before["address"], inc, ver=1,
+                             state="dead", sinc=inc)])
+        self.assertEqual(gossip(self.a, body).status, 200)
+        after = json.loads(self.a.curl("/_/cluster").body)["node"]
+        self.assertEqual(after["state"], "alive")
+        self.assertGreater(after["incarnation"], inc)
+
+    def test_absurd_values_are_refused_or_clamped(self):
+        far = int(time.time() * 1000) + 3600 * 1000
+        self.assertEqual(gossip(self.a, message(
+            [news("future", "127.0.0.1:9", far)])).status, 200)
+        self.assertNotIn("future", members(self.a))
+        huge = message([news("m%d" % i, "127.0.0.1:9", 5)
+                        for i in range(5000)])
+        r = gossip(self.a, huge)
+        self.assertIn(r.status, (400, 413), r.body)
+        self.assertEqual(members(self.a), {})
+        # An unknown member reported dead is not taken in.
+        self.assertEqual(gossip(self.a, message(
+            [news("ghost", "127.0.0.1:9", 5, state="dead")])).status, 200)
+        self.assertNotIn("ghost", members(self.a))

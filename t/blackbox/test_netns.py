@@ -1,0 +1,151 @@
+"""A cluster on separate hosts, cut in two by the network and healed.
+
+Each node runs in a network namespace of its own, reached over a veth
+pair whose other end is on a bridge in one more namespace (the switch);
+the test makes all of them and removes them. No namespace has a route
+out of the machine. The split is iptables DROP rules inside the nodes'
+namespaces; healing removes them. Both halves must give the other up,
+then become one cluster again without a restart.
+
+Skipped, with the reason, where the machine cannot make namespaces (not
+root, no `ip netns`, no iptables)."""
+
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+from shoal import NodeTest, wait_for
+from test_cluster import cluster_settings, states
+
+NODES = 4
+SUBNET = "10.77.%d.%d"
+
+
+def run(*cmd, check=True):
+    return subprocess.run(list(cmd), capture_output=True, timeout=30,
+                          check=check)
+
+
+def can_make_namespaces():
+    if os.geteuid() != 0:
+        return "needs root to make network namespaces"
+    for tool in ("ip", "iptables"):
+        if shutil.which(tool) is None:
+            return "%s is not installed" % tool
+    name = "shoalprobe%d" % os.getpid()
+    if run("ip", "netns", "add", name, check=False).returncode != 0:
+        return "this machine cannot make network namespaces"
+    probe = run("ip", "netns", "exec", name, "iptables", "-L", "INPUT",
+                check=False)
+    run("ip", "netns", "del", name, check=False)
+    if probe.returncode != 0:
+        return "iptables does not work inside a namespace here: %s" % \
+            probe.stderr.decode(errors="replace").strip()
+    return None
+
+
+SKIP = can_make_namespaces()
+
+
+@unittest.skipIf(SKIP is not None, SKIP or "")
+class NetnsSplitTest(NodeTest):
+    def setUp(self):
+        super().setUp()
+        tag = "%d" % (os.getpid() % 10000)
+        self.net = 100 + os.getpid() % 100
+        self.switch = "shoalsw" + tag
+        self.spaces = ["shoaln%s-%d" % (tag, i) for i in range(NODES)]
+        self.made = []
+        self.addCleanup(self.remove_namespaces)
+        run("ip", "netns", "add", self.switch)
+        self.made.append(self.switch)
+        self.in_ns(self.switch, "ip", "link", "add", "br0", "type",
+                   "bridge")
+        self.in_ns(self.switch, "ip", "link", "set", "br0", "up")
+        for i, ns in enumerate(self.spaces):
+            run("ip", "netns", "add", ns)
+            self.made.append(ns)
+            # One end in the node's namespace, the other on the bridge.
+            run("ip", "link", "add", "shv%s" % i, "netns", ns, "type",
+                "veth", "peer", "name", "shp%s" % i, "netns", self.switch)
+            self.in_ns(ns, "ip", "link", "set", "lo", "up")
+            self.in_ns(ns, "ip", "link", "set", "shv%s" % i, "up")
+            self.in_ns(ns, "ip", "addr", "add", self.addr(i) + "/24",
+                       "dev", "shv%s" % i)
+            self.in_ns(self.switch, "ip", "link", "set", "shp%s" % i,
+                       "master", "br0")
+            self.in_ns(self.switch, "ip", "link", "set", "shp%s" % i, "up")
+
+    def addr(self, i):
+        return SUBNET % (self.net, i + 1)
+
+    def in_ns(self, ns, *cmd, check=True):
+        return run("ip", "netns", "exec", ns, *cmd, check=check)
+
+    def remove_namespaces(self):
+        for n in self.nodes:
+            n.kill_all()
+        for ns in self.made:
+            run("ip", "netns", "del", ns, check=False)
+
+    def node_in(self, i, seed=None):
+        n = self.node(name="h%d" % i, start=False, cluster=cluster_settings(
+            advertise="%s:8080" % self.addr(i)))
+        n.host = self.addr(i)
+        n.port = 8080
+        n.config["listen"] = "%s:8080" % self.addr(i)
+        if seed is not None:
+            n.config["cluster"]["seeds"] = ["%s:8080" % self.addr(seed)]
+        n.cmd_prefix = ["ip", "netns", "exec", self.spaces[i]]
+        n.write_config()
+        n.start()
+        return n
+
+    def cut(self, left, right):
+        for i in left:
+            for j in right:
+                for a, b in ((i, j), (j, i)):
+                    self.in_ns(self.spaces[a], "iptables", "-A", "INPUT",
+                               "-s", self.addr(b), "-j", "DROP")
+                    self.in_ns(self.spaces[a], "iptables", "-A", "OUTPUT",
+                               "-d", self.addr(b), "-j", "DROP")
+
+    def heal(self):
+        for ns in self.spaces:
+            self.in_ns(ns, "iptables", "-F", "INPUT")
+            self.in_ns(ns, "iptables", "-F", "OUTPUT")
+
+    def see(self, nodes, want, timeout, what):
+        def ok():
+            for n in nodes:
+                s = states(n)
+                if any(s.get(k) != v for k, v in want.items()
+                       if k != n.name):
+                    return False
+            return True
+        wait_for(ok, timeout=timeout, what=what)
+
+    def test_a_split_cluster_merges_again_when_the_network_heals(self):
+        nodes = [self.node_in(0)]
+        nodes += [self.node_in(i, seed=0) for i in range(1, NODES)]
+        everyone = {n.name: "alive" for n in nodes}
+        self.see(nodes, everyone, 20, "the cluster across namespaces")
+        # No way out of the machine from a node's namespace.
+        r = self.in_ns(self.spaces[0], "ip", "route", "get", "192.0.2.1",
+                       check=False)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+
+        left, right = [0, 1], [2, 3]
+        self.cut(left, right)
+        for side, other in ((left, right), (right, left)):
+            want = {nodes[i].name: "alive" for i in side}
+            want.update({nodes[i].name: "dead" for i in other})
+            self.see([nodes[i] for i in side], want, 20,
+                     "each half giving the other up")
+        t0 = time.time()
+        self.heal()
+        self.see(nodes, everyone, 30, "the halves merging again")
+        print("\n  two halves in namespaces one cluster again %.2f s after "
+              "the network healed" % (time.time() - t0))
