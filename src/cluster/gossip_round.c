@@ -163,6 +163,7 @@ gossip_peer(struct gossip_agent *ga, const char *name)
 {
 	struct peer *p;
 
+	peer_set_sync(ga->ga_set);
 	for (p = peer_set_first(ga->ga_set); p != NULL;
 	    p = peer_set_next(ga->ga_set, p))
 		if (strcmp(p->p_name, name) == 0)
@@ -359,6 +360,8 @@ gossip_send(struct gossip_agent *ga, struct gossip_body *gb,
 	struct buf head = { 0 };
 
 	if ((p = gossip_peer(ga, name)) == NULL || p->p_addrlen == 0) {
+		log_debug("gossip: %s cannot be reached (%s)", name,
+		    p == NULL ? "not a target" : "no address");
 		gossip_seed_result(ga, seed, false);
 		return 0;
 	}
@@ -445,7 +448,7 @@ gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
 		    MEMBER_ADDR_MAX);
 	*want_seed = !leave && members_want_seed_locked(mt, &ga->ga_rng);
 	msg.gm_ndigest = members_digest_locked(mt, msg.gm_digest,
-	    mt->mt_capacity);
+	    mt->mt_capacity, &msg.gm_range);
 	msg.gm_nnews = members_push_locked(mt, msg.gm_news, GOSSIP_PUSH_MAX);
 	snprintf(msg.gm_from, sizeof(msg.gm_from), "%s",
 	    members_self(mt)->m_facts.mf_name);

@@ -134,13 +134,14 @@ gossip_answer(struct gossip_in *gi)
 	members_merge_digest_locked(mt, in.gm_digest, in.gm_ndigest, now,
 	    wall);
 	out.gm_nnews = members_answer_locked(mt, in.gm_digest, in.gm_ndigest,
-	    news, GOSSIP_ANSWER_MAX, &rng);
+	    &in.gm_range, news, GOSSIP_ANSWER_MAX, &rng);
 	snprintf(out.gm_from, sizeof(out.gm_from), "%s",
 	    members_self(mt)->m_facts.mf_name);
 	members_unlock(mt);
 	gossip_msg_free(&in);
 	snprintf(out.gm_cluster, sizeof(out.gm_cluster), "%s", cl->cl_name);
 	out.gm_news = news;
+	out.gm_range.mr_hi = UINT32_MAX;	/* an answer has no digest */
 	if (gossip_msg_encode(&out, &body) == -1 ||
 	    auth_body_digest(body.data, body.len, digest) == -1 ||
 	    auth_nonce(nonce) == -1 ||

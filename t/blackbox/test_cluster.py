@@ -259,7 +259,7 @@ class GossipBadInputTest(NodeTest):
         self.assertEqual(r.status, 401)
         r = gossip(self.a, body, signature=sig)
         self.assertEqual(r.status, 401, r.body)
-        self.assertIn("replay", r.body.decode())
+        self.assertIn("already used", r.body.decode())
         old = self.intro("z")
         r = gossip(self.a, old, signature=sign(
             old, ts=int(time.time() * 1000) - 120000))

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "http/response.h"
+#include "proc/child.h"
 #include "proc/worker.h"
 #include "serve_fixture.h"
 
@@ -1169,9 +1170,12 @@ START_TEST(full_worker_refuses_503)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		struct child_tables t = { .ct_index = sfx.ix,
+		    .ct_peers = sfx.table };
+
 		close(ready[0]);
 		_exit(worker_run(&sfx.cfg, sfx.lfd, slot, ready[1], getppid(),
-		    sfx.ix, sfx.table));
+		    &t));
 	}
 	close(ready[1]);
 	pfd.fd = ready[0];
