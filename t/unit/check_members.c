@@ -27,6 +27,7 @@
 
 static struct members *mt;
 static struct members_params params;
+static const struct member_range all_keys = { 0, UINT32_MAX };
 static int64_t now = 1000000;
 
 static int64_t
@@ -543,22 +544,88 @@ START_TEST(digest_doubting_self_refutes)
 }
 END_TEST
 
+static const struct digest_line_want {
+	const char *name;
+	uint64_t inc, ver;
+	uint8_t state;
+} digest_want[] = {
+	{ "b", 7, 2, MEMBER_SUSPECT },
+	{ "c", 3, 1, MEMBER_ALIVE },
+};
+
 START_TEST(digest_of_the_table)
 {
 	struct member_digest d[4];
-	size_t n;
+	struct member_range r;
+	size_t n, i, k;
 
 	ck_assert(merge("b", 7, 2, MEMBER_SUSPECT, 7));
 	ck_assert(merge("c", 3, 1, MEMBER_ALIVE, 3));
-	n = members_digest_locked(mt, d, 4);
+	n = members_digest_locked(mt, d, 4, &r);
 	ck_assert_uint_eq(n, 3);
-	ck_assert_str_eq(d[0].md_name, "self");
-	ck_assert_str_eq(d[1].md_name, "b");
-	ck_assert_uint_eq(d[1].md_incarnation, 7);
-	ck_assert_uint_eq(d[1].md_version, 2);
-	ck_assert_uint_eq(d[1].md_state, MEMBER_SUSPECT);
-	ck_assert_uint_eq(d[1].md_state_inc, 7);
-	ck_assert_uint_eq(members_digest_locked(mt, d, 2), 2);
+	/* A small table fits one digest: every key. */
+	ck_assert_uint_eq(r.mr_lo, 0);
+	ck_assert_uint_eq(r.mr_hi, UINT32_MAX);
+	for (i = 0; i < 2; i++) {
+		for (k = 0; k < n; k++)
+			if (strcmp(d[k].md_name, digest_want[i].name) == 0)
+				break;
+		ck_assert_uint_lt(k, n);
+		ck_assert_uint_eq(d[k].md_incarnation, digest_want[i].inc);
+		ck_assert_uint_eq(d[k].md_version, digest_want[i].ver);
+		ck_assert_uint_eq(d[k].md_state, digest_want[i].state);
+		ck_assert_uint_eq(d[k].md_state_inc, digest_want[i].inc);
+	}
+	/* In key order. */
+	for (k = 1; k < n; k++)
+		ck_assert_uint_le(member_key(d[k - 1].md_name),
+		    member_key(d[k].md_name));
+}
+END_TEST
+
+/* A large table: each digest a slice of about MEMBERS_DIGEST_LINES in key
+ * order, the next one where it ended, until every member was in exactly
+ * one; then from the start again. An answer speaks of its range only. */
+START_TEST(digests_sweep_the_table_in_slices)
+{
+	struct member_digest *d = calloc(MEMBERS_MIN * 64, sizeof(*d));
+	struct member_news out[4];
+	struct member_range r;
+	char name[32];
+	uint32_t expect_lo = 0, seen = 0;
+	size_t n, k;
+	int i, digests = 0;
+	struct rng rng;
+
+	free(mt);
+	mt = table(1024);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		ck_assert(merge(name, 5, 1, MEMBER_ALIVE, 5));
+	}
+	do {
+		n = members_digest_locked(mt, d, MEMBERS_MIN * 64, &r);
+		digests++;
+		ck_assert_uint_eq(r.mr_lo, expect_lo);
+		ck_assert_uint_le(r.mr_lo, r.mr_hi);
+		ck_assert_uint_ge(n, 1);
+		ck_assert_uint_le(n, MEMBERS_DIGEST_LINES);
+		for (k = 0; k < n; k++) {
+			ck_assert_uint_ge(member_key(d[k].md_name), r.mr_lo);
+			ck_assert_uint_le(member_key(d[k].md_name), r.mr_hi);
+		}
+		seen += (uint32_t)n;
+		/* Nobody outside the range is news for this digest. */
+		rng_seed(&rng, 1);
+		ck_assert_uint_eq(members_answer_locked(mt, d, n, &r, out, 4,
+		    &rng), 0);
+		expect_lo = r.mr_hi + 1;
+	} while (r.mr_hi != UINT32_MAX);
+	ck_assert_uint_eq(seen, 301);
+	ck_assert_int_eq(digests, 3);
+	n = members_digest_locked(mt, d, MEMBERS_MIN * 64, &r);
+	ck_assert_uint_eq(r.mr_lo, 0);
+	free(d);
 }
 END_TEST
 
@@ -920,7 +987,7 @@ START_TEST(answer_order_and_content)
 
 	for (seed = 0; seed < 50; seed++) {
 		rng_seed(&rng, (uint64_t)seed);
-		n = members_answer_locked(mt, d, nd, out, 16, &rng);
+		n = members_answer_locked(mt, d, nd, &all_keys, out, 16, &rng);
 		ck_assert_uint_eq(n, 4);
 		ck_assert(missing_or_newer(out[0].mn_facts.mf_name));
 		ck_assert(missing_or_newer(out[1].mn_facts.mf_name));
@@ -937,7 +1004,7 @@ START_TEST(answer_order_and_content)
 	}
 	/* what is sent is the table's news of them */
 	rng_seed(&rng, 1);
-	n = members_answer_locked(mt, d, nd, out, 16, &rng);
+	n = members_answer_locked(mt, d, nd, &all_keys, out, 16, &rng);
 	for (k = 0; k < n; k++)
 		if (strcmp(out[k].mn_facts.mf_name, "g") == 0)
 			ck_assert_uint_eq(out[k].mn_facts.mf_version, 4);
@@ -955,14 +1022,14 @@ START_TEST(answer_respects_max)
 	int seed, first_c = 0;
 
 	rng_seed(&rng, 3);
-	ck_assert_uint_eq(members_answer_locked(mt, d, nd, out, 0, &rng), 0);
+	ck_assert_uint_eq(members_answer_locked(mt, d, nd, &all_keys, out, 0, &rng), 0);
 	for (seed = 0; seed < 200; seed++) {
 		rng_seed(&rng, (uint64_t)seed);
-		ck_assert_uint_eq(members_answer_locked(mt, d, nd, out, 1,
+		ck_assert_uint_eq(members_answer_locked(mt, d, nd, &all_keys, out, 1,
 		    &rng), 1);
 		ck_assert(missing_or_newer(out[0].mn_facts.mf_name));
 		first_c += out[0].mn_facts.mf_name[0] == 'c';
-		ck_assert_uint_eq(members_answer_locked(mt, d, nd, out, 3,
+		ck_assert_uint_eq(members_answer_locked(mt, d, nd, &all_keys, out, 3,
 		    &rng), 3);
 	}
 	/* the start is a random slot: c (slot 2) comes first from 12 of
@@ -983,7 +1050,7 @@ START_TEST(answer_to_an_empty_digest)
 
 	answer_setup(d);
 	rng_seed(&rng, 5);
-	n = members_answer_locked(mt, NULL, 0, out, 16, &rng);
+	n = members_answer_locked(mt, NULL, 0, &all_keys, out, 16, &rng);
 	ck_assert_uint_eq(n, 5);	/* self, b, c, e, g */
 	for (k = 0; k < n; k++)
 		ck_assert_uint_lt(out[k].mn_state, MEMBER_DEAD);
@@ -1245,6 +1312,7 @@ main(void)
 	tcase_add_test(tc, digest_doubting_self_refutes);
 	tcase_add_test(tc, word_of_a_new_life_is_news);
 	tcase_add_test(tc, digest_of_the_table);
+	tcase_add_test(tc, digests_sweep_the_table_in_slices);
 	tcase_add_test(tc, full_table_evicts_the_longest_dead);
 	tcase_add_test(tc, incarnation_from_the_future_refused);
 	tcase_add_test(tc, invalid_news_refused);
