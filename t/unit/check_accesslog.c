@@ -21,6 +21,7 @@
 
 #include "event/loop.h"
 #include "serve/accesslog.c"
+#include "check_main.h"
 
 /* A directory made and removed by the parent (an unchecked fixture), so
  * a failing test leaves nothing behind. */
@@ -514,34 +515,19 @@ static Suite *
 accesslog_suite(void)
 {
 	Suite *s = suite_create("accesslog");
-	TCase *tc = tcase_create("accesslog");
-
+	TCase *tc = check_main_tcase(s, "accesslog", setup, teardown,
+	    CHECK_MAIN_TESTS(off_writes_nothing, line_written_on_flush,
+	    fields_escaped, unparsed_request_logs_dashes, duration_format,
+	    one_job_at_a_time, reopen_after_rename, close_writes_pending,
+	    to_stderr, open_fails_cleanly,
+	    pending_is_bounded_while_disk_is_slow));
 	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, off_writes_nothing);
-	tcase_add_test(tc, line_written_on_flush);
-	tcase_add_test(tc, fields_escaped);
-	tcase_add_test(tc, unparsed_request_logs_dashes);
-	tcase_add_test(tc, duration_format);
-	tcase_add_test(tc, one_job_at_a_time);
-	tcase_add_test(tc, reopen_after_rename);
-	tcase_add_test(tc, close_writes_pending);
-	tcase_add_test(tc, to_stderr);
-	tcase_add_test(tc, open_fails_cleanly);
-	tcase_add_test(tc, pending_is_bounded_while_disk_is_slow);
-	suite_add_tcase(s, tc);
+
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(accesslog_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(accesslog_suite());
 }

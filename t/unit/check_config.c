@@ -77,6 +77,8 @@ test_strndup(const char *s, size_t n)
 #include <check.h>
 #include <unistd.h>
 
+#include "check_main.h"
+
 static struct config cfg;
 static struct config_errors errs;
 
@@ -1116,84 +1118,36 @@ static Suite *
 config_suite(void)
 {
 	Suite *s = suite_create("config");
-	TCase *tc;
 
-	tc = tcase_create("defaults");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_empty_sections);
-	tcase_add_test(tc, test_default_node_fits);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("keys");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_every_key);
-	tcase_add_test(tc, test_listen_forms);
-	tcase_add_test(tc, test_listen_bad);
-	tcase_add_test(tc, test_words);
-	tcase_add_test(tc, test_workers_auto);
-	tcase_add_test(tc, test_string_keys);
-	tcase_add_test(tc, test_bools);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("errors");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_syntax_error);
-	tcase_add_test(tc, test_reader_errors);
-	tcase_add_test(tc, test_unknown_and_duplicate);
-	tcase_add_test(tc, test_long_key_quoted);
-	tcase_add_test(tc, test_types);
-	tcase_add_test(tc, test_null_values);
-	tcase_add_test(tc, test_ranges);
-	tcase_add_test(tc, test_anchors_tags);
-	tcase_add_test(tc, test_documents);
-	tcase_add_test(tc, test_empty_file);
-	tcase_add_test(tc, test_nesting);
-	tcase_add_test(tc, test_error_count);
-	tcase_add_test(tc, test_too_many_errors);
-	tcase_add_test(tc, test_errors_append);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("units");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_duration_keys);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("paths");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_relative_paths);
-	tcase_add_test(tc, test_path_join);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("peers");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_peer_resolution);
-	tcase_add_test(tc, test_peer_errors);
-	tcase_add_test(tc, test_peer_limit);
-	tcase_add_test(tc, test_compare);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("files");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_out_of_memory);
-	tcase_add_test(tc, test_too_large);
-	tcase_add_test(tc, test_load_positions);
-	tcase_add_test(tc, test_shipped_example);
-	tcase_add_test(tc, test_demo_configs);
-	tcase_add_test(tc, test_helpers);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "defaults", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_defaults, test_empty_sections,
+	    test_default_node_fits));
+	check_main_tcase(s, "keys", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_every_key, test_listen_forms,
+	    test_listen_bad, test_words, test_workers_auto, test_string_keys,
+	    test_bools));
+	check_main_tcase(s, "errors", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_syntax_error, test_reader_errors,
+	    test_unknown_and_duplicate, test_long_key_quoted, test_types,
+	    test_null_values, test_ranges, test_anchors_tags, test_documents,
+	    test_empty_file, test_nesting, test_error_count,
+	    test_too_many_errors, test_errors_append));
+	check_main_tcase(s, "units", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_duration_keys));
+	check_main_tcase(s, "paths", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_relative_paths, test_path_join));
+	check_main_tcase(s, "peers", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_peer_resolution, test_peer_errors,
+	    test_peer_limit, test_compare));
+	check_main_tcase(s, "files", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_load_missing, test_out_of_memory,
+	    test_too_large, test_load_positions, test_shipped_example,
+	    test_demo_configs, test_helpers));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(config_suite());
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proc/daemon.c"
+#include "check_main.h"
 
 /* A directory made and removed by the parent (an unchecked fixture), so
  * a failing test leaves nothing behind; each test has its own file. */
@@ -259,29 +260,18 @@ static Suite *
 daemon_suite(void)
 {
 	Suite *s = suite_create("daemon");
-	TCase *tc = tcase_create("pidfile");
-
+	TCase *tc = check_main_tcase(s, "pidfile", setup, NULL,
+	    CHECK_MAIN_TESTS(writes_our_pid_and_holds_it,
+	    second_daemon_sees_the_first, remove_deletes_and_releases,
+	    stale_file_is_replaced, lock_released_when_holder_dies,
+	    unwritable_place_fails));
 	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, writes_our_pid_and_holds_it);
-	tcase_add_test(tc, second_daemon_sees_the_first);
-	tcase_add_test(tc, remove_deletes_and_releases);
-	tcase_add_test(tc, stale_file_is_replaced);
-	tcase_add_test(tc, lock_released_when_holder_dies);
-	tcase_add_test(tc, unwritable_place_fails);
-	suite_add_tcase(s, tc);
+
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(daemon_suite());
 }

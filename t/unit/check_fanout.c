@@ -19,6 +19,7 @@
 #include "peer/fanout.c"
 #include "peer/peer_table.h"
 #include "fake_peer.h"
+#include "check_main.h"
 
 #define NOT_FOUND "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n" \
 	"not here\n"
@@ -567,32 +568,18 @@ static Suite *
 fanout_suite(void)
 {
 	Suite *s = suite_create("fanout");
-	TCase *tc = tcase_create("fanout");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, first_200_wins);
-	tcase_add_test(tc, head_lookup);
-	tcase_add_test(tc, all_404_missing);
-	tcase_add_test(tc, refused_and_timed_out_missing);
-	tcase_add_test(tc, other_answers_are_bad_responses);
-	tcase_add_test(tc, no_peers_missing_from_the_loop);
-	tcase_add_test(tc, abort_at_once);
-	tcase_add_test(tc, abort_before_any_answer);
-	tcase_add_test(tc, resting_peers_skipped);
-	tcase_add_test(tc, peer_leaves_during_the_lookup);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "fanout", setup, teardown,
+	    CHECK_MAIN_TESTS(first_200_wins, head_lookup, all_404_missing,
+	    refused_and_timed_out_missing, other_answers_are_bad_responses,
+	    no_peers_missing_from_the_loop, abort_at_once,
+	    abort_before_any_answer, resting_peers_skipped,
+	    peer_leaves_during_the_lookup));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(fanout_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(fanout_suite());
 }

@@ -24,6 +24,7 @@
 
 #include "store/file.c"
 #include "store/file_write.c"
+#include "check_main.h"
 
 /*
  * Each tcase gets a base directory, made and removed by the parent (an
@@ -1007,65 +1008,40 @@ static Suite *
 file_suite(void)
 {
 	Suite *s = suite_create("file");
-	TCase *open_tc = tcase_create("open");
-	TCase *send_tc = tcase_create("send");
-	TCase *list_tc = tcase_create("list");
-	TCase *tmp_tc = tcase_create("publish");
+	TCase *list_tc;
+	TCase *open_tc;
+	TCase *send_tc;
+	TCase *tmp_tc;
 
+	open_tc = check_main_tcase(s, "open", setup, teardown,
+	    CHECK_MAIN_TESTS(open_regular_file, open_missing_file,
+	    remove_copy_only_removes_the_copy,
+	    open_cached_knows_missing_names_without_the_disk, open_directory,
+	    open_symlinks_never_followed, open_fifo_does_not_hang,
+	    open_socket_file, digest_stable_then_changes,
+	    xattr_digest_used_when_valid,
+	    xattr_digest_ignored_when_stale_or_bad));
 	tcase_add_unchecked_fixture(open_tc, make_base, remove_base);
-	tcase_add_checked_fixture(open_tc, setup, teardown);
 	tcase_set_timeout(open_tc, 5);
-	tcase_add_test(open_tc, open_regular_file);
-	tcase_add_test(open_tc, open_missing_file);
-	tcase_add_test(open_tc, remove_copy_only_removes_the_copy);
-	tcase_add_test(open_tc, open_cached_knows_missing_names_without_the_disk);
-	tcase_add_test(open_tc, open_directory);
-	tcase_add_test(open_tc, open_symlinks_never_followed);
-	tcase_add_test(open_tc, open_fifo_does_not_hang);
-	tcase_add_test(open_tc, open_socket_file);
-	tcase_add_test(open_tc, digest_stable_then_changes);
-	tcase_add_test(open_tc, xattr_digest_used_when_valid);
-	tcase_add_test(open_tc, xattr_digest_ignored_when_stale_or_bad);
-	suite_add_tcase(s, open_tc);
-
+	send_tc = check_main_tcase(s, "send", setup, teardown,
+	    CHECK_MAIN_TESTS(send_whole_file_through_full_socket,
+	    send_range_and_nothing, send_file_that_shrank_is_eio,
+	    send_to_closed_peer));
 	tcase_add_unchecked_fixture(send_tc, make_base, remove_base);
-	tcase_add_checked_fixture(send_tc, setup, teardown);
-	tcase_add_test(send_tc, send_whole_file_through_full_socket);
-	tcase_add_test(send_tc, send_range_and_nothing);
-	tcase_add_test(send_tc, send_file_that_shrank_is_eio);
-	tcase_add_test(send_tc, send_to_closed_peer);
-	suite_add_tcase(s, send_tc);
-
+	list_tc = check_main_tcase(s, "list", setup, teardown,
+	    CHECK_MAIN_TESTS(list_text, list_json, json_string_escapes,
+	    list_empty_root, list_many_sorted, list_not_a_directory));
 	tcase_add_unchecked_fixture(list_tc, make_base, remove_base);
-	tcase_add_checked_fixture(list_tc, setup, teardown);
-	tcase_add_test(list_tc, list_text);
-	tcase_add_test(list_tc, list_json);
-	tcase_add_test(list_tc, json_string_escapes);
-	tcase_add_test(list_tc, list_empty_root);
-	tcase_add_test(list_tc, list_many_sorted);
-	tcase_add_test(list_tc, list_not_a_directory);
-	suite_add_tcase(s, list_tc);
-
+	tmp_tc = check_main_tcase(s, "publish", setup, teardown,
+	    CHECK_MAIN_TESTS(tmp_create_unique_names, write_all_at_offsets,
+	    publish_links_into_place, publish_never_replaces,
+	    tmp_clean_removes_leftovers));
 	tcase_add_unchecked_fixture(tmp_tc, make_base, remove_base);
-	tcase_add_checked_fixture(tmp_tc, setup, teardown);
-	tcase_add_test(tmp_tc, tmp_create_unique_names);
-	tcase_add_test(tmp_tc, write_all_at_offsets);
-	tcase_add_test(tmp_tc, publish_links_into_place);
-	tcase_add_test(tmp_tc, publish_never_replaces);
-	tcase_add_test(tmp_tc, tmp_clean_removes_leftovers);
-	suite_add_tcase(s, tmp_tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(file_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(file_suite());
 }

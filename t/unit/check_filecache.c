@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/filecache.c"
+#include "check_main.h"
 
 static char dir[] = "/tmp/check_filecache.XXXXXX";
 static struct loop *loop;
@@ -231,23 +232,11 @@ int
 main(void)
 {
 	Suite *s = suite_create("filecache");
-	TCase *tc = tcase_create("filecache");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, hit_with_body);
-	tcase_add_test(tc, copy_expires);
-	tcase_add_test(tc, change_drops_entry);
-	tcase_add_test(tc, unlink_drops_entry);
-	tcase_add_test(tc, large_file_keeps_no_body);
-	tcase_add_test(tc, small_file_holds_no_descriptor);
-	tcase_add_test(tc, thousand_names_mostly_kept);
-	tcase_add_test(tc, descriptors_bounded);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	check_main_tcase(s, "filecache", setup, teardown, CHECK_MAIN_TESTS(
+	    hit_with_body, copy_expires, change_drops_entry,
+	    unlink_drops_entry, large_file_keeps_no_body,
+	    small_file_holds_no_descriptor, thousand_names_mostly_kept,
+	    descriptors_bounded));
+	return check_main_run(s);
 }

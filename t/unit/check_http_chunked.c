@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 /* A byte string that may hold NULs. */
 struct bytes {
 	const char *p;
@@ -326,33 +328,19 @@ static Suite *
 http_chunked_suite(void)
 {
 	Suite *s = suite_create("http_chunked");
-	TCase *tc;
+	TCase *tc = check_main_tcase(s, "chunked", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_chunked_simple, test_chunked_next_message,
+	    test_chunked_in_place, test_chunked_extensions_trailers,
+	    test_chunked_hex_sizes, test_chunked_big_size,
+	    test_chunked_every_split, test_chunked_error_sticks,
+	    test_chunked_bounds, test_chunked_empty_input));
 
-	tc = tcase_create("chunked");
-	tcase_add_test(tc, test_chunked_simple);
-	tcase_add_test(tc, test_chunked_next_message);
-	tcase_add_test(tc, test_chunked_in_place);
-	tcase_add_test(tc, test_chunked_extensions_trailers);
-	tcase_add_test(tc, test_chunked_hex_sizes);
-	tcase_add_test(tc, test_chunked_big_size);
-	tcase_add_test(tc, test_chunked_every_split);
-	tcase_add_loop_test(tc, test_chunked_bad, 0,
-	    (int)(sizeof(bad_chunked) / sizeof(bad_chunked[0])));
-	tcase_add_test(tc, test_chunked_error_sticks);
-	tcase_add_test(tc, test_chunked_bounds);
-	tcase_add_test(tc, test_chunked_empty_input);
-	suite_add_tcase(s, tc);
+	CHECK_MAIN_ROWS(tc, test_chunked_bad, bad_chunked);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(http_chunked_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(http_chunked_suite());
 }

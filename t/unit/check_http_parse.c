@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
@@ -1202,79 +1204,39 @@ http_parse_suite(void)
 	Suite *s = suite_create("http_parse");
 	TCase *tc;
 
-	tc = tcase_create("request");
-	tcase_add_test(tc, test_get_all_headers);
-	tcase_add_test(tc, test_minimal_get);
-	tcase_add_test(tc, test_head);
-	tcase_add_test(tc, test_methods);
-	tcase_add_test(tc, test_method_length);
-	tcase_add_test(tc, test_http10);
-	tcase_add_test(tc, test_connection_close);
-	tcase_add_test(tc, test_expect);
-	tcase_add_test(tc, test_content_length);
-	tcase_add_test(tc, test_transfer_encoding_chunked);
-	tcase_add_test(tc, test_pipelined);
-	tcase_add_test(tc, test_pipelined_after_body);
-	tcase_add_test(tc, test_leading_empty_lines);
-	tcase_add_test(tc, test_first_of_repeated);
-	tcase_add_test(tc, test_fields_by_whole_name);
-	tcase_add_test(tc, test_find_header);
-	tcase_add_test(tc, test_str_eq);
-	tcase_add_test(tc, test_obs_text_and_tabs);
-	tcase_add_test(tc, test_host_forms);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("badinput");
-	tcase_add_loop_test(tc, test_bad_request, 0,
-	    (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
-	tcase_add_loop_test(tc, test_bad_request_incremental, 0,
-	    (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
-	tcase_add_test(tc, test_error_reasons);
-	tcase_add_test(tc, test_fault_order);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("limits");
-	tcase_add_test(tc, test_limit_request_line);
-	tcase_add_test(tc, test_limit_header_line);
-	tcase_add_test(tc, test_limit_header_count);
-	tcase_add_test(tc, test_limit_header_count_cap);
-	tcase_add_test(tc, test_limit_head_size);
-	tcase_add_test(tc, test_limit_head_below_line);
-	tcase_add_test(tc, test_limit_first_broken_wins_at_any_split);
-	tcase_add_test(tc, test_limit_no_input);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("incremental");
-	tcase_add_loop_test(tc, test_incremental_request, 0,
-	    (int)(sizeof(good_requests) / sizeof(good_requests[0])));
-	tcase_add_test(tc, test_more_fills_nothing);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("response");
-	tcase_add_test(tc, test_response_content_length);
-	tcase_add_test(tc, test_response_chunked);
-	tcase_add_test(tc, test_response_no_body);
-	tcase_add_test(tc, test_response_head);
-	tcase_add_test(tc, test_response_close_delimited);
-	tcase_add_test(tc, test_response_versions);
-	tcase_add_test(tc, test_response_lenient_reason);
-	tcase_add_loop_test(tc, test_bad_response, 0,
-	    (int)(sizeof(bad_responses) / sizeof(bad_responses[0])));
-	tcase_add_test(tc, test_response_reasons);
-	tcase_add_test(tc, test_response_limits);
-	suite_add_tcase(s, tc);
-
+	tc = check_main_tcase(s, "request", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_get_all_headers, test_minimal_get, test_head,
+	    test_methods, test_method_length, test_http10,
+	    test_connection_close, test_expect, test_content_length,
+	    test_transfer_encoding_chunked, test_pipelined,
+	    test_pipelined_after_body, test_leading_empty_lines,
+	    test_first_of_repeated, test_fields_by_whole_name,
+	    test_find_header, test_str_eq, test_obs_text_and_tabs,
+	    test_host_forms));
+	tc = check_main_tcase(s, "badinput", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_error_reasons, test_fault_order));
+	CHECK_MAIN_ROWS(tc, test_bad_request, bad_requests);
+	CHECK_MAIN_ROWS(tc, test_bad_request_incremental, bad_requests);
+	tc = check_main_tcase(s, "limits", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_limit_request_line, test_limit_header_line,
+	    test_limit_header_count, test_limit_header_count_cap,
+	    test_limit_head_size, test_limit_head_below_line,
+	    test_limit_first_broken_wins_at_any_split, test_limit_no_input));
+	tc = check_main_tcase(s, "incremental", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_more_fills_nothing));
+	CHECK_MAIN_ROWS(tc, test_incremental_request, good_requests);
+	tc = check_main_tcase(s, "response", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_response_content_length,
+	    test_response_chunked, test_response_no_body, test_response_head,
+	    test_response_close_delimited, test_response_versions,
+	    test_response_lenient_reason, test_response_reasons,
+	    test_response_limits));
+	CHECK_MAIN_ROWS(tc, test_bad_response, bad_responses);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(http_parse_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(http_parse_suite());
 }

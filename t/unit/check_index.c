@@ -43,6 +43,7 @@ test_hash(const void *p, size_t n)
 #include "store/index_file.c"
 #include "store/index_repair.c"
 #include "store/index_table.c"
+#include "check_main.h"
 
 /* A directory made and removed by the runner (an unchecked fixture), so
  * that a failing test leaves nothing behind; each test starts without an
@@ -1581,74 +1582,45 @@ static Suite *
 index_suite(void)
 {
 	Suite *s = suite_create("index");
-	TCase *open_tc = tcase_create("open");
-	TCase *entry_tc = tcase_create("entries");
-	TCase *fetch_tc = tcase_create("fetch");
-	TCase *crash_tc = tcase_create("crash");
+	TCase *crash_tc;
+	TCase *entry_tc;
+	TCase *fetch_tc;
+	TCase *open_tc;
 
+	open_tc = check_main_tcase(s, "open", setup, NULL,
+	    CHECK_MAIN_TESTS(open_creates_reserved_file,
+	    open_rejects_bad_capacity, open_twice_is_refused,
+	    open_refuses_symlink, reopen_keeps_entries,
+	    reopen_ends_fetches_of_previous_run, resize_carries_entries_over,
+	    changed_layout_rebuilt, changed_entry_size_rebuilt,
+	    changed_geometry_rebuilt, corrupt_header_rebuilt,
+	    truncated_or_garbage_rebuilt, malformed_entries_dropped_at_open));
 	tcase_add_unchecked_fixture(open_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(open_tc, setup, NULL);
-	tcase_add_test(open_tc, open_creates_reserved_file);
-	tcase_add_test(open_tc, open_rejects_bad_capacity);
-	tcase_add_test(open_tc, open_twice_is_refused);
-	tcase_add_test(open_tc, open_refuses_symlink);
-	tcase_add_test(open_tc, reopen_keeps_entries);
-	tcase_add_test(open_tc, reopen_ends_fetches_of_previous_run);
-	tcase_add_test(open_tc, resize_carries_entries_over);
-	tcase_add_test(open_tc, changed_layout_rebuilt);
-	tcase_add_test(open_tc, changed_entry_size_rebuilt);
-	tcase_add_test(open_tc, changed_geometry_rebuilt);
-	tcase_add_test(open_tc, corrupt_header_rebuilt);
-	tcase_add_test(open_tc, truncated_or_garbage_rebuilt);
-	tcase_add_test(open_tc, malformed_entries_dropped_at_open);
-	suite_add_tcase(s, open_tc);
-
+	entry_tc = check_main_tcase(s, "entries", setup, NULL,
+	    CHECK_MAIN_TESTS(insert_lookup_update_remove,
+	    names_binary_and_limits, expired_copy_reported,
+	    remove_if_checks_identity, full_collisions_told_apart,
+	    two_choices_fill_the_table, eviction_order_and_counts,
+	    eviction_takes_oldest_copy));
 	tcase_add_unchecked_fixture(entry_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(entry_tc, setup, NULL);
-	tcase_add_test(entry_tc, insert_lookup_update_remove);
-	tcase_add_test(entry_tc, names_binary_and_limits);
-	tcase_add_test(entry_tc, expired_copy_reported);
-	tcase_add_test(entry_tc, remove_if_checks_identity);
-	tcase_add_test(entry_tc, full_collisions_told_apart);
-	tcase_add_test(entry_tc, two_choices_fill_the_table);
-	tcase_add_test(entry_tc, eviction_order_and_counts);
-	tcase_add_test(entry_tc, eviction_takes_oldest_copy);
-	suite_add_tcase(s, entry_tc);
-
+	fetch_tc = check_main_tcase(s, "fetch", setup, NULL,
+	    CHECK_MAIN_TESTS(claim_busy_progress_copy, negative_entries,
+	    failed_fetch_and_stale_owner, takeover_from_dead_owner,
+	    takeover_after_stall, abandon_pid_ends_its_fetches,
+	    one_claim_wins));
 	tcase_add_unchecked_fixture(fetch_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(fetch_tc, setup, NULL);
-	tcase_add_test(fetch_tc, claim_busy_progress_copy);
-	tcase_add_test(fetch_tc, negative_entries);
-	tcase_add_test(fetch_tc, failed_fetch_and_stale_owner);
-	tcase_add_test(fetch_tc, takeover_from_dead_owner);
-	tcase_add_test(fetch_tc, takeover_after_stall);
-	tcase_add_test(fetch_tc, abandon_pid_ends_its_fetches);
-	tcase_add_test(fetch_tc, one_claim_wins);
-	suite_add_tcase(s, fetch_tc);
-
+	crash_tc = check_main_tcase(s, "crash", setup, NULL,
+	    CHECK_MAIN_TESTS(lock_recovered_after_holder_killed,
+	    torn_change_rolled_back, torn_change_rolled_back_at_open,
+	    half_done_move_repaired, hammer_small_table, hammer_large_table,
+	    hammer_with_kills));
 	tcase_add_unchecked_fixture(crash_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(crash_tc, setup, NULL);
 	tcase_set_timeout(crash_tc, 10);
-	tcase_add_test(crash_tc, lock_recovered_after_holder_killed);
-	tcase_add_test(crash_tc, torn_change_rolled_back);
-	tcase_add_test(crash_tc, torn_change_rolled_back_at_open);
-	tcase_add_test(crash_tc, half_done_move_repaired);
-	tcase_add_test(crash_tc, hammer_small_table);
-	tcase_add_test(crash_tc, hammer_large_table);
-	tcase_add_test(crash_tc, hammer_with_kills);
-	suite_add_tcase(s, crash_tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(index_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(index_suite());
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "event/iopool.c"
+#include "check_main.h"
 
 struct tjob {
 	struct iopool_job job;	/* first: callbacks cast back */
@@ -476,32 +477,19 @@ static Suite *
 iopool_suite(void)
 {
 	Suite *s = suite_create("iopool");
-	TCase *tc = tcase_create("iopool");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, create_registers_and_destroy_unregisters);
-	tcase_add_test(tc, work_off_loop_done_on_loop);
-	tcase_add_test(tc, threads_woken_at_the_end_of_the_turn);
-	tcase_add_test(tc, thousand_jobs_in_order_single_thread);
-	tcase_add_test(tc, thousand_jobs_all_delivered_many_threads);
-	tcase_add_test(tc, backlog_when_queue_full);
-	tcase_add_test(tc, pool_threads_block_every_signal);
-	tcase_add_test(tc, submit_from_done);
-	tcase_add_test(tc, destroy_with_jobs_queued);
-	tcase_add_test(tc, destroy_works_backlog_jobs);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "iopool", setup, teardown,
+	    CHECK_MAIN_TESTS(create_registers_and_destroy_unregisters,
+	    work_off_loop_done_on_loop, threads_woken_at_the_end_of_the_turn,
+	    thousand_jobs_in_order_single_thread,
+	    thousand_jobs_all_delivered_many_threads, backlog_when_queue_full,
+	    pool_threads_block_every_signal, submit_from_done,
+	    destroy_with_jobs_queued, destroy_works_backlog_jobs));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(iopool_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(iopool_suite());
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "proc/listener.c"
+#include "check_main.h"
 
 /* A port that was free a moment ago: bound by a throwaway socket on
  * `family`'s loopback, port 0, and released. */
@@ -290,28 +291,16 @@ static Suite *
 listener_suite(void)
 {
 	Suite *s = suite_create("listener");
-	TCase *tc = tcase_create("listener");
 
-	tcase_add_test(tc, open_ipv4_loopback);
-	tcase_add_test(tc, second_open_same_port_fails);
-	tcase_add_test(tc, reopen_after_close_with_connection);
-	tcase_add_test(tc, open_ipv6_loopback);
-	tcase_add_test(tc, open_wildcard_serves_both);
-	tcase_add_test(tc, open_foreign_address_fails);
-	tcase_add_test(tc, same);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "listener", NULL, NULL,
+	    CHECK_MAIN_TESTS(open_ipv4_loopback, second_open_same_port_fails,
+	    reopen_after_close_with_connection, open_ipv6_loopback,
+	    open_wildcard_serves_both, open_foreign_address_fails, same));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(listener_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(listener_suite());
 }

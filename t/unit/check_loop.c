@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "event/loop.c"
+#include "check_main.h"
 
 /* What a callback saw. */
 struct rec {
@@ -916,47 +917,27 @@ static Suite *
 loop_suite(void)
 {
 	Suite *s = suite_create("loop");
-	TCase *io = tcase_create("io");
-	TCase *tm = tcase_create("timers");
-	TCase *sig = tcase_create("signals");
 
-	tcase_add_test(io, add_del_count);
-	tcase_add_test(io, readable_and_writable);
-	tcase_add_test(io, set_events);
-	tcase_add_test(io, unwatchable_refused_and_same_events_kept);
-	tcase_add_test(io, hangup_reported);
-	tcase_add_test(io, callback_deletes_own_and_other);
-	tcase_add_test(io, fd_reuse_in_same_turn);
-	tcase_add_test(io, fd_reuse_of_own_number);
-	tcase_add_test(io, add_from_callback);
-	tcase_add_test(io, many_fds_and_deletion_mid_turn);
-	suite_add_tcase(s, io);
-
-	tcase_add_test(tm, timers_fire_in_deadline_order);
-	tcase_add_test(tm, timer_cancel);
-	tcase_add_test(tm, timer_rearm_moves_it);
-	tcase_add_test(tm, zero_timer_from_callback_runs_same_turn);
-	tcase_add_test(tm, timer_callback_cancels_due_timer);
-	tcase_add_test(tm, timer_rearms_itself);
-	tcase_add_test(tm, timer_heap_churn);
-	suite_add_tcase(s, tm);
-
-	tcase_add_test(sig, signal_pending_before_wait_interrupts);
-	tcase_add_test(sig, signal_during_wait_interrupts);
-	tcase_add_test(sig, signal_blocked_by_mask_does_not_interrupt);
-	suite_add_tcase(s, sig);
+	check_main_tcase(s, "io", NULL, NULL, CHECK_MAIN_TESTS(add_del_count,
+	    readable_and_writable, set_events,
+	    unwatchable_refused_and_same_events_kept, hangup_reported,
+	    callback_deletes_own_and_other, fd_reuse_in_same_turn,
+	    fd_reuse_of_own_number, add_from_callback,
+	    many_fds_and_deletion_mid_turn));
+	check_main_tcase(s, "timers", NULL, NULL,
+	    CHECK_MAIN_TESTS(timers_fire_in_deadline_order, timer_cancel,
+	    timer_rearm_moves_it, zero_timer_from_callback_runs_same_turn,
+	    timer_callback_cancels_due_timer, timer_rearms_itself,
+	    timer_heap_churn));
+	check_main_tcase(s, "signals", NULL, NULL,
+	    CHECK_MAIN_TESTS(signal_pending_before_wait_interrupts,
+	    signal_during_wait_interrupts,
+	    signal_blocked_by_mask_does_not_interrupt));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(loop_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(loop_suite());
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/metrics.c"
+#include "check_main.h"
 
 /* The rendered exposition, NUL-terminated, with a leading newline so
  * every line can be searched as "\nLINE\n". */
@@ -389,28 +390,17 @@ static Suite *
 metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
-	TCase *tc = tcase_create("metrics");
 
-	tcase_add_test(tc, init_maps_zeroed_region);
-	tcase_add_test(tc, slot_claim_release_keeps_totals);
-	tcase_add_test(tc, counts_from_forked_child_visible);
-	tcase_add_test(tc, render_sums_all_slots);
-	tcase_add_test(tc, every_status_and_method);
-	tcase_add_test(tc, count_without_slot_is_ignored);
-	tcase_add_test(tc, exposition_is_well_formed);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "metrics", NULL, NULL,
+	    CHECK_MAIN_TESTS(init_maps_zeroed_region,
+	    slot_claim_release_keeps_totals, counts_from_forked_child_visible,
+	    render_sums_all_slots, every_status_and_method,
+	    count_without_slot_is_ignored, exposition_is_well_formed));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(metrics_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(metrics_suite());
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proc/notify.c"
+#include "check_main.h"
 
 /* A temporary directory made and removed by the parent (an unchecked
  * fixture), so a failing test leaves nothing behind. */
@@ -215,29 +216,18 @@ static Suite *
 notify_suite(void)
 {
 	Suite *s = suite_create("notify");
-	TCase *tc = tcase_create("notify");
-
+	TCase *tc = check_main_tcase(s, "notify", NULL, NULL,
+	    CHECK_MAIN_TESTS(not_under_systemd, path_socket_gets_datagram,
+	    abstract_socket_gets_datagram, reloading_has_monotonic_usec,
+	    bad_notify_socket_is_einval, nobody_listening_fails,
+	    no_descriptor_leaked));
 	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_test(tc, not_under_systemd);
-	tcase_add_test(tc, path_socket_gets_datagram);
-	tcase_add_test(tc, abstract_socket_gets_datagram);
-	tcase_add_test(tc, reloading_has_monotonic_usec);
-	tcase_add_test(tc, bad_notify_socket_is_einval);
-	tcase_add_test(tc, nobody_listening_fails);
-	tcase_add_test(tc, no_descriptor_leaked);
-	suite_add_tcase(s, tc);
+
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(notify_suite());
 }

@@ -25,6 +25,7 @@
 #include "peer/peer_send.c"
 #include "peer/peer_table.h"
 #include "fake_peer.h"
+#include "check_main.h"
 
 #define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 #define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
@@ -1155,56 +1156,31 @@ static Suite *
 peer_suite(void)
 {
 	Suite *s = suite_create("peer");
-	TCase *answers = tcase_create("answers");
-	TCase *fail = tcase_create("failures");
-	TCase *up = tcase_create("request bodies");
-	TCase *misc = tcase_create("discard and rest");
+	TCase *up;
 
-	tcase_add_checked_fixture(answers, setup, teardown);
-	tcase_add_test(answers, get_content_length);
-	tcase_add_test(answers, get_chunked_in_pieces);
-	tcase_add_test(answers, head_answer_has_no_body);
-	tcase_add_test(answers, body_at_the_consumers_pace);
-	tcase_add_test(answers, keepalive_reuses_the_connection);
-	tcase_add_test(answers, closed_idle_connection_retried_on_a_fresh_one);
-	tcase_add_test(answers, retried_once_only);
-	suite_add_tcase(s, answers);
-
-	tcase_add_checked_fixture(fail, setup, teardown);
-	tcase_add_test(fail, no_answer_times_out);
-	tcase_add_test(fail, stall_mid_body_times_out);
-	tcase_add_test(fail, bad_responses);
-	tcase_add_test(fail, cut_bodies);
-	tcase_add_test(fail, refused_from_the_loop);
-	tcase_add_test(fail, unresolved_peer_refused_from_the_loop);
-	suite_add_tcase(s, fail);
-
-	tcase_add_checked_fixture(up, setup, teardown);
+	check_main_tcase(s, "answers", setup, teardown,
+	    CHECK_MAIN_TESTS(get_content_length, get_chunked_in_pieces,
+	    head_answer_has_no_body, body_at_the_consumers_pace,
+	    keepalive_reuses_the_connection,
+	    closed_idle_connection_retried_on_a_fresh_one, retried_once_only));
+	check_main_tcase(s, "failures", setup, teardown,
+	    CHECK_MAIN_TESTS(no_answer_times_out, stall_mid_body_times_out,
+	    bad_responses, cut_bodies, refused_from_the_loop,
+	    unresolved_peer_refused_from_the_loop));
+	up = check_main_tcase(s, "request bodies", setup, teardown,
+	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
+	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
+	    upload_early_answer));
 	tcase_set_timeout(up, 10);
-	tcase_add_test(up, upload_content_length);
-	tcase_add_test(up, upload_chunked);
-	tcase_add_test(up, upload_large_with_backpressure);
-	tcase_add_test(up, upload_slow_producer_no_timeout);
-	tcase_add_test(up, upload_early_answer);
-	suite_add_tcase(s, up);
-
-	tcase_add_checked_fixture(misc, setup, teardown);
-	tcase_add_test(misc, discard_pools_a_small_answer);
-	tcase_add_test(misc, discard_closes_a_large_answer);
-	tcase_add_test(misc, rest_after_timeouts_shared_by_workers);
-	suite_add_tcase(s, misc);
+	check_main_tcase(s, "discard and rest", setup, teardown,
+	    CHECK_MAIN_TESTS(discard_pools_a_small_answer,
+	    discard_closes_a_large_answer,
+	    rest_after_timeouts_shared_by_workers));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(peer_suite());
 }

@@ -19,6 +19,7 @@
 #include "peer/peer_set.c"
 #include "event/loop.h"
 #include "fake_peer.h"
+#include "check_main.h"
 
 #define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 #define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
@@ -505,29 +506,18 @@ static Suite *
 peer_set_suite(void)
 {
 	Suite *s = suite_create("peer_set");
-	TCase *tc = tcase_create("peer_set");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, empty_table);
-	tcase_add_test(tc, peers_in_table_order);
-	tcase_add_test(tc, idle_connections_across_changes);
-	tcase_add_test(tc, connection_to_an_old_address_not_pooled);
-	tcase_add_test(tc, removed_peer_lives_until_its_connection_ends);
-	tcase_add_test(tc, hold_keeps_a_peer_that_left);
-	tcase_add_test(tc, free_with_connections_in_flight);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "peer_set", setup, teardown,
+	    CHECK_MAIN_TESTS(empty_table, peers_in_table_order,
+	    idle_connections_across_changes,
+	    connection_to_an_old_address_not_pooled,
+	    removed_peer_lives_until_its_connection_ends,
+	    hold_keeps_a_peer_that_left, free_with_connections_in_flight));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_set_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(peer_set_suite());
 }

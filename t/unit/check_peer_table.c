@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "peer/peer_table.c"
+#include "check_main.h"
 
 static struct peer_spec
 spec(const char *host, unsigned port, bool save, int64_t ttl_ms)
@@ -330,27 +331,17 @@ static Suite *
 peer_table_suite(void)
 {
 	Suite *s = suite_create("peer_table");
-	TCase *tc = tcase_create("peer_table");
 
-	tcase_add_test(tc, replace_adds_keeps_and_retires);
-	tcase_add_test(tc, retired_peer_keeps_counters_and_full_table_says_so);
-	tcase_add_test(tc, counts_from_workers);
-	tcase_add_test(tc, render_outcomes_and_histogram);
-	tcase_add_test(tc, label_escaped);
-	tcase_add_test(tc, resolve_names);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "peer_table", NULL, NULL,
+	    CHECK_MAIN_TESTS(replace_adds_keeps_and_retires,
+	    retired_peer_keeps_counters_and_full_table_says_so,
+	    counts_from_workers, render_outcomes_and_histogram, label_escaped,
+	    resolve_names));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_table_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(peer_table_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/range.c"
+#include "check_main.h"
 
 /* Parses a NUL-terminated value; first/last are poisoned beforehand so
  * a result other than RANGE_OK is seen not to write them. */
@@ -223,32 +224,16 @@ static Suite *
 range_suite(void)
 {
 	Suite *s = suite_create("range");
-	TCase *tc = tcase_create("parse");
 
-	tcase_add_test(tc, badinput_rows);
-	tcase_add_test(tc, valid_forms);
-	tcase_add_test(tc, unit_case_insensitive);
-	tcase_add_test(tc, clipping);
-	tcase_add_test(tc, unsatisfiable);
-	tcase_add_test(tc, empty_file);
-	tcase_add_test(tc, invalid_syntax);
-	tcase_add_test(tc, overflow);
-	tcase_add_test(tc, length_bounds);
-	tcase_add_test(tc, huge_file);
-	tcase_add_test(tc, number_reader);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "parse", NULL, NULL,
+	    CHECK_MAIN_TESTS(badinput_rows, valid_forms, unit_case_insensitive,
+	    clipping, unsatisfiable, empty_file, invalid_syntax, overflow,
+	    length_bounds, huge_file, number_reader));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(range_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(range_suite());
 }

@@ -26,6 +26,7 @@
 
 #include "store/spool.c"
 #include "event/loop.h"
+#include "check_main.h"
 
 /*
  * Each tcase gets a base directory, made and removed by the parent (an
@@ -909,48 +910,29 @@ static Suite *
 spool_suite(void)
 {
 	Suite *s = suite_create("spool");
-	TCase *pub = tcase_create("publish");
-	TCase *res = tcase_create("reserve");
-	TCase *abort_tc = tcase_create("abort");
+	TCase *abort_tc;
+	TCase *pub;
+	TCase *res;
 
+	pub = check_main_tcase(s, "publish", setup, teardown,
+	    CHECK_MAIN_TESTS(write_and_publish_whole,
+	    publish_with_given_digest, publish_empty, publish_never_replaces,
+	    hooks_run_around_the_link, after_link_failure_unpublishes,
+	    write_failure_stops_the_spool, teardown_removes_what_is_left));
 	tcase_add_unchecked_fixture(pub, make_base, remove_base);
-	tcase_add_checked_fixture(pub, setup, teardown);
-	tcase_add_test(pub, write_and_publish_whole);
-	tcase_add_test(pub, publish_with_given_digest);
-	tcase_add_test(pub, publish_empty);
-	tcase_add_test(pub, publish_never_replaces);
-	tcase_add_test(pub, hooks_run_around_the_link);
-	tcase_add_test(pub, after_link_failure_unpublishes);
-	tcase_add_test(pub, write_failure_stops_the_spool);
-	tcase_add_test(pub, teardown_removes_what_is_left);
-	suite_add_tcase(s, pub);
-
+	res = check_main_tcase(s, "reserve", setup, teardown,
+	    CHECK_MAIN_TESTS(reserve_refusals, reservation_released_on_abort));
 	tcase_add_unchecked_fixture(res, make_base, remove_base);
-	tcase_add_checked_fixture(res, setup, teardown);
-	tcase_add_test(res, reserve_refusals);
-	tcase_add_test(res, reservation_released_on_abort);
-	suite_add_tcase(s, res);
-
+	abort_tc = check_main_tcase(s, "abort", setup, teardown,
+	    CHECK_MAIN_TESTS(abort_before_open, abort_with_a_write_in_flight,
+	    abort_after_writes, abort_with_publish_pending,
+	    abort_while_publishing));
 	tcase_add_unchecked_fixture(abort_tc, make_base, remove_base);
-	tcase_add_checked_fixture(abort_tc, setup, teardown);
-	tcase_add_test(abort_tc, abort_before_open);
-	tcase_add_test(abort_tc, abort_with_a_write_in_flight);
-	tcase_add_test(abort_tc, abort_after_writes);
-	tcase_add_test(abort_tc, abort_with_publish_pending);
-	tcase_add_test(abort_tc, abort_while_publishing);
-	suite_add_tcase(s, abort_tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(spool_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(spool_suite());
 }

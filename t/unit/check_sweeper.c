@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store/index_repair.c"
+#include "check_main.h"
 
 /* A directory made and removed by the runner (an unchecked fixture), so
  * that a failing test leaves nothing behind; each test starts without an
@@ -267,26 +268,16 @@ static Suite *
 sweeper_suite(void)
 {
 	Suite *s = suite_create("sweeper");
-	TCase *sweep_tc = tcase_create("sweep");
-
+	TCase *sweep_tc = check_main_tcase(s, "sweep", setup, NULL,
+	    CHECK_MAIN_TESTS(sweeper_collects_expired,
+	    sweeper_ends_dead_fetches, list_walks_every_entry));
 	tcase_add_unchecked_fixture(sweep_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(sweep_tc, setup, NULL);
-	tcase_add_test(sweep_tc, sweeper_collects_expired);
-	tcase_add_test(sweep_tc, sweeper_ends_dead_fetches);
-	tcase_add_test(sweep_tc, list_walks_every_entry);
-	suite_add_tcase(s, sweep_tc);
+
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(sweeper_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(sweeper_suite());
 }

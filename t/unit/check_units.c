@@ -10,6 +10,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 START_TEST(test_digits)
 {
 	const char *s = "0123x", *p;
@@ -130,25 +132,14 @@ static Suite *
 units_suite(void)
 {
 	Suite *s = suite_create("units");
-	TCase *tc;
 
-	tc = tcase_create("units");
-	tcase_add_test(tc, test_digits);
-	tcase_add_test(tc, test_durations);
-	tcase_add_test(tc, test_sizes);
-	tcase_add_test(tc, test_format);
-	suite_add_tcase(s, tc);
+	check_main_tcase(s, "units", NULL, NULL, CHECK_MAIN_TESTS(test_digits,
+	    test_durations, test_sizes, test_format));
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(units_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run(units_suite());
 }
