@@ -8,52 +8,24 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "event/loop.h"
 #include "serve/accesslog.c"
 #include "check_main.h"
+#include "tmp_dir.h"
 
-/* A directory made and removed by the parent (an unchecked fixture), so
- * a failing test leaves nothing behind. */
-static char dir[64];
+/* Each test's log is a file of its own in tmp_dir. */
 static char logpath[128];
 static struct loop *loop;
 static struct iopool *pool;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_accesslog_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Per test: a fresh log path, a loop and a pool of one thread. */
 static void
@@ -61,7 +33,7 @@ setup(void)
 {
 	static int n;
 
-	snprintf(logpath, sizeof(logpath), "%s/access.%d.%d.log", dir,
+	snprintf(logpath, sizeof(logpath), "%s/access.%d.%d.log", tmp_dir,
 	    (int)getpid(), n++);
 	loop = loop_create();
 	pool = iopool_create(loop, 1, 64);
@@ -398,7 +370,7 @@ START_TEST(open_fails_cleanly)
 {
 	char path[160];
 
-	snprintf(path, sizeof(path), "%s/missing/dir/access.log", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "missing/dir/access.log");
 	errno = 0;
 	ck_assert_int_eq(accesslog_open(path), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -521,8 +493,8 @@ accesslog_suite(void)
 	    one_job_at_a_time, reopen_after_rename, close_writes_pending,
 	    to_stderr, open_fails_cleanly,
 	    pending_is_bounded_while_disk_is_slow));
-	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
 
+	tmp_dir_add(tc);
 	return s;
 }
 

@@ -10,52 +10,24 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc/daemon.c"
 #include "check_main.h"
+#include "tmp_dir.h"
 
-/* A directory made and removed by the parent (an unchecked fixture), so
- * a failing test leaves nothing behind; each test has its own file. */
-static char dir[64];
+/* Each test has its own pid file in tmp_dir. */
 static char pidpath[128];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_daemon_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 setup(void)
 {
-	snprintf(pidpath, sizeof(pidpath), "%s/shoald.%d.pid", dir,
+	snprintf(pidpath, sizeof(pidpath), "%s/shoald.%d.pid", tmp_dir,
 	    (int)getpid());
 }
 
@@ -248,7 +220,7 @@ START_TEST(unwritable_place_fails)
 	char path[160];
 	pid_t other = -1;
 
-	snprintf(path, sizeof(path), "%s/no/such/dir.pid", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "no/such/dir.pid");
 	errno = 0;
 	ck_assert_int_eq(daemon_pidfile_write(path, &other), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -265,8 +237,8 @@ daemon_suite(void)
 	    second_daemon_sees_the_first, remove_deletes_and_releases,
 	    stale_file_is_replaced, lock_released_when_holder_dies,
 	    unwritable_place_fails));
-	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
 
+	tmp_dir_add(tc);
 	return s;
 }
 

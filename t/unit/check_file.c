@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,48 +24,17 @@
 #include "store/file.c"
 #include "store/file_write.c"
 #include "check_main.h"
+#include "tmp_dir.h"
 
-/*
- * Each tcase gets a base directory, made and removed by the parent (an
- * unchecked fixture), so nothing is left behind even when a test fails or
- * is killed; each test makes its ROOT and an "outside" directory in it.
- */
-static char base[64];
+/* Each test makes its ROOT and an "outside" directory in tmp_dir. */
 static char root[96], outside[96];
 static int root_fd = -1;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_base(void)
-{
-	strcpy(base, "/tmp/check_file_XXXXXX");
-	if (mkdtemp(base) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_base(void)
-{
-	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 setup(void)
 {
-	snprintf(root, sizeof(root), "%s/root_XXXXXX", base);
-	snprintf(outside, sizeof(outside), "%s/out_XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(root));
-	ck_assert_ptr_nonnull(mkdtemp(outside));
+	tmp_dir_sub(root, sizeof(root), tmp_dir, "root");
+	tmp_dir_sub(outside, sizeof(outside), tmp_dir, "out");
 	/* As the worker opens ROOT. */
 	root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
@@ -240,7 +208,7 @@ START_TEST(open_symlinks_never_followed)
 	snprintf(target, sizeof(target), "%s/secret", outside);
 	make_symlink(target, "to_outside");
 	snprintf(target, sizeof(target), "../%s/secret",
-	    outside + strlen(base) + 1);
+	    outside + strlen(tmp_dir) + 1);
 	make_symlink(target, "to_outside_rel");
 	make_symlink(outside, "to_outside_dir");
 	make_symlink("missing", "dangling");
@@ -1008,12 +976,9 @@ static Suite *
 file_suite(void)
 {
 	Suite *s = suite_create("file");
-	TCase *list_tc;
-	TCase *open_tc;
-	TCase *send_tc;
-	TCase *tmp_tc;
+	TCase *tc;
 
-	open_tc = check_main_tcase(s, "open", setup, teardown,
+	tc = check_main_tcase(s, "open", setup, teardown,
 	    CHECK_MAIN_TESTS(open_regular_file, open_missing_file,
 	    remove_copy_only_removes_the_copy,
 	    open_cached_knows_missing_names_without_the_disk, open_directory,
@@ -1021,22 +986,22 @@ file_suite(void)
 	    open_socket_file, digest_stable_then_changes,
 	    xattr_digest_used_when_valid,
 	    xattr_digest_ignored_when_stale_or_bad));
-	tcase_add_unchecked_fixture(open_tc, make_base, remove_base);
-	tcase_set_timeout(open_tc, 5);
-	send_tc = check_main_tcase(s, "send", setup, teardown,
+	tmp_dir_add(tc);
+	tcase_set_timeout(tc, 5);
+	tc = check_main_tcase(s, "send", setup, teardown,
 	    CHECK_MAIN_TESTS(send_whole_file_through_full_socket,
 	    send_range_and_nothing, send_file_that_shrank_is_eio,
 	    send_to_closed_peer));
-	tcase_add_unchecked_fixture(send_tc, make_base, remove_base);
-	list_tc = check_main_tcase(s, "list", setup, teardown,
+	tmp_dir_add(tc);
+	tc = check_main_tcase(s, "list", setup, teardown,
 	    CHECK_MAIN_TESTS(list_text, list_json, json_string_escapes,
 	    list_empty_root, list_many_sorted, list_not_a_directory));
-	tcase_add_unchecked_fixture(list_tc, make_base, remove_base);
-	tmp_tc = check_main_tcase(s, "publish", setup, teardown,
+	tmp_dir_add(tc);
+	tc = check_main_tcase(s, "publish", setup, teardown,
 	    CHECK_MAIN_TESTS(tmp_create_unique_names, write_all_at_offsets,
 	    publish_links_into_place, publish_never_replaces,
 	    tmp_clean_removes_leftovers));
-	tcase_add_unchecked_fixture(tmp_tc, make_base, remove_base);
+	tmp_dir_add(tc);
 	return s;
 }
 

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,13 +26,9 @@
 #include "store/spool.c"
 #include "event/loop.h"
 #include "check_main.h"
+#include "tmp_dir.h"
 
-/*
- * Each tcase gets a base directory, made and removed by the parent (an
- * unchecked fixture), so nothing is left behind even when a test fails;
- * each test makes its ROOT (with the hidden directory) in it.
- */
-static char base[64];
+/* Each test makes its ROOT (with the hidden directory) in tmp_dir. */
 static char root[96], tmpdir[128], small[96];
 static int root_fd = -1, tmp_fd = -1;
 static struct loop *loop;
@@ -41,24 +36,11 @@ static struct iopool *pool;
 static struct spool_dir dir;
 static pthread_t loop_thread;
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 make_base(void)
 {
-	strcpy(base, "/tmp/check_spool_XXXXXX");
-	if (mkdtemp(base) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(small, sizeof(small), "%s/small", base);
+	tmp_dir_make();
+	tmp_dir_join(small, sizeof(small), tmp_dir, "small");
 }
 
 static void
@@ -66,7 +48,7 @@ remove_base(void)
 {
 	/* A test that failed may have left its small tmpfs mounted. */
 	(void)umount2(small, MNT_DETACH);
-	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_dir_remove();
 }
 
 /* ROOT and its hidden directory under `parent`, opened as a worker does,
@@ -74,9 +56,8 @@ remove_base(void)
 static void
 make_root(const char *parent, struct spool_dir *d, int *rfd, int *tfd)
 {
-	snprintf(root, sizeof(root), "%s/root_XXXXXX", parent);
-	ck_assert_ptr_nonnull(mkdtemp(root));
-	snprintf(tmpdir, sizeof(tmpdir), "%s/%s", root, FILE_TMP_DIR);
+	tmp_dir_sub(root, sizeof(root), parent, "root");
+	tmp_dir_join(tmpdir, sizeof(tmpdir), root, FILE_TMP_DIR);
 	ck_assert_int_eq(mkdir(tmpdir, 0755), 0);
 	*rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(*rfd, 0);
@@ -94,7 +75,7 @@ setup(void)
 	ck_assert_ptr_nonnull(loop);
 	pool = iopool_create(loop, 2, 64);
 	ck_assert_ptr_nonnull(pool);
-	make_root(base, &dir, &root_fd, &tmp_fd);
+	make_root(tmp_dir, &dir, &root_fd, &tmp_fd);
 }
 
 static void
@@ -910,24 +891,22 @@ static Suite *
 spool_suite(void)
 {
 	Suite *s = suite_create("spool");
-	TCase *abort_tc;
-	TCase *pub;
-	TCase *res;
+	TCase *tc;
 
-	pub = check_main_tcase(s, "publish", setup, teardown,
+	tc = check_main_tcase(s, "publish", setup, teardown,
 	    CHECK_MAIN_TESTS(write_and_publish_whole,
 	    publish_with_given_digest, publish_empty, publish_never_replaces,
 	    hooks_run_around_the_link, after_link_failure_unpublishes,
 	    write_failure_stops_the_spool, teardown_removes_what_is_left));
-	tcase_add_unchecked_fixture(pub, make_base, remove_base);
-	res = check_main_tcase(s, "reserve", setup, teardown,
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
+	tc = check_main_tcase(s, "reserve", setup, teardown,
 	    CHECK_MAIN_TESTS(reserve_refusals, reservation_released_on_abort));
-	tcase_add_unchecked_fixture(res, make_base, remove_base);
-	abort_tc = check_main_tcase(s, "abort", setup, teardown,
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
+	tc = check_main_tcase(s, "abort", setup, teardown,
 	    CHECK_MAIN_TESTS(abort_before_open, abort_with_a_write_in_flight,
 	    abort_after_writes, abort_with_publish_pending,
 	    abort_while_publishing));
-	tcase_add_unchecked_fixture(abort_tc, make_base, remove_base);
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
 	return s;
 }
 

@@ -135,11 +135,11 @@ static Suite *
 sweeper_suite(void)
 {
 	Suite *s = suite_create("sweeper");
-	TCase *sweep_tc = check_main_tcase(s, "sweep", index_fixture_setup, NULL,
+	TCase *tc = check_main_tcase(s, "sweep", index_fixture_setup, NULL,
 	    CHECK_MAIN_TESTS(sweeper_collects_expired,
 	    sweeper_ends_dead_fetches, list_walks_every_entry));
 
-	index_fixture_add(sweep_tc);
+	index_fixture_add(tc);
 	return s;
 }
 

@@ -16,6 +16,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static char tmp_dir[64];
@@ -57,6 +58,14 @@ tmp_dir_remove(void)
 	(void)tmp_dir_rm(tmp_dir);
 }
 
+/* Makes tmp_dir before the first test of tc and removes it after the
+ * last (an unchecked fixture, run by the runner). */
+static inline void
+tmp_dir_add(TCase *tc)
+{
+	tcase_add_unchecked_fixture(tc, tmp_dir_make, tmp_dir_remove);
+}
+
 /* Writes "<dir>/<name>" into out[size] and returns out; a path that does
  * not fit fails the test. */
 static inline char *
@@ -66,6 +75,21 @@ tmp_dir_join(char *out, size_t size, const char *dir, const char *name)
 
 	ck_assert_msg(n >= 0 && (size_t)n < size, "path too long: %s/%s", dir,
 	    name);
+	return out;
+}
+
+/* Makes a new directory "<parent>/<prefix>_XXXXXX" (a test's own, where
+ * tests share tmp_dir), writes its name into out[size] and returns out;
+ * fails the test when it cannot. */
+static inline char *
+tmp_dir_sub(char *out, size_t size, const char *parent, const char *prefix)
+{
+	int n = snprintf(out, size, "%s/%s_XXXXXX", parent, prefix);
+
+	ck_assert_msg(n >= 0 && (size_t)n < size, "path too long: %s/%s",
+	    parent, prefix);
+	ck_assert_msg(mkdtemp(out) != NULL, "mkdtemp %s: %s", out,
+	    strerror(errno));
 	return out;
 }
 
