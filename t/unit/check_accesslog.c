@@ -8,23 +8,20 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <semaphore.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "event/loop.h"
 #include "serve/accesslog.c"
 #include "check_main.h"
+#include "loop_fixture.h"
+#include "pool_gate.h"
 #include "tmp_dir.h"
 
 /* Each test's log is a file of its own in tmp_dir. */
 static char logpath[128];
-static struct loop *loop;
 static struct iopool *pool;
 
 /* Per test: a fresh log path, a loop and a pool of one thread. */
@@ -35,7 +32,7 @@ setup(void)
 
 	snprintf(logpath, sizeof(logpath), "%s/access.%d.%d.log", tmp_dir,
 	    (int)getpid(), n++);
-	loop = loop_create();
+	loop_fixture_setup();
 	pool = iopool_create(loop, 1, 64);
 	ck_assert_ptr_nonnull(pool);
 }
@@ -44,31 +41,15 @@ static void
 teardown(void)
 {
 	iopool_destroy(pool);
-	loop_free(loop);
-}
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
+	loop_fixture_teardown();
 }
 
 /* Flushes and runs the loop until the pool has delivered the write. */
 static void
 flush_and_wait(void)
 {
-	int64_t end = loop_clock_ms() + 3000;
-	struct loop_timer guard = { 0 };
-	sigset_t cur;
-
 	accesslog_flush(pool);
-	pthread_sigmask(SIG_SETMASK, NULL, &cur);
-	while (iopool_pending(pool) > 0 && loop_clock_ms() < end) {
-		loop_timer_set(loop, &guard, 100, noop_timer);
-		ck_assert_int_eq(loop_run_once(loop, &cur), 0);
-	}
-	loop_timer_cancel(loop, &guard);
+	RUN_UNTIL(iopool_pending(pool) == 0, 3000);
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 }
 
@@ -383,15 +364,11 @@ END_TEST
  * bounded: the excess is dropped, counted, and reported once the write
  * completes. Afterwards logging works again.
  */
-static sem_t gate_started, gate_open;
-
 static void
 work_gated(struct iopool_job *job)
 {
 	(void)job;
-	sem_post(&gate_started);
-	while (sem_wait(&gate_open) == -1 && errno == EINTR)
-		continue;
+	pool_gate_pass();
 }
 
 static void
@@ -400,32 +377,12 @@ done_nothing(struct iopool_job *job)
 	(void)job;
 }
 
-static void
-timer_nothing(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-/* One turn of the loop that does not wait: the pool wakes its threads for
- * the jobs queued (at the end of a turn). */
-static void
-turn_now(void)
-{
-	struct loop_timer t = { 0 };
-
-	loop_timer_set(loop, &t, 0, timer_nothing);
-	ck_assert_int_eq(loop_run_once(loop, NULL), 0);
-	loop_timer_cancel(loop, &t);
-}
-
 START_TEST(pending_is_bounded_while_disk_is_slow)
 {
 	enum { LINES = 3000 };
 	static char ua[2000];
 	struct iopool_job blocker = { work_gated, done_nothing, NULL };
 	struct http_message m;
-	struct timespec ts;
 	char errpath[160], *text, *p;
 	unsigned long long dropped = 0;
 	int i, fd, written = 0;
@@ -435,25 +392,21 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
 	close(fd);
-	sem_init(&gate_started, 0, 0);
-	sem_init(&gate_open, 0, 0);
+	pool_gate_init();
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	memset(ua, 'u', sizeof(ua) - 1);
 	make_req(&m, "GET", "/f", 1, NULL, ua);
 
 	iopool_submit(pool, &blocker);		/* the slow disk */
-	turn_now();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), 0);
+	pool_gate_wait();
 	accesslog_request("127.0.0.1", &m, 200, 0, 0);
 	accesslog_flush(pool);		/* queued behind the blocker */
 	for (i = 1; i < LINES; i++)		/* ~6 MB of lines */
 		accesslog_request("127.0.0.1", &m, 200, 0, 0);
 	ck_assert_uint_le(accesslog.pending.len,
 	    ACCESSLOG_MAX_PENDING + sizeof(ua) + 200);
-	sem_post(&gate_open);
+	pool_gate_open();
 	flush_and_wait();	/* the first job, and the warning */
 	flush_and_wait();	/* what was kept */
 
@@ -478,8 +431,7 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 	ck_assert_ptr_nonnull(strstr(text, "/later"));
 	free(text);
 	accesslog_close();
-	sem_destroy(&gate_started);
-	sem_destroy(&gate_open);
+	pool_gate_destroy();
 }
 END_TEST
 

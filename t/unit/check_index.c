@@ -86,9 +86,11 @@ START_TEST(open_rejects_bad_capacity)
 	errno = 0;
 	ck_assert_ptr_null(index_open(index_path, 0, 0, NULL));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MIN - 1, 0, NULL));
+	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MIN - 1, 0,
+	    NULL));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MAX + 1, 0, NULL));
+	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MAX + 1, 0,
+	    NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(access(index_path, F_OK), -1);	/* nothing created */
 }

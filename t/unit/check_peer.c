@@ -23,89 +23,26 @@
 
 #include "peer/peer.c"
 #include "peer/peer_send.c"
-#include "peer/peer_table.h"
-#include "fake_peer.h"
 #include "check_main.h"
+#include "peer_fixture.h"
 
-#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-#define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
-
-static struct loop *loop;
-static struct peer_table *table;
-static struct peer_set *ps;
-static const struct http_limits limits = {
-	.max_request_line = 8192,
-	.max_header_line = 8192,
-	.max_headers = 100,
-	.max_header_size = 65536,
-};
 static bool in_request;		/* inside peer_request(): no callback */
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-/* One loop turn that waits at most ms. */
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-/* Turns until cond holds, ms at most; the caller asserts cond after. */
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
-
-static void
-run_for(int64_t ms)
-{
-	int64_t end = loop_clock_ms() + ms;
-
-	while (loop_clock_ms() < end)
-		turn(10);
-}
-
-static void
-setup(void)
-{
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
-	table = peer_table_create(8);
-	ck_assert_ptr_nonnull(table);
-}
-
-static void
-teardown(void)
-{
-	peer_set_free(ps);
-	ps = NULL;
-	loop_free(loop);
-	peer_table_destroy(table);
-}
 
 /* The set of one peer, 127.0.0.1:port; its timeout for bodies. */
 static struct peer *
 one_peer(unsigned port, int64_t timeout_ms)
 {
-	struct peer_spec s;
-	const char *why;
-
-	ck_assert_int_eq(peer_spec_resolve("127.0.0.1", port, &s, &why), 0);
-	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, &s, 1,
-	    1), 0);
-	ps = peer_set_create(loop, table, &limits, timeout_ms);
-	ck_assert_uint_eq(peer_set_count(ps), 1);
+	peer_fixture_set(&port, 1, timeout_ms);
 	return peer_set_first(ps);
+}
+
+/* Starts f (its answers or its script set) and makes it the one peer of
+ * the set. */
+static struct peer *
+start_one(struct fake_peer *f, int64_t timeout_ms)
+{
+	ck_assert_int_eq(fake_start(f), 0);
+	return one_peer(f->fp_port, timeout_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -312,8 +249,7 @@ START_TEST(get_content_length)
 
 	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
 	    "hello world", 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	ex_run(&e, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e.fails, 0);
 	ck_assert_int_eq(e.heads, 1);
@@ -346,8 +282,7 @@ START_TEST(get_chunked_in_pieces)
 	f.fp_answers[0].fa_split = strstr(answer, "hel") + 3 - answer;
 	f.fp_answers[0].fa_pause_ms = 50;
 	f.fp_nanswers = 1;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	ex_run(&e, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e.fails, 0);
 	ck_assert_int_eq(e.dones, 1);
@@ -373,8 +308,7 @@ START_TEST(head_answer_has_no_body)
 	f.fp_answers[1].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
 	    "Content-Length: 3\r\n\r\nno\n";
 	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	ex_run(&e1, p, "HEAD /a HTTP/1.1\r\nHost: p\r\n\r\n", PEER_REQ_HEAD,
 	    2000);
 	ck_assert_int_eq(e1.fails, 0);
@@ -478,8 +412,7 @@ START_TEST(keepalive_reuses_the_connection)
 	struct peer *p;
 
 	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	ex_run(&e1, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e1.dones, 1);
 	ck_assert(!e1.reused);
@@ -570,8 +503,7 @@ START_TEST(closed_idle_connection_retried_on_a_fresh_one)
 	fake_answer_all(&f, OK2, 0, 0);
 	f.fp_script = serve_close_idle;
 	f.fp_arg = &ctl;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	request_on_closed_idle(&ctl, p, &e1, &e2);
 	RUN_UNTIL(ex_over(&e2), 3000);
 	ck_assert_int_eq(e2.fails, 0);
@@ -600,8 +532,7 @@ START_TEST(retried_once_only)
 	sem_init(&ctl.closed, 0, 0);
 	f.fp_script = serve_close_idle;
 	f.fp_arg = &ctl;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	request_on_closed_idle(&ctl, p, &e1, &e2);
 	RUN_UNTIL(ex_over(&e2), 3000);
 	ck_assert_int_eq(e2.fails, 1);
@@ -627,8 +558,7 @@ START_TEST(no_answer_times_out)
 	int64_t start;
 
 	fake_answer_all(&f, NULL, 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	start = loop_now(loop);
 	ex_run(&e, p, GET_A, 0, 150);
 	ck_assert_int_eq(e.fails, 1);
@@ -655,8 +585,7 @@ START_TEST(stall_mid_body_times_out)
 
 	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
 	    "0123456789", 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 150);
+	p = start_one(&f, 150);
 	ex_run(&e, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e.heads, 1);
 	ck_assert_int_eq(e.fails, 1);
@@ -701,8 +630,7 @@ START_TEST(bad_responses)
 		f.fp_answers[i].fa_flags = cases[i].flags;
 	}
 	f.fp_nanswers = N;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	for (i = 0; i < N; i++) {
 		struct ex e = { 0 };
 
@@ -733,8 +661,7 @@ START_TEST(cut_bodies)
 	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
 	f.fp_answers[1].fa_flags = FAKE_CLOSE;
 	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	ex_run(&e1, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e1.heads, 1);
 	ck_assert_int_eq(e1.fails, 1);
@@ -820,8 +747,7 @@ upload(unsigned flags, const char *head, struct fake_peer *f, struct ex *e)
 	pattern(up, UP_LEN, 2);
 	fake_answer_all(f, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
 	    0, 0);
-	ck_assert_int_eq(fake_start(f), 0);
-	p = one_peer(f->fp_port, 2000);
+	p = start_one(f, 2000);
 	e->up = up;
 	e->up_len = UP_LEN;
 	e->piece = UP_PIECE;
@@ -893,8 +819,7 @@ START_TEST(upload_large_with_backpressure)
 	pattern(big, LEN, 3);
 	f.fp_rcvbuf = 4096;
 	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	e.up = big;
 	e.up_len = LEN;
 	e.piece = PIECE;
@@ -929,8 +854,7 @@ START_TEST(upload_slow_producer_no_timeout)
 
 	pattern(up, sizeof(up), 4);
 	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 100);
+	p = start_one(&f, 100);
 	e.up = up;
 	e.up_len = sizeof(up);
 	e.piece = 1000;
@@ -965,8 +889,7 @@ START_TEST(upload_early_answer)
 	f.fp_answers[0].fa_flags = FAKE_EARLY;
 	f.fp_answers[1].fa_bytes = OK2;
 	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	e.up = up;
 	e.up_len = sizeof(up);
 	e.piece = 1000;
@@ -1014,8 +937,7 @@ START_TEST(discard_pools_a_small_answer)
 	f.fp_answers[1].fa_delay_ms = 100;
 	f.fp_answers[2].fa_bytes = OK2;
 	f.fp_nanswers = 3;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 
 	e.discard_at_head = true;
 	ex_request(&e, p, GET_A, 0, 2000);
@@ -1057,8 +979,7 @@ START_TEST(discard_closes_a_large_answer)
 
 	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n"
 	    "\r\n", 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	p = start_one(&f, 2000);
 	e.discard_at_head = true;
 	ex_request(&e, p, GET_A, 0, 2000);
 	RUN_UNTIL(fake_eofs(&f) == 1, 3000);
@@ -1102,8 +1023,7 @@ START_TEST(rest_after_timeouts_shared_by_workers)
 	f.fp_answers[4].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
 	    "Content-Length: 0\r\n\r\n";
 	f.fp_nanswers = 5;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 100);
+	p = start_one(&f, 100);
 	ck_assert_uint_eq(peer_table_read(table, v, 8, &version), 1);
 	/* The health is the table entry's, in memory every worker maps. */
 	ck_assert_ptr_eq(p->p_entry, peer_table_entry(table, v[0].pv_slot));
@@ -1158,21 +1078,25 @@ peer_suite(void)
 	Suite *s = suite_create("peer");
 	TCase *up;
 
-	check_main_tcase(s, "answers", setup, teardown,
+	check_main_tcase(s, "answers", peer_fixture_setup,
+	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(get_content_length, get_chunked_in_pieces,
 	    head_answer_has_no_body, body_at_the_consumers_pace,
 	    keepalive_reuses_the_connection,
 	    closed_idle_connection_retried_on_a_fresh_one, retried_once_only));
-	check_main_tcase(s, "failures", setup, teardown,
+	check_main_tcase(s, "failures", peer_fixture_setup,
+	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(no_answer_times_out, stall_mid_body_times_out,
 	    bad_responses, cut_bodies, refused_from_the_loop,
 	    unresolved_peer_refused_from_the_loop));
-	up = check_main_tcase(s, "request bodies", setup, teardown,
+	up = check_main_tcase(s, "request bodies", peer_fixture_setup,
+	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
 	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
 	    upload_early_answer));
 	tcase_set_timeout(up, 10);
-	check_main_tcase(s, "discard and rest", setup, teardown,
+	check_main_tcase(s, "discard and rest", peer_fixture_setup,
+	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(discard_pools_a_small_answer,
 	    discard_closes_a_large_answer,
 	    rest_after_timeouts_shared_by_workers));

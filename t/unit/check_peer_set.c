@@ -17,72 +17,16 @@
 #include <unistd.h>
 
 #include "peer/peer_set.c"
-#include "event/loop.h"
-#include "fake_peer.h"
 #include "check_main.h"
+#include "peer_fixture.h"
 
-#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-#define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
-
-static struct loop *loop;
-static struct peer_table *table;
-static struct peer_set *ps;
 static int64_t now_ms = 1;	/* the table's clock for retirements */
-static const struct http_limits limits = {
-	.max_request_line = 8192,
-	.max_header_line = 8192,
-	.max_headers = 100,
-	.max_header_size = 65536,
-};
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
-
-static void
-setup(void)
-{
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
-	table = peer_table_create(8);
-	ck_assert_ptr_nonnull(table);
-}
-
-static void
-teardown(void)
-{
-	peer_set_free(ps);
-	ps = NULL;
-	loop_free(loop);
-	peer_table_destroy(table);
-}
 
 static struct peer_spec
 spec(unsigned port, bool save, int64_t ttl_ms)
 {
-	struct peer_spec s;
-	const char *why;
+	struct peer_spec s = peer_fixture_spec(port);
 
-	ck_assert_int_eq(peer_spec_resolve("127.0.0.1", port, &s, &why), 0);
 	s.ps_save = save;
 	s.ps_ttl_ms = ttl_ms;
 	return s;
@@ -217,13 +161,6 @@ ex_run(struct peer *p)
 	ck_assert_int_eq(e.dones, 1);
 }
 
-static void
-start_fake(struct fake_peer *f, int delay_ms)
-{
-	fake_answer_all(f, OK2, delay_ms, 0);
-	ck_assert_int_eq(fake_start(f), 0);
-}
-
 /* ------------------------------------------------------------------ */
 
 START_TEST(empty_table)
@@ -305,9 +242,9 @@ START_TEST(idle_connections_across_changes)
 	struct peer_spec s[3];
 	struct peer *a, *b;
 
-	start_fake(&fa, 0);
-	start_fake(&fb, 0);
-	start_fake(&fc, 0);
+	peer_fixture_fake(&fa, OK2, 0, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
+	peer_fixture_fake(&fc, OK2, 0, 0);
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
 	s[2] = spec(1, false, 0);
@@ -366,8 +303,8 @@ START_TEST(connection_to_an_old_address_not_pooled)
 	struct ex e = { 0 };
 	struct peer *a;
 
-	start_fake(&fa, 300);
-	start_fake(&fb, 0);
+	peer_fixture_fake(&fa, OK2, 300, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
 	s = spec(fa.fp_port, false, 0);
 	set_table(&s, 1);
 	ps = peer_set_create(loop, table, &limits, 2000);
@@ -404,8 +341,8 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	struct peer *a, *b;
 	char name[PEER_NAME_MAX];
 
-	start_fake(&fa, 150);
-	start_fake(&fb, 0);
+	peer_fixture_fake(&fa, OK2, 150, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
 	set_table(s, 2);
@@ -477,7 +414,7 @@ START_TEST(free_with_connections_in_flight)
 	struct ex e1 = { 0 }, e2 = { 0 }, e3 = { 0 };
 	struct peer *a;
 
-	start_fake(&fa, 1000);
+	peer_fixture_fake(&fa, OK2, 1000, 0);
 	s = spec(fa.fp_port, false, 0);
 	set_table(&s, 1);
 	ps = peer_set_create(loop, table, &limits, 2000);
@@ -507,7 +444,8 @@ peer_set_suite(void)
 {
 	Suite *s = suite_create("peer_set");
 
-	check_main_tcase(s, "peer_set", setup, teardown,
+	check_main_tcase(s, "peer_set", peer_fixture_setup,
+	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(empty_table, peers_in_table_order,
 	    idle_connections_across_changes,
 	    connection_to_an_old_address_not_pooled,

@@ -24,14 +24,13 @@
 #include <unistd.h>
 
 #include "store/spool.c"
-#include "event/loop.h"
 #include "check_main.h"
+#include "loop_fixture.h"
 #include "tmp_dir.h"
 
 /* Each test makes its ROOT (with the hidden directory) in tmp_dir. */
 static char root[96], tmpdir[128], small[96];
 static int root_fd = -1, tmp_fd = -1;
-static struct loop *loop;
 static struct iopool *pool;
 static struct spool_dir dir;
 static pthread_t loop_thread;
@@ -71,8 +70,7 @@ static void
 setup(void)
 {
 	loop_thread = pthread_self();
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
+	loop_fixture_setup();
 	pool = iopool_create(loop, 2, 64);
 	ck_assert_ptr_nonnull(pool);
 	make_root(tmp_dir, &dir, &root_fd, &tmp_fd);
@@ -86,34 +84,10 @@ teardown(void)
 		spool_dir_teardown(&dir);
 	}
 	pool = NULL;
-	loop_free(loop);
+	loop_fixture_teardown();
 	close(tmp_fd);
 	close(root_fd);
 }
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-/* Turns until cond holds, ms at most; the caller asserts cond after. */
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
 
 /* Until the pool is idle and the loop has seen its last completion. */
 static void
