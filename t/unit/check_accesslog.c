@@ -435,11 +435,10 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 }
 END_TEST
 
-static Suite *
-accesslog_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("accesslog");
-	TCase *tc = check_main_tcase(s, "accesslog", setup, teardown,
+	TCase *tc = check_main_tcase("accesslog", setup, teardown,
 	    CHECK_MAIN_TESTS(off_writes_nothing, line_written_on_flush,
 	    fields_escaped, unparsed_request_logs_dashes, duration_format,
 	    one_job_at_a_time, reopen_after_rename, close_writes_pending,
@@ -447,11 +446,5 @@ accesslog_suite(void)
 	    pending_is_bounded_while_disk_is_slow));
 
 	tmp_dir_add(tc);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(accesslog_suite());
+	return check_main_run();
 }

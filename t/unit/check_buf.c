@@ -230,11 +230,10 @@ START_TEST(out_of_memory_aborts)
 }
 END_TEST
 
-static Suite *
-buf_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("buf");
-	TCase *tc = check_main_tcase(s, "buf", NULL, NULL,
+	TCase *tc = check_main_tcase("buf", NULL, NULL,
 	    CHECK_MAIN_TESTS(zero_buffer_is_empty, append_concatenates,
 	    append_grows_across_many_sizes, printf_formats,
 	    printf_growth_over_many_sizes,
@@ -242,11 +241,5 @@ buf_suite(void)
 	    free_releases_and_allows_reuse, x_allocators));
 
 	tcase_add_test_raise_signal(tc, out_of_memory_aborts, SIGABRT);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(buf_suite());
+	return check_main_run();
 }

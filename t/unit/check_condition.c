@@ -224,20 +224,12 @@ START_TEST(if_range_date)
 }
 END_TEST
 
-static Suite *
-condition_suite(void)
-{
-	Suite *s = suite_create("condition");
-
-	check_main_tcase(s, "condition", NULL, NULL,
-	    CHECK_MAIN_TESTS(etag_format, none_match_single, none_match_list,
-	    none_match_star, none_match_malformed, none_match_length, ims,
-	    if_range_etag, if_range_date));
-	return s;
-}
-
 int
 main(void)
 {
-	return check_main_run(condition_suite());
+	check_main_tcase("condition", NULL, NULL, CHECK_MAIN_TESTS(etag_format,
+	    none_match_single, none_match_list, none_match_star,
+	    none_match_malformed, none_match_length, ims, if_range_etag,
+	    if_range_date));
+	return check_main_run();
 }

@@ -1114,40 +1114,32 @@ START_TEST(test_compare)
 }
 END_TEST
 
-static Suite *
-config_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("config");
-
-	check_main_tcase(s, "defaults", NULL, teardown,
+	check_main_tcase("defaults", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_defaults, test_empty_sections,
 	    test_default_node_fits));
-	check_main_tcase(s, "keys", NULL, teardown,
+	check_main_tcase("keys", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_every_key, test_listen_forms,
 	    test_listen_bad, test_words, test_workers_auto, test_string_keys,
 	    test_bools));
-	check_main_tcase(s, "errors", NULL, teardown,
+	check_main_tcase("errors", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_syntax_error, test_reader_errors,
 	    test_unknown_and_duplicate, test_long_key_quoted, test_types,
 	    test_null_values, test_ranges, test_anchors_tags, test_documents,
 	    test_empty_file, test_nesting, test_error_count,
 	    test_too_many_errors, test_errors_append));
-	check_main_tcase(s, "units", NULL, teardown,
+	check_main_tcase("units", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_duration_keys));
-	check_main_tcase(s, "paths", NULL, teardown,
+	check_main_tcase("paths", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_relative_paths, test_path_join));
-	check_main_tcase(s, "peers", NULL, teardown,
+	check_main_tcase("peers", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_peer_resolution, test_peer_errors,
 	    test_peer_limit, test_compare));
-	check_main_tcase(s, "files", NULL, teardown,
+	check_main_tcase("files", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_load_missing, test_out_of_memory,
 	    test_too_large, test_load_positions, test_shipped_example,
 	    test_demo_configs, test_helpers));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(config_suite());
+	return check_main_run();
 }

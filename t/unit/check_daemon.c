@@ -228,22 +228,15 @@ START_TEST(unwritable_place_fails)
 }
 END_TEST
 
-static Suite *
-daemon_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("daemon");
-	TCase *tc = check_main_tcase(s, "pidfile", setup, NULL,
+	TCase *tc = check_main_tcase("pidfile", setup, NULL,
 	    CHECK_MAIN_TESTS(writes_our_pid_and_holds_it,
 	    second_daemon_sees_the_first, remove_deletes_and_releases,
 	    stale_file_is_replaced, lock_released_when_holder_dies,
 	    unwritable_place_fails));
 
 	tmp_dir_add(tc);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(daemon_suite());
+	return check_main_run();
 }

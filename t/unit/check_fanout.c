@@ -481,23 +481,14 @@ START_TEST(peer_leaves_during_the_lookup)
 }
 END_TEST
 
-static Suite *
-fanout_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("fanout");
-
-	check_main_tcase(s, "fanout", peer_fixture_setup,
-	    peer_fixture_teardown,
+	check_main_tcase("fanout", peer_fixture_setup, peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(first_200_wins, head_lookup, all_404_missing,
 	    refused_and_timed_out_missing, other_answers_are_bad_responses,
 	    no_peers_missing_from_the_loop, abort_at_once,
 	    abort_before_any_answer, resting_peers_skipped,
 	    peer_leaves_during_the_lookup));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(fanout_suite());
+	return check_main_run();
 }

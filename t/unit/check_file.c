@@ -972,13 +972,12 @@ START_TEST(tmp_clean_removes_leftovers)
 }
 END_TEST
 
-static Suite *
-file_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("file");
 	TCase *tc;
 
-	tc = check_main_tcase(s, "open", setup, teardown,
+	tc = check_main_tcase("open", setup, teardown,
 	    CHECK_MAIN_TESTS(open_regular_file, open_missing_file,
 	    remove_copy_only_removes_the_copy,
 	    open_cached_knows_missing_names_without_the_disk, open_directory,
@@ -988,25 +987,19 @@ file_suite(void)
 	    xattr_digest_ignored_when_stale_or_bad));
 	tmp_dir_add(tc);
 	tcase_set_timeout(tc, 5);
-	tc = check_main_tcase(s, "send", setup, teardown,
+	tc = check_main_tcase("send", setup, teardown,
 	    CHECK_MAIN_TESTS(send_whole_file_through_full_socket,
 	    send_range_and_nothing, send_file_that_shrank_is_eio,
 	    send_to_closed_peer));
 	tmp_dir_add(tc);
-	tc = check_main_tcase(s, "list", setup, teardown,
+	tc = check_main_tcase("list", setup, teardown,
 	    CHECK_MAIN_TESTS(list_text, list_json, json_string_escapes,
 	    list_empty_root, list_many_sorted, list_not_a_directory));
 	tmp_dir_add(tc);
-	tc = check_main_tcase(s, "publish", setup, teardown,
+	tc = check_main_tcase("publish", setup, teardown,
 	    CHECK_MAIN_TESTS(tmp_create_unique_names, write_all_at_offsets,
 	    publish_links_into_place, publish_never_replaces,
 	    tmp_clean_removes_leftovers));
 	tmp_dir_add(tc);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(file_suite());
+	return check_main_run();
 }

@@ -230,13 +230,12 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("filecache");
-	TCase *tc = check_main_tcase(s, "filecache", setup, teardown,
+	TCase *tc = check_main_tcase("filecache", setup, teardown,
 	    CHECK_MAIN_TESTS(hit_with_body, copy_expires, change_drops_entry,
 	    unlink_drops_entry, large_file_keeps_no_body,
 	    small_file_holds_no_descriptor, thousand_names_mostly_kept,
 	    descriptors_bounded));
 
 	tmp_dir_add(tc);
-	return check_main_run(s);
+	return check_main_run();
 }

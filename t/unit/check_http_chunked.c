@@ -324,11 +324,10 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static Suite *
-http_chunked_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("http_chunked");
-	TCase *tc = check_main_tcase(s, "chunked", NULL, NULL,
+	TCase *tc = check_main_tcase("chunked", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_chunked_simple, test_chunked_next_message,
 	    test_chunked_in_place, test_chunked_extensions_trailers,
 	    test_chunked_hex_sizes, test_chunked_big_size,
@@ -336,11 +335,5 @@ http_chunked_suite(void)
 	    test_chunked_bounds, test_chunked_empty_input));
 
 	CHECK_MAIN_ROWS(tc, test_chunked_bad, bad_chunked);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(http_chunked_suite());
+	return check_main_run();
 }

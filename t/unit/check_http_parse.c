@@ -1198,13 +1198,12 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static Suite *
-http_parse_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("http_parse");
 	TCase *tc;
 
-	tc = check_main_tcase(s, "request", NULL, NULL,
+	tc = check_main_tcase("request", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_get_all_headers, test_minimal_get, test_head,
 	    test_methods, test_method_length, test_http10,
 	    test_connection_close, test_expect, test_content_length,
@@ -1213,30 +1212,24 @@ http_parse_suite(void)
 	    test_first_of_repeated, test_fields_by_whole_name,
 	    test_find_header, test_str_eq, test_obs_text_and_tabs,
 	    test_host_forms));
-	tc = check_main_tcase(s, "badinput", NULL, NULL,
+	tc = check_main_tcase("badinput", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_error_reasons, test_fault_order));
 	CHECK_MAIN_ROWS(tc, test_bad_request, bad_requests);
 	CHECK_MAIN_ROWS(tc, test_bad_request_incremental, bad_requests);
-	tc = check_main_tcase(s, "limits", NULL, NULL,
+	tc = check_main_tcase("limits", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_limit_request_line, test_limit_header_line,
 	    test_limit_header_count, test_limit_header_count_cap,
 	    test_limit_head_size, test_limit_head_below_line,
 	    test_limit_first_broken_wins_at_any_split, test_limit_no_input));
-	tc = check_main_tcase(s, "incremental", NULL, NULL,
+	tc = check_main_tcase("incremental", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_more_fills_nothing));
 	CHECK_MAIN_ROWS(tc, test_incremental_request, good_requests);
-	tc = check_main_tcase(s, "response", NULL, NULL,
+	tc = check_main_tcase("response", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_response_content_length,
 	    test_response_chunked, test_response_no_body, test_response_head,
 	    test_response_close_delimited, test_response_versions,
 	    test_response_lenient_reason, test_response_reasons,
 	    test_response_limits));
 	CHECK_MAIN_ROWS(tc, test_bad_response, bad_responses);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(http_parse_suite());
+	return check_main_run();
 }

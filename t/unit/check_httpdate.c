@@ -365,11 +365,10 @@ START_TEST(round_trip_sweep)
 }
 END_TEST
 
-static Suite *
-httpdate_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("httpdate");
-	TCase *tc_date = check_main_tcase(s, "httpdate", NULL, NULL,
+	TCase *tc_date = check_main_tcase("httpdate", NULL, NULL,
 	    CHECK_MAIN_TESTS(format_known, format_clamps, parse_imf_fixdate,
 	    parse_every_month, parse_rfc850, full_year_window, parse_asctime,
 	    parse_leap_second, parse_rejects, parse_truncated_and_nul,
@@ -377,11 +376,5 @@ httpdate_suite(void)
 
 	/* The sweep is ~150k iterations; leave room under sanitizers. */
 	tcase_set_timeout(tc_date, 60);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(httpdate_suite());
+	return check_main_run();
 }

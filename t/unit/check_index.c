@@ -1442,13 +1442,12 @@ START_TEST(hammer_with_kills)
 }
 END_TEST
 
-static Suite *
-index_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("index");
 	TCase *tc;
 
-	tc = check_main_tcase(s, "open", setup, NULL,
+	tc = check_main_tcase("open", setup, NULL,
 	    CHECK_MAIN_TESTS(open_creates_reserved_file,
 	    open_rejects_bad_capacity, open_twice_is_refused,
 	    open_refuses_symlink, reopen_keeps_entries,
@@ -1457,31 +1456,25 @@ index_suite(void)
 	    changed_geometry_rebuilt, corrupt_header_rebuilt,
 	    truncated_or_garbage_rebuilt, malformed_entries_dropped_at_open));
 	index_fixture_add(tc);
-	tc = check_main_tcase(s, "entries", setup, NULL,
+	tc = check_main_tcase("entries", setup, NULL,
 	    CHECK_MAIN_TESTS(insert_lookup_update_remove,
 	    names_binary_and_limits, expired_copy_reported,
 	    remove_if_checks_identity, full_collisions_told_apart,
 	    two_choices_fill_the_table, eviction_order_and_counts,
 	    eviction_takes_oldest_copy));
 	index_fixture_add(tc);
-	tc = check_main_tcase(s, "fetch", setup, NULL,
+	tc = check_main_tcase("fetch", setup, NULL,
 	    CHECK_MAIN_TESTS(claim_busy_progress_copy, negative_entries,
 	    failed_fetch_and_stale_owner, takeover_from_dead_owner,
 	    takeover_after_stall, abandon_pid_ends_its_fetches,
 	    one_claim_wins));
 	index_fixture_add(tc);
-	tc = check_main_tcase(s, "crash", setup, NULL,
+	tc = check_main_tcase("crash", setup, NULL,
 	    CHECK_MAIN_TESTS(lock_recovered_after_holder_killed,
 	    torn_change_rolled_back, torn_change_rolled_back_at_open,
 	    half_done_move_repaired, hammer_small_table, hammer_large_table,
 	    hammer_with_kills));
 	index_fixture_add(tc);
 	tcase_set_timeout(tc, 10);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(index_suite());
+	return check_main_run();
 }

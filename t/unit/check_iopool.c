@@ -414,23 +414,15 @@ START_TEST(destroy_works_backlog_jobs)
 }
 END_TEST
 
-static Suite *
-iopool_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("iopool");
-
-	check_main_tcase(s, "iopool", setup, teardown,
+	check_main_tcase("iopool", setup, teardown,
 	    CHECK_MAIN_TESTS(create_registers_and_destroy_unregisters,
 	    work_off_loop_done_on_loop, threads_woken_at_the_end_of_the_turn,
 	    thousand_jobs_in_order_single_thread,
 	    thousand_jobs_all_delivered_many_threads, backlog_when_queue_full,
 	    pool_threads_block_every_signal, submit_from_done,
 	    destroy_with_jobs_queued, destroy_works_backlog_jobs));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(iopool_suite());
+	return check_main_run();
 }

@@ -287,20 +287,12 @@ START_TEST(same)
 }
 END_TEST
 
-static Suite *
-listener_suite(void)
-{
-	Suite *s = suite_create("listener");
-
-	check_main_tcase(s, "listener", NULL, NULL,
-	    CHECK_MAIN_TESTS(open_ipv4_loopback, second_open_same_port_fails,
-	    reopen_after_close_with_connection, open_ipv6_loopback,
-	    open_wildcard_serves_both, open_foreign_address_fails, same));
-	return s;
-}
-
 int
 main(void)
 {
-	return check_main_run(listener_suite());
+	check_main_tcase("listener", NULL, NULL,
+	    CHECK_MAIN_TESTS(open_ipv4_loopback, second_open_same_port_fails,
+	    reopen_after_close_with_connection, open_ipv6_loopback,
+	    open_wildcard_serves_both, open_foreign_address_fails, same));
+	return check_main_run();
 }

@@ -35,9 +35,8 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("log");
-
-	check_main_tcase(s, "due", NULL, NULL, CHECK_MAIN_TESTS(
-	    due_first_then_once_per_period, due_at_time_zero));
-	return check_main_run(s);
+	check_main_tcase("due", NULL, NULL,
+	    CHECK_MAIN_TESTS(due_first_then_once_per_period,
+	    due_at_time_zero));
+	return check_main_run();
 }

@@ -913,31 +913,23 @@ START_TEST(signal_blocked_by_mask_does_not_interrupt)
 }
 END_TEST
 
-static Suite *
-loop_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("loop");
-
-	check_main_tcase(s, "io", NULL, NULL, CHECK_MAIN_TESTS(add_del_count,
+	check_main_tcase("io", NULL, NULL, CHECK_MAIN_TESTS(add_del_count,
 	    readable_and_writable, set_events,
 	    unwatchable_refused_and_same_events_kept, hangup_reported,
 	    callback_deletes_own_and_other, fd_reuse_in_same_turn,
 	    fd_reuse_of_own_number, add_from_callback,
 	    many_fds_and_deletion_mid_turn));
-	check_main_tcase(s, "timers", NULL, NULL,
+	check_main_tcase("timers", NULL, NULL,
 	    CHECK_MAIN_TESTS(timers_fire_in_deadline_order, timer_cancel,
 	    timer_rearm_moves_it, zero_timer_from_callback_runs_same_turn,
 	    timer_callback_cancels_due_timer, timer_rearms_itself,
 	    timer_heap_churn));
-	check_main_tcase(s, "signals", NULL, NULL,
+	check_main_tcase("signals", NULL, NULL,
 	    CHECK_MAIN_TESTS(signal_pending_before_wait_interrupts,
 	    signal_during_wait_interrupts,
 	    signal_blocked_by_mask_does_not_interrupt));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(loop_suite());
+	return check_main_run();
 }

@@ -386,21 +386,13 @@ START_TEST(exposition_is_well_formed)
 }
 END_TEST
 
-static Suite *
-metrics_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("metrics");
-
-	check_main_tcase(s, "metrics", NULL, NULL,
+	check_main_tcase("metrics", NULL, NULL,
 	    CHECK_MAIN_TESTS(init_maps_zeroed_region,
 	    slot_claim_release_keeps_totals, counts_from_forked_child_visible,
 	    render_sums_all_slots, every_status_and_method,
 	    count_without_slot_is_ignored, exposition_is_well_formed));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(metrics_suite());
+	return check_main_run();
 }

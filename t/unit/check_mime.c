@@ -167,19 +167,11 @@ START_TEST(length_bounds)
 }
 END_TEST
 
-static Suite *
-mime_suite(void)
-{
-	Suite *s = suite_create("mime");
-
-	check_main_tcase(s, "type", NULL, NULL, CHECK_MAIN_TESTS(table_sorted,
-	    every_entry_found, known_types, case_insensitive, last_dot_counts,
-	    defaults, length_bounds));
-	return s;
-}
-
 int
 main(void)
 {
-	return check_main_run(mime_suite());
+	check_main_tcase("type", NULL, NULL, CHECK_MAIN_TESTS(table_sorted,
+	    every_entry_found, known_types, case_insensitive, last_dot_counts,
+	    defaults, length_bounds));
+	return check_main_run();
 }

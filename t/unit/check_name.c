@@ -356,26 +356,19 @@ START_TEST(test_encode_round_trip)
 }
 END_TEST
 
-static Suite *
-name_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("name");
 	TCase *tc;
 
-	tc = check_main_tcase(s, "from_target", NULL, NULL,
+	tc = check_main_tcase("from_target", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_plain, test_query, test_percent, test_utf8,
 	    test_root, test_node, test_length, test_out_bounds,
 	    test_reason_optional));
 	CHECK_MAIN_ROWS(tc, test_bad_name, bad_names);
-	tc = check_main_tcase(s, "is_valid", NULL, NULL,
+	tc = check_main_tcase("is_valid", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_is_valid, test_agree));
-	tc = check_main_tcase(s, "encode", NULL, NULL,
+	tc = check_main_tcase("encode", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_encode, test_encode_round_trip));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(name_suite());
+	return check_main_run();
 }

@@ -182,22 +182,15 @@ START_TEST(no_descriptor_leaked)
 }
 END_TEST
 
-static Suite *
-notify_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("notify");
-	TCase *tc = check_main_tcase(s, "notify", NULL, NULL,
+	TCase *tc = check_main_tcase("notify", NULL, NULL,
 	    CHECK_MAIN_TESTS(not_under_systemd, path_socket_gets_datagram,
 	    abstract_socket_gets_datagram, reloading_has_monotonic_usec,
 	    bad_notify_socket_is_einval, nobody_listening_fails,
 	    no_descriptor_leaked));
 
 	tmp_dir_add(tc);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(notify_suite());
+	return check_main_run();
 }

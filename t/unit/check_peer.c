@@ -1072,39 +1072,29 @@ START_TEST(rest_after_timeouts_shared_by_workers)
 }
 END_TEST
 
-static Suite *
-peer_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("peer");
 	TCase *up;
 
-	check_main_tcase(s, "answers", peer_fixture_setup,
-	    peer_fixture_teardown,
+	check_main_tcase("answers", peer_fixture_setup, peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(get_content_length, get_chunked_in_pieces,
 	    head_answer_has_no_body, body_at_the_consumers_pace,
 	    keepalive_reuses_the_connection,
 	    closed_idle_connection_retried_on_a_fresh_one, retried_once_only));
-	check_main_tcase(s, "failures", peer_fixture_setup,
-	    peer_fixture_teardown,
+	check_main_tcase("failures", peer_fixture_setup, peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(no_answer_times_out, stall_mid_body_times_out,
 	    bad_responses, cut_bodies, refused_from_the_loop,
 	    unresolved_peer_refused_from_the_loop));
-	up = check_main_tcase(s, "request bodies", peer_fixture_setup,
-	    peer_fixture_teardown,
-	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
-	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
-	    upload_early_answer));
+	up = check_main_tcase("request bodies", peer_fixture_setup,
+	    peer_fixture_teardown, CHECK_MAIN_TESTS(upload_content_length,
+	    upload_chunked, upload_large_with_backpressure,
+	    upload_slow_producer_no_timeout, upload_early_answer));
 	tcase_set_timeout(up, 10);
-	check_main_tcase(s, "discard and rest", peer_fixture_setup,
+	check_main_tcase("discard and rest", peer_fixture_setup,
 	    peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(discard_pools_a_small_answer,
 	    discard_closes_a_large_answer,
 	    rest_after_timeouts_shared_by_workers));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(peer_suite());
+	return check_main_run();
 }

@@ -439,23 +439,14 @@ START_TEST(free_with_connections_in_flight)
 }
 END_TEST
 
-static Suite *
-peer_set_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("peer_set");
-
-	check_main_tcase(s, "peer_set", peer_fixture_setup,
-	    peer_fixture_teardown,
+	check_main_tcase("peer_set", peer_fixture_setup, peer_fixture_teardown,
 	    CHECK_MAIN_TESTS(empty_table, peers_in_table_order,
 	    idle_connections_across_changes,
 	    connection_to_an_old_address_not_pooled,
 	    removed_peer_lives_until_its_connection_ends,
 	    hold_keeps_a_peer_that_left, free_with_connections_in_flight));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(peer_set_suite());
+	return check_main_run();
 }

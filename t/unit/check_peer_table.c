@@ -327,21 +327,13 @@ START_TEST(resolve_names)
 }
 END_TEST
 
-static Suite *
-peer_table_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("peer_table");
-
-	check_main_tcase(s, "peer_table", NULL, NULL,
+	check_main_tcase("peer_table", NULL, NULL,
 	    CHECK_MAIN_TESTS(replace_adds_keeps_and_retires,
 	    retired_peer_keeps_counters_and_full_table_says_so,
 	    counts_from_workers, render_outcomes_and_histogram, label_escaped,
 	    resolve_names));
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(peer_table_suite());
+	return check_main_run();
 }

@@ -220,20 +220,12 @@ START_TEST(number_reader)
 }
 END_TEST
 
-static Suite *
-range_suite(void)
-{
-	Suite *s = suite_create("range");
-
-	check_main_tcase(s, "parse", NULL, NULL,
-	    CHECK_MAIN_TESTS(badinput_rows, valid_forms, unit_case_insensitive,
-	    clipping, unsatisfiable, empty_file, invalid_syntax, overflow,
-	    length_bounds, huge_file, number_reader));
-	return s;
-}
-
 int
 main(void)
 {
-	return check_main_run(range_suite());
+	check_main_tcase("parse", NULL, NULL, CHECK_MAIN_TESTS(badinput_rows,
+	    valid_forms, unit_case_insensitive, clipping, unsatisfiable,
+	    empty_file, invalid_syntax, overflow, length_bounds, huge_file,
+	    number_reader));
+	return check_main_run();
 }

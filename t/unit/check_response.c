@@ -311,21 +311,15 @@ START_TEST(text_extra_headers_and_keepalive)
 }
 END_TEST
 
-static Suite *
-response_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("response");
-	TCase *tc = check_main_tcase(s, "response", NULL, NULL,
+	TCase *tc = check_main_tcase("response", NULL, NULL,
 	    CHECK_MAIN_TESTS(reason_phrases, start_line_server_and_date,
 	    date_follows_the_clock, header_format, connection_header, text_get,
 	    text_head_has_no_body, text_304_204_no_length,
 	    text_extra_headers_and_keepalive));
-	tcase_set_timeout(tc, 5);	/* one test waits for a new second */
-	return s;
-}
 
-int
-main(void)
-{
-	return check_main_run(response_suite());
+	tcase_set_timeout(tc, 5);	/* one test waits for a new second */
+	return check_main_run();
 }

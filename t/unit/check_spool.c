@@ -861,31 +861,24 @@ START_TEST(teardown_removes_what_is_left)
 }
 END_TEST
 
-static Suite *
-spool_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("spool");
 	TCase *tc;
 
-	tc = check_main_tcase(s, "publish", setup, teardown,
+	tc = check_main_tcase("publish", setup, teardown,
 	    CHECK_MAIN_TESTS(write_and_publish_whole,
 	    publish_with_given_digest, publish_empty, publish_never_replaces,
 	    hooks_run_around_the_link, after_link_failure_unpublishes,
 	    write_failure_stops_the_spool, teardown_removes_what_is_left));
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
-	tc = check_main_tcase(s, "reserve", setup, teardown,
+	tc = check_main_tcase("reserve", setup, teardown,
 	    CHECK_MAIN_TESTS(reserve_refusals, reservation_released_on_abort));
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
-	tc = check_main_tcase(s, "abort", setup, teardown,
+	tc = check_main_tcase("abort", setup, teardown,
 	    CHECK_MAIN_TESTS(abort_before_open, abort_with_a_write_in_flight,
 	    abort_after_writes, abort_with_publish_pending,
 	    abort_while_publishing));
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(spool_suite());
+	return check_main_run();
 }

@@ -131,20 +131,13 @@ START_TEST(list_walks_every_entry)
 }
 END_TEST
 
-static Suite *
-sweeper_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("sweeper");
-	TCase *tc = check_main_tcase(s, "sweep", index_fixture_setup, NULL,
+	TCase *tc = check_main_tcase("sweep", index_fixture_setup, NULL,
 	    CHECK_MAIN_TESTS(sweeper_collects_expired,
 	    sweeper_ends_dead_fetches, list_walks_every_entry));
 
 	index_fixture_add(tc);
-	return s;
-}
-
-int
-main(void)
-{
-	return check_main_run(sweeper_suite());
+	return check_main_run();
 }

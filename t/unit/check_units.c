@@ -128,18 +128,10 @@ START_TEST(test_format)
 }
 END_TEST
 
-static Suite *
-units_suite(void)
-{
-	Suite *s = suite_create("units");
-
-	check_main_tcase(s, "units", NULL, NULL, CHECK_MAIN_TESTS(test_digits,
-	    test_durations, test_sizes, test_format));
-	return s;
-}
-
 int
 main(void)
 {
-	return check_main_run(units_suite());
+	check_main_tcase("units", NULL, NULL, CHECK_MAIN_TESTS(test_digits,
+	    test_durations, test_sizes, test_format));
+	return check_main_run();
 }
