@@ -750,10 +750,15 @@ on_signal(int sig)
 		got_usr2 = 1;
 }
 
-/* Installs the handler, blocks SIGUSR1 and SIGUSR2, and returns the mask
- * for the wait: the current one minus SIGUSR1 (SIGUSR2 stays blocked). */
+/* The mask for the wait: the thread's own minus SIGUSR1 (SIGUSR2 stays
+ * blocked). */
+static sigset_t wait_mask;
+
+/* The checked setup of the signal tests: the loop, the handler, SIGUSR1
+ * and SIGUSR2 blocked (a thread started later inherits the mask), and
+ * wait_mask. */
 static void
-setup_signals(sigset_t *wait_mask)
+setup_signals(void)
 {
 	struct sigaction sa;
 	sigset_t block;
@@ -767,19 +772,20 @@ setup_signals(sigset_t *wait_mask)
 	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGUSR2);
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &block, NULL), 0);
-	pthread_sigmask(SIG_SETMASK, NULL, wait_mask);
-	sigdelset(wait_mask, SIGUSR1);
+	pthread_sigmask(SIG_SETMASK, NULL, &wait_mask);
+	sigdelset(&wait_mask, SIGUSR1);
+	loop_fixture_setup();
 }
 
 /* One turn with wait_mask, which SIGUSR1 must interrupt: -1, EINTR, and
  * the handler ran. */
 static void
-run_interrupted(const sigset_t *wait_mask)
+run_interrupted(void)
 {
 	int rc;
 
 	errno = 0;
-	rc = loop_run_once(loop, wait_mask);
+	rc = loop_run_once(loop, &wait_mask);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(errno, EINTR);
 	ck_assert_int_eq(got_usr1, 1);
@@ -788,15 +794,13 @@ run_interrupted(const sigset_t *wait_mask)
 START_TEST(signal_pending_before_wait_interrupts)
 {
 	struct ttimer t = { .id = 1 };
-	sigset_t wait_mask;
 	int64_t start;
 
-	setup_signals(&wait_mask);
 	kill(getpid(), SIGUSR1);
 	ck_assert_int_eq(got_usr1, 0);	/* blocked: still pending */
 	arm(&t, 2000);		/* bounds the wait if missed */
 	start = loop_clock_ms();
-	run_interrupted(&wait_mask);
+	run_interrupted();
 	ck_assert_int_eq(t.fired, 0);
 	ck_assert_int_lt(loop_clock_ms() - start, 1000);
 }
@@ -818,16 +822,14 @@ START_TEST(signal_during_wait_interrupts)
 {
 	struct ttimer t = { .id = 1 };
 	struct rec r = { 0 };
-	sigset_t wait_mask;
 	pthread_t th;
 	int p[2];
 
-	setup_signals(&wait_mask);	/* the thread inherits it */
 	make_pipe(p);			/* something quiet to wait on */
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
 	arm(&t, 3000);
 	ck_assert_int_eq(pthread_create(&th, NULL, send_usr1_later, NULL), 0);
-	run_interrupted(&wait_mask);
+	run_interrupted();
 	ck_assert_int_eq(t.fired, 0);
 	ck_assert_int_eq(r.calls, 0);
 	pthread_join(th, NULL);
@@ -838,10 +840,8 @@ END_TEST
 START_TEST(signal_blocked_by_mask_does_not_interrupt)
 {
 	struct ttimer t = { .id = 1 };
-	sigset_t wait_mask;
 	int rc;
 
-	setup_signals(&wait_mask);
 	kill(getpid(), SIGUSR2);
 	arm(&t, 20);
 	rc = loop_run_once(loop, &wait_mask);
@@ -867,7 +867,7 @@ main(void)
 	    timer_rearm_moves_it, zero_timer_from_callback_runs_same_turn,
 	    timer_callback_cancels_due_timer, timer_rearms_itself,
 	    timer_heap_churn));
-	check_main_tcase("signals", loop_fixture_setup, teardown,
+	check_main_tcase("signals", setup_signals, teardown,
 	    CHECK_MAIN_TESTS(signal_pending_before_wait_interrupts,
 	    signal_during_wait_interrupts,
 	    signal_blocked_by_mask_does_not_interrupt));
