@@ -42,6 +42,43 @@ stats(size_t i)
 	return &nth(i)->p_entry->pe_stats;
 }
 
+/* The outcome counters of peer i are want's, every one: those want does
+ * not name are 0. EXPECT_STATS(0, .st_lookups = 1, .st_wins = 1). */
+static void
+expect_stats(size_t i, struct peer_stats want)
+{
+	const struct peer_stats *st = stats(i);
+
+	ck_assert_uint_eq(st->st_lookups, want.st_lookups);
+	ck_assert_uint_eq(st->st_wins, want.st_wins);
+	ck_assert_uint_eq(st->st_not_found, want.st_not_found);
+	ck_assert_uint_eq(st->st_refused, want.st_refused);
+	ck_assert_uint_eq(st->st_timeout, want.st_timeout);
+	ck_assert_uint_eq(st->st_bad_response, want.st_bad_response);
+	ck_assert_uint_eq(st->st_skipped, want.st_skipped);
+}
+
+#define EXPECT_STATS(i, ...)						\
+	expect_stats((i), (struct peer_stats){ __VA_ARGS__ })
+
+/* ps: the set of the fakes given (started), in that order. */
+static void
+set_of(int64_t timeout_ms, struct fake_peer *const *fakes, size_t n)
+{
+	unsigned ports[8];
+	size_t i;
+
+	ck_assert_uint_le(n, 8);
+	for (i = 0; i < n; i++)
+		ports[i] = fakes[i]->fp_port;
+	peer_fixture_set(ports, n, timeout_ms);
+}
+
+#define SET_OF(timeout_ms, ...)						\
+	set_of((timeout_ms), (struct fake_peer *const[]){ __VA_ARGS__ }, \
+	    sizeof((struct fake_peer *const[]){ __VA_ARGS__ }) /	\
+	    sizeof(struct fake_peer *))
+
 /* ------------------------------------------------------------------ */
 /* What the owner heard                                                */
 
@@ -173,17 +210,13 @@ START_TEST(first_200_wins)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 }, fc = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[3];
 
 	peer_fixture_fake(&fa, NOT_FOUND, 0, 0);
 	peer_fixture_fake(&fb, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
 	    "fast", 20, 0);
 	peer_fixture_fake(&fc, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
 	    "slow", 250, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	ports[2] = fc.fp_port;
-	peer_fixture_set(ports, 3, 2000);
+	SET_OF(2000, &fa, &fb, &fc);
 	start(&o, "a b.txt", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.found, 1);
@@ -208,17 +241,10 @@ START_TEST(first_200_wins)
 	ck_assert_int_eq(o.found, 1);
 	ck_assert_int_eq(o.missing, 0);
 
-	ck_assert_uint_eq(stats(0)->st_lookups, 1);
-	ck_assert_uint_eq(stats(0)->st_not_found, 1);
-	ck_assert_uint_eq(stats(0)->st_wins, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_wins, 1);
-	ck_assert_uint_eq(stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_not_found = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_wins = 1);
 	ck_assert_uint_eq(stats(1)->st_ttfb_count, 1);
-	ck_assert_uint_eq(stats(2)->st_lookups, 1);
-	ck_assert_uint_eq(stats(2)->st_wins, 0);
-	ck_assert_uint_eq(stats(2)->st_not_found, 0);
-	ck_assert_uint_eq(stats(2)->st_bad_response, 0);
+	EXPECT_STATS(2, .st_lookups = 1);
 	assert_lookup(&fa, "GET", "/a%20b.txt");
 	assert_lookup(&fb, "GET", "/a%20b.txt");
 	assert_lookup(&fc, "GET", "/a%20b.txt");
@@ -241,7 +267,7 @@ START_TEST(head_lookup)
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.found, 1);
 	ck_assert_int_eq(o.status, 200);
-	ck_assert_uint_eq(stats(0)->st_wins, 1);
+	EXPECT_STATS(0, .st_lookups = 1, .st_wins = 1);
 	assert_lookup(&fa, "HEAD", "/x");
 	fake_stop(&fa);
 }
@@ -266,9 +292,7 @@ START_TEST(all_404_missing)
 	ck_assert_int_eq(o.found, 0);
 	ck_assert_int_eq(o.nested, 0);
 	for (i = 0; i < 3; i++) {
-		ck_assert_uint_eq(stats(i)->st_lookups, 1);
-		ck_assert_uint_eq(stats(i)->st_not_found, 1);
-		ck_assert_uint_eq(stats(i)->st_wins, 0);
+		EXPECT_STATS(i, .st_lookups = 1, .st_not_found = 1);
 		fake_stop(&f[i]);
 	}
 }
@@ -294,14 +318,8 @@ START_TEST(refused_and_timed_out_missing)
 	ck_assert_int_eq(o.found, 0);
 	ck_assert_int_eq(o.nested, 0);
 	ck_assert_int_ge(o.at - t0, 150);
-	ck_assert_uint_eq(stats(0)->st_lookups, 1);
-	ck_assert_uint_eq(stats(0)->st_refused, 1);
-	ck_assert_uint_eq(stats(0)->st_timeout, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_timeout, 1);
-	ck_assert_uint_eq(stats(1)->st_refused, 0);
-	ck_assert_uint_eq(stats(0)->st_wins + stats(1)->st_wins, 0);
-	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_refused = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_timeout = 1);
 	fake_stop(&fb);
 	close(fd);
 }
@@ -312,20 +330,16 @@ START_TEST(other_answers_are_bad_responses)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[2];
 
 	peer_fixture_fake(&fa, "HTTP/1.1 500 Internal Server Error\r\n"
 	    "Content-Length: 0\r\n\r\n", 0, 0);
 	peer_fixture_fake(&fb, "no HTTP here\r\n\r\n", 0, FAKE_HOLD);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	peer_fixture_set(ports, 2, 2000);
+	SET_OF(2000, &fa, &fb);
 	start(&o, "odd", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.missing, 1);
-	ck_assert_uint_eq(stats(0)->st_bad_response, 1);
-	ck_assert_uint_eq(stats(1)->st_bad_response, 1);
-	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_bad_response = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_bad_response = 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
 }
@@ -351,14 +365,11 @@ START_TEST(abort_at_once)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 }, o2 = { 0 };
-	unsigned ports[2];
 
 	peer_fixture_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
 	    0, 0);
 	peer_fixture_fake(&fb, NOT_FOUND, 0, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	peer_fixture_set(ports, 2, 2000);
+	SET_OF(2000, &fa, &fb);
 	fanout_abort(start(&o, "n", false));
 	run_for(100);
 	ck_assert_int_eq(o.found + o.missing, 0);
@@ -385,15 +396,12 @@ START_TEST(abort_before_any_answer)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[2];
 	struct fanout *f;
 
 	peer_fixture_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
 	    300, 0);
 	peer_fixture_fake(&fb, NOT_FOUND, 300, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	peer_fixture_set(ports, 2, 2000);
+	SET_OF(2000, &fa, &fb);
 	f = start(&o, "n", false);
 	RUN_UNTIL(fake_nreqs(&fa) + fake_nreqs(&fb) == 2, 2000);
 	ck_assert_uint_eq(fake_nreqs(&fa) + fake_nreqs(&fb), 2);
@@ -416,13 +424,10 @@ START_TEST(resting_peers_skipped)
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 }, o2 = { 0 };
 	struct peer_health *he;
-	unsigned ports[2];
 
 	peer_fixture_fake(&fa, NOT_FOUND, 0, 0);
 	peer_fixture_fake(&fb, NOT_FOUND, 0, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	peer_fixture_set(ports, 2, 2000);
+	SET_OF(2000, &fa, &fb);
 	/* a rests, as another worker decided: in the shared entry. */
 	he = &nth(0)->p_entry->pe_health;
 	he->he_timeouts = PEER_REST_AFTER;
@@ -432,11 +437,8 @@ START_TEST(resting_peers_skipped)
 	start(&o, "n", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.missing, 1);
-	ck_assert_uint_eq(stats(0)->st_skipped, 1);
-	ck_assert_uint_eq(stats(0)->st_lookups, 0);
-	ck_assert_uint_eq(stats(1)->st_skipped, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_not_found, 1);
+	EXPECT_STATS(0, .st_skipped = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_not_found = 1);
 
 	/* Both rest: "missing" from the loop, nobody asked. */
 	he = &nth(1)->p_entry->pe_health;
@@ -446,9 +448,8 @@ START_TEST(resting_peers_skipped)
 	turn(0);
 	ck_assert_int_eq(o2.missing, 1);
 	ck_assert_int_eq(o2.nested, 0);
-	ck_assert_uint_eq(stats(0)->st_skipped, 2);
-	ck_assert_uint_eq(stats(1)->st_skipped, 1);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	EXPECT_STATS(0, .st_skipped = 2);
+	EXPECT_STATS(1, .st_lookups = 1, .st_not_found = 1, .st_skipped = 1);
 	run_for(30);
 	ck_assert_uint_eq(fake_accepts(&fa), 0);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
