@@ -1,6 +1,7 @@
 /*
  * fuzz_common.h - helpers shared by the libFuzzer drivers of src/http/
- * (fuzz_request.c, fuzz_response.c, fuzz_chunked.c).
+ * (fuzz_request.c, fuzz_response.c, fuzz_chunked.c) and of names
+ * (fuzz_name.c: CHECK only).
  *
  * Header-only and static: each driver is one translation unit linked with
  * the library, single-threaded, built with -fsanitize=fuzzer,address,
