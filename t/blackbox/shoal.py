@@ -7,7 +7,6 @@ sanitizer report in any log fails the test that started the node.
 """
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -16,6 +15,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+
+from ports import free_port
 
 SHOALD = os.path.abspath(os.environ.get("SHOALD", "build/shoald"))
 SANITIZED = os.environ.get("SHOAL_SANITIZED") == "1"
@@ -28,27 +29,6 @@ SLOW = 20 if VALGRIND else 4 if SANITIZED else 1
 
 SANITIZER_RE = re.compile(
     rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)")
-
-
-def free_port():
-    """A loopback port nobody listens on right now, chosen below the
-    kernel's ephemeral range: a port from that range could be taken by an
-    outgoing connection while a test restarts its node."""
-    low = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError):
-        pass
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below %d" % low)
 
 
 def yaml_value(v, indent):
