@@ -81,7 +81,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
-import ports  # noqa: E402  (t/blackbox/ports.py: free_port)
+import machine  # noqa: E402  (t/blackbox/machine.py)
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
@@ -141,7 +141,7 @@ def free_port():
     ephemeral range (fanout-scale opens thousands of connections), and
     never one handed out before in this run (servers start at once)."""
     try:
-        return ports.free_port(_PORTS_GIVEN, tries=500)
+        return machine.free_port(_PORTS_GIVEN, tries=500)
     except RuntimeError as e:
         raise BenchError(str(e))
 
@@ -178,14 +178,8 @@ class Server:
     def worker_pids(self):
         """The processes below the master but shoald's agent (which names
         itself "shoald-agent"): the ones that serve."""
-        def comm(pid):
-            try:
-                with open("/proc/%d/comm" % pid) as f:
-                    return f.read().rstrip("\n")
-            except OSError:
-                return None
         return [p for p in descendants(self.proc.pid)
-                if comm(p) != "shoald-agent"]
+                if machine.comm(p) != "shoald-agent"]
 
     def stop(self):
         """SIGTERM to the master (both shoald and nginx then stop their

@@ -1,5 +1,6 @@
-"""Loopback ports for the servers that the black-box tests (shoal.py) and
-the bench (t/bench/bench.py) start. Standard library only."""
+"""What the black-box tests (shoal.py) and the bench (t/bench/bench.py)
+both ask of the machine: loopback ports for the servers they start, and
+the names of processes. Standard library only."""
 
 import random
 import socket
@@ -31,3 +32,12 @@ def free_port(taken=None, tries=200):
             taken.add(port)
         return port
     raise RuntimeError("no free port below %d" % low)
+
+
+def comm(pid):
+    """The process's name (/proc/PID/comm), or None once it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return None
