@@ -121,6 +121,20 @@ assert_line(const char *line, const char *addr, time_t before, time_t after,
 	    "got \"%s\", want \"... %s\"", close_br + 1, rest);
 }
 
+/* Flushes; the log must then be exactly one line, as assert_line() says. */
+static void
+assert_log_line(const char *addr, time_t before, time_t after,
+    const char *rest)
+{
+	char *text;
+
+	flush_and_wait();
+	text = slurp(logpath);
+	assert_line(text, addr, before, after, rest);
+	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
+	free(text);
+}
+
 START_TEST(off_writes_nothing)
 {
 	struct http_message m;
@@ -154,13 +168,9 @@ START_TEST(line_written_on_flush)
 	ck_assert_str_eq(text, "");
 	free(text);
 
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "127.0.0.1", before, after,
+	assert_log_line("127.0.0.1", before, after,
 	    "\"GET /f?x=1 HTTP/1.1\" 200 1234 \"http://ref/\" \"curl/8.0\" "
 	    "1.500\n");
-	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
-	free(text);
 	accesslog_close();
 	ck_assert(!accesslog_enabled());
 }
@@ -170,7 +180,6 @@ START_TEST(fields_escaped)
 {
 	struct http_message m;
 	time_t before, after;
-	char *text;
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	make_req(&m, "GET", "/\"x", 0, "a\"ref",
@@ -178,14 +187,10 @@ START_TEST(fields_escaped)
 	before = time(NULL);
 	accesslog_request("::1", &m, 404, 0, 2);
 	after = time(NULL);
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "::1", before, after,
+	/* One line whatever the header held. */
+	assert_log_line("::1", before, after,
 	    "\"GET /\\x22x HTTP/1.0\" 404 0 \"a\\x22ref\" "
 	    "\"a\\x22b\\x5cc\\x01\\x0a\\xc3\\xa9\\x7f end\" 0.002\n");
-	/* One line whatever the header held. */
-	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
-	free(text);
 	accesslog_close();
 }
 END_TEST
@@ -195,18 +200,14 @@ START_TEST(unparsed_request_logs_dashes)
 {
 	struct http_message m;
 	time_t before, after;
-	char *text;
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	memset(&m, 0, sizeof(m));
 	before = time(NULL);
 	accesslog_request("10.0.0.1", &m, 400, 57, 0);
 	after = time(NULL);
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "10.0.0.1", before, after,
+	assert_log_line("10.0.0.1", before, after,
 	    "\"-\" 400 57 \"-\" \"-\" 0.000\n");
-	free(text);
 	accesslog_close();
 }
 END_TEST
@@ -217,8 +218,11 @@ START_TEST(duration_format)
 		int64_t ms;
 		const char *s;
 	} cases[] = {
-		{ 0, " 0.000\n" }, { 1, " 0.001\n" }, { 999, " 0.999\n" },
-		{ 1000, " 1.000\n" }, { 12345, " 12.345\n" },
+		{ 0, " 0.000\n" },
+		{ 1, " 0.001\n" },
+		{ 999, " 0.999\n" },
+		{ 1000, " 1.000\n" },
+		{ 12345, " 12.345\n" },
 	};
 	struct http_message m;
 	char *text, *line, *p;
