@@ -56,6 +56,16 @@ write_file(const char *path, const char *s)
 	close(fd);
 }
 
+/* The pid file holds our pid, one line. */
+static void
+assert_our_pid(void)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	ck_assert_str_eq(slurp(pidpath), want);
+}
+
 /* What a second daemon saw, reported by the forked child. */
 struct second {
 	int fd;		/* daemon_pidfile_write's result */
@@ -92,15 +102,13 @@ try_from_child(const char *path)
 
 START_TEST(writes_our_pid_and_holds_it)
 {
-	char want[32];
 	pid_t other = -1;
 	int fd;
 
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_msg(fd >= 0, "%s", strerror(errno));
 	ck_assert_int_eq(other, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 
 	/* Held: nobody else can lock it. */
@@ -119,7 +127,6 @@ END_TEST
 START_TEST(second_daemon_sees_the_first)
 {
 	struct second r;
-	char want[32];
 	pid_t other;
 	int fd;
 
@@ -130,8 +137,7 @@ START_TEST(second_daemon_sees_the_first)
 	ck_assert_int_eq(r.err, EWOULDBLOCK);
 	ck_assert_int_eq(r.other, getpid());
 	/* The failed attempt did not touch the first one's file. */
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
@@ -166,7 +172,6 @@ END_TEST
  * longer content replaced entirely. */
 START_TEST(stale_file_is_replaced)
 {
-	char want[32];
 	pid_t other = -1;
 	int fd;
 
@@ -174,8 +179,7 @@ START_TEST(stale_file_is_replaced)
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(other, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
@@ -184,7 +188,6 @@ END_TEST
  * daemon gets the file even though it was never removed. */
 START_TEST(lock_released_when_holder_dies)
 {
-	char want[32];
 	pid_t pid, other = -1;
 	int status, fd, p[2];
 	char c;
@@ -209,8 +212,7 @@ START_TEST(lock_released_when_holder_dies)
 
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_int_ge(fd, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
