@@ -46,6 +46,15 @@ teardown(void)
 	close(root_fd);
 }
 
+/* ROOT/name, in a buffer that the next call uses again. */
+static const char *
+in_root(const char *name)
+{
+	static char path[512];
+
+	return tmp_dir_join(path, sizeof(path), root, name);
+}
+
 /* Creates dir/name holding data[0..len); returns nothing, asserts. */
 static void
 make_file(const char *dir, const char *name, const void *data, size_t len)
@@ -101,11 +110,9 @@ START_TEST(open_regular_file)
 	struct file_info fi;
 	struct stat st;
 	char data[16];
-	char path[512];
 
 	make_file(root, "f.txt", "hello", 5);
-	snprintf(path, sizeof(path), "%s/f.txt", root);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(in_root("f.txt"), &st), 0);
 	file_open(root_fd, "f.txt", -1, &fi);
 	ck_assert_int_eq(fi.fi_errno, 0);
 	ck_assert_int_ge(fi.fi_fd, 0);
@@ -131,7 +138,6 @@ END_TEST
 START_TEST(open_cached_knows_missing_names_without_the_disk)
 {
 	struct file_info fi;
-	char path[512];
 	int fd, before;
 
 	/* After one lookup the kernel keeps a negative entry: ENOENT. */
@@ -159,16 +165,14 @@ START_TEST(open_cached_knows_missing_names_without_the_disk)
 	ck_assert_int_eq(count_open_fds(), before);
 
 	/* A link is "not here" from the cache too, and nothing is left open. */
-	snprintf(path, sizeof(path), "%s/link", root);
-	ck_assert_int_eq(symlink("seen", path), 0);
+	ck_assert_int_eq(symlink("seen", in_root("link")), 0);
 	expect_enoent("link");
 	ck_assert_int_eq(file_open_cached(root_fd, "link"), -1);
 	ck_assert_msg(errno == ENOENT || errno == EAGAIN, "errno %d", errno);
 	ck_assert_int_eq(count_open_fds(), before);
 
 	/* A directory opens from the cache, and file_open() refuses it. */
-	snprintf(path, sizeof(path), "%s/dir", root);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mkdir(in_root("dir"), 0755), 0);
 	expect_enoent("dir");
 	fd = file_open_cached(root_fd, "dir");
 	file_open(root_fd, "dir", fd, &fi);
@@ -186,10 +190,7 @@ END_TEST
 
 START_TEST(open_directory)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/sub", root);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mkdir(in_root("sub"), 0755), 0);
 	expect_enoent("sub");
 	expect_enoent(".");
 	expect_enoent("..");
@@ -225,10 +226,7 @@ END_TEST
 /* A FIFO must neither hang the open (no writer) nor be served. */
 START_TEST(open_fifo_does_not_hang)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/fifo", root);
-	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(mkfifo(in_root("fifo"), 0644), 0);
 	expect_enoent("fifo");
 }
 END_TEST
