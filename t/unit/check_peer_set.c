@@ -39,6 +39,25 @@ set_table(const struct peer_spec *s, size_t n)
 	    now_ms++), 0);
 }
 
+/* ps: a worker's view of a table of s[0..n). */
+static void
+make_set(const struct peer_spec *s, size_t n)
+{
+	set_table(s, n);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	ck_assert_ptr_nonnull(ps);
+}
+
+/* The one peer of a set of 127.0.0.1:port. */
+static struct peer *
+only_peer(unsigned port)
+{
+	struct peer_spec s = spec(port, false, 0);
+
+	make_set(&s, 1);
+	return peer_set_first(ps);
+}
+
 /* The peer of the set named 127.0.0.1:port, or NULL. */
 static struct peer *
 find(unsigned port)
@@ -184,8 +203,7 @@ START_TEST(peers_in_table_order)
 	s[0] = spec(1, false, 0);
 	s[1] = spec(2, true, 5000);
 	s[2] = spec(3, false, 0);
-	set_table(s, 3);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 3);
 	ck_assert_uint_eq(peer_set_count(ps), 3);
 	ck_assert(peer_set_any_save(ps));
 	assert_table_order();
@@ -248,8 +266,7 @@ START_TEST(idle_connections_across_changes)
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
 	s[2] = spec(1, false, 0);
-	set_table(s, 3);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 3);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
 	ex_run(a);
@@ -305,10 +322,7 @@ START_TEST(connection_to_an_old_address_not_pooled)
 
 	peer_fixture_fake(&fa, OK2, 300, 0);
 	peer_fixture_fake(&fb, OK2, 0, 0);
-	s = spec(fa.fp_port, false, 0);
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
-	a = peer_set_first(ps);
+	a = only_peer(fa.fp_port);
 	ex_start(&e, a);
 	RUN_UNTIL(fake_nreqs(&fa) == 1, 2000);
 
@@ -345,8 +359,7 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	peer_fixture_fake(&fb, OK2, 0, 0);
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
-	set_table(s, 2);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 2);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
 	ex_run(b);
@@ -384,8 +397,7 @@ START_TEST(hold_keeps_a_peer_that_left)
 	/* volatile: the compiler cannot know the first release keeps it */
 	struct peer *volatile p;
 
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(&s, 1);
 	p = peer_set_first(ps);
 	peer_hold(p);
 	peer_hold(p);
@@ -415,10 +427,7 @@ START_TEST(free_with_connections_in_flight)
 	struct peer *a;
 
 	peer_fixture_fake(&fa, OK2, 1000, 0);
-	s = spec(fa.fp_port, false, 0);
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
-	a = peer_set_first(ps);
+	a = only_peer(fa.fp_port);
 	ex_start(&e1, a);
 	ex_start(&e2, a);
 	RUN_UNTIL(fake_nreqs(&fa) == 2, 2000);
