@@ -15,6 +15,7 @@
 
 #include "store/metrics.c"
 #include "check_main.h"
+#include "exposition.h"
 
 /* The rendered exposition, NUL-terminated, with a leading newline so
  * every line can be searched as "\nLINE\n". */
@@ -27,33 +28,6 @@ render(void)
 	metrics_render(&out);
 	buf_append(&out, "", 1);
 	return out.data;
-}
-
-static bool
-has_line(const char *text, const char *line)
-{
-	char want[256];
-
-	snprintf(want, sizeof(want), "\n%s\n", line);
-	return strstr(text, want) != NULL;
-}
-
-/* On failure, shows the line of the same series that is there, if any. */
-static void
-assert_line(const char *text, const char *line)
-{
-	char series[128];
-	const char *near;
-	size_t len;
-
-	if (has_line(text, line))
-		return;
-	len = strcspn(line, "{ ");
-	snprintf(series, sizeof(series), "\n%.*s", (int)len, line);
-	near = strstr(text, series);
-	ck_abort_msg("missing line \"%s\"; found \"%.*s\"", line,
-	    near != NULL ? (int)strcspn(near + 1, "\n") : 0,
-	    near != NULL ? near + 1 : "");
 }
 
 START_TEST(init_maps_zeroed_region)
@@ -77,9 +51,9 @@ START_TEST(init_maps_zeroed_region)
 	/* Nothing counted: no request series, zero totals. */
 	text = render();
 	ck_assert_ptr_null(strstr(text, "shoal_requests_total{"));
-	assert_line(text, "# TYPE shoal_requests_total counter");
-	assert_line(text, "shoal_sent_bytes_total 0");
-	assert_line(text, "shoal_connections_open 0");
+	exposition_assert(text, "# TYPE shoal_requests_total counter");
+	exposition_assert(text, "shoal_sent_bytes_total 0");
+	exposition_assert(text, "shoal_connections_open 0");
 	free(text);
 }
 END_TEST
@@ -158,12 +132,12 @@ START_TEST(counts_from_forked_child_visible)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	text = render();
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"200\"} 3");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"PUT\",status=\"201\"} 1");
-	assert_line(text, "shoal_sent_bytes_total 1234");
-	assert_line(text, "shoal_connections_open 2");
+	exposition_assert(text, "shoal_sent_bytes_total 1234");
+	exposition_assert(text, "shoal_connections_open 2");
 	free(text);
 }
 END_TEST
@@ -223,42 +197,42 @@ START_TEST(render_sums_all_slots)
 	m->reload_failures = 9;
 
 	text = render();
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"200\"} 5");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"HEAD\",status=\"404\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"other\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"POST\",status=\"507\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"other\",status=\"405\"} 2");
 	/* Zero series are left out. */
 	ck_assert_ptr_null(strstr(text, "method=\"PUT\""));
 	ck_assert_ptr_null(strstr(text, "status=\"201\""));
 
-	assert_line(text, "shoal_sent_bytes_total 330");
-	assert_line(text, "shoal_received_bytes_total 300");
-	assert_line(text, "shoal_local_hits_total 4");
-	assert_line(text, "shoal_local_misses_total 5");
-	assert_line(text, "shoal_connections_accepted_total 8");
-	assert_line(text, "shoal_connections_refused_total 2");
-	assert_line(text, "shoal_iopool_overflows_total 6");
-	assert_line(text, "shoal_peer_hits_total 3");
-	assert_line(text, "shoal_peer_misses_total 3");
-	assert_line(text, "shoal_saved_total 1");
-	assert_line(text, "shoal_save_failures_total 4");
-	assert_line(text, "shoal_connections_open 6");
-	assert_line(text, "shoal_workers 2");
-	assert_line(text, "shoal_worker_restarts_total 1");
-	assert_line(text, "shoal_reloads_total 8");
-	assert_line(text, "shoal_reload_failures_total 9");
+	exposition_assert(text, "shoal_sent_bytes_total 330");
+	exposition_assert(text, "shoal_received_bytes_total 300");
+	exposition_assert(text, "shoal_local_hits_total 4");
+	exposition_assert(text, "shoal_local_misses_total 5");
+	exposition_assert(text, "shoal_connections_accepted_total 8");
+	exposition_assert(text, "shoal_connections_refused_total 2");
+	exposition_assert(text, "shoal_iopool_overflows_total 6");
+	exposition_assert(text, "shoal_peer_hits_total 3");
+	exposition_assert(text, "shoal_peer_misses_total 3");
+	exposition_assert(text, "shoal_saved_total 1");
+	exposition_assert(text, "shoal_save_failures_total 4");
+	exposition_assert(text, "shoal_connections_open 6");
+	exposition_assert(text, "shoal_workers 2");
+	exposition_assert(text, "shoal_worker_restarts_total 1");
+	exposition_assert(text, "shoal_reloads_total 8");
+	exposition_assert(text, "shoal_reload_failures_total 9");
 	snprintf(line, sizeof(line), "shoal_start_time_seconds %lld",
 	    (long long)m->start_time);
-	assert_line(text, line);
-	assert_line(text, "# TYPE shoal_connections_open gauge");
-	assert_line(text, "# TYPE shoal_workers gauge");
-	assert_line(text, "# TYPE shoal_sent_bytes_total counter");
+	exposition_assert(text, line);
+	exposition_assert(text, "# TYPE shoal_connections_open gauge");
+	exposition_assert(text, "# TYPE shoal_workers gauge");
+	exposition_assert(text, "# TYPE shoal_sent_bytes_total counter");
 	free(text);
 }
 END_TEST
@@ -294,13 +268,13 @@ START_TEST(every_status_and_method)
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		snprintf(line, sizeof(line), "shoal_requests_total{method="
 		    "\"HEAD\",status=\"%d\"} 1", statuses[i]);
-		assert_line(text, line);
+		exposition_assert(text, line);
 	}
 	for (i = 0; i < 5; i++) {
 		snprintf(line, sizeof(line), "shoal_requests_total{method="
 		    "\"%s\",status=\"other\"} %d", methods[i].label,
 		    i == 4 ? 4 : 1);
-		assert_line(text, line);
+		exposition_assert(text, line);
 	}
 	free(text);
 }

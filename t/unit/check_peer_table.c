@@ -16,6 +16,7 @@
 
 #include "peer/peer_table.c"
 #include "check_main.h"
+#include "exposition.h"
 
 static struct peer_spec
 spec(const char *host, unsigned port, bool save, int64_t ttl_ms)
@@ -50,15 +51,6 @@ render(struct peer_table *t)
 	peer_table_render_metrics(t, &out);
 	buf_append(&out, "", 1);
 	return out.data;
-}
-
-static void
-assert_line(const char *text, const char *line)
-{
-	char want[512];
-
-	snprintf(want, sizeof(want), "\n%s\n", line);
-	ck_assert_msg(strstr(text, want) != NULL, "missing line \"%s\"", line);
 }
 
 START_TEST(replace_adds_keeps_and_retires)
@@ -203,7 +195,7 @@ START_TEST(counts_from_workers)
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	text = render(t);
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_peer_lookups_total{peer=\"127.0.0.1:8082\"} 2000");
 	free(text);
 	peer_table_destroy(t);
@@ -277,7 +269,7 @@ START_TEST(render_outcomes_and_histogram)
 	peer_stats_ttfb(st, 3000000);
 	text = render(t);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		assert_line(text, want[i]);
+		exposition_assert(text, want[i]);
 	free(text);
 
 	/* A peer that left the set has no series any more. */
@@ -303,7 +295,7 @@ START_TEST(label_escaped)
 	ck_assert_int_eq(peer_table_replace(t, PEER_SOURCE_CONFIG, &s, 1, 1),
 	    0);
 	text = render(t);
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_peer_lookups_total{peer=\"we\\\"ird\\\\host:1\"} 0");
 	free(text);
 	peer_table_destroy(t);
