@@ -30,6 +30,14 @@ render(void)
 	return out.data;
 }
 
+/* n requests of method answered with status, in this process's slot. */
+static void
+count_requests(enum http_method method, int status, int n)
+{
+	while (n-- > 0)
+		metrics_count_request(method, status);
+}
+
 START_TEST(init_maps_zeroed_region)
 {
 	time_t before = time(NULL), after;
@@ -121,9 +129,7 @@ START_TEST(counts_from_forked_child_visible)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		metrics_use_slot(slot);
-		metrics_count_request(HTTP_METHOD_GET, 200);
-		metrics_count_request(HTTP_METHOD_GET, 200);
-		metrics_count_request(HTTP_METHOD_GET, 200);
+		count_requests(HTTP_METHOD_GET, 200, 3);
 		metrics_count_request(HTTP_METHOD_PUT, 201);
 		metrics_add(&metrics_mine()->ms_bytes_sent, 1234);
 		metrics_gauge_add(&metrics_mine()->ms_connections_open, 2);
@@ -156,8 +162,7 @@ START_TEST(render_sums_all_slots)
 	metrics_slot_release(s2);	/* a dead worker's counts count */
 
 	metrics_use_slot(s0);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
+	count_requests(HTTP_METHOD_GET, 200, 2);
 	metrics_count_request(HTTP_METHOD_HEAD, 404);
 	metrics_count_request(HTTP_METHOD_GET, 299);	/* unknown */
 	metrics_count_request(HTTP_METHOD_DELETE, 405);
@@ -168,9 +173,7 @@ START_TEST(render_sums_all_slots)
 	metrics_gauge_add(&metrics_mine()->ms_connections_open, 3);
 
 	metrics_use_slot(s1);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
+	count_requests(HTTP_METHOD_GET, 200, 3);
 	metrics_count_request(HTTP_METHOD_POST, 507);
 	metrics_count_request(HTTP_METHOD_OPTIONS, 405);
 	metrics_add(&metrics_mine()->ms_bytes_sent, 20);
