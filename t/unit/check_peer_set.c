@@ -19,6 +19,7 @@
 #include "peer/peer_set.c"
 #include "check_main.h"
 #include "peer_fixture.h"
+#include "exchange.h"
 
 static int64_t now_ms = 1;	/* the table's clock for retirements */
 
@@ -97,87 +98,23 @@ assert_table_order(void)
 	ck_assert_uint_eq(i, n);
 }
 
-/* ------------------------------------------------------------------ */
-/* Exchanges                                                           */
-
-struct ex {
-	struct peer_conn *pc;
-	int heads, dones, fails;
-	bool gone_at_done;		/* pc_peer->p_gone in on_done */
-	char name_at_done[PEER_NAME_MAX];
-};
-
-static bool
-ex_over(const struct ex *e)
-{
-	return e->dones + e->fails > 0;
-}
-
-static void
-ex_on_head(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	(void)pc;
-	e->heads++;
-}
-
-static void
-ex_on_body(struct peer_conn *pc, void *arg)
-{
-	(void)arg;
-	peer_conn_consumed(pc);
-}
-
-static void
-ex_on_done(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->dones++;
-	/* The peer must still be there, listed or not. */
-	e->gone_at_done = pc->pc_peer->p_gone;
-	memcpy(e->name_at_done, pc->pc_peer->p_name, PEER_NAME_MAX);
-	e->pc = NULL;
-	peer_conn_release(pc);
-}
-
-static void
-ex_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	struct ex *e = arg;
-
-	(void)pc;
-	(void)why;
-	e->fails++;
-	e->pc = NULL;
-}
-
-static const struct peer_handler ex_handler = {
-	.on_head = ex_on_head,
-	.on_body = ex_on_body,
-	.on_done = ex_on_done,
-	.on_fail = ex_on_fail,
-};
-
+/* A GET of p, started. */
 static void
 ex_start(struct ex *e, struct peer *p)
 {
-	e->pc = peer_request(ps, p, GET_A, strlen(GET_A), 0, 2000,
-	    &ex_handler, e);
-	ck_assert_ptr_nonnull(e->pc);
+	ex_request(e, p, GET_A, 0, 2000);
 }
 
-/* A whole exchange with p, ended cleanly. */
+/* A whole GET of p, ended cleanly. */
 static void
-ex_run(struct peer *p)
+ex_ok(struct peer *p)
 {
 	struct ex e = { 0 };
 
-	ex_start(&e, p);
-	RUN_UNTIL(ex_over(&e), 3000);
+	ex_run(&e, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e.fails, 0);
 	ck_assert_int_eq(e.dones, 1);
+	ex_free(&e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -269,8 +206,8 @@ START_TEST(idle_connections_across_changes)
 	make_set(s, 3);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
-	ex_run(a);
-	ex_run(b);
+	ex_ok(a);
+	ex_ok(b);
 	ck_assert_uint_eq(a->p_nidle, 1);
 	ck_assert_uint_eq(b->p_nidle, 1);
 
@@ -299,8 +236,8 @@ START_TEST(idle_connections_across_changes)
 	ck_assert_uint_eq(fake_eofs(&fa), 0);
 
 	/* b's next request goes to the new address; a's reuses. */
-	ex_run(b);
-	ex_run(a);
+	ex_ok(b);
+	ex_ok(a);
 	ck_assert_uint_eq(fake_accepts(&fc), 1);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
 	ck_assert_uint_eq(fake_accepts(&fa), 1);
@@ -337,11 +274,12 @@ START_TEST(connection_to_an_old_address_not_pooled)
 	ck_assert_uint_eq(a->p_nidle, 0);
 	RUN_UNTIL(fake_eofs(&fa) == 1, 2000);
 	ck_assert_uint_eq(fake_eofs(&fa), 1);
-	ex_run(a);
+	ex_ok(a);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
 	ck_assert_uint_eq(fake_nreqs(&fa), 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
+	ex_free(&e);
 }
 END_TEST
 
@@ -362,7 +300,7 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	make_set(s, 2);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
-	ex_run(b);
+	ex_ok(b);
 	ck_assert_uint_eq(b->p_nidle, 1);
 	ex_start(&e, a);
 	snprintf(name, sizeof(name), "%s", a->p_name);
@@ -387,6 +325,7 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	ck_assert_uint_eq(fake_eofs(&fa), 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
+	ex_free(&e);
 }
 END_TEST
 
