@@ -92,6 +92,13 @@ resp(const char *s, bool head_request)
 	return resp_n(s, strlen(s), head_request);
 }
 
+/* A response head s, which must parse whole (the answer of a GET). */
+static void
+resp_done(const char *s)
+{
+	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+}
+
 #define ck_assert_str_is(s, lit) do { \
 	ck_assert_ptr_nonnull((s).p); \
 	ck_assert_uint_eq((s).len, strlen(lit)); \
@@ -1000,7 +1007,7 @@ START_TEST(test_response_content_length)
 	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
 	    "Content-Type: text/plain\r\n\r\nhello";
 
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert_int_eq(msg.status, 200);
 	ck_assert_str_is(msg.reason, "OK");
 	ck_assert_int_eq(msg.version_minor, 1);
@@ -1019,7 +1026,7 @@ START_TEST(test_response_chunked)
 	const char *s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 	    "5\r\nhello\r\n0\r\n\r\n";
 
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert(msg.chunked);
 	ck_assert(!msg.has_content_length);
 	ck_assert(msg.keep_alive);
@@ -1039,7 +1046,7 @@ START_TEST(test_response_no_body)
 	size_t i;
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		ck_assert_int_eq(resp(rows[i], false), HTTP_PARSE_DONE);
+		resp_done(rows[i]);
 		ck_assert(msg.has_content_length);
 		ck_assert_uint_eq(msg.content_length, 0);
 		ck_assert(!msg.chunked);
@@ -1060,7 +1067,7 @@ START_TEST(test_response_head)
 	h = http_find_header(&msg, "Content-Length");
 	ck_assert_ptr_nonnull(h);
 	ck_assert_str_is(h->value, "1000");
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert_uint_eq(msg.content_length, 1000);
 
 	/* still checked: garbage framing in a HEAD answer is garbage */
@@ -1072,8 +1079,7 @@ END_TEST
 
 START_TEST(test_response_close_delimited)
 {
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\n\r\nall of it", false),
-	    HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\n\r\nall of it");
 	ck_assert(!msg.has_content_length);
 	ck_assert(!msg.chunked);
 	ck_assert(!msg.keep_alive);
@@ -1082,37 +1088,34 @@ END_TEST
 
 START_TEST(test_response_versions)
 {
-	ck_assert_int_eq(resp("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.version_minor, 0);
 	ck_assert(!msg.keep_alive);
-	ck_assert_int_eq(resp("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n"
-	    "Connection: keep-alive\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n"
+	    "Connection: keep-alive\r\n\r\n");
 	ck_assert(msg.keep_alive);
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-	    "Connection: close\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n");
 	ck_assert(!msg.keep_alive);
 }
 END_TEST
 
 START_TEST(test_response_lenient_reason)
 {
-	ck_assert_int_eq(resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 200);
 	ck_assert_ptr_nonnull(msg.reason.p);
 	ck_assert_uint_eq(msg.reason.len, 0);
-	ck_assert_int_eq(resp("HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 404);
 	ck_assert_uint_eq(msg.reason.len, 0);
-	ck_assert_int_eq(resp("HTTP/1.1 599 Odd  reason\t\xc3\xa9\r\n"
-	    "Content-Length: 0\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 599 Odd  reason\t\xc3\xa9\r\n"
+	    "Content-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 599);
 	ck_assert_str_is(msg.reason, "Odd  reason\t\xc3\xa9");
 	/* no Host requirement, and two Hosts are not our business */
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n"
-	    "Content-Length: 0\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n"
+	    "Content-Length: 0\r\n\r\n");
 }
 END_TEST
 
