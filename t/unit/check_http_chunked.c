@@ -96,31 +96,46 @@ START_TEST(test_chunked_good)
 }
 END_TEST
 
-/* A decoder just made, fed buf[0..len) to decode in place. */
+/* The decoder of the tests that decode in place, and what its last call
+ * said: the bytes it took, and the data it left at the start of them. */
+static struct http_chunked dec;
+static size_t dec_used, dec_data;
+
+/* Feeds buf[0..len) to dec, to decode in place. */
 static enum http_chunked_result
-decode_fresh(struct http_chunked *c, char *buf, size_t len, size_t *used,
-    size_t *data_len)
+decode_more(char *buf, size_t len)
 {
-	http_chunked_init(c);
-	return http_chunked_decode(c, buf, len, used, data_len);
+	return http_chunked_decode(&dec, buf, len, &dec_used, &dec_data);
+}
+
+/* The same with a new decoder. */
+static enum http_chunked_result
+decode_fresh(char *buf, size_t len)
+{
+	http_chunked_init(&dec);
+	return decode_more(buf, len);
+}
+
+/* The data of the last call is `want`, at the start of buf. */
+static void
+expect_data(const char *buf, const char *want)
+{
+	ck_assert_uint_eq(dec_data, strlen(want));
+	ck_assert_mem_eq(buf, want, dec_data);
 }
 
 START_TEST(test_chunked_in_place)
 {
 	char buf[] = "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-	struct http_chunked c;
-	size_t used, dl;
 
-	ck_assert_int_eq(decode_fresh(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 5);
-	ck_assert_mem_eq(buf, "abcde", 5);
-	ck_assert_uint_eq(used, strlen("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_DONE);
+	expect_data(buf, "abcde");
+	ck_assert_uint_eq(dec_used,
+	    strlen("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
 	/* once done, it stays done and takes nothing */
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 3, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(used, 0);
-	ck_assert_uint_eq(dl, 0);
+	ck_assert_int_eq(decode_more(buf, 3), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_used, 0);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
 
@@ -128,14 +143,10 @@ END_TEST
 START_TEST(test_chunked_big_size)
 {
 	char buf[] = "7FFFFFFFFFFFFFFF\r\nabcdef";
-	struct http_chunked c;
-	size_t used, dl;
 
-	ck_assert_int_eq(decode_fresh(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_MORE);
-	ck_assert_uint_eq(dl, 6);
-	ck_assert_mem_eq(buf, "abcdef", 6);
-	ck_assert_uint_eq(c.remaining, (uint64_t)INT64_MAX - 6);
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_MORE);
+	expect_data(buf, "abcdef");
+	ck_assert_uint_eq(dec.remaining, (uint64_t)INT64_MAX - 6);
 }
 END_TEST
 
@@ -239,15 +250,11 @@ END_TEST
 START_TEST(test_chunked_error_sticks)
 {
 	char buf[] = "Z\r\n0\r\n\r\n";
-	struct http_chunked c;
-	size_t used, dl;
 
-	ck_assert_int_eq(decode_fresh(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_ERROR);
 	memcpy(buf, "0\r\n\r\n", 5);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 5, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
-	ck_assert_uint_eq(dl, 0);
+	ck_assert_int_eq(decode_more(buf, 5), HTTP_CHUNKED_ERROR);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
 
@@ -278,39 +285,30 @@ long_trailers(char *buf, size_t n)
 START_TEST(test_chunked_bounds)
 {
 	static char buf[3 * 8192];
-	struct http_chunked c;
-	size_t used, dl, len;
+	size_t len;
 
 	/* a size line of 4 KiB is fine, a byte more is not */
 	len = long_size_line(buf, 4096);
-	ck_assert_int_eq(decode_fresh(&c, buf, len, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 1);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_data, 1);
 	len = long_size_line(buf, 4097);
-	ck_assert_int_eq(decode_fresh(&c, buf, len, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_ERROR);
 
 	/* trailers: 8 KiB in all, the final CRLF included */
 	len = long_trailers(buf, 8191);
-	ck_assert_int_eq(decode_fresh(&c, buf, len, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(used, len);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_used, len);
 	len = long_trailers(buf, 8192);
-	ck_assert_int_eq(decode_fresh(&c, buf, len, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_ERROR);
 }
 END_TEST
 
 START_TEST(test_chunked_empty_input)
 {
-	struct http_chunked c;
-	size_t used = 9, dl = 9;
-
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, NULL, 0, &used, &dl),
-	    HTTP_CHUNKED_MORE);
-	ck_assert_uint_eq(used, 0);
-	ck_assert_uint_eq(dl, 0);
+	dec_used = dec_data = 9;
+	ck_assert_int_eq(decode_fresh(NULL, 0), HTTP_CHUNKED_MORE);
+	ck_assert_uint_eq(dec_used, 0);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
 
