@@ -1,8 +1,8 @@
 /*
- * loop_fixture.h - a real loop for the unit suites of modules that run on
- * one (accesslog, fanout, iopool, peer, peer_set, spool): the suite's
- * `loop`, made and freed around each test, and ways to turn it for a
- * bounded time, so that no test can hang on it.
+ * loop_fixture.h - a real loop for the unit suites of the loop and of the
+ * modules that run on one (accesslog, fanout, iopool, loop, peer,
+ * peer_set, spool): the suite's `loop`, made and freed around each test,
+ * and ways to turn it for a bounded time, so that no test can hang on it.
  *
  * The loop and everything here belong to the test's main thread.
  */
