@@ -67,7 +67,6 @@ import datetime
 import http.client
 import os
 import platform
-import random
 import resource
 import re
 import shutil
@@ -81,6 +80,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
+import machine  # noqa: E402  (t/blackbox/machine.py)
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
@@ -105,6 +106,19 @@ RELAY_EDGE = 1 << 20    # random bytes at each end of the sparse big file
 RSS_PERIOD = 0.05       # seconds between two VmRSS samples
 
 
+# The columns of a report, [(figure, heading, scale, format)]: a server's
+# rate (local-4k, growth) and the latency of one connection (the fan-out
+# cases).
+RATE_COLUMNS = [("rps", "req/s", 1, "%.0f"),
+                ("p99_ms", "p99 ms", 1, "%.2f"),
+                ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
+                ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")]
+LATENCY_COLUMNS = [("mean_ms", "mean ms", 1, "%.3f"),
+                   ("p50_ms", "p50 ms", 1, "%.3f"),
+                   ("p99_ms", "p99 ms", 1, "%.3f"),
+                   ("cpu_us_req", "front cpu us/req", 1, "%.1f")]
+
+
 class BenchError(Exception):
     """A failure that ends the run: printed, then everything is stopped."""
 
@@ -124,27 +138,12 @@ _PORTS_GIVEN = set()
 
 def free_port():
     """A loopback port nobody listens on right now, below the kernel's
-    ephemeral range (a port from that range can be taken by an outgoing
-    connection before the server binds it: fanout-scale opens thousands),
-    and never one handed out before in this run (servers start at once)."""
-    low = 32768
+    ephemeral range (fanout-scale opens thousands of connections), and
+    never one handed out before in this run (servers start at once)."""
     try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError):
-        pass
-    for _ in range(500):
-        port = random.randrange(max(1024, low - 12000), low)
-        if port in _PORTS_GIVEN:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _PORTS_GIVEN.add(port)
-        return port
-    raise BenchError("no free port below %d" % low)
+        return machine.free_port(_PORTS_GIVEN, tries=500)
+    except RuntimeError as e:
+        raise BenchError(str(e))
 
 
 # --------------------------------------------------------------------------
@@ -179,14 +178,8 @@ class Server:
     def worker_pids(self):
         """The processes below the master but shoald's agent (which names
         itself "shoald-agent"): the ones that serve."""
-        def comm(pid):
-            try:
-                with open("/proc/%d/comm" % pid) as f:
-                    return f.read().rstrip("\n")
-            except OSError:
-                return None
         return [p for p in descendants(self.proc.pid)
-                if comm(p) != "shoald-agent"]
+                if machine.comm(p) != "shoald-agent"]
 
     def stop(self):
         """SIGTERM to the master (both shoald and nginx then stop their
@@ -209,9 +202,10 @@ class Server:
             pass
 
 
-def proc_table():
-    """{pid: ppid} of every process, read from /proc."""
-    table = {}
+def proc_stats():
+    """(pid, command name, the fields after the name) of every process,
+    read from /proc/PID/stat; fields[1] is the ppid, [11] and [12] the
+    user and system CPU ticks. Processes gone meanwhile are left out."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -222,9 +216,13 @@ def proc_table():
             continue
         # The command name may hold spaces and parentheses: split after
         # the last ')'.
-        fields = st.rsplit(")", 1)[1].split()
-        table[int(d)] = int(fields[1])
-    return table
+        yield (int(d), st[st.index("(") + 1:st.rindex(")")],
+               st.rsplit(")", 1)[1].split())
+
+
+def proc_table():
+    """{pid: ppid} of every process, read from /proc."""
+    return {pid: int(fields[1]) for pid, _, fields in proc_stats()}
 
 
 def descendants(pid):
@@ -275,18 +273,9 @@ def user_ticks():
         v = f.readline().split()
     machine = int(v[1]) + int(v[2])         # user + nice
     table, info = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st.rsplit(")", 1)[1].split()
-        pid = int(d)
+    for pid, name, fields in proc_stats():
         table[pid] = int(fields[1])
-        info[pid] = (st[st.index("(") + 1:st.rindex(")")], int(fields[11]))
+        info[pid] = (name, int(fields[11]))
     me = os.getpid()
     ours, others = 0, {}
     for pid, (name, utime) in info.items():
@@ -1138,39 +1127,33 @@ class Bench:
         self.say()
 
     # -- the cases --------------------------------------------------------
-    def case_local_4k(self, root):
-        s = self.start_shoald("local", root, self.cpu_srv())
-        n = self.start_ref("local", self.cpu_srv(), root=root)
-        wait_port(n, "/4k.bin")
+    def case_local(self, case, name, root, path, data, conns, what,
+                   metrics, strace):
+        """A GET of path (holding data) from shoald and the reference
+        server, both on root: the comparison of local-4k and local-64m."""
+        s = self.start_shoald(name, root, self.cpu_srv())
+        n = self.start_ref(name, self.cpu_srv(), root=root)
+        wait_port(n, path)
         for x in (s, n):
-            verify(x, "/4k.bin", self.small)
+            verify(x, path, data)
         sides = [("shoald", s, s.pids()), (self.ref_label, n, n.pids())]
-        self.compare("local-4k", "GET /4k.bin (4 KiB), 64 connections, "
-                     "wrk -t1", sides, "/4k.bin", 64, [
-                         ("rps", "req/s", 1, "%.0f"),
-                         ("p99_ms", "p99 ms", 1, "%.2f"),
-                         ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
-                         ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")],
-                     SMALL)
-        self.strace_section(sides, "/4k.bin", 64)
+        self.compare(case, what, sides, path, conns, metrics, len(data))
+        if strace:
+            self.strace_section(sides, path, conns)
         self.check_logs([s, n])
         self.stop_servers([s, n])
 
+    def case_local_4k(self, root):
+        self.case_local("local-4k", "local", root, "/4k.bin", self.small, 64,
+                        "GET /4k.bin (4 KiB), 64 connections, wrk -t1",
+                        RATE_COLUMNS, True)
+
     def case_local_64m(self, root):
-        s = self.start_shoald("local64", root, self.cpu_srv())
-        n = self.start_ref("local64", self.cpu_srv(), root=root)
-        wait_port(n, "/64m.bin")
-        for x in (s, n):
-            verify(x, "/64m.bin", self.large)
-        sides = [("shoald", s, s.pids()), (self.ref_label, n, n.pids())]
-        self.compare("local-64m", "GET /64m.bin (64 MiB), 4 connections, "
-                     "wrk -t1", sides, "/64m.bin", 4, [
-                         ("Bps", "MiB/s", 1 / (1 << 20), "%.0f"),
-                         ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.1f"),
-                         ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")],
-                     LARGE)
-        self.check_logs([s, n])
-        self.stop_servers([s, n])
+        self.case_local("local-64m", "local64", root, "/64m.bin", self.large,
+                        4, "GET /64m.bin (64 MiB), 4 connections, wrk -t1", [
+                            ("Bps", "MiB/s", 1 / (1 << 20), "%.0f"),
+                            ("cpu_ms_gib", "server cpu ms/GiB", 1, "%.1f"),
+                            ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")], False)
 
     def case_relay_4k(self, root):
         empty = self.make_root("root-relay-a", {})
@@ -1203,15 +1186,22 @@ class Bench:
         self.check_logs([a, b, n])
         self.stop_servers([n, a, b])
 
+    def start_fanout_peers(self, prefix, root):
+        """FANOUT_EMPTY small nodes without the file and one holder of
+        root, named from prefix: ([empty nodes], holder)."""
+        empty_root = self.make_root("root-%sempty" % (prefix or "fanout-"),
+                                    {})
+        empties = [self.start_shoald("%sempty%02d" % (prefix, i), empty_root,
+                                     self.cpu_peer_(), io_threads=1)
+                   for i in range(FANOUT_EMPTY)]
+        holder = self.start_shoald(prefix + "holder", root, self.cpu_peer_(),
+                                   io_threads=1)
+        return empties, holder
+
     def case_fanout(self, root):
         # Fifteen small nodes without the file, one holder, and two fronts:
         # one asking all sixteen (holder last), one asking the holder only.
-        empty_root = self.make_root("root-fanout-empty", {})
-        empties = [self.start_shoald("empty%02d" % i, empty_root,
-                                     self.cpu_peer_(), io_threads=1)
-                   for i in range(FANOUT_EMPTY)]
-        holder = self.start_shoald("holder", root, self.cpu_peer_(),
-                                   io_threads=1)
+        empties, holder = self.start_fanout_peers("", root)
         roots = [self.make_root("root-fanout-a%d" % i, {}) for i in (16, 1)]
         a16 = self.start_shoald("fanout16", roots[0], self.cpu_srv(),
                                 peers=[e.port for e in empties] +
@@ -1228,12 +1218,7 @@ class Bench:
         sides = [("fanout-16", a16, a16.pids()), ("fanout-1", a1, a1.pids())]
         self.compare("fanout", "miss latency, 1 connection: A with 16 peers "
                      "(15 answer 404, the holder last) vs A with 1 peer; "
-                     "no nginx", sides, "/4k.bin", 1, [
-                         ("mean_ms", "mean ms", 1, "%.3f"),
-                         ("p50_ms", "p50 ms", 1, "%.3f"),
-                         ("p99_ms", "p99 ms", 1, "%.3f"),
-                         ("cpu_us_req", "front cpu us/req", 1, "%.1f")],
-                     SMALL)
+                     "no nginx", sides, "/4k.bin", 1, LATENCY_COLUMNS, SMALL)
         self.strace_section(sides, "/4k.bin", 1)
         self.check_logs([a16, a1, holder] + empties)
         self.stop_servers([a16, a1, holder] + empties)
@@ -1298,11 +1283,8 @@ class Bench:
             "to %d peer(s); no nginx" % (
                 self.cpu_peer if self.pin else "any",
                 ", ".join(str(n) for n in counts), counts[0]),
-            sides, {i: 0 for i in range(1, len(sides))}, "/4k.bin", 1, [
-                ("mean_ms", "mean ms", 1, "%.3f"),
-                ("p50_ms", "p50 ms", 1, "%.3f"),
-                ("p99_ms", "p99 ms", 1, "%.3f"),
-                ("cpu_us_req", "front cpu us/req", 1, "%.1f"),
+            sides, {i: 0 for i in range(1, len(sides))}, "/4k.bin", 1,
+            LATENCY_COLUMNS + [
                 ("peer_cpu_us_req", "peers cpu us/req", 1, "%.1f"),
                 ("opens_req", "tcp connects/req", 1, "%.2f", False)],
             SMALL)
@@ -1413,11 +1395,7 @@ class Bench:
             "%d files in ROOT against %d (%s); shoald and nginx each on "
             "both; ratios %s/%d" % (GROWTH_SMALL, n, mode, big,
                                     GROWTH_SMALL),
-            sides, {1: 0, 3: 2}, "/4k.bin", 64, [
-                ("rps", "req/s", 1, "%.0f"),
-                ("p99_ms", "p99 ms", 1, "%.2f"),
-                ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
-                ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")], SMALL)
+            sides, {1: 0, 3: 2}, "/4k.bin", 64, RATE_COLUMNS, SMALL)
         self.growth_verdict("hot file", big, rows)
         # The same, each request for a random one of ROOT's empty files:
         # every file of ROOT is in the working set, so with a million the
@@ -1428,11 +1406,7 @@ class Bench:
             "growth-spread", "GET of a random one of ROOT's empty files, "
             "64 connections, wrk -t1, with %d files in ROOT against %d; "
             "ratios %s/%d" % (GROWTH_SMALL, n, big, GROWTH_SMALL),
-            sides, {1: 0, 3: 2}, SPREAD_PATH, 64, [
-                ("rps", "req/s", 1, "%.0f"),
-                ("p99_ms", "p99 ms", 1, "%.2f"),
-                ("cpu_us_req", "server cpu us/req", 1, "%.1f"),
-                ("wrk_cpu_pct", "wrk cpu %", 1, "%.0f")], None)
+            sides, {1: 0, 3: 2}, SPREAD_PATH, 64, RATE_COLUMNS, None)
         self.growth_verdict("spread", big, rows)
         self.strace_section(sides, "/4k.bin", 64)
         self.check_logs([s1, s2, n1, n2])
@@ -1552,12 +1526,7 @@ class Bench:
             if m not in ("accept", "listen"):
                 raise BenchError("BENCH_BLACKHOLE: %r is not accept or "
                                  "listen" % m)
-        empty_root = self.make_root("root-bh-empty", {})
-        empties = [self.start_shoald("bh-empty%02d" % i, empty_root,
-                                     self.cpu_peer_(), io_threads=1)
-                   for i in range(FANOUT_EMPTY)]
-        holder = self.start_shoald("bh-holder", root, self.cpu_peer_(),
-                                   io_threads=1)
+        empties, holder = self.start_fanout_peers("bh-", root)
         ref = self.start_shoald("fanout16-ref", self.make_root(
             "root-bh-ref", {}), self.cpu_srv(),
             peers=[e.port for e in empties] + [holder.port], save=False)
@@ -1580,12 +1549,7 @@ class Bench:
                          "16 peers: one black hole asked first (%s), 14 "
                          "empty, the holder last, vs the same with an "
                          "empty node instead of the black hole" % what,
-                         sides, "/4k.bin", 1, [
-                             ("mean_ms", "mean ms", 1, "%.3f"),
-                             ("p50_ms", "p50 ms", 1, "%.3f"),
-                             ("p99_ms", "p99 ms", 1, "%.3f"),
-                             ("cpu_us_req", "front cpu us/req", 1, "%.1f")],
-                         SMALL)
+                         sides, "/4k.bin", 1, LATENCY_COLUMNS, SMALL)
             self.strace_section(sides, "/4k.bin", 1)
             if bh.poll() is not None:
                 raise BenchError("the black hole (%s) exited" % mode)
@@ -2140,19 +2104,8 @@ def busy_now(seconds=1.0):
         return sum(v), v[3] + v[4] + v[7], v[7]
 
     def per_proc():
-        out = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    st = f.read()
-            except OSError:
-                continue
-            name = st[st.index("(") + 1:st.rindex(")")]
-            fields = st.rsplit(")", 1)[1].split()
-            out[int(d)] = (name, int(fields[11]) + int(fields[12]))
-        return out
+        return {pid: (name, int(fields[11]) + int(fields[12]))
+                for pid, name, fields in proc_stats()}
 
     all0, idle0, steal0 = total()
     p0 = per_proc()

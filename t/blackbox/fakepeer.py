@@ -2,11 +2,12 @@
 misbehave on purpose (refuse, black-hole, stall, cut, send garbage) or
 answer slowly, and count the requests they get."""
 
+import os
 import socket
 import threading
 import time
 
-from shoal import NodeTest
+from shoal import NodeTest, wait_for
 
 
 class FakePeer:
@@ -196,3 +197,20 @@ class FakePeerTest(NodeTest):
         f = FakePeer(behave)
         self.fakes.append(f)
         return f
+
+    def saved(self, n, name):
+        """True while node n holds the file `name` (a saved copy)."""
+        return os.path.exists(os.path.join(n.root, name))
+
+    def node_that_lost_a_copy(self):
+        """A node that saved a copy of "f" from a fake peer and lost the
+        file while it was stopped, started again: its index still records
+        the copy."""
+        p = self.fake(serve_files({"f": b"x"}))
+        n = self.node(peers=[p.port], ttl="1h")
+        n.curl("/f")
+        wait_for(lambda: self.saved(n, "f"), what="the copy")
+        n.stop()
+        os.unlink(os.path.join(n.root, "f"))
+        n.start()
+        return n

@@ -7,7 +7,6 @@ sanitizer report in any log fails the test that started the node.
 """
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -16,6 +15,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+
+from machine import comm, free_port
 
 SHOALD = os.path.abspath(os.environ.get("SHOALD", "build/shoald"))
 SANITIZED = os.environ.get("SHOAL_SANITIZED") == "1"
@@ -28,27 +29,6 @@ SLOW = 20 if VALGRIND else 4 if SANITIZED else 1
 
 SANITIZER_RE = re.compile(
     rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)")
-
-
-def free_port():
-    """A loopback port nobody listens on right now, chosen below the
-    kernel's ephemeral range: a port from that range could be taken by an
-    outgoing connection while a test restarts its node."""
-    low = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError):
-        pass
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below %d" % low)
 
 
 def yaml_value(v, indent):
@@ -352,30 +332,65 @@ class Node:
 
 
 def recv_all(s):
+    """Everything the peer sends until it closes, resets the connection or
+    stays quiet for the socket's timeout."""
+    return recv_closed(s)[0]
+
+
+def recv_closed(s):
+    """recv_all(), and whether the peer closed or reset the connection
+    (False: the socket timed out)."""
     chunks = []
     while True:
         try:
             b = s.recv(65536)
         except socket.timeout:
-            break
+            return b"".join(chunks), False
         except ConnectionResetError:
-            break
+            return b"".join(chunks), True
         if not b:
-            break
+            return b"".join(chunks), True
         chunks.append(b)
-    return b"".join(chunks)
+
+
+def recv_to_eof(s):
+    """Everything the peer sends until it closes; a timeout or a reset
+    raises (and fails the test)."""
+    chunks = []
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def recv_at_least(s, n):
+    """Reads until at least n bytes came (the rest of the last read is
+    dropped); fails the test when the peer closes first."""
+    got = 0
+    while got < n:
+        b = s.recv(65536)
+        if not b:
+            raise AssertionError("closed after %d bytes" % got)
+        got += len(b)
 
 
 AGENT_COMM = "shoald-agent"      # the agent's prctl(PR_SET_NAME)
 
 
-def comm(pid):
-    """The process's name (/proc/PID/comm), or None once it is gone."""
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().rstrip("\n")
-    except OSError:
-        return None
+def proc_line(pid, name, key):
+    """The words of the first line of /proc/PID/<name> that starts with
+    key ("Uid:" of status, "Max open files" of limits), or None."""
+    with open("/proc/%d/%s" % (pid, name)) as f:
+        for line in f:
+            if line.startswith(key):
+                return line.split()
+    return None
+
+
+def proc_uid(pid):
+    """The real uid of the process."""
+    return int(proc_line(pid, "status", "Uid:")[1])
 
 
 def start_time(pid):
@@ -457,6 +472,13 @@ class NodeTest(unittest.TestCase):
         if start:
             n.start()
         return n
+
+    def assert_start_fails(self, n, said):
+        """Starts n, which must exit with status 1 and say `said` in its
+        log."""
+        n.start(wait=False)
+        self.assertEqual(n.proc.wait(20 * SLOW), 1)
+        self.assertIn(said, n.log())
 
 
 class SmallDiskTest(NodeTest):

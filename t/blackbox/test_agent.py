@@ -10,7 +10,7 @@ import signal
 import unittest
 
 import fakepeer
-from shoal import AGENT_COMM, comm, pid_alive, wait_for
+from shoal import AGENT_COMM, comm, pid_alive, proc_uid, wait_for
 
 
 def ppid(pid):
@@ -22,14 +22,6 @@ def agents(node):
     """The master's children named as the agent, zombies left out."""
     return [p for p in node.child_pids()
             if comm(p) == AGENT_COMM and pid_alive(p)]
-
-
-def proc_uid(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return None
 
 
 def sockets(pid):
@@ -66,9 +58,6 @@ def new_agent(node, old):
 
 
 class AgentTest(fakepeer.FakePeerTest):
-    def saved(self, n, name):
-        return os.path.exists(os.path.join(n.root, name))
-
     def test_one_agent_beside_the_workers(self):
         n = self.node(workers=2)
         self.assertEqual(len(agents(n)), 1, n.child_pids())
@@ -179,13 +168,7 @@ class AgentTest(fakepeer.FakePeerTest):
         self.assertEqual(p.count(), 2)
 
     def test_the_first_agent_tidies_the_index_before_workers_serve(self):
-        p = self.fake(fakepeer.serve_files({"f": b"x"}))
-        n = self.node(peers=[p.port], ttl="1h")
-        n.curl("/f")
-        wait_for(lambda: self.saved(n, "f"), what="the copy")
-        n.stop()
-        os.unlink(os.path.join(n.root, "f"))
-        n.start()
+        n = self.node_that_lost_a_copy()
         # Already there when the node first answers: the workers started
         # after the agent's pass.
         message = "index: dropped 1 record of copies no longer in %s" % (

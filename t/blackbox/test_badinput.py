@@ -29,7 +29,8 @@ import struct
 import time
 import unittest
 
-from shoal import NodeTest, SLOW, parse_responses, wait_for
+from shoal import (NodeTest, SLOW, parse_responses, recv_all, recv_at_least,
+                   recv_closed, recv_to_eof, wait_for)
 
 G = b"GET /f HTTP/1.1\r\nHost: h\r\n"
 P = b"PUT /f HTTP/1.1\r\nHost: h\r\n"
@@ -118,22 +119,9 @@ class BadInputTest(NodeTest):
             s.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        chunks = []
-        closed = False
-        while True:
-            try:
-                b = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not b:
-                closed = True
-                break
-            chunks.append(b)
+        out, closed = recv_closed(s)
         s.close()
-        return b"".join(chunks), closed
+        return out, closed
 
     def parse(self, out):
         try:
@@ -172,6 +160,13 @@ class BadInputTest(NodeTest):
                 self.assertEqual((rs[1].status, rs[1].body), (200, DATA),
                                  "%s: the canary was misanswered" % what)
         return rs, out
+
+    def verdicts(self, name, values, request, statuses, close=False):
+        """verdict() of request(v) for each v of values, as the subtest
+        name=v (its first 40 bytes)."""
+        for v in values:
+            with self.subTest(**{name: v[:40]}):
+                self.verdict(request(v), statuses, close=close)
 
     def ok(self, data, what=""):
         """data must be served as a plain GET /f, and so must the canary."""
@@ -214,18 +209,17 @@ class BadInputTest(NodeTest):
 
     # == Request framing (smuggling) ====================================
     def test_framing_cl_and_te_together_400_close(self):
-        for hdrs in (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-                     b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"):
-            with self.subTest(hdrs=hdrs):
-                self.verdict(P + hdrs + b"\r\n0\r\n\r\n", 400, close=True)
+        self.verdicts("hdrs", (
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"),
+            lambda hdrs: P + hdrs + b"\r\n0\r\n\r\n", 400, close=True)
 
     def test_framing_two_content_lengths_400_close(self):
-        for hdrs in (b"Content-Length: 5\r\nContent-Length: 5\r\n",
-                     b"Content-Length: 5\r\nContent-Length: 6\r\n",
-                     b"Content-Length: 5\r\ncontent-length: 5\r\n",
-                     b"Content-Length: 5, 5\r\n"):
-            with self.subTest(hdrs=hdrs):
-                self.verdict(P + hdrs + b"\r\nhello!", 400, close=True)
+        self.verdicts("hdrs", (b"Content-Length: 5\r\nContent-Length: 5\r\n",
+                               b"Content-Length: 5\r\nContent-Length: 6\r\n",
+                               b"Content-Length: 5\r\ncontent-length: 5\r\n",
+                               b"Content-Length: 5, 5\r\n"),
+                      lambda hdrs: P + hdrs + b"\r\nhello!", 400, close=True)
 
     def test_framing_malformed_content_length_400(self):
         for v in (b"4 2", b"+5", b"0x0d", b"-1", b"99999999999999999999999",
@@ -248,20 +242,19 @@ class BadInputTest(NodeTest):
         self.assertFalse(os.path.exists(os.path.join(self.n.root, "up")))
 
     def test_framing_te_chunked_twice_400(self):
-        for hdrs in (b"Transfer-Encoding: chunked, chunked\r\n",
-                     b"Transfer-Encoding: chunked\r\n"
-                     b"Transfer-Encoding: chunked\r\n",
-                     b"Transfer-Encoding: gzip\r\n"
-                     b"Transfer-Encoding: chunked\r\n"):
-            with self.subTest(hdrs=hdrs):
-                self.verdict(P + hdrs + b"\r\n0\r\n\r\n", 400, close=True)
+        self.verdicts("hdrs", (b"Transfer-Encoding: chunked, chunked\r\n",
+                               b"Transfer-Encoding: chunked\r\n"
+                               b"Transfer-Encoding: chunked\r\n",
+                               b"Transfer-Encoding: gzip\r\n"
+                               b"Transfer-Encoding: chunked\r\n"),
+                      lambda hdrs: P + hdrs + b"\r\n0\r\n\r\n", 400,
+                      close=True)
 
     def test_framing_te_unsupported_coding_501(self):
-        for te in (b"identity", b"gzip, chunked", b"xchunked",
-                   b"chunked, gzip"):
-            with self.subTest(te=te):
-                self.verdict(P + b"Transfer-Encoding: " + te +
-                             b"\r\n\r\n0\r\n\r\n", (501, 400), close=True)
+        self.verdicts("te", (b"identity", b"gzip, chunked", b"xchunked",
+                             b"chunked, gzip"),
+                      lambda te: P + b"Transfer-Encoding: " + te +
+                      b"\r\n\r\n0\r\n\r\n", (501, 400), close=True)
 
     def test_framing_te_in_http10_400(self):
         for method in (b"PUT", b"GET"):
@@ -327,26 +320,27 @@ class BadInputTest(NodeTest):
         self.verdict(G + b"X\xe9: a\r\n\r\n", 400)
 
     def test_header_bare_cr_400(self):
-        self.verdict(G + b"X: a\rB: c\r\n\r\n", 400)
-        self.verdict(G + b"X: a\r\r\n\r\n", 400)
+        self.verdicts("fields", (b"X: a\rB: c\r\n", b"X: a\r\r\n"),
+                      lambda fields: G + fields + b"\r\n", 400)
 
     def test_header_control_byte_in_value_400(self):
-        for c in (b"\x00", b"\x01", b"\x0b", b"\x0c", b"\x1b", b"\x7f"):
-            with self.subTest(byte=c):
-                self.verdict(G + b"X: a" + c + b"b\r\n\r\n", 400)
+        self.verdicts("byte", (b"\x00", b"\x01", b"\x0b", b"\x0c", b"\x1b",
+                               b"\x7f"),
+                      lambda c: G + b"X: a" + c + b"b\r\n\r\n", 400)
 
     def test_header_http11_without_host_400(self):
         self.verdict(b"GET /f HTTP/1.1\r\n\r\n", 400)
 
     def test_header_two_hosts_400(self):
-        self.verdict(G + b"Host: h\r\n\r\n", 400)
-        self.verdict(G + b"Host: other\r\n\r\n", 400)
+        # G has one Host already.
+        for host in (b"h", b"other"):
+            self.verdict(G + b"Host: " + host + b"\r\n\r\n", 400)
 
     def test_header_bad_host_400(self):
-        for host in (b"h\x01x", b"h\x00", b"h h", b"h/x", b"u@h", b""):
-            with self.subTest(host=host):
-                self.verdict(b"GET /f HTTP/1.1\r\nHost: " + host +
-                             b"\r\n\r\n", 400)
+        self.verdicts("host", (b"h\x01x", b"h\x00", b"h h", b"h/x", b"u@h",
+                               b""),
+                      lambda host: b"GET /f HTTP/1.1\r\nHost: " + host +
+                      b"\r\n\r\n", 400)
 
     def test_header_bare_lf_line_endings_400(self):
         self.verdict(b"GET /f HTTP/1.1\nHost: h\n\n", 400)
@@ -427,16 +421,16 @@ class BadInputTest(NodeTest):
         self.verdict(b"GET /f\r\n", 400)
 
     def test_request_line_unknown_versions_400_or_505(self):
-        for v in (b"HTTP/1.2", b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.0"):
-            with self.subTest(version=v):
-                self.verdict(b"GET /f " + v + b"\r\nHost: h\r\n\r\n",
-                             (505, 400))
+        self.verdicts("version", (b"HTTP/1.2", b"HTTP/2.0", b"HTTP/0.9",
+                                  b"HTTP/3.0"),
+                      lambda v: b"GET /f " + v + b"\r\nHost: h\r\n\r\n",
+                      (505, 400))
 
     def test_request_line_malformed_versions_400(self):
-        for v in (b"http/1.1", b"HTTP/1.10", b"HTTP/01.1", b"HTTP/1",
-                  b"HTTP/1.1x", b"HTTP/1.a", b"HTTP 1.1", b"HTTP/1.1/"):
-            with self.subTest(version=v):
-                self.verdict(b"GET /f " + v + b"\r\nHost: h\r\n\r\n", 400)
+        self.verdicts("version", (b"http/1.1", b"HTTP/1.10", b"HTTP/01.1",
+                                  b"HTTP/1", b"HTTP/1.1x", b"HTTP/1.a",
+                                  b"HTTP 1.1", b"HTTP/1.1/"),
+                      lambda v: b"GET /f " + v + b"\r\nHost: h\r\n\r\n", 400)
 
     def test_request_line_asterisk_target_400(self):
         self.verdict(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400)
@@ -457,10 +451,9 @@ class BadInputTest(NodeTest):
         self.verdict(b"GET /f HTTP/1.1 \r\nHost: h\r\n\r\n", 400)
 
     def test_request_line_control_or_raw_8bit_byte_in_target_400(self):
-        for c in (b"\x7f", b"\x01", b"\x80", b"\xff"):
-            with self.subTest(byte=c):
-                self.verdict(b"GET /f" + c + b"g HTTP/1.1\r\nHost: h\r\n\r\n",
-                             (400, 404))
+        self.verdicts("byte", (b"\x7f", b"\x01", b"\x80", b"\xff"),
+                      lambda c: b"GET /f" + c +
+                      b"g HTTP/1.1\r\nHost: h\r\n\r\n", (400, 404))
 
     def test_request_line_absolute_form_is_not_proxied(self):
         # Served as the local /f (RFC 9112 3.2.2) or refused; never fetched
@@ -517,11 +510,10 @@ class BadInputTest(NodeTest):
                 self.assertRegex(out, rb"^HTTP/1\.1 40[04] ", t)
 
     def test_name_too_long_or_with_encoded_slash_400(self):
-        for t in (b"/" + b"a" * 256, b"/" + b"%61" * 256, b"/a%2fb",
-                  b"/a%2Fb", b"/a%0ab", b"/a%7fb"):
-            with self.subTest(target=t[:40]):
-                self.verdict(b"GET " + t + b" HTTP/1.1\r\nHost: h\r\n\r\n",
-                             400)
+        self.verdicts("target", (b"/" + b"a" * 256, b"/" + b"%61" * 256,
+                                 b"/a%2fb", b"/a%2Fb", b"/a%0ab", b"/a%7fb"),
+                      lambda t: b"GET " + t + b" HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400)
 
     def test_hidden_names_400_or_404(self):
         os.makedirs(os.path.join(self.n.root, ".shoal"), exist_ok=True)
@@ -589,23 +581,22 @@ class BadInputTest(NodeTest):
         self.assertEqual((rs[1].status, rs[1].body), (200, DATA))
         return rs[0]
 
-    def test_range_first_nine_bytes_206(self):
-        r = self.range_row(b"bytes=0-8")
+    def partial_row(self, spec, first, last):
+        """A Range answered 206 with the bytes first..last of the file."""
+        r = self.range_row(spec)
         self.assertEqual(r.status, 206)
-        self.assertEqual(r.header("content-range"), "bytes 0-8/1000")
-        self.assertEqual(r.body, DATA[:9])
+        self.assertEqual(r.header("content-range"),
+                         "bytes %d-%d/1000" % (first, last))
+        self.assertEqual(r.body, DATA[first:last + 1])
+
+    def test_range_first_nine_bytes_206(self):
+        self.partial_row(b"bytes=0-8", 0, 8)
 
     def test_range_suffix_206(self):
-        r = self.range_row(b"bytes=-10")
-        self.assertEqual(r.status, 206)
-        self.assertEqual(r.header("content-range"), "bytes 990-999/1000")
-        self.assertEqual(r.body, DATA[-10:])
+        self.partial_row(b"bytes=-10", 990, 999)
 
     def test_range_past_the_end_is_clamped_206(self):
-        r = self.range_row(b"bytes=990-1990")
-        self.assertEqual(r.status, 206)
-        self.assertEqual(r.header("content-range"), "bytes 990-999/1000")
-        self.assertEqual(r.body, DATA[990:])
+        self.partial_row(b"bytes=990-1990", 990, 999)
 
     def test_range_unsatisfiable_416(self):
         for spec in (b"bytes=100000-", b"bytes=1000-", b"bytes=-0",
@@ -632,10 +623,7 @@ class BadInputTest(NodeTest):
 
     # ours
     def test_range_last_byte_206(self):
-        r = self.range_row(b"bytes=999-999")
-        self.assertEqual(r.status, 206)
-        self.assertEqual(r.header("content-range"), "bytes 999-999/1000")
-        self.assertEqual(r.body, DATA[999:])
+        self.partial_row(b"bytes=999-999", 999, 999)
 
     def test_range_malformed_or_overflowing_is_ignored_200(self):
         for spec in (b"bytes=5-2", b"bytes=0-99999999999999999999999",
@@ -685,15 +673,7 @@ class BadInputTest(NodeTest):
             if time.time() - start > 4 * SLOW:
                 break
         self.assertIsNotNone(answered_at, "the node waited for the trickle")
-        out = b""
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                out += b
-        except (socket.timeout, ConnectionResetError):
-            pass
+        out = recv_all(s)
         elapsed = answered_at - start
         self.assertGreater(elapsed, 0.8, "answered before the timeout: %r" %
                            out[:200])
@@ -725,12 +705,7 @@ class BadInputTest(NodeTest):
         # An idle connection with half a head can still finish it.
         s = idle[1]
         s.sendall(b"st: h\r\nConnection: close\r\n\r\n")
-        out = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
+        out = recv_to_eof(s)
         self.assertEqual([(x.status, x.body) for x in self.parse(out)],
                          [(200, DATA)])
         for s in idle:
@@ -744,12 +719,7 @@ class BadInputTest(NodeTest):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.sendall(G + b"\r\n" + G + b"Range: bytes=0-8\r\n"
                   b"Connection: close\r\n\r\n")
-        out = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
+        out = recv_to_eof(s)
         rs = self.parse(out)
         self.assertEqual([r.status for r in rs], [200, 206])
         self.assertEqual(rs[0].body, DATA)
@@ -768,11 +738,7 @@ class BadInputTest(NodeTest):
                                          timeout=4 * SLOW)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             s.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
-            got = 0
-            while got < 256 << 10:
-                b = s.recv(65536)
-                self.assertTrue(b, "closed after %d bytes" % got)
-                got += len(b)
+            recv_at_least(s, 256 << 10)
             if i % 2:
                 # Abort with a reset rather than a FIN.
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -795,12 +761,7 @@ class BadInputTest(NodeTest):
                 if part:
                     s.sendall(part)
                 s.shutdown(socket.SHUT_WR)
-                out = b""
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    out += b
+                out = recv_to_eof(s)
                 # Nothing, or a 400 for the half head, then the close.
                 self.assertTrue(out == b"" or out.startswith(b"HTTP/1.1 400"),
                                 out[:200])

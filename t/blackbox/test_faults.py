@@ -24,7 +24,7 @@ import time
 
 import fakepeer
 from shoal import (NodeTest, SLOW, SmallDiskTest, parse_head, parse_responses,
-                   pid_alive, recv_all, wait_for)
+                   pid_alive, proc_line, recv_all, recv_at_least, wait_for)
 from test_process import Load
 
 WRK = shutil.which("wrk")
@@ -119,11 +119,8 @@ def cpu_seconds(pid):
 
 
 def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    words = proc_line(pid, "status", "VmRSS:")
+    return int(words[1]) if words else 0
 
 
 def fd_count(pid):
@@ -592,11 +589,7 @@ class LimitTest(NodeTest):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             rng = b"Range: bytes=1000-\r\n" if i % 5 == 4 else b""
             s.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n" + rng + b"\r\n")
-            got, want = 0, (i % 3) * (200 << 10) + 1
-            while got < want:
-                b = s.recv(65536)
-                self.assertTrue(b, "closed after %d bytes" % got)
-                got += len(b)
+            recv_at_least(s, (i % 3) * (200 << 10) + 1)
             if i % 2:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                              struct.pack("ii", 1, 0))
@@ -721,11 +714,8 @@ class LimitTest(NodeTest):
 
     def test_descriptor_limit_is_raised_for_max_connections(self):
         def soft_limit(pid):
-            with open("/proc/%d/limits" % pid) as f:
-                for line in f:
-                    if line.startswith("Max open files"):
-                        return int(line.split()[3])
-            return None
+            words = proc_line(pid, "limits", "Max open files")
+            return int(words[3]) if words else None
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard != resource.RLIM_INFINITY and hard < 3000:
             self.skipTest("hard RLIMIT_NOFILE %d is too low" % hard)

@@ -19,9 +19,6 @@ def metric(node, name):
 
 
 class IndexTest(fakepeer.FakePeerTest):
-    def saved(self, n, name):
-        return os.path.exists(os.path.join(n.root, name))
-
     def test_per_peer_ttl_expires_the_copy(self):
         p = self.fake(fakepeer.serve_files({"f": b"v1"}))
         n = self.node(peers=[{"host": "127.0.0.1", "port": p.port,
@@ -104,13 +101,7 @@ class IndexTest(fakepeer.FakePeerTest):
                  what="the expired copy removed at start")
 
     def test_record_of_a_removed_copy_is_dropped_at_start(self):
-        p = self.fake(fakepeer.serve_files({"f": b"x"}))
-        n = self.node(peers=[p.port], ttl="1h")
-        n.curl("/f")
-        wait_for(lambda: self.saved(n, "f"), what="the copy")
-        n.stop()
-        os.unlink(os.path.join(n.root, "f"))
-        n.start()
+        n = self.node_that_lost_a_copy()
         self.assertIn("dropped 1 record", n.log())
         self.assertEqual(metric(n, 'shoal_index_entries{kind="copy"}'), 0)
 

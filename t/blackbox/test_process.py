@@ -113,18 +113,14 @@ class ConfigCheckTest(NodeTest):
 
     def test_start_fails_cleanly_without_root(self):
         n = self.node(start=False, root="/nonexistent/dir")
-        n.start(wait=False)
-        self.assertEqual(n.proc.wait(20 * SLOW), 1)
-        self.assertIn("/nonexistent/dir", n.log())
+        self.assert_start_fails(n, "/nonexistent/dir")
 
     def test_port_in_use(self):
         a = self.node()
         b = self.node(name="b", start=False)
         b.config["listen"] = a.config["listen"]
         b.write_config()
-        b.start(wait=False)
-        self.assertEqual(b.proc.wait(20 * SLOW), 1)
-        self.assertIn("bind", b.log())
+        self.assert_start_fails(b, "bind")
 
 
 class SignalTest(NodeTest):

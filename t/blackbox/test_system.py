@@ -11,17 +11,9 @@ import subprocess
 import tempfile
 import unittest
 
-from shoal import NodeTest, SLOW, wait_for
+from shoal import NodeTest, SLOW, proc_uid, wait_for
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def proc_uid(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return None
 
 
 class PrivilegeTest(NodeTest):
@@ -48,9 +40,7 @@ class PrivilegeTest(NodeTest):
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_unknown_user_is_a_start_error(self):
         n = self.node(start=False, user="no-such-user-xyz")
-        n.start(wait=False)
-        self.assertEqual(n.proc.wait(20 * SLOW), 1)
-        self.assertIn("no-such-user-xyz", n.log())
+        self.assert_start_fails(n, "no-such-user-xyz")
 
 
 class NotifyTest(NodeTest):

@@ -31,6 +31,15 @@ def files_under(root):
     return out
 
 
+def answer_to_expect(node, name, length):
+    """The first bytes node answers to the head of a PUT of /name, length
+    bytes long, that waits for 100 Continue (no byte of the body sent)."""
+    s = node.connect()
+    s.sendall(b"PUT /%s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n"
+              b"Expect: 100-continue\r\n\r\n" % (name, length))
+    return s.recv(4096)
+
+
 class UploadTest(NodeTest):
     def setUp(self):
         super().setUp()
@@ -115,21 +124,23 @@ class UploadTest(NodeTest):
         self.assertIn(status, (400, 501))
         self.assertFalse(os.path.exists(os.path.join(self.n.root, "f")))
 
-    def test_pipelined_request_after_an_upload(self):
-        out = self.n.raw(b"PUT /pp HTTP/1.1\r\nHost: h\r\nContent-Length: 5"
-                         b"\r\n\r\nhelloGET /pp HTTP/1.1\r\nHost: h\r\n"
+    def pipelined_get_after(self, put, name):
+        """put (an upload of "hello" as /name) and a GET of it sent at
+        once: 201, then the file."""
+        out = self.n.raw(put + b"GET /" + name + b" HTTP/1.1\r\nHost: h\r\n"
                          b"Connection: close\r\n\r\n")
         rs = parse_responses(out)
         self.assertEqual([r.status for r in rs], [201, 200])
         self.assertEqual(rs[1].body, b"hello")
 
+    def test_pipelined_request_after_an_upload(self):
+        self.pipelined_get_after(b"PUT /pp HTTP/1.1\r\nHost: h\r\n"
+                                 b"Content-Length: 5\r\n\r\nhello", b"pp")
+
     def test_pipelined_request_after_a_chunked_upload(self):
-        out = self.n.raw(b"PUT /pc HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
-                         b"chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /pc "
-                         b"HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-        rs = parse_responses(out)
-        self.assertEqual([r.status for r in rs], [201, 200])
-        self.assertEqual(rs[1].body, b"hello")
+        self.pipelined_get_after(b"PUT /pc HTTP/1.1\r\nHost: h\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n"
+                                 b"5\r\nhello\r\n0\r\n\r\n", b"pc")
 
     def test_client_disconnect_mid_body_leaves_nothing(self):
         marker = b"MARKER-" + os.urandom(8).hex().encode()
@@ -233,10 +244,7 @@ class UploadAccessTest(NodeTest):
 
     def test_size_limit_413_before_the_body(self):
         n = self.node(upload={"max_size": 1000})
-        s = n.connect()
-        s.sendall(b"PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
-        out = s.recv(4096)
+        out = answer_to_expect(n, b"big", 1001)
         self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
         self.assertNotIn(b"100 Continue", out)
         self.assertEqual(n.curl("/ok", method="PUT",
@@ -245,10 +253,7 @@ class UploadAccessTest(NodeTest):
     def test_expect_continue_refused_name_answers_at_once(self):
         n = self.node()
         n.put_file("taken", "x")
-        s = n.connect()
-        s.sendall(b"PUT /taken HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
-        out = s.recv(4096)
+        out = answer_to_expect(n, b"taken", 5)
         self.assertTrue(out.startswith(b"HTTP/1.1 409"), out)
 
 
@@ -269,10 +274,7 @@ class ClusterUploadTest(NodeTest):
         b = self.node(name="b")
         a = self.node(name="a", peers=[b.port])
         b.put_file("theirs", "b's")
-        s = a.connect()
-        s.sendall(b"PUT /theirs HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
-        out = s.recv(4096)
+        out = answer_to_expect(a, b"theirs", 4)
         self.assertTrue(out.startswith(b"HTTP/1.1 409"), out)
         self.assertFalse(os.path.exists(os.path.join(a.root, "theirs")))
         wait_for(lambda: tmp_files(a) == [], what="reservation dropped")

@@ -8,51 +8,21 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <pthread.h>
-#include <semaphore.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "event/loop.h"
 #include "serve/accesslog.c"
+#include "check_main.h"
+#include "loop_fixture.h"
+#include "pool_gate.h"
+#include "tmp_dir.h"
 
-/* A directory made and removed by the parent (an unchecked fixture), so
- * a failing test leaves nothing behind. */
-static char dir[64];
+/* Each test's log is a file of its own in tmp_dir. */
 static char logpath[128];
-static struct loop *loop;
 static struct iopool *pool;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_accesslog_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Per test: a fresh log path, a loop and a pool of one thread. */
 static void
@@ -60,9 +30,9 @@ setup(void)
 {
 	static int n;
 
-	snprintf(logpath, sizeof(logpath), "%s/access.%d.%d.log", dir,
+	snprintf(logpath, sizeof(logpath), "%s/access.%d.%d.log", tmp_dir,
 	    (int)getpid(), n++);
-	loop = loop_create();
+	loop_fixture_setup();
 	pool = iopool_create(loop, 1, 64);
 	ck_assert_ptr_nonnull(pool);
 }
@@ -71,31 +41,15 @@ static void
 teardown(void)
 {
 	iopool_destroy(pool);
-	loop_free(loop);
-}
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
+	loop_fixture_teardown();
 }
 
 /* Flushes and runs the loop until the pool has delivered the write. */
 static void
 flush_and_wait(void)
 {
-	int64_t end = loop_clock_ms() + 3000;
-	struct loop_timer guard = { 0 };
-	sigset_t cur;
-
 	accesslog_flush(pool);
-	pthread_sigmask(SIG_SETMASK, NULL, &cur);
-	while (iopool_pending(pool) > 0 && loop_clock_ms() < end) {
-		loop_timer_set(loop, &guard, 100, noop_timer);
-		ck_assert_int_eq(loop_run_once(loop, &cur), 0);
-	}
-	loop_timer_cancel(loop, &guard);
+	RUN_UNTIL(iopool_pending(pool) == 0, 3000);
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 }
 
@@ -167,6 +121,20 @@ assert_line(const char *line, const char *addr, time_t before, time_t after,
 	    "got \"%s\", want \"... %s\"", close_br + 1, rest);
 }
 
+/* Flushes; the log must then be exactly one line, as assert_line() says. */
+static void
+assert_log_line(const char *addr, time_t before, time_t after,
+    const char *rest)
+{
+	char *text;
+
+	flush_and_wait();
+	text = slurp(logpath);
+	assert_line(text, addr, before, after, rest);
+	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
+	free(text);
+}
+
 START_TEST(off_writes_nothing)
 {
 	struct http_message m;
@@ -200,13 +168,9 @@ START_TEST(line_written_on_flush)
 	ck_assert_str_eq(text, "");
 	free(text);
 
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "127.0.0.1", before, after,
+	assert_log_line("127.0.0.1", before, after,
 	    "\"GET /f?x=1 HTTP/1.1\" 200 1234 \"http://ref/\" \"curl/8.0\" "
 	    "1.500\n");
-	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
-	free(text);
 	accesslog_close();
 	ck_assert(!accesslog_enabled());
 }
@@ -216,7 +180,6 @@ START_TEST(fields_escaped)
 {
 	struct http_message m;
 	time_t before, after;
-	char *text;
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	make_req(&m, "GET", "/\"x", 0, "a\"ref",
@@ -224,14 +187,10 @@ START_TEST(fields_escaped)
 	before = time(NULL);
 	accesslog_request("::1", &m, 404, 0, 2);
 	after = time(NULL);
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "::1", before, after,
+	/* One line whatever the header held. */
+	assert_log_line("::1", before, after,
 	    "\"GET /\\x22x HTTP/1.0\" 404 0 \"a\\x22ref\" "
 	    "\"a\\x22b\\x5cc\\x01\\x0a\\xc3\\xa9\\x7f end\" 0.002\n");
-	/* One line whatever the header held. */
-	ck_assert_ptr_eq(strchr(text, '\n'), text + strlen(text) - 1);
-	free(text);
 	accesslog_close();
 }
 END_TEST
@@ -241,18 +200,14 @@ START_TEST(unparsed_request_logs_dashes)
 {
 	struct http_message m;
 	time_t before, after;
-	char *text;
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	memset(&m, 0, sizeof(m));
 	before = time(NULL);
 	accesslog_request("10.0.0.1", &m, 400, 57, 0);
 	after = time(NULL);
-	flush_and_wait();
-	text = slurp(logpath);
-	assert_line(text, "10.0.0.1", before, after,
+	assert_log_line("10.0.0.1", before, after,
 	    "\"-\" 400 57 \"-\" \"-\" 0.000\n");
-	free(text);
 	accesslog_close();
 }
 END_TEST
@@ -263,8 +218,11 @@ START_TEST(duration_format)
 		int64_t ms;
 		const char *s;
 	} cases[] = {
-		{ 0, " 0.000\n" }, { 1, " 0.001\n" }, { 999, " 0.999\n" },
-		{ 1000, " 1.000\n" }, { 12345, " 12.345\n" },
+		{ 0, " 0.000\n" },
+		{ 1, " 0.001\n" },
+		{ 999, " 0.999\n" },
+		{ 1000, " 1.000\n" },
+		{ 12345, " 12.345\n" },
 	};
 	struct http_message m;
 	char *text, *line, *p;
@@ -397,7 +355,7 @@ START_TEST(open_fails_cleanly)
 {
 	char path[160];
 
-	snprintf(path, sizeof(path), "%s/missing/dir/access.log", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "missing/dir/access.log");
 	errno = 0;
 	ck_assert_int_eq(accesslog_open(path), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -410,15 +368,11 @@ END_TEST
  * bounded: the excess is dropped, counted, and reported once the write
  * completes. Afterwards logging works again.
  */
-static sem_t gate_started, gate_open;
-
 static void
 work_gated(struct iopool_job *job)
 {
 	(void)job;
-	sem_post(&gate_started);
-	while (sem_wait(&gate_open) == -1 && errno == EINTR)
-		continue;
+	pool_gate_pass();
 }
 
 static void
@@ -427,32 +381,12 @@ done_nothing(struct iopool_job *job)
 	(void)job;
 }
 
-static void
-timer_nothing(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-/* One turn of the loop that does not wait: the pool wakes its threads for
- * the jobs queued (at the end of a turn). */
-static void
-turn_now(void)
-{
-	struct loop_timer t = { 0 };
-
-	loop_timer_set(loop, &t, 0, timer_nothing);
-	ck_assert_int_eq(loop_run_once(loop, NULL), 0);
-	loop_timer_cancel(loop, &t);
-}
-
 START_TEST(pending_is_bounded_while_disk_is_slow)
 {
 	enum { LINES = 3000 };
 	static char ua[2000];
 	struct iopool_job blocker = { work_gated, done_nothing, NULL };
 	struct http_message m;
-	struct timespec ts;
 	char errpath[160], *text, *p;
 	unsigned long long dropped = 0;
 	int i, fd, written = 0;
@@ -462,25 +396,21 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
 	close(fd);
-	sem_init(&gate_started, 0, 0);
-	sem_init(&gate_open, 0, 0);
+	pool_gate_init();
 
 	ck_assert_int_eq(accesslog_open(logpath), 0);
 	memset(ua, 'u', sizeof(ua) - 1);
 	make_req(&m, "GET", "/f", 1, NULL, ua);
 
 	iopool_submit(pool, &blocker);		/* the slow disk */
-	turn_now();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), 0);
+	pool_gate_wait();
 	accesslog_request("127.0.0.1", &m, 200, 0, 0);
 	accesslog_flush(pool);		/* queued behind the blocker */
 	for (i = 1; i < LINES; i++)		/* ~6 MB of lines */
 		accesslog_request("127.0.0.1", &m, 200, 0, 0);
 	ck_assert_uint_le(accesslog.pending.len,
 	    ACCESSLOG_MAX_PENDING + sizeof(ua) + 200);
-	sem_post(&gate_open);
+	pool_gate_open();
 	flush_and_wait();	/* the first job, and the warning */
 	flush_and_wait();	/* what was kept */
 
@@ -505,43 +435,20 @@ START_TEST(pending_is_bounded_while_disk_is_slow)
 	ck_assert_ptr_nonnull(strstr(text, "/later"));
 	free(text);
 	accesslog_close();
-	sem_destroy(&gate_started);
-	sem_destroy(&gate_open);
+	pool_gate_destroy();
 }
 END_TEST
-
-static Suite *
-accesslog_suite(void)
-{
-	Suite *s = suite_create("accesslog");
-	TCase *tc = tcase_create("accesslog");
-
-	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, off_writes_nothing);
-	tcase_add_test(tc, line_written_on_flush);
-	tcase_add_test(tc, fields_escaped);
-	tcase_add_test(tc, unparsed_request_logs_dashes);
-	tcase_add_test(tc, duration_format);
-	tcase_add_test(tc, one_job_at_a_time);
-	tcase_add_test(tc, reopen_after_rename);
-	tcase_add_test(tc, close_writes_pending);
-	tcase_add_test(tc, to_stderr);
-	tcase_add_test(tc, open_fails_cleanly);
-	tcase_add_test(tc, pending_is_bounded_while_disk_is_slow);
-	suite_add_tcase(s, tc);
-	return s;
-}
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(accesslog_suite());
-	int failed;
+	TCase *tc = check_main_tcase("accesslog", setup, teardown,
+	    CHECK_MAIN_TESTS(off_writes_nothing, line_written_on_flush,
+	    fields_escaped, unparsed_request_logs_dashes, duration_format,
+	    one_job_at_a_time, reopen_after_rename, close_writes_pending,
+	    to_stderr, open_fails_cleanly,
+	    pending_is_bounded_while_disk_is_slow));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tmp_dir_add(tc);
+	return check_main_run();
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/buf.c"
+#include "check_main.h"
 
 #ifdef __SANITIZE_ADDRESS__
 /* Under AddressSanitizer an impossible allocation must still reach
@@ -229,35 +230,16 @@ START_TEST(out_of_memory_aborts)
 }
 END_TEST
 
-static Suite *
-buf_suite(void)
-{
-	Suite *s = suite_create("buf");
-	TCase *tc = tcase_create("buf");
-
-	tcase_add_test(tc, zero_buffer_is_empty);
-	tcase_add_test(tc, append_concatenates);
-	tcase_add_test(tc, append_grows_across_many_sizes);
-	tcase_add_test(tc, printf_formats);
-	tcase_add_test(tc, printf_growth_over_many_sizes);
-	tcase_add_test(tc, reserve_makes_room_without_changing_len);
-	tcase_add_test(tc, reset_keeps_memory);
-	tcase_add_test(tc, free_releases_and_allows_reuse);
-	tcase_add_test(tc, x_allocators);
-	tcase_add_test_raise_signal(tc, out_of_memory_aborts, SIGABRT);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(buf_suite());
-	int failed;
+	TCase *tc = check_main_tcase("buf", NULL, NULL,
+	    CHECK_MAIN_TESTS(zero_buffer_is_empty, append_concatenates,
+	    append_grows_across_many_sizes, printf_formats,
+	    printf_growth_over_many_sizes,
+	    reserve_makes_room_without_changing_len, reset_keeps_memory,
+	    free_releases_and_allows_reuse, x_allocators));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tcase_add_test_raise_signal(tc, out_of_memory_aborts, SIGABRT);
+	return check_main_run();
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "http/condition.c"
+#include "check_main.h"
 
 /* condition_etag_format */
 
@@ -223,34 +224,12 @@ START_TEST(if_range_date)
 }
 END_TEST
 
-static Suite *
-condition_suite(void)
-{
-	Suite *s = suite_create("condition");
-	TCase *tc_cond = tcase_create("condition");
-
-	tcase_add_test(tc_cond, etag_format);
-	tcase_add_test(tc_cond, none_match_single);
-	tcase_add_test(tc_cond, none_match_list);
-	tcase_add_test(tc_cond, none_match_star);
-	tcase_add_test(tc_cond, none_match_malformed);
-	tcase_add_test(tc_cond, none_match_length);
-	tcase_add_test(tc_cond, ims);
-	tcase_add_test(tc_cond, if_range_etag);
-	tcase_add_test(tc_cond, if_range_date);
-	suite_add_tcase(s, tc_cond);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(condition_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("condition", NULL, NULL, CHECK_MAIN_TESTS(etag_format,
+	    none_match_single, none_match_list, none_match_star,
+	    none_match_malformed, none_match_length, ims, if_range_etag,
+	    if_range_date));
+	return check_main_run();
 }

@@ -77,6 +77,8 @@ test_strndup(const char *s, size_t n)
 #include <check.h>
 #include <unistd.h>
 
+#include "check_main.h"
+
 static struct config cfg;
 static struct config_errors errs;
 
@@ -138,45 +140,82 @@ parse_ok(const char *yaml)
 
 /* ---- defaults ---- */
 
+/* Asserts every key of cfg that a test of the whole file checks, as want
+ * has it (strings may be NULL; so may the peers); node and workers depend
+ * on the machine and are the caller's to check. */
+static void
+assert_config(const struct config *want)
+{
+	size_t i;
+
+	ck_assert_pstr_eq(cfg.listen_host, want->listen_host);
+	ck_assert_uint_eq(cfg.listen_port, want->listen_port);
+	ck_assert_pstr_eq(cfg.root, want->root);
+	ck_assert_pstr_eq(cfg.state_dir, want->state_dir);
+	ck_assert_int_eq(cfg.io_threads, want->io_threads);
+	ck_assert_pstr_eq(cfg.user, want->user);
+	ck_assert_pstr_eq(cfg.pid_file, want->pid_file);
+	ck_assert_pstr_eq(cfg.error_log, want->error_log);
+	ck_assert_int_eq(cfg.log_level, want->log_level);
+	ck_assert_pstr_eq(cfg.access_log, want->access_log);
+	ck_assert_int_eq(cfg.shutdown_timeout_ms, want->shutdown_timeout_ms);
+	ck_assert_int_eq(cfg.save, want->save);
+	ck_assert_int_eq(cfg.ttl_ms, want->ttl_ms);
+	ck_assert_int_eq(cfg.peer_timeout_ms, want->peer_timeout_ms);
+	ck_assert_uint_eq(cfg.npeers, want->npeers);
+	if (want->peers == NULL)
+		ck_assert_ptr_null(cfg.peers);
+	for (i = 0; i < want->npeers; i++) {
+		ck_assert_str_eq(cfg.peers[i].host, want->peers[i].host);
+		ck_assert_uint_eq(cfg.peers[i].port, want->peers[i].port);
+		ck_assert_int_eq(cfg.peers[i].save, want->peers[i].save);
+		ck_assert_int_eq(cfg.peers[i].ttl_ms, want->peers[i].ttl_ms);
+	}
+	ck_assert_int_eq(cfg.upload.enabled, want->upload.enabled);
+	ck_assert_pstr_eq(cfg.upload.token, want->upload.token);
+	ck_assert_uint_eq(cfg.upload.max_size, want->upload.max_size);
+	ck_assert_uint_eq(cfg.http.max_request_line,
+	    want->http.max_request_line);
+	ck_assert_uint_eq(cfg.http.max_header_line, want->http.max_header_line);
+	ck_assert_uint_eq(cfg.http.max_headers, want->http.max_headers);
+	ck_assert_uint_eq(cfg.http.max_header_size, want->http.max_header_size);
+	ck_assert_int_eq(cfg.http.header_timeout_ms,
+	    want->http.header_timeout_ms);
+	ck_assert_int_eq(cfg.http.keepalive_timeout_ms,
+	    want->http.keepalive_timeout_ms);
+	ck_assert_int_eq(cfg.http.send_timeout_ms, want->http.send_timeout_ms);
+	ck_assert_int_eq(cfg.http.body_timeout_ms, want->http.body_timeout_ms);
+	ck_assert_uint_eq(cfg.http.max_connections,
+	    want->http.max_connections);
+}
+
 START_TEST(test_defaults)
 {
-	char host[256], want[300];
+	static const struct config want = {
+		.listen_port = 8080,
+		.root = "/srv/files", .state_dir = "/srv/files/.shoal",
+		.io_threads = 4,
+		.pid_file = "/run/shoald.pid",
+		.error_log = "stderr", .log_level = CONFIG_LOG_INFO,
+		.shutdown_timeout_ms = 10000,
+		.save = true, .peer_timeout_ms = 2000,
+		.upload = { .enabled = true, .max_size = 10ULL << 30 },
+		/* In the order of struct config_http: the lengths of the
+		 * request line, of a header line, the headers, the head; the
+		 * timeouts of the head, keep-alive, send, body; connections. */
+		.http = { 8192, 8192, 100, 65536, 10000, 60000, 60000, 60000,
+		    4096 },
+	};
+	char host[256], node[300];
 
 	parse_ok("listen: 8080\nroot: /srv/files\n");
-	ck_assert_ptr_null(cfg.listen_host);
-	ck_assert_uint_eq(cfg.listen_port, 8080);
-	ck_assert_str_eq(cfg.root, "/srv/files");
-	ck_assert_str_eq(cfg.state_dir, "/srv/files/.shoal");
+	assert_config(&want);
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	snprintf(want, sizeof(want), "%s:8080", host);
-	if (strlen(want) <= 64)
-		ck_assert_str_eq(cfg.node, want);
+	snprintf(node, sizeof(node), "%s:8080", host);
+	if (strlen(node) <= 64)
+		ck_assert_str_eq(cfg.node, node);
 	ck_assert_int_eq(cfg.workers, config_workers_auto());
 	ck_assert_int_ge(cfg.workers, 1);
-	ck_assert_int_eq(cfg.io_threads, 4);
-	ck_assert_ptr_null(cfg.user);
-	ck_assert_str_eq(cfg.pid_file, "/run/shoald.pid");
-	ck_assert_str_eq(cfg.error_log, "stderr");
-	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_INFO);
-	ck_assert_ptr_null(cfg.access_log);
-	ck_assert_int_eq(cfg.shutdown_timeout_ms, 10000);
-	ck_assert(cfg.save);
-	ck_assert_int_eq(cfg.ttl_ms, 0);
-	ck_assert_int_eq(cfg.peer_timeout_ms, 2000);
-	ck_assert_ptr_null(cfg.peers);
-	ck_assert_uint_eq(cfg.npeers, 0);
-	ck_assert(cfg.upload.enabled);
-	ck_assert_ptr_null(cfg.upload.token);
-	ck_assert_uint_eq(cfg.upload.max_size, 10ULL << 30);
-	ck_assert_uint_eq(cfg.http.max_request_line, 8192);
-	ck_assert_uint_eq(cfg.http.max_header_line, 8192);
-	ck_assert_uint_eq(cfg.http.max_headers, 100);
-	ck_assert_uint_eq(cfg.http.max_header_size, 65536);
-	ck_assert_int_eq(cfg.http.header_timeout_ms, 10000);
-	ck_assert_int_eq(cfg.http.keepalive_timeout_ms, 60000);
-	ck_assert_int_eq(cfg.http.send_timeout_ms, 60000);
-	ck_assert_int_eq(cfg.http.body_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg.http.max_connections, 4096);
 }
 END_TEST
 
@@ -248,44 +287,32 @@ static const char every_key[] =
 
 START_TEST(test_every_key)
 {
+	static struct config_peer peers[] = {
+		{ .host = "10.0.0.2", .port = 9000, .save = true,
+		    .ttl_ms = 600000 },
+		{ .host = "node3.example", .port = 9001, .save = false,
+		    .ttl_ms = 86400000 },
+	};
+	static const struct config want = {
+		.listen_host = "10.0.0.1", .listen_port = 9000,
+		.root = "/data/files", .state_dir = "/data/state",
+		.io_threads = 16, .user = "shoal",
+		.pid_file = "/tmp/shoald.pid",
+		.error_log = "syslog", .log_level = CONFIG_LOG_DEBUG,
+		.access_log = "/var/log/shoal/access.log",
+		.shutdown_timeout_ms = 60000,
+		.save = false, .ttl_ms = 86400000, .peer_timeout_ms = 500,
+		.peers = peers, .npeers = 2,
+		.upload = { .enabled = false, .token = "s3cret",
+		    .max_size = 1ULL << 30 },
+		/* As test_defaults has them. */
+		.http = { 4096, 2048, 50, 32768, 5000, 0, 30000, 20000, 1000 },
+	};
+
 	parse_ok(every_key);
-	ck_assert_str_eq(cfg.listen_host, "10.0.0.1");
-	ck_assert_uint_eq(cfg.listen_port, 9000);
-	ck_assert_str_eq(cfg.root, "/data/files");
-	ck_assert_str_eq(cfg.state_dir, "/data/state");
+	assert_config(&want);
 	ck_assert_str_eq(cfg.node, "n1");
 	ck_assert_int_eq(cfg.workers, 3);
-	ck_assert_int_eq(cfg.io_threads, 16);
-	ck_assert_str_eq(cfg.user, "shoal");
-	ck_assert_str_eq(cfg.pid_file, "/tmp/shoald.pid");
-	ck_assert_str_eq(cfg.error_log, "syslog");
-	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_DEBUG);
-	ck_assert_str_eq(cfg.access_log, "/var/log/shoal/access.log");
-	ck_assert_int_eq(cfg.shutdown_timeout_ms, 60000);
-	ck_assert(!cfg.save);
-	ck_assert_int_eq(cfg.ttl_ms, 86400000);
-	ck_assert_int_eq(cfg.peer_timeout_ms, 500);
-	ck_assert_uint_eq(cfg.npeers, 2);
-	ck_assert_str_eq(cfg.peers[0].host, "10.0.0.2");
-	ck_assert_uint_eq(cfg.peers[0].port, 9000);
-	ck_assert(cfg.peers[0].save);
-	ck_assert_int_eq(cfg.peers[0].ttl_ms, 600000);
-	ck_assert_str_eq(cfg.peers[1].host, "node3.example");
-	ck_assert_uint_eq(cfg.peers[1].port, 9001);
-	ck_assert(!cfg.peers[1].save);
-	ck_assert_int_eq(cfg.peers[1].ttl_ms, 86400000);
-	ck_assert(!cfg.upload.enabled);
-	ck_assert_str_eq(cfg.upload.token, "s3cret");
-	ck_assert_uint_eq(cfg.upload.max_size, 1ULL << 30);
-	ck_assert_uint_eq(cfg.http.max_request_line, 4096);
-	ck_assert_uint_eq(cfg.http.max_header_line, 2048);
-	ck_assert_uint_eq(cfg.http.max_headers, 50);
-	ck_assert_uint_eq(cfg.http.max_header_size, 32768);
-	ck_assert_int_eq(cfg.http.header_timeout_ms, 5000);
-	ck_assert_int_eq(cfg.http.keepalive_timeout_ms, 0);
-	ck_assert_int_eq(cfg.http.send_timeout_ms, 30000);
-	ck_assert_int_eq(cfg.http.body_timeout_ms, 20000);
-	ck_assert_uint_eq(cfg.http.max_connections, 1000);
 }
 END_TEST
 
@@ -1068,132 +1095,73 @@ parse_into(const char *yaml, struct config *out)
 
 START_TEST(test_compare)
 {
-	static const char base[] = "listen: 80\nroot: /r\n";
+	static const char *const peer_h1 = "listen: 80\nroot: /r\npeers:\n"
+	    "  - host: h\n    port: 1\n";
+	static const struct {
+		const char *yaml;
+		enum config_change want;
+	} rows[] = {
+		{ "listen: 80\nroot: /r\npeers:\n  - host: h\n    port: 1\n",
+		    CONFIG_SAME },
+		/* Another peer, another port, another per-peer ttl or save:
+		 * the peers only. */
+		{ "listen: 80\nroot: /r\npeers:\n  - host: h\n    port: 2\n",
+		    CONFIG_PEERS_ONLY },
+		{ "listen: 80\nroot: /r\npeers:\n  - host: h\n    port: 1\n"
+		    "    ttl: 5s\n", CONFIG_PEERS_ONLY },
+		{ "listen: 80\nroot: /r\n", CONFIG_PEERS_ONLY },
+		/* Anything else is a change, even beside the same peers; the
+		 * global save and ttl too (they are every peer's default). */
+		{ "listen: 80\nroot: /r\nworkers: 3\npeers:\n"
+		    "  - host: h\n    port: 1\n", CONFIG_CHANGED },
+		{ "listen: 80\nroot: /r\nttl: 1m\npeers:\n"
+		    "  - host: h\n    port: 1\n", CONFIG_CHANGED },
+		{ "listen: 80\nroot: /r\nhttp:\n  max_headers: 50\n"
+		    "peers:\n  - host: h\n    port: 1\n", CONFIG_CHANGED },
+		{ "listen: 80\nroot: /r\nupload:\n  token: t\n"
+		    "peers:\n  - host: h\n    port: 1\n", CONFIG_CHANGED },
+	};
 	struct config a, b;
+	size_t i;
 
-	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
-	    "    port: 1\n", &a);
-	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
-	    "    port: 1\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_SAME);
-	config_free(&b);
-	/* Another peer, another port, another per-peer ttl or save: the
-	 * peers only. */
-	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
-	    "    port: 2\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
-	config_free(&b);
-	parse_into("listen: 80\nroot: /r\npeers:\n  - host: h\n"
-	    "    port: 1\n    ttl: 5s\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
-	config_free(&b);
-	parse_into(base, &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_PEERS_ONLY);
-	config_free(&b);
-	/* Anything else is a change, even beside the same peers; the global
-	 * save and ttl too (they are every peer's default). */
-	parse_into("listen: 80\nroot: /r\nworkers: 3\npeers:\n"
-	    "  - host: h\n    port: 1\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
-	config_free(&b);
-	parse_into("listen: 80\nroot: /r\nttl: 1m\npeers:\n"
-	    "  - host: h\n    port: 1\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
-	config_free(&b);
-	parse_into("listen: 80\nroot: /r\nhttp:\n  max_headers: 50\n"
-	    "peers:\n  - host: h\n    port: 1\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
-	config_free(&b);
-	parse_into("listen: 80\nroot: /r\nupload:\n  token: t\n"
-	    "peers:\n  - host: h\n    port: 1\n", &b);
-	ck_assert_int_eq(config_compare(&a, &b), CONFIG_CHANGED);
-	config_free(&b);
+	parse_into(peer_h1, &a);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		parse_into(rows[i].yaml, &b);
+		ck_assert_msg(config_compare(&a, &b) == rows[i].want,
+		    "row %zu: %d, want %d", i, (int)config_compare(&a, &b),
+		    (int)rows[i].want);
+		config_free(&b);
+	}
 	config_free(&a);
 }
 END_TEST
 
-static Suite *
-config_suite(void)
-{
-	Suite *s = suite_create("config");
-	TCase *tc;
-
-	tc = tcase_create("defaults");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_empty_sections);
-	tcase_add_test(tc, test_default_node_fits);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("keys");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_every_key);
-	tcase_add_test(tc, test_listen_forms);
-	tcase_add_test(tc, test_listen_bad);
-	tcase_add_test(tc, test_words);
-	tcase_add_test(tc, test_workers_auto);
-	tcase_add_test(tc, test_string_keys);
-	tcase_add_test(tc, test_bools);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("errors");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_syntax_error);
-	tcase_add_test(tc, test_reader_errors);
-	tcase_add_test(tc, test_unknown_and_duplicate);
-	tcase_add_test(tc, test_long_key_quoted);
-	tcase_add_test(tc, test_types);
-	tcase_add_test(tc, test_null_values);
-	tcase_add_test(tc, test_ranges);
-	tcase_add_test(tc, test_anchors_tags);
-	tcase_add_test(tc, test_documents);
-	tcase_add_test(tc, test_empty_file);
-	tcase_add_test(tc, test_nesting);
-	tcase_add_test(tc, test_error_count);
-	tcase_add_test(tc, test_too_many_errors);
-	tcase_add_test(tc, test_errors_append);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("units");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_duration_keys);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("paths");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_relative_paths);
-	tcase_add_test(tc, test_path_join);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("peers");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_peer_resolution);
-	tcase_add_test(tc, test_peer_errors);
-	tcase_add_test(tc, test_peer_limit);
-	tcase_add_test(tc, test_compare);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("files");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_out_of_memory);
-	tcase_add_test(tc, test_too_large);
-	tcase_add_test(tc, test_load_positions);
-	tcase_add_test(tc, test_shipped_example);
-	tcase_add_test(tc, test_demo_configs);
-	tcase_add_test(tc, test_helpers);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("defaults", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_defaults, test_empty_sections,
+	    test_default_node_fits));
+	check_main_tcase("keys", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_every_key, test_listen_forms,
+	    test_listen_bad, test_words, test_workers_auto, test_string_keys,
+	    test_bools));
+	check_main_tcase("errors", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_syntax_error, test_reader_errors,
+	    test_unknown_and_duplicate, test_long_key_quoted, test_types,
+	    test_null_values, test_ranges, test_anchors_tags, test_documents,
+	    test_empty_file, test_nesting, test_error_count,
+	    test_too_many_errors, test_errors_append));
+	check_main_tcase("units", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_duration_keys));
+	check_main_tcase("paths", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_relative_paths, test_path_join));
+	check_main_tcase("peers", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_peer_resolution, test_peer_errors,
+	    test_peer_limit, test_compare));
+	check_main_tcase("files", NULL, teardown,
+	    CHECK_MAIN_TESTS(test_load_missing, test_out_of_memory,
+	    test_too_large, test_load_positions, test_shipped_example,
+	    test_demo_configs, test_helpers));
+	return check_main_run();
 }

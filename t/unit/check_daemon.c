@@ -10,51 +10,24 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc/daemon.c"
+#include "check_main.h"
+#include "tmp_dir.h"
 
-/* A directory made and removed by the parent (an unchecked fixture), so
- * a failing test leaves nothing behind; each test has its own file. */
-static char dir[64];
+/* Each test has its own pid file in tmp_dir. */
 static char pidpath[128];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_daemon_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 setup(void)
 {
-	snprintf(pidpath, sizeof(pidpath), "%s/shoald.%d.pid", dir,
+	snprintf(pidpath, sizeof(pidpath), "%s/shoald.%d.pid", tmp_dir,
 	    (int)getpid());
 }
 
@@ -81,6 +54,16 @@ write_file(const char *path, const char *s)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 	close(fd);
+}
+
+/* The pid file holds our pid, one line. */
+static void
+assert_our_pid(void)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	ck_assert_str_eq(slurp(pidpath), want);
 }
 
 /* What a second daemon saw, reported by the forked child. */
@@ -119,15 +102,13 @@ try_from_child(const char *path)
 
 START_TEST(writes_our_pid_and_holds_it)
 {
-	char want[32];
 	pid_t other = -1;
 	int fd;
 
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_msg(fd >= 0, "%s", strerror(errno));
 	ck_assert_int_eq(other, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 
 	/* Held: nobody else can lock it. */
@@ -146,7 +127,6 @@ END_TEST
 START_TEST(second_daemon_sees_the_first)
 {
 	struct second r;
-	char want[32];
 	pid_t other;
 	int fd;
 
@@ -157,8 +137,7 @@ START_TEST(second_daemon_sees_the_first)
 	ck_assert_int_eq(r.err, EWOULDBLOCK);
 	ck_assert_int_eq(r.other, getpid());
 	/* The failed attempt did not touch the first one's file. */
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
@@ -193,7 +172,6 @@ END_TEST
  * longer content replaced entirely. */
 START_TEST(stale_file_is_replaced)
 {
-	char want[32];
 	pid_t other = -1;
 	int fd;
 
@@ -201,8 +179,7 @@ START_TEST(stale_file_is_replaced)
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(other, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
@@ -211,7 +188,6 @@ END_TEST
  * daemon gets the file even though it was never removed. */
 START_TEST(lock_released_when_holder_dies)
 {
-	char want[32];
 	pid_t pid, other = -1;
 	int status, fd, p[2];
 	char c;
@@ -236,8 +212,7 @@ START_TEST(lock_released_when_holder_dies)
 
 	fd = daemon_pidfile_write(pidpath, &other);
 	ck_assert_int_ge(fd, 0);
-	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-	ck_assert_str_eq(slurp(pidpath), want);
+	assert_our_pid();
 	daemon_pidfile_remove(pidpath, fd);
 }
 END_TEST
@@ -247,7 +222,7 @@ START_TEST(unwritable_place_fails)
 	char path[160];
 	pid_t other = -1;
 
-	snprintf(path, sizeof(path), "%s/no/such/dir.pid", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "no/such/dir.pid");
 	errno = 0;
 	ck_assert_int_eq(daemon_pidfile_write(path, &other), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -255,33 +230,15 @@ START_TEST(unwritable_place_fails)
 }
 END_TEST
 
-static Suite *
-daemon_suite(void)
-{
-	Suite *s = suite_create("daemon");
-	TCase *tc = tcase_create("pidfile");
-
-	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, writes_our_pid_and_holds_it);
-	tcase_add_test(tc, second_daemon_sees_the_first);
-	tcase_add_test(tc, remove_deletes_and_releases);
-	tcase_add_test(tc, stale_file_is_replaced);
-	tcase_add_test(tc, lock_released_when_holder_dies);
-	tcase_add_test(tc, unwritable_place_fails);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
+	TCase *tc = check_main_tcase("pidfile", setup, NULL,
+	    CHECK_MAIN_TESTS(writes_our_pid_and_holds_it,
+	    second_daemon_sees_the_first, remove_deletes_and_releases,
+	    stale_file_is_replaced, lock_released_when_holder_dies,
+	    unwritable_place_fails));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tmp_dir_add(tc);
+	return check_main_run();
 }

@@ -17,89 +17,13 @@
 #include <unistd.h>
 
 #include "peer/fanout.c"
-#include "peer/peer_table.h"
-#include "fake_peer.h"
+#include "check_main.h"
+#include "peer_fixture.h"
 
 #define NOT_FOUND "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n" \
 	"not here\n"
 
-static struct loop *loop;
-static struct peer_table *table;
-static struct peer_set *ps;
-static const struct http_limits limits = {
-	.max_request_line = 8192,
-	.max_header_line = 8192,
-	.max_headers = 100,
-	.max_header_size = 65536,
-};
 static bool in_start;		/* inside fanout_start(): no callback */
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
-
-static void
-run_for(int64_t ms)
-{
-	int64_t end = loop_clock_ms() + ms;
-
-	while (loop_clock_ms() < end)
-		turn(10);
-}
-
-static void
-setup(void)
-{
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
-	table = peer_table_create(8);
-	ck_assert_ptr_nonnull(table);
-}
-
-static void
-teardown(void)
-{
-	peer_set_free(ps);
-	ps = NULL;
-	loop_free(loop);
-	peer_table_destroy(table);
-}
-
-/* The set of the peers on 127.0.0.1 at ports[0..n), in that order. */
-static void
-make_set(const unsigned *ports, size_t n, int64_t timeout_ms)
-{
-	struct peer_spec s[8];
-	const char *why;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		ck_assert_int_eq(peer_spec_resolve("127.0.0.1", ports[i], &s[i],
-		    &why), 0);
-	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, s, n,
-	    1), 0);
-	ps = peer_set_create(loop, table, &limits, timeout_ms);
-	ck_assert_uint_eq(peer_set_count(ps), n);
-}
 
 static struct peer *
 nth(size_t i)
@@ -118,13 +42,42 @@ stats(size_t i)
 	return &nth(i)->p_entry->pe_stats;
 }
 
+/* The outcome counters of peer i are want's, every one: those want does
+ * not name are 0. EXPECT_STATS(0, .st_lookups = 1, .st_wins = 1). */
 static void
-start_fake(struct fake_peer *f, const char *answer, int delay_ms,
-    unsigned flags)
+expect_stats(size_t i, struct peer_stats want)
 {
-	fake_answer_all(f, answer, delay_ms, flags);
-	ck_assert_int_eq(fake_start(f), 0);
+	const struct peer_stats *st = stats(i);
+
+	ck_assert_uint_eq(st->st_lookups, want.st_lookups);
+	ck_assert_uint_eq(st->st_wins, want.st_wins);
+	ck_assert_uint_eq(st->st_not_found, want.st_not_found);
+	ck_assert_uint_eq(st->st_refused, want.st_refused);
+	ck_assert_uint_eq(st->st_timeout, want.st_timeout);
+	ck_assert_uint_eq(st->st_bad_response, want.st_bad_response);
+	ck_assert_uint_eq(st->st_skipped, want.st_skipped);
 }
+
+#define EXPECT_STATS(i, ...)						\
+	expect_stats((i), (struct peer_stats){ __VA_ARGS__ })
+
+/* ps: the set of the fakes given (started), in that order. */
+static void
+set_of(int64_t timeout_ms, struct fake_peer *const *fakes, size_t n)
+{
+	unsigned ports[8];
+	size_t i;
+
+	ck_assert_uint_le(n, 8);
+	for (i = 0; i < n; i++)
+		ports[i] = fakes[i]->fp_port;
+	peer_fixture_set(ports, n, timeout_ms);
+}
+
+#define SET_OF(timeout_ms, ...)						\
+	set_of((timeout_ms), (struct fake_peer *const[]){ __VA_ARGS__ }, \
+	    sizeof((struct fake_peer *const[]){ __VA_ARGS__ }) /	\
+	    sizeof(struct fake_peer *))
 
 /* ------------------------------------------------------------------ */
 /* What the owner heard                                                */
@@ -257,17 +210,13 @@ START_TEST(first_200_wins)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 }, fc = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[3];
 
-	start_fake(&fa, NOT_FOUND, 0, 0);
-	start_fake(&fb, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast",
-	    20, 0);
-	start_fake(&fc, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow",
-	    250, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	ports[2] = fc.fp_port;
-	make_set(ports, 3, 2000);
+	peer_fixture_fake(&fa, NOT_FOUND, 0, 0);
+	peer_fixture_fake(&fb, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+	    "fast", 20, 0);
+	peer_fixture_fake(&fc, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+	    "slow", 250, 0);
+	SET_OF(2000, &fa, &fb, &fc);
 	start(&o, "a b.txt", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.found, 1);
@@ -292,17 +241,10 @@ START_TEST(first_200_wins)
 	ck_assert_int_eq(o.found, 1);
 	ck_assert_int_eq(o.missing, 0);
 
-	ck_assert_uint_eq(stats(0)->st_lookups, 1);
-	ck_assert_uint_eq(stats(0)->st_not_found, 1);
-	ck_assert_uint_eq(stats(0)->st_wins, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_wins, 1);
-	ck_assert_uint_eq(stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_not_found = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_wins = 1);
 	ck_assert_uint_eq(stats(1)->st_ttfb_count, 1);
-	ck_assert_uint_eq(stats(2)->st_lookups, 1);
-	ck_assert_uint_eq(stats(2)->st_wins, 0);
-	ck_assert_uint_eq(stats(2)->st_not_found, 0);
-	ck_assert_uint_eq(stats(2)->st_bad_response, 0);
+	EXPECT_STATS(2, .st_lookups = 1);
 	assert_lookup(&fa, "GET", "/a%20b.txt");
 	assert_lookup(&fb, "GET", "/a%20b.txt");
 	assert_lookup(&fc, "GET", "/a%20b.txt");
@@ -318,13 +260,14 @@ START_TEST(head_lookup)
 	struct fake_peer fa = { 0 };
 	struct outcome o = { .close_at_found = true };
 
-	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 0, 0);
-	make_set(&fa.fp_port, 1, 2000);
+	peer_fixture_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+	    0, 0);
+	peer_fixture_set(&fa.fp_port, 1, 2000);
 	start(&o, "x", true);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.found, 1);
 	ck_assert_int_eq(o.status, 200);
-	ck_assert_uint_eq(stats(0)->st_wins, 1);
+	EXPECT_STATS(0, .st_lookups = 1, .st_wins = 1);
 	assert_lookup(&fa, "HEAD", "/x");
 	fake_stop(&fa);
 }
@@ -338,10 +281,10 @@ START_TEST(all_404_missing)
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
-		start_fake(&f[i], NOT_FOUND, (int)i * 20, 0);
+		peer_fixture_fake(&f[i], NOT_FOUND, (int)i * 20, 0);
 		ports[i] = f[i].fp_port;
 	}
-	make_set(ports, 3, 2000);
+	peer_fixture_set(ports, 3, 2000);
 	start(&o, "nothing", false);
 	RUN_UNTIL(reported(&o), 3000);
 	run_for(30);
@@ -349,9 +292,7 @@ START_TEST(all_404_missing)
 	ck_assert_int_eq(o.found, 0);
 	ck_assert_int_eq(o.nested, 0);
 	for (i = 0; i < 3; i++) {
-		ck_assert_uint_eq(stats(i)->st_lookups, 1);
-		ck_assert_uint_eq(stats(i)->st_not_found, 1);
-		ck_assert_uint_eq(stats(i)->st_wins, 0);
+		EXPECT_STATS(i, .st_lookups = 1, .st_not_found = 1);
 		fake_stop(&f[i]);
 	}
 }
@@ -367,9 +308,9 @@ START_TEST(refused_and_timed_out_missing)
 
 	ports[0] = fake_refusing_port(&fd);
 	ck_assert_uint_ne(ports[0], 0);
-	start_fake(&fb, NULL, 0, FAKE_HOLD);
+	peer_fixture_fake(&fb, NULL, 0, FAKE_HOLD);
 	ports[1] = fb.fp_port;
-	make_set(ports, 2, 150);
+	peer_fixture_set(ports, 2, 150);
 	t0 = loop_now(loop);
 	start(&o, "gone", false);
 	RUN_UNTIL(reported(&o), 3000);
@@ -377,14 +318,8 @@ START_TEST(refused_and_timed_out_missing)
 	ck_assert_int_eq(o.found, 0);
 	ck_assert_int_eq(o.nested, 0);
 	ck_assert_int_ge(o.at - t0, 150);
-	ck_assert_uint_eq(stats(0)->st_lookups, 1);
-	ck_assert_uint_eq(stats(0)->st_refused, 1);
-	ck_assert_uint_eq(stats(0)->st_timeout, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_timeout, 1);
-	ck_assert_uint_eq(stats(1)->st_refused, 0);
-	ck_assert_uint_eq(stats(0)->st_wins + stats(1)->st_wins, 0);
-	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_refused = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_timeout = 1);
 	fake_stop(&fb);
 	close(fd);
 }
@@ -395,20 +330,16 @@ START_TEST(other_answers_are_bad_responses)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[2];
 
-	start_fake(&fa, "HTTP/1.1 500 Internal Server Error\r\n"
+	peer_fixture_fake(&fa, "HTTP/1.1 500 Internal Server Error\r\n"
 	    "Content-Length: 0\r\n\r\n", 0, 0);
-	start_fake(&fb, "no HTTP here\r\n\r\n", 0, FAKE_HOLD);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	make_set(ports, 2, 2000);
+	peer_fixture_fake(&fb, "no HTTP here\r\n\r\n", 0, FAKE_HOLD);
+	SET_OF(2000, &fa, &fb);
 	start(&o, "odd", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.missing, 1);
-	ck_assert_uint_eq(stats(0)->st_bad_response, 1);
-	ck_assert_uint_eq(stats(1)->st_bad_response, 1);
-	ck_assert_uint_eq(stats(0)->st_not_found + stats(1)->st_not_found, 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_bad_response = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_bad_response = 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
 }
@@ -418,7 +349,7 @@ START_TEST(no_peers_missing_from_the_loop)
 {
 	struct outcome o = { 0 };
 
-	make_set(NULL, 0, 2000);
+	peer_fixture_set(NULL, 0, 2000);
 	start(&o, "alone", false);
 	turn(0);
 	ck_assert_int_eq(o.missing, 1);
@@ -434,13 +365,11 @@ START_TEST(abort_at_once)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 }, o2 = { 0 };
-	unsigned ports[2];
 
-	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA", 0, 0);
-	start_fake(&fb, NOT_FOUND, 0, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	make_set(ports, 2, 2000);
+	peer_fixture_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
+	    0, 0);
+	peer_fixture_fake(&fb, NOT_FOUND, 0, 0);
+	SET_OF(2000, &fa, &fb);
 	fanout_abort(start(&o, "n", false));
 	run_for(100);
 	ck_assert_int_eq(o.found + o.missing, 0);
@@ -452,7 +381,7 @@ START_TEST(abort_at_once)
 	/* With no peer, the "missing" armed for the loop goes too. */
 	peer_set_free(ps);
 	ps = NULL;
-	make_set(NULL, 0, 2000);
+	peer_fixture_set(NULL, 0, 2000);
 	fanout_abort(start(&o2, "n", false));
 	run_for(30);
 	ck_assert_int_eq(o2.found + o2.missing, 0);
@@ -467,15 +396,12 @@ START_TEST(abort_before_any_answer)
 {
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 };
-	unsigned ports[2];
 	struct fanout *f;
 
-	start_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA", 300,
-	    0);
-	start_fake(&fb, NOT_FOUND, 300, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	make_set(ports, 2, 2000);
+	peer_fixture_fake(&fa, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
+	    300, 0);
+	peer_fixture_fake(&fb, NOT_FOUND, 300, 0);
+	SET_OF(2000, &fa, &fb);
 	f = start(&o, "n", false);
 	RUN_UNTIL(fake_nreqs(&fa) + fake_nreqs(&fb) == 2, 2000);
 	ck_assert_uint_eq(fake_nreqs(&fa) + fake_nreqs(&fb), 2);
@@ -498,13 +424,10 @@ START_TEST(resting_peers_skipped)
 	struct fake_peer fa = { 0 }, fb = { 0 };
 	struct outcome o = { 0 }, o2 = { 0 };
 	struct peer_health *he;
-	unsigned ports[2];
 
-	start_fake(&fa, NOT_FOUND, 0, 0);
-	start_fake(&fb, NOT_FOUND, 0, 0);
-	ports[0] = fa.fp_port;
-	ports[1] = fb.fp_port;
-	make_set(ports, 2, 2000);
+	peer_fixture_fake(&fa, NOT_FOUND, 0, 0);
+	peer_fixture_fake(&fb, NOT_FOUND, 0, 0);
+	SET_OF(2000, &fa, &fb);
 	/* a rests, as another worker decided: in the shared entry. */
 	he = &nth(0)->p_entry->pe_health;
 	he->he_timeouts = PEER_REST_AFTER;
@@ -514,11 +437,8 @@ START_TEST(resting_peers_skipped)
 	start(&o, "n", false);
 	RUN_UNTIL(reported(&o), 3000);
 	ck_assert_int_eq(o.missing, 1);
-	ck_assert_uint_eq(stats(0)->st_skipped, 1);
-	ck_assert_uint_eq(stats(0)->st_lookups, 0);
-	ck_assert_uint_eq(stats(1)->st_skipped, 0);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
-	ck_assert_uint_eq(stats(1)->st_not_found, 1);
+	EXPECT_STATS(0, .st_skipped = 1);
+	EXPECT_STATS(1, .st_lookups = 1, .st_not_found = 1);
 
 	/* Both rest: "missing" from the loop, nobody asked. */
 	he = &nth(1)->p_entry->pe_health;
@@ -528,9 +448,8 @@ START_TEST(resting_peers_skipped)
 	turn(0);
 	ck_assert_int_eq(o2.missing, 1);
 	ck_assert_int_eq(o2.nested, 0);
-	ck_assert_uint_eq(stats(0)->st_skipped, 2);
-	ck_assert_uint_eq(stats(1)->st_skipped, 1);
-	ck_assert_uint_eq(stats(1)->st_lookups, 1);
+	EXPECT_STATS(0, .st_skipped = 2);
+	EXPECT_STATS(1, .st_lookups = 1, .st_not_found = 1, .st_skipped = 1);
 	run_for(30);
 	ck_assert_uint_eq(fake_accepts(&fa), 0);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
@@ -547,8 +466,8 @@ START_TEST(peer_leaves_during_the_lookup)
 	struct outcome o = { 0 };
 	const struct peer_stats *st;
 
-	start_fake(&fa, NOT_FOUND, 150, 0);
-	make_set(&fa.fp_port, 1, 2000);
+	peer_fixture_fake(&fa, NOT_FOUND, 150, 0);
+	peer_fixture_set(&fa.fp_port, 1, 2000);
 	st = stats(0);
 	start(&o, "n", false);
 	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, NULL, 0,
@@ -563,36 +482,14 @@ START_TEST(peer_leaves_during_the_lookup)
 }
 END_TEST
 
-static Suite *
-fanout_suite(void)
-{
-	Suite *s = suite_create("fanout");
-	TCase *tc = tcase_create("fanout");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, first_200_wins);
-	tcase_add_test(tc, head_lookup);
-	tcase_add_test(tc, all_404_missing);
-	tcase_add_test(tc, refused_and_timed_out_missing);
-	tcase_add_test(tc, other_answers_are_bad_responses);
-	tcase_add_test(tc, no_peers_missing_from_the_loop);
-	tcase_add_test(tc, abort_at_once);
-	tcase_add_test(tc, abort_before_any_answer);
-	tcase_add_test(tc, resting_peers_skipped);
-	tcase_add_test(tc, peer_leaves_during_the_lookup);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(fanout_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("fanout", peer_fixture_setup, peer_fixture_teardown,
+	    CHECK_MAIN_TESTS(first_200_wins, head_lookup, all_404_missing,
+	    refused_and_timed_out_missing, other_answers_are_bad_responses,
+	    no_peers_missing_from_the_loop, abort_at_once,
+	    abort_before_any_answer, resting_peers_skipped,
+	    peer_leaves_during_the_lookup));
+	return check_main_run();
 }

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,48 +23,18 @@
 
 #include "store/file.c"
 #include "store/file_write.c"
+#include "check_main.h"
+#include "tmp_dir.h"
 
-/*
- * Each tcase gets a base directory, made and removed by the parent (an
- * unchecked fixture), so nothing is left behind even when a test fails or
- * is killed; each test makes its ROOT and an "outside" directory in it.
- */
-static char base[64];
+/* Each test makes its ROOT and an "outside" directory in tmp_dir. */
 static char root[96], outside[96];
 static int root_fd = -1;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_base(void)
-{
-	strcpy(base, "/tmp/check_file_XXXXXX");
-	if (mkdtemp(base) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_base(void)
-{
-	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 setup(void)
 {
-	snprintf(root, sizeof(root), "%s/root_XXXXXX", base);
-	snprintf(outside, sizeof(outside), "%s/out_XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(root));
-	ck_assert_ptr_nonnull(mkdtemp(outside));
+	tmp_dir_sub(root, sizeof(root), tmp_dir, "root");
+	tmp_dir_sub(outside, sizeof(outside), tmp_dir, "out");
 	/* As the worker opens ROOT. */
 	root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
@@ -75,6 +44,15 @@ static void
 teardown(void)
 {
 	close(root_fd);
+}
+
+/* ROOT/name, in a buffer that the next call uses again. */
+static const char *
+in_root(const char *name)
+{
+	static char path[512];
+
+	return tmp_dir_join(path, sizeof(path), root, name);
 }
 
 /* Creates dir/name holding data[0..len); returns nothing, asserts. */
@@ -132,11 +110,9 @@ START_TEST(open_regular_file)
 	struct file_info fi;
 	struct stat st;
 	char data[16];
-	char path[512];
 
 	make_file(root, "f.txt", "hello", 5);
-	snprintf(path, sizeof(path), "%s/f.txt", root);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(in_root("f.txt"), &st), 0);
 	file_open(root_fd, "f.txt", -1, &fi);
 	ck_assert_int_eq(fi.fi_errno, 0);
 	ck_assert_int_ge(fi.fi_fd, 0);
@@ -162,7 +138,6 @@ END_TEST
 START_TEST(open_cached_knows_missing_names_without_the_disk)
 {
 	struct file_info fi;
-	char path[512];
 	int fd, before;
 
 	/* After one lookup the kernel keeps a negative entry: ENOENT. */
@@ -190,16 +165,14 @@ START_TEST(open_cached_knows_missing_names_without_the_disk)
 	ck_assert_int_eq(count_open_fds(), before);
 
 	/* A link is "not here" from the cache too, and nothing is left open. */
-	snprintf(path, sizeof(path), "%s/link", root);
-	ck_assert_int_eq(symlink("seen", path), 0);
+	ck_assert_int_eq(symlink("seen", in_root("link")), 0);
 	expect_enoent("link");
 	ck_assert_int_eq(file_open_cached(root_fd, "link"), -1);
 	ck_assert_msg(errno == ENOENT || errno == EAGAIN, "errno %d", errno);
 	ck_assert_int_eq(count_open_fds(), before);
 
 	/* A directory opens from the cache, and file_open() refuses it. */
-	snprintf(path, sizeof(path), "%s/dir", root);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mkdir(in_root("dir"), 0755), 0);
 	expect_enoent("dir");
 	fd = file_open_cached(root_fd, "dir");
 	file_open(root_fd, "dir", fd, &fi);
@@ -217,10 +190,7 @@ END_TEST
 
 START_TEST(open_directory)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/sub", root);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mkdir(in_root("sub"), 0755), 0);
 	expect_enoent("sub");
 	expect_enoent(".");
 	expect_enoent("..");
@@ -239,7 +209,7 @@ START_TEST(open_symlinks_never_followed)
 	snprintf(target, sizeof(target), "%s/secret", outside);
 	make_symlink(target, "to_outside");
 	snprintf(target, sizeof(target), "../%s/secret",
-	    outside + strlen(base) + 1);
+	    outside + strlen(tmp_dir) + 1);
 	make_symlink(target, "to_outside_rel");
 	make_symlink(outside, "to_outside_dir");
 	make_symlink("missing", "dangling");
@@ -256,10 +226,7 @@ END_TEST
 /* A FIFO must neither hang the open (no writer) nor be served. */
 START_TEST(open_fifo_does_not_hang)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/fifo", root);
-	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(mkfifo(in_root("fifo"), 0644), 0);
 	expect_enoent("fifo");
 }
 END_TEST
@@ -1003,69 +970,34 @@ START_TEST(tmp_clean_removes_leftovers)
 }
 END_TEST
 
-static Suite *
-file_suite(void)
-{
-	Suite *s = suite_create("file");
-	TCase *open_tc = tcase_create("open");
-	TCase *send_tc = tcase_create("send");
-	TCase *list_tc = tcase_create("list");
-	TCase *tmp_tc = tcase_create("publish");
-
-	tcase_add_unchecked_fixture(open_tc, make_base, remove_base);
-	tcase_add_checked_fixture(open_tc, setup, teardown);
-	tcase_set_timeout(open_tc, 5);
-	tcase_add_test(open_tc, open_regular_file);
-	tcase_add_test(open_tc, open_missing_file);
-	tcase_add_test(open_tc, remove_copy_only_removes_the_copy);
-	tcase_add_test(open_tc, open_cached_knows_missing_names_without_the_disk);
-	tcase_add_test(open_tc, open_directory);
-	tcase_add_test(open_tc, open_symlinks_never_followed);
-	tcase_add_test(open_tc, open_fifo_does_not_hang);
-	tcase_add_test(open_tc, open_socket_file);
-	tcase_add_test(open_tc, digest_stable_then_changes);
-	tcase_add_test(open_tc, xattr_digest_used_when_valid);
-	tcase_add_test(open_tc, xattr_digest_ignored_when_stale_or_bad);
-	suite_add_tcase(s, open_tc);
-
-	tcase_add_unchecked_fixture(send_tc, make_base, remove_base);
-	tcase_add_checked_fixture(send_tc, setup, teardown);
-	tcase_add_test(send_tc, send_whole_file_through_full_socket);
-	tcase_add_test(send_tc, send_range_and_nothing);
-	tcase_add_test(send_tc, send_file_that_shrank_is_eio);
-	tcase_add_test(send_tc, send_to_closed_peer);
-	suite_add_tcase(s, send_tc);
-
-	tcase_add_unchecked_fixture(list_tc, make_base, remove_base);
-	tcase_add_checked_fixture(list_tc, setup, teardown);
-	tcase_add_test(list_tc, list_text);
-	tcase_add_test(list_tc, list_json);
-	tcase_add_test(list_tc, json_string_escapes);
-	tcase_add_test(list_tc, list_empty_root);
-	tcase_add_test(list_tc, list_many_sorted);
-	tcase_add_test(list_tc, list_not_a_directory);
-	suite_add_tcase(s, list_tc);
-
-	tcase_add_unchecked_fixture(tmp_tc, make_base, remove_base);
-	tcase_add_checked_fixture(tmp_tc, setup, teardown);
-	tcase_add_test(tmp_tc, tmp_create_unique_names);
-	tcase_add_test(tmp_tc, write_all_at_offsets);
-	tcase_add_test(tmp_tc, publish_links_into_place);
-	tcase_add_test(tmp_tc, publish_never_replaces);
-	tcase_add_test(tmp_tc, tmp_clean_removes_leftovers);
-	suite_add_tcase(s, tmp_tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(file_suite());
-	int failed;
+	TCase *tc;
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tc = check_main_tcase("open", setup, teardown,
+	    CHECK_MAIN_TESTS(open_regular_file, open_missing_file,
+	    remove_copy_only_removes_the_copy,
+	    open_cached_knows_missing_names_without_the_disk, open_directory,
+	    open_symlinks_never_followed, open_fifo_does_not_hang,
+	    open_socket_file, digest_stable_then_changes,
+	    xattr_digest_used_when_valid,
+	    xattr_digest_ignored_when_stale_or_bad));
+	tmp_dir_add(tc);
+	tcase_set_timeout(tc, 5);
+	tc = check_main_tcase("send", setup, teardown,
+	    CHECK_MAIN_TESTS(send_whole_file_through_full_socket,
+	    send_range_and_nothing, send_file_that_shrank_is_eio,
+	    send_to_closed_peer));
+	tmp_dir_add(tc);
+	tc = check_main_tcase("list", setup, teardown,
+	    CHECK_MAIN_TESTS(list_text, list_json, json_string_escapes,
+	    list_empty_root, list_many_sorted, list_not_a_directory));
+	tmp_dir_add(tc);
+	tc = check_main_tcase("publish", setup, teardown,
+	    CHECK_MAIN_TESTS(tmp_create_unique_names, write_all_at_offsets,
+	    publish_links_into_place, publish_never_replaces,
+	    tmp_clean_removes_leftovers));
+	tmp_dir_add(tc);
+	return check_main_run();
 }

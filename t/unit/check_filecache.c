@@ -11,15 +11,18 @@
 #include <unistd.h>
 
 #include "store/filecache.c"
+#include "check_main.h"
+#include "tmp_dir.h"
 
-static char dir[] = "/tmp/check_filecache.XXXXXX";
+/* Each test's ROOT: a directory of its own in tmp_dir. */
+static char dir[96];
 static struct loop *loop;
 static struct filecache *fc;
 
 static void
 setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tmp_dir_sub(dir, sizeof(dir), tmp_dir, "root");
 	loop = loop_create();
 	fc = filecache_create(loop, dir);
 	ck_assert_ptr_nonnull(fc);
@@ -28,12 +31,9 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[128];
-
 	filecache_free(fc);
 	loop_free(loop);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tmp_dir_rm(dir), 0);
 }
 
 static void drain_events(void);
@@ -230,24 +230,12 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("filecache");
-	TCase *tc = tcase_create("filecache");
-	SRunner *sr;
-	int failed;
+	TCase *tc = check_main_tcase("filecache", setup, teardown,
+	    CHECK_MAIN_TESTS(hit_with_body, copy_expires, change_drops_entry,
+	    unlink_drops_entry, large_file_keeps_no_body,
+	    small_file_holds_no_descriptor, thousand_names_mostly_kept,
+	    descriptors_bounded));
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, hit_with_body);
-	tcase_add_test(tc, copy_expires);
-	tcase_add_test(tc, change_drops_entry);
-	tcase_add_test(tc, unlink_drops_entry);
-	tcase_add_test(tc, large_file_keeps_no_body);
-	tcase_add_test(tc, small_file_holds_no_descriptor);
-	tcase_add_test(tc, thousand_names_mostly_kept);
-	tcase_add_test(tc, descriptors_bounded);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	tmp_dir_add(tc);
+	return check_main_run();
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 /* A byte string that may hold NULs. */
 struct bytes {
 	const char *p;
@@ -60,78 +62,80 @@ decode_all(const char *s, size_t n, char *data, size_t *data_len,
 	return decode_split(s, n, NULL, 0, data, data_len, consumed);
 }
 
-START_TEST(test_chunked_simple)
+/* Bodies decoded whole: the data each carries, and what follows it (the
+ * next message, not taken). */
+static const struct {
+	const char *in;
+	const char *data;
+	const char *rest;
+} good_chunked[] = {
+	{ "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world", "" },
+	{ "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", "abc",
+	    "GET / HTTP/1.1\r\n" },
+	/* extensions and trailers */
+	{ "5;name=value;x=\"q s\"\r\nhello\r\nA;e\r\n0123456789"
+	    "\r\n0;last\r\nX-Trailer: a\r\nChecksum:\r\n\r\n",
+	    "hello0123456789", "" },
+	/* sizes in either case, with leading zeros */
+	{ "a\r\n0123456789\r\nB\r\n0123456789A\r\n"
+	    "000000000000000F\r\n0123456789ABCDE\r\n0\r\n\r\n",
+	    "01234567890123456789A0123456789ABCDE", "" },
+};
+
+START_TEST(test_chunked_good)
 {
-	const char *s = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+	const char *s = good_chunked[_i].in, *want = good_chunked[_i].data;
 	char data[64];
 	size_t dl, used;
 
 	ck_assert_int_eq(decode_all(s, strlen(s), data, &dl, &used),
 	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 11);
-	ck_assert_mem_eq(data, "hello world", 11);
-	ck_assert_uint_eq(used, strlen(s));
+	ck_assert_uint_eq(dl, strlen(want));
+	ck_assert_mem_eq(data, want, dl);
+	ck_assert_str_eq(s + used, good_chunked[_i].rest);
 }
 END_TEST
 
-START_TEST(test_chunked_next_message)
+/* The decoder of the tests that decode in place, and what its last call
+ * said: the bytes it took, and the data it left at the start of them. */
+static struct http_chunked dec;
+static size_t dec_used, dec_data;
+
+/* Feeds buf[0..len) to dec, to decode in place. */
+static enum http_chunked_result
+decode_more(char *buf, size_t len)
 {
-	const char *s = "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
-	char data[64];
-	size_t dl, used;
-
-	ck_assert_int_eq(decode_all(s, strlen(s), data, &dl, &used),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 3);
-	ck_assert_str_eq(s + used, "GET / HTTP/1.1\r\n");
+	return http_chunked_decode(&dec, buf, len, &dec_used, &dec_data);
 }
-END_TEST
+
+/* The same with a new decoder. */
+static enum http_chunked_result
+decode_fresh(char *buf, size_t len)
+{
+	http_chunked_init(&dec);
+	return decode_more(buf, len);
+}
+
+/* The data of the last call is `want`, at the start of buf. */
+static void
+expect_data(const char *buf, const char *want)
+{
+	ck_assert_uint_eq(dec_data, strlen(want));
+	ck_assert_mem_eq(buf, want, dec_data);
+}
 
 START_TEST(test_chunked_in_place)
 {
 	char buf[] = "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-	struct http_chunked c;
-	size_t used, dl;
 
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 5);
-	ck_assert_mem_eq(buf, "abcde", 5);
-	ck_assert_uint_eq(used, strlen("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_DONE);
+	expect_data(buf, "abcde");
+	ck_assert_uint_eq(dec_used,
+	    strlen("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
 	/* once done, it stays done and takes nothing */
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 3, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(used, 0);
-	ck_assert_uint_eq(dl, 0);
-}
-END_TEST
-
-START_TEST(test_chunked_extensions_trailers)
-{
-	const char *s = "5;name=value;x=\"q s\"\r\nhello\r\nA;e\r\n0123456789"
-	    "\r\n0;last\r\nX-Trailer: a\r\nChecksum:\r\n\r\n";
-	char data[64];
-	size_t dl, used;
-
-	ck_assert_int_eq(decode_all(s, strlen(s), data, &dl, &used),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 15);
-	ck_assert_mem_eq(data, "hello0123456789", 15);
-	ck_assert_uint_eq(used, strlen(s));
-}
-END_TEST
-
-START_TEST(test_chunked_hex_sizes)
-{
-	const char *s = "a\r\n0123456789\r\nB\r\n0123456789A\r\n"
-	    "000000000000000F\r\n0123456789ABCDE\r\n0\r\n\r\n";
-	char data[64];
-	size_t dl, used;
-
-	ck_assert_int_eq(decode_all(s, strlen(s), data, &dl, &used),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 36);
+	ck_assert_int_eq(decode_more(buf, 3), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_used, 0);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
 
@@ -139,15 +143,10 @@ END_TEST
 START_TEST(test_chunked_big_size)
 {
 	char buf[] = "7FFFFFFFFFFFFFFF\r\nabcdef";
-	struct http_chunked c;
-	size_t used, dl;
 
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_MORE);
-	ck_assert_uint_eq(dl, 6);
-	ck_assert_mem_eq(buf, "abcdef", 6);
-	ck_assert_uint_eq(c.remaining, (uint64_t)INT64_MAX - 6);
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_MORE);
+	expect_data(buf, "abcdef");
+	ck_assert_uint_eq(dec.remaining, (uint64_t)INT64_MAX - 6);
 }
 END_TEST
 
@@ -251,108 +250,79 @@ END_TEST
 START_TEST(test_chunked_error_sticks)
 {
 	char buf[] = "Z\r\n0\r\n\r\n";
-	struct http_chunked c;
-	size_t used, dl;
 
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, strlen(buf), &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	ck_assert_int_eq(decode_fresh(buf, strlen(buf)), HTTP_CHUNKED_ERROR);
 	memcpy(buf, "0\r\n\r\n", 5);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 5, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
-	ck_assert_uint_eq(dl, 0);
+	ck_assert_int_eq(decode_more(buf, 5), HTTP_CHUNKED_ERROR);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
+
+/* A chunk of one byte whose size line ("1;eee...") is `line` bytes long,
+ * then the last chunk, in buf; returns the body's length. */
+static size_t
+long_size_line(char *buf, size_t line)
+{
+	buf[0] = '1';
+	buf[1] = ';';
+	memset(buf + 2, 'e', line - 2);
+	memcpy(buf + line, "\r\nx\r\n0\r\n\r\n", 10);
+	return line + 10;
+}
+
+/* The last chunk with one trailer "X: vvv..." that ends at byte n, then
+ * the final CRLF, in buf; returns the body's length. The trailers start
+ * after "0\r\n": they are n - 3 + 4 bytes. */
+static size_t
+long_trailers(char *buf, size_t n)
+{
+	memcpy(buf, "0\r\nX: ", 6);
+	memset(buf + 6, 'v', n - 6);
+	memcpy(buf + n, "\r\n\r\n", 4);
+	return n + 4;
+}
 
 START_TEST(test_chunked_bounds)
 {
 	static char buf[3 * 8192];
-	struct http_chunked c;
-	size_t used, dl, n;
+	size_t len;
 
 	/* a size line of 4 KiB is fine, a byte more is not */
-	buf[0] = '1';
-	buf[1] = ';';
-	memset(buf + 2, 'e', 4094);
-	memcpy(buf + 4096, "\r\nx\r\n0\r\n\r\n", 10);
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 4106, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(dl, 1);
-	buf[0] = '1';
-	buf[1] = ';';
-	memset(buf + 2, 'e', 4095);
-	memcpy(buf + 4097, "\r\nx\r\n0\r\n\r\n", 10);
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, 4107, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	len = long_size_line(buf, 4096);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_data, 1);
+	len = long_size_line(buf, 4097);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_ERROR);
 
-	/* trailers: 8 KiB in all, the final CRLF included; they start after
-	 * "0\r\n", so "X: vvv...\r\n\r\n" is n - 3 + 4 bytes */
-	memcpy(buf, "0\r\nX: ", 6);
-	n = 8191;
-	memset(buf + 6, 'v', n - 6);
-	memcpy(buf + n, "\r\n\r\n", 4);
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, n + 4, &used, &dl),
-	    HTTP_CHUNKED_DONE);
-	ck_assert_uint_eq(used, n + 4);
-	memcpy(buf, "0\r\nX: ", 6);
-	n = 8192;
-	memset(buf + 6, 'v', n - 6);
-	memcpy(buf + n, "\r\n\r\n", 4);
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, buf, n + 4, &used, &dl),
-	    HTTP_CHUNKED_ERROR);
+	/* trailers: 8 KiB in all, the final CRLF included */
+	len = long_trailers(buf, 8191);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_DONE);
+	ck_assert_uint_eq(dec_used, len);
+	len = long_trailers(buf, 8192);
+	ck_assert_int_eq(decode_fresh(buf, len), HTTP_CHUNKED_ERROR);
 }
 END_TEST
 
 START_TEST(test_chunked_empty_input)
 {
-	struct http_chunked c;
-	size_t used = 9, dl = 9;
-
-	http_chunked_init(&c);
-	ck_assert_int_eq(http_chunked_decode(&c, NULL, 0, &used, &dl),
-	    HTTP_CHUNKED_MORE);
-	ck_assert_uint_eq(used, 0);
-	ck_assert_uint_eq(dl, 0);
+	dec_used = dec_data = 9;
+	ck_assert_int_eq(decode_fresh(NULL, 0), HTTP_CHUNKED_MORE);
+	ck_assert_uint_eq(dec_used, 0);
+	ck_assert_uint_eq(dec_data, 0);
 }
 END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static Suite *
-http_chunked_suite(void)
-{
-	Suite *s = suite_create("http_chunked");
-	TCase *tc;
-
-	tc = tcase_create("chunked");
-	tcase_add_test(tc, test_chunked_simple);
-	tcase_add_test(tc, test_chunked_next_message);
-	tcase_add_test(tc, test_chunked_in_place);
-	tcase_add_test(tc, test_chunked_extensions_trailers);
-	tcase_add_test(tc, test_chunked_hex_sizes);
-	tcase_add_test(tc, test_chunked_big_size);
-	tcase_add_test(tc, test_chunked_every_split);
-	tcase_add_loop_test(tc, test_chunked_bad, 0,
-	    (int)(sizeof(bad_chunked) / sizeof(bad_chunked[0])));
-	tcase_add_test(tc, test_chunked_error_sticks);
-	tcase_add_test(tc, test_chunked_bounds);
-	tcase_add_test(tc, test_chunked_empty_input);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(http_chunked_suite());
-	int failed;
+	TCase *tc = check_main_tcase("chunked", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_chunked_in_place, test_chunked_big_size,
+	    test_chunked_every_split, test_chunked_error_sticks,
+	    test_chunked_bounds, test_chunked_empty_input));
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	CHECK_MAIN_ROWS(tc, test_chunked_good, good_chunked);
+	CHECK_MAIN_ROWS(tc, test_chunked_bad, bad_chunked);
+	return check_main_run();
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
@@ -88,6 +90,13 @@ static enum http_parse_result
 resp(const char *s, bool head_request)
 {
 	return resp_n(s, strlen(s), head_request);
+}
+
+/* A response head s, which must parse whole (the answer of a GET). */
+static void
+resp_done(const char *s)
+{
+	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
 }
 
 #define ck_assert_str_is(s, lit) do { \
@@ -998,7 +1007,7 @@ START_TEST(test_response_content_length)
 	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
 	    "Content-Type: text/plain\r\n\r\nhello";
 
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert_int_eq(msg.status, 200);
 	ck_assert_str_is(msg.reason, "OK");
 	ck_assert_int_eq(msg.version_minor, 1);
@@ -1017,7 +1026,7 @@ START_TEST(test_response_chunked)
 	const char *s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 	    "5\r\nhello\r\n0\r\n\r\n";
 
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert(msg.chunked);
 	ck_assert(!msg.has_content_length);
 	ck_assert(msg.keep_alive);
@@ -1037,7 +1046,7 @@ START_TEST(test_response_no_body)
 	size_t i;
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		ck_assert_int_eq(resp(rows[i], false), HTTP_PARSE_DONE);
+		resp_done(rows[i]);
 		ck_assert(msg.has_content_length);
 		ck_assert_uint_eq(msg.content_length, 0);
 		ck_assert(!msg.chunked);
@@ -1058,7 +1067,7 @@ START_TEST(test_response_head)
 	h = http_find_header(&msg, "Content-Length");
 	ck_assert_ptr_nonnull(h);
 	ck_assert_str_is(h->value, "1000");
-	ck_assert_int_eq(resp(s, false), HTTP_PARSE_DONE);
+	resp_done(s);
 	ck_assert_uint_eq(msg.content_length, 1000);
 
 	/* still checked: garbage framing in a HEAD answer is garbage */
@@ -1070,8 +1079,7 @@ END_TEST
 
 START_TEST(test_response_close_delimited)
 {
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\n\r\nall of it", false),
-	    HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\n\r\nall of it");
 	ck_assert(!msg.has_content_length);
 	ck_assert(!msg.chunked);
 	ck_assert(!msg.keep_alive);
@@ -1080,37 +1088,34 @@ END_TEST
 
 START_TEST(test_response_versions)
 {
-	ck_assert_int_eq(resp("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.version_minor, 0);
 	ck_assert(!msg.keep_alive);
-	ck_assert_int_eq(resp("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n"
-	    "Connection: keep-alive\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n"
+	    "Connection: keep-alive\r\n\r\n");
 	ck_assert(msg.keep_alive);
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-	    "Connection: close\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n");
 	ck_assert(!msg.keep_alive);
 }
 END_TEST
 
 START_TEST(test_response_lenient_reason)
 {
-	ck_assert_int_eq(resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 200);
 	ck_assert_ptr_nonnull(msg.reason.p);
 	ck_assert_uint_eq(msg.reason.len, 0);
-	ck_assert_int_eq(resp("HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
-	    false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 404);
 	ck_assert_uint_eq(msg.reason.len, 0);
-	ck_assert_int_eq(resp("HTTP/1.1 599 Odd  reason\t\xc3\xa9\r\n"
-	    "Content-Length: 0\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 599 Odd  reason\t\xc3\xa9\r\n"
+	    "Content-Length: 0\r\n\r\n");
 	ck_assert_int_eq(msg.status, 599);
 	ck_assert_str_is(msg.reason, "Odd  reason\t\xc3\xa9");
 	/* no Host requirement, and two Hosts are not our business */
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n"
-	    "Content-Length: 0\r\n\r\n", false), HTTP_PARSE_DONE);
+	resp_done("HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n"
+	    "Content-Length: 0\r\n\r\n");
 }
 END_TEST
 
@@ -1196,85 +1201,38 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static Suite *
-http_parse_suite(void)
-{
-	Suite *s = suite_create("http_parse");
-	TCase *tc;
-
-	tc = tcase_create("request");
-	tcase_add_test(tc, test_get_all_headers);
-	tcase_add_test(tc, test_minimal_get);
-	tcase_add_test(tc, test_head);
-	tcase_add_test(tc, test_methods);
-	tcase_add_test(tc, test_method_length);
-	tcase_add_test(tc, test_http10);
-	tcase_add_test(tc, test_connection_close);
-	tcase_add_test(tc, test_expect);
-	tcase_add_test(tc, test_content_length);
-	tcase_add_test(tc, test_transfer_encoding_chunked);
-	tcase_add_test(tc, test_pipelined);
-	tcase_add_test(tc, test_pipelined_after_body);
-	tcase_add_test(tc, test_leading_empty_lines);
-	tcase_add_test(tc, test_first_of_repeated);
-	tcase_add_test(tc, test_fields_by_whole_name);
-	tcase_add_test(tc, test_find_header);
-	tcase_add_test(tc, test_str_eq);
-	tcase_add_test(tc, test_obs_text_and_tabs);
-	tcase_add_test(tc, test_host_forms);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("badinput");
-	tcase_add_loop_test(tc, test_bad_request, 0,
-	    (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
-	tcase_add_loop_test(tc, test_bad_request_incremental, 0,
-	    (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
-	tcase_add_test(tc, test_error_reasons);
-	tcase_add_test(tc, test_fault_order);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("limits");
-	tcase_add_test(tc, test_limit_request_line);
-	tcase_add_test(tc, test_limit_header_line);
-	tcase_add_test(tc, test_limit_header_count);
-	tcase_add_test(tc, test_limit_header_count_cap);
-	tcase_add_test(tc, test_limit_head_size);
-	tcase_add_test(tc, test_limit_head_below_line);
-	tcase_add_test(tc, test_limit_first_broken_wins_at_any_split);
-	tcase_add_test(tc, test_limit_no_input);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("incremental");
-	tcase_add_loop_test(tc, test_incremental_request, 0,
-	    (int)(sizeof(good_requests) / sizeof(good_requests[0])));
-	tcase_add_test(tc, test_more_fills_nothing);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("response");
-	tcase_add_test(tc, test_response_content_length);
-	tcase_add_test(tc, test_response_chunked);
-	tcase_add_test(tc, test_response_no_body);
-	tcase_add_test(tc, test_response_head);
-	tcase_add_test(tc, test_response_close_delimited);
-	tcase_add_test(tc, test_response_versions);
-	tcase_add_test(tc, test_response_lenient_reason);
-	tcase_add_loop_test(tc, test_bad_response, 0,
-	    (int)(sizeof(bad_responses) / sizeof(bad_responses[0])));
-	tcase_add_test(tc, test_response_reasons);
-	tcase_add_test(tc, test_response_limits);
-	suite_add_tcase(s, tc);
-
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(http_parse_suite());
-	int failed;
+	TCase *tc;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tc = check_main_tcase("request", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_get_all_headers, test_minimal_get, test_head,
+	    test_methods, test_method_length, test_http10,
+	    test_connection_close, test_expect, test_content_length,
+	    test_transfer_encoding_chunked, test_pipelined,
+	    test_pipelined_after_body, test_leading_empty_lines,
+	    test_first_of_repeated, test_fields_by_whole_name,
+	    test_find_header, test_str_eq, test_obs_text_and_tabs,
+	    test_host_forms));
+	tc = check_main_tcase("badinput", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_error_reasons, test_fault_order));
+	CHECK_MAIN_ROWS(tc, test_bad_request, bad_requests);
+	CHECK_MAIN_ROWS(tc, test_bad_request_incremental, bad_requests);
+	tc = check_main_tcase("limits", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_limit_request_line, test_limit_header_line,
+	    test_limit_header_count, test_limit_header_count_cap,
+	    test_limit_head_size, test_limit_head_below_line,
+	    test_limit_first_broken_wins_at_any_split, test_limit_no_input));
+	tc = check_main_tcase("incremental", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_more_fills_nothing));
+	CHECK_MAIN_ROWS(tc, test_incremental_request, good_requests);
+	tc = check_main_tcase("response", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_response_content_length,
+	    test_response_chunked, test_response_no_body, test_response_head,
+	    test_response_close_delimited, test_response_versions,
+	    test_response_lenient_reason, test_response_reasons,
+	    test_response_limits));
+	CHECK_MAIN_ROWS(tc, test_bad_response, bad_responses);
+	return check_main_run();
 }

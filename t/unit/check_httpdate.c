@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "http/httpdate.c"
+#include "check_main.h"
 
 /* 2025-06-01T00:00:00Z, the pinned "now" for two-digit years. */
 #define NOW_2025	((time_t)1748736000)
@@ -364,39 +365,16 @@ START_TEST(round_trip_sweep)
 }
 END_TEST
 
-static Suite *
-httpdate_suite(void)
-{
-	Suite *s = suite_create("httpdate");
-	TCase *tc_date = tcase_create("httpdate");
-
-	tcase_add_test(tc_date, format_known);
-	tcase_add_test(tc_date, format_clamps);
-	tcase_add_test(tc_date, parse_imf_fixdate);
-	tcase_add_test(tc_date, parse_every_month);
-	tcase_add_test(tc_date, parse_rfc850);
-	tcase_add_test(tc_date, full_year_window);
-	tcase_add_test(tc_date, parse_asctime);
-	tcase_add_test(tc_date, parse_leap_second);
-	tcase_add_test(tc_date, parse_rejects);
-	tcase_add_test(tc_date, parse_truncated_and_nul);
-	tcase_add_test(tc_date, round_trip_known);
-	tcase_add_test(tc_date, round_trip_sweep);
-	/* The sweep is ~150k iterations; leave room under sanitizers. */
-	tcase_set_timeout(tc_date, 60);
-	suite_add_tcase(s, tc_date);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(httpdate_suite());
-	int failed;
+	TCase *tc_date = check_main_tcase("httpdate", NULL, NULL,
+	    CHECK_MAIN_TESTS(format_known, format_clamps, parse_imf_fixdate,
+	    parse_every_month, parse_rfc850, full_year_window, parse_asctime,
+	    parse_leap_second, parse_rejects, parse_truncated_and_nul,
+	    round_trip_known, round_trip_sweep));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	/* The sweep is ~150k iterations; leave room under sanitizers. */
+	tcase_set_timeout(tc_date, 60);
+	return check_main_run();
 }

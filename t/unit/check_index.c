@@ -14,7 +14,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,117 +42,14 @@ test_hash(const void *p, size_t n)
 #include "store/index_file.c"
 #include "store/index_repair.c"
 #include "store/index_table.c"
-
-/* A directory made and removed by the runner (an unchecked fixture), so
- * that a failing test leaves nothing behind; each test starts without an
- * index file in it. */
-static char dir[64];
-static char path[128];
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_index_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "%s/index", dir);
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
+#include "check_main.h"
+#include "index_fixture.h"
 
 static void
 setup(void)
 {
-	char p[160];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s.new", path);
-	unlink(p);
+	index_fixture_setup();
 	test_hash_mode = 0;
-}
-
-static struct index *
-open_ok(uint64_t capacity, enum index_open_how want)
-{
-	struct index_open_report rep;
-	struct index *ix = index_open(path, capacity, 0, &rep);
-
-	ck_assert_msg(ix != NULL, "index_open: %s", strerror(errno));
-	ck_assert_int_eq(rep.r_how, want);
-	free(rep.r_lost);
-	return ix;
-}
-
-static struct index_identity
-ident(uint64_t n)
-{
-	struct index_identity id = { 1000 + n, 2000 + n, 3000 + n };
-
-	return id;
-}
-
-#define S(str) (str), strlen(str)
-
-static int
-put(struct index *ix, const char *name, uint64_t n, int64_t expiry)
-{
-	struct index_identity id = ident(n);
-
-	return index_put_copy(ix, S(name), &id, expiry, 0);
-}
-
-static enum index_lookup
-look(struct index *ix, const char *name, int64_t now)
-{
-	return index_lookup(ix, S(name), NULL, now, NULL);
-}
-
-/* Checks every entry of the table as the repair would, and that the
- * per-stripe counts agree with the entries. */
-static void
-assert_consistent(struct index *ix)
-{
-	uint32_t s;
-
-	for (s = 0; s < ix->ix_geo.g_nstripes; s++) {
-		uint64_t count[INDEX_STATES] = { 0 }, b;
-		uint64_t first = (uint64_t)s * ix->ix_geo.g_bps;
-		unsigned w;
-
-		ck_assert_int_eq(ix->ix_stripes[s].st_undo.u_active, 0);
-		for (b = first; b < first + ix->ix_geo.g_bps; b++)
-			for (w = 0; w < INDEX_WAYS; w++) {
-				uint8_t st = ix->ix_buckets[b].b_state[w];
-
-				if (st == INDEX_EMPTY)
-					continue;
-				ck_assert_msg(index_slot_valid(ix, s, b, w),
-				    "bad entry at %llu/%u",
-				    (unsigned long long)b, w);
-				ck_assert_msg(!index_slot_duplicate(ix, b, w),
-				    "duplicate entry at %llu/%u",
-				    (unsigned long long)b, w);
-				count[st]++;
-			}
-		for (w = 1; w < INDEX_STATES; w++)
-			ck_assert_uint_eq(count[w],
-			    ix->ix_stripes[s].st_count[w]);
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -161,7 +57,7 @@ assert_consistent(struct index *ix)
 START_TEST(open_creates_reserved_file)
 {
 	struct index_open_report rep;
-	struct index *ix = index_open(path, 1000, 0, &rep);
+	struct index *ix = index_open(index_path, 1000, 0, &rep);
 	struct index_stats stats;
 	struct stat st;
 
@@ -171,7 +67,7 @@ START_TEST(open_creates_reserved_file)
 	ck_assert_uint_ge(index_capacity(ix), 1000);
 	ck_assert_uint_lt(index_capacity(ix), 1000 + 2 * 8 * 64);
 	ck_assert_uint_eq(index_capacity(ix) % INDEX_WAYS, 0);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(index_path, &st), 0);
 	ck_assert_uint_eq((uint64_t)st.st_size, index_file_size(ix));
 	/* posix_fallocate: every block is there. */
 	ck_assert_uint_ge((uint64_t)st.st_blocks * 512, index_file_size(ix));
@@ -188,13 +84,15 @@ END_TEST
 START_TEST(open_rejects_bad_capacity)
 {
 	errno = 0;
-	ck_assert_ptr_null(index_open(path, 0, 0, NULL));
+	ck_assert_ptr_null(index_open(index_path, 0, 0, NULL));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(index_open(path, INDEX_CAPACITY_MIN - 1, 0, NULL));
+	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MIN - 1, 0,
+	    NULL));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(index_open(path, INDEX_CAPACITY_MAX + 1, 0, NULL));
+	ck_assert_ptr_null(index_open(index_path, INDEX_CAPACITY_MAX + 1, 0,
+	    NULL));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_int_eq(access(path, F_OK), -1);	/* nothing created */
+	ck_assert_int_eq(access(index_path, F_OK), -1);	/* nothing created */
 }
 END_TEST
 
@@ -202,7 +100,7 @@ START_TEST(open_twice_is_refused)
 {
 	struct index *ix = open_ok(64, INDEX_OPEN_CREATED), *again;
 
-	again = index_open(path, 64, 0, NULL);
+	again = index_open(index_path, 64, 0, NULL);
 	ck_assert_ptr_null(again);
 	ck_assert_int_eq(errno, EWOULDBLOCK);
 	index_close(ix);
@@ -215,12 +113,12 @@ START_TEST(open_refuses_symlink)
 {
 	char target[160];
 
-	snprintf(target, sizeof(target), "%s/elsewhere", dir);
-	ck_assert_int_eq(symlink(target, path), 0);
-	ck_assert_ptr_null(index_open(path, 64, 0, NULL));
+	tmp_dir_join(target, sizeof(target), tmp_dir, "elsewhere");
+	ck_assert_int_eq(symlink(target, index_path), 0);
+	ck_assert_ptr_null(index_open(index_path, 64, 0, NULL));
 	ck_assert_int_eq(errno, ELOOP);
 	ck_assert_int_eq(access(target, F_OK), -1);
-	unlink(path);
+	unlink(index_path);
 }
 END_TEST
 
@@ -264,8 +162,7 @@ START_TEST(insert_lookup_update_remove)
 	ck_assert_int_eq(e.e_kind, INDEX_NONE);
 	index_stats(ix, &stats);
 	ck_assert_uint_eq(stats.is_copies, 0);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -403,8 +300,7 @@ START_TEST(full_collisions_told_apart)
 	}
 	ck_assert_int_eq(put(ix, "extra", 99, 100), 0);
 	ck_assert_int_eq(look(ix, "extra", 0), INDEX_LOOKUP_COPY);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -435,8 +331,7 @@ START_TEST(two_choices_fill_the_table)
 	ck_assert_uint_eq(stats.is_copies, first_refusal);
 	ck_assert_uint_eq(stats.is_full, 1);
 	ck_assert_uint_eq(stats.is_evictions, 0);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -513,8 +408,7 @@ START_TEST(eviction_order_and_counts)
 	    index_identity){ 1000, 2000, 3000 }, 100), 1);
 	ck_assert_int_eq(index_put_copy(ix, S("new7"), &(struct
 	    index_identity){ 7, 7, 7 }, 10, 100), 0);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -566,7 +460,7 @@ START_TEST(reopen_keeps_entries)
 	index_note_collapsed(ix, 3);
 	index_close(ix);
 
-	ix = index_open(path, 512, 1000, &rep);
+	ix = index_open(index_path, 512, 1000, &rep);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_int_eq(rep.r_how, INDEX_OPEN_KEPT);
 	ck_assert_uint_eq(rep.r_kept, 100);	/* 99 copies, 1 negative */
@@ -582,8 +476,7 @@ START_TEST(reopen_keeps_entries)
 	index_stats(ix, &stats);
 	ck_assert_uint_eq(stats.is_expirations, 1);	/* they persist */
 	ck_assert_uint_eq(stats.is_collapsed, 3);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -602,7 +495,7 @@ START_TEST(reopen_ends_fetches_of_previous_run)
 	    b.e_fetch.f_id, &id, 7000, 0), 0);
 	index_close(ix);
 
-	ix = index_open(path, 256, 10, &rep);
+	ix = index_open(index_path, 256, 10, &rep);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_int_eq(rep.r_how, INDEX_OPEN_KEPT);
 	ck_assert_uint_eq(rep.r_dropped, 1);
@@ -636,7 +529,7 @@ START_TEST(resize_carries_entries_over)
 	index_close(ix);
 
 	/* Larger: all of it. */
-	ix = index_open(path, 4096, 0, &rep);
+	ix = index_open(index_path, 4096, 0, &rep);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_int_eq(rep.r_how, INDEX_OPEN_RESIZED);
 	ck_assert_uint_eq(rep.r_kept, 41);
@@ -650,12 +543,11 @@ START_TEST(resize_carries_entries_over)
 		    INDEX_LOOKUP_COPY);
 		ck_assert_int_eq(e.e_expiry_ms, 100 + n);
 	}
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 
 	/* Smaller than the copies: those that do not fit are handed back,
 	 * so that their files can be removed. */
-	ix = index_open(path, 8, 0, &rep);
+	ix = index_open(index_path, 8, 0, &rep);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_int_eq(rep.r_how, INDEX_OPEN_RESIZED);
 	ck_assert_uint_eq(index_capacity(ix), 8);
@@ -690,7 +582,7 @@ static void
 patch_header(size_t off, uint32_t value, bool fix_check)
 {
 	struct index_header h;
-	int fd = open(path, O_RDWR);
+	int fd = open(index_path, O_RDWR);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
@@ -704,7 +596,7 @@ patch_header(size_t off, uint32_t value, bool fix_check)
 static void
 fill_and_close(void)
 {
-	struct index *ix = index_open(path, 256, 0, NULL);
+	struct index *ix = index_open(index_path, 256, 0, NULL);
 
 	ck_assert_ptr_nonnull(ix);
 
@@ -720,7 +612,7 @@ reopen_expect(enum index_open_how how)
 
 	/* Rebuilt empty, at the right size, never misread. */
 	ck_assert_int_eq(look(ix, "x", 0), INDEX_LOOKUP_NONE);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(index_path, &st), 0);
 	ck_assert_uint_eq((uint64_t)st.st_size, index_file_size(ix));
 	ck_assert_int_eq(put(ix, "y", 1, 0), 0);
 	index_close(ix);
@@ -773,20 +665,20 @@ START_TEST(truncated_or_garbage_rebuilt)
 	int fd;
 
 	fill_and_close();
-	ck_assert_int_eq(truncate(path, 8192), 0);
+	ck_assert_int_eq(truncate(index_path, 8192), 0);
 	reopen_expect(INDEX_OPEN_REBUILT_CORRUPT);
 
 	for (i = 0; i < sizeof(junk); i++)
 		junk[i] = (char)(i * 7 + 3);
-	fd = open(path, O_WRONLY | O_TRUNC);
+	fd = open(index_path, O_WRONLY | O_TRUNC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	close(fd);
 	reopen_expect(INDEX_OPEN_REBUILT_CORRUPT);
 
-	ck_assert_int_eq(truncate(path, 10), 0);
+	ck_assert_int_eq(truncate(index_path, 10), 0);
 	reopen_expect(INDEX_OPEN_REBUILT_CORRUPT);
-	ck_assert_int_eq(truncate(path, 0), 0);
+	ck_assert_int_eq(truncate(index_path, 0), 0);
 	reopen_expect(INDEX_OPEN_CREATED);
 }
 END_TEST
@@ -805,13 +697,12 @@ START_TEST(malformed_entries_dropped_at_open)
 	ck_assert(index_find_locked(ix, &p, S("bad"), &b, &w));
 	ix->ix_buckets[b].b_slot[w].s_name[0] = 'B';	/* misplaced now */
 	index_close(ix);
-	ix = index_open(path, 64, 0, &rep);
+	ix = index_open(index_path, 64, 0, &rep);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_uint_eq(rep.r_dropped, 1);
 	ck_assert_int_eq(look(ix, "good", 0), INDEX_LOOKUP_COPY);
 	ck_assert_int_eq(look(ix, "Bad", 0), INDEX_LOOKUP_NONE);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -981,27 +872,6 @@ START_TEST(failed_fetch_and_stale_owner)
 }
 END_TEST
 
-/* Forks a child that runs fn(ix) and exits with its result. */
-static pid_t
-spawn(struct index *ix, int (*fn)(struct index *))
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(fn(ix));
-	return pid;
-}
-
-static int
-wait_status(pid_t pid)
-{
-	int status;
-
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return status;
-}
-
 static int
 child_claims(struct index *ix)
 {
@@ -1152,8 +1022,7 @@ START_TEST(lock_recovered_after_holder_killed)
 	ck_assert_int_eq(index_remove(ix, S("victim")), 1);
 	index_stats(ix, &stats);
 	ck_assert_uint_eq(stats.is_lock_repairs, 1);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -1221,8 +1090,7 @@ START_TEST(torn_change_rolled_back)
 	status = wait_status(spawn(ix, child_tears_insert));
 	ck_assert(WIFSIGNALED(status));
 	ck_assert_int_eq(look(ix, "fresh", 0), INDEX_LOOKUP_NONE);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -1243,8 +1111,7 @@ START_TEST(torn_change_rolled_back_at_open)
 	    INDEX_LOOKUP_COPY);
 	ck_assert_int_eq(e.e_expiry_ms, 5000);
 	index_stats(ix, &(struct index_stats){ 0 });
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -1376,8 +1243,7 @@ START_TEST(one_claim_wins)
 	/* The winner is gone now: the next claim takes over at once. */
 	ck_assert_int_eq(index_fetch_claim(ix, S("hot"), getpid(), 0, 0,
 	    NULL), INDEX_CLAIMED);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -1572,83 +1438,43 @@ START_TEST(hammer_with_kills)
 	}
 	index_stats(ix, &stats);
 	ck_assert_uint_le(stats.is_fetches, stats.is_capacity);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
-
-static Suite *
-index_suite(void)
-{
-	Suite *s = suite_create("index");
-	TCase *open_tc = tcase_create("open");
-	TCase *entry_tc = tcase_create("entries");
-	TCase *fetch_tc = tcase_create("fetch");
-	TCase *crash_tc = tcase_create("crash");
-
-	tcase_add_unchecked_fixture(open_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(open_tc, setup, NULL);
-	tcase_add_test(open_tc, open_creates_reserved_file);
-	tcase_add_test(open_tc, open_rejects_bad_capacity);
-	tcase_add_test(open_tc, open_twice_is_refused);
-	tcase_add_test(open_tc, open_refuses_symlink);
-	tcase_add_test(open_tc, reopen_keeps_entries);
-	tcase_add_test(open_tc, reopen_ends_fetches_of_previous_run);
-	tcase_add_test(open_tc, resize_carries_entries_over);
-	tcase_add_test(open_tc, changed_layout_rebuilt);
-	tcase_add_test(open_tc, changed_entry_size_rebuilt);
-	tcase_add_test(open_tc, changed_geometry_rebuilt);
-	tcase_add_test(open_tc, corrupt_header_rebuilt);
-	tcase_add_test(open_tc, truncated_or_garbage_rebuilt);
-	tcase_add_test(open_tc, malformed_entries_dropped_at_open);
-	suite_add_tcase(s, open_tc);
-
-	tcase_add_unchecked_fixture(entry_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(entry_tc, setup, NULL);
-	tcase_add_test(entry_tc, insert_lookup_update_remove);
-	tcase_add_test(entry_tc, names_binary_and_limits);
-	tcase_add_test(entry_tc, expired_copy_reported);
-	tcase_add_test(entry_tc, remove_if_checks_identity);
-	tcase_add_test(entry_tc, full_collisions_told_apart);
-	tcase_add_test(entry_tc, two_choices_fill_the_table);
-	tcase_add_test(entry_tc, eviction_order_and_counts);
-	tcase_add_test(entry_tc, eviction_takes_oldest_copy);
-	suite_add_tcase(s, entry_tc);
-
-	tcase_add_unchecked_fixture(fetch_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(fetch_tc, setup, NULL);
-	tcase_add_test(fetch_tc, claim_busy_progress_copy);
-	tcase_add_test(fetch_tc, negative_entries);
-	tcase_add_test(fetch_tc, failed_fetch_and_stale_owner);
-	tcase_add_test(fetch_tc, takeover_from_dead_owner);
-	tcase_add_test(fetch_tc, takeover_after_stall);
-	tcase_add_test(fetch_tc, abandon_pid_ends_its_fetches);
-	tcase_add_test(fetch_tc, one_claim_wins);
-	suite_add_tcase(s, fetch_tc);
-
-	tcase_add_unchecked_fixture(crash_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(crash_tc, setup, NULL);
-	tcase_set_timeout(crash_tc, 10);
-	tcase_add_test(crash_tc, lock_recovered_after_holder_killed);
-	tcase_add_test(crash_tc, torn_change_rolled_back);
-	tcase_add_test(crash_tc, torn_change_rolled_back_at_open);
-	tcase_add_test(crash_tc, half_done_move_repaired);
-	tcase_add_test(crash_tc, hammer_small_table);
-	tcase_add_test(crash_tc, hammer_large_table);
-	tcase_add_test(crash_tc, hammer_with_kills);
-	suite_add_tcase(s, crash_tc);
-	return s;
-}
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(index_suite());
-	int failed;
+	TCase *tc;
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tc = check_main_tcase("open", setup, NULL,
+	    CHECK_MAIN_TESTS(open_creates_reserved_file,
+	    open_rejects_bad_capacity, open_twice_is_refused,
+	    open_refuses_symlink, reopen_keeps_entries,
+	    reopen_ends_fetches_of_previous_run, resize_carries_entries_over,
+	    changed_layout_rebuilt, changed_entry_size_rebuilt,
+	    changed_geometry_rebuilt, corrupt_header_rebuilt,
+	    truncated_or_garbage_rebuilt, malformed_entries_dropped_at_open));
+	index_fixture_add(tc);
+	tc = check_main_tcase("entries", setup, NULL,
+	    CHECK_MAIN_TESTS(insert_lookup_update_remove,
+	    names_binary_and_limits, expired_copy_reported,
+	    remove_if_checks_identity, full_collisions_told_apart,
+	    two_choices_fill_the_table, eviction_order_and_counts,
+	    eviction_takes_oldest_copy));
+	index_fixture_add(tc);
+	tc = check_main_tcase("fetch", setup, NULL,
+	    CHECK_MAIN_TESTS(claim_busy_progress_copy, negative_entries,
+	    failed_fetch_and_stale_owner, takeover_from_dead_owner,
+	    takeover_after_stall, abandon_pid_ends_its_fetches,
+	    one_claim_wins));
+	index_fixture_add(tc);
+	tc = check_main_tcase("crash", setup, NULL,
+	    CHECK_MAIN_TESTS(lock_recovered_after_holder_killed,
+	    torn_change_rolled_back, torn_change_rolled_back_at_open,
+	    half_done_move_repaired, hammer_small_table, hammer_large_table,
+	    hammer_with_kills));
+	index_fixture_add(tc);
+	tcase_set_timeout(tc, 10);
+	return check_main_run();
 }

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "event/iopool.c"
+#include "check_main.h"
+#include "loop_fixture.h"
+#include "pool_gate.h"
 
 struct tjob {
 	struct iopool_job job;	/* first: callbacks cast back */
@@ -33,9 +36,10 @@ static pthread_t loop_thread;
 static int done_order[4096];
 static int ndone;
 static int nworked;		/* atomic: pool threads add */
-
-/* A gate that holds a job inside work() until the test opens it. */
-static sem_t gate_started, gate_open;
+/* Each test's pool over the fixture's loop, and its jobs: the teardown
+ * frees what a test leaves. */
+static struct iopool *pool;
+static struct tjob *jobs;
 
 static struct tjob *
 tjob_of(struct iopool_job *job)
@@ -76,9 +80,7 @@ work_record(struct iopool_job *job)
 static void
 work_gated(struct iopool_job *job)
 {
-	sem_post(&gate_started);
-	while (sem_wait(&gate_open) == -1 && errno == EINTR)
-		continue;
+	pool_gate_pass();
 	work_record(job);
 }
 
@@ -95,45 +97,12 @@ done_record(struct iopool_job *job)
 	ndone++;
 }
 
-static void
-noop_timer(struct loop *loop, struct loop_timer *t)
-{
-	(void)loop;
-	(void)t;
-}
-
 /* Runs the loop until `want` done() calls happened, 3 s at most. */
 static void
-run_until_done(struct loop *loop, int want)
+run_until_done(int want)
 {
-	int64_t end = loop_clock_ms() + 3000;
-	struct loop_timer guard = { 0 };
-	sigset_t cur;
-
-	pthread_sigmask(SIG_SETMASK, NULL, &cur);
-	while (ndone < want && loop_clock_ms() < end) {
-		loop_timer_set(loop, &guard, 100, noop_timer);
-		ck_assert_int_eq(loop_run_once(loop, &cur), 0);
-	}
-	loop_timer_cancel(loop, &guard);
+	RUN_UNTIL(ndone >= want, 3000);
 	ck_assert_msg(ndone == want, "%d of %d jobs done", ndone, want);
-}
-
-/* Blocks until the gated job is inside work(), 3 s at most. First one
- * turn of the loop that does not wait: the pool wakes its threads for the
- * jobs queued at the end of a turn. */
-static void
-wait_gate_started(struct loop *loop)
-{
-	struct loop_timer now = { 0 };
-	struct timespec ts;
-
-	loop_timer_set(loop, &now, 0, noop_timer);
-	ck_assert_int_eq(loop_run_once(loop, NULL), 0);
-	loop_timer_cancel(loop, &now);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), 0);
 }
 
 static void
@@ -142,61 +111,71 @@ setup(void)
 	loop_thread = pthread_self();
 	ndone = 0;
 	nworked = 0;
-	sem_init(&gate_started, 0, 0);
-	sem_init(&gate_open, 0, 0);
+	pool_gate_init();
+	loop_fixture_setup();
 }
 
 static void
 teardown(void)
 {
-	sem_destroy(&gate_started);
-	sem_destroy(&gate_open);
+	iopool_destroy(pool);
+	pool = NULL;
+	loop_fixture_teardown();
+	free(jobs);
+	jobs = NULL;
+	pool_gate_destroy();
 }
 
-static struct tjob *
+/* jobs: n jobs that run `work`. */
+static void
 make_jobs(int n, void (*work)(struct iopool_job *))
 {
-	struct tjob *jobs = calloc((size_t)n, sizeof(*jobs));
 	int i;
 
+	jobs = calloc((size_t)n, sizeof(*jobs));
 	ck_assert_ptr_nonnull(jobs);
 	for (i = 0; i < n; i++) {
 		jobs[i].id = i;
 		jobs[i].job.work = work;
 		jobs[i].job.done = done_record;
 	}
-	return jobs;
+}
+
+/* A pool of `threads` over the loop, queueing `queue_max` jobs, and n
+ * jobs (perhaps none) that run `work`. */
+static void
+start(int threads, size_t queue_max, int n, void (*work)(struct iopool_job *))
+{
+	pool = iopool_create(loop, threads, queue_max);
+	ck_assert_ptr_nonnull(pool);
+	if (n > 0)
+		make_jobs(n, work);
 }
 
 START_TEST(create_registers_and_destroy_unregisters)
 {
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 3, 16);
-
-	ck_assert_ptr_nonnull(pool);
+	ck_assert_uint_eq(loop_count(loop), 0);
+	start(3, 16, 0, work_record);
 	ck_assert_uint_eq(loop_count(loop), 1);	/* its eventfd */
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 	ck_assert_uint_eq(iopool_overflows(pool), 0);
 	iopool_destroy(pool);
+	pool = NULL;
 	ck_assert_uint_eq(loop_count(loop), 0);
 	iopool_destroy(NULL);
-	loop_free(loop);
 }
 END_TEST
 
 START_TEST(work_off_loop_done_on_loop)
 {
 	enum { N = 50 };
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 4, 64);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
-	ck_assert_ptr_nonnull(pool);
+	start(4, 64, N, work_record);
 	for (i = 0; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	ck_assert_uint_eq(iopool_pending(pool), N);
-	run_until_done(loop, N);
+	run_until_done(N);
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 	for (i = 0; i < N; i++) {
 		ck_assert(jobs[i].off_loop);
@@ -204,9 +183,6 @@ START_TEST(work_off_loop_done_on_loop)
 		ck_assert(jobs[i].done_on_loop);
 		ck_assert(jobs[i].done_after_work);
 	}
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
@@ -215,21 +191,16 @@ END_TEST
 START_TEST(thousand_jobs_in_order_single_thread)
 {
 	enum { N = 1000 };
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 1, 2 * N);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
+	start(1, 2 * N, N, work_record);
 	for (i = 0; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
-	run_until_done(loop, N);
+	run_until_done(N);
 	for (i = 0; i < N; i++)
 		ck_assert_msg(done_order[i] == i, "done #%d was job %d", i,
 		    done_order[i]);
 	ck_assert_uint_eq(iopool_overflows(pool), 0);
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
@@ -237,23 +208,18 @@ START_TEST(thousand_jobs_all_delivered_many_threads)
 {
 	enum { N = 1000 };
 	static bool seen[N];
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 8, 2 * N);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
+	start(8, 2 * N, N, work_record);
 	for (i = 0; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
-	run_until_done(loop, N);
+	run_until_done(N);
 	for (i = 0; i < N; i++) {
 		ck_assert(!seen[done_order[i]]);
 		seen[done_order[i]] = true;
 		ck_assert_int_eq(jobs[i].done, 1);
 	}
 	ck_assert_uint_eq(iopool_pending(pool), 0);
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
@@ -284,11 +250,9 @@ START_TEST(backlog_when_queue_full)
 {
 	enum { N = 100 };
 	char logpath[] = "/tmp/check_iopool_log_XXXXXX";
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 1, 1);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i, fd;
 
+	start(1, 1, N, work_record);
 	/* stderr (the error log) goes to an already unlinked file. */
 	fd = mkstemp(logpath);
 	ck_assert_int_ge(fd, 0);
@@ -297,13 +261,13 @@ START_TEST(backlog_when_queue_full)
 
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started(loop);
+	pool_gate_wait();
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	ck_assert_uint_eq(iopool_overflows(pool), N - 2);
 	ck_assert_uint_eq(iopool_pending(pool), N);
-	sem_post(&gate_open);
-	run_until_done(loop, N);
+	pool_gate_open();
+	run_until_done(N);
 	for (i = 0; i < N; i++)
 		ck_assert_int_eq(done_order[i], i);
 	ck_assert_uint_eq(iopool_pending(pool), 0);
@@ -311,21 +275,16 @@ START_TEST(backlog_when_queue_full)
 
 	ck_assert_int_eq(count_lines(fd, "queue full"), 1);
 	close(fd);
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
 START_TEST(pool_threads_block_every_signal)
 {
 	enum { N = 16 };
-	struct loop *loop = loop_create();
-	struct tjob *jobs = make_jobs(N, work_record);
-	struct iopool *pool;
 	sigset_t before, after;
 	int i;
 
+	make_jobs(N, work_record);
 	/* The creator's own mask (here: nothing blocked but SIGUSR1) is
 	 * what it was once the pool is up: signals still reach the loop. */
 	sigemptyset(&before);
@@ -341,13 +300,10 @@ START_TEST(pool_threads_block_every_signal)
 
 	for (i = 0; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
-	run_until_done(loop, N);
+	run_until_done(N);
 	for (i = 0; i < N; i++)
 		ck_assert_msg(jobs[i].all_blocked,
 		    "job %d ran with a signal unblocked", i);
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
@@ -367,10 +323,9 @@ done_chain(struct iopool_job *job)
 
 START_TEST(submit_from_done)
 {
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 2, 8);
 	int i;
 
+	start(2, 8, 0, work_record);
 	chain_pool = pool;
 	for (i = 0; i < 4; i++) {
 		chain_jobs[i].id = i;
@@ -378,11 +333,9 @@ START_TEST(submit_from_done)
 		chain_jobs[i].job.done = done_chain;
 	}
 	iopool_submit(pool, &chain_jobs[0].job);
-	run_until_done(loop, 4);
+	run_until_done(4);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(done_order[i], i);
-	iopool_destroy(pool);
-	loop_free(loop);
 }
 END_TEST
 
@@ -391,23 +344,20 @@ END_TEST
 START_TEST(destroy_with_jobs_queued)
 {
 	enum { N = 11 };
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 1, 64);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
+	start(1, 64, N, work_record);
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started(loop);
+	pool_gate_wait();
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
-	sem_post(&gate_open);
+	pool_gate_open();
 	iopool_destroy(pool);
+	pool = NULL;
 	ck_assert_int_eq(__atomic_load_n(&nworked, __ATOMIC_SEQ_CST), N);
 	ck_assert_int_eq(ndone, 0);
 	ck_assert_uint_eq(loop_count(loop), 0);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
 
@@ -423,11 +373,9 @@ END_TEST
  * the loop is not made to give way to them job after job. */
 START_TEST(threads_woken_at_the_end_of_the_turn)
 {
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 1, 64);
-	struct tjob *jobs = make_jobs(1, work_gated);
 	struct timespec ts;
 
+	start(1, 64, 1, work_gated);
 	usleep(50 * 1000);		/* the thread is asleep */
 	iopool_submit(pool, &jobs[0].job);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -436,72 +384,45 @@ START_TEST(threads_woken_at_the_end_of_the_turn)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-	ck_assert_int_eq(sem_timedwait(&gate_started, &ts), -1);
-	wait_gate_started(loop);
-	sem_post(&gate_open);
-	run_until_done(loop, 1);
-	iopool_destroy(pool);
-	loop_free(loop);
-	free(jobs);
+	ck_assert_int_eq(sem_timedwait(&pool_gate_started, &ts), -1);
+	pool_gate_wait();
+	pool_gate_open();
+	run_until_done(1);
 }
 END_TEST
 
 START_TEST(destroy_works_backlog_jobs)
 {
 	enum { N = 3 };
-	struct loop *loop = loop_create();
-	struct iopool *pool = iopool_create(loop, 1, 1);
-	struct tjob *jobs = make_jobs(N, work_record);
 	int i;
 
+	start(1, 1, N, work_record);
 	/* The overflow warning is expected. */
 	ck_assert(freopen("/dev/null", "w", stderr) != NULL);
 	jobs[0].job.work = work_gated;
 	iopool_submit(pool, &jobs[0].job);
-	wait_gate_started(loop);
+	pool_gate_wait();
 	for (i = 1; i < N; i++)
 		iopool_submit(pool, &jobs[i].job);
 	ck_assert_uint_eq(iopool_overflows(pool), 1);	/* job 2 waits */
-	sem_post(&gate_open);
+	pool_gate_open();
 	iopool_destroy(pool);
+	pool = NULL;
 	ck_assert_msg(nworked == N,
 	    "%d of %d submitted jobs worked before destroy returned "
 	    "(the backlog was dropped)", nworked, N);
-	loop_free(loop);
-	free(jobs);
 }
 END_TEST
-
-static Suite *
-iopool_suite(void)
-{
-	Suite *s = suite_create("iopool");
-	TCase *tc = tcase_create("iopool");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, create_registers_and_destroy_unregisters);
-	tcase_add_test(tc, work_off_loop_done_on_loop);
-	tcase_add_test(tc, threads_woken_at_the_end_of_the_turn);
-	tcase_add_test(tc, thousand_jobs_in_order_single_thread);
-	tcase_add_test(tc, thousand_jobs_all_delivered_many_threads);
-	tcase_add_test(tc, backlog_when_queue_full);
-	tcase_add_test(tc, pool_threads_block_every_signal);
-	tcase_add_test(tc, submit_from_done);
-	tcase_add_test(tc, destroy_with_jobs_queued);
-	tcase_add_test(tc, destroy_works_backlog_jobs);
-	suite_add_tcase(s, tc);
-	return s;
-}
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(iopool_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("iopool", setup, teardown,
+	    CHECK_MAIN_TESTS(create_registers_and_destroy_unregisters,
+	    work_off_loop_done_on_loop, threads_woken_at_the_end_of_the_turn,
+	    thousand_jobs_in_order_single_thread,
+	    thousand_jobs_all_delivered_many_threads, backlog_when_queue_full,
+	    pool_threads_block_every_signal, submit_from_done,
+	    destroy_with_jobs_queued, destroy_works_backlog_jobs));
+	return check_main_run();
 }

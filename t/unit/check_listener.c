@@ -18,6 +18,37 @@
 #include <unistd.h>
 
 #include "proc/listener.c"
+#include "check_main.h"
+
+/* A new stream socket of `family` and, in *ss, the address host:port
+ * (numeric, of that family); returns the socket, and the address length
+ * in *len. */
+static int
+socket_for(int family, const char *host, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET, host, &sin->sin_addr), 1);
+		*len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET6, host, &sin6->sin6_addr),
+		    1);
+		*len = sizeof(*sin6);
+	}
+	return fd;
+}
 
 /* A port that was free a moment ago: bound by a throwaway socket on
  * `family`'s loopback, port 0, and released. */
@@ -25,24 +56,10 @@ static uint16_t
 free_port(int family)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t len;
+	int fd = socket_for(family, family == AF_INET ? "127.0.0.1" : "::1", 0,
+	    &ss, &len);
 
-	ck_assert_int_ge(fd, 0);
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_loopback;
-		len = sizeof(*sin6);
-	}
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
 	len = sizeof(ss);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
@@ -74,26 +91,8 @@ connect_to(int family, const char *host, uint16_t port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket_for(family, host, port, &ss, &len);
 
-	ck_assert_int_ge(fd, 0);
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		ck_assert_int_eq(inet_pton(AF_INET, host, &sin->sin_addr), 1);
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		ck_assert_int_eq(inet_pton(AF_INET6, host, &sin6->sin6_addr),
-		    1);
-		len = sizeof(*sin6);
-	}
 	ck_assert_msg(connect(fd, (struct sockaddr *)&ss, len) == 0,
 	    "connect %s port %u: %s", host, (unsigned)port, strerror(errno));
 	return fd;
@@ -129,17 +128,37 @@ assert_listen_flags(int fd)
 	ck_assert_int_eq(v, SOCK_STREAM);
 }
 
-START_TEST(open_ipv4_loopback)
+/* listener_open(host, port), which must succeed with a listening socket
+ * as the master wants it. */
+static int
+open_ok(const char *host, uint16_t port)
 {
 	const char *what = NULL;
+	int fd = listener_open(host, port, &what);
+
+	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
+	assert_listen_flags(fd);
+	return fd;
+}
+
+/* A client of lfd at host:port, accepted and closed. */
+static void
+connect_accept(int lfd, int family, const char *host, uint16_t port)
+{
+	int c = connect_to(family, host, port);
+
+	accept_one(lfd);
+	close(c);
+}
+
+START_TEST(open_ipv4_loopback)
+{
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	uint16_t port = free_port(AF_INET);
 	int fd, c;
 
-	fd = listener_open("127.0.0.1", port, &what);
-	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
-	assert_listen_flags(fd);
+	fd = open_ok("127.0.0.1", port);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
 	ck_assert_int_eq(sin.sin_family, AF_INET);
 	ck_assert_uint_eq(ntohs(sin.sin_port), port);
@@ -150,9 +169,7 @@ START_TEST(open_ipv4_loopback)
 	ck_assert_int_eq(c, -1);
 	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
 
-	c = connect_to(AF_INET, "127.0.0.1", port);
-	accept_one(fd);
-	close(c);
+	connect_accept(fd, AF_INET, "127.0.0.1", port);
 	close(fd);
 }
 END_TEST
@@ -211,28 +228,23 @@ END_TEST
 
 START_TEST(open_ipv6_loopback)
 {
-	const char *what = NULL;
 	struct sockaddr_in6 sin6;
 	socklen_t len = sizeof(sin6);
 	uint16_t port;
-	int fd, c;
+	int fd;
 
 	if (!ipv6_loopback_available()) {
 		fprintf(stderr, "open_ipv6_loopback: skipped, no IPv6 ::1\n");
 		return;
 	}
 	port = free_port(AF_INET6);
-	fd = listener_open("::1", port, &what);
-	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
-	assert_listen_flags(fd);
+	fd = open_ok("::1", port);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
 	ck_assert_int_eq(sin6.sin6_family, AF_INET6);
 	ck_assert_uint_eq(ntohs(sin6.sin6_port), port);
 	ck_assert(memcmp(&sin6.sin6_addr, &in6addr_loopback,
 	    sizeof(in6addr_loopback)) == 0);
-	c = connect_to(AF_INET6, "::1", port);
-	accept_one(fd);
-	close(c);
+	connect_accept(fd, AF_INET6, "::1", port);
 	close(fd);
 }
 END_TEST
@@ -240,21 +252,12 @@ END_TEST
 /* host NULL: every address; with IPv6, one socket takes IPv4 too. */
 START_TEST(open_wildcard_serves_both)
 {
-	const char *what = NULL;
 	uint16_t port = free_port(AF_INET);
-	int fd, c;
+	int fd = open_ok(NULL, port);
 
-	fd = listener_open(NULL, port, &what);
-	ck_assert_msg(fd >= 0, "%s: %s", what, strerror(errno));
-	assert_listen_flags(fd);
-	c = connect_to(AF_INET, "127.0.0.1", port);
-	accept_one(fd);
-	close(c);
-	if (ipv6_loopback_available()) {
-		c = connect_to(AF_INET6, "::1", port);
-		accept_one(fd);
-		close(c);
-	}
+	connect_accept(fd, AF_INET, "127.0.0.1", port);
+	if (ipv6_loopback_available())
+		connect_accept(fd, AF_INET6, "::1", port);
 	close(fd);
 }
 END_TEST
@@ -286,32 +289,12 @@ START_TEST(same)
 }
 END_TEST
 
-static Suite *
-listener_suite(void)
-{
-	Suite *s = suite_create("listener");
-	TCase *tc = tcase_create("listener");
-
-	tcase_add_test(tc, open_ipv4_loopback);
-	tcase_add_test(tc, second_open_same_port_fails);
-	tcase_add_test(tc, reopen_after_close_with_connection);
-	tcase_add_test(tc, open_ipv6_loopback);
-	tcase_add_test(tc, open_wildcard_serves_both);
-	tcase_add_test(tc, open_foreign_address_fails);
-	tcase_add_test(tc, same);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(listener_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("listener", NULL, NULL,
+	    CHECK_MAIN_TESTS(open_ipv4_loopback, second_open_same_port_fails,
+	    reopen_after_close_with_connection, open_ipv6_loopback,
+	    open_wildcard_serves_both, open_foreign_address_fails, same));
+	return check_main_run();
 }

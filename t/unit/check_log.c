@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "check_main.h"
 
 START_TEST(due_first_then_once_per_period)
 {
@@ -34,17 +35,8 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("due");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, due_first_then_once_per_period);
-	tcase_add_test(tc, due_at_time_zero);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	check_main_tcase("due", NULL, NULL,
+	    CHECK_MAIN_TESTS(due_first_then_once_per_period,
+	    due_at_time_zero));
+	return check_main_run();
 }

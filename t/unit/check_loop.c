@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "event/loop.c"
+#include "check_main.h"
+#include "loop_fixture.h"
 
 /* What a callback saw. */
 struct rec {
@@ -29,25 +31,20 @@ struct rec {
 };
 
 static void
-rec_cb(struct loop *loop, int fd, short revents, void *arg)
+rec_cb(struct loop *l, int fd, short revents, void *arg)
 {
 	struct rec *r = arg;
 
-	(void)loop;
+	(void)l;
 	r->calls++;
 	r->fd = fd;
 	r->revents = revents;
 }
 
+/* One turn of the loop with the thread's signal mask; its result and
+ * errno in *rc and *err. */
 static void
-noop_timer(struct loop *loop, struct loop_timer *t)
-{
-	(void)loop;
-	(void)t;
-}
-
-static void
-run_with_mask(struct loop *loop, int *rc, int *err)
+run_with_mask(int *rc, int *err)
 {
 	sigset_t cur;
 
@@ -57,24 +54,32 @@ run_with_mask(struct loop *loop, int *rc, int *err)
 	*err = errno;
 }
 
-/* One loop turn that waits at most `ms` (a guard timer bounds the wait;
- * it is cancelled afterwards so it never shows up in later turns). */
-static void
-turn(struct loop *loop, int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-	int rc, err;
+/* Every descriptor a test made through keep(), closed by the teardown
+ * after the loop is freed. */
+static int kept[256];
+static int nkept;
 
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	run_with_mask(loop, &rc, &err);
-	loop_timer_cancel(loop, &guard);
-	ck_assert_msg(rc == 0, "loop_run_once: %s", strerror(err));
+static void
+keep(int fd)
+{
+	ck_assert_int_lt(nkept, (int)(sizeof(kept) / sizeof(kept[0])));
+	kept[nkept++] = fd;
+}
+
+static void
+teardown(void)
+{
+	loop_fixture_teardown();
+	while (nkept > 0)
+		close(kept[--nkept]);
 }
 
 static void
 make_pipe(int p[2])
 {
 	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	keep(p[0]);
+	keep(p[1]);
 }
 
 static void
@@ -82,6 +87,8 @@ make_pair(int s[2])
 {
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0, s), 0);
+	keep(s[0]);
+	keep(s[1]);
 }
 
 static void
@@ -90,9 +97,16 @@ put(int fd)
 	ck_assert_int_eq(write(fd, "x", 1), 1);
 }
 
+/* A socket pair with a byte to read on s[0]. */
+static void
+make_ready_pair(int s[2])
+{
+	make_pair(s);
+	put(s[1]);
+}
+
 START_TEST(add_del_count)
 {
-	struct loop *loop = loop_create();
 	struct rec r = { 0 };
 	int p[2];
 
@@ -121,26 +135,22 @@ START_TEST(add_del_count)
 
 	/* A deleted fd gets nothing, even when it is ready. */
 	put(p[1]);
-	turn(loop, 10);
+	turn(10);
 	ck_assert_int_eq(r.calls, 0);
 
-	loop_free(loop);
 	loop_free(NULL);
-	close(p[0]);
-	close(p[1]);
 }
 END_TEST
 
 START_TEST(readable_and_writable)
 {
-	struct loop *loop = loop_create();
 	struct rec rd = { 0 }, wr = { 0 };
 	int p[2];
 
 	make_pipe(p);
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &rd), 0);
 	ck_assert_int_eq(loop_add(loop, p[1], POLLOUT, rec_cb, &wr), 0);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(rd.calls, 0);	/* nothing to read yet */
 	ck_assert_int_eq(wr.calls, 1);
 	ck_assert_int_eq(wr.fd, p[1]);
@@ -148,72 +158,60 @@ START_TEST(readable_and_writable)
 
 	loop_del(loop, p[1]);
 	put(p[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(rd.calls, 1);
 	ck_assert_int_eq(rd.fd, p[0]);
 	ck_assert(rd.revents & POLLIN);
 	ck_assert_int_eq(wr.calls, 1);
-
-	loop_free(loop);
-	close(p[0]);
-	close(p[1]);
 }
 END_TEST
 
 START_TEST(set_events)
 {
-	struct loop *loop = loop_create();
 	struct rec r = { 0 };
 	int s[2];
 
 	make_pair(s);
 	ck_assert_int_eq(loop_add(loop, s[0], POLLOUT, rec_cb, &r), 0);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert(r.revents & POLLOUT);
 
 	/* No events: a writable socket stays quiet. */
 	loop_set_events(loop, s[0], 0);
-	turn(loop, 20);
+	turn(20);
 	ck_assert_int_eq(r.calls, 1);
 
 	/* POLLIN only: quiet until the peer writes, then POLLIN alone. */
 	loop_set_events(loop, s[0], POLLIN);
-	turn(loop, 20);
+	turn(20);
 	ck_assert_int_eq(r.calls, 1);
 	put(s[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(r.calls, 2);
 	ck_assert(r.revents & POLLIN);
 	ck_assert(!(r.revents & POLLOUT));
 
 	/* Both. */
 	loop_set_events(loop, s[0], POLLIN | POLLOUT);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(r.calls, 3);
 	ck_assert_int_eq(r.revents & (POLLIN | POLLOUT), POLLIN | POLLOUT);
-
-	loop_free(loop);
-	close(s[0]);
-	close(s[1]);
 }
 END_TEST
 
 /* A hang-up is reported even to a registration that asks for nothing. */
 START_TEST(hangup_reported)
 {
-	struct loop *loop = loop_create();
 	struct rec r = { 0 };
 	int s[2];
 
 	make_pair(s);
 	ck_assert_int_eq(loop_add(loop, s[0], 0, rec_cb, &r), 0);
 	close(s[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert(r.revents & POLLHUP);
-	loop_free(loop);
-	close(s[0]);
 }
 END_TEST
 
@@ -221,7 +219,6 @@ END_TEST
  * and asking again for the events already watched changes nothing. */
 START_TEST(unwatchable_refused_and_same_events_kept)
 {
-	struct loop *loop = loop_create();
 	struct rec r = { 0 };
 	char path[] = "/tmp/check_loop.XXXXXX";
 	int fd = mkstemp(path);
@@ -237,17 +234,14 @@ START_TEST(unwatchable_refused_and_same_events_kept)
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
 	loop_set_events(loop, p[0], POLLIN);
 	put(p[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert(r.revents & POLLIN);
 	loop_set_events(loop, p[0], 0);
 	loop_set_events(loop, p[0], 0);
 	r.calls = 0;
-	turn(loop, 20);
+	turn(20);
 	ck_assert_int_eq(r.calls, 0);
-	loop_free(loop);
-	close(p[0]);
-	close(p[1]);
 }
 END_TEST
 
@@ -259,41 +253,35 @@ struct two {
 };
 
 static void
-delete_both_cb(struct loop *loop, int fd, short revents, void *arg)
+delete_both_cb(struct loop *l, int fd, short revents, void *arg)
 {
 	struct two *t = arg;
 
 	(void)fd;
 	(void)revents;
 	t->calls++;
-	loop_del(loop, t->a);
-	loop_del(loop, t->b);
+	loop_del(l, t->a);
+	loop_del(l, t->b);
 	close(t->a);
 	close(t->b);
 }
 
 START_TEST(callback_deletes_own_and_other)
 {
-	struct loop *loop = loop_create();
 	struct two t = { 0 };
 	int a[2], b[2];
 
-	make_pair(a);
-	make_pair(b);
-	put(a[1]);
-	put(b[1]);
+	make_ready_pair(a);
+	make_ready_pair(b);
 	t.a = a[0];
 	t.b = b[0];
 	ck_assert_int_eq(loop_add(loop, a[0], POLLIN, delete_both_cb, &t), 0);
 	ck_assert_int_eq(loop_add(loop, b[0], POLLIN, delete_both_cb, &t), 0);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(t.calls, 1);	/* no stale call for the other */
 	ck_assert_uint_eq(loop_count(loop), 0);
-	turn(loop, 10);
+	turn(10);
 	ck_assert_int_eq(t.calls, 1);
-	loop_free(loop);
-	close(a[1]);
-	close(b[1]);
 }
 END_TEST
 
@@ -313,39 +301,43 @@ struct reuse {
 	struct rec fresh;	/* the new registration */
 };
 
+/* Deletes fd, puts the quiet socket in its place, and registers the
+ * number again for u->fresh. */
 static void
-reuse_cb(struct loop *loop, int fd, short revents, void *arg)
+take_over(struct loop *l, struct reuse *u, int fd)
+{
+	loop_del(l, fd);
+	ck_assert_int_eq(dup2(u->quiet, fd), fd);
+	u->reused = fd;
+	ck_assert_int_eq(loop_add(l, fd, POLLIN, rec_cb, &u->fresh), 0);
+}
+
+static void
+reuse_cb(struct loop *l, int fd, short revents, void *arg)
 {
 	struct reuse *u = arg;
 	int other = fd == u->a ? u->b : u->a;
 
 	(void)revents;
 	u->old_calls++;
-	if (u->reused != -1)
-		return;
-	loop_del(loop, other);
-	ck_assert_int_eq(dup2(u->quiet, other), other);
-	u->reused = other;
-	ck_assert_int_eq(loop_add(loop, other, POLLIN, rec_cb, &u->fresh), 0);
+	if (u->reused == -1)
+		take_over(l, u, other);
 }
 
 START_TEST(fd_reuse_in_same_turn)
 {
-	struct loop *loop = loop_create();
 	struct reuse u = { .reused = -1 };
 	int a[2], b[2], q[2];
 
-	make_pair(a);
-	make_pair(b);
+	make_ready_pair(a);
+	make_ready_pair(b);
 	make_pair(q);
-	put(a[1]);
-	put(b[1]);
 	u.a = a[0];
 	u.b = b[0];
 	u.quiet = q[0];
 	ck_assert_int_eq(loop_add(loop, a[0], POLLIN, reuse_cb, &u), 0);
 	ck_assert_int_eq(loop_add(loop, b[0], POLLIN, reuse_cb, &u), 0);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(u.old_calls, 1);
 	ck_assert_int_ne(u.reused, -1);
 	ck_assert_msg(u.fresh.calls == 0,
@@ -354,64 +346,46 @@ START_TEST(fd_reuse_in_same_turn)
 
 	/* Nothing to read on the new socket: still quiet next turn. The
 	 * other old registration may fire again (it is still readable). */
-	turn(loop, 20);
+	turn(20);
 	ck_assert_int_eq(u.fresh.calls, 0);
 
 	/* Now there is: the new callback gets it, on the reused number. */
 	put(q[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(u.fresh.calls, 1);
 	ck_assert_int_eq(u.fresh.fd, u.reused);
 	ck_assert(u.fresh.revents & POLLIN);
-
-	loop_free(loop);
-	close(a[0]);
-	close(a[1]);
-	close(b[0]);
-	close(b[1]);
-	close(q[0]);
-	close(q[1]);
 }
 END_TEST
 
 /* A callback that re-registers its own number for a new, quiet socket. */
 static void
-reuse_own_cb(struct loop *loop, int fd, short revents, void *arg)
+reuse_own_cb(struct loop *l, int fd, short revents, void *arg)
 {
 	struct reuse *u = arg;
 
 	(void)revents;
 	u->old_calls++;
-	loop_del(loop, fd);
-	ck_assert_int_eq(dup2(u->quiet, fd), fd);
-	u->reused = fd;
-	ck_assert_int_eq(loop_add(loop, fd, POLLIN, rec_cb, &u->fresh), 0);
+	take_over(l, u, fd);
 }
 
 START_TEST(fd_reuse_of_own_number)
 {
-	struct loop *loop = loop_create();
 	struct reuse u = { .reused = -1 };
 	int a[2], q[2];
 
-	make_pair(a);
+	make_ready_pair(a);
 	make_pair(q);
-	put(a[1]);
 	u.quiet = q[0];
 	ck_assert_int_eq(loop_add(loop, a[0], POLLIN, reuse_own_cb, &u), 0);
-	turn(loop, 1000);
-	turn(loop, 20);
+	turn(1000);
+	turn(20);
 	ck_assert_int_eq(u.old_calls, 1);
 	ck_assert_int_eq(u.fresh.calls, 0);
 	put(q[1]);
-	turn(loop, 1000);
+	turn(1000);
 	ck_assert_int_eq(u.fresh.calls, 1);
 	ck_assert_int_eq(u.fresh.fd, a[0]);
-	loop_free(loop);
-	close(a[0]);
-	close(a[1]);
-	close(q[0]);
-	close(q[1]);
 }
 END_TEST
 
@@ -422,36 +396,28 @@ struct adder {
 };
 
 static void
-adder_cb(struct loop *loop, int fd, short revents, void *arg)
+adder_cb(struct loop *l, int fd, short revents, void *arg)
 {
 	struct adder *ad = arg;
 
 	(void)revents;
-	loop_del(loop, fd);
-	ck_assert_int_eq(loop_add(loop, ad->fd, POLLIN, rec_cb, &ad->added), 0);
+	loop_del(l, fd);
+	ck_assert_int_eq(loop_add(l, ad->fd, POLLIN, rec_cb, &ad->added), 0);
 }
 
 START_TEST(add_from_callback)
 {
-	struct loop *loop = loop_create();
 	struct adder ad = { 0 };
 	int a[2], b[2], i;
 
-	make_pair(a);
-	make_pair(b);
-	put(a[1]);
-	put(b[1]);
+	make_ready_pair(a);
+	make_ready_pair(b);
 	ad.fd = b[0];
 	ck_assert_int_eq(loop_add(loop, a[0], POLLIN, adder_cb, &ad), 0);
 	for (i = 0; i < 2 && ad.added.calls == 0; i++)
-		turn(loop, 1000);
+		turn(1000);
 	ck_assert_int_eq(ad.added.calls, 1);
 	ck_assert_int_eq(ad.added.fd, b[0]);
-	loop_free(loop);
-	close(a[0]);
-	close(a[1]);
-	close(b[0]);
-	close(b[1]);
 }
 END_TEST
 
@@ -473,7 +439,7 @@ struct link {
 };
 
 static void
-chain_cb(struct loop *loop, int fd, short revents, void *arg)
+chain_cb(struct loop *lp, int fd, short revents, void *arg)
 {
 	struct link *l = arg;
 	struct chain *c = l->c;
@@ -486,7 +452,7 @@ chain_cb(struct loop *loop, int fd, short revents, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		continue;
 	if (l->i % 2 == 0 && l->i + 1 < NPIPES && !c->deleted[l->i + 1]) {
-		loop_del(loop, c->rd[l->i + 1]);
+		loop_del(lp, c->rd[l->i + 1]);
 		c->deleted[l->i + 1] = 1;
 	}
 }
@@ -495,7 +461,6 @@ START_TEST(many_fds_and_deletion_mid_turn)
 {
 	static struct chain c;
 	static struct link links[NPIPES];
-	struct loop *loop = loop_create();
 	int i, p[2], high;
 
 	for (i = 0; i < NPIPES; i++) {
@@ -506,6 +471,7 @@ START_TEST(many_fds_and_deletion_mid_turn)
 	/* One read end moved to a high number. */
 	high = fcntl(c.rd[NPIPES / 2], F_DUPFD_CLOEXEC, 900);
 	ck_assert_int_ge(high, 900);
+	keep(high);
 	close(c.rd[NPIPES / 2]);
 	c.rd[NPIPES / 2] = high;
 
@@ -517,7 +483,7 @@ START_TEST(many_fds_and_deletion_mid_turn)
 		put(c.wr[i]);
 	}
 	ck_assert_uint_eq(loop_count(loop), NPIPES);
-	turn(loop, 1000);
+	turn(1000);
 	for (i = 0; i < NPIPES; i++)
 		ck_assert_int_eq(c.calls[i], i % 2 == 0 ? 1 : 0);
 	ck_assert_uint_eq(loop_count(loop), NPIPES / 2);
@@ -525,15 +491,9 @@ START_TEST(many_fds_and_deletion_mid_turn)
 	/* Survivors, after compaction, still map to their own callbacks. */
 	for (i = 0; i < NPIPES; i++)
 		put(c.wr[i]);
-	turn(loop, 1000);
+	turn(1000);
 	for (i = 0; i < NPIPES; i++)
 		ck_assert_int_eq(c.calls[i], i % 2 == 0 ? 2 : 0);
-
-	loop_free(loop);
-	for (i = 0; i < NPIPES; i++) {
-		close(c.rd[i]);
-		close(c.wr[i]);
-	}
 }
 END_TEST
 
@@ -550,18 +510,18 @@ static int order[512];
 static int norder;
 
 static void
-record_timer(struct loop *loop, struct loop_timer *t)
+record_timer(struct loop *l, struct loop_timer *t)
 {
 	struct ttimer *tt = (struct ttimer *)(void *)t;
 
 	tt->fired++;
-	tt->fired_at = loop_now(loop);
+	tt->fired_at = loop_now(l);
 	if (norder < (int)(sizeof(order) / sizeof(order[0])))
 		order[norder++] = tt->id;
 }
 
 static void
-arm(struct loop *loop, struct ttimer *tt, int64_t ms)
+arm(struct ttimer *tt, int64_t ms)
 {
 	tt->deadline = loop_now(loop) + ms;
 	loop_timer_set(loop, &tt->t, ms, record_timer);
@@ -569,13 +529,13 @@ arm(struct loop *loop, struct ttimer *tt, int64_t ms)
 
 /* Runs turns until `want` timers have fired (or a generous 3 s). */
 static void
-run_until_fired(struct loop *loop, int want)
+run_until_fired(int want)
 {
 	int64_t end = loop_clock_ms() + 3000;
 	int rc, err;
 
 	while (norder < want && loop_clock_ms() < end) {
-		run_with_mask(loop, &rc, &err);
+		run_with_mask(&rc, &err);
 		ck_assert_msg(rc == 0, "loop_run_once: %s", strerror(err));
 	}
 	ck_assert_int_eq(norder, want);
@@ -585,7 +545,6 @@ START_TEST(timers_fire_in_deadline_order)
 {
 	static const int64_t ms[] = { 40, 10, 30, 0, 20 };
 	static const int want[] = { 3, 1, 4, 2, 0 };
-	struct loop *loop = loop_create();
 	struct ttimer t[5];
 	int64_t start = loop_clock_ms();
 	int i;
@@ -593,9 +552,9 @@ START_TEST(timers_fire_in_deadline_order)
 	memset(t, 0, sizeof(t));
 	for (i = 0; i < 5; i++) {
 		t[i].id = i;
-		arm(loop, &t[i], ms[i]);
+		arm(&t[i], ms[i]);
 	}
-	run_until_fired(loop, 5);
+	run_until_fired(5);
 	for (i = 0; i < 5; i++) {
 		ck_assert_int_eq(order[i], want[i]);
 		ck_assert_int_eq(t[want[i]].fired, 1);
@@ -604,57 +563,52 @@ START_TEST(timers_fire_in_deadline_order)
 	}
 	ck_assert_int_ge(loop_clock_ms() - start, 40);
 	ck_assert_int_ge(loop_now(loop), start + 40);
-	loop_free(loop);
 }
 END_TEST
 
 START_TEST(timer_cancel)
 {
-	struct loop *loop = loop_create();
 	struct ttimer a = { .id = 1 }, b = { .id = 2 }, never = { .id = 3 };
 
-	arm(loop, &a, 5);
-	arm(loop, &b, 20);
+	arm(&a, 5);
+	arm(&b, 20);
 	loop_timer_cancel(loop, &a.t);
 	loop_timer_cancel(loop, &a.t);		/* twice: no-op */
 	loop_timer_cancel(loop, &never.t);	/* never armed: no-op */
-	run_until_fired(loop, 1);
+	run_until_fired(1);
 	ck_assert_int_eq(order[0], 2);
 	ck_assert_int_eq(a.fired, 0);
-	turn(loop, 30);
+	turn(30);
 	ck_assert_int_eq(a.fired, 0);
 	ck_assert_int_eq(norder, 1);
-	loop_free(loop);
 }
 END_TEST
 
 START_TEST(timer_rearm_moves_it)
 {
-	struct loop *loop = loop_create();
 	struct ttimer t = { .id = 1 }, guard = { .id = 2 };
 
 	/* Later: armed for 10 ms, moved to 400 ms; a 40 ms guard fires
 	 * first and the moved timer has not. */
-	arm(loop, &t, 10);
-	arm(loop, &t, 400);
-	arm(loop, &guard, 40);
-	run_until_fired(loop, 1);
+	arm(&t, 10);
+	arm(&t, 400);
+	arm(&guard, 40);
+	run_until_fired(1);
 	ck_assert_int_eq(order[0], 2);
 	ck_assert_int_eq(t.fired, 0);
 
 	/* Earlier: moved to 0 ms, it fires now, and only once. */
-	arm(loop, &t, 0);
-	run_until_fired(loop, 2);
+	arm(&t, 0);
+	run_until_fired(2);
 	ck_assert_int_eq(order[1], 1);
-	turn(loop, 20);
+	turn(20);
 	ck_assert_int_eq(t.fired, 1);
 
 	/* Earlier again, from far away: 1 hour moved to 5 ms. */
-	arm(loop, &t, 3600 * 1000);
-	arm(loop, &t, 5);
-	run_until_fired(loop, 3);
+	arm(&t, 3600 * 1000);
+	arm(&t, 5);
+	run_until_fired(3);
 	ck_assert_int_eq(t.fired, 2);
-	loop_free(loop);
 }
 END_TEST
 
@@ -662,30 +616,29 @@ END_TEST
 static struct ttimer chained = { .id = 9 };
 
 static void
-arm_chained_timer(struct loop *loop, struct loop_timer *t)
+arm_chained_timer(struct loop *l, struct loop_timer *t)
 {
-	record_timer(loop, t);
-	arm(loop, &chained, 0);
+	record_timer(l, t);
+	arm(&chained, 0);
 }
 
 static void
-arm_chained_io(struct loop *loop, int fd, short revents, void *arg)
+arm_chained_io(struct loop *l, int fd, short revents, void *arg)
 {
 	(void)revents;
 	(void)arg;
-	loop_del(loop, fd);
-	arm(loop, &chained, 0);
+	loop_del(l, fd);
+	arm(&chained, 0);
 }
 
 START_TEST(zero_timer_from_callback_runs_same_turn)
 {
-	struct loop *loop = loop_create();
 	struct ttimer first = { .id = 1 };
 	int rc, err, p[2];
 
 	/* From a timer callback. */
 	loop_timer_set(loop, &first.t, 0, arm_chained_timer);
-	run_with_mask(loop, &rc, &err);
+	run_with_mask(&rc, &err);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(first.fired, 1);
 	ck_assert_int_eq(chained.fired, 1);
@@ -694,12 +647,9 @@ START_TEST(zero_timer_from_callback_runs_same_turn)
 	make_pipe(p);
 	put(p[1]);
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, arm_chained_io, NULL), 0);
-	run_with_mask(loop, &rc, &err);
+	run_with_mask(&rc, &err);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(chained.fired, 2);
-	loop_free(loop);
-	close(p[0]);
-	close(p[1]);
 }
 END_TEST
 
@@ -707,51 +657,47 @@ END_TEST
 static struct ttimer pair_t[2];
 
 static void
-cancel_other_timer(struct loop *loop, struct loop_timer *t)
+cancel_other_timer(struct loop *l, struct loop_timer *t)
 {
 	struct ttimer *tt = (struct ttimer *)(void *)t;
 
-	record_timer(loop, t);
-	loop_timer_cancel(loop, &pair_t[1 - tt->id].t);
+	record_timer(l, t);
+	loop_timer_cancel(l, &pair_t[1 - tt->id].t);
 }
 
 START_TEST(timer_callback_cancels_due_timer)
 {
-	struct loop *loop = loop_create();
 	int rc, err;
 
 	pair_t[0].id = 0;
 	pair_t[1].id = 1;
 	loop_timer_set(loop, &pair_t[0].t, 0, cancel_other_timer);
 	loop_timer_set(loop, &pair_t[1].t, 0, cancel_other_timer);
-	run_with_mask(loop, &rc, &err);
-	turn(loop, 20);
+	run_with_mask(&rc, &err);
+	turn(20);
 	ck_assert_int_eq(pair_t[0].fired + pair_t[1].fired, 1);
-	loop_free(loop);
 }
 END_TEST
 
 /* A timer that re-arms itself from its callback fires again later. */
 static void
-periodic(struct loop *loop, struct loop_timer *t)
+periodic(struct loop *l, struct loop_timer *t)
 {
 	struct ttimer *tt = (struct ttimer *)(void *)t;
 
-	record_timer(loop, t);
+	record_timer(l, t);
 	if (tt->fired < 3)
-		loop_timer_set(loop, t, 5, periodic);
+		loop_timer_set(l, t, 5, periodic);
 }
 
 START_TEST(timer_rearms_itself)
 {
-	struct loop *loop = loop_create();
 	struct ttimer t = { .id = 1 };
 
 	loop_timer_set(loop, &t.t, 5, periodic);
-	run_until_fired(loop, 3);
-	turn(loop, 20);
+	run_until_fired(3);
+	turn(20);
 	ck_assert_int_eq(t.fired, 3);
-	loop_free(loop);
 }
 END_TEST
 
@@ -762,23 +708,22 @@ START_TEST(timer_heap_churn)
 {
 	enum { N = 300 };
 	static struct ttimer t[N];
-	struct loop *loop = loop_create();
 	unsigned seed = 12345;
 	int i, live = 0;
 
 	for (i = 0; i < N; i++) {
 		t[i].id = i;
-		arm(loop, &t[i], rand_r(&seed) % 30);
+		arm(&t[i], rand_r(&seed) % 30);
 	}
 	for (i = 0; i < N; i++) {
 		if (i % 3 == 0)
 			loop_timer_cancel(loop, &t[i].t);
 		else if (i % 5 == 0)
-			arm(loop, &t[i], rand_r(&seed) % 30);
+			arm(&t[i], rand_r(&seed) % 30);
 	}
 	for (i = 0; i < N; i++)
 		live += i % 3 != 0;
-	run_until_fired(loop, live);
+	run_until_fired(live);
 	for (i = 0; i < N; i++) {
 		ck_assert_int_eq(t[i].fired, i % 3 == 0 ? 0 : 1);
 		if (t[i].fired)
@@ -789,7 +734,6 @@ START_TEST(timer_heap_churn)
 		    "timer %d (deadline %lld) fired before %d (%lld)",
 		    order[i - 1], (long long)t[order[i - 1]].deadline, order[i],
 		    (long long)t[order[i]].deadline);
-	loop_free(loop);
 }
 END_TEST
 
@@ -806,10 +750,15 @@ on_signal(int sig)
 		got_usr2 = 1;
 }
 
-/* Installs the handler, blocks SIGUSR1 and SIGUSR2, and returns the mask
- * for the wait: the current one minus SIGUSR1 (SIGUSR2 stays blocked). */
+/* The mask for the wait: the thread's own minus SIGUSR1 (SIGUSR2 stays
+ * blocked). */
+static sigset_t wait_mask;
+
+/* The checked setup of the signal tests: the loop, the handler, SIGUSR1
+ * and SIGUSR2 blocked (a thread started later inherits the mask), and
+ * wait_mask. */
 static void
-setup_signals(sigset_t *wait_mask)
+setup_signals(void)
 {
 	struct sigaction sa;
 	sigset_t block;
@@ -823,31 +772,37 @@ setup_signals(sigset_t *wait_mask)
 	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGUSR2);
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &block, NULL), 0);
-	pthread_sigmask(SIG_SETMASK, NULL, wait_mask);
-	sigdelset(wait_mask, SIGUSR1);
+	pthread_sigmask(SIG_SETMASK, NULL, &wait_mask);
+	sigdelset(&wait_mask, SIGUSR1);
+	loop_fixture_setup();
 }
 
-START_TEST(signal_pending_before_wait_interrupts)
+/* One turn with wait_mask, which SIGUSR1 must interrupt: -1, EINTR, and
+ * the handler ran. */
+static void
+run_interrupted(void)
 {
-	struct loop *loop = loop_create();
-	struct ttimer t = { .id = 1 };
-	sigset_t wait_mask;
-	int64_t start;
 	int rc;
 
-	setup_signals(&wait_mask);
-	kill(getpid(), SIGUSR1);
-	ck_assert_int_eq(got_usr1, 0);	/* blocked: still pending */
-	arm(loop, &t, 2000);		/* bounds the wait if missed */
-	start = loop_clock_ms();
 	errno = 0;
 	rc = loop_run_once(loop, &wait_mask);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(errno, EINTR);
 	ck_assert_int_eq(got_usr1, 1);
+}
+
+START_TEST(signal_pending_before_wait_interrupts)
+{
+	struct ttimer t = { .id = 1 };
+	int64_t start;
+
+	kill(getpid(), SIGUSR1);
+	ck_assert_int_eq(got_usr1, 0);	/* blocked: still pending */
+	arm(&t, 2000);		/* bounds the wait if missed */
+	start = loop_clock_ms();
+	run_interrupted();
 	ck_assert_int_eq(t.fired, 0);
 	ck_assert_int_lt(loop_clock_ms() - start, 1000);
-	loop_free(loop);
 }
 END_TEST
 
@@ -865,98 +820,56 @@ send_usr1_later(void *arg)
 
 START_TEST(signal_during_wait_interrupts)
 {
-	struct loop *loop = loop_create();
 	struct ttimer t = { .id = 1 };
 	struct rec r = { 0 };
-	sigset_t wait_mask;
 	pthread_t th;
-	int rc, p[2];
+	int p[2];
 
-	setup_signals(&wait_mask);	/* the thread inherits it */
 	make_pipe(p);			/* something quiet to wait on */
 	ck_assert_int_eq(loop_add(loop, p[0], POLLIN, rec_cb, &r), 0);
-	arm(loop, &t, 3000);
+	arm(&t, 3000);
 	ck_assert_int_eq(pthread_create(&th, NULL, send_usr1_later, NULL), 0);
-	errno = 0;
-	rc = loop_run_once(loop, &wait_mask);
-	ck_assert_int_eq(rc, -1);
-	ck_assert_int_eq(errno, EINTR);
-	ck_assert_int_eq(got_usr1, 1);
+	run_interrupted();
 	ck_assert_int_eq(t.fired, 0);
 	ck_assert_int_eq(r.calls, 0);
 	pthread_join(th, NULL);
-	loop_free(loop);
-	close(p[0]);
-	close(p[1]);
 }
 END_TEST
 
 /* A signal the wait mask keeps blocked does not interrupt the wait. */
 START_TEST(signal_blocked_by_mask_does_not_interrupt)
 {
-	struct loop *loop = loop_create();
 	struct ttimer t = { .id = 1 };
-	sigset_t wait_mask;
 	int rc;
 
-	setup_signals(&wait_mask);
 	kill(getpid(), SIGUSR2);
-	arm(loop, &t, 20);
+	arm(&t, 20);
 	rc = loop_run_once(loop, &wait_mask);
 	while (rc == 0 && t.fired == 0)
 		rc = loop_run_once(loop, &wait_mask);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(t.fired, 1);
 	ck_assert_int_eq(got_usr2, 0);
-	loop_free(loop);
 }
 END_TEST
-
-static Suite *
-loop_suite(void)
-{
-	Suite *s = suite_create("loop");
-	TCase *io = tcase_create("io");
-	TCase *tm = tcase_create("timers");
-	TCase *sig = tcase_create("signals");
-
-	tcase_add_test(io, add_del_count);
-	tcase_add_test(io, readable_and_writable);
-	tcase_add_test(io, set_events);
-	tcase_add_test(io, unwatchable_refused_and_same_events_kept);
-	tcase_add_test(io, hangup_reported);
-	tcase_add_test(io, callback_deletes_own_and_other);
-	tcase_add_test(io, fd_reuse_in_same_turn);
-	tcase_add_test(io, fd_reuse_of_own_number);
-	tcase_add_test(io, add_from_callback);
-	tcase_add_test(io, many_fds_and_deletion_mid_turn);
-	suite_add_tcase(s, io);
-
-	tcase_add_test(tm, timers_fire_in_deadline_order);
-	tcase_add_test(tm, timer_cancel);
-	tcase_add_test(tm, timer_rearm_moves_it);
-	tcase_add_test(tm, zero_timer_from_callback_runs_same_turn);
-	tcase_add_test(tm, timer_callback_cancels_due_timer);
-	tcase_add_test(tm, timer_rearms_itself);
-	tcase_add_test(tm, timer_heap_churn);
-	suite_add_tcase(s, tm);
-
-	tcase_add_test(sig, signal_pending_before_wait_interrupts);
-	tcase_add_test(sig, signal_during_wait_interrupts);
-	tcase_add_test(sig, signal_blocked_by_mask_does_not_interrupt);
-	suite_add_tcase(s, sig);
-	return s;
-}
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(loop_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("io", loop_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(add_del_count, readable_and_writable, set_events,
+	    unwatchable_refused_and_same_events_kept, hangup_reported,
+	    callback_deletes_own_and_other, fd_reuse_in_same_turn,
+	    fd_reuse_of_own_number, add_from_callback,
+	    many_fds_and_deletion_mid_turn));
+	check_main_tcase("timers", loop_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(timers_fire_in_deadline_order, timer_cancel,
+	    timer_rearm_moves_it, zero_timer_from_callback_runs_same_turn,
+	    timer_callback_cancels_due_timer, timer_rearms_itself,
+	    timer_heap_churn));
+	check_main_tcase("signals", setup_signals, teardown,
+	    CHECK_MAIN_TESTS(signal_pending_before_wait_interrupts,
+	    signal_during_wait_interrupts,
+	    signal_blocked_by_mask_does_not_interrupt));
+	return check_main_run();
 }

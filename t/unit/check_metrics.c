@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "store/metrics.c"
+#include "check_main.h"
+#include "exposition.h"
 
 /* The rendered exposition, NUL-terminated, with a leading newline so
  * every line can be searched as "\nLINE\n". */
@@ -28,31 +30,12 @@ render(void)
 	return out.data;
 }
 
-static bool
-has_line(const char *text, const char *line)
-{
-	char want[256];
-
-	snprintf(want, sizeof(want), "\n%s\n", line);
-	return strstr(text, want) != NULL;
-}
-
-/* On failure, shows the line of the same series that is there, if any. */
+/* n requests of method answered with status, in this process's slot. */
 static void
-assert_line(const char *text, const char *line)
+count_requests(enum http_method method, int status, int n)
 {
-	char series[128];
-	const char *near;
-	size_t len;
-
-	if (has_line(text, line))
-		return;
-	len = strcspn(line, "{ ");
-	snprintf(series, sizeof(series), "\n%.*s", (int)len, line);
-	near = strstr(text, series);
-	ck_abort_msg("missing line \"%s\"; found \"%.*s\"", line,
-	    near != NULL ? (int)strcspn(near + 1, "\n") : 0,
-	    near != NULL ? near + 1 : "");
+	while (n-- > 0)
+		metrics_count_request(method, status);
 }
 
 START_TEST(init_maps_zeroed_region)
@@ -76,9 +59,9 @@ START_TEST(init_maps_zeroed_region)
 	/* Nothing counted: no request series, zero totals. */
 	text = render();
 	ck_assert_ptr_null(strstr(text, "shoal_requests_total{"));
-	assert_line(text, "# TYPE shoal_requests_total counter");
-	assert_line(text, "shoal_sent_bytes_total 0");
-	assert_line(text, "shoal_connections_open 0");
+	exposition_assert(text, "# TYPE shoal_requests_total counter");
+	exposition_assert(text, "shoal_sent_bytes_total 0");
+	exposition_assert(text, "shoal_connections_open 0");
 	free(text);
 }
 END_TEST
@@ -146,9 +129,7 @@ START_TEST(counts_from_forked_child_visible)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		metrics_use_slot(slot);
-		metrics_count_request(HTTP_METHOD_GET, 200);
-		metrics_count_request(HTTP_METHOD_GET, 200);
-		metrics_count_request(HTTP_METHOD_GET, 200);
+		count_requests(HTTP_METHOD_GET, 200, 3);
 		metrics_count_request(HTTP_METHOD_PUT, 201);
 		metrics_add(&metrics_mine()->ms_bytes_sent, 1234);
 		metrics_gauge_add(&metrics_mine()->ms_connections_open, 2);
@@ -157,12 +138,12 @@ START_TEST(counts_from_forked_child_visible)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	text = render();
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"200\"} 3");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"PUT\",status=\"201\"} 1");
-	assert_line(text, "shoal_sent_bytes_total 1234");
-	assert_line(text, "shoal_connections_open 2");
+	exposition_assert(text, "shoal_sent_bytes_total 1234");
+	exposition_assert(text, "shoal_connections_open 2");
 	free(text);
 }
 END_TEST
@@ -181,8 +162,7 @@ START_TEST(render_sums_all_slots)
 	metrics_slot_release(s2);	/* a dead worker's counts count */
 
 	metrics_use_slot(s0);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
+	count_requests(HTTP_METHOD_GET, 200, 2);
 	metrics_count_request(HTTP_METHOD_HEAD, 404);
 	metrics_count_request(HTTP_METHOD_GET, 299);	/* unknown */
 	metrics_count_request(HTTP_METHOD_DELETE, 405);
@@ -193,9 +173,7 @@ START_TEST(render_sums_all_slots)
 	metrics_gauge_add(&metrics_mine()->ms_connections_open, 3);
 
 	metrics_use_slot(s1);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
-	metrics_count_request(HTTP_METHOD_GET, 200);
+	count_requests(HTTP_METHOD_GET, 200, 3);
 	metrics_count_request(HTTP_METHOD_POST, 507);
 	metrics_count_request(HTTP_METHOD_OPTIONS, 405);
 	metrics_add(&metrics_mine()->ms_bytes_sent, 20);
@@ -222,42 +200,42 @@ START_TEST(render_sums_all_slots)
 	m->reload_failures = 9;
 
 	text = render();
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"200\"} 5");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"HEAD\",status=\"404\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"GET\",status=\"other\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"POST\",status=\"507\"} 1");
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_requests_total{method=\"other\",status=\"405\"} 2");
 	/* Zero series are left out. */
 	ck_assert_ptr_null(strstr(text, "method=\"PUT\""));
 	ck_assert_ptr_null(strstr(text, "status=\"201\""));
 
-	assert_line(text, "shoal_sent_bytes_total 330");
-	assert_line(text, "shoal_received_bytes_total 300");
-	assert_line(text, "shoal_local_hits_total 4");
-	assert_line(text, "shoal_local_misses_total 5");
-	assert_line(text, "shoal_connections_accepted_total 8");
-	assert_line(text, "shoal_connections_refused_total 2");
-	assert_line(text, "shoal_iopool_overflows_total 6");
-	assert_line(text, "shoal_peer_hits_total 3");
-	assert_line(text, "shoal_peer_misses_total 3");
-	assert_line(text, "shoal_saved_total 1");
-	assert_line(text, "shoal_save_failures_total 4");
-	assert_line(text, "shoal_connections_open 6");
-	assert_line(text, "shoal_workers 2");
-	assert_line(text, "shoal_worker_restarts_total 1");
-	assert_line(text, "shoal_reloads_total 8");
-	assert_line(text, "shoal_reload_failures_total 9");
+	exposition_assert(text, "shoal_sent_bytes_total 330");
+	exposition_assert(text, "shoal_received_bytes_total 300");
+	exposition_assert(text, "shoal_local_hits_total 4");
+	exposition_assert(text, "shoal_local_misses_total 5");
+	exposition_assert(text, "shoal_connections_accepted_total 8");
+	exposition_assert(text, "shoal_connections_refused_total 2");
+	exposition_assert(text, "shoal_iopool_overflows_total 6");
+	exposition_assert(text, "shoal_peer_hits_total 3");
+	exposition_assert(text, "shoal_peer_misses_total 3");
+	exposition_assert(text, "shoal_saved_total 1");
+	exposition_assert(text, "shoal_save_failures_total 4");
+	exposition_assert(text, "shoal_connections_open 6");
+	exposition_assert(text, "shoal_workers 2");
+	exposition_assert(text, "shoal_worker_restarts_total 1");
+	exposition_assert(text, "shoal_reloads_total 8");
+	exposition_assert(text, "shoal_reload_failures_total 9");
 	snprintf(line, sizeof(line), "shoal_start_time_seconds %lld",
 	    (long long)m->start_time);
-	assert_line(text, line);
-	assert_line(text, "# TYPE shoal_connections_open gauge");
-	assert_line(text, "# TYPE shoal_workers gauge");
-	assert_line(text, "# TYPE shoal_sent_bytes_total counter");
+	exposition_assert(text, line);
+	exposition_assert(text, "# TYPE shoal_connections_open gauge");
+	exposition_assert(text, "# TYPE shoal_workers gauge");
+	exposition_assert(text, "# TYPE shoal_sent_bytes_total counter");
 	free(text);
 }
 END_TEST
@@ -293,13 +271,13 @@ START_TEST(every_status_and_method)
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		snprintf(line, sizeof(line), "shoal_requests_total{method="
 		    "\"HEAD\",status=\"%d\"} 1", statuses[i]);
-		assert_line(text, line);
+		exposition_assert(text, line);
 	}
 	for (i = 0; i < 5; i++) {
 		snprintf(line, sizeof(line), "shoal_requests_total{method="
 		    "\"%s\",status=\"other\"} %d", methods[i].label,
 		    i == 4 ? 4 : 1);
-		assert_line(text, line);
+		exposition_assert(text, line);
 	}
 	free(text);
 }
@@ -385,32 +363,13 @@ START_TEST(exposition_is_well_formed)
 }
 END_TEST
 
-static Suite *
-metrics_suite(void)
-{
-	Suite *s = suite_create("metrics");
-	TCase *tc = tcase_create("metrics");
-
-	tcase_add_test(tc, init_maps_zeroed_region);
-	tcase_add_test(tc, slot_claim_release_keeps_totals);
-	tcase_add_test(tc, counts_from_forked_child_visible);
-	tcase_add_test(tc, render_sums_all_slots);
-	tcase_add_test(tc, every_status_and_method);
-	tcase_add_test(tc, count_without_slot_is_ignored);
-	tcase_add_test(tc, exposition_is_well_formed);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(metrics_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("metrics", NULL, NULL,
+	    CHECK_MAIN_TESTS(init_maps_zeroed_region,
+	    slot_claim_release_keeps_totals, counts_from_forked_child_visible,
+	    render_sums_all_slots, every_status_and_method,
+	    count_without_slot_is_ignored, exposition_is_well_formed));
+	return check_main_run();
 }

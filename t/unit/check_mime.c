@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http/mime.c"
+#include "check_main.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
@@ -166,32 +167,11 @@ START_TEST(length_bounds)
 }
 END_TEST
 
-static Suite *
-mime_suite(void)
-{
-	Suite *s = suite_create("mime");
-	TCase *tc = tcase_create("type");
-
-	tcase_add_test(tc, table_sorted);
-	tcase_add_test(tc, every_entry_found);
-	tcase_add_test(tc, known_types);
-	tcase_add_test(tc, case_insensitive);
-	tcase_add_test(tc, last_dot_counts);
-	tcase_add_test(tc, defaults);
-	tcase_add_test(tc, length_bounds);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(mime_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("type", NULL, NULL, CHECK_MAIN_TESTS(table_sorted,
+	    every_entry_found, known_types, case_insensitive, last_dot_counts,
+	    defaults, length_bounds));
+	return check_main_run();
 }

@@ -9,6 +9,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 struct bytes {
 	const char *p;
 	size_t len;
@@ -354,46 +356,19 @@ START_TEST(test_encode_round_trip)
 }
 END_TEST
 
-static Suite *
-name_suite(void)
-{
-	Suite *s = suite_create("name");
-	TCase *tc;
-
-	tc = tcase_create("from_target");
-	tcase_add_test(tc, test_plain);
-	tcase_add_test(tc, test_query);
-	tcase_add_test(tc, test_percent);
-	tcase_add_test(tc, test_utf8);
-	tcase_add_test(tc, test_root);
-	tcase_add_test(tc, test_node);
-	tcase_add_loop_test(tc, test_bad_name, 0,
-	    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
-	tcase_add_test(tc, test_length);
-	tcase_add_test(tc, test_out_bounds);
-	tcase_add_test(tc, test_reason_optional);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("is_valid");
-	tcase_add_test(tc, test_is_valid);
-	tcase_add_test(tc, test_agree);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("encode");
-	tcase_add_test(tc, test_encode);
-	tcase_add_test(tc, test_encode_round_trip);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(name_suite());
-	int failed;
+	TCase *tc;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tc = check_main_tcase("from_target", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_plain, test_query, test_percent, test_utf8,
+	    test_root, test_node, test_length, test_out_bounds,
+	    test_reason_optional));
+	CHECK_MAIN_ROWS(tc, test_bad_name, bad_names);
+	tc = check_main_tcase("is_valid", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_is_valid, test_agree));
+	tc = check_main_tcase("encode", NULL, NULL,
+	    CHECK_MAIN_TESTS(test_encode, test_encode_round_trip));
+	return check_main_run();
 }

@@ -6,46 +6,17 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proc/notify.c"
-
-/* A temporary directory made and removed by the parent (an unchecked
- * fixture), so a failing test leaves nothing behind. */
-static char dir[64];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_notify_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
+#include "check_main.h"
+#include "tmp_dir.h"
 
 /* A datagram socket bound to `name` (a path, or "@abstract"), as systemd
  * makes; returns the fd and sets NOTIFY_SOCKET to `name`. */
@@ -102,7 +73,7 @@ START_TEST(path_socket_gets_datagram)
 	char path[128], got[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/notify", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "notify");
 	fd = listen_notify(path);
 	ck_assert_int_eq(notify_send(msg), 1);
 	ck_assert_uint_eq(receive(fd, got, sizeof(got)), strlen(msg));
@@ -142,7 +113,7 @@ START_TEST(reloading_has_monotonic_usec)
 	unsigned long long before, after, usec;
 	int fd, used = 0;
 
-	snprintf(path, sizeof(path), "%s/notify", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "notify");
 	fd = listen_notify(path);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	before = (unsigned long long)ts.tv_sec * 1000000ULL +
@@ -183,7 +154,7 @@ START_TEST(nobody_listening_fails)
 {
 	char path[128];
 
-	snprintf(path, sizeof(path), "%s/absent", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "absent");
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
 	errno = 0;
 	ck_assert_int_eq(notify_send("READY=1"), -1);
@@ -197,7 +168,7 @@ START_TEST(no_descriptor_leaked)
 	char path[128], got[64];
 	int fd, probe;
 
-	snprintf(path, sizeof(path), "%s/notify", dir);
+	tmp_dir_join(path, sizeof(path), tmp_dir, "notify");
 	fd = listen_notify(path);
 	probe = dup(0);		/* the lowest free number now */
 	close(probe);
@@ -211,33 +182,15 @@ START_TEST(no_descriptor_leaked)
 }
 END_TEST
 
-static Suite *
-notify_suite(void)
-{
-	Suite *s = suite_create("notify");
-	TCase *tc = tcase_create("notify");
-
-	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
-	tcase_add_test(tc, not_under_systemd);
-	tcase_add_test(tc, path_socket_gets_datagram);
-	tcase_add_test(tc, abstract_socket_gets_datagram);
-	tcase_add_test(tc, reloading_has_monotonic_usec);
-	tcase_add_test(tc, bad_notify_socket_is_einval);
-	tcase_add_test(tc, nobody_listening_fails);
-	tcase_add_test(tc, no_descriptor_leaked);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
+	TCase *tc = check_main_tcase("notify", NULL, NULL,
+	    CHECK_MAIN_TESTS(not_under_systemd, path_socket_gets_datagram,
+	    abstract_socket_gets_datagram, reloading_has_monotonic_usec,
+	    bad_notify_socket_is_einval, nobody_listening_fails,
+	    no_descriptor_leaked));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tmp_dir_add(tc);
+	return check_main_run();
 }

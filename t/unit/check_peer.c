@@ -23,271 +23,40 @@
 
 #include "peer/peer.c"
 #include "peer/peer_send.c"
-#include "peer/peer_table.h"
-#include "fake_peer.h"
-
-#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-#define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
-
-static struct loop *loop;
-static struct peer_table *table;
-static struct peer_set *ps;
-static const struct http_limits limits = {
-	.max_request_line = 8192,
-	.max_header_line = 8192,
-	.max_headers = 100,
-	.max_header_size = 65536,
-};
-static bool in_request;		/* inside peer_request(): no callback */
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-/* One loop turn that waits at most ms. */
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-/* Turns until cond holds, ms at most; the caller asserts cond after. */
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
-
-static void
-run_for(int64_t ms)
-{
-	int64_t end = loop_clock_ms() + ms;
-
-	while (loop_clock_ms() < end)
-		turn(10);
-}
-
-static void
-setup(void)
-{
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
-	table = peer_table_create(8);
-	ck_assert_ptr_nonnull(table);
-}
-
-static void
-teardown(void)
-{
-	peer_set_free(ps);
-	ps = NULL;
-	loop_free(loop);
-	peer_table_destroy(table);
-}
+#include "check_main.h"
+#include "peer_fixture.h"
+#include "exchange.h"
 
 /* The set of one peer, 127.0.0.1:port; its timeout for bodies. */
 static struct peer *
 one_peer(unsigned port, int64_t timeout_ms)
 {
-	struct peer_spec s;
-	const char *why;
-
-	ck_assert_int_eq(peer_spec_resolve("127.0.0.1", port, &s, &why), 0);
-	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, &s, 1,
-	    1), 0);
-	ps = peer_set_create(loop, table, &limits, timeout_ms);
-	ck_assert_uint_eq(peer_set_count(ps), 1);
+	peer_fixture_set(&port, 1, timeout_ms);
 	return peer_set_first(ps);
 }
 
-/* ------------------------------------------------------------------ */
-/* One exchange as its handler saw it                                  */
-
-struct ex {
-	struct peer_conn *pc;		/* NULL once over (or handed back) */
-	int heads, bodies, dones, fails, sends;
-	int nested;			/* callbacks from inside peer_request */
-	enum peer_failure why;
-	int status;
-	bool reused;			/* pc_reused at the head */
-	uint64_t content_length;
-	int64_t head_at, failed_at;
-	struct buf body;
-	bool hold;			/* keep the bytes (no _consumed) */
-	size_t held;
-	bool discard_at_head;		/* peer_conn_discard() in on_head */
-	/* the producer of a request body */
-	const char *up;
-	size_t up_len, up_off, piece;
-	int up_now;			/* pieces given at once, then ... */
-	int up_delay_ms;		/* ... each one from a timer */
-	struct loop_timer up_timer;
-	int pending;			/* a piece left pending by _send */
-	int send_while_pending;		/* on_send with a piece pending */
-	int send_refused;		/* _send or _send_end said -1 */
-	int sends_after_head;
-	int send_rc_after_head, end_rc_after_head;
-	bool reusable_at_head;
-};
-
-static bool
-ex_over(const struct ex *e)
+/* Starts f (its answers or its script set) and makes it the one peer of
+ * the set. */
+static struct peer *
+start_one(struct fake_peer *f, int64_t timeout_ms)
 {
-	return e->dones + e->fails > 0;
+	ck_assert_int_eq(fake_start(f), 0);
+	return one_peer(f->fp_port, timeout_ms);
 }
+
+/* Each test's fake peer and its exchanges, zero when it starts; the
+ * teardown frees the bodies and stops the fake (if it was started). */
+static struct fake_peer fake;
+static struct ex ex1, ex2, ex3;
 
 static void
-ex_produce(struct ex *e)
+teardown(void)
 {
-	struct peer_conn *pc = e->pc;
-
-	if (e->up_off < e->up_len) {
-		size_t n = e->up_len - e->up_off < e->piece ?
-		    e->up_len - e->up_off : e->piece;
-
-		if (peer_conn_send(pc, e->up + e->up_off, n) == -1) {
-			e->send_refused++;
-			return;
-		}
-		e->up_off += n;
-		if (pc->pc_piece != NULL)
-			e->pending++;	/* the socket did not take it all */
-		return;
-	}
-	if (peer_conn_send_end(pc) == -1)
-		e->send_refused++;
-}
-
-static void
-ex_on_up_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	ex_produce(container_of(t, struct ex, up_timer));
-}
-
-static void
-ex_on_head(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->nested += in_request;
-	e->heads++;
-	e->head_at = loop_now(loop);	/* the clock of the deadlines */
-	e->status = pc->pc_resp.status;
-	e->reused = pc->pc_reused;
-	e->content_length = pc->pc_resp.content_length;
-	if (e->up != NULL) {
-		/* The answer ends the body, whatever the producer has. */
-		loop_timer_cancel(loop, &e->up_timer);
-		e->send_rc_after_head = peer_conn_send(pc, "x", 1);
-		e->end_rc_after_head = peer_conn_send_end(pc);
-		e->reusable_at_head = pc->pc_reusable;
-	}
-	if (e->discard_at_head) {
-		peer_conn_discard(pc);
-		e->pc = NULL;
-	}
-}
-
-static void
-ex_on_body(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->nested += in_request;
-	e->bodies++;
-	buf_append(&e->body, peer_conn_data(pc), peer_conn_data_len(pc));
-	if (e->hold)
-		e->held = peer_conn_data_len(pc);
-	else
-		peer_conn_consumed(pc);
-}
-
-static void
-ex_on_done(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->nested += in_request;
-	e->dones++;
-	e->pc = NULL;
-	peer_conn_release(pc);
-}
-
-static void
-ex_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	struct ex *e = arg;
-
-	(void)pc;
-	e->nested += in_request;
-	e->fails++;
-	e->why = why;
-	e->failed_at = loop_now(loop);
-	e->pc = NULL;
-	loop_timer_cancel(loop, &e->up_timer);
-}
-
-static void
-ex_on_send(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->nested += in_request;
-	e->sends++;
-	if (e->heads > 0)
-		e->sends_after_head++;
-	if (pc->pc_piece != NULL)
-		e->send_while_pending++;
-	if (e->up_delay_ms > 0 && e->sends > e->up_now)
-		loop_timer_set(loop, &e->up_timer, e->up_delay_ms,
-		    ex_on_up_timer);
-	else
-		ex_produce(e);
-}
-
-static const struct peer_handler ex_handler = {
-	.on_head = ex_on_head,
-	.on_body = ex_on_body,
-	.on_done = ex_on_done,
-	.on_fail = ex_on_fail,
-	.on_send = ex_on_send,
-};
-
-static struct peer_conn *
-ex_request(struct ex *e, struct peer *p, const char *head, unsigned flags,
-    int64_t timeout_ms)
-{
-	in_request = true;
-	e->pc = peer_request(ps, p, head, strlen(head), flags, timeout_ms,
-	    &ex_handler, e);
-	in_request = false;
-	ck_assert_ptr_nonnull(e->pc);
-	return e->pc;
-}
-
-/* Runs a whole exchange; asserts that it ended. */
-static void
-ex_run(struct ex *e, struct peer *p, const char *head, unsigned flags,
-    int64_t timeout_ms)
-{
-	ex_request(e, p, head, flags, timeout_ms);
-	RUN_UNTIL(ex_over(e), 5000);
-	ck_assert_msg(ex_over(e), "the exchange never ended");
-	ck_assert_int_eq(e->nested, 0);
-}
-
-static void
-ex_free(struct ex *e)
-{
-	buf_free(&e->body);
+	ex_free(&ex1);
+	ex_free(&ex2);
+	ex_free(&ex3);
+	fake_stop(&fake);
+	peer_fixture_teardown();
 }
 
 static void
@@ -304,30 +73,25 @@ pattern(char *p, size_t n, unsigned seed)
 
 START_TEST(get_content_length)
 {
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 	char *got;
 
-	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
+	fake_answer_all(&fake, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
 	    "hello world", 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	ex_run(&e, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.heads, 1);
-	ck_assert_int_eq(e.status, 200);
-	ck_assert_uint_eq(e.content_length, 11);
-	ck_assert_int_eq(e.dones, 1);
-	ck_assert_uint_eq(e.body.len, 11);
-	ck_assert(memcmp(e.body.data, "hello world", 11) == 0);
-	got = fake_req_head(&f, 0);
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.status, 200);
+	ck_assert_uint_eq(ex1.content_length, 11);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_uint_eq(ex1.body.len, 11);
+	ck_assert(memcmp(ex1.body.data, "hello world", 11) == 0);
+	got = fake_req_head(&fake, 0);
 	ck_assert_str_eq(got, GET_A);
 	free(got);
 	/* Ended cleanly with keep-alive: back in the pool. */
 	ck_assert_uint_eq(p->p_nidle, 1);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -336,26 +100,21 @@ START_TEST(get_chunked_in_pieces)
 	static const char answer[] = "HTTP/1.1 200 OK\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n"
 	    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 
 	/* The second half comes later: the body arrives in two reads. */
-	f.fp_answers[0].fa_bytes = answer;
-	f.fp_answers[0].fa_split = strstr(answer, "hel") + 3 - answer;
-	f.fp_answers[0].fa_pause_ms = 50;
-	f.fp_nanswers = 1;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	ex_run(&e, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.dones, 1);
-	ck_assert_int_ge(e.bodies, 2);
-	ck_assert_uint_eq(e.body.len, 11);
-	ck_assert(memcmp(e.body.data, "hello world", 11) == 0);
+	fake.fp_answers[0].fa_bytes = answer;
+	fake.fp_answers[0].fa_split = strstr(answer, "hel") + 3 - answer;
+	fake.fp_answers[0].fa_pause_ms = 50;
+	fake.fp_nanswers = 1;
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_int_ge(ex1.bodies, 2);
+	ck_assert_uint_eq(ex1.body.len, 11);
+	ck_assert(memcmp(ex1.body.data, "hello world", 11) == 0);
 	ck_assert_uint_eq(p->p_nidle, 1);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -363,31 +122,25 @@ END_TEST
  * connection is reusable at once. */
 START_TEST(head_answer_has_no_body)
 {
-	struct fake_peer f = { 0 };
-	struct ex e1 = { 0 }, e2 = { 0 };
 	struct peer *p;
 
-	f.fp_answers[0].fa_bytes = "HTTP/1.1 200 OK\r\n"
+	fake.fp_answers[0].fa_bytes = "HTTP/1.1 200 OK\r\n"
 	    "Content-Length: 1000\r\n\r\n";
-	f.fp_answers[1].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
+	fake.fp_answers[1].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
 	    "Content-Length: 3\r\n\r\nno\n";
-	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	ex_run(&e1, p, "HEAD /a HTTP/1.1\r\nHost: p\r\n\r\n", PEER_REQ_HEAD,
+	fake.fp_nanswers = 2;
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, "HEAD /a HTTP/1.1\r\nHost: p\r\n\r\n", PEER_REQ_HEAD,
 	    2000);
-	ck_assert_int_eq(e1.fails, 0);
-	ck_assert_int_eq(e1.heads, 1);
-	ck_assert_int_eq(e1.bodies, 0);
-	ck_assert_int_eq(e1.dones, 1);
-	ex_run(&e2, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e2.status, 404);
-	ck_assert(e2.reused);
-	ck_assert_uint_eq(e2.body.len, 3);
-	ck_assert_uint_eq(fake_accepts(&f), 1);
-	ex_free(&e1);
-	ex_free(&e2);
-	fake_stop(&f);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.bodies, 0);
+	ck_assert_int_eq(ex1.dones, 1);
+	ex_run(&ex2, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex2.status, 404);
+	ck_assert(ex2.reused);
+	ck_assert_uint_eq(ex2.body.len, 3);
+	ck_assert_uint_eq(fake_accepts(&fake), 1);
 }
 END_TEST
 
@@ -420,50 +173,46 @@ serve_big(struct fake_peer *f, int fd, unsigned conn)
 
 START_TEST(body_at_the_consumers_pace)
 {
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 	int holds = 0;
 
 	pattern(big, BIG_BODY, 1);
-	f.fp_script = serve_big;
-	ck_assert_int_eq(fake_start(&f), 0);
+	fake.fp_script = serve_big;
+	ck_assert_int_eq(fake_start(&fake), 0);
 	/* Stalls of the peer end the exchange after 100 ms; a consumer that
 	 * holds bytes longer is not a stall. */
-	p = one_peer(f.fp_port, 100);
-	e.hold = true;
-	ex_request(&e, p, GET_A, 0, 2000);
+	p = one_peer(fake.fp_port, 100);
+	ex1.hold = true;
+	ex_request(&ex1, p, GET_A, 0, 2000);
 	for (;;) {
-		RUN_UNTIL(e.held > 0 || ex_over(&e), 3000);
-		if (e.held == 0)
+		RUN_UNTIL(ex1.held > 0 || ex_over(&ex1), 3000);
+		if (ex1.held == 0)
 			break;
 		if (holds < 2) {
-			struct pollfd pfd = { .fd = e.pc->pc_fd,
+			struct pollfd pfd = { .fd = ex1.pc->pc_fd,
 			    .events = POLLIN };
-			int bodies = e.bodies;
+			int bodies = ex1.bodies;
 
 			run_for(250);
 			/* Nothing more was read while the consumer held
 			 * the bytes, though more waits in the socket. */
-			ck_assert_int_eq(e.bodies, bodies);
-			ck_assert_int_eq(e.fails, 0);
-			ck_assert_uint_eq(peer_conn_data_len(e.pc), e.held);
-			ck_assert(memcmp(peer_conn_data(e.pc), e.body.data +
-			    e.body.len - e.held, e.held) == 0);
+			ck_assert_int_eq(ex1.bodies, bodies);
+			ck_assert_int_eq(ex1.fails, 0);
+			ck_assert_uint_eq(peer_conn_data_len(ex1.pc), ex1.held);
+			ck_assert(memcmp(peer_conn_data(ex1.pc), ex1.body.data +
+			    ex1.body.len - ex1.held, ex1.held) == 0);
 			ck_assert_int_eq(poll(&pfd, 1, 0), 1);
 			holds++;
 		}
-		e.held = 0;
-		peer_conn_consumed(e.pc);
+		ex1.held = 0;
+		peer_conn_consumed(ex1.pc);
 	}
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.dones, 1);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.dones, 1);
 	ck_assert_int_eq(holds, 2);
-	ck_assert_int_gt(e.bodies, 2);
-	ck_assert_uint_eq(e.body.len, BIG_BODY);
-	ck_assert(memcmp(e.body.data, big, BIG_BODY) == 0);
-	ex_free(&e);
-	fake_stop(&f);
+	ck_assert_int_gt(ex1.bodies, 2);
+	ck_assert_uint_eq(ex1.body.len, BIG_BODY);
+	ck_assert(memcmp(ex1.body.data, big, BIG_BODY) == 0);
 }
 END_TEST
 
@@ -472,26 +221,20 @@ END_TEST
 
 START_TEST(keepalive_reuses_the_connection)
 {
-	struct fake_peer f = { 0 };
-	struct ex e1 = { 0 }, e2 = { 0 };
 	struct peer *p;
 
-	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	ex_run(&e1, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e1.dones, 1);
-	ck_assert(!e1.reused);
+	fake_answer_all(&fake, OK2, 0, 0);
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert(!ex1.reused);
 	ck_assert_uint_eq(p->p_nidle, 1);
-	ex_run(&e2, p, "GET /b HTTP/1.1\r\nHost: p\r\n\r\n", 0, 2000);
-	ck_assert_int_eq(e2.dones, 1);
-	ck_assert(e2.reused);
-	ck_assert_uint_eq(fake_accepts(&f), 1);
-	ck_assert_uint_eq(fake_nreqs(&f), 2);
-	ck_assert_uint_eq(f.fp_reqs[1].fr_conn, 1);
-	ex_free(&e1);
-	ex_free(&e2);
-	fake_stop(&f);
+	ex_run(&ex2, p, "GET /b HTTP/1.1\r\nHost: p\r\n\r\n", 0, 2000);
+	ck_assert_int_eq(ex2.dones, 1);
+	ck_assert(ex2.reused);
+	ck_assert_uint_eq(fake_accepts(&fake), 1);
+	ck_assert_uint_eq(fake_nreqs(&fake), 2);
+	ck_assert_uint_eq(fake.fp_reqs[1].fr_conn, 1);
 }
 END_TEST
 
@@ -530,88 +273,78 @@ serve_close_idle(struct fake_peer *f, int fd, unsigned conn)
 	free(io);
 }
 
-/* Runs the first exchange, has the peer close the pooled connection
- * (the FIN is in before the loop looks), and starts the second on it. */
+/* The test's control of serve_close_idle(): static, since the fake's
+ * threads read it until fake_stop(). */
+static struct retry_ctl retry;
+
+/* Starts the fake on serve_close_idle() in `mode`, runs the first exchange
+ * (ex1), has the peer close the pooled connection (the FIN is in before
+ * the loop looks), starts the second (ex2) on it, and runs the loop until
+ * ex2 is over. */
 static void
-request_on_closed_idle(struct retry_ctl *ctl, struct peer *p, struct ex *e1,
-    struct ex *e2)
+request_on_closed_idle(int mode)
 {
 	struct peer_conn *idle;
 	struct pollfd pfd;
 	struct timespec ts;
+	struct peer *p;
 
-	ex_run(e1, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e1->dones, 1);
+	retry.mode = mode;
+	sem_init(&retry.may_close, 0, 0);
+	sem_init(&retry.closed, 0, 0);
+	fake.fp_script = serve_close_idle;
+	fake.fp_arg = &retry;
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.dones, 1);
 	ck_assert_uint_eq(p->p_nidle, 1);
 	idle = container_of(list_first(&p->p_idle), struct peer_conn,
 	    pc_idle_link);
-	sem_post(&ctl->may_close);
+	sem_post(&retry.may_close);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 3;
-	ck_assert_int_eq(sem_timedwait(&ctl->closed, &ts), 0);
+	ck_assert_int_eq(sem_timedwait(&retry.closed, &ts), 0);
 	pfd.fd = idle->pc_fd;
 	pfd.events = POLLIN | POLLRDHUP;
 	ck_assert_int_eq(poll(&pfd, 1, 1000), 1);
-	ex_request(e2, p, "GET /b HTTP/1.1\r\nHost: p\r\n\r\n", 0, 2000);
-	ck_assert_ptr_eq(e2->pc, idle);
-	ck_assert(e2->pc->pc_reused);
+	ex_request(&ex2, p, "GET /b HTTP/1.1\r\nHost: p\r\n\r\n", 0, 2000);
+	ck_assert_ptr_eq(ex2.pc, idle);
+	ck_assert(ex2.pc->pc_reused);
+	RUN_UNTIL(ex_over(&ex2), 3000);
+}
+
+/* The fake's threads are done with `retry` before its semaphores go. */
+static void
+retry_end(void)
+{
+	fake_stop(&fake);
+	sem_destroy(&retry.may_close);
+	sem_destroy(&retry.closed);
 }
 
 START_TEST(closed_idle_connection_retried_on_a_fresh_one)
 {
-	struct fake_peer f = { 0 };
-	struct retry_ctl ctl = { .mode = 0 };
-	struct ex e1 = { 0 }, e2 = { 0 };
-	struct peer *p;
-
-	sem_init(&ctl.may_close, 0, 0);
-	sem_init(&ctl.closed, 0, 0);
-	fake_answer_all(&f, OK2, 0, 0);
-	f.fp_script = serve_close_idle;
-	f.fp_arg = &ctl;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	request_on_closed_idle(&ctl, p, &e1, &e2);
-	RUN_UNTIL(ex_over(&e2), 3000);
-	ck_assert_int_eq(e2.fails, 0);
-	ck_assert_int_eq(e2.dones, 1);
-	ck_assert_int_eq(e2.status, 200);
-	ck_assert_int_eq(e2.nested, 0);
-	ck_assert_uint_eq(fake_accepts(&f), 2);
-	ck_assert_uint_eq(fake_nreqs(&f), 2);
-	ck_assert_uint_eq(f.fp_reqs[1].fr_conn, 2);
-	ex_free(&e1);
-	ex_free(&e2);
-	fake_stop(&f);
-	sem_destroy(&ctl.may_close);
-	sem_destroy(&ctl.closed);
+	fake_answer_all(&fake, OK2, 0, 0);
+	request_on_closed_idle(0);
+	ck_assert_int_eq(ex2.fails, 0);
+	ck_assert_int_eq(ex2.dones, 1);
+	ck_assert_int_eq(ex2.status, 200);
+	ck_assert_int_eq(ex2.nested, 0);
+	ck_assert_uint_eq(fake_accepts(&fake), 2);
+	ck_assert_uint_eq(fake_nreqs(&fake), 2);
+	ck_assert_uint_eq(fake.fp_reqs[1].fr_conn, 2);
+	retry_end();
 }
 END_TEST
 
 START_TEST(retried_once_only)
 {
-	struct fake_peer f = { 0 };
-	struct retry_ctl ctl = { .mode = 1 };
-	struct ex e1 = { 0 }, e2 = { 0 };
-	struct peer *p;
-
-	sem_init(&ctl.may_close, 0, 0);
-	sem_init(&ctl.closed, 0, 0);
-	f.fp_script = serve_close_idle;
-	f.fp_arg = &ctl;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	request_on_closed_idle(&ctl, p, &e1, &e2);
-	RUN_UNTIL(ex_over(&e2), 3000);
-	ck_assert_int_eq(e2.fails, 1);
-	ck_assert_int_eq(e2.why, PEER_REFUSED);
+	request_on_closed_idle(1);
+	ck_assert_int_eq(ex2.fails, 1);
+	ck_assert_int_eq(ex2.why, PEER_REFUSED);
 	run_for(100);
-	ck_assert_uint_eq(fake_accepts(&f), 2);
-	ex_free(&e1);
-	ex_free(&e2);
-	fake_stop(&f);
-	sem_destroy(&ctl.may_close);
-	sem_destroy(&ctl.closed);
+	ck_assert_uint_eq(fake_accepts(&fake), 2);
+	retry_end();
 }
 END_TEST
 
@@ -620,54 +353,44 @@ END_TEST
 
 START_TEST(no_answer_times_out)
 {
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 	int64_t start;
 
-	fake_answer_all(&f, NULL, 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	fake_answer_all(&fake, NULL, 0, FAKE_HOLD);
+	p = start_one(&fake, 2000);
 	start = loop_now(loop);
-	ex_run(&e, p, GET_A, 0, 150);
-	ck_assert_int_eq(e.fails, 1);
-	ck_assert_int_eq(e.why, PEER_TIMEOUT);
-	ck_assert_int_eq(e.heads, 0);
-	ck_assert_int_ge(e.failed_at - start, 150);
-	ck_assert_int_lt(e.failed_at - start, 1500);
+	ex_run(&ex1, p, GET_A, 0, 150);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_TIMEOUT);
+	ck_assert_int_eq(ex1.heads, 0);
+	ck_assert_int_ge(ex1.failed_at - start, 150);
+	ck_assert_int_lt(ex1.failed_at - start, 1500);
 	/* A lookup without a byte of answer counts towards a rest. */
 	ck_assert_uint_eq(p->p_entry->pe_health.he_timeouts, 1);
 	/* The connection is closed, not pooled. */
-	RUN_UNTIL(fake_eofs(&f) == 1, 2000);
-	ck_assert_uint_eq(fake_eofs(&f), 1);
+	RUN_UNTIL(fake_eofs(&fake) == 1, 2000);
+	ck_assert_uint_eq(fake_eofs(&fake), 1);
 	ck_assert_uint_eq(p->p_nidle, 0);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
 START_TEST(stall_mid_body_times_out)
 {
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 
-	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+	fake_answer_all(&fake, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
 	    "0123456789", 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 150);
-	ex_run(&e, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e.heads, 1);
-	ck_assert_int_eq(e.fails, 1);
-	ck_assert_int_eq(e.why, PEER_TIMEOUT);
-	ck_assert_int_eq(e.dones, 0);
-	ck_assert_uint_eq(e.body.len, 10);
-	ck_assert_int_ge(e.failed_at - e.head_at, 150);
-	ck_assert_int_lt(e.failed_at - e.head_at, 1500);
+	p = start_one(&fake, 150);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_TIMEOUT);
+	ck_assert_int_eq(ex1.dones, 0);
+	ck_assert_uint_eq(ex1.body.len, 10);
+	ck_assert_int_ge(ex1.failed_at - ex1.head_at, 150);
+	ck_assert_int_lt(ex1.failed_at - ex1.head_at, 1500);
 	/* It answered: no step towards a rest. */
 	ck_assert_uint_eq(p->p_entry->pe_health.he_timeouts, 0);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -691,17 +414,15 @@ START_TEST(bad_responses)
 		    "Transfer-Encoding: chunked\r\n\r\nhello", FAKE_HOLD, 0 },
 	};
 	enum { N = sizeof(cases) / sizeof(cases[0]) };
-	struct fake_peer f = { 0 };
 	struct peer *p;
 	size_t i;
 
 	for (i = 0; i < N; i++) {
-		f.fp_answers[i].fa_bytes = cases[i].answer;
-		f.fp_answers[i].fa_flags = cases[i].flags;
+		fake.fp_answers[i].fa_bytes = cases[i].answer;
+		fake.fp_answers[i].fa_flags = cases[i].flags;
 	}
-	f.fp_nanswers = N;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	fake.fp_nanswers = N;
+	p = start_one(&fake, 2000);
 	for (i = 0; i < N; i++) {
 		struct ex e = { 0 };
 
@@ -714,60 +435,51 @@ START_TEST(bad_responses)
 		ck_assert_uint_eq(p->p_nidle, 0);
 		ex_free(&e);
 	}
-	ck_assert_uint_eq(fake_accepts(&f), N);
-	fake_stop(&f);
+	ck_assert_uint_eq(fake_accepts(&fake), N);
 }
 END_TEST
 
 START_TEST(cut_bodies)
 {
-	struct fake_peer f = { 0 };
-	struct ex e1 = { 0 }, e2 = { 0 };
 	struct peer *p;
 
-	f.fp_answers[0].fa_bytes = "HTTP/1.1 200 OK\r\nContent-Length: 100"
+	fake.fp_answers[0].fa_bytes = "HTTP/1.1 200 OK\r\nContent-Length: 100"
 	    "\r\n\r\n0123456789";
-	f.fp_answers[0].fa_flags = FAKE_CLOSE;
-	f.fp_answers[1].fa_bytes = "HTTP/1.1 200 OK\r\n"
+	fake.fp_answers[0].fa_flags = FAKE_CLOSE;
+	fake.fp_answers[1].fa_bytes = "HTTP/1.1 200 OK\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
-	f.fp_answers[1].fa_flags = FAKE_CLOSE;
-	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	ex_run(&e1, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e1.heads, 1);
-	ck_assert_int_eq(e1.fails, 1);
-	ck_assert_int_eq(e1.why, PEER_CUT);
-	ck_assert_uint_eq(e1.body.len, 10);
-	ex_run(&e2, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e2.heads, 1);
-	ck_assert_int_eq(e2.fails, 1);
-	ck_assert_int_eq(e2.why, PEER_CUT);
-	ck_assert_uint_eq(e2.body.len, 5);
-	ck_assert(memcmp(e2.body.data, "hello", 5) == 0);
-	ex_free(&e1);
-	ex_free(&e2);
-	fake_stop(&f);
+	fake.fp_answers[1].fa_flags = FAKE_CLOSE;
+	fake.fp_nanswers = 2;
+	p = start_one(&fake, 2000);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_CUT);
+	ck_assert_uint_eq(ex1.body.len, 10);
+	ex_run(&ex2, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex2.heads, 1);
+	ck_assert_int_eq(ex2.fails, 1);
+	ck_assert_int_eq(ex2.why, PEER_CUT);
+	ck_assert_uint_eq(ex2.body.len, 5);
+	ck_assert(memcmp(ex2.body.data, "hello", 5) == 0);
 }
 END_TEST
 
 START_TEST(refused_from_the_loop)
 {
-	struct ex e = { 0 };
 	struct peer *p;
 	int fd;
 	unsigned port = fake_refusing_port(&fd);
 
 	ck_assert_uint_ne(port, 0);
 	p = one_peer(port, 2000);
-	ex_request(&e, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e.fails, 0);	/* not from inside peer_request */
-	RUN_UNTIL(ex_over(&e), 3000);
-	ck_assert_int_eq(e.fails, 1);
-	ck_assert_int_eq(e.why, PEER_REFUSED);
-	ck_assert_int_eq(e.nested, 0);
+	ex_request(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.fails, 0);	/* not from inside peer_request */
+	RUN_UNTIL(ex_over(&ex1), 3000);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_REFUSED);
+	ck_assert_int_eq(ex1.nested, 0);
 	ck_assert_uint_eq(p->p_entry->pe_health.he_timeouts, 0);
-	ex_free(&e);
 	close(fd);
 }
 END_TEST
@@ -778,7 +490,6 @@ END_TEST
 START_TEST(unresolved_peer_refused_from_the_loop)
 {
 	struct peer_spec s;
-	struct ex e1 = { 0 }, e2 = { 0 };
 	struct peer *p;
 
 	memset(&s, 0, sizeof(s));
@@ -788,19 +499,17 @@ START_TEST(unresolved_peer_refused_from_the_loop)
 	ps = peer_set_create(loop, table, &limits, 2000);
 	p = peer_set_first(ps);
 	ck_assert_ptr_nonnull(p);
-	ex_request(&e1, p, GET_A, 0, 2000);
-	ex_request(&e2, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e1.fails + e2.fails, 0);
-	peer_conn_close(e2.pc);
-	RUN_UNTIL(ex_over(&e1), 3000);
+	ex_request(&ex1, p, GET_A, 0, 2000);
+	ex_request(&ex2, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.fails + ex2.fails, 0);
+	peer_conn_close(ex2.pc);
+	RUN_UNTIL(ex_over(&ex1), 3000);
 	run_for(30);
-	ck_assert_int_eq(e1.fails, 1);
-	ck_assert_int_eq(e1.why, PEER_REFUSED);
-	ck_assert_int_eq(e1.nested, 0);
-	ck_assert_int_eq(e2.fails + e2.dones + e2.heads, 0);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_REFUSED);
+	ck_assert_int_eq(ex1.nested, 0);
+	ck_assert_int_eq(ex2.fails + ex2.dones + ex2.heads, 0);
 	ck_assert(list_empty(&ps->ps_conns));
-	ex_free(&e1);
-	ex_free(&e2);
 }
 END_TEST
 
@@ -819,8 +528,7 @@ upload(unsigned flags, const char *head, struct fake_peer *f, struct ex *e)
 	pattern(up, UP_LEN, 2);
 	fake_answer_all(f, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
 	    0, 0);
-	ck_assert_int_eq(fake_start(f), 0);
-	p = one_peer(f->fp_port, 2000);
+	p = start_one(f, 2000);
 	e->up = up;
 	e->up_len = UP_LEN;
 	e->piece = UP_PIECE;
@@ -844,16 +552,12 @@ START_TEST(upload_content_length)
 {
 	static const char head[] = "PUT /u HTTP/1.1\r\nHost: p\r\n"
 	    "Content-Length: 100000\r\n\r\n";
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	char *got;
 
-	upload(0, head, &f, &e);
-	got = fake_req_head(&f, 0);
+	upload(0, head, &fake, &ex1);
+	got = fake_req_head(&fake, 0);
 	ck_assert_str_eq(got, head);
 	free(got);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -861,20 +565,16 @@ START_TEST(upload_chunked)
 {
 	static const char head[] = "PUT /u HTTP/1.1\r\nHost: p\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n";
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	const struct buf *raw;
 	size_t want;
 
-	upload(PEER_REQ_CHUNKED, head, &f, &e);
-	raw = &f.fp_reqs[0].fr_raw;
+	upload(PEER_REQ_CHUNKED, head, &fake, &ex1);
+	raw = &fake.fp_reqs[0].fr_raw;
 	/* One chunk per piece: 14 of 0x1b58 bytes, one of 0x7d0. */
 	want = 14 * (6 + UP_PIECE + 2) + (5 + 2000 + 2) + 5;
 	ck_assert_uint_eq(raw->len, want);
 	ck_assert(memcmp(raw->data, "1b58\r\n", 6) == 0);
 	ck_assert(memcmp(raw->data + raw->len - 5, "0\r\n\r\n", 5) == 0);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -883,36 +583,31 @@ END_TEST
 START_TEST(upload_large_with_backpressure)
 {
 	enum { LEN = 6 * 1024 * 1024, PIECE = 256 * 1024 };
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 	int small = 4096;
 	char head[128];
 
 	pattern(big, LEN, 3);
-	f.fp_rcvbuf = 4096;
-	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	e.up = big;
-	e.up_len = LEN;
-	e.piece = PIECE;
+	fake.fp_rcvbuf = 4096;
+	fake_answer_all(&fake, OK2, 0, 0);
+	p = start_one(&fake, 2000);
+	ex1.up = big;
+	ex1.up_len = LEN;
+	ex1.piece = PIECE;
 	snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: p\r\n"
 	    "Content-Length: %d\r\n\r\n", LEN);
-	ex_request(&e, p, head, PEER_REQ_BODY, 2000);
-	ck_assert_int_eq(setsockopt(e.pc->pc_fd, SOL_SOCKET, SO_SNDBUF,
+	ex_request(&ex1, p, head, PEER_REQ_BODY, 2000);
+	ck_assert_int_eq(setsockopt(ex1.pc->pc_fd, SOL_SOCKET, SO_SNDBUF,
 	    &small, sizeof(small)), 0);
-	RUN_UNTIL(ex_over(&e), 8000);
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.dones, 1);
-	ck_assert_int_gt(e.pending, 0);
-	ck_assert_int_eq(e.send_while_pending, 0);
-	ck_assert_int_eq(e.send_refused, 0);
-	ck_assert_int_eq(e.sends, LEN / PIECE + 1);
-	ck_assert_uint_eq(f.fp_reqs[0].fr_body.len, LEN);
-	ck_assert(memcmp(f.fp_reqs[0].fr_body.data, big, LEN) == 0);
-	ex_free(&e);
-	fake_stop(&f);
+	RUN_UNTIL(ex_over(&ex1), 8000);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_int_gt(ex1.pending, 0);
+	ck_assert_int_eq(ex1.send_while_pending, 0);
+	ck_assert_int_eq(ex1.send_refused, 0);
+	ck_assert_int_eq(ex1.sends, LEN / PIECE + 1);
+	ck_assert_uint_eq(fake.fp_reqs[0].fr_body.len, LEN);
+	ck_assert(memcmp(fake.fp_reqs[0].fr_body.data, big, LEN) == 0);
 }
 END_TEST
 
@@ -921,31 +616,26 @@ END_TEST
 START_TEST(upload_slow_producer_no_timeout)
 {
 	static char up[3000];
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 	int64_t start;
 
 	pattern(up, sizeof(up), 4);
-	fake_answer_all(&f, OK2, 0, 0);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 100);
-	e.up = up;
-	e.up_len = sizeof(up);
-	e.piece = 1000;
-	e.up_delay_ms = 150;
+	fake_answer_all(&fake, OK2, 0, 0);
+	p = start_one(&fake, 100);
+	ex1.up = up;
+	ex1.up_len = sizeof(up);
+	ex1.piece = 1000;
+	ex1.up_delay_ms = 150;
 	start = loop_clock_ms();
-	ex_run(&e, p, "PUT /s HTTP/1.1\r\nHost: p\r\nContent-Length: 3000"
+	ex_run(&ex1, p, "PUT /s HTTP/1.1\r\nHost: p\r\nContent-Length: 3000"
 	    "\r\n\r\n", PEER_REQ_BODY, 100);
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.dones, 1);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.dones, 1);
 	/* Three pieces 150 ms apart (the peer answers once it has the
 	 * 3000 bytes, before the end is said). */
 	ck_assert_int_ge(loop_clock_ms() - start, 400);
-	ck_assert_uint_eq(f.fp_reqs[0].fr_body.len, sizeof(up));
-	ck_assert(memcmp(f.fp_reqs[0].fr_body.data, up, sizeof(up)) == 0);
-	ex_free(&e);
-	fake_stop(&f);
+	ck_assert_uint_eq(fake.fp_reqs[0].fr_body.len, sizeof(up));
+	ck_assert(memcmp(fake.fp_reqs[0].fr_body.data, up, sizeof(up)) == 0);
 }
 END_TEST
 
@@ -955,41 +645,35 @@ END_TEST
 START_TEST(upload_early_answer)
 {
 	static char up[100000];
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 }, e2 = { 0 };
 	struct peer *p;
 
-	f.fp_answers[0].fa_bytes = "HTTP/1.1 409 Conflict\r\n"
+	fake.fp_answers[0].fa_bytes = "HTTP/1.1 409 Conflict\r\n"
 	    "Content-Length: 0\r\n\r\n";
-	f.fp_answers[0].fa_flags = FAKE_EARLY;
-	f.fp_answers[1].fa_bytes = OK2;
-	f.fp_nanswers = 2;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	e.up = up;
-	e.up_len = sizeof(up);
-	e.piece = 1000;
-	e.up_now = 1;		/* one piece, then nothing for 2 s */
-	e.up_delay_ms = 2000;
-	ex_run(&e, p, "PUT /c HTTP/1.1\r\nHost: p\r\nContent-Length: 100000"
+	fake.fp_answers[0].fa_flags = FAKE_EARLY;
+	fake.fp_answers[1].fa_bytes = OK2;
+	fake.fp_nanswers = 2;
+	p = start_one(&fake, 2000);
+	ex1.up = up;
+	ex1.up_len = sizeof(up);
+	ex1.piece = 1000;
+	ex1.up_now = 1;		/* one piece, then nothing for 2 s */
+	ex1.up_delay_ms = 2000;
+	ex_run(&ex1, p, "PUT /c HTTP/1.1\r\nHost: p\r\nContent-Length: 100000"
 	    "\r\n\r\n", PEER_REQ_BODY, 2000);
-	ck_assert_int_eq(e.fails, 0);
-	ck_assert_int_eq(e.heads, 1);
-	ck_assert_int_eq(e.status, 409);
-	ck_assert_int_eq(e.dones, 1);
-	ck_assert_int_eq(e.send_rc_after_head, -1);
-	ck_assert_int_eq(e.end_rc_after_head, -1);
-	ck_assert(!e.reusable_at_head);
+	ck_assert_int_eq(ex1.fails, 0);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.status, 409);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_int_eq(ex1.send_rc_after_head, -1);
+	ck_assert_int_eq(ex1.end_rc_after_head, -1);
+	ck_assert(!ex1.reusable_at_head);
 	run_for(100);
-	ck_assert_int_eq(e.sends_after_head, 0);
+	ck_assert_int_eq(ex1.sends_after_head, 0);
 	ck_assert_uint_eq(p->p_nidle, 0);
-	ex_run(&e2, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e2.dones, 1);
-	ck_assert(!e2.reused);
-	ck_assert_uint_eq(fake_accepts(&f), 2);
-	ex_free(&e);
-	ex_free(&e2);
-	fake_stop(&f);
+	ex_run(&ex2, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex2.dones, 1);
+	ck_assert(!ex2.reused);
+	ck_assert_uint_eq(fake_accepts(&fake), 2);
 }
 END_TEST
 
@@ -1000,74 +684,62 @@ START_TEST(discard_pools_a_small_answer)
 {
 	static const char answer[] = "HTTP/1.1 404 Not Found\r\n"
 	    "Content-Length: 8\r\n\r\nnot here";
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 }, e2 = { 0 }, e3 = { 0 };
 	struct peer *p;
 
 	/* The body comes after the head, for nobody. */
-	f.fp_answers[0].fa_bytes = answer;
-	f.fp_answers[0].fa_split = strlen(answer) - 8;
-	f.fp_answers[0].fa_pause_ms = 100;
+	fake.fp_answers[0].fa_bytes = answer;
+	fake.fp_answers[0].fa_split = strlen(answer) - 8;
+	fake.fp_answers[0].fa_pause_ms = 100;
 	/* The answer comes once the request is out and discarded. */
-	f.fp_answers[1].fa_bytes = answer;
-	f.fp_answers[1].fa_delay_ms = 100;
-	f.fp_answers[2].fa_bytes = OK2;
-	f.fp_nanswers = 3;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
+	fake.fp_answers[1].fa_bytes = answer;
+	fake.fp_answers[1].fa_delay_ms = 100;
+	fake.fp_answers[2].fa_bytes = OK2;
+	fake.fp_nanswers = 3;
+	p = start_one(&fake, 2000);
 
-	e.discard_at_head = true;
-	ex_request(&e, p, GET_A, 0, 2000);
+	ex1.discard_at_head = true;
+	ex_request(&ex1, p, GET_A, 0, 2000);
 	RUN_UNTIL(p->p_nidle == 1, 3000);
 	ck_assert_uint_eq(p->p_nidle, 1);
 	ck_assert_uint_eq(p->p_ndiscard, 0);
-	ck_assert_int_eq(e.heads, 1);
-	ck_assert_int_eq(e.bodies + e.dones + e.fails, 0);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.bodies + ex1.dones + ex1.fails, 0);
 
 	/* Discarded before any answer: the request is out, so the answer
 	 * is awaited and read. */
-	ex_request(&e2, p, GET_A, 0, 2000);
-	RUN_UNTIL(e2.pc != NULL && e2.pc->pc_state == PC_HEAD, 1000);
-	ck_assert_ptr_nonnull(e2.pc);
-	ck_assert_int_eq(e2.pc->pc_state, PC_HEAD);
-	peer_conn_discard(e2.pc);
+	ex_request(&ex2, p, GET_A, 0, 2000);
+	RUN_UNTIL(ex2.pc != NULL && ex2.pc->pc_state == PC_HEAD, 1000);
+	ck_assert_ptr_nonnull(ex2.pc);
+	ck_assert_int_eq(ex2.pc->pc_state, PC_HEAD);
+	peer_conn_discard(ex2.pc);
 	ck_assert_uint_eq(p->p_ndiscard, 1);
 	RUN_UNTIL(p->p_nidle == 1, 3000);
 	ck_assert_uint_eq(p->p_nidle, 1);
 	ck_assert_uint_eq(p->p_ndiscard, 0);
-	ck_assert_int_eq(e2.heads + e2.bodies + e2.dones + e2.fails, 0);
+	ck_assert_int_eq(ex2.heads + ex2.bodies + ex2.dones + ex2.fails, 0);
 
-	ex_run(&e3, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e3.dones, 1);
-	ck_assert(e3.reused);
-	ck_assert_uint_eq(fake_accepts(&f), 1);
-	ex_free(&e);
-	ex_free(&e2);
-	ex_free(&e3);
-	fake_stop(&f);
+	ex_run(&ex3, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex3.dones, 1);
+	ck_assert(ex3.reused);
+	ck_assert_uint_eq(fake_accepts(&fake), 1);
 }
 END_TEST
 
 START_TEST(discard_closes_a_large_answer)
 {
-	struct fake_peer f = { 0 };
-	struct ex e = { 0 };
 	struct peer *p;
 
-	fake_answer_all(&f, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n"
+	fake_answer_all(&fake, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n"
 	    "\r\n", 0, FAKE_HOLD);
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 2000);
-	e.discard_at_head = true;
-	ex_request(&e, p, GET_A, 0, 2000);
-	RUN_UNTIL(fake_eofs(&f) == 1, 3000);
-	ck_assert_uint_eq(fake_eofs(&f), 1);
-	ck_assert_int_eq(e.heads, 1);
-	ck_assert_int_eq(e.bodies + e.dones + e.fails, 0);
+	p = start_one(&fake, 2000);
+	ex1.discard_at_head = true;
+	ex_request(&ex1, p, GET_A, 0, 2000);
+	RUN_UNTIL(fake_eofs(&fake) == 1, 3000);
+	ck_assert_uint_eq(fake_eofs(&fake), 1);
+	ck_assert_int_eq(ex1.heads, 1);
+	ck_assert_int_eq(ex1.bodies + ex1.dones + ex1.fails, 0);
 	ck_assert_uint_eq(p->p_nidle, 0);
 	ck_assert_uint_eq(p->p_ndiscard, 0);
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
 
@@ -1087,22 +759,19 @@ timed_out_lookup(struct peer *p)
 
 START_TEST(rest_after_timeouts_shared_by_workers)
 {
-	struct fake_peer f = { 0 };
 	struct peer_view v[8];
 	struct peer_health *he;
-	struct ex e = { 0 };
 	struct peer *p;
 	uint64_t version;
 	pid_t pid;
 	int i, status;
 
 	for (i = 0; i < 4; i++)
-		f.fp_answers[i].fa_flags = FAKE_HOLD;
-	f.fp_answers[4].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
+		fake.fp_answers[i].fa_flags = FAKE_HOLD;
+	fake.fp_answers[4].fa_bytes = "HTTP/1.1 404 Not Found\r\n"
 	    "Content-Length: 0\r\n\r\n";
-	f.fp_nanswers = 5;
-	ck_assert_int_eq(fake_start(&f), 0);
-	p = one_peer(f.fp_port, 100);
+	fake.fp_nanswers = 5;
+	p = start_one(&fake, 100);
 	ck_assert_uint_eq(peer_table_read(table, v, 8, &version), 1);
 	/* The health is the table entry's, in memory every worker maps. */
 	ck_assert_ptr_eq(p->p_entry, peer_table_entry(table, v[0].pv_slot));
@@ -1140,71 +809,37 @@ START_TEST(rest_after_timeouts_shared_by_workers)
 	ck_assert(!peer_may_ask(ps, p));
 
 	/* Any answer ends the rest. */
-	ex_run(&e, p, GET_A, 0, 2000);
-	ck_assert_int_eq(e.dones, 1);
-	ck_assert_int_eq(e.status, 404);
+	ex_run(&ex1, p, GET_A, 0, 2000);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_int_eq(ex1.status, 404);
 	ck_assert_uint_eq(he->he_timeouts, 0);
 	ck_assert_int_eq(he->he_rest_ms, 0);
 	ck_assert(peer_may_ask(ps, p));
-	ex_free(&e);
-	fake_stop(&f);
 }
 END_TEST
-
-static Suite *
-peer_suite(void)
-{
-	Suite *s = suite_create("peer");
-	TCase *answers = tcase_create("answers");
-	TCase *fail = tcase_create("failures");
-	TCase *up = tcase_create("request bodies");
-	TCase *misc = tcase_create("discard and rest");
-
-	tcase_add_checked_fixture(answers, setup, teardown);
-	tcase_add_test(answers, get_content_length);
-	tcase_add_test(answers, get_chunked_in_pieces);
-	tcase_add_test(answers, head_answer_has_no_body);
-	tcase_add_test(answers, body_at_the_consumers_pace);
-	tcase_add_test(answers, keepalive_reuses_the_connection);
-	tcase_add_test(answers, closed_idle_connection_retried_on_a_fresh_one);
-	tcase_add_test(answers, retried_once_only);
-	suite_add_tcase(s, answers);
-
-	tcase_add_checked_fixture(fail, setup, teardown);
-	tcase_add_test(fail, no_answer_times_out);
-	tcase_add_test(fail, stall_mid_body_times_out);
-	tcase_add_test(fail, bad_responses);
-	tcase_add_test(fail, cut_bodies);
-	tcase_add_test(fail, refused_from_the_loop);
-	tcase_add_test(fail, unresolved_peer_refused_from_the_loop);
-	suite_add_tcase(s, fail);
-
-	tcase_add_checked_fixture(up, setup, teardown);
-	tcase_set_timeout(up, 10);
-	tcase_add_test(up, upload_content_length);
-	tcase_add_test(up, upload_chunked);
-	tcase_add_test(up, upload_large_with_backpressure);
-	tcase_add_test(up, upload_slow_producer_no_timeout);
-	tcase_add_test(up, upload_early_answer);
-	suite_add_tcase(s, up);
-
-	tcase_add_checked_fixture(misc, setup, teardown);
-	tcase_add_test(misc, discard_pools_a_small_answer);
-	tcase_add_test(misc, discard_closes_a_large_answer);
-	tcase_add_test(misc, rest_after_timeouts_shared_by_workers);
-	suite_add_tcase(s, misc);
-	return s;
-}
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_suite());
-	int failed;
+	TCase *up;
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("answers", peer_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(get_content_length, get_chunked_in_pieces,
+	    head_answer_has_no_body, body_at_the_consumers_pace,
+	    keepalive_reuses_the_connection,
+	    closed_idle_connection_retried_on_a_fresh_one, retried_once_only));
+	check_main_tcase("failures", peer_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(no_answer_times_out, stall_mid_body_times_out,
+	    bad_responses, cut_bodies, refused_from_the_loop,
+	    unresolved_peer_refused_from_the_loop));
+	up = check_main_tcase("request bodies", peer_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
+	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
+	    upload_early_answer));
+	tcase_set_timeout(up, 10);
+	check_main_tcase("discard and rest", peer_fixture_setup, teardown,
+	    CHECK_MAIN_TESTS(discard_pools_a_small_answer,
+	    discard_closes_a_large_answer,
+	    rest_after_timeouts_shared_by_workers));
+	return check_main_run();
 }

@@ -17,71 +17,17 @@
 #include <unistd.h>
 
 #include "peer/peer_set.c"
-#include "event/loop.h"
-#include "fake_peer.h"
+#include "check_main.h"
+#include "peer_fixture.h"
+#include "exchange.h"
 
-#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-#define GET_A "GET /a HTTP/1.1\r\nHost: p\r\n\r\n"
-
-static struct loop *loop;
-static struct peer_table *table;
-static struct peer_set *ps;
 static int64_t now_ms = 1;	/* the table's clock for retirements */
-static const struct http_limits limits = {
-	.max_request_line = 8192,
-	.max_header_line = 8192,
-	.max_headers = 100,
-	.max_header_size = 65536,
-};
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
-
-static void
-setup(void)
-{
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
-	table = peer_table_create(8);
-	ck_assert_ptr_nonnull(table);
-}
-
-static void
-teardown(void)
-{
-	peer_set_free(ps);
-	ps = NULL;
-	loop_free(loop);
-	peer_table_destroy(table);
-}
 
 static struct peer_spec
 spec(unsigned port, bool save, int64_t ttl_ms)
 {
-	struct peer_spec s;
-	const char *why;
+	struct peer_spec s = peer_fixture_spec(port);
 
-	ck_assert_int_eq(peer_spec_resolve("127.0.0.1", port, &s, &why), 0);
 	s.ps_save = save;
 	s.ps_ttl_ms = ttl_ms;
 	return s;
@@ -92,6 +38,25 @@ set_table(const struct peer_spec *s, size_t n)
 {
 	ck_assert_int_eq(peer_table_replace(table, PEER_SOURCE_CONFIG, s, n,
 	    now_ms++), 0);
+}
+
+/* ps: a worker's view of a table of s[0..n). */
+static void
+make_set(const struct peer_spec *s, size_t n)
+{
+	set_table(s, n);
+	ps = peer_set_create(loop, table, &limits, 2000);
+	ck_assert_ptr_nonnull(ps);
+}
+
+/* The one peer of a set of 127.0.0.1:port. */
+static struct peer *
+only_peer(unsigned port)
+{
+	struct peer_spec s = spec(port, false, 0);
+
+	make_set(&s, 1);
+	return peer_set_first(ps);
 }
 
 /* The peer of the set named 127.0.0.1:port, or NULL. */
@@ -133,94 +98,23 @@ assert_table_order(void)
 	ck_assert_uint_eq(i, n);
 }
 
-/* ------------------------------------------------------------------ */
-/* Exchanges                                                           */
-
-struct ex {
-	struct peer_conn *pc;
-	int heads, dones, fails;
-	bool gone_at_done;		/* pc_peer->p_gone in on_done */
-	char name_at_done[PEER_NAME_MAX];
-};
-
-static bool
-ex_over(const struct ex *e)
-{
-	return e->dones + e->fails > 0;
-}
-
-static void
-ex_on_head(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	(void)pc;
-	e->heads++;
-}
-
-static void
-ex_on_body(struct peer_conn *pc, void *arg)
-{
-	(void)arg;
-	peer_conn_consumed(pc);
-}
-
-static void
-ex_on_done(struct peer_conn *pc, void *arg)
-{
-	struct ex *e = arg;
-
-	e->dones++;
-	/* The peer must still be there, listed or not. */
-	e->gone_at_done = pc->pc_peer->p_gone;
-	memcpy(e->name_at_done, pc->pc_peer->p_name, PEER_NAME_MAX);
-	e->pc = NULL;
-	peer_conn_release(pc);
-}
-
-static void
-ex_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	struct ex *e = arg;
-
-	(void)pc;
-	(void)why;
-	e->fails++;
-	e->pc = NULL;
-}
-
-static const struct peer_handler ex_handler = {
-	.on_head = ex_on_head,
-	.on_body = ex_on_body,
-	.on_done = ex_on_done,
-	.on_fail = ex_on_fail,
-};
-
+/* A GET of p, started. */
 static void
 ex_start(struct ex *e, struct peer *p)
 {
-	e->pc = peer_request(ps, p, GET_A, strlen(GET_A), 0, 2000,
-	    &ex_handler, e);
-	ck_assert_ptr_nonnull(e->pc);
+	ex_request(e, p, GET_A, 0, 2000);
 }
 
-/* A whole exchange with p, ended cleanly. */
+/* A whole GET of p, ended cleanly. */
 static void
-ex_run(struct peer *p)
+ex_ok(struct peer *p)
 {
 	struct ex e = { 0 };
 
-	ex_start(&e, p);
-	RUN_UNTIL(ex_over(&e), 3000);
+	ex_run(&e, p, GET_A, 0, 2000);
 	ck_assert_int_eq(e.fails, 0);
 	ck_assert_int_eq(e.dones, 1);
-}
-
-static void
-start_fake(struct fake_peer *f, int delay_ms)
-{
-	fake_answer_all(f, OK2, delay_ms, 0);
-	ck_assert_int_eq(fake_start(f), 0);
+	ex_free(&e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -246,8 +140,7 @@ START_TEST(peers_in_table_order)
 	s[0] = spec(1, false, 0);
 	s[1] = spec(2, true, 5000);
 	s[2] = spec(3, false, 0);
-	set_table(s, 3);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 3);
 	ck_assert_uint_eq(peer_set_count(ps), 3);
 	ck_assert(peer_set_any_save(ps));
 	assert_table_order();
@@ -304,18 +197,17 @@ START_TEST(idle_connections_across_changes)
 	struct peer_spec s[3];
 	struct peer *a, *b;
 
-	start_fake(&fa, 0);
-	start_fake(&fb, 0);
-	start_fake(&fc, 0);
+	peer_fixture_fake(&fa, OK2, 0, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
+	peer_fixture_fake(&fc, OK2, 0, 0);
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
 	s[2] = spec(1, false, 0);
-	set_table(s, 3);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 3);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
-	ex_run(a);
-	ex_run(b);
+	ex_ok(a);
+	ex_ok(b);
 	ck_assert_uint_eq(a->p_nidle, 1);
 	ck_assert_uint_eq(b->p_nidle, 1);
 
@@ -344,8 +236,8 @@ START_TEST(idle_connections_across_changes)
 	ck_assert_uint_eq(fake_eofs(&fa), 0);
 
 	/* b's next request goes to the new address; a's reuses. */
-	ex_run(b);
-	ex_run(a);
+	ex_ok(b);
+	ex_ok(a);
 	ck_assert_uint_eq(fake_accepts(&fc), 1);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
 	ck_assert_uint_eq(fake_accepts(&fa), 1);
@@ -365,12 +257,9 @@ START_TEST(connection_to_an_old_address_not_pooled)
 	struct ex e = { 0 };
 	struct peer *a;
 
-	start_fake(&fa, 300);
-	start_fake(&fb, 0);
-	s = spec(fa.fp_port, false, 0);
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
-	a = peer_set_first(ps);
+	peer_fixture_fake(&fa, OK2, 300, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
+	a = only_peer(fa.fp_port);
 	ex_start(&e, a);
 	RUN_UNTIL(fake_nreqs(&fa) == 1, 2000);
 
@@ -385,11 +274,12 @@ START_TEST(connection_to_an_old_address_not_pooled)
 	ck_assert_uint_eq(a->p_nidle, 0);
 	RUN_UNTIL(fake_eofs(&fa) == 1, 2000);
 	ck_assert_uint_eq(fake_eofs(&fa), 1);
-	ex_run(a);
+	ex_ok(a);
 	ck_assert_uint_eq(fake_accepts(&fb), 1);
 	ck_assert_uint_eq(fake_nreqs(&fa), 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
+	ex_free(&e);
 }
 END_TEST
 
@@ -403,15 +293,14 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	struct peer *a, *b;
 	char name[PEER_NAME_MAX];
 
-	start_fake(&fa, 150);
-	start_fake(&fb, 0);
+	peer_fixture_fake(&fa, OK2, 150, 0);
+	peer_fixture_fake(&fb, OK2, 0, 0);
 	s[0] = spec(fa.fp_port, false, 0);
 	s[1] = spec(fb.fp_port, false, 0);
-	set_table(s, 2);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(s, 2);
 	a = find(fa.fp_port);
 	b = find(fb.fp_port);
-	ex_run(b);
+	ex_ok(b);
 	ck_assert_uint_eq(b->p_nidle, 1);
 	ex_start(&e, a);
 	snprintf(name, sizeof(name), "%s", a->p_name);
@@ -436,6 +325,7 @@ START_TEST(removed_peer_lives_until_its_connection_ends)
 	ck_assert_uint_eq(fake_eofs(&fa), 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
+	ex_free(&e);
 }
 END_TEST
 
@@ -446,8 +336,7 @@ START_TEST(hold_keeps_a_peer_that_left)
 	/* volatile: the compiler cannot know the first release keeps it */
 	struct peer *volatile p;
 
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
+	make_set(&s, 1);
 	p = peer_set_first(ps);
 	peer_hold(p);
 	peer_hold(p);
@@ -476,11 +365,8 @@ START_TEST(free_with_connections_in_flight)
 	struct ex e1 = { 0 }, e2 = { 0 }, e3 = { 0 };
 	struct peer *a;
 
-	start_fake(&fa, 1000);
-	s = spec(fa.fp_port, false, 0);
-	set_table(&s, 1);
-	ps = peer_set_create(loop, table, &limits, 2000);
-	a = peer_set_first(ps);
+	peer_fixture_fake(&fa, OK2, 1000, 0);
+	a = only_peer(fa.fp_port);
 	ex_start(&e1, a);
 	ex_start(&e2, a);
 	RUN_UNTIL(fake_nreqs(&fa) == 2, 2000);
@@ -501,33 +387,14 @@ START_TEST(free_with_connections_in_flight)
 }
 END_TEST
 
-static Suite *
-peer_set_suite(void)
-{
-	Suite *s = suite_create("peer_set");
-	TCase *tc = tcase_create("peer_set");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, empty_table);
-	tcase_add_test(tc, peers_in_table_order);
-	tcase_add_test(tc, idle_connections_across_changes);
-	tcase_add_test(tc, connection_to_an_old_address_not_pooled);
-	tcase_add_test(tc, removed_peer_lives_until_its_connection_ends);
-	tcase_add_test(tc, hold_keeps_a_peer_that_left);
-	tcase_add_test(tc, free_with_connections_in_flight);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_set_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("peer_set", peer_fixture_setup, peer_fixture_teardown,
+	    CHECK_MAIN_TESTS(empty_table, peers_in_table_order,
+	    idle_connections_across_changes,
+	    connection_to_an_old_address_not_pooled,
+	    removed_peer_lives_until_its_connection_ends,
+	    hold_keeps_a_peer_that_left, free_with_connections_in_flight));
+	return check_main_run();
 }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "peer/peer_table.c"
+#include "check_main.h"
+#include "exposition.h"
 
 static struct peer_spec
 spec(const char *host, unsigned port, bool save, int64_t ttl_ms)
@@ -49,15 +51,6 @@ render(struct peer_table *t)
 	peer_table_render_metrics(t, &out);
 	buf_append(&out, "", 1);
 	return out.data;
-}
-
-static void
-assert_line(const char *text, const char *line)
-{
-	char want[512];
-
-	snprintf(want, sizeof(want), "\n%s\n", line);
-	ck_assert_msg(strstr(text, want) != NULL, "missing line \"%s\"", line);
 }
 
 START_TEST(replace_adds_keeps_and_retires)
@@ -202,7 +195,7 @@ START_TEST(counts_from_workers)
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	text = render(t);
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_peer_lookups_total{peer=\"127.0.0.1:8082\"} 2000");
 	free(text);
 	peer_table_destroy(t);
@@ -276,7 +269,7 @@ START_TEST(render_outcomes_and_histogram)
 	peer_stats_ttfb(st, 3000000);
 	text = render(t);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		assert_line(text, want[i]);
+		exposition_assert(text, want[i]);
 	free(text);
 
 	/* A peer that left the set has no series any more. */
@@ -302,7 +295,7 @@ START_TEST(label_escaped)
 	ck_assert_int_eq(peer_table_replace(t, PEER_SOURCE_CONFIG, &s, 1, 1),
 	    0);
 	text = render(t);
-	assert_line(text,
+	exposition_assert(text,
 	    "shoal_peer_lookups_total{peer=\"we\\\"ird\\\\host:1\"} 0");
 	free(text);
 	peer_table_destroy(t);
@@ -326,31 +319,13 @@ START_TEST(resolve_names)
 }
 END_TEST
 
-static Suite *
-peer_table_suite(void)
-{
-	Suite *s = suite_create("peer_table");
-	TCase *tc = tcase_create("peer_table");
-
-	tcase_add_test(tc, replace_adds_keeps_and_retires);
-	tcase_add_test(tc, retired_peer_keeps_counters_and_full_table_says_so);
-	tcase_add_test(tc, counts_from_workers);
-	tcase_add_test(tc, render_outcomes_and_histogram);
-	tcase_add_test(tc, label_escaped);
-	tcase_add_test(tc, resolve_names);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peer_table_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("peer_table", NULL, NULL,
+	    CHECK_MAIN_TESTS(replace_adds_keeps_and_retires,
+	    retired_peer_keeps_counters_and_full_table_says_so,
+	    counts_from_workers, render_outcomes_and_histogram, label_escaped,
+	    resolve_names));
+	return check_main_run();
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/range.c"
+#include "check_main.h"
 
 /* Parses a NUL-terminated value; first/last are poisoned beforehand so
  * a result other than RANGE_OK is seen not to write them. */
@@ -44,134 +45,131 @@ expect(const char *v, uint64_t size, enum range_result want)
 	    "%s: outputs written on failure", v);
 }
 
-/* The rows of BADINPUT.md "Ranges and conditions", a 1000-byte file. */
-START_TEST(badinput_rows)
-{
-	expect_ok("bytes=0-8", 1000, 0, 8);
-	expect_ok("bytes=-10", 1000, 990, 999);
-	expect_ok("bytes=990-1990", 1000, 990, 999);
-	expect("bytes=100000-", 1000, RANGE_UNSATISFIABLE);
-}
-END_TEST
-
-START_TEST(valid_forms)
-{
-	expect_ok("bytes=0-0", 1000, 0, 0);
-	expect_ok("bytes=0-999", 1000, 0, 999);
-	expect_ok("bytes=999-999", 1000, 999, 999);
-	expect_ok("bytes=0-", 1000, 0, 999);
-	expect_ok("bytes=500-", 1000, 500, 999);
-	expect_ok("bytes=999-", 1000, 999, 999);
-	expect_ok("bytes=-1", 1000, 999, 999);
-	expect_ok("bytes=-1000", 1000, 0, 999);
-	expect_ok("bytes=007-010", 1000, 7, 10);	/* leading zeros */
-	expect_ok("bytes=1-1", 2, 1, 1);
-}
-END_TEST
-
-START_TEST(unit_case_insensitive)
-{
-	expect_ok("BYTES=0-1", 10, 0, 1);
-	expect_ok("Bytes=-3", 10, 7, 9);
-	expect_ok("bYtEs=4-", 10, 4, 9);
-}
-END_TEST
-
-START_TEST(clipping)
-{
-	expect_ok("bytes=0-1000", 1000, 0, 999);
-	expect_ok("bytes=5-18446744073709551615", 1000, 5, 999);
+/* Values that give a range of a file of `size` bytes: first..last. */
+static const struct {
+	const char *v;
+	uint64_t size, first, last;
+} ranges[] = {
+	/* The rows of BADINPUT.md "Ranges and conditions", a 1000-byte
+	 * file. */
+	{ "bytes=0-8", 1000, 0, 8 },
+	{ "bytes=-10", 1000, 990, 999 },
+	{ "bytes=990-1990", 1000, 990, 999 },
+	/* Every form. */
+	{ "bytes=0-0", 1000, 0, 0 },
+	{ "bytes=0-999", 1000, 0, 999 },
+	{ "bytes=999-999", 1000, 999, 999 },
+	{ "bytes=0-", 1000, 0, 999 },
+	{ "bytes=500-", 1000, 500, 999 },
+	{ "bytes=999-", 1000, 999, 999 },
+	{ "bytes=-1", 1000, 999, 999 },
+	{ "bytes=-1000", 1000, 0, 999 },
+	{ "bytes=007-010", 1000, 7, 10 },	/* leading zeros */
+	{ "bytes=1-1", 2, 1, 1 },
+	/* The unit in any case. */
+	{ "BYTES=0-1", 10, 0, 1 },
+	{ "Bytes=-3", 10, 7, 9 },
+	{ "bYtEs=4-", 10, 4, 9 },
+	/* Clipped to the file. */
+	{ "bytes=0-1000", 1000, 0, 999 },
+	{ "bytes=5-18446744073709551615", 1000, 5, 999 },
 	/* A suffix longer than the file is the whole file. */
-	expect_ok("bytes=-10", 5, 0, 4);
-	expect_ok("bytes=-18446744073709551615", 5, 0, 4);
-}
-END_TEST
+	{ "bytes=-10", 5, 0, 4 },
+	{ "bytes=-18446744073709551615", 5, 0, 4 },
+	/* A file of 2^64 - 1 bytes. */
+	{ "bytes=-1", UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1 },
+	{ "bytes=0-", UINT64_MAX, 0, UINT64_MAX - 1 },
+	{ "bytes=18446744073709551614-", UINT64_MAX,
+	    UINT64_MAX - 1, UINT64_MAX - 1 },
+};
 
-START_TEST(unsatisfiable)
-{
-	expect("bytes=1000-", 1000, RANGE_UNSATISFIABLE);
-	expect("bytes=1000-1000", 1000, RANGE_UNSATISFIABLE);
-	expect("bytes=1000-2000", 1000, RANGE_UNSATISFIABLE);
-	expect("bytes=-0", 1000, RANGE_UNSATISFIABLE);
-	expect("bytes=-000", 1000, RANGE_UNSATISFIABLE);
+/* Values that give no range of a file of `size` bytes: `want` says why. */
+static const struct {
+	const char *v;
+	uint64_t size;
+	enum range_result want;
+} refusals[] = {
+	/* BADINPUT.md: past the end of a 1000-byte file. */
+	{ "bytes=100000-", 1000, RANGE_UNSATISFIABLE },
+	/* Unsatisfiable. */
+	{ "bytes=1000-", 1000, RANGE_UNSATISFIABLE },
+	{ "bytes=1000-1000", 1000, RANGE_UNSATISFIABLE },
+	{ "bytes=1000-2000", 1000, RANGE_UNSATISFIABLE },
+	{ "bytes=-0", 1000, RANGE_UNSATISFIABLE },
+	{ "bytes=-000", 1000, RANGE_UNSATISFIABLE },
 	/* A huge first byte that still fits in 64 bits is a valid range. */
-	expect("bytes=18446744073709551615-", 1000, RANGE_UNSATISFIABLE);
-	expect("bytes=18446744073709551615-18446744073709551615", 1000,
-	    RANGE_UNSATISFIABLE);
-}
-END_TEST
-
-START_TEST(empty_file)
-{
-	expect("bytes=0-", 0, RANGE_UNSATISFIABLE);
-	expect("bytes=0-0", 0, RANGE_UNSATISFIABLE);
-	expect("bytes=0-99", 0, RANGE_UNSATISFIABLE);
-	expect("bytes=-5", 0, RANGE_UNSATISFIABLE);
-	expect("bytes=-0", 0, RANGE_UNSATISFIABLE);
+	{ "bytes=18446744073709551615-", 1000, RANGE_UNSATISFIABLE },
+	{ "bytes=18446744073709551615-18446744073709551615", 1000,
+	    RANGE_UNSATISFIABLE },
+	/* An empty file. */
+	{ "bytes=0-", 0, RANGE_UNSATISFIABLE },
+	{ "bytes=0-0", 0, RANGE_UNSATISFIABLE },
+	{ "bytes=0-99", 0, RANGE_UNSATISFIABLE },
+	{ "bytes=-5", 0, RANGE_UNSATISFIABLE },
+	{ "bytes=-0", 0, RANGE_UNSATISFIABLE },
 	/* Still invalid before it is unsatisfiable. */
-	expect("bytes=5-3", 0, RANGE_NONE);
-	expect("bytes=x", 0, RANGE_NONE);
-}
-END_TEST
-
-START_TEST(invalid_syntax)
-{
-	static const char *const bad[] = {
-		"",
-		"b",
-		"bytes",
-		"bytes=",
-		"bytes=-",
-		"bytes=--5",
-		"bytes=5--6",
-		"bytes=-5-",
-		"bytes=a-b",
-		"bytes=1-b",
-		"bytes=0x10-",
-		"bytes=+1-2",
-		"bytes=1-+2",
-		"bytes=-+2",
-		"bytes=1",
-		"bytes=1-2x",
-		"bytes=1.5-2",
-		"bytes==1-2",
-		"bytes 1-2",
-		"bytes:1-2",
-		"bytes =1-2",
-		"bytes= 1-2",
-		"bytes=1 -2",
-		"bytes=1- 2",
-		"bytes=1-2 ",
-		" bytes=1-2",
-		"bytes=\t1-2",
-		"byte=1-2",
-		"bytesx=1-2",
-		"items=1-2",
-		"none",
-		"bytes=5-4",			/* last before first */
-		"bytes=1000-999",
-		"bytes=0-1,5-6",		/* several ranges */
-		"bytes=0-1, 5-6",
-		"bytes=-5,0-1",
-		"bytes=0-,",
-		"bytes=,0-1",
-		"bytes=0-1,",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		expect(bad[i], 1000, RANGE_NONE);
-}
-END_TEST
-
-START_TEST(overflow)
-{
+	{ "bytes=5-3", 0, RANGE_NONE },
+	{ "bytes=x", 0, RANGE_NONE },
+	/* Invalid: the header is ignored. */
+	{ "", 1000, RANGE_NONE },
+	{ "b", 1000, RANGE_NONE },
+	{ "bytes", 1000, RANGE_NONE },
+	{ "bytes=", 1000, RANGE_NONE },
+	{ "bytes=-", 1000, RANGE_NONE },
+	{ "bytes=--5", 1000, RANGE_NONE },
+	{ "bytes=5--6", 1000, RANGE_NONE },
+	{ "bytes=-5-", 1000, RANGE_NONE },
+	{ "bytes=a-b", 1000, RANGE_NONE },
+	{ "bytes=1-b", 1000, RANGE_NONE },
+	{ "bytes=0x10-", 1000, RANGE_NONE },
+	{ "bytes=+1-2", 1000, RANGE_NONE },
+	{ "bytes=1-+2", 1000, RANGE_NONE },
+	{ "bytes=-+2", 1000, RANGE_NONE },
+	{ "bytes=1", 1000, RANGE_NONE },
+	{ "bytes=1-2x", 1000, RANGE_NONE },
+	{ "bytes=1.5-2", 1000, RANGE_NONE },
+	{ "bytes==1-2", 1000, RANGE_NONE },
+	{ "bytes 1-2", 1000, RANGE_NONE },
+	{ "bytes:1-2", 1000, RANGE_NONE },
+	{ "bytes =1-2", 1000, RANGE_NONE },
+	{ "bytes= 1-2", 1000, RANGE_NONE },
+	{ "bytes=1 -2", 1000, RANGE_NONE },
+	{ "bytes=1- 2", 1000, RANGE_NONE },
+	{ "bytes=1-2 ", 1000, RANGE_NONE },
+	{ " bytes=1-2", 1000, RANGE_NONE },
+	{ "bytes=\t1-2", 1000, RANGE_NONE },
+	{ "byte=1-2", 1000, RANGE_NONE },
+	{ "bytesx=1-2", 1000, RANGE_NONE },
+	{ "items=1-2", 1000, RANGE_NONE },
+	{ "none", 1000, RANGE_NONE },
+	{ "bytes=5-4", 1000, RANGE_NONE },	/* last before first */
+	{ "bytes=1000-999", 1000, RANGE_NONE },
+	{ "bytes=0-1,5-6", 1000, RANGE_NONE },	/* several ranges */
+	{ "bytes=0-1, 5-6", 1000, RANGE_NONE },
+	{ "bytes=-5,0-1", 1000, RANGE_NONE },
+	{ "bytes=0-,", 1000, RANGE_NONE },
+	{ "bytes=,0-1", 1000, RANGE_NONE },
+	{ "bytes=0-1,", 1000, RANGE_NONE },
 	/* 2^64 and beyond do not parse: the header is ignored. */
-	expect("bytes=18446744073709551616-", 1000, RANGE_NONE);
-	expect("bytes=0-18446744073709551616", 1000, RANGE_NONE);
-	expect("bytes=-18446744073709551616", 1000, RANGE_NONE);
-	expect("bytes=99999999999999999999999999-", 1000, RANGE_NONE);
-	expect("bytes=1-99999999999999999999999999", 1000, RANGE_NONE);
+	{ "bytes=18446744073709551616-", 1000, RANGE_NONE },
+	{ "bytes=0-18446744073709551616", 1000, RANGE_NONE },
+	{ "bytes=-18446744073709551616", 1000, RANGE_NONE },
+	{ "bytes=99999999999999999999999999-", 1000, RANGE_NONE },
+	{ "bytes=1-99999999999999999999999999", 1000, RANGE_NONE },
+	/* A file of 2^64 - 1 bytes. */
+	{ "bytes=18446744073709551615-", UINT64_MAX, RANGE_UNSATISFIABLE },
+};
+
+START_TEST(range_rows)
+{
+	expect_ok(ranges[_i].v, ranges[_i].size, ranges[_i].first,
+	    ranges[_i].last);
+}
+END_TEST
+
+START_TEST(refusal_rows)
+{
+	expect(refusals[_i].v, refusals[_i].size, refusals[_i].want);
 }
 END_TEST
 
@@ -193,17 +191,6 @@ START_TEST(length_bounds)
 }
 END_TEST
 
-START_TEST(huge_file)
-{
-	expect_ok("bytes=-1", UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1);
-	expect_ok("bytes=0-", UINT64_MAX, 0, UINT64_MAX - 1);
-	expect_ok("bytes=18446744073709551614-", UINT64_MAX,
-	    UINT64_MAX - 1, UINT64_MAX - 1);
-	expect("bytes=18446744073709551615-", UINT64_MAX,
-	    RANGE_UNSATISFIABLE);
-}
-END_TEST
-
 START_TEST(number_reader)
 {
 	const char s[] = "123x";
@@ -219,36 +206,13 @@ START_TEST(number_reader)
 }
 END_TEST
 
-static Suite *
-range_suite(void)
-{
-	Suite *s = suite_create("range");
-	TCase *tc = tcase_create("parse");
-
-	tcase_add_test(tc, badinput_rows);
-	tcase_add_test(tc, valid_forms);
-	tcase_add_test(tc, unit_case_insensitive);
-	tcase_add_test(tc, clipping);
-	tcase_add_test(tc, unsatisfiable);
-	tcase_add_test(tc, empty_file);
-	tcase_add_test(tc, invalid_syntax);
-	tcase_add_test(tc, overflow);
-	tcase_add_test(tc, length_bounds);
-	tcase_add_test(tc, huge_file);
-	tcase_add_test(tc, number_reader);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(range_suite());
-	int failed;
+	TCase *tc = check_main_tcase("parse", NULL, NULL,
+	    CHECK_MAIN_TESTS(length_bounds, number_reader));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	CHECK_MAIN_ROWS(tc, range_rows, ranges);
+	CHECK_MAIN_ROWS(tc, refusal_rows, refusals);
+	return check_main_run();
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "http/response.c"
+#include "check_main.h"
 
 /* A response split into its head (up to and including the blank line)
  * and whatever follows. */
@@ -310,35 +311,15 @@ START_TEST(text_extra_headers_and_keepalive)
 }
 END_TEST
 
-static Suite *
-response_suite(void)
-{
-	Suite *s = suite_create("response");
-	TCase *tc = tcase_create("response");
-
-	tcase_set_timeout(tc, 5);	/* one test waits for a new second */
-	tcase_add_test(tc, reason_phrases);
-	tcase_add_test(tc, start_line_server_and_date);
-	tcase_add_test(tc, date_follows_the_clock);
-	tcase_add_test(tc, header_format);
-	tcase_add_test(tc, connection_header);
-	tcase_add_test(tc, text_get);
-	tcase_add_test(tc, text_head_has_no_body);
-	tcase_add_test(tc, text_304_204_no_length);
-	tcase_add_test(tc, text_extra_headers_and_keepalive);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(response_suite());
-	int failed;
+	TCase *tc = check_main_tcase("response", NULL, NULL,
+	    CHECK_MAIN_TESTS(reason_phrases, start_line_server_and_date,
+	    date_follows_the_clock, header_format, connection_header, text_get,
+	    text_head_has_no_body, text_304_204_no_length,
+	    text_extra_headers_and_keepalive));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tcase_set_timeout(tc, 5);	/* one test waits for a new second */
+	return check_main_run();
 }

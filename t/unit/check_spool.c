@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,39 +24,22 @@
 #include <unistd.h>
 
 #include "store/spool.c"
-#include "event/loop.h"
+#include "check_main.h"
+#include "loop_fixture.h"
+#include "tmp_dir.h"
 
-/*
- * Each tcase gets a base directory, made and removed by the parent (an
- * unchecked fixture), so nothing is left behind even when a test fails;
- * each test makes its ROOT (with the hidden directory) in it.
- */
-static char base[64];
+/* Each test makes its ROOT (with the hidden directory) in tmp_dir. */
 static char root[96], tmpdir[128], small[96];
 static int root_fd = -1, tmp_fd = -1;
-static struct loop *loop;
 static struct iopool *pool;
 static struct spool_dir dir;
 static pthread_t loop_thread;
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 make_base(void)
 {
-	strcpy(base, "/tmp/check_spool_XXXXXX");
-	if (mkdtemp(base) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(small, sizeof(small), "%s/small", base);
+	tmp_dir_make();
+	tmp_dir_join(small, sizeof(small), tmp_dir, "small");
 }
 
 static void
@@ -65,7 +47,7 @@ remove_base(void)
 {
 	/* A test that failed may have left its small tmpfs mounted. */
 	(void)umount2(small, MNT_DETACH);
-	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_dir_remove();
 }
 
 /* ROOT and its hidden directory under `parent`, opened as a worker does,
@@ -73,9 +55,8 @@ remove_base(void)
 static void
 make_root(const char *parent, struct spool_dir *d, int *rfd, int *tfd)
 {
-	snprintf(root, sizeof(root), "%s/root_XXXXXX", parent);
-	ck_assert_ptr_nonnull(mkdtemp(root));
-	snprintf(tmpdir, sizeof(tmpdir), "%s/%s", root, FILE_TMP_DIR);
+	tmp_dir_sub(root, sizeof(root), parent, "root");
+	tmp_dir_join(tmpdir, sizeof(tmpdir), root, FILE_TMP_DIR);
 	ck_assert_int_eq(mkdir(tmpdir, 0755), 0);
 	*rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(*rfd, 0);
@@ -89,11 +70,10 @@ static void
 setup(void)
 {
 	loop_thread = pthread_self();
-	loop = loop_create();
-	ck_assert_ptr_nonnull(loop);
+	loop_fixture_setup();
 	pool = iopool_create(loop, 2, 64);
 	ck_assert_ptr_nonnull(pool);
-	make_root(base, &dir, &root_fd, &tmp_fd);
+	make_root(tmp_dir, &dir, &root_fd, &tmp_fd);
 }
 
 static void
@@ -104,34 +84,10 @@ teardown(void)
 		spool_dir_teardown(&dir);
 	}
 	pool = NULL;
-	loop_free(loop);
+	loop_fixture_teardown();
 	close(tmp_fd);
 	close(root_fd);
 }
-
-static void
-noop_timer(struct loop *l, struct loop_timer *t)
-{
-	(void)l;
-	(void)t;
-}
-
-static void
-turn(int64_t ms)
-{
-	struct loop_timer guard = { 0 };
-
-	loop_timer_set(loop, &guard, ms, noop_timer);
-	loop_run_once(loop, NULL);
-	loop_timer_cancel(loop, &guard);
-}
-
-/* Turns until cond holds, ms at most; the caller asserts cond after. */
-#define RUN_UNTIL(cond, ms) do {					\
-	int64_t end_ = loop_clock_ms() + (ms);				\
-	while (!(cond) && loop_clock_ms() < end_)			\
-		turn(10);						\
-} while (0)
 
 /* Until the pool is idle and the loop has seen its last completion. */
 static void
@@ -140,6 +96,23 @@ settle(void)
 	RUN_UNTIL(iopool_pending(pool) == 0, 3000);
 	ck_assert_uint_eq(iopool_pending(pool), 0);
 	turn(0);
+}
+
+/* Until every spool of d is gone, ms at most. */
+static void
+wait_idle(struct spool_dir *d, int64_t ms)
+{
+	RUN_UNTIL(spool_dir_idle(d), ms);
+	ck_assert(spool_dir_idle(d));
+}
+
+/* Gives sp up and waits until it is gone and the pool idle. */
+static void
+abort_and_settle(struct spool *sp)
+{
+	spool_abort(sp);
+	wait_idle(&dir, 3000);
+	settle();
 }
 
 /* The entries of a directory, "." and ".." aside. */
@@ -261,13 +234,23 @@ owner_feed(struct owner *o)
 	}
 }
 
-static void
-owner_opened(struct spool *sp, int err, void *arg)
+/* The owner of a callback, which must be for its spool; notes a call
+ * from off the loop thread. */
+static struct owner *
+owner_called(struct spool *sp, void *arg)
 {
 	struct owner *o = arg;
 
 	o->nested |= !pthread_equal(pthread_self(), loop_thread);
 	ck_assert_ptr_eq(sp, o->sp);
+	return o;
+}
+
+static void
+owner_opened(struct spool *sp, int err, void *arg)
+{
+	struct owner *o = owner_called(sp, arg);
+
 	o->opened++;
 	o->open_err = err;
 	snprintf(o->tmp_name, sizeof(o->tmp_name), "%s", spool_tmp_name(sp));
@@ -276,10 +259,8 @@ owner_opened(struct spool *sp, int err, void *arg)
 static void
 owner_written(struct spool *sp, int err, void *arg)
 {
-	struct owner *o = arg;
+	struct owner *o = owner_called(sp, arg);
 
-	o->nested |= !pthread_equal(pthread_self(), loop_thread);
-	ck_assert_ptr_eq(sp, o->sp);
 	if (o->written < 64)
 		o->write_err[o->written] = err;
 	o->written++;
@@ -293,10 +274,8 @@ owner_written(struct spool *sp, int err, void *arg)
 static void
 owner_published(struct spool *sp, int err, void *arg)
 {
-	struct owner *o = arg;
+	struct owner *o = owner_called(sp, arg);
 
-	o->nested |= !pthread_equal(pthread_self(), loop_thread);
-	ck_assert_ptr_eq(sp, o->sp);
 	o->published++;
 	o->pub_err = err;
 	o->digest = spool_digest(sp);
@@ -346,6 +325,19 @@ xattr_digest(const char *name, uint64_t *digest)
 
 #define LEN (4 * SPOOL_BUF_SIZE + 12345)	/* five buffers, the last short */
 static char data[LEN];
+
+/* o, to write len bytes of data (a pattern of seed) through a new spool
+ * of dir; feed_on_written: handing more over as buffers come back. */
+static void
+start_owner(struct owner *o, unsigned seed, size_t len, bool feed_on_written)
+{
+	pattern(data, LEN, seed);
+	o->data = data;
+	o->len = len;
+	o->feed_on_written = feed_on_written;
+	o->sp = spool_create(&dir, "cp", &owner_handler, o);
+	ck_assert_ptr_nonnull(o->sp);
+}
 
 START_TEST(write_and_publish_whole)
 {
@@ -406,8 +398,7 @@ START_TEST(write_and_publish_whole)
 		    "/tmp; the xattr is not checked\n");
 	/* No temporary left; the spool freed itself. */
 	ck_assert_int_eq(count_entries(tmpdir), 0);
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 }
 END_TEST
 
@@ -439,8 +430,7 @@ START_TEST(publish_with_given_digest)
 	ck_assert_int_eq(st.st_size, 5);
 	ck_assert_int_ge(st.st_mtim.tv_sec, before);
 	ck_assert_int_le(st.st_mtim.tv_sec, time(NULL));
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 }
 END_TEST
@@ -463,8 +453,7 @@ START_TEST(publish_empty)
 	ck_assert_ptr_nonnull(got);
 	ck_assert_uint_eq(len, 0);
 	free(got);
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 }
 END_TEST
 
@@ -489,8 +478,7 @@ START_TEST(publish_never_replaces)
 	ck_assert(memcmp(got, "old", 3) == 0);
 	free(got);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 	ck_assert_int_eq(count_entries(root), 2);	/* taken, the hidden dir */
 }
 END_TEST
@@ -554,8 +542,7 @@ START_TEST(reserve_refusals)
 	RUN_UNTIL(again.opened, 3000);
 	ck_assert_int_eq(again.open_err, EEXIST);
 	spool_abort(again.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 }
 END_TEST
 
@@ -568,8 +555,7 @@ START_TEST(reservation_released_on_abort)
 	RUN_UNTIL(a.opened, 3000);
 	ck_assert_int_eq(a.open_err, 0);
 	spool_abort(a.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 3000);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 	b.sp = spool_reserve(&dir, "n", 0, &owner_handler, &b);
 	RUN_UNTIL(b.opened, 3000);
@@ -592,17 +578,28 @@ struct hooks {
 	int fail_errno;			/* after_link returns -1 with it */
 };
 
+/* "hooked" in ROOT: -1 not there (ENOENT), 1 there and the file of id,
+ * 0 otherwise. */
+static int
+hooked(const struct file_identity *id)
+{
+	struct stat st;
+
+	if (fstatat(root_fd, "hooked", &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? -1 : 0;
+	return (uint64_t)st.st_ino == id->id_ino &&
+	    (uint64_t)st.st_size == id->id_size;
+}
+
 static void
 hook_before(struct spool *sp, const struct file_identity *id, void *arg)
 {
 	struct hooks *h = arg;
-	struct stat st;
 
 	(void)sp;
 	h->before++;
 	h->off_loop = !pthread_equal(pthread_self(), loop_thread);
-	h->name_free_before = fstatat(root_fd, "hooked", &st,
-	    AT_SYMLINK_NOFOLLOW) == -1 && errno == ENOENT;
+	h->name_free_before = hooked(id) == -1;
 	h->id = *id;
 }
 
@@ -610,14 +607,10 @@ static int
 hook_after(struct spool *sp, const struct file_identity *id, void *arg)
 {
 	struct hooks *h = arg;
-	struct stat st;
 
 	(void)sp;
 	h->after++;
-	h->name_there_after = h->before == 1 && fstatat(root_fd, "hooked",
-	    &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (uint64_t)st.st_ino == id->id_ino &&
-	    (uint64_t)st.st_size == id->id_size;
+	h->name_there_after = h->before == 1 && hooked(id) == 1;
 	if (h->fail_errno != 0) {
 		errno = h->fail_errno;
 		return -1;
@@ -670,8 +663,7 @@ START_TEST(after_link_failure_unpublishes)
 	ck_assert_int_eq(o.pub_err, EROFS);
 	ck_assert(!exists_in(root, "hooked"));
 	ck_assert_int_eq(count_entries(tmpdir), 0);
-	RUN_UNTIL(spool_dir_idle(&dir), 1000);
-	ck_assert(spool_dir_idle(&dir));
+	wait_idle(&dir, 1000);
 }
 END_TEST
 
@@ -686,10 +678,7 @@ START_TEST(abort_before_open)
 	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
 	ck_assert(o.sp->sp_job_busy);
 	ck_assert_int_eq(o.sp->sp_job_kind, SPOOL_JOB_CREATE);
-	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
-	settle();
+	abort_and_settle(o.sp);
 	ck_assert_int_eq(callbacks(&o), 0);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 }
@@ -700,20 +689,14 @@ START_TEST(abort_with_a_write_in_flight)
 {
 	struct owner o = { 0 };
 
-	pattern(data, LEN, 2);
-	o.data = data;
-	o.len = LEN;
-	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
+	start_owner(&o, 2, LEN, false);
 	RUN_UNTIL(o.opened, 3000);
 	ck_assert_int_eq(o.open_err, 0);
 	owner_feed(&o);
 	ck_assert(o.sp->sp_job_busy);
 	ck_assert_int_eq(o.sp->sp_job_kind, SPOOL_JOB_WRITE);
 	ck_assert_uint_eq(o.sp->sp_count, 2);
-	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
-	settle();
+	abort_and_settle(o.sp);
 	ck_assert_int_eq(o.written + o.published, 0);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 }
@@ -724,20 +707,13 @@ START_TEST(abort_after_writes)
 {
 	struct owner o = { 0 };
 
-	pattern(data, LEN, 3);
-	o.data = data;
-	o.len = LEN;
-	o.feed_on_written = true;
-	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
+	start_owner(&o, 3, LEN, true);
 	owner_feed(&o);
 	RUN_UNTIL(o.written == 5, 5000);
 	ck_assert_int_eq(o.written, 5);
 	ck_assert_uint_eq(spool_written(o.sp), LEN);
 	ck_assert(exists_in(tmpdir, o.tmp_name));
-	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
-	settle();
+	abort_and_settle(o.sp);
 	ck_assert_int_eq(o.written, 5);
 	ck_assert_int_eq(o.published, 0);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
@@ -751,21 +727,15 @@ START_TEST(abort_with_publish_pending)
 {
 	struct owner o = { 0 };
 
-	pattern(data, LEN, 4);
-	o.data = data;
-	o.len = 2 * SPOOL_BUF_SIZE;
+	start_owner(&o, 4, 2 * SPOOL_BUF_SIZE, false);
 	o.publish_at_end = true;
 	o.how.name = "never";
-	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
 	RUN_UNTIL(o.opened, 3000);
 	owner_feed(&o);		/* two buffers, then the publish */
 	ck_assert(o.sp->sp_job_busy);
 	ck_assert_int_eq(o.sp->sp_job_kind, SPOOL_JOB_WRITE);
 	ck_assert(o.sp->sp_publish_wanted);
-	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
-	settle();
+	abort_and_settle(o.sp);
 	ck_assert_int_eq(o.written + o.published, 0);
 	ck_assert(!exists_in(root, "never"));
 	ck_assert_int_eq(count_entries(tmpdir), 0);
@@ -781,21 +751,14 @@ START_TEST(abort_while_publishing)
 	size_t len;
 	char *got;
 
-	pattern(data, LEN, 5);
-	o.data = data;
-	o.len = LEN;
-	o.feed_on_written = true;
-	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
+	start_owner(&o, 5, LEN, true);
 	owner_feed(&o);
 	RUN_UNTIL(o.written == 5, 5000);
 	o.how.name = "late";
 	spool_publish(o.sp, &o.how);
 	ck_assert(o.sp->sp_job_busy);
 	ck_assert_int_eq(o.sp->sp_job_kind, SPOOL_JOB_PUBLISH);
-	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&dir), 3000);
-	ck_assert(spool_dir_idle(&dir));
-	settle();
+	abort_and_settle(o.sp);
 	ck_assert_int_eq(o.published, 0);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 	got = slurp("late", &len);
@@ -863,8 +826,7 @@ START_TEST(write_failure_stops_the_spool)
 	ck_assert_int_eq(o.published, 0);
 	ck_assert(!exists_in(root, "full"));
 	spool_abort(o.sp);
-	RUN_UNTIL(spool_dir_idle(&sdir), 3000);
-	ck_assert(spool_dir_idle(&sdir));
+	wait_idle(&sdir, 3000);
 	ck_assert_int_eq(count_entries(tmpdir), 0);
 	ck_assert_int_eq(o.published, 0);
 
@@ -905,52 +867,24 @@ START_TEST(teardown_removes_what_is_left)
 }
 END_TEST
 
-static Suite *
-spool_suite(void)
-{
-	Suite *s = suite_create("spool");
-	TCase *pub = tcase_create("publish");
-	TCase *res = tcase_create("reserve");
-	TCase *abort_tc = tcase_create("abort");
-
-	tcase_add_unchecked_fixture(pub, make_base, remove_base);
-	tcase_add_checked_fixture(pub, setup, teardown);
-	tcase_add_test(pub, write_and_publish_whole);
-	tcase_add_test(pub, publish_with_given_digest);
-	tcase_add_test(pub, publish_empty);
-	tcase_add_test(pub, publish_never_replaces);
-	tcase_add_test(pub, hooks_run_around_the_link);
-	tcase_add_test(pub, after_link_failure_unpublishes);
-	tcase_add_test(pub, write_failure_stops_the_spool);
-	tcase_add_test(pub, teardown_removes_what_is_left);
-	suite_add_tcase(s, pub);
-
-	tcase_add_unchecked_fixture(res, make_base, remove_base);
-	tcase_add_checked_fixture(res, setup, teardown);
-	tcase_add_test(res, reserve_refusals);
-	tcase_add_test(res, reservation_released_on_abort);
-	suite_add_tcase(s, res);
-
-	tcase_add_unchecked_fixture(abort_tc, make_base, remove_base);
-	tcase_add_checked_fixture(abort_tc, setup, teardown);
-	tcase_add_test(abort_tc, abort_before_open);
-	tcase_add_test(abort_tc, abort_with_a_write_in_flight);
-	tcase_add_test(abort_tc, abort_after_writes);
-	tcase_add_test(abort_tc, abort_with_publish_pending);
-	tcase_add_test(abort_tc, abort_while_publishing);
-	suite_add_tcase(s, abort_tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(spool_suite());
-	int failed;
+	TCase *tc;
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tc = check_main_tcase("publish", setup, teardown,
+	    CHECK_MAIN_TESTS(write_and_publish_whole,
+	    publish_with_given_digest, publish_empty, publish_never_replaces,
+	    hooks_run_around_the_link, after_link_failure_unpublishes,
+	    write_failure_stops_the_spool, teardown_removes_what_is_left));
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
+	tc = check_main_tcase("reserve", setup, teardown,
+	    CHECK_MAIN_TESTS(reserve_refusals, reservation_released_on_abort));
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
+	tc = check_main_tcase("abort", setup, teardown,
+	    CHECK_MAIN_TESTS(abort_before_open, abort_with_a_write_in_flight,
+	    abort_after_writes, abort_with_publish_pending,
+	    abort_while_publishing));
+	tcase_add_unchecked_fixture(tc, make_base, remove_base);
+	return check_main_run();
 }

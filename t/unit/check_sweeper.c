@@ -10,7 +10,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,138 +20,8 @@
 #include <unistd.h>
 
 #include "store/index_repair.c"
-
-/* A directory made and removed by the runner (an unchecked fixture), so
- * that a failing test leaves nothing behind; each test starts without an
- * index file in it. */
-static char dir[64];
-static char path[128];
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void
-make_dir(void)
-{
-	strcpy(dir, "/tmp/check_sweeper_XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "%s/index", dir);
-}
-
-static void
-remove_dir(void)
-{
-	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-setup(void)
-{
-	char p[160];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s.new", path);
-	unlink(p);
-}
-
-static struct index *
-open_ok(uint64_t capacity, enum index_open_how want)
-{
-	struct index_open_report rep;
-	struct index *ix = index_open(path, capacity, 0, &rep);
-
-	ck_assert_msg(ix != NULL, "index_open: %s", strerror(errno));
-	ck_assert_int_eq(rep.r_how, want);
-	free(rep.r_lost);
-	return ix;
-}
-
-static struct index_identity
-ident(uint64_t n)
-{
-	struct index_identity id = { 1000 + n, 2000 + n, 3000 + n };
-
-	return id;
-}
-
-#define S(str) (str), strlen(str)
-
-static int
-put(struct index *ix, const char *name, uint64_t n, int64_t expiry)
-{
-	struct index_identity id = ident(n);
-
-	return index_put_copy(ix, S(name), &id, expiry, 0);
-}
-
-static enum index_lookup
-look(struct index *ix, const char *name, int64_t now)
-{
-	return index_lookup(ix, S(name), NULL, now, NULL);
-}
-
-/* Checks every entry of the table as the repair would, and that the
- * per-stripe counts agree with the entries. */
-static void
-assert_consistent(struct index *ix)
-{
-	uint32_t s;
-
-	for (s = 0; s < ix->ix_geo.g_nstripes; s++) {
-		uint64_t count[INDEX_STATES] = { 0 }, b;
-		uint64_t first = (uint64_t)s * ix->ix_geo.g_bps;
-		unsigned w;
-
-		ck_assert_int_eq(ix->ix_stripes[s].st_undo.u_active, 0);
-		for (b = first; b < first + ix->ix_geo.g_bps; b++)
-			for (w = 0; w < INDEX_WAYS; w++) {
-				uint8_t st = ix->ix_buckets[b].b_state[w];
-
-				if (st == INDEX_EMPTY)
-					continue;
-				ck_assert_msg(index_slot_valid(ix, s, b, w),
-				    "bad entry at %llu/%u",
-				    (unsigned long long)b, w);
-				ck_assert_msg(!index_slot_duplicate(ix, b, w),
-				    "duplicate entry at %llu/%u",
-				    (unsigned long long)b, w);
-				count[st]++;
-			}
-		for (w = 1; w < INDEX_STATES; w++)
-			ck_assert_uint_eq(count[w],
-			    ix->ix_stripes[s].st_count[w]);
-	}
-}
-
-/* Forks a child that runs fn(ix) and exits with its result. */
-static pid_t
-spawn(struct index *ix, int (*fn)(struct index *))
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(fn(ix));
-	return pid;
-}
-
-static int
-wait_status(pid_t pid)
-{
-	int status;
-
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return status;
-}
+#include "check_main.h"
+#include "index_fixture.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -206,8 +75,7 @@ START_TEST(sweeper_collects_expired)
 	ck_assert_uint_eq(stats.is_expirations, 60);
 	ck_assert_uint_eq(stats.is_copies, 140);
 	ck_assert_uint_eq(stats.is_negatives, 1);
-	assert_consistent(ix);
-	index_close(ix);
+	close_consistent(ix);
 }
 END_TEST
 
@@ -263,30 +131,13 @@ START_TEST(list_walks_every_entry)
 }
 END_TEST
 
-static Suite *
-sweeper_suite(void)
-{
-	Suite *s = suite_create("sweeper");
-	TCase *sweep_tc = tcase_create("sweep");
-
-	tcase_add_unchecked_fixture(sweep_tc, make_dir, remove_dir);
-	tcase_add_checked_fixture(sweep_tc, setup, NULL);
-	tcase_add_test(sweep_tc, sweeper_collects_expired);
-	tcase_add_test(sweep_tc, sweeper_ends_dead_fetches);
-	tcase_add_test(sweep_tc, list_walks_every_entry);
-	suite_add_tcase(s, sweep_tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(sweeper_suite());
-	int failed;
+	TCase *tc = check_main_tcase("sweep", index_fixture_setup, NULL,
+	    CHECK_MAIN_TESTS(sweeper_collects_expired,
+	    sweeper_ends_dead_fetches, list_walks_every_entry));
 
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	index_fixture_add(tc);
+	return check_main_run();
 }

@@ -10,6 +10,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 START_TEST(test_digits)
 {
 	const char *s = "0123x", *p;
@@ -42,11 +44,33 @@ START_TEST(test_digits)
 }
 END_TEST
 
+/* Every row of good reads as its value v through parse(), into an output
+ * of `type`; every string of bad is refused and leaves the output alone. */
+#define EXPECT_READS(parse, type, good, bad) do {			\
+	type out_;							\
+	size_t i_;							\
+									\
+	for (i_ = 0; i_ < sizeof(good) / sizeof((good)[0]); i_++) {	\
+		ck_assert_msg(parse((good)[i_].s, &out_) == 0,		\
+		    "%s rejected", (good)[i_].s);			\
+		ck_assert_msg(out_ == (good)[i_].v, "%s: %llu, want %llu", \
+		    (good)[i_].s, (unsigned long long)out_,		\
+		    (unsigned long long)(good)[i_].v);			\
+	}								\
+	for (i_ = 0; i_ < sizeof(bad) / sizeof((bad)[0]); i_++) {	\
+		out_ = 7;						\
+		ck_assert_msg(parse((bad)[i_], &out_) == -1,		\
+		    "'%s' accepted", (bad)[i_]);			\
+		ck_assert_msg(out_ == 7, "'%s' changed the output",	\
+		    (bad)[i_]);						\
+	}								\
+} while (0)
+
 START_TEST(test_durations)
 {
 	static const struct {
 		const char *s;
-		int64_t ms;
+		int64_t v;
 	} good[] = {
 		{ "0", 0 }, { "10", 10000 }, { "500ms", 500 }, { "0ms", 0 },
 		{ "10s", 10000 }, { "2m", 120000 }, { "1h", 3600000 },
@@ -62,19 +86,8 @@ START_TEST(test_durations)
 		"106751991168d", "99999999999999999999", "1d\n",
 	};
 	int64_t ms;
-	size_t i;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(units_parse_duration(good[i].s, &ms) == 0,
-		    "%s rejected", good[i].s);
-		ck_assert_int_eq(ms, good[i].ms);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ms = -7;
-		ck_assert_msg(units_parse_duration(bad[i], &ms) == -1,
-		    "'%s' accepted", bad[i]);
-		ck_assert_int_eq(ms, -7);
-	}
+	EXPECT_READS(units_parse_duration, int64_t, good, bad);
 	ck_assert_int_eq(units_parse_duration(NULL, &ms), -1);
 }
 END_TEST
@@ -83,7 +96,7 @@ START_TEST(test_sizes)
 {
 	static const struct {
 		const char *s;
-		uint64_t n;
+		uint64_t v;
 	} good[] = {
 		{ "0", 0 }, { "512", 512 }, { "4KiB", 4096 },
 		{ "10MiB", 10485760 }, { "1GiB", 1073741824 },
@@ -95,17 +108,8 @@ START_TEST(test_sizes)
 		"1kiB", "1KiBs", "18446744073709551616", "16777216TiB",
 		"17179869184GiB", "1 ",
 	};
-	uint64_t n;
-	size_t i;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(units_parse_size(good[i].s, &n) == 0,
-		    "%s rejected", good[i].s);
-		ck_assert_uint_eq(n, good[i].n);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(units_parse_size(bad[i], &n) == -1,
-		    "'%s' accepted", bad[i]);
+	EXPECT_READS(units_parse_size, uint64_t, good, bad);
 }
 END_TEST
 
@@ -126,29 +130,10 @@ START_TEST(test_format)
 }
 END_TEST
 
-static Suite *
-units_suite(void)
-{
-	Suite *s = suite_create("units");
-	TCase *tc;
-
-	tc = tcase_create("units");
-	tcase_add_test(tc, test_digits);
-	tcase_add_test(tc, test_durations);
-	tcase_add_test(tc, test_sizes);
-	tcase_add_test(tc, test_format);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(units_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_main_tcase("units", NULL, NULL, CHECK_MAIN_TESTS(test_digits,
+	    test_durations, test_sizes, test_format));
+	return check_main_run();
 }

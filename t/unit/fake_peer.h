@@ -86,6 +86,7 @@ struct fake_peer {
 	unsigned fp_eofs;		/* closes by the client seen */
 	uint64_t fp_sent;		/* bytes a script wrote, as it likes */
 	bool fp_stop;
+	bool fp_started;		/* serving: fake_stop() has work */
 };
 
 /* A connection being read: bytes read and not used yet. */
@@ -288,6 +289,15 @@ fake_header(const struct buf *head, const char *name)
 	return NULL;
 }
 
+/* Counts a close by the client. */
+static inline void
+fake_count_eof(struct fake_peer *f)
+{
+	pthread_mutex_lock(&f->fp_mu);
+	f->fp_eofs++;
+	pthread_mutex_unlock(&f->fp_mu);
+}
+
 /* Records a new request; returns its index. */
 static inline unsigned
 fake_record(struct fake_peer *f, const struct buf *head, unsigned conn)
@@ -329,29 +339,34 @@ fake_read_body(struct fake_io *io, const struct buf *head, unsigned i)
 	return rc;
 }
 
+/* Reads the head of the next request into *head and records it. Returns
+ * its index, or -1 when the client closed (counted) or something failed;
+ * the caller frees *head either way. */
+static inline int
+fake_take_head(struct fake_io *io, unsigned conn, struct buf *head)
+{
+	int rc = fake_read_head(io, head);
+
+	if (rc != 0) {
+		if (rc == 1 && io->io_len == 0)
+			fake_count_eof(io->io_f);
+		return -1;
+	}
+	return (int)fake_record(io->io_f, head, conn);
+}
+
 /* Reads a whole request (head and body) and records it. Returns its
  * index, or -1 when the client closed (counted) or something failed. */
 static inline int
 fake_read_request(struct fake_io *io, unsigned conn, bool with_body)
 {
-	struct fake_peer *f = io->io_f;
 	struct buf head = { 0 };
-	unsigned i;
-	int rc = fake_read_head(io, &head);
+	int i = fake_take_head(io, conn, &head);
 
-	if (rc != 0) {
-		if (rc == 1 && io->io_len == 0) {
-			pthread_mutex_lock(&f->fp_mu);
-			f->fp_eofs++;
-			pthread_mutex_unlock(&f->fp_mu);
-		}
-		buf_free(&head);
-		return -1;
-	}
-	i = fake_record(f, &head, conn);
-	rc = with_body ? fake_read_body(io, &head, i) : 0;
+	if (i >= 0 && with_body && fake_read_body(io, &head, (unsigned)i) == -1)
+		i = -1;
 	buf_free(&head);
-	return rc == 0 ? (int)i : -1;
+	return i;
 }
 
 /* Writes all of p (blocking, bounded by SO_SNDTIMEO). */
@@ -387,11 +402,8 @@ fake_drain(struct fake_peer *f, int fd)
 		if (!fake_wait_readable(f, fd, FAKE_WAIT_MS))
 			return;
 		n = recv(fd, junk, sizeof(junk), 0);
-		if (n == 0) {
-			pthread_mutex_lock(&f->fp_mu);
-			f->fp_eofs++;
-			pthread_mutex_unlock(&f->fp_mu);
-		}
+		if (n == 0)
+			fake_count_eof(f);
 		if (n <= 0)
 			return;
 	}
@@ -409,26 +421,20 @@ fake_serve_answers(struct fake_peer *f, int fd, unsigned conn)
 		const struct fake_answer *a;
 		struct buf head = { 0 };
 		size_t len;
-		unsigned i;
-		int rc = fake_read_head(io, &head);
+		int i = fake_take_head(io, conn, &head);
 
-		if (rc != 0) {
-			if (rc == 1 && io->io_len == 0) {
-				pthread_mutex_lock(&f->fp_mu);
-				f->fp_eofs++;
-				pthread_mutex_unlock(&f->fp_mu);
-			}
+		if (i < 0) {
 			buf_free(&head);
 			break;
 		}
-		i = fake_record(f, &head, conn);
 		if (f->fp_nanswers == 0) {
 			buf_free(&head);
 			break;		/* nothing to say: hang up */
 		}
-		a = &f->fp_answers[i < f->fp_nanswers ? i : f->fp_nanswers - 1];
+		a = &f->fp_answers[(size_t)i < f->fp_nanswers ? (size_t)i :
+		    f->fp_nanswers - 1];
 		if (!(a->fa_flags & FAKE_EARLY) &&
-		    fake_read_body(io, &head, i) == -1) {
+		    fake_read_body(io, &head, (unsigned)i) == -1) {
 			buf_free(&head);
 			break;
 		}
@@ -532,15 +538,22 @@ fake_start(struct fake_peer *f)
 	    getsockname(f->fp_lfd, (struct sockaddr *)&sin, &len) == -1)
 		return -1;
 	f->fp_port = ntohs(sin.sin_port);
-	return pthread_create(&f->fp_thread, NULL, fake_main, f) == 0 ? 0 : -1;
+	if (pthread_create(&f->fp_thread, NULL, fake_main, f) != 0)
+		return -1;
+	f->fp_started = true;
+	return 0;
 }
 
-/* Stops every thread, closes the socket, frees the record. */
+/* Stops every thread, closes the socket, frees the record. Does nothing
+ * for a fake that is not serving (never started, or stopped already). */
 static inline void
 fake_stop(struct fake_peer *f)
 {
 	unsigned i;
 
+	if (!f->fp_started)
+		return;
+	f->fp_started = false;
 	__atomic_store_n(&f->fp_stop, true, __ATOMIC_RELEASE);
 	pthread_join(f->fp_thread, NULL);
 	for (i = 0; i < f->fp_nconns; i++)
