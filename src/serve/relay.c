@@ -199,12 +199,6 @@ relay_spool_published(struct spool *sp, int err, void *arg)
 	relay_pump(r);
 }
 
-static const struct spool_handler relay_spool_handler = {
-	.sh_opened = relay_spool_opened,
-	.sh_written = relay_spool_written,
-	.sh_published = relay_spool_published,
-};
-
 /* Pool thread, in the publish job: the copy is sealed; announced before
  * the link so that if this process dies between the two, the index still
  * knows when the copy expires. */
@@ -535,6 +529,12 @@ static const struct peer_handler relay_peer_handler = {
 	.on_body = relay_on_body,
 	.on_done = relay_on_done,
 	.on_fail = relay_on_fail,
+};
+
+static const struct spool_handler relay_spool_handler = {
+	.sh_opened = relay_spool_opened,
+	.sh_written = relay_spool_written,
+	.sh_published = relay_spool_published,
 };
 
 /* Copies a header of the peer's head into ours when its value is sane. */

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "cluster/auth.c"
 
 #define KEY "shoal-test-key-0123456789abcdef-0123"	/* 36 bytes */
@@ -967,11 +968,10 @@ START_TEST(verdict_reasons)
 }
 END_TEST
 
-static Suite *
+static void
 auth_suite(void)
 {
-	Suite *s = suite_create("auth");
-	TCase *tc = tcase_create("auth");
+	TCase *tc = check_main_tcase("auth", NULL, NULL, NULL, 0);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, sign_then_verify);
@@ -993,19 +993,11 @@ auth_suite(void)
 	tcase_add_test(tc, digests_and_nonces);
 	tcase_add_test(tc, argument_errors);
 	tcase_add_test(tc, verdict_reasons);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(auth_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	auth_suite();
+	return check_main_run();
 }

@@ -29,6 +29,7 @@ static long alloc_count, fail_at = -1;
 #undef strdup
 #define malloc(n) (alloc_count++ == fail_at ? NULL : malloc(n))
 #define strdup(s) (alloc_count++ == fail_at ? NULL : strdup(s))
+#include "check_main.h"
 #include "core/config_cluster.c"
 #undef malloc
 #undef strdup
@@ -797,13 +798,12 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
-static Suite *
+static void
 config_cluster_suite(void)
 {
-	Suite *s = suite_create("config_cluster");
 	TCase *tc;
 
-	tc = tcase_create("keys");
+	tc = check_main_tcase("keys", NULL, NULL, NULL, 0);
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_absent);
 	tcase_add_test(tc, test_defaults);
@@ -818,31 +818,22 @@ config_cluster_suite(void)
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_store_capacity);
 	tcase_add_test(tc, test_every_error);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("key file");
+	tc = check_main_tcase("key file", NULL, NULL, NULL, 0);
 	tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_key_file);
 	tcase_add_test(tc, test_key_file_errors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("reloads");
+	tc = check_main_tcase("reloads", NULL, NULL, NULL, 0);
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_compare);
 	tcase_add_test(tc, test_out_of_memory);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_cluster_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	config_cluster_suite();
+	return check_main_run();
 }

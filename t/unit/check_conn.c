@@ -1231,63 +1231,28 @@ START_TEST(full_worker_refuses_503)
 }
 END_TEST
 
-static Suite *
-conn_suite(void)
-{
-	Suite *s = suite_create("conn");
-	TCase *heads = sfx_tcase("heads", setup, teardown);
-	TCase *bodies = sfx_tcase("bodies", setup, teardown);
-	TCase *owners = sfx_tcase("owners", setup, teardown);
-	TCase *life = sfx_tcase("life", setup, teardown);
-
-	tcase_add_test(heads, head_in_pieces);
-	tcase_add_test(heads, keepalive_serves_many_requests);
-	tcase_add_test(heads, pipelined_in_one_write);
-	tcase_add_test(heads, pipelined_hundreds);
-	tcase_add_test(heads, connection_close_is_honoured);
-	tcase_add_test(heads, close_ends_the_pipeline);
-	tcase_add_test(heads, leading_empty_lines);
-	tcase_add_test(heads, http10_closes_unless_asked);
-	tcase_add_test(heads, keepalive_timeout_closes_gracefully);
-	tcase_add_test(heads, keepalive_off);
-	tcase_add_test(heads, header_timeout);
-	tcase_add_test(heads, bad_heads_refused);
-	tcase_add_test(heads, oversize_heads);
-	tcase_add_test(heads, refusal_lingers);
-	suite_add_tcase(s, heads);
-
-	tcase_add_test(bodies, body_with_the_head);
-	tcase_add_test(bodies, body_in_later_pieces);
-	tcase_add_test(bodies, body_read_in_small_steps);
-	tcase_add_test(bodies, empty_body);
-	tcase_add_test(bodies, chunked_body_byte_by_byte);
-	tcase_add_test(bodies, bytes_after_a_body_are_the_next_request);
-	tcase_add_test(bodies, pushback_with_small_reads);
-	tcase_add_test(bodies, bad_chunked_framing);
-	tcase_add_test(bodies, client_leaves_mid_body);
-	tcase_add_test(bodies, expect_100_continue);
-	tcase_add_test(bodies, body_timeout);
-	suite_add_tcase(s, bodies);
-
-	tcase_add_test(owners, sendv_batches_vectors);
-	tcase_add_test(owners, sendv_backpressure);
-	tcase_add_test(owners, owner_abort_cuts_the_answer);
-	tcase_add_test(owners, sendv_send_timeout);
-	tcase_add_test(owners, owner_timer);
-	tcase_add_test(owners, owner_hears_the_hang_up);
-	tcase_add_test(owners, owner_on_close_when_freed);
-	tcase_add_test(owners, owner_releases);
-	suite_add_tcase(s, owners);
-
-	tcase_add_test(life, file_send_timeout);
-	tcase_add_test(life, drain);
-	tcase_add_test(life, full_worker_refuses_503);
-	suite_add_tcase(s, life);
-	return s;
-}
-
 int
 main(void)
 {
-	return sfx_run_suite(conn_suite());
+	sfx_tcase("heads", setup, teardown, CHECK_MAIN_TESTS(head_in_pieces,
+	    keepalive_serves_many_requests, pipelined_in_one_write,
+	    pipelined_hundreds, connection_close_is_honoured,
+	    close_ends_the_pipeline, leading_empty_lines,
+	    http10_closes_unless_asked, keepalive_timeout_closes_gracefully,
+	    keepalive_off, header_timeout, bad_heads_refused, oversize_heads,
+	    refusal_lingers));
+	sfx_tcase("bodies", setup, teardown, CHECK_MAIN_TESTS(
+	    body_with_the_head, body_in_later_pieces, body_read_in_small_steps,
+	    empty_body, chunked_body_byte_by_byte,
+	    bytes_after_a_body_are_the_next_request, pushback_with_small_reads,
+	    bad_chunked_framing, client_leaves_mid_body, expect_100_continue,
+	    body_timeout));
+	sfx_tcase("owners", setup, teardown, CHECK_MAIN_TESTS(
+	    sendv_batches_vectors, sendv_backpressure,
+	    owner_abort_cuts_the_answer, sendv_send_timeout, owner_timer,
+	    owner_hears_the_hang_up, owner_on_close_when_freed,
+	    owner_releases));
+	sfx_tcase("life", setup, teardown, CHECK_MAIN_TESTS(file_send_timeout,
+	    drain, full_worker_refuses_503));
+	return check_main_run();
 }

@@ -8,6 +8,7 @@
  * process per test. Every body is decoded from a heap block of exactly its
  * size, so that under AddressSanitizer a read past the end is a crash.
  */
+#include "check_main.h"
 #include "cluster/gossip_msg.c"
 
 #include <check.h>
@@ -830,13 +831,12 @@ START_TEST(body_max_holds_the_longest_message)
 }
 END_TEST
 
-static Suite *
+static void
 gossip_msg_suite(void)
 {
-	Suite *s = suite_create("gossip_msg");
 	TCase *tc;
 
-	tc = tcase_create("round_trip");
+	tc = check_main_tcase("round_trip", NULL, NULL, NULL, 0);
 	tcase_add_test(tc, round_trip_full);
 	tcase_add_test(tc, format_exact);
 	tcase_add_test(tc, round_trip_empty);
@@ -845,9 +845,8 @@ gossip_msg_suite(void)
 	tcase_add_test(tc, unknown_keys_ignored);
 	tcase_add_test(tc, why_may_be_null);
 	tcase_add_test(tc, encode_refuses_invalid);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("refusals");
+	tc = check_main_tcase("refusals", NULL, NULL, NULL, 0);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, refuse_message, 0,
 	    (int)(sizeof(bad_messages) / sizeof(bad_messages[0])));
@@ -859,30 +858,20 @@ gossip_msg_suite(void)
 	tcase_add_test(tc, numbers_at_the_edges);
 	tcase_add_test(tc, truncated_at_every_length);
 	tcase_add_test(tc, too_many_members);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("nesting");
+	tc = check_main_tcase("nesting", NULL, NULL, NULL, 0);
 	tcase_add_test(tc, deep_nesting_refused_by_the_scan);
 	tcase_add_test(tc, depth_limit_exact);
 	tcase_add_test(tc, depth_scan_reads_strings);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("body_max");
+	tc = check_main_tcase("body_max", NULL, NULL, NULL, 0);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, body_max_holds_the_longest_message);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(gossip_msg_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	gossip_msg_suite();
+	return check_main_run();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "gossip_sim.h"
 
 #define SIM_MAX_ROUNDS 200
@@ -320,11 +321,10 @@ START_TEST(a_round_costs_what_the_readme_says)
 }
 END_TEST
 
-static Suite *
+static void
 gossip_sim_suite(void)
 {
-	Suite *s = suite_create("gossip_sim");
-	TCase *tc = tcase_create("sim");
+	TCase *tc = check_main_tcase("sim", NULL, NULL, NULL, 0);
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, join_64);
@@ -339,19 +339,11 @@ gossip_sim_suite(void)
 	tcase_add_test(tc, a_member_that_leaves_is_left_everywhere_at_once);
 	tcase_add_test(tc, a_dead_member_that_restarts_is_alive_again);
 	tcase_add_test(tc, a_round_costs_what_the_readme_says);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(gossip_sim_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	gossip_sim_suite();
+	return check_main_run();
 }

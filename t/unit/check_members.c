@@ -10,6 +10,7 @@
  * starts and moving with `now`. Runs in Check's fork mode (each test
  * starts from the same `now`); the lock test forks once more.
  */
+#include "check_main.h"
 #include "cluster/members.c"
 
 #include <check.h>
@@ -1272,31 +1273,24 @@ END_TEST
 
 /* A TCase of s whose tests each get a fresh table (setup()). */
 static TCase *
-tcase_of(Suite *s, const char *name)
+tcase_of(const char *name)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	suite_add_tcase(s, tc);
-	return tc;
+	return check_main_tcase(name, setup, teardown, NULL, 0);
 }
 
 int
 main(void)
 {
-	Suite *s = suite_create("members");
-	SRunner *sr;
 	TCase *tc;
-	int failed;
 
-	tc = tcase_of(s, "table");
+	tc = tcase_of("table");
 	tcase_add_test(tc, init_holds_self);
 	tcase_add_test(tc, init_refuses);
 	tcase_add_test(tc, incarnation_outruns_the_last);
 	tcase_add_test(tc, lock_repairs_after_a_holder_died);
 	tcase_add_test(tc, set_use_moves_the_version);
 
-	tc = tcase_of(s, "merge");
+	tc = tcase_of("merge");
 	tcase_add_test(tc, newer_facts_taken_older_ignored);
 	tcase_add_test(tc, heartbeat_is_not_hot_an_address_is);
 	tcase_add_test(tc, opinion_order);
@@ -1317,13 +1311,13 @@ main(void)
 	tcase_add_test(tc, incarnation_from_the_future_refused);
 	tcase_add_test(tc, invalid_news_refused);
 
-	tc = tcase_of(s, "tick");
+	tc = tcase_of("tick");
 	tcase_add_test(tc, quiet_member_suspected_then_dead_then_forgotten);
 	tcase_add_test(tc, news_keeps_a_member_alive);
 	tcase_add_test(tc, auto_timeouts_scale_with_the_table);
 	tcase_add_test(tc, self_heartbeat_timing);
 
-	tc = tcase_of(s, "round");
+	tc = tcase_of("round");
 	tcase_add_test(tc, push_self_first_then_hot_news);
 	tcase_add_test(tc, push_sends_a_member_once);
 	tcase_add_test(tc, push_takes_turns);
@@ -1334,10 +1328,5 @@ main(void)
 	tcase_add_test(tc, targets_bounded);
 	tcase_add_test(tc, want_seed_when_alone);
 
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main_run();
 }

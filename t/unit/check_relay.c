@@ -930,57 +930,25 @@ START_TEST(failed_save_client_still_served)
 }
 END_TEST
 
-static Suite *
-relay_suite(void)
-{
-	Suite *s = suite_create("relay");
-	TCase *relayed = sfx_tcase("relayed", setup, teardown);
-	TCase *failures = sfx_tcase("failures", setup, teardown);
-	TCase *gone = sfx_tcase("client_gone", setup, teardown);
-	TCase *misses = sfx_tcase("misses", setup, teardown);
-
-	tcase_add_test(relayed, relayed_byte_exact);
-	tcase_add_test(relayed, relayed_large_to_a_slow_client);
-	tcase_add_test(relayed, saved_copy);
-	tcase_add_test(relayed, no_copy_when_save_is_off);
-	tcase_add_test(relayed, chunked_answer);
-	tcase_add_test(relayed, chunked_answer_to_http10);
-	tcase_add_test(relayed, head_is_relayed_without_body);
-	tcase_add_test(relayed, not_modified_from_the_peer);
-	tcase_add_test(relayed, empty_body);
-	tcase_add_test(relayed, pipelined_behind_a_relay);
-	tcase_add_test(relayed, relayed_then_closed);
-	suite_add_tcase(s, relayed);
-
-	tcase_add_test(failures, peer_cuts_mid_body);
-	tcase_add_test(failures, peer_cuts_chunked_body);
-	tcase_add_test(failures, peer_stalls_mid_body);
-	tcase_add_test(failures, unframed_answer_is_refused);
-	tcase_add_test(failures, failed_save_client_still_served);
-	suite_add_tcase(s, failures);
-
-	tcase_add_test(gone, client_gone_copy_still_saved);
-	tcase_add_test(gone, client_gone_nothing_kept);
-	tcase_add_test(gone, slow_client_times_out_copy_saved);
-	suite_add_tcase(s, gone);
-
-	tcase_add_test(misses, nobody_has_it);
-	tcase_add_test(misses, unreachable_peers);
-	tcase_add_test(misses, one_transfer_for_many_clients);
-	tcase_add_test(misses, copy_never_replaces_a_file);
-	tcase_add_test(misses, copy_expires);
-	tcase_add_test(misses, upload_wins_over_a_copy_in_flight);
-	tcase_add_test(misses, worker_exit_mid_relay);
-	tcase_add_test(misses, client_gone_while_asking);
-	tcase_add_test(misses, waits_for_another_fetch);
-	tcase_add_test(misses, client_gone_while_waiting);
-	tcase_add_test(misses, stalled_fetch_taken_over);
-	suite_add_tcase(s, misses);
-	return s;
-}
-
 int
 main(void)
 {
-	return sfx_run_suite(relay_suite());
+	sfx_tcase("relayed", setup, teardown, CHECK_MAIN_TESTS(
+	    relayed_byte_exact, relayed_large_to_a_slow_client, saved_copy,
+	    no_copy_when_save_is_off, chunked_answer, chunked_answer_to_http10,
+	    head_is_relayed_without_body, not_modified_from_the_peer,
+	    empty_body, pipelined_behind_a_relay, relayed_then_closed));
+	sfx_tcase("failures", setup, teardown, CHECK_MAIN_TESTS(
+	    peer_cuts_mid_body, peer_cuts_chunked_body, peer_stalls_mid_body,
+	    unframed_answer_is_refused, failed_save_client_still_served));
+	sfx_tcase("client_gone", setup, teardown, CHECK_MAIN_TESTS(
+	    client_gone_copy_still_saved, client_gone_nothing_kept,
+	    slow_client_times_out_copy_saved));
+	sfx_tcase("misses", setup, teardown, CHECK_MAIN_TESTS(nobody_has_it,
+	    unreachable_peers, one_transfer_for_many_clients,
+	    copy_never_replaces_a_file, copy_expires,
+	    upload_wins_over_a_copy_in_flight, worker_exit_mid_relay,
+	    client_gone_while_asking, waits_for_another_fetch,
+	    client_gone_while_waiting, stalled_fetch_taken_over));
+	return check_main_run();
 }

@@ -692,49 +692,20 @@ START_TEST(unreadable_file_403)
 }
 END_TEST
 
-static Suite *
-request_suite(void)
-{
-	Suite *s = suite_create("request");
-	TCase *files = sfx_tcase("files", NULL, NULL);
-	TCase *cond = sfx_tcase("conditions", NULL, NULL);
-	TCase *node = sfx_tcase("node", NULL, NULL);
-	TCase *state = sfx_tcase("state", NULL, NULL);
-
-	tcase_add_test(files, get_small_file);
-	tcase_add_test(files, head_of_a_file);
-	tcase_add_test(files, file_sizes);
-	tcase_add_test(files, missing_is_404);
-	tcase_add_test(files, bad_names_are_400);
-	tcase_add_test(files, encoded_names_and_queries);
-	tcase_add_test(files, links_and_directories_are_404);
-	tcase_add_test(files, listing);
-	suite_add_tcase(s, files);
-
-	tcase_add_test(cond, ranges);
-	tcase_add_test(cond, range_of_a_large_file);
-	tcase_add_test(cond, if_range);
-	tcase_add_test(cond, not_modified);
-	suite_add_tcase(s, cond);
-
-	tcase_add_test(node, health);
-	tcase_add_test(node, metrics_endpoint);
-	tcase_add_test(node, unknown_endpoints);
-	tcase_add_test(node, methods);
-	tcase_add_test(node, get_with_a_body_closes);
-	suite_add_tcase(s, node);
-
-	tcase_add_test(state, expired_copy_is_missing);
-	tcase_add_test(state, lookups_stay_local);
-	tcase_add_test(state, cache_follows_changes);
-	tcase_add_test(state, out_of_descriptors_503);
-	tcase_add_test(state, unreadable_file_403);
-	suite_add_tcase(s, state);
-	return s;
-}
-
 int
 main(void)
 {
-	return sfx_run_suite(request_suite());
+	sfx_tcase("files", NULL, NULL, CHECK_MAIN_TESTS(get_small_file,
+	    head_of_a_file, file_sizes, missing_is_404, bad_names_are_400,
+	    encoded_names_and_queries, links_and_directories_are_404,
+	    listing));
+	sfx_tcase("conditions", NULL, NULL, CHECK_MAIN_TESTS(ranges,
+	    range_of_a_large_file, if_range, not_modified));
+	sfx_tcase("node", NULL, NULL, CHECK_MAIN_TESTS(health,
+	    metrics_endpoint, unknown_endpoints, methods,
+	    get_with_a_body_closes));
+	sfx_tcase("state", NULL, NULL, CHECK_MAIN_TESTS(
+	    expired_copy_is_missing, lookups_stay_local, cache_follows_changes,
+	    out_of_descriptors_503, unreadable_file_403));
+	return check_main_run();
 }

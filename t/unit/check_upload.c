@@ -691,55 +691,21 @@ START_TEST(upload_clears_a_negative_record)
 }
 END_TEST
 
-static Suite *
-upload_suite(void)
-{
-	Suite *s = suite_create("upload");
-	TCase *stored = sfx_tcase("stored", NULL, NULL);
-	TCase *refused = sfx_tcase("refused", NULL, NULL);
-	TCase *gone = sfx_tcase("given_up", NULL, NULL);
-	TCase *peers = sfx_tcase("peers", NULL, NULL);
-	TCase *full = sfx_tcase("full_disk", small_setup, NULL);
-
-	tcase_add_test(stored, put_stores_the_file);
-	tcase_add_test(stored, large_upload);
-	tcase_add_test(stored, empty_upload);
-	tcase_add_test(stored, chunked_upload);
-	tcase_add_test(stored, whole_or_nothing);
-	tcase_add_test(stored, post_picks_a_name);
-	tcase_add_test(stored, pipelined_after_the_body);
-	suite_add_tcase(s, stored);
-
-	tcase_add_test(refused, admission_refusals);
-	tcase_add_test(refused, disabled_and_tokens);
-	tcase_add_test(refused, existing_name_conflicts);
-	tcase_add_test(refused, size_limits);
-	tcase_add_test(refused, no_room_507);
-	tcase_add_test(refused, expect_100_continue);
-	tcase_add_test(refused, concurrent_uploads_of_one_name);
-	suite_add_tcase(s, refused);
-
-	tcase_add_test(gone, client_walks_away);
-	tcase_add_test(gone, client_resets);
-	tcase_add_test(gone, body_timeout);
-	tcase_add_test(gone, bad_chunked_body);
-	tcase_add_test(gone, name_taken_meanwhile);
-	tcase_add_test(gone, write_fails);
-	tcase_add_test(gone, worker_exit_mid_upload);
-	suite_add_tcase(s, gone);
-
-	tcase_add_test(full, disk_fills_507);
-	suite_add_tcase(s, full);
-
-	tcase_add_test(peers, peer_has_the_name);
-	tcase_add_test(peers, peers_without_the_name);
-	tcase_add_test(peers, upload_clears_a_negative_record);
-	suite_add_tcase(s, peers);
-	return s;
-}
-
 int
 main(void)
 {
-	return sfx_run_suite(upload_suite());
+	sfx_tcase("stored", NULL, NULL, CHECK_MAIN_TESTS(put_stores_the_file,
+	    large_upload, empty_upload, chunked_upload, whole_or_nothing,
+	    post_picks_a_name, pipelined_after_the_body));
+	sfx_tcase("refused", NULL, NULL, CHECK_MAIN_TESTS(admission_refusals,
+	    disabled_and_tokens, existing_name_conflicts, size_limits,
+	    no_room_507, expect_100_continue, concurrent_uploads_of_one_name));
+	sfx_tcase("given_up", NULL, NULL, CHECK_MAIN_TESTS(client_walks_away,
+	    client_resets, body_timeout, bad_chunked_body,
+	    name_taken_meanwhile, write_fails, worker_exit_mid_upload));
+	sfx_tcase("full_disk", small_setup, NULL, CHECK_MAIN_TESTS(
+	    disk_fills_507));
+	sfx_tcase("peers", NULL, NULL, CHECK_MAIN_TESTS(peer_has_the_name,
+	    peers_without_the_name, upload_clears_a_negative_record));
+	return check_main_run();
 }

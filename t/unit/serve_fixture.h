@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/list.h"
@@ -872,32 +873,18 @@ sfx_set_peers(const unsigned *ports, size_t n, bool save, int64_t ttl_ms)
 /* ------------------------------------------------------------------ */
 /* The runner                                                          */
 
-/* Runs suite s in Check's fork mode (a crash or a hang is a failure). */
-static inline int
-sfx_run_suite(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
 /* A tcase with the fixture: the base made by the parent, a server per
  * test (set up by `setup`, which calls sfx_setup(), and torn down by
  * `teardown`; NULL: those two alone), and a timeout that covers the
  * bounded waits. */
 static inline TCase *
-sfx_tcase(const char *name, SFun setup, SFun teardown)
+sfx_tcase(const char *name, SFun setup, SFun teardown,
+    const TTest *const *tests, size_t n)
 {
-	TCase *tc = tcase_create(name);
+	TCase *tc = check_main_tcase(name, setup != NULL ? setup : sfx_setup,
+	    teardown != NULL ? teardown : sfx_teardown, tests, n);
 
 	tcase_add_unchecked_fixture(tc, sfx_make_base, sfx_remove_base);
-	tcase_add_checked_fixture(tc, setup != NULL ? setup : sfx_setup,
-	    teardown != NULL ? teardown : sfx_teardown);
 	tcase_set_timeout(tc, 20);
 	return tc;
 }
