@@ -65,6 +65,7 @@ Cases
 import argparse
 import datetime
 import http.client
+import math
 import os
 import platform
 import resource
@@ -85,7 +86,7 @@ import machine  # noqa: E402  (t/blackbox/machine.py)
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
-             "relay-64m-rss", "growth"]
+             "relay-64m-rss", "gossip", "growth"]
 # Run when BENCH_CASES is not set: every case but growth (a million files
 # made and removed: over 3 minutes, and heavy on the file system).
 DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
@@ -740,7 +741,8 @@ class Bench:
 
     # -- shoald -----------------------------------------------------------
     def start_shoald(self, name, root, cpu, workers=1, io_threads=None,
-                     peers=(), save=True, wait=True, binary=None):
+                     peers=(), save=True, wait=True, binary=None,
+                     extra=()):
         """A shoald serving root; ready (answering /_/health) on return
         unless wait is False: then wait_port(s, "/_/health") is the
         caller's, so that many can start at once."""
@@ -769,6 +771,7 @@ class Bench:
                 lines += ["  - host: 127.0.0.1", "    port: %d" % p]
         else:
             lines.append("peers: []")
+        lines += list(extra)
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         log = os.path.join(d, "stderr.log")
@@ -1310,6 +1313,138 @@ class Bench:
         servers = [fronts[n] for n in counts] + [holder] + empties
         self.check_logs(servers)
         self.stop_servers(servers)
+
+    # -- gossip ------------------------------------------------------------
+    def cluster_members(self, s, state="alive"):
+        """How many members s counts in `state` (itself included), from
+        its /_/metrics; None when it does not answer."""
+        try:
+            _, _, body = http_get(s.port, "/_/metrics", timeout=5)
+        except OSError:
+            return None
+        want = 'shoal_cluster_members{state="%s"} ' % state
+        for line in body.decode().splitlines():
+            if line.startswith(want):
+                return int(line.split()[-1])
+        return None
+
+    def gossip_counter(self, s, name):
+        _, _, body = http_get(s.port, "/_/metrics", timeout=5)
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise BenchError("%s has no %s" % (s.name, name))
+
+    def case_gossip(self, root):
+        """BENCH_GOSSIP_NODES (64) real nodes on loopback (workers 1,
+        io_threads 1, the default gossip_interval 200ms and fanout 3, auto
+        timeouts), node i naming node (i-1)/2 as its seed: the time until
+        they know each other, the time until one more node is known to all,
+        and at rest the gossip bytes and the CPU of a node per second.
+        Beside them, the simulator's rounds (t/unit/check_gossip_sim.c,
+        when built) and Serf's convergence model. No reference: gossip
+        has no nginx counterpart."""
+        n = env_int("BENCH_GOSSIP_NODES", 64)
+        rest = env_int("BENCH_GOSSIP_REST", 10)
+        key = "bench-gossip-key-" + "0123456789" * 4
+        empty = self.make_root("root-gossip", {})
+
+        def cluster(seed):
+            lines = ["cluster:", '  name: "bench"', '  key: "%s"' % key]
+            if seed is not None:
+                lines += ["  seeds:", '    - "127.0.0.1:%d"' % seed.port]
+            return lines
+
+        t0 = time.monotonic()
+        nodes = []
+        for i in range(n):
+            seed = nodes[(i - 1) // 2] if i > 0 else None
+            nodes.append(self.start_shoald(
+                "g%03d" % i, empty, self.cpu_peer_(), io_threads=1,
+                wait=False, extra=cluster(seed)))
+        for x in nodes:
+            wait_port(x, "/_/health", timeout=60)
+        started = time.monotonic() - t0
+
+        def all_know(group, count, limit):
+            deadline = time.monotonic() + limit
+            while time.monotonic() < deadline:
+                if all(self.cluster_members(x) == count for x in group):
+                    return True
+                time.sleep(0.1)
+            return False
+
+        if not all_know(nodes, n, 120):
+            raise BenchError("gossip: %d nodes did not find each other in "
+                             "120 s" % n)
+        formed = time.monotonic() - t0
+        late = self.start_shoald("g-late", empty, self.cpu_peer_(),
+                                 io_threads=1, wait=True,
+                                 extra=cluster(nodes[n // 3]))
+        t1 = time.monotonic()
+        if not all_know(nodes + [late], n + 1, 60):
+            raise BenchError("gossip: the late node was not known to all "
+                             "in 60 s")
+        join = time.monotonic() - t1
+        everyone = nodes + [late]
+        time.sleep(3)
+        pids = [p for x in everyone for p in x.pids()]
+        hz = os.sysconf("SC_CLK_TCK")
+
+        def ticks():
+            return sum(int(f[11]) + int(f[12]) for pid, _, f in proc_stats()
+                       if pid in pids)
+
+        def sent():
+            return sum(self.gossip_counter(x, "shoal_gossip_sent_bytes_total")
+                       for x in everyone)
+
+        b0, c0, w0 = sent(), ticks(), time.monotonic()
+        time.sleep(rest)
+        b1, c1, w1 = sent(), ticks(), time.monotonic()
+        secs = w1 - w0
+        per_node_bytes = (b1 - b0) / secs / len(everyone)
+        per_node_cpu = (c1 - c0) / hz / secs / len(everyone) * 1000
+        dead = sum(self.cluster_members(x, "dead") or 0 for x in everyone)
+        self.say()
+        self.say("gossip: %d nodes started in %.1f s, knew each other %.1f s "
+                 "after the first start" % (n, started, formed))
+        self.say("gossip: one more node known to all %d in %.2f s (%.1f "
+                 "rounds of 200 ms)" % (n + 1, join, join / 0.2))
+        self.say("gossip: at rest over %.0f s: %.1f KB/s of gossip sent per "
+                 "node (requests and answers), %.1f ms CPU per node per "
+                 "second (all its processes; the metrics polls included), "
+                 "%d dead in anyone's table" % (secs, per_node_bytes / 1000,
+                                                 per_node_cpu, dead))
+        self.notes.append("gossip (%d nodes): a new node known to all in "
+                          "%.2f s; at rest %.1f KB/s and %.1f ms CPU/s per "
+                          "node" % (n + 1, join, per_node_bytes / 1000,
+                                    per_node_cpu))
+        # Serf's model (its convergence simulator): the share informed
+        # after r rounds is 1/(1 + (N+1) e^(-contact N r)), contact =
+        # fanout / N * (1 - loss) / 2; rounds until 99.99 %.
+        for size in (64, 1000):
+            for loss in (0.0, 0.3):
+                contact = 3.0 / size * (1 - loss) * 0.5
+                r = 0
+                while 1 / (1 + (size + 1) * math.exp(-contact * size * r)) \
+                        < 0.9999:
+                    r += 1
+                self.say("gossip: Serf's model, %d members, %d%% loss: all "
+                         "informed in %d rounds" % (size, loss * 100, r))
+        sim = os.path.join(HERE, "..", "..", "build", "t",
+                           "check_gossip_sim")
+        if os.access(sim, os.X_OK):
+            out = subprocess.run([sim], capture_output=True, timeout=600,
+                                 env=dict(os.environ, CK_VERBOSITY="silent"))
+            for line in out.stdout.decode().splitlines():
+                if line.startswith("gossip sim:"):
+                    self.say(line)
+        else:
+            self.say("gossip: the simulator is not built (make "
+                     "build/t/check_gossip_sim) : its figures are left out")
+        self.check_logs(everyone)
+        self.stop_servers(everyone)
 
     # -- hits with a million files in ROOT ----------------------------------
     def fill_dir(self, d, count, mode, tag):
