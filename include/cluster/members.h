@@ -257,6 +257,10 @@ bool members_want_seed_locked(const struct members *mt, struct rng *rng);
 /* This node leaves: its facts say so from now on. */
 void members_leave_locked(struct members *mt);
 
+/* This node's facts were changed in place (a reload: its address, store
+ * flag, capacity): a new version, pushed as news. */
+void members_self_changed_locked(struct members *mt);
+
 /* This node's store use changed. */
 void members_set_use_locked(struct members *mt, uint64_t capacity,
     uint64_t used);

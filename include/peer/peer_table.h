@@ -32,7 +32,8 @@
 #include "core/buf.h"
 
 #define PEER_NAME_MAX 300		/* "host:port", NUL included */
-#define PEER_TABLE_CAPACITY 1024	/* peers and members, at most */
+#define PEER_TABLE_CAPACITY 1024	/* the least capacity of the node's
+					   table; more with a cluster */
 #define PEER_TTFB_BUCKETS 11		/* see peer_table.c: the bounds */
 
 enum peer_source {
@@ -132,6 +133,10 @@ size_t peer_table_read(struct peer_table *t, struct peer_view *out,
     size_t max, uint64_t *version);
 
 size_t peer_table_capacity(const struct peer_table *t);
+
+/* The source (enum peer_source) of the active peer named `name`, or 0
+ * when there is none. */
+int peer_table_source_of(struct peer_table *t, const char *name);
 
 /* The entry in `slot` (for its health and counters). */
 struct peer_entry *peer_table_entry(struct peer_table *t, size_t slot);

@@ -19,7 +19,7 @@ struct config;
  * Runs the agent in the freshly forked child: names the process, drops
  * privileges when the master runs as root with `user` set, starts its loop
  * and a pool of one thread, writes one byte to ready_fd (then closes it)
- * and sweeps `ix` until told to stop by SIGTERM, SIGINT or SIGQUIT (it
+ * and sweeps `ix` until the master tells it to stop with SIGTERM (it
  * finishes the pass in flight) or until the master (master_pid) dies.
  * With `start_pass`, the first pass is sweeper_start() and the byte is
  * written only once it is done; otherwise the byte goes first and the

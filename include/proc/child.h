@@ -3,13 +3,15 @@
  * same way: its signals, the drop of privileges and the tie to the
  * master's life, and the byte that tells the master it runs.
  *
- * Signals: SIGTERM, SIGINT and SIGQUIT ask for a graceful stop, SIGUSR1
- * for reopening the logs; their handlers only set child_stop and
- * child_reopen. They stay blocked except inside the loop's wait
- * (epoll_pwait with the mask child_signals() gives), so a signal never
- * slips in between the check of the flags and the wait. SIGHUP is the
- * master's business and ignored, as is SIGPIPE (writes use MSG_NOSIGNAL
- * anyway).
+ * Signals: SIGTERM asks for a graceful stop, SIGUSR1 for reopening the
+ * logs; their handlers only set child_stop and child_reopen. They stay
+ * blocked except inside the loop's wait (epoll_pwait with the mask
+ * child_signals() gives), so a signal never slips in between the check of
+ * the flags and the wait. SIGHUP, SIGINT and SIGQUIT are the master's
+ * business and ignored: a Ctrl-C reaches the whole process group, and the
+ * node must stop as one, through the master, which tells the agent first
+ * whether the node leaves the cluster. SIGPIPE is ignored too (writes use
+ * MSG_NOSIGNAL anyway).
  */
 #ifndef SHOAL_PROC_CHILD_H
 #define SHOAL_PROC_CHILD_H

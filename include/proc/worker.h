@@ -26,7 +26,7 @@ struct worker {
  * Runs a worker in the freshly forked child: drops privileges when the
  * master runs as root with `user` set, opens ROOT, starts the pool, writes
  * one byte to ready_fd (then closes it) and serves until told to stop by
- * SIGTERM, SIGINT or SIGQUIT (drain within shutdown_timeout) or until the
+ * SIGTERM (drain within shutdown_timeout) or until the
  * master (master_pid) dies. `slot` is its metrics slot; `t` the tables
  * the master made. Returns the exit status.
  */

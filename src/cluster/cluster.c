@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cluster/auth.h"
@@ -47,6 +48,23 @@ cluster_self_addr(const struct config *cfg, char *out, size_t len)
 	else
 		peer_format_name(cfg->listen_host != NULL ? cfg->listen_host :
 		    "localhost", cfg->listen_port, out, len);
+}
+
+/* What this node says of itself, from cfg (the incarnation aside).
+ * capacity: auto is what the state directory's file system holds. */
+static void
+cluster_self_facts(const struct config *cfg, struct member_facts *f)
+{
+	const struct config_cluster *cc = &cfg->cluster;
+	struct statvfs sv;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->mf_name, sizeof(f->mf_name), "%s", cfg->node);
+	cluster_self_addr(cfg, f->mf_addr, sizeof(f->mf_addr));
+	f->mf_store = cc->store;
+	f->mf_capacity = cc->capacity;
+	if (f->mf_capacity == 0 && statvfs(cfg->state_dir, &sv) == 0)
+		f->mf_capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
 }
 
 static void
@@ -143,11 +161,7 @@ cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
 		cluster_destroy(cl);
 		return NULL;
 	}
-	memset(&self, 0, sizeof(self));
-	snprintf(self.mf_name, sizeof(self.mf_name), "%s", cfg->node);
-	cluster_self_addr(cfg, self.mf_addr, sizeof(self.mf_addr));
-	self.mf_store = cc->store;
-	self.mf_capacity = cc->capacity;
+	cluster_self_facts(cfg, &self);
 	cluster_params(cfg, &p);
 	/* The incarnation is chosen after the file is read; the table is
 	 * made first with a provisional one, then given the right one. */
@@ -173,6 +187,8 @@ cluster_reconfigure(struct cluster *cl, const struct config *cfg)
 	struct auth_key *key = auth_key_new(cfg->cluster.key,
 	    cfg->cluster.key_len);
 	struct members_params p;
+	struct member_facts f;
+	struct member *self;
 
 	if (key != NULL) {
 		auth_key_free(cl->cl_key);
@@ -190,6 +206,21 @@ cluster_reconfigure(struct cluster *cl, const struct config *cfg)
 			log_warnx("cluster: a new max_members takes a restart; "
 			    "still %u", cl->cl_members->mt_capacity);
 		cl->cl_members->mt_params = p;
+		/* A new address, store flag or capacity is news of this
+		 * node, spread as any other. */
+		cluster_self_facts(cfg, &f);
+		self = members_self(cl->cl_members);
+		if (strcmp(f.mf_addr, self->m_facts.mf_addr) != 0 ||
+		    f.mf_store != self->m_facts.mf_store ||
+		    f.mf_capacity != self->m_facts.mf_capacity) {
+			memcpy(self->m_facts.mf_addr, f.mf_addr,
+			    sizeof(f.mf_addr));
+			self->m_facts.mf_store = f.mf_store;
+			self->m_facts.mf_capacity = f.mf_capacity;
+			if (self->m_facts.mf_used > f.mf_capacity)
+				self->m_facts.mf_used = f.mf_capacity;
+			members_self_changed_locked(cl->cl_members);
+		}
 		members_unlock(cl->cl_members);
 	}
 }
@@ -236,21 +267,6 @@ cluster_split_addr(const char *addr, char *host, size_t len, unsigned *port)
 	return 0;
 }
 
-static bool
-cluster_is_static_peer(const struct config *cfg, const char *addr)
-{
-	char name[PEER_NAME_MAX];
-	size_t i;
-
-	for (i = 0; i < cfg->npeers; i++) {
-		peer_format_name(cfg->peers[i].host, cfg->peers[i].port, name,
-		    sizeof(name));
-		if (strcmp(name, addr) == 0)
-			return true;
-	}
-	return false;
-}
-
 void
 cluster_sync_peers(struct cluster *cl, const struct config *cfg,
     struct peer_table *peers, int64_t now_ms)
@@ -281,7 +297,11 @@ cluster_sync_peers(struct cluster *cl, const struct config *cfg,
 	members_unlock(mt);
 	/* Resolving may block: outside the lock. */
 	for (k = 0; k < n; k++) {
-		if (cluster_is_static_peer(cfg, addrs[k]) ||
+		/* A static peer stays one (its own save and ttl); the
+		 * table knows the peers of the configuration in force, which
+		 * a reload of peers alone changes under the agent. */
+		if (peer_table_source_of(peers, addrs[k]) ==
+		    PEER_SOURCE_CONFIG ||
 		    cluster_split_addr(addrs[k], host, sizeof(host),
 		    &port) == -1)
 			continue;

@@ -380,6 +380,7 @@ gossip_send(struct gossip_agent *ga, struct gossip_body *gb,
 	gb->gb_refs++;
 	list_insert_head(&ga->ga_exchanges, &ge->ge_link);
 	buf_printf(&head, "POST " GOSSIP_PATH " HTTP/1.1\r\nHost: %s\r\n"
+	    "User-Agent: shoal/" SHOAL_VERSION "\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
 	    "%s: %s\r\n%s: %s\r\n\r\n", p->p_name, gb->gb_json.len,
 	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);

@@ -45,7 +45,8 @@ gossip_refuse(struct conn *c, enum cluster_refusal why, int status,
 {
 	cluster_stat_add(&gossip_cluster->cl_stats->cs_refused[why], 1);
 	log_debug("gossip from %s refused: %s", c->c_addr, reason);
-	conn_send_text(c, status, reason, NULL);
+	conn_send_text(c, status, reason, status == 503 ?
+	    "Retry-After: 1\r\n" : NULL);
 }
 
 static enum cluster_refusal

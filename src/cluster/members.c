@@ -791,6 +791,16 @@ members_leave_locked(struct members *mt)
 }
 
 void
+members_self_changed_locked(struct members *mt)
+{
+	struct member *self = members_self(mt);
+
+	self->m_facts.mf_version++;
+	self->m_hot = members_retransmits(mt);
+	mt->mt_version++;
+}
+
+void
 members_set_use_locked(struct members *mt, uint64_t capacity,
     uint64_t used)
 {

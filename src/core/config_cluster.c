@@ -269,6 +269,32 @@ check_after(struct config_ctx *c, const struct config_node *map,
 	    "least 'cluster.gossip_interval' (%s)", key, buf);
 }
 
+/* In a cluster the node's name travels in every gossip message and is its
+ * key in every member table: 1 to 127 bytes of visible ASCII, no quote or
+ * backslash (cluster/members.h, member_name_valid). */
+static void
+check_node_name(struct config_ctx *c, const struct config_node *root,
+    const struct config_node *map)
+{
+	const char *name = c->cfg->node;
+	const struct config_node *v = NULL;
+	size_t i, len;
+
+	if (name == NULL)
+		return;
+	len = strlen(name);
+	for (i = 0; i < len; i++)
+		if (name[i] <= ' ' || name[i] >= 0x7f || name[i] == '"' ||
+		    name[i] == '\\')
+			break;
+	if (len > 0 && len < 128 && i == len)
+		return;
+	if (map_find(root, "node", &v) == NULL)
+		v = map;
+	config_yaml_report(c, v->line, v->column, "in a cluster, 'node' must "
+	    "not hold a quote or a backslash");
+}
+
 /* Reads the key file that v names (already made absolute) into the
  * cluster key: its bytes with one trailing newline (\n or \r\n) cut. */
 static void
@@ -346,6 +372,7 @@ config_cluster_check(struct config_ctx *c, const struct config_node *root)
 	} else if (file != NULL && c->read_files && cl->key_file != NULL)
 		read_key_file(c, file_v);
 
+	check_node_name(c, root, map);
 	check_after(c, map, "suspect_after", cl->suspect_after_ms);
 	check_after(c, map, "dead_after", cl->dead_after_ms);
 

@@ -221,6 +221,27 @@ peer_table_version(const struct peer_table *t)
 	return __atomic_load_n(&t->pt_version, __ATOMIC_ACQUIRE);
 }
 
+int
+peer_table_source_of(struct peer_table *t, const char *name)
+{
+	int source = 0;
+	size_t i;
+
+	if (peer_table_lock(t) == -1)
+		return 0;
+	for (i = 0; i < t->pt_capacity; i++) {
+		const struct peer_entry *e = &t->pt_entries[i];
+
+		if (e->pe_state == PEER_ENTRY_ACTIVE &&
+		    strcmp(e->pe_name, name) == 0) {
+			source = e->pe_source;
+			break;
+		}
+	}
+	peer_table_unlock(t);
+	return source;
+}
+
 size_t
 peer_table_read(struct peer_table *t, struct peer_view *out, size_t max,
     uint64_t *version)

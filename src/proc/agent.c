@@ -1,7 +1,7 @@
 /*
  * agent.c - the agent process (see agent.h): the node's periodic work on
- * an event loop of its own. Today that is the TTL sweeper; gossip rounds
- * and the other cluster chores are meant to join it as timers of the same
+ * an event loop of its own: the TTL sweeper, and with a `cluster:`
+ * section the gossip rounds (cluster/gossip_round.h), timers of the same
  * loop.
  *
  * Process and threads: one agent per generation, forked by the master
@@ -13,9 +13,10 @@
  * fields the pass reads (a_cfg, a_index, a_start_pass); the pool's queue
  * lock orders the two.
  *
- * Signals as for every child (child.h): a stop means no new pass; the one
- * in flight finishes, bounded by the master's kill after
- * shutdown_timeout. SIGUSR1 reopens the error log.
+ * Signals as for every child (child.h): a stop means no new pass (the one
+ * in flight finishes) and no new round; when the whole node stops, a last
+ * round tells the cluster it leaves. Both are bounded by the master's kill
+ * after shutdown_timeout. SIGUSR1 reopens the error log.
  */
 #include <errno.h>
 #include <signal.h>

@@ -27,7 +27,7 @@ child_on_signal(int sig)
 void
 child_signals(sigset_t *wait_mask)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+	static const int sigs[] = { SIGTERM, SIGUSR1 };
 	struct sigaction sa;
 	sigset_t block;
 	size_t i;
@@ -42,6 +42,8 @@ child_signals(sigset_t *wait_mask)
 	}
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);

@@ -276,7 +276,12 @@ master_run(const struct master_options *opt, struct config *cfg)
 		log_err("mmap metrics");
 		return 1;
 	}
-	master.tables.ct_peers = peer_table_create(PEER_TABLE_CAPACITY);
+	/* Room for every member a cluster may have, beside the static
+	 * peers (a cluster enabled only by a later reload gets what the
+	 * first configuration made). */
+	master.tables.ct_peers = peer_table_create(cfg->cluster.enabled &&
+	    cfg->cluster.max_members + CONFIG_MAX_PEERS > PEER_TABLE_CAPACITY ?
+	    cfg->cluster.max_members + CONFIG_MAX_PEERS : PEER_TABLE_CAPACITY);
 	if (master.tables.ct_peers == NULL) {
 		log_err("mmap peer table");
 		return 1;

@@ -135,6 +135,14 @@ class ClusterTest(NodeTest):
         self.all_see(nodes, want, timeout=10, what="dead")
         print("  a node killed is dead everywhere in %.2f s "
               "(suspect_after + dead_after = 2 s)" % (time.time() - t0))
+        # Dead and left members are asked nothing: they are out of every
+        # node's peer set (and its per-peer series).
+        gone = ['peer="127.0.0.1:%d"' % x.port for x in (killed, leaving)]
+        wait_for(lambda: not any(g in n.curl("/_/metrics").body.decode()
+                                 for n in nodes for g in gone),
+                 timeout=10, what="dead and left members out of the peers")
+        self.assertIn('peer="127.0.0.1:%d"' % nodes[0].port,
+                      nodes[1].curl("/_/metrics").body.decode())
 
         # SIGSTOP: given up; SIGCONT: alive again, by its refutation.
         frozen = nodes[6]

@@ -405,6 +405,20 @@ START_TEST(test_seeds)
 }
 END_TEST
 
+/* The node's name is a member's name: no quote or backslash in it (which
+ * a node outside a cluster may have). */
+START_TEST(test_node_name)
+{
+	PARSES("node: a-b.c:1\ncluster:\n  key: " KEY32 "\n");
+	ck_assert_str_eq(cfg.node, "a-b.c:1");
+	ck_assert_int_eq(parse(HEAD "node: a\\\"b\n"), 0);
+	FAILS("node: a\\\"b\ncluster:\n  key: " KEY32 "\n",
+	    "3:7: in a cluster, 'node' must not hold a quote or a backslash");
+	FAILS("node: 'a\\b'\ncluster:\n  key: " KEY32 "\n",
+	    "3:7: in a cluster, 'node' must not hold a quote or a backslash");
+}
+END_TEST
+
 START_TEST(test_advertise)
 {
 	static const char *const wildcard_listen[] = {
@@ -813,6 +827,7 @@ config_cluster_suite(void)
 	tcase_add_test(tc, test_key_inline);
 	tcase_add_test(tc, test_key_rules);
 	tcase_add_test(tc, test_seeds);
+	tcase_add_test(tc, test_node_name);
 	tcase_add_test(tc, test_advertise);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_numbers);
