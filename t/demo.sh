@@ -1,7 +1,8 @@
 #!/bin/sh
 # The demo cluster of `make run`: nodes a, b and c on 127.0.0.1:8081-8083,
-# each serving its own directory under var/, in the foreground. Ctrl-C (or
-# SIGTERM) stops all three cleanly.
+# each serving its own directory under var/, in the foreground. They find
+# each other by gossip (the cluster "demo"; b and c name a as their seed,
+# conf/demo/*.yaml). Ctrl-C (or SIGTERM) stops all three cleanly.
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/shoald
@@ -38,5 +39,5 @@ for n in a b c; do
 	$bin -f -c conf/demo/$n.yaml &
 	pids="$pids $!"
 done
-echo "demo: nodes a, b, c on http://127.0.0.1:8081 8082 8083 (Ctrl-C stops)" >&2
+echo "demo: nodes a, b, c on http://127.0.0.1:8081 8082 8083, cluster \"demo\" (Ctrl-C stops)" >&2
 wait
