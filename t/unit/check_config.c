@@ -1031,12 +1031,18 @@ START_TEST(test_demo_configs)
 		ck_assert_int_eq(cfg.workers, 2);
 		ck_assert_int_eq(cfg.io_threads, 2);
 		ck_assert_str_eq(cfg.access_log, "stderr");
-		ck_assert_uint_eq(cfg.npeers, 2);
-		for (j = 0; j < 2; j++) {
-			ck_assert_str_eq(cfg.peers[j].host, "127.0.0.1");
-			ck_assert_uint_ne(cfg.peers[j].port, 8081 + i);
+		/* The three find each other: a is the seed of b and c. */
+		ck_assert_uint_eq(cfg.npeers, 0);
+		ck_assert(cfg.cluster.enabled);
+		ck_assert_str_eq(cfg.cluster.name, "demo");
+		ck_assert_uint_ge(cfg.cluster.key_len, CONFIG_CLUSTER_KEY_MIN);
+		ck_assert_int_eq(cfg.cluster.gossip_interval_ms, 200);
+		ck_assert_uint_eq(cfg.cluster.nseeds, i == 0 ? 0 : 1);
+		for (j = 0; j < cfg.cluster.nseeds; j++) {
+			ck_assert_str_eq(cfg.cluster.seeds[j].host,
+			    "127.0.0.1");
+			ck_assert_uint_eq(cfg.cluster.seeds[j].port, 8081);
 		}
-		ck_assert_uint_ne(cfg.peers[0].port, cfg.peers[1].port);
 	}
 }
 END_TEST
