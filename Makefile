@@ -115,10 +115,23 @@ build/asan/t/check_%: t/unit/check_%.c build/asan/libshoal.a | build/asan/t
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -o $@ $< build/asan/libshoal.a \
 	    $(CHECKLIBS) $(LDLIBS_ALL)
 
-build/fuzz/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz_common.h $(LIB_SRCS) \
-    $(wildcard include/*/*.h src/*/*.h) | build/fuzz
-	$(CLANG) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(LIB_SRCS) $(LDLIBS_ALL)
+# The library is built once for all the drivers, instrumented for the
+# fuzzer's coverage without its main(); each driver links it.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined
+FUZZ_OBJS  := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CLANG) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
+
+build/fuzz/libshoal.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz_common.h \
+    build/fuzz/libshoal.a | build/fuzz
+	$(CLANG) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    build/fuzz/libshoal.a $(LDLIBS_ALL)
 
 build/t build/asan/t build/fuzz:
 	mkdir -p $@
@@ -214,4 +227,4 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/obj/*/*.d build/asan/obj/*/*.d build/vg/obj/*/*.d \
-	build/t/*.d build/asan/t/*.d)
+	build/t/*.d build/asan/t/*.d build/fuzz/obj/*/*.d build/fuzz/*.d)
