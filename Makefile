@@ -48,7 +48,7 @@ UNITS     := $(UNIT_SRCS:t/unit/%.c=build/t/%)
 SAN_UNITS := $(UNIT_SRCS:t/unit/%.c=build/asan/t/%)
 FUZZ_SRCS := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZERS   := $(FUZZ_SRCS:t/fuzz/%.c=build/fuzz/%)
-# How long `make fuzz` runs each driver; `make check` passes 20.
+# How long `make fuzz` runs each driver; `make check` passes 15.
 FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the demo need.
@@ -193,7 +193,7 @@ check: deps build/shoald build/asan/shoald
 	$(MAKE) --no-print-directory unit unit-asan
 	$(MAKE) --no-print-directory blackbox blackbox-asan
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
-	    FUZZ_SECONDS=20
+	    FUZZ_SECONDS=15
 
 fuzz: SHELL := /bin/bash
 
