@@ -14,6 +14,12 @@
  * descriptor are not delivered to the new one. Every fd is deleted before
  * it is closed (epoll keys on the open file, not the number).
  *
+ * A change of the events watched is applied when the loop is about to
+ * wait, not when it is asked for: a request's owners in turn stop and
+ * start watching its connection (the router, a miss, a relay), and of
+ * those changes within one turn only the last one costs an epoll_ctl(2),
+ * if it differs from what the kernel has.
+ *
  * Only the main thread of the process (a worker, the agent) touches a loop,
  * which is made after fork.
  */
@@ -40,7 +46,9 @@ struct loop_reg {
 	loop_io_cb *cb;		/* NULL: not registered */
 	void *arg;
 	uint32_t gen;
-	short events;
+	short events;		/* wanted */
+	short applied;		/* what epoll has */
+	bool dirty;		/* in the loop's list of changes */
 };
 
 struct loop {
@@ -48,6 +56,8 @@ struct loop {
 	struct loop_reg *regs;
 	size_t nregs;
 	size_t count;
+	int *changed;		/* fds whose events may differ from epoll's */
+	size_t nchanged, changed_cap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
 	struct loop_timer **heap;
 	size_t nheap, heap_cap;
@@ -98,6 +108,7 @@ loop_free(struct loop *loop)
 		return;
 	close(loop->epfd);
 	free(loop->regs);
+	free(loop->changed);
 	free(loop->heap);
 	free(loop);
 }
@@ -147,7 +158,7 @@ loop_add(struct loop *loop, int fd, short events, loop_io_cb *cb, void *arg)
 	}
 	r = &loop->regs[fd];
 	r->gen++;
-	r->events = events;
+	r->events = r->applied = events;
 	if (loop_ctl(loop, EPOLL_CTL_ADD, fd) == -1)
 		return -1;
 	r->cb = cb;
@@ -164,12 +175,38 @@ loop_set_events(struct loop *loop, int fd, short events)
 	if (fd < 0 || (size_t)fd >= loop->nregs || loop->regs[fd].cb == NULL)
 		return;
 	r = &loop->regs[fd];
-	if (r->events == events)
-		return;		/* the common case costs no system call */
 	r->events = events;
-	/* Fails only for a descriptor closed behind our back: nothing to
-	 * watch then. */
-	(void)loop_ctl(loop, EPOLL_CTL_MOD, fd);
+	if (r->dirty || r->events == r->applied)
+		return;
+	if (loop->nchanged == loop->changed_cap) {
+		loop->changed_cap = loop->changed_cap ? 2 * loop->changed_cap :
+		    64;
+		loop->changed = xrealloc(loop->changed, loop->changed_cap *
+		    sizeof(*loop->changed));
+	}
+	loop->changed[loop->nchanged++] = fd;
+	r->dirty = true;
+}
+
+/* Before a wait: epoll learns the changes of this turn, one call per
+ * descriptor whose events end up other than they were. */
+static void
+loop_apply_changes(struct loop *loop)
+{
+	size_t i;
+
+	for (i = 0; i < loop->nchanged; i++) {
+		struct loop_reg *r = &loop->regs[loop->changed[i]];
+
+		r->dirty = false;
+		if (r->cb == NULL || r->events == r->applied)
+			continue;	/* deleted, or back as it was */
+		r->applied = r->events;
+		/* Fails only for a descriptor closed behind our back:
+		 * nothing to watch then. */
+		(void)loop_ctl(loop, EPOLL_CTL_MOD, loop->changed[i]);
+	}
+	loop->nchanged = 0;
 }
 
 void
@@ -316,6 +353,7 @@ loop_run_once(struct loop *loop, const sigset_t *sigmask)
 
 		timeout = wait < 0 ? 0 : wait > 1000000 ? 1000000 : (int)wait;
 	}
+	loop_apply_changes(loop);
 	n = epoll_pwait(loop->epfd, loop->events, LOOP_MAX_EVENTS, timeout,
 	    sigmask);
 	saved = errno;

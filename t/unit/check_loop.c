@@ -200,6 +200,46 @@ START_TEST(set_events)
 }
 END_TEST
 
+/* Changes within one turn count as the last of them, applied before the
+ * wait: off and on again watches as before; on and off again, nothing. A
+ * descriptor deleted and its number added again in the same turn keeps
+ * only its new events. */
+START_TEST(changes_of_a_turn_take_the_last)
+{
+	struct rec r = { 0 }, r2 = { 0 };
+	int s[2], t[2];
+
+	make_ready_pair(s);
+	ck_assert_int_eq(loop_add(loop, s[0], POLLIN, rec_cb, &r), 0);
+	loop_set_events(loop, s[0], 0);
+	loop_set_events(loop, s[0], POLLOUT);
+	loop_set_events(loop, s[0], POLLIN);
+	turn(1000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.revents & (POLLIN | POLLOUT), POLLIN);
+
+	loop_set_events(loop, s[0], POLLIN | POLLOUT);
+	loop_set_events(loop, s[0], 0);
+	turn(20);
+	ck_assert_int_eq(r.calls, 1);
+
+	/* Changed, deleted and replaced by another descriptor of the same
+	 * number, all before the wait. */
+	make_pair(t);
+	loop_set_events(loop, s[0], POLLOUT);
+	loop_del(loop, s[0]);
+	ck_assert_int_eq(dup2(t[0], s[0]), s[0]);
+	ck_assert_int_eq(loop_add(loop, s[0], POLLIN, rec_cb, &r2), 0);
+	turn(20);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r2.calls, 0);		/* nothing to read yet */
+	put(t[1]);
+	turn(1000);
+	ck_assert_int_eq(r2.calls, 1);
+	ck_assert_int_eq(r2.revents & (POLLIN | POLLOUT), POLLIN);
+}
+END_TEST
+
 /* A hang-up is reported even to a registration that asks for nothing. */
 START_TEST(hangup_reported)
 {
@@ -858,6 +898,7 @@ main(void)
 {
 	check_main_tcase("io", loop_fixture_setup, teardown,
 	    CHECK_MAIN_TESTS(add_del_count, readable_and_writable, set_events,
+	    changes_of_a_turn_take_the_last,
 	    unwatchable_refused_and_same_events_kept, hangup_reported,
 	    callback_deletes_own_and_other, fd_reuse_in_same_turn,
 	    fd_reuse_of_own_number, add_from_callback,
