@@ -78,19 +78,8 @@ void cluster_reconfigure(struct cluster *cl, const struct config *cfg);
 
 void cluster_destroy(struct cluster *cl);
 
-/* "host:port" or "[v6]:port" into host (len bytes at most, NUL
- * included) and port. Returns 0, or -1 when it is neither. */
-int cluster_split_addr(const char *addr, char *host, size_t len,
-    unsigned *port);
-
 /* This node's advertised "host:port" from cfg. */
 void cluster_self_addr(const struct config *cfg, char *out, size_t len);
-
-/* Makes the gossip peers of the peer table (PEER_SOURCE_GOSSIP) the
- * members alive or suspect, with the global `save` and `ttl`, except those
- * whose address is a static peer's. Resolves names (blocking). */
-void cluster_sync_peers(struct cluster *cl, const struct config *cfg,
-    struct peer_table *peers, int64_t now_ms);
 
 /* Writes members.json (this node's incarnation and the members with their
  * addresses) atomically. Returns 0, or -1 with errno. */

@@ -112,7 +112,6 @@ struct member_digest {
 /* The rules' numbers. Zero timeouts are "auto" (members_timeouts()). */
 struct members_params {
 	int64_t mp_interval_ms;		/* between rounds */
-	int mp_fanout;			/* members per round */
 	int64_t mp_suspect_ms;		/* 0: auto */
 	int64_t mp_dead_ms;		/* 0: auto */
 	int64_t mp_forget_ms;		/* dead or left members kept this long */
@@ -242,13 +241,13 @@ size_t members_answer_locked(const struct members *mt,
     struct member_news *out, size_t max, struct rng *rng);
 
 /*
- * This round's targets: up to mp_fanout distinct members alive or suspect
+ * This round's targets: up to `fanout` distinct members alive or suspect
  * (this node never), and, with probability dead / (live + 1), one dead
  * member more (so that a healed split finds itself again). Writes slots
  * to out[]; returns how many.
  */
-size_t members_targets_locked(const struct members *mt, struct rng *rng,
-    uint32_t *out, size_t max);
+size_t members_targets_locked(const struct members *mt, int fanout,
+    struct rng *rng, uint32_t *out, size_t max);
 
 /* Whether this round should also go to a seed: always while this node
  * knows no other live member, else with probability 1 / (live + 1). */

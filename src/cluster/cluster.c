@@ -74,7 +74,6 @@ cluster_params(const struct config *cfg, struct members_params *p)
 
 	memset(p, 0, sizeof(*p));
 	p->mp_interval_ms = cc->gossip_interval_ms;
-	p->mp_fanout = cc->fanout;
 	p->mp_suspect_ms = cc->suspect_after_ms;
 	p->mp_dead_ms = cc->dead_after_ms;
 	p->mp_forget_ms = CLUSTER_FORGET_MS;
@@ -235,88 +234,6 @@ cluster_destroy(struct cluster *cl)
 	shm_free(cl->cl_nonces_mem, cl->cl_nonces_size);
 	shm_free(cl->cl_stats, sizeof(*cl->cl_stats));
 	free(cl);
-}
-
-/* -- the peers ----------------------------------------------------- */
-
-int
-cluster_split_addr(const char *addr, char *host, size_t len, unsigned *port)
-{
-	const char *colon = strrchr(addr, ':'), *h = addr;
-	size_t hlen;
-	char *end;
-	long p;
-
-	if (colon == NULL)
-		return -1;
-	hlen = (size_t)(colon - addr);
-	if (addr[0] == '[') {
-		if (hlen < 2 || addr[hlen - 1] != ']')
-			return -1;
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= len)
-		return -1;
-	p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || p < 1 || p > 65535)
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (unsigned)p;
-	return 0;
-}
-
-void
-cluster_sync_peers(struct cluster *cl, const struct config *cfg,
-    struct peer_table *peers, int64_t now_ms)
-{
-	struct members *mt = cl->cl_members;
-	char (*addrs)[MEMBER_ADDR_MAX];
-	struct peer_spec *specs;
-	char host[MEMBER_ADDR_MAX];
-	const char *why;
-	size_t n = 0, k, nspecs = 0;
-	unsigned port;
-	uint32_t i;
-
-	addrs = calloc(mt->mt_capacity, sizeof(*addrs));
-	specs = calloc(mt->mt_capacity, sizeof(*specs));
-	if (addrs == NULL || specs == NULL || members_lock(mt) == -1) {
-		free(addrs);
-		free(specs);
-		return;
-	}
-	for (i = 0; i < mt->mt_capacity; i++) {
-		const struct member *m = members_at(mt, i);
-
-		if (m->m_in_use && i != mt->mt_self &&
-		    m->m_state <= MEMBER_SUSPECT)
-			memcpy(addrs[n++], m->m_facts.mf_addr, MEMBER_ADDR_MAX);
-	}
-	members_unlock(mt);
-	/* Resolving may block: outside the lock. */
-	for (k = 0; k < n; k++) {
-		/* A static peer stays one (its own save and ttl); the
-		 * table knows the peers of the configuration in force, which
-		 * a reload of peers alone changes under the agent. */
-		if (peer_table_source_of(peers, addrs[k]) ==
-		    PEER_SOURCE_CONFIG ||
-		    cluster_split_addr(addrs[k], host, sizeof(host),
-		    &port) == -1)
-			continue;
-		if (peer_spec_resolve(host, port, &specs[nspecs], &why) == -1)
-			log_debug("member %s: %s", addrs[k], why);
-		specs[nspecs].ps_save = cfg->save;
-		specs[nspecs].ps_ttl_ms = cfg->ttl_ms;
-		nspecs++;
-	}
-	if (peer_table_replace(peers, PEER_SOURCE_GOSSIP, specs, nspecs,
-	    now_ms) == -1)
-		log_warnx("the peer table is full: some members are not asked "
-		    "on a miss");
-	free(addrs);
-	free(specs);
 }
 
 /* -- the state file ------------------------------------------------- */

@@ -98,64 +98,121 @@ gossip_body_put(struct gossip_body *gb)
 
 /* -- targets ---------------------------------------------------------- */
 
-static void
+/* "host:port" or "[v6]:port" into host (len bytes at most, NUL
+ * included) and port. Returns 0, or -1 when it is neither. */
+static int
+gossip_split_addr(const char *addr, char *host, size_t len, unsigned *port)
+{
+	const char *colon = strrchr(addr, ':'), *h = addr;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (colon == NULL)
+		return -1;
+	hlen = (size_t)(colon - addr);
+	if (addr[0] == '[') {
+		if (hlen < 2 || addr[hlen - 1] != ']')
+			return -1;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= len)
+		return -1;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* Appends the spec of "host:port" `name` to spec[*n], resolved (a name is
+ * looked up, blocking), and named as the member or seed names itself, so
+ * that it is found again by that name. False when name is not an
+ * address. */
+static bool
 gossip_spec(const char *name, struct peer_spec *spec, size_t *n)
 {
 	char host[PEER_NAME_MAX];
 	const char *why;
 	unsigned port;
 
-	if (cluster_split_addr(name, host, sizeof(host), &port) == -1)
-		return;
+	if (gossip_split_addr(name, host, sizeof(host), &port) == -1)
+		return false;
 	if (peer_spec_resolve(host, port, &spec[*n], &why) == -1)
 		log_debug("gossip target %s: %s", name, why);
-	/* The spec names it as the member does, so that it is found again. */
 	snprintf(spec[*n].ps_name, sizeof(spec[*n].ps_name), "%s", name);
 	(*n)++;
+	return true;
 }
 
-/* The agent's targets: every member but this node and those that left,
- * and the seeds. Then the node's peers. */
+/*
+ * After a change of the member table, from one reading of it and one
+ * lookup per member: the agent's targets (every member but this node and
+ * those that left, and the seeds), and the gossip peers of the node's
+ * peer table (the members alive or suspect, with the global save and
+ * ttl), which workers ask on a miss. A member whose address is a static
+ * peer's stays that peer, with its own save and ttl; the table knows the
+ * peers of the configuration in force, which a reload of peers alone
+ * changes under the agent.
+ */
 static void
 gossip_sync(struct gossip_agent *ga, int64_t now_ms)
 {
 	struct members *mt = ga->ga_cl->cl_members;
-	size_t cap = mt->mt_capacity + ga->ga_nseeds, n = 0, k, j;
+	size_t cap = mt->mt_capacity + ga->ga_nseeds, n = 0, np = 0, k, j;
 	char (*names)[MEMBER_ADDR_MAX] = calloc(cap, sizeof(*names));
+	bool *live = calloc(cap, sizeof(*live));
 	struct peer_spec *specs = calloc(cap, sizeof(*specs));
+	struct peer_spec *peers = calloc(cap, sizeof(*peers));
 	size_t nnames = 0;
 	uint32_t i;
 
-	if (names == NULL || specs == NULL || members_lock(mt) == -1) {
-		free(names);
-		free(specs);
-		return;
-	}
+	if (names == NULL || live == NULL || specs == NULL || peers == NULL ||
+	    members_lock(mt) == -1)
+		goto out;
 	for (i = 0; i < mt->mt_capacity; i++) {
 		const struct member *m = members_at(mt, i);
 
-		if (m->m_in_use && i != mt->mt_self &&
-		    m->m_state != MEMBER_LEFT)
-			memcpy(names[nnames++], m->m_facts.mf_addr,
-			    MEMBER_ADDR_MAX);
+		if (!m->m_in_use || i == mt->mt_self ||
+		    m->m_state == MEMBER_LEFT)
+			continue;
+		live[nnames] = m->m_state <= MEMBER_SUSPECT;
+		memcpy(names[nnames++], m->m_facts.mf_addr, MEMBER_ADDR_MAX);
 	}
 	ga->ga_version = mt->mt_version;
 	members_unlock(mt);
-	for (k = 0; k < nnames; k++)
-		gossip_spec(names[k], specs, &n);
+	/* Looking names up may block: outside the lock. */
+	for (k = 0; k < nnames; k++) {
+		if (!gossip_spec(names[k], specs, &n) || !live[k] ||
+		    peer_table_source_of(ga->ga_peers, names[k]) ==
+		    PEER_SOURCE_CONFIG)
+			continue;
+		peers[np] = specs[n - 1];
+		peers[np].ps_save = ga->ga_cfg->save;
+		peers[np++].ps_ttl_ms = ga->ga_cfg->ttl_ms;
+	}
 	for (k = 0; k < ga->ga_nseeds; k++) {
 		for (j = 0; j < nnames; j++)
 			if (strcmp(names[j], ga->ga_seeds[k].gs_name) == 0)
 				break;
 		if (j == nnames)
-			gossip_spec(ga->ga_seeds[k].gs_name, specs, &n);
+			(void)gossip_spec(ga->ga_seeds[k].gs_name, specs, &n);
 	}
 	if (peer_table_replace(ga->ga_targets, PEER_SOURCE_GOSSIP, specs, n,
 	    now_ms) == -1)
 		log_warnx("gossip: more targets than the agent's table holds");
+	if (peer_table_replace(ga->ga_peers, PEER_SOURCE_GOSSIP, peers, np,
+	    now_ms) == -1)
+		log_warnx("the peer table is full: some members are not asked "
+		    "on a miss");
+out:
 	free(names);
+	free(live);
 	free(specs);
-	cluster_sync_peers(ga->ga_cl, ga->ga_cfg, ga->ga_peers, now_ms);
+	free(peers);
 }
 
 static struct peer *
@@ -421,7 +478,6 @@ gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
 	struct gossip_body *gb = xcalloc(1, sizeof(*gb));
 	uint32_t slots[GOSSIP_MAX_TARGETS];
 	struct gossip_msg msg;
-	int saved_fanout;
 	size_t k;
 
 	memset(&msg, 0, sizeof(msg));
@@ -439,11 +495,8 @@ gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
 		members_leave_locked(mt);
 	else
 		members_tick_locked(mt, loop_now(ga->ga_loop));
-	saved_fanout = mt->mt_params.mp_fanout;
-	mt->mt_params.mp_fanout = fanout;
-	*ntargets = members_targets_locked(mt, &ga->ga_rng, slots,
+	*ntargets = members_targets_locked(mt, fanout, &ga->ga_rng, slots,
 	    GOSSIP_MAX_TARGETS - 1);
-	mt->mt_params.mp_fanout = saved_fanout;
 	for (k = 0; k < *ntargets; k++)
 		memcpy(names[k], members_at(mt, slots[k])->m_facts.mf_addr,
 		    MEMBER_ADDR_MAX);

@@ -211,8 +211,8 @@ members_answer_locked(const struct members *mt,
 /* -- choosing whom to talk to --------------------------------------- */
 
 size_t
-members_targets_locked(const struct members *mt, struct rng *rng,
-    uint32_t *out, size_t max)
+members_targets_locked(const struct members *mt, int fanout,
+    struct rng *rng, uint32_t *out, size_t max)
 {
 	uint32_t *live, ndead = 0, nlive = 0, i, pick, dead_pick = 0;
 	size_t n = 0;
@@ -232,7 +232,7 @@ members_targets_locked(const struct members *mt, struct rng *rng,
 			dead_pick = i;	/* one dead member, uniformly */
 	}
 	/* A partial Fisher-Yates shuffle: the first picks are distinct. */
-	while (n < max && n < (size_t)mt->mt_params.mp_fanout &&
+	while (n < max && n < (size_t)fanout &&
 	    n < nlive) {
 		pick = (uint32_t)(n + rng_below(rng, nlive - n));
 		i = live[pick];

@@ -25,6 +25,7 @@
 #define DEAD_MS 2000
 #define FORGET_MS 10000
 #define SKEW_MS 10000
+#define FANOUT 3
 
 static struct members *mt;
 static struct members_params params;
@@ -42,7 +43,6 @@ set_params(int64_t suspect_ms, int64_t dead_ms)
 {
 	memset(&params, 0, sizeof(params));
 	params.mp_interval_ms = 200;
-	params.mp_fanout = 3;
 	params.mp_suspect_ms = suspect_ms;
 	params.mp_dead_ms = dead_ms;
 	params.mp_forget_ms = FORGET_MS;
@@ -1091,7 +1091,7 @@ START_TEST(targets_distinct_live_and_sometimes_dead)
 	targets_table(10, 3, 2);	/* 10 live, 3 dead, 2 left */
 	rng_seed(&rng, 42);
 	for (i = 0; i < DRAWS; i++) {
-		n = members_targets_locked(mt, &rng, out, 8);
+		n = members_targets_locked(mt, FANOUT, &rng, out, 8);
 		if (n < 3 || n > 4)
 			ck_abort_msg("draw %d: %zu targets", i, n);
 		for (j = 0; j < n; j++) {
@@ -1138,17 +1138,17 @@ START_TEST(targets_bounded)
 	int i;
 
 	rng_seed(&rng, 7);
-	ck_assert_uint_eq(members_targets_locked(mt, &rng, out, 8), 0);
+	ck_assert_uint_eq(members_targets_locked(mt, FANOUT, &rng, out, 8), 0);
 	targets_table(2, 0, 0);
-	n = members_targets_locked(mt, &rng, out, 8);
+	n = members_targets_locked(mt, FANOUT, &rng, out, 8);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_ne(out[0], out[1]);
 	targets_table(10, 0, 0);
-	ck_assert_uint_eq(members_targets_locked(mt, &rng, out, 2), 2);
-	ck_assert_uint_eq(members_targets_locked(mt, &rng, out, 0), 0);
+	ck_assert_uint_eq(members_targets_locked(mt, FANOUT, &rng, out, 2), 2);
+	ck_assert_uint_eq(members_targets_locked(mt, FANOUT, &rng, out, 0), 0);
 	/* every live member is chosen about as often */
 	for (i = 0; i < 10000; i++) {
-		n = members_targets_locked(mt, &rng, out, 8);
+		n = members_targets_locked(mt, FANOUT, &rng, out, 8);
 		ck_assert_uint_eq(n, 3);
 		live_hits[out[0]]++;
 		live_hits[out[1]]++;

@@ -19,6 +19,7 @@
 #include "cluster/members.h"
 
 #define SIM_INTERVAL_MS 200
+#define SIM_FANOUT 3
 #define SIM_PUSH_MAX 64			/* news pushed per exchange */
 #define SIM_ANSWER_MAX 256		/* news in one answer */
 #define SIM_WALL0 1800000000000LL	/* a wall clock, in ms */
@@ -127,7 +128,6 @@ sim_init(struct sim *s, int max_nodes, uint64_t seed)
 	s->s_answer = calloc(SIM_ANSWER_MAX, sizeof(*s->s_answer));
 	s->s_order = calloc((size_t)max_nodes, sizeof(*s->s_order));
 	s->s_params.mp_interval_ms = SIM_INTERVAL_MS;
-	s->s_params.mp_fanout = 3;
 	s->s_params.mp_forget_ms = 24 * 3600 * 1000LL;
 	s->s_params.mp_max_skew_ms = 10000;
 	s->s_now = 1000000;
@@ -292,8 +292,8 @@ sim_round(struct sim *s)
 		if (!sn->sn_up)
 			continue;
 		members_tick_locked(sn->sn_mt, s->s_now);
-		sn->sn_ntargets = members_targets_locked(sn->sn_mt, &s->s_rng,
-		    sn->sn_targets, 8);
+		sn->sn_ntargets = members_targets_locked(sn->sn_mt, SIM_FANOUT,
+		    &s->s_rng, sn->sn_targets, 8);
 		sn->sn_seed = i != 0 &&
 		    members_want_seed_locked(sn->sn_mt, &s->s_rng);
 		sn->sn_push = malloc(SIM_PUSH_MAX * sizeof(*sn->sn_push));
