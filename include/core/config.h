@@ -91,12 +91,21 @@ struct config_cluster {
 	int replicas;			/* default 2 */
 	int64_t max_clock_skew_ms;	/* default 10 s */
 	size_t max_members;		/* default 1024 */
+	uint64_t max_objects;		/* catalogue versions; default 1Mi */
+};
+
+/* When a 201 is sent: once the local copy is durable, or once
+ * cluster.replicas copies are. */
+enum config_upload_ack {
+	UPLOAD_ACK_LOCAL,
+	UPLOAD_ACK_REPLICAS
 };
 
 struct config_upload {
 	bool enabled;
 	char *token;		/* NULL: no token required */
 	uint64_t max_size;
+	int ack;		/* enum config_upload_ack; default local */
 };
 
 struct config {

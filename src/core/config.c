@@ -92,6 +92,7 @@ set_defaults(struct config *cfg)
 	cfg->cluster.replicas = 2;
 	cfg->cluster.max_clock_skew_ms = 10 * UNITS_SECOND;
 	cfg->cluster.max_members = 1024;
+	cfg->cluster.max_objects = 1U << 20;
 }
 
 /* "HOSTNAME:PORT", cut to NODE_MAX bytes and made a valid node name. */
@@ -328,7 +329,7 @@ config_cluster_same(const struct config_cluster *a,
 	size_t i;
 
 	/* As for struct config below: a new field must be compared here. */
-	_Static_assert(sizeof(struct config_cluster) == 144,
+	_Static_assert(sizeof(struct config_cluster) == 152,
 	    "config_cluster_same() compares every field");
 	if (a->enabled != b->enabled || !config_str_same(a->name, b->name) ||
 	    a->key_len != b->key_len || (a->key_len > 0 &&
@@ -342,7 +343,8 @@ config_cluster_same(const struct config_cluster *a,
 	    a->dead_after_ms != b->dead_after_ms || a->store != b->store ||
 	    a->capacity != b->capacity || a->replicas != b->replicas ||
 	    a->max_clock_skew_ms != b->max_clock_skew_ms ||
-	    a->max_members != b->max_members)
+	    a->max_members != b->max_members ||
+	    a->max_objects != b->max_objects)
 		return false;
 	for (i = 0; i < a->nseeds; i++)
 		if (!config_addr_same(&a->seeds[i], &b->seeds[i]))
@@ -355,7 +357,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 248 + 144,
+	_Static_assert(sizeof(struct config) == 256 + 152,
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&
@@ -374,6 +376,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 	    a->upload.enabled == b->upload.enabled &&
 	    config_str_same(a->upload.token, b->upload.token) &&
 	    a->upload.max_size == b->upload.max_size &&
+	    a->upload.ack == b->upload.ack &&
 	    memcmp(&a->http, &b->http, sizeof(a->http)) == 0 &&
 	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0 &&
 	    config_cluster_same(&a->cluster, &b->cluster);

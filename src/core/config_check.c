@@ -38,12 +38,17 @@ static const char *const log_level_words[] = {
 	"error", "warn", "info", "debug", NULL
 };
 
+/* In the order of enum config_upload_ack. */
+static const char *const upload_ack_words[] = { "local", "replicas", NULL };
+
 static const struct config_key upload_keys[] = {
 	{ .name = "enabled", .kind = KEY_BOOL, CFG(upload.enabled) },
 	{ .name = "token", .kind = KEY_WORD, CFG(upload.token),
 	  .max = TOKEN_MAX },
 	{ .name = "max_size", .kind = KEY_SIZE, CFG(upload.max_size),
 	  .min = 1, .max = UNITS_TIB },
+	{ .name = "ack", .kind = KEY_ENUM, CFG(upload.ack),
+	  .words = upload_ack_words, .what = "local or replicas" },
 	{ .name = NULL }
 };
 

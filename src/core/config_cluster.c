@@ -215,6 +215,8 @@ const struct config_key config_cluster_keys[] = {
 	  .max = UNITS_HOUR },
 	{ .name = "max_members", .kind = KEY_INT, CFG(cluster.max_members),
 	  .min = 16, .max = 65536 },
+	{ .name = "max_objects", .kind = KEY_INT, CFG(cluster.max_objects),
+	  .min = 1024, .max = 1 << 30 },
 	{ .name = NULL }
 };
 
