@@ -22,6 +22,7 @@
 
 struct auth_cache;
 struct auth_key;
+struct catalogue;
 struct config;
 struct members;
 struct peer_table;
@@ -53,6 +54,9 @@ struct cluster_stats {
 struct cluster {
 	struct members *cl_members;	/* shared */
 	size_t cl_members_size;
+	struct catalogue *cl_catalogue;	/* shared (cluster/catalogue.h) */
+	size_t cl_catalogue_size;
+	uint64_t *cl_hlc;		/* shared: the node's clock (cluster/hlc.h) */
 	struct auth_cache *cl_nonces;	/* shared */
 	void *cl_nonces_mem;
 	size_t cl_nonces_size;

@@ -13,10 +13,13 @@
 #define SHOAL_CLUSTER_GOSSIP_ROUND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct cluster;
 struct config;
 struct loop;
+struct digest;
+struct peer_set;
 struct peer_table;
 struct gossip_agent;
 
@@ -34,6 +37,25 @@ struct gossip_agent *gossip_agent_start(struct loop *loop,
  * call again until false, then gossip_agent_free().
  */
 bool gossip_agent_stop(struct gossip_agent *ga);
+
+/* Called after each exchange that found names in conflict, for each such
+ * name (outside every lock): the agent's local side moves a loser it
+ * holds aside, drops saved copies of it. One callback; NULL removes it. */
+typedef void gossip_conflict_fn(void *arg, const char *name, size_t len,
+    const struct digest *winner, const struct digest *loser);
+void gossip_agent_on_conflict(struct gossip_agent *ga, gossip_conflict_fn *fn,
+    void *arg);
+
+/* The agent's peer set: every member but this node and those that left,
+ * named by their addresses ("host:port"), for the agent's other requests
+ * to members (replication pulls). */
+struct peer_set *gossip_agent_peers(struct gossip_agent *ga);
+
+/* The address of the member named `name` in out[MEMBER_ADDR_MAX], and
+ * whether it is alive (or suspect). Returns 0, or -1 when the table does
+ * not know it. */
+int gossip_member_addr(struct cluster *cl, const char *name, char *out,
+    size_t len, bool *alive);
 bool gossip_agent_busy(const struct gossip_agent *ga);
 void gossip_agent_free(struct gossip_agent *ga);
 

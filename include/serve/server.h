@@ -67,8 +67,10 @@ struct server {
 	size_t s_nmetrics;
 };
 
-/* Registers the answer to "/_/path" (before serving). Returns 0, or -1
- * when SERVER_MAX_ROUTES are taken. */
+/* Registers the answer to "/_/path" (before serving); a path ending in
+ * "/" ("replica/") answers every path under it, the route function
+ * getting the whole path. Returns 0, or -1 when SERVER_MAX_ROUTES are
+ * taken. */
 int server_route(struct server *s, const char *path, server_route_fn *fn);
 
 /* Registers more families for /_/metrics. Returns 0, or -1 when

@@ -32,9 +32,14 @@ server_find_route(const struct server *s, const char *path)
 {
 	size_t i;
 
-	for (i = 0; i < s->s_nroutes; i++)
-		if (strcmp(s->s_routes[i].r_path, path) == 0)
+	for (i = 0; i < s->s_nroutes; i++) {
+		const char *r = s->s_routes[i].r_path;
+		size_t n = strlen(r);
+
+		if (n > 0 && r[n - 1] == '/' ? strncmp(r, path, n) == 0 :
+		    strcmp(r, path) == 0)
 			return s->s_routes[i].r_fn;
+	}
 	return NULL;
 }
 
