@@ -23,6 +23,7 @@
 struct auth_cache;
 struct auth_key;
 struct catalogue;
+struct reserve_table;
 struct config;
 struct members;
 struct peer_table;
@@ -57,6 +58,7 @@ struct cluster {
 	struct catalogue *cl_catalogue;	/* shared (cluster/catalogue.h) */
 	size_t cl_catalogue_size;
 	uint64_t *cl_hlc;		/* shared: the node's clock (cluster/hlc.h) */
+	struct reserve_table *cl_reserve; /* shared (cluster/reserve.h) */
 	struct auth_cache *cl_nonces;	/* shared */
 	void *cl_nonces_mem;
 	size_t cl_nonces_size;

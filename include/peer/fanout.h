@@ -19,7 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct digest;
 struct fanout;
+struct peer;
 struct peer_conn;
 struct peer_set;
 
@@ -28,10 +30,20 @@ typedef void fanout_found_cb(void *arg, struct peer_conn *pc);
 /* No peer has it (or none could say). */
 typedef void fanout_missing_cb(void *arg);
 
-/* Starts the lookups of name[0..len): GET, or HEAD when `head`. */
-struct fanout *fanout_start(struct peer_set *ps, const char *name,
-    size_t len, bool head, fanout_found_cb *found,
-    fanout_missing_cb *missing, void *arg);
+/* What to ask, and whom. */
+struct fanout_ask {
+	const char *fa_name;		/* name[0..len) */
+	size_t fa_len;
+	bool fa_head;			/* HEAD, not GET */
+	const struct digest *fa_version; /* that version only (?version=) */
+	struct peer *const *fa_only;	/* these peers of the set only (the
+					   catalogue's holders); NULL: all */
+	size_t fa_nonly;
+};
+
+/* Starts the lookups. */
+struct fanout *fanout_start(struct peer_set *ps, const struct fanout_ask *ask,
+    fanout_found_cb *found, fanout_missing_cb *missing, void *arg);
 
 /* The owner gives up: every lookup is discarded, no callback follows. */
 void fanout_abort(struct fanout *f);

@@ -78,6 +78,9 @@ bool peer_set_any_save(struct peer_set *ps);
 struct peer *peer_set_first(struct peer_set *ps);
 struct peer *peer_set_next(struct peer_set *ps, struct peer *p);
 
+/* The peer named `name` ("host:port"), or NULL. Syncs first. */
+struct peer *peer_set_find(struct peer_set *ps, const char *name);
+
 /* A connection takes and lets go of its peer; a peer that left the set
  * is freed when its last connection lets go. */
 void peer_hold(struct peer *p);

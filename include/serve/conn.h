@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 
 #include "core/buf.h"
+#include "core/digest.h"
 #include "core/list.h"
 #include "event/iopool.h"
 #include "event/loop.h"
@@ -78,6 +79,8 @@ struct conn {
 	struct http_message c_req;
 	char c_name[NAME_MAX_LEN + 1];
 	size_t c_name_len;
+	bool c_has_version;		/* GET /NAME?version=DIGEST */
+	struct digest c_version;
 	int64_t c_start_ms;
 	bool c_close;			/* close after this response */
 	struct http_body c_body;	/* its body, once conn_body_begin() */

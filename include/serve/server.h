@@ -21,6 +21,8 @@
 struct buf;
 struct config;
 struct conn;
+struct digest;
+struct peer;
 struct filecache;
 struct index;
 struct iopool;
@@ -38,6 +40,49 @@ struct server;
 typedef void server_metrics_fn(struct server *s, struct buf *out);
 
 #define SERVER_MAX_METRICS 4
+
+/* The end of a reservation of a name with the members (server_cluster):
+ * status 200 when the name is this upload's, else 409 with a reason. */
+typedef void server_reserved_fn(void *arg, int status, const char *reason);
+
+struct server_reservation;
+
+/*
+ * What the cluster layer lends to serving, in the workers of a node that
+ * is in a cluster (cluster/cluster_serve.c installs it; s_cluster is
+ * NULL otherwise). Serving stays below the cluster: it reaches the
+ * catalogue, the clock and the members only through these. Loop thread.
+ */
+struct server_cluster {
+	/* The peers of s_peers that hold `version` of name[0..len) (NULL:
+	 * the name's winning version), alive, at most max, into out[].
+	 * Returns how many; *known says whether the catalogue knows the
+	 * name at all (any version, held anywhere). */
+	size_t (*sc_holders)(struct server *s, const char *name, size_t len,
+	    const struct digest *version, struct peer **out, size_t max,
+	    bool *known);
+	/* A new stamp of the node's hybrid logical clock. */
+	uint64_t (*sc_stamp)(struct server *s);
+	/* Reserves name[0..len) with every alive member at once, as this
+	 * upload of `stamp`; done() is called once, later (never from
+	 * inside), unless the handle is given to sc_reserve_end() first. */
+	struct server_reservation *(*sc_reserve)(struct server *s,
+	    const char *name, size_t len, uint64_t stamp,
+	    server_reserved_fn *done, void *arg);
+	/* The upload is over (r may be NULL): `stored` or not. A reservation
+	 * not stored is released with the members, best effort. */
+	void (*sc_reserve_end)(struct server *s,
+	    struct server_reservation *r, bool stored);
+	/* This node now holds the upload: announce it. */
+	void (*sc_published)(struct server *s, const char *name, size_t len,
+	    const struct digest *d, uint64_t size, uint64_t stamp);
+	/* How many alive members hold that version, and how many are
+	 * wanted (cluster.replicas, or fewer when fewer members are alive). */
+	void (*sc_copies)(struct server *s, const char *name, size_t len,
+	    const struct digest *d, unsigned *have, unsigned *want);
+	/* This node's name (the origin of its uploads). */
+	const char *sc_node;
+};
 
 struct server {
 	const struct config *s_cfg;
@@ -65,6 +110,7 @@ struct server {
 	size_t s_nroutes;
 	server_metrics_fn *s_metrics[SERVER_MAX_METRICS];
 	size_t s_nmetrics;
+	const struct server_cluster *s_cluster;	/* NULL: no cluster */
 };
 
 /* Registers the answer to "/_/path" (before serving); a path ending in

@@ -29,6 +29,14 @@ enum metrics_method {
 #define METRICS_NSTATUS 32	/* see metrics.c: the status table */
 #define METRICS_NUPLOAD 10	/* see metrics.c: upload outcomes */
 
+/* Whom a miss asked (ms_miss_asks). */
+enum metrics_ask {
+	METRICS_ASK_HOLDERS,		/* the holders the catalogue names */
+	METRICS_ASK_AFTER_HOLDERS,	/* everyone, after no holder had it */
+	METRICS_ASK_EVERYONE,		/* everyone: a name nobody catalogued */
+	METRICS_NASKS
+};
+
 struct metrics_slot {
 	pid_t ms_pid;			/* 0: free (master only) */
 	uint64_t ms_requests[METRICS_NMETHODS][METRICS_NSTATUS];
@@ -42,6 +50,7 @@ struct metrics_slot {
 	uint64_t ms_iopool_overflows;
 	uint64_t ms_peer_hits;		/* misses served from a peer */
 	uint64_t ms_peer_misses;	/* misses no peer had: 404 */
+	uint64_t ms_miss_asks[METRICS_NASKS];	/* whom a miss asked */
 	uint64_t ms_saved;		/* copies kept from peers */
 	uint64_t ms_save_failures;
 	uint64_t ms_uploads[METRICS_NUPLOAD];	/* by outcome, see metrics.c */

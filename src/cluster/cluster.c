@@ -15,6 +15,7 @@
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
 #include "cluster/members.h"
+#include "cluster/reserve.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shm.h"
@@ -152,8 +153,10 @@ cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
 	cl->cl_members = shm_anon(cl->cl_members_size);
 	cl->cl_nonces_size = auth_cache_size(CLUSTER_NONCES);
 	cl->cl_nonces_mem = shm_anon(cl->cl_nonces_size);
+	cl->cl_reserve = shm_anon(sizeof(*cl->cl_reserve));
 	if (cl->cl_key == NULL || cl->cl_stats == NULL ||
 	    cl->cl_members == NULL || cl->cl_nonces_mem == NULL ||
+	    cl->cl_reserve == NULL || reserve_init(cl->cl_reserve) != 0 ||
 	    (cl->cl_nonces = auth_cache_init(cl->cl_nonces_mem,
 	    CLUSTER_NONCES)) == NULL) {
 		*why = "cannot make the cluster's tables";
@@ -233,6 +236,7 @@ cluster_destroy(struct cluster *cl)
 	shm_free(cl->cl_members, cl->cl_members_size);
 	shm_free(cl->cl_nonces_mem, cl->cl_nonces_size);
 	shm_free(cl->cl_stats, sizeof(*cl->cl_stats));
+	shm_free(cl->cl_reserve, sizeof(*cl->cl_reserve));
 	free(cl);
 }
 

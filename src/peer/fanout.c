@@ -1,5 +1,6 @@
 /*
- * fanout.c - one name, every peer asked at once (loop thread).
+ * fanout.c - one name, every peer (or the holders the catalogue names)
+ * asked at once (loop thread).
  *
  * Each peer is a "leg" with its own peer_conn and deadline (peer_timeout),
  * all driven by the worker's loop: a slow or dead peer delays nothing but
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "core/digest.h"
 #include "core/log.h"
 #include "event/loop.h"
 #include "peer/fanout.h"
@@ -177,46 +179,66 @@ fanout_on_timer(struct loop *loop, struct loop_timer *t)
 	fanout_report_missing(container_of(t, struct fanout, f_timer));
 }
 
+/* Starts the leg of peer p: `head` or GET of path ("/NAME?QUERY"). */
+static void
+fanout_leg_start(struct fanout *f, struct peer *p, const char *path,
+    bool head)
+{
+	struct buf req = { 0 };
+	struct fanout_leg *l = &f->f_legs[f->f_nlegs++];
+	struct peer_stats *st = &p->p_entry->pe_stats;
+
+	l->l_fanout = f;
+	if (!peer_may_ask(f->f_set, p)) {
+		peer_stats_add(&st->st_skipped, 1);
+		return;		/* resting after timeouts */
+	}
+	l->l_peer = p;
+	peer_hold(p);
+	f->f_pending++;
+	peer_stats_add(&st->st_lookups, 1);
+	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\n"
+	    PEER_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
+	    "\r\n\r\n", head ? "HEAD" : "GET", path, p->p_name);
+	l->l_pc = peer_request(f->f_set, p, req.data, req.len,
+	    head ? PEER_REQ_HEAD : 0, f->f_set->ps_timeout_ms,
+	    &fanout_handler, l);
+	buf_free(&req);
+}
+
 struct fanout *
-fanout_start(struct peer_set *ps, const char *name, size_t len, bool head,
+fanout_start(struct peer_set *ps, const struct fanout_ask *ask,
     fanout_found_cb *found, fanout_missing_cb *missing, void *arg)
 {
-	char target[3 * NAME_MAX_LEN + 2];
-	struct buf req = { 0 };
+	char path[3 * NAME_MAX_LEN + DIGEST_HEX_LEN + 16];
+	char hex[DIGEST_HEX_LEN + 1];
+	size_t plen;
 	struct fanout *f;
 	struct peer *p;
-	size_t n = peer_set_count(ps), i = 0;
+	size_t n = ask->fa_only != NULL ? ask->fa_nonly : peer_set_count(ps);
+	size_t k;
 
 	f = xcalloc(1, sizeof(*f) + n * sizeof(f->f_legs[0]));
 	f->f_set = ps;
-	snprintf(f->f_name, sizeof(f->f_name), "%.*s", (int)len, name);
+	snprintf(f->f_name, sizeof(f->f_name), "%.*s", (int)ask->fa_len,
+	    ask->fa_name);
 	f->f_found = found;
 	f->f_missing = missing;
 	f->f_arg = arg;
-	f->f_nlegs = n;
-	name_encode(name, len, target, sizeof(target));
-	for (p = peer_set_first(ps); p != NULL; p = peer_set_next(ps, p)) {
-		struct fanout_leg *l = &f->f_legs[i++];
-		struct peer_stats *st = &p->p_entry->pe_stats;
-
-		l->l_fanout = f;
-		if (!peer_may_ask(ps, p)) {
-			peer_stats_add(&st->st_skipped, 1);
-			continue;	/* resting after timeouts */
-		}
-		l->l_peer = p;
-		peer_hold(p);
-		f->f_pending++;
-		buf_reset(&req);
-		buf_printf(&req, "%s /%s HTTP/1.1\r\nHost: %s\r\n"
-		    PEER_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
-		    "\r\n\r\n", head ? "HEAD" : "GET", target, p->p_name);
-		peer_stats_add(&st->st_lookups, 1);
-		l->l_pc = peer_request(ps, p, req.data, req.len,
-		    head ? PEER_REQ_HEAD : 0, ps->ps_timeout_ms,
-		    &fanout_handler, l);
+	path[0] = '/';
+	plen = 1 + name_encode(ask->fa_name, ask->fa_len, path + 1,
+	    sizeof(path) - 1);
+	if (ask->fa_version != NULL) {
+		digest_hex(ask->fa_version, hex);
+		snprintf(path + plen, sizeof(path) - plen, "?version=%s", hex);
 	}
-	buf_free(&req);
+	if (ask->fa_only != NULL)
+		for (k = 0; k < n; k++)
+			fanout_leg_start(f, ask->fa_only[k], path, ask->fa_head);
+	else
+		for (p = peer_set_first(ps); p != NULL && f->f_nlegs < n;
+		    p = peer_set_next(ps, p))
+			fanout_leg_start(f, p, path, ask->fa_head);
 	if (f->f_pending == 0)	/* no peer, or every one rests */
 		loop_timer_set(ps->ps_loop, &f->f_timer, 0, fanout_on_timer);
 	return f;

@@ -194,6 +194,18 @@ peer_set_next(struct peer_set *ps, struct peer *p)
 	    container_of(p->p_link.next, struct peer, p_link);
 }
 
+struct peer *
+peer_set_find(struct peer_set *ps, const char *name)
+{
+	struct peer *p;
+
+	peer_set_sync(ps);
+	for (p = peer_set_first(ps); p != NULL; p = peer_set_next(ps, p))
+		if (strcmp(p->p_name, name) == 0)
+			return p;
+	return NULL;
+}
+
 void
 peer_set_free(struct peer_set *ps)
 {

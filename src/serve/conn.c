@@ -265,6 +265,7 @@ conn_end_request(struct conn *c)
 	c->c_status = 0;
 	c->c_continued = false;
 	c->c_miss_tries = 0;
+	c->c_has_version = false;
 }
 
 void

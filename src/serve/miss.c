@@ -30,9 +30,12 @@
 #define MISS_WAIT_RECLAIM 25	/* ticks between claims regardless */
 #define MISS_COPY_TRIES 2	/* "a copy is there" believed this often */
 
+#define MISS_HOLDERS_MAX 16	/* holders asked at once */
+
 struct miss {
 	struct conn *m_conn;
 	struct fanout *m_fanout;	/* the peers being asked */
+	bool m_asked_holders;		/* only the catalogue's holders */
 	bool m_claimed;			/* this request fetches the name */
 	uint64_t m_fetch_id;
 	bool m_waited;			/* counted as a collapsed waiter */
@@ -103,23 +106,75 @@ miss_found(void *arg, struct peer_conn *pc)
 	relay_start(c, pc, save, p->p_ttl_ms, claimed, fetch_id);
 }
 
+static void miss_ask_everyone(struct miss *m);
+
 static void
 miss_missing(void *arg)
 {
 	struct miss *m = arg;
 
 	m->m_fanout = NULL;
+	if (m->m_asked_holders) {
+		/* The holders said no, or could not: the catalogue may lag
+		 * behind a removal, or they are down. Everyone, then. */
+		m->m_asked_holders = false;
+		metrics_add(&metrics_mine()->ms_miss_asks[
+		    METRICS_ASK_AFTER_HOLDERS], 1);
+		miss_ask_everyone(m);
+		return;
+	}
 	miss_end_claim(m, INDEX_END_NEGATIVE);
 	miss_not_found(m);
 }
 
 static void
+miss_ask(struct miss *m, struct peer *const *only, size_t n)
+{
+	struct conn *c = m->m_conn;
+	struct fanout_ask ask = {
+		.fa_name = c->c_name,
+		.fa_len = c->c_name_len,
+		.fa_head = c->c_req.method == HTTP_METHOD_HEAD,
+		.fa_version = c->c_has_version ? &c->c_version : NULL,
+		.fa_only = only,
+		.fa_nonly = n,
+	};
+
+	m->m_fanout = fanout_start(c->c_srv->s_peers, &ask, miss_found,
+	    miss_missing, m);
+}
+
+static void
+miss_ask_everyone(struct miss *m)
+{
+	miss_ask(m, NULL, 0);
+}
+
+/* The holders the catalogue names when it knows the name (a miss through
+ * 64 members then costs about what a miss through one does), else every
+ * peer and member at once. */
+static void
 miss_ask_peers(struct miss *m)
 {
 	struct conn *c = m->m_conn;
+	struct server *s = c->c_srv;
+	struct peer *holders[MISS_HOLDERS_MAX];
+	size_t n = 0;
+	bool known = false;
 
-	m->m_fanout = fanout_start(c->c_srv->s_peers, c->c_name, c->c_name_len,
-	    c->c_req.method == HTTP_METHOD_HEAD, miss_found, miss_missing, m);
+	if (s->s_cluster != NULL)
+		n = s->s_cluster->sc_holders(s, c->c_name, c->c_name_len,
+		    c->c_has_version ? &c->c_version : NULL, holders,
+		    MISS_HOLDERS_MAX, &known);
+	if (n == 0) {
+		metrics_add(&metrics_mine()->ms_miss_asks[
+		    METRICS_ASK_EVERYONE], 1);
+		miss_ask_everyone(m);
+		return;
+	}
+	m->m_asked_holders = true;
+	metrics_add(&metrics_mine()->ms_miss_asks[METRICS_ASK_HOLDERS], 1);
+	miss_ask(m, holders, n);
 }
 
 /* Another request fetches the name: look again when its entry changes

@@ -57,6 +57,29 @@ request_node(struct conn *c)
 	fn(c, c->c_name);
 }
 
+/* "version=DIGEST" among the query's parameters: c_version. Returns 0
+ * (with or without one), -1 when it is not 32 hex digits. */
+static int
+request_version(struct conn *c)
+{
+	const struct http_str *t = &c->c_req.target;
+	const char *q = memchr(t->p, '?', t->len), *end = t->p + t->len;
+
+	while (q != NULL && q < end) {
+		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp != NULL ? amp : end;
+
+		if ((size_t)(stop - p) >= 8 && memcmp(p, "version=", 8) == 0) {
+			if (digest_parse(p + 8, (size_t)(stop - p - 8),
+			    &c->c_version) == -1)
+				return -1;
+			c->c_has_version = true;
+		}
+		q = amp;
+	}
+	return 0;
+}
+
 void
 request_handle(struct conn *c)
 {
@@ -96,6 +119,11 @@ request_handle(struct conn *c)
 		request_list(c);
 		return;
 	case NAME_FILE:
+		if (request_version(c) == -1) {
+			conn_send_text(c, 400, "version must be 32 hex digits "
+			    "(the ETag's)", NULL);
+			return;
+		}
 		request_file_start(c);
 		return;
 	}

@@ -2,9 +2,13 @@
  * upload.c - PUT and POST (loop thread; disk work through a spool).
  *
  * Phases: RESERVE (the spool reserves the name: free, room, no other
- * upload of it), ASK (the peers, at once), BODY (read into a free spool
- * buffer, decoded by the connection; hand it to the spool; read the next
- * while it is written), PUBLISH (the spool seals and links it), then the
+ * upload of it), ASK (the peers, at once; in a cluster, the catalogue
+ * first, then every alive member reserves the name for this upload, and
+ * the static peers are asked whether they have it), BODY (read into a
+ * free spool buffer, decoded by the connection; hand it to the spool;
+ * read the next while it is written), PUBLISH (the spool seals and links
+ * it; in a cluster the catalogue hears of it), ACK (with upload.ack
+ * `replicas`: until cluster.replicas copies are durable), then the
  * answer. The client is read only while a spool buffer is free, so memory
  * is two buffers per upload and the client is slowed to the disk's pace.
  */
@@ -21,6 +25,7 @@
 #include "peer/fanout.h"
 #include "peer/peer.h"
 #include "peer/peer_set.h"
+#include "peer/peer_table.h"
 #include "serve/conn.h"
 #include "serve/server.h"
 #include "serve/upload.h"
@@ -28,6 +33,10 @@
 #include "store/metrics.h"
 #include "store/name.h"
 #include "store/spool.h"
+
+#define UPLOAD_ACK_TICK_MS 50
+#define UPLOAD_ACK_WAIT_MS 10000	/* for the copies upload.ack wants, */
+#define UPLOAD_ACK_BYTES_PER_MS 20480	/* and 1 ms more per 20 KiB */
 
 struct upload {
 	struct conn *u_conn;
@@ -40,15 +49,26 @@ struct upload {
 	bool u_publishing;
 	struct spool *u_spool;		/* NULL once published or given up */
 	struct fanout *u_fanout;	/* the peers being asked */
+	unsigned u_asking;		/* fanout and reservation under way */
+	uint64_t u_stamp;		/* in a cluster: its clock's, at the start */
+	struct server_reservation *u_reservation;
+	bool u_stored;			/* published */
+	struct digest u_digest;		/* once published */
+	int64_t u_ack_until;		/* ACK: wait for copies until then */
 };
 
 static void upload_pump(struct upload *u);
 
-/* Lets go of everything; the spool removes what it wrote. */
+/* Lets go of everything; the spool removes what it wrote, and a
+ * reservation of a name not stored is released. */
 static void
 upload_free(struct upload *u)
 {
+	const struct server_cluster *sc = u->u_srv->s_cluster;
+
 	fanout_abort(u->u_fanout);
+	if (sc != NULL)
+		sc->sc_reserve_end(u->u_srv, u->u_reservation, u->u_stored);
 	if (u->u_spool != NULL)
 		spool_abort(u->u_spool);
 	free(u);
@@ -85,21 +105,76 @@ upload_gone(struct upload *u, const char *why)
 	conn_abort(c);
 }
 
+/* The answer to a stored upload: 201, or 202 when upload.ack wanted more
+ * copies than were durable in time (`copies` says how many, "" when the
+ * ack is local). */
 static void
-upload_created(struct upload *u, uint64_t digest)
+upload_answer_stored(struct upload *u, int status, const char *copies)
 {
 	struct conn *c = u->u_conn;
-	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 64];
+	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 128];
+	char hex[DIGEST_HEX_LEN + 1];
 
 	name_encode(u->u_name, u->u_name_len, target, sizeof(target));
-	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: \"%016llx\"\r\n",
-	    target, (unsigned long long)digest);
+	digest_hex(&u->u_digest, hex);
+	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: \"%s\"\r\n%s",
+	    target, hex, copies);
+	metrics_count_upload(status);
+	upload_free(u);
+	conn_send_text(c, status, status == 201 ? "created" : "stored here; "
+	    "fewer copies than upload.ack wants are durable so far", extra);
+}
+
+/* ACK: the copies the cluster holds so far; enough, or time is up. */
+static void
+upload_check_copies(struct upload *u)
+{
+	const struct server_cluster *sc = u->u_srv->s_cluster;
+	char copies[64];
+	unsigned have, want;
+
+	sc->sc_copies(u->u_srv, u->u_name, u->u_name_len, &u->u_digest, &have,
+	    &want);
+	snprintf(copies, sizeof(copies), "Shoal-Copies: %u\r\n", have);
+	if (have >= want) {
+		upload_answer_stored(u, 201, copies);
+		return;
+	}
+	if (loop_now(u->u_srv->s_loop) >= u->u_ack_until) {
+		log_warnx("upload of %s: %u of %u copies durable in time",
+		    u->u_name, have, want);
+		upload_answer_stored(u, 202, copies);
+		return;
+	}
+	conn_set_timer(u->u_conn, UPLOAD_ACK_TICK_MS);
+}
+
+static void
+upload_created(struct upload *u, const struct digest *digest)
+{
+	const struct server_cluster *sc = u->u_srv->s_cluster;
+	struct conn *c = u->u_conn;
+
+	u->u_stored = true;
+	u->u_digest = *digest;
 	metrics_add(&metrics_mine()->ms_upload_bytes, u->u_received);
 	log_info("stored %s (%llu bytes) from %s", u->u_name,
 	    (unsigned long long)u->u_received, c->c_addr);
-	metrics_count_upload(201);
-	upload_free(u);
-	conn_send_text(c, 201, "created", extra);
+	if (sc == NULL) {
+		upload_answer_stored(u, 201, "");
+		return;
+	}
+	sc->sc_published(u->u_srv, u->u_name, u->u_name_len, digest,
+	    u->u_received, u->u_stamp);
+	if (u->u_srv->s_cfg->upload.ack != UPLOAD_ACK_REPLICAS) {
+		upload_answer_stored(u, 201, "");
+		return;
+	}
+	/* The copies are pulled by the nodes the name ranks first, once
+	 * gossip has told them: a few rounds. */
+	u->u_ack_until = loop_now(u->u_srv->s_loop) + UPLOAD_ACK_WAIT_MS +
+	    (int64_t)(u->u_received / UPLOAD_ACK_BYTES_PER_MS);
+	upload_check_copies(u);
 }
 
 /* Pool thread, once the file is in place: "nobody has it" is wrong from
@@ -194,13 +269,95 @@ upload_peer_has(void *arg, struct peer_conn *pc)
 	upload_fail(u, 409, "the name exists on a peer");
 }
 
+/* One of the questions (the peers, the reservation) is answered: the
+ * body once both are. */
+static void
+upload_asked(struct upload *u)
+{
+	if (--u->u_asking == 0)
+		upload_begin_body(u);
+}
+
 static void
 upload_peer_none(void *arg)
 {
 	struct upload *u = arg;
 
 	u->u_fanout = NULL;
-	upload_begin_body(u);
+	upload_asked(u);
+}
+
+static void
+upload_reserved(void *arg, int status, const char *reason)
+{
+	struct upload *u = arg;
+
+	if (status != 200) {
+		upload_fail(u, 409, reason);
+		return;
+	}
+	upload_asked(u);
+}
+
+/* In a cluster, the static peers of the configuration are asked as
+ * without one; the members reserve the name instead. */
+static size_t
+upload_static_peers(struct server *s, struct peer **out, size_t max)
+{
+	struct peer *p;
+	size_t n = 0;
+
+	for (p = peer_set_first(s->s_peers); p != NULL && n < max;
+	    p = peer_set_next(s->s_peers, p))
+		if (p->p_entry->pe_source == PEER_SOURCE_CONFIG)
+			out[n++] = p;
+	return n;
+}
+
+/*
+ * Is the name free in the cluster? Without a cluster: every peer at once.
+ * In one: the catalogue first (409 without asking anyone when it knows
+ * the name), then every alive member reserves it for this upload, and
+ * the static peers are asked whether they have it. Peers and members
+ * that cannot be reached do not block the upload.
+ */
+static void
+upload_ask(struct upload *u)
+{
+	struct server *s = u->u_srv;
+	const struct server_cluster *sc = s->s_cluster;
+	struct fanout_ask ask = {
+		.fa_name = u->u_name,
+		.fa_len = u->u_name_len,
+		.fa_head = true,
+	};
+	struct peer **only = NULL;
+	size_t n = peer_set_count(s->s_peers);
+	bool known = false;
+
+	u->u_asking = 1;	/* until both questions are out */
+	if (sc != NULL) {
+		(void)sc->sc_holders(s, u->u_name, u->u_name_len, NULL, NULL, 0,
+		    &known);
+		if (known) {
+			upload_fail(u, 409, "the name exists in the cluster");
+			return;
+		}
+		u->u_stamp = sc->sc_stamp(s);
+		u->u_asking++;
+		u->u_reservation = sc->sc_reserve(s, u->u_name, u->u_name_len,
+		    u->u_stamp, upload_reserved, u);
+		only = xcalloc(n + 1, sizeof(*only));
+		ask.fa_only = only;
+		ask.fa_nonly = n = upload_static_peers(s, only, n);
+	}
+	if (n > 0) {
+		u->u_asking++;
+		u->u_fanout = fanout_start(s->s_peers, &ask, upload_peer_has,
+		    upload_peer_none, u);
+	}
+	free(only);
+	upload_asked(u);
 }
 
 /* ------------------------------------------------------------------ */
@@ -210,7 +367,6 @@ static void
 upload_opened(struct spool *sp, int err, void *arg)
 {
 	struct upload *u = arg;
-	struct server *s = u->u_srv;
 
 	(void)sp;
 	if (err == EEXIST || err == EBUSY) {
@@ -228,14 +384,7 @@ upload_opened(struct spool *sp, int err, void *arg)
 		upload_fail(u, 500, "cannot store the file");
 		return;
 	}
-	/* Every peer at once: does it have the name? Peers that cannot be
-	 * reached do not block the upload. */
-	if (peer_set_count(s->s_peers) == 0) {
-		upload_begin_body(u);
-		return;
-	}
-	u->u_fanout = fanout_start(s->s_peers, u->u_name, u->u_name_len, true,
-	    upload_peer_has, upload_peer_none, u);
+	upload_ask(u);
 }
 
 static void
@@ -276,7 +425,11 @@ upload_published(struct spool *sp, int err, void *arg)
 		    "cannot store the file");
 		return;
 	}
-	upload_created(u, spool_digest(sp));
+	{
+		struct digest d = { 0, spool_digest(sp) };	/* MERGE: digest */
+
+		upload_created(u, &d);
+	}
 }
 
 static const struct spool_handler upload_spool_handler = {
@@ -308,6 +461,10 @@ upload_timeout(struct conn *c)
 {
 	struct upload *u = conn_owner(c);
 
+	if (u->u_stored) {		/* ACK: its tick */
+		upload_check_copies(u);
+		return;
+	}
 	log_info("upload of %s from %s: no body bytes for %lld ms", u->u_name,
 	    c->c_addr, (long long)u->u_srv->s_cfg->http.body_timeout_ms);
 	upload_fail(u, 408, "request body not received in time");

@@ -330,6 +330,18 @@ metrics_render(struct buf *out)
 	metrics_counter(out, "shoal_peer_misses_total",
 	    "Local misses that no peer had (404).",
 	    metrics_sum(offsetof(struct metrics_slot, ms_peer_misses)));
+	metrics_family(out, "shoal_miss_lookups_total",
+	    "Local misses asked of peers, by whom they asked.", "counter");
+	for (i = 0; i < METRICS_NASKS; i++) {
+		static const char *const asked[METRICS_NASKS] = {
+			"holders", "everyone_after_holders", "everyone"
+		};
+
+		buf_printf(out, "shoal_miss_lookups_total{asked=\"%s\"} %llu\n",
+		    asked[i], (unsigned long long)metrics_sum(
+		    offsetof(struct metrics_slot, ms_miss_asks) +
+		    i * sizeof(uint64_t)));
+	}
 	metrics_counter(out, "shoal_saved_total",
 	    "Copies fetched from peers and kept.",
 	    metrics_sum(offsetof(struct metrics_slot, ms_saved)));

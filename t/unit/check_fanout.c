@@ -171,9 +171,11 @@ start(struct outcome *o, const char *name, bool head)
 {
 	struct fanout *f;
 
+	struct fanout_ask ask = { .fa_name = name, .fa_len = strlen(name),
+	    .fa_head = head };
+
 	in_start = true;
-	f = fanout_start(ps, name, strlen(name), head, on_found, on_missing,
-	    o);
+	f = fanout_start(ps, &ask, on_found, on_missing, o);
 	in_start = false;
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(o->found + o->missing, 0);
@@ -249,6 +251,45 @@ START_TEST(first_200_wins)
 	assert_lookup(&fb, "GET", "/a%20b.txt");
 	assert_lookup(&fc, "GET", "/a%20b.txt");
 	buf_free(&o.body);
+	fake_stop(&fa);
+	fake_stop(&fb);
+	fake_stop(&fc);
+}
+END_TEST
+
+/* The catalogue names the holders: only they are asked, for the version
+ * wanted; a 404 from every one is "missing", the others never hear. */
+START_TEST(only_the_holders_are_asked_for_a_version)
+{
+	struct fake_peer fa = { 0 }, fb = { 0 }, fc = { 0 };
+	struct outcome o = { 0 };
+	struct digest v = { 0x0123456789abcdefULL, 0x1ULL };
+	struct peer *holders[2];
+	struct fanout_ask ask = { .fa_name = "x", .fa_len = 1,
+	    .fa_version = &v, .fa_only = holders, .fa_nonly = 2 };
+
+	peer_fixture_fake(&fa, NOT_FOUND, 0, 0);
+	peer_fixture_fake(&fb, NOT_FOUND, 0, 0);
+	peer_fixture_fake(&fc, NOT_FOUND, 0, 0);
+	SET_OF(2000, &fa, &fb, &fc);
+	holders[0] = nth(2);
+	holders[1] = nth(0);
+	in_start = true;
+	ck_assert_ptr_nonnull(fanout_start(ps, &ask, on_found, on_missing,
+	    &o));
+	in_start = false;
+	RUN_UNTIL(reported(&o), 3000);
+	ck_assert_int_eq(o.missing, 1);
+	ck_assert_int_eq(o.found, 0);
+	assert_lookup(&fa, "GET",
+	    "/x?version=0123456789abcdef0000000000000001");
+	assert_lookup(&fc, "GET",
+	    "/x?version=0123456789abcdef0000000000000001");
+	run_for(30);
+	ck_assert_uint_eq(fake_nreqs(&fb), 0);
+	EXPECT_STATS(0, .st_lookups = 1, .st_not_found = 1);
+	EXPECT_STATS(1, .st_lookups = 0);
+	EXPECT_STATS(2, .st_lookups = 1, .st_not_found = 1);
 	fake_stop(&fa);
 	fake_stop(&fb);
 	fake_stop(&fc);
@@ -486,7 +527,8 @@ int
 main(void)
 {
 	check_main_tcase("fanout", peer_fixture_setup, peer_fixture_teardown,
-	    CHECK_MAIN_TESTS(first_200_wins, head_lookup, all_404_missing,
+	    CHECK_MAIN_TESTS(first_200_wins,
+	    only_the_holders_are_asked_for_a_version, head_lookup, all_404_missing,
 	    refused_and_timed_out_missing, other_answers_are_bad_responses,
 	    no_peers_missing_from_the_loop, abort_at_once,
 	    abort_before_any_answer, resting_peers_skipped,
