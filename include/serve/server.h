@@ -89,6 +89,7 @@ struct server {
 	struct loop *s_loop;
 	struct iopool *s_pool;
 	int s_root_fd;			/* ROOT, O_PATH|O_DIRECTORY */
+	int s_state_fd;			/* the state directory, the same */
 	struct spool_dir s_spool;	/* files written into ROOT */
 	struct index *s_index;		/* shared, inherited from the master */
 	struct filecache *s_filecache;	/* NULL: off */

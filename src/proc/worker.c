@@ -207,6 +207,11 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		log_err("%s/%s", cfg->root, FILE_TMP_DIR);
 		return -1;
 	}
+	s->s_state_fd = open(cfg->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->s_state_fd == -1) {
+		log_err("state directory %s", cfg->state_dir);
+		return -1;
+	}
 	s->s_loop = loop_create();
 	if (s->s_loop == NULL) {
 		close(tmp_fd);
@@ -262,6 +267,8 @@ worker_teardown(struct worker *w)
 		close(w->w_listen_fd);
 	if (s->s_root_fd != -1)
 		close(s->s_root_fd);
+	if (s->s_state_fd != -1)
+		close(s->s_state_fd);
 	if (s->s_loop != NULL)
 		loop_free(s->s_loop);
 }
@@ -277,6 +284,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 
 	memset(&w, 0, sizeof(w));
 	w.w_srv.s_root_fd = -1;
+	w.w_srv.s_state_fd = -1;
 	w.w_listen_fd = -1;
 	w.w_srv.s_index = t->ct_index;
 	w.w_srv.s_pid = getpid();

@@ -272,7 +272,9 @@ miss_start(struct conn *c)
 	 * hear a client that closes while the peers are asked or while it
 	 * waits for another's fetch. */
 	conn_wait_hangup(c);
-	if (c->c_req.method == HTTP_METHOD_HEAD ||
+	/* A version asked by digest is relayed, never kept: ROOT holds
+	 * one version of a name, the winner. */
+	if (c->c_req.method == HTTP_METHOD_HEAD || c->c_has_version ||
 	    !peer_set_any_save(s->s_peers)) {
 		miss_ask_peers(m);
 		return;

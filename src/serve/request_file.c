@@ -32,8 +32,28 @@
 #include "store/filecache.h"
 #include "store/index.h"
 #include "store/metrics.h"
+#include "store/versions.h"
 
 #define REQUEST_INLINE_MAX (64 * 1024)	/* files read with their open */
+
+/*
+ * GET /NAME?version=DIGEST: ROOT's file when it is that version, else the
+ * version kept in the state directory (one that lost a conflict, or a
+ * replica ROOT has no room for under its name). Pool thread.
+ */
+static void
+request_file_version(struct conn *c)
+{
+	struct server *s = c->c_srv;
+
+	if (c->c_file.fi_fd != -1) {
+		if (c->c_file.fi_content &&
+		    digest_equal(&c->c_file.fi_digest, &c->c_version))
+			return;
+		close(c->c_file.fi_fd);
+	}
+	versions_open(s->s_state_fd, c->c_name, &c->c_version, &c->c_file);
+}
 
 static void
 request_file_job(struct iopool_job *job)
@@ -45,6 +65,11 @@ request_file_job(struct iopool_job *job)
 
 	file_open(s->s_root_fd, c->c_name, c->c_open_fd, &c->c_file);
 	c->c_open_fd = -1;
+	if (c->c_has_version) {
+		request_file_version(c);
+		c->c_copy_expiry = 0;
+		goto read;
+	}
 	if (c->c_file.fi_fd == -1)
 		return;
 	/* A saved copy whose time is up is never served, even before the
@@ -58,9 +83,12 @@ request_file_job(struct iopool_job *job)
 		c->c_file.fi_errno = ENOENT;
 		return;
 	}
+read:
 	/* A small file is read here at once, so the loop sends head and
 	 * body together, without a second trip through the pool. */
 	buf_reset(&c->c_job_out);
+	if (c->c_file.fi_fd == -1)
+		return;
 	if (c->c_req.method == HTTP_METHOD_GET &&
 	    c->c_file.fi_size <= REQUEST_INLINE_MAX &&
 	    file_read_all(c->c_file.fi_fd, &c->c_job_out,
@@ -232,9 +260,11 @@ request_file_result(struct conn *c)
 		conn_send_text(c, 500, "cannot open the file", NULL);
 		return;
 	}
-	filecache_put(s->s_filecache, c->c_name, c->c_name_len,
-	    c->c_file.fi_fd, &c->c_file, c->c_job_out.data, c->c_job_out.len,
-	    c->c_copy_expiry);
+	/* A version may be another file than ROOT's under that name. */
+	if (!c->c_has_version)
+		filecache_put(s->s_filecache, c->c_name, c->c_name_len,
+		    c->c_file.fi_fd, &c->c_file, c->c_job_out.data,
+		    c->c_job_out.len, c->c_copy_expiry);
 	request_file_send(c, c->c_job_out.len == c->c_file.fi_size ?
 	    c->c_job_out.data : NULL);
 	buf_free(&c->c_job_out);	/* idle connections hold no body */
@@ -260,6 +290,11 @@ request_file_open(struct conn *c)
 void
 request_file_start(struct conn *c)
 {
+	if (c->c_has_version) {
+		c->c_open_fd = -1;
+		request_file_open(c);
+		return;
+	}
 	if (request_file_cached(c))
 		return;
 	c->c_open_fd = file_open_cached(c->c_srv->s_root_fd, c->c_name);

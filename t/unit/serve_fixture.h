@@ -288,6 +288,7 @@ sfx_setup(void)
 	/* worker_run() and worker_setup(). */
 	memset(s, 0, sizeof(*s));
 	s->s_root_fd = -1;
+	s->s_state_fd = -1;
 	s->s_index = sfx.ix;
 	s->s_pid = getpid();
 	list_init(&s->s_conns);
@@ -301,6 +302,8 @@ sfx_setup(void)
 	request_node_routes(s);
 	s->s_root_fd = open(sfx.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(s->s_root_fd, 0);
+	/* The state directory is ROOT's hidden one, as by default. */
+	s->s_state_fd = s->s_root_fd;
 	sfx.tmp_fd = openat(s->s_root_fd, FILE_TMP_DIR, O_PATH | O_DIRECTORY |
 	    O_CLOEXEC | O_NOFOLLOW);
 	ck_assert_int_ge(sfx.tmp_fd, 0);
