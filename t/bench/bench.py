@@ -44,6 +44,15 @@ Cases
              holder last, the others empty shoald nodes), one front per
              count: mean, p50, p99, front and peers' CPU per request as
              ratios to 1 peer, and TCP connections opened per request
+  catalogue-scale
+             miss latency, 1 connection, of a catalogued name: a front in a
+             cluster of 64 members (62 empty, the holder) against a front
+             with the holder as its only (static) peer; target <= 1.25 in
+             latency and front CPU
+  spread     16 members, 100 uploads of 4 KiB at one node after another:
+             the time from each 201 until every node serves the file, and
+             until the catalogue shows cluster.replicas (2) holders; target
+             p99 <= 1 s
   growth     local-4k with 100 files in ROOT against 1,000,000 (empty
              files or hard links, made once and removed at the end),
              shoald and nginx each on both: "1M / 100", target >= 0.9;
@@ -65,6 +74,7 @@ Cases
 import argparse
 import datetime
 import http.client
+import json
 import math
 import os
 import platform
@@ -79,6 +89,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
@@ -86,7 +97,8 @@ import machine  # noqa: E402  (t/blackbox/machine.py)
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
-             "relay-64m-rss", "gossip", "growth"]
+             "relay-64m-rss", "gossip", "catalogue-scale", "spread",
+             "growth"]
 # Run when BENCH_CASES is not set: every case but growth (a million files
 # made and removed: over 3 minutes, and heavy on the file system).
 DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
@@ -1445,6 +1457,176 @@ class Bench:
                      "build/t/check_gossip_sim) : its figures are left out")
         self.check_logs(everyone)
         self.stop_servers(everyone)
+
+    # -- the catalogue ----------------------------------------------------
+    def start_cluster(self, prefix, n, root_of, name="bench", extra=(),
+                      save=True):
+        """n members on loopback (workers 1, io_threads 1), member i
+        naming member (i-1)/2 as its seed; root_of(i) is member i's ROOT.
+        Returns them once all n count n alive members."""
+        key = "bench-catalogue-key-" + "0123456789" * 4
+
+        def cluster(seed):
+            lines = ["cluster:", '  name: "%s"' % name, '  key: "%s"' % key]
+            if seed is not None:
+                lines += ["  seeds:", '    - "127.0.0.1:%d"' % seed.port]
+            return lines + list(extra)
+
+        nodes = []
+        for i in range(n):
+            seed = nodes[(i - 1) // 2] if i > 0 else None
+            nodes.append(self.start_shoald(
+                "%s%02d" % (prefix, i), root_of(i), self.cpu_peer_(),
+                io_threads=1, wait=False, save=save, extra=cluster(seed)))
+        for x in nodes:
+            wait_port(x, "/_/health", timeout=60)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all(self.cluster_members(x) == n for x in nodes):
+                return nodes
+            time.sleep(0.2)
+        raise BenchError("%s: %d members did not find each other in 120 s"
+                         % (prefix, n))
+
+    def catalogued(self, s, name, holders=1):
+        """Whether s's catalogue lists name with at least `holders`."""
+        try:
+            st, _, body = http_get(s.port, "/_/catalogue?prefix=" + name,
+                                   timeout=5)
+        except OSError:
+            return False
+        if st != 200:
+            return False
+        for e in json.loads(body)["names"]:
+            if e["name"] == name and len(e["holders"]) >= holders:
+                return True
+        return False
+
+    def case_catalogue_scale(self, root):
+        """A miss of a catalogued name through a cluster of
+        BENCH_CATALOGUE_MEMBERS (64) members against a miss through one
+        static peer, the holder, which is the same process in both."""
+        n = env_int("BENCH_CATALOGUE_MEMBERS", 64)
+        empty = self.make_root("root-cat-empty", {})
+        t0 = time.monotonic()
+        # Member 0 holds the file; the front is the last member.
+        roots = {0: root, n - 1: self.make_root("root-cat-front", {})}
+        nodes = self.start_cluster("cat", n, lambda i: roots.get(i, empty),
+                                   save=False)
+        holder, front = nodes[0], nodes[-1]
+        ref = self.start_shoald("cat-ref", self.make_root("root-cat-ref",
+                                                          {}),
+                                self.cpu_srv(), peers=[holder.port],
+                                save=False)
+        deadline = time.monotonic() + 60
+        while not self.catalogued(front, "4k.bin"):
+            if time.monotonic() > deadline:
+                raise BenchError("catalogue-scale: the front's catalogue "
+                                 "never listed 4k.bin")
+            time.sleep(0.2)
+        self.say("catalogue-scale: %d members and the reference ready in "
+                 "%.1f s" % (n, time.monotonic() - t0))
+        for x in (ref, front):
+            verify(x, "/4k.bin", self.small)
+        others = [p for x in nodes[1:-1] for p in x.pids()]
+        sides = [("static-1", ref, ref.pids(), holder.pids()),
+                 ("members-%d" % n, front, front.pids(),
+                  holder.pids() + others)]
+        rows = self.compare_multi(
+            "catalogue-scale", "miss latency of a catalogued name, 1 "
+            "connection (wrk -c1): a front in a cluster of %d members (the "
+            "holder and %d empty nodes, gossiping) against a front with "
+            "the holder as its only static peer; save: false" % (n, n - 2),
+            sides, {1: 0}, "/4k.bin", 1,
+            LATENCY_COLUMNS + [
+                ("peer_cpu_us_req", "peers cpu us/req", 1, "%.1f")],
+            SMALL)
+        mean = statistics.median(f[1]["mean_ms"] / f[0]["mean_ms"]
+                                 for f in rows)
+        cpu = statistics.median(f[1]["cpu_us_req"] / f[0]["cpu_us_req"]
+                                for f in rows)
+        self.notes.append("catalogue-scale (%d members / 1 static peer, "
+                          "medians): %.2fx latency, %.2fx front cpu "
+                          "(target <= 1.25)" % (n, mean, cpu))
+        servers = nodes + [ref]
+        self.check_logs(servers)
+        self.stop_servers(servers)
+
+    def case_spread(self, root):
+        """BENCH_SPREAD_NODES (16) members, BENCH_SPREAD_UPLOADS (100)
+        uploads of 4 KiB, each at the next member: the time from the 201
+        until every member serves it (all polled at once, every 5 ms),
+        and until the origin's catalogue lists cluster.replicas holders."""
+        n = env_int("BENCH_SPREAD_NODES", 16)
+        count = env_int("BENCH_SPREAD_UPLOADS", 100)
+        empty_roots = [self.make_root("root-spread-%02d" % i, {})
+                       for i in range(n)]
+        nodes = self.start_cluster("spread", n, lambda i: empty_roots[i])
+        body = os.urandom(SMALL)
+        readable, replicated = [], []
+        for k in range(count):
+            origin = nodes[k % n]
+            name = "spread-%03d" % k
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/%s" % (origin.port, name), data=body,
+                method="PUT")
+            with urllib.request.urlopen(req, timeout=30) as r:
+                if r.status != 201:
+                    raise BenchError("spread: PUT answered %d" % r.status)
+            t0 = time.monotonic()
+            times = [None] * n
+
+            def poll(i):
+                deadline = t0 + 30
+                while time.monotonic() < deadline:
+                    try:
+                        st, _, got = http_get(nodes[i].port, "/" + name,
+                                              timeout=5)
+                    except OSError:
+                        st = 0
+                    if st == 200 and got == body:
+                        times[i] = time.monotonic() - t0
+                        return
+                    time.sleep(0.005)
+
+            threads = [threading.Thread(target=poll, args=(i,))
+                       for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if None in times:
+                raise BenchError("spread: %s not readable everywhere in "
+                                 "30 s" % name)
+            readable.append(max(times))
+            while not self.catalogued(origin, name, 2):
+                if time.monotonic() - t0 > 30:
+                    raise BenchError("spread: %s never had 2 holders" %
+                                     name)
+                time.sleep(0.01)
+            replicated.append(time.monotonic() - t0)
+
+        def pct(xs, q):
+            xs = sorted(xs)
+            return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+        self.say("== spread: %d members, %d uploads of %d bytes, one node "
+                 "after another" % (n, count, SMALL))
+        self.say("spread: readable at every member after the 201: p50 "
+                 "%.0f ms, p99 %.0f ms, max %.0f ms (target p99 <= 1000)" % (
+                     pct(readable, .5) * 1000, pct(readable, .99) * 1000,
+                     max(readable) * 1000))
+        self.say("spread: 2 holders in the origin's catalogue: p50 %.0f ms, "
+                 "p99 %.0f ms, max %.0f ms (the poll of every member "
+                 "before it included)" % (
+                     pct(replicated, .5) * 1000,
+                     pct(replicated, .99) * 1000, max(replicated) * 1000))
+        self.notes.append("spread (%d members, %d uploads): readable "
+                          "everywhere p99 %.0f ms; 2 holders p99 %.0f ms" % (
+                              n, count, pct(readable, .99) * 1000,
+                              pct(replicated, .99) * 1000))
+        self.check_logs(nodes)
+        self.stop_servers(nodes)
 
     # -- hits with a million files in ROOT ----------------------------------
     def fill_dir(self, d, count, mode, tag):
