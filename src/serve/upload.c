@@ -21,7 +21,9 @@
 #include <sys/random.h>
 
 #include "core/config.h"
+#include "core/digest.h"
 #include "core/log.h"
+#include "http/condition.h"
 #include "peer/fanout.h"
 #include "peer/peer.h"
 #include "peer/peer_set.h"
@@ -113,12 +115,12 @@ upload_answer_stored(struct upload *u, int status, const char *copies)
 {
 	struct conn *c = u->u_conn;
 	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 128];
-	char hex[DIGEST_HEX_LEN + 1];
+	char etag[CONDITION_ETAG_LEN + 1];
 
 	name_encode(u->u_name, u->u_name_len, target, sizeof(target));
-	digest_hex(&u->u_digest, hex);
-	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: \"%s\"\r\n%s",
-	    target, hex, copies);
+	condition_etag_format(&u->u_digest, etag);
+	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: %s\r\n%s",
+	    target, etag, copies);
 	metrics_count_upload(status);
 	upload_free(u);
 	conn_send_text(c, status, status == 201 ? "created" : "stored here; "
@@ -412,6 +414,7 @@ static void
 upload_published(struct spool *sp, int err, void *arg)
 {
 	struct upload *u = arg;
+	struct digest digest;
 
 	u->u_spool = NULL;	/* it frees itself */
 	if (err == EEXIST) {
@@ -425,11 +428,8 @@ upload_published(struct spool *sp, int err, void *arg)
 		    "cannot store the file");
 		return;
 	}
-	{
-		struct digest d = { 0, spool_digest(sp) };	/* MERGE: digest */
-
-		upload_created(u, &d);
-	}
+	digest = spool_digest(sp);
+	upload_created(u, &digest);
 }
 
 static const struct spool_handler upload_spool_handler = {
