@@ -28,13 +28,6 @@ enum name_kind {
 enum name_kind name_from_target(const char *target, size_t len,
     char out[NAME_MAX_LEN + 1], size_t *out_len, const char **reason);
 
-/* Percent-decodes p[0..n) once (a query's value, a name in a message)
- * into out[0..NAME_MAX_LEN] with a NUL, refusing NUL and control bytes
- * and what is longer than NAME_MAX_LEN. Returns NULL, or a static reason.
- * (A file name is then checked with name_is_valid().) */
-const char *name_decode(const char *p, size_t n, char out[NAME_MAX_LEN + 1],
-    size_t *out_len);
-
 /* True when name[0..len) is a valid file name as it stands (no decoding):
  * used for directory listings and names from peers. */
 bool name_is_valid(const char *name, size_t len);

@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
+#include "http/http.h"
 #include "peer/peer.h"
 #include "peer/peer_set.h"
 #include "peer/peer_table.h"
@@ -68,16 +69,20 @@ reserve_self(void)
 	return members_self(rs_cluster->cl_members)->m_facts.mf_name;
 }
 
-/* "/_/reserve/NAME?stamp=HEX&node=NODE" into out. */
+/* "/_/reserve/NAME?stamp=HEX&node=HEX" into out: the node's name in hex,
+ * so that any member name travels as it is, signed with the target. */
 static void
 reserve_target(const char *name, size_t len, uint64_t stamp, char *out,
     size_t cap)
 {
-	char ename[3 * NAME_MAX_LEN + 1], enode[3 * MEMBER_NAME_MAX + 1];
+	char ename[3 * NAME_MAX_LEN + 1], enode[2 * MEMBER_NAME_MAX + 1];
 	const char *self = reserve_self();
+	size_t i;
 
 	name_encode(name, len, ename, sizeof(ename));
-	name_encode(self, strlen(self), enode, sizeof(enode));
+	for (i = 0; self[i] != '\0' && i < MEMBER_NAME_MAX; i++)
+		snprintf(enode + 2 * i, 3, "%02x", (unsigned char)self[i]);
+	enode[2 * i] = '\0';
 	snprintf(out, cap, "/_/" RESERVE_PATH "%s?stamp=%016" PRIx64
 	    "&node=%s", ename, stamp, enode);
 }
@@ -319,14 +324,14 @@ reserve_serve_end(struct server *s, struct server_reservation *r,
 
 /* -- the route ------------------------------------------------------- */
 
-/* The value of `key` in the target's query, percent-decoded. */
+/* The value of `key` in the target's query, hex-decoded into out (cap
+ * bytes, NUL included) when `hex`, else copied. */
 static bool
-reserve_query(const struct http_str *t, const char *key, char *out,
-    size_t cap)
+reserve_query(const struct http_str *t, const char *key, bool hex,
+    char *out, size_t cap)
 {
 	const char *q = memchr(t->p, '?', t->len), *end = t->p + t->len;
-	size_t klen = strlen(key), vlen;
-	char buf[NAME_MAX_LEN + 1];
+	size_t klen = strlen(key), vlen, i;
 
 	while (q != NULL && q < end) {
 		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
@@ -334,10 +339,27 @@ reserve_query(const struct http_str *t, const char *key, char *out,
 
 		if ((size_t)(stop - p) > klen && memcmp(p, key, klen) == 0 &&
 		    p[klen] == '=') {
-			if (name_decode(p + klen + 1, (size_t)(stop - p) - klen -
-			    1, buf, &vlen) != NULL || vlen >= cap)
+			p += klen + 1;
+			vlen = (size_t)(stop - p);
+			if (!hex) {
+				if (vlen >= cap)
+					return false;
+				memcpy(out, p, vlen);
+				out[vlen] = '\0';
+				return true;
+			}
+			if (vlen % 2 != 0 || vlen / 2 >= cap)
 				return false;
-			memcpy(out, buf, vlen + 1);
+			for (i = 0; i < vlen / 2; i++) {
+				int hi = http_hex_digit((unsigned char)p[2 * i]);
+				int lo = http_hex_digit((unsigned char)p[2 * i +
+				    1]);
+
+				if (hi < 0 || lo < 0)
+					return false;
+				out[i] = (char)(hi << 4 | lo);
+			}
+			out[i] = '\0';
 			return true;
 		}
 		q = amp;
@@ -399,9 +421,10 @@ reserve_route(struct conn *c, const char *path)
 	if (!cluster_serve_signed(c, rs_cluster))
 		return;
 	if (!name_is_valid(name, len) ||
-	    !reserve_query(&c->c_req.target, "node", node, sizeof(node)) ||
-	    !member_name_valid(node, sizeof(node)) ||
-	    !reserve_query(&c->c_req.target, "stamp", hex, sizeof(hex)) ||
+	    !reserve_query(&c->c_req.target, "node", true, node,
+	    sizeof(node)) || !member_name_valid(node, sizeof(node)) ||
+	    !reserve_query(&c->c_req.target, "stamp", false, hex,
+	    sizeof(hex)) ||
 	    strlen(hex) != 16 || (stamp = strtoull(hex, &end, 16), *end) !=
 	    '\0') {
 		conn_send_text(c, 400, "a reservation needs a valid name, "

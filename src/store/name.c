@@ -114,13 +114,6 @@ invalid:
 	return NAME_INVALID;
 }
 
-const char *
-name_decode(const char *p, size_t n, char out[NAME_MAX_LEN + 1],
-    size_t *out_len)
-{
-	return decode(p, n, false, out, out_len);
-}
-
 bool
 name_is_valid(const char *name, size_t len)
 {
