@@ -205,10 +205,15 @@ upload_pump(struct upload *u)
 		ssize_t n;
 
 		if (conn_body_done(c)) {
+			const struct server_cluster *sc = u->u_srv->s_cluster;
 			struct spool_publish how = {
 				.name = u->u_name,
 				.after_link = upload_after_link,
 				.hook_arg = u,
+				/* The version's origin, kept beside it: the
+				 * same after a restart, and on its copies. */
+				.origin_hlc = u->u_stamp,
+				.origin_node = sc != NULL ? sc->sc_node : NULL,
 			};
 
 			conn_wait_nothing(c);
