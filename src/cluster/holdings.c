@@ -34,6 +34,7 @@
 #include "cluster/hlc.h"
 #include "cluster/members.h"
 #include "core/config.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "event/iopool.h"
 #include "event/loop.h"
@@ -115,34 +116,35 @@ holdings_count(uint64_t *counter, uint64_t n)
 
 /* -- examining one name (pool thread) ---------------------------------- */
 
-/* The content digest of fd: the recorded one when still valid, else
- * computed, and then recorded. */
+/* The content digest of an opened file: the recorded one when still
+ * valid (fi_content), else computed, and then recorded. */
 static int
-holdings_digest(struct holdings *h, int fd, struct digest *d)
+holdings_digest(struct holdings *h, const struct file_info *fi,
+    struct digest *d)
 {
-	bool computed = false;
-
-	if (file_content_digest(fd, d, &computed) == -1)
-		return -1;
-	if (computed) {
-		holdings_count(&h->h_stats.hs_digests, 1);
-		/* Without user xattrs it is computed again next time. */
-		(void)file_digest_record(fd, d);
+	if (fi->fi_content) {
+		*d = fi->fi_digest;
+		return 0;
 	}
+	if (file_content_digest(fi->fi_fd, fi->fi_size, d) == -1)
+		return -1;
+	holdings_count(&h->h_stats.hs_digests, 1);
+	/* Without user xattrs it is computed again next time. */
+	(void)file_digest_record(fi->fi_fd, d);
 	return 0;
 }
 
 /* The origin of fd: recorded, or this node at the file's mtime, which is
  * then recorded so that it stays the same across restarts. */
 static void
-holdings_origin(struct holdings *h, int fd, const struct stat *st,
+holdings_origin(struct holdings *h, int fd, const struct timespec *mtime,
     char node[MEMBER_NAME_MAX], uint64_t *hlc)
 {
 	if (file_origin_read(fd, hlc, node, MEMBER_NAME_MAX) == 0)
 		return;
 	snprintf(node, MEMBER_NAME_MAX, "%s", h->h_self);
-	*hlc = hlc_from_ms((int64_t)st->st_mtim.tv_sec * 1000 +
-	    st->st_mtim.tv_nsec / 1000000);
+	*hlc = hlc_from_ms((int64_t)mtime->tv_sec * 1000 +
+	    mtime->tv_nsec / 1000000);
 	(void)file_origin_write(fd, *hlc, node);
 }
 
@@ -162,28 +164,26 @@ static void
 holdings_look_root(struct holdings *h, const char *name,
     struct holdings_root *r)
 {
-	struct stat st;
-	int fd;
+	struct file_info fi;
 
 	memset(r, 0, sizeof(*r));
-	fd = openat(h->h_root_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	file_open(h->h_root_fd, name, -1, &fi);
+	if (fi.fi_fd == -1) {
+		/* Not there; or there and unreadable now, and then nothing is
+		 * decided about it. */
+		r->hr_file = fi.fi_errno != ENOENT;
 		return;
 	}
 	r->hr_file = true;
-	r->hr_size = (uint64_t)st.st_size;
-	r->hr_id.id_dev = (uint64_t)st.st_dev;
-	r->hr_id.id_ino = (uint64_t)st.st_ino;
-	r->hr_id.id_size = (uint64_t)st.st_size;
-	r->hr_copy = file_is_copy(fd);
-	r->hr_digest_ok = holdings_digest(h, fd, &r->hr_digest) == 0;
+	r->hr_size = fi.fi_size;
+	r->hr_id = fi.fi_id;
+	/* Before a digest is recorded: recording one unmarks a copy. */
+	r->hr_copy = file_is_copy(fi.fi_fd);
+	r->hr_digest_ok = holdings_digest(h, &fi, &r->hr_digest) == 0;
 	if (!r->hr_copy && r->hr_digest_ok)
-		holdings_origin(h, fd, &st, r->hr_origin, &r->hr_hlc);
-	close(fd);
+		holdings_origin(h, fi.fi_fd, &fi.fi_mtime, r->hr_origin,
+		    &r->hr_hlc);
+	close(fi.fi_fd);
 }
 
 /* Whether this node keeps version d of name aside. */
@@ -318,25 +318,20 @@ holdings_announce_kept(void *arg, const char *name, size_t len,
 	struct holdings *h = arg;
 	char origin[MEMBER_NAME_MAX];
 	struct file_info fi;
-	struct stat st;
 	uint64_t hlc;
 	int rc;
 
 	versions_open(h->h_state_fd, name, d, &fi);
 	if (fi.fi_fd == -1)
 		return 0;
-	if (fstat(fi.fi_fd, &st) == -1) {
-		close(fi.fi_fd);
-		return 0;
-	}
-	holdings_origin(h, fi.fi_fd, &st, origin, &hlc);
+	holdings_origin(h, fi.fi_fd, &fi.fi_mtime, origin, &hlc);
 	close(fi.fi_fd);
 	if (holdings_stopping(h))
 		return 1;
 	if (catalogue_lock(h->h_cat) == -1)
 		return 1;
 	rc = catalogue_announce_locked(h->h_cat, name, len, d,
-	    (uint64_t)st.st_size, origin, hlc);
+	    fi.fi_size, origin, hlc);
 	catalogue_unlock(h->h_cat);
 	if (rc == 1)
 		holdings_count(&h->h_stats.hs_announced, 1);

@@ -114,8 +114,15 @@ replica_job(struct iopool_job *job)
 	}
 	file_open(s->s_root_fd, c->c_name, -1, &c->c_file);
 	if (c->c_file.fi_fd != -1) {
-		if (file_content_digest(c->c_file.fi_fd, &d) == 0 &&
-		    digest_equal(&d, &version))
+		bool known = c->c_file.fi_content;
+
+		d = c->c_file.fi_digest;
+		if (!known && file_content_digest(c->c_file.fi_fd,
+		    c->c_file.fi_size, &d) == 0) {
+			known = true;
+			(void)file_digest_record(c->c_file.fi_fd, &d);
+		}
+		if (known && digest_equal(&d, &version))
 			goto found;
 		close(c->c_file.fi_fd);
 		c->c_file.fi_fd = -1;

@@ -423,16 +423,18 @@ replicate_announce(struct replicate *r, const struct rep_want *w,
 		log_warn("replication: announcing %s", w->rw_name);
 }
 
-/* The content digest of fd (recorded, else computed and recorded). */
+/* The content digest of an opened file (recorded, else computed and
+ * recorded). */
 static int
-replicate_digest_of(int fd, struct digest *d)
+replicate_digest_of(const struct file_info *fi, struct digest *d)
 {
-	bool computed = false;
-
-	if (file_content_digest(fd, d, &computed) == -1)
+	if (fi->fi_content) {
+		*d = fi->fi_digest;
+		return 0;
+	}
+	if (file_content_digest(fi->fi_fd, fi->fi_size, d) == -1)
 		return -1;
-	if (computed)
-		(void)file_digest_record(fd, d);
+	(void)file_digest_record(fi->fi_fd, d);
 	return 0;
 }
 
@@ -449,10 +451,8 @@ replicate_prepare(struct iopool_job *job)
 	struct replicate *r = rp->rp_rep;
 	const struct rep_want *w = &rp->rp_want;
 	struct file_info fi;
-	struct stat st;
 	struct digest d;
 	bool copy = false, have_d = false;
-	int fd;
 
 	rp->rp_dest = REP_DEST_FAIL;
 	versions_open(r->r_state_fd, w->rw_name, &w->rw_digest, &fi);
@@ -464,40 +464,33 @@ replicate_prepare(struct iopool_job *job)
 		rp->rp_dest = REP_DEST_HELD;
 		return;
 	}
-	fd = openat(r->r_root_fd, w->rw_name, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1 && errno != ENOENT && errno != ELOOP) {
-		rp->rp_err = errno;
+	file_open(r->r_root_fd, w->rw_name, -1, &fi);
+	if (fi.fi_fd == -1 && fi.fi_errno != ENOENT) {
+		rp->rp_err = fi.fi_errno;
 		return;
 	}
-	if (fd != -1) {
-		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			rp->rp_err = EEXIST;	/* something else is there */
-			return;
-		}
-		copy = file_is_copy(fd);
-		have_d = replicate_digest_of(fd, &d) == 0;
+	if (fi.fi_fd != -1) {
+		/* Before a digest is recorded: recording one unmarks a
+		 * copy. */
+		copy = file_is_copy(fi.fi_fd);
+		have_d = replicate_digest_of(&fi, &d) == 0;
 		if (have_d && !copy && digest_equal(&d, &w->rw_digest)) {
-			if (file_origin_read(fd, &rp->rp_held_hlc,
+			if (file_origin_read(fi.fi_fd, &rp->rp_held_hlc,
 			    rp->rp_held_origin, MEMBER_NAME_MAX) == -1)
 				rp->rp_held_origin[0] = '\0';
-			close(fd);
+			close(fi.fi_fd);
 			rp->rp_dest = REP_DEST_HELD;
 			return;
 		}
-		close(fd);
+		close(fi.fi_fd);
 		if (copy) {
-			struct file_identity id = {
-				(uint64_t)st.st_dev, (uint64_t)st.st_ino,
-				(uint64_t)st.st_size
-			};
 			struct index_identity iid = {
-				id.id_dev, id.id_ino, id.id_size
+				fi.fi_id.id_dev, fi.fi_id.id_ino,
+				fi.fi_id.id_size
 			};
 			/* A saved copy makes way for a durable replica. */
 			if (file_remove_copy(r->r_root_fd, r->r_tmp_fd,
-			    w->rw_name, &id) == -1) {
+			    w->rw_name, &fi.fi_id) == -1) {
 				rp->rp_err = errno;
 				return;
 			}
