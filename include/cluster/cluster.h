@@ -106,4 +106,9 @@ void cluster_render_metrics(struct cluster *cl, int64_t now_ms,
 
 void cluster_stat_add(uint64_t *counter, uint64_t n);
 
+/* A stamp's millisecond (cluster/hlc.h) as RFC 3339 UTC,
+ * "2026-12-03T10:17:23.123Z", in out[CLUSTER_TIME_LEN]. */
+#define CLUSTER_TIME_LEN 32
+void cluster_time_text(uint64_t hlc, char *out, size_t len);
+
 #endif

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster/auth.h"
 #include "cluster/catalogue.h"
 #include "cluster/cluster.h"
+#include "cluster/hlc.h"
 #include "cluster/members.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -37,6 +39,20 @@ static uint64_t
 cluster_stat(const uint64_t *counter)
 {
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void
+cluster_time_text(uint64_t hlc, char *out, size_t len)
+{
+	int64_t ms = hlc_ms(hlc);
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&sec, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 void
