@@ -499,11 +499,17 @@ replicate_prepare(struct iopool_job *job)
 		} else if (w->rw_winner && have_d) {
 			/* ROOT holds a loser: aside first; it stays
 			 * announced (this node still holds it). */
+			char hex[DIGEST_HEX_LEN + 1];
+
 			if (versions_move(r->r_root_fd, r->r_state_fd,
 			    w->rw_name, &d) == -1) {
 				rp->rp_err = errno;
 				return;
 			}
+			digest_hex(&d, hex);
+			log_info("catalogue: %s version %s lost a conflict; "
+			    "kept in %s/%s/%s", w->rw_name, hex,
+			    r->r_cfg->state_dir, VERSIONS_DIR, hex);
 		} else {
 			goto aside;
 		}
