@@ -10,11 +10,15 @@
 #include <stdint.h>
 #include <time.h>
 
-/* An ETag as sent, quotes included: "\"" 16 hex digits "\"". */
-#define CONDITION_ETAG_LEN 18
+#include "core/digest.h"
 
-/* Formats a 64-bit digest as a strong ETag with a terminating NUL. */
-void condition_etag_format(uint64_t digest, char out[CONDITION_ETAG_LEN + 1]);
+/* An ETag as sent, quotes included: "\"" 32 hex digits "\"". */
+#define CONDITION_ETAG_LEN (DIGEST_HEX_LEN + 2)
+
+/* Formats a digest as a strong ETag (lowercase hex) with a terminating
+ * NUL. */
+void condition_etag_format(const struct digest *d,
+    char out[CONDITION_ETAG_LEN + 1]);
 
 /*
  * True when an If-None-Match value (a list of entity tags, weak or strong,

@@ -1,9 +1,11 @@
 /*
  * file.h - the disk side of serving ROOT: opening a name without following
- * links, entity tags, sending file data to a socket, listing ROOT, and
- * removing an expired copy (file.c); the temporary files in the hidden
- * directory, sealing, the link into place, upload reservations and the
- * cleanup at start (file_write.c, driven by store/spool.h).
+ * links, entity tags, content digests and the marks beside a file (origin,
+ * saved copy), sending file data to a socket, listing ROOT, and removing
+ * an expired copy (file.c); the temporary files in the hidden directory,
+ * sealing, recording digests and marks, the link into place, upload
+ * reservations and the cleanup at start (file_write.c, driven by
+ * store/spool.h).
  *
  * Every function here but file_open_cached() may block on the disk, so the
  * workers and the agent call them only from their I/O pool threads (the
@@ -20,10 +22,21 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/digest.h"
 
-/* The extended attribute where a content digest is kept beside a file,
- * with the size and mtime it was computed for. */
-#define FILE_DIGEST_XATTR "user.shoal.xxh3"
+/* The extended attribute where a file's content digest (XXH3-128) is kept
+ * beside it, with the size and mtime it was computed for: the text
+ * "SIZE MTIME_SEC MTIME_NSEC" and the digest's 32 hex digits. */
+#define FILE_DIGEST_XATTR "user.shoal.xxh128"
+
+/* Where a version's origin is kept: "<16 hex digits of the HLC stamp>
+ * <node name>", written when the version was first sealed. */
+#define FILE_ORIGIN_XATTR "user.shoal.origin"
+#define FILE_ORIGIN_NODE_MAX 128	/* a node's name, NUL included */
+
+/* The mark of a saved TTL copy of a peer's file ("1"): not an original,
+ * never announced to the cluster. */
+#define FILE_COPY_XATTR "user.shoal.copy"
 
 /* Which file: what a saved copy's record in the index compares with. The
  * same fields as struct index_identity, so the two convert directly. */
@@ -38,7 +51,9 @@ struct file_info {
 	int fi_errno;		/* 0, or why it could not be opened */
 	uint64_t fi_size;
 	struct timespec fi_mtime;
-	uint64_t fi_digest;	/* the ETag's 64 bits */
+	struct digest fi_digest;	/* the ETag's 128 bits */
+	bool fi_content;	/* fi_digest is the content's XXH3-128, not
+				 * the fallback digest of the identity */
 	struct file_identity fi_id;
 };
 
@@ -59,9 +74,9 @@ int file_open_cached(int root_fd, const char *name);
  * Fills *fi: fi_errno ENOENT when there is no regular file of that name
  * (missing, a directory, a link, a socket...), another errno on failure.
  * The digest is the content digest stored in FILE_DIGEST_XATTR when it is
- * still valid for the file's size and mtime, otherwise a digest of the
- * file's identity (device, inode, size, mtime), which changes whenever the
- * file does. `fd`, when not -1, is the file already opened by
+ * still valid for the file's size and mtime (fi_content true), otherwise
+ * the XXH3-128 of the file's identity (device, inode, size, mtime), which
+ * changes whenever the file does (fi_content false). `fd`, when not -1, is the file already opened by
  * file_open_cached(); it is used (or closed) instead of a new open.
  */
 void file_open(int root_fd, const char *name, int fd, struct file_info *fi);
@@ -80,6 +95,48 @@ int file_read_all(int fd, struct buf *out, uint64_t size);
  * EIO so the caller closes instead of sending a short body).
  */
 size_t file_send(int sock, int fd, uint64_t *off, uint64_t max, int *err);
+
+/*
+ * Computes the content digest (XXH3-128) of the first `size` bytes of fd,
+ * reading it whole with pread in 1 MiB chunks: for a pool thread. Returns
+ * 0, or -1 with errno: EIO when the file has fewer bytes than `size`,
+ * EAGAIN when its size or mtime changed while it was read (the digest
+ * would describe no version of it), ENOMEM, or the read's errno.
+ */
+int file_content_digest(int fd, uint64_t size, struct digest *out);
+
+/*
+ * Records `d` as fd's content digest in FILE_DIGEST_XATTR, for the file's
+ * current size and mtime, so that file_open() finds it (fi_content) and
+ * the file is not read again until it changes. Call it right after
+ * file_content_digest() said the file did not change while it was read.
+ * A file whose digest is recorded anew has changed since it was sealed,
+ * so a copy mark it carries is removed. Returns 0, or -1 with errno
+ * (ENOTSUP: the file system keeps no user xattrs; EACCES, EPERM: the
+ * file is not ours to mark).
+ */
+int file_digest_record(int fd, const struct digest *d);
+
+/* Records the version's origin in FILE_ORIGIN_XATTR: the HLC stamp it was
+ * first written with and the node that wrote it (at most
+ * FILE_ORIGIN_NODE_MAX - 1 bytes, no space). Returns 0, or -1 with errno
+ * (EINVAL for a bad node name). */
+int file_origin_write(int fd, uint64_t hlc, const char *node);
+
+/* Reads the origin recorded by file_origin_write(): the stamp in *hlc and
+ * the node's name in node[0..len) with a NUL. Returns 0, or -1 with
+ * errno: ENODATA when the file has none, EINVAL when what it has is not
+ * an origin, ERANGE when the name does not fit in len bytes. */
+int file_origin_read(int fd, uint64_t *hlc, char *node, size_t len);
+
+/* Marks fd as a saved TTL copy (FILE_COPY_XATTR). Returns 0 or -1 with
+ * errno. */
+int file_copy_mark(int fd);
+
+/* True when fd is marked as a saved copy and has not changed since it was
+ * sealed (its recorded digest is still valid for its size and mtime): an
+ * operator who rewrites a copy in place makes it an original. */
+bool file_is_copy(int fd);
 
 /*
  * Appends the names of the regular files directly in root_fd that are valid
@@ -103,9 +160,11 @@ int file_tmp_create(int tmp_fd, const char *prefix,
 int file_write_all(int fd, const void *p, size_t n, uint64_t off);
 
 /* Makes a finished temporary file durable: sets its mtime when `mtime`
- * is not NULL, records `digest` for the ETag, fsyncs it, and gives its
- * identity in *id (may be NULL). Returns 0 or -1 with errno. */
-int file_seal(int fd, const struct timespec *mtime, uint64_t digest,
+ * is not NULL, records the content digest `d` in FILE_DIGEST_XATTR for
+ * its size and mtime, fsyncs it, and gives its identity in *id (may be NULL). Marks written
+ * before (file_origin_write(), file_copy_mark()) become durable with it.
+ * Returns 0 or -1 with errno. */
+int file_seal(int fd, const struct timespec *mtime, const struct digest *d,
     struct file_identity *id);
 
 /* Links the sealed temporary file into place as `name` without ever

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/digest.h"
 #include "core/list.h"
 #include "store/file.h"
 
@@ -59,7 +60,9 @@ struct spool_handler {
 	void (*sh_published)(struct spool *sp, int err, void *arg);
 };
 
-/* How to publish. The hooks run in the pool thread, in the publish job:
+/* How to publish. A failure to write the origin or the copy mark fails
+ * the publication with its errno, but for ENOTSUP: a file system without
+ * user xattrs keeps no marks (nor digests) at all. The hooks run in the pool thread, in the publish job:
  * before_link once the file is sealed (its identity known), after_link
  * once it is in place; after_link returning -1 (errno set) takes the file
  * out of place again (file_remove_copy) and the publication fails with
@@ -68,7 +71,12 @@ struct spool_publish {
 	const char *name;		/* copied */
 	const struct timespec *mtime;	/* NULL: now */
 	bool have_digest;		/* use `digest`, not the computed one */
-	uint64_t digest;
+	struct digest digest;
+	/* The version's origin, recorded at seal (file_origin_write()):
+	 * origin_node is copied; NULL records none. */
+	uint64_t origin_hlc;
+	const char *origin_node;
+	bool copy;			/* a saved TTL copy (file_copy_mark()) */
 	void (*before_link)(struct spool *sp, const struct file_identity *id,
 	    void *arg);
 	int (*after_link)(struct spool *sp, const struct file_identity *id,
@@ -112,9 +120,10 @@ void spool_publish(struct spool *sp, const struct spool_publish *how);
  * soon as no job runs, then the spool frees itself. */
 void spool_abort(struct spool *sp);
 
-/* Bytes on disk so far, and (after sh_published) the digest recorded. */
+/* Bytes on disk so far, and (after sh_published) the digest recorded:
+ * the XXH3-128 of the bytes written, or the one publish was given. */
 uint64_t spool_written(const struct spool *sp);
-uint64_t spool_digest(const struct spool *sp);
+struct digest spool_digest(const struct spool *sp);
 
 /* The temporary file's name in the hidden directory ("" before open). */
 const char *spool_tmp_name(const struct spool *sp);

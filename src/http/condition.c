@@ -2,7 +2,8 @@
  * condition.c - entity tags and the conditional request headers
  * (RFC 9110 8.8.3 and 13.1).
  *
- * Our ETags are strong: a quoted 64-bit digest of the content. The
+ * Our ETags are strong: the quoted 128-bit digest of the content
+ * (core/digest.h). The
  * header parsers follow the RFC grammar closely and treat anything
  * else as "no match": for If-None-Match and If-Modified-Since that
  * means a full 200 instead of a 304, for If-Range the whole file
@@ -17,20 +18,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/digest.h"
 #include "http/condition.h"
 #include "http/httpdate.h"
 
 void
-condition_etag_format(uint64_t digest, char out[CONDITION_ETAG_LEN + 1])
+condition_etag_format(const struct digest *d,
+    char out[CONDITION_ETAG_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
 	out[0] = '"';
-	for (i = 0; i < 16; i++)
-		out[1 + i] = hex[(digest >> (60 - 4 * i)) & 0xf];
-	out[17] = '"';
-	out[18] = '\0';
+	digest_hex(d, out + 1);
+	out[1 + DIGEST_HEX_LEN] = '"';
+	out[2 + DIGEST_HEX_LEN] = '\0';
 }
 
 /* etagc = %x21 / %x23-7E / obs-text: visible bytes except DQUOTE. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cluster/gossip_serve.h"
+#include "cluster/replica_serve.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/iopool.h"
@@ -184,8 +185,11 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	s->s_limits.max_header_size = cfg->http.max_header_size;
 	s->s_route_request = request_handle;
 	request_node_routes(s);
-	if (t->ct_cluster != NULL)
+	if (t->ct_cluster != NULL) {
 		gossip_serve_routes(s, t->ct_cluster);
+		if (replica_serve_routes(s, t->ct_cluster) == -1)
+			return -1;
+	}
 
 	if (accesslog_open(cfg->access_log) == -1) {
 		log_err("open access log %s", cfg->access_log);

@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 
 #include "core/config.h"
+#include "core/digest.h"
 #include "core/log.h"
 #include "http/condition.h"
 #include "http/httpdate.h"
@@ -73,8 +74,8 @@ struct relay {
 	struct spool *r_spool;		/* NULL: not saving (any more) */
 	size_t r_copied;		/* of the block, into the spool */
 	bool r_publishing;
-	bool r_have_digest;		/* the peer's ETag carries its digest */
-	uint64_t r_digest;
+	bool r_have_digest;		/* the peer's ETag carries a digest */
+	struct digest r_digest;
 	bool r_have_mtime;
 	struct timespec r_mtime;
 
@@ -180,7 +181,6 @@ relay_spool_published(struct spool *sp, int err, void *arg)
 {
 	struct relay *r = arg;
 
-	(void)sp;
 	r->r_spool = NULL;
 	if (err == EEXIST) {
 		log_debug("saving %s: the name was taken meanwhile", r->r_name);
@@ -192,8 +192,16 @@ relay_spool_published(struct spool *sp, int err, void *arg)
 		log_warn("publishing %s", r->r_name);
 		metrics_add(&metrics_mine()->ms_save_failures, 1);
 	} else {
+		struct digest mine = spool_digest(sp);
+
 		metrics_add(&metrics_mine()->ms_saved, 1);
 		log_info("saved a copy of %s", r->r_name);
+		/* The copy's ETag is the digest of the bytes received. The
+		 * peer's differs when it had no content digest of its file
+		 * yet (its ETag then names the file's identity). */
+		if (r->r_have_digest && !digest_equal(&mine, &r->r_digest))
+			log_debug("the copy of %s has a new ETag: the peer's "
+			    "was not its content digest", r->r_name);
 	}
 	relay_end_claim(r);	/* when not done by the hooks */
 	relay_pump(r);
@@ -244,8 +252,7 @@ relay_publish(struct relay *r)
 	struct spool_publish how = {
 		.name = r->r_name,
 		.mtime = r->r_have_mtime ? &r->r_mtime : NULL,
-		.have_digest = r->r_have_digest,
-		.digest = r->r_digest,
+		.copy = true,
 		.before_link = relay_before_link,
 		.after_link = relay_after_link,
 		.hook_arg = r,
@@ -552,27 +559,21 @@ relay_copy_header(struct buf *out, const struct http_message *resp,
 	response_header(out, name, value);
 }
 
-/* The 64 bits of an ETag in shoal's own form ("16 hex digits"). */
+/* The digest of an ETag in shoal's own form ("32 lowercase hex digits",
+ * quoted). */
 static bool
-relay_parse_etag(const struct http_message *resp, uint64_t *digest)
+relay_parse_etag(const struct http_message *resp, struct digest *digest)
 {
 	const struct http_header *h = http_find_header(resp, "ETag");
-	char hex[17];
 	size_t i;
 
-	if (h == NULL || h->value.len != 18 || h->value.p[0] != '"' ||
-	    h->value.p[17] != '"')
+	if (h == NULL || h->value.len != CONDITION_ETAG_LEN ||
+	    h->value.p[0] != '"' || h->value.p[CONDITION_ETAG_LEN - 1] != '"')
 		return false;
-	for (i = 0; i < 16; i++) {
-		char ch = h->value.p[i + 1];
-
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+	for (i = 1; i <= DIGEST_HEX_LEN; i++)
+		if (h->value.p[i] >= 'A' && h->value.p[i] <= 'F')
 			return false;
-		hex[i] = ch;
-	}
-	hex[16] = '\0';
-	*digest = strtoull(hex, NULL, 16);
-	return true;
+	return digest_parse(h->value.p + 1, DIGEST_HEX_LEN, digest) == 0;
 }
 
 /* Whether the client already has the version the peer offers. */

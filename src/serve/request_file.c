@@ -81,7 +81,7 @@ request_file_head(struct conn *c)
 	enum range_result range = RANGE_NONE;
 	struct buf *out = &c->c_out;
 
-	condition_etag_format(fi->fi_digest, etag);
+	condition_etag_format(&fi->fi_digest, etag);
 	httpdate_format(mtime, lastmod);
 
 	if (req->if_none_match.p != NULL ?

@@ -17,7 +17,9 @@
 #include <sys/random.h>
 
 #include "core/config.h"
+#include "core/digest.h"
 #include "core/log.h"
+#include "http/condition.h"
 #include "peer/fanout.h"
 #include "peer/peer.h"
 #include "peer/peer_set.h"
@@ -86,14 +88,16 @@ upload_gone(struct upload *u, const char *why)
 }
 
 static void
-upload_created(struct upload *u, uint64_t digest)
+upload_created(struct upload *u, const struct digest *digest)
 {
 	struct conn *c = u->u_conn;
 	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 64];
+	char etag[CONDITION_ETAG_LEN + 1];
 
 	name_encode(u->u_name, u->u_name_len, target, sizeof(target));
-	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: \"%016llx\"\r\n",
-	    target, (unsigned long long)digest);
+	condition_etag_format(digest, etag);
+	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: %s\r\n",
+	    target, etag);
 	metrics_add(&metrics_mine()->ms_upload_bytes, u->u_received);
 	log_info("stored %s (%llu bytes) from %s", u->u_name,
 	    (unsigned long long)u->u_received, c->c_addr);
@@ -263,6 +267,7 @@ static void
 upload_published(struct spool *sp, int err, void *arg)
 {
 	struct upload *u = arg;
+	struct digest digest;
 
 	u->u_spool = NULL;	/* it frees itself */
 	if (err == EEXIST) {
@@ -276,7 +281,8 @@ upload_published(struct spool *sp, int err, void *arg)
 		    "cannot store the file");
 		return;
 	}
-	upload_created(u, spool_digest(sp));
+	digest = spool_digest(sp);
+	upload_created(u, &digest);
 }
 
 static const struct spool_handler upload_spool_handler = {

@@ -7,6 +7,7 @@
  * Nothing here touches state shared with the loop: each call works on the
  * descriptors and buffers it is given.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,38 +66,44 @@ file_openat_beneath(int root_fd, const char *name)
 }
 
 /* The identity digest: any change to the file changes it. */
-static uint64_t
-file_identity_digest(const struct stat *st)
+static void
+file_identity_digest(const struct stat *st, struct digest *d)
 {
 	uint64_t v[5] = {
 		(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
 		(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
 	};
+	XXH128_hash_t h = XXH3_128bits(v, sizeof(v));
 
-	return XXH3_64bits(v, sizeof(v));
+	d->d_hi = h.high64;
+	d->d_lo = h.low64;
 }
 
-/* The xattr holds "SIZE MTIME_SEC MTIME_NSEC DIGEST_HEX". */
+/* The content digest recorded beside fd, when it is still valid for the
+ * size and mtime in *st. The xattr holds "SIZE MTIME_SEC MTIME_NSEC HEX"
+ * (32 hex digits). Returns 0, or -1 (errno from fgetxattr when it failed,
+ * 0 when the record is stale or malformed). */
 static int
-file_stored_digest(int fd, const struct stat *st, uint64_t *digest)
+file_stored_digest(int fd, const struct stat *st, struct digest *d)
 {
 	char val[128];
-	unsigned long long size, sec, nsec, d;
+	unsigned long long size, sec, nsec;
 	ssize_t n;
-	int used = 0;
+	int hex = 0, used = 0;
 
 	n = fgetxattr(fd, FILE_DIGEST_XATTR, val, sizeof(val) - 1);
 	if (n <= 0)
 		return -1;
+	errno = 0;
 	val[n] = '\0';
-	if (sscanf(val, "%llu %llu %llu %16llx%n", &size, &sec, &nsec, &d,
-	    &used) != 4 || used != n)
+	if (sscanf(val, "%llu %llu %llu %n%*32[0-9a-fA-F]%n", &size, &sec,
+	    &nsec, &hex, &used) != 3 || used != n ||
+	    digest_parse(val + hex, (size_t)(used - hex), d) == -1)
 		return -1;
 	if (size != (unsigned long long)st->st_size ||
 	    sec != (unsigned long long)st->st_mtim.tv_sec ||
 	    nsec != (unsigned long long)st->st_mtim.tv_nsec)
 		return -1;
-	*digest = d;
 	return 0;
 }
 
@@ -164,8 +171,116 @@ file_open(int root_fd, const char *name, int fd, struct file_info *fi)
 	fi->fi_id.id_dev = (uint64_t)st.st_dev;
 	fi->fi_id.id_ino = (uint64_t)st.st_ino;
 	fi->fi_id.id_size = (uint64_t)st.st_size;
-	if (file_stored_digest(fd, &st, &fi->fi_digest) == -1)
-		fi->fi_digest = file_identity_digest(&st);
+	fi->fi_content = file_stored_digest(fd, &st, &fi->fi_digest) == 0;
+	if (!fi->fi_content)
+		file_identity_digest(&st, &fi->fi_digest);
+}
+
+#define FILE_DIGEST_CHUNK (1 << 20)
+
+int
+file_content_digest(int fd, uint64_t size, struct digest *out)
+{
+	struct stat before, after;
+	XXH3_state_t *state;
+	XXH128_hash_t h;
+	uint64_t off = 0;
+	char *chunk;
+	int saved;
+
+	if (fstat(fd, &before) == -1)
+		return -1;
+	chunk = malloc(FILE_DIGEST_CHUNK);
+	state = XXH3_createState();
+	if (chunk == NULL || state == NULL) {
+		free(chunk);
+		XXH3_freeState(state);
+		errno = ENOMEM;
+		return -1;
+	}
+	XXH3_128bits_reset(state);
+	while (off < size) {
+		size_t want = size - off < FILE_DIGEST_CHUNK ?
+		    (size_t)(size - off) : FILE_DIGEST_CHUNK;
+		ssize_t n = pread(fd, chunk, want, (off_t)off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;	/* shorter than `size` */
+			goto fail;
+		}
+		XXH3_128bits_update(state, chunk, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (fstat(fd, &after) == -1)
+		goto fail;
+	if (after.st_size != before.st_size ||
+	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+		errno = EAGAIN;
+		goto fail;
+	}
+	h = XXH3_128bits_digest(state);
+	out->d_hi = h.high64;
+	out->d_lo = h.low64;
+	free(chunk);
+	XXH3_freeState(state);
+	return 0;
+fail:
+	saved = errno;
+	free(chunk);
+	XXH3_freeState(state);
+	errno = saved;
+	return -1;
+}
+
+int
+file_origin_read(int fd, uint64_t *hlc, char *node, size_t len)
+{
+	char val[16 + 1 + FILE_ORIGIN_NODE_MAX];
+	unsigned long long stamp;
+	ssize_t n;
+	size_t i, name_len;
+
+	n = fgetxattr(fd, FILE_ORIGIN_XATTR, val, sizeof(val) - 1);
+	if (n == -1)
+		return -1;	/* ENODATA: none; ERANGE here: too long */
+	val[n] = '\0';
+	for (i = 0; i < 16; i++)
+		if (!isxdigit((unsigned char)val[i]))
+			break;
+	name_len = (size_t)n > 17 ? (size_t)n - 17 : 0;
+	if (i != 16 || val[16] != ' ' || name_len == 0 ||
+	    memchr(val + 17, ' ', name_len) != NULL ||
+	    memchr(val + 17, '\0', name_len) != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (name_len >= len) {
+		errno = ERANGE;
+		return -1;
+	}
+	val[16] = '\0';
+	stamp = strtoull(val, NULL, 16);
+	*hlc = (uint64_t)stamp;
+	memcpy(node, val + 17, name_len + 1);
+	return 0;
+}
+
+bool
+file_is_copy(int fd)
+{
+	struct stat st;
+	struct digest d;
+	char val[8];
+	ssize_t n;
+
+	n = fgetxattr(fd, FILE_COPY_XATTR, val, sizeof(val));
+	if (n != 1 || val[0] != '1')
+		return false;
+	return fstat(fd, &st) == 0 && file_stored_digest(fd, &st, &d) == 0;
 }
 
 int
@@ -356,10 +471,11 @@ file_list(int root_fd, bool json, struct buf *out)
  * its size and mtime (where the file system has extended attributes).
  */
 static bool
-file_is_copy(int dir_fd, const char *name, const struct file_identity *id)
+file_is_still_copy(int dir_fd, const char *name,
+    const struct file_identity *id)
 {
 	struct stat st;
-	uint64_t digest;
+	struct digest digest;
 	bool same;
 	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NOCTTY | O_NONBLOCK);
@@ -391,7 +507,7 @@ file_remove_copy(int root_fd, int tmp_fd, const char *name,
 	 * but nothing can change what a rename already took. */
 	if (renameat2(root_fd, name, tmp_fd, aside, RENAME_NOREPLACE) == -1)
 		return errno == ENOENT ? 1 : -1;
-	if (file_is_copy(tmp_fd, aside, id)) {
+	if (file_is_still_copy(tmp_fd, aside, id)) {
 		(void)unlinkat(tmp_fd, aside, 0);
 		return 0;
 	}

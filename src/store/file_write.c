@@ -69,13 +69,27 @@ file_write_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/* Writes the digest record for the size and mtime in *st (see
+ * FILE_DIGEST_XATTR). */
+static int
+file_digest_store(int fd, const struct stat *st, const struct digest *d)
+{
+	char val[96], hex[DIGEST_HEX_LEN + 1];
+
+	digest_hex(d, hex);
+	snprintf(val, sizeof(val), "%llu %llu %llu %s",
+	    (unsigned long long)st->st_size,
+	    (unsigned long long)st->st_mtim.tv_sec,
+	    (unsigned long long)st->st_mtim.tv_nsec, hex);
+	return fsetxattr(fd, FILE_DIGEST_XATTR, val, strlen(val), 0);
+}
+
 int
-file_seal(int fd, const struct timespec *mtime, uint64_t digest,
+file_seal(int fd, const struct timespec *mtime, const struct digest *d,
     struct file_identity *id)
 {
 	struct timespec times[2];
 	struct stat st;
-	char val[96];
 
 	if (mtime != NULL) {
 		times[0].tv_sec = 0;
@@ -84,21 +98,57 @@ file_seal(int fd, const struct timespec *mtime, uint64_t digest,
 		/* A wrong mtime is cosmetic; carry on. */
 		(void)futimens(fd, times);
 	}
-	if (fsync(fd) == -1 || fstat(fd, &st) == -1)
+	/* Setting an xattr changes the ctime, never the mtime: the record
+	 * stays valid, and the fsync below makes it durable with the data. */
+	if (fstat(fd, &st) == -1)
 		return -1;
-	snprintf(val, sizeof(val), "%llu %llu %llu %016llx",
-	    (unsigned long long)st.st_size,
-	    (unsigned long long)st.st_mtim.tv_sec,
-	    (unsigned long long)st.st_mtim.tv_nsec, (unsigned long long)digest);
 	/* Without user xattrs (some file systems) the ETag falls back to
 	 * the file's identity: still correct, only less stable. */
-	(void)fsetxattr(fd, FILE_DIGEST_XATTR, val, strlen(val), 0);
+	(void)file_digest_store(fd, &st, d);
+	if (fsync(fd) == -1)
+		return -1;
 	if (id != NULL) {
 		id->id_dev = (uint64_t)st.st_dev;
 		id->id_ino = (uint64_t)st.st_ino;
 		id->id_size = (uint64_t)st.st_size;
 	}
 	return 0;
+}
+
+int
+file_digest_record(int fd, const struct digest *d)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || file_digest_store(fd, &st, d) == -1)
+		return -1;
+	/* Recorded anew: the file changed since any seal, so it is no
+	 * longer the copy that was saved. */
+	if (fremovexattr(fd, FILE_COPY_XATTR) == -1 && errno != ENODATA)
+		return -1;
+	return 0;
+}
+
+int
+file_origin_write(int fd, uint64_t hlc, const char *node)
+{
+	char val[16 + 1 + FILE_ORIGIN_NODE_MAX];
+	size_t len = strlen(node);
+
+	if (len == 0 || len >= FILE_ORIGIN_NODE_MAX ||
+	    strchr(node, ' ') != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(val, sizeof(val), "%016llx %s", (unsigned long long)hlc,
+	    node);
+	return fsetxattr(fd, FILE_ORIGIN_XATTR, val, strlen(val), 0);
+}
+
+int
+file_copy_mark(int fd)
+{
+	return fsetxattr(fd, FILE_COPY_XATTR, "1", 1, 0);
 }
 
 int

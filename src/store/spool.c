@@ -59,7 +59,8 @@ struct spool {
 	struct spool_publish sp_how;
 	bool sp_have_mtime;
 	struct timespec sp_mtime;
-	uint64_t sp_digest;
+	char *sp_origin;		/* the origin's node, or NULL */
+	struct digest sp_digest;
 
 	struct iopool_job sp_job;
 	enum spool_job sp_job_kind;
@@ -94,6 +95,7 @@ spool_free(struct spool *sp)
 	for (i = 0; i < SPOOL_QUEUE; i++)
 		free(sp->sp_buf[i]);
 	XXH3_freeState(sp->sp_hash);
+	free(sp->sp_origin);
 	free(sp);
 }
 
@@ -120,11 +122,22 @@ spool_publish_work(struct spool *sp)
 	struct spool_dir *d = sp->sp_dir;
 	struct spool_publish *how = &sp->sp_how;
 	struct file_identity id;
+	XXH128_hash_t h;
 
-	sp->sp_digest = how->have_digest ? how->digest :
-	    XXH3_64bits_digest(sp->sp_hash);
-	if (file_seal(sp->sp_fd, sp->sp_have_mtime ? &sp->sp_mtime : NULL,
-	    sp->sp_digest, &id) == -1) {
+	if (how->have_digest) {
+		sp->sp_digest = how->digest;
+	} else {
+		h = XXH3_128bits_digest(sp->sp_hash);
+		sp->sp_digest.d_hi = h.high64;
+		sp->sp_digest.d_lo = h.low64;
+	}
+	/* The marks first: the seal's fsync makes them durable. */
+	if ((sp->sp_origin != NULL && file_origin_write(sp->sp_fd,
+	    how->origin_hlc, sp->sp_origin) == -1 && errno != ENOTSUP) ||
+	    (how->copy && file_copy_mark(sp->sp_fd) == -1 &&
+	    errno != ENOTSUP) ||
+	    file_seal(sp->sp_fd, sp->sp_have_mtime ? &sp->sp_mtime : NULL,
+	    &sp->sp_digest, &id) == -1) {
 		sp->sp_job_err = errno;
 		file_tmp_discard(sp->sp_fd, d->sd_tmp_fd, sp->sp_tmp);
 		sp->sp_fd = -1;
@@ -176,7 +189,7 @@ spool_work(struct iopool_job *job)
 			sp->sp_job_err = errno;
 			break;
 		}
-		XXH3_64bits_update(sp->sp_hash, sp->sp_buf[h], sp->sp_len[h]);
+		XXH3_128bits_update(sp->sp_hash, sp->sp_buf[h], sp->sp_len[h]);
 		sp->sp_off += sp->sp_len[h];
 		break;
 	case SPOOL_JOB_PUBLISH:
@@ -299,7 +312,7 @@ spool_new(struct spool_dir *d, const struct spool_handler *h, void *arg)
 	sp->sp_hash = XXH3_createState();
 	if (sp->sp_hash == NULL)
 		log_fatalx("out of memory");
-	XXH3_64bits_reset(sp->sp_hash);
+	XXH3_128bits_reset(sp->sp_hash);
 	list_insert_tail(&d->sd_spools, &sp->sp_link);
 	return sp;
 }
@@ -361,6 +374,10 @@ spool_publish(struct spool *sp, const struct spool_publish *how)
 	if (sp->sp_have_mtime)
 		sp->sp_mtime = *how->mtime;
 	sp->sp_how.mtime = NULL;
+	free(sp->sp_origin);
+	sp->sp_origin = how->origin_node != NULL ?
+	    xstrdup(how->origin_node) : NULL;
+	sp->sp_how.origin_node = NULL;
 	sp->sp_publish_wanted = true;
 	spool_kick(sp);
 }
@@ -381,7 +398,7 @@ spool_written(const struct spool *sp)
 	return sp->sp_written;	/* never sp_off: a write job may run */
 }
 
-uint64_t
+struct digest
 spool_digest(const struct spool *sp)
 {
 	return sp->sp_digest;

@@ -246,15 +246,31 @@ START_TEST(open_socket_file)
 }
 END_TEST
 
-static uint64_t
-digest_of(const char *name)
+/* The digest file_open() gives root/name; *content (may be NULL) says
+ * whether it is a recorded content digest. */
+static struct digest
+digest_of2(const char *name, bool *content)
 {
 	struct file_info fi;
 
 	file_open(root_fd, name, -1, &fi);
 	ck_assert_msg(fi.fi_fd >= 0, "%s: %s", name, strerror(fi.fi_errno));
 	close(fi.fi_fd);
+	if (content != NULL)
+		*content = fi.fi_content;
 	return fi.fi_digest;
+}
+
+static struct digest
+digest_of(const char *name)
+{
+	return digest_of2(name, NULL);
+}
+
+static bool
+same(struct digest a, struct digest b)
+{
+	return digest_equal(&a, &b);
 }
 
 static void
@@ -268,18 +284,18 @@ set_mtime(const char *name, time_t sec, long nsec)
 START_TEST(digest_stable_then_changes)
 {
 	char path[512], tmp[512];
-	uint64_t d1, d2;
+	struct digest d1, d2;
 	int fd;
 
 	make_file(root, "d", "0123456789", 10);
 	set_mtime("d", 1700000000, 123456789);
 	d1 = digest_of("d");
-	ck_assert_uint_eq(digest_of("d"), d1);	/* unchanged: stable */
+	ck_assert(same(digest_of("d"), d1));	/* unchanged: stable */
 
 	/* Same size, other mtime. */
 	set_mtime("d", 1700000001, 123456789);
 	d2 = digest_of("d");
-	ck_assert_uint_ne(d2, d1);
+	ck_assert(!same(d2, d1));
 
 	/* Grown. */
 	snprintf(path, sizeof(path), "%s/d", root);
@@ -288,7 +304,7 @@ START_TEST(digest_stable_then_changes)
 	ck_assert_int_eq(write(fd, "x", 1), 1);
 	close(fd);
 	set_mtime("d", 1700000001, 123456789);
-	ck_assert_uint_ne(digest_of("d"), d2);
+	ck_assert(!same(digest_of("d"), d2));
 
 	/* Replaced by another file (rename) of the same size and mtime:
 	 * still a different file, so a different digest. */
@@ -299,7 +315,7 @@ START_TEST(digest_stable_then_changes)
 	set_mtime("d.new", 1700000000, 123456789);
 	snprintf(tmp, sizeof(tmp), "%s/d.new", root);
 	ck_assert_int_eq(rename(tmp, path), 0);
-	ck_assert_uint_ne(digest_of("d"), d1);
+	ck_assert(!same(digest_of("d"), d1));
 }
 END_TEST
 
@@ -320,44 +336,50 @@ set_digest_xattr(const char *name, const char *value)
 
 /* The "SIZE SEC NSEC HEX" value that matches root/name now. */
 static void
-digest_value(const char *name, uint64_t digest, char *out, size_t outlen)
+digest_value(const char *name, struct digest digest, char *out,
+    size_t outlen)
 {
-	char path[512];
+	char path[512], hex[DIGEST_HEX_LEN + 1];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	ck_assert_int_eq(stat(path, &st), 0);
-	snprintf(out, outlen, "%lld %lld %ld %016" PRIx64,
+	digest_hex(&digest, hex);
+	snprintf(out, outlen, "%lld %lld %ld %s",
 	    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-	    (long)st.st_mtim.tv_nsec, digest);
+	    (long)st.st_mtim.tv_nsec, hex);
 }
 
 START_TEST(xattr_digest_used_when_valid)
 {
-	const uint64_t stored = 0x0123456789abcdefULL;
+	const struct digest stored = { 0x0123456789abcdefULL,
+	    0xfedcba9876543210ULL };
 	char value[128];
-	uint64_t identity;
+	struct digest identity;
+	bool content = true;
 
 	make_file(root, "x", "content", 7);
-	identity = digest_of("x");
+	identity = digest_of2("x", &content);
+	ck_assert(!content);		/* the identity's */
 	digest_value("x", stored, value, sizeof(value));
 	if (!set_digest_xattr("x", value)) {
 		fprintf(stderr, "xattr_digest_used_when_valid: skipped, %s "
 		    "does not take user xattrs\n", root);
 		return;
 	}
-	ck_assert_uint_ne(identity, stored);
-	ck_assert_uint_eq(digest_of("x"), stored);
+	ck_assert(!same(identity, stored));
+	ck_assert(same(digest_of2("x", &content), stored));
+	ck_assert(content);
 }
 END_TEST
 
 START_TEST(xattr_digest_ignored_when_stale_or_bad)
 {
-	const uint64_t stored = 0xfeedfacecafebeefULL;
+	const struct digest stored = { 0xfeedfacecafebeefULL, 7 };
 	char value[160], bad[200];
 	struct stat st;
 	char path[512];
-	uint64_t identity;
+	struct digest identity;
 
 	make_file(root, "x", "content", 7);
 	set_mtime("x", 1700000000, 5);
@@ -367,40 +389,57 @@ START_TEST(xattr_digest_ignored_when_stale_or_bad)
 		    "skipped, %s does not take user xattrs\n", root);
 		return;
 	}
-	ck_assert_uint_eq(digest_of("x"), stored);
+	ck_assert(same(digest_of("x"), stored));
 
 	/* mtime moved on (the file was rewritten): stale. */
 	set_mtime("x", 1700000000, 6);
 	identity = digest_of("x");
-	ck_assert_uint_ne(identity, stored);
+	ck_assert(!same(identity, stored));
 	set_mtime("x", 1700000000, 5);
-	ck_assert_uint_eq(digest_of("x"), stored);
+	ck_assert(same(digest_of("x"), stored));
 
 	/* Size differs. */
 	snprintf(path, sizeof(path), "%s/x", root);
 	ck_assert_int_eq(stat(path, &st), 0);
-	snprintf(bad, sizeof(bad), "%lld %lld %ld %016" PRIx64,
+	snprintf(bad, sizeof(bad), "%lld %lld %ld %016" PRIx64 "%016" PRIx64,
 	    (long long)st.st_size + 1, (long long)st.st_mtim.tv_sec,
-	    (long)st.st_mtim.tv_nsec, stored);
+	    (long)st.st_mtim.tv_nsec, stored.d_hi, stored.d_lo);
 	ck_assert(set_digest_xattr("x", bad));
-	ck_assert_uint_ne(digest_of("x"), stored);
+	ck_assert(!same(digest_of("x"), stored));
 
 	/* Malformed values. */
 	snprintf(bad, sizeof(bad), "%s junk", value);
 	ck_assert(set_digest_xattr("x", bad));
-	ck_assert_uint_ne(digest_of("x"), stored);
+	ck_assert(!same(digest_of("x"), stored));
 	ck_assert(set_digest_xattr("x", "garbage"));
-	ck_assert_uint_ne(digest_of("x"), stored);
+	ck_assert(!same(digest_of("x"), stored));
 	ck_assert(set_digest_xattr("x", "7 1700000000 5"));
-	ck_assert_uint_ne(digest_of("x"), stored);
+	ck_assert(!same(digest_of("x"), stored));
 	memset(bad, '7', sizeof(bad) - 1);	/* longer than any valid */
 	bad[sizeof(bad) - 1] = '\0';
 	ck_assert(set_digest_xattr("x", bad));
-	ck_assert_uint_ne(digest_of("x"), stored);
+	ck_assert(!same(digest_of("x"), stored));
+
+	/* The 64-bit form of before, under either name, counts no more. */
+	snprintf(bad, sizeof(bad), "%lld %lld %ld %016" PRIx64,
+	    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+	    (long)st.st_mtim.tv_nsec, stored.d_hi);
+	ck_assert(set_digest_xattr("x", bad));
+	ck_assert(!same(digest_of("x"), stored));
+	ck_assert_int_eq(removexattr(path, FILE_DIGEST_XATTR), 0);
+	ck_assert_int_eq(setxattr(path, "user.shoal.xxh3", bad, strlen(bad),
+	    0), 0);
+	ck_assert(!same(digest_of("x"), stored));
+	/* Upper-case hex digits are read too. */
+	snprintf(bad, sizeof(bad), "%lld %lld %ld %016" PRIX64 "%016" PRIX64,
+	    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+	    (long)st.st_mtim.tv_nsec, stored.d_hi, stored.d_lo);
+	ck_assert(set_digest_xattr("x", bad));
+	ck_assert(same(digest_of("x"), stored));
 
 	/* And valid again. */
 	ck_assert(set_digest_xattr("x", value));
-	ck_assert_uint_eq(digest_of("x"), stored);
+	ck_assert(same(digest_of("x"), stored));
 }
 END_TEST
 
@@ -793,7 +832,7 @@ END_TEST
 /* What a spool does to publish: seal, then link without replacing. */
 static int
 publish(int fd, int tmp_fd, const char *tmp_name, const char *name,
-    const struct timespec *mtime, uint64_t digest)
+    const struct timespec *mtime, const struct digest *digest)
 {
 	if (file_seal(fd, mtime, digest, NULL) == -1) {
 		int saved = errno;
@@ -808,8 +847,9 @@ publish(int fd, int tmp_fd, const char *tmp_name, const char *name,
 START_TEST(publish_links_into_place)
 {
 	const struct timespec mtime = { 1700000000, 42 };
-	const uint64_t digest = 0x1122334455667788ULL;
-	char name[FILE_TMP_NAME_MAX], path[512], got[32];
+	const struct digest digest = { 0x1122334455667788ULL,
+	    0x99aabbccddeeff00ULL };
+	char name[FILE_TMP_NAME_MAX], path[512], got[128];
 	struct file_info fi;
 	struct buf list = { 0 };
 	struct stat st;
@@ -818,7 +858,8 @@ START_TEST(publish_links_into_place)
 	fd = file_tmp_create(tmp_fd, "up", name);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(file_write_all(fd, "payload", 7, 0), 0);
-	ck_assert_int_eq(publish(fd, tmp_fd, name, "new.bin", &mtime, digest), 0);
+	ck_assert_int_eq(publish(fd, tmp_fd, name, "new.bin", &mtime,
+	    &digest), 0);
 	ck_assert_int_eq(count_tmp_entries(), 0);
 
 	snprintf(path, sizeof(path), "%s/new.bin", root);
@@ -836,9 +877,10 @@ START_TEST(publish_links_into_place)
 	ck_assert_int_eq(read(fi.fi_fd, got, sizeof(got)), 7);
 	ck_assert(memcmp(got, "payload", 7) == 0);
 	close(fi.fi_fd);
-	if (getxattr(path, FILE_DIGEST_XATTR, got, sizeof(got)) > 0)
-		ck_assert_uint_eq(fi.fi_digest, digest);
-	else
+	if (getxattr(path, FILE_DIGEST_XATTR, got, sizeof(got)) > 0) {
+		ck_assert(same(fi.fi_digest, digest));
+		ck_assert(fi.fi_content);
+	} else
 		fprintf(stderr, "publish_links_into_place: digest round trip "
 		    "skipped, no user xattrs\n");
 
@@ -855,12 +897,13 @@ static void
 publish_copy(int tmp_fd, const char *name, const char *data,
     struct file_identity *id)
 {
+	const struct digest d = { 0, 0x1234 };
 	char tmp[FILE_TMP_NAME_MAX];
 	int fd = file_tmp_create(tmp_fd, "fill", tmp);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(file_write_all(fd, data, strlen(data), 0), 0);
-	ck_assert_int_eq(file_seal(fd, NULL, 0x1234, id), 0);
+	ck_assert_int_eq(file_seal(fd, NULL, &d, id), 0);
 	ck_assert_int_eq(file_link(fd, tmp_fd, tmp, root_fd, name), 0);
 }
 
@@ -926,7 +969,8 @@ START_TEST(publish_never_replaces)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(file_write_all(fd, "intruder", 8, 0), 0);
 	errno = 0;
-	ck_assert_int_eq(publish(fd, tmp_fd, name, "taken", NULL, 1), -1);
+	ck_assert_int_eq(publish(fd, tmp_fd, name, "taken", NULL,
+	    &(struct digest){ 0, 1 }), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	ck_assert_int_eq(count_tmp_entries(), 0);
 	snprintf(path, sizeof(path), "%s/taken", root);
@@ -970,6 +1014,253 @@ START_TEST(tmp_clean_removes_leftovers)
 }
 END_TEST
 
+/* Content digests, origins and copy marks. */
+
+/* Opens root/name read-write. */
+static int
+open_rw(const char *name)
+{
+	int fd = openat(root_fd, name, O_RDWR | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "%s: %s", name, strerror(errno));
+	return fd;
+}
+
+/* Whether root/name takes user xattrs; says so when it does not. */
+static bool
+xattrs_here(int fd, const char *test)
+{
+	if (fsetxattr(fd, "user.shoal.probe", "1", 1, 0) == 0) {
+		ck_assert_int_eq(fremovexattr(fd, "user.shoal.probe"), 0);
+		return true;
+	}
+	ck_assert_msg(errno == ENOTSUP || errno == EOPNOTSUPP, "probe: %s",
+	    strerror(errno));
+	fprintf(stderr, "%s: skipped, %s takes no user xattrs\n", test, root);
+	return false;
+}
+
+static struct digest
+xxh128_of(const void *p, size_t n)
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	return (struct digest){ h.high64, h.low64 };
+}
+
+START_TEST(content_digest_reads_the_whole_file)
+{
+	/* Sizes around the 1 MiB chunk: none, one byte, a chunk and more. */
+	const size_t sizes[] = { 0, 1, 1 << 20, (3 << 20) + 7 };
+	size_t i, j;
+	struct digest d;
+	int fd;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		unsigned char *data = malloc(n + 1);
+
+		for (j = 0; j < n; j++)
+			data[j] = pattern(j);
+		make_file(root, "c", (const char *)data, n);
+		fd = open_rw("c");
+		memset(&d, 0xee, sizeof(d));
+		ck_assert_int_eq(file_content_digest(fd, n, &d), 0);
+		ck_assert_msg(same(d, xxh128_of(data, n)), "size %zu", n);
+		if (n > 1) {
+			/* Only the first `size` bytes count. */
+			ck_assert_int_eq(file_content_digest(fd, n - 1, &d), 0);
+			ck_assert(same(d, xxh128_of(data, n - 1)));
+		}
+		/* A file shorter than said is not digested. */
+		errno = 0;
+		ck_assert_int_eq(file_content_digest(fd, n + 1, &d), -1);
+		ck_assert_int_eq(errno, EIO);
+		close(fd);
+		free(data);
+	}
+	/* The two halves in their order: the hex form is XXH128's
+	 * canonical one (high 64 bits first). */
+	make_file(root, "c", "abc", 3);
+	fd = open_rw("c");
+	ck_assert_int_eq(file_content_digest(fd, 3, &d), 0);
+	{
+		XXH128_canonical_t canon;
+		char hex[DIGEST_HEX_LEN + 1], want[DIGEST_HEX_LEN + 1];
+
+		XXH128_canonicalFromHash(&canon, XXH3_128bits("abc", 3));
+		for (j = 0; j < 16; j++)
+			snprintf(want + 2 * j, 3, "%02x", canon.digest[j]);
+		digest_hex(&d, hex);
+		ck_assert_str_eq(hex, want);
+	}
+	close(fd);
+	errno = 0;
+	ck_assert_int_eq(file_content_digest(-1, 3, &d), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(digest_record_is_found_until_the_file_changes)
+{
+	struct digest d, got;
+	bool content = true;
+	int fd;
+
+	make_file(root, "op", "operator's file", 15);
+	fd = open_rw("op");
+	if (!xattrs_here(fd, "digest_record_is_found_until_the_file_changes")) {
+		close(fd);
+		return;
+	}
+	got = digest_of2("op", &content);
+	ck_assert(!content);
+	ck_assert(!same(got, xxh128_of("operator's file", 15)));
+
+	ck_assert_int_eq(file_content_digest(fd, 15, &d), 0);
+	ck_assert_int_eq(file_digest_record(fd, &d), 0);
+	got = digest_of2("op", &content);
+	ck_assert(content);
+	ck_assert(same(got, xxh128_of("operator's file", 15)));
+	ck_assert(same(digest_of("op"), got));		/* stable */
+
+	/* Rewritten in place: the record is stale, the identity is used. */
+	ck_assert_int_eq(pwrite(fd, "OPERATOR", 8, 0), 8);
+	set_mtime("op", 1700000000, 1);
+	got = digest_of2("op", &content);
+	ck_assert(!content);
+	ck_assert(!same(got, d));
+	close(fd);
+
+	errno = 0;
+	ck_assert_int_eq(file_digest_record(-1, &d), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(origin_round_trip)
+{
+	char node[FILE_ORIGIN_NODE_MAX], longname[FILE_ORIGIN_NODE_MAX + 1];
+	char path[512];
+	uint64_t hlc = 0;
+	int fd;
+
+	make_file(root, "o", "v1", 2);
+	fd = open_rw("o");
+	if (!xattrs_here(fd, "origin_round_trip")) {
+		close(fd);
+		return;
+	}
+	errno = 0;
+	ck_assert_int_eq(file_origin_read(fd, &hlc, node, sizeof(node)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+
+	ck_assert_int_eq(file_origin_write(fd, 0x0123456789abcdefULL,
+	    "node-a.example"), 0);
+	ck_assert_int_eq(file_origin_read(fd, &hlc, node, sizeof(node)), 0);
+	ck_assert_uint_eq(hlc, 0x0123456789abcdefULL);
+	ck_assert_str_eq(node, "node-a.example");
+	{
+		char val[64];
+		ssize_t n = fgetxattr(fd, FILE_ORIGIN_XATTR, val,
+		    sizeof(val) - 1);
+
+		ck_assert_int_gt(n, 0);
+		val[n] = '\0';
+		ck_assert_str_eq(val, "0123456789abcdef node-a.example");
+	}
+	/* The name does not fit: ERANGE, nothing written past len. */
+	memset(node, 'z', sizeof(node));
+	errno = 0;
+	ck_assert_int_eq(file_origin_read(fd, &hlc, node, 14), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(node[14], 'z');
+	ck_assert_int_eq(file_origin_read(fd, &hlc, node, 15), 0);
+	ck_assert_str_eq(node, "node-a.example");
+
+	/* A second write replaces the first; the largest stamp and name. */
+	memset(longname, 'n', FILE_ORIGIN_NODE_MAX - 1);
+	longname[FILE_ORIGIN_NODE_MAX - 1] = '\0';
+	ck_assert_int_eq(file_origin_write(fd, UINT64_MAX, longname), 0);
+	ck_assert_int_eq(file_origin_read(fd, &hlc, node, sizeof(node)), 0);
+	ck_assert_uint_eq(hlc, UINT64_MAX);
+	ck_assert_str_eq(node, longname);
+
+	/* Names that cannot be written. */
+	longname[FILE_ORIGIN_NODE_MAX - 1] = 'n';
+	longname[FILE_ORIGIN_NODE_MAX] = '\0';
+	errno = 0;
+	ck_assert_int_eq(file_origin_write(fd, 1, longname), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(file_origin_write(fd, 1, ""), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(file_origin_write(fd, 1, "a b"), -1);
+	ck_assert_int_eq(errno, EINVAL);
+
+	/* What is not an origin. */
+	snprintf(path, sizeof(path), "%s/o", root);
+	{
+		static const char *const bad[] = {
+			"0123456789abcdef", "0123456789abcdef ",
+			"0123456789abcdefx a", "0123456789abcdeg a",
+			"123 a", "0123456789abcdef a b", "junk",
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			ck_assert_int_eq(setxattr(path, FILE_ORIGIN_XATTR,
+			    bad[i], strlen(bad[i]), 0), 0);
+			errno = 0;
+			ck_assert_msg(file_origin_read(fd, &hlc, node,
+			    sizeof(node)) == -1 && errno == EINVAL, "%s",
+			    bad[i]);
+		}
+	}
+	close(fd);
+}
+END_TEST
+
+START_TEST(copy_mark_holds_while_the_copy_is_unchanged)
+{
+	const struct digest d = { 1, 2 };
+	int fd;
+
+	make_file(root, "k", "a copy", 6);
+	fd = open_rw("k");
+	if (!xattrs_here(fd, "copy_mark_holds_while_the_copy_is_unchanged")) {
+		close(fd);
+		return;
+	}
+	ck_assert(!file_is_copy(fd));			/* an original */
+	ck_assert_int_eq(file_copy_mark(fd), 0);
+	ck_assert(!file_is_copy(fd));			/* never sealed */
+	ck_assert_int_eq(file_seal(fd, NULL, &d, NULL), 0);
+	ck_assert(file_is_copy(fd));
+	{
+		char val[8];
+
+		ck_assert_int_eq(fgetxattr(fd, FILE_COPY_XATTR, val,
+		    sizeof(val)), 1);
+		ck_assert_int_eq(val[0], '1');
+	}
+
+	/* Rewritten in place by an operator: an original again. */
+	ck_assert_int_eq(pwrite(fd, "A", 1, 0), 1);
+	set_mtime("k", 1700000000, 3);
+	ck_assert(!file_is_copy(fd));
+	/* ... and stays one once its digest is recorded anew. */
+	ck_assert_int_eq(file_digest_record(fd, &d), 0);
+	ck_assert(!file_is_copy(fd));
+	errno = 0;
+	ck_assert_int_eq(fgetxattr(fd, FILE_COPY_XATTR, NULL, 0), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	close(fd);
+	ck_assert(!file_is_copy(-1));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -982,7 +1273,10 @@ main(void)
 	    open_symlinks_never_followed, open_fifo_does_not_hang,
 	    open_socket_file, digest_stable_then_changes,
 	    xattr_digest_used_when_valid,
-	    xattr_digest_ignored_when_stale_or_bad));
+	    xattr_digest_ignored_when_stale_or_bad,
+	    content_digest_reads_the_whole_file,
+	    digest_record_is_found_until_the_file_changes, origin_round_trip,
+	    copy_mark_holds_while_the_copy_is_unchanged));
 	tmp_dir_add(tc);
 	tcase_set_timeout(tc, 5);
 	tc = check_main_tcase("send", setup, teardown,

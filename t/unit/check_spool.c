@@ -192,7 +192,8 @@ struct owner {
 	int open_err, pub_err;
 	int write_err[64];
 	char tmp_name[FILE_TMP_NAME_MAX];
-	uint64_t digest, written_bytes;
+	struct digest digest;
+	uint64_t written_bytes;
 	/* what to write */
 	const char *data;
 	size_t len, handed;
@@ -294,13 +295,28 @@ callbacks(const struct owner *o)
 	return o->opened + o->written + o->published;
 }
 
+static struct digest
+xxh128_of(const void *p, size_t n)
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	return (struct digest){ h.high64, h.low64 };
+}
+
+static bool
+same(struct digest a, struct digest b)
+{
+	return digest_equal(&a, &b);
+}
+
 /* The digest xattr of root/name: 1 and *digest when there, 0 when the
  * file system keeps no user xattrs; asserts size and mtime recorded. */
 static int
-xattr_digest(const char *name, uint64_t *digest)
+xattr_digest(const char *name, struct digest *digest)
 {
-	unsigned long long size, sec, nsec, d;
+	unsigned long long size, sec, nsec;
 	char p[512], val[128];
+	int hex = -1;
 	struct stat st;
 	ssize_t n;
 
@@ -310,13 +326,14 @@ xattr_digest(const char *name, uint64_t *digest)
 		return 0;
 	ck_assert_int_gt(n, 0);
 	val[n] = '\0';
-	ck_assert_int_eq(sscanf(val, "%llu %llu %llu %llx", &size, &sec, &nsec,
-	    &d), 4);
+	ck_assert_int_eq(sscanf(val, "%llu %llu %llu %n", &size, &sec, &nsec,
+	    &hex), 3);
+	ck_assert_int_eq(digest_parse(val + hex, (size_t)(n - hex), digest),
+	    0);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_uint_eq(size, (unsigned long long)st.st_size);
 	ck_assert_uint_eq(sec, (unsigned long long)st.st_mtim.tv_sec);
 	ck_assert_uint_eq(nsec, (unsigned long long)st.st_mtim.tv_nsec);
-	*digest = d;
 	return 1;
 }
 
@@ -343,7 +360,7 @@ START_TEST(write_and_publish_whole)
 {
 	static const struct timespec mtime = { 1700000000, 123456789 };
 	struct owner o = { 0 };
-	uint64_t xd;
+	struct digest xd;
 	size_t len;
 	char *got;
 	struct stat st;
@@ -379,7 +396,7 @@ START_TEST(write_and_publish_whole)
 	ck_assert_int_eq(o.max_inflight, SPOOL_QUEUE);
 	ck_assert(!o.nested);
 	ck_assert_uint_eq(o.written_bytes, LEN);
-	ck_assert_uint_eq(o.digest, XXH3_64bits(data, LEN));
+	ck_assert(same(o.digest, xxh128_of(data, LEN)));
 
 	/* Whole, under its name, with its mtime and its digest. */
 	got = slurp("whole", &len);
@@ -392,7 +409,7 @@ START_TEST(write_and_publish_whole)
 	ck_assert_int_eq(st.st_mtim.tv_sec, mtime.tv_sec);
 	ck_assert_int_eq(st.st_mtim.tv_nsec, mtime.tv_nsec);
 	if (xattr_digest("whole", &xd))
-		ck_assert_uint_eq(xd, XXH3_64bits(data, LEN));
+		ck_assert(same(xd, xxh128_of(data, LEN)));
 	else
 		fprintf(stderr, "write_and_publish_whole: no user xattrs on "
 		    "/tmp; the xattr is not checked\n");
@@ -408,7 +425,8 @@ START_TEST(publish_with_given_digest)
 {
 	struct owner o = { 0 };
 	time_t before = time(NULL);
-	uint64_t xd;
+	const struct digest given = { 0x0123456789abcdefULL, 42 };
+	struct digest xd;
 	char p[512];
 	struct stat st;
 
@@ -417,14 +435,14 @@ START_TEST(publish_with_given_digest)
 	o.publish_at_end = true;
 	o.how.name = "given";
 	o.how.have_digest = true;
-	o.how.digest = 0x0123456789abcdefULL;
+	o.how.digest = given;
 	o.sp = spool_create(&dir, "cp", &owner_handler, &o);
 	owner_feed(&o);
 	RUN_UNTIL(o.published > 0, 3000);
 	ck_assert_int_eq(o.pub_err, 0);
-	ck_assert_uint_eq(o.digest, 0x0123456789abcdefULL);
+	ck_assert(same(o.digest, given));
 	if (xattr_digest("given", &xd))
-		ck_assert_uint_eq(xd, 0x0123456789abcdefULL);
+		ck_assert(same(xd, given));
 	snprintf(p, sizeof(p), "%s/given", root);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_int_eq(st.st_size, 5);
@@ -448,12 +466,112 @@ START_TEST(publish_empty)
 	RUN_UNTIL(o.published > 0, 3000);
 	ck_assert_int_eq(o.pub_err, 0);
 	ck_assert_int_eq(o.written, 0);
-	ck_assert_uint_eq(o.digest, XXH3_64bits("", 0));
+	ck_assert(same(o.digest, xxh128_of("", 0)));
 	got = slurp("empty", &len);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_uint_eq(len, 0);
 	free(got);
 	wait_idle(&dir, 1000);
+}
+END_TEST
+
+/* Opens root/name read-only, or asserts. */
+static int
+open_published(const char *name)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", root, name);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", p, strerror(errno));
+	return fd;
+}
+
+/* The origin and the copy mark are recorded at seal, the node's name
+ * copied when publish is asked; without them, none is recorded. */
+START_TEST(publish_with_origin_and_copy)
+{
+	struct owner orig = { 0 }, copy = { 0 }, plain = { 0 };
+	struct owner bad = { 0 };
+	char node[FILE_ORIGIN_NODE_MAX], got[FILE_ORIGIN_NODE_MAX];
+	uint64_t hlc = 0;
+	int fd;
+
+	snprintf(node, sizeof(node), "node-a");
+	orig.data = "original";
+	orig.len = 8;
+	orig.publish_at_end = true;
+	orig.how.name = "orig";
+	orig.how.origin_hlc = 0x00000190a1b2c3d4ULL;
+	orig.how.origin_node = node;
+	orig.sp = spool_create(&dir, "up", &owner_handler, &orig);
+	owner_feed(&orig);
+	/* Publish was asked: the spool keeps its own copy of the name. */
+	snprintf(node, sizeof(node), "overwritten");
+
+	copy.data = "saved copy";
+	copy.len = 10;
+	copy.publish_at_end = true;
+	copy.how.name = "copy";
+	copy.how.copy = true;
+	copy.sp = spool_create(&dir, "fill", &owner_handler, &copy);
+	owner_feed(&copy);
+
+	plain.data = "plain";
+	plain.len = 5;
+	plain.publish_at_end = true;
+	plain.how.name = "plain";
+	plain.sp = spool_create(&dir, "cp", &owner_handler, &plain);
+	owner_feed(&plain);
+	RUN_UNTIL(orig.published && copy.published && plain.published, 3000);
+	ck_assert_int_eq(orig.pub_err, 0);
+	ck_assert_int_eq(copy.pub_err, 0);
+	ck_assert_int_eq(plain.pub_err, 0);
+	ck_assert(same(copy.digest, xxh128_of("saved copy", 10)));
+
+	fd = open_published("orig");
+	if (fsetxattr(fd, "user.shoal.probe", "1", 1, 0) == -1) {
+		fprintf(stderr, "publish_with_origin_and_copy: no user xattrs "
+		    "on %s; the marks are not checked\n", root);
+		close(fd);
+		wait_idle(&dir, 1000);
+		return;
+	}
+	ck_assert_int_eq(file_origin_read(fd, &hlc, got, sizeof(got)), 0);
+	ck_assert_uint_eq(hlc, 0x00000190a1b2c3d4ULL);
+	ck_assert_str_eq(got, "node-a");
+	ck_assert(!file_is_copy(fd));
+	close(fd);
+
+	fd = open_published("copy");
+	ck_assert(file_is_copy(fd));
+	errno = 0;
+	ck_assert_int_eq(file_origin_read(fd, &hlc, got, sizeof(got)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	close(fd);
+
+	fd = open_published("plain");
+	ck_assert(!file_is_copy(fd));
+	errno = 0;
+	ck_assert_int_eq(file_origin_read(fd, &hlc, got, sizeof(got)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	close(fd);
+
+	/* An origin that cannot be recorded fails the publication: nothing
+	 * appears under the name, no temporary file is left. */
+	bad.data = "bad";
+	bad.len = 3;
+	bad.publish_at_end = true;
+	bad.how.name = "bad";
+	bad.how.origin_node = "two words";
+	bad.sp = spool_create(&dir, "up", &owner_handler, &bad);
+	owner_feed(&bad);
+	RUN_UNTIL(bad.published > 0, 3000);
+	ck_assert_int_eq(bad.pub_err, EINVAL);
+	ck_assert(!exists_in(root, "bad"));
+	wait_idle(&dir, 1000);
+	ck_assert_int_eq(count_entries(tmpdir), 0);
 }
 END_TEST
 
@@ -875,6 +993,7 @@ main(void)
 	tc = check_main_tcase("publish", setup, teardown,
 	    CHECK_MAIN_TESTS(write_and_publish_whole,
 	    publish_with_given_digest, publish_empty, publish_never_replaces,
+	    publish_with_origin_and_copy,
 	    hooks_run_around_the_link, after_link_failure_unpublishes,
 	    write_failure_stops_the_spool, teardown_removes_what_is_left));
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
