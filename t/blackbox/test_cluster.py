@@ -514,3 +514,59 @@ class CatalogueGossipTest(NodeTest):
                  timeout=5, what="the warning")
         # Once a minute per member.
         self.assertEqual(self.a.log().count("the clock of x"), 1)
+
+    def test_a_conflict_is_listed_logged_and_counted(self):
+        """Two nodes that never met each hold `x` with other bytes (an
+        operator's: stamped with the mtime); once they meet, both list
+        the two versions at /_/conflicts, the older one the winner, and
+        log which won."""
+        from test_catalogue import digest
+        old, new = b"first\n", b"second, later\n"
+        self.b = self.node(name="b", start=False, cluster=cluster_settings(
+            suspect_after="30s", dead_after="30s"))
+        now = time.time()
+        os.utime(self.b.put_file("x", old), (now - 100, now - 100))
+        os.utime(self.a.put_file("x", new), (now - 50, now - 50))
+        self.a.stop()
+        self.a.start()
+        self.b.start()
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 3,
+                 timeout=10, what="a's files in its catalogue")
+        self.b.stop()
+        self.b.config["cluster"] = cluster_settings(
+            [self.a], suspect_after="30s", dead_after="30s")
+        self.b.write_config()
+        self.b.start()
+        for n in (self.a, self.b):
+            wait_for(lambda: page(n, "/_/conflicts")["conflicts"],
+                     timeout=20, what="the conflict seen by %s" % n.name)
+            got = page(n, "/_/conflicts")
+            self.assertIsNone(got["next"])
+            self.assertEqual(len(got["conflicts"]), 1)
+            c = got["conflicts"][0]
+            self.assertEqual(c["name"], "x")
+            self.assertEqual(c["winner"], digest(old))
+            v = c["versions"]
+            self.assertEqual([x["digest"] for x in v],
+                             [digest(old), digest(new)])
+            self.assertEqual([x["origin"] for x in v], ["b", "a"])
+            self.assertEqual([x["size"] for x in v], [len(old), len(new)])
+            self.assertLess(v[0]["hlc"], v[1]["hlc"])
+            self.assertEqual(v[0]["time"][:19], time.strftime(
+                "%Y-%m-%dT%H:%M:%S", time.gmtime(int(now - 100))))
+            for x in v:
+                self.assertRegex(x["time"], TIME_RE)
+                self.assertTrue(x["holders"])
+            self.assertEqual(page(n, "/_/conflicts?prefix=y"),
+                             {"conflicts": [], "next": None})
+            e = [x for x in page(n, "/_/catalogue")["names"]
+                 if x["name"] == "x"]
+            self.assertEqual(e[0]["digest"], digest(old))
+            self.assertEqual(e[0]["versions"], 2)
+            self.assertEqual(metric(n, "shoal_catalogue_conflicts"), 1)
+            self.assertGreaterEqual(
+                metric(n, "shoal_catalogue_conflicts_total"), 1)
+            line = "conflict: x: %s (b, %s) wins over %s (a, %s)" % (
+                digest(old), v[0]["time"], digest(new), v[1]["time"])
+            wait_for(lambda: line in n.log(), timeout=5,
+                     what="the conflict in %s's log" % n.name)
