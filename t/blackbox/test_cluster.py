@@ -592,3 +592,24 @@ class CatalogueGossipTest(NodeTest):
                 digest(old), v[0]["time"], digest(new), v[1]["time"])
             wait_for(lambda: line in n.log(), timeout=5,
                      what="the conflict in %s's log" % n.name)
+
+    def test_a_reload_keeps_the_catalogue_and_max_objects_takes_a_restart(self):
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files in its catalogue")
+        before = page(self.a, "/_/catalogue")
+        self.a.config["cluster"]["max_objects"] = 5000
+        self.a.write_config()
+        self.a.signal_master(signal.SIGHUP)
+        wait_for(lambda: "a new max_objects takes a restart; still 1048576"
+                 in self.a.log(), timeout=10, what="the warning")
+        wait_for(lambda: "reloaded:" in self.a.log(), timeout=10,
+                 what="the reload")
+        self.assertEqual(page(self.a, "/_/catalogue"), before)
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 1 << 20)
+        self.a.stop()
+        self.a.start()
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files after the restart")
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 5000)
