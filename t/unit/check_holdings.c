@@ -323,6 +323,101 @@ START_TEST(a_loser_in_root_moves_aside_and_stays_announced)
 }
 END_TEST
 
+/* Merges one fact of `owner` (its only one) into the catalogue. */
+static void
+fact_of(const char *owner, const char *name, const char *body, int64_t ms)
+{
+	struct cat_chunk ch;
+	struct cat_fact_msg f;
+
+	memset(&ch, 0, sizeof(ch));
+	snprintf(ch.cc_owner, sizeof(ch.cc_owner), "%s", owner);
+	ch.cc_inc = 1;
+	ch.cc_to = 1;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.cm_name, sizeof(f.cm_name), "%s", name);
+	f.cm_name_len = strlen(name);
+	f.cm_digest = digest_of(body);
+	f.cm_size = strlen(body);
+	snprintf(f.cm_origin, sizeof(f.cm_origin), "%s", owner);
+	f.cm_hlc = hlc_from_ms(ms);
+	f.cm_seq = 1;
+	ck_assert_int_eq(catalogue_lock(cl.cl_catalogue), 0);
+	ck_assert_uint_eq(catalogue_apply_locked(cl.cl_catalogue, &ch, &f, 1,
+	    NULL, NULL), 1);
+	catalogue_unlock(cl.cl_catalogue);
+}
+
+START_TEST(a_saved_copy_of_a_loser_is_dropped_with_its_record)
+{
+	struct digest w = digest_of("winner"), l = digest_of("loser");
+	struct file_identity id;
+	struct index_identity iid;
+	struct index_entry e;
+	char path[200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/c", root);
+	put("c", "loser", 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ne(fd, -1);
+	if (file_copy_mark(fd) == -1 && errno == ENOTSUP) {
+		close(fd);
+		return;		/* no user xattrs here: no marks at all */
+	}
+	ck_assert_int_eq(file_seal(fd, NULL, &l, &id), 0);
+	close(fd);
+	iid.id_dev = id.id_dev;
+	iid.id_ino = id.id_ino;
+	iid.id_size = id.id_size;
+	ck_assert_int_eq(index_put_copy(ix, "c", 1, &iid, 0, 0), 0);
+	start();
+	ck_assert_uint_eq(live("c"), 0);
+	/* Two nodes wrote c; the copy here is of the later one. */
+	fact_of("other", "c", "winner", 1600000000000LL);
+	fact_of("third", "c", "loser", 1650000000000LL);
+	ck_assert_uint_eq(live("c"), 2);
+	holdings_on_conflict(h, "c", 1, &w, &l);
+	/* Counted once the file and its record are both gone. */
+	RUN_UNTIL(__atomic_load_n(&holdings_stats(h)->hs_copies_dropped,
+	    __ATOMIC_RELAXED) == 1, 5000);
+	ck_assert_int_eq(faccessat(root_fd, "c", F_OK, AT_SYMLINK_NOFOLLOW),
+	    -1);
+	ck_assert_int_eq(index_lookup(ix, "c", 1, &iid, 0, &e),
+	    INDEX_LOOKUP_NONE);
+	ck_assert_uint_eq(holdings_stats(h)->hs_copies_dropped, 1);
+	/* Nothing of it was ever this node's. */
+	ck_assert(!holds("c", "loser"));
+}
+END_TEST
+
+START_TEST(a_saved_copy_of_the_winner_stays)
+{
+	struct digest w = digest_of("winner"), l = digest_of("loser");
+	char path[200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/c", root);
+	put("c", "winner", 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ne(fd, -1);
+	if (file_copy_mark(fd) == -1 && errno == ENOTSUP) {
+		close(fd);
+		return;
+	}
+	ck_assert_int_eq(file_seal(fd, NULL, &w, NULL), 0);
+	close(fd);
+	start();
+	fact_of("other", "c", "winner", 1600000000000LL);
+	fact_of("third", "c", "loser", 1650000000000LL);
+	holdings_on_conflict(h, "c", 1, &w, &l);
+	run_for(300);
+	ck_assert_int_eq(faccessat(root_fd, "c", F_OK, AT_SYMLINK_NOFOLLOW),
+	    0);
+	ck_assert_uint_eq(holdings_stats(h)->hs_copies_dropped, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -331,7 +426,9 @@ main(void)
 	    start_withdraws_what_is_gone,
 	    watch_follows_writes_rewrites_and_removals,
 	    saved_copies_are_not_announced,
-	    a_loser_in_root_moves_aside_and_stays_announced));
+	    a_loser_in_root_moves_aside_and_stays_announced,
+	    a_saved_copy_of_a_loser_is_dropped_with_its_record,
+	    a_saved_copy_of_the_winner_stays));
 
 	tcase_add_unchecked_fixture(tc, tmp_dir_make, tmp_dir_remove);
 	tcase_set_timeout(tc, 30);
