@@ -123,7 +123,8 @@ struct cat_want {
 
 /* A version as callers see it. */
 struct cat_version_view {
-	const char *vv_name;		/* valid under the lock */
+	const char *vv_name;		/* valid under the lock, until
+					   the table next changes */
 	size_t vv_name_len;
 	struct digest vv_digest;
 	uint64_t vv_size;

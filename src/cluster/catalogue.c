@@ -359,6 +359,51 @@ heap_put(struct catalogue *c, uint32_t unit, uint32_t units)
 	c->c_heap_free[units] = unit + 1;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The free runs are too small for a name, or too scattered: slides every
+ * name down to the start of the heap, in the order they lie, and leaves
+ * the free room at the top, whole. Rare (the heap is full but for runs
+ * of other sizes), O(V log V), and it needs V * 8 bytes of malloc: false
+ * without them. Moving names is why a view's name is good only until the
+ * table next changes.
+ */
+static bool
+heap_compact(struct catalogue *c)
+{
+	uint64_t *order, top = 0;
+	uint32_t i, n = 0, k;
+
+	if ((order = malloc(((size_t)c->c_versions_top + 1) *
+	    sizeof(*order))) == NULL)
+		return false;
+	for (i = 0; i < c->c_versions_top; i++)
+		if (version_at(c, i)->v_len != 0)
+			order[n++] = (uint64_t)version_at(c, i)->v_name << 32 | i;
+	qsort(order, n, sizeof(*order), cmp_u64);
+	for (k = 0; k < n; k++) {
+		struct cat_version *v = version_at(c, (uint32_t)order[k]);
+		uint32_t units = name_units(v->v_len);
+
+		if (v->v_name != top)
+			memmove(heap_at(c, (uint32_t)top), heap_at(c, v->v_name),
+			    (size_t)units * CATALOGUE_NAME_UNIT);
+		v->v_name = (uint32_t)top;
+		top += units;
+	}
+	free(order);
+	memset(c->c_heap_free, 0, sizeof(c->c_heap_free));
+	c->c_heap_top = top;
+	return true;
+}
+
 /* `units` units: of that exact size when one is free, else from the top,
  * else cut from a larger free run. NONE when there is no room. */
 static uint32_t
@@ -382,6 +427,11 @@ heap_alloc(struct catalogue *c, uint32_t units)
 		unit = c->c_heap_free[k] - 1;
 		memcpy(&c->c_heap_free[k], heap_at(c, unit), 4);
 		heap_put(c, unit + units, k - units);
+		return unit;
+	}
+	if (heap_compact(c) && c->c_heap_top + units <= c->c_heap_units) {
+		unit = (uint32_t)c->c_heap_top;
+		c->c_heap_top += units;
 		return unit;
 	}
 	return NONE;
@@ -867,12 +917,16 @@ catalogue_announce_locked(struct catalogue *cat, const char *name,
     const char *origin, uint64_t hlc)
 {
 	struct cat_owner *self = owner_at(cat, 0);
+	char copy[NAME_MAX_LEN];
 	uint32_t vi, fi;
 
 	if (!fact_valid(name, len, origin)) {
 		errno = EINVAL;
 		return -1;
 	}
+	/* The name may be a view's, in the heap a new version may move. */
+	memcpy(copy, name, len);
+	name = copy;
 	if ((vi = version_get(cat, name, len, digest, size, origin, hlc)) ==
 	    NONE)
 		return -1;
@@ -1061,13 +1115,18 @@ catalogue_apply_locked(struct catalogue *cat, const struct cat_chunk *ch,
 	if (ch->cc_from == 0 && o->o_nfacts > 0)
 		st->cs_resyncs++;
 	if (newinc) {
+		/* The old incarnation's facts go first, making room. */
+		while (o->o_tail != 0) {
+			fact_drop(cat, o->o_tail - 1);
+			changed++;
+		}
 		o->o_inc = ch->cc_inc;
 		o->o_seq = o->o_floor = 0;
 	}
 	/* Every fact numbered after `from` (all of them for a resync or a
 	 * new incarnation) is pending until the chunk mentions it again. */
-	for (i = o->o_tail; i != 0 && (newinc ||
-	    fact_seq(fact_at(cat, i - 1)) > ch->cc_from);
+	for (i = o->o_tail; i != 0 &&
+	    fact_seq(fact_at(cat, i - 1)) > ch->cc_from;
 	    i = fact_at(cat, i - 1)->f_prev)
 		fact_at(cat, i - 1)->f_version |= FACT_PENDING;
 	after = ch->cc_from;
@@ -1098,7 +1157,7 @@ catalogue_apply_locked(struct catalogue *cat, const struct cat_chunk *ch,
 		if ((x->f_version & FACT_PENDING) != 0) {
 			fact_drop(cat, i - 1);
 			changed++;
-		} else if (fact_seq(x) <= ch->cc_from && !newinc)
+		} else if (fact_seq(x) <= ch->cc_from)
 			break;
 	}
 	o->o_seq = to;
@@ -1330,7 +1389,7 @@ catalogue_list_locked(const struct catalogue *cat, const char *prefix,
 		uint32_t rivals;
 
 		if (v->v_nholders == 0 || v->v_len < plen ||
-		    memcmp(name, prefix, plen) != 0 ||
+		    (plen > 0 && memcmp(name, prefix, plen) != 0) ||
 		    (after != NULL && name_cmp(name, v->v_len, after, alen) <= 0))
 			continue;
 		if (n == cap && name_cmp(name, v->v_len, version_name(cat,

@@ -16,7 +16,7 @@
 #define NAMES 20000
 #define K 3
 
-static char node_names[NODES][16];
+static char node_names[NODES][24];
 static const char *nodes[NODES];
 
 static void
