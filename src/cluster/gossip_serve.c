@@ -22,6 +22,7 @@
 
 #include "cluster/auth.h"
 #include "cluster/catalogue.h"
+#include "cluster/catalogue_serve.h"
 #include "cluster/cluster.h"
 #include "cluster/gossip_msg.h"
 #include "cluster/gossip_serve.h"
@@ -403,5 +404,6 @@ gossip_serve_routes(struct server *s, struct cluster *cl)
 	gossip_cluster = cl;
 	(void)server_route(s, "gossip", gossip_route);
 	(void)server_route(s, "cluster", cluster_route);
+	catalogue_serve_routes(s, cl);
 	(void)server_metrics(s, gossip_metrics);
 }
