@@ -406,6 +406,7 @@ holdings_check(struct holdings *h)
 {
 	struct cat_want w;
 	struct cat_chunk ch;
+	struct stat st;
 	int n, i;
 
 	memset(&w, 0, sizeof(w));
@@ -431,8 +432,14 @@ holdings_check(struct holdings *h)
 			h->h_step_done = true;
 			break;
 		}
-		if (!h->h_facts[i].cm_gone)
-			holdings_examine_now(h, h->h_facts[i].cm_name);
+		if (h->h_facts[i].cm_gone)
+			continue;
+		/* A name in ROOT was examined by the scan, every version
+		 * of it (a reload's scan would otherwise be read twice). */
+		if (fstatat(h->h_root_fd, h->h_facts[i].cm_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			continue;
+		holdings_examine_now(h, h->h_facts[i].cm_name);
 	}
 }
 
