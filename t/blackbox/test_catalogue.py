@@ -352,3 +352,36 @@ class ConflictTest(NodeTest):
                          timeout=10, what="both versions held by both")
         self.assertIn("x version %s lost a conflict" % digest(new), b.log())
         self.assertNotIn("lost a conflict", a.log())
+
+
+class CorruptHolderTest(NodeTest):
+    def test_bytes_that_are_not_the_version_are_discarded(self):
+        """a's file rots in place after it was announced (same size and
+        mtime, so a still takes it for the version it announced); b's
+        pull gets bytes whose digest is not the version's: they are
+        discarded, counted, and never published."""
+        a = self.node(name="a", cluster=cluster_settings(replicas=2))
+        body = os.urandom(300000)
+        a.put_file("x", body)
+        wait_for(lambda: catalogue_stat(a, "names") == 1, timeout=10,
+                 what="x announced on a")
+        # Rot through a second link, out of the watched ROOT.
+        path = os.path.join(a.root, "x")
+        link = os.path.join(a.dir, "x-link")
+        os.link(path, link)
+        st = os.stat(path)
+        with open(link, "r+b") as f:
+            f.seek(1000)
+            f.write(bytes([body[1000] ^ 0xff]))
+        os.utime(link, ns=(st.st_atime_ns, st.st_mtime_ns))
+        b = self.node(name="b", cluster=cluster_settings(seeds=[a],
+                                                         replicas=2))
+        wait_for(lambda: pulls(b, "failed") >= 1, timeout=20,
+                 what="b's pull to fail")
+        self.assertEqual(pulls(b, "ok"), 0)
+        self.assertIsNone(in_root(b, "x"))
+        # The temporary file goes once the spool's last job is done.
+        wait_for(lambda: os.listdir(os.path.join(b.root, ".shoal-tmp")) ==
+                 [], timeout=5, what="b's temporary file removed")
+        self.assertIn("the bytes are not the version's", b.log())
+        self.assertEqual(catalogue(b)["x"]["holders"], ["a"])
