@@ -416,7 +416,7 @@ replicate_end(struct rep_pull *rp, bool ok)
 	}
 	if (ok)
 		replicate_fail_forget(r, &rp->rp_want);
-	else {
+	else if (!r->r_stopping) {	/* a stop is no failure of the pull */
 		replicate_count(&metrics_mine()->ms_replication_failed, 1);
 		replicate_fail_note(r, &rp->rp_want);
 	}
