@@ -97,6 +97,7 @@ struct holdings {
 	uint64_t h_check_upto;
 	uint64_t h_check_after;		/* the check's cursor */
 	struct cat_fact_msg *h_facts;	/* HOLDINGS_SLICE of them */
+	int64_t h_full_warned;		/* log_due() of "catalogue full" */
 };
 
 static void holdings_next(struct holdings *h);
@@ -252,8 +253,10 @@ holdings_examine_now(struct holdings *h, const char *name)
 		    &r.hr_digest, r.hr_size, r.hr_origin, r.hr_hlc);
 		if (rc == 1)
 			holdings_count(&h->h_stats.hs_announced, 1);
-		else if (rc == -1 && errno == ENOSPC)
-			log_warnx("catalogue: full; %s is not announced", name);
+		else if (rc == -1 && errno == ENOSPC &&
+		    log_due(&h->h_full_warned, loop_clock_ms()))
+			log_warnx("catalogue: full (cluster.max_objects); %s "
+			    "and others are not announced", name);
 	}
 	n = catalogue_versions_locked(h->h_cat, name, len, v,
 	    HOLDINGS_NAME_VERSIONS);
@@ -403,6 +406,7 @@ holdings_check(struct holdings *h)
 {
 	struct cat_want w;
 	struct cat_chunk ch;
+	struct stat st;
 	int n, i;
 
 	memset(&w, 0, sizeof(w));
@@ -428,8 +432,14 @@ holdings_check(struct holdings *h)
 			h->h_step_done = true;
 			break;
 		}
-		if (!h->h_facts[i].cm_gone)
-			holdings_examine_now(h, h->h_facts[i].cm_name);
+		if (h->h_facts[i].cm_gone)
+			continue;
+		/* A name in ROOT was examined by the scan, every version
+		 * of it (a reload's scan would otherwise be read twice). */
+		if (fstatat(h->h_root_fd, h->h_facts[i].cm_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			continue;
+		holdings_examine_now(h, h->h_facts[i].cm_name);
 	}
 }
 
@@ -661,6 +671,7 @@ holdings_start(struct loop *loop, struct iopool *pool,
 	h->h_cat = cl->cl_catalogue;
 	h->h_index = ix;
 	h->h_tmp_fd = h->h_state_fd = h->h_inotify_fd = -1;
+	h->h_full_warned = -1;
 	h->h_facts = xcalloc(HOLDINGS_SLICE, sizeof(*h->h_facts));
 	if (members_lock(mt) == 0) {
 		snprintf(h->h_self, sizeof(h->h_self), "%s",

@@ -50,6 +50,7 @@
 
 #define REPLICATE_HOLDERS 4		/* holders remembered per version */
 #define REPLICATE_FAILS 256		/* versions waiting to be retried */
+#define REPLICATE_LOSERS 4096		/* losers handed to the holdings */
 
 /* A version to pull, as the walk saw it. */
 struct rep_want {
@@ -141,6 +142,8 @@ struct replicate {
 	struct rep_want *r_queue;	/* REPLICATE_QUEUE_MAX */
 	size_t r_nqueue;
 	struct rep_fail r_fails[REPLICATE_FAILS];
+	uint64_t *r_losers;		/* keys of losers handed over once */
+	size_t r_nlosers;
 	size_t r_nfails;
 	int64_t r_now;			/* of the tick */
 
@@ -267,6 +270,32 @@ replicate_busy_with(struct replicate *r, const struct cat_version_view *v)
 	return false;
 }
 
+/* Whether the loser v was handed to the holdings already: each is
+ * examined once (a conflict found by gossip is examined anyway), not at
+ * every pass of the walk. The set is emptied when full. */
+static bool
+replicate_loser_seen(struct replicate *r, const struct cat_version_view *v)
+{
+	uint64_t key = replicate_name_hash(v->vv_name, v->vv_name_len) ^
+	    v->vv_digest.d_hi ^ (v->vv_digest.d_lo * 0x9e3779b97f4a7c15ULL);
+	size_t i, mask = REPLICATE_LOSERS - 1;
+
+	if (key == 0)
+		key = 1;
+	for (i = key & mask; r->r_losers[i] != 0; i = (i + 1) & mask)
+		if (r->r_losers[i] == key)
+			return true;
+	if (r->r_nlosers >= REPLICATE_LOSERS / 2) {
+		memset(r->r_losers, 0, REPLICATE_LOSERS * sizeof(*r->r_losers));
+		r->r_nlosers = 0;
+		for (i = key & mask; r->r_losers[i] != 0; i = (i + 1) & mask)
+			;
+	}
+	r->r_losers[i] = key;
+	r->r_nlosers++;
+	return false;
+}
+
 static bool
 replicate_alive(const struct replicate *r, const char *node)
 {
@@ -292,7 +321,7 @@ replicate_visit(void *arg, const struct cat_version_view *v)
 		if (strcmp(v->vv_holders[i], r->r_self) == 0)
 			mine = true;
 	/* A loser held here: out of ROOT, if it is there. */
-	if (mine && !v->vv_winner)
+	if (mine && !v->vv_winner && !replicate_loser_seen(r, v))
 		holdings_examine(r->r_holdings, v->vv_name, v->vv_name_len);
 	/* Holders past the view's list may include this node: it cannot
 	 * tell, and does not pull what it may hold. */
@@ -387,7 +416,7 @@ replicate_end(struct rep_pull *rp, bool ok)
 	}
 	if (ok)
 		replicate_fail_forget(r, &rp->rp_want);
-	else {
+	else if (!r->r_stopping) {	/* a stop is no failure of the pull */
 		replicate_count(&metrics_mine()->ms_replication_failed, 1);
 		replicate_fail_note(r, &rp->rp_want);
 	}
@@ -953,6 +982,7 @@ replicate_start(struct loop *loop, struct iopool *pool,
 	r->r_names = xcalloc(mt->mt_capacity, sizeof(*r->r_names));
 	r->r_nodes = xcalloc(mt->mt_capacity, sizeof(*r->r_nodes));
 	r->r_queue = xcalloc(REPLICATE_QUEUE_MAX, sizeof(*r->r_queue));
+	r->r_losers = xcalloc(REPLICATE_LOSERS, sizeof(*r->r_losers));
 	if (members_lock(mt) == 0) {
 		snprintf(r->r_self, sizeof(r->r_self), "%s",
 		    members_self(mt)->m_facts.mf_name);
@@ -1016,6 +1046,7 @@ replicate_free(struct replicate *r)
 	free(r->r_names);
 	free(r->r_nodes);
 	free(r->r_queue);
+	free(r->r_losers);
 	if (r->r_state_fd != -1)
 		close(r->r_state_fd);
 	if (r->r_tmp_fd != -1)

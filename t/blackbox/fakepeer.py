@@ -102,7 +102,7 @@ def serve_files(files, delay=0.0):
             body = files[name]
             conn.sendall(response(200, b"" if is_head(req) else body,
                                   ["Content-Length: %d" % len(body),
-                                   'ETag: "0123456789abcdef"']))
+                                   'ETag: "0123456789abcdef0123456789abcdef"']))
         else:
             conn.sendall(response(404, b"no\n", ["Content-Length: 3"]))
     return behave

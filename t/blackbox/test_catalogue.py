@@ -63,6 +63,14 @@ def pulls(node, result):
     return 0 if v is None else int(v)
 
 
+def catalogue(node):
+    """name -> its winning version, from GET /_/catalogue (one page)."""
+    r = node.curl("/_/catalogue?limit=1000")
+    if r.status != 200:
+        return {}
+    return {v["name"]: v for v in json.loads(r.body)["names"]}
+
+
 def in_root(node, name):
     try:
         with open(os.path.join(node.root, name), "rb") as f:
@@ -115,11 +123,15 @@ class CatalogueTest(NodeTest):
             self.assertRegex(origin, r"^[0-9a-f]{16} a$")
             self.assertIn(digest(v), os.getxattr(
                 path, "user.shoal.xxh128").decode())
-        r = a.curl("/_/catalogue")
-        if r.status == 200:
-            for k in files:
-                self.assertIn(k, r.body.decode())
-            self.assertNotIn(".hidden", r.body.decode())
+        # Every node lists each file with its digest and a's origin.
+        for n in nodes:
+            cat = catalogue(n)
+            self.assertEqual(sorted(cat), sorted(files))
+            for k, v in files.items():
+                self.assertEqual(cat[k]["digest"], digest(v))
+                self.assertEqual(cat[k]["size"], len(v))
+                self.assertEqual(cat[k]["origin"], "a")
+                self.assertIn("a", cat[k]["holders"])
 
         # A file added while a runs, of a name a ranks first (replicas 1:
         # nobody else pulls it), is announced; its removal withdrawn.
@@ -128,6 +140,7 @@ class CatalogueTest(NodeTest):
         a.put_file(late, "added while running\n")
         wait_for(lambda: all(catalogue_stat(n, "names") == 6 for n in nodes),
                  timeout=10, what="the added file in every catalogue")
+        self.assertEqual(catalogue(c)[late]["holders"], ["a"])
         os.unlink(os.path.join(a.root, late))
         wait_for(lambda: all(catalogue_stat(n, "names") == 5 for n in nodes),
                  timeout=10, what="the removal in every catalogue")
@@ -158,15 +171,17 @@ class CatalogueTest(NodeTest):
         names = ["obj-%d.bin" % i for i in range(8)]
         data = {x: os.urandom(50000 + 70000 * i)
                 for i, x in enumerate(names)}
-        a = self.cluster_node("a", start=False, replicas=2)
-        for x in names:
-            a.put_file(x, data[x])
-        a.start()
+        a = self.cluster_node("a", replicas=2)
         others = [self.cluster_node(n, seeds=[a], replicas=2)
                   for n in ("b", "c", "d")]
         nodes = [a] + others
         by_name = {n.name: n for n in nodes}
+        # The files come once every node knows every other: a node that
+        # ranks names over half the cluster pulls what it would not
+        # (and keeps it: replicas are never dropped).
         self.alive_everywhere(nodes)
+        for x in names:
+            a.put_file(x, data[x])
 
         def placed(alive):
             """Every name is in the ROOT of its top two among `alive`,
@@ -187,8 +202,14 @@ class CatalogueTest(NodeTest):
             chosen = ranking(x, [n.name for n in nodes])[:2]
             for n in others:
                 if n.name not in chosen:
-                    self.assertIsNone(in_root(n, x), "%s on %s" %
-                                      (x, n.name))
+                    self.assertTrue(in_root(n, x) is None,
+                                    "%s on %s" % (x, n.name))
+        # ... and every node's catalogue says who holds what.
+        for x in names:
+            want = sorted(set(["a"] + ranking(x, [n.name for n in nodes])[:2]))
+            wait_for(lambda: all(sorted(catalogue(n).get(x, {}).get(
+                "holders", [])) == want for n in nodes), timeout=10,
+                what="the holders of %s in every catalogue" % x)
         self.assertGreater(sum(pulls(n, "ok") for n in nodes), 0)
         self.assertEqual(sum(pulls(n, "failed") for n in nodes), 0)
 
@@ -260,6 +281,15 @@ class ReplicaRouteTest(NodeTest):
         self.assertEqual(self.get(target, method="HEAD").status, 405)
 
 
+def holders_of(node, version):
+    r = node.curl("/_/conflicts")
+    for cf in json.loads(r.body)["conflicts"]:
+        for v in cf["versions"]:
+            if v["digest"] == version:
+                return v["holders"]
+    return []
+
+
 class ConflictTest(NodeTest):
     def test_two_nodes_with_different_bytes_for_one_name_keep_both(self):
         """Two nodes that never met each took a file `x` with different
@@ -309,5 +339,49 @@ class ConflictTest(NodeTest):
             self.assertEqual(catalogue_stat(n, "names"), 1)
             self.assertEqual(catalogue_stat(n, "versions"), 2)
             self.assertEqual(catalogue_stat(n, "conflicts"), 1)
+        for n in (a, b):
+            r = n.curl("/_/conflicts")
+            self.assertEqual(r.status, 200)
+            (cf,) = json.loads(r.body)["conflicts"]
+            self.assertEqual(cf["winner"], digest(old))
+            self.assertEqual([v["digest"] for v in cf["versions"]],
+                             [digest(old), digest(new)])
+            for v in cf["versions"]:
+                wait_for(lambda: sorted(v["holders"]) == ["a", "b"] or
+                         sorted(holders_of(n, v["digest"])) == ["a", "b"],
+                         timeout=10, what="both versions held by both")
         self.assertIn("x version %s lost a conflict" % digest(new), b.log())
         self.assertNotIn("lost a conflict", a.log())
+
+
+class CorruptHolderTest(NodeTest):
+    def test_bytes_that_are_not_the_version_are_discarded(self):
+        """a's file rots in place after it was announced (same size and
+        mtime, so a still takes it for the version it announced); b's
+        pull gets bytes whose digest is not the version's: they are
+        discarded, counted, and never published."""
+        a = self.node(name="a", cluster=cluster_settings(replicas=2))
+        body = os.urandom(300000)
+        a.put_file("x", body)
+        wait_for(lambda: catalogue_stat(a, "names") == 1, timeout=10,
+                 what="x announced on a")
+        # Rot through a second link, out of the watched ROOT.
+        path = os.path.join(a.root, "x")
+        link = os.path.join(a.dir, "x-link")
+        os.link(path, link)
+        st = os.stat(path)
+        with open(link, "r+b") as f:
+            f.seek(1000)
+            f.write(bytes([body[1000] ^ 0xff]))
+        os.utime(link, ns=(st.st_atime_ns, st.st_mtime_ns))
+        b = self.node(name="b", cluster=cluster_settings(seeds=[a],
+                                                         replicas=2))
+        wait_for(lambda: pulls(b, "failed") >= 1, timeout=20,
+                 what="b's pull to fail")
+        self.assertEqual(pulls(b, "ok"), 0)
+        self.assertIsNone(in_root(b, "x"))
+        # The temporary file goes once the spool's last job is done.
+        wait_for(lambda: os.listdir(os.path.join(b.root, ".shoal-tmp")) ==
+                 [], timeout=5, what="b's temporary file removed")
+        self.assertIn("the bytes are not the version's", b.log())
+        self.assertEqual(catalogue(b)["x"]["holders"], ["a"])

@@ -9,7 +9,7 @@ import threading
 import time
 
 import fakepeer
-from shoal import NodeTest, SLOW, wait_for
+from shoal import NodeTest, SLOW, content_etag, has_xattrs, wait_for
 
 
 def tmp_files(node):
@@ -60,11 +60,14 @@ class ClusterTest(NodeTest):
             self.assertEqual(f.read(), data)
         # Linked into place first, then its temporary name goes.
         wait_for(lambda: tmp_files(self.a) == [], what="no temporary file")
-        # The copy is served like a local file, with the same ETag, to
-        # users and to peers.
+        # The copy is served like a local file, to users and to peers,
+        # under the digest of its bytes: c's ETag names its file's
+        # identity (c has not digested the operator's file).
         again = self.a.curl("/big.bin")
         self.assertEqual(again.body, data)
-        self.assertEqual(again.header("etag"), etag_c)
+        if has_xattrs(saved):
+            self.assertNotEqual(etag_c, content_etag(data))
+            self.assertEqual(again.header("etag"), content_etag(data))
         self.assertEqual(again.header("accept-ranges"), "bytes")
         # Counted once the publish job reports back (just after the link).
         wait_for(lambda: metric(self.a, "shoal_saved_total") == 1,
@@ -75,6 +78,32 @@ class ClusterTest(NodeTest):
         # b was asked too; whether its "no" came before c's hit is a race.
         self.assertEqual(metric(self.a, 'shoal_peer_lookups_total{peer='
                                 '"127.0.0.1:%d"}' % self.b.port), 1)
+
+    def test_copy_of_an_upload_keeps_its_etag(self):
+        # An upload's ETag is its content digest: the relayed answer and
+        # the copy saved from it carry the same one.
+        self.cluster()
+        data = os.urandom(300000)
+        up = self.c.curl("/up.bin", method="PUT", data=data)
+        self.assertEqual(up.status, 201)
+        etag = up.header("etag")
+        self.assertEqual(etag, content_etag(data))
+        r = self.a.curl("/up.bin")
+        self.assertEqual((r.status, r.body), (200, data))
+        self.assertEqual(r.header("etag"), etag)
+        saved = os.path.join(self.a.root, "up.bin")
+        wait_for(lambda: os.path.exists(saved), what="the saved copy")
+        wait_for(lambda: metric(self.a, "shoal_saved_total") == 1,
+                 what="the save counted")
+        for method in ("GET", "HEAD"):
+            again = self.a.curl("/up.bin", method=method)
+            self.assertEqual(again.status, 200)
+            self.assertEqual(again.header("etag"), etag)
+        if has_xattrs(saved):
+            self.assertEqual(os.getxattr(saved, "user.shoal.copy"), b"1")
+            with self.assertRaises(OSError):
+                os.getxattr(os.path.join(self.c.root, "up.bin"),
+                            "user.shoal.copy")
 
     def test_save_off_per_peer(self):
         self.cluster(a_peers_save=(True, False))

@@ -19,19 +19,27 @@
 
 /* condition_etag_format */
 
+/* Sixteen zeros: the high half of the small digests below. */
+#define Z16 "0000000000000000"
+
 START_TEST(etag_format)
 {
 	char out[CONDITION_ETAG_LEN + 1];
 
-	condition_etag_format(0, out);
-	ck_assert_str_eq(out, "\"0000000000000000\"");
-	condition_etag_format(0x0123456789abcdefULL, out);
-	ck_assert_str_eq(out, "\"0123456789abcdef\"");
-	condition_etag_format(UINT64_MAX, out);
-	ck_assert_str_eq(out, "\"ffffffffffffffff\"");
-	condition_etag_format(0xa5, out);
-	ck_assert_str_eq(out, "\"00000000000000a5\"");
+	ck_assert_int_eq(CONDITION_ETAG_LEN, 34);
+	condition_etag_format(&(struct digest){ 0, 0 }, out);
+	ck_assert_str_eq(out, "\"" Z16 Z16 "\"");
+	condition_etag_format(&(struct digest){ 0x0123456789abcdefULL,
+	    0xfedcba9876543210ULL }, out);
+	ck_assert_str_eq(out, "\"0123456789abcdeffedcba9876543210\"");
+	condition_etag_format(&(struct digest){ UINT64_MAX, UINT64_MAX },
+	    out);
+	ck_assert_str_eq(out, "\"ffffffffffffffffffffffffffffffff\"");
+	condition_etag_format(&(struct digest){ 0xa5, 0 }, out);
+	ck_assert_str_eq(out, "\"00000000000000a5" Z16 "\"");
 	ck_assert_uint_eq(strlen(out), CONDITION_ETAG_LEN);
+	condition_etag_format(&(struct digest){ 0, 0xa5 }, out);
+	ck_assert_str_eq(out, "\"" Z16 "00000000000000a5\"");
 }
 END_TEST
 
@@ -47,12 +55,15 @@ START_TEST(none_match_single)
 {
 	char etag[CONDITION_ETAG_LEN + 1];
 
-	condition_etag_format(0x1234, etag);
-	ck_assert(none_match("\"0000000000001234\"", etag));
-	ck_assert(none_match("W/\"0000000000001234\"", etag));	/* weak */
-	ck_assert(!none_match("\"0000000000001235\"", etag));
-	ck_assert(!none_match("\"000000000000123\"", etag));
-	ck_assert(!none_match("\"00000000000012345\"", etag));
+	condition_etag_format(&(struct digest){ 0, 0x1234 }, etag);
+	ck_assert(none_match("\"" Z16 "0000000000001234\"", etag));
+	/* Weak comparison. */
+	ck_assert(none_match("W/\"" Z16 "0000000000001234\"", etag));
+	/* The 64-bit ETags of before name no version now. */
+	ck_assert(!none_match("\"0000000000001234\"", etag));
+	ck_assert(!none_match("\"" Z16 "0000000000001235\"", etag));
+	ck_assert(!none_match("\"" Z16 "000000000000123\"", etag));
+	ck_assert(!none_match("\"" Z16 "00000000000012345\"", etag));
 	ck_assert(none_match("\"\"", "\"\""));		/* empty opaque tag */
 	ck_assert(!none_match("\"\"", "\"a\""));
 }
@@ -184,23 +195,24 @@ START_TEST(if_range_etag)
 {
 	char etag[CONDITION_ETAG_LEN + 1];
 
-	condition_etag_format(0xbeef, etag);
-	ck_assert(if_range("\"000000000000beef\"", etag, 0));
-	ck_assert(!if_range("\"000000000000beee\"", etag, 0));
+	condition_etag_format(&(struct digest){ 0, 0xbeef }, etag);
+	ck_assert(if_range("\"" Z16 "000000000000beef\"", etag, 0));
+	ck_assert(!if_range("\"" Z16 "000000000000beee\"", etag, 0));
 	/* Strong comparison: weak tags never match, on either side. */
-	ck_assert(!if_range("W/\"000000000000beef\"", etag, 0));
+	ck_assert(!if_range("W/\"" Z16 "000000000000beef\"", etag, 0));
 	ck_assert(!if_range("\"a\"", "W/\"a\"", 0));
 	ck_assert(!if_range("W/\"a\"", "W/\"a\"", 0));
 	ck_assert(if_range("\"!~\"", "\"!~\"", 0));
 	/* Exactly one tag, nothing else. */
-	ck_assert(!if_range("\"000000000000beef\" ", etag, 0));
-	ck_assert(!if_range("\"000000000000beef\", \"x\"", etag, 0));
-	ck_assert(!if_range("\"000000000000beef", etag, 0));
+	ck_assert(!if_range("\"" Z16 "000000000000beef\" ", etag, 0));
+	ck_assert(!if_range("\"" Z16 "000000000000beef\", \"x\"", etag, 0));
+	ck_assert(!if_range("\"" Z16 "000000000000beef", etag, 0));
 	ck_assert(!if_range("\"\"", etag, 0));
 	ck_assert(!if_range("W/", etag, 0));
 	ck_assert(!if_range("*", etag, 0));
 	ck_assert(!if_range("", etag, 0));
-	ck_assert(!condition_if_range("\"000000000000beef\"", 17, etag, 0));
+	ck_assert(!condition_if_range("\"" Z16 "000000000000beef\"",
+	    CONDITION_ETAG_LEN - 1, etag, 0));
 }
 END_TEST
 

@@ -3,8 +3,10 @@
  * (src/serve/miss.c, relay.c) through a real server (serve_fixture.h)
  * whose peers are fake ones on loopback (fake_peer.h): the peer's answer
  * relayed byte-exact (Content-Length, chunked, to HTTP/1.0), a copy kept
- * when the peer's `save` is on (whole, with the peer's ETag and
- * Last-Modified, recorded in the index, served locally afterwards) and
+ * when the peer's `save` is on (whole, with the peer's Last-Modified and
+ * the digest of its bytes, which is the peer's ETag when that one is a
+ * content digest, marked as a copy, recorded in the index, served
+ * locally afterwards) and
  * none when it is off; a peer that cuts or stalls mid-body makes the
  * client's connection close and keeps nothing; 304 from the peer's ETag;
  * a client that leaves mid-relay (the copy still saved when wanted, the
@@ -14,6 +16,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +24,21 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include "core/digest.h"
+#include "http/condition.h"
 #include "http/httpdate.h"
 #include "peer/peer.h"
+#include "store/file.h"
 #include "serve_fixture.h"
 #include "fake_peer.h"
 
-#define PEER_ETAG "\"0123456789abcdef\""
+/* A peer's ETag that is no content digest (one of a file it has not
+ * digested yet, which names the file's identity). */
+#define PEER_ETAG "\"0123456789abcdef0123456789abcdef\""
 #define LAST_MOD "Tue, 15 Nov 1994 08:12:31 GMT"
 #define LAST_MOD_T 784887151
 #define NOT_FOUND "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
@@ -51,15 +61,68 @@ teardown(void)
 	buf_free(&answer);
 }
 
-/* A 200 of body[0..len) with Content-Length, the ETag and the
+/* A 200 of body[0..len) with Content-Length, `etag` and the
  * Last-Modified above. */
 static void
-answer_200(const char *body, size_t len)
+answer_200_etag(const char *body, size_t len, const char *etag)
 {
 	buf_reset(&answer);
 	buf_printf(&answer, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
-	    "ETag: " PEER_ETAG "\r\nLast-Modified: " LAST_MOD "\r\n\r\n", len);
+	    "ETag: %s\r\nLast-Modified: " LAST_MOD "\r\n\r\n", len, etag);
 	buf_append(&answer, body, len);
+}
+
+/* The same with PEER_ETAG. */
+static void
+answer_200(const char *body, size_t len)
+{
+	answer_200_etag(body, len, PEER_ETAG);
+}
+
+/* The ETag of content p[0..n): its XXH3-128, quoted. */
+static void
+content_etag(const void *p, size_t n, char out[CONDITION_ETAG_LEN + 1])
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	condition_etag_format(&(struct digest){ h.high64, h.low64 }, out);
+}
+
+/* Whether the file system of ROOT keeps user xattrs (the digests and
+ * marks live there); says so when it does not. */
+static bool
+root_xattrs(void)
+{
+	char path[256];
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.probe", sfx.base);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ok = fsetxattr(fd, "user.shoal.probe", "1", 1, 0) == 0;
+	close(fd);
+	unlink(path);
+	if (!ok)
+		fprintf(stderr, "no user xattrs under %s: the copy's digest "
+		    "and mark are not checked\n", sfx.base);
+	return ok;
+}
+
+/* Whether root/name carries the mark of a saved copy. */
+static bool
+marked_copy(const char *name)
+{
+	char path[512];
+	bool copy;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", sfx.root, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	copy = file_is_copy(fd);
+	close(fd);
+	return copy;
 }
 
 /* The same, chunked in pieces of `piece` bytes. */
@@ -192,20 +255,23 @@ START_TEST(relayed_large_to_a_slow_client)
 }
 END_TEST
 
-/* save on: the copy is kept, whole, with the peer's ETag and date,
- * recorded with its expiry, and served locally from then on. */
+/* save on: the copy is kept, whole, with the peer's ETag (its content
+ * digest) and date, marked as a copy, recorded with its expiry, and
+ * served locally from then on. */
 START_TEST(saved_copy)
 {
 	struct sfx_client *cl = sfx_connect();
 	struct sfx_resp r = { 0 };
 	size_t n = 1 << 20;
 	char *data = sfx_pattern_new(n, 2);
+	char etag[CONDITION_ETAG_LEN + 1];
 	struct index_entry e;
 	struct stat st;
 	char path[512];
 	int64_t t0 = loop_wall_ms();
 
-	answer_200(data, n);
+	content_etag(data, n, etag);
+	answer_200_etag(data, n, etag);
 	start_peer(0, 0, 0, true, 60000);
 	ck_assert_int_eq(get(cl, "/kept.bin", NULL, &r), 200);
 	SFX_ASSERT_BYTES(&r.body, data, n);
@@ -221,10 +287,13 @@ START_TEST(saved_copy)
 	ck_assert_int_le(e.e_expiry_ms, loop_wall_ms() + 60000);
 	ck_assert_uint_eq(metrics_mine()->ms_saved, 1);
 
+	if (root_xattrs())
+		ck_assert(marked_copy("kept.bin"));
+
 	/* Served from ROOT now, under the same ETag. */
 	ck_assert_int_eq(get(cl, "/kept.bin", NULL, &r), 200);
 	SFX_ASSERT_BYTES(&r.body, data, n);
-	ck_assert_str_eq(sfx_hdr(&r, "ETag"), PEER_ETAG);
+	ck_assert_str_eq(sfx_hdr(&r, "ETag"), etag);
 	ck_assert_str_eq(sfx_hdr(&r, "Last-Modified"), LAST_MOD);
 	ck_assert_uint_eq(fake_nreqs(&fp), 1);
 	fake_stop(&fp);
@@ -234,6 +303,37 @@ START_TEST(saved_copy)
 END_TEST
 
 /* save off: no copy, and every miss asks again. */
+/* A peer's ETag that is not the content's digest is relayed as it is, but
+ * the copy is recorded with the digest of the bytes it holds. */
+START_TEST(saved_copy_has_its_content_digest)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	size_t n = 70000;
+	char *data = sfx_pattern_new(n, 5);
+	char etag[CONDITION_ETAG_LEN + 1];
+
+	content_etag(data, n, etag);
+	ck_assert_str_ne(etag, PEER_ETAG);
+	answer_200(data, n);
+	start_peer(0, 0, 0, true, 60000);
+	ck_assert_int_eq(get(cl, "/own.bin", NULL, &r), 200);
+	ck_assert_str_eq(sfx_hdr(&r, "ETag"), PEER_ETAG);
+	sfx_settle();
+	assert_file("own.bin", data, n);
+	ck_assert_int_eq(get(cl, "/own.bin", NULL, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, data, n);
+	if (root_xattrs()) {
+		ck_assert_str_eq(sfx_hdr(&r, "ETag"), etag);
+		ck_assert(marked_copy("own.bin"));
+	}
+	ck_assert_uint_eq(fake_nreqs(&fp), 1);
+	fake_stop(&fp);
+	free(data);
+	sfx_resp_free(&r);
+}
+END_TEST
+
 START_TEST(no_copy_when_save_is_off)
 {
 	struct sfx_client *cl = sfx_connect();
@@ -935,6 +1035,7 @@ main(void)
 {
 	sfx_tcase("relayed", setup, teardown, CHECK_MAIN_TESTS(
 	    relayed_byte_exact, relayed_large_to_a_slow_client, saved_copy,
+	    saved_copy_has_its_content_digest,
 	    no_copy_when_save_is_off, chunked_answer, chunked_answer_to_http10,
 	    head_is_relayed_without_body, not_modified_from_the_peer,
 	    empty_body, pipelined_behind_a_relay, relayed_then_closed));

@@ -18,7 +18,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include "core/digest.h"
+#include "http/condition.h"
 #include "peer/peer.h"
 #include "serve_fixture.h"
 #include "fake_peer.h"
@@ -71,6 +74,18 @@ assert_file(const char *name, const void *data, size_t len)
 /* ------------------------------------------------------------------ */
 /* Stored                                                              */
 
+/* The ETag of content p[0..n): its XXH3-128, quoted (a static
+ * buffer). */
+static const char *
+content_etag(const void *p, size_t n)
+{
+	static char etag[CONDITION_ETAG_LEN + 1];
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	condition_etag_format(&(struct digest){ h.high64, h.low64 }, etag);
+	return etag;
+}
+
 START_TEST(put_stores_the_file)
 {
 	struct sfx_client *cl = sfx_connect();
@@ -82,7 +97,8 @@ START_TEST(put_stores_the_file)
 	ck_assert_str_eq(sfx_hdr(&r, "Location"), "/new%20file.txt");
 	ck_assert_ptr_nonnull(sfx_hdr(&r, "ETag"));
 	snprintf(etag, sizeof(etag), "%s", sfx_hdr(&r, "ETag"));
-	ck_assert_uint_eq(strlen(etag), 18);
+	ck_assert_uint_eq(strlen(etag), CONDITION_ETAG_LEN);
+	ck_assert_str_eq(etag, content_etag("contents\n", 9));
 	assert_file("new file.txt", "contents\n", 9);
 	ck_assert_int_eq(sfx_tmp_files(), 0);
 	/* Served at once, under the ETag the upload gave. */
