@@ -110,16 +110,21 @@ struct cat_chunk {
 };
 
 /* What a node wants of one owner: its facts after `after` of incarnation
- * `inc` (0 when it holds none). */
+ * `inc` (0 when it holds none), and the floor it knows for the owner. A
+ * node whose floor is above `after` is midway through a full resync cut
+ * short by the budget: what it holds up to `after` is exact, so a sender
+ * whose own floor is no higher may go on with a delta. */
 struct cat_want {
 	char cw_owner[MEMBER_NAME_MAX];
 	uint64_t cw_inc;
 	uint64_t cw_after;
+	uint64_t cw_floor;
 };
 
 /* A version as callers see it. */
 struct cat_version_view {
-	const char *vv_name;		/* valid under the lock */
+	const char *vv_name;		/* valid under the lock, until
+					   the table next changes */
 	size_t vv_name_len;
 	struct digest vv_digest;
 	uint64_t vv_size;
@@ -212,6 +217,12 @@ size_t catalogue_apply_locked(struct catalogue *cat,
 /* Drops every fact of `owner` (a member forgotten). Returns how many. */
 size_t catalogue_forget_owner_locked(struct catalogue *cat,
     const char *owner);
+
+/* Forgets every owner but this node that known(arg, name) says is no
+ * longer a member (called after the member table changes). Returns how
+ * many facts went. */
+size_t catalogue_prune_owners_locked(struct catalogue *cat,
+    bool (*known)(void *arg, const char *owner), void *arg);
 
 /*
  * The wants of this round: for each owner o[i] with announced (inc[i],

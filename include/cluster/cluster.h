@@ -1,7 +1,9 @@
 /*
  * cluster.h - a node's part in the cluster, as its processes share it:
- * the member table (cluster/members.h), the nonces of signed requests
- * seen lately (cluster/auth.h), the gossip counters, and the key.
+ * the member table (cluster/members.h), the catalogue
+ * (cluster/catalogue.h) and the clock that stamps versions
+ * (cluster/hlc.h), the nonces of signed requests seen lately
+ * (cluster/auth.h), the gossip counters, and the key.
  *
  * The master makes it before the first fork (cluster_create) when the
  * configuration has a `cluster:` section, and keeps it across reloads, so
@@ -49,6 +51,8 @@ struct cluster_stats {
 	uint64_t cs_bytes_sent;		/* gossip bodies, both directions */
 	uint64_t cs_bytes_received;
 	uint64_t cs_refused[CLUSTER_REFUSALS];
+	uint64_t cs_clock_skews;	/* members' clocks found off by more
+					   than max_clock_skew */
 	int cs_leaving;			/* the node stops: the agent says so */
 };
 
@@ -59,6 +63,7 @@ struct cluster {
 	size_t cl_catalogue_size;
 	uint64_t *cl_hlc;		/* shared: the node's clock (cluster/hlc.h) */
 	struct reserve_table *cl_reserve; /* shared (cluster/reserve.h) */
+	uint64_t cl_max_objects;	/* the catalogue's, at its making */
 	struct auth_cache *cl_nonces;	/* shared */
 	void *cl_nonces_mem;
 	size_t cl_nonces_size;
@@ -72,14 +77,17 @@ struct cluster {
  * Master: makes the shared tables for cfg (which has a cluster section).
  * This node's incarnation and the members it knew come from the state
  * directory's members.json when there is one (a node that restarts
- * rejoins through them even when its seeds are gone). Returns NULL (with
- * a message in *why) on failure.
+ * rejoins through them even when its seeds are gone). The catalogue is
+ * made empty, of incarnation the node's (its facts of an earlier life
+ * are replaced whole at the others), for cluster.max_objects versions.
+ * Returns NULL (with a message in *why) on failure.
  */
 struct cluster *cluster_create(const struct config *cfg, int64_t now_ms,
     int64_t wall_ms, const char **why);
 
 /* Master, on a reload that keeps the cluster: the new key and the rules'
- * numbers. A change of node name or table size needs a restart (logged). */
+ * numbers. A change of node name or of a table's size (max_members,
+ * max_objects) needs a restart (logged). */
 void cluster_reconfigure(struct cluster *cl, const struct config *cfg);
 
 void cluster_destroy(struct cluster *cl);
@@ -99,5 +107,10 @@ void cluster_render_metrics(struct cluster *cl, int64_t now_ms,
     struct buf *out);
 
 void cluster_stat_add(uint64_t *counter, uint64_t n);
+
+/* A stamp's millisecond (cluster/hlc.h) as RFC 3339 UTC,
+ * "2026-12-03T10:17:23.123Z", in out[CLUSTER_TIME_LEN]. */
+#define CLUSTER_TIME_LEN 32
+void cluster_time_text(uint64_t hlc, char *out, size_t len);
 
 #endif

@@ -46,9 +46,9 @@ typedef void gossip_conflict_fn(void *arg, const char *name, size_t len,
 void gossip_agent_on_conflict(struct gossip_agent *ga, gossip_conflict_fn *fn,
     void *arg);
 
-/* The agent's peer set: every member but this node and those that left,
- * named by their addresses ("host:port"), for the agent's other requests
- * to members (replication pulls). */
+/* The agent's peer set: every member but this node and those that left
+ * (and the seeds), named by their addresses ("host:port"), for the
+ * agent's other requests to members (replication pulls). */
 struct peer_set *gossip_agent_peers(struct gossip_agent *ga);
 
 /* The address of the member named `name` in out[MEMBER_ADDR_MAX], and

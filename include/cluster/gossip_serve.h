@@ -1,6 +1,7 @@
 /*
  * gossip_serve.h - a worker's endpoints of the cluster: POST /_/gossip,
- * GET /_/cluster, and the cluster's families of /_/metrics.
+ * GET /_/cluster, the cluster's families of /_/metrics, and the
+ * catalogue's endpoints (cluster/catalogue_serve.h).
  */
 #ifndef SHOAL_CLUSTER_GOSSIP_SERVE_H
 #define SHOAL_CLUSTER_GOSSIP_SERVE_H

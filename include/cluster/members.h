@@ -82,6 +82,8 @@ struct member_facts {
 	uint64_t mf_heartbeat;
 	uint64_t mf_capacity;		/* bytes offered for parts */
 	uint64_t mf_used;		/* of them in use */
+	uint64_t mf_cat_inc;		/* its catalogue's incarnation, and */
+	uint64_t mf_cat_seq;		/* its last seq (cluster/catalogue.h) */
 	bool mf_store;
 	bool mf_left;			/* it said it leaves */
 };
@@ -140,6 +142,8 @@ struct member {
 	int64_t m_state_ms;		/* when the opinion last changed */
 	uint32_t m_hot;			/* pushes left for its latest news */
 	uint32_t m_key;			/* member_key() of its name */
+	int64_t m_skew_warned_ms;	/* its clock last said to be off (the
+					   caller's business: not gossiped) */
 };
 
 struct members {
@@ -263,6 +267,16 @@ void members_self_changed_locked(struct members *mt);
 /* This node's store use changed. */
 void members_set_use_locked(struct members *mt, uint64_t capacity,
     uint64_t used);
+
+/*
+ * This node's catalogue is at (inc, seq) (catalogue_self_seq_locked):
+ * when that changes, a new version of its facts, pushed as news, so that
+ * the others learn they are behind and ask for the facts. The agent calls
+ * it once a round. The catalogue's incarnation is the member incarnation
+ * the node started with; it stays when a refutation raises the latter.
+ */
+void members_set_cat_seq_locked(struct members *mt, uint64_t inc,
+    uint64_t seq);
 
 /* The news this table holds about member m (its facts and our opinion). */
 void members_news_of(const struct member *m, struct member_news *out);

@@ -55,6 +55,11 @@ struct metrics_slot {
 	uint64_t ms_save_failures;
 	uint64_t ms_uploads[METRICS_NUPLOAD];	/* by outcome, see metrics.c */
 	uint64_t ms_upload_bytes;	/* body bytes of stored uploads */
+	/* the agent's replication pulls (cluster/replicate.h) */
+	uint64_t ms_replication_ok;
+	uint64_t ms_replication_failed;
+	uint64_t ms_replication_bytes;
+	int64_t ms_replication_pending;	/* gauge: versions to pull */
 };
 
 struct metrics_shared {

@@ -38,4 +38,14 @@ bool name_is_valid(const char *name, size_t len);
  * Returns the length written. */
 size_t name_encode(const char *name, size_t len, char *out, size_t out_size);
 
+/*
+ * The inverse of name_encode(): percent-decodes s[0..len) once into
+ * out[0..NAME_MAX_LEN] (NUL-terminated), its length in *out_len, and
+ * checks it is a valid file name, as name_from_target() does for a
+ * target's path. Returns 0, or -1 with a static one-line *reason (when
+ * reason is not NULL) and out empty.
+ */
+int name_decode(const char *s, size_t len, char out[NAME_MAX_LEN + 1],
+    size_t *out_len, const char **reason);
+
 #endif

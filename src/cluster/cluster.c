@@ -1,7 +1,8 @@
 /*
  * cluster.c - the shared part of a node's membership (see cluster.h): made
  * by the master, kept in the state directory, turned into gossip peers of
- * the peer table, shown at /_/cluster and /_/metrics.
+ * the peer table, shown at /_/cluster and /_/metrics with the catalogue's
+ * figures (read without its lock: relaxed counters).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster/auth.h"
+#include "cluster/catalogue.h"
 #include "cluster/cluster.h"
+#include "cluster/hlc.h"
 #include "cluster/members.h"
 #include "cluster/reserve.h"
 #include "core/config.h"
@@ -36,6 +40,20 @@ static uint64_t
 cluster_stat(const uint64_t *counter)
 {
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void
+cluster_time_text(uint64_t hlc, char *out, size_t len)
+{
+	int64_t ms = hlc_ms(hlc);
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&sec, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 void
@@ -134,9 +152,10 @@ cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
 {
 	const struct config_cluster *cc = &cfg->cluster;
 	struct cluster *cl = calloc(1, sizeof(*cl));
+	struct catalogue_params cp;
 	struct members_params p;
 	struct member_facts self;
-	uint64_t last;
+	uint64_t last, inc;
 	unsigned cap = (unsigned)cc->max_members;
 	int rc;
 
@@ -153,9 +172,20 @@ cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
 	cl->cl_members = shm_anon(cl->cl_members_size);
 	cl->cl_nonces_size = auth_cache_size(CLUSTER_NONCES);
 	cl->cl_nonces_mem = shm_anon(cl->cl_nonces_size);
+	cl->cl_hlc = shm_anon(sizeof(*cl->cl_hlc));
+	cl->cl_max_objects = cc->max_objects;
+	catalogue_params_for(&cp, cc->max_objects, cap,
+	    (unsigned)cc->replicas);
+	if ((cl->cl_catalogue_size = catalogue_size(&cp)) == 0) {
+		*why = "the catalogue's size is out of range (max_objects)";
+		cluster_destroy(cl);
+		return NULL;
+	}
+	cl->cl_catalogue = shm_anon(cl->cl_catalogue_size);
 	cl->cl_reserve = shm_anon(sizeof(*cl->cl_reserve));
 	if (cl->cl_key == NULL || cl->cl_stats == NULL ||
 	    cl->cl_members == NULL || cl->cl_nonces_mem == NULL ||
+	    cl->cl_hlc == NULL || cl->cl_catalogue == NULL ||
 	    cl->cl_reserve == NULL || reserve_init(cl->cl_reserve) != 0 ||
 	    (cl->cl_nonces = auth_cache_init(cl->cl_nonces_mem,
 	    CLUSTER_NONCES)) == NULL) {
@@ -176,10 +206,17 @@ cluster_create(const struct config *cfg, int64_t now_ms, int64_t wall_ms,
 		return NULL;
 	}
 	last = cluster_load(cl, now_ms, wall_ms);
-	members_self(cl->cl_members)->m_facts.mf_incarnation =
-	    members_incarnation(last, wall_ms);
-	members_self(cl->cl_members)->m_state_inc =
-	    members_self(cl->cl_members)->m_facts.mf_incarnation;
+	inc = members_incarnation(last, wall_ms);
+	members_self(cl->cl_members)->m_facts.mf_incarnation = inc;
+	members_self(cl->cl_members)->m_state_inc = inc;
+	if ((rc = catalogue_init(cl->cl_catalogue, &cp, cfg->node, inc)) !=
+	    0) {
+		*why = rc == EINVAL ? "the catalogue's parameters" :
+		    strerror(rc);
+		cluster_destroy(cl);
+		return NULL;
+	}
+	members_set_cat_seq_locked(cl->cl_members, inc, 0);
 	return cl;
 }
 
@@ -207,6 +244,10 @@ cluster_reconfigure(struct cluster *cl, const struct config *cfg)
 		if (cfg->cluster.max_members != cl->cl_members->mt_capacity)
 			log_warnx("cluster: a new max_members takes a restart; "
 			    "still %u", cl->cl_members->mt_capacity);
+		if (cfg->cluster.max_objects != cl->cl_max_objects)
+			log_warnx("cluster: a new max_objects takes a restart; "
+			    "still %llu", (unsigned long long)
+			    cl->cl_max_objects);
 		cl->cl_members->mt_params = p;
 		/* A new address, store flag or capacity is news of this
 		 * node, spread as any other. */
@@ -237,6 +278,8 @@ cluster_destroy(struct cluster *cl)
 	shm_free(cl->cl_nonces_mem, cl->cl_nonces_size);
 	shm_free(cl->cl_stats, sizeof(*cl->cl_stats));
 	shm_free(cl->cl_reserve, sizeof(*cl->cl_reserve));
+	shm_free(cl->cl_catalogue, cl->cl_catalogue_size);
+	shm_free(cl->cl_hlc, sizeof(*cl->cl_hlc));
 	free(cl);
 }
 
@@ -315,6 +358,27 @@ cluster_member_json(const struct member *m, bool self, int64_t now_ms)
 	    "used", (json_int_t)f->mf_used);
 }
 
+/* A counter of the catalogue, read without its lock. */
+static uint64_t
+cluster_cat_stat(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+static json_t *
+cluster_catalogue_json(const struct cluster *cl)
+{
+	const struct catalogue_stats *st = catalogue_stats(cl->cl_catalogue);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "names", (json_int_t)cluster_cat_stat(&st->cs_names),
+	    "versions", (json_int_t)cluster_cat_stat(&st->cs_versions),
+	    "holdings", (json_int_t)cluster_cat_stat(&st->cs_facts),
+	    "conflicts", (json_int_t)cluster_cat_stat(&st->cs_conflicts),
+	    "bytes", (json_int_t)cl->cl_catalogue_size,
+	    "max_objects", (json_int_t)cl->cl_max_objects);
+}
+
 void
 cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 {
@@ -342,6 +406,7 @@ cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 	}
 	members_unlock(mt);
 	json_object_set_new(root, "members", list);
+	json_object_set_new(root, "catalogue", cluster_catalogue_json(cl));
 	text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	if (text != NULL) {
@@ -357,6 +422,50 @@ cluster_counter(struct buf *out, const char *name, const char *help,
 {
 	metrics_family(out, name, help, "counter");
 	buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+cluster_gauge(struct buf *out, const char *name, const char *help,
+    uint64_t v)
+{
+	metrics_family(out, name, help, "gauge");
+	buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+cluster_catalogue_metrics(const struct cluster *cl, struct buf *out)
+{
+	const struct catalogue_stats *st = catalogue_stats(cl->cl_catalogue);
+
+	cluster_gauge(out, "shoal_catalogue_names",
+	    "Names with a live version in the catalogue.",
+	    cluster_cat_stat(&st->cs_names));
+	cluster_gauge(out, "shoal_catalogue_versions",
+	    "Live versions in the catalogue.",
+	    cluster_cat_stat(&st->cs_versions));
+	cluster_gauge(out, "shoal_catalogue_holdings",
+	    "Live holdings (a version on a node) in the catalogue.",
+	    cluster_cat_stat(&st->cs_facts));
+	cluster_gauge(out, "shoal_catalogue_conflicts",
+	    "Names with more than one live version.",
+	    cluster_cat_stat(&st->cs_conflicts));
+	cluster_counter(out, "shoal_catalogue_conflicts_total",
+	    "Conflicts found (a name gaining a second live version).",
+	    cluster_cat_stat(&st->cs_conflicts_seen));
+	cluster_counter(out, "shoal_catalogue_facts_applied_total",
+	    "Facts of other nodes merged into the catalogue.",
+	    cluster_cat_stat(&st->cs_applied));
+	cluster_counter(out, "shoal_catalogue_resyncs_total",
+	    "Full resyncs of an owner's facts taken.",
+	    cluster_cat_stat(&st->cs_resyncs));
+	metrics_family(out, "shoal_catalogue_refused_total",
+	    "Facts not taken into the catalogue, by reason.", "counter");
+	buf_printf(out, "shoal_catalogue_refused_total{reason=\"full\"} "
+	    "%llu\n", (unsigned long long)cluster_cat_stat(
+	    &st->cs_refused_full));
+	buf_printf(out, "shoal_catalogue_refused_total{reason=\"invalid\"} "
+	    "%llu\n", (unsigned long long)cluster_cat_stat(
+	    &st->cs_refused_invalid));
 }
 
 void
@@ -435,4 +544,8 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 		buf_printf(out, "shoal_gossip_refused_total{reason=\"%s\"} "
 		    "%llu\n", reasons[s], (unsigned long long)cluster_stat(
 		    &cs->cs_refused[s]));
+	cluster_counter(out, "shoal_clock_skew_warnings_total",
+	    "Gossip messages and version stamps from clocks off by more "
+	    "than max_clock_skew.", cluster_stat(&cs->cs_clock_skews));
+	cluster_catalogue_metrics(cl, out);
 }

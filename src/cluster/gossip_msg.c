@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cluster/gossip_msg.h"
+#include "store/name.h"
 
 #define GOSSIP_NUM_DIGITS 19		/* of 2^63 - 1, the largest number */
 #define GOSSIP_STATE_LONGEST "suspect"
@@ -63,6 +64,7 @@ static json_t *
 news_json(const struct member_news *n)
 {
 	const struct member_facts *f = &n->mn_facts;
+	json_t *o;
 
 	if (!member_name_valid(f->mf_name, MEMBER_NAME_MAX) ||
 	    !member_name_valid(f->mf_addr, MEMBER_ADDR_MAX) ||
@@ -71,7 +73,9 @@ news_json(const struct member_news *n)
 	    !num_ok(f->mf_capacity) || !num_ok(f->mf_used) ||
 	    !num_ok(n->mn_state_inc))
 		return NULL;
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:s,s:I}",
+	if (!num_ok(f->mf_cat_inc) || !num_ok(f->mf_cat_seq))
+		return NULL;
+	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:s,s:I}",
 	    "name", f->mf_name, "addr", f->mf_addr,
 	    "inc", (json_int_t)f->mf_incarnation,
 	    "ver", (json_int_t)f->mf_version,
@@ -79,6 +83,15 @@ news_json(const struct member_news *n)
 	    "cap", (json_int_t)f->mf_capacity, "used", (json_int_t)f->mf_used,
 	    "left", (int)f->mf_left, "state", member_state_name(n->mn_state),
 	    "sinc", (json_int_t)n->mn_state_inc);
+	/* Absent is 0: most messages need neither. */
+	if (o != NULL && (f->mf_cat_inc != 0 || f->mf_cat_seq != 0) &&
+	    (json_object_set_new(o, "cinc", json_integer((json_int_t)
+	    f->mf_cat_inc)) == -1 || json_object_set_new(o, "cseq",
+	    json_integer((json_int_t)f->mf_cat_seq)) == -1)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* A cluster's name: 1 to 64 bytes of UTF-8 (jansson checks that), no
@@ -97,14 +110,115 @@ cluster_valid(const char *s, size_t len)
 }
 
 static json_t *
+want_json(const struct cat_want *w)
+{
+	if (!member_name_valid(w->cw_owner, MEMBER_NAME_MAX) ||
+	    !num_ok(w->cw_inc) || !num_ok(w->cw_after) ||
+	    !num_ok(w->cw_floor))
+		return NULL;
+	return json_pack("[sIII]", w->cw_owner, (json_int_t)w->cw_inc,
+	    (json_int_t)w->cw_after, (json_int_t)w->cw_floor);
+}
+
+static json_t *
+fact_json(const struct cat_chunk *ch, const struct cat_fact_msg *f)
+{
+	char name[3 * NAME_MAX_LEN + 1], hex[DIGEST_HEX_LEN + 1];
+
+	if (f->cm_name_len > NAME_MAX_LEN ||
+	    !name_is_valid(f->cm_name, f->cm_name_len) ||
+	    !member_name_valid(f->cm_origin, MEMBER_NAME_MAX) ||
+	    !num_ok(f->cm_size) || !num_ok(f->cm_hlc) ||
+	    f->cm_seq <= ch->cc_from || f->cm_seq > ch->cc_to)
+		return NULL;
+	name_encode(f->cm_name, f->cm_name_len, name, sizeof(name));
+	digest_hex(&f->cm_digest, hex);
+	return json_pack("[ssIsIIi]", name, hex, (json_int_t)f->cm_size,
+	    f->cm_origin, (json_int_t)f->cm_hlc, (json_int_t)f->cm_seq,
+	    f->cm_gone ? 1 : 0);
+}
+
+static json_t *
+chunk_json(const struct gossip_chunk *gc)
+{
+	const struct cat_chunk *ch = &gc->gc_chunk;
+	json_t *facts;
+	size_t i;
+
+	if (!member_name_valid(ch->cc_owner, MEMBER_NAME_MAX) ||
+	    !num_ok(ch->cc_inc) || !num_ok(ch->cc_to) ||
+	    !num_ok(ch->cc_floor) || ch->cc_from > ch->cc_to)
+		return NULL;
+	facts = json_array();
+	for (i = 0; i < gc->gc_nfacts && facts != NULL; i++)
+		if (json_array_append_new(facts, fact_json(ch,
+		    &gc->gc_facts[i])) == -1) {
+			json_decref(facts);
+			facts = NULL;
+		}
+	if (facts == NULL)
+		return NULL;
+	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "owner", ch->cc_owner,
+	    "inc", (json_int_t)ch->cc_inc, "from", (json_int_t)ch->cc_from,
+	    "to", (json_int_t)ch->cc_to, "floor", (json_int_t)ch->cc_floor,
+	    "facts", facts);
+}
+
+/* The "cat" object: NULL when m has neither wants nor chunks, else
+ * *failed tells whether it could not be written. */
+static json_t *
+cat_json(const struct gossip_msg *m, bool *failed)
+{
+	json_t *cat, *a;
+	size_t i;
+	int rc = 0;
+
+	*failed = false;
+	if (m->gm_nwants == 0 && m->gm_nchunks == 0)
+		return NULL;
+	*failed = true;
+	if (m->gm_nwants > GOSSIP_WANTS_MAX ||
+	    m->gm_nchunks > GOSSIP_WANTS_MAX || (cat = json_object()) == NULL)
+		return NULL;
+	if (m->gm_nwants > 0) {
+		a = json_array();
+		for (i = 0; i < m->gm_nwants && a != NULL; i++)
+			if (json_array_append_new(a, want_json(
+			    &m->gm_wants[i])) == -1) {
+				json_decref(a);
+				a = NULL;
+			}
+		rc |= json_object_set_new(cat, "want", a);
+	}
+	if (m->gm_nchunks > 0) {
+		a = json_array();
+		for (i = 0; i < m->gm_nchunks && a != NULL; i++)
+			if (json_array_append_new(a, chunk_json(
+			    &m->gm_chunks[i])) == -1) {
+				json_decref(a);
+				a = NULL;
+			}
+		rc |= json_object_set_new(cat, "chunks", a);
+	}
+	if (rc != 0) {
+		json_decref(cat);
+		return NULL;
+	}
+	*failed = false;
+	return cat;
+}
+
+static json_t *
 msg_json(const struct gossip_msg *m)
 {
 	size_t clen = strnlen(m->gm_cluster, sizeof(m->gm_cluster)), i;
-	json_t *root, *digest, *news;
+	json_t *root, *digest, *news, *cat;
+	bool cat_failed;
 	int rc;
 
 	if (!cluster_valid(m->gm_cluster, clen) ||
-	    !member_name_valid(m->gm_from, MEMBER_NAME_MAX))
+	    !member_name_valid(m->gm_from, MEMBER_NAME_MAX) ||
+	    !num_ok(m->gm_wall_ms))
 		return NULL;
 	digest = json_array();
 	news = json_array();
@@ -127,6 +241,14 @@ msg_json(const struct gossip_msg *m)
 	    (json_int_t)m->gm_range.mr_lo, (json_int_t)m->gm_range.mr_hi);
 	rc = json_object_set_new(root, "digest", digest);
 	rc |= json_object_set_new(root, "news", news);
+	if (m->gm_wall_ms != 0)
+		rc |= json_object_set_new(root, "t",
+		    json_integer((json_int_t)m->gm_wall_ms));
+	cat = cat_json(m, &cat_failed);
+	if (cat_failed)
+		rc = -1;
+	else if (cat != NULL)
+		rc |= json_object_set_new(root, "cat", cat);
 	if (rc != 0) {
 		json_decref(root);
 		return NULL;
@@ -221,8 +343,8 @@ why_json(const json_error_t *e)
 
 /* The fields of a news entry and the items of a digest line: what each
  * holds, and where it goes in the struct. */
-enum field_kind { FIELD_NAME, FIELD_ADDR, FIELD_UINT, FIELD_BOOL,
-    FIELD_STATE };
+enum field_kind { FIELD_NAME, FIELD_ADDR, FIELD_UINT, FIELD_UINT_OPT,
+    FIELD_BOOL, FIELD_STATE };
 
 struct field {
 	const char *f_key;
@@ -247,6 +369,8 @@ static const struct field news_fields[] = {
 	NEWS_FIELD("left", FIELD_BOOL, mn_facts.mf_left),
 	NEWS_FIELD("state", FIELD_STATE, mn_state),
 	NEWS_FIELD("sinc", FIELD_UINT, mn_state_inc),
+	NEWS_FIELD("cinc", FIELD_UINT_OPT, mn_facts.mf_cat_inc),
+	NEWS_FIELD("cseq", FIELD_UINT_OPT, mn_facts.mf_cat_seq),
 };
 
 /* In their order on the line; named as a news entry's fields are. */
@@ -321,6 +445,10 @@ get_field(const json_t *v, const char *where, const struct field *f,
 {
 	char *p = (char *)item + f->f_off;
 
+	if (v == NULL && f->f_kind == FIELD_UINT_OPT) {
+		*(uint64_t *)(void *)p = 0;
+		return 0;
+	}
 	if (v == NULL)
 		return why_field(where, f->f_key, "is missing");
 	switch (f->f_kind) {
@@ -329,6 +457,7 @@ get_field(const json_t *v, const char *where, const struct field *f,
 	case FIELD_ADDR:
 		return get_name(v, where, f->f_key, p, MEMBER_ADDR_MAX);
 	case FIELD_UINT:
+	case FIELD_UINT_OPT:
 		return get_uint(v, where, f->f_key, (uint64_t *)(void *)p);
 	case FIELD_BOOL:
 		if (!json_is_boolean(v))
@@ -360,7 +489,7 @@ static int
 decode_item(const json_t *v, const struct list_kind *l, size_t i,
     void *item)
 {
-	char where[32];
+	char where[48];
 	size_t k;
 
 	snprintf(where, sizeof(where), "%s[%zu]", l->l_key, i);
@@ -429,6 +558,189 @@ decode_range(const json_t *v, struct member_range *r)
 	return 0;
 }
 
+/* The array at key `key` of object o (where: "cat"), at most max long:
+ * *a NULL when absent. */
+static int
+get_array(const json_t *o, const char *where, const char *key, size_t max,
+    const json_t **a)
+{
+	*a = json_object_get(o, key);
+	if (*a == NULL)
+		return 0;
+	if (!json_is_array(*a))
+		return why_field(where, key, "is not an array");
+	if (json_array_size(*a) > max)
+		return why_set("gossip: %s.%s has more than %zu items", where,
+		    key, max);
+	return 0;
+}
+
+/* An integer in [0, 2^63 - 1], or an absent key (*out 0). */
+static int
+get_uint_opt(const json_t *v, const char *where, const char *key,
+    uint64_t *out)
+{
+	*out = 0;
+	return v == NULL ? 0 : get_uint(v, where, key, out);
+}
+
+static int
+decode_want(const json_t *v, size_t i, struct cat_want *w)
+{
+	char where[48];
+
+	snprintf(where, sizeof(where), "cat.want[%zu]", i);
+	if (!json_is_array(v))
+		return why_set("gossip: %s is not an array", where);
+	if (json_array_size(v) < 3)
+		return why_set("gossip: %s has fewer than 3 items", where);
+	if (get_name(json_array_get(v, 0), where, "owner", w->cw_owner,
+	    MEMBER_NAME_MAX) == -1 ||
+	    get_uint(json_array_get(v, 1), where, "inc", &w->cw_inc) == -1 ||
+	    get_uint(json_array_get(v, 2), where, "after", &w->cw_after) == -1 ||
+	    get_uint_opt(json_array_get(v, 3), where, "floor",
+	    &w->cw_floor) == -1)
+		return -1;
+	return 0;
+}
+
+/* A fact of chunk ch: [name, digest, size, origin, hlc, seq, gone]. */
+static int
+decode_fact(const json_t *v, const char *chunk_where, size_t i,
+    const struct cat_chunk *ch, struct cat_fact_msg *f)
+{
+	const json_t *name = json_array_get(v, 0), *hex = json_array_get(v, 1);
+	const json_t *gone = json_array_get(v, 6);
+	const char *reason;
+	char where[80];
+
+	snprintf(where, sizeof(where), "%s.facts[%zu]", chunk_where, i);
+	if (!json_is_array(v))
+		return why_set("gossip: %s is not an array", where);
+	if (json_array_size(v) < 7)
+		return why_set("gossip: %s has fewer than 7 items", where);
+	if (!json_is_string(name))
+		return why_field(where, "name", "is not a string");
+	if (name_decode(json_string_value(name), json_string_length(name),
+	    f->cm_name, &f->cm_name_len, &reason) == -1)
+		return why_set("gossip: %s.name: %s", where, reason);
+	if (!json_is_string(hex) || digest_parse(json_string_value(hex),
+	    json_string_length(hex), &f->cm_digest) == -1)
+		return why_field(where, "digest", "is not 32 hex digits");
+	if (get_uint(json_array_get(v, 2), where, "size", &f->cm_size) == -1 ||
+	    get_name(json_array_get(v, 3), where, "origin", f->cm_origin,
+	    MEMBER_NAME_MAX) == -1 ||
+	    get_uint(json_array_get(v, 4), where, "hlc", &f->cm_hlc) == -1 ||
+	    get_uint(json_array_get(v, 5), where, "seq", &f->cm_seq) == -1)
+		return -1;
+	if (f->cm_seq <= ch->cc_from || f->cm_seq > ch->cc_to)
+		return why_field(where, "seq", "is not in (from, to]");
+	if (!json_is_integer(gone) || (json_integer_value(gone) != 0 &&
+	    json_integer_value(gone) != 1))
+		return why_field(where, "gone", "is not 0 or 1");
+	f->cm_gone = json_integer_value(gone) == 1;
+	return 0;
+}
+
+/* A chunk's head into gc, and its facts into f[] (room for all). */
+static int
+decode_chunk(const json_t *v, size_t i, struct gossip_chunk *gc,
+    struct cat_fact_msg *f)
+{
+	struct cat_chunk *ch = &gc->gc_chunk;
+	const json_t *facts = json_object_get(v, "facts");
+	char where[48];
+	size_t k;
+
+	snprintf(where, sizeof(where), "cat.chunks[%zu]", i);
+	if (json_object_get(v, "owner") == NULL)
+		return why_field(where, "owner", "is missing");
+	if (get_name(json_object_get(v, "owner"), where, "owner",
+	    ch->cc_owner, MEMBER_NAME_MAX) == -1)
+		return -1;
+	if (json_object_get(v, "inc") == NULL ||
+	    json_object_get(v, "from") == NULL ||
+	    json_object_get(v, "to") == NULL ||
+	    json_object_get(v, "floor") == NULL)
+		return why_set("gossip: %s lacks inc, from, to or floor",
+		    where);
+	if (get_uint(json_object_get(v, "inc"), where, "inc",
+	    &ch->cc_inc) == -1 ||
+	    get_uint(json_object_get(v, "from"), where, "from",
+	    &ch->cc_from) == -1 ||
+	    get_uint(json_object_get(v, "to"), where, "to", &ch->cc_to) == -1 ||
+	    get_uint(json_object_get(v, "floor"), where, "floor",
+	    &ch->cc_floor) == -1)
+		return -1;
+	if (ch->cc_from > ch->cc_to)
+		return why_field(where, "from", "is above to");
+	gc->gc_facts = f;
+	gc->gc_nfacts = json_array_size(facts);
+	for (k = 0; k < gc->gc_nfacts; k++)
+		if (decode_fact(json_array_get(facts, k), where, k, ch,
+		    &f[k]) == -1)
+			return -1;
+	return 0;
+}
+
+/* "cat": the wants and the chunks, into m. */
+static int
+decode_cat(const json_t *cat, struct gossip_msg *m)
+{
+	const json_t *wants, *chunks, *v, *facts;
+	size_t i, nfacts = 0;
+	char where[48];
+
+	if (cat == NULL)
+		return 0;
+	if (!json_is_object(cat))
+		return why_set("gossip: cat is not an object");
+	if (get_array(cat, "cat", "want", GOSSIP_WANTS_MAX, &wants) == -1 ||
+	    get_array(cat, "cat", "chunks", GOSSIP_WANTS_MAX, &chunks) == -1)
+		return -1;
+	if (json_array_size(wants) > 0) {
+		m->gm_wants = xcalloc(json_array_size(wants),
+		    sizeof(*m->gm_wants));
+		m->gm_nwants = json_array_size(wants);
+		for (i = 0; i < m->gm_nwants; i++)
+			if (decode_want(json_array_get(wants, i), i,
+			    &m->gm_wants[i]) == -1)
+				return -1;
+	}
+	/* Every chunk is an object with an array of facts, and the facts
+	 * of them all are bounded, before anything is allocated. */
+	json_array_foreach(chunks, i, v) {
+		snprintf(where, sizeof(where), "cat.chunks[%zu]", i);
+		if (!json_is_object(v))
+			return why_set("gossip: %s is not an object", where);
+		facts = json_object_get(v, "facts");
+		if (facts == NULL)
+			return why_field(where, "facts", "is missing");
+		if (!json_is_array(facts))
+			return why_field(where, "facts", "is not an array");
+		nfacts += json_array_size(facts);
+		if (nfacts > GOSSIP_FACTS_MAX)
+			return why_set("gossip: more than %d facts",
+			    GOSSIP_FACTS_MAX);
+	}
+	if (json_array_size(chunks) == 0)
+		return 0;
+	m->gm_chunks = xcalloc(json_array_size(chunks), sizeof(*m->gm_chunks));
+	m->gm_nchunks = json_array_size(chunks);
+	if (nfacts > 0)
+		m->gm_facts = xcalloc(nfacts, sizeof(*m->gm_facts));
+	m->gm_nfacts = nfacts;
+	nfacts = 0;
+	for (i = 0; i < m->gm_nchunks; i++) {
+		if (decode_chunk(json_array_get(chunks, i), i,
+		    &m->gm_chunks[i], m->gm_facts == NULL ? NULL :
+		    m->gm_facts + nfacts) == -1)
+			return -1;
+		nfacts += m->gm_chunks[i].gc_nfacts;
+	}
+	return 0;
+}
+
 static int
 decode_root(const json_t *root, size_t max_lines, struct gossip_msg *m)
 {
@@ -460,7 +772,10 @@ decode_root(const json_t *root, size_t max_lines, struct gossip_msg *m)
 	    -1)
 		return -1;
 	m->gm_news = news;
-	return 0;
+	if (get_uint_opt(json_object_get(root, "t"), "", "t",
+	    &m->gm_wall_ms) == -1)
+		return -1;
+	return decode_cat(json_object_get(root, "cat"), m);
 }
 
 int
@@ -494,6 +809,9 @@ gossip_msg_free(struct gossip_msg *m)
 {
 	free(m->gm_digest);
 	free(m->gm_news);
+	free(m->gm_wants);
+	free(m->gm_chunks);
+	free(m->gm_facts);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -503,14 +821,32 @@ gossip_msg_free(struct gossip_msg *m)
 	1 + (MEMBER_NAME_MAX - 1) + 3 * GOSSIP_NUM_DIGITS)
 #define NEWS_MAX (sizeof("{\"name\":\"\",\"addr\":\"\",\"inc\":,\"ver\":," \
 	"\"hb\":,\"store\":false,\"cap\":,\"used\":,\"left\":false," \
-	"\"state\":\"" GOSSIP_STATE_LONGEST "\",\"sinc\":},") - 1 + \
-	(MEMBER_NAME_MAX - 1) + (MEMBER_ADDR_MAX - 1) + 6 * GOSSIP_NUM_DIGITS)
+	"\"state\":\"" GOSSIP_STATE_LONGEST "\",\"sinc\":,\"cinc\":," \
+	"\"cseq\":},") - 1 + (MEMBER_NAME_MAX - 1) + (MEMBER_ADDR_MAX - 1) + \
+	8 * GOSSIP_NUM_DIGITS)
 #define GOSSIP_MARGIN 4096		/* the head, and room to grow */
+#define CAT_HEAD_MAX (sizeof(",\"t\":,\"cat\":{\"want\":[],\"chunks\":[]}") - 1 + \
+	GOSSIP_NUM_DIGITS)
+#define WANT_MAX (sizeof("[\"\",,,],") - 1 + (MEMBER_NAME_MAX - 1) + \
+	3 * GOSSIP_NUM_DIGITS)
+#define CHUNK_HEAD_MAX (sizeof("{\"owner\":\"\",\"inc\":,\"from\":,\"to\":," \
+	"\"floor\":,\"facts\":[]},") - 1 + (MEMBER_NAME_MAX - 1) + \
+	4 * GOSSIP_NUM_DIGITS)
+#define FACT_MAX (sizeof("[\"\",\"\",,\"\",,,0],") - 1 + 3 * NAME_MAX_LEN + \
+	DIGEST_HEX_LEN + (MEMBER_NAME_MAX - 1) + 3 * GOSSIP_NUM_DIGITS)
+
+/* A fact's text is at most 3 times what the budget counts of it
+ * (CATALOGUE_FACT_WIRE_BYTES + the name's length), and each chunk may
+ * pass its share of the budget by one fact. */
+_Static_assert(FACT_MAX <= 3 * (CATALOGUE_FACT_WIRE_BYTES + NAME_MAX_LEN),
+    "a fact's text fits 3 times its estimate");
 
 size_t
 gossip_body_max(size_t max_members)
 {
 	size_t n = max_members < MEMBERS_MAX ? max_members : MEMBERS_MAX;
 
-	return n * (DIGEST_LINE_MAX + NEWS_MAX) / 4 * 5 + GOSSIP_MARGIN;
+	return n * (DIGEST_LINE_MAX + NEWS_MAX) / 4 * 5 + GOSSIP_MARGIN +
+	    CAT_HEAD_MAX + GOSSIP_WANTS_MAX * (WANT_MAX + CHUNK_HEAD_MAX +
+	    FACT_MAX) + 3 * GOSSIP_CAT_BUDGET;
 }

@@ -9,6 +9,17 @@
  * agent's own (members and seeds by "host:port"), so that connections to
  * them are kept alive between rounds; it is brought up to date, with the
  * node's shared peer table, whenever the member table's version moves.
+ *
+ * The catalogue rides on the rounds: each round this node's facts say
+ * where its catalogue is (inc, seq), and the body asks for what this
+ * node lacks of the others' catalogues (catalogue_wants_locked, from the
+ * member table's cinc and cseq), the wants shared out among the round's
+ * targets, so that each asks a different part, and an owner already
+ * asked in an exchange still under way is not asked again (an answer may
+ * take longer than a round). Each answer's chunks are
+ * applied, their stamps taken into the node's clock, and the conflicts
+ * they bring logged and handed to the hook, after every lock is let go.
+ * The member table's lock and the catalogue's are never held together.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,10 +28,13 @@
 #include <unistd.h>
 
 #include "cluster/auth.h"
+#include "cluster/catalogue.h"
 #include "cluster/cluster.h"
 #include "cluster/gossip_msg.h"
 #include "cluster/gossip_round.h"
+#include "cluster/hlc.h"
 #include "cluster/members.h"
+#include "core/digest.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/list.h"
@@ -36,6 +50,8 @@
 #define GOSSIP_SEED_BACKOFF_MAX_MS 30000
 #define GOSSIP_SAVE_EVERY_MS 10000
 #define GOSSIP_PATH "/_/gossip"
+#define GOSSIP_CONFLICTS_MAX 256	/* logged and hooked per answer */
+#define GOSSIP_SKEW_WARN_MS 60000	/* an origin's clock: once a minute */
 
 struct gossip_seed {
 	char gs_name[PEER_NAME_MAX];	/* "host:port" */
@@ -48,6 +64,8 @@ struct gossip_body {
 	unsigned gb_refs;
 	struct buf gb_json;
 	uint8_t gb_digest[AUTH_DIGEST_LEN];
+	struct cat_want gb_wants[GOSSIP_WANTS_MAX];	/* what it asks */
+	size_t gb_nwants;
 };
 
 struct gossip_exchange {
@@ -63,6 +81,32 @@ struct gossip_exchange {
 	char ge_cluster[AUTH_CLUSTER_MAX + 1];
 	struct buf ge_answer;
 	bool ge_too_large;
+};
+
+/* A conflict an answer brought: the name, and both versions as the
+ * catalogue shows them. */
+struct gossip_conflict {
+	char cf_name[NAME_MAX_LEN + 1];
+	size_t cf_len;
+	struct digest cf_digest[2];	/* the winner, the loser */
+	char cf_origin[2][MEMBER_NAME_MAX];
+	uint64_t cf_hlc[2];
+};
+
+struct gossip_conflicts {
+	struct gossip_conflict *cs_list;
+	size_t cs_n;
+	size_t cs_dropped;		/* past GOSSIP_CONFLICTS_MAX */
+};
+
+/* The owners of the member table, as catalogue_wants_locked() reads
+ * them; room for every member, made once. */
+struct gossip_owners {
+	char (*go_names)[MEMBER_NAME_MAX];
+	const char **go_ptrs;
+	uint64_t *go_inc;
+	uint64_t *go_seq;
+	size_t go_n;
 };
 
 struct gossip_agent {
@@ -83,6 +127,9 @@ struct gossip_agent {
 	struct list ga_exchanges;
 	size_t ga_answer_max;
 	bool ga_stopping;
+	struct gossip_owners ga_owners;
+	gossip_conflict_fn *ga_on_conflict;
+	void *ga_on_conflict_arg;
 };
 
 static void gossip_on_timer(struct loop *loop, struct loop_timer *t);
@@ -148,6 +195,55 @@ gossip_spec(const char *name, struct peer_spec *spec, size_t *n)
 	return true;
 }
 
+static int
+gossip_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether the member table (as read into the sorted arg) has owner. */
+static bool
+gossip_known(void *arg, const char *owner)
+{
+	const struct gossip_owners *go = arg;
+
+	return bsearch(&owner, go->go_ptrs, go->go_n, sizeof(*go->go_ptrs),
+	    gossip_name_cmp) != NULL;
+}
+
+/* The catalogue forgets the facts of owners the member table forgot. */
+static void
+gossip_prune(struct gossip_agent *ga)
+{
+	struct cluster *cl = ga->ga_cl;
+	struct members *mt = cl->cl_members;
+	struct gossip_owners *go = &ga->ga_owners;
+	size_t n;
+	uint32_t i;
+
+	if (members_lock(mt) != 0)
+		return;
+	go->go_n = 0;
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (m->m_in_use) {
+			memcpy(go->go_names[go->go_n], m->m_facts.mf_name,
+			    MEMBER_NAME_MAX);
+			go->go_ptrs[go->go_n] = go->go_names[go->go_n];
+			go->go_n++;
+		}
+	}
+	members_unlock(mt);
+	qsort(go->go_ptrs, go->go_n, sizeof(*go->go_ptrs), gossip_name_cmp);
+	if (catalogue_lock(cl->cl_catalogue) != 0)
+		return;
+	n = catalogue_prune_owners_locked(cl->cl_catalogue, gossip_known, go);
+	catalogue_unlock(cl->cl_catalogue);
+	if (n > 0)
+		log_info("catalogue: %zu facts of forgotten members dropped", n);
+}
+
 /*
  * After a change of the member table, from one reading of it and one
  * lookup per member: the agent's targets (every member but this node and
@@ -184,6 +280,7 @@ gossip_sync(struct gossip_agent *ga, int64_t now_ms)
 	}
 	ga->ga_version = mt->mt_version;
 	members_unlock(mt);
+	gossip_prune(ga);
 	/* Looking names up may block: outside the lock. */
 	for (k = 0; k < nnames; k++) {
 		if (!gossip_spec(names[k], specs, &n) || !live[k] ||
@@ -304,6 +401,139 @@ gossip_on_body(struct peer_conn *pc, void *arg)
 	peer_conn_consumed(pc);
 }
 
+/* -- the catalogue's part of an answer ------------------------------- */
+
+/* catalogue_conflict_fn: noted under the catalogue's lock, told after. */
+static void
+gossip_note_conflict(void *arg, const char *name, size_t len,
+    const struct digest *winner, const struct digest *loser)
+{
+	struct gossip_conflicts *cs = arg;
+	struct gossip_conflict *cf;
+
+	if (cs->cs_n == GOSSIP_CONFLICTS_MAX || len > NAME_MAX_LEN) {
+		cs->cs_dropped++;
+		return;
+	}
+	cf = &cs->cs_list[cs->cs_n++];
+	memset(cf, 0, sizeof(*cf));
+	memcpy(cf->cf_name, name, len);
+	cf->cf_len = len;
+	cf->cf_digest[0] = *winner;
+	cf->cf_digest[1] = *loser;
+}
+
+/* The origins and stamps of a conflict's two versions, from the
+ * catalogue (its lock held). */
+static void
+gossip_conflict_versions_locked(struct catalogue *cat,
+    struct gossip_conflict *cf)
+{
+	struct cat_version_view v[8];
+	size_t n, k;
+	int i;
+
+	n = catalogue_versions_locked(cat, cf->cf_name, cf->cf_len, v, 8);
+	for (k = 0; k < n && k < 8; k++)
+		for (i = 0; i < 2; i++)
+			if (digest_equal(&v[k].vv_digest, &cf->cf_digest[i])) {
+				snprintf(cf->cf_origin[i],
+				    sizeof(cf->cf_origin[i]), "%s",
+				    v[k].vv_origin);
+				cf->cf_hlc[i] = v[k].vv_hlc;
+			}
+}
+
+/* A stamp from a clock too far ahead was not taken in: counted, and
+ * said once a minute per origin. */
+static void
+gossip_stamp_refused(struct gossip_agent *ga, const struct cat_fact_msg *f,
+    int64_t now_ms, int64_t wall_ms)
+{
+	struct cluster *cl = ga->ga_cl;
+	struct members *mt = cl->cl_members;
+	struct member *m;
+	bool say = false;
+
+	cluster_stat_add(&cl->cl_stats->cs_clock_skews, 1);
+	if (members_lock(mt) != 0)
+		return;
+	m = members_find_locked(mt, f->cm_origin);
+	if (m != NULL && (m->m_skew_warned_ms == 0 ||
+	    now_ms - m->m_skew_warned_ms >= GOSSIP_SKEW_WARN_MS)) {
+		m->m_skew_warned_ms = now_ms;
+		say = true;
+	}
+	members_unlock(mt);
+	if (say)
+		log_warnx("cluster: %s stamped a version %.3f s ahead of this "
+		    "node's clock (more than max_clock_skew): not taken into "
+		    "the clock", f->cm_origin,
+		    (double)(hlc_ms(f->cm_hlc) - wall_ms) / 1000);
+}
+
+/*
+ * Applies the chunks of an answer, takes their stamps into the clock,
+ * then logs the conflicts they brought and hands them to the hook.
+ */
+static void
+gossip_apply_chunks(struct gossip_agent *ga, const struct gossip_msg *msg,
+    int64_t now_ms, int64_t wall_ms)
+{
+	struct cluster *cl = ga->ga_cl;
+	struct catalogue *cat = cl->cl_catalogue;
+	int64_t skew = cl->cl_members->mt_params.mp_max_skew_ms;
+	struct gossip_conflicts cs = { 0 };
+	char hex[2][DIGEST_HEX_LEN + 1], when[2][CLUSTER_TIME_LEN];
+	const char *refused = NULL;
+	size_t i, k;
+
+	if (msg->gm_nchunks == 0)
+		return;
+	cs.cs_list = xcalloc(GOSSIP_CONFLICTS_MAX, sizeof(*cs.cs_list));
+	if (catalogue_lock(cat) != 0) {
+		free(cs.cs_list);
+		return;
+	}
+	for (i = 0; i < msg->gm_nchunks; i++)
+		(void)catalogue_apply_locked(cat, &msg->gm_chunks[i].gc_chunk,
+		    msg->gm_chunks[i].gc_facts, msg->gm_chunks[i].gc_nfacts,
+		    gossip_note_conflict, &cs);
+	for (k = 0; k < cs.cs_n; k++)
+		gossip_conflict_versions_locked(cat, &cs.cs_list[k]);
+	catalogue_unlock(cat);
+	for (i = 0; i < msg->gm_nfacts; i++) {
+		const struct cat_fact_msg *f = &msg->gm_facts[i];
+
+		if (f->cm_gone || hlc_observe(cl->cl_hlc, f->cm_hlc, wall_ms,
+		    skew))
+			continue;
+		/* A run of one origin's facts is said once. */
+		if (refused == NULL || strcmp(refused, f->cm_origin) != 0)
+			gossip_stamp_refused(ga, f, now_ms, wall_ms);
+		refused = f->cm_origin;
+	}
+	for (k = 0; k < cs.cs_n; k++) {
+		struct gossip_conflict *cf = &cs.cs_list[k];
+
+		for (i = 0; i < 2; i++) {
+			digest_hex(&cf->cf_digest[i], hex[i]);
+			cluster_time_text(cf->cf_hlc[i], when[i],
+			    sizeof(when[i]));
+		}
+		log_warnx("conflict: %s: %s (%s, %s) wins over %s (%s, %s)",
+		    cf->cf_name, hex[0], cf->cf_origin[0], when[0], hex[1],
+		    cf->cf_origin[1], when[1]);
+		if (ga->ga_on_conflict != NULL)
+			ga->ga_on_conflict(ga->ga_on_conflict_arg, cf->cf_name,
+			    cf->cf_len, &cf->cf_digest[0], &cf->cf_digest[1]);
+	}
+	if (cs.cs_dropped > 0)
+		log_warnx("conflict: %zu more in one answer, not told (see "
+		    "/_/conflicts)", cs.cs_dropped);
+	free(cs.cs_list);
+}
+
 /* The answer is whole: check it and merge it. */
 static bool
 gossip_take_answer(struct gossip_exchange *ge)
@@ -359,6 +589,7 @@ gossip_take_answer(struct gossip_exchange *ge)
 			    wall);
 		members_unlock(mt);
 	}
+	gossip_apply_chunks(ga, &msg, now, wall);
 	gossip_msg_free(&msg);
 	return true;
 }
@@ -465,58 +696,157 @@ gossip_pick_seed(struct gossip_agent *ga, int64_t now_ms)
 	return pick;
 }
 
+/* Whether an exchange under way asks for owner's facts. */
+static bool
+gossip_asked(struct gossip_agent *ga, const char *owner)
+{
+	struct list *l;
+	size_t k;
+
+	for (l = ga->ga_exchanges.next; l != &ga->ga_exchanges; l = l->next) {
+		const struct gossip_exchange *ge = container_of(l,
+		    struct gossip_exchange, ge_link);
+
+		for (k = 0; k < ge->ge_body->gb_nwants; k++)
+			if (strcmp(ge->ge_body->gb_wants[k].cw_owner,
+			    owner) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Keeps of w[0..n) the wants of owners no exchange under way asks for, at
+ * most GOSSIP_WANTS_MAX; returns how many. */
+static size_t
+gossip_wants_not_asked(struct gossip_agent *ga, struct cat_want *w,
+    size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n && k < GOSSIP_WANTS_MAX; i++)
+		if (!gossip_asked(ga, w[i].cw_owner))
+			w[k++] = w[i];
+	return k;
+}
+
+/* Where this node's catalogue is, for its facts. */
+static void
+gossip_self_cat(struct cluster *cl, uint64_t *inc, uint64_t *seq)
+{
+	*inc = *seq = 0;
+	if (catalogue_lock(cl->cl_catalogue) != 0)
+		return;
+	catalogue_self_seq_locked(cl->cl_catalogue, inc, seq);
+	catalogue_unlock(cl->cl_catalogue);
+}
+
+/* The owners whose catalogues the member table announces (every member
+ * but this node and those that left), under the table's lock. */
+static void
+gossip_owners_locked(struct gossip_agent *ga, struct members *mt)
+{
+	struct gossip_owners *go = &ga->ga_owners;
+	uint32_t i;
+
+	go->go_n = 0;
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (!m->m_in_use || i == mt->mt_self ||
+		    m->m_state == MEMBER_LEFT || m->m_facts.mf_cat_inc == 0)
+			continue;
+		memcpy(go->go_names[go->go_n], m->m_facts.mf_name,
+		    MEMBER_NAME_MAX);
+		go->go_ptrs[go->go_n] = go->go_names[go->go_n];
+		go->go_inc[go->go_n] = m->m_facts.mf_cat_inc;
+		go->go_seq[go->go_n++] = m->m_facts.mf_cat_seq;
+	}
+}
+
 /*
- * Builds this round's body and its targets' addresses under the lock.
- * `fanout` is the round's (twice the configured one for the last word).
+ * Fills this round's message (its arrays are the caller's: a digest line
+ * per member, GOSSIP_PUSH_MAX news, 2 * GOSSIP_WANTS_MAX wants) and its
+ * targets' addresses, under the locks one after the other. `fanout` is
+ * the round's (twice the configured one for the last word). Returns 0,
+ * or -1 when the table cannot be read.
  */
-static struct gossip_body *
+static int
 gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
-    char (*names)[MEMBER_ADDR_MAX], size_t *ntargets, bool *want_seed)
+    struct gossip_msg *msg, char (*names)[MEMBER_ADDR_MAX],
+    size_t *ntargets, bool *want_seed)
 {
 	struct cluster *cl = ga->ga_cl;
 	struct members *mt = cl->cl_members;
-	struct gossip_body *gb = xcalloc(1, sizeof(*gb));
+	struct gossip_owners *go = &ga->ga_owners;
 	uint32_t slots[GOSSIP_MAX_TARGETS];
-	struct gossip_msg msg;
+	uint64_t cinc, cseq;
 	size_t k;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.gm_digest = calloc(mt->mt_capacity, sizeof(*msg.gm_digest));
-	msg.gm_news = calloc(GOSSIP_PUSH_MAX, sizeof(*msg.gm_news));
 	*ntargets = 0;
-	if (msg.gm_digest == NULL || msg.gm_news == NULL ||
-	    members_lock(mt) == -1) {
-		free(msg.gm_digest);
-		free(msg.gm_news);
-		free(gb);
-		return NULL;
-	}
+	gossip_self_cat(cl, &cinc, &cseq);
+	if (members_lock(mt) == -1)
+		return -1;
 	if (leave)
 		members_leave_locked(mt);
 	else
 		members_tick_locked(mt, loop_now(ga->ga_loop));
+	if (cinc != 0)
+		members_set_cat_seq_locked(mt, cinc, cseq);
 	*ntargets = members_targets_locked(mt, fanout, &ga->ga_rng, slots,
 	    GOSSIP_MAX_TARGETS - 1);
 	for (k = 0; k < *ntargets; k++)
 		memcpy(names[k], members_at(mt, slots[k])->m_facts.mf_addr,
 		    MEMBER_ADDR_MAX);
 	*want_seed = !leave && members_want_seed_locked(mt, &ga->ga_rng);
-	msg.gm_ndigest = members_digest_locked(mt, msg.gm_digest,
-	    mt->mt_capacity, &msg.gm_range);
-	msg.gm_nnews = members_push_locked(mt, msg.gm_news, GOSSIP_PUSH_MAX);
-	snprintf(msg.gm_from, sizeof(msg.gm_from), "%s",
+	msg->gm_ndigest = members_digest_locked(mt, msg->gm_digest,
+	    mt->mt_capacity, &msg->gm_range);
+	msg->gm_nnews = members_push_locked(mt, msg->gm_news, GOSSIP_PUSH_MAX);
+	snprintf(msg->gm_from, sizeof(msg->gm_from), "%s",
 	    members_self(mt)->m_facts.mf_name);
+	if (!leave)
+		gossip_owners_locked(ga, mt);
 	members_unlock(mt);
-	snprintf(msg.gm_cluster, sizeof(msg.gm_cluster), "%s", cl->cl_name);
+	snprintf(msg->gm_cluster, sizeof(msg->gm_cluster), "%s", cl->cl_name);
+	msg->gm_wall_ms = (uint64_t)loop_wall_ms();
+	msg->gm_nwants = 0;
+	if (!leave && go->go_n > 0 && catalogue_lock(cl->cl_catalogue) == 0) {
+		msg->gm_nwants = catalogue_wants_locked(cl->cl_catalogue,
+		    go->go_ptrs, go->go_inc, go->go_seq, go->go_n,
+		    msg->gm_wants, 2 * GOSSIP_WANTS_MAX);
+		catalogue_unlock(cl->cl_catalogue);
+	}
+	msg->gm_nwants = gossip_wants_not_asked(ga, msg->gm_wants,
+	    msg->gm_nwants);
+	return 0;
+}
+
+/*
+ * The body for the round's target `j` of `n`: the message with the wants
+ * j, j + n, j + 2n... (every target asks for a different part of what
+ * this node lacks). NULL when it cannot be written.
+ */
+static struct gossip_body *
+gossip_body_for(const struct gossip_msg *msg, size_t j, size_t n)
+{
+	struct gossip_body *gb = xcalloc(1, sizeof(*gb));
+	struct cat_want part[GOSSIP_WANTS_MAX];
+	struct gossip_msg m = *msg;
+	size_t k;
+
+	m.gm_wants = part;
+	m.gm_nwants = 0;
+	for (k = j; k < msg->gm_nwants; k += n)
+		part[m.gm_nwants++] = msg->gm_wants[k];
+	memcpy(gb->gb_wants, part, m.gm_nwants * sizeof(*part));
+	gb->gb_nwants = m.gm_nwants;
 	gb->gb_refs = 1;
-	if (gossip_msg_encode(&msg, &gb->gb_json) == -1 ||
+	if (gossip_msg_encode(&m, &gb->gb_json) == -1 ||
 	    auth_body_digest(gb->gb_json.data, gb->gb_json.len,
 	    gb->gb_digest) == -1) {
+		log_warnx("gossip: cannot write a round's message");
 		gossip_body_put(gb);
-		gb = NULL;
+		return NULL;
 	}
-	free(msg.gm_digest);
-	free(msg.gm_news);
 	return gb;
 }
 
@@ -527,29 +857,42 @@ gossip_round(struct gossip_agent *ga, bool leave)
 	struct members *mt = ga->ga_cl->cl_members;
 	char (*names)[MEMBER_ADDR_MAX];
 	int64_t now = loop_now(ga->ga_loop);
-	struct gossip_body *gb;
-	size_t n, k, sent = 0;
+	struct cat_want wants[2 * GOSSIP_WANTS_MAX];
+	struct gossip_body *gb = NULL;
+	struct gossip_msg msg;
+	size_t n, k, nbodies, sent = 0;
 	bool want_seed;
-	int seed;
+	int seed = -1;
 
+	memset(&msg, 0, sizeof(msg));
 	names = calloc(GOSSIP_MAX_TARGETS, sizeof(*names));
-	if (names == NULL)
-		return 0;
-	gb = gossip_prepare(ga, leave ? 2 * ga->ga_cfg->cluster.fanout :
-	    ga->ga_cfg->cluster.fanout, leave, names, &n, &want_seed);
-	if (gb == NULL) {
-		free(names);
-		return 0;
-	}
+	msg.gm_digest = calloc(mt->mt_capacity, sizeof(*msg.gm_digest));
+	msg.gm_news = calloc(GOSSIP_PUSH_MAX, sizeof(*msg.gm_news));
+	msg.gm_wants = wants;
+	if (names == NULL || msg.gm_digest == NULL || msg.gm_news == NULL ||
+	    gossip_prepare(ga, leave ? 2 * ga->ga_cfg->cluster.fanout :
+	    ga->ga_cfg->cluster.fanout, leave, &msg, names, &n,
+	    &want_seed) == -1)
+		goto out;
 	if (__atomic_load_n(&mt->mt_version, __ATOMIC_RELAXED) !=
 	    ga->ga_version)
 		gossip_sync(ga, now);
-	for (k = 0; k < n; k++)
-		sent += gossip_send(ga, gb, names[k], -1);
-	if (want_seed && (seed = gossip_pick_seed(ga, now)) != -1)
-		sent += gossip_send(ga, gb, ga->ga_seeds[seed].gs_name, seed);
+	if (want_seed)
+		seed = gossip_pick_seed(ga, now);
+	/* One body for all, unless the wants are shared out. */
+	nbodies = n + (seed != -1);
+	if (msg.gm_nwants == 0 || nbodies < 2)
+		nbodies = 1;
+	for (k = 0; k < n + (seed != -1); k++) {
+		if (gb == NULL || nbodies > 1) {
+			gossip_body_put(gb);
+			if ((gb = gossip_body_for(&msg, k, nbodies)) == NULL)
+				break;
+		}
+		sent += k < n ? gossip_send(ga, gb, names[k], -1) :
+		    gossip_send(ga, gb, ga->ga_seeds[seed].gs_name, seed);
+	}
 	gossip_body_put(gb);
-	free(names);
 	cluster_stat_add(&ga->ga_cl->cl_stats->cs_rounds, 1);
 	if (!leave && ga->ga_version != ga->ga_saved_version &&
 	    now - ga->ga_saved_ms >= GOSSIP_SAVE_EVERY_MS) {
@@ -558,6 +901,10 @@ gossip_round(struct gossip_agent *ga, bool leave)
 		ga->ga_saved_version = ga->ga_version;
 		ga->ga_saved_ms = now;
 	}
+out:
+	free(names);
+	free(msg.gm_digest);
+	free(msg.gm_news);
 	return sent;
 }
 
@@ -619,6 +966,14 @@ gossip_agent_start(struct loop *loop, const struct config *cfg,
 	}
 	ga->ga_set = peer_set_create(loop, ga->ga_targets, &ga->ga_limits,
 	    cfg->peer_timeout_ms);
+	ga->ga_owners.go_names = xcalloc(cl->cl_members->mt_capacity,
+	    sizeof(*ga->ga_owners.go_names));
+	ga->ga_owners.go_ptrs = xcalloc(cl->cl_members->mt_capacity,
+	    sizeof(*ga->ga_owners.go_ptrs));
+	ga->ga_owners.go_inc = xcalloc(cl->cl_members->mt_capacity,
+	    sizeof(*ga->ga_owners.go_inc));
+	ga->ga_owners.go_seq = xcalloc(cl->cl_members->mt_capacity,
+	    sizeof(*ga->ga_owners.go_seq));
 	gossip_sync(ga, loop_now(loop));
 	loop_timer_set(loop, &ga->ga_timer, 0, gossip_on_timer);
 	return ga;
@@ -666,5 +1021,42 @@ gossip_agent_free(struct gossip_agent *ga)
 	peer_set_free(ga->ga_set);
 	peer_table_destroy(ga->ga_targets);
 	free(ga->ga_seeds);
+	free(ga->ga_owners.go_names);
+	free(ga->ga_owners.go_ptrs);
+	free(ga->ga_owners.go_inc);
+	free(ga->ga_owners.go_seq);
 	free(ga);
+}
+
+void
+gossip_agent_on_conflict(struct gossip_agent *ga, gossip_conflict_fn *fn,
+    void *arg)
+{
+	ga->ga_on_conflict = fn;
+	ga->ga_on_conflict_arg = arg;
+}
+
+struct peer_set *
+gossip_agent_peers(struct gossip_agent *ga)
+{
+	return ga->ga_set;
+}
+
+int
+gossip_member_addr(struct cluster *cl, const char *name, char *out,
+    size_t len, bool *alive)
+{
+	struct members *mt = cl->cl_members;
+	const struct member *m;
+	int rc = -1;
+
+	if (members_lock(mt) != 0)
+		return -1;
+	if ((m = members_find_locked(mt, name)) != NULL) {
+		snprintf(out, len, "%s", m->m_facts.mf_addr);
+		*alive = m->m_state <= MEMBER_SUSPECT && !m->m_facts.mf_left;
+		rc = 0;
+	}
+	members_unlock(mt);
+	return rc;
 }

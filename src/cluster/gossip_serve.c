@@ -9,6 +9,11 @@
  * needs (413); after, when its signature does not hold (401, or 503 when
  * the nonce cache is full) or its JSON is not a gossip message (400).
  * Nothing of a refused request is merged.
+ *
+ * The answer also carries the catalogue's chunks the request wants
+ * (catalogue_delta_locked), within GOSSIP_CAT_BUDGET for all of them.
+ * The member table's lock and the catalogue's are taken one after the
+ * other, never one inside the other.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +21,8 @@
 #include <string.h>
 
 #include "cluster/auth.h"
+#include "cluster/catalogue.h"
+#include "cluster/catalogue_serve.h"
 #include "cluster/cluster.h"
 #include "cluster/gossip_msg.h"
 #include "cluster/gossip_serve.h"
@@ -29,6 +36,10 @@
 
 #define GOSSIP_READ_CHUNK 16384
 #define GOSSIP_ANSWER_MAX 256		/* news in one answer */
+#define GOSSIP_SKEW_WARN_MS 60000	/* a member's clock: once a minute */
+/* Facts in one answer: the budget's worth of the shortest. */
+#define GOSSIP_ANSWER_FACTS (GOSSIP_CAT_BUDGET / \
+	(CATALOGUE_FACT_WIRE_BYTES + 1) + GOSSIP_WANTS_MAX)
 
 /* The cluster of this worker (one per process). */
 static struct cluster *gossip_cluster;
@@ -74,6 +85,89 @@ gossip_in_free(struct gossip_in *gi)
 {
 	buf_free(&gi->gi_body);
 	free(gi);
+}
+
+/*
+ * The chunks for the wants of `in`, into out (gm_chunks and gm_facts
+ * allocated, for gossip_msg_free()): one per want this table can serve
+ * with something new, the budget shared by all in order.
+ */
+static void
+gossip_cat_answer(struct cluster *cl, const struct gossip_msg *in,
+    struct gossip_msg *out)
+{
+	struct catalogue *cat = cl->cl_catalogue;
+	size_t used = 0, spent = 0, i, k;
+	struct gossip_chunk *gc;
+	int n;
+
+	if (in->gm_nwants == 0)
+		return;
+	out->gm_chunks = calloc(in->gm_nwants, sizeof(*out->gm_chunks));
+	out->gm_facts = malloc(GOSSIP_ANSWER_FACTS * sizeof(*out->gm_facts));
+	if (out->gm_chunks == NULL || out->gm_facts == NULL ||
+	    catalogue_lock(cat) != 0) {
+		free(out->gm_chunks);
+		free(out->gm_facts);
+		out->gm_chunks = NULL;
+		out->gm_facts = NULL;
+		return;
+	}
+	for (i = 0; i < in->gm_nwants && spent < GOSSIP_CAT_BUDGET &&
+	    used < GOSSIP_ANSWER_FACTS; i++) {
+		gc = &out->gm_chunks[out->gm_nchunks];
+		n = catalogue_delta_locked(cat, &in->gm_wants[i], &gc->gc_chunk,
+		    out->gm_facts + used, GOSSIP_ANSWER_FACTS - used,
+		    GOSSIP_CAT_BUDGET - spent);
+		if (n < 0 || (n == 0 &&
+		    gc->gc_chunk.cc_to == in->gm_wants[i].cw_after)) {
+			memset(gc, 0, sizeof(*gc));
+			continue;
+		}
+		gc->gc_facts = out->gm_facts + used;
+		gc->gc_nfacts = (size_t)n;
+		for (k = 0; k < gc->gc_nfacts; k++)
+			spent += CATALOGUE_FACT_WIRE_BYTES +
+			    gc->gc_facts[k].cm_name_len;
+		used += (size_t)n;
+		out->gm_nchunks++;
+	}
+	catalogue_unlock(cat);
+	out->gm_nfacts = used;
+}
+
+/*
+ * The sender's clock ("t") against this node's: off by more than
+ * max_clock_skew is counted, and said once a minute per member.
+ */
+static void
+gossip_check_clock(struct cluster *cl, const struct gossip_msg *in,
+    int64_t now_ms, int64_t wall_ms)
+{
+	struct members *mt = cl->cl_members;
+	int64_t skew, max = mt->mt_params.mp_max_skew_ms;
+	struct member *m;
+	bool say = false;
+
+	if (in->gm_wall_ms == 0)
+		return;
+	skew = (int64_t)in->gm_wall_ms - wall_ms;
+	if (skew <= max && skew >= -max)
+		return;
+	cluster_stat_add(&cl->cl_stats->cs_clock_skews, 1);
+	if (members_lock(mt) != 0)
+		return;
+	m = members_find_locked(mt, in->gm_from);
+	if (m != NULL && (m->m_skew_warned_ms == 0 ||
+	    now_ms - m->m_skew_warned_ms >= GOSSIP_SKEW_WARN_MS)) {
+		m->m_skew_warned_ms = now_ms;
+		say = true;
+	}
+	members_unlock(mt);
+	if (say)
+		log_warnx("cluster: the clock of %s is %+.3f s off this "
+		    "node's (more than max_clock_skew, %.3f s)", in->gm_from,
+		    (double)skew / 1000, (double)max / 1000);
 }
 
 /* The whole body is in: check it, merge it, answer. */
@@ -139,6 +233,8 @@ gossip_answer(struct gossip_in *gi)
 	snprintf(out.gm_from, sizeof(out.gm_from), "%s",
 	    members_self(mt)->m_facts.mf_name);
 	members_unlock(mt);
+	gossip_check_clock(cl, &in, now, wall);
+	gossip_cat_answer(cl, &in, &out);
 	gossip_msg_free(&in);
 	snprintf(out.gm_cluster, sizeof(out.gm_cluster), "%s", cl->cl_name);
 	out.gm_news = news;
@@ -148,12 +244,12 @@ gossip_answer(struct gossip_in *gi)
 	    auth_nonce(nonce) == -1 ||
 	    auth_sign_answer(cl->cl_key, cl->cl_name, 200, req_nonce, digest,
 	    wall, nonce, sig, sizeof(sig)) == -1) {
-		free(news);
+		gossip_msg_free(&out);
 		buf_free(&body);
 		conn_send_text(c, 500, "cannot sign the answer", NULL);
 		return;
 	}
-	free(news);
+	gossip_msg_free(&out);
 	snprintf(extra, sizeof(extra), "%s: %s\r\n%s: %s\r\n"
 	    "Cache-Control: no-store\r\n", AUTH_CLUSTER_HEADER, cl->cl_name,
 	    AUTH_SIGNATURE_HEADER, sig);
@@ -308,5 +404,6 @@ gossip_serve_routes(struct server *s, struct cluster *cl)
 	gossip_cluster = cl;
 	(void)server_route(s, "gossip", gossip_route);
 	(void)server_route(s, "cluster", cluster_route);
+	catalogue_serve_routes(s, cl);
 	(void)server_metrics(s, gossip_metrics);
 }

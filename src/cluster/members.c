@@ -565,3 +565,16 @@ members_set_use_locked(struct members *mt, uint64_t capacity,
 	self->m_facts.mf_used = used > capacity ? capacity : used;
 	self->m_facts.mf_version++;
 }
+
+void
+members_set_cat_seq_locked(struct members *mt, uint64_t inc, uint64_t seq)
+{
+	struct member *self = members_self(mt);
+
+	if (self->m_facts.mf_cat_inc == inc && self->m_facts.mf_cat_seq == seq)
+		return;
+	self->m_facts.mf_cat_inc = inc;
+	self->m_facts.mf_cat_seq = seq;
+	self->m_facts.mf_version++;
+	self->m_hot = members_retransmits(mt);
+}

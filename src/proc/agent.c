@@ -1,14 +1,17 @@
 /*
  * agent.c - the agent process (see agent.h): the node's periodic work on
  * an event loop of its own: the TTL sweeper, and with a `cluster:`
- * section the gossip rounds (cluster/gossip_round.h), timers of the same
- * loop.
+ * section the gossip rounds (cluster/gossip_round.h), what this node
+ * holds told to the catalogue (cluster/holdings.h) and the replication
+ * pulls (cluster/replicate.h), timers and jobs of the same loop.
  *
  * Process and threads: one agent per generation, forked by the master
  * (master_children.c). Its loop thread owns everything in struct agent;
- * one I/O pool thread runs the sweeper's passes, which block on the disk.
- * A pass is scheduled SWEEPER_INTERVAL_MS after the previous one is done,
- * so passes never pile up behind a slow disk and at most one is in the
+ * AGENT_POOL_THREADS I/O pool threads run the disk work: the sweeper's
+ * passes, the holdings' scans and examinations, the pulls' spools. Two,
+ * so that a long scan slice does not hold up a pull's writes. A pass is
+ * scheduled SWEEPER_INTERVAL_MS after the previous one is done, so
+ * passes never pile up behind a slow disk and at most one is in the
  * pool. While a pass is in flight the loop thread does not touch the
  * fields the pass reads (a_cfg, a_index, a_start_pass); the pool's queue
  * lock orders the two.
@@ -26,6 +29,8 @@
 #include <unistd.h>
 
 #include "cluster/gossip_round.h"
+#include "cluster/holdings.h"
+#include "cluster/replicate.h"
 #include "core/config.h"
 #include "core/list.h"
 #include "core/log.h"
@@ -36,14 +41,16 @@
 #include "store/metrics.h"
 #include "store/sweeper.h"
 
-#define AGENT_POOL_THREADS 1
-#define AGENT_POOL_QUEUE 16
+#define AGENT_POOL_THREADS 2
+#define AGENT_POOL_QUEUE 64
 
 struct agent {
 	const struct config *a_cfg;
 	struct index *a_index;		/* shared, inherited from the master */
 	const struct child_tables *a_tables;
 	struct gossip_agent *a_gossip;	/* NULL: no cluster */
+	struct holdings *a_holdings;	/* NULL: no cluster */
+	struct replicate *a_replicate;	/* NULL: no cluster */
 	struct loop *a_loop;
 	struct iopool *a_pool;
 	int a_ready_fd;			/* -1 once the master was told */
@@ -115,6 +122,19 @@ agent_begin_stop(struct agent *a)
 		log_debug("stopping after the sweep in progress");
 	/* When the node stops, its last word to the cluster. */
 	(void)gossip_agent_stop(a->a_gossip);
+	(void)holdings_stop(a->a_holdings);
+	(void)replicate_stop(a->a_replicate);
+}
+
+/* Work of the cluster's modules still under way (after a stop). */
+static bool
+agent_cluster_busy(struct agent *a)
+{
+	bool busy = gossip_agent_busy(a->a_gossip);
+
+	busy |= holdings_stop(a->a_holdings);
+	busy |= replicate_stop(a->a_replicate);
+	return busy;
 }
 
 static int
@@ -134,9 +154,21 @@ agent_setup(struct agent *a, pid_t master_pid)
 		return -1;
 	}
 	if (a->a_tables->ct_cluster != NULL) {
-		a->a_gossip = gossip_agent_start(a->a_loop, a->a_cfg,
-		    a->a_tables->ct_cluster, a->a_tables->ct_peers);
+		struct cluster *cl = a->a_tables->ct_cluster;
+
+		a->a_gossip = gossip_agent_start(a->a_loop, a->a_cfg, cl,
+		    a->a_tables->ct_peers);
 		if (a->a_gossip == NULL)
+			return -1;
+		a->a_holdings = holdings_start(a->a_loop, a->a_pool, a->a_cfg,
+		    cl, a->a_index);
+		if (a->a_holdings == NULL)
+			return -1;
+		gossip_agent_on_conflict(a->a_gossip, holdings_on_conflict,
+		    a->a_holdings);
+		a->a_replicate = replicate_start(a->a_loop, a->a_pool,
+		    a->a_cfg, cl, a->a_index, a->a_gossip, a->a_holdings);
+		if (a->a_replicate == NULL)
 			return -1;
 	}
 	return 0;
@@ -155,6 +187,11 @@ agent_teardown(struct agent *a)
 	}
 	if (overflows > 0)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
+	/* The pool is gone: no job of theirs runs. */
+	replicate_free(a->a_replicate);
+	if (a->a_gossip != NULL)
+		gossip_agent_on_conflict(a->a_gossip, NULL, NULL);
+	holdings_free(a->a_holdings);
 	gossip_agent_free(a->a_gossip);
 	if (a->a_ready_fd != -1)
 		close(a->a_ready_fd);
@@ -206,8 +243,7 @@ agent_run(const struct config *cfg, int slot, int ready_fd,
 		}
 		if (child_stop)
 			agent_begin_stop(&a);
-		if (a.a_stopping && !a.a_sweeping &&
-		    !gossip_agent_busy(a.a_gossip))
+		if (a.a_stopping && !a.a_sweeping && !agent_cluster_busy(&a))
 			break;
 	}
 	agent_teardown(&a);

@@ -16,6 +16,7 @@
 
 #include "cluster/cluster_serve.h"
 #include "cluster/gossip_serve.h"
+#include "cluster/replica_serve.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/iopool.h"
@@ -188,6 +189,8 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	if (t->ct_cluster != NULL) {
 		gossip_serve_routes(s, t->ct_cluster);
 		cluster_serve_attach(s, t->ct_cluster);
+		if (replica_serve_routes(s, t->ct_cluster) == -1)
+			return -1;
 	}
 
 	if (accesslog_open(cfg->access_log) == -1) {

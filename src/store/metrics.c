@@ -75,8 +75,11 @@ metrics_slot_claim(pid_t pid)
 		struct metrics_slot *s = &metrics_region->slots[i];
 
 		if (__atomic_load_n(&s->ms_pid, __ATOMIC_RELAXED) == 0) {
-			/* The dead owner's connections died with it. */
+			/* The dead owner's connections died with it, and
+			 * so did an agent's view of what it had to pull. */
 			__atomic_store_n(&s->ms_connections_open, 0,
+			    __ATOMIC_RELAXED);
+			__atomic_store_n(&s->ms_replication_pending, 0,
 			    __ATOMIC_RELAXED);
 			__atomic_store_n(&s->ms_pid, pid, __ATOMIC_RELAXED);
 			return i;
@@ -92,6 +95,8 @@ metrics_slot_release(int idx)
 		return;
 	__atomic_store_n(&metrics_region->slots[idx].ms_connections_open, 0,
 	    __ATOMIC_RELAXED);
+	__atomic_store_n(&metrics_region->slots[idx].ms_replication_pending,
+	    0, __ATOMIC_RELAXED);
 	__atomic_store_n(&metrics_region->slots[idx].ms_pid, 0,
 	    __ATOMIC_RELAXED);
 }

@@ -154,3 +154,19 @@ name_encode(const char *name, size_t len, char *out, size_t out_size)
 		out[o] = '\0';
 	return o;
 }
+
+int
+name_decode(const char *s, size_t len, char out[NAME_MAX_LEN + 1],
+    size_t *out_len, const char **reason)
+{
+	const char *why = len == 0 ? "name is empty" :
+	    decode(s, len, true, out, out_len);
+
+	if (why == NULL)
+		return 0;
+	out[0] = '\0';
+	*out_len = 0;
+	if (reason != NULL)
+		*reason = why;
+	return -1;
+}

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+import urllib.parse
 
 from shoal import NodeTest, wait_for
 
@@ -317,3 +318,298 @@ class GossipBadInputTest(NodeTest):
         self.assertEqual(gossip(self.a, message(
             [news("ghost", "127.0.0.1:9", 5, state="dead")])).status, 200)
         self.assertNotIn("ghost", members(self.a))
+
+
+TIME_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def page(node, path):
+    r = node.curl(path)
+    if r.status != 200:
+        raise AssertionError("%s: %d %r" % (path, r.status, r.body))
+    return json.loads(r.body)
+
+
+class CatalogueEndpointTest(NodeTest):
+    """GET /_/catalogue and /_/conflicts on real daemons: what a node lists
+    of files another node holds, paging, the prefix filter, refusals."""
+
+    FILES = {"f%d.txt" % i: b"x" * (100 + i) for i in range(5)}
+    FILES.update({"sub-a": b"a\n", "sub-b": b"bb\n", "x y.txt": b"space\n",
+                  "\u00e9t\u00e9.bin": b"utf-8\n",
+                  # not UTF-8: the bytes ff 61, ff 62
+                  "\udcffa": b"latin\n", "\udcffb": b"latin 2\n"})
+
+    @staticmethod
+    def listed(name):
+        """How /_/catalogue gives a name: as it is when UTF-8, else
+        percent-encoded (and "encoded": true)."""
+        raw = os.fsencode(name)
+        try:
+            return raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            return urllib.parse.quote(raw, safe=""), True
+
+    def setUp(self):
+        super().setUp()
+        self.a = self.node(name="a", start=False,
+                           cluster=cluster_settings(replicas=1))
+        for k, v in self.FILES.items():
+            self.a.put_file(k, v)
+        self.a.start()
+        self.b = self.node(name="b", cluster=cluster_settings(
+            [self.a], replicas=1))
+        wait_for(lambda: len(page(self.b, "/_/catalogue?limit=100")
+                             ["names"]) == len(self.FILES), timeout=20,
+                 what="a's files in b's catalogue")
+
+    def test_names_are_listed_with_their_holders_and_paged(self):
+        from test_catalogue import digest
+        got = page(self.b, "/_/catalogue")
+        self.assertIsNone(got["next"])
+        names = [e["name"] for e in got["names"]]
+        order = sorted(self.FILES, key=os.fsencode)
+        self.assertEqual(names, [self.listed(k)[0] for k in order])
+        for e, k in zip(got["names"], order):
+            data = self.FILES[k]
+            self.assertEqual(e["size"], len(data))
+            self.assertEqual(e["digest"], digest(data))
+            self.assertEqual(e["origin"], "a")
+            self.assertIn("a", e["holders"])
+            self.assertEqual(e["versions"], 1)
+            self.assertRegex(e["time"], TIME_RE)
+            self.assertEqual(e.get("encoded", False), self.listed(k)[1])
+        # Page by page, each "next" passed as "after", percent-encoded
+        # (unless given so).
+        seen, after = [], None
+        while True:
+            q = "/_/catalogue?limit=2"
+            if after is not None:
+                q += "&after=" + after
+            p = page(self.b, q)
+            self.assertLessEqual(len(p["names"]), 2)
+            seen += [e["name"] for e in p["names"]]
+            if p["next"] is None:
+                break
+            self.assertEqual(p["next"], seen[-1])
+            after = p["next"] if p.get("next_encoded") else \
+                urllib.parse.quote(p["next"], safe="")
+        self.assertEqual(seen, names)
+        p = page(self.b, "/_/catalogue?after=%C3%A9t%C3%A9.bin&limit=2")
+        self.assertEqual([e["name"] for e in p["names"]], ["%FFa", "%FFb"])
+        self.assertIsNone(p["next"])
+        p = page(self.b, "/_/catalogue?prefix=%ff&limit=1")
+        self.assertEqual((p["next"], p["next_encoded"]), ("%FFa", True))
+        p = page(self.b, "/_/catalogue?prefix=%ff&after=%FFa")
+        self.assertEqual([e["name"] for e in p["names"]], ["%FFb"])
+        # The prefix filter, percent-decoded, with paging.
+        p = page(self.b, "/_/catalogue?prefix=sub-&limit=1")
+        self.assertEqual([e["name"] for e in p["names"]], ["sub-a"])
+        self.assertEqual(p["next"], "sub-a")
+        p = page(self.b, "/_/catalogue?prefix=sub-&after=sub-a&limit=1")
+        self.assertEqual([e["name"] for e in p["names"]], ["sub-b"])
+        self.assertIsNone(p["next"])
+        p = page(self.b, "/_/catalogue?prefix=x%20")
+        self.assertEqual([e["name"] for e in p["names"]], ["x y.txt"])
+        p = page(self.b, "/_/catalogue?prefix=%C3%A9")
+        self.assertEqual([e["name"] for e in p["names"]],
+                         ["\u00e9t\u00e9.bin"])
+        self.assertEqual(page(self.b, "/_/catalogue?prefix=nothing"),
+                         {"names": [], "next": None})
+        self.assertEqual(page(self.b, "/_/catalogue?after=%FFz"),
+                         {"names": [], "next": None})
+        # Both nodes list the same names; HEAD answers too.
+        self.assertEqual([e["name"] for e in page(
+            self.a, "/_/catalogue")["names"]], names)
+        self.assertEqual(self.b.curl("/_/catalogue", method="HEAD").status,
+                         200)
+        # No conflicts, and the figures of /_/cluster and /_/metrics.
+        self.assertEqual(page(self.b, "/_/conflicts"),
+                         {"conflicts": [], "next": None})
+        c = page(self.b, "/_/cluster")["catalogue"]
+        self.assertEqual(c["names"], len(self.FILES))
+        self.assertEqual(c["versions"], len(self.FILES))
+        # a's, and the copies b pulls (replicas: 1, b ranked first).
+        self.assertGreaterEqual(c["holdings"], len(self.FILES))
+        self.assertEqual(c["conflicts"], 0)
+        self.assertGreater(c["bytes"], 0)
+        self.assertEqual(c["max_objects"], 1 << 20)
+        self.assertEqual(metric(self.b, "shoal_catalogue_names"),
+                         len(self.FILES))
+        self.assertEqual(metric(self.b, "shoal_catalogue_conflicts"), 0)
+        self.assertGreaterEqual(metric(
+            self.b, "shoal_catalogue_facts_applied_total"), len(self.FILES))
+        for m in ("shoal_catalogue_versions", "shoal_catalogue_holdings",
+                  "shoal_catalogue_conflicts_total",
+                  "shoal_catalogue_resyncs_total",
+                  'shoal_catalogue_refused_total{reason="full"}',
+                  'shoal_catalogue_refused_total{reason="invalid"}',
+                  "shoal_clock_skew_warnings_total"):
+            self.assertIsNotNone(metric(self.b, m), m)
+
+    def test_bad_parameters_are_400(self):
+        for q in ("limit=0", "limit=10001", "limit=abc", "limit=",
+                  "limit=-1", "prefix=%2ehidden", "prefix=a%2Fb",
+                  "prefix=%zz", "prefix=a%00", "after=a%2Fb", "after=.x",
+                  "unknown=1", "limit=1&limit=2", "a=b", "=1"):
+            for path in ("/_/catalogue", "/_/conflicts"):
+                r = self.b.curl("%s?%s" % (path, q))
+                self.assertEqual(r.status, 400, (path, q, r.body))
+                self.assertEqual(r.body.count(b"\n"), 1, r.body)
+        for path in ("/_/catalogue", "/_/conflicts"):
+            self.assertEqual(self.b.curl(path, method="POST",
+                                         data=b"x").status, 405)
+            self.assertEqual(self.b.curl(path + "?limit=10000").status, 200)
+            self.assertEqual(self.b.curl(path + "?limit=1&").status, 200)
+            self.assertEqual(self.b.curl(path + "?prefix&after=").status,
+                             200)
+
+    def test_a_node_not_in_a_cluster_has_no_catalogue(self):
+        c = self.node(name="c")
+        for path in ("/_/catalogue", "/_/conflicts", "/_/cluster"):
+            r = c.curl(path)
+            self.assertEqual(r.status, 404, (path, r.body))
+            self.assertEqual(r.body, b"no such endpoint\n")
+
+
+class CatalogueGossipTest(NodeTest):
+    """The catalogue's part of POST /_/gossip, spoken to by hand: wants
+    answered with chunks of facts, clocks that are off counted."""
+
+    def setUp(self):
+        super().setUp()
+        self.a = self.node(name="a", start=False, cluster=cluster_settings(
+            suspect_after="30s", dead_after="30s"))
+        self.a.put_file("one", b"1\n")
+        self.a.put_file("a b", b"two\n")
+        self.a.start()
+
+    def test_wants_are_answered_with_chunks(self):
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files in its catalogue")
+        body = json.dumps({"v": 1, "cluster": CLUSTER, "from": "intruder",
+                           "digest": [], "news": [],
+                           "cat": {"want": [["a", 0, 0],
+                                            ["nobody", 0, 0]]}}).encode()
+        r = gossip(self.a, body)
+        self.assertEqual(r.status, 200, r.body)
+        chunks = json.loads(r.body)["cat"]["chunks"]
+        self.assertEqual(len(chunks), 1)
+        ch = chunks[0]
+        self.assertEqual((ch["owner"], ch["from"]), ("a", 0))
+        self.assertGreaterEqual(ch["to"], 2)
+        facts = {f[0]: f for f in ch["facts"]}
+        self.assertEqual(sorted(facts), ["a%20b", "one"])
+        for f in facts.values():
+            self.assertRegex(f[1], "^[0-9a-f]{32}$")
+            self.assertEqual(f[3], "a")
+            self.assertEqual(f[6], 0)
+            self.assertTrue(ch["from"] < f[5] <= ch["to"])
+        self.assertEqual(facts["one"][2], 2)
+        # Already up to date: nothing.
+        body = json.dumps({"v": 1, "cluster": CLUSTER, "from": "intruder",
+                           "digest": [], "news": [],
+                           "cat": {"want": [["a", ch["inc"], ch["to"]]]}}
+                          ).encode()
+        r = gossip(self.a, body)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn("cat", json.loads(r.body))
+        # A bad want is a 400, like any bad gossip.
+        body = json.dumps({"v": 1, "cluster": CLUSTER, "from": "intruder",
+                           "digest": [], "news": [],
+                           "cat": {"want": [["a b", 0, 0]]}}).encode()
+        r = gossip(self.a, body)
+        self.assertEqual(r.status, 400, r.body)
+        self.assertIn(b"cat.want[0].owner is not a valid name", r.body)
+
+    def test_a_clock_that_is_off_is_counted_and_said(self):
+        inc = int(time.time() * 1000)
+        for t in (inc - 60000, inc - 61000, inc + 1000):
+            body = json.dumps({"v": 1, "cluster": CLUSTER, "from": "x",
+                               "digest": [], "news": [
+                                   news("x", "127.0.0.1:9", inc)],
+                               "t": t}).encode()
+            self.assertEqual(gossip(self.a, body).status, 200)
+        self.assertEqual(metric(self.a, "shoal_clock_skew_warnings_total"),
+                         2)
+        wait_for(lambda: "the clock of x is -60." in self.a.log(),
+                 timeout=5, what="the warning")
+        # Once a minute per member.
+        self.assertEqual(self.a.log().count("the clock of x"), 1)
+
+    def test_a_conflict_is_listed_logged_and_counted(self):
+        """Two nodes that never met each hold `x` with other bytes (an
+        operator's: stamped with the mtime); once they meet, both list
+        the two versions at /_/conflicts, the older one the winner, and
+        log which won."""
+        from test_catalogue import digest
+        old, new = b"first\n", b"second, later\n"
+        self.b = self.node(name="b", start=False, cluster=cluster_settings(
+            suspect_after="30s", dead_after="30s"))
+        now = time.time()
+        os.utime(self.b.put_file("x", old), (now - 100, now - 100))
+        os.utime(self.a.put_file("x", new), (now - 50, now - 50))
+        self.a.stop()
+        self.a.start()
+        self.b.start()
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 3,
+                 timeout=10, what="a's files in its catalogue")
+        self.b.stop()
+        self.b.config["cluster"] = cluster_settings(
+            [self.a], suspect_after="30s", dead_after="30s")
+        self.b.write_config()
+        self.b.start()
+        for n in (self.a, self.b):
+            wait_for(lambda: page(n, "/_/conflicts")["conflicts"],
+                     timeout=20, what="the conflict seen by %s" % n.name)
+            got = page(n, "/_/conflicts")
+            self.assertIsNone(got["next"])
+            self.assertEqual(len(got["conflicts"]), 1)
+            c = got["conflicts"][0]
+            self.assertEqual(c["name"], "x")
+            self.assertEqual(c["winner"], digest(old))
+            v = c["versions"]
+            self.assertEqual([x["digest"] for x in v],
+                             [digest(old), digest(new)])
+            self.assertEqual([x["origin"] for x in v], ["b", "a"])
+            self.assertEqual([x["size"] for x in v], [len(old), len(new)])
+            self.assertLess(v[0]["hlc"], v[1]["hlc"])
+            self.assertEqual(v[0]["time"][:19], time.strftime(
+                "%Y-%m-%dT%H:%M:%S", time.gmtime(int(now - 100))))
+            for x in v:
+                self.assertRegex(x["time"], TIME_RE)
+                self.assertTrue(x["holders"])
+            self.assertEqual(page(n, "/_/conflicts?prefix=y"),
+                             {"conflicts": [], "next": None})
+            e = [x for x in page(n, "/_/catalogue")["names"]
+                 if x["name"] == "x"]
+            self.assertEqual(e[0]["digest"], digest(old))
+            self.assertEqual(e[0]["versions"], 2)
+            self.assertEqual(metric(n, "shoal_catalogue_conflicts"), 1)
+            self.assertGreaterEqual(
+                metric(n, "shoal_catalogue_conflicts_total"), 1)
+            line = "conflict: x: %s (b, %s) wins over %s (a, %s)" % (
+                digest(old), v[0]["time"], digest(new), v[1]["time"])
+            wait_for(lambda: line in n.log(), timeout=5,
+                     what="the conflict in %s's log" % n.name)
+
+    def test_a_reload_keeps_the_catalogue_and_max_objects_takes_a_restart(self):
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files in its catalogue")
+        before = page(self.a, "/_/catalogue")
+        self.a.config["cluster"]["max_objects"] = 5000
+        self.a.write_config()
+        self.a.signal_master(signal.SIGHUP)
+        wait_for(lambda: "a new max_objects takes a restart; still 1048576"
+                 in self.a.log(), timeout=10, what="the warning")
+        wait_for(lambda: "reloaded:" in self.a.log(), timeout=10,
+                 what="the reload")
+        self.assertEqual(page(self.a, "/_/catalogue"), before)
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 1 << 20)
+        self.a.stop()
+        self.a.start()
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files after the restart")
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 5000)

@@ -4,7 +4,9 @@
  * The input is a POST /_/gossip body. Besides crashes, leaks and UB, the
  * driver checks decode's contract: a refusal leaves the message empty
  * with a reason on one line; a message taken holds no more lines than
- * allowed, valid names and known states, and survives a round trip: it
+ * allowed, valid names and known states (and, in the catalogue's part,
+ * no more wants, chunks and facts than allowed, valid file names, seqs
+ * within their chunk), and survives a round trip: it
  * encodes, the encoding decodes, and encodes again to the same bytes (the
  * encoding is canonical, and writes every field, so equal bytes are equal
  * messages), within gossip_body_max(). The first byte picks the line
@@ -15,6 +17,46 @@
  */
 #include "cluster/gossip_msg.h"
 #include "fuzz_common.h"
+#include "store/name.h"
+
+/* The catalogue's part: within its bounds, each chunk's facts next in
+ * gm_facts, valid names, seqs in (from, to]. */
+static void
+check_cat(const struct gossip_msg *m)
+{
+	size_t i, k, nfacts = 0;
+
+	CHECK(m->gm_nwants <= GOSSIP_WANTS_MAX);
+	CHECK(m->gm_nchunks <= GOSSIP_WANTS_MAX);
+	CHECK(m->gm_nfacts <= GOSSIP_FACTS_MAX);
+	CHECK((m->gm_wants == NULL) == (m->gm_nwants == 0));
+	CHECK((m->gm_chunks == NULL) == (m->gm_nchunks == 0));
+	CHECK((m->gm_facts == NULL) == (m->gm_nfacts == 0));
+	for (i = 0; i < m->gm_nwants; i++)
+		CHECK(member_name_valid(m->gm_wants[i].cw_owner,
+		    MEMBER_NAME_MAX));
+	for (i = 0; i < m->gm_nchunks; i++) {
+		const struct gossip_chunk *gc = &m->gm_chunks[i];
+
+		CHECK(member_name_valid(gc->gc_chunk.cc_owner,
+		    MEMBER_NAME_MAX));
+		CHECK(gc->gc_chunk.cc_from <= gc->gc_chunk.cc_to);
+		CHECK(gc->gc_nfacts == 0 || gc->gc_facts == m->gm_facts +
+		    nfacts);
+		for (k = 0; k < gc->gc_nfacts; k++) {
+			const struct cat_fact_msg *f = &gc->gc_facts[k];
+
+			CHECK(name_is_valid(f->cm_name, f->cm_name_len));
+			CHECK(f->cm_name[f->cm_name_len] == '\0');
+			CHECK(member_name_valid(f->cm_origin,
+			    MEMBER_NAME_MAX));
+			CHECK(f->cm_seq > gc->gc_chunk.cc_from &&
+			    f->cm_seq <= gc->gc_chunk.cc_to);
+		}
+		nfacts += gc->gc_nfacts;
+	}
+	CHECK(nfacts == m->gm_nfacts);
+}
 
 static void
 check_taken(const struct gossip_msg *m, size_t max_lines)
@@ -40,6 +82,7 @@ check_taken(const struct gossip_msg *m, size_t max_lines)
 		    MEMBER_ADDR_MAX));
 		CHECK(m->gm_news[i].mn_state < MEMBER_STATES);
 	}
+	check_cat(m);
 }
 
 int
@@ -68,6 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(b1.len <= gossip_body_max(max_lines));
 	CHECK(gossip_msg_decode(b1.data, b1.len, max_lines, &m2, &why) == 0);
 	CHECK(m2.gm_ndigest == m.gm_ndigest && m2.gm_nnews == m.gm_nnews);
+	CHECK(m2.gm_nwants == m.gm_nwants && m2.gm_nchunks == m.gm_nchunks &&
+	    m2.gm_nfacts == m.gm_nfacts && m2.gm_wall_ms == m.gm_wall_ms);
 	CHECK(strcmp(m2.gm_cluster, m.gm_cluster) == 0);
 	CHECK(gossip_msg_encode(&m2, &b2) == 0);
 	CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);

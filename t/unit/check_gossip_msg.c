@@ -140,6 +140,58 @@ full_message(struct gossip_msg *m)
 }
 
 static void
+assert_same_fact(const struct cat_fact_msg *x, const struct cat_fact_msg *y)
+{
+	ck_assert_uint_eq(x->cm_name_len, y->cm_name_len);
+	ck_assert(memcmp(x->cm_name, y->cm_name, x->cm_name_len) == 0);
+	ck_assert_int_eq(y->cm_name[y->cm_name_len], '\0');
+	ck_assert(digest_equal(&x->cm_digest, &y->cm_digest));
+	ck_assert_uint_eq(x->cm_size, y->cm_size);
+	ck_assert_str_eq(x->cm_origin, y->cm_origin);
+	ck_assert_uint_eq(x->cm_hlc, y->cm_hlc);
+	ck_assert_uint_eq(x->cm_seq, y->cm_seq);
+	ck_assert_int_eq(x->cm_gone, y->cm_gone);
+}
+
+/* The catalogue's part (b decoded: its facts in gm_facts, in order). */
+static void
+assert_same_cat(const struct gossip_msg *a, const struct gossip_msg *b)
+{
+	size_t i, k, nfacts = 0;
+
+	ck_assert_uint_eq(a->gm_wall_ms, b->gm_wall_ms);
+	ck_assert_uint_eq(a->gm_nwants, b->gm_nwants);
+	ck_assert_uint_eq(a->gm_nchunks, b->gm_nchunks);
+	for (i = 0; i < a->gm_nwants; i++) {
+		ck_assert_str_eq(a->gm_wants[i].cw_owner,
+		    b->gm_wants[i].cw_owner);
+		ck_assert_uint_eq(a->gm_wants[i].cw_inc, b->gm_wants[i].cw_inc);
+		ck_assert_uint_eq(a->gm_wants[i].cw_after,
+		    b->gm_wants[i].cw_after);
+		ck_assert_uint_eq(a->gm_wants[i].cw_floor,
+		    b->gm_wants[i].cw_floor);
+	}
+	for (i = 0; i < a->gm_nchunks; i++) {
+		const struct gossip_chunk *x = &a->gm_chunks[i];
+		const struct gossip_chunk *y = &b->gm_chunks[i];
+
+		ck_assert_str_eq(x->gc_chunk.cc_owner, y->gc_chunk.cc_owner);
+		ck_assert_uint_eq(x->gc_chunk.cc_inc, y->gc_chunk.cc_inc);
+		ck_assert_uint_eq(x->gc_chunk.cc_from, y->gc_chunk.cc_from);
+		ck_assert_uint_eq(x->gc_chunk.cc_to, y->gc_chunk.cc_to);
+		ck_assert_uint_eq(x->gc_chunk.cc_floor, y->gc_chunk.cc_floor);
+		ck_assert_uint_eq(x->gc_nfacts, y->gc_nfacts);
+		for (k = 0; k < x->gc_nfacts; k++) {
+			ck_assert_ptr_eq(&y->gc_facts[k],
+			    &b->gm_facts[nfacts + k]);
+			assert_same_fact(&x->gc_facts[k], &y->gc_facts[k]);
+		}
+		nfacts += x->gc_nfacts;
+	}
+	ck_assert_uint_eq(b->gm_nfacts, nfacts);
+}
+
+static void
 assert_same(const struct gossip_msg *a, const struct gossip_msg *b)
 {
 	size_t i;
@@ -177,7 +229,10 @@ assert_same(const struct gossip_msg *a, const struct gossip_msg *b)
 		    b->gm_news[i].mn_state);
 		ck_assert_uint_eq(a->gm_news[i].mn_state_inc,
 		    b->gm_news[i].mn_state_inc);
+		ck_assert_uint_eq(x->mf_cat_inc, y->mf_cat_inc);
+		ck_assert_uint_eq(x->mf_cat_seq, y->mf_cat_seq);
 	}
+	assert_same_cat(a, b);
 }
 
 /* -- writing and reading back ----------------------------------------- */
@@ -342,6 +397,7 @@ END_TEST
 
 #define HEAD "{\"v\":1,\"cluster\":\"c\",\"from\":\"a\","
 #define EMPTY_LISTS "\"digest\":[],\"news\":[]}"
+#define EMPTY_LISTS_OPEN "\"digest\":[],\"news\":[]"
 
 static const struct {
 	const char *body;
@@ -678,14 +734,14 @@ START_TEST(deep_nesting_refused_by_the_scan)
 }
 END_TEST
 
-/* Four levels are allowed (the message uses three); five are not. */
+/* Seven levels are allowed (the message uses six); eight are not. */
 START_TEST(depth_limit_exact)
 {
-	ck_assert_int_eq(decode(HEAD "\"x\":[[[]]]," EMPTY_LISTS), 0);
+	ck_assert_int_eq(decode(HEAD "\"x\":[[[[[[]]]]]]," EMPTY_LISTS), 0);
 	gossip_msg_free(&msg);
-	refused_as(HEAD "\"x\":[[[[]]]]," EMPTY_LISTS,
+	refused_as(HEAD "\"x\":[[[[[[[]]]]]]]," EMPTY_LISTS,
 	    "gossip: nested too deep", 0);
-	refused_as(HEAD "\"x\":[{\"y\":[{}]}]," EMPTY_LISTS,
+	refused_as(HEAD "\"x\":[{\"y\":[{\"z\":[{\"w\":[]}]}]}]," EMPTY_LISTS,
 	    "gossip: nested too deep", 1);
 }
 END_TEST
@@ -771,6 +827,419 @@ START_TEST(encode_refuses_invalid)
 }
 END_TEST
 
+/* -- the catalogue's part ------------------------------------------------ */
+
+static struct cat_want cat_wants[3];
+static struct gossip_chunk cat_chunks[2];
+static struct cat_fact_msg cat_facts[6];
+
+static void
+fact_set(struct cat_fact_msg *f, const char *name, size_t len, uint64_t seq)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->cm_name, name, len);
+	f->cm_name_len = len;
+	f->cm_digest.d_hi = 0x0123456789abcdefULL ^ seq;
+	f->cm_digest.d_lo = 0xfedcba9876543210ULL;
+	f->cm_size = seq * 1000;
+	snprintf(f->cm_origin, sizeof(f->cm_origin), "node-%llu",
+	    (unsigned long long)seq % 3);
+	f->cm_hlc = ((uint64_t)1800000000000 << 16) + seq;
+	f->cm_seq = seq;
+	f->cm_gone = seq % 2 == 0;
+}
+
+/* Wants, a full resync and a delta, names of every kind: plain, with
+ * spaces and escapes, not UTF-8, the longest, and numbers at 2^63 - 1. */
+static void
+cat_message(struct gossip_msg *m)
+{
+	char longest[NAME_MAX_LEN];
+	size_t i;
+
+	for (i = 0; i < NAME_MAX_LEN; i++)
+		longest[i] = (char)(i % 2 == 0 ? 0x80 + i % 100 : 'a' + i % 26);
+	full_message(m);
+	m->gm_news[1].mn_facts.mf_cat_inc = 1800000000000;
+	m->gm_news[1].mn_facts.mf_cat_seq = (uint64_t)INT64_MAX;
+	m->gm_wall_ms = 1800000000123;
+	memset(cat_wants, 0, sizeof(cat_wants));
+	strcpy(cat_wants[0].cw_owner, "node-1");
+	cat_wants[0].cw_inc = 1800000000000;
+	cat_wants[0].cw_after = 12;
+	strcpy(cat_wants[1].cw_owner, LONG_NAME);
+	cat_wants[2].cw_inc = cat_wants[2].cw_after = (uint64_t)INT64_MAX;
+	cat_wants[2].cw_floor = 9;
+	strcpy(cat_wants[2].cw_owner, "[::1]:80");
+	m->gm_wants = cat_wants;
+	m->gm_nwants = 3;
+	fact_set(&cat_facts[0], "plain.txt", 9, 3);
+	fact_set(&cat_facts[1], "a b%c\"d\\e?f#", sizeof("a b%c\"d\\e?f#") - 1,
+	    4);
+	fact_set(&cat_facts[2], "\xff\xfe\x80 latin-1 \xe9t\xe9",
+	    sizeof("\xff\xfe\x80 latin-1 \xe9t\xe9") - 1, 7);
+	fact_set(&cat_facts[3], longest, NAME_MAX_LEN, 8);
+	fact_set(&cat_facts[4], "\xc3\xa9t\xc3\xa9.bin",
+	    sizeof("\xc3\xa9t\xc3\xa9.bin") - 1, 13);
+	fact_set(&cat_facts[5], "x", 1, (uint64_t)INT64_MAX);
+	cat_facts[5].cm_size = cat_facts[5].cm_hlc = (uint64_t)INT64_MAX;
+	cat_facts[5].cm_digest.d_hi = cat_facts[5].cm_digest.d_lo = UINT64_MAX;
+	memset(cat_chunks, 0, sizeof(cat_chunks));
+	strcpy(cat_chunks[0].gc_chunk.cc_owner, "node-2");
+	cat_chunks[0].gc_chunk.cc_inc = 1800000000000;
+	cat_chunks[0].gc_chunk.cc_from = 0;
+	cat_chunks[0].gc_chunk.cc_to = 8;
+	cat_chunks[0].gc_chunk.cc_floor = 2;
+	cat_chunks[0].gc_facts = cat_facts;
+	cat_chunks[0].gc_nfacts = 4;
+	strcpy(cat_chunks[1].gc_chunk.cc_owner, "node-1");
+	cat_chunks[1].gc_chunk.cc_inc = (uint64_t)INT64_MAX;
+	cat_chunks[1].gc_chunk.cc_from = 12;
+	cat_chunks[1].gc_chunk.cc_to = (uint64_t)INT64_MAX;
+	cat_chunks[1].gc_chunk.cc_floor = (uint64_t)INT64_MAX;
+	cat_chunks[1].gc_facts = cat_facts + 4;
+	cat_chunks[1].gc_nfacts = 2;
+	m->gm_chunks = cat_chunks;
+	m->gm_nchunks = 2;
+}
+
+START_TEST(cat_round_trip)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+	size_t i;
+
+	cat_message(&m);
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	/* Whatever the names' bytes, the catalogue's part is ASCII. */
+	for (i = 0; i < b.len; i++)
+		if ((unsigned char)b.data[i] >= 0x80)
+			ck_assert(i < 40);	/* the cluster's name only */
+	ck_assert_int_eq(decode_n(b.data, b.len, 5), 0);
+	assert_same(&m, &msg);
+	gossip_msg_free(&msg);
+	ck_assert(msg_is_empty(&msg));
+	buf_free(&b);
+}
+END_TEST
+
+/* The header's format of the catalogue's part, to the byte. */
+START_TEST(cat_format_exact)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+
+	memset(&m, 0, sizeof(m));
+	strcpy(m.gm_cluster, "shoal");
+	strcpy(m.gm_from, "a");
+	m.gm_wall_ms = 1800000000123;
+	memset(cat_wants, 0, sizeof(cat_wants));
+	strcpy(cat_wants[0].cw_owner, "b");
+	cat_wants[0].cw_inc = 1800000000000;
+	cat_wants[0].cw_after = 5;
+	m.gm_wants = cat_wants;
+	m.gm_nwants = 1;
+	memset(cat_chunks, 0, sizeof(cat_chunks));
+	strcpy(cat_chunks[0].gc_chunk.cc_owner, "b");
+	cat_chunks[0].gc_chunk.cc_inc = 1800000000000;
+	cat_chunks[0].gc_chunk.cc_from = 5;
+	cat_chunks[0].gc_chunk.cc_to = 7;
+	cat_chunks[0].gc_chunk.cc_floor = 1;
+	fact_set(&cat_facts[0], "a b.txt", 7, 6);
+	cat_facts[0].cm_gone = false;
+	cat_chunks[0].gc_facts = cat_facts;
+	cat_chunks[0].gc_nfacts = 1;
+	m.gm_chunks = cat_chunks;
+	m.gm_nchunks = 1;
+	ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
+	buf_append(&b, "", 1);
+	ck_assert_str_eq(b.data, "{\"v\":1,\"cluster\":\"shoal\",\"from\":\"a\","
+	    "\"range\":[0,0],\"digest\":[],\"news\":[],\"t\":1800000000123,"
+	    "\"cat\":{\"want\":[[\"b\",1800000000000,5,0]],\"chunks\":[{"
+	    "\"owner\":\"b\",\"inc\":1800000000000,\"from\":5,\"to\":7,"
+	    "\"floor\":1,\"facts\":[[\"a%20b.txt\","
+	    "\"0123456789abcde9fedcba9876543210\",6000,\"node-0\","
+	    "117964800000000006,6,0]]}]}}");
+	/* A want's floor may be absent, and items past it are ignored. */
+	ck_assert_int_eq(decode(HEAD EMPTY_LISTS_OPEN ",\"cat\":{\"want\":"
+	    "[[\"b\",1,2],[\"c\",3,4,5,\"later\"]]}}"), 0);
+	ck_assert_uint_eq(msg.gm_nwants, 2);
+	ck_assert_uint_eq(msg.gm_wants[0].cw_floor, 0);
+	ck_assert_uint_eq(msg.gm_wants[1].cw_floor, 5);
+	ck_assert_uint_eq(msg.gm_nchunks, 0);
+	gossip_msg_free(&msg);
+	buf_free(&b);
+}
+END_TEST
+
+/* What a news entry without cinc and cseq, and a message without "t" or
+ * "cat", read as: 0 and none. */
+START_TEST(cat_absent_is_none)
+{
+	ck_assert_int_eq(decode(HEAD "\"digest\":[],\"news\":[{\"name\":\"b\","
+	    "\"addr\":\"h:1\",\"inc\":1,\"ver\":2,\"hb\":3,\"store\":true,"
+	    "\"cap\":9,\"used\":5,\"left\":false,\"state\":\"alive\","
+	    "\"sinc\":1}]}"), 0);
+	ck_assert_uint_eq(msg.gm_news[0].mn_facts.mf_cat_inc, 0);
+	ck_assert_uint_eq(msg.gm_news[0].mn_facts.mf_cat_seq, 0);
+	ck_assert_uint_eq(msg.gm_wall_ms, 0);
+	ck_assert_ptr_null(msg.gm_wants);
+	ck_assert_ptr_null(msg.gm_chunks);
+	ck_assert_ptr_null(msg.gm_facts);
+	gossip_msg_free(&msg);
+	ck_assert_int_eq(decode(HEAD EMPTY_LISTS_OPEN ",\"cat\":{}}"), 0);
+	ck_assert_uint_eq(msg.gm_nwants + msg.gm_nchunks, 0);
+	gossip_msg_free(&msg);
+	/* A chunk of no facts (an owner that holds nothing now). */
+	ck_assert_int_eq(decode(HEAD EMPTY_LISTS_OPEN ",\"cat\":{\"chunks\":[{"
+	    "\"owner\":\"b\",\"inc\":1,\"from\":0,\"to\":9,\"floor\":0,"
+	    "\"facts\":[]}]}}"), 0);
+	ck_assert_uint_eq(msg.gm_nchunks, 1);
+	ck_assert_uint_eq(msg.gm_chunks[0].gc_nfacts, 0);
+	ck_assert_uint_eq(msg.gm_chunks[0].gc_chunk.cc_to, 9);
+	gossip_msg_free(&msg);
+}
+END_TEST
+
+#define CHUNK_HEAD "{\"owner\":\"b\",\"inc\":1,\"from\":2,\"to\":9,\"floor\":0,"
+#define GOOD_FACT "[\"n\",\"0123456789abcdef0123456789abcdef\",1,\"o\",5,3,0]"
+
+static const struct {
+	const char *cat;	/* the value of "cat" */
+	const char *reason;
+} bad_cat[] = {
+	{ "[]", "gossip: cat is not an object" },
+	{ "{\"want\":{}}", "gossip: cat.want is not an array" },
+	{ "{\"chunks\":7}", "gossip: cat.chunks is not an array" },
+	{ "{\"want\":[{}]}", "gossip: cat.want[0] is not an array" },
+	{ "{\"want\":[[\"b\",1]]}", "gossip: cat.want[0] has fewer than 3 "
+	    "items" },
+	{ "{\"want\":[[\"b c\",1,2]]}", "gossip: cat.want[0].owner is not a "
+	    "valid name" },
+	{ "{\"want\":[[\"b\",-1,2]]}", "gossip: cat.want[0].inc is negative" },
+	{ "{\"want\":[[\"b\",1,2.5]]}", "gossip: cat.want[0].after is not an "
+	    "integer" },
+	{ "{\"want\":[[\"b\",1,2,\"3\"]]}", "gossip: cat.want[0].floor is not "
+	    "a number" },
+	{ "{\"chunks\":[[]]}", "gossip: cat.chunks[0] is not an object" },
+	{ "{\"chunks\":[{\"owner\":\"b\"}]}", "gossip: cat.chunks[0].facts is "
+	    "missing" },
+	{ "{\"chunks\":[{\"facts\":{}}]}", "gossip: cat.chunks[0].facts is not "
+	    "an array" },
+	{ "{\"chunks\":[{\"facts\":[]}]}", "gossip: cat.chunks[0].owner is "
+	    "missing" },
+	{ "{\"chunks\":[{\"owner\":\"\",\"facts\":[]}]}", "gossip: "
+	    "cat.chunks[0].owner is not a valid name" },
+	{ "{\"chunks\":[{\"owner\":\"b\",\"inc\":1,\"from\":0,\"to\":1,"
+	    "\"facts\":[]}]}", "gossip: cat.chunks[0] lacks inc, from, to or "
+	    "floor" },
+	{ "{\"chunks\":[{\"owner\":\"b\",\"inc\":1,\"from\":3,\"to\":2,"
+	    "\"floor\":0,\"facts\":[]}]}", "gossip: cat.chunks[0].from is above "
+	    "to" },
+	{ "{\"chunks\":[{\"owner\":\"b\",\"inc\":true,\"from\":0,\"to\":2,"
+	    "\"floor\":0,\"facts\":[]}]}", "gossip: cat.chunks[0].inc is not a "
+	    "number" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[{}]}]}",
+	    "gossip: cat.chunks[0].facts[0] is not an array" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0\",1,\"o\",5,3]]}]}",
+	    "gossip: cat.chunks[0].facts[0] has fewer than 7 items" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[" GOOD_FACT ",[1,\"0\",1,\"o\","
+	    "5,3,0]]}]}", "gossip: cat.chunks[0].facts[1].name is not a string" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name is empty" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\".x\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name must not start with '.'" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a/b\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name must not contain '/'" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a%2Fb\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name must not contain '/'" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a%00\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name must not contain NUL" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a\\n\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name must not contain a "
+	    "control byte" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a%zz\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: bad percent-encoding" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"a%2\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: bad percent-encoding" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	    "AAAA\",\"0\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].name: name too long" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].digest is not 32 hex digits" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdeg\",1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].digest is not 32 hex digits" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",7,1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].digest is not 32 hex digits" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",-1,\"o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].size is negative" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o o\",5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].origin is not a valid name" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",1.5,3,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].hlc is not an integer" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",5,2,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].seq is not in (from, to]" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",5,10,0]]}]}",
+	    "gossip: cat.chunks[0].facts[0].seq is not in (from, to]" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",5,3,2]]}]}",
+	    "gossip: cat.chunks[0].facts[0].gone is not 0 or 1" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",5,3,true]]}]}",
+	    "gossip: cat.chunks[0].facts[0].gone is not 0 or 1" },
+	{ "{\"chunks\":[" CHUNK_HEAD "\"facts\":[[\"n\",\"0123456789abcdef0123456789"
+	    "abcdef\",1,\"o\",5,3,0]]}]}",
+	    NULL },
+};
+
+START_TEST(refuse_cat)
+{
+	struct buf b = { 0 };
+
+	buf_printf(&b, HEAD EMPTY_LISTS_OPEN ",\"cat\":%s}", bad_cat[_i].cat);
+	if (bad_cat[_i].reason == NULL) {
+		ck_assert_msg(decode(b.data) == 0, "row %d: %s", _i, why);
+		gossip_msg_free(&msg);
+	} else {
+		refused_as(b.data, bad_cat[_i].reason, _i);
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* "t" is an integer from 0 to 2^63 - 1 like any number. */
+START_TEST(refuse_wall)
+{
+	refused_as(HEAD EMPTY_LISTS_OPEN ",\"t\":-1}", "gossip: t is negative",
+	    0);
+	refused_as(HEAD EMPTY_LISTS_OPEN ",\"t\":\"1\"}",
+	    "gossip: t is not a number", 1);
+	ck_assert_int_eq(decode(HEAD EMPTY_LISTS_OPEN ",\"t\":0}"), 0);
+	ck_assert_uint_eq(msg.gm_wall_ms, 0);
+	gossip_msg_free(&msg);
+}
+END_TEST
+
+/* More wants, chunks or facts than the format allows. */
+START_TEST(cat_counts_bounded)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	buf_append_str(&b, HEAD EMPTY_LISTS_OPEN ",\"cat\":{\"want\":[");
+	for (i = 0; i <= GOSSIP_WANTS_MAX; i++)
+		buf_printf(&b, "%s[\"b\",1,%zu]", i > 0 ? "," : "", i);
+	buf_append_str(&b, "]}}");
+	buf_append(&b, "", 1);
+	refused_as(b.data, "gossip: cat.want has more than 32 items", 0);
+	buf_reset(&b);
+	buf_append_str(&b, HEAD EMPTY_LISTS_OPEN ",\"cat\":{\"chunks\":[");
+	for (i = 0; i <= GOSSIP_WANTS_MAX; i++)
+		buf_printf(&b, "%s" CHUNK_HEAD "\"facts\":[]}", i > 0 ? "," : "");
+	buf_append_str(&b, "]}}");
+	buf_append(&b, "", 1);
+	refused_as(b.data, "gossip: cat.chunks has more than 32 items", 1);
+	/* GOSSIP_FACTS_MAX in two chunks is taken; one more is not. */
+	for (i = 0; i < 2; i++) {
+		size_t k, n = GOSSIP_FACTS_MAX / 2 + i;
+
+		buf_reset(&b);
+		buf_append_str(&b, HEAD EMPTY_LISTS_OPEN ",\"cat\":{\"chunks\":[");
+		buf_printf(&b, "{\"owner\":\"b\",\"inc\":1,\"from\":0,\"to\":%zu,"
+		    "\"floor\":0,\"facts\":[", n);
+		for (k = 0; k < n; k++)
+			buf_printf(&b, "%s[\"n%zu\",\"0123456789abcdef0123456789"
+			    "abcdef\",1,\"o\",5,%zu,0]", k > 0 ? "," : "", k,
+			    k + 1);
+		buf_printf(&b, "]},{\"owner\":\"c\",\"inc\":1,\"from\":0,"
+		    "\"to\":%d,\"floor\":0,\"facts\":[", GOSSIP_FACTS_MAX / 2);
+		for (k = 0; k < GOSSIP_FACTS_MAX / 2; k++)
+			buf_printf(&b, "%s[\"n%zu\",\"0123456789abcdef0123456789"
+			    "abcdef\",1,\"o\",5,%zu,1]", k > 0 ? "," : "", k,
+			    k + 1);
+		buf_append_str(&b, "]}]}}");
+		buf_append(&b, "", 1);
+		if (i == 0) {
+			ck_assert_int_eq(decode(b.data), 0);
+			ck_assert_uint_eq(msg.gm_nfacts, GOSSIP_FACTS_MAX);
+			ck_assert_str_eq(msg.gm_chunks[1].gc_facts[0].cm_name,
+			    "n0");
+			ck_assert(msg.gm_chunks[1].gc_facts[0].cm_gone);
+			gossip_msg_free(&msg);
+		} else {
+			refused_as(b.data, "gossip: more than 8192 facts", 2);
+		}
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* What the writer will not write. */
+START_TEST(cat_encode_refuses_invalid)
+{
+	struct gossip_msg m;
+	struct buf b = { 0 };
+	int row;
+
+	for (row = 0; row < 9; row++) {
+		cat_message(&m);
+		switch (row) {
+		case 0:
+			cat_facts[1].cm_seq = 2;	/* not after from */
+			cat_facts[1].cm_seq = 0;
+			break;
+		case 1:
+			cat_facts[4].cm_seq = 12;	/* = from */
+			break;
+		case 2:
+			cat_facts[0].cm_name[0] = '.';
+			break;
+		case 3:
+			cat_facts[0].cm_name[2] = '/';
+			break;
+		case 4:
+			cat_facts[0].cm_name_len = 0;
+			break;
+		case 5:
+			strcpy(cat_facts[2].cm_origin, "a b");
+			break;
+		case 6:
+			strcpy(cat_wants[1].cw_owner, "");
+			break;
+		case 7:
+			cat_chunks[1].gc_chunk.cc_from =
+			    cat_chunks[1].gc_chunk.cc_to + 1;
+			break;
+		default:
+			m.gm_nwants = GOSSIP_WANTS_MAX + 1;
+			break;
+		}
+		buf_reset(&b);
+		buf_append_str(&b, "before");
+		ck_assert_msg(gossip_msg_encode(&m, &b) == -1, "row %d", row);
+		ck_assert_uint_eq(b.len, 6);
+	}
+	buf_free(&b);
+}
+END_TEST
+
 /* -- the body limit ------------------------------------------------------ */
 
 /* n members at their longest: every digest line and news entry as long
@@ -799,7 +1268,54 @@ longest_message(struct gossip_msg *m, size_t n)
 		f->mf_capacity = f->mf_used = INT64_MAX;
 		m->gm_news[i].mn_state = MEMBER_SUSPECT;
 		m->gm_news[i].mn_state_inc = INT64_MAX;
+		f->mf_cat_inc = f->mf_cat_seq = INT64_MAX;
 	}
+}
+
+/* The catalogue's part at its longest: every want, and chunks of facts
+ * whose names are all escapes, as many as the budget lets through, and
+ * one more per chunk. */
+static void
+longest_cat(struct gossip_msg *m)
+{
+	size_t per = GOSSIP_CAT_BUDGET / (CATALOGUE_FACT_WIRE_BYTES +
+	    NAME_MAX_LEN) / GOSSIP_WANTS_MAX + 2, i, k;
+
+	m->gm_wall_ms = INT64_MAX;
+	m->gm_wants = xcalloc(GOSSIP_WANTS_MAX, sizeof(*m->gm_wants));
+	m->gm_nwants = GOSSIP_WANTS_MAX;
+	m->gm_chunks = xcalloc(GOSSIP_WANTS_MAX, sizeof(*m->gm_chunks));
+	m->gm_nchunks = GOSSIP_WANTS_MAX;
+	m->gm_facts = xcalloc(per * GOSSIP_WANTS_MAX, sizeof(*m->gm_facts));
+	m->gm_nfacts = per * GOSSIP_WANTS_MAX;
+	for (i = 0; i < GOSSIP_WANTS_MAX; i++) {
+		struct cat_want *w = &m->gm_wants[i];
+		struct gossip_chunk *gc = &m->gm_chunks[i];
+
+		memset(w->cw_owner, 'o', MEMBER_NAME_MAX - 1);
+		w->cw_inc = w->cw_after = w->cw_floor = INT64_MAX;
+		memcpy(gc->gc_chunk.cc_owner, w->cw_owner, MEMBER_NAME_MAX);
+		gc->gc_chunk.cc_inc = gc->gc_chunk.cc_to = INT64_MAX;
+		gc->gc_chunk.cc_floor = INT64_MAX;
+		gc->gc_chunk.cc_from = INT64_MAX - per - 1;
+		gc->gc_facts = m->gm_facts + i * per;
+		gc->gc_nfacts = per;
+		for (k = 0; k < per; k++) {
+			struct cat_fact_msg *f = &gc->gc_facts[k];
+
+			memset(f->cm_name, 0xfe, NAME_MAX_LEN);
+			f->cm_name_len = NAME_MAX_LEN;
+			f->cm_digest.d_hi = f->cm_digest.d_lo = UINT64_MAX;
+			f->cm_size = f->cm_hlc = INT64_MAX;
+			memset(f->cm_origin, 'g', MEMBER_NAME_MAX - 1);
+			f->cm_seq = INT64_MAX - k;
+			f->cm_gone = true;
+		}
+	}
+	/* Facts and chunks are not all there is: the news above. */
+	ck_assert_uint_le(m->gm_nfacts * (CATALOGUE_FACT_WIRE_BYTES +
+	    NAME_MAX_LEN), GOSSIP_CAT_BUDGET + 2 * GOSSIP_WANTS_MAX *
+	    (CATALOGUE_FACT_WIRE_BYTES + NAME_MAX_LEN));
 }
 
 START_TEST(body_max_holds_the_longest_message)
@@ -811,6 +1327,7 @@ START_TEST(body_max_holds_the_longest_message)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		longest_message(&m, sizes[i]);
+		longest_cat(&m);
 		buf_reset(&b);
 		ck_assert_int_eq(gossip_msg_encode(&m, &b), 0);
 		ck_assert_uint_le(b.len, gossip_body_max(sizes[i]));
@@ -824,7 +1341,9 @@ START_TEST(body_max_holds_the_longest_message)
 		gossip_msg_free(&msg);
 		gossip_msg_free(&m);
 	}
-	ck_assert_uint_eq(gossip_body_max(0), GOSSIP_MARGIN);
+	ck_assert_uint_eq(gossip_body_max(0), GOSSIP_MARGIN + CAT_HEAD_MAX +
+	    GOSSIP_WANTS_MAX * (WANT_MAX + CHUNK_HEAD_MAX + FACT_MAX) +
+	    3 * GOSSIP_CAT_BUDGET);
 	ck_assert_uint_eq(gossip_body_max(SIZE_MAX),
 	    gossip_body_max(MEMBERS_MAX));
 	buf_free(&b);
@@ -845,6 +1364,10 @@ gossip_msg_suite(void)
 	tcase_add_test(tc, unknown_keys_ignored);
 	tcase_add_test(tc, why_may_be_null);
 	tcase_add_test(tc, encode_refuses_invalid);
+	tcase_add_test(tc, cat_round_trip);
+	tcase_add_test(tc, cat_format_exact);
+	tcase_add_test(tc, cat_absent_is_none);
+	tcase_add_test(tc, cat_encode_refuses_invalid);
 
 	tc = check_main_tcase("refusals", NULL, NULL, NULL, 0);
 	tcase_set_timeout(tc, 60);
@@ -858,6 +1381,10 @@ gossip_msg_suite(void)
 	tcase_add_test(tc, numbers_at_the_edges);
 	tcase_add_test(tc, truncated_at_every_length);
 	tcase_add_test(tc, too_many_members);
+	tcase_add_loop_test(tc, refuse_cat, 0,
+	    (int)(sizeof(bad_cat) / sizeof(bad_cat[0])));
+	tcase_add_test(tc, refuse_wall);
+	tcase_add_test(tc, cat_counts_bounded);
 
 	tc = check_main_tcase("nesting", NULL, NULL, NULL, 0);
 	tcase_add_test(tc, deep_nesting_refused_by_the_scan);

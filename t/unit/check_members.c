@@ -1203,6 +1203,47 @@ START_TEST(set_use_moves_the_version)
 }
 END_TEST
 
+/* The catalogue's (inc, seq): a change is a new version of this node's
+ * facts, pushed as news, carried to the others; the same pair is
+ * nothing; a refutation raises the incarnation, not the catalogue's. */
+START_TEST(cat_seq_is_news)
+{
+	struct members *other = table_of("other", 16);
+	struct member *self = members_self(mt), *m;
+	struct member_news out[4];
+	uint64_t mtv = mt->mt_version;
+
+	ck_assert_uint_eq(members_push_locked(mt, out, 4), 1);
+	ck_assert(members_merge_locked(other, &out[0], now, wall()));
+	members_set_cat_seq_locked(mt, SELF_INC, 5);
+	ck_assert_uint_eq(self->m_facts.mf_version, 2);
+	ck_assert_uint_eq(self->m_facts.mf_cat_inc, SELF_INC);
+	ck_assert_uint_eq(self->m_facts.mf_cat_seq, 5);
+	ck_assert_uint_eq(self->m_hot, members_retransmits(mt));
+	/* Not a change of the set: no new peers to look up. */
+	ck_assert_uint_eq(mt->mt_version, mtv);
+	members_set_cat_seq_locked(mt, SELF_INC, 5);
+	ck_assert_uint_eq(self->m_facts.mf_version, 2);
+	ck_assert_uint_eq(members_push_locked(mt, out, 4), 1);
+	ck_assert_uint_eq(out[0].mn_facts.mf_cat_seq, 5);
+	ck_assert(members_merge_locked(other, &out[0], now, wall()));
+	m = members_find_locked(other, "self");
+	ck_assert_uint_eq(m->m_facts.mf_cat_inc, SELF_INC);
+	ck_assert_uint_eq(m->m_facts.mf_cat_seq, 5);
+	/* Older facts do not take it back. */
+	out[0].mn_facts.mf_version = 1;
+	out[0].mn_facts.mf_cat_seq = 1;
+	ck_assert(!members_merge_locked(other, &out[0], now, wall()));
+	ck_assert_uint_eq(m->m_facts.mf_cat_seq, 5);
+	/* A doubt refuted: a new incarnation, the same catalogue. */
+	(void)merge("self", SELF_INC, 2, MEMBER_SUSPECT, SELF_INC);
+	ck_assert_uint_eq(self_inc(), SELF_INC + 1);
+	ck_assert_uint_eq(self->m_facts.mf_cat_inc, SELF_INC);
+	ck_assert_uint_eq(self->m_facts.mf_cat_seq, 5);
+	free(other);
+}
+END_TEST
+
 /* -- the lock ----------------------------------------------------------- */
 
 START_TEST(lock_repairs_after_a_holder_died)
@@ -1289,6 +1330,7 @@ main(void)
 	tcase_add_test(tc, incarnation_outruns_the_last);
 	tcase_add_test(tc, lock_repairs_after_a_holder_died);
 	tcase_add_test(tc, set_use_moves_the_version);
+	tcase_add_test(tc, cat_seq_is_news);
 
 	tc = tcase_of("merge");
 	tcase_add_test(tc, newer_facts_taken_older_ignored);

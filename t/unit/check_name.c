@@ -356,6 +356,73 @@ START_TEST(test_encode_round_trip)
 }
 END_TEST
 
+/* name_decode is name_encode's inverse on every valid name (every single
+ * byte, the longest name), and refuses what is not a valid name once
+ * decoded, as a target's path is refused. */
+START_TEST(test_decode)
+{
+	static const struct {
+		const char *in, *reason;
+	} bad[] = {
+		{ "", "name is empty" },
+		{ ".x", "name must not start with '.'" },
+		{ "%2Ex", "name must not start with '.'" },
+		{ "a/b", "name must not contain '/'" },
+		{ "a%2fb", "name must not contain '/'" },
+		{ "a%00", "name must not contain NUL" },
+		{ "a%0A", "name must not contain a control byte" },
+		{ "a%7F", "name must not contain a control byte" },
+		{ "a%", "bad percent-encoding" },
+		{ "a%4", "bad percent-encoding" },
+		{ "a%g0", "bad percent-encoding" },
+	};
+	char name[NAME_MAX_LEN + 1], enc[3 * (NAME_MAX_LEN + 1) + 1];
+	char dec[NAME_MAX_LEN + 1];
+	const char *why;
+	size_t len, dlen, c;
+
+	for (c = 0; c < 256; c++) {
+		name[0] = 'x';
+		name[1] = (char)c;
+		len = name_encode(name, 2, enc, sizeof(enc));
+		why = NULL;
+		if (name_is_valid(name, 2)) {
+			ck_assert_int_eq(name_decode(enc, len, dec, &dlen,
+			    &why), 0);
+			ck_assert_uint_eq(dlen, 2);
+			ck_assert_mem_eq(dec, name, 2);
+			ck_assert_int_eq(dec[2], '\0');
+		} else {
+			ck_assert_int_eq(name_decode(enc, len, dec, &dlen,
+			    &why), -1);
+			ck_assert_ptr_nonnull(why);
+		}
+	}
+	for (c = 0; c <= NAME_MAX_LEN; c++)
+		name[c] = (char)(0x80 + c % 0x80);
+	len = name_encode(name, NAME_MAX_LEN, enc, sizeof(enc));
+	ck_assert_int_eq(name_decode(enc, len, dec, &dlen, NULL), 0);
+	ck_assert_uint_eq(dlen, NAME_MAX_LEN);
+	ck_assert_mem_eq(dec, name, NAME_MAX_LEN);
+	/* One byte more is too long. */
+	len = name_encode(name, NAME_MAX_LEN + 1, enc, sizeof(enc));
+	ck_assert_int_eq(name_decode(enc, len, dec, &dlen, &why), -1);
+	ck_assert_str_eq(why, "name too long");
+	/* Undecoded bytes are taken as they are. */
+	ck_assert_int_eq(name_decode("a b\xff", 4, dec, &dlen, NULL), 0);
+	ck_assert_str_eq(dec, "a b\xff");
+	for (c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
+		dec[0] = 'z';
+		dlen = 7;
+		ck_assert_int_eq(name_decode(bad[c].in, strlen(bad[c].in), dec,
+		    &dlen, &why), -1);
+		ck_assert_str_eq(why, bad[c].reason);
+		ck_assert_int_eq(dec[0], '\0');
+		ck_assert_uint_eq(dlen, 0);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -369,6 +436,7 @@ main(void)
 	tc = check_main_tcase("is_valid", NULL, NULL,
 	    CHECK_MAIN_TESTS(test_is_valid, test_agree));
 	tc = check_main_tcase("encode", NULL, NULL,
-	    CHECK_MAIN_TESTS(test_encode, test_encode_round_trip));
+	    CHECK_MAIN_TESTS(test_encode, test_encode_round_trip,
+	    test_decode));
 	return check_main_run();
 }

@@ -1,0 +1,767 @@
+/*
+ * holdings.c - what this node holds, told to the catalogue (see
+ * holdings.h).
+ *
+ * Threads. The agent's loop thread owns struct holdings but for the
+ * fields marked "job": while h_busy, one job of this module is in the
+ * agent's I/O pool and only it touches them (the directory being read,
+ * the batch of names, the check's cursor); the pool's queue lock orders
+ * the hand-over both ways. The loop gathers inotify events into
+ * h_pending and hands them over as a batch when no job runs. The
+ * catalogue is shared memory under its own lock (catalogue_lock()),
+ * taken by the job for short steps, never across a disk call.
+ *
+ * Phases: the kept versions, then ROOT a slice at a time (batches of
+ * events are served between slices), then the check of this node's facts
+ * as the table held them before the scan, then watching. A lost event
+ * (the inotify queue overflowed, too many names waiting) starts the scan
+ * of ROOT again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster/catalogue.h"
+#include "cluster/cluster.h"
+#include "cluster/holdings.h"
+#include "cluster/hlc.h"
+#include "cluster/members.h"
+#include "core/config.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "event/iopool.h"
+#include "event/loop.h"
+#include "store/file.h"
+#include "store/index.h"
+#include "store/name.h"
+#include "store/versions.h"
+
+#define HOLDINGS_WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | \
+    IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+#define HOLDINGS_RESCAN_MS 60000	/* without a watch */
+#define HOLDINGS_NAME_VERSIONS 8	/* versions of a name looked at */
+#define HOLDINGS_EVENT_BUF 16384
+
+enum holdings_phase {
+	HOLDINGS_VERSIONS,
+	HOLDINGS_ROOT,
+	HOLDINGS_CHECK,
+	HOLDINGS_WATCH,
+};
+
+enum holdings_job_kind {
+	HOLDINGS_JOB_SCAN,		/* a step of the phase */
+	HOLDINGS_JOB_BATCH,		/* names to examine */
+};
+
+struct holdings {
+	struct loop *h_loop;
+	struct iopool *h_pool;
+	const struct config *h_cfg;
+	struct cluster *h_cl;
+	struct catalogue *h_cat;
+	struct index *h_index;
+	int h_root_fd;
+	int h_tmp_fd;			/* ROOT's hidden directory */
+	int h_state_fd;
+	int h_inotify_fd;		/* -1: no watch */
+	char h_self[MEMBER_NAME_MAX];
+	struct holdings_stats h_stats;	/* job and loop: relaxed adds */
+
+	enum holdings_phase h_phase;
+	bool h_ready;			/* the first scan is over */
+	bool h_rescan;			/* an event was lost: scan again */
+	bool h_stopping;
+	struct loop_timer h_timer;	/* the batch's delay; the rescan */
+
+	/* names waiting for the next batch (loop) */
+	char **h_pending;
+	size_t h_npending, h_pending_cap;
+
+	/* job */
+	struct iopool_job h_job;
+	bool h_busy;
+	enum holdings_job_kind h_kind;
+	bool h_step_done;		/* the phase's last step ran */
+	DIR *h_dir;			/* ROOT, while scanning it */
+	char **h_batch;
+	size_t h_nbatch;
+	uint64_t h_check_inc;		/* this node's facts before the scan */
+	uint64_t h_check_upto;
+	uint64_t h_check_after;		/* the check's cursor */
+	struct cat_fact_msg *h_facts;	/* HOLDINGS_SLICE of them */
+	int64_t h_full_warned;		/* log_due() of "catalogue full" */
+};
+
+static void holdings_next(struct holdings *h);
+
+/* Read by the job, set by the loop. */
+static bool
+holdings_stopping(const struct holdings *h)
+{
+	return __atomic_load_n(&h->h_stopping, __ATOMIC_RELAXED);
+}
+
+static void
+holdings_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+/* -- examining one name (pool thread) ---------------------------------- */
+
+/* The content digest of an opened file: the recorded one when still
+ * valid (fi_content), else computed, and then recorded. */
+static int
+holdings_digest(struct holdings *h, const struct file_info *fi,
+    struct digest *d)
+{
+	if (fi->fi_content) {
+		*d = fi->fi_digest;
+		return 0;
+	}
+	if (file_content_digest(fi->fi_fd, fi->fi_size, d) == -1)
+		return -1;
+	holdings_count(&h->h_stats.hs_digests, 1);
+	/* Without user xattrs it is computed again next time. */
+	(void)file_digest_record(fi->fi_fd, d);
+	return 0;
+}
+
+/* The origin of fd: recorded, or this node at the file's mtime, which is
+ * then recorded so that it stays the same across restarts. */
+static void
+holdings_origin(struct holdings *h, int fd, const struct timespec *mtime,
+    char node[MEMBER_NAME_MAX], uint64_t *hlc)
+{
+	if (file_origin_read(fd, hlc, node, MEMBER_NAME_MAX) == 0)
+		return;
+	snprintf(node, MEMBER_NAME_MAX, "%s", h->h_self);
+	*hlc = hlc_from_ms((int64_t)mtime->tv_sec * 1000 +
+	    mtime->tv_nsec / 1000000);
+	(void)file_origin_write(fd, *hlc, node);
+}
+
+/* What ROOT holds under a name. */
+struct holdings_root {
+	bool hr_file;			/* a regular file */
+	bool hr_copy;			/* ... a saved TTL copy */
+	bool hr_digest_ok;		/* hr_digest known */
+	struct digest hr_digest;
+	uint64_t hr_size;
+	struct file_identity hr_id;
+	char hr_origin[MEMBER_NAME_MAX];
+	uint64_t hr_hlc;
+};
+
+static void
+holdings_look_root(struct holdings *h, const char *name,
+    struct holdings_root *r)
+{
+	struct file_info fi;
+
+	memset(r, 0, sizeof(*r));
+	file_open(h->h_root_fd, name, -1, &fi);
+	if (fi.fi_fd == -1) {
+		/* Not there; or there and unreadable now, and then nothing is
+		 * decided about it. */
+		r->hr_file = fi.fi_errno != ENOENT;
+		return;
+	}
+	r->hr_file = true;
+	r->hr_size = fi.fi_size;
+	r->hr_id = fi.fi_id;
+	/* Before a digest is recorded: recording one unmarks a copy. */
+	r->hr_copy = file_is_copy(fi.fi_fd);
+	r->hr_digest_ok = holdings_digest(h, &fi, &r->hr_digest) == 0;
+	if (!r->hr_copy && r->hr_digest_ok)
+		holdings_origin(h, fi.fi_fd, &fi.fi_mtime, r->hr_origin,
+		    &r->hr_hlc);
+	close(fi.fi_fd);
+}
+
+/* Whether this node keeps version d of name aside. */
+static bool
+holdings_kept(struct holdings *h, const char *name, const struct digest *d)
+{
+	struct file_info fi;
+
+	versions_open(h->h_state_fd, name, d, &fi);
+	if (fi.fi_fd == -1)
+		return false;
+	close(fi.fi_fd);
+	return true;
+}
+
+/* A saved copy of a loser goes, file and record. */
+static void
+holdings_drop_copy(struct holdings *h, const char *name, size_t len,
+    const struct holdings_root *r)
+{
+	struct index_identity id;
+	int rm = file_remove_copy(h->h_root_fd, h->h_tmp_fd, name, &r->hr_id);
+
+	if (rm == -1) {
+		log_warn("catalogue: removing the saved copy of %s", name);
+		return;
+	}
+	id.id_dev = r->hr_id.id_dev;
+	id.id_ino = r->hr_id.id_ino;
+	id.id_size = r->hr_id.id_size;
+	if (index_remove_if(h->h_index, name, len, &id, loop_wall_ms()) == -1)
+		log_warn("catalogue: the index record of %s", name);
+	if (rm == 0) {
+		holdings_count(&h->h_stats.hs_copies_dropped, 1);
+		log_info("catalogue: dropped the saved copy of %s, a version "
+		    "that lost a conflict", name);
+	}
+}
+
+/*
+ * Examines `name` (see holdings.h): announces ROOT's file, withdraws
+ * what this node no longer holds, moves a loser aside, drops a copy of a
+ * loser.
+ */
+static void
+holdings_examine_now(struct holdings *h, const char *name)
+{
+	struct cat_version_view v[HOLDINGS_NAME_VERSIONS];
+	struct digest others[HOLDINGS_NAME_VERSIONS];
+	struct holdings_root r;
+	size_t len = strlen(name), n, i, nothers = 0;
+	bool held = false, loser = false, copy_of_loser = false;
+	char hex[DIGEST_HEX_LEN + 1];
+	int rc;
+
+	if (!name_is_valid(name, len))
+		return;
+	holdings_look_root(h, name, &r);
+	if (r.hr_file && !r.hr_digest_ok)
+		return;		/* unreadable now: nothing is decided */
+	held = r.hr_file && !r.hr_copy;
+	if (catalogue_lock(h->h_cat) == -1)
+		return;
+	if (held) {
+		rc = catalogue_announce_locked(h->h_cat, name, len,
+		    &r.hr_digest, r.hr_size, r.hr_origin, r.hr_hlc);
+		if (rc == 1)
+			holdings_count(&h->h_stats.hs_announced, 1);
+		else if (rc == -1 && errno == ENOSPC &&
+		    log_due(&h->h_full_warned, loop_clock_ms()))
+			log_warnx("catalogue: full (cluster.max_objects); %s "
+			    "and others are not announced", name);
+	}
+	n = catalogue_versions_locked(h->h_cat, name, len, v,
+	    HOLDINGS_NAME_VERSIONS);
+	if (n > HOLDINGS_NAME_VERSIONS)
+		n = HOLDINGS_NAME_VERSIONS;
+	for (i = 0; i < n; i++) {
+		bool mine = r.hr_digest_ok &&
+		    digest_equal(&v[i].vv_digest, &r.hr_digest);
+
+		/* v[0] is the winner: any other one that ROOT holds lost. */
+		if (mine && i > 0) {
+			if (held)
+				loser = true;
+			else if (r.hr_copy)
+				copy_of_loser = true;
+		}
+		if (!(mine && held))
+			others[nothers++] = v[i].vv_digest;
+	}
+	catalogue_unlock(h->h_cat);
+
+	/* The versions of the name this node may have announced and no
+	 * longer holds in ROOT: kept aside, or withdrawn (a no-op when it
+	 * never announced them). */
+	for (i = 0; i < nothers; i++) {
+		if (holdings_kept(h, name, &others[i]))
+			continue;
+		if (catalogue_lock(h->h_cat) == -1)
+			return;
+		rc = catalogue_withdraw_locked(h->h_cat, name, len, &others[i]);
+		catalogue_unlock(h->h_cat);
+		if (rc == 1) {
+			holdings_count(&h->h_stats.hs_withdrawn, 1);
+			digest_hex(&others[i], hex);
+			log_debug("catalogue: withdrew %s version %s", name, hex);
+		}
+	}
+	if (loser) {
+		digest_hex(&r.hr_digest, hex);
+		rc = versions_move(h->h_root_fd, h->h_state_fd, name,
+		    &r.hr_digest);
+		if (rc == -1)
+			log_warn("catalogue: moving %s (version %s, which lost "
+			    "a conflict) aside", name, hex);
+		else if (rc == 0) {
+			holdings_count(&h->h_stats.hs_moved_aside, 1);
+			log_info("catalogue: %s version %s lost a conflict; "
+			    "kept in %s/%s/%s", name, hex, h->h_cfg->state_dir,
+			    VERSIONS_DIR, hex);
+		}
+	}
+	if (copy_of_loser)
+		holdings_drop_copy(h, name, len, &r);
+}
+
+/* -- the phases (pool thread) ------------------------------------------ */
+
+static int
+holdings_announce_kept(void *arg, const char *name, size_t len,
+    const struct digest *d)
+{
+	struct holdings *h = arg;
+	char origin[MEMBER_NAME_MAX];
+	struct file_info fi;
+	uint64_t hlc;
+	int rc;
+
+	versions_open(h->h_state_fd, name, d, &fi);
+	if (fi.fi_fd == -1)
+		return 0;
+	holdings_origin(h, fi.fi_fd, &fi.fi_mtime, origin, &hlc);
+	close(fi.fi_fd);
+	if (holdings_stopping(h))
+		return 1;
+	if (catalogue_lock(h->h_cat) == -1)
+		return 1;
+	rc = catalogue_announce_locked(h->h_cat, name, len, d,
+	    fi.fi_size, origin, hlc);
+	catalogue_unlock(h->h_cat);
+	if (rc == 1)
+		holdings_count(&h->h_stats.hs_announced, 1);
+	return 0;
+}
+
+static void
+holdings_scan_versions(struct holdings *h)
+{
+	int tfd;
+
+	/* What a crash left half-written goes first. */
+	if ((tfd = versions_tmp_open(h->h_state_fd, true)) != -1)
+		close(tfd);
+	if (versions_list(h->h_state_fd, holdings_announce_kept, h) == -1 &&
+	    errno != ENOENT)
+		log_warn("catalogue: listing %s/%s", h->h_cfg->state_dir,
+		    VERSIONS_DIR);
+	h->h_step_done = true;
+}
+
+/* One slice of ROOT. */
+static void
+holdings_scan_root(struct holdings *h)
+{
+	struct dirent *de;
+	size_t k;
+	int fd;
+
+	if (h->h_dir == NULL) {
+		fd = openat(h->h_root_fd, ".", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (fd == -1 || (h->h_dir = fdopendir(fd)) == NULL) {
+			log_warn("catalogue: reading %s", h->h_cfg->root);
+			if (fd != -1)
+				close(fd);
+			h->h_step_done = true;
+			return;
+		}
+		/* What the table held of this node before: checked after. */
+		if (catalogue_lock(h->h_cat) == 0) {
+			catalogue_self_seq_locked(h->h_cat, &h->h_check_inc,
+			    &h->h_check_upto);
+			catalogue_unlock(h->h_cat);
+		}
+		h->h_check_after = 0;
+	}
+	for (k = 0; k < HOLDINGS_SLICE && !holdings_stopping(h); k++) {
+		errno = 0;
+		if ((de = readdir(h->h_dir)) == NULL) {
+			if (errno != 0)
+				log_warn("catalogue: reading %s",
+				    h->h_cfg->root);
+			closedir(h->h_dir);
+			h->h_dir = NULL;
+			h->h_step_done = true;
+			return;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		holdings_examine_now(h, de->d_name);
+	}
+}
+
+/* One slice of the check: this node's facts as the table held them
+ * before the scan, each name examined (what is gone is withdrawn). */
+static void
+holdings_check(struct holdings *h)
+{
+	struct cat_want w;
+	struct cat_chunk ch;
+	struct stat st;
+	int n, i;
+
+	memset(&w, 0, sizeof(w));
+	snprintf(w.cw_owner, sizeof(w.cw_owner), "%s", h->h_self);
+	w.cw_inc = h->h_check_inc;
+	w.cw_after = h->h_check_after;
+	if (h->h_check_upto == 0 || h->h_check_after >= h->h_check_upto ||
+	    catalogue_lock(h->h_cat) == -1) {
+		h->h_step_done = true;
+		return;
+	}
+	n = catalogue_delta_locked(h->h_cat, &w, &ch, h->h_facts,
+	    HOLDINGS_SLICE, (size_t)HOLDINGS_SLICE *
+	    (CATALOGUE_FACT_WIRE_BYTES + NAME_MAX_LEN));
+	catalogue_unlock(h->h_cat);
+	if (n <= 0 || ch.cc_to <= h->h_check_after) {
+		h->h_step_done = true;
+		return;
+	}
+	h->h_check_after = ch.cc_to;
+	for (i = 0; i < n && !holdings_stopping(h); i++) {
+		if (h->h_facts[i].cm_seq > h->h_check_upto) {
+			h->h_step_done = true;
+			break;
+		}
+		if (h->h_facts[i].cm_gone)
+			continue;
+		/* A name in ROOT was examined by the scan, every version
+		 * of it (a reload's scan would otherwise be read twice). */
+		if (fstatat(h->h_root_fd, h->h_facts[i].cm_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			continue;
+		holdings_examine_now(h, h->h_facts[i].cm_name);
+	}
+}
+
+static void
+holdings_work(struct iopool_job *job)
+{
+	struct holdings *h = container_of(job, struct holdings, h_job);
+	size_t k;
+
+	h->h_step_done = false;
+	if (h->h_kind == HOLDINGS_JOB_BATCH) {
+		for (k = 0; k < h->h_nbatch && !holdings_stopping(h); k++)
+			holdings_examine_now(h, h->h_batch[k]);
+		return;
+	}
+	switch (h->h_phase) {
+	case HOLDINGS_VERSIONS:
+		holdings_scan_versions(h);
+		break;
+	case HOLDINGS_ROOT:
+		holdings_scan_root(h);
+		break;
+	case HOLDINGS_CHECK:
+		holdings_check(h);
+		break;
+	case HOLDINGS_WATCH:
+		h->h_step_done = true;
+		break;
+	}
+}
+
+/* -- the loop side ---------------------------------------------------- */
+
+static void
+holdings_free_names(char **names, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		free(names[k]);
+}
+
+static void
+holdings_done(struct iopool_job *job)
+{
+	struct holdings *h = container_of(job, struct holdings, h_job);
+
+	h->h_busy = false;
+	if (h->h_kind == HOLDINGS_JOB_BATCH) {
+		holdings_free_names(h->h_batch, h->h_nbatch);
+		free(h->h_batch);
+		h->h_batch = NULL;
+		h->h_nbatch = 0;
+	} else if (h->h_step_done) {
+		switch (h->h_phase) {
+		case HOLDINGS_VERSIONS:
+			h->h_phase = HOLDINGS_ROOT;
+			break;
+		case HOLDINGS_ROOT:
+			h->h_phase = HOLDINGS_CHECK;
+			break;
+		case HOLDINGS_CHECK:
+			h->h_phase = HOLDINGS_WATCH;
+			holdings_count(&h->h_stats.hs_scans, 1);
+			if (!h->h_ready)
+				log_info("catalogue: %s scanned; %llu versions "
+				    "announced, %llu withdrawn, %llu digests "
+				    "computed", h->h_cfg->root,
+				    (unsigned long long)h->h_stats.hs_announced,
+				    (unsigned long long)h->h_stats.hs_withdrawn,
+				    (unsigned long long)h->h_stats.hs_digests);
+			h->h_ready = true;
+			break;
+		case HOLDINGS_WATCH:
+			break;
+		}
+	}
+	holdings_next(h);
+}
+
+static void
+holdings_submit(struct holdings *h, enum holdings_job_kind kind)
+{
+	h->h_busy = true;
+	h->h_kind = kind;
+	h->h_job.work = holdings_work;
+	h->h_job.done = holdings_done;
+	iopool_submit(h->h_pool, &h->h_job);
+}
+
+/* What runs next: a batch of names when some wait (between the scan's
+ * slices too), else the scan's next step. */
+static void
+holdings_next(struct holdings *h)
+{
+	if (h->h_busy || h->h_stopping)
+		return;
+	if (h->h_rescan && h->h_phase == HOLDINGS_WATCH) {
+		h->h_rescan = false;
+		h->h_phase = HOLDINGS_ROOT;
+		/* Every name waiting is seen by the scan. */
+		holdings_free_names(h->h_pending, h->h_npending);
+		h->h_npending = 0;
+	}
+	if (h->h_npending > 0) {
+		h->h_batch = h->h_pending;
+		h->h_nbatch = h->h_npending;
+		h->h_pending = NULL;
+		h->h_npending = h->h_pending_cap = 0;
+		holdings_submit(h, HOLDINGS_JOB_BATCH);
+		return;
+	}
+	if (h->h_phase != HOLDINGS_WATCH)
+		holdings_submit(h, HOLDINGS_JOB_SCAN);
+}
+
+static void
+holdings_on_timer(struct loop *loop, struct loop_timer *t)
+{
+	struct holdings *h = container_of(t, struct holdings, h_timer);
+
+	if (h->h_inotify_fd == -1) {
+		/* No watch: a scan now and then stands in for it. */
+		h->h_rescan = true;
+		loop_timer_set(loop, &h->h_timer, HOLDINGS_RESCAN_MS,
+		    holdings_on_timer);
+	}
+	holdings_next(h);
+}
+
+static void
+holdings_push(struct holdings *h, const char *name, size_t len)
+{
+	char *copy;
+
+	if (h->h_rescan)
+		return;
+	if (h->h_npending >= HOLDINGS_PENDING_MAX) {
+		log_warnx("catalogue: more than %d names changed at once; "
+		    "scanning %s again", HOLDINGS_PENDING_MAX, h->h_cfg->root);
+		h->h_rescan = true;
+		return;
+	}
+	if (h->h_npending == h->h_pending_cap) {
+		size_t cap = h->h_pending_cap == 0 ? 64 : 2 * h->h_pending_cap;
+		char **p = realloc(h->h_pending, cap * sizeof(*p));
+
+		if (p == NULL) {
+			h->h_rescan = true;
+			return;
+		}
+		h->h_pending = p;
+		h->h_pending_cap = cap;
+	}
+	copy = strndup(name, len);
+	if (copy == NULL) {
+		h->h_rescan = true;
+		return;
+	}
+	h->h_pending[h->h_npending++] = copy;
+}
+
+void
+holdings_examine(struct holdings *h, const char *name, size_t len)
+{
+	if (h == NULL || h->h_stopping)
+		return;
+	holdings_push(h, name, len);
+	if (h->h_timer.lt_index == 0)
+		loop_timer_set(h->h_loop, &h->h_timer, HOLDINGS_BATCH_MS,
+		    holdings_on_timer);
+}
+
+void
+holdings_on_conflict(void *arg, const char *name, size_t len,
+    const struct digest *winner, const struct digest *loser)
+{
+	(void)winner;
+	(void)loser;
+	holdings_examine(arg, name, len);
+}
+
+static void
+holdings_on_events(struct loop *loop, int fd, short revents, void *arg)
+{
+	struct holdings *h = arg;
+	char buf[HOLDINGS_EVENT_BUF]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n;
+	char *p;
+
+	(void)loop;
+	(void)revents;
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				log_warnx("catalogue: events of %s lost; "
+				    "scanning it again", h->h_cfg->root);
+				h->h_rescan = true;
+				continue;
+			}
+			if (ev->len == 0 || (ev->mask & IN_ISDIR))
+				continue;
+			if (name_is_valid(ev->name, strlen(ev->name)))
+				holdings_examine(h, ev->name,
+				    strlen(ev->name));
+		}
+	}
+	if (h->h_rescan)
+		holdings_next(h);
+}
+
+struct holdings *
+holdings_start(struct loop *loop, struct iopool *pool,
+    const struct config *cfg, struct cluster *cl, struct index *ix)
+{
+	struct holdings *h = xcalloc(1, sizeof(*h));
+	struct members *mt = cl->cl_members;
+
+	h->h_loop = loop;
+	h->h_pool = pool;
+	h->h_cfg = cfg;
+	h->h_cl = cl;
+	h->h_cat = cl->cl_catalogue;
+	h->h_index = ix;
+	h->h_tmp_fd = h->h_state_fd = h->h_inotify_fd = -1;
+	h->h_full_warned = -1;
+	h->h_facts = xcalloc(HOLDINGS_SLICE, sizeof(*h->h_facts));
+	if (members_lock(mt) == 0) {
+		snprintf(h->h_self, sizeof(h->h_self), "%s",
+		    members_self(mt)->m_facts.mf_name);
+		members_unlock(mt);
+	}
+	h->h_root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (h->h_root_fd == -1) {
+		log_err("catalogue: root %s", cfg->root);
+		goto fail;
+	}
+	h->h_tmp_fd = openat(h->h_root_fd, FILE_TMP_DIR, O_PATH |
+	    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	h->h_state_fd = open(cfg->state_dir, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (h->h_tmp_fd == -1 || h->h_state_fd == -1) {
+		log_err("catalogue: %s", h->h_tmp_fd == -1 ? FILE_TMP_DIR :
+		    cfg->state_dir);
+		goto fail;
+	}
+	/* The watch comes first, so that nothing done during the scan is
+	 * missed. */
+	h->h_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (h->h_inotify_fd != -1 && (inotify_add_watch(h->h_inotify_fd,
+	    cfg->root, HOLDINGS_WATCH_MASK) == -1 ||
+	    loop_add(loop, h->h_inotify_fd, POLLIN, holdings_on_events,
+	    h) == -1)) {
+		close(h->h_inotify_fd);
+		h->h_inotify_fd = -1;
+	}
+	if (h->h_inotify_fd == -1) {
+		log_warn("catalogue: no inotify watch on %s; scanning it every "
+		    "%d s", cfg->root, HOLDINGS_RESCAN_MS / 1000);
+		loop_timer_set(loop, &h->h_timer, HOLDINGS_RESCAN_MS,
+		    holdings_on_timer);
+	}
+	h->h_phase = HOLDINGS_VERSIONS;
+	holdings_next(h);
+	return h;
+fail:
+	holdings_free(h);
+	return NULL;
+}
+
+bool
+holdings_ready(const struct holdings *h)
+{
+	return h != NULL && h->h_ready;
+}
+
+const struct holdings_stats *
+holdings_stats(const struct holdings *h)
+{
+	return &h->h_stats;
+}
+
+bool
+holdings_stop(struct holdings *h)
+{
+	if (h == NULL)
+		return false;
+	if (!h->h_stopping) {
+		__atomic_store_n(&h->h_stopping, true, __ATOMIC_RELAXED);
+		loop_timer_cancel(h->h_loop, &h->h_timer);
+	}
+	return h->h_busy;
+}
+
+void
+holdings_free(struct holdings *h)
+{
+	if (h == NULL)
+		return;
+	if (h->h_inotify_fd != -1) {
+		loop_del(h->h_loop, h->h_inotify_fd);
+		close(h->h_inotify_fd);
+	}
+	loop_timer_cancel(h->h_loop, &h->h_timer);
+	if (h->h_dir != NULL)
+		closedir(h->h_dir);
+	holdings_free_names(h->h_pending, h->h_npending);
+	free(h->h_pending);
+	holdings_free_names(h->h_batch, h->h_nbatch);
+	free(h->h_batch);
+	free(h->h_facts);
+	if (h->h_state_fd != -1)
+		close(h->h_state_fd);
+	if (h->h_tmp_fd != -1)
+		close(h->h_tmp_fd);
+	if (h->h_root_fd != -1)
+		close(h->h_root_fd);
+	free(h);
+}

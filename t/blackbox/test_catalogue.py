@@ -1,0 +1,387 @@
+"""The catalogue's local side and replication between real daemons on
+loopback: files an operator put in a node's ROOT before it started are in
+every node's catalogue; a file added to ROOT while the node runs is
+announced, and its removal withdrawn; with `replicas: 2` on four nodes the
+nodes rendezvous hashing chooses pull each file (same bytes in their ROOT),
+and after the origin is SIGKILLed the count comes back to two among the
+live ones; the internal route /_/replica refuses what is not a signed GET
+of a well-formed version.
+
+The ranking and the content digests are computed here with libxxhash
+through ctypes (XXH3-64 seeded with the node's hash, XXH3-128), apart from
+the daemon's code, as cluster/place.h and core/digest.h describe them."""
+
+import ctypes
+import hashlib
+import json
+import os
+import signal
+import time
+
+from shoal import NodeTest, wait_for
+from test_cluster import CLUSTER, KEY, cluster_settings, metric, sign
+
+_xxh = ctypes.CDLL("libxxhash.so.0")
+_xxh.XXH3_64bits.restype = ctypes.c_uint64
+_xxh.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_xxh.XXH3_64bits_withSeed.restype = ctypes.c_uint64
+_xxh.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
+                                      ctypes.c_uint64]
+
+
+class _XXH128(ctypes.Structure):
+    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+
+
+_xxh.XXH3_128bits.restype = _XXH128
+_xxh.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def digest(data):
+    """The content digest's 32 hex digits."""
+    h = _xxh.XXH3_128bits(data, len(data))
+    return "%016x%016x" % (h.high64, h.low64)
+
+
+def ranking(name, nodes):
+    """nodes (names) heaviest first for `name` (cluster/place.h)."""
+    n = name.encode()
+
+    def weight(node):
+        seed = _xxh.XXH3_64bits(node.encode(), len(node.encode()))
+        return _xxh.XXH3_64bits_withSeed(n, len(n), seed)
+    return sorted(nodes, key=lambda node: (-weight(node), node.encode()))
+
+
+def catalogue_stat(node, what):
+    v = metric(node, "shoal_catalogue_%s" % what)
+    return -1 if v is None else int(v)
+
+
+def pulls(node, result):
+    v = metric(node, 'shoal_replication_pulls_total{result="%s"}' % result)
+    return 0 if v is None else int(v)
+
+
+def catalogue(node):
+    """name -> its winning version, from GET /_/catalogue (one page)."""
+    r = node.curl("/_/catalogue?limit=1000")
+    if r.status != 200:
+        return {}
+    return {v["name"]: v for v in json.loads(r.body)["names"]}
+
+
+def in_root(node, name):
+    try:
+        with open(os.path.join(node.root, name), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class CatalogueTest(NodeTest):
+    def cluster_node(self, name, seeds=(), start=True, **kw):
+        return self.node(name=name, start=start,
+                         cluster=cluster_settings(seeds, **kw))
+
+    def alive_everywhere(self, nodes):
+        names = sorted(n.name for n in nodes)
+
+        def ok():
+            for n in nodes:
+                r = n.curl("/_/cluster")
+                if r.status != 200:
+                    return False
+                m = {x["name"]: x["state"]
+                     for x in json.loads(r.body)["members"]}
+                m[n.name] = "alive"
+                if sorted(k for k, v in m.items() if v == "alive") != names:
+                    return False
+            return True
+        wait_for(ok, timeout=20, what="the cluster to form")
+
+    def test_files_in_root_are_catalogued_everywhere_and_follow_changes(self):
+        files = {"f%d.txt" % i: os.urandom(100 + 1000 * i) for i in range(5)}
+        a = self.cluster_node("a", start=False, replicas=1)
+        for k, v in files.items():
+            a.put_file(k, v)
+        a.put_file(".hidden", "not a file name")
+        a.start()
+        b = self.cluster_node("b", seeds=[a], replicas=1)
+        c = self.cluster_node("c", seeds=[a], replicas=1)
+        nodes = [a, b, c]
+        t0 = time.time()
+        wait_for(lambda: all(catalogue_stat(n, "names") == 5 for n in nodes),
+                 timeout=20, what="the five files in every catalogue")
+        print("\n  ROOT of 5 files in 3 catalogues in %.2f s" %
+              (time.time() - t0))
+        # The origin and the digest are recorded beside each file: a
+        # restart announces the same versions.
+        for k, v in files.items():
+            path = os.path.join(a.root, k)
+            origin = os.getxattr(path, "user.shoal.origin").decode()
+            self.assertRegex(origin, r"^[0-9a-f]{16} a$")
+            self.assertIn(digest(v), os.getxattr(
+                path, "user.shoal.xxh128").decode())
+        # Every node lists each file with its digest and a's origin.
+        for n in nodes:
+            cat = catalogue(n)
+            self.assertEqual(sorted(cat), sorted(files))
+            for k, v in files.items():
+                self.assertEqual(cat[k]["digest"], digest(v))
+                self.assertEqual(cat[k]["size"], len(v))
+                self.assertEqual(cat[k]["origin"], "a")
+                self.assertIn("a", cat[k]["holders"])
+
+        # A file added while a runs, of a name a ranks first (replicas 1:
+        # nobody else pulls it), is announced; its removal withdrawn.
+        late = next(x for x in ("late%d" % i for i in range(100))
+                    if ranking(x, ["a", "b", "c"])[0] == "a")
+        a.put_file(late, "added while running\n")
+        wait_for(lambda: all(catalogue_stat(n, "names") == 6 for n in nodes),
+                 timeout=10, what="the added file in every catalogue")
+        self.assertEqual(catalogue(c)[late]["holders"], ["a"])
+        os.unlink(os.path.join(a.root, late))
+        wait_for(lambda: all(catalogue_stat(n, "names") == 5 for n in nodes),
+                 timeout=10, what="the removal in every catalogue")
+        # Moved in and out of ROOT count too.
+        outside = os.path.join(a.dir, late)
+        with open(outside, "w") as f:
+            f.write("moved in\n")
+        os.rename(outside, os.path.join(a.root, late))
+        wait_for(lambda: all(catalogue_stat(n, "names") == 6 for n in nodes),
+                 timeout=10, what="the file moved in")
+        os.rename(os.path.join(a.root, late), outside)
+        wait_for(lambda: all(catalogue_stat(n, "names") == 5 for n in nodes),
+                 timeout=10, what="the file moved out")
+
+        # A restart of a announces the same versions: nothing new.
+        holdings = catalogue_stat(b, "holdings")
+        a.stop()
+        a.start()
+        self.alive_everywhere(nodes)
+        wait_for(lambda: catalogue_stat(a, "names") == 5, timeout=20,
+                 what="a's catalogue after its restart")
+        wait_for(lambda: catalogue_stat(b, "holdings") == holdings,
+                 timeout=20, what="b's holdings after a's restart")
+        self.assertEqual(catalogue_stat(b, "names"), 5)
+        self.assertEqual(catalogue_stat(b, "conflicts"), 0)
+
+    def test_replicas_are_pulled_and_come_back_after_the_origin_dies(self):
+        names = ["obj-%d.bin" % i for i in range(8)]
+        data = {x: os.urandom(50000 + 70000 * i)
+                for i, x in enumerate(names)}
+        a = self.cluster_node("a", replicas=2)
+        others = [self.cluster_node(n, seeds=[a], replicas=2)
+                  for n in ("b", "c", "d")]
+        nodes = [a] + others
+        by_name = {n.name: n for n in nodes}
+        # The files come once every node knows every other: a node that
+        # ranks names over half the cluster pulls what it would not
+        # (and keeps it: replicas are never dropped).
+        self.alive_everywhere(nodes)
+        for x in names:
+            a.put_file(x, data[x])
+
+        def placed(alive):
+            """Every name is in the ROOT of its top two among `alive`,
+            with the same bytes."""
+            for x in names:
+                for holder in ranking(x, [n.name for n in alive])[:2]:
+                    if in_root(by_name[holder], x) != data[x]:
+                        return False
+            return True
+        t0 = time.time()
+        wait_for(lambda: placed(nodes), timeout=30,
+                 what="the chosen nodes to pull every file")
+        print("\n  8 files (50 KB to 540 KB) on their 2 chosen nodes of 4 "
+              "in %.2f s" % (time.time() - t0))
+        # Nobody else pulled: a node not chosen holds only what it was
+        # given.
+        for x in names:
+            chosen = ranking(x, [n.name for n in nodes])[:2]
+            for n in others:
+                if n.name not in chosen:
+                    self.assertTrue(in_root(n, x) is None,
+                                    "%s on %s" % (x, n.name))
+        # ... and every node's catalogue says who holds what.
+        for x in names:
+            want = sorted(set(["a"] + ranking(x, [n.name for n in nodes])[:2]))
+            wait_for(lambda: all(sorted(catalogue(n).get(x, {}).get(
+                "holders", [])) == want for n in nodes), timeout=10,
+                what="the holders of %s in every catalogue" % x)
+        self.assertGreater(sum(pulls(n, "ok") for n in nodes), 0)
+        self.assertEqual(sum(pulls(n, "failed") for n in nodes), 0)
+
+        # The origin dies: the names it held a place for go to the next
+        # node of their ranking, pulled from the other holder.
+        a.kill_all()
+        t0 = time.time()
+        wait_for(lambda: placed(others), timeout=30,
+                 what="two live copies of every file again")
+        print("  two live copies again %.2f s after the origin was killed "
+              "(suspect_after + dead_after = 2 s)" % (time.time() - t0))
+        for n in others:
+            wait_for(lambda: metric(n, "shoal_replication_pending") == 0,
+                     timeout=10, what="nothing pending on %s" % n.name)
+
+
+class ReplicaRouteTest(NodeTest):
+    def setUp(self):
+        super().setUp()
+        self.n = self.node(name="solo", cluster=cluster_settings())
+        self.body = os.urandom(3000)
+        self.n.put_file("f", self.body)
+        self.version = digest(self.body)
+        wait_for(lambda: catalogue_stat(self.n, "names") == 1, timeout=10,
+                 what="f announced")
+
+    def get(self, target, method="GET", key=KEY, cluster=CLUSTER,
+            signed=True):
+        headers = ["Shoal-Cluster: %s" % cluster]
+        if signed:
+            headers.append("Shoal-Signature: %s" % sign(
+                b"", method=method, target=target, key=key, cluster=cluster))
+        return self.n.curl(target, method=method, headers=headers)
+
+    def test_a_signed_get_of_a_version_gets_its_bytes_and_origin(self):
+        r = self.get("/_/replica/f?version=%s" % self.version)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, self.body)
+        self.assertRegex(r.header("shoal-origin"), r"^[0-9a-f]{16} solo$")
+        # Another version of the name, well formed: not held here.
+        r = self.get("/_/replica/f?version=%s" % ("0" * 32))
+        self.assertEqual(r.status, 404)
+        r = self.get("/_/replica/nope?version=%s" % self.version)
+        self.assertEqual(r.status, 404)
+
+    def test_unsigned_wrong_or_malformed_requests_are_refused(self):
+        target = "/_/replica/f?version=%s" % self.version
+        self.assertEqual(self.get(target, signed=False).status, 401)
+        self.assertEqual(self.get(target, key="w" * 40).status, 401)
+        self.assertEqual(self.get(target, cluster="elsewhere").status, 403)
+        # A signature over another target does not hold.
+        headers = ["Shoal-Cluster: %s" % CLUSTER, "Shoal-Signature: %s" %
+                   sign(b"", method="GET", target="/_/replica/g")]
+        self.assertEqual(self.n.curl(target, headers=headers).status, 401)
+        # A replayed one neither.
+        sig = sign(b"", method="GET", target=target)
+        headers = ["Shoal-Cluster: %s" % CLUSTER, "Shoal-Signature: %s" % sig]
+        self.assertEqual(self.n.curl(target, headers=headers).status, 200)
+        self.assertEqual(self.n.curl(target, headers=headers).status, 401)
+        for bad in ("", "?version=", "?version=xyz",
+                    "?version=%s" % self.version[:31],
+                    "?version=%s0" % self.version,
+                    "?version=%sg" % self.version[:31]):
+            self.assertEqual(self.get("/_/replica/f" + bad).status, 400,
+                             bad)
+        self.assertEqual(self.get("/_/replica/.hidden?version=%s" %
+                                  self.version).status, 400)
+        self.assertEqual(self.get(target, method="POST").status, 405)
+        self.assertEqual(self.get(target, method="HEAD").status, 405)
+
+
+def holders_of(node, version):
+    r = node.curl("/_/conflicts")
+    for cf in json.loads(r.body)["conflicts"]:
+        for v in cf["versions"]:
+            if v["digest"] == version:
+                return v["holders"]
+    return []
+
+
+class ConflictTest(NodeTest):
+    def test_two_nodes_with_different_bytes_for_one_name_keep_both(self):
+        """Two nodes that never met each took a file `x` with different
+        bytes (an operator's, so stamped with its mtime); when they meet,
+        the older one wins everywhere: the loser leaves b's ROOT for its
+        state directory (still held, still announced), the winner is
+        pulled into b's ROOT, and each node keeps the other's version
+        aside (replicas: 2 of 2)."""
+        old, new = b"written first\n" * 100, b"written later\n" * 90
+        a = self.node(name="a", start=False,
+                      cluster=cluster_settings(replicas=2))
+        b = self.node(name="b", start=False,
+                      cluster=cluster_settings(replicas=2))
+        now = time.time()
+        os.utime(a.put_file("x", old), (now - 100, now - 100))
+        os.utime(b.put_file("x", new), (now - 50, now - 50))
+        a.start()
+        b.start()
+        for n in (a, b):
+            wait_for(lambda: catalogue_stat(n, "names") == 1, timeout=10,
+                     what="x announced alone on %s" % n.name)
+        # b learns of a: the split heals.
+        b.stop()
+        b.config["cluster"] = cluster_settings(seeds=[a], replicas=2)
+        b.write_config()
+        b.start()
+        aside = lambda n, d: os.path.join(n.config["state_dir"], "versions",
+                                          d, "x")
+
+        def settled():
+            for n in (a, b):
+                if in_root(n, "x") != old:
+                    return False
+                try:
+                    with open(aside(n, digest(new)), "rb") as f:
+                        if f.read() != new:
+                            return False
+                except OSError:
+                    return False
+            return True
+        t0 = time.time()
+        wait_for(settled, timeout=30, what="the winner in both ROOTs, the "
+                 "loser kept aside on both")
+        print("\n  conflict settled on 2 nodes in %.2f s" %
+              (time.time() - t0))
+        for n in (a, b):
+            self.assertEqual(catalogue_stat(n, "names"), 1)
+            self.assertEqual(catalogue_stat(n, "versions"), 2)
+            self.assertEqual(catalogue_stat(n, "conflicts"), 1)
+        for n in (a, b):
+            r = n.curl("/_/conflicts")
+            self.assertEqual(r.status, 200)
+            (cf,) = json.loads(r.body)["conflicts"]
+            self.assertEqual(cf["winner"], digest(old))
+            self.assertEqual([v["digest"] for v in cf["versions"]],
+                             [digest(old), digest(new)])
+            for v in cf["versions"]:
+                wait_for(lambda: sorted(v["holders"]) == ["a", "b"] or
+                         sorted(holders_of(n, v["digest"])) == ["a", "b"],
+                         timeout=10, what="both versions held by both")
+        self.assertIn("x version %s lost a conflict" % digest(new), b.log())
+        self.assertNotIn("lost a conflict", a.log())
+
+
+class CorruptHolderTest(NodeTest):
+    def test_bytes_that_are_not_the_version_are_discarded(self):
+        """a's file rots in place after it was announced (same size and
+        mtime, so a still takes it for the version it announced); b's
+        pull gets bytes whose digest is not the version's: they are
+        discarded, counted, and never published."""
+        a = self.node(name="a", cluster=cluster_settings(replicas=2))
+        body = os.urandom(300000)
+        a.put_file("x", body)
+        wait_for(lambda: catalogue_stat(a, "names") == 1, timeout=10,
+                 what="x announced on a")
+        # Rot through a second link, out of the watched ROOT.
+        path = os.path.join(a.root, "x")
+        link = os.path.join(a.dir, "x-link")
+        os.link(path, link)
+        st = os.stat(path)
+        with open(link, "r+b") as f:
+            f.seek(1000)
+            f.write(bytes([body[1000] ^ 0xff]))
+        os.utime(link, ns=(st.st_atime_ns, st.st_mtime_ns))
+        b = self.node(name="b", cluster=cluster_settings(seeds=[a],
+                                                         replicas=2))
+        wait_for(lambda: pulls(b, "failed") >= 1, timeout=20,
+                 what="b's pull to fail")
+        self.assertEqual(pulls(b, "ok"), 0)
+        self.assertIsNone(in_root(b, "x"))
+        # The temporary file goes once the spool's last job is done.
+        wait_for(lambda: os.listdir(os.path.join(b.root, ".shoal-tmp")) ==
+                 [], timeout=5, what="b's temporary file removed")
+        self.assertIn("the bytes are not the version's", b.log())
+        self.assertEqual(catalogue(b)["x"]["holders"], ["a"])
