@@ -10,6 +10,7 @@ then become one cluster again without a restart.
 Skipped, with the reason, where the machine cannot make namespaces (not
 root, no `ip netns`, no iptables)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,3 +150,69 @@ class NetnsSplitTest(NodeTest):
         self.see(nodes, everyone, 30, "the halves merging again")
         print("\n  two halves in namespaces one cluster again %.2f s after "
               "the network healed" % (time.time() - t0))
+
+    def split_and_write(self, sides):
+        """Forms the cluster, cuts it into `sides` (lists of node indexes),
+        uploads /split.txt with different bytes on each side (the first
+        side first), heals, and returns (nodes, bodies, etags)."""
+        nodes = [self.node_in(0)]
+        nodes += [self.node_in(i, seed=0) for i in range(1, NODES)]
+        everyone = {n.name: "alive" for n in nodes}
+        self.see(nodes, everyone, 20, "the cluster across namespaces")
+        for k, a in enumerate(sides):
+            for b in sides[k + 1:]:
+                self.cut(a, b)
+        for side in sides:
+            want = {nodes[i].name: ("alive" if i in side else "dead")
+                    for i in range(NODES)}
+            self.see([nodes[i] for i in side], want, 20,
+                     "each side giving the others up")
+        bodies, etags = [], []
+        for k, side in enumerate(sides):
+            body = ("written on side %d\n" % k).encode()
+            r = nodes[side[0]].curl("/split.txt", method="PUT", data=body)
+            self.assertEqual(r.status, 201, r.body)
+            bodies.append(body)
+            etags.append(r.header("ETag").strip('"'))
+            time.sleep(0.05)	# a later stamp on the next side
+        self.heal()
+        self.see(nodes, everyone, 30, "the sides merging again")
+        return nodes, bodies, etags
+
+    def assert_one_winner(self, nodes, bodies, etags):
+        # The first written wins everywhere; every version stays readable
+        # by its digest; /_/conflicts lists them all with the winner.
+        def settled():
+            for n in nodes:
+                r = n.curl("/_/conflicts")
+                if r.status != 200:
+                    return False
+                got = {c["name"]: c for c in
+                       json.loads(r.body)["conflicts"]}
+                c = got.get("split.txt")
+                if c is None or c["winner"] != etags[0] or \
+                        len(c["versions"]) != len(etags):
+                    return False
+                if n.curl("/split.txt").body != bodies[0]:
+                    return False
+            return True
+        wait_for(settled, timeout=30, what="one winner on every node")
+        for n in nodes:
+            r = n.curl("/split.txt")
+            self.assertEqual(r.header("ETag").strip('"'), etags[0])
+            for body, etag in zip(bodies, etags):
+                v = n.curl("/split.txt?version=" + etag)
+                self.assertEqual(v.status, 200, (n.name, etag, v.body))
+                self.assertEqual(v.body, body)
+
+    def test_a_name_written_on_both_sides_of_a_split_gets_one_winner(self):
+        nodes, bodies, etags = self.split_and_write([[0, 1], [2, 3]])
+        self.assertNotEqual(etags[0], etags[1])
+        self.assert_one_winner(nodes, bodies, etags)
+        # Each node said so in its log, once merged.
+        self.assertTrue(any("conflict" in n.log() for n in nodes))
+
+    def test_three_versions_on_three_sides_get_one_winner(self):
+        nodes, bodies, etags = self.split_and_write([[0, 1], [2], [3]])
+        self.assertEqual(len(set(etags)), 3)
+        self.assert_one_winner(nodes, bodies, etags)
