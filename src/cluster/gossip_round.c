@@ -14,7 +14,9 @@
  * where its catalogue is (inc, seq), and the body asks for what this
  * node lacks of the others' catalogues (catalogue_wants_locked, from the
  * member table's cinc and cseq), the wants shared out among the round's
- * targets, so that each asks a different part. Each answer's chunks are
+ * targets, so that each asks a different part, and an owner already
+ * asked in an exchange still under way is not asked again (an answer may
+ * take longer than a round). Each answer's chunks are
  * applied, their stamps taken into the node's clock, and the conflicts
  * they bring logged and handed to the hook, after every lock is let go.
  * The member table's lock and the catalogue's are never held together.
@@ -62,6 +64,8 @@ struct gossip_body {
 	unsigned gb_refs;
 	struct buf gb_json;
 	uint8_t gb_digest[AUTH_DIGEST_LEN];
+	struct cat_want gb_wants[GOSSIP_WANTS_MAX];	/* what it asks */
+	size_t gb_nwants;
 };
 
 struct gossip_exchange {
@@ -692,6 +696,39 @@ gossip_pick_seed(struct gossip_agent *ga, int64_t now_ms)
 	return pick;
 }
 
+/* Whether an exchange under way asks for owner's facts. */
+static bool
+gossip_asked(struct gossip_agent *ga, const char *owner)
+{
+	struct list *l;
+	size_t k;
+
+	for (l = ga->ga_exchanges.next; l != &ga->ga_exchanges; l = l->next) {
+		const struct gossip_exchange *ge = container_of(l,
+		    struct gossip_exchange, ge_link);
+
+		for (k = 0; k < ge->ge_body->gb_nwants; k++)
+			if (strcmp(ge->ge_body->gb_wants[k].cw_owner,
+			    owner) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Keeps of w[0..n) the wants of owners no exchange under way asks for, at
+ * most GOSSIP_WANTS_MAX; returns how many. */
+static size_t
+gossip_wants_not_asked(struct gossip_agent *ga, struct cat_want *w,
+    size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n && k < GOSSIP_WANTS_MAX; i++)
+		if (!gossip_asked(ga, w[i].cw_owner))
+			w[k++] = w[i];
+	return k;
+}
+
 /* Where this node's catalogue is, for its facts. */
 static void
 gossip_self_cat(struct cluster *cl, uint64_t *inc, uint64_t *seq)
@@ -728,7 +765,7 @@ gossip_owners_locked(struct gossip_agent *ga, struct members *mt)
 
 /*
  * Fills this round's message (its arrays are the caller's: a digest line
- * per member, GOSSIP_PUSH_MAX news, GOSSIP_WANTS_MAX wants) and its
+ * per member, GOSSIP_PUSH_MAX news, 2 * GOSSIP_WANTS_MAX wants) and its
  * targets' addresses, under the locks one after the other. `fanout` is
  * the round's (twice the configured one for the last word). Returns 0,
  * or -1 when the table cannot be read.
@@ -775,9 +812,11 @@ gossip_prepare(struct gossip_agent *ga, int fanout, bool leave,
 	if (!leave && go->go_n > 0 && catalogue_lock(cl->cl_catalogue) == 0) {
 		msg->gm_nwants = catalogue_wants_locked(cl->cl_catalogue,
 		    go->go_ptrs, go->go_inc, go->go_seq, go->go_n,
-		    msg->gm_wants, GOSSIP_WANTS_MAX);
+		    msg->gm_wants, 2 * GOSSIP_WANTS_MAX);
 		catalogue_unlock(cl->cl_catalogue);
 	}
+	msg->gm_nwants = gossip_wants_not_asked(ga, msg->gm_wants,
+	    msg->gm_nwants);
 	return 0;
 }
 
@@ -798,6 +837,8 @@ gossip_body_for(const struct gossip_msg *msg, size_t j, size_t n)
 	m.gm_nwants = 0;
 	for (k = j; k < msg->gm_nwants; k += n)
 		part[m.gm_nwants++] = msg->gm_wants[k];
+	memcpy(gb->gb_wants, part, m.gm_nwants * sizeof(*part));
+	gb->gb_nwants = m.gm_nwants;
 	gb->gb_refs = 1;
 	if (gossip_msg_encode(&m, &gb->gb_json) == -1 ||
 	    auth_body_digest(gb->gb_json.data, gb->gb_json.len,
@@ -816,7 +857,7 @@ gossip_round(struct gossip_agent *ga, bool leave)
 	struct members *mt = ga->ga_cl->cl_members;
 	char (*names)[MEMBER_ADDR_MAX];
 	int64_t now = loop_now(ga->ga_loop);
-	struct cat_want wants[GOSSIP_WANTS_MAX];
+	struct cat_want wants[2 * GOSSIP_WANTS_MAX];
 	struct gossip_body *gb = NULL;
 	struct gossip_msg msg;
 	size_t n, k, nbodies, sent = 0;

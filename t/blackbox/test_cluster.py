@@ -336,7 +336,19 @@ class CatalogueEndpointTest(NodeTest):
 
     FILES = {"f%d.txt" % i: b"x" * (100 + i) for i in range(5)}
     FILES.update({"sub-a": b"a\n", "sub-b": b"bb\n", "x y.txt": b"space\n",
-                  "\u00e9t\u00e9.bin": b"utf-8\n"})
+                  "\u00e9t\u00e9.bin": b"utf-8\n",
+                  # not UTF-8: the bytes ff 61, ff 62
+                  "\udcffa": b"latin\n", "\udcffb": b"latin 2\n"})
+
+    @staticmethod
+    def listed(name):
+        """How /_/catalogue gives a name: as it is when UTF-8, else
+        percent-encoded (and "encoded": true)."""
+        raw = os.fsencode(name)
+        try:
+            return raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            return urllib.parse.quote(raw, safe=""), True
 
     def setUp(self):
         super().setUp()
@@ -356,30 +368,40 @@ class CatalogueEndpointTest(NodeTest):
         got = page(self.b, "/_/catalogue")
         self.assertIsNone(got["next"])
         names = [e["name"] for e in got["names"]]
-        self.assertEqual(names, sorted(self.FILES, key=lambda k: k.encode()))
-        for e in got["names"]:
-            data = self.FILES[e["name"]]
+        order = sorted(self.FILES, key=os.fsencode)
+        self.assertEqual(names, [self.listed(k)[0] for k in order])
+        for e, k in zip(got["names"], order):
+            data = self.FILES[k]
             self.assertEqual(e["size"], len(data))
             self.assertEqual(e["digest"], digest(data))
             self.assertEqual(e["origin"], "a")
             self.assertIn("a", e["holders"])
             self.assertEqual(e["versions"], 1)
             self.assertRegex(e["time"], TIME_RE)
-            self.assertNotIn("encoded", e)
-        # Page by page, each "next" passed as "after", percent-encoded.
+            self.assertEqual(e.get("encoded", False), self.listed(k)[1])
+        # Page by page, each "next" passed as "after", percent-encoded
+        # (unless given so).
         seen, after = [], None
         while True:
             q = "/_/catalogue?limit=2"
             if after is not None:
-                q += "&after=" + urllib.parse.quote(after, safe="")
+                q += "&after=" + after
             p = page(self.b, q)
             self.assertLessEqual(len(p["names"]), 2)
             seen += [e["name"] for e in p["names"]]
-            after = p["next"]
-            if after is None:
+            if p["next"] is None:
                 break
-            self.assertEqual(after, seen[-1])
+            self.assertEqual(p["next"], seen[-1])
+            after = p["next"] if p.get("next_encoded") else \
+                urllib.parse.quote(p["next"], safe="")
         self.assertEqual(seen, names)
+        p = page(self.b, "/_/catalogue?after=%C3%A9t%C3%A9.bin&limit=2")
+        self.assertEqual([e["name"] for e in p["names"]], ["%FFa", "%FFb"])
+        self.assertIsNone(p["next"])
+        p = page(self.b, "/_/catalogue?prefix=%ff&limit=1")
+        self.assertEqual((p["next"], p["next_encoded"]), ("%FFa", True))
+        p = page(self.b, "/_/catalogue?prefix=%ff&after=%FFa")
+        self.assertEqual([e["name"] for e in p["names"]], ["%FFb"])
         # The prefix filter, percent-decoded, with paging.
         p = page(self.b, "/_/catalogue?prefix=sub-&limit=1")
         self.assertEqual([e["name"] for e in p["names"]], ["sub-a"])
@@ -394,7 +416,7 @@ class CatalogueEndpointTest(NodeTest):
                          ["\u00e9t\u00e9.bin"])
         self.assertEqual(page(self.b, "/_/catalogue?prefix=nothing"),
                          {"names": [], "next": None})
-        self.assertEqual(page(self.b, "/_/catalogue?after=%FF"),
+        self.assertEqual(page(self.b, "/_/catalogue?after=%FFz"),
                          {"names": [], "next": None})
         # Both nodes list the same names; HEAD answers too.
         self.assertEqual([e["name"] for e in page(
@@ -570,3 +592,24 @@ class CatalogueGossipTest(NodeTest):
                 digest(old), v[0]["time"], digest(new), v[1]["time"])
             wait_for(lambda: line in n.log(), timeout=5,
                      what="the conflict in %s's log" % n.name)
+
+    def test_a_reload_keeps_the_catalogue_and_max_objects_takes_a_restart(self):
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files in its catalogue")
+        before = page(self.a, "/_/catalogue")
+        self.a.config["cluster"]["max_objects"] = 5000
+        self.a.write_config()
+        self.a.signal_master(signal.SIGHUP)
+        wait_for(lambda: "a new max_objects takes a restart; still 1048576"
+                 in self.a.log(), timeout=10, what="the warning")
+        wait_for(lambda: "reloaded:" in self.a.log(), timeout=10,
+                 what="the reload")
+        self.assertEqual(page(self.a, "/_/catalogue"), before)
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 1 << 20)
+        self.a.stop()
+        self.a.start()
+        wait_for(lambda: metric(self.a, "shoal_catalogue_names") == 2,
+                 timeout=10, what="a's files after the restart")
+        self.assertEqual(page(self.a, "/_/cluster")["catalogue"]
+                         ["max_objects"], 5000)
