@@ -977,7 +977,10 @@ replicate_news_locked(struct replicate *r)
 		memset(&w, 0, sizeof(w));
 		memcpy(w.cw_owner, o->ro_name, sizeof(w.cw_owner));
 		w.cw_inc = inc;
-		w.cw_after = o->ro_seq;
+		/* A backlog (the member's facts still coming in) is the
+		 * walk's; the latest facts are looked at now. */
+		w.cw_after = seq - o->ro_seq > REPLICATE_NEWS_MAX ?
+		    seq - REPLICATE_NEWS_MAX : o->ro_seq;
 		n = catalogue_delta_locked(r->r_cat, &w, &ch, r->r_news,
 		    REPLICATE_NEWS_MAX, SIZE_MAX);
 		if (n <= 0 || ch.cc_from != w.cw_after) {
