@@ -119,8 +119,9 @@ gossip_cat_answer(struct cluster *cl, const struct gossip_msg *in,
 		n = catalogue_delta_locked(cat, &in->gm_wants[i], &gc->gc_chunk,
 		    out->gm_facts + used, GOSSIP_ANSWER_FACTS - used,
 		    GOSSIP_CAT_BUDGET - spent);
-		if (n < 0 || (n == 0 &&
-		    gc->gc_chunk.cc_to == in->gm_wants[i].cw_after)) {
+		/* An empty delta says nothing; an empty resync says the
+		 * owner holds nothing now, which the asker must hear. */
+		if (n < 0 || (n == 0 && gc->gc_chunk.cc_from != 0)) {
 			memset(gc, 0, sizeof(*gc));
 			continue;
 		}

@@ -277,9 +277,13 @@ peer_upload(struct peer_conn *pc, bool from_loop)
 		}
 	}
 	if (pc->pc_body_end) {
-		/* All of it is out: now the answer, within the deadline. A
-		 * last send without MSG_MORE is not needed: TCP_NODELAY
-		 * pushes what MSG_MORE held once no more is corked. */
+		int one = 1;
+
+		/* All of it is out: now the answer, within the deadline.
+		 * What MSG_MORE held back waits for a send without it, or
+		 * for 200 ms: setting TCP_NODELAY again pushes it now. */
+		(void)setsockopt(pc->pc_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 		pc->pc_state = PC_HEAD;
 		loop_set_events(peer_loop(pc), pc->pc_fd, POLLIN);
 		loop_timer_set(peer_loop(pc), &pc->pc_timer, pc->pc_timeout_ms,

@@ -578,6 +578,38 @@ START_TEST(upload_chunked)
 }
 END_TEST
 
+/* A body smaller than a segment, ended by peer_conn_send_end(), goes out
+ * at once: what MSG_MORE held back is pushed when the body ends, instead
+ * of after the kernel's 200 ms (every gossip exchange waited for it). */
+START_TEST(upload_small_body_is_not_held_back)
+{
+	static const char head[] = "POST /_/gossip HTTP/1.1\r\nHost: p\r\n"
+	    "Content-Length: 300\r\n\r\n";
+	static char up[300];
+	struct peer *p;
+	int64_t t0;
+	int i;
+
+	pattern(up, sizeof(up), 4);
+	fake_answer_all(&fake, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+	    "\r\n", 0, 0);
+	p = start_one(&fake, 2000);
+	for (i = 0; i < 3; i++) {	/* fresh, then pooled connections */
+		memset(&ex1, 0, sizeof(ex1));
+		ex1.up = up;
+		ex1.up_len = sizeof(up);
+		ex1.piece = sizeof(up);
+		t0 = loop_clock_ms();
+		ex_run(&ex1, p, head, PEER_REQ_BODY, 2000);
+		ck_assert_int_eq(ex1.dones, 1);
+		ck_assert_msg(loop_clock_ms() - t0 < 150, "exchange %d took %lld "
+		    "ms", i, (long long)(loop_clock_ms() - t0));
+	}
+	ck_assert_uint_eq(fake_nreqs(&fake), 3);
+	ck_assert_uint_eq(fake.fp_reqs[2].fr_body.len, sizeof(up));
+}
+END_TEST
+
 /* Several MiB through small socket buffers: the producer's pieces wait
  * in the connection, and on_send comes only once each is out. */
 START_TEST(upload_large_with_backpressure)
@@ -834,6 +866,7 @@ main(void)
 	    unresolved_peer_refused_from_the_loop));
 	up = check_main_tcase("request bodies", peer_fixture_setup, teardown,
 	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
+	    upload_small_body_is_not_held_back,
 	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
 	    upload_early_answer));
 	tcase_set_timeout(up, 10);
