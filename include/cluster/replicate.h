@@ -11,6 +11,12 @@
  * is the winner), then announced. When a holder dies, the ranking over
  * the alive members brings the next node in, so the count comes back.
  *
+ * Besides the walk (REPLICATE_WALK_BUDGET versions a tick: a million
+ * versions are all seen every minute), each tick looks at the facts the
+ * alive members announced since the last one (catalogue deltas, as gossip
+ * sends them), so that a new version is pulled within a tick of its news
+ * whatever the size of the table.
+ *
  * At most REPLICATE_PULLS_MAX pulls at once, each bounded by a deadline
  * that grows with the size. A version whose pull failed waits a while
  * before it is tried again (from another holder when there is one).

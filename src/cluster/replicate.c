@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,15 @@
 #define REPLICATE_HOLDERS 4		/* holders remembered per version */
 #define REPLICATE_FAILS 256		/* versions waiting to be retried */
 #define REPLICATE_LOSERS 4096		/* losers handed to the holdings */
+#define REPLICATE_NEWS_MAX 256		/* new facts looked at per tick */
+#define REPLICATE_NAME_VERSIONS 8	/* versions of a new fact's name */
+
+/* What this node has looked at of a member's facts (the fast path). */
+struct rep_owner {
+	char ro_name[MEMBER_NAME_MAX];	/* "" : not tracked yet */
+	uint64_t ro_inc;
+	uint64_t ro_seq;
+};
 
 /* A version to pull, as the walk saw it. */
 struct rep_want {
@@ -134,11 +144,15 @@ struct replicate {
 	bool r_members_read;
 	char (*r_names)[MEMBER_NAME_MAX];
 	const char **r_nodes;
+	uint32_t *r_slots;		/* each one's slot in the member table */
 	size_t r_nnodes;
+	struct rep_owner *r_owners;	/* by member slot */
+	struct cat_fact_msg *r_news;	/* REPLICATE_NEWS_MAX */
 
 	/* the walk */
 	uint32_t r_cursor;
 	uint64_t r_pending;		/* wanted in the walk's current cycle */
+	bool r_walking;			/* visits count in r_pending */
 	struct rep_want *r_queue;	/* REPLICATE_QUEUE_MAX */
 	size_t r_nqueue;
 	struct rep_fail r_fails[REPLICATE_FAILS];
@@ -329,7 +343,8 @@ replicate_visit(void *arg, const struct cat_version_view *v)
 	    !replicate_chosen(v->vv_name, v->vv_name_len, r->r_nodes,
 	    r->r_nnodes, r->r_self, r->r_cfg->cluster.replicas))
 		return;
-	r->r_pending++;
+	if (r->r_walking)
+		r->r_pending++;
 	if (r->r_nqueue == REPLICATE_QUEUE_MAX || replicate_busy_with(r, v))
 		return;
 	f = replicate_fail_find(r, v->vv_name, v->vv_name_len, &v->vv_digest);
@@ -376,6 +391,7 @@ replicate_read_members(struct replicate *r)
 		memcpy(r->r_names[r->r_nnodes], m->m_facts.mf_name,
 		    MEMBER_NAME_MAX);
 		r->r_nodes[r->r_nnodes] = r->r_names[r->r_nnodes];
+		r->r_slots[r->r_nnodes] = i;
 		r->r_nnodes++;
 	}
 	r->r_members_version = mt->mt_version;
@@ -924,6 +940,66 @@ replicate_reap(struct replicate *r)
 	}
 }
 
+/*
+ * The fast path (catalogue lock held): the facts each alive member
+ * announced since the last tick, through the same deltas gossip uses,
+ * have their names' versions visited at once, so that a new version is
+ * pulled within a tick of its news, however long a walk of the whole
+ * table takes. What came before a member was first seen here, or before
+ * it restarted, is the walk's.
+ */
+static void
+replicate_news_locked(struct replicate *r)
+{
+	struct cat_version_view v[REPLICATE_NAME_VERSIONS];
+	struct cat_want w;
+	struct cat_chunk ch;
+	uint64_t inc, seq;
+	size_t k, m, nv;
+	int n, i;
+
+	for (k = 0; k < r->r_nnodes; k++) {
+		struct rep_owner *o = &r->r_owners[r->r_slots[k]];
+
+		if (strcmp(r->r_nodes[k], r->r_self) == 0)
+			continue;
+		catalogue_owner_locked(r->r_cat, r->r_nodes[k], &inc, &seq);
+		if (strcmp(o->ro_name, r->r_nodes[k]) != 0 ||
+		    inc != o->ro_inc || seq < o->ro_seq) {
+			snprintf(o->ro_name, sizeof(o->ro_name), "%s",
+			    r->r_nodes[k]);
+			o->ro_inc = inc;
+			o->ro_seq = seq;
+			continue;
+		}
+		if (seq == o->ro_seq)
+			continue;
+		memset(&w, 0, sizeof(w));
+		memcpy(w.cw_owner, o->ro_name, sizeof(w.cw_owner));
+		w.cw_inc = inc;
+		/* A backlog (the member's facts still coming in) is the
+		 * walk's; the latest facts are looked at now. */
+		w.cw_after = seq - o->ro_seq > REPLICATE_NEWS_MAX ?
+		    seq - REPLICATE_NEWS_MAX : o->ro_seq;
+		n = catalogue_delta_locked(r->r_cat, &w, &ch, r->r_news,
+		    REPLICATE_NEWS_MAX, SIZE_MAX);
+		if (n <= 0 || ch.cc_from != w.cw_after) {
+			o->ro_seq = seq;	/* a resync: the walk's */
+			continue;
+		}
+		o->ro_seq = ch.cc_to;
+		for (i = 0; i < n; i++) {
+			if (r->r_news[i].cm_gone)
+				continue;
+			nv = catalogue_versions_locked(r->r_cat,
+			    r->r_news[i].cm_name, r->r_news[i].cm_name_len, v,
+			    REPLICATE_NAME_VERSIONS);
+			for (m = 0; m < nv && m < REPLICATE_NAME_VERSIONS; m++)
+				replicate_visit(r, &v[m]);
+		}
+	}
+}
+
 static void
 replicate_on_tick(struct loop *loop, struct loop_timer *t)
 {
@@ -940,10 +1016,16 @@ replicate_on_tick(struct loop *loop, struct loop_timer *t)
 		return;
 	replicate_read_members(r);
 	r->r_now = loop_now(loop);
+	if (catalogue_lock(r->r_cat) == 0) {
+		replicate_news_locked(r);
+		catalogue_unlock(r->r_cat);
+	}
 	if (r->r_nqueue == 0 && catalogue_lock(r->r_cat) == 0) {
 		before = r->r_cursor;
+		r->r_walking = true;
 		visited = catalogue_walk_locked(r->r_cat, &r->r_cursor,
 		    REPLICATE_WALK_BUDGET, replicate_visit, r);
+		r->r_walking = false;
 		catalogue_unlock(r->r_cat);
 		/* A cycle is over when the cursor came back round. */
 		if (visited < REPLICATE_WALK_BUDGET || r->r_cursor <= before) {
@@ -981,6 +1063,9 @@ replicate_start(struct loop *loop, struct iopool *pool,
 	r->r_tmp_fd = r->r_state_fd = -1;
 	r->r_names = xcalloc(mt->mt_capacity, sizeof(*r->r_names));
 	r->r_nodes = xcalloc(mt->mt_capacity, sizeof(*r->r_nodes));
+	r->r_slots = xcalloc(mt->mt_capacity, sizeof(*r->r_slots));
+	r->r_owners = xcalloc(mt->mt_capacity, sizeof(*r->r_owners));
+	r->r_news = xcalloc(REPLICATE_NEWS_MAX, sizeof(*r->r_news));
 	r->r_queue = xcalloc(REPLICATE_QUEUE_MAX, sizeof(*r->r_queue));
 	r->r_losers = xcalloc(REPLICATE_LOSERS, sizeof(*r->r_losers));
 	if (members_lock(mt) == 0) {
@@ -1045,6 +1130,9 @@ replicate_free(struct replicate *r)
 	}
 	free(r->r_names);
 	free(r->r_nodes);
+	free(r->r_slots);
+	free(r->r_owners);
+	free(r->r_news);
 	free(r->r_queue);
 	free(r->r_losers);
 	if (r->r_state_fd != -1)

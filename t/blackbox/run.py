@@ -34,6 +34,16 @@ VALGRIND_SKIPS = {
         "gossip timeouts (see above)",
     "test_a_split_cluster_merges_again_when_the_network_heals":
         "gossip timeouts (see above)",
+    "test_files_in_root_are_catalogued_everywhere_and_follow_changes":
+        "gossip timeouts (see above)",
+    "test_replicas_are_pulled_and_come_back_after_the_origin_dies":
+        "gossip timeouts (see above)",
+    "test_two_nodes_with_different_bytes_for_one_name_keep_both":
+        "gossip timeouts (see above)",
+    "test_bytes_that_are_not_the_version_are_discarded":
+        "gossip timeouts (see above)",
+    "test_a_new_version_is_pulled_at_once_in_a_large_catalogue":
+        "gossip timeouts (see above), and a timing",
     "test_descriptor_limit_is_raised_for_max_connections":
         "valgrind keeps RLIMIT_NOFILE to itself: the limits the test reads "
         "in /proc/PID/limits are valgrind's, not the ones shoald set",
