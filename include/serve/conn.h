@@ -77,7 +77,7 @@ struct conn {
 
 	/* the request being handled */
 	struct http_message c_req;
-	char c_name[NAME_MAX_LEN + 1];
+	char c_name[NAME_TARGET_MAX + 1];	/* a name, or a node's path */
 	size_t c_name_len;
 	bool c_has_version;		/* GET /NAME?version=DIGEST */
 	struct digest c_version;

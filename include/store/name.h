@@ -10,6 +10,9 @@
 #include <stddef.h>
 
 #define NAME_MAX_LEN 255
+/* The longest path of the node's own endpoints after "/_/": a route
+ * ("replica/", "reserve/") and a whole file name. */
+#define NAME_TARGET_MAX (NAME_MAX_LEN + 32)
 
 enum name_kind {
 	NAME_FILE,	/* a valid file name, decoded into the caller's buffer */
@@ -22,11 +25,11 @@ enum name_kind {
  * Classifies a raw request target (origin-form, starting with "/"). A query
  * ("?...") is ignored. For NAME_FILE the decoded name is written to
  * out[0..NAME_MAX_LEN] with a terminating NUL and its length to *out_len.
- * For NAME_NODE, out holds the path after "/_/" (decoded the same way, but
- * may be empty). For NAME_INVALID, *reason is a static one-line reason.
+ * For NAME_NODE, out holds the path after "/_/" (decoded the same way, up
+ * to NAME_TARGET_MAX bytes, and may be empty). For NAME_INVALID, *reason is a static one-line reason.
  */
 enum name_kind name_from_target(const char *target, size_t len,
-    char out[NAME_MAX_LEN + 1], size_t *out_len, const char **reason);
+    char out[NAME_TARGET_MAX + 1], size_t *out_len, const char **reason);
 
 /* True when name[0..len) is a valid file name as it stands (no decoding):
  * used for directory listings and names from peers. */

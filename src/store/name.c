@@ -30,13 +30,13 @@ bad_byte(unsigned char c)
 }
 
 /*
- * Percent-decodes p[0..n) once into out (NUL-terminated, at most
- * NAME_MAX_LEN bytes) and checks each byte. A file name (`file`) may hold
+ * Percent-decodes p[0..n) once into out (NUL-terminated, at most max
+ * bytes) and checks each byte. A file name (`file`) may hold
  * no "/" and may not start with "."; a node path may hold "/". Returns
  * NULL or the reason for refusing.
  */
 static const char *
-decode(const char *p, size_t n, bool file, char out[NAME_MAX_LEN + 1],
+decode(const char *p, size_t n, bool file, char *out, size_t max,
     size_t *out_len)
 {
 	size_t i = 0, o = 0;
@@ -61,7 +61,7 @@ decode(const char *p, size_t n, bool file, char out[NAME_MAX_LEN + 1],
 		} else {
 			i++;
 		}
-		if (o == NAME_MAX_LEN)
+		if (o == max)
 			return "name too long";
 		if ((why = bad_byte(c)) != NULL)
 			return why;
@@ -79,7 +79,7 @@ decode(const char *p, size_t n, bool file, char out[NAME_MAX_LEN + 1],
 }
 
 enum name_kind
-name_from_target(const char *target, size_t len, char out[NAME_MAX_LEN + 1],
+name_from_target(const char *target, size_t len, char out[NAME_TARGET_MAX + 1],
     size_t *out_len, const char **reason)
 {
 	const char *query, *why;
@@ -98,11 +98,13 @@ name_from_target(const char *target, size_t len, char out[NAME_MAX_LEN + 1],
 	if (plen == 1)
 		return NAME_ROOT;
 	if (plen >= 3 && target[1] == '_' && target[2] == '/') {
-		why = decode(target + 3, plen - 3, false, out, out_len);
+		why = decode(target + 3, plen - 3, false, out, NAME_TARGET_MAX,
+		    out_len);
 		if (why == NULL)
 			return NAME_NODE;
 	} else {
-		why = decode(target + 1, plen - 1, true, out, out_len);
+		why = decode(target + 1, plen - 1, true, out, NAME_MAX_LEN,
+		    out_len);
 		if (why == NULL)
 			return NAME_FILE;
 	}
@@ -160,7 +162,7 @@ name_decode(const char *s, size_t len, char out[NAME_MAX_LEN + 1],
     size_t *out_len, const char **reason)
 {
 	const char *why = len == 0 ? "name is empty" :
-	    decode(s, len, true, out, out_len);
+	    decode(s, len, true, out, NAME_MAX_LEN, out_len);
 
 	if (why == NULL)
 		return 0;

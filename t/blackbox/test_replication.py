@@ -150,3 +150,15 @@ class ReplicationTest(NodeTest):
         self.assertEqual(r.header("Shoal-Copies"), "2")
         held = holders(nodes[1], "acked")
         self.assertEqual(len(held), 2, held)
+
+    def test_the_longest_name_is_reserved_and_replicated(self):
+        a, b, c = self.cluster(3, replicas=3)
+        name = "L" * 255
+        r = a.curl("/" + name, method="PUT", data=b"long\n")
+        self.assertEqual(r.status, 201, r.body)
+        for x in (a, b, c):
+            wait_for(lambda: len(holders(x, name)) == 3, timeout=15,
+                     what="three holders of the longest name at %s" %
+                     x.name)
+        self.assertEqual(c.curl("/" + name, method="PUT",
+                                data=b"again").status, 409)

@@ -17,7 +17,7 @@ struct bytes {
 };
 #define B(s)	{ s, sizeof(s) - 1 }
 
-static char out[NAME_MAX_LEN + 1];
+static char out[NAME_TARGET_MAX + 1];
 static size_t out_len;
 static const char *reason;
 
@@ -225,21 +225,23 @@ START_TEST(test_length)
 	memcpy(t + 1 + 3 * 255, "%41", 4);
 	ck_assert_invalid(t, "name too long");
 
-	/* the node path has the same bound */
+	/* the node path has room for a route and a whole name */
 	memcpy(t, "/_/", 3);
-	memset(t + 3, 'h', 256);
-	t[259] = '\0';
+	memset(t + 3, 'h', NAME_TARGET_MAX + 1);
+	t[3 + NAME_TARGET_MAX + 1] = '\0';
 	ck_assert_invalid(t, "name too long");
-	t[258] = '\0';
+	t[3 + NAME_TARGET_MAX] = '\0';
 	ck_assert_int_eq(classify(t), NAME_NODE);
-	ck_assert_uint_eq(out_len, 255);
+	ck_assert_uint_eq(out_len, NAME_TARGET_MAX);
 }
 END_TEST
 
-/* out is only ever written within NAME_MAX_LEN + 1 bytes */
+/* out is only ever written within NAME_MAX_LEN + 1 bytes for a file,
+ * NAME_TARGET_MAX + 1 for a node's path, which may hold a whole name
+ * after its route. */
 START_TEST(test_out_bounds)
 {
-	char big[NAME_MAX_LEN + 1 + 16];
+	char big[NAME_TARGET_MAX + 1 + 16];
 	char t[600];
 	size_t n;
 
@@ -249,6 +251,14 @@ START_TEST(test_out_bounds)
 	ck_assert_int_eq(name_from_target(t, sizeof(t), big, &n, &reason),
 	    NAME_INVALID);
 	for (n = NAME_MAX_LEN + 1; n < sizeof(big); n++)
+		ck_assert_int_eq(big[n], 'G');
+	memcpy(t, "/_/replica/", 11);
+	ck_assert_int_eq(name_from_target(t, 11 + NAME_MAX_LEN, big, &n,
+	    &reason), NAME_NODE);
+	ck_assert_uint_eq(n, 8 + NAME_MAX_LEN);
+	ck_assert_int_eq(name_from_target(t, sizeof(t), big, &n, &reason),
+	    NAME_INVALID);
+	for (n = NAME_TARGET_MAX + 1; n < sizeof(big); n++)
 		ck_assert_int_eq(big[n], 'G');
 }
 END_TEST
