@@ -346,29 +346,24 @@ END_TEST
 
 /* -- the catalogue ----------------------------------------------------- */
 
-static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The fingerprint of one version: its name, digest, origin, stamp and
- * sorted holders; a table's is the sum over its versions. */
+ * holders (summed: their order does not count); a table's is the sum
+ * over its versions. */
 static uint64_t
 version_print(const char *name, size_t len, const struct digest *d,
     const char *origin, uint64_t hlc, const char **holders, size_t nh)
 {
-	char buf[1024];
-	size_t n, k;
+	uint64_t f[5];
+	size_t k;
 
-	qsort(holders, nh, sizeof(holders[0]), cmp_name);
-	n = (size_t)snprintf(buf, sizeof(buf), "%.*s|%016llx%016llx|%s|%llu",
-	    (int)len, name, (unsigned long long)d->d_hi,
-	    (unsigned long long)d->d_lo, origin, (unsigned long long)hlc);
+	f[0] = XXH3_64bits(name, len);
+	f[1] = d->d_hi ^ (d->d_lo * 0x9e3779b97f4a7c15ULL);
+	f[2] = XXH3_64bits(origin, strlen(origin));
+	f[3] = hlc;
+	f[4] = nh;
 	for (k = 0; k < nh; k++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "|%s",
-		    holders[k]);
-	return XXH3_64bits(buf, n);
+		f[4] += XXH3_64bits(holders[k], strlen(holders[k]));
+	return XXH3_64bits(f, sizeof(f));
 }
 
 static void
