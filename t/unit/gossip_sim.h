@@ -8,6 +8,16 @@
  *
  * Node i is named "n<i>", at "10.0.<i/256>.<i%256>:8080"; node 0 is the
  * seed. Everything is seeded: a run is the same every time.
+ *
+ * The catalogue (sim_cat_start): each node also has a catalogue table
+ * (cluster/catalogue.c), and each exchange whose request and answer both
+ * pass carries the catalogue's anti-entropy: the node that starts it asks
+ * its target for what it lacks of every owner behind (catalogue_wants
+ * from the owners' announced (incarnation, seq), which the daemon's
+ * member facts carry; here read from the owners' tables), and applies
+ * the chunks of the answer, at most SIM_CAT_BUDGET bytes of facts. An
+ * answer gives only what its sender held when the round began (its
+ * "horizon"), so that news moves one hop a round, as between processes.
  */
 #ifndef SHOAL_T_GOSSIP_SIM_H
 #define SHOAL_T_GOSSIP_SIM_H
@@ -16,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/catalogue.h"
 #include "cluster/members.h"
 
 #define SIM_INTERVAL_MS 200
@@ -42,6 +53,7 @@ struct sim_node {
 	bool sn_seed;
 	struct member_news *sn_push;
 	size_t sn_npush;
+	struct catalogue *sn_cat;	/* with sim_cat_start */
 };
 
 struct sim {
@@ -69,7 +81,23 @@ struct sim {
 	uint64_t s_sent_lines;		/* digest lines */
 	uint64_t s_sent_news;		/* news entries, pushed or answered */
 	uint64_t s_exchanges;
+	/* the catalogue, with sim_cat_start */
+	int s_cat_n;			/* nodes with a table */
+	char (*s_cat_names)[16];	/* owner i is node i */
+	const char **s_cat_owners;
+	uint64_t *s_cat_inc, *s_cat_seq;	/* as the owners announce */
+	uint64_t *s_horizon;		/* [node * n + owner]: seq held */
+	struct cat_want *s_wants;
+	struct cat_fact_msg *s_facts;
+	uint64_t s_cat_bytes;		/* facts' and wants' wire bytes */
+	uint64_t s_cat_facts;		/* facts sent */
+	uint64_t s_cat_wants;		/* wants sent */
+	uint64_t s_cat_conflicts;	/* on_conflict calls, all nodes */
 };
+
+#define SIM_CAT_BUDGET (256 * 1024)	/* facts' bytes in one answer */
+#define SIM_CAT_FACTS_MAX 4096		/* facts in one answer */
+#define SIM_WANT_BYTES 40		/* a want on the wire */
 
 /* The bytes of a message's JSON (gossip_msg.h), near enough: a digest
  * line ["n123",1800000000000,123,"alive",1800000000000] and a news entry
@@ -166,7 +194,15 @@ sim_free(struct sim *s)
 	for (i = 0; i < s->s_n; i++) {
 		free(s->s_nodes[i].sn_mt);
 		free(s->s_nodes[i].sn_push);
+		free(s->s_nodes[i].sn_cat);
 	}
+	free(s->s_cat_names);
+	free(s->s_cat_owners);
+	free(s->s_cat_inc);
+	free(s->s_cat_seq);
+	free(s->s_horizon);
+	free(s->s_wants);
+	free(s->s_facts);
 	for (k = 0; k < s->s_nanswers; k++)
 		free(s->s_answers[k].sa_slots);
 	for (k = 0; k < s->s_nlate; k++)
@@ -202,6 +238,108 @@ sim_queue(struct sim_answer **q, size_t *n, size_t *cap,
 	(*q)[(*n)++] = *a;
 }
 
+static void
+sim_cat_conflict(void *arg, const char *name, size_t len,
+    const struct digest *winner, const struct digest *loser)
+{
+	(void)name;
+	(void)len;
+	(void)winner;
+	(void)loser;
+	((struct sim *)arg)->s_cat_conflicts++;
+}
+
+/* Gives nodes 0..s_n-1 an empty catalogue each, sized for `objects`. */
+static void
+sim_cat_start(struct sim *s, uint64_t objects)
+{
+	struct catalogue_params p;
+	int i, n = s->s_n;
+
+	catalogue_params_for(&p, objects, (unsigned)n, 1);
+	s->s_cat_n = n;
+	s->s_cat_names = calloc((size_t)n, sizeof(*s->s_cat_names));
+	s->s_cat_owners = calloc((size_t)n, sizeof(*s->s_cat_owners));
+	s->s_cat_inc = calloc((size_t)n, sizeof(uint64_t));
+	s->s_cat_seq = calloc((size_t)n, sizeof(uint64_t));
+	s->s_horizon = calloc((size_t)n * (size_t)n, sizeof(uint64_t));
+	s->s_wants = calloc((size_t)n, sizeof(*s->s_wants));
+	s->s_facts = calloc(SIM_CAT_FACTS_MAX, sizeof(*s->s_facts));
+	if (s->s_cat_names == NULL || s->s_cat_owners == NULL ||
+	    s->s_cat_inc == NULL || s->s_cat_seq == NULL ||
+	    s->s_horizon == NULL || s->s_wants == NULL || s->s_facts == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		snprintf(s->s_cat_names[i], sizeof(s->s_cat_names[i]), "n%d", i);
+		s->s_cat_owners[i] = s->s_cat_names[i];
+		s->s_nodes[i].sn_cat = calloc(1, catalogue_size(&p));
+		if (s->s_nodes[i].sn_cat == NULL ||
+		    catalogue_init(s->s_nodes[i].sn_cat, &p,
+		    s->s_cat_names[i], 1) != 0)
+			abort();
+	}
+}
+
+/* What the owners announce, and what each node holds of each, as the
+ * round begins. */
+static void
+sim_cat_snapshot(struct sim *s)
+{
+	int i, j, n = s->s_cat_n;
+	uint64_t inc;
+
+	for (j = 0; j < n; j++)
+		catalogue_self_seq_locked(s->s_nodes[j].sn_cat,
+		    &s->s_cat_inc[j], &s->s_cat_seq[j]);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			catalogue_owner_locked(s->s_nodes[i].sn_cat,
+			    s->s_cat_owners[j], &inc,
+			    &s->s_horizon[(size_t)i * (size_t)n + (size_t)j]);
+}
+
+/* a asks b for what it lacks; b answers from what it held when the round
+ * began, within the answer's budget; a applies it. */
+static void
+sim_cat_pull(struct sim *s, int a, int b)
+{
+	struct catalogue *ca = s->s_nodes[a].sn_cat;
+	const struct catalogue *cb = s->s_nodes[b].sn_cat;
+	size_t nw, k, j, left = SIM_CAT_BUDGET, bytes;
+	struct cat_chunk ch;
+	uint64_t hz;
+	int m;
+
+	nw = catalogue_wants_locked(ca, s->s_cat_owners, s->s_cat_inc,
+	    s->s_cat_seq, (size_t)s->s_cat_n, s->s_wants, (size_t)s->s_cat_n);
+	s->s_cat_wants += nw;
+	s->s_cat_bytes += nw * SIM_WANT_BYTES;
+	for (k = 0; k < nw && left >= 1024; k++) {
+		m = catalogue_delta_locked(cb, &s->s_wants[k], &ch, s->s_facts,
+		    SIM_CAT_FACTS_MAX, left);
+		if (m < 0)
+			continue;
+		/* Only what b held as the round began. */
+		hz = s->s_horizon[(size_t)b * (size_t)s->s_cat_n +
+		    (size_t)sim_node_of(ch.cc_owner)];
+		if (ch.cc_to > hz) {
+			if (hz <= ch.cc_from)
+				continue;
+			while (m > 0 && s->s_facts[m - 1].cm_seq > hz)
+				m--;
+			ch.cc_to = hz;
+		}
+		for (j = 0, bytes = 0; j < (size_t)m; j++)
+			bytes += CATALOGUE_FACT_WIRE_BYTES +
+			    s->s_facts[j].cm_name_len;
+		left = bytes < left ? left - bytes : 0;
+		s->s_cat_bytes += bytes;
+		s->s_cat_facts += (uint64_t)m;
+		catalogue_apply_locked(ca, &ch, s->s_facts, (size_t)m,
+		    sim_cat_conflict, s);
+	}
+}
+
 /* One exchange, from a to b: b takes in a's push and digest at once; its
  * answer is on its way until the end of the round (or of the next). */
 static void
@@ -226,6 +364,8 @@ sim_exchange(struct sim *s, int a, size_t ndigest, int b)
 	s->s_sent_news += n;
 	if (!sim_link(s, b, a))
 		return;
+	if (s->s_cat_n > 0)
+		sim_cat_pull(s, a, b);
 	ans.sa_from = b;
 	ans.sa_to = a;
 	ans.sa_n = n;
@@ -280,6 +420,8 @@ sim_round(struct sim *s)
 
 	s->s_now += SIM_INTERVAL_MS;
 	s->s_round++;
+	if (s->s_cat_n > 0)
+		sim_cat_snapshot(s);
 	s->s_late = NULL;
 	s->s_nlate = s->s_late_cap = 0;
 	for (i = 0; i < s->s_n; i++) {
