@@ -1448,9 +1448,11 @@ class Bench:
                            "check_gossip_sim")
         if os.access(sim, os.X_OK):
             out = subprocess.run([sim], capture_output=True, timeout=600,
-                                 env=dict(os.environ, CK_VERBOSITY="silent"))
+                                 env=dict(os.environ, CK_VERBOSITY="silent",
+                                          SHOAL_SIM_NODES="1000",
+                                          SHOAL_SIM_OBJECTS="10000"))
             for line in out.stdout.decode().splitlines():
-                if line.startswith("gossip sim:"):
+                if line.startswith(("gossip sim:", "catalogue sim:")):
                     self.say(line)
         else:
             self.say("gossip: the simulator is not built (make "

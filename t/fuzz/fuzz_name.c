@@ -3,7 +3,8 @@
  *
  * The input is a raw request target. Besides crashes and UB, the driver
  * checks that what name_from_target() calls a file name is one by
- * name_is_valid(), that the output stays within NAME_MAX_LEN + 1 bytes,
+ * name_is_valid(), that the output stays within NAME_MAX_LEN + 1 bytes
+ * (NAME_TARGET_MAX + 1 for a node's path),
  * that name_is_valid() and an unencoded "/NAME" target agree, and that
  * name_encode() round-trips: "/" + name_encode(x) decodes back to x
  * exactly when x is a valid name.
@@ -22,7 +23,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *t = (const char *)data;
-	char out[NAME_MAX_LEN + 1], out2[NAME_MAX_LEN + 1], *target;
+	char out[NAME_TARGET_MAX + 1], out2[NAME_TARGET_MAX + 1], *target;
 	char enc[1 + 3 * (NAME_MAX_LEN + 1) + 1];
 	size_t out_len, out2_len, enc_len, i;
 	const char *reason;
@@ -30,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool valid;
 
 	k = name_from_target(t, size, out, &out_len, &reason);
-	CHECK(out_len <= NAME_MAX_LEN);
+	CHECK(out_len <= (k == NAME_NODE ? NAME_TARGET_MAX : NAME_MAX_LEN));
 	CHECK(out[out_len] == '\0');
 	switch (k) {
 	case NAME_FILE:

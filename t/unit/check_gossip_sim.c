@@ -22,18 +22,24 @@
 #include "cluster/place.h"
 #include "gossip_sim.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SIM_CAT_NODES 200
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SIM_CAT_NODES 200
-#endif
-#endif
-#ifndef SIM_CAT_NODES
-#define SIM_CAT_NODES 1000
-#endif
-#define SIM_CAT_OBJECTS 10000
+/*
+ * The catalogue's simulation: SHOAL_SIM_NODES nodes announcing
+ * SHOAL_SIM_OBJECTS objects (the environment; `make sim` and the bench's
+ * gossip case run 1,000 and 10,000, about 40 s). make check runs a
+ * smaller cluster of the same shape, to stay within its time.
+ */
+#define SIM_CAT_NODES_CHECK 250
+#define SIM_CAT_OBJECTS_CHECK 2500
 #define SIM_CAT_HOLDERS 2
+
+static int
+sim_env(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+	int n = v != NULL ? atoi(v) : 0;
+
+	return n > 0 ? n : dflt;
+}
 
 #define SIM_MAX_ROUNDS 200
 
@@ -413,17 +419,18 @@ START_TEST(catalogue_everywhere_in_bounded_rounds)
 	const char **nodes;
 	struct sim s;
 	uint64_t expect = 0, hlc0 = hlc_from_ms(SIM_WALL0), prev, peak = 0;
-	int n = SIM_CAT_NODES, i, r = -1;
+	int n = sim_env("SHOAL_SIM_NODES", SIM_CAT_NODES_CHECK), i, r = -1;
+	int objects = sim_env("SHOAL_SIM_OBJECTS", SIM_CAT_OBJECTS_CHECK);
 	size_t order[SIM_CAT_HOLDERS], k;
 	char name[32];
 
 	sim_init(&s, n, 99);
 	sim_converged(&s, n);
-	sim_cat_start(&s, SIM_CAT_OBJECTS);
+	sim_cat_start(&s, objects);
 	nodes = s.s_cat_owners;
 	/* Each object at the two nodes its name ranks first; the first is
 	 * its origin, which stamped it. */
-	for (i = 0; i < SIM_CAT_OBJECTS; i++) {
+	for (i = 0; i < objects; i++) {
 		const char *h[SIM_CAT_HOLDERS];
 		struct digest d = { (uint64_t)i * 0x9e3779b97f4a7c15ULL,
 		    (uint64_t)i };
@@ -448,7 +455,7 @@ START_TEST(catalogue_everywhere_in_bounded_rounds)
 		if (s.s_cat_bytes - prev > peak)
 			peak = s.s_cat_bytes - prev;
 		prev = s.s_cat_bytes;
-		if (sim_cat_caught_up(&s, SIM_CAT_OBJECTS, SIM_CAT_OBJECTS *
+		if (sim_cat_caught_up(&s, objects, objects *
 		    SIM_CAT_HOLDERS)) {
 			r = s.s_round;
 			break;
@@ -457,7 +464,7 @@ START_TEST(catalogue_everywhere_in_bounded_rounds)
 	printf("catalogue sim: %d nodes, %d objects (%d holders each): every "
 	    "table complete in %d rounds; %.1f KB per node per round on "
 	    "average, %.1f KB in the busiest round; %.2f MB per node in all "
-	    "(%llu facts, %llu wants sent)\n", n, SIM_CAT_OBJECTS,
+	    "(%llu facts, %llu wants sent)\n", n, objects,
 	    SIM_CAT_HOLDERS, r, (double)s.s_cat_bytes / r / n / 1000,
 	    (double)peak / n / 1000, (double)s.s_cat_bytes / n / 1e6,
 	    (unsigned long long)s.s_cat_facts,
@@ -475,7 +482,7 @@ START_TEST(catalogue_everywhere_in_bounded_rounds)
 }
 END_TEST
 
-#define SPLIT_NODES 200
+#define SPLIT_NODES 100
 #define SPLIT_NAMES 50
 
 START_TEST(catalogue_split_gets_one_winner_everywhere)
