@@ -108,6 +108,15 @@ void cluster_render_metrics(struct cluster *cl, int64_t now_ms,
 
 void cluster_stat_add(uint64_t *counter, uint64_t n);
 
+/* The refusal counted for a signature's verdict (not AUTH_OK). */
+enum cluster_refusal cluster_refusal_of(int auth_verdict);
+
+/* A member's clock was found off by more than max_clock_skew: counts it,
+ * and says whether to warn now (once a minute per member, the member
+ * table's lock taken and let go here). */
+bool cluster_skew_warn_due(struct cluster *cl, const char *member,
+    int64_t now_ms);
+
 /* A stamp's millisecond (cluster/hlc.h) as RFC 3339 UTC,
  * "2026-12-03T10:17:23.123Z", in out[CLUSTER_TIME_LEN]. */
 #define CLUSTER_TIME_LEN 32

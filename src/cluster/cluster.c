@@ -26,6 +26,8 @@
 #include "peer/peer_table.h"
 #include "store/metrics.h"
 
+#define CLUSTER_SKEW_WARN_MS 60000	/* a member's clock: once a minute */
+
 #define CLUSTER_NONCES 65536		/* about 1,000 signed requests a second (auth.h) */
 #define CLUSTER_FORGET_MS (24 * 3600 * 1000LL)
 #define CLUSTER_STATE_FILE "members.json"
@@ -548,4 +550,44 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 	    "Gossip messages and version stamps from clocks off by more "
 	    "than max_clock_skew.", cluster_stat(&cs->cs_clock_skews));
 	cluster_catalogue_metrics(cl, out);
+}
+
+enum cluster_refusal
+cluster_refusal_of(int auth_verdict)
+{
+	switch ((enum auth_verdict)auth_verdict) {
+	case AUTH_MISSING:
+		return CLUSTER_REFUSED_UNSIGNED;
+	case AUTH_STALE:
+		return CLUSTER_REFUSED_STALE;
+	case AUTH_REPLAYED:
+		return CLUSTER_REFUSED_REPLAYED;
+	case AUTH_OTHER_CLUSTER:
+		return CLUSTER_REFUSED_OTHER_CLUSTER;
+	case AUTH_BUSY:
+	case AUTH_ERROR:
+		return CLUSTER_REFUSED_BUSY;
+	default:
+		return CLUSTER_REFUSED_BAD_SIGNATURE;
+	}
+}
+
+bool
+cluster_skew_warn_due(struct cluster *cl, const char *member, int64_t now_ms)
+{
+	struct members *mt = cl->cl_members;
+	struct member *m;
+	bool say = false;
+
+	cluster_stat_add(&cl->cl_stats->cs_clock_skews, 1);
+	if (members_lock(mt) != 0)
+		return false;
+	m = members_find_locked(mt, member);
+	if (m != NULL && (m->m_skew_warned_ms == 0 ||
+	    now_ms - m->m_skew_warned_ms >= CLUSTER_SKEW_WARN_MS)) {
+		m->m_skew_warned_ms = now_ms;
+		say = true;
+	}
+	members_unlock(mt);
+	return say;
 }

@@ -162,30 +162,10 @@ static struct server_cluster cluster_serve_ops = {
 	.sc_copies = cluster_serve_copies,
 };
 
-static enum cluster_refusal
-cluster_serve_refusal(enum auth_verdict v)
-{
-	switch (v) {
-	case AUTH_MISSING:
-		return CLUSTER_REFUSED_UNSIGNED;
-	case AUTH_STALE:
-		return CLUSTER_REFUSED_STALE;
-	case AUTH_REPLAYED:
-		return CLUSTER_REFUSED_REPLAYED;
-	case AUTH_OTHER_CLUSTER:
-		return CLUSTER_REFUSED_OTHER_CLUSTER;
-	case AUTH_BUSY:
-	case AUTH_ERROR:
-		return CLUSTER_REFUSED_BUSY;
-	default:
-		return CLUSTER_REFUSED_BAD_SIGNATURE;
-	}
-}
-
 bool
 cluster_serve_signed(struct conn *c, struct cluster *cl)
 {
-	uint8_t digest[AUTH_DIGEST_LEN], nonce[AUTH_NONCE_LEN];
+	uint8_t nonce[AUTH_NONCE_LEN];
 	enum auth_verdict v;
 
 	if ((c->c_req.has_content_length && c->c_req.content_length > 0) ||
@@ -194,14 +174,11 @@ cluster_serve_signed(struct conn *c, struct cluster *cl)
 		conn_send_text(c, 400, "this request takes no body", NULL);
 		return false;
 	}
-	if (auth_body_digest("", 0, digest) == -1)
-		v = AUTH_ERROR;
-	else
-		v = auth_verify_request(cl->cl_key, cl->cl_name, &c->c_req,
-		    digest, loop_wall_ms(), cl->cl_nonces, nonce);
+	v = auth_verify_request(cl->cl_key, cl->cl_name, &c->c_req, NULL,
+	    loop_wall_ms(), cl->cl_nonces, nonce);
 	if (v == AUTH_OK)
 		return true;
-	cluster_stat_add(&cl->cl_stats->cs_refused[cluster_serve_refusal(v)],
+	cluster_stat_add(&cl->cl_stats->cs_refused[cluster_refusal_of(v)],
 	    1);
 	log_debug("signed request from %s refused: %s", c->c_addr,
 	    auth_verdict_reason(v));

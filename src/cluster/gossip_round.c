@@ -51,7 +51,6 @@
 #define GOSSIP_SAVE_EVERY_MS 10000
 #define GOSSIP_PATH "/_/gossip"
 #define GOSSIP_CONFLICTS_MAX 256	/* logged and hooked per answer */
-#define GOSSIP_SKEW_WARN_MS 60000	/* an origin's clock: once a minute */
 
 struct gossip_seed {
 	char gs_name[PEER_NAME_MAX];	/* "host:port" */
@@ -451,21 +450,8 @@ gossip_stamp_refused(struct gossip_agent *ga, const struct cat_fact_msg *f,
     int64_t now_ms, int64_t wall_ms)
 {
 	struct cluster *cl = ga->ga_cl;
-	struct members *mt = cl->cl_members;
-	struct member *m;
-	bool say = false;
 
-	cluster_stat_add(&cl->cl_stats->cs_clock_skews, 1);
-	if (members_lock(mt) != 0)
-		return;
-	m = members_find_locked(mt, f->cm_origin);
-	if (m != NULL && (m->m_skew_warned_ms == 0 ||
-	    now_ms - m->m_skew_warned_ms >= GOSSIP_SKEW_WARN_MS)) {
-		m->m_skew_warned_ms = now_ms;
-		say = true;
-	}
-	members_unlock(mt);
-	if (say)
+	if (cluster_skew_warn_due(cl, f->cm_origin, now_ms))
 		log_warnx("cluster: %s stamped a version %.3f s ahead of this "
 		    "node's clock (more than max_clock_skew): not taken into "
 		    "the clock", f->cm_origin,

@@ -36,7 +36,6 @@
 
 #define GOSSIP_READ_CHUNK 16384
 #define GOSSIP_ANSWER_MAX 256		/* news in one answer */
-#define GOSSIP_SKEW_WARN_MS 60000	/* a member's clock: once a minute */
 /* Facts in one answer: the budget's worth of the shortest. */
 #define GOSSIP_ANSWER_FACTS (GOSSIP_CAT_BUDGET / \
 	(CATALOGUE_FACT_WIRE_BYTES + 1) + GOSSIP_WANTS_MAX)
@@ -58,26 +57,6 @@ gossip_refuse(struct conn *c, enum cluster_refusal why, int status,
 	log_debug("gossip from %s refused: %s", c->c_addr, reason);
 	conn_send_text(c, status, reason, status == 503 ?
 	    "Retry-After: 1\r\n" : NULL);
-}
-
-static enum cluster_refusal
-gossip_refusal_of(enum auth_verdict v)
-{
-	switch (v) {
-	case AUTH_MISSING:
-		return CLUSTER_REFUSED_UNSIGNED;
-	case AUTH_STALE:
-		return CLUSTER_REFUSED_STALE;
-	case AUTH_REPLAYED:
-		return CLUSTER_REFUSED_REPLAYED;
-	case AUTH_OTHER_CLUSTER:
-		return CLUSTER_REFUSED_OTHER_CLUSTER;
-	case AUTH_BUSY:
-	case AUTH_ERROR:
-		return CLUSTER_REFUSED_BUSY;
-	default:
-		return CLUSTER_REFUSED_BAD_SIGNATURE;
-	}
 }
 
 static void
@@ -147,25 +126,13 @@ gossip_check_clock(struct cluster *cl, const struct gossip_msg *in,
 {
 	struct members *mt = cl->cl_members;
 	int64_t skew, max = mt->mt_params.mp_max_skew_ms;
-	struct member *m;
-	bool say = false;
 
 	if (in->gm_wall_ms == 0)
 		return;
 	skew = (int64_t)in->gm_wall_ms - wall_ms;
 	if (skew <= max && skew >= -max)
 		return;
-	cluster_stat_add(&cl->cl_stats->cs_clock_skews, 1);
-	if (members_lock(mt) != 0)
-		return;
-	m = members_find_locked(mt, in->gm_from);
-	if (m != NULL && (m->m_skew_warned_ms == 0 ||
-	    now_ms - m->m_skew_warned_ms >= GOSSIP_SKEW_WARN_MS)) {
-		m->m_skew_warned_ms = now_ms;
-		say = true;
-	}
-	members_unlock(mt);
-	if (say)
+	if (cluster_skew_warn_due(cl, in->gm_from, now_ms))
 		log_warnx("cluster: the clock of %s is %+.3f s off this "
 		    "node's (more than max_clock_skew, %.3f s)", in->gm_from,
 		    (double)skew / 1000, (double)max / 1000);
@@ -199,7 +166,7 @@ gossip_answer(struct gossip_in *gi)
 		    digest, wall, cl->cl_nonces, req_nonce);
 	if (v != AUTH_OK) {
 		gossip_in_free(gi);
-		gossip_refuse(c, gossip_refusal_of(v), auth_verdict_status(v),
+		gossip_refuse(c, cluster_refusal_of(v), auth_verdict_status(v),
 		    auth_verdict_reason(v));
 		return;
 	}

@@ -18,6 +18,7 @@
 
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
+#include "cluster/cluster_serve.h"
 #include "cluster/replica_serve.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -183,22 +184,11 @@ replica_route(struct conn *c, const char *path)
 {
 	struct cluster *cl = replica_cluster;
 	const size_t plen = strlen(REPLICA_ROUTE);
-	uint8_t nonce[AUTH_NONCE_LEN];
 	struct digest version;
-	enum auth_verdict v;
 
 	(void)path;
-	request_skip_body(c);
-	v = auth_verify_request(cl->cl_key, cl->cl_name, &c->c_req, NULL,
-	    loop_wall_ms(), cl->cl_nonces, nonce);
-	if (v != AUTH_OK) {
-		log_debug("replica request from %s refused: %s", c->c_addr,
-		    auth_verdict_reason(v));
-		conn_send_text(c, auth_verdict_status(v),
-		    auth_verdict_reason(v), v == AUTH_BUSY ?
-		    "Retry-After: 1\r\n" : NULL);
+	if (!cluster_serve_signed(c, cl))
 		return;
-	}
 	if (c->c_req.method != HTTP_METHOD_GET) {
 		conn_send_text(c, 405, "method not allowed here",
 		    "Allow: GET\r\n");

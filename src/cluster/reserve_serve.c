@@ -204,12 +204,12 @@ reserve_send(struct server *s, struct peer *p, const char *method,
     const char *target, struct reserve_leg *l)
 {
 	struct cluster *cl = rs_cluster;
-	uint8_t digest[AUTH_DIGEST_LEN], nonce[AUTH_NONCE_LEN];
+	uint8_t nonce[AUTH_NONCE_LEN];
 	char sig[AUTH_SIGNATURE_SIZE];
 	struct buf head = { 0 };
 
-	if (auth_body_digest("", 0, digest) == -1 || auth_nonce(nonce) == -1 ||
-	    auth_sign_request(cl->cl_key, cl->cl_name, method, target, digest,
+	if (auth_nonce(nonce) == -1 ||
+	    auth_sign_request(cl->cl_key, cl->cl_name, method, target, NULL,
 	    loop_wall_ms(), nonce, sig, sizeof(sig)) == -1)
 		return false;
 	buf_printf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n"
