@@ -188,9 +188,15 @@ fuzz: fuzz-build
 	done
 
 check: SHELL := /bin/bash
-check: deps build/shoald build/asan/shoald
+# The plain and the sanitized unit suites run side by side (one core
+# each), each into its log, shown whole once both are done.
+check: deps build/shoald build/asan/shoald $(UNITS) $(SAN_UNITS)
 	@sh t/layers.sh
-	$(MAKE) --no-print-directory unit unit-asan
+	@$(MAKE) --no-print-directory unit > build/unit.log 2>&1 & plain=$$!; \
+	  $(MAKE) --no-print-directory unit-asan > build/unit-asan.log 2>&1; \
+	  san=$$?; wait $$plain; plain=$$?; \
+	  cat build/unit.log build/unit-asan.log; \
+	  test $$plain -eq 0 && test $$san -eq 0
 	$(MAKE) --no-print-directory blackbox blackbox-asan
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
 	    FUZZ_SECONDS=10
