@@ -55,7 +55,8 @@ struct server_reservation;
  */
 struct server_cluster {
 	/* The peers of s_peers that hold `version` of name[0..len) (NULL:
-	 * the name's winning version), alive, at most max, into out[].
+	 * the name's winning version), alive, at most max, into out[], the
+	 * heaviest for the name first (rendezvous).
 	 * Returns how many; *known says whether the catalogue knows the
 	 * name at all (any version, held anywhere). */
 	size_t (*sc_holders)(struct server *s, const char *name, size_t len,

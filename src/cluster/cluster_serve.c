@@ -12,6 +12,7 @@
 #include "cluster/cluster_serve.h"
 #include "cluster/hlc.h"
 #include "cluster/members.h"
+#include "cluster/place.h"
 #include "cluster/reserve_serve.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -87,19 +88,30 @@ cluster_serve_alive(char (*holders)[MEMBER_NAME_MAX], size_t n,
 	return out;
 }
 
+/*
+ * The alive holders, by their rendezvous weight for the name, heaviest
+ * first: a miss asks the first, so that the lookups of one name go to one
+ * holder (its cache stays warm) and those of many names spread over all.
+ */
 static size_t
 cluster_serve_holders(struct server *s, const char *name, size_t len,
     const struct digest *version, struct peer **out, size_t max, bool *known)
 {
 	char holders[CATALOGUE_HOLDERS_VIEW][MEMBER_NAME_MAX];
 	char addrs[CATALOGUE_HOLDERS_VIEW][MEMBER_ADDR_MAX];
+	const char *names[CATALOGUE_HOLDERS_VIEW];
+	size_t order[CATALOGUE_HOLDERS_VIEW];
 	size_t n, i, k = 0;
 
 	n = cluster_serve_holder_names(name, len, version, holders, known,
 	    NULL);
 	n = cluster_serve_alive(holders, n, addrs);
+	for (i = 0; i < n; i++)
+		names[i] = addrs[i];
+	n = place_rank(name, len, names, n, order, CATALOGUE_HOLDERS_VIEW);
 	for (i = 0; i < n && k < max; i++)
-		if ((out[k] = peer_set_find(s->s_peers, addrs[i])) != NULL)
+		if ((out[k] = peer_set_find(s->s_peers, addrs[order[i]])) !=
+		    NULL)
 			k++;
 	return k;
 }

@@ -30,7 +30,11 @@
 #define MISS_WAIT_RECLAIM 25	/* ticks between claims regardless */
 #define MISS_COPY_TRIES 2	/* "a copy is there" believed this often */
 
-#define MISS_HOLDERS_MAX 16	/* holders asked at once */
+/* Holders asked first: one, the heaviest for the name (server_cluster
+ * gives them in that order). Asking every holder would cost each of them
+ * a lookup and a discarded answer per miss; when the one asked does not
+ * have it, everyone is asked, the other holders included. */
+#define MISS_HOLDERS_MAX 1
 
 struct miss {
 	struct conn *m_conn;
@@ -150,7 +154,7 @@ miss_ask_everyone(struct miss *m)
 	miss_ask(m, NULL, 0);
 }
 
-/* The holders the catalogue names when it knows the name (a miss through
+/* A holder the catalogue names when it knows the name (a miss through
  * 64 members then costs about what a miss through one does), else every
  * peer and member at once. */
 static void
