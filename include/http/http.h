@@ -141,6 +141,12 @@ const struct http_header *http_find_header(const struct http_message *msg,
 /* The value of a hex digit (either case), or -1. */
 int http_hex_digit(unsigned char c);
 
+/* The value of the first parameter `key` ("key=value", '&'-separated) of
+ * the query of target[0..len), as it stands (not decoded), in *out;
+ * false when the target has none. */
+bool http_query_value(const char *target, size_t len, const char *key,
+    struct http_str *out);
+
 /* A byte of a token (RFC 9110 5.6.2 tchar): methods, header names. */
 bool http_is_tchar(unsigned char c);
 

@@ -40,18 +40,11 @@ static int replica_state_fd = -1;
 int
 replica_version_of(const char *target, size_t len, struct digest *d)
 {
-	const char *q = memchr(target, '?', len), *end = target + len, *p, *amp;
+	struct http_str v;
 
-	if (q == NULL)
+	if (!http_query_value(target, len, "version", &v))
 		return -1;
-	for (p = q + 1; p < end; p = amp + 1) {
-		amp = memchr(p, '&', (size_t)(end - p));
-		if (amp == NULL)
-			amp = end;
-		if ((size_t)(amp - p) > 8 && memcmp(p, "version=", 8) == 0)
-			return digest_parse(p + 8, (size_t)(amp - p) - 8, d);
-	}
-	return -1;
+	return digest_parse(v.p, v.len, d);
 }
 
 void
@@ -107,12 +100,7 @@ replica_job(struct iopool_job *job)
 	uint64_t hlc;
 
 	buf_reset(&c->c_job_out);
-	if (replica_version_of(c->c_req.target.p, c->c_req.target.len,
-	    &version) == -1) {
-		c->c_file.fi_fd = -1;	/* checked on the loop already */
-		c->c_file.fi_errno = ENOENT;
-		return;
-	}
+	version = c->c_version;		/* parsed by the route */
 	file_open(s->s_root_fd, c->c_name, -1, &c->c_file);
 	if (c->c_file.fi_fd != -1) {
 		bool known = c->c_file.fi_content;
@@ -184,7 +172,6 @@ replica_route(struct conn *c, const char *path)
 {
 	struct cluster *cl = replica_cluster;
 	const size_t plen = strlen(REPLICA_ROUTE);
-	struct digest version;
 
 	(void)path;
 	if (!cluster_serve_signed(c, cl))
@@ -204,10 +191,11 @@ replica_route(struct conn *c, const char *path)
 	memmove(c->c_name, c->c_name + plen, c->c_name_len - plen + 1);
 	c->c_name_len -= plen;
 	if (replica_version_of(c->c_req.target.p, c->c_req.target.len,
-	    &version) == -1) {
+	    &c->c_version) == -1) {
 		conn_send_text(c, 400, "?version= wants 32 hex digits", NULL);
 		return;
 	}
+	c->c_has_version = true;
 	conn_submit(c, replica_job, replica_job_done);
 }
 

@@ -330,41 +330,30 @@ static bool
 reserve_query(const struct http_str *t, const char *key, bool hex,
     char *out, size_t cap)
 {
-	const char *q = memchr(t->p, '?', t->len), *end = t->p + t->len;
-	size_t klen = strlen(key), vlen, i;
+	struct http_str v;
+	size_t i;
 
-	while (q != NULL && q < end) {
-		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp != NULL ? amp : end;
-
-		if ((size_t)(stop - p) > klen && memcmp(p, key, klen) == 0 &&
-		    p[klen] == '=') {
-			p += klen + 1;
-			vlen = (size_t)(stop - p);
-			if (!hex) {
-				if (vlen >= cap)
-					return false;
-				memcpy(out, p, vlen);
-				out[vlen] = '\0';
-				return true;
-			}
-			if (vlen % 2 != 0 || vlen / 2 >= cap)
-				return false;
-			for (i = 0; i < vlen / 2; i++) {
-				int hi = http_hex_digit((unsigned char)p[2 * i]);
-				int lo = http_hex_digit((unsigned char)p[2 * i +
-				    1]);
-
-				if (hi < 0 || lo < 0)
-					return false;
-				out[i] = (char)(hi << 4 | lo);
-			}
-			out[i] = '\0';
-			return true;
-		}
-		q = amp;
+	if (!http_query_value(t->p, t->len, key, &v))
+		return false;
+	if (!hex) {
+		if (v.len >= cap)
+			return false;
+		memcpy(out, v.p, v.len);
+		out[v.len] = '\0';
+		return true;
 	}
-	return false;
+	if (v.len % 2 != 0 || v.len / 2 >= cap)
+		return false;
+	for (i = 0; i < v.len / 2; i++) {
+		int hi = http_hex_digit((unsigned char)v.p[2 * i]);
+		int lo = http_hex_digit((unsigned char)v.p[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (char)(hi << 4 | lo);
+	}
+	out[i] = '\0';
+	return true;
 }
 
 static void

@@ -62,21 +62,14 @@ request_node(struct conn *c)
 static int
 request_version(struct conn *c)
 {
-	const struct http_str *t = &c->c_req.target;
-	const char *q = memchr(t->p, '?', t->len), *end = t->p + t->len;
+	struct http_str v;
 
-	while (q != NULL && q < end) {
-		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp != NULL ? amp : end;
-
-		if ((size_t)(stop - p) >= 8 && memcmp(p, "version=", 8) == 0) {
-			if (digest_parse(p + 8, (size_t)(stop - p - 8),
-			    &c->c_version) == -1)
-				return -1;
-			c->c_has_version = true;
-		}
-		q = amp;
-	}
+	if (!http_query_value(c->c_req.target.p, c->c_req.target.len,
+	    "version", &v))
+		return 0;
+	if (digest_parse(v.p, v.len, &c->c_version) == -1)
+		return -1;
+	c->c_has_version = true;
 	return 0;
 }
 
