@@ -188,16 +188,25 @@ fuzz: fuzz-build
 	done
 
 check: SHELL := /bin/bash
-# The plain and the sanitized unit suites run side by side (one core
-# each), each into its log, shown whole once both are done.
-check: deps build/shoald build/asan/shoald $(UNITS) $(SAN_UNITS)
+# Everything is built first, two jobs at a time (CI calls plain `make
+# check`). The plain and the sanitized suites then run side by side (one
+# core each; the black-box tests mostly wait on sockets and timers), each
+# into its log, shown whole once both are done.
+check: deps
+	@$(MAKE) --no-print-directory -j2 build/shoald build/asan/shoald \
+	    $(UNITS) $(SAN_UNITS) $(FUZZERS)
 	@sh t/layers.sh
 	@$(MAKE) --no-print-directory unit > build/unit.log 2>&1 & plain=$$!; \
 	  $(MAKE) --no-print-directory unit-asan > build/unit-asan.log 2>&1; \
 	  san=$$?; wait $$plain; plain=$$?; \
 	  cat build/unit.log build/unit-asan.log; \
 	  test $$plain -eq 0 && test $$san -eq 0
-	$(MAKE) --no-print-directory blackbox blackbox-asan
+	@$(MAKE) --no-print-directory blackbox > build/blackbox.log 2>&1 & \
+	  plain=$$!; \
+	  $(MAKE) --no-print-directory blackbox-asan > build/blackbox-asan.log \
+	    2>&1; san=$$?; wait $$plain; plain=$$?; \
+	  cat build/blackbox.log build/blackbox-asan.log; \
+	  test $$plain -eq 0 && test $$san -eq 0
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
 	    FUZZ_SECONDS=10
 

@@ -1462,9 +1462,12 @@ class Bench:
 
     # -- the catalogue ----------------------------------------------------
     def start_cluster(self, prefix, n, root_of, name="bench", extra=(),
-                      save=True):
+                      save=True, front=None):
         """n members on loopback (workers 1, io_threads 1), member i
         naming member (i-1)/2 as its seed; root_of(i) is member i's ROOT.
+        Every member shares the peers' CPU but member `front`, which gets
+        the server's CPU and io_threads, as the reference it is compared
+        with does.
         Returns them once all n count n alive members."""
         key = "bench-catalogue-key-" + "0123456789" * 4
 
@@ -1478,8 +1481,9 @@ class Bench:
         for i in range(n):
             seed = nodes[(i - 1) // 2] if i > 0 else None
             nodes.append(self.start_shoald(
-                "%s%02d" % (prefix, i), root_of(i), self.cpu_peer_(),
-                io_threads=1, wait=False, save=save, extra=cluster(seed)))
+                "%s%02d" % (prefix, i), root_of(i),
+                self.cpu_srv() if i == front else self.cpu_peer_(),
+                io_threads=None if i == front else 1, wait=False, save=save, extra=cluster(seed)))
         for x in nodes:
             wait_port(x, "/_/health", timeout=60)
         deadline = time.monotonic() + 120
@@ -1514,7 +1518,7 @@ class Bench:
         # Member 0 holds the file; the front is the last member.
         roots = {0: root, n - 1: self.make_root("root-cat-front", {})}
         nodes = self.start_cluster("cat", n, lambda i: roots.get(i, empty),
-                                   save=False)
+                                   save=False, front=n - 1)
         holder, front = nodes[0], nodes[-1]
         ref = self.start_shoald("cat-ref", self.make_root("root-cat-ref",
                                                           {}),

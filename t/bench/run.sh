@@ -74,6 +74,16 @@ if [ -n "$missing" ]; then
 	[ "$rc" = 0 ] || { echo "t/bench: apt-get failed ($rc)"; exit 1; }
 fi
 
+# Every shoald of the cluster cases (64 members, 2 processes each) takes
+# an inotify instance per process for its open-file cache; Debian's
+# default of 128 per user would turn the cache off on half of them, as an
+# operator running that many nodes on one host would not leave it.
+inotify=/proc/sys/fs/inotify/max_user_instances
+if [ -w "$inotify" ] && [ "$(cat "$inotify")" -lt 1024 ]; then
+	echo "t/bench: fs.inotify.max_user_instances $(cat "$inotify") -> 1024"
+	echo 1024 >"$inotify"
+fi
+
 SHOALD="${SHOALD:-build/shoald}"
 if [ ! -x "$SHOALD" ]; then
 	echo "t/bench: $SHOALD is missing; run 'make bench' (it builds it)"
