@@ -44,12 +44,14 @@ struct loop;
 #define HOLDINGS_SLICE 512		/* ROOT entries examined per job */
 #define HOLDINGS_BATCH_MS 50		/* events gathered before a batch */
 #define HOLDINGS_PENDING_MAX 65536	/* names waiting; more: a rescan */
+#define HOLDINGS_SURPLUS_MAX 256	/* surplus replicas waiting */
 
 struct holdings_stats {
 	uint64_t hs_announced;		/* announcements that were news */
 	uint64_t hs_withdrawn;
 	uint64_t hs_moved_aside;	/* losers moved from ROOT */
 	uint64_t hs_copies_dropped;	/* saved copies of losers removed */
+	uint64_t hs_surplus_dropped;	/* replicas too many removed */
 	uint64_t hs_digests;		/* content digests computed */
 	uint64_t hs_scans;		/* full scans of ROOT finished */
 };
@@ -69,6 +71,20 @@ struct holdings *holdings_start(struct loop *loop, struct iopool *pool,
 /* Has `name[0..len)` examined soon (a conflict, a loser met by a walk, a
  * file placed by a pull). */
 void holdings_examine(struct holdings *h, const char *name, size_t len);
+
+/*
+ * Removes ROOT's file `name` as a replica too many (the replication walk
+ * found that the members the name's ranking chooses all hold version d,
+ * and this node is not one of them). The job looks again before it
+ * removes anything: only a regular file sealed with d, not a saved copy,
+ * whose recorded origin is another node, and still the file it looked
+ * at (file_remove_copy()); the name is then examined, so that the fact
+ * is withdrawn. Originals (uploaded here, or put in ROOT by an operator)
+ * are never removed. At most HOLDINGS_SURPLUS_MAX wait; more are left
+ * to the walk's next lap.
+ */
+void holdings_drop_surplus(struct holdings *h, const char *name, size_t len,
+    const struct digest *d);
 
 /* The gossip_conflict_fn of gossip_round.h: `arg` is the holdings. */
 void holdings_on_conflict(void *arg, const char *name, size_t len,

@@ -69,6 +69,18 @@ struct replicate *replicate_start(struct loop *loop, struct iopool *pool,
 bool replicate_chosen(const char *name, size_t len, const char *const *nodes,
     size_t n, const char *self, int replicas);
 
+/*
+ * Whether this node's copy of a version is one too many: its origin is
+ * another node, this node is not among the first `replicas` of
+ * nodes[0..n) for the name, there are that many, and every one of them
+ * is alive (alive[i] for nodes[i]) and among holders[0..nholders). Pure:
+ * the walk's rule, exposed for the tests.
+ */
+bool replicate_surplus(const char *name, size_t len,
+    const char *const *nodes, const bool *alive, size_t n, const char *self,
+    int replicas, const char *origin, const char *const *holders,
+    size_t nholders);
+
 /* The deadline of a pull of `size` bytes, in ms. */
 int64_t replicate_deadline_ms(uint64_t size, int64_t peer_timeout_ms);
 

@@ -59,6 +59,7 @@ struct metrics_slot {
 	uint64_t ms_replication_ok;
 	uint64_t ms_replication_failed;
 	uint64_t ms_replication_bytes;
+	uint64_t ms_replication_surplus;	/* replicas beyond the count removed */
 	int64_t ms_replication_pending;	/* gauge: versions to pull */
 };
 

@@ -40,6 +40,7 @@
 #include "event/loop.h"
 #include "store/file.h"
 #include "store/index.h"
+#include "store/metrics.h"
 #include "store/name.h"
 #include "store/versions.h"
 
@@ -84,6 +85,8 @@ struct holdings {
 	/* names waiting for the next batch (loop) */
 	char **h_pending;
 	size_t h_npending, h_pending_cap;
+	struct holdings_surplus *h_surplus;	/* HOLDINGS_SURPLUS_MAX */
+	size_t h_nsurplus;
 
 	/* job */
 	struct iopool_job h_job;
@@ -93,6 +96,8 @@ struct holdings {
 	DIR *h_dir;			/* ROOT, while scanning it */
 	char **h_batch;
 	size_t h_nbatch;
+	struct holdings_surplus *h_surplus_batch; /* HOLDINGS_SURPLUS_MAX */
+	size_t h_nsurplus_batch;
 	uint64_t h_check_inc;		/* this node's facts before the scan */
 	uint64_t h_check_upto;
 	uint64_t h_check_after;		/* the check's cursor */
@@ -101,6 +106,12 @@ struct holdings {
 };
 
 static void holdings_next(struct holdings *h);
+
+/* A replica to remove as one too many (holdings_drop_surplus). */
+struct holdings_surplus {
+	char hs_name[NAME_MAX_LEN + 1];
+	struct digest hs_digest;
+};
 
 /* Read by the job, set by the loop. */
 static bool
@@ -312,6 +323,37 @@ holdings_examine_now(struct holdings *h, const char *name)
 		holdings_drop_copy(h, name, len, &r);
 }
 
+/* A replica too many goes, when ROOT's file still is one (holdings.h). */
+static void
+holdings_drop_surplus_now(struct holdings *h, const struct holdings_surplus *sp)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+	struct holdings_root r;
+	int rm;
+
+	holdings_look_root(h, sp->hs_name, &r);
+	if (!r.hr_file || r.hr_copy || !r.hr_digest_ok ||
+	    !digest_equal(&r.hr_digest, &sp->hs_digest) ||
+	    strcmp(r.hr_origin, h->h_self) == 0)
+		return;
+	rm = file_remove_copy(h->h_root_fd, h->h_tmp_fd, sp->hs_name,
+	    &r.hr_id);
+	if (rm == -1) {
+		log_warn("catalogue: removing %s, a replica too many",
+		    sp->hs_name);
+		return;
+	}
+	if (rm == 0) {
+		holdings_count(&h->h_stats.hs_surplus_dropped, 1);
+		metrics_add(&metrics_mine()->ms_replication_surplus, 1);
+		digest_hex(&sp->hs_digest, hex);
+		log_info("catalogue: removed %s version %s: a replica beyond "
+		    "cluster.replicas, the members chosen for it hold it",
+		    sp->hs_name, hex);
+	}
+	holdings_examine_now(h, sp->hs_name);
+}
+
 /* -- the phases (pool thread) ------------------------------------------ */
 
 static int
@@ -451,6 +493,9 @@ holdings_work(struct iopool_job *job)
 
 	h->h_step_done = false;
 	if (h->h_kind == HOLDINGS_JOB_BATCH) {
+		for (k = 0; k < h->h_nsurplus_batch && !holdings_stopping(h);
+		    k++)
+			holdings_drop_surplus_now(h, &h->h_surplus_batch[k]);
 		for (k = 0; k < h->h_nbatch && !holdings_stopping(h); k++)
 			holdings_examine_now(h, h->h_batch[k]);
 		return;
@@ -493,6 +538,7 @@ holdings_done(struct iopool_job *job)
 		free(h->h_batch);
 		h->h_batch = NULL;
 		h->h_nbatch = 0;
+		h->h_nsurplus_batch = 0;
 	} else if (h->h_step_done) {
 		switch (h->h_phase) {
 		case HOLDINGS_VERSIONS:
@@ -544,11 +590,15 @@ holdings_next(struct holdings *h)
 		holdings_free_names(h->h_pending, h->h_npending);
 		h->h_npending = 0;
 	}
-	if (h->h_npending > 0) {
+	if (h->h_npending > 0 || h->h_nsurplus > 0) {
 		h->h_batch = h->h_pending;
 		h->h_nbatch = h->h_npending;
 		h->h_pending = NULL;
 		h->h_npending = h->h_pending_cap = 0;
+		memcpy(h->h_surplus_batch, h->h_surplus,
+		    h->h_nsurplus * sizeof(*h->h_surplus));
+		h->h_nsurplus_batch = h->h_nsurplus;
+		h->h_nsurplus = 0;
 		holdings_submit(h, HOLDINGS_JOB_BATCH);
 		return;
 	}
@@ -614,6 +664,30 @@ holdings_examine(struct holdings *h, const char *name, size_t len)
 }
 
 void
+holdings_drop_surplus(struct holdings *h, const char *name, size_t len,
+    const struct digest *d)
+{
+	struct holdings_surplus *sp;
+	size_t k;
+
+	if (h == NULL || h->h_stopping || len > NAME_MAX_LEN)
+		return;
+	for (k = 0; k < h->h_nsurplus; k++)
+		if (strlen(h->h_surplus[k].hs_name) == len &&
+		    memcmp(h->h_surplus[k].hs_name, name, len) == 0)
+			return;
+	if (h->h_nsurplus == HOLDINGS_SURPLUS_MAX)
+		return;
+	sp = &h->h_surplus[h->h_nsurplus++];
+	memcpy(sp->hs_name, name, len);
+	sp->hs_name[len] = '\0';
+	sp->hs_digest = *d;
+	if (h->h_timer.lt_index == 0)
+		loop_timer_set(h->h_loop, &h->h_timer, HOLDINGS_BATCH_MS,
+		    holdings_on_timer);
+}
+
+void
 holdings_on_conflict(void *arg, const char *name, size_t len,
     const struct digest *winner, const struct digest *loser)
 {
@@ -673,6 +747,9 @@ holdings_start(struct loop *loop, struct iopool *pool,
 	h->h_tmp_fd = h->h_state_fd = h->h_inotify_fd = -1;
 	h->h_full_warned = -1;
 	h->h_facts = xcalloc(HOLDINGS_SLICE, sizeof(*h->h_facts));
+	h->h_surplus = xcalloc(HOLDINGS_SURPLUS_MAX, sizeof(*h->h_surplus));
+	h->h_surplus_batch = xcalloc(HOLDINGS_SURPLUS_MAX,
+	    sizeof(*h->h_surplus_batch));
 	if (members_lock(mt) == 0) {
 		snprintf(h->h_self, sizeof(h->h_self), "%s",
 		    members_self(mt)->m_facts.mf_name);
@@ -757,6 +834,8 @@ holdings_free(struct holdings *h)
 	holdings_free_names(h->h_batch, h->h_nbatch);
 	free(h->h_batch);
 	free(h->h_facts);
+	free(h->h_surplus);
+	free(h->h_surplus_batch);
 	if (h->h_state_fd != -1)
 		close(h->h_state_fd);
 	if (h->h_tmp_fd != -1)

@@ -232,6 +232,13 @@ replica_metrics(struct server *s, struct buf *out)
 	buf_printf(out, "shoal_replication_bytes_total %llu\n",
 	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
 	    ms_replication_bytes)));
+	metrics_family(out, "shoal_replication_surplus_total",
+	    "Replicas removed from this node because the members the name's "
+	    "ranking chooses all held the version (copies made while the "
+	    "cluster was forming or changing).", "counter");
+	buf_printf(out, "shoal_replication_surplus_total %llu\n",
+	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
+	    ms_replication_surplus)));
 	metrics_family(out, "shoal_replication_pending",
 	    "Versions this node is chosen to hold and does not, as of the "
 	    "last walk of the catalogue.", "gauge");

@@ -145,6 +145,7 @@ struct replicate {
 	char (*r_names)[MEMBER_NAME_MAX];
 	const char **r_nodes;
 	uint32_t *r_slots;		/* each one's slot in the member table */
+	bool *r_alive;			/* each one alive, not suspect */
 	size_t r_nnodes;
 	struct rep_owner *r_owners;	/* by member slot */
 	struct cat_fact_msg *r_news;	/* REPLICATE_NEWS_MAX */
@@ -184,6 +185,33 @@ replicate_chosen(const char *name, size_t len, const char *const *nodes,
 		if (strcmp(nodes[order[i]], self) == 0)
 			return true;
 	return false;
+}
+
+bool
+replicate_surplus(const char *name, size_t len, const char *const *nodes,
+    const bool *alive, size_t n, const char *self, int replicas,
+    const char *origin, const char *const *holders, size_t nholders)
+{
+	size_t order[64], k, i, j;
+
+	if (replicas <= 0 || replicas > 64 || strcmp(origin, self) == 0)
+		return false;
+	k = place_rank(name, len, nodes, n, order, (size_t)replicas);
+	if (k < (size_t)replicas)
+		return false;
+	for (i = 0; i < k; i++) {
+		const char *node = nodes[order[i]];
+
+		/* A suspect chosen member may be gone with its copy. */
+		if (strcmp(node, self) == 0 || !alive[order[i]])
+			return false;
+		for (j = 0; j < nholders; j++)
+			if (strcmp(holders[j], node) == 0)
+				break;
+		if (j == nholders)
+			return false;
+	}
+	return true;
 }
 
 int64_t
@@ -337,6 +365,14 @@ replicate_visit(void *arg, const struct cat_version_view *v)
 	/* A loser held here: out of ROOT, if it is there. */
 	if (mine && !v->vv_winner && !replicate_loser_seen(r, v))
 		holdings_examine(r->r_holdings, v->vv_name, v->vv_name_len);
+	/* A replica made while the ranking was another (members joined
+	 * since) goes once the chosen members all hold the version. */
+	if (mine && v->vv_winner && v->vv_nholders <= listed &&
+	    replicate_surplus(v->vv_name, v->vv_name_len, r->r_nodes,
+	    r->r_alive, r->r_nnodes, r->r_self, r->r_cfg->cluster.replicas,
+	    v->vv_origin, v->vv_holders, listed))
+		holdings_drop_surplus(r->r_holdings, v->vv_name,
+		    v->vv_name_len, &v->vv_digest);
 	/* Holders past the view's list may include this node: it cannot
 	 * tell, and does not pull what it may hold. */
 	if (mine || v->vv_nholders > listed ||
@@ -392,6 +428,7 @@ replicate_read_members(struct replicate *r)
 		    MEMBER_NAME_MAX);
 		r->r_nodes[r->r_nnodes] = r->r_names[r->r_nnodes];
 		r->r_slots[r->r_nnodes] = i;
+		r->r_alive[r->r_nnodes] = m->m_state == MEMBER_ALIVE;
 		r->r_nnodes++;
 	}
 	r->r_members_version = mt->mt_version;
@@ -1064,6 +1101,7 @@ replicate_start(struct loop *loop, struct iopool *pool,
 	r->r_names = xcalloc(mt->mt_capacity, sizeof(*r->r_names));
 	r->r_nodes = xcalloc(mt->mt_capacity, sizeof(*r->r_nodes));
 	r->r_slots = xcalloc(mt->mt_capacity, sizeof(*r->r_slots));
+	r->r_alive = xcalloc(mt->mt_capacity, sizeof(*r->r_alive));
 	r->r_owners = xcalloc(mt->mt_capacity, sizeof(*r->r_owners));
 	r->r_news = xcalloc(REPLICATE_NEWS_MAX, sizeof(*r->r_news));
 	r->r_queue = xcalloc(REPLICATE_QUEUE_MAX, sizeof(*r->r_queue));
@@ -1131,6 +1169,7 @@ replicate_free(struct replicate *r)
 	free(r->r_names);
 	free(r->r_nodes);
 	free(r->r_slots);
+	free(r->r_alive);
 	free(r->r_owners);
 	free(r->r_news);
 	free(r->r_queue);

@@ -2,15 +2,19 @@
 an upload answered at one node is readable at every node; a miss of a
 catalogued name asks its holders only; of two uploads of one new name at
 two nodes at the same moment exactly one gets 201; an upload outlives
-its origin, and the count of its copies comes back; a version is read by
-its digest; upload.ack: replicas answers once the copies are durable."""
+its origin, and the count of its copies comes back; copies made while
+the cluster was smaller go once the members chosen for them hold them; a
+version is read by its digest; upload.ack: replicas answers once the
+copies are durable."""
 
+import ctypes
+import ctypes.util
 import json
 import signal
 import threading
 
 from shoal import NodeTest, wait_for
-from test_cluster import cluster_settings, states
+from test_cluster import cluster_settings, metric, states
 
 
 def catalogue_names(node, prefix=""):
@@ -33,10 +37,26 @@ def holders(node, name):
     return set(e["holders"]) if e else set()
 
 
+def ranking(name, nodes):
+    """nodes in the order of rendezvous placement for name, as
+    cluster/place.c ranks them (XXH3 of the name seeded with XXH3 of the
+    node's name, the heaviest first, ties by name)."""
+    xxh = ctypes.CDLL(ctypes.util.find_library("xxhash"))
+    seeded, plain = xxh.XXH3_64bits_withSeed, xxh.XXH3_64bits
+    seeded.restype = plain.restype = ctypes.c_uint64
+    seeded.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
+    plain.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+    def weight(node):
+        n, b = node.encode(), name.encode()
+        return seeded(b, len(b), plain(n, len(n)))
+    return sorted(nodes, key=lambda node: (-weight(node), node))
+
+
 class ReplicationTest(NodeTest):
-    def cluster(self, n, replicas=2, upload=None, **kw):
-        nodes = []
-        for i in range(n):
+    def cluster(self, n, replicas=2, upload=None, nodes=None, **kw):
+        nodes = nodes or []
+        for i in range(len(nodes), n):
             settings = cluster_settings(nodes[:1], replicas=replicas, **kw)
             extra = {"upload": upload} if upload else {}
             nodes.append(self.node(name="n%d" % i, cluster=settings,
@@ -128,6 +148,36 @@ class ReplicationTest(NodeTest):
             return holders(rest[0], "survivor") - {"n0"}
         wait_for(lambda: len(alive_holders()) >= 2, timeout=20,
                  what="the copies back to 2 among the living")
+
+    def test_copies_beyond_the_count_go_once_the_chosen_hold_them(self):
+        # Two nodes: the second holds a copy of everything. Two more
+        # join: each name's copies go to the two the ranking chooses,
+        # and the second's copy goes where it is not one of them.
+        nodes = self.cluster(2)
+        names = ["grow-%d" % i for i in range(16)]
+        for name in names:
+            r = nodes[0].curl("/" + name, method="PUT", data=name.encode())
+            self.assertEqual(r.status, 201, r.body)
+        wait_for(lambda: all("n1" in holders(nodes[0], n) for n in names),
+                 timeout=15, what="n1 holding every name")
+        nodes = self.cluster(4, nodes=nodes)
+        everyone = [x.name for x in nodes]
+        want = {n: set(ranking(n, everyone)[:2]) | {"n0"} for n in names}
+        dropped = [n for n in names if "n1" not in want[n]]
+        self.assertTrue(dropped)    # 16 names: n1 chosen for all, 1 in 65536
+
+        def settled():
+            seen = catalogue_names(nodes[3], "grow-")
+            return all(n in seen and set(seen[n]["holders"]) == want[n]
+                       for n in names)
+        wait_for(settled, timeout=30,
+                 what="the chosen two and the origin holding each name")
+        self.assertEqual(metric(nodes[1], "shoal_replication_surplus_total"),
+                         len(dropped))
+        self.assertIn("a replica beyond cluster.replicas", nodes[1].log())
+        for n in names:
+            for x in nodes:
+                self.assertEqual(x.curl("/" + n).body, n.encode())
 
     def test_a_version_is_read_by_its_digest(self):
         a, b = self.cluster(2, replicas=1)

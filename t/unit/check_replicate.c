@@ -100,6 +100,77 @@ START_TEST(a_dead_holder_moves_only_its_place)
 }
 END_TEST
 
+/* The members chosen for name among nodes4 (2 of them), the others. */
+static void
+split(const char *name, const char **in, const char **out)
+{
+	unsigned which;
+	int i, a = 0, b = 0;
+
+	ck_assert_int_eq(chosen(name, nodes4, 4, 2, &which), 2);
+	for (i = 0; i < 4; i++) {
+		if (which >> i & 1)
+			in[a++] = nodes4[i];
+		else
+			out[b++] = nodes4[i];
+	}
+}
+
+START_TEST(a_replica_is_surplus_once_the_chosen_hold_it)
+{
+	const bool all[4] = { true, true, true, true };
+	const char *in[2], *out[2], *holders[4], *pair[2];
+	char name[32];
+	bool rest;
+	int i, j;
+
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "s/%d", i);
+		split(name, in, out);
+		/* out[0] holds a replica, from out[1]; both chosen hold it. */
+		holders[0] = in[0];
+		holders[1] = out[0];
+		holders[2] = in[1];
+		ck_assert(replicate_surplus(name, strlen(name), nodes4, all, 4,
+		    out[0], 2, out[1], holders, 3));
+		/* The same in any order of the holders. */
+		holders[0] = in[1];
+		holders[2] = in[0];
+		ck_assert(replicate_surplus(name, strlen(name), nodes4, all, 4,
+		    out[0], 2, out[1], holders, 3));
+		/* The origin keeps its own, always. */
+		ck_assert(!replicate_surplus(name, strlen(name), nodes4, all,
+		    4, out[0], 2, out[0], holders, 3));
+		/* A chosen member never drops. */
+		ck_assert(!replicate_surplus(name, strlen(name), nodes4, all,
+		    4, in[0], 2, out[1], holders, 3));
+		/* One chosen member without it: kept until it has it. */
+		holders[0] = out[0];
+		holders[1] = in[0];
+		ck_assert(!replicate_surplus(name, strlen(name), nodes4, all,
+		    4, out[0], 2, out[1], holders, 2));
+		/* A chosen member suspect: kept, it may be gone with it. */
+		holders[2] = in[1];
+		for (j = 0; j < 4; j++) {
+			bool some[4] = { true, true, true, true };
+
+			some[j] = false;
+			rest = replicate_surplus(name, strlen(name), nodes4,
+			    some, 4, out[0], 2, out[1], holders, 3);
+			ck_assert(rest == (nodes4[j] != in[0] &&
+			    nodes4[j] != in[1]));
+		}
+		/* No more members than replicas: nothing is too many. */
+		pair[0] = in[0];
+		pair[1] = out[0];
+		ck_assert(!replicate_surplus(name, strlen(name), pair, all, 2,
+		    out[0], 2, out[1], holders, 3));
+		ck_assert(!replicate_surplus(name, strlen(name), nodes4, all,
+		    4, out[0], 0, out[1], holders, 3));
+	}
+}
+END_TEST
+
 START_TEST(deadline_grows_with_the_size)
 {
 	int64_t small = replicate_deadline_ms(0, 2000);
@@ -119,6 +190,8 @@ main(void)
 	check_main_tcase("replicate", NULL, NULL,
 	    CHECK_MAIN_TESTS(exactly_replicas_nodes_are_chosen,
 	    choice_does_not_depend_on_the_order,
-	    a_dead_holder_moves_only_its_place, deadline_grows_with_the_size));
+	    a_dead_holder_moves_only_its_place,
+	    a_replica_is_surplus_once_the_chosen_hold_it,
+	    deadline_grows_with_the_size));
 	return check_main_run();
 }
