@@ -48,7 +48,7 @@ UNITS     := $(UNIT_SRCS:t/unit/%.c=build/t/%)
 SAN_UNITS := $(UNIT_SRCS:t/unit/%.c=build/asan/t/%)
 FUZZ_SRCS := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZERS   := $(FUZZ_SRCS:t/fuzz/%.c=build/fuzz/%)
-# How long `make fuzz` runs each driver; `make check` passes 15.
+# How long `make fuzz` runs each driver; `make check` passes 10.
 FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the demo need.
@@ -56,7 +56,7 @@ DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	libjansson-dev libssl-dev iproute2 iptables \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 
-.PHONY: sim all deps run check layers unit unit-asan blackbox blackbox-asan \
+.PHONY: sim all deps run check layers docs unit unit-asan blackbox blackbox-asan \
 	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
 all: deps build/shoald
@@ -140,6 +140,12 @@ build/t build/asan/t build/fuzz:
 layers:
 	@sh t/layers.sh
 
+# The documents against the code: every key of conf/shoal.yaml in
+# shoal.yaml(5), every /_/ route and shoal_ series in the manual pages,
+# every file the README and doc/ name (t/docs.py).
+docs:
+	@python3 t/docs.py
+
 run: deps build/shoald
 	./t/demo.sh
 
@@ -196,6 +202,7 @@ check: deps
 	@$(MAKE) --no-print-directory -j2 build/shoald build/asan/shoald \
 	    $(UNITS) $(SAN_UNITS) $(FUZZERS)
 	@sh t/layers.sh
+	@python3 t/docs.py
 	@$(MAKE) --no-print-directory unit > build/unit.log 2>&1 & plain=$$!; \
 	  $(MAKE) --no-print-directory unit-asan > build/unit-asan.log 2>&1; \
 	  san=$$?; wait $$plain; plain=$$?; \
@@ -222,11 +229,12 @@ bench: deps build/shoald
 
 install: build/shoald
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/shoal $(DESTDIR)$(SYSUSERSDIR)
 	install -m 755 build/shoald $(DESTDIR)$(SBINDIR)/shoald
 	install -m 644 man/shoald.8 $(DESTDIR)$(MANDIR)/man8/shoald.8
 	install -m 644 man/shoal.yaml.5 $(DESTDIR)$(MANDIR)/man5/shoal.yaml.5
+	install -m 644 man/shoal-cluster.7 $(DESTDIR)$(MANDIR)/man7/shoal-cluster.7
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/shoald.service \
 	    > $(DESTDIR)$(UNITDIR)/shoald.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/shoald.service
@@ -239,6 +247,7 @@ install: build/shoald
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/shoald $(DESTDIR)$(MANDIR)/man8/shoald.8 \
 	    $(DESTDIR)$(MANDIR)/man5/shoal.yaml.5 \
+	    $(DESTDIR)$(MANDIR)/man7/shoal-cluster.7 \
 	    $(DESTDIR)$(UNITDIR)/shoald.service \
 	    $(DESTDIR)$(SYSUSERSDIR)/shoal.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/shoal/shoal.yaml.example

@@ -3,7 +3,7 @@
  * and what its answer carries back (the same shape both ways). The rules
  * that make and merge the content are members.h's; this is only the wire.
  *
- * The format (compact, keys in this order; the README quotes it):
+ * The format (compact, keys in this order; doc/architecture.md quotes it):
  *
  *   {"v":1,"cluster":"<name>","from":"<node name>","range":[<lo>,<hi>],
  *    "digest":[["<name>",<incarnation>,<version>,"<state>",<state_inc>],...],

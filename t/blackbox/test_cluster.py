@@ -6,7 +6,7 @@ Then the hostile requests of shared/BADINPUT.md ("Cluster") against one
 node: each is refused with the documented answer and merges nothing.
 
 The signatures here are computed with Python's hmac and hashlib, apart
-from the daemon's code, as the README describes them."""
+from the daemon's code, as doc/architecture.md describes them."""
 
 import hashlib
 import hmac

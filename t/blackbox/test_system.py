@@ -94,6 +94,7 @@ class InstallTest(unittest.TestCase):
             want = ["opt/shoal/sbin/shoald",
                     "opt/shoal/share/man/man8/shoald.8",
                     "opt/shoal/share/man/man5/shoal.yaml.5",
+                    "opt/shoal/share/man/man7/shoal-cluster.7",
                     "opt/shoal/lib/systemd/system/shoald.service",
                     "opt/shoal/lib/sysusers.d/shoal.conf",
                     "etc/shoal/shoal.yaml",

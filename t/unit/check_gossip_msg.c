@@ -257,7 +257,7 @@ START_TEST(round_trip_full)
 }
 END_TEST
 
-/* The format the header documents and the README quotes, to the byte. */
+/* The format the header documents and doc/architecture.md quotes, to the byte. */
 START_TEST(format_exact)
 {
 	struct member_digest d = { "b", 1800000000000, 7, MEMBER_SUSPECT,

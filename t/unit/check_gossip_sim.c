@@ -2,7 +2,7 @@
  * check_gossip_sim.c - the gossip rules at scale: up to a thousand member
  * tables in one process on a virtual clock (gossip_sim.h), with message
  * loss, late answers, a split and seeds down at start. The figures each
- * test prints are the ones the README quotes; the bounds asserted leave a
+ * test prints are the ones doc/benchmarks.md quotes; the bounds asserted leave a
  * margin over them, beside Serf's convergence model (all nodes in 9
  * rounds at 64 and 11 at 1,000, fanout 3, no loss).
  *
@@ -348,7 +348,7 @@ round_cost(int n, int rounds)
 
 START_TEST(a_round_costs_what_the_readme_says)
 {
-	/* The README quotes these; the bounds hold them there. */
+	/* doc/benchmarks.md quotes these; the bounds hold them there. */
 	ck_assert_double_lt(round_cost(64, 50), 20000);
 	ck_assert_double_lt(round_cost(1000, 10), 300000);
 }
