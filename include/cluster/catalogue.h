@@ -245,20 +245,10 @@ size_t catalogue_versions_locked(const struct catalogue *cat,
     const char *name, size_t len, struct cat_version_view *out, size_t max);
 
 /*
- * One page of the names the cluster holds, in bytewise order: those
- * starting with prefix[0..plen), after `after` (NULL: from the start),
- * only those in conflict when `conflicts`. Writes the winning version of
- * each to out[0..max); *more tells whether names follow. Returns how many.
- */
-size_t catalogue_list_locked(const struct catalogue *cat, const char *prefix,
-    size_t plen, const char *after, size_t alen, bool conflicts,
-    struct cat_version_view *out, size_t max, bool *more);
-
-/*
  * Visits up to `budget` versions from *cursor on (0 starts; it wraps to
  * 0 at the end), calling fn with each live version. Returns how many it
  * visited. The agent's replication walks the table this way, a slice per
- * tick.
+ * tick, and so do the listings (cluster/catalogue_list.h).
  */
 typedef void catalogue_visit_fn(void *arg, const struct cat_version_view *v);
 size_t catalogue_walk_locked(const struct catalogue *cat, uint32_t *cursor,

@@ -3,15 +3,18 @@
  * catalogue_serve.h): the query read, a page of the shared catalogue
  * made into JSON. Loop thread of a worker.
  *
- * The page is made under the catalogue's lock (the views' strings are
- * the table's own), which a page of CATALOGUE_SERVE_LIMIT_MAX names holds
- * for a few milliseconds; the answer is sent after the lock is let go.
+ * The page's names are found a slice of the table at a time
+ * (cluster/catalogue_list.h); then each is looked up and rendered under
+ * the lock (the views' strings are the table's own), which a page of
+ * CATALOGUE_SERVE_LIMIT_MAX names holds for a few milliseconds; the
+ * answer is sent after the lock is let go.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/catalogue.h"
+#include "cluster/catalogue_list.h"
 #include "cluster/catalogue_serve.h"
 #include "cluster/cluster.h"
 #include "core/buf.h"
@@ -173,60 +176,85 @@ version_json(const struct cat_version_view *v, bool of_conflict)
 	return o;
 }
 
-/* A conflict: the name, its winner, and every version (the winner
- * first). */
+/* A conflict: the name, its winner, and every version vv[0..n) (the
+ * winner first). */
 static json_t *
-conflict_json(const struct catalogue *cat, const struct cat_version_view *w)
+conflict_json(const struct cat_version_view *vv, size_t n)
 {
-	struct cat_version_view vv[CATALOGUE_SERVE_VERSIONS];
 	char hex[DIGEST_HEX_LEN + 1];
 	json_t *o = json_object(), *list = json_array();
-	size_t n, k;
+	size_t k;
 
-	set_name(o, "name", "encoded", w->vv_name, w->vv_name_len);
-	digest_hex(&w->vv_digest, hex);
+	set_name(o, "name", "encoded", vv[0].vv_name, vv[0].vv_name_len);
+	digest_hex(&vv[0].vv_digest, hex);
 	json_object_set_new(o, "winner", json_string(hex));
-	n = catalogue_versions_locked(cat, w->vv_name, w->vv_name_len, vv,
-	    CATALOGUE_SERVE_VERSIONS);
-	for (k = 0; k < n && k < CATALOGUE_SERVE_VERSIONS; k++)
+	for (k = 0; k < n; k++)
 		json_array_append_new(list, version_json(&vv[k], true));
 	json_object_set_new(o, "versions", list);
 	return o;
+}
+
+/* The page's names, the lock taken for one slice of the table at a time. */
+static struct cat_list *
+catalogue_names(struct catalogue *cat, const struct catalogue_query *q,
+    bool conflicts)
+{
+	struct cat_list *l = catalogue_list_new(q->cq_prefix, q->cq_plen,
+	    q->cq_has_after ? q->cq_after : NULL, q->cq_alen, conflicts,
+	    q->cq_limit);
+	bool seen = false;
+
+	while (l != NULL && !seen) {
+		if (catalogue_lock(cat) != 0) {
+			catalogue_list_free(l);
+			return NULL;
+		}
+		seen = catalogue_list_step_locked(cat, l);
+		catalogue_unlock(cat);
+	}
+	return l;
 }
 
 int
 catalogue_render_page(struct catalogue *cat, const struct catalogue_query *q,
     bool conflicts, struct buf *out)
 {
-	struct cat_version_view *v = calloc(q->cq_limit, sizeof(*v));
+	struct cat_version_view vv[CATALOGUE_SERVE_VERSIONS];
+	struct cat_list *l = catalogue_names(cat, q, conflicts);
 	json_t *root = json_object(), *list = json_array();
-	size_t n, k;
+	const char *name = NULL;
+	size_t n, k, len = 0, nv;
 	bool more;
 	char *text;
 
-	if (v == NULL || root == NULL || list == NULL ||
+	if (l == NULL || root == NULL || list == NULL ||
 	    catalogue_lock(cat) != 0) {
-		free(v);
+		catalogue_list_free(l);
 		json_decref(root);
 		json_decref(list);
 		return -1;
 	}
-	n = catalogue_list_locked(cat, q->cq_prefix, q->cq_plen,
-	    q->cq_has_after ? q->cq_after : NULL, q->cq_alen, conflicts, v,
-	    q->cq_limit, &more);
-	for (k = 0; k < n; k++)
-		json_array_append_new(list, conflicts ? conflict_json(cat,
-		    &v[k]) : version_json(&v[k], false));
+	n = catalogue_list_done(l, &more);
+	for (k = 0; k < n; k++) {
+		name = catalogue_list_name(l, k, &len);
+		nv = catalogue_versions_locked(cat, name, len, vv,
+		    CATALOGUE_SERVE_VERSIONS);
+		/* Gone, or no longer in conflict, since its slice. */
+		if (nv == 0 || (conflicts && nv < 2))
+			continue;
+		json_array_append_new(list, conflicts ? conflict_json(vv,
+		    nv < CATALOGUE_SERVE_VERSIONS ? nv :
+		    CATALOGUE_SERVE_VERSIONS) : version_json(&vv[0], false));
+	}
+	catalogue_unlock(cat);
 	json_object_set_new(root, conflicts ? "conflicts" : "names", list);
 	if (more && n > 0)
-		set_name(root, "next", "next_encoded", v[n - 1].vv_name,
-		    v[n - 1].vv_name_len);
+		set_name(root, "next", "next_encoded", name, len);
 	else
 		json_object_set_new(root, "next", json_null());
-	catalogue_unlock(cat);
-	free(v);
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
+	catalogue_list_free(l);
 	if (text == NULL)
 		return -1;
 	buf_append_str(out, text);

@@ -13,6 +13,7 @@
 
 #include "check_main.h"
 #include "cluster/catalogue.h"
+#include "cluster/catalogue_list.h"
 
 #define T0 (UINT64_C(1800000000000) << 16)
 #define MAXF 8192
@@ -809,6 +810,30 @@ END_TEST
 
 /* -- reading --------------------------------------------------------------- */
 
+/* A page as GET /_/catalogue reads it: the names a slice at a time, then
+ * each name's winner. */
+static size_t
+list_page(struct catalogue *c, const char *prefix, const char *after,
+    bool conflicts, struct cat_version_view *v, size_t max, bool *more)
+{
+	struct cat_list *l = catalogue_list_new(prefix, prefix ? strlen(prefix)
+	    : 0, after, after ? strlen(after) : 0, conflicts, max);
+	const char *name;
+	size_t n, k, len;
+
+	ck_assert_ptr_nonnull(l);
+	while (!catalogue_list_step_locked(c, l))
+		continue;
+	n = catalogue_list_done(l, more);
+	for (k = 0; k < n; k++) {
+		name = catalogue_list_name(l, k, &len);
+		ck_assert_uint_ge(catalogue_versions_locked(c, name, len, &v[k],
+		    1), 1);
+	}
+	catalogue_list_free(l);
+	return n;
+}
+
 START_TEST(test_list_pages_prefix_conflicts)
 {
 	struct catalogue *a = table("a", 1, 1024), *b = table("b", 1, 1024),
@@ -831,8 +856,8 @@ START_TEST(test_list_pages_prefix_conflicts)
 	ck_assert_uint_eq(catalogue_stats(z)->cs_conflicts, 5);
 	/* Pages of 7, in order, each name once. */
 	do {
-		n = catalogue_list_locked(z, NULL, 0, total ? last : NULL,
-		    strlen(last), false, v, 7, &more);
+		n = list_page(z, NULL, total ? last : NULL, false, v, 7,
+		    &more);
 		for (size_t k = 0; k < n; k++) {
 			char cur[32];
 
@@ -848,15 +873,15 @@ START_TEST(test_list_pages_prefix_conflicts)
 	ck_assert_uint_eq(total, 50);
 	ck_assert_str_eq(last, "q49");
 	/* The prefix "p": the odd ones. */
-	n = catalogue_list_locked(z, "p", 1, NULL, 0, false, v, 7, &more);
+	n = list_page(z, "p", NULL, false, v, 7, &more);
 	ck_assert_uint_eq(n, 7);
 	ck_assert(more);
 	ck_assert_int_eq(memcmp(v[0].vv_name, "p00", 3), 0);
-	n = catalogue_list_locked(z, "p4", 2, "p44", 3, false, v, 7, &more);
+	n = list_page(z, "p4", "p44", false, v, 7, &more);
 	ck_assert_uint_eq(n, 2);	/* p46, p48 */
 	ck_assert(!more);
 	/* Conflicts only: the five names b wrote too, a's version winning. */
-	n = catalogue_list_locked(z, NULL, 0, NULL, 0, true, v, 7, &more);
+	n = list_page(z, NULL, NULL, true, v, 7, &more);
 	ck_assert_uint_eq(n, 5);
 	ck_assert(!more);
 	for (size_t k = 0; k < n; k++) {
@@ -873,6 +898,49 @@ START_TEST(test_list_pages_prefix_conflicts)
 	free(a);
 	free(b);
 	free(z);
+}
+END_TEST
+
+/* A table larger than a slice: the listing takes several holds of the
+ * lock, and still gives every name once, in order. */
+START_TEST(test_list_in_slices)
+{
+	struct catalogue *c = table("a", 1, 3 * CATALOGUE_LIST_SLICE);
+	struct cat_version_view *v = calloc(1000, sizeof(*v));
+	struct cat_list *l;
+	char name[32], last[32] = "";
+	size_t n, total = 0, steps = 0;
+	bool more;
+	int i;
+
+	ck_assert_ptr_nonnull(v);
+	for (i = 0; i < 2 * CATALOGUE_LIST_SLICE + 5; i++) {
+		snprintf(name, sizeof(name), "s%06d", (i * 7919) %
+		    (2 * CATALOGUE_LIST_SLICE + 5));
+		ck_assert_int_eq(announce(c, name, (uint64_t)i + 1, "a", T0),
+		    1);
+	}
+	l = catalogue_list_new("", 0, NULL, 0, false, 10);
+	while (!catalogue_list_step_locked(c, l))
+		steps++;
+	ck_assert_uint_ge(steps, 2);
+	catalogue_list_free(l);
+	do {
+		n = list_page(c, NULL, total ? last : NULL, false, v, 1000,
+		    &more);
+		for (size_t k = 0; k < n; k++) {
+			char cur[32];
+
+			snprintf(cur, sizeof(cur), "%.*s",
+			    (int)v[k].vv_name_len, v[k].vv_name);
+			ck_assert_int_lt(strcmp(last, cur), 0);
+			strcpy(last, cur);
+		}
+		total += n;
+	} while (more);
+	ck_assert_uint_eq(total, 2 * CATALOGUE_LIST_SLICE + 5);
+	free(v);
+	free(c);
 }
 END_TEST
 
@@ -987,7 +1055,7 @@ main(void)
 	    test_prune_owners,
 	    test_sizes));
 	check_main_tcase("read", NULL, NULL, CHECK_MAIN_TESTS(
-	    test_list_pages_prefix_conflicts,
+	    test_list_pages_prefix_conflicts, test_list_in_slices,
 	    test_walk_visits_each_once_a_lap,
 	    test_wants_rotate));
 	return check_main_run();
