@@ -11,12 +11,21 @@
  *   - an error is one of the documented statuses with a one-line reason;
  *   - the result never depends on how the bytes arrived: a prefix gives
  *     MORE, or the same answer as the whole;
- *   - pipelined requests after a Content-Length body parse the same way.
+ *   - pipelined requests after a Content-Length body parse the same way;
+ *   - the readers of what a target's query and a head's Shoal-Origin say
+ *     (http_query_value, catalogue_query_parse, replica_version_of,
+ *     replica_origin_parse) stay within them, and what they accept obeys
+ *     their contract; each round trip of an accepted origin is exact.
  * Seeds: t/fuzz/corpus/request/, dictionary: t/fuzz/request.dict.
  */
 #include "fuzz_common.h"
 
+#include "cluster/catalogue_serve.h"
+#include "cluster/members.h"
+#include "cluster/replica_serve.h"
+#include "core/digest.h"
 #include "peer/peer.h"
+#include "store/name.h"
 
 static struct http_message whole, part;
 
@@ -25,6 +34,47 @@ static bool
 has_lookup(const struct http_message *m)
 {
 	return http_find_header(m, PEER_LOOKUP_HEADER) != NULL;
+}
+
+/* The query readers on the target, and Shoal-Origin on its header. */
+static void
+check_query(const struct http_message *m)
+{
+	static const char *const keys[] = { "version", "stamp", "node",
+	    "prefix", "after", "limit" };
+	const char *t = m->target.p, *q = memchr(t, '?', m->target.len);
+	const struct http_header *h;
+	struct catalogue_query cq;
+	char node[MEMBER_NAME_MAX], back[REPLICA_ORIGIN_MAX];
+	const char *why = NULL;
+	struct http_str v;
+	struct digest d;
+	uint64_t hlc;
+	size_t k;
+
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		if (!http_query_value(t, m->target.len, keys[k], &v))
+			continue;
+		CHECK(q != NULL && v.p > q && v.p + v.len <= t + m->target.len);
+		CHECK(memchr(v.p, '&', v.len) == NULL);
+	}
+	if (catalogue_query_parse(t, m->target.len, &cq, &why) == 0)
+		CHECK(cq.cq_limit >= 1 &&
+		    cq.cq_limit <= CATALOGUE_SERVE_LIMIT_MAX &&
+		    cq.cq_plen <= NAME_MAX_LEN && cq.cq_alen <= NAME_MAX_LEN);
+	else
+		CHECK(why != NULL && strchr(why, '\n') == NULL);
+	if (replica_version_of(t, m->target.len, &d) == 0)
+		CHECK(q != NULL);
+	h = http_find_header(m, REPLICA_ORIGIN_HEADER);
+	if (h != NULL && replica_origin_parse(h->value.p, h->value.len, &hlc,
+	    node) == 0) {
+		CHECK(strlen(node) >= 1 && strlen(node) < MEMBER_NAME_MAX);
+		replica_origin_format(hlc, node, back);
+		CHECK(strlen(back) == h->value.len &&
+		    strncasecmp(back, h->value.p, 16) == 0 &&
+		    memcmp(back + 16, h->value.p + 16, h->value.len - 16) == 0);
+	}
 }
 
 static void
@@ -42,6 +92,7 @@ check_request(const struct http_message *m, const char *buf, size_t len,
 	if (m->version_minor == 1)
 		CHECK(m->host.p != NULL && m->host.len > 0);
 	CHECK(!m->expect_continue || m->version_minor == 1);
+	check_query(m);
 }
 
 static void
