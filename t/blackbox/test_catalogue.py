@@ -167,6 +167,32 @@ class CatalogueTest(NodeTest):
         self.assertEqual(catalogue_stat(b, "names"), 5)
         self.assertEqual(catalogue_stat(b, "conflicts"), 0)
 
+    def test_a_stamp_far_ahead_is_warned_of_and_not_taken_in(self):
+        # b's file says it was written an hour from now (a clock that was
+        # wrong once): a catalogues it, warns, and keeps its own clock.
+        b = self.cluster_node("b", start=False, replicas=1)
+        path = b.put_file("ahead.txt", "from the future\n")
+        ahead_ms = int(time.time() * 1000) + 3600 * 1000
+        os.setxattr(path, "user.shoal.origin", b"%016x b" % (ahead_ms << 16))
+        b.start()
+        a = self.cluster_node("a", seeds=[b], replicas=1)
+        self.alive_everywhere([a, b])
+        wait_for(lambda: "ahead.txt" in catalogue(a), timeout=15,
+                 what="the file in a's catalogue")
+        wait_for(lambda: "b stamped a version" in a.log(), timeout=5,
+                 what="a's warning")
+        self.assertRegex(a.log(), r"b stamped a version 3[56]\d\d\.\d+ s "
+                         r"ahead of this node's clock")
+        self.assertGreaterEqual(metric(a, "shoal_clock_skew_warnings_total"),
+                                1)
+        # An upload at a is stamped by a's clock, not an hour ahead.
+        self.assertEqual(a.curl("/now.txt", method="PUT",
+                                data=b"now\n").status, 201)
+        origin = os.getxattr(os.path.join(a.root, "now.txt"),
+                             "user.shoal.origin").decode()
+        stamp_ms = int(origin.split()[0], 16) >> 16
+        self.assertLess(abs(stamp_ms - time.time() * 1000), 60 * 1000)
+
     def test_replicas_are_pulled_and_come_back_after_the_origin_dies(self):
         names = ["obj-%d.bin" % i for i in range(8)]
         data = {x: os.urandom(50000 + 70000 * i)

@@ -7,13 +7,12 @@ the cluster was smaller go once the members chosen for them hold them; a
 version is read by its digest; upload.ack: replicas answers once the
 copies are durable."""
 
-import ctypes
-import ctypes.util
 import json
 import signal
 import threading
 
 from shoal import NodeTest, wait_for
+from test_catalogue import ranking
 from test_cluster import cluster_settings, metric, states
 
 
@@ -35,22 +34,6 @@ def miss_lookups(node, asked):
 def holders(node, name):
     e = catalogue_names(node, name).get(name)
     return set(e["holders"]) if e else set()
-
-
-def ranking(name, nodes):
-    """nodes in the order of rendezvous placement for name, as
-    cluster/place.c ranks them (XXH3 of the name seeded with XXH3 of the
-    node's name, the heaviest first, ties by name)."""
-    xxh = ctypes.CDLL(ctypes.util.find_library("xxhash"))
-    seeded, plain = xxh.XXH3_64bits_withSeed, xxh.XXH3_64bits
-    seeded.restype = plain.restype = ctypes.c_uint64
-    seeded.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
-    plain.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-
-    def weight(node):
-        n, b = node.encode(), name.encode()
-        return seeded(b, len(b), plain(n, len(n)))
-    return sorted(nodes, key=lambda node: (-weight(node), node))
 
 
 class ReplicationTest(NodeTest):
