@@ -106,6 +106,7 @@ DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
 SMALL = 4096            # bytes of the small file
 LARGE = 64 << 20        # bytes of the large file
 FANOUT_EMPTY = 15       # peers without the file in the fan-out case
+NGINX_UPSTREAM_KEEPALIVE = 128  # >= the client connections of any case
 FANOUT_SCALE = "1,4,16,64"  # peer counts of fanout-scale (holder included)
 GROWTH_FILES = 1000000  # files in the large ROOT of the growth case
 GROWTH_SMALL = 100      # files in its small ROOT (the 4 KiB one included)
@@ -2358,9 +2359,10 @@ class Bench:
         self.say("both: 1 worker, keep-alive. shoald: access_log off, "
                  "log_level warn, io_threads %d. nginx: sendfile, "
                  "tcp_nopush, open_file_cache, access_log off, "
-                 "keepalive_requests 1000000; proxy: upstream keepalive 32, "
+                 "keepalive_requests 1000000; proxy: upstream keepalive %d, "
                  "HTTP/1.1, proxy_buffering on (16k buffers: a 4 KiB answer "
-                 "is one read and one write)" % self.io_threads)
+                 "is one read and one write)" % (self.io_threads,
+                                                 NGINX_UPSTREAM_KEEPALIVE))
         self.say("ratios are shoald/nginx (or fanout-16/fanout-1, "
                  "black-hole/no-bh, fanout-n/fanout-1, 1M files/100): "
                  "above 1 is better for req/s, MiB/s and MB/s, worse for "
@@ -2495,12 +2497,16 @@ def nginx_conf(d, port, root=None, upstream=None, dav=False):
         # Buffering on, with buffers large enough for a whole 4 KiB answer
         # and its head: nginx reads it in one go and writes it in one go;
         # proxy_max_temp_file_size 0 keeps larger answers off the disk.
+        # An idle upstream connection kept for every client connection a
+        # case opens (64 at most), as an operator sizes it: with fewer,
+        # nginx closes and opens upstream connections all the time.
         upstream_block = """
     upstream peer {
         server 127.0.0.1:%d;
-        keepalive 32;
+        keepalive %d;
         keepalive_requests 1000000;
-    }""" % upstream
+        keepalive_timeout 60s;
+    }""" % (upstream, NGINX_UPSTREAM_KEEPALIVE)
         server_body = """
         location / {
             proxy_pass http://peer;
