@@ -3,7 +3,7 @@
  * files in the hidden directory, sealing (fsync, the digest xattr), the
  * link into place that never replaces a name, upload reservations, and
  * the cleanup of what a crash left (I/O pool threads; the master at
- * start for file_tmp_clean).
+ * start for file_tmp_clean, a process of its own for file_tmp_clean_pid).
  *
  * Like file.c, nothing here touches state shared with the loop, and
  * nothing logs: each call returns what happened.
@@ -262,6 +262,51 @@ file_tmp_clean(int tmp_fd)
 		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
 			n++;
 	}
+	closedir(dir);
+	return n;
+}
+
+/* Whether `name` is one file_tmp_create() made in process pid:
+ * PREFIX-PID-N-RANDOM, the prefix without '-', RANDOM 8 hex digits. */
+static bool
+file_tmp_is_of(const char *name, pid_t pid)
+{
+	const char *p = strchr(name, '-');
+	char want[32];
+	size_t n;
+
+	if (p == NULL)
+		return false;
+	n = (size_t)snprintf(want, sizeof(want), "-%ld-", (long)pid);
+	if (strncmp(p, want, n) != 0)
+		return false;
+	p += n;
+	n = strspn(p, "0123456789");
+	if (n == 0 || p[n] != '-')
+		return false;
+	p += n + 1;
+	return strlen(p) == 8 && strspn(p, "0123456789abcdef") == 8;
+}
+
+int
+file_tmp_clean_pid(int tmp_fd, pid_t pid)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd, n = 0;
+
+	fd = openat(tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (file_tmp_is_of(de->d_name, pid) &&
+		    unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			n++;
 	closedir(dir);
 	return n;
 }
