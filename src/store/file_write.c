@@ -241,31 +241,6 @@ file_reserve(int root_fd, int tmp_fd, const char *name, uint64_t need,
 	return -1;
 }
 
-int
-file_tmp_clean(int tmp_fd)
-{
-	struct dirent *de;
-	DIR *dir;
-	int fd, n = 0;
-
-	fd = openat(tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	dir = fdopendir(fd);
-	if (dir == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
 /* Whether `name` is one file_tmp_create() made in process pid:
  * PREFIX-PID-N-RANDOM, the prefix without '-', RANDOM 8 hex digits. */
 static bool
@@ -288,8 +263,10 @@ file_tmp_is_of(const char *name, pid_t pid)
 	return strlen(p) == 8 && strspn(p, "0123456789abcdef") == 8;
 }
 
-int
-file_tmp_clean_pid(int tmp_fd, pid_t pid)
+/* Removes the files in tmp_fd that process pid made (pid 0: every file).
+ * Returns how many, or -1 with errno. */
+static int
+file_tmp_remove(int tmp_fd, pid_t pid)
 {
 	struct dirent *de;
 	DIR *dir;
@@ -303,10 +280,26 @@ file_tmp_clean_pid(int tmp_fd, pid_t pid)
 		close(fd);
 		return -1;
 	}
-	while ((de = readdir(dir)) != NULL)
-		if (file_tmp_is_of(de->d_name, pid) &&
-		    unlinkat(dirfd(dir), de->d_name, 0) == 0)
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (pid != 0 && !file_tmp_is_of(de->d_name, pid))
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
 			n++;
+	}
 	closedir(dir);
 	return n;
+}
+
+int
+file_tmp_clean(int tmp_fd)
+{
+	return file_tmp_remove(tmp_fd, 0);
+}
+
+int
+file_tmp_clean_pid(int tmp_fd, pid_t pid)
+{
+	return file_tmp_remove(tmp_fd, pid);
 }
