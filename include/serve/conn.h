@@ -48,7 +48,7 @@ enum conn_state {
 	CONN_BUSY,		/* being answered; only a hang-up is watched */
 	CONN_OWNED,		/* an owner's handler drives it */
 	CONN_WRITE,		/* sending c_out, then the file body */
-	CONN_LINGER,		/* after an error: reading and discarding */
+	CONN_LINGER,		/* closing: reading and discarding */
 };
 
 /* What an owner hears. on_io gets the events it waits for (conn_wait_*),
@@ -98,6 +98,10 @@ struct conn {
 	int64_t c_copy_expiry;		/* of the file opened, if a copy */
 	unsigned c_miss_tries;		/* back to ROOT after a miss */
 
+	/* closing, when CONN_LINGER */
+	struct list c_linger_link;	/* the server's s_lingering */
+	int64_t c_linger_end;		/* loop time it closes at the latest */
+
 	/* the owner, when CONN_OWNED */
 	const struct conn_handler *c_handler;
 	void *c_owner;
@@ -118,6 +122,11 @@ void conn_accept(struct server *s, int fd, const struct sockaddr *sa,
 /* Over the connection cap: answers an accepted socket 503 "too many
  * connections" (Retry-After: 1), closes it, and counts it refused. */
 void conn_refuse(int fd);
+
+/* At the connection cap: closes the connection that has lingered longest
+ * (its answer went out; the client is still sending what it was refused),
+ * to make room for a new one. Returns false when none lingers. */
+bool conn_shed_linger(struct server *s);
 
 /* Worker stopping: every connection closes after its current (or next
  * imminent) response; idle ones close gracefully within half a second. */

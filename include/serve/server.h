@@ -100,6 +100,7 @@ struct server {
 
 	struct list s_conns;		/* every open struct conn */
 	size_t s_nconns;
+	struct list s_lingering;	/* those closing, oldest first */
 	struct list s_relays;		/* every relay, with or without client */
 	bool s_stopping;		/* draining: no keep-alive */
 

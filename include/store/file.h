@@ -205,4 +205,12 @@ void file_tmp_discard(int fd, int tmp_fd, const char *tmp_name);
  * with errno. */
 int file_tmp_clean(int tmp_fd);
 
+/* Removes the temporary files that process `pid`, now dead, made with
+ * file_tmp_create() (copies being fetched, replicas being pulled): nobody
+ * owns them any more. Never a reservation (file_reserve(): another upload
+ * of the name takes it over) nor a name set aside by file_remove_copy()
+ * (it may be an operator's file; a restart decides). Returns how many, or
+ * -1 with errno. */
+int file_tmp_clean_pid(int tmp_fd, pid_t pid);
+
 #endif

@@ -15,6 +15,10 @@
  * of that role waits, doubling from MASTER_BACKOFF_MIN_MS to
  * MASTER_BACKOFF_MAX_MS. Workers and the agent back off separately, so a
  * crashing agent never delays a worker, nor the other way round.
+ *
+ * A child that dies without cleaning up (killed, or failed) leaves its
+ * fetches in the index, which end at once, and its temporary files, which
+ * a short-lived process of the master's removes (master_clean_after).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +37,7 @@
 #include "proc/agent.h"
 #include "proc/master_int.h"
 #include "proc/worker.h"
+#include "store/file.h"
 #include "store/index.h"
 #include "store/metrics.h"
 
@@ -192,6 +198,41 @@ master_book_restart(enum master_role role, bool quick)
 		metrics_add(&metrics_shared()->worker_restarts, 1);
 }
 
+/*
+ * Removes the temporary files the dead child `dead` was writing (its name
+ * is in theirs: file_tmp_clean_pid), not the upload reservations, which
+ * the next upload of the name takes over. In a process of its own, so
+ * that the master never waits on the disk; its exit is reaped, and
+ * ignored, like any process the table does not know. Its name is
+ * "shoald-clean".
+ */
+static void
+master_clean_after(pid_t dead)
+{
+	char tmp[4096];
+	pid_t pid;
+	int fd, n;
+
+	pid = fork();
+	if (pid == -1)
+		log_warn("fork (removing the temporary files of pid %ld)",
+		    (long)dead);
+	if (pid != 0)
+		return;
+	master_child_close(MASTER_AGENT, -1);
+	prctl(PR_SET_NAME, "shoald-clean");
+	snprintf(tmp, sizeof(tmp), "%s/%s", master.cfg->root, FILE_TMP_DIR);
+	fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd == -1 ? -1 : file_tmp_clean_pid(fd, dead);
+	if (n == -1)
+		log_warn("removing the temporary files of pid %ld in %s",
+		    (long)dead, tmp);
+	else if (n > 0)
+		log_info("removed %d temporary file%s of pid %ld", n,
+		    n == 1 ? "" : "s", (long)dead);
+	_exit(0);
+}
+
 void
 master_reap(void)
 {
@@ -226,6 +267,8 @@ master_reap(void)
 		if (index_fetch_abandon_pid(master.tables.ct_index, pid) == -1)
 			log_warn("index: ending the fetches of pid %ld",
 			    (long)pid);
+		if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+			master_clean_after(pid);
 		quick = !ch->ready ||
 		    loop_clock_ms() - ch->started_ms < MASTER_STABLE_MS;
 		if (!ch->stopping && ch->gen == master.gen)

@@ -65,6 +65,14 @@ worker_refuse_waiting(struct worker *w)
 	}
 }
 
+/* At the cap, with no lingering connection to close for a new one. */
+static bool
+worker_is_full(const struct worker *w)
+{
+	return w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections &&
+	    list_empty(&w->w_srv.s_lingering);
+}
+
 static void
 worker_resume_accept(struct loop *loop, struct loop_timer *t)
 {
@@ -73,7 +81,7 @@ worker_resume_accept(struct loop *loop, struct loop_timer *t)
 
 	if (w->w_listen_fd == -1)
 		return;
-	if (w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections) {
+	if (worker_is_full(w)) {
 		worker_refuse_waiting(w);
 		loop_timer_set(loop, &w->w_accept_timer, WORKER_FULL_PAUSE_MS,
 		    worker_resume_accept);
@@ -113,7 +121,7 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 
 	(void)revents;
 	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
-		if (w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections) {
+		if (worker_is_full(w)) {
 			loop_del(loop, fd);
 			loop_timer_set(loop, &w->w_accept_timer,
 			    WORKER_FULL_PAUSE_MS, worker_resume_accept);
@@ -137,6 +145,9 @@ worker_on_accept(struct loop *loop, int fd, short revents, void *arg)
 			}
 			continue;	/* ECONNABORTED and friends */
 		}
+		/* At the cap, a connection that lingers makes the room. */
+		if (w->w_srv.s_nconns >= w->w_srv.s_cfg->http.max_connections)
+			conn_shed_linger(&w->w_srv);
 		conn_accept(&w->w_srv, cfd, (struct sockaddr *)&ss, len);
 	}
 }
@@ -292,6 +303,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	w.w_srv.s_index = t->ct_index;
 	w.w_srv.s_pid = getpid();
 	list_init(&w.w_srv.s_conns);
+	list_init(&w.w_srv.s_lingering);
 	list_init(&w.w_srv.s_relays);
 	snprintf(ident, sizeof(ident), "worker %d", slot);
 	log_set_ident(ident);

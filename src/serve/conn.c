@@ -15,9 +15,15 @@
  * response went out whole; all of them end in conn_end_request() (log,
  * count) and then keep-alive, or conn_linger() when the connection must
  * close: our write side is shut and the client's remaining bytes are read
- * and dropped for a moment, so that a reset does not destroy the answer
- * before the client has read it. conn_abort() ends the request and
- * closes at once (a response that cannot be completed must look cut).
+ * and dropped, so that a reset does not destroy the answer before the
+ * client has read it. A client may be sending a whole body it was refused
+ * before it reads (many scripts do), so lingering is bounded by time, not
+ * bytes, as nginx's lingering_time and lingering_timeout bound it: at most
+ * CONN_LINGER_MS in all, CONN_LINGER_IDLE_MS without a byte. A lingering
+ * connection counts against http.max_connections, and is the first to go
+ * when a new one needs the room (conn_shed_linger). conn_abort() ends the
+ * request and closes at once (a response that cannot be completed must
+ * look cut).
  * conn_close() frees now, or once the pool job in flight returns;
  * conn_free() is the end of every path.
  *
@@ -47,8 +53,9 @@
 #include "store/metrics.h"
 
 #define CONN_IN_MIN 2048		/* first input buffer */
-#define CONN_LINGER_MS 2000
-#define CONN_LINGER_BYTES (1 << 20)
+#define CONN_LINGER_MS 30000		/* lingering in all */
+#define CONN_LINGER_IDLE_MS 5000	/* lingering without a byte */
+#define CONN_LINGER_READS 16		/* reads per wake, for fairness */
 #define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
 
 static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
@@ -135,6 +142,7 @@ conn_free(struct conn *c)
 	loop_del(s->s_loop, c->c_fd);
 	loop_timer_cancel(s->s_loop, &c->c_timer);
 	close(c->c_fd);
+	list_remove(&c->c_linger_link);
 	if (c->c_file.fi_fd >= 0)
 		close(c->c_file.fi_fd);
 	if (c->c_open_fd >= 0)
@@ -164,37 +172,57 @@ conn_close(struct conn *c)
 static void
 conn_linger(struct conn *c)
 {
+	struct server *s = c->c_srv;
+
 	if (shutdown(c->c_fd, SHUT_WR) == -1) {
 		conn_close(c);
 		return;
 	}
 	c->c_state = CONN_LINGER;
-	c->c_in_len = 0;
-	loop_set_events(conn_loop(c), c->c_fd, POLLIN);
-	loop_timer_set(conn_loop(c), &c->c_timer, CONN_LINGER_MS, conn_on_timer);
+	c->c_linger_end = loop_now(s->s_loop) + CONN_LINGER_MS;
+	list_insert_tail(&s->s_lingering, &c->c_linger_link);
+	loop_set_events(s->s_loop, c->c_fd, POLLIN);
+	loop_timer_set(s->s_loop, &c->c_timer, CONN_LINGER_IDLE_MS,
+	    conn_on_timer);
 }
 
+/* Drops what the client sends; the idle timer starts again with each
+ * byte, never past the end of the linger. */
 static void
 conn_linger_read(struct conn *c)
 {
-	char sink[16384];
+	static char sink[65536];	/* never read: one for all */
+	int64_t left = c->c_linger_end - loop_now(conn_loop(c));
 	ssize_t n;
+	int i;
 
-	for (;;) {
+	for (i = 0; i < CONN_LINGER_READS; i++) {
 		n = recv(c->c_fd, sink, sizeof(sink), 0);
-		if (n > 0) {
-			c->c_in_len += (size_t)n;
-			if (c->c_in_len > CONN_LINGER_BYTES)
-				break;
+		if (n > 0)
 			continue;
-		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
-			return;
-		break;	/* EOF or error: the client has it all */
+			break;
+		conn_close(c);	/* EOF or error: the client has it all */
+		return;
 	}
-	conn_close(c);
+	if (left <= 0) {
+		conn_close(c);
+		return;
+	}
+	loop_timer_set(conn_loop(c), &c->c_timer, left < CONN_LINGER_IDLE_MS ?
+	    left : CONN_LINGER_IDLE_MS, conn_on_timer);
+}
+
+bool
+conn_shed_linger(struct server *s)
+{
+	if (list_empty(&s->s_lingering))
+		return false;
+	conn_close(container_of(list_first(&s->s_lingering), struct conn,
+	    c_linger_link));
+	return true;
 }
 
 struct conn *

@@ -3,7 +3,7 @@
  * files in the hidden directory, sealing (fsync, the digest xattr), the
  * link into place that never replaces a name, upload reservations, and
  * the cleanup of what a crash left (I/O pool threads; the master at
- * start for file_tmp_clean).
+ * start for file_tmp_clean, a process of its own for file_tmp_clean_pid).
  *
  * Like file.c, nothing here touches state shared with the loop, and
  * nothing logs: each call returns what happened.
@@ -241,8 +241,32 @@ file_reserve(int root_fd, int tmp_fd, const char *name, uint64_t need,
 	return -1;
 }
 
-int
-file_tmp_clean(int tmp_fd)
+/* Whether `name` is one file_tmp_create() made in process pid:
+ * PREFIX-PID-N-RANDOM, the prefix without '-', RANDOM 8 hex digits. */
+static bool
+file_tmp_is_of(const char *name, pid_t pid)
+{
+	const char *p = strchr(name, '-');
+	char want[32];
+	size_t n;
+
+	if (p == NULL)
+		return false;
+	n = (size_t)snprintf(want, sizeof(want), "-%ld-", (long)pid);
+	if (strncmp(p, want, n) != 0)
+		return false;
+	p += n;
+	n = strspn(p, "0123456789");
+	if (n == 0 || p[n] != '-')
+		return false;
+	p += n + 1;
+	return strlen(p) == 8 && strspn(p, "0123456789abcdef") == 8;
+}
+
+/* Removes the files in tmp_fd that process pid made (pid 0: every file).
+ * Returns how many, or -1 with errno. */
+static int
+file_tmp_remove(int tmp_fd, pid_t pid)
 {
 	struct dirent *de;
 	DIR *dir;
@@ -259,9 +283,23 @@ file_tmp_clean(int tmp_fd)
 	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+		if (pid != 0 && !file_tmp_is_of(de->d_name, pid))
+			continue;
 		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
 			n++;
 	}
 	closedir(dir);
 	return n;
+}
+
+int
+file_tmp_clean(int tmp_fd)
+{
+	return file_tmp_remove(tmp_fd, 0);
+}
+
+int
+file_tmp_clean_pid(int tmp_fd, pid_t pid)
+{
+	return file_tmp_remove(tmp_fd, pid);
 }

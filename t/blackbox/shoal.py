@@ -256,10 +256,12 @@ class Node:
         return sorted(int(x) for x in out.split())
 
     def worker_pids(self):
-        """The master's children but the agent (told apart by its name;
-        for the instant between its fork and its prctl it counts as a
-        worker)."""
-        return [p for p in self.child_pids() if comm(p) != AGENT_COMM]
+        """The master's children but the agent and the short-lived process
+        that removes a dead child's temporary files (told apart by their
+        names; for the instant between a fork and its prctl they count as
+        workers)."""
+        return [p for p in self.child_pids()
+                if comm(p) not in (AGENT_COMM, CLEANER_COMM)]
 
     def agent_pid(self):
         """The pid of the master's agent (the one of the newest generation
@@ -378,6 +380,7 @@ def recv_at_least(s, n):
 
 
 AGENT_COMM = "shoald-agent"      # the agent's prctl(PR_SET_NAME)
+CLEANER_COMM = "shoald-clean"    # after a child died, for a moment
 
 
 def proc_line(pid, name, key):

@@ -156,6 +156,45 @@ class IndexTest(fakepeer.FakePeerTest):
         self.assertLess(time.time() - start, 5 * SLOW,
                         "waited for the dead fetcher")
 
+    def test_killed_fetcher_leaves_no_temporary_file(self):
+        # A slow peer: 64 MiB promised, 64 KiB sent, then nothing; and
+        # it holds no other name (an upload's lookup).
+        stall = fakepeer.stall_body(64 << 20, 64 << 10, stall=30)
+
+        def behave(conn, req):
+            if b" /big " in req:
+                return stall(conn, req)
+            conn.sendall(fakepeer.response(404, b"", ["Content-Length: 0"]))
+        p = self.fake(behave)
+        n = self.node(peers=[p.port], workers=1, peer_timeout="20s")
+        tmp = os.path.join(n.root, ".shoal-tmp")
+        s = n.connect()
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+        self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+        # An upload under way in the same worker: its reservation is not
+        # the dead worker's to remove (the next upload of the name takes
+        # it over).
+        u = n.connect()
+        u.sendall(b"PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: "
+                  b"1000000\r\n\r\n" + b"u" * 1000)
+        wait_for(lambda: len(os.listdir(tmp)) == 2, what="two temporaries")
+        fill = [f for f in os.listdir(tmp) if f.startswith("fill-")]
+        self.assertEqual(len(fill), 1, os.listdir(tmp))
+        fetcher = int(fill[0].split("-")[1])
+        self.assertEqual(n.worker_pids(), [fetcher])
+        os.kill(fetcher, signal.SIGKILL)
+        wait_for(lambda: not os.path.exists(os.path.join(tmp, fill[0])),
+                 timeout=5 * SLOW, what="the dead fetcher's file removed")
+        self.assertEqual([f for f in os.listdir(tmp)
+                          if not f.startswith("up-")], [])
+        self.assertEqual(len(os.listdir(tmp)), 1, "the reservation stays")
+        self.assertIn("removed 1 temporary file of pid %d" % fetcher,
+                      n.log())
+        # The master forks a new worker, which serves.
+        wait_for(lambda: [w for w in n.worker_pids() if w != fetcher],
+                 what="a new worker")
+        self.assertEqual(n.curl("/_/health").status, 200)
+
     def test_negative_entry_spares_the_peers_until_an_upload(self):
         p = self.fake(fakepeer.serve_files({}))
         n = self.node(peers=[p.port], index={"negative_ttl": "5s"})

@@ -2,6 +2,7 @@
 half-written ever visible; nothing left behind by a client that leaves."""
 
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import unittest
 import fakepeer
 from shoal import NodeTest, SLOW, SmallDiskTest, content_etag, \
     has_xattrs, parse_head, parse_responses, pid_alive, recv_all, wait_for
+from test_cluster import cluster_settings
 
 
 def tmp_files(node):
@@ -38,6 +40,20 @@ def answer_to_expect(node, name, length):
     s.sendall(b"PUT /%s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n"
               b"Expect: 100-continue\r\n\r\n" % (name, length))
     return s.recv(4096)
+
+
+def write_then_read(node, method, target, size, headers=None):
+    """Sends a whole body of `size` bytes before reading anything, as
+    http.client does; returns (status, reason, body) of the answer. A node
+    that closed without reading the body would make this raise
+    BrokenPipeError or ConnectionResetError instead."""
+    c = http.client.HTTPConnection(node.host, node.port, timeout=30)
+    try:
+        c.request(method, target, body=b"\0" * size, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.reason, r.read()
+    finally:
+        c.close()
 
 
 class UploadTest(NodeTest):
@@ -283,6 +299,39 @@ class UploadAccessTest(NodeTest):
         self.assertTrue(out.startswith(b"HTTP/1.1 409"), out)
 
 
+class EarlyAnswerTest(NodeTest):
+    """An answer sent before the body is read reaches a client that writes
+    its whole body (64 MiB) first: the node reads and drops the body after
+    answering, bounded by time, not bytes."""
+
+    def test_refusals_reach_a_client_that_writes_first(self):
+        n = self.node(upload={"token": "s3cret", "max_size": "64MiB"},
+                      cluster=cluster_settings())
+        n.put_file("taken", "x")
+        auth = {"Authorization": "Bearer s3cret"}
+        size = 64 << 20
+        cases = [
+            ("PUT", "/new", size, {}, 401, "Unauthorized",
+             b"a valid upload token is required\n"),
+            ("PUT", "/new", size + 1, auth, 413, "Content Too Large",
+             b"larger than upload.max_size\n"),
+            ("PUT", "/taken", size, auth, 409, "Conflict", None),
+            ("POST", "/_/gossip", size, {}, 413, "Content Too Large",
+             b"gossip body too large\n"),
+            ("POST", "/_/gossip", size, {"Shoal-Cluster": "elsewhere"}, 403,
+             "Forbidden", b"another cluster\n"),
+        ]
+        for method, target, length, headers, status, reason, body in cases:
+            what = "%s %s" % (method, target)
+            got = write_then_read(n, method, target, length, headers)
+            self.assertEqual(got[:2], (status, reason), what)
+            if body is not None:
+                self.assertEqual(got[2], body, what)
+            self.assertEqual(n.curl("/_/health").status, 200, what)
+        self.assertFalse(os.path.exists(os.path.join(n.root, "new")))
+        self.assertEqual(tmp_files(n), [])
+
+
 class ClusterUploadTest(NodeTest):
     def test_16mib_upload_read_back_through_another_node(self):
         b = self.node(name="b")
@@ -371,6 +420,15 @@ class DiskFullTest(SmallDiskTest):
             self.assertIn("saving big", n.log())
         finally:
             holder.close()
+
+    def test_507_reaches_a_client_that_writes_first(self):
+        root = os.path.join(self.mnt, "root")
+        os.mkdir(root)
+        n = self.node(root=root, state_dir=os.path.join(self.tmp, "st"))
+        st, reason, _ = write_then_read(n, "PUT", "/huge", 64 << 20)
+        self.assertEqual((st, reason), (507, "Insufficient Storage"))
+        self.assertEqual(n.curl("/_/health").status, 200)
+        self.assertEqual(tmp_files(n), [])
 
     def test_declared_length_over_free_space_is_507_at_once(self):
         root = os.path.join(self.mnt, "root")

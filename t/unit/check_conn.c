@@ -628,18 +628,19 @@ END_TEST
  * After a refusal the server reads and drops what the client still sends
  * (it lingers) instead of closing on unread bytes, which would reset the
  * connection and could destroy the answer before the client read it.
+ * Lingering is bounded by time, not bytes: 8 MiB go (1 MiB did before).
  */
 START_TEST(refusal_lingers)
 {
 	struct sfx_client *cl = sfx_connect();
 	struct sfx_resp r = { 0 };
-	char *junk = sfx_pattern_new(256 * 1024, 1);
-	size_t off;
+	size_t off, size = 8 << 20;
+	char *junk = sfx_pattern_new(size, 1);
 
 	sfx_sends(cl, "BAD\r\n\r\n");
 	sfx_run_for(20);
-	for (off = 0; off < 256 * 1024; off += 16384) {
-		ck_assert_int_eq(sfx_send(cl, junk + off, 16384), 0);
+	for (off = 0; off < size; off += 65536) {
+		ck_assert_int_eq(sfx_send(cl, junk + off, 65536), 0);
 		sfx_pump(cl);
 	}
 	shutdown(cl->cl_fd, SHUT_WR);
@@ -1143,24 +1144,22 @@ START_TEST(drain)
 }
 END_TEST
 
-/* A real worker process (worker_run) at http.max_connections answers
- * the next client 503 and closes; SIGTERM stops it cleanly. */
-START_TEST(full_worker_refuses_503)
+/* Forks a real worker process (worker_run) on sfx.lfd, as the master
+ * forks it, with `max_connections`; returns its pid once it is ready,
+ * its metrics slot in *slot. */
+static pid_t
+start_worker(size_t max_connections, int *slot)
 {
-	struct sfx_client cl[3];
-	struct sfx_resp r = { 0 };
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	struct pollfd pfd;
-	int ready[2], slot, status = -1, i;
+	int ready[2];
 	pid_t pid;
 	char byte;
 
-	sfx.cfg.http.max_connections = 2;
+	sfx.cfg.http.max_connections = max_connections;
 	/* Far away: an exit before it is the drain's doing. */
 	sfx.cfg.shutdown_timeout_ms = 10000;
-	slot = metrics_slot_claim(1);
-	ck_assert_int_ge(slot, 0);
+	*slot = metrics_slot_claim(1);
+	ck_assert_int_ge(*slot, 0);
 	/* Forked as the master forks it, from a process without threads:
 	 * a fork keeps the locks that other threads held (the sanitizers'
 	 * allocator's, say) locked for ever in the child. */
@@ -1174,8 +1173,8 @@ START_TEST(full_worker_refuses_503)
 		    .ct_peers = sfx.table };
 
 		close(ready[0]);
-		_exit(worker_run(&sfx.cfg, sfx.lfd, slot, ready[1], getppid(),
-		    &t));
+		_exit(worker_run(&sfx.cfg, sfx.lfd, *slot, ready[1],
+		    getppid(), &t));
 	}
 	close(ready[1]);
 	pfd.fd = ready[0];
@@ -1183,17 +1182,56 @@ START_TEST(full_worker_refuses_503)
 	ck_assert_int_eq(poll(&pfd, 1, SFX_WAIT_MS), 1);
 	ck_assert_int_eq(read(ready[0], &byte, 1), 1);
 	close(ready[0]);
+	return pid;
+}
+
+/* n clients connected to the worker, accepted in this order. */
+static void
+connect_to_worker(struct sfx_client *cl, int n)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int i;
 
 	ck_assert_int_eq(getsockname(sfx.lfd, (struct sockaddr *)&sin, &len),
 	    0);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < n; i++) {
 		memset(&cl[i], 0, sizeof(cl[i]));
 		cl[i].cl_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		ck_assert_int_eq(connect(cl[i].cl_fd, (struct sockaddr *)&sin,
 		    sizeof(sin)), 0);
 		fcntl(cl[i].cl_fd, F_SETFL, O_NONBLOCK);
-		usleep(20000);	/* accepted in this order */
+		usleep(20000);
 	}
+}
+
+/* The worker, told to stop, must exit 0 within 5 s. */
+static void
+wait_worker_exit(pid_t pid)
+{
+	int status = -1, i;
+
+	for (i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 500) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("the worker did not stop on SIGTERM");
+	}
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+/* A real worker process at http.max_connections answers the next client
+ * 503 and closes; SIGTERM stops it cleanly. */
+START_TEST(full_worker_refuses_503)
+{
+	struct sfx_client cl[3];
+	struct sfx_resp r = { 0 };
+	int slot, i;
+	pid_t pid = start_worker(2, &slot);
+
+	connect_to_worker(cl, 3);
 	ck_assert_int_eq(sfx_response(&cl[2], false, &r), 0);
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(sfx_hdr(&r, "Retry-After"), "1");
@@ -1218,15 +1256,44 @@ START_TEST(full_worker_refuses_503)
 		close(cl[i].cl_fd);
 		buf_free(&cl[i].cl_in);
 	}
-	for (i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+	wait_worker_exit(pid);
+	sfx_resp_free(&r);
+}
+END_TEST
+
+/* At the cap, a connection that lingers after its answer (its client
+ * still sending what was refused) is closed to make room: the next
+ * client is served, not refused. */
+START_TEST(full_worker_closes_a_lingering_connection_first)
+{
+	struct sfx_client cl[3];
+	struct sfx_resp r = { 0 };
+	int slot, i;
+	pid_t pid = start_worker(2, &slot);
+	ssize_t n = 0;
+
+	connect_to_worker(cl, 2);
+	sfx_sends(&cl[0], "BAD\r\n\r\n");
+	ck_assert_int_eq(sfx_expect(&cl[0], false, &r), 400);
+	ck_assert(sfx_wait_closed(&cl[0], 1000));	/* our side: shut */
+	connect_to_worker(&cl[2], 1);
+	sfx_sends(&cl[2], HEALTH);
+	ck_assert_int_eq(sfx_expect(&cl[2], false, &r), 200);
+	ck_assert_uint_eq(metrics_shared()->slots[slot].ms_connections_refused,
+	    0);
+	/* The lingering one was closed: what its client sends meets a
+	 * reset. */
+	for (i = 0; i < 100 && n >= 0; i++) {
+		n = send(cl[0].cl_fd, "x", 1, MSG_NOSIGNAL);
 		usleep(10000);
-	if (i == 500) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		ck_abort_msg("the worker did not stop on SIGTERM");
 	}
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert(n == -1 && (errno == EPIPE || errno == ECONNRESET));
+	for (i = 0; i < 3; i++) {
+		close(cl[i].cl_fd);
+		buf_free(&cl[i].cl_in);
+	}
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	wait_worker_exit(pid);
 	sfx_resp_free(&r);
 }
 END_TEST
@@ -1253,6 +1320,7 @@ main(void)
 	    owner_hears_the_hang_up, owner_on_close_when_freed,
 	    owner_releases));
 	sfx_tcase("life", setup, teardown, CHECK_MAIN_TESTS(file_send_timeout,
-	    drain, full_worker_refuses_503));
+	    drain, full_worker_refuses_503,
+	    full_worker_closes_a_lingering_connection_first));
 	return check_main_run();
 }

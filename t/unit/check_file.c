@@ -987,6 +987,42 @@ START_TEST(publish_never_replaces)
 }
 END_TEST
 
+/* After a process died: its own temporary files go, nothing else. */
+START_TEST(tmp_clean_pid_removes_only_the_dead_ones)
+{
+	char name[FILE_TMP_NAME_MAX], path[256];
+	static const char *const others[] = {
+		"up-0123456789abcdef",		/* a reservation */
+		"expired-%ld-3",		/* set aside by remove_copy */
+		"fill-%ld0-1-0123abcd",		/* another pid */
+		"fill-%ld-1-0123abcdX",		/* not made by tmp_create */
+		"fill-%ld--0123abcd",
+	};
+	long pid = (long)getpid();
+	int tmp_fd = open_tmp_dir(), i, fd;
+	size_t k;
+
+	for (i = 0; i < 3; i++) {
+		fd = file_tmp_create(tmp_fd, i == 0 ? "fill" : "rep", name);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	for (k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+		snprintf(name, sizeof(name), others[k], pid);
+		snprintf(path, sizeof(path), "%s/%s/%s", root, FILE_TMP_DIR,
+		    name);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	ck_assert_int_eq(count_tmp_entries(), 3 + (int)k);
+	ck_assert_int_eq(file_tmp_clean_pid(tmp_fd, (pid_t)pid + 1), 0);
+	ck_assert_int_eq(file_tmp_clean_pid(tmp_fd, (pid_t)pid), 3);
+	ck_assert_int_eq(count_tmp_entries(), (int)k);
+	close(tmp_fd);
+}
+END_TEST
+
 START_TEST(tmp_clean_removes_leftovers)
 {
 	char name[FILE_TMP_NAME_MAX];
@@ -1291,7 +1327,8 @@ main(void)
 	tc = check_main_tcase("publish", setup, teardown,
 	    CHECK_MAIN_TESTS(tmp_create_unique_names, write_all_at_offsets,
 	    publish_links_into_place, publish_never_replaces,
-	    tmp_clean_removes_leftovers));
+	    tmp_clean_removes_leftovers,
+	    tmp_clean_pid_removes_only_the_dead_ones));
 	tmp_dir_add(tc);
 	return check_main_run();
 }

@@ -292,6 +292,7 @@ sfx_setup(void)
 	s->s_index = sfx.ix;
 	s->s_pid = getpid();
 	list_init(&s->s_conns);
+	list_init(&s->s_lingering);
 	list_init(&s->s_relays);
 	s->s_cfg = &sfx.cfg;
 	s->s_limits.max_request_line = sfx.cfg.http.max_request_line;
