@@ -307,6 +307,44 @@ class ReplicaRouteTest(NodeTest):
         self.assertEqual(self.get(target, method="HEAD").status, 405)
 
 
+    def test_reservations_are_signed_and_the_first_stamp_wins(self):
+        now = int(time.time() * 1000) << 16
+
+        def target(name, stamp, node):
+            return "/_/reserve/%s?stamp=%016x&node=%s" % (
+                name, stamp, node.encode().hex())
+        first = target("new.txt", now, "x1")
+        r = self.get(first, method="POST")
+        self.assertEqual((r.status, r.body), (200, b"granted\n"))
+        # A later stamp of another node: refused, the first holds it.
+        r = self.get(target("new.txt", now + 1, "x2"), method="POST")
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.header("shoal-refusal"), "earlier")
+        # A name the catalogue knows: refused as existing.
+        r = self.get(target("f", now, "x1"), method="POST")
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.header("shoal-refusal"), "exists")
+        # Unsigned, badly signed or of another cluster: refused, nothing
+        # taken (the second node's later stamp is still refused, not
+        # granted in the first's place).
+        second = target("new.txt", now + 2, "x2")
+        self.assertEqual(self.get(second, method="POST",
+                                  signed=False).status, 401)
+        self.assertEqual(self.get(second, method="DELETE",
+                                  key="w" * 40).status, 401)
+        self.assertEqual(self.get(first, method="DELETE",
+                                  cluster="elsewhere").status, 403)
+        self.assertEqual(self.get(second, method="POST").status, 409)
+        for bad in ("/_/reserve/new.txt?stamp=12&node=7831",
+                    "/_/reserve/new.txt?node=7831",
+                    "/_/reserve/.hidden?stamp=%016x&node=7831" % now):
+            self.assertEqual(self.get(bad, method="POST").status, 400, bad)
+        self.assertEqual(self.get(first, method="GET").status, 405)
+        # Released by its node: the next one gets it.
+        self.assertEqual(self.get(first, method="DELETE").status, 200)
+        self.assertEqual(self.get(target("new.txt", now + 3, "x2"),
+                                  method="POST").status, 200)
+
 def holders_of(node, version):
     r = node.curl("/_/conflicts")
     for cf in json.loads(r.body)["conflicts"]:
