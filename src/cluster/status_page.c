@@ -76,6 +76,13 @@ static const char status_head[] =
 "dd{margin:0;font-size:1.25em;font-variant-numeric:tabular-nums}\n"
 "ol{margin:0;padding-left:1.4rem}li{margin:.2rem 0}\n"
 "#updated.stale{color:var(--bad);font-weight:600}\n"
+"@media (max-width:40rem){\n"
+"#members-table thead{display:none}\n"
+"#members tr{display:block;padding:.3rem 0;border-bottom:1px solid #8884}\n"
+"#members td{display:inline-block;border:0;padding:.1rem .4rem}\n"
+"#members td:nth-child(4)::before{content:'incarnation '}\n"
+"#members td:nth-child(5)::before{content:'heard '}\n"
+"}\n"
 "</style>\n";
 
 /*
@@ -373,7 +380,8 @@ status_members(struct buf *out, struct cluster *cl, int64_t now_ms)
 	    "</span> \u00b7 <span id=\"updated\">as the page was loaded</span>"
 	    "</p>\n", mt->mt_count, counts[MEMBER_ALIVE],
 	    counts[MEMBER_SUSPECT], counts[MEMBER_DEAD], counts[MEMBER_LEFT]);
-	buf_append_str(out, "<h2>Members</h2>\n<div class=\"wrap\"><table>"
+	buf_append_str(out, "<h2>Members</h2>\n<div class=\"wrap\">"
+	    "<table id=\"members-table\">"
 	    "<thead><tr><th>name</th><th>address</th><th>state</th>"
 	    "<th class=\"n\">incarnation</th><th class=\"n\">last heard</th>"
 	    "<th>store fill</th></tr></thead>\n<tbody id=\"members\">\n");
