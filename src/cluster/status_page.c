@@ -11,6 +11,7 @@
  * address) is hostile input: the server escapes it (status_text), the
  * script puts it in the page only as text (textContent), never as markup.
  */
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,11 +28,12 @@
 #include "serve/server.h"
 #include "store/metrics.h"
 
-/* Nothing but this page: no other origin, no frame, no form. */
+/* Nothing but this page: no other origin, no frame, no form, and no
+ * script but its own (its hash, status_page_routes()). */
 #define STATUS_HEADERS "Cache-Control: no-store\r\n" \
 	"X-Content-Type-Options: nosniff\r\n" \
 	"Content-Security-Policy: default-src 'none'; " \
-	"style-src 'unsafe-inline'; script-src 'unsafe-inline'; " \
+	"style-src 'unsafe-inline'; script-src 'sha256-%s'; " \
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; " \
 	"frame-ancestors 'none'\r\n"
 
@@ -39,6 +41,8 @@
 
 /* The cluster of this worker (one per process), or NULL. */
 static struct cluster *status_cluster;
+/* The headers, with the script's SHA-256 in base64. */
+static char status_headers[sizeof(STATUS_HEADERS) + 48];
 
 static const char status_head[] =
 "<!DOCTYPE html>\n"
@@ -91,8 +95,7 @@ static const char status_head[] =
  * answers. Strings go into the page as text only.
  */
 static const char status_script[] =
-"<script>\n"
-"'use strict';\n"
+"\n'use strict';\n"
 "(function () {\n"
 "var STATES = ['alive', 'suspect', 'dead', 'left'], last = null, okAt = null;\n"
 "var COUNTERS = {shoal_sent_bytes_total: 'sent',\n"
@@ -220,8 +223,7 @@ static const char status_script[] =
 "  });\n"
 "}\n"
 "tick();\n"
-"})();\n"
-"</script>\n";
+"})();\n";
 
 /* The rows of the requests' table: key, label, shown as bytes. */
 static const struct {
@@ -490,8 +492,8 @@ status_page_render(struct cluster *cl, const char *node, int64_t now_ms,
 	    "/_/conflicts</a>; counters: <a href=\"/_/metrics\">/_/metrics</a>."
 	    "</small></p>\n" : "<p><small>Counters: <a href=\"/_/metrics\">"
 	    "/_/metrics</a>.</small></p>\n");
-	buf_append_str(out, status_script);
-	buf_append_str(out, "</body>\n</html>\n");
+	buf_printf(out, "<script>%s</script>\n</body>\n</html>\n",
+	    status_script);
 }
 
 static void
@@ -504,7 +506,7 @@ status_route(struct conn *c, const char *path)
 		return;
 	status_page_render(status_cluster, c->c_srv->s_cfg->node,
 	    loop_now(c->c_srv->s_loop), &body);
-	conn_send_body(c, "text/html; charset=utf-8", STATUS_HEADERS,
+	conn_send_body(c, "text/html; charset=utf-8", status_headers,
 	    body.data, body.len);
 	buf_free(&body);
 }
@@ -512,6 +514,17 @@ status_route(struct conn *c, const char *path)
 void
 status_page_routes(struct server *s, struct cluster *cl)
 {
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char b64[4 * EVP_MAX_MD_SIZE / 3 + 4] = "";
+	unsigned int n = 0;
+
+	/* A failure leaves the hash empty: the page reads without its
+	 * script (the server's view), never with a script unchecked. */
+	if (EVP_Digest(status_script, strlen(status_script), md, &n,
+	    EVP_sha256(), NULL) == 1)
+		EVP_EncodeBlock(b64, md, (int)n);
+	snprintf(status_headers, sizeof(status_headers), STATUS_HEADERS,
+	    (const char *)b64);
 	status_cluster = cl;
 	(void)server_route(s, "status", status_route);
 }

@@ -8,6 +8,7 @@ off) is read with curl. One member's name is markup, which both views
 must show as text."""
 
 import base64
+import hashlib
 import html.parser
 import json
 import os
@@ -163,9 +164,13 @@ class StatusPageTest(NodeTest):
         r = a.curl("/_/status")
         self.assertEqual(r.status, 200)
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
-        self.assertIn("default-src 'none'",
-                      r.header("Content-Security-Policy"))
         body = r.body.decode()
+        # Nothing from elsewhere, and no script but the page's own.
+        csp = r.header("Content-Security-Policy")
+        self.assertIn("default-src 'none'", csp)
+        script = body.split("<script>")[1].split("</script>")[0]
+        self.assertIn("script-src 'sha256-%s'" % base64.b64encode(
+            hashlib.sha256(script.encode()).digest()).decode(), csp)
         rows = Rows()
         rows.feed(body)
         self.assertEqual(rows.states, {"a": "alive", "b": "alive",
