@@ -42,7 +42,8 @@
 /* The cluster of this worker (one per process), or NULL. */
 static struct cluster *status_cluster;
 /* The headers, with the script's SHA-256 in base64. */
-static char status_headers[sizeof(STATUS_HEADERS) + 48];
+#define STATUS_B64 (4 * EVP_MAX_MD_SIZE / 3 + 4)
+static char status_headers[sizeof(STATUS_HEADERS) + STATUS_B64];
 
 static const char status_head[] =
 "<!DOCTYPE html>\n"
@@ -515,7 +516,7 @@ void
 status_page_routes(struct server *s, struct cluster *cl)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned char b64[4 * EVP_MAX_MD_SIZE / 3 + 4] = "";
+	unsigned char b64[STATUS_B64] = "";
 	unsigned int n = 0;
 
 	/* A failure leaves the hash empty: the page reads without its
