@@ -45,6 +45,10 @@
  * reported dead or left is not taken in: a forgotten member cannot come
  * back as a ghost.
  *
+ * Events. The table also keeps the last MEMBERS_EVENTS changes of its
+ * opinions (a member heard of, suspected, dead, left, alive again), for
+ * operators: /_/cluster and /_/status show them.
+ *
  * Concurrency: the table lives in memory the caller provides (shared
  * memory in the daemon: workers merge exchanges they receive, the agent
  * runs the rounds) and every *_locked call wants members_lock() held.
