@@ -44,9 +44,7 @@ VALGRIND_SKIPS = {
         "gossip timeouts (see above)",
     "test_a_new_version_is_pulled_at_once_in_a_large_catalogue":
         "gossip timeouts (see above), and a timing",
-    "test_the_server_view_lists_the_members_escaped":
-        "gossip timeouts (see above)",
-    "test_a_browser_sees_a_frozen_member_suspect_then_dead":
+    "test_the_page_shows_a_frozen_member_suspect_then_dead":
         "gossip timeouts (see above)",
     "test_descriptor_limit_is_raised_for_max_connections":
         "valgrind keeps RLIMIT_NOFILE to itself: the limits the test reads "

@@ -159,8 +159,8 @@ class StatusPageTest(NodeTest):
         wait_for(all_alive, timeout=10, what="a sees b and c alive")
         return nodes
 
-    def test_the_server_view_lists_the_members_escaped(self):
-        a, b, c = self.cluster()
+    def server_view(self, a):
+        """The page with JavaScript off (curl) lists the members."""
         r = a.curl("/_/status")
         self.assertEqual(r.status, 200)
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
@@ -191,20 +191,25 @@ class StatusPageTest(NodeTest):
         self.assertNotIn(b"<html", h.body)  # curl -I: the head alone
         self.assertEqual(a.curl("/_/status", method="POST", data=b"x").status,
                          405)
-        # A node without a cluster has the page too, its requests alone.
+
+    def test_a_node_in_no_cluster_shows_its_requests(self):
         alone = self.node(name="alone")
         r = alone.curl("/_/status")
         self.assertEqual(r.status, 200)
         self.assertIn(b"in no cluster", r.body)
         self.assertIn(b'data-key="requests"', r.body)
+        self.assertNotIn(b'id="members"', r.body)
 
-    def test_a_browser_sees_a_frozen_member_suspect_then_dead(self):
+    def test_the_page_shows_a_frozen_member_suspect_then_dead(self):
+        """Without JavaScript first (curl), then in the browser (skipped,
+        with the reason, when Chromium is not installed)."""
+        a, b, c = self.cluster()
+        self.server_view(a)
         for tool in ("chromium", "chromedriver"):
             if shutil.which(tool) is None:
                 self.skipTest("%s is not installed: the Debian packages "
                               "chromium and chromium-driver are (make deps "
                               "installs them as root)" % tool)
-        a, b, c = self.cluster()
         wd = WebDriver(self.tmp)
         self.addCleanup(wd.quit)
         wd.go(a.url("/_/status"))
