@@ -138,6 +138,8 @@ document.querySelectorAll('#events li[data-member]').forEach(function (li) {
 return {rows: rows, events: events,
         updated: document.getElementById('updated').textContent,
         markup: document.querySelectorAll('#members i, #events i').length,
+        names: document.getElementById('cat-names').textContent,
+        bytes: document.getElementById('cat-bytes').textContent,
         rate: req.cells[2].textContent};
 """
 
@@ -205,6 +207,8 @@ class StatusPageTest(NodeTest):
         with the reason, when Chromium is not installed)."""
         a, b, c = self.cluster()
         self.server_view(a)
+        self.assertEqual(a.curl("/hello.txt", method="PUT",
+                                data=b"x" * 3072).status, 201)
         for tool in ("chromium", "chromedriver"):
             if shutil.which(tool) is None:
                 self.skipTest("%s is not installed: the Debian packages "
@@ -227,6 +231,7 @@ class StatusPageTest(NodeTest):
                          {"a": "alive", "b": "alive", HOSTILE: "alive"})
         self.assertTrue(seen["rows"][HOSTILE][1].startswith(HOSTILE))
         self.assertEqual(seen["markup"], 0)
+        self.assertEqual((seen["names"], seen["bytes"]), ("1", "3.0 KiB"))
         self.assertGreater(float(seen["rate"]), 0)  # its own refreshes
 
         # b frozen: the page shows it suspect, then dead.
