@@ -56,6 +56,10 @@ DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	libjansson-dev libssl-dev iproute2 iptables \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 
+# Debian packages of the browser test (t/blackbox/test_status.py): installed
+# like the others, but a failure only skips that test, with the reason.
+BROWSER_PKGS := chromium chromium-driver
+
 .PHONY: sim all deps run check layers docs unit unit-asan blackbox blackbox-asan \
 	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
@@ -76,6 +80,19 @@ deps:
 	    echo "missing Debian packages; run as root:"; \
 	    echo "  apt-get install -y$$missing"; exit 1; \
 	  fi; \
+	fi
+	@missing=""; for p in $(BROWSER_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; } || \
+	  echo "deps: cannot install$$missing: the browser test is skipped"; \
+	elif [ -n "$$missing" ]; then \
+	  echo "deps: without$$missing the browser test is skipped; as root:"; \
+	  echo "  apt-get install -y$$missing"; \
 	fi
 
 build/obj/%.o: src/%.c
@@ -203,6 +220,7 @@ check: deps
 	    $(UNITS) $(SAN_UNITS) $(FUZZERS)
 	@sh t/layers.sh
 	@python3 t/docs.py
+	@python3 t/bench/test_chart.py
 	@$(MAKE) --no-print-directory unit > build/unit.log 2>&1 & plain=$$!; \
 	  $(MAKE) --no-print-directory unit-asan > build/unit-asan.log 2>&1; \
 	  san=$$?; wait $$plain; plain=$$?; \

@@ -77,6 +77,7 @@ struct catalogue_params {
 struct catalogue_stats {
 	uint64_t cs_versions;		/* live versions */
 	uint64_t cs_names;		/* names with a live version */
+	uint64_t cs_bytes;		/* the live versions' sizes, summed */
 	uint64_t cs_facts;		/* live facts (holdings) */
 	uint64_t cs_tombstones;
 	uint64_t cs_conflicts;		/* names with more than one live version */

@@ -102,6 +102,10 @@ int cluster_save(struct cluster *cl);
 /* The JSON of GET /_/cluster. */
 void cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out);
 
+/* What an event's member was before: a state's name, or "new". */
+struct member_event;
+const char *cluster_event_from(const struct member_event *e);
+
 /* The cluster's families of /_/metrics. */
 void cluster_render_metrics(struct cluster *cl, int64_t now_ms,
     struct buf *out);

@@ -45,6 +45,10 @@
  * reported dead or left is not taken in: a forgotten member cannot come
  * back as a ghost.
  *
+ * Events. The table also keeps the last MEMBERS_EVENTS changes of its
+ * opinions (a member heard of, suspected, dead, left, alive again), for
+ * operators: /_/cluster and /_/status show them.
+ *
  * Concurrency: the table lives in memory the caller provides (shared
  * memory in the daemon: workers merge exchanges they receive, the agent
  * runs the rounds) and every *_locked call wants members_lock() held.
@@ -64,6 +68,7 @@
 #define MEMBERS_MIN 16			/* the smallest table */
 #define MEMBERS_MAX 65536		/* the largest table */
 #define MEMBERS_DIGEST_LINES 128	/* a digest's slice of the table */
+#define MEMBERS_EVENTS 16		/* changes of opinion remembered */
 
 enum member_state {
 	MEMBER_ALIVE,
@@ -132,6 +137,16 @@ struct members_stats {
 	uint64_t ms_refused_full;	/* no room for a new member */
 };
 
+/* A change of this node's opinion of a member: a member heard of for the
+ * first time (me_from MEMBER_STATES), or a state left for another. */
+struct member_event {
+	char me_name[MEMBER_NAME_MAX];
+	uint8_t me_from;		/* enum member_state; MEMBER_STATES: new */
+	uint8_t me_to;			/* enum member_state */
+	uint64_t me_incarnation;	/* the one the opinion is about */
+	int64_t me_ms;			/* when (monotonic) */
+};
+
 /* A member as the table holds it. */
 struct member {
 	struct member_facts m_facts;
@@ -159,6 +174,8 @@ struct members {
 	uint32_t mt_digest_cursor;	/* the key the next digest starts at */
 	struct members_params mt_params;
 	struct members_stats mt_stats;
+	struct member_event mt_events[MEMBERS_EVENTS];	/* a ring */
+	uint64_t mt_nevents;		/* recorded since the start */
 	/* then: struct member[capacity], uint32_t index[mask + 1] */
 };
 
@@ -198,6 +215,11 @@ void members_timeouts(const struct members *mt, int64_t *suspect_ms,
 /* How many members are in each state (this node counts as alive). */
 void members_count_locked(const struct members *mt,
     uint32_t counts[MEMBER_STATES]);
+
+/* The last changes of opinion, newest first, into out[0..max). Returns
+ * how many (at most MEMBERS_EVENTS). */
+size_t members_events_locked(const struct members *mt,
+    struct member_event *out, size_t max);
 
 /*
  * Time passes: this node's heartbeat when due, suspicions and deaths of

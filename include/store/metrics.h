@@ -100,6 +100,19 @@ void metrics_count_request(enum http_method method, int status);
 struct index;
 void metrics_set_index(struct index *ix);
 
+/* A few totals (all slots summed), as the status page shows them. */
+struct metrics_totals {
+	uint64_t tot_requests;
+	uint64_t tot_by_class[6];	/* [k]: statuses kxx; [0]: the others */
+	uint64_t tot_bytes_sent;
+	uint64_t tot_bytes_received;
+	uint64_t tot_local_hits;
+	uint64_t tot_peer_hits;
+	uint64_t tot_peer_misses;
+};
+
+void metrics_totals(struct metrics_totals *t);
+
 /* Appends the whole exposition (all slots summed) to out. */
 void metrics_render(struct buf *out);
 

@@ -579,6 +579,7 @@ version_holders(struct catalogue *c, uint32_t vi, int d,
 
 	if (d > 0 && v->v_nholders++ == 0) {
 		st->cs_versions++;
+		st->cs_bytes += v->v_size;
 		rivals = version_rivals(c, vi, &best);
 		if (rivals == 0) {
 			st->cs_names++;
@@ -599,6 +600,7 @@ version_holders(struct catalogue *c, uint32_t vi, int d,
 			    &version_at(c, best)->v_digest, &v->v_digest);
 	} else if (d < 0 && --v->v_nholders == 0) {
 		st->cs_versions--;
+		st->cs_bytes -= v->v_size;
 		rivals = version_rivals(c, vi, NULL);
 		if (rivals == 0)
 			st->cs_names--;

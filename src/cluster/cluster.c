@@ -372,20 +372,48 @@ cluster_catalogue_json(const struct cluster *cl)
 {
 	const struct catalogue_stats *st = catalogue_stats(cl->cl_catalogue);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "names", (json_int_t)cluster_cat_stat(&st->cs_names),
 	    "versions", (json_int_t)cluster_cat_stat(&st->cs_versions),
+	    "object_bytes", (json_int_t)cluster_cat_stat(&st->cs_bytes),
 	    "holdings", (json_int_t)cluster_cat_stat(&st->cs_facts),
 	    "conflicts", (json_int_t)cluster_cat_stat(&st->cs_conflicts),
 	    "bytes", (json_int_t)cl->cl_catalogue_size,
 	    "max_objects", (json_int_t)cl->cl_max_objects);
 }
 
+const char *
+cluster_event_from(const struct member_event *e)
+{
+	return e->me_from == MEMBER_STATES ? "new" :
+	    member_state_name((enum member_state)e->me_from);
+}
+
+/* The last changes of opinion, newest first. */
+static json_t *
+cluster_events_json(struct members *mt, int64_t now_ms)
+{
+	struct member_event ev[MEMBERS_EVENTS];
+	json_t *list = json_array();
+	size_t n, i;
+
+	n = members_events_locked(mt, ev, MEMBERS_EVENTS);
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, "
+		    "s:I}", "member", ev[i].me_name, "from",
+		    cluster_event_from(&ev[i]), "to",
+		    member_state_name((enum member_state)ev[i].me_to),
+		    "incarnation", (json_int_t)ev[i].me_incarnation,
+		    "ago_ms", (json_int_t)(now_ms > ev[i].me_ms ?
+		    now_ms - ev[i].me_ms : 0)));
+	return list;
+}
+
 void
 cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 {
 	struct members *mt = cl->cl_members;
-	json_t *root, *list;
+	json_t *root, *list, *events;
 	uint32_t i;
 	char *text;
 
@@ -406,9 +434,11 @@ cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 			json_array_append_new(list, cluster_member_json(m,
 			    false, now_ms));
 	}
+	events = cluster_events_json(mt, now_ms);
 	members_unlock(mt);
 	json_object_set_new(root, "members", list);
 	json_object_set_new(root, "catalogue", cluster_catalogue_json(cl));
+	json_object_set_new(root, "events", events);
 	text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	if (text != NULL) {

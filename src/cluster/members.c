@@ -278,9 +278,47 @@ members_facts_cmp(uint64_t inc_a, uint64_t ver_a, uint64_t inc_b, uint64_t ver_b
 }
 
 static void
+members_event(struct members *mt, const struct member *m, uint8_t from,
+    uint8_t to, uint64_t inc, int64_t now_ms)
+{
+	struct member_event *e = &mt->mt_events[mt->mt_nevents %
+	    MEMBERS_EVENTS];
+
+	memcpy(e->me_name, m->m_facts.mf_name, sizeof(e->me_name));
+	e->me_from = from;
+	e->me_to = to;
+	e->me_incarnation = inc;
+	e->me_ms = now_ms;
+	mt->mt_nevents++;
+}
+
+size_t
+members_events_locked(const struct members *mt, struct member_event *out,
+    size_t max)
+{
+	uint64_t k = mt->mt_nevents;
+	size_t n = 0;
+
+	while (k > 0 && n < max && mt->mt_nevents - k < MEMBERS_EVENTS) {
+		const struct member_event *e = &mt->mt_events[--k %
+		    MEMBERS_EVENTS];
+
+		/* A holder of the lock that died mid-copy leaves an event
+		 * that is not one. */
+		if (!member_name_valid(e->me_name, MEMBER_NAME_MAX) ||
+		    e->me_from > MEMBER_STATES || e->me_to >= MEMBER_STATES)
+			continue;
+		out[n++] = *e;
+	}
+	return n;
+}
+
+static void
 set_opinion(struct members *mt, struct member *m, uint8_t state,
     uint64_t inc, int64_t now_ms)
 {
+	if (m->m_state != state)
+		members_event(mt, m, m->m_state, state, inc, now_ms);
 	/* Alive wins only at a later incarnation: word of a new life, as good
 	 * as news from it, or the next tick would suspect it at once. */
 	if (state == MEMBER_ALIVE)
@@ -468,6 +506,9 @@ members_merge_locked(struct members *mt, const struct member_news *n,
 		m->m_heard_ms = now_ms;
 		mt->mt_count++;
 		index_insert(mt, slot);
+		/* Its first opinion is no change of one. */
+		members_event(mt, m, MEMBER_STATES, state, state_inc, now_ms);
+		m->m_state = state;
 		set_opinion(mt, m, state, state_inc, now_ms);
 		mt->mt_stats.ms_joined++;
 		return true;

@@ -17,6 +17,7 @@
 #include "cluster/cluster_serve.h"
 #include "cluster/gossip_serve.h"
 #include "cluster/replica_serve.h"
+#include "cluster/status_page.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/iopool.h"
@@ -197,6 +198,7 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 	s->s_limits.max_header_size = cfg->http.max_header_size;
 	s->s_route_request = request_handle;
 	request_node_routes(s);
+	status_page_routes(s, t->ct_cluster);
 	if (t->ct_cluster != NULL) {
 		gossip_serve_routes(s, t->ct_cluster);
 		cluster_serve_attach(s, t->ct_cluster);

@@ -280,6 +280,38 @@ metrics_render_index(struct buf *out)
 }
 
 void
+metrics_totals(struct metrics_totals *t)
+{
+	int i, j, k, c;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < METRICS_NMETHODS; i++) {
+		for (j = 0; j < METRICS_NSTATUS; j++) {
+			uint64_t n = 0;
+
+			if (j > 0 && metrics_statuses[j] == 0)
+				break;
+			for (k = 0; k < METRICS_SLOTS; k++)
+				n += load_u64(&metrics_region->slots[k].
+				    ms_requests[i][j]);
+			c = metrics_statuses[j] / 100;
+			t->tot_by_class[c >= 1 && c <= 5 ? c : 0] += n;
+			t->tot_requests += n;
+		}
+	}
+	t->tot_bytes_sent = metrics_sum(offsetof(struct metrics_slot,
+	    ms_bytes_sent));
+	t->tot_bytes_received = metrics_sum(offsetof(struct metrics_slot,
+	    ms_bytes_received));
+	t->tot_local_hits = metrics_sum(offsetof(struct metrics_slot,
+	    ms_local_hits));
+	t->tot_peer_hits = metrics_sum(offsetof(struct metrics_slot,
+	    ms_peer_hits));
+	t->tot_peer_misses = metrics_sum(offsetof(struct metrics_slot,
+	    ms_peer_misses));
+}
+
+void
 metrics_render(struct buf *out)
 {
 	struct metrics_shared *m = metrics_region;

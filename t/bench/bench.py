@@ -94,6 +94,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
 import machine  # noqa: E402  (t/blackbox/machine.py)
+import chart  # noqa: E402  (t/bench/chart.py, beside this file)
 REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
@@ -2393,6 +2394,12 @@ class Bench:
         path = os.path.join(outdir, "results-%s.txt" % stamp)
         with open(path, "w") as f:
             f.write("\n".join(self.out_lines) + "\n")
+        # The summary's ratios as a chart beside it.
+        rows = [(r[0], r[1], r[2], r[5], r[6], r[7]) for r in self.results]
+        with open(path[:-len(".txt")] + ".svg", "w") as f:
+            f.write(chart.svg(rows, "shoal bench %s: ratios to the "
+                              "reference" % stamp, "rounds: %d of %d s"
+                              % (self.rounds, self.seconds)))
         return path
 
 
@@ -2591,7 +2598,8 @@ def main():
         bench = Bench(args.shoald)
         bench.run()
         path = bench.save()
-        print("\nsaved to %s" % path)
+        print("\nsaved to %s, the chart to %s" % (
+            path, path[:-len(".txt")] + ".svg"))
     except BenchError as e:
         print("\nt/bench: FAILED: %s" % e, file=sys.stderr)
         rc = 1

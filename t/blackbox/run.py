@@ -44,6 +44,8 @@ VALGRIND_SKIPS = {
         "gossip timeouts (see above)",
     "test_a_new_version_is_pulled_at_once_in_a_large_catalogue":
         "gossip timeouts (see above), and a timing",
+    "test_the_page_shows_a_frozen_member_suspect_then_dead":
+        "gossip timeouts (see above)",
     "test_descriptor_limit_is_raised_for_max_connections":
         "valgrind keeps RLIMIT_NOFILE to itself: the limits the test reads "
         "in /proc/PID/limits are valgrind's, not the ones shoald set",

@@ -254,12 +254,14 @@ START_TEST(test_conflict_winner_in_every_order)
 		ck_assert_uint_eq(catalogue_stats(z)->cs_conflicts, 1);
 		ck_assert_uint_eq(catalogue_stats(z)->cs_names, 1);
 		ck_assert_uint_eq(catalogue_stats(z)->cs_versions, 3);
+		ck_assert_uint_eq(catalogue_stats(z)->cs_bytes, 110 + 120 + 130);
 		/* d's copy of b's bytes: no conflict more, a holder more. */
 		catalogue_apply_locked(z, &ch[3], f[3], nf[3], on_conflict,
 		    NULL);
 		ck_assert_int_eq(conflicts_called, 2);
 		ck_assert_uint_eq(catalogue_stats(z)->cs_versions, 3);
 		ck_assert_uint_eq(catalogue_stats(z)->cs_facts, 4);
+		ck_assert_uint_eq(catalogue_stats(z)->cs_bytes, 110 + 120 + 130);
 		if (first == NULL)
 			first = z;
 		else {
@@ -764,6 +766,7 @@ START_TEST(test_forget_frees_versions_and_names)
 		k = catalogue_forget_owner_locked(b, "a");
 		ck_assert_uint_eq(k, (size_t)i);
 		ck_assert_uint_eq(catalogue_stats(b)->cs_versions, 0);
+		ck_assert_uint_eq(catalogue_stats(b)->cs_bytes, 0);
 		free(a);
 	}
 	free(b);

@@ -670,6 +670,71 @@ START_TEST(quiet_member_suspected_then_dead_then_forgotten)
 }
 END_TEST
 
+#define ck_assert_event(e, name, from, to, inc) do { \
+	ck_assert_str_eq((e).me_name, name); \
+	ck_assert_uint_eq((e).me_from, from); \
+	ck_assert_uint_eq((e).me_to, to); \
+	ck_assert_uint_eq((e).me_incarnation, inc); \
+} while (0)
+
+START_TEST(events_keep_the_last_changes_newest_first)
+{
+	struct member_event ev[MEMBERS_EVENTS + 4];
+	int64_t t0 = now;
+	char name[16];
+	size_t n;
+	int i;
+
+	ck_assert_uint_eq(members_events_locked(mt, ev, MEMBERS_EVENTS), 0);
+	/* joined, suspected, dead, then alive again in a new life */
+	ck_assert(merge("b", 7, 1, MEMBER_ALIVE, 7));
+	now = t0 + SUSPECT_MS + 1;
+	members_tick_locked(mt, now);
+	now += DEAD_MS + 1;
+	members_tick_locked(mt, now);
+	ck_assert(merge("b", 8, 1, MEMBER_ALIVE, 8));
+	/* no change of opinion, no event: a heartbeat, news of alive */
+	ck_assert(merge("b", 8, 2, MEMBER_ALIVE, 8));
+	/* a newcomer said suspect: joined as such, one event */
+	ck_assert(merge("c", 3, 1, MEMBER_SUSPECT, 3));
+	n = members_events_locked(mt, ev, MEMBERS_EVENTS);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_event(ev[0], "c", MEMBER_STATES, MEMBER_SUSPECT, 3);
+	ck_assert_event(ev[1], "b", MEMBER_DEAD, MEMBER_ALIVE, 8);
+	ck_assert_event(ev[2], "b", MEMBER_SUSPECT, MEMBER_DEAD, 7);
+	ck_assert_event(ev[3], "b", MEMBER_ALIVE, MEMBER_SUSPECT, 7);
+	ck_assert_event(ev[4], "b", MEMBER_STATES, MEMBER_ALIVE, 7);
+	ck_assert_int_eq(ev[4].me_ms, t0);
+	ck_assert_int_eq(ev[0].me_ms, now);
+	ck_assert_uint_eq(members_events_locked(mt, ev, 2), 2);
+	ck_assert_event(ev[1], "b", MEMBER_DEAD, MEMBER_ALIVE, 8);
+
+	/* the ring keeps the last MEMBERS_EVENTS: 5 + 10 + 3 were made */
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		ck_assert(merge(name, 5, 1, MEMBER_ALIVE, 5));
+	}
+	ck_assert(merge("n0", 5, 1, MEMBER_LEFT, 6));
+	ck_assert(merge("n0", 9, 1, MEMBER_ALIVE, 9));
+	ck_assert(merge("n1", 5, 1, MEMBER_SUSPECT, 5));
+	n = members_events_locked(mt, ev, MEMBERS_EVENTS + 4);
+	ck_assert_uint_eq(n, MEMBERS_EVENTS);
+	ck_assert_event(ev[0], "n1", MEMBER_ALIVE, MEMBER_SUSPECT, 5);
+	ck_assert_event(ev[1], "n0", MEMBER_LEFT, MEMBER_ALIVE, 9);
+	ck_assert_event(ev[2], "n0", MEMBER_ALIVE, MEMBER_LEFT, 6);
+	ck_assert_event(ev[3], "n9", MEMBER_STATES, MEMBER_ALIVE, 5);
+	ck_assert_event(ev[12], "n0", MEMBER_STATES, MEMBER_ALIVE, 5);
+	ck_assert_event(ev[13], "c", MEMBER_STATES, MEMBER_SUSPECT, 3);
+	ck_assert_event(ev[15], "b", MEMBER_SUSPECT, MEMBER_DEAD, 7);
+
+	/* an event a dying holder left half-written is not shown */
+	mt->mt_events[(mt->mt_nevents - 1) % MEMBERS_EVENTS].me_name[0] = '\0';
+	n = members_events_locked(mt, ev, MEMBERS_EVENTS);
+	ck_assert_uint_eq(n, MEMBERS_EVENTS - 1);
+	ck_assert_event(ev[0], "n0", MEMBER_LEFT, MEMBER_ALIVE, 9);
+}
+END_TEST
+
 START_TEST(news_keeps_a_member_alive)
 {
 	int i;
@@ -1358,6 +1423,7 @@ main(void)
 	tcase_add_test(tc, news_keeps_a_member_alive);
 	tcase_add_test(tc, auto_timeouts_scale_with_the_table);
 	tcase_add_test(tc, self_heartbeat_timing);
+	tcase_add_test(tc, events_keep_the_last_changes_newest_first);
 
 	tc = tcase_of("round");
 	tcase_add_test(tc, push_self_first_then_hot_news);

@@ -363,6 +363,44 @@ START_TEST(exposition_is_well_formed)
 }
 END_TEST
 
+START_TEST(totals_sum_slots_by_status_class)
+{
+	struct metrics_totals t;
+	int a, b;
+
+	ck_assert_int_eq(metrics_init(), 0);
+	a = metrics_slot_claim(100);
+	b = metrics_slot_claim(101);
+	metrics_use_slot(a);
+	count_requests(HTTP_METHOD_GET, 200, 3);
+	count_requests(HTTP_METHOD_HEAD, 304, 1);
+	count_requests(HTTP_METHOD_PUT, 201, 2);
+	metrics_add(&metrics_mine()->ms_bytes_sent, 100);
+	metrics_add(&metrics_mine()->ms_local_hits, 3);
+	metrics_use_slot(b);
+	count_requests(HTTP_METHOD_GET, 404, 4);
+	count_requests(HTTP_METHOD_POST, 503, 1);
+	count_requests(HTTP_METHOD_GET, 299, 1);	/* counted as "other" */
+	metrics_add(&metrics_mine()->ms_bytes_sent, 23);
+	metrics_add(&metrics_mine()->ms_bytes_received, 7);
+	metrics_add(&metrics_mine()->ms_peer_hits, 2);
+	metrics_add(&metrics_mine()->ms_peer_misses, 4);
+	metrics_totals(&t);
+	ck_assert_uint_eq(t.tot_requests, 12);
+	ck_assert_uint_eq(t.tot_by_class[0], 1);
+	ck_assert_uint_eq(t.tot_by_class[1], 0);
+	ck_assert_uint_eq(t.tot_by_class[2], 5);
+	ck_assert_uint_eq(t.tot_by_class[3], 1);
+	ck_assert_uint_eq(t.tot_by_class[4], 4);
+	ck_assert_uint_eq(t.tot_by_class[5], 1);
+	ck_assert_uint_eq(t.tot_bytes_sent, 123);
+	ck_assert_uint_eq(t.tot_bytes_received, 7);
+	ck_assert_uint_eq(t.tot_local_hits, 3);
+	ck_assert_uint_eq(t.tot_peer_hits, 2);
+	ck_assert_uint_eq(t.tot_peer_misses, 4);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -370,6 +408,7 @@ main(void)
 	    CHECK_MAIN_TESTS(init_maps_zeroed_region,
 	    slot_claim_release_keeps_totals, counts_from_forked_child_visible,
 	    render_sums_all_slots, every_status_and_method,
-	    count_without_slot_is_ignored, exposition_is_well_formed));
+	    count_without_slot_is_ignored, exposition_is_well_formed,
+	    totals_sum_slots_by_status_class));
 	return check_main_run();
 }
