@@ -327,6 +327,7 @@ holdings_examine_now(struct holdings *h, const char *name)
 static void
 holdings_drop_surplus_now(struct holdings *h, const struct holdings_surplus *sp)
 {
+	struct metrics_slot *ms = metrics_mine();	/* NULL in tests */
 	char hex[DIGEST_HEX_LEN + 1];
 	struct holdings_root r;
 	int rm;
@@ -345,7 +346,8 @@ holdings_drop_surplus_now(struct holdings *h, const struct holdings_surplus *sp)
 	}
 	if (rm == 0) {
 		holdings_count(&h->h_stats.hs_surplus_dropped, 1);
-		metrics_add(&metrics_mine()->ms_replication_surplus, 1);
+		if (ms != NULL)
+			metrics_add(&ms->ms_replication_surplus, 1);
 		digest_hex(&sp->hs_digest, hex);
 		log_info("catalogue: removed %s version %s: a replica beyond "
 		    "cluster.replicas, the members chosen for it hold it",
