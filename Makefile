@@ -55,8 +55,10 @@ FUZZ_SECONDS ?= 60
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	libjansson-dev libssl-dev iproute2 iptables \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
+# And those of `make compose-check`.
+COMPOSE_PKGS := docker.io docker-compose debootstrap
 
-.PHONY: sim all deps run check layers docs unit unit-asan blackbox blackbox-asan \
+.PHONY: sim all deps run check compose-check layers docs unit unit-asan blackbox blackbox-asan \
 	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
 all: deps build/shoald
@@ -216,8 +218,16 @@ check: deps
 	  test $$plain -eq 0 && test $$san -eq 0
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
 	    FUZZ_SECONDS=10
+	$(MAKE) --no-print-directory compose-check
 
 fuzz: SHELL := /bin/bash
+
+# The Dockerfile and docker-compose.yml brought up for real, with dockerd
+# started when it is not running and a Debian 12 base image made with
+# debootstrap when none is here (t/compose/check.sh).
+compose-check: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(COMPOSE_PKGS)"
+	sh t/compose/check.sh
 
 # The catalogue's simulation at full size (1,000 nodes, 10,000 objects;
 # about a minute); make check runs a smaller cluster of the same shape.
