@@ -20,6 +20,7 @@ base_tag=shoal-base:bookworm
 work=build/compose
 started=$(date +%s)
 dockerd_pid=""
+up=""				# set once the project may have containers
 
 say() { echo "compose-check: $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -46,6 +47,7 @@ start_dockerd() {
 	if ! wait_for 60 docker_up || ! kill -0 "$dockerd_pid" 2>/dev/null; then
 		why=$(grep -E 'level=(fatal|error)' build/dockerd.log | tail -1)
 		stop_dockerd
+		trap - EXIT
 		echo "compose-check: SKIP: dockerd cannot run here: ${why:-no answer in 60 s}"
 		exit 0
 	fi
@@ -64,6 +66,7 @@ stop_dockerd() {
 	wait_for 30 sh -c "! kill -0 $dockerd_pid 2>/dev/null" ||
 	    kill -KILL "$dockerd_pid" 2>/dev/null || true
 	dockerd_pid=""
+up=""				# set once the project may have containers
 }
 
 # --- the base image --------------------------------------------------------
@@ -140,12 +143,21 @@ store_get() {
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
-	if [ $rc -ne 0 ] && [ -n "${front:-}" ]; then
-		compose ps >&2 || true
-		compose logs --tail=20 >&2 || true
+	if [ -n "$up" ]; then
+		if [ $rc -ne 0 ]; then
+			compose ps >&2 || true
+			compose logs --tail=20 >&2 || true
+		fi
+		# down -v keeps the volume of a container that compose
+		# recreated (it moves to the new one): each goes by name.
+		vols=$(compose ps -q | xargs -r docker inspect \
+		    -f '{{range .Mounts}}{{.Name}} {{end}}' 2>/dev/null) || true
+		compose down -v --remove-orphans >/dev/null 2>&1 ||
+		    say "down failed: see docker ps -a"
+		for v in $vols; do
+			docker volume rm "$v" >/dev/null 2>&1 || true
+		done
 	fi
-	compose down -v --remove-orphans >/dev/null 2>&1 ||
-	    say "down failed: see docker ps -a"
 	rm -f "$work/upload" "$work/back"
 	stop_dockerd
 	say "$([ $rc -eq 0 ] && echo passed || echo failed) in $(($(date +%s) - started)) s"
@@ -165,6 +177,7 @@ export SHOAL_BASE="$base" SHOAL_PORT=127.0.0.1:0
 compose build -q || fail "the image does not build"
 say "image built ($(($(date +%s) - started)) s)"
 
+up=1
 compose up -d || fail "compose up failed"
 front=$(compose port front 8080) || fail "the front publishes no port"
 wait_alive 7
