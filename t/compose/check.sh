@@ -11,7 +11,6 @@
 # debootstrap) are the Makefile's business.
 #
 #   SHOAL_BASE  a Debian 12 image to build on, instead of looking for one
-#   KEEP_BASE   set: leave build/compose/rootfs in place (debugging)
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -66,7 +65,6 @@ stop_dockerd() {
 	wait_for 30 sh -c "! kill -0 $dockerd_pid 2>/dev/null" ||
 	    kill -KILL "$dockerd_pid" 2>/dev/null || true
 	dockerd_pid=""
-up=""				# set once the project may have containers
 }
 
 # --- the base image --------------------------------------------------------
@@ -109,8 +107,9 @@ make_base() {
 	rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb \
 	    "$work"/rootfs/var/lib/apt/lists/*
 	tar -C "$work/rootfs" --numeric-owner -c . |
-	    docker import --change 'CMD ["bash"]' - "$base_tag" >/dev/null
-	[ -n "${KEEP_BASE:-}" ] || rm -rf "$work/rootfs"
+	    docker import --change 'CMD ["bash"]' - "$base_tag" >/dev/null ||
+	    fail "docker import of the debootstrap tree failed"
+	rm -rf "$work/rootfs"
 	echo "$base_tag"
 }
 
@@ -138,6 +137,11 @@ wait_alive() {
 store_get() {
 	compose exec -T --index="$1" store \
 	    curl -fsS "http://127.0.0.1:8080/$name"
+}
+
+# Whether "$@" writes the bytes uploaded, exactly.
+gives_back() {
+	"$@" > "$work/back" && cmp -s "$work/upload" "$work/back"
 }
 
 cleanup() {
@@ -182,22 +186,21 @@ compose up -d || fail "compose up failed"
 front=$(compose port front 8080) || fail "the front publishes no port"
 wait_alive 7
 
-# Larger than stripe.min_size, and no multiple of a block or of six.
+# Once the stripe: keys exist, a file above stripe.min_size is cut into
+# parts on six stores; its size is no multiple of a block nor of six.
 head -c $((9 * 1048576 + 12345)) /dev/urandom > "$work/upload"
 loc=$(curl -fsS -o /dev/null -w '%header{location}' \
     --data-binary @"$work/upload" "http://$front/") ||
     fail "the upload through the front failed"
 name=${loc#/}
 say "uploaded $name through the front"
-curl -fsS -o "$work/back" "http://$front/$name" &&
-    cmp "$work/upload" "$work/back" ||
+gives_back curl -fsS "http://$front/$name" ||
     fail "the front does not give back the bytes sent"
-store_get 3 > "$work/back" && cmp "$work/upload" "$work/back" ||
-    fail "store 3 does not give back the bytes sent"
+gives_back store_get 3 || fail "store 3 does not give back the bytes sent"
 say "read back through the front and at store 3: same bytes"
 
 compose up -d --scale store=7 || fail "scaling to 7 stores failed"
 wait_alive 8
-store_get 7 > "$work/back" && cmp "$work/upload" "$work/back" ||
+gives_back store_get 7 ||
     fail "the new store does not give back the bytes sent"
 say "read back at the new store 7: same bytes"
