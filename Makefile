@@ -55,12 +55,15 @@ FUZZ_SECONDS ?= 60
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
 	libjansson-dev libssl-dev iproute2 iptables \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
+# And those of `make compose-check`.
+COMPOSE_PKGS := docker.io docker-compose debootstrap
 
 # Debian packages of the browser test (t/blackbox/test_status.py): installed
 # like the others, but a failure only skips that test, with the reason.
 BROWSER_PKGS := chromium chromium-driver
 
-.PHONY: sim all deps run check layers docs unit unit-asan blackbox blackbox-asan \
+.PHONY: sim all deps deps-browser run check compose-check layers docs unit unit-asan \
+	blackbox blackbox-asan \
 	blackbox-valgrind fuzz fuzz-build bench install uninstall clean
 
 all: deps build/shoald
@@ -81,6 +84,9 @@ deps:
 	    echo "  apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+
+# The browser test's packages: `make check` only (not `make run`).
+deps-browser:
 	@missing=""; for p in $(BROWSER_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
 	    || missing="$$missing $$p"; \
@@ -215,7 +221,7 @@ check: SHELL := /bin/bash
 # check`). The plain and the sanitized suites then run side by side (one
 # core each; the black-box tests mostly wait on sockets and timers), each
 # into its log, shown whole once both are done.
-check: deps
+check: deps deps-browser
 	@$(MAKE) --no-print-directory -j2 build/shoald build/asan/shoald \
 	    $(UNITS) $(SAN_UNITS) $(FUZZERS)
 	@sh t/layers.sh
@@ -234,8 +240,16 @@ check: deps
 	  test $$plain -eq 0 && test $$san -eq 0
 	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
 	    FUZZ_SECONDS=10
+	$(MAKE) --no-print-directory compose-check
 
 fuzz: SHELL := /bin/bash
+
+# The Dockerfile and docker-compose.yml brought up for real, with dockerd
+# started when it is not running and a Debian 12 base image made with
+# debootstrap when none is here (t/compose/check.sh).
+compose-check: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(COMPOSE_PKGS)"
+	sh t/compose/check.sh
 
 # The catalogue's simulation at full size (1,000 nodes, 10,000 objects;
 # about a minute); make check runs a smaller cluster of the same shape.
