@@ -94,14 +94,14 @@ enum erasure_result erasure_encode(struct erasure *e,
  * data block's padding zeroed in place; every block of `want` is written
  * whole: erasure_row_len() bytes, a data block's bytes past lens[i] then
  * being zeros. An empty data block (lens[i] == 0) is all padding: the
- * caller may count it in `have` as a zeroed buffer even when its part is
- * lost.
+ * caller may count it in `have`, with any buffer of the row's length
+ * (zeroed here), even when its part is lost.
  *
  * Returns ERASURE_OK; ERASURE_TOO_FEW when `have` names fewer than k
  * blocks; ERASURE_SINGULAR when the survivors' matrix does not invert;
  * ERASURE_INVALID when want and have overlap, name a block past k + m, or
- * a buffer is misaligned, or the row is longer than ERASURE_LEN_MAX. On anything but ERASURE_OK nothing of `want` was
- * written. Any thread.
+ * a buffer is misaligned, or the row is longer than ERASURE_LEN_MAX. On
+ * anything but ERASURE_OK nothing of `want` was written. Any thread.
  */
 enum erasure_result erasure_decode(struct erasure *e,
     unsigned char *const *blocks, const size_t *lens, uint32_t have,
@@ -112,7 +112,7 @@ enum erasure_result erasure_decode(struct erasure *e,
 void erasure_cache_counts(struct erasure *e, uint64_t *hits,
     uint64_t *misses);
 
-/* A constant word for r, for the caller's log line ("too few blocks"). */
+/* A constant phrase saying what r means, for the caller's log line. */
 const char *erasure_result_str(enum erasure_result r);
 
 #endif

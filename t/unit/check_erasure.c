@@ -289,6 +289,30 @@ START_TEST(test_want_some)
 }
 END_TEST
 
+/*
+ * The last row of an object whose parts 4 and 5 hold no block there: with
+ * their stores and a third lost, 6 + 2 still rebuilds the row, the empty
+ * blocks counted as good whatever their buffers hold.
+ */
+START_TEST(test_empty_blocks_count)
+{
+	struct erasure *e = erasure_new(6, 2);
+	size_t lens[6] = { 65536, 65536, 65536, 777, 0, 0 };
+	uint32_t lost = 1u << 1 | 1u << 4 | 1u << 5;
+	struct row r;
+
+	row_make(&r, e, lens);
+	row_lose(&r, 0xff & ~lost);
+	ck_assert_int_eq(erasure_decode(e, r.work, lens, 0xff & ~lost,
+	    lost), ERASURE_TOO_FEW);
+	ck_assert_int_eq(erasure_decode(e, r.work, lens, 0xff & ~(1u << 1),
+	    1u << 1), ERASURE_OK);
+	ck_assert(memcmp(r.work[1], r.orig[1], 65536) == 0);
+	row_free(&r);
+	erasure_free(e);
+}
+END_TEST
+
 /* The block buffers the garbage check reads after a refusal. */
 static void
 expect_untouched(const struct row *r, uint32_t blocks)
@@ -505,7 +529,8 @@ main(void)
 	TCase *tc;
 
 	tc = check_main_tcase("patterns", NULL, NULL, CHECK_MAIN_TESTS(
-	    test_want_some, test_no_parity, test_invalid,
+	    test_want_some, test_empty_blocks_count, test_no_parity,
+	    test_invalid,
 	    test_singular_refused, test_cache,
 	    test_corrupt_block_found_and_rebuilt));
 	tc = check_main_tcase("every", NULL, NULL, NULL, 0);
