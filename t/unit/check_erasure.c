@@ -489,6 +489,50 @@ START_TEST(test_cache)
 }
 END_TEST
 
+/* One thread of test_cache_threads: its row (made beforehand: the data's
+ * generator is not for threads), patterns of 3 lost blocks taken in turn,
+ * more of them than the cache keeps. */
+static void *
+cache_thread(void *arg)
+{
+	struct row *r = arg;
+	uint32_t p = 0x007;
+	unsigned i;
+
+	for (i = 0; i < 400; i++) {
+		row_check_pattern(r, p);
+		p = i % 50 == 49 ? 0x007 : next_pattern(p);
+	}
+	return NULL;
+}
+
+/*
+ * Two threads decoding with one struct erasure, their patterns evicting
+ * each other's from the cache: every row still comes back right (each
+ * decodes with its own copy of the tables).
+ */
+START_TEST(test_cache_threads)
+{
+	struct erasure *e = erasure_new(6, 4);
+	size_t lens[6] = { 4096, 4096, 4096, 4096, 4096, 4000 };
+	uint64_t hits, misses;
+	struct row a, b;
+	pthread_t t;
+
+	row_make(&a, e, lens);
+	row_make(&b, e, lens);
+	ck_assert_int_eq(pthread_create(&t, NULL, cache_thread, &b), 0);
+	cache_thread(&a);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	erasure_cache_counts(e, &hits, &misses);
+	ck_assert_uint_eq(hits + misses, 800);
+	ck_assert_uint_gt(misses, ERASURE_CACHE);
+	row_free(&a);
+	row_free(&b);
+	erasure_free(e);
+}
+END_TEST
+
 /*
  * A rotten block: found by its checksum (a byte flipped after the
  * checksums were taken), counted as lost, rebuilt from the others, and
@@ -531,7 +575,7 @@ main(void)
 	tc = check_main_tcase("patterns", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_want_some, test_empty_blocks_count, test_no_parity,
 	    test_invalid,
-	    test_singular_refused, test_cache,
+	    test_singular_refused, test_cache, test_cache_threads,
 	    test_corrupt_block_found_and_rebuilt));
 	tc = check_main_tcase("every", NULL, NULL, NULL, 0);
 	CHECK_MAIN_ROWS(tc, test_every_pattern, full_codes);
