@@ -19,7 +19,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS     := yaml-0.1 libxxhash jansson libcrypto
+PKGS     := yaml-0.1 libxxhash jansson libcrypto libisal
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
@@ -53,7 +53,7 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := gcc make libc6-dev pkg-config libyaml-dev libxxhash-dev check \
-	libjansson-dev libssl-dev iproute2 iptables \
+	libjansson-dev libssl-dev libisal-dev iproute2 iptables \
 	curl clang libclang-rt-dev python3 procps wrk slowhttptest
 # And those of `make compose-check`.
 COMPOSE_PKGS := docker.io docker-compose debootstrap
