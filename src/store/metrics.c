@@ -198,6 +198,18 @@ metrics_sum(size_t offset)
 	return total;
 }
 
+/* Requests of method i and status index j, over every slot. */
+static uint64_t
+metrics_requests(int i, int j)
+{
+	uint64_t n = 0;
+	int k;
+
+	for (k = 0; k < METRICS_SLOTS; k++)
+		n += load_u64(&metrics_region->slots[k].ms_requests[i][j]);
+	return n;
+}
+
 
 void
 metrics_label_value(const char *in, char *out, size_t size)
@@ -282,18 +294,16 @@ metrics_render_index(struct buf *out)
 void
 metrics_totals(struct metrics_totals *t)
 {
-	int i, j, k, c;
+	int i, j, c;
 
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < METRICS_NMETHODS; i++) {
 		for (j = 0; j < METRICS_NSTATUS; j++) {
-			uint64_t n = 0;
+			uint64_t n;
 
 			if (j > 0 && metrics_statuses[j] == 0)
 				break;
-			for (k = 0; k < METRICS_SLOTS; k++)
-				n += load_u64(&metrics_region->slots[k].
-				    ms_requests[i][j]);
+			n = metrics_requests(i, j);
 			c = metrics_statuses[j] / 100;
 			t->tot_by_class[c >= 1 && c <= 5 ? c : 0] += n;
 			t->tot_requests += n;
@@ -322,12 +332,11 @@ metrics_render(struct buf *out)
 	    "Requests answered, by method and status.", "counter");
 	for (i = 0; i < METRICS_NMETHODS; i++) {
 		for (j = 0; j < METRICS_NSTATUS; j++) {
-			uint64_t n = 0;
+			uint64_t n;
 
 			if (j > 0 && metrics_statuses[j] == 0)
 				break;
-			for (k = 0; k < METRICS_SLOTS; k++)
-				n += load_u64(&m->slots[k].ms_requests[i][j]);
+			n = metrics_requests(i, j);
 			if (n == 0)
 				continue;
 			if (j == 0)

@@ -837,13 +837,45 @@ list_page(struct catalogue *c, const char *prefix, const char *after,
 	return n;
 }
 
+/* Every page of `page` names, each after the one before; the names'
+ * winners are `origin`'s when given. Returns how many, the last in last. */
+static size_t
+list_all(struct catalogue *c, size_t page, const char *origin, char *last,
+    size_t last_size)
+{
+	struct cat_version_view *v = calloc(page, sizeof(*v));
+	size_t n, total = 0;
+	bool more;
+
+	ck_assert_ptr_nonnull(v);
+	last[0] = '\0';
+	do {
+		n = list_page(c, NULL, total ? last : NULL, false, v, page,
+		    &more);
+		for (size_t k = 0; k < n; k++) {
+			char cur[NAME_MAX_LEN + 1];
+
+			snprintf(cur, sizeof(cur), "%.*s",
+			    (int)v[k].vv_name_len, v[k].vv_name);
+			ck_assert_int_lt(strcmp(last, cur), 0);
+			snprintf(last, last_size, "%s", cur);
+			ck_assert(v[k].vv_winner);
+			if (origin != NULL)
+				ck_assert_str_eq(v[k].vv_origin, origin);
+		}
+		total += n;
+	} while (more);
+	free(v);
+	return total;
+}
+
 START_TEST(test_list_pages_prefix_conflicts)
 {
 	struct catalogue *a = table("a", 1, 1024), *b = table("b", 1, 1024),
 	    *z = table("z", 1, 1024);
 	struct cat_version_view v[7];
-	char name[32], last[32] = "";
-	size_t n, total = 0;
+	char name[32], last[NAME_MAX_LEN + 1];
+	size_t n;
 	bool more;
 	int i;
 
@@ -858,22 +890,7 @@ START_TEST(test_list_pages_prefix_conflicts)
 	ck_assert_uint_eq(catalogue_stats(z)->cs_names, 50);
 	ck_assert_uint_eq(catalogue_stats(z)->cs_conflicts, 5);
 	/* Pages of 7, in order, each name once. */
-	do {
-		n = list_page(z, NULL, total ? last : NULL, false, v, 7,
-		    &more);
-		for (size_t k = 0; k < n; k++) {
-			char cur[32];
-
-			snprintf(cur, sizeof(cur), "%.*s",
-			    (int)v[k].vv_name_len, v[k].vv_name);
-			ck_assert_int_lt(strcmp(last, cur), 0);
-			strcpy(last, cur);
-			ck_assert(v[k].vv_winner);
-			ck_assert_str_eq(v[k].vv_origin, "a");
-		}
-		total += n;
-	} while (more);
-	ck_assert_uint_eq(total, 50);
+	ck_assert_uint_eq(list_all(z, 7, "a", last, sizeof(last)), 50);
 	ck_assert_str_eq(last, "q49");
 	/* The prefix "p": the odd ones. */
 	n = list_page(z, "p", NULL, false, v, 7, &more);
@@ -909,14 +926,11 @@ END_TEST
 START_TEST(test_list_in_slices)
 {
 	struct catalogue *c = table("a", 1, 3 * CATALOGUE_LIST_SLICE);
-	struct cat_version_view *v = calloc(1000, sizeof(*v));
 	struct cat_list *l;
-	char name[32], last[32] = "";
-	size_t n, total = 0, steps = 0;
-	bool more;
+	char name[32], last[NAME_MAX_LEN + 1];
+	size_t steps = 0;
 	int i;
 
-	ck_assert_ptr_nonnull(v);
 	for (i = 0; i < 2 * CATALOGUE_LIST_SLICE + 5; i++) {
 		snprintf(name, sizeof(name), "s%06d", (i * 7919) %
 		    (2 * CATALOGUE_LIST_SLICE + 5));
@@ -928,21 +942,8 @@ START_TEST(test_list_in_slices)
 		steps++;
 	ck_assert_uint_ge(steps, 2);
 	catalogue_list_free(l);
-	do {
-		n = list_page(c, NULL, total ? last : NULL, false, v, 1000,
-		    &more);
-		for (size_t k = 0; k < n; k++) {
-			char cur[32];
-
-			snprintf(cur, sizeof(cur), "%.*s",
-			    (int)v[k].vv_name_len, v[k].vv_name);
-			ck_assert_int_lt(strcmp(last, cur), 0);
-			strcpy(last, cur);
-		}
-		total += n;
-	} while (more);
-	ck_assert_uint_eq(total, 2 * CATALOGUE_LIST_SLICE + 5);
-	free(v);
+	ck_assert_uint_eq(list_all(c, 1000, "a", last, sizeof(last)),
+	    2 * CATALOGUE_LIST_SLICE + 5);
 	free(c);
 }
 END_TEST
