@@ -32,6 +32,7 @@
 #include "proc/agent.h"
 #include "proc/master_int.h"
 #include "proc/worker.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 
@@ -226,6 +227,9 @@ master_reap(void)
 		if (index_fetch_abandon_pid(master.tables.ct_index, pid) == -1)
 			log_warn("index: ending the fetches of pid %ld",
 			    (long)pid);
+		/* And the clients following its fills are cut. */
+		(void)fill_abandon_pid(master.tables.ct_fills, pid,
+		    loop_wall_ms());
 		quick = !ch->ready ||
 		    loop_clock_ms() - ch->started_ms < MASTER_STABLE_MS;
 		if (!ch->stopping && ch->gen == master.gen)
