@@ -173,19 +173,19 @@ relay_progress(struct relay *r)
 }
 
 /* The temporary file exists: announce the fill to the waiters, when they
- * can follow it (the length, ETag and Last-Modified are known, and this
- * relay holds the fetch of the name). Without a slot they wait for the
- * copy. */
+ * can follow it (the length and the ETag are known, and this relay holds
+ * the fetch of the name). Without a slot they wait for the copy. With no
+ * Last-Modified from the peer, the copy's will be about now. */
 static void
 relay_fill_begin(struct relay *r)
 {
 	struct fill_head head = {
 		.fh_total = r->r_length,
-		.fh_mtime = r->r_mtime.tv_sec,
+		.fh_mtime = r->r_have_mtime ? r->r_mtime.tv_sec :
+		    loop_wall_ms() / 1000,
 	};
 
-	if (!r->r_claimed || !r->r_expect_len || !r->r_have_mtime ||
-	    r->r_etag[0] == '\0')
+	if (!r->r_claimed || !r->r_expect_len || r->r_etag[0] == '\0')
 		return;
 	memcpy(head.fh_etag, r->r_etag, sizeof(head.fh_etag));
 	snprintf(head.fh_tmp, sizeof(head.fh_tmp), "%s",
