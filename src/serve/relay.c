@@ -205,6 +205,7 @@ relay_spool_opened(struct spool *sp, int err, void *arg)
 	(void)sp;
 	if (err == 0) {
 		relay_fill_begin(r);
+		relay_progress(r);	/* the waiters look at once */
 		return;
 	}
 	errno = err;
