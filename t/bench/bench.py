@@ -2398,7 +2398,8 @@ class Bench:
                              "%d bytes" % (self.tmp, size))
         # A name of its own per run (hard links: no more space), so that
         # each run is a miss at A.
-        runs = [(1, "w-1.bin")] + [(n, "w-%d.bin" % n) for n in counts]
+        runs = [(1, "w-alone.bin")] + [(n, "w-%d-%d.bin" % (i, n))
+                                       for i, n in enumerate(counts)]
         for _, name in runs:
             os.link(base, os.path.join(broot, name))
         hpath = os.path.join(self.tmp, "waiters-head.bin")
@@ -2467,7 +2468,7 @@ class Bench:
             os.unlink(copy)
             return clients, transfers, sent, followers
 
-        one, transfers, _, _ = run(1, "w-1.bin")
+        one, transfers, _, _ = run(*runs[0])
         alone = one[0]["done"] - one[0]["sent"]
         self.say("== waiters: N clients at once of a miss of a %.2f GiB "
                  "file at A (shoald, 2 workers, save: true, CPU %s) from "

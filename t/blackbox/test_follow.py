@@ -5,6 +5,7 @@ short answer that looks whole."""
 
 import http.client
 import os
+import signal
 import threading
 import time
 
@@ -130,3 +131,28 @@ class FollowTest(fakepeer.FakePeerTest):
             self.assertLess(len(r["body"]), len(body))
         self.assertGreaterEqual(metric(n, "shoal_miss_followers_total"), 1)
         self.assertIn("the fetch failed", n.log())
+
+    def test_a_killed_fetcher_cuts_its_followers(self):
+        body = os.urandom(1 << 20)
+        behave, p, n = self.slow_peer(body)
+        results = [None] * 5
+
+        def run(i):
+            results[i] = get(n)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(5)]
+        for t in threads:
+            t.start()
+        # The fetching worker is the one whose pid names the fill.
+        tmp = os.path.join(n.root, ".shoal-tmp")
+        fills = wait_for(lambda: [f for f in os.listdir(tmp)
+                                  if f.startswith("fill-")], what="the fill")
+        wait_for(lambda: metric(n, "shoal_miss_followers_total") == 4,
+                 what="four followers")
+        os.kill(int(fills[0].split("-")[1]), signal.SIGKILL)
+        killed = time.time()
+        for t in threads:
+            t.join()
+        # Followers in the other worker hear it from the master at once.
+        self.assertLess(time.time() - killed, 5 * SLOW)
+        for r in results:
+            self.assertFalse(r["whole"], "a short body passed for whole")
