@@ -182,16 +182,24 @@ follow_open_done(struct iopool_job *job)
 	struct conn *c = conn_of_job(job);
 	struct follow *fo = conn_owner(c);
 	struct fill_view v;
+	enum fill_state st;
 
-	/* Gone (published or failed since) or failed: start over. */
-	if (c->c_file.fi_fd == -1 || fill_look(c->c_srv->s_fills,
-	    fo->fo_slot, fo->fo_fetch_id, &v) == -1 ||
-	    v.fv_state == FILL_FAILED) {
-		if (c->c_file.fi_fd == -1 && c->c_job_err != ENOENT) {
-			errno = c->c_job_err;
-			log_warn("open %s (the fill of %s)", fo->fo_head.fh_tmp,
-			    c->c_name);
-		}
+	/* A slot taken since is a fill that ended, as good as failed. */
+	st = fill_look(c->c_srv->s_fills, fo->fo_slot, fo->fo_fetch_id,
+	    &v) == 0 ? v.fv_state : FILL_FAILED;
+	if (c->c_file.fi_fd == -1 && (c->c_job_err != ENOENT ||
+	    st == FILL_RUNNING)) {
+		/* Not because the fill ended: trying again would spin. */
+		errno = c->c_job_err;
+		log_warn("open %s (the fill of %s)", fo->fo_head.fh_tmp,
+		    c->c_name);
+		free(fo);
+		conn_send_text(c, 503, "cannot follow the transfer of this "
+		    "file, try again", "Retry-After: 1\r\n");
+		return;
+	}
+	/* Gone (published or removed since) or failed: start over. */
+	if (c->c_file.fi_fd == -1 || st == FILL_FAILED) {
 		follow_give_up(fo);
 		return;
 	}
