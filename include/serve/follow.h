@@ -16,7 +16,8 @@ struct conn;
  * takes the connection (conn_own) and answers it from the fill: true.
  * Otherwise false, and the connection is untouched (the caller waits for
  * the copy). Should the fill turn out gone before anything was sent, the
- * request starts over with miss_start().
+ * request starts over with miss_start(); should its file fail to open
+ * while the fill runs (out of descriptors), the answer is 503.
  */
 bool follow_start(struct conn *c, uint64_t fetch_id);
 

@@ -16,7 +16,9 @@
  * slot was taken, so the outcome is unknown) before that, the connection
  * is cut, so the client never takes a short body for a whole one. When
  * the fill cannot be followed before anything was sent (the file is gone
- * already, or the fill failed), the miss starts again (miss.c).
+ * already, or the fill failed), the miss starts again (miss.c); a file
+ * that cannot be opened while its fill runs (out of descriptors) is a 503,
+ * since starting again would only open it again.
  */
 #include <errno.h>
 #include <fcntl.h>
