@@ -535,7 +535,9 @@ def slow_client_main(argv):
 def waiters_client_main(argv):
     """--waiters-client PORT PATH SIZE N HEAD TAIL: N connections, then one
     GET on each at once, read in one thread as fast as they come; the
-    ends of every body checked against the sparse file's layout. Prints a
+    ends of every body checked against the sparse file's layout, the bytes
+    between counted and dropped by the kernel (MSG_TRUNC: no copy, so that
+    the client's CPU limits the figures as little as can be). Prints a
     line per client: "WAITER i sent=T first=T done=T bytes=N status=N ok=0|1
     why=..." (CLOCK_MONOTONIC seconds: the head's first byte, the body's
     last)."""
@@ -561,6 +563,7 @@ def waiters_client_main(argv):
     # a first byte is seen soon after it comes.
     buf = bytearray(256 << 10)
     mv = memoryview(buf)
+    sink = bytearray(4 << 20)       # never written: MSG_TRUNC reads
     left = n
     deadline = time.monotonic() + 600
 
@@ -574,8 +577,13 @@ def waiters_client_main(argv):
     while left and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=1):
             c, s = st[key.data], key.fileobj
+            drop = c["body"] and len(head) <= c["got"] < size - len(tail)
             try:
-                k = s.recv_into(mv)
+                if drop:
+                    k = s.recv_into(sink, min(len(sink), size - len(tail) -
+                                              c["got"]), socket.MSG_TRUNC)
+                else:
+                    k = s.recv_into(mv)
             except BlockingIOError:
                 continue
             except OSError:
@@ -583,7 +591,9 @@ def waiters_client_main(argv):
             now = time.monotonic()
             if k and c["first"] is None:
                 c["first"] = now
-            if k and not c["body"]:
+            if k and drop:
+                c["got"] += k
+            elif k and not c["body"]:
                 c["raw"] += bytes(mv[:k])
                 if b"\r\n\r\n" in c["raw"]:
                     h, _, rest = c["raw"].partition(b"\r\n\r\n")
@@ -2429,6 +2439,9 @@ class Bench:
         def run(n, name):
             g0, b0 = metrics(b, gets, "shoal_sent_bytes_total")
             f0, = metrics(a, "shoal_miss_followers_total")
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client0 = ru.ru_utime + ru.ru_stime
+            cpu0 = cpu_seconds(a.pids())
             p = self.helper(["--waiters-client", str(a.port), "/" + name,
                              str(size), str(n), hpath, tpath],
                             self.cpu_client if self.pin else None,
@@ -2439,6 +2452,9 @@ class Bench:
                 raise BenchError("the waiters client did not finish")
             finally:
                 self.end_helper(p)
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = {"a": cpu_seconds(a.pids()) - cpu0,
+                   "client": ru.ru_utime + ru.ru_stime - client0}
             clients = []
             for m in re.finditer(rb"WAITER \d+ sent=([\d.]+) first=([\d.]+) "
                                  rb"done=([\d.]+) bytes=(\d+) status=(\d+) "
@@ -2468,25 +2484,27 @@ class Bench:
             followers, = metrics(a, "shoal_miss_followers_total")
             followers -= f0
             os.unlink(copy)
-            return clients, transfers, sent, followers
+            # A's CPU until the copy is published (its fsync included).
+            return clients, transfers, sent, followers, cpu
 
-        one, transfers, _, _ = run(*runs[0])
+        one, transfers, _, _, cpu1 = run(*runs[0])
         alone = one[0]["done"] - one[0]["sent"]
         self.say("== waiters: N clients at once of a miss of a %.2f GiB "
                  "file at A (shoald, 2 workers, save: true, CPU %s) from "
                  "peer B (shoald, CPU %s); one client alone: first byte "
-                 "%.1f ms, done in %.2f s; %d transfer(s) from B" % (
+                 "%.1f ms, done in %.2f s; %d transfer(s) from B; CPU s: "
+                 "A %.2f, the client %.2f" % (
                      size / GIB, self.cpu_server if self.pin else "any",
                      self.cpu_peer if self.pin else "any",
                      (one[0]["first"] - one[0]["sent"]) * 1e3, alone,
-                     transfers))
-        self.say("%6s | %26s | %26s | %9s %9s %9s" % (
+                     transfers, cpu1["a"], cpu1["client"]))
+        self.say("%6s | %26s | %26s | %9s %9s %9s | %15s" % (
             "N", "first byte after the 1st ms", "time / one client alone",
-            "B GETs", "B GiB", "followed"))
+            "B GETs", "B GiB", "followed", "cpu s A client"))
         self.say("%6s | %8s %8s %8s | %8s %8s %8s |" % (
             "", "p50", "p90", "max", "min", "p50", "max"))
         for n, name in runs[1:]:
-            clients, transfers, sent, followers = run(n, name)
+            clients, transfers, sent, followers, cpu = run(n, name)
             first0 = min(c["first"] for c in clients)
             delays = sorted((c["first"] - first0) * 1e3 for c in clients)
             ratios = sorted((c["done"] - c["sent"]) / alone for c in clients)
@@ -2494,10 +2512,10 @@ class Bench:
             def pct(v, q):
                 return v[min(len(v) - 1, int(q * len(v)))]
             self.say("%6d | %8.1f %8.1f %8.1f | %8.3f %8.3f %8.3f | %9d "
-                     "%9.2f %9d" % (n, pct(delays, 0.5), pct(delays, 0.9),
-                                    delays[-1], ratios[0],
-                                    pct(ratios, 0.5), ratios[-1],
-                                    transfers, sent / GIB, followers))
+                     "%9.2f %9d | %7.2f %7.2f" % (
+                         n, pct(delays, 0.5), pct(delays, 0.9), delays[-1],
+                         ratios[0], pct(ratios, 0.5), ratios[-1], transfers,
+                         sent / GIB, followers, cpu["a"], cpu["client"]))
             met = delays[-1] <= 50 and ratios[-1] <= 1.2 and transfers == 1
             self.notes.append(
                 "waiters %d clients: first byte within %.1f ms of the "
