@@ -131,9 +131,9 @@ follow_pump(struct follow *fo)
 			follow_cut(fo, "its slot was taken");
 			return;
 		}
-		if (v.fv_written > fo->fo_written)
+		if (v.fv_written > fo->fo_written) {
 			fo->fo_written = v.fv_written;
-		else if (v.fv_state == FILL_FAILED) {
+		} else if (v.fv_state == FILL_FAILED) {
 			follow_cut(fo, "the fetch failed");
 			return;
 		}
