@@ -21,12 +21,14 @@
 
 struct cluster;
 struct config;
+struct fill_table;
 struct index;
 struct peer_table;
 
 /* What the master maps before it forks and every child uses. */
 struct child_tables {
 	struct index *ct_index;
+	struct fill_table *ct_fills;	/* fills waiters follow */
 	struct peer_table *ct_peers;
 	struct cluster *ct_cluster;	/* NULL: no `cluster:` section */
 };

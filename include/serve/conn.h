@@ -179,6 +179,16 @@ void conn_release(struct conn *c);
 ssize_t conn_sendv(struct conn *c, const struct iovec *iov, int n,
     bool more);
 
+/*
+ * Sends file bytes of c_file.fi_fd from c_file_off (advanced) towards
+ * c_file_end, at most a chunk, by a pool job; the head (c_out) must have
+ * gone (conn_out_pending() == 0). The owner hears on_io: POLLOUT when it
+ * may go on (after waiting for room, if the socket was full; or its send
+ * timeout), POLLERR when the client is gone. Nothing is watched while the
+ * job runs.
+ */
+void conn_send_file_owned(struct conn *c);
+
 /* Head bytes of c_out not yet sent. */
 size_t conn_out_pending(const struct conn *c);
 

@@ -7,6 +7,8 @@
 #define SHOAL_SERVE_REQUEST_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 struct conn;
 struct server;
@@ -27,6 +29,16 @@ void request_file_start(struct conn *c);
 /* The same, opening in the pool whatever the caches say (a copy was
  * published since the name was missed). */
 void request_file_open(struct conn *c);
+
+/*
+ * Appends to c_out the head of an answer from a file of `size` bytes with
+ * `etag` (quoted) and `mtime` (Last-Modified), as the request asks: 304
+ * (a condition), 416 (a whole text answer), 206 (a Range) or 200; sets
+ * c_status, and for a GET's body c_file_off and c_file_end (the bytes to
+ * send) and c_body_len.
+ */
+void request_file_head(struct conn *c, const char *etag, time_t mtime,
+    uint64_t size);
 
 /* GET or HEAD of "/": the names of ROOT. */
 void request_list(struct conn *c);

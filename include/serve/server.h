@@ -24,6 +24,7 @@ struct conn;
 struct digest;
 struct peer;
 struct filecache;
+struct fill_table;
 struct index;
 struct iopool;
 struct loop;
@@ -93,6 +94,7 @@ struct server {
 	int s_state_fd;			/* the state directory, the same */
 	struct spool_dir s_spool;	/* files written into ROOT */
 	struct index *s_index;		/* shared, inherited from the master */
+	struct fill_table *s_fills;	/* shared, the same */
 	struct filecache *s_filecache;	/* NULL: off */
 	struct peer_set *s_peers;
 	pid_t s_pid;

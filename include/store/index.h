@@ -55,9 +55,11 @@
  *               place, then index_fetch_finish(INDEX_END_COPY). Or finish
  *               with INDEX_END_NEGATIVE (no peer had it) or
  *               INDEX_END_FAILED (discarded).
- *     BUSY      someone alive fetches: stream f_tmp up to f_written; poll
- *               index_fetch_changed() (one atomic load, no lock);
- *               after any change or a timeout, claim again: the answer
+ *     BUSY      someone alive fetches: follow its fill (store/fill.h,
+ *               found by f_id) once it announces one; until then, or
+ *               if it never does, poll index_fetch_changed() (one atomic
+ *               load, no lock); after any change or a timeout, claim
+ *               again: the answer
  *               tells whether it is still running (BUSY), done (COPY,
  *               NEGATIVE), failed or orphaned (CLAIMED: now it is yours).
  *               Count the waiter with index_note_collapsed().

@@ -50,6 +50,7 @@ struct metrics_slot {
 	uint64_t ms_iopool_overflows;
 	uint64_t ms_peer_hits;		/* misses served from a peer */
 	uint64_t ms_peer_misses;	/* misses no peer had: 404 */
+	uint64_t ms_followers;		/* misses streamed from a fill */
 	uint64_t ms_miss_asks[METRICS_NASKS];	/* whom a miss asked */
 	uint64_t ms_saved;		/* copies kept from peers */
 	uint64_t ms_save_failures;

@@ -39,6 +39,7 @@
 #include "proc/master.h"
 #include "proc/master_int.h"
 #include "proc/notify.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 
@@ -342,6 +343,7 @@ master_run(const struct master_options *opt, struct config *cfg)
 	close(master.listen_fd);
 	log_info("stopped");
 	index_close(master.tables.ct_index);
+	fill_table_free(master.tables.ct_fills);
 	config_free(master.cfg);
 	free(master.cfg);
 	return 0;

@@ -38,6 +38,7 @@
 #include "proc/master_int.h"
 #include "proc/worker.h"
 #include "store/file.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 
@@ -267,6 +268,10 @@ master_reap(void)
 		if (index_fetch_abandon_pid(master.tables.ct_index, pid) == -1)
 			log_warn("index: ending the fetches of pid %ld",
 			    (long)pid);
+		/* And the clients following its fills are cut (they keep
+		 * their descriptors: the files can go). */
+		(void)fill_abandon_pid(master.tables.ct_fills, pid,
+		    loop_wall_ms());
 		if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 			master_clean_after(pid);
 		quick = !ch->ready ||

@@ -30,6 +30,7 @@
 #include "proc/master.h"
 #include "proc/master_int.h"
 #include "store/file.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 #include "store/sweeper.h"
@@ -251,6 +252,10 @@ master_open_index(const struct config *cfg)
 		return -1;
 	}
 	metrics_set_index(master.tables.ct_index);
+	if ((master.tables.ct_fills = fill_table_create()) == NULL) {
+		log_err("mapping the table of fills");
+		return -1;
+	}
 	log_info("index %s %s: %llu entries of %llu", path, how[report.r_how],
 	    (unsigned long long)report.r_kept,
 	    (unsigned long long)index_capacity(master.tables.ct_index));

@@ -158,8 +158,8 @@ void master_raise_nofile(const struct config *cfg);
 
 /* Opens (or creates, or rebuilds) the shared index in the state directory
  * into master.index and removes the copies the open lost, before any child
- * exists. The rest of the tidying is the first agent's. Returns 0 or -1
- * (logged). */
+ * exists, and maps the table of fills beside it (master.tables). The rest
+ * of the tidying is the first agent's. Returns 0 or -1 (logged). */
 int master_open_index(const struct config *cfg);
 
 #endif

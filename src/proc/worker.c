@@ -303,6 +303,7 @@ worker_run(const struct config *cfg, int listen_fd, int slot, int ready_fd,
 	w.w_srv.s_state_fd = -1;
 	w.w_listen_fd = -1;
 	w.w_srv.s_index = t->ct_index;
+	w.w_srv.s_fills = t->ct_fills;
 	w.w_srv.s_pid = getpid();
 	list_init(&w.w_srv.s_conns);
 	list_init(&w.w_srv.s_lingering);

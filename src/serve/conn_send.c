@@ -90,6 +90,30 @@ conn_send_file_done(struct iopool_job *job)
 	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
 }
 
+/* The owner's file bytes went, or could not: tell it. */
+static void
+conn_send_file_owned_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	if (c->c_job_err == EAGAIN) {
+		conn_wait_writable(c);	/* on_io POLLOUT when there is room */
+		return;
+	}
+	if (c->c_job_err != 0 && c->c_job_err != EPIPE &&
+	    c->c_job_err != ECONNRESET)
+		log_warnx("sending a file to %s: %s", c->c_addr,
+		    strerror(c->c_job_err));
+	c->c_handler->on_io(c, c->c_job_err != 0 ? POLLERR : POLLOUT);
+}
+
+void
+conn_send_file_owned(struct conn *c)
+{
+	conn_wait_nothing(c);
+	conn_submit(c, conn_send_file_work, conn_send_file_owned_done);
+}
+
 void
 conn_write(struct conn *c)
 {

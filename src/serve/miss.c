@@ -4,11 +4,16 @@
  * The shared index protocol, seen from a request: claim the fetch of the
  * name; CLAIMED: ask the peers, and the winner's relay saves the copy and
  * finishes the claim; BUSY: another request (in any worker) fetches it,
- * so wait for its entry to change (a cheap poll every 10 ms, and a new
- * claim now and then so that a stalled fetch is taken over), then claim
- * again; NEGATIVE: 404 from a recent "nobody has it"; COPY: published
- * since we looked, serve it. A HEAD, or a node whose peers keep no
- * copies, asks the peers without claiming: there is no copy to wait for.
+ * so stream its temporary file while it grows, once that fetch has
+ * announced its fill (follow.c); until then (or when it announces none:
+ * no length from the peer, no room in the table of fills) wait for its
+ * entry to change (a cheap poll every 10 ms, and a new claim now and then
+ * so that a stalled fetch is taken over), then claim again; NEGATIVE: 404
+ * from a recent "nobody has it"; COPY: published since we looked, serve
+ * it. A HEAD, or a node whose peers keep no copies, asks the peers
+ * without claiming: there is no copy to wait for, nor a file to follow.
+ * A peer whose `save` is false leaves no file either: its relay ends the
+ * claim at once, and each waiter then fetches for itself.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include "peer/peer.h"
 #include "peer/peer_set.h"
 #include "serve/conn.h"
+#include "serve/follow.h"
 #include "serve/miss.h"
 #include "serve/relay.h"
 #include "serve/request.h"
@@ -240,6 +246,10 @@ miss_claim(struct miss *m)
 		if (!m->m_waited)
 			index_note_collapsed(s->s_index, 1);
 		m->m_waited = true;
+		if (follow_start(c, e.e_fetch.f_id)) {
+			miss_free(m);	/* the connection is the follower's */
+			return;
+		}
 		m->m_wait = e.e_fetch;
 		conn_set_timer(c, MISS_WAIT_TICK_MS);
 		return;

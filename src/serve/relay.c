@@ -17,6 +17,12 @@
  * link and recorded after it, so a crash between the two still leaves the
  * index knowing when the copy expires.
  *
+ * Waiters: once the temporary file exists, a fill is announced in the
+ * shared table (fill.h) with the answer's head, and each write's progress
+ * with it, so that requests for the name in any worker stream the file
+ * as it grows (follow.c); the fill ends done when every byte is written,
+ * failed when the copy is given up (and their clients are cut).
+ *
  * The client and the copy are independent: the client's request ends as
  * soon as it has every byte (the fsyncs are not its business), and a
  * client that walks away does not stop a healthy transfer that is being
@@ -43,6 +49,7 @@
 #include "serve/conn.h"
 #include "serve/relay.h"
 #include "serve/server.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 #include "store/spool.h"
@@ -78,6 +85,8 @@ struct relay {
 	struct digest r_digest;
 	bool r_have_mtime;
 	struct timespec r_mtime;
+	char r_etag[FILL_ETAG_MAX];	/* the peer's, or "" */
+	int r_fill;			/* its slot in s_fills, or -1 */
 
 	/* the shared index: this relay's fetch of the name */
 	bool r_claimed;
@@ -103,9 +112,20 @@ relay_end_claim(struct relay *r)
 	    r->r_fetch_id, INDEX_END_FAILED, NULL, 0, loop_wall_ms());
 }
 
+/* Ends the fill waiters follow, when there is one. */
+static void
+relay_fill_end(struct relay *r, bool done)
+{
+	if (r->r_fill == -1)
+		return;
+	fill_end(r->r_srv->s_fills, r->r_fill, done, loop_wall_ms());
+	r->r_fill = -1;
+}
+
 static void
 relay_free(struct relay *r)
 {
+	relay_fill_end(r, false);
 	relay_end_claim(r);
 	list_remove(&r->r_link);
 	if (r->r_pc != NULL)
@@ -125,6 +145,7 @@ relay_drop_save(struct relay *r)
 	if (r->r_spool == NULL)
 		return;
 	metrics_add(&metrics_mine()->ms_save_failures, 1);
+	relay_fill_end(r, false);	/* before the file goes */
 	spool_abort(r->r_spool);
 	r->r_spool = NULL;
 	r->r_copied = r->r_len;
@@ -136,12 +157,44 @@ relay_drop_save(struct relay *r)
 static void
 relay_progress(struct relay *r)
 {
+	uint64_t written = spool_written(r->r_spool);
+
+	if (r->r_fill != -1) {
+		fill_progress(r->r_srv->s_fills, r->r_fill, written);
+		if (written == r->r_length)
+			relay_fill_end(r, true);
+	}
 	if (r->r_claimed && index_fetch_progress(r->r_srv->s_index, r->r_name,
-	    r->r_name_len, r->r_fetch_id, spool_written(r->r_spool),
+	    r->r_name_len, r->r_fetch_id, written,
 	    r->r_expect_len ? r->r_length : INDEX_SIZE_UNKNOWN,
 	    spool_tmp_name(r->r_spool), loop_wall_ms()) == -1 &&
 	    errno == ESTALE)
 		r->r_claimed = false;
+}
+
+/* The temporary file exists: announce the fill to the waiters, when they
+ * can follow it (the length and the ETag are known, and this relay holds
+ * the fetch of the name). Without a slot they wait for the copy. With no
+ * Last-Modified from the peer, the copy's will be about now. */
+static void
+relay_fill_begin(struct relay *r)
+{
+	struct fill_head head = {
+		.fh_total = r->r_length,
+		.fh_mtime = r->r_have_mtime ? r->r_mtime.tv_sec :
+		    loop_wall_ms() / 1000,
+	};
+
+	if (!r->r_claimed || !r->r_expect_len || r->r_etag[0] == '\0')
+		return;
+	memcpy(head.fh_etag, r->r_etag, sizeof(head.fh_etag));
+	snprintf(head.fh_tmp, sizeof(head.fh_tmp), "%s",
+	    spool_tmp_name(r->r_spool));
+	r->r_fill = fill_begin(r->r_srv->s_fills, r->r_fetch_id,
+	    r->r_srv->s_pid, &head, loop_wall_ms());
+	if (r->r_fill == -1 && errno == ENOSPC)
+		log_debug("no fill slot for %s: its waiters wait for the copy",
+		    r->r_name);
 }
 
 static void
@@ -150,12 +203,15 @@ relay_spool_opened(struct spool *sp, int err, void *arg)
 	struct relay *r = arg;
 
 	(void)sp;
-	if (err != 0) {
-		errno = err;
-		log_warn("saving %s: temporary file", r->r_name);
-		relay_drop_save(r);
-		relay_pump(r);
+	if (err == 0) {
+		relay_fill_begin(r);
+		relay_progress(r);	/* the waiters look at once */
+		return;
 	}
+	errno = err;
+	log_warn("saving %s: temporary file", r->r_name);
+	relay_drop_save(r);
+	relay_pump(r);
 }
 
 static void
@@ -651,6 +707,12 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms,
 	memcpy(r->r_name, c->c_name, c->c_name_len + 1);
 	r->r_name_len = c->c_name_len;
 	r->r_have_digest = relay_parse_etag(resp, &r->r_digest);
+	r->r_fill = -1;
+	h = http_find_header(resp, "ETag");
+	if (h != NULL && h->value.len < sizeof(r->r_etag)) {
+		memcpy(r->r_etag, h->value.p, h->value.len);
+		r->r_etag[h->value.len] = '\0';
+	}
 	h = http_find_header(resp, "Last-Modified");
 	if (h != NULL && httpdate_parse(h->value.p, h->value.len, &t) == 0) {
 		r->r_have_mtime = true;

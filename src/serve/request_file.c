@@ -96,20 +96,17 @@ read:
 		buf_reset(&c->c_job_out);	/* sendfile will do */
 }
 
-/* Builds the head of a file response: 200, 206, 304 or 416. */
-static void
-request_file_head(struct conn *c)
+void
+request_file_head(struct conn *c, const char *etag, time_t mtime,
+    uint64_t size)
 {
 	const struct http_message *req = &c->c_req;
-	const struct file_info *fi = &c->c_file;
 	bool head = req->method == HTTP_METHOD_HEAD;
-	char etag[CONDITION_ETAG_LEN + 1], lastmod[HTTPDATE_LEN + 1], num[96];
-	time_t mtime = fi->fi_mtime.tv_sec;
+	char lastmod[HTTPDATE_LEN + 1], num[96];
 	uint64_t first = 0, last = 0;
 	enum range_result range = RANGE_NONE;
 	struct buf *out = &c->c_out;
 
-	condition_etag_format(&fi->fi_digest, etag);
 	httpdate_format(mtime, lastmod);
 
 	if (req->if_none_match.p != NULL ?
@@ -129,11 +126,11 @@ request_file_head(struct conn *c)
 	if (req->method == HTTP_METHOD_GET && req->range.p != NULL &&
 	    (req->if_range.p == NULL || condition_if_range(req->if_range.p,
 	    req->if_range.len, etag, mtime)))
-		range = range_parse(req->range.p, req->range.len, fi->fi_size,
+		range = range_parse(req->range.p, req->range.len, size,
 		    &first, &last);
 	if (range == RANGE_UNSATISFIABLE) {
 		snprintf(num, sizeof(num), "Content-Range: bytes */%llu\r\n",
-		    (unsigned long long)fi->fi_size);
+		    (unsigned long long)size);
 		c->c_body_len = response_text(out, 416, "range not satisfiable",
 		    num, head, c->c_close, conn_http10_keepalive(c));
 		c->c_status = 416;
@@ -141,7 +138,7 @@ request_file_head(struct conn *c)
 	}
 	if (range == RANGE_NONE) {
 		first = 0;
-		last = fi->fi_size;	/* exclusive below */
+		last = size;	/* exclusive below */
 		c->c_status = 200;
 	} else {
 		last = last + 1;
@@ -155,7 +152,7 @@ request_file_head(struct conn *c)
 	if (c->c_status == 206) {
 		snprintf(num, sizeof(num), "bytes %llu-%llu/%llu",
 		    (unsigned long long)first, (unsigned long long)last - 1,
-		    (unsigned long long)fi->fi_size);
+		    (unsigned long long)size);
 		response_header(out, "Content-Range", num);
 	}
 	response_header(out, "ETag", etag);
@@ -174,9 +171,13 @@ request_file_head(struct conn *c)
 static void
 request_file_send(struct conn *c, const char *body)
 {
+	char etag[CONDITION_ETAG_LEN + 1];
+
 	metrics_add(&metrics_mine()->ms_local_hits, 1);
 	buf_reset(&c->c_out);
-	request_file_head(c);
+	condition_etag_format(&c->c_file.fi_digest, etag);
+	request_file_head(c, etag, c->c_file.fi_mtime.tv_sec,
+	    c->c_file.fi_size);
 	if (c->c_file_end > c->c_file_off && body != NULL) {
 		buf_append(&c->c_out, body + c->c_file_off,
 		    c->c_file_end - c->c_file_off);

@@ -376,6 +376,10 @@ metrics_render(struct buf *out)
 	metrics_counter(out, "shoal_peer_misses_total",
 	    "Local misses that no peer had (404).",
 	    metrics_sum(offsetof(struct metrics_slot, ms_peer_misses)));
+	metrics_counter(out, "shoal_miss_followers_total",
+	    "Local misses streamed from another request's fetch of the "
+	    "name while it arrived.",
+	    metrics_sum(offsetof(struct metrics_slot, ms_followers)));
 	metrics_family(out, "shoal_miss_lookups_total",
 	    "Local misses asked of peers, by whom they asked.", "counter");
 	for (i = 0; i < METRICS_NASKS; i++) {

@@ -64,6 +64,12 @@ Cases
              the bench does it after the 201, timed), server CPU/GiB, the
              workers' VmRSS growth (sampled every 50 ms) and VmHWM; a dd
              copy of the same file each round shows what the machine gave
+  waiters    N concurrent clients of one 1 GiB miss (a sparse file with
+             random edges) at node A (2 workers, save: true) from peer B
+             (a shoald): each client's first byte after the first client's,
+             and each client's time against one client alone; exactly one
+             transfer from B (its metrics); targets: first bytes within
+             50 ms, times within 1.2x, for N = 5 and 50 (BENCH_WAITERS)
   relay-64m-rss
              a save: false miss of a sparse 4 GiB file relayed from a peer
              to a client that reads 20 MiB/s through a 64 KiB receive
@@ -80,6 +86,7 @@ import os
 import platform
 import resource
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -99,7 +106,7 @@ REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
              "relay-64m-rss", "gossip", "catalogue-scale", "spread",
-             "growth"]
+             "waiters", "growth"]
 # Run when BENCH_CASES is not set: every case but growth (a million files
 # made and removed: over 3 minutes, and heavy on the file system).
 DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
@@ -119,6 +126,7 @@ MIB = 1 << 20
 UPLOAD_MIN_FREE = 4 * GIB   # upload-1g is skipped with less free space
 RELAY_EDGE = 1 << 20    # random bytes at each end of the sparse big file
 RSS_PERIOD = 0.05       # seconds between two VmRSS samples
+WAITERS_COUNTS = "5,50"  # concurrent clients of the waiters case
 
 
 # The columns of a report, [(figure, heading, scale, format)]: a server's
@@ -524,6 +532,96 @@ def slow_client_main(argv):
         status, got, secs, ok, why), flush=True)
     s.close()
     return 0 if ok else 1
+
+
+def waiters_client_main(argv):
+    """--waiters-client PORT PATH SIZE N HEAD TAIL: N connections, then one
+    GET on each at once, read in one thread as fast as they come; the
+    ends of every body checked against the sparse file's layout, the bytes
+    between counted and dropped by the kernel (MSG_TRUNC: no copy, so that
+    the client's CPU limits the figures as little as can be). Prints a
+    line per client: "WAITER i sent=T first=T done=T bytes=N status=N ok=0|1
+    why=..." (CLOCK_MONOTONIC seconds: the head's first byte, the body's
+    last)."""
+    port, path, size, n = int(argv[0]), argv[1], int(argv[2]), int(argv[3])
+    with open(argv[4], "rb") as f:
+        head = f.read()
+    with open(argv[5], "rb") as f:
+        tail = f.read()
+    req = ("GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" %
+           path).encode()
+    socks = [socket.create_connection(("127.0.0.1", port))
+             for _ in range(n)]
+    sel = selectors.DefaultSelector()
+    st = []
+    for i, s in enumerate(socks):
+        s.sendall(req)
+        st.append({"sent": time.monotonic(), "first": None, "done": None,
+                   "raw": b"", "body": False, "got": 0, "status": 0,
+                   "ok": 1, "why": "-"})
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+    # Small reads: a pass over every ready connection is short, so that
+    # a first byte is seen soon after it comes.
+    buf = bytearray(256 << 10)
+    mv = memoryview(buf)
+    sink = bytearray(4 << 20)       # never written: MSG_TRUNC reads
+    left = n
+    deadline = time.monotonic() + 600
+
+    def body(c, data):
+        off, k = c["got"], len(data)
+        if c["ok"] and (off < len(head) or off + k > size - len(tail)) and \
+                bytes(data) != big_expected(size, head, tail, off, k):
+            c["ok"], c["why"] = 0, "bytes-differ-at-%d" % off
+        c["got"] += k
+
+    while left and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            c, s = st[key.data], key.fileobj
+            drop = c["body"] and len(head) <= c["got"] < size - len(tail)
+            try:
+                if drop:
+                    k = s.recv_into(sink, min(len(sink), size - len(tail) -
+                                              c["got"]), socket.MSG_TRUNC)
+                else:
+                    k = s.recv_into(mv)
+            except BlockingIOError:
+                continue
+            except OSError:
+                k = 0
+            now = time.monotonic()
+            if k and c["first"] is None:
+                c["first"] = now
+            if k and drop:
+                c["got"] += k
+            elif k and not c["body"]:
+                c["raw"] += bytes(mv[:k])
+                if b"\r\n\r\n" in c["raw"]:
+                    h, _, rest = c["raw"].partition(b"\r\n\r\n")
+                    lines = h.decode("latin-1").split("\r\n")
+                    c["status"] = int(lines[0].split()[1])
+                    if c["status"] != 200:
+                        c["ok"], c["why"] = 0, "status"
+                    c["body"], c["raw"] = True, b""
+                    body(c, rest)
+            elif k:
+                body(c, mv[:k])
+            if k == 0 or c["got"] >= size:
+                c["done"] = now
+                if c["got"] != size and c["ok"]:
+                    c["ok"], c["why"] = 0, "got-%d" % c["got"]
+                sel.unregister(s)
+                s.close()
+                left -= 1
+    for i, c in enumerate(st):
+        if c["done"] is None:
+            c["ok"], c["why"], c["done"] = 0, "timeout", time.monotonic()
+        print("WAITER %d sent=%.6f first=%.6f done=%.6f bytes=%d status=%d "
+              "ok=%d why=%s" % (i, c["sent"], c["first"] or 0, c["done"],
+                                c["got"], c["status"], c["ok"], c["why"]),
+              flush=True)
+    return 0 if all(c["ok"] for c in st) else 1
 
 
 def put_client_main(argv):
@@ -2294,6 +2392,150 @@ class Bench:
         self.stop_servers(servers)
         os.unlink(big)
 
+    # -- waiters: many clients of one miss ---------------------------------
+    def case_waiters(self, root):
+        """N clients of one miss of a large file, all at once, at a node
+        of two workers (so that waiters are in both), against one client
+        alone: when each gets its first byte, how long each takes, and how
+        many transfers the peer made."""
+        size = env_size("BENCH_WAITERS_SIZE", GIB)
+        counts = [int(x) for x in (os.environ.get("BENCH_WAITERS", "") or
+                                   WAITERS_COUNTS).split(",") if x.strip()]
+        if size < 4 * RELAY_EDGE:
+            raise BenchError("BENCH_WAITERS_SIZE must be 4 MiB or more")
+        broot = self.make_root("root-waiters-b", {"ready": b"ready\n"})
+        head, tail = os.urandom(RELAY_EDGE), os.urandom(RELAY_EDGE)
+        base = os.path.join(broot, "w-base.bin")
+        with open(base, "wb") as f:
+            f.write(head)
+            f.seek(size - RELAY_EDGE)
+            f.write(tail)
+        os.chmod(base, 0o644)
+        if free_bytes(self.tmp) < 2 * size + GIB:
+            raise BenchError("waiters: %s has no room for two copies of "
+                             "%d bytes" % (self.tmp, size))
+        # A name of its own per run (hard links: no more space), so that
+        # each run is a miss at A.
+        runs = [(1, "w-alone.bin")] + [(n, "w-%d-%d.bin" % (i, n))
+                                       for i, n in enumerate(counts)]
+        for _, name in runs:
+            os.link(base, os.path.join(broot, name))
+        hpath = os.path.join(self.tmp, "waiters-head.bin")
+        tpath = os.path.join(self.tmp, "waiters-tail.bin")
+        for pth, data in ((hpath, head), (tpath, tail)):
+            with open(pth, "wb") as f:
+                f.write(data)
+        b = self.start_shoald("waiters-b", broot, self.cpu_peer_())
+        aroot = self.make_root("root-waiters-a", {})
+        a = self.start_shoald("waiters-a", aroot, self.cpu_srv(), workers=2,
+                              peers=[b.port], save=True)
+        verify(b, "/ready", b"ready\n")
+
+        def metrics(server, *names):
+            _, _, text = http_get(server.port, "/_/metrics")
+            got = dict.fromkeys(names, 0.0)
+            for line in text.decode().splitlines():
+                k, _, v = line.rpartition(" ")
+                if k in got:
+                    got[k] = float(v)
+            return [got[k] for k in names]
+
+        gets = 'shoal_requests_total{method="GET",status="200"}'
+
+        def run(n, name):
+            g0, b0 = metrics(b, gets, "shoal_sent_bytes_total")
+            f0, = metrics(a, "shoal_miss_followers_total")
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client0 = ru.ru_utime + ru.ru_stime
+            cpu0 = cpu_seconds(a.pids())
+            p = self.helper(["--waiters-client", str(a.port), "/" + name,
+                             str(size), str(n), hpath, tpath],
+                            self.cpu_client if self.pin else None,
+                            "waiters-client.log")
+            try:
+                out, _ = p.communicate(timeout=660)
+            except subprocess.TimeoutExpired:
+                raise BenchError("the waiters client did not finish")
+            finally:
+                self.end_helper(p)
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = {"a": cpu_seconds(a.pids()) - cpu0,
+                   "client": ru.ru_utime + ru.ru_stime - client0}
+            clients = []
+            for m in re.finditer(rb"WAITER \d+ sent=([\d.]+) first=([\d.]+) "
+                                 rb"done=([\d.]+) bytes=(\d+) status=(\d+) "
+                                 rb"ok=(\d) why=(\S+)", out or b""):
+                clients.append({"sent": float(m.group(1)),
+                                "first": float(m.group(2)),
+                                "done": float(m.group(3)),
+                                "ok": m.group(6) == b"1",
+                                "why": m.group(7).decode()})
+            if len(clients) != n or not all(c["ok"] for c in clients):
+                raise BenchError("waiters: %d clients of %s failed: %s\n%s" %
+                                 (n, name, [c["why"] for c in clients
+                                            if not c["ok"]],
+                                  a.log_tail()))
+            # The copy is published (and synced) before the next run, and
+            # removed: the next run is a miss of another name.
+            copy = os.path.join(aroot, name)
+            deadline = time.monotonic() + 120
+            while not os.path.exists(copy):
+                if time.monotonic() > deadline:
+                    raise BenchError("waiters: A never published %s" % name)
+                time.sleep(0.05)
+            g1, b1 = metrics(b, gets, "shoal_sent_bytes_total")
+            # The GET of the metrics before counts itself once answered.
+            transfers = g1 - g0 - 1
+            sent = b1 - b0
+            followers, = metrics(a, "shoal_miss_followers_total")
+            followers -= f0
+            os.unlink(copy)
+            # A's CPU until the copy is published (its fsync included).
+            return clients, transfers, sent, followers, cpu
+
+        one, transfers, _, _, cpu1 = run(*runs[0])
+        alone = one[0]["done"] - one[0]["sent"]
+        self.say("== waiters: N clients at once of a miss of a %.2f GiB "
+                 "file at A (shoald, 2 workers, save: true, CPU %s) from "
+                 "peer B (shoald, CPU %s); one client alone: first byte "
+                 "%.1f ms, done in %.2f s; %d transfer(s) from B; CPU s: "
+                 "A %.2f, the client %.2f" % (
+                     size / GIB, self.cpu_server if self.pin else "any",
+                     self.cpu_peer if self.pin else "any",
+                     (one[0]["first"] - one[0]["sent"]) * 1e3, alone,
+                     transfers, cpu1["a"], cpu1["client"]))
+        self.say("%6s | %26s | %26s | %9s %9s %9s | %15s" % (
+            "N", "first byte after the 1st ms", "time / one client alone",
+            "B GETs", "B GiB", "followed", "cpu s A client"))
+        self.say("%6s | %8s %8s %8s | %8s %8s %8s |" % (
+            "", "p50", "p90", "max", "min", "p50", "max"))
+        for n, name in runs[1:]:
+            clients, transfers, sent, followers, cpu = run(n, name)
+            first0 = min(c["first"] for c in clients)
+            delays = sorted((c["first"] - first0) * 1e3 for c in clients)
+            ratios = sorted((c["done"] - c["sent"]) / alone for c in clients)
+
+            def pct(v, q):
+                return v[min(len(v) - 1, int(q * len(v)))]
+            self.say("%6d | %8.1f %8.1f %8.1f | %8.3f %8.3f %8.3f | %9d "
+                     "%9.2f %9d | %7.2f %7.2f" % (
+                         n, pct(delays, 0.5), pct(delays, 0.9), delays[-1],
+                         ratios[0], pct(ratios, 0.5), ratios[-1], transfers,
+                         sent / GIB, followers, cpu["a"], cpu["client"]))
+            met = delays[-1] <= 50 and ratios[-1] <= 1.2 and transfers == 1
+            self.notes.append(
+                "waiters %d clients: first byte within %.1f ms of the "
+                "first's, done within %.2fx one client alone (%.2f s), "
+                "%d transfer(s) from the peer: targets 50 ms, 1.2x, 1: %s" %
+                (n, delays[-1], ratios[-1], alone, transfers,
+                 "met" if met else "NOT MET"))
+        self.say()
+        self.check_logs([a, b])
+        self.stop_servers([a, b])
+        for _, name in runs:
+            os.unlink(os.path.join(broot, name))
+        os.unlink(base)
+
     def cpu_srv(self):
         return self.cpu_server if self.pin else None
 
@@ -2571,6 +2813,8 @@ def main():
     # The helper processes of some cases: bench.py runs itself.
     if len(sys.argv) > 1 and sys.argv[1] == "--slow-client":
         return slow_client_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--waiters-client":
+        return waiters_client_main(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "--put-client":
         return put_client_main(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "--blackhole":

@@ -14,7 +14,7 @@
 #   BENCH_WARMUP=1       seconds of warm-up load before the rounds
 #   BENCH_CASES=...      comma-separated subset of local-4k,local-64m,
 #                        relay-4k,fanout,fanout-blackhole,fanout-scale,
-#                        upload-1g,relay-64m-rss,gossip,growth (all but growth
+#                        upload-1g,relay-64m-rss,gossip,waiters,growth (all but growth
 #                        by default)
 #   BENCH_CPU_SERVER=0   CPU of the server under test (taskset)
 #   BENCH_CPU_CLIENT=1   CPU of wrk
@@ -33,6 +33,8 @@
 #   BENCH_RELAY_RCVBUF=64k           its client's SO_RCVBUF
 #   BENCH_RELAY_NGINX=1              0: no nginx reference in relay-64m-rss
 #   BENCH_FANOUT_PEERS=1,4,16,64     peer counts of fanout-scale
+#   BENCH_WAITERS=5,50               concurrent clients of waiters
+#   BENCH_WAITERS_SIZE=1g            its (sparse) file
 #   BENCH_GOSSIP_NODES=64            nodes of the gossip case
 #   BENCH_GOSSIP_REST=10             seconds it measures the cluster at rest
 #   BENCH_GROWTH_FILES=1000000       files in the large ROOT of growth

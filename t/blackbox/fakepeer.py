@@ -171,6 +171,26 @@ def chunked(body, pieces=3):
     return behave
 
 
+def trickle(body, piece, pause, cut_at=None):
+    """A peer that sends the head (Content-Length, ETag, Last-Modified) at
+    once, then `body` in pieces of `piece` bytes every `pause` seconds;
+    with `cut_at`, it closes after that many body bytes. The behaviour's
+    `done` attribute is set (an Event) when the last piece has gone."""
+    def behave(conn, req):
+        conn.sendall(response(200, b"", [
+            "Content-Length: %d" % len(body),
+            'ETag: "00112233445566778899aabbccddeeff"',
+            "Last-Modified: Tue, 01 Dec 2026 10:00:00 GMT"]))
+        end = len(body) if cut_at is None else cut_at
+        for i in range(0, end, piece):
+            time.sleep(pause)
+            conn.sendall(body[i:min(i + piece, end)])
+        behave.done.set()
+        return "close"
+    behave.done = threading.Event()
+    return behave
+
+
 def refused_port():
     """A loopback port with nothing listening (connections are refused)."""
     s = socket.socket()

@@ -57,6 +57,7 @@
 #include "serve/server.h"
 #include "store/file.h"
 #include "store/filecache.h"
+#include "store/fill.h"
 #include "store/index.h"
 #include "store/metrics.h"
 #include "store/spool.h"
@@ -290,6 +291,8 @@ sfx_setup(void)
 	s->s_root_fd = -1;
 	s->s_state_fd = -1;
 	s->s_index = sfx.ix;
+	s->s_fills = fill_table_create();
+	ck_assert_ptr_nonnull(s->s_fills);
 	s->s_pid = getpid();
 	list_init(&s->s_conns);
 	list_init(&s->s_lingering);
@@ -347,6 +350,7 @@ sfx_teardown(void)
 	spool_dir_teardown(&s->s_spool);
 	close(sfx.tmp_fd);
 	peer_set_free(s->s_peers);
+	fill_table_free(s->s_fills);
 	filecache_free(s->s_filecache);
 	close(s->s_root_fd);
 	loop_free(s->s_loop);
