@@ -23,12 +23,14 @@ struct cluster;
 struct config;
 struct index;
 struct peer_table;
+struct stripe_shared;
 
 /* What the master maps before it forks and every child uses. */
 struct child_tables {
 	struct index *ct_index;
 	struct peer_table *ct_peers;
 	struct cluster *ct_cluster;	/* NULL: no `cluster:` section */
+	struct stripe_shared *ct_stripe;	/* with ct_cluster */
 };
 
 /* Set by the handlers; the child clears child_reopen when it reopened,

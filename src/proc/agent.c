@@ -40,6 +40,7 @@
 #include "proc/child.h"
 #include "store/metrics.h"
 #include "store/sweeper.h"
+#include "stripe/parts_sweep.h"
 
 #define AGENT_POOL_THREADS 2
 #define AGENT_POOL_QUEUE 64
@@ -51,6 +52,7 @@ struct agent {
 	struct gossip_agent *a_gossip;	/* NULL: no cluster */
 	struct holdings *a_holdings;	/* NULL: no cluster */
 	struct replicate *a_replicate;	/* NULL: no cluster */
+	struct parts_sweep *a_parts;	/* NULL: no cluster */
 	struct loop *a_loop;
 	struct iopool *a_pool;
 	int a_ready_fd;			/* -1 once the master was told */
@@ -124,6 +126,7 @@ agent_begin_stop(struct agent *a)
 	(void)gossip_agent_stop(a->a_gossip);
 	(void)holdings_stop(a->a_holdings);
 	(void)replicate_stop(a->a_replicate);
+	(void)parts_sweep_stop(a->a_parts);
 }
 
 /* Work of the cluster's modules still under way (after a stop). */
@@ -134,6 +137,7 @@ agent_cluster_busy(struct agent *a)
 
 	busy |= holdings_stop(a->a_holdings);
 	busy |= replicate_stop(a->a_replicate);
+	busy |= parts_sweep_stop(a->a_parts);
 	return busy;
 }
 
@@ -170,6 +174,10 @@ agent_setup(struct agent *a, pid_t master_pid)
 		    a->a_cfg, cl, a->a_index, a->a_gossip, a->a_holdings);
 		if (a->a_replicate == NULL)
 			return -1;
+		a->a_parts = parts_sweep_start(a->a_loop, a->a_pool,
+		    a->a_cfg, cl, a->a_tables->ct_stripe);
+		if (a->a_parts == NULL)
+			return -1;
 	}
 	return 0;
 }
@@ -189,6 +197,7 @@ agent_teardown(struct agent *a)
 		metrics_add(&metrics_mine()->ms_iopool_overflows, overflows);
 	/* The pool is gone: no job of theirs runs. */
 	replicate_free(a->a_replicate);
+	parts_sweep_free(a->a_parts);
 	if (a->a_gossip != NULL)
 		gossip_agent_on_conflict(a->a_gossip, NULL, NULL);
 	holdings_free(a->a_holdings);

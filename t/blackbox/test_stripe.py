@@ -1,0 +1,253 @@
+"""Striping. The store side: the signed part routes (/_/parts/...) of one
+store node driven with raw signed requests, as the front will drive them:
+a part streamed in and answered with its digest, committed against a
+manifest, read back whole and by Range, deleted; every malformed, unsigned
+or mismatched request of shared/BADINPUT.md ("Striped uploads and parts")
+refused without touching a byte outside the parts directory; pending parts
+never committed swept after stripe.pending_timeout; and the bytes a store
+holds shown in its gossiped use.
+
+Signatures are computed here with hmac and hashlib, apart from the
+daemon's code (test_cluster.sign)."""
+
+import json
+import os
+import socket
+import time
+
+from shoal import NodeTest, content_etag, recv_all, wait_for, SLOW
+from test_cluster import CLUSTER, cluster_settings, sign
+
+BLOCK = 64 * 1024
+
+
+def part_sizes(size, parts=6, block=BLOCK):
+    """The layout's part sizes (stripe/layout.h), computed independently:
+    block i goes to part i mod parts."""
+    sizes = [0] * parts
+    i = 0
+    while i * block < size:
+        sizes[i % parts] += min(block, size - i * block)
+        i += 1
+    return sizes
+
+
+def split(data, parts=6, block=BLOCK):
+    out = [bytearray() for _ in range(parts)]
+    for i in range(0, len(data), block):
+        out[(i // block) % parts] += data[i:i + block]
+    return [bytes(p) for p in out]
+
+
+def signed(node, method, target, body=b"", sign_body=None, extra=(),
+           timeout=20):
+    """A signed request over a raw socket; returns (status, headers,
+    body). sign_body: the bytes the signature covers (default: body)."""
+    sig = sign(body if sign_body is None else sign_body, method=method,
+               target=target)
+    head = ["%s %s HTTP/1.1" % (method, target), "Host: x",
+            "Connection: close", "Shoal-Cluster: %s" % CLUSTER,
+            "Shoal-Signature: %s" % sig] + list(extra)
+    if method in ("PUT", "POST"):
+        head.append("Content-Length: %d" % len(body))
+    raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", node.port),
+                                  timeout=timeout * SLOW) as s:
+        s.sendall(raw)
+        data = recv_all(s)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0] else 0
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def manifest(oid, data, nodes, name="big.bin", block=BLOCK):
+    sizes = part_sizes(len(data), len(nodes), block)
+    parts = split(data, len(nodes), block)
+    return json.dumps({
+        "id": oid, "name": name, "size": len(data),
+        "digest": content_etag(data).strip('"'), "block": block,
+        "parts": [{"node": n, "size": s,
+                   "digest": content_etag(p).strip('"')}
+                  for n, s, p in zip(nodes, sizes, parts)]},
+        separators=(",", ":")).encode()
+
+
+def used(node):
+    """The use the node gossips of itself."""
+    return json.loads(node.curl("/_/cluster").body)["node"]["used"]
+
+
+def files_under(path):
+    out = []
+    for d, _, fs in os.walk(path):
+        out += [os.path.relpath(os.path.join(d, f), path) for f in fs]
+    return sorted(out)
+
+
+class PartRoutesTest(NodeTest):
+    def store(self, **stripe):
+        n = self.node("s0", cluster=cluster_settings(capacity="1MiB"),
+                      stripe=dict({"block": "64KiB"}, **stripe))
+        self.parts_dir = os.path.join(n.config["state_dir"], "parts")
+        return n
+
+    def test_a_part_is_received_committed_read_and_deleted(self):
+        n = self.store()
+        data = os.urandom(6 * BLOCK + 1000)
+        parts = split(data)
+        oid = os.urandom(16).hex()
+        nodes = ["s%d" % i for i in range(6)]
+        # This store holds part 2.
+        nodes[0], nodes[2] = nodes[2], nodes[0]
+        target = "/_/parts/%s/2" % oid
+        st, h, _ = signed(n, "PUT", target, parts[2], sign_body=b"")
+        self.assertEqual(st, 201)
+        self.assertEqual(int(h["shoal-part-size"]), len(parts[2]))
+        self.assertEqual(h["shoal-part-digest"],
+                         content_etag(parts[2]).strip('"'))
+        self.assertEqual(files_under(self.parts_dir),
+                         ["pending/%s.2" % oid])
+        # The same part again: it is here already.
+        st, _, _ = signed(n, "PUT", target, parts[2], sign_body=b"")
+        self.assertEqual(st, 409)
+        # Not readable before its commit.
+        self.assertEqual(signed(n, "GET", target)[0], 404)
+        # A commit whose manifest says other bytes: refused, kept pending.
+        flipped = bytearray(data)
+        flipped[2 * BLOCK] ^= 1  # a byte of part 2
+        bad = manifest(oid, bytes(flipped), nodes)
+        self.assertEqual(signed(n, "POST", target.rsplit("/", 1)[0] +
+                                "/commit", bad)[0], 409)
+        m = manifest(oid, data, nodes)
+        commit = "/_/parts/%s/commit" % oid
+        # Signed over other bytes than sent: 401.
+        self.assertEqual(signed(n, "POST", commit, m,
+                                sign_body=m + b" ")[0], 401)
+        st, _, body = signed(n, "POST", commit, m)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(files_under(self.parts_dir),
+                         ["objects/%s.2" % oid, "objects/%s.json" % oid])
+        # A retried commit is fine.
+        self.assertEqual(signed(n, "POST", commit, m)[0], 200)
+        st, h, body = signed(n, "GET", target)
+        self.assertEqual((st, body), (200, parts[2]))
+        st, h, body = signed(n, "GET", target,
+                             extra=["Range: bytes=65530-65540"])
+        self.assertEqual((st, body), (206, parts[2][65530:]))
+        self.assertEqual(h["content-range"], "bytes 65530-65535/65536")
+        st, h, body = signed(n, "HEAD", target)
+        self.assertEqual((st, int(h["content-length"]), body),
+                         (200, len(parts[2]), b""))
+        self.assertEqual(signed(n, "GET", target,
+                                extra=["Range: bytes=999999-"])[0], 416)
+        st, _, body = signed(n, "GET", "/_/parts/%s/manifest" % oid)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body), json.loads(m))
+        # The part's bytes are the store's use, gossiped.
+        wait_for(lambda: used(n) == len(parts[2]),
+                 what="the use to count the part")
+        st, _, body = signed(n, "DELETE", "/_/parts/%s" % oid)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(files_under(self.parts_dir), [])
+        self.assertEqual(signed(n, "DELETE", "/_/parts/%s" % oid)[0], 200)
+        self.assertEqual(signed(n, "GET", target)[0], 404)
+        wait_for(lambda: used(n) == 0,
+                 what="the use to drop")
+
+    def test_bad_part_requests_are_refused_and_touch_nothing(self):
+        n = self.store()
+        # A file beside the parts directory that a path could reach.
+        secret = os.path.join(n.config["state_dir"], "secret")
+        with open(secret, "wb") as f:
+            f.write(b"do not serve")
+        oid = os.urandom(16).hex()
+        for target, want in [
+                ("/_/parts/%s/16" % oid, 404),
+                ("/_/parts/%s/999" % oid, 404),
+                ("/_/parts/%s/01" % oid, 400),
+                ("/_/parts/%s/-1" % oid, 400),
+                ("/_/parts/%s/1x" % oid, 400),
+                ("/_/parts/%s/" % oid, 400),
+                ("/_/parts/%s" % oid.upper(), 400),
+                ("/_/parts/%s" % oid[:-1], 400),
+                ("/_/parts/..%%2f..%%2fsecret", 400),
+                ("/_/parts/%s/..%%2f..%%2f..%%2fsecret" % oid, 400),
+                ("/_/parts/%s/%%2e%%2e" % oid, 400),
+                ("/_/parts/", 400)]:
+            st, _, body = signed(n, "GET", target)
+            self.assertEqual(st, want, (target, body))
+            self.assertNotIn(b"do not serve", body)
+        # Methods that a path does not take.
+        self.assertEqual(signed(n, "GET", "/_/parts/%s" % oid)[0], 405)
+        self.assertEqual(signed(n, "PUT", "/_/parts/%s/commit" % oid,
+                                b"x", sign_body=b"")[0], 405)
+        # Unsigned, or signed with another key: 401, nothing stored.
+        target = "/_/parts/%s/0" % oid
+        raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Content-Length: 3\r\n\r\nabc" % target).encode()
+        self.assertIn(b" 401 ", n.raw(raw)[:20])
+        # Chunked: a part needs its exact length.
+        raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Shoal-Cluster: %s\r\nShoal-Signature: %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" % (
+                   target, CLUSTER, sign(b"", method="PUT",
+                                         target=target))).encode()
+        self.assertIn(b" 411 ", n.raw(raw)[:20])
+        # More than the store's capacity (1 MiB): 507 before the body.
+        st, _, _ = signed(n, "PUT", target, b"x" * (1 << 20 | 1),
+                          sign_body=b"")
+        self.assertEqual(st, 507)
+        # Commits: no pending part, a manifest of another object, one
+        # placing nothing here, garbage.
+        data = os.urandom(1000)
+        nodes = ["s%d" % i for i in range(6)]
+        commit = "/_/parts/%s/commit" % oid
+        self.assertEqual(signed(n, "POST", commit,
+                                manifest(oid, data, nodes))[0], 404)
+        other = os.urandom(16).hex()
+        self.assertEqual(signed(n, "POST", commit,
+                                manifest(other, data, nodes))[0], 400)
+        self.assertEqual(signed(n, "POST", commit, manifest(
+            oid, data, ["x%d" % i for i in range(6)]))[0], 400)
+        self.assertEqual(signed(n, "POST", commit, b"{not json")[0], 400)
+        self.assertEqual(files_under(self.parts_dir), [])
+        with open(secret, "rb") as f:
+            self.assertEqual(f.read(), b"do not serve")
+
+    def test_a_part_cut_mid_body_leaves_nothing(self):
+        n = self.store()
+        oid = os.urandom(16).hex()
+        target = "/_/parts/%s/0" % oid
+        s = n.connect()
+        s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nShoal-Cluster: %s\r\n"
+                   "Shoal-Signature: %s\r\nContent-Length: 200000\r\n\r\n"
+                   % (target, CLUSTER, sign(b"", method="PUT",
+                                            target=target))).encode()
+                  + os.urandom(100000))
+        wait_for(lambda: used(n) == 200000,
+                 what="the announced part counted in the use")
+        s.close()
+        wait_for(lambda: files_under(self.parts_dir) == [] and
+                 used(n) == 0,
+                 what="the cut part to be gone")
+
+    def test_pending_parts_are_swept_after_the_timeout(self):
+        n = self.store(pending_timeout="1s")
+        oid = os.urandom(16).hex()
+        st, _, _ = signed(n, "PUT", "/_/parts/%s/3" % oid, b"abc" * 100,
+                          sign_body=b"")
+        self.assertEqual(st, 201)
+        self.assertEqual(files_under(self.parts_dir),
+                         ["pending/%s.3" % oid])
+        start = time.time()
+        wait_for(lambda: files_under(self.parts_dir) == [], timeout=10,
+                 what="the pending part to be swept")
+        self.assertGreater(time.time() - start, 0.3)
+        wait_for(lambda: used(n) == 0,
+                 what="the use to drop")
+        self.assertIn("removed 1 pending part", n.log())
