@@ -113,6 +113,11 @@ struct server {
 	server_metrics_fn *s_metrics[SERVER_MAX_METRICS];
 	size_t s_nmetrics;
 	const struct server_cluster *s_cluster;	/* NULL: no cluster */
+	/* Striped uploads (stripe/stripe_put.h installs it in a cluster):
+	 * takes an admitted PUT or POST of c->c_name with a Content-Length
+	 * when it is to be striped, and answers it; false leaves it to the
+	 * plain upload. NULL: nothing is striped. */
+	bool (*s_stripe_upload)(struct conn *c);
 };
 
 /* Registers the answer to "/_/path" (before serving); a path ending in

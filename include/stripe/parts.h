@@ -18,6 +18,7 @@
 #define SHOAL_STRIPE_PARTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stripe/manifest.h"
@@ -39,6 +40,12 @@ void parts_dirs_close(struct parts_dirs *d);
 /* "ID.I" and "ID.json" into out[PARTS_FILE_MAX]. */
 void parts_file_name(const char *id, unsigned index, char *out);
 void parts_manifest_name(const char *id, char *out);
+
+/* Writes text[0..len) as dir_fd/name, whole or not at all: a temporary
+ * file in tmp_fd (same file system), fsynced, linked (never replacing a
+ * name: EEXIST), the directory fsynced. Returns 0 or -1 with errno. */
+int parts_write_file(int tmp_fd, int dir_fd, const char *name,
+    const char *text, size_t len);
 
 enum parts_commit_result {
 	PARTS_COMMITTED,	/* now (or already) committed here */

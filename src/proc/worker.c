@@ -18,6 +18,7 @@
 #include "cluster/gossip_serve.h"
 #include "cluster/replica_serve.h"
 #include "stripe/parts_serve.h"
+#include "stripe/stripe_put.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "event/iopool.h"
@@ -192,7 +193,8 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		cluster_serve_attach(s, t->ct_cluster);
 		if (replica_serve_routes(s, t->ct_cluster) == -1)
 			return -1;
-		if (parts_serve_routes(s, t->ct_cluster, t->ct_stripe) == -1)
+		if (parts_serve_routes(s, t->ct_cluster, t->ct_stripe) == -1 ||
+		    stripe_put_attach(s, t->ct_cluster, t->ct_stripe) == -1)
 			return -1;
 	}
 
@@ -267,6 +269,7 @@ worker_teardown(struct worker *w)
 		close(s->s_spool.sd_tmp_fd);
 	}
 	parts_serve_teardown();
+	stripe_put_teardown();
 	peer_set_free(s->s_peers);
 	filecache_free(s->s_filecache);
 	accesslog_close();

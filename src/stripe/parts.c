@@ -88,40 +88,45 @@ parts_manifest_is(const struct parts_dirs *d, const struct manifest *m)
 	    memcmp(&have, m, sizeof(have)) == 0;
 }
 
-/* Writes m as objects/ID.json: a temporary file, sealed, linked. */
-static int
-parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
+int
+parts_write_file(int tmp_fd, int dir_fd, const char *name, const char *text,
+    size_t len)
 {
-	char name[PARTS_FILE_MAX], tmp[FILE_TMP_NAME_MAX];
-	XXH128_hash_t h;
-	struct digest dg;
-	size_t len;
-	char *text;
-	int fd, rc;
+	char tmp[FILE_TMP_NAME_MAX];
+	XXH128_hash_t h = XXH3_128bits(text, len);
+	struct digest dg = { h.high64, h.low64 };
+	int fd;
 
-	if ((text = manifest_encode(m, &len)) == NULL)
+	if ((fd = file_tmp_create(tmp_fd, "stripe", tmp)) == -1)
 		return -1;
-	h = XXH3_128bits(text, len);
-	dg.d_hi = h.high64;
-	dg.d_lo = h.low64;
-	fd = file_tmp_create(d->pd_tmp, "manifest", tmp);
-	if (fd == -1) {
-		free(text);
-		return -1;
-	}
-	rc = file_write_all(fd, text, len, 0);
-	free(text);
-	if (rc == -1 || file_seal(fd, NULL, &dg, NULL) == -1) {
+	if (file_write_all(fd, text, len, 0) == -1 ||
+	    file_seal(fd, NULL, &dg, NULL) == -1) {
 		int saved = errno;
 
-		file_tmp_discard(fd, d->pd_tmp, tmp);
+		file_tmp_discard(fd, tmp_fd, tmp);
 		errno = saved;
 		return -1;
 	}
+	return file_link(fd, tmp_fd, tmp, dir_fd, name);
+}
+
+/* Writes m as objects/ID.json. */
+static int
+parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
+{
+	char name[PARTS_FILE_MAX];
+	size_t len;
+	char *text;
+	int rc;
+
+	if ((text = manifest_encode(m, &len)) == NULL)
+		return -1;
 	parts_manifest_name(m->m_id, name);
-	if (file_link(fd, d->pd_tmp, tmp, d->pd_objects, name) == -1)
-		return errno == EEXIST && parts_manifest_is(d, m) ? 0 : -1;
-	return 0;
+	rc = parts_write_file(d->pd_tmp, d->pd_objects, name, text, len);
+	free(text);
+	if (rc == -1 && errno == EEXIST && parts_manifest_is(d, m))
+		return 0;
+	return rc;
 }
 
 enum parts_commit_result

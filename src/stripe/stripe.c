@@ -2,6 +2,11 @@
  * stripe.c - the node's shared striping state (see stripe.h). Any process;
  * relaxed atomics, and the member table's lock for publishing the use.
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cluster/cluster.h"
 #include "cluster/members.h"
 #include "core/shm.h"
@@ -10,7 +15,93 @@
 struct stripe_shared *
 stripe_shared_create(void)
 {
-	return shm_anon(sizeof(struct stripe_shared));
+	struct stripe_shared *ss = shm_anon(sizeof(*ss));
+	int err;
+
+	if (ss == NULL)
+		return NULL;
+	if ((err = shm_mutex_init(&ss->ss_mutex)) != 0) {
+		shm_free(ss, sizeof(*ss));
+		errno = err;
+		return NULL;
+	}
+	return ss;
+}
+
+int
+stripe_lock(struct stripe_shared *ss)
+{
+	int died = 0, err = shm_mutex_lock(&ss->ss_mutex, &died);
+
+	/* A worker that died holding the lock left at worst one slot half
+	 * written: it is its own, and dead workers' slots do not count. */
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void
+stripe_unlock(struct stripe_shared *ss)
+{
+	pthread_mutex_unlock(&ss->ss_mutex);
+}
+
+static bool
+stripe_slot_live(const struct stripe_reservation *r)
+{
+	return r->sr_node[0] != '\0' && (kill(r->sr_pid, 0) == 0 ||
+	    errno != ESRCH);
+}
+
+uint64_t
+stripe_reserved_locked(struct stripe_shared *ss, const char *node)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < STRIPE_RESERVATIONS; i++)
+		if (strcmp(ss->ss_res[i].sr_node, node) == 0 &&
+		    stripe_slot_live(&ss->ss_res[i]))
+			sum += ss->ss_res[i].sr_bytes;
+	return sum;
+}
+
+int
+stripe_reserve_locked(struct stripe_shared *ss, const char *node, pid_t pid,
+    uint64_t bytes)
+{
+	struct stripe_reservation *r;
+	size_t i;
+
+	for (i = 0; i < STRIPE_RESERVATIONS; i++) {
+		r = &ss->ss_res[i];
+		if (r->sr_node[0] == '\0' || !stripe_slot_live(r)) {
+			snprintf(r->sr_node, sizeof(r->sr_node), "%s", node);
+			r->sr_pid = pid;
+			r->sr_bytes = bytes;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+stripe_release_locked(struct stripe_shared *ss, const char *node, pid_t pid,
+    uint64_t bytes)
+{
+	struct stripe_reservation *r;
+	size_t i;
+
+	for (i = 0; i < STRIPE_RESERVATIONS; i++) {
+		r = &ss->ss_res[i];
+		if (r->sr_pid == pid && r->sr_bytes == bytes &&
+		    strcmp(r->sr_node, node) == 0) {
+			r->sr_node[0] = '\0';
+			return;
+		}
+	}
 }
 
 void

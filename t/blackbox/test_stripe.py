@@ -251,3 +251,153 @@ class PartRoutesTest(NodeTest):
         wait_for(lambda: used(n) == 0,
                  what="the use to drop")
         self.assertIn("removed 1 pending part", n.log())
+
+
+def assemble(stores, oid, parts=6, block=BLOCK):
+    """The object put back together from the committed parts on the
+    stores' disks, and the nodes that hold them, by part index."""
+    found = {}
+    for s in stores:
+        d = os.path.join(s.config["state_dir"], "parts", "objects")
+        for f in os.listdir(d) if os.path.isdir(d) else []:
+            if f.startswith(oid + ".") and not f.endswith(".json"):
+                with open(os.path.join(d, f), "rb") as fh:
+                    found[int(f.rsplit(".", 1)[1])] = (s.name, fh.read())
+    out = bytearray()
+    pos = [0] * parts
+    i = 0
+    while len(found) == parts:
+        p = i % parts
+        chunk = found[p][1][pos[p]:pos[p] + block]
+        if not chunk:
+            break
+        out += chunk
+        pos[p] += len(chunk)
+        i += 1
+    return bytes(out), {i: v[0] for i, v in found.items()}
+
+
+class StripedPutTest(NodeTest):
+    """One front (store: false) and six stores on loopback."""
+
+    def cluster(self, stores=6, **front_stripe):
+        stripe = {"block": "64KiB", "min_size": "1"}
+        stripe.update(front_stripe)
+        self.front = self.node("front", cluster=cluster_settings(
+            store=False), stripe=stripe)
+        self.stores = [self.node("s%d" % i, cluster=cluster_settings(
+            seeds=[self.front], capacity="64MiB"),
+            stripe={"block": "64KiB"}) for i in range(stores)]
+        self.wait_stores(stores)
+
+    def wait_stores(self, n):
+        def alive():
+            ms = json.loads(self.front.curl("/_/cluster").body)["members"]
+            return sum(1 for m in ms if m["state"] == "alive" and
+                       m.get("store")) >= n
+        wait_for(alive, what="%d stores alive at the front" % n)
+
+    def leftovers(self, nodes=None):
+        out = []
+        for s in nodes or self.stores:
+            out += [s.name + ":" + f for f in files_under(
+                os.path.join(s.config["state_dir"], "parts"))]
+        return out
+
+    def object_id(self, name):
+        for f in os.listdir(os.path.join(self.front.config["state_dir"],
+                                         "stripe", "manifests")):
+            with open(os.path.join(self.front.config["state_dir"],
+                                   "stripe", "manifests", f)) as fh:
+                m = json.load(fh)
+            if m["name"] == name:
+                return m
+        return None
+
+    def test_sizes_are_striped_over_six_distinct_stores(self):
+        self.cluster()
+        sizes = [1, 5, 6, 7, BLOCK - 1, BLOCK, BLOCK + 1, 6 * BLOCK - 1,
+                 6 * BLOCK, 6 * BLOCK + 1]
+        sizes += [int.from_bytes(os.urandom(3), "big") % (20 * BLOCK)
+                  for _ in range(4)]
+        for size in sizes:
+            data = os.urandom(size)
+            name = "f-%d-%s" % (size, os.urandom(4).hex())
+            r = self.front.curl("/" + name, method="PUT", data=data)
+            self.assertEqual(r.status, 201, (size, r.body))
+            self.assertEqual(r.header("etag"), content_etag(data))
+            self.assertEqual(r.header("shoal-striped"), "6")
+            m = self.object_id(name)
+            self.assertIsNotNone(m, size)
+            self.assertEqual(m["size"], size)
+            self.assertEqual([p["size"] for p in m["parts"]],
+                             part_sizes(size))
+            got, holders = assemble(self.stores, m["id"])
+            self.assertEqual(got, data, size)
+            # Six distinct stores, as the manifest says.
+            self.assertEqual(len(set(holders.values())), 6)
+            self.assertEqual([holders[i] for i in range(6)],
+                             [p["node"] for p in m["parts"]])
+        # Nothing pending anywhere, no journal left.
+        self.assertEqual([f for f in self.leftovers() if ":objects/" not in
+                          f], [])
+        self.assertEqual(os.listdir(os.path.join(
+            self.front.config["state_dir"], "stripe", "journal")), [])
+        # POST / picks a name, striped the same.
+        r = self.front.curl("/", method="POST", data=b"x" * 1000)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.header("shoal-striped"), "6")
+        # The stores' use grew by what they hold.
+        total = sum(sizes) + 1000
+        wait_for(lambda: sum(used(s) for s in self.stores) == total,
+                 what="the stores' use to count every part")
+
+    def test_fewer_stores_with_room_than_parts_is_503(self):
+        self.cluster(stores=5)
+        r = self.front.curl("/big", method="PUT", data=b"y" * 5000)
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn(b"5 store nodes have room", r.body)
+        self.assertTrue(r.header("retry-after"))
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(self.front.curl("/big").status, 404)
+
+    def put_slowly(self, name, size, first):
+        """A PUT whose first `first` bytes are sent; returns the socket."""
+        s = self.front.connect()
+        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                   "\r\n" % (name, size)).encode() + os.urandom(first))
+        return s
+
+    def test_a_client_cut_mid_body_leaves_nothing_on_any_store(self):
+        self.cluster()
+        s = self.put_slowly("cut", 40 * BLOCK, 13 * BLOCK + 5)
+        # The parts are on their way to all six stores.
+        wait_for(lambda: sum(used(st) for st in self.stores) > 0,
+                 what="parts announced at the stores")
+        s.close()
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) == 0,
+                 what="every part of the cut upload to be gone")
+        wait_for(lambda: os.listdir(os.path.join(
+            self.front.config["state_dir"], "stripe", "journal")) == [],
+            what="the journal entry to go")
+        self.assertEqual(self.object_id("cut"), None)
+
+    def test_a_store_killed_mid_upload_fails_it_and_leaves_nothing(self):
+        self.cluster()
+        s = self.put_slowly("victim", 60 * BLOCK, 12 * BLOCK)
+        wait_for(lambda: all(used(st) > 0 for st in self.stores),
+                 what="parts announced at every store")
+        victim = self.stores[2]
+        victim.kill_all()
+        try:
+            s.sendall(os.urandom(48 * BLOCK))
+        except OSError:
+            pass
+        s.settimeout(20 * SLOW)
+        answer = recv_all(s)
+        self.assertRegex(answer[:12], rb"HTTP/1.1 5\d\d")
+        alive = [st for st in self.stores if st is not victim]
+        wait_for(lambda: self.leftovers(alive) == [],
+                 what="the other stores to drop their parts")
+        self.assertEqual(self.object_id("victim"), None)
