@@ -118,6 +118,11 @@ struct server {
 	 * when it is to be striped, and answers it; false leaves it to the
 	 * plain upload. NULL: nothing is striped. */
 	bool (*s_stripe_upload)(struct conn *c);
+	/* Striped objects kept here (stripe/stripe_get.h installs it): a
+	 * GET or HEAD of c->c_name, which ROOT does not have, is answered
+	 * from its manifest, or handed to otherwise(c) when there is none.
+	 * NULL: nothing is striped. */
+	void (*s_stripe_get)(struct conn *c, void (*otherwise)(struct conn *c));
 };
 
 /* Registers the answer to "/_/path" (before serving); a path ending in

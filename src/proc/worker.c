@@ -18,6 +18,7 @@
 #include "cluster/gossip_serve.h"
 #include "cluster/replica_serve.h"
 #include "stripe/parts_serve.h"
+#include "stripe/stripe_get.h"
 #include "stripe/stripe_put.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -194,7 +195,8 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		if (replica_serve_routes(s, t->ct_cluster) == -1)
 			return -1;
 		if (parts_serve_routes(s, t->ct_cluster, t->ct_stripe) == -1 ||
-		    stripe_put_attach(s, t->ct_cluster, t->ct_stripe) == -1)
+		    stripe_put_attach(s, t->ct_cluster, t->ct_stripe) == -1 ||
+		    stripe_get_attach(s, t->ct_cluster) == -1)
 			return -1;
 	}
 
@@ -270,6 +272,7 @@ worker_teardown(struct worker *w)
 	}
 	parts_serve_teardown();
 	stripe_put_teardown();
+	stripe_get_teardown();
 	peer_set_free(s->s_peers);
 	filecache_free(s->s_filecache);
 	accesslog_close();

@@ -56,6 +56,7 @@
 #define STRIPE_TMP "stripe/tmp"
 #define STRIPE_JOURNAL "stripe/journal"
 #define STRIPE_MANIFESTS "stripe/manifests"
+#define STRIPE_NAMES "stripe/names"
 #define STRIPE_RETRY_AFTER "Retry-After: 5\r\n"
 #define STRIPE_BYTES_PER_MS 10000	/* a store's deadline: 1 ms a 10 kB */
 #define STRIPE_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
@@ -63,6 +64,7 @@
 static struct cluster *sp_cluster;
 static struct stripe_shared *sp_shared;
 static int sp_tmp_fd = -1, sp_journal_fd = -1, sp_manifests_fd = -1;
+static int sp_names_fd = -1;
 static struct list sp_all = LIST_HEAD_INIT(sp_all);
 
 enum stripe_stage {
@@ -222,6 +224,7 @@ stripe_unjournal_job(struct iopool_job *job)
 
 	sp->sp_job_err = 0;
 	if (sp->sp_manifest_written && sp->sp_stage == STAGE_CLEANUP) {
+		(void)unlinkat(sp_names_fd, sp->sp_name, 0);
 		parts_manifest_name(sp->sp_id, name);
 		(void)unlinkat(sp_manifests_fd, name, 0);
 	}
@@ -501,9 +504,19 @@ stripe_manifest_job(struct iopool_job *job)
 	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
 	char name[PARTS_FILE_MAX];
 
+	/* The name first: of two uploads of one name here, one wins. */
+	sp->sp_job_err = 0;
+	if (parts_write_file(sp_tmp_fd, sp_names_fd, sp->sp_name, sp->sp_text,
+	    sp->sp_text_len) == -1) {
+		sp->sp_job_err = errno;
+		return;
+	}
 	parts_manifest_name(sp->sp_id, name);
-	sp->sp_job_err = parts_write_file(sp_tmp_fd, sp_manifests_fd, name,
-	    sp->sp_text, sp->sp_text_len) == -1 ? errno : 0;
+	if (parts_write_file(sp_tmp_fd, sp_manifests_fd, name, sp->sp_text,
+	    sp->sp_text_len) == -1) {
+		sp->sp_job_err = errno;
+		(void)unlinkat(sp_names_fd, sp->sp_name, 0);
+	}
 }
 
 static void
@@ -517,9 +530,13 @@ stripe_manifest_done(struct iopool_job *job)
 		return;
 	}
 	if (sp->sp_job_err != 0) {
+		sp->sp_stage = STAGE_BODY;	/* so that the fail cleans up */
+		if (sp->sp_job_err == EEXIST) {
+			stripe_put_fail(sp, 409, "the name was taken meanwhile");
+			return;
+		}
 		errno = sp->sp_job_err;
 		log_warn("stripe: manifest of %s", sp->sp_id);
-		sp->sp_stage = STAGE_BODY;	/* so that the fail cleans up */
 		stripe_put_fail(sp, 500, "cannot write the manifest");
 		return;
 	}
@@ -573,15 +590,19 @@ stripe_leg_flush(struct put_leg *l)
 		l->l_ready = false;
 		l->l_state = BUF_SENT;
 		l->l_handed += l->l_fill;
+		if (l->l_handed == l->l_size) {
+			/* The store may answer as soon as it has the last
+			 * byte: the digest is known from now on. */
+			XXH128_hash_t h = XXH3_128bits_digest(l->l_hash);
+
+			l->l_digest.d_hi = h.high64;
+			l->l_digest.d_lo = h.low64;
+		}
 		(void)peer_conn_send(l->l_pc, l->l_buf, l->l_fill);
 		return;
 	}
 	if (l->l_state == BUF_FREE && l->l_handed == l->l_size &&
 	    !l->l_sent_all) {
-		XXH128_hash_t h = XXH3_128bits_digest(l->l_hash);
-
-		l->l_digest.d_hi = h.high64;
-		l->l_digest.d_lo = h.low64;
 		l->l_ready = false;
 		l->l_sent_all = true;
 		(void)peer_conn_send_end(l->l_pc);
@@ -618,7 +639,7 @@ stripe_part_head(struct peer_conn *pc, void *arg)
 	int status = pc->pc_resp.status;
 
 	h = http_find_header(&pc->pc_resp, PARTS_DIGEST_HEADER);
-	if (status != 201 || !l->l_sent_all || h == NULL ||
+	if (status != 201 || l->l_handed != l->l_size || h == NULL ||
 	    digest_parse(h->value.p, h->value.len, &d) == -1 ||
 	    !digest_equal(&d, &l->l_digest)) {
 		peer_conn_discard(pc);
@@ -777,6 +798,12 @@ stripe_put_open_legs(struct stripe_put *sp)
 
 		snprintf(target, sizeof(target), "/_/parts/%s/%u", sp->sp_id,
 		    i);
+		if (l->l_size == 0) {	/* its digest is known already */
+			XXH128_hash_t h = XXH3_128bits(NULL, 0);
+
+			l->l_digest.d_hi = h.high64;
+			l->l_digest.d_lo = h.low64;
+		}
 		if (!stripe_put_request(sp, l, "PUT", target, l->l_size, NULL,
 		    &stripe_part_handler, cfg->http.body_timeout_ms +
 		    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS))) {
@@ -796,7 +823,14 @@ static void
 stripe_journal_job(struct iopool_job *job)
 {
 	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
+	struct stat st;
 
+	if (fstatat(sp_names_fd, sp->sp_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    fstatat(sp->sp_srv->s_root_fd, sp->sp_name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0) {
+		sp->sp_job_err = EEXIST;
+		return;
+	}
 	sp->sp_job_err = parts_write_file(sp_tmp_fd, sp_journal_fd, sp->sp_id,
 	    sp->sp_text, sp->sp_text_len) == -1 ? errno : 0;
 }
@@ -808,13 +842,18 @@ stripe_journal_done(struct iopool_job *job)
 
 	if (sp->sp_job_err != 0) {
 		errno = sp->sp_job_err;
-		log_warn("stripe: journal entry %s", sp->sp_id);
+		if (sp->sp_job_err != EEXIST)
+			log_warn("stripe: journal entry %s", sp->sp_id);
 		if (!sp->sp_failed) {
 			sp->sp_failed = true;
 			stripe_add(&sp_shared->ss_puts_failed, 1);
 			stripe_put_release(sp);
-			stripe_put_answer(sp, 500, "cannot write the journal",
-			    NULL);
+			if (sp->sp_job_err == EEXIST)
+				stripe_put_answer(sp, 409, "the name exists on "
+				    "this node", NULL);
+			else
+				stripe_put_answer(sp, 500, "cannot write the "
+				    "journal", NULL);
 		}
 		stripe_put_free(sp);
 		return;
@@ -861,7 +900,7 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	struct stripe_candidate *cand;
 	struct placement_store *st;
 	uint64_t need[CONFIG_STRIPE_PARTS_MAX], *capa, *used;
-	size_t chosen[CONFIG_STRIPE_PARTS_MAX], n = 0, i;
+	size_t chosen[CONFIG_STRIPE_PARTS_MAX], n = 0, i, k;
 	unsigned placed;
 	int rc = -1;
 
@@ -889,11 +928,16 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	}
 	members_unlock(mt);
 	/* Only the stores this worker can reach (this node itself is not
-	 * among its peers: a front stores no part of its own uploads). */
-	for (i = 0; i < n; i++)
-		if (peer_set_find(sp->sp_srv->s_peers, cand[i].sc_addr) ==
-		    NULL)
-			capa[i] = 0;
+	 * among its peers: a front stores no part of its own uploads). Not
+	 * merely no room: an empty part fits a store without any. */
+	for (i = 0, k = 0; i < n; i++)
+		if (peer_set_find(sp->sp_srv->s_peers, cand[i].sc_addr) !=
+		    NULL) {
+			cand[k] = cand[i];
+			capa[k] = capa[i];
+			used[k++] = used[i];
+		}
+	n = k;
 	if (stripe_lock(sp_shared) != 0) {
 		snprintf(reason, cap, "reservation table unusable");
 		goto out;
@@ -1042,7 +1086,9 @@ stripe_put_attach(struct server *s, struct cluster *cl,
 		    (sp_journal_fd = stripe_put_dir(state_fd,
 		    STRIPE_JOURNAL)) == -1 ||
 		    (sp_manifests_fd = stripe_put_dir(state_fd,
-		    STRIPE_MANIFESTS)) == -1) {
+		    STRIPE_MANIFESTS)) == -1 ||
+		    (sp_names_fd = stripe_put_dir(state_fd, STRIPE_NAMES)) ==
+		    -1) {
 			log_err("%s/%s", s->s_cfg->state_dir, STRIPE_DIR);
 			if (state_fd != -1)
 				close(state_fd);

@@ -296,12 +296,20 @@ class StripedPutTest(NodeTest):
             return sum(1 for m in ms if m["state"] == "alive" and
                        m.get("store")) >= n
         wait_for(alive, what="%d stores alive at the front" % n)
+        if n >= 6:
+            # Members alive reach the workers' peer sets a moment later.
+            wait_for(lambda: self.front.curl(
+                "/warmup", method="PUT", data=b"w").status == 201,
+                what="a first striped upload")
+            self.warmup = self.object_id("warmup")["id"]
 
     def leftovers(self, nodes=None):
+        """Part files on the stores, but the warm-up object's."""
         out = []
         for s in nodes or self.stores:
             out += [s.name + ":" + f for f in files_under(
-                os.path.join(s.config["state_dir"], "parts"))]
+                os.path.join(s.config["state_dir"], "parts"))
+                if getattr(self, "warmup", "-") not in f]
         return out
 
     def object_id(self, name):
@@ -334,6 +342,10 @@ class StripedPutTest(NodeTest):
                              part_sizes(size))
             got, holders = assemble(self.stores, m["id"])
             self.assertEqual(got, data, size)
+            # Read back through the front, streamed from the six parts.
+            r = self.front.curl("/" + name)
+            self.assertEqual((r.status, r.body == data), (200, True), size)
+            self.assertEqual(r.header("etag"), content_etag(data))
             # Six distinct stores, as the manifest says.
             self.assertEqual(len(set(holders.values())), 6)
             self.assertEqual([holders[i] for i in range(6)],
@@ -348,7 +360,7 @@ class StripedPutTest(NodeTest):
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.header("shoal-striped"), "6")
         # The stores' use grew by what they hold.
-        total = sum(sizes) + 1000
+        total = sum(sizes) + 1000 + 1
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
 
@@ -372,11 +384,11 @@ class StripedPutTest(NodeTest):
         self.cluster()
         s = self.put_slowly("cut", 40 * BLOCK, 13 * BLOCK + 5)
         # The parts are on their way to all six stores.
-        wait_for(lambda: sum(used(st) for st in self.stores) > 0,
+        wait_for(lambda: sum(used(st) for st in self.stores) > 1,
                  what="parts announced at the stores")
         s.close()
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == 0,
+                 sum(used(st) for st in self.stores) == 1,
                  what="every part of the cut upload to be gone")
         wait_for(lambda: os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")) == [],
@@ -386,7 +398,7 @@ class StripedPutTest(NodeTest):
     def test_a_store_killed_mid_upload_fails_it_and_leaves_nothing(self):
         self.cluster()
         s = self.put_slowly("victim", 60 * BLOCK, 12 * BLOCK)
-        wait_for(lambda: all(used(st) > 0 for st in self.stores),
+        wait_for(lambda: all(used(st) > 1 for st in self.stores),
                  what="parts announced at every store")
         victim = self.stores[2]
         victim.kill_all()
@@ -401,3 +413,60 @@ class StripedPutTest(NodeTest):
         wait_for(lambda: self.leftovers(alive) == [],
                  what="the other stores to drop their parts")
         self.assertEqual(self.object_id("victim"), None)
+
+    def test_reads_ranges_and_any_node_and_a_bad_part_cuts(self):
+        self.cluster()
+        data = os.urandom(13 * BLOCK + 777)
+        r = self.front.curl("/obj.bin", method="PUT", data=data)
+        self.assertEqual(r.status, 201, r.body)
+        etag = r.header("etag")
+        # Ranges across block and part boundaries, suffixes, the end.
+        for first, last in [(0, 0), (BLOCK - 1, BLOCK), (BLOCK - 3,
+                            5 * BLOCK + 2), (6 * BLOCK - 1, 6 * BLOCK),
+                            (100, 12 * BLOCK), (13 * BLOCK, len(data) - 1),
+                            (len(data) - 1, len(data) + 50)]:
+            r = self.front.curl("/obj.bin", headers=[
+                "Range: bytes=%d-%d" % (first, last)])
+            self.assertEqual(r.status, 206, (first, last))
+            self.assertEqual(r.body, data[first:last + 1], (first, last))
+            self.assertEqual(r.header("etag"), etag)
+        r = self.front.curl("/obj.bin", headers=["Range: bytes=-10"])
+        self.assertEqual((r.status, r.body), (206, data[-10:]))
+        r = self.front.curl("/obj.bin", headers=["Range: bytes=%d-" %
+                                                 len(data)])
+        self.assertEqual(r.status, 416)
+        r = self.front.curl("/obj.bin", method="HEAD")
+        self.assertEqual((r.status, int(r.header("content-length"))),
+                         (200, len(data)))
+        r = self.front.curl("/obj.bin", headers=["If-None-Match: " + etag])
+        self.assertEqual(r.status, 304)
+        # At another node: found through the members, the same bytes and
+        # ETag.
+        r = self.stores[4].curl("/obj.bin")
+        self.assertEqual((r.status, r.body == data, r.header("etag")),
+                         (200, True, etag))
+        # A part changed on a store's disk: the read is cut, never a
+        # whole 200 with wrong bytes.
+        m = self.object_id("obj.bin")
+        holder = next(s for s in self.stores if s.name ==
+                      m["parts"][3]["node"])
+        path = os.path.join(holder.config["state_dir"], "parts", "objects",
+                            "%s.3" % m["id"])
+        with open(path, "r+b") as f:
+            f.seek(10)
+            b = f.read(1)
+            f.seek(10)
+            f.write(bytes([b[0] ^ 0xff]))
+        r = self.front.curl("/obj.bin")
+        self.assertNotEqual(r.rc, 0, "curl took a cut body for a whole one")
+        self.assertLess(len(r.body), len(data))
+        # A store down: cut as well (or refused before the head).
+        with open(path, "r+b") as f:
+            f.seek(10)
+            f.write(b)
+        self.assertEqual(self.front.curl("/obj.bin").body, data)
+        next(s for s in self.stores if s.name ==
+             m["parts"][1]["node"]).kill_all()
+        r = self.front.curl("/obj.bin")
+        self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
+        self.assertNotEqual(r.body, data)
