@@ -65,7 +65,8 @@ struct stripe_shared *stripe_shared_create(void);
 int stripe_lock(struct stripe_shared *ss);
 void stripe_unlock(struct stripe_shared *ss);
 
-/* Bytes reserved at `node` by uploads of live workers. */
+/* Bytes reserved at `node` (NULL: at every store) by uploads of live
+ * workers. */
 uint64_t stripe_reserved_locked(struct stripe_shared *ss, const char *node);
 
 /* Reserves `bytes` at `node` for worker pid. Returns 0, or -1 when every

@@ -735,6 +735,7 @@ static void
 parts_metrics(struct server *s, struct buf *out)
 {
 	const struct stripe_shared *ss = ps_shared;
+	uint64_t reserved = 0;
 
 	(void)s;
 	metrics_family(out, "shoal_stripe_part_bytes",
@@ -758,6 +759,28 @@ parts_metrics(struct server *s, struct buf *out)
 	    stripe_get(&ss->ss_parts_committed),
 	    stripe_get(&ss->ss_parts_deleted),
 	    stripe_get(&ss->ss_parts_swept));
+	metrics_family(out, "shoal_stripe_uploads_total",
+	    "Striped uploads this node took: stored, failed (the client, a "
+	    "store, the disk), refused (fewer stores with room than parts).",
+	    "counter");
+	buf_printf(out, "shoal_stripe_uploads_total{result=\"ok\"} %" PRIu64
+	    "\nshoal_stripe_uploads_total{result=\"failed\"} %" PRIu64
+	    "\nshoal_stripe_uploads_total{result=\"refused\"} %" PRIu64 "\n",
+	    stripe_get(&ss->ss_puts_ok), stripe_get(&ss->ss_puts_failed),
+	    stripe_get(&ss->ss_puts_refused));
+	metrics_family(out, "shoal_stripe_cleanups_total",
+	    "Failed striped uploads whose parts were deleted on their stores.",
+	    "counter");
+	buf_printf(out, "shoal_stripe_cleanups_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_cleanups));
+	if (stripe_lock(ps_shared) == 0) {
+		reserved = stripe_reserved_locked(ps_shared, NULL);
+		stripe_unlock(ps_shared);
+	}
+	metrics_family(out, "shoal_stripe_reserved_bytes",
+	    "Bytes of parts this node's uploads in flight have reserved at "
+	    "their stores.", "gauge");
+	buf_printf(out, "shoal_stripe_reserved_bytes %" PRIu64 "\n", reserved);
 	metrics_family(out, "shoal_stripe_part_sent_bytes_total",
 	    "Bytes of parts sent to the nodes that read striped objects.",
 	    "counter");

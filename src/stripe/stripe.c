@@ -62,7 +62,7 @@ stripe_reserved_locked(struct stripe_shared *ss, const char *node)
 	size_t i;
 
 	for (i = 0; i < STRIPE_RESERVATIONS; i++)
-		if (strcmp(ss->ss_res[i].sr_node, node) == 0 &&
+		if ((node == NULL || strcmp(ss->ss_res[i].sr_node, node) == 0) &&
 		    stripe_slot_live(&ss->ss_res[i]))
 			sum += ss->ss_res[i].sr_bytes;
 	return sum;

@@ -16,7 +16,7 @@ import socket
 import time
 
 from shoal import NodeTest, content_etag, recv_all, wait_for, SLOW
-from test_cluster import CLUSTER, cluster_settings, sign
+from test_cluster import CLUSTER, cluster_settings, metric, sign
 
 BLOCK = 64 * 1024
 
@@ -386,6 +386,8 @@ class StripedPutTest(NodeTest):
         # The parts are on their way to all six stores.
         wait_for(lambda: sum(used(st) for st in self.stores) > 1,
                  what="parts announced at the stores")
+        self.assertGreater(metric(self.front, "shoal_stripe_reserved_bytes"),
+                           0)
         s.close()
         wait_for(lambda: self.leftovers() == [] and
                  sum(used(st) for st in self.stores) == 1,
@@ -394,6 +396,13 @@ class StripedPutTest(NodeTest):
             self.front.config["state_dir"], "stripe", "journal")) == [],
             what="the journal entry to go")
         self.assertEqual(self.object_id("cut"), None)
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        self.assertEqual(metric(self.front, "shoal_stripe_cleanups_total"),
+                         1)
+        self.assertEqual(metric(self.front,
+                                'shoal_stripe_uploads_total{result="failed"}'),
+                         1)
 
     def test_a_store_killed_mid_upload_fails_it_and_leaves_nothing(self):
         self.cluster()
