@@ -45,6 +45,7 @@
 #include "store/metrics.h"
 #include "store/name.h"
 #include "stripe/layout.h"
+#include "stripe/journal.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
@@ -865,21 +866,21 @@ stripe_journal_done(struct iopool_job *job)
 	stripe_put_open_legs(sp);
 }
 
-/* The journal entry: which stores may hold parts of the id. */
+/* The journal entry (stripe/journal.h): which stores may hold parts of
+ * the id, for which name, in which worker. */
 static int
 stripe_journal_text(struct stripe_put *sp)
 {
-	struct buf b = { 0 };
+	const char *nodes[CONFIG_STRIPE_PARTS_MAX], *addrs[CONFIG_STRIPE_PARTS_MAX];
 	unsigned i;
 
-	buf_printf(&b, "{\"id\":\"%s\",\"stores\":[", sp->sp_id);
-	for (i = 0; i < sp->sp_nlegs; i++)
-		buf_printf(&b, "%s[\"%s\",\"%s\"]", i > 0 ? "," : "",
-		    sp->sp_legs[i].l_node, sp->sp_legs[i].l_addr);
-	buf_printf(&b, "]}\n");
-	sp->sp_text = b.data;
-	sp->sp_text_len = b.len;
-	return 0;
+	for (i = 0; i < sp->sp_nlegs; i++) {
+		nodes[i] = sp->sp_legs[i].l_node;
+		addrs[i] = sp->sp_legs[i].l_addr;
+	}
+	sp->sp_text = journal_encode(sp->sp_id, sp->sp_name, sp->sp_srv->s_pid,
+	    nodes, addrs, sp->sp_nlegs, &sp->sp_text_len);
+	return sp->sp_text == NULL ? -1 : 0;
 }
 
 struct stripe_candidate {
@@ -1048,9 +1049,16 @@ stripe_put_take(struct conn *c)
 		conn_send_text(c, 503, reason, extra);
 		return true;
 	}
+	if (stripe_journal_text(sp) == -1) {
+		stripe_put_release(sp);
+		stripe_put_free(sp);
+		metrics_count_upload(500);
+		c->c_close = true;
+		conn_send_text(c, 500, "out of memory", NULL);
+		return true;
+	}
 	conn_own(c, &stripe_put_conn_handler, sp);
 	conn_wait_hangup(c);
-	(void)stripe_journal_text(sp);
 	sp->sp_stage = STAGE_JOURNAL;
 	sp->sp_job.work = stripe_journal_job;
 	sp->sp_job.done = stripe_journal_done;

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 
-from shoal import NodeTest, content_etag, recv_all, wait_for, SLOW
+from shoal import NodeTest, content_etag, pid_alive, recv_all, wait_for, SLOW
 from test_cluster import CLUSTER, cluster_settings, metric, sign
 
 BLOCK = 64 * 1024
@@ -479,3 +479,22 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/obj.bin")
         self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
         self.assertNotEqual(r.body, data)
+
+    def test_the_front_killed_mid_upload_cleans_up_at_restart(self):
+        self.cluster()
+        s = self.put_slowly("orphan", 40 * BLOCK, 20 * BLOCK)
+        wait_for(lambda: all(used(st) > 1 for st in self.stores),
+                 what="parts announced at every store")
+        children = self.front.child_pids()
+        self.front.kill_all()
+        s.close()
+        wait_for(lambda: not any(pid_alive(p) for p in children),
+                 what="the front's processes to be gone")
+        journal = os.path.join(self.front.config["state_dir"], "stripe",
+                               "journal")
+        self.assertEqual(len(os.listdir(journal)), 1)
+        self.front.start()
+        wait_for(lambda: self.leftovers() == [] and
+                 os.listdir(journal) == [], timeout=20,
+                 what="the journal's replay to remove every part")
+        self.assertIn("cut short earlier are gone", self.front.log())
