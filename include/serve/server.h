@@ -29,6 +29,10 @@ struct iopool;
 struct loop;
 struct peer_set;
 
+/* A header of the answers about striped objects (their parts' count): a
+ * node that relays such an object keeps no copy of it. */
+#define SERVER_STRIPED_HEADER "Shoal-Striped"
+
 /* The answer to a request for "/_/PATH" (the node's own endpoints). */
 typedef void server_route_fn(struct conn *c, const char *path);
 

@@ -440,6 +440,8 @@ stripe_get_answer(struct conn *c, const struct manifest *m, time_t mtime)
 	response_header(out, "ETag", etag);
 	response_header(out, "Last-Modified", lastmod);
 	response_header(out, "Accept-Ranges", "bytes");
+	snprintf(num, sizeof(num), "%u", m->m_nparts);
+	response_header(out, SERVER_STRIPED_HEADER, num);
 	response_end(out, c->c_close, conn_http10_keepalive(c));
 	c->c_out_off = 0;
 	c->c_body_len = g->g_end - g->g_pos;

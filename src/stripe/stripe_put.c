@@ -390,7 +390,7 @@ stripe_put_created(struct stripe_put *sp)
 	condition_etag_format(&sp->sp_manifest.m_digest, etag);
 	name_encode(sp->sp_name, sp->sp_name_len, target, sizeof(target));
 	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: %s\r\n"
-	    "Shoal-Striped: %u\r\n", target, etag, sp->sp_nlegs);
+	    "%s: %u\r\n", target, etag, SERVER_STRIPED_HEADER, sp->sp_nlegs);
 	stripe_add(&sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
 	log_info("stored %s (%" PRIu64 " bytes, striped as %s over %u "
