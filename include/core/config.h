@@ -108,6 +108,15 @@ struct config_upload {
 	int ack;		/* enum config_upload_ack; default local */
 };
 
+/* Striped uploads; the "stripe:" section (see stripe/layout.h). */
+#define CONFIG_STRIPE_PARTS_MAX 16
+struct config_stripe {
+	uint64_t min_size;		/* bytes; 0: never striped */
+	int parts;			/* 2..CONFIG_STRIPE_PARTS_MAX; default 6 */
+	uint64_t block;			/* 64 KiB..64 MiB; default 1 MiB */
+	int64_t pending_timeout_ms;	/* parts never committed: removed */
+};
+
 struct config {
 	char *listen_host;	/* NULL: every address (IPv6 and IPv4) */
 	uint16_t listen_port;
@@ -133,6 +142,7 @@ struct config {
 	struct config_http http;
 	struct config_index index;
 	struct config_cluster cluster;
+	struct config_stripe stripe;
 };
 
 /* Every error of one load, in the order found; each is a full line

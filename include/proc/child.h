@@ -24,6 +24,7 @@ struct config;
 struct fill_table;
 struct index;
 struct peer_table;
+struct stripe_shared;
 
 /* What the master maps before it forks and every child uses. */
 struct child_tables {
@@ -31,6 +32,7 @@ struct child_tables {
 	struct fill_table *ct_fills;	/* fills waiters follow */
 	struct peer_table *ct_peers;
 	struct cluster *ct_cluster;	/* NULL: no `cluster:` section */
+	struct stripe_shared *ct_stripe;	/* with ct_cluster */
 };
 
 /* Set by the handlers; the child clears child_reopen when it reopened,

@@ -30,6 +30,10 @@ struct iopool;
 struct loop;
 struct peer_set;
 
+/* A header of the answers about striped objects (their parts' count): a
+ * node that relays such an object keeps no copy of it. */
+#define SERVER_STRIPED_HEADER "Shoal-Striped"
+
 /* The answer to a request for "/_/PATH" (the node's own endpoints). */
 typedef void server_route_fn(struct conn *c, const char *path);
 
@@ -116,6 +120,16 @@ struct server {
 	server_metrics_fn *s_metrics[SERVER_MAX_METRICS];
 	size_t s_nmetrics;
 	const struct server_cluster *s_cluster;	/* NULL: no cluster */
+	/* Striped uploads (stripe/stripe_put.h installs it in a cluster):
+	 * takes an admitted PUT or POST of c->c_name with a Content-Length
+	 * when it is to be striped, and answers it; false leaves it to the
+	 * plain upload. NULL: nothing is striped. */
+	bool (*s_stripe_upload)(struct conn *c);
+	/* Striped objects kept here (stripe/stripe_get.h installs it): a
+	 * GET or HEAD of c->c_name, which ROOT does not have, is answered
+	 * from its manifest, or handed to otherwise(c) when there is none.
+	 * NULL: nothing is striped. */
+	void (*s_stripe_get)(struct conn *c, void (*otherwise)(struct conn *c));
 };
 
 /* Registers the answer to "/_/path" (before serving); a path ending in

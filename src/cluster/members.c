@@ -605,6 +605,8 @@ members_set_use_locked(struct members *mt, uint64_t capacity,
 	self->m_facts.mf_capacity = capacity;
 	self->m_facts.mf_used = used > capacity ? capacity : used;
 	self->m_facts.mf_version++;
+	/* Room that shrinks must reach the fronts that place parts soon. */
+	self->m_hot = members_retransmits(mt);
 }
 
 void

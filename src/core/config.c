@@ -93,6 +93,10 @@ set_defaults(struct config *cfg)
 	cfg->cluster.max_clock_skew_ms = 10 * UNITS_SECOND;
 	cfg->cluster.max_members = 1024;
 	cfg->cluster.max_objects = 1U << 20;
+	cfg->stripe.min_size = 64 * UNITS_MIB;
+	cfg->stripe.parts = 6;
+	cfg->stripe.block = UNITS_MIB;
+	cfg->stripe.pending_timeout_ms = 10 * UNITS_MINUTE;
 }
 
 /* "HOSTNAME:PORT", cut to NODE_MAX bytes and made a valid node name. */
@@ -357,7 +361,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 256 + 152,
+	_Static_assert(sizeof(struct config) == 256 + 152 + 32,
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&
@@ -379,6 +383,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 	    a->upload.ack == b->upload.ack &&
 	    memcmp(&a->http, &b->http, sizeof(a->http)) == 0 &&
 	    memcmp(&a->index, &b->index, sizeof(a->index)) == 0 &&
+	    memcmp(&a->stripe, &b->stripe, sizeof(a->stripe)) == 0 &&
 	    config_cluster_same(&a->cluster, &b->cluster);
 }
 

@@ -83,6 +83,19 @@ static const struct config_key index_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct config_key stripe_keys[] = {
+	{ .name = "min_size", .kind = KEY_SIZE, CFG(stripe.min_size),
+	  .min = 0, .max = UNITS_TIB },
+	{ .name = "parts", .kind = KEY_INT, CFG(stripe.parts),
+	  .min = 2, .max = CONFIG_STRIPE_PARTS_MAX },
+	{ .name = "block", .kind = KEY_SIZE, CFG(stripe.block),
+	  .min = 64 * UNITS_KIB, .max = 64 * UNITS_MIB },
+	{ .name = "pending_timeout", .kind = KEY_DURATION,
+	  CFG(stripe.pending_timeout_ms), .min = UNITS_SECOND,
+	  .max = 7 * UNITS_DAY },
+	{ .name = NULL }
+};
+
 /* 100 years of 365 days. */
 #define TTL_MAX (36500 * UNITS_DAY)
 
@@ -131,6 +144,7 @@ static const struct config_key top_keys[] = {
 	{ .name = "index", .kind = KEY_SECTION, .section = index_keys },
 	{ .name = "cluster", .kind = KEY_SECTION,
 	  .section = config_cluster_keys },
+	{ .name = "stripe", .kind = KEY_SECTION, .section = stripe_keys },
 	{ .name = NULL }
 };
 

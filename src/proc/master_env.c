@@ -34,6 +34,7 @@
 #include "store/index.h"
 #include "store/metrics.h"
 #include "store/sweeper.h"
+#include "stripe/stripe.h"
 
 static int
 master_make_dir(const char *path, uid_t uid, gid_t gid, bool chown_dir)
@@ -140,6 +141,12 @@ master_load_cluster(const struct config *cfg)
 	cl = cluster_create(cfg, loop_clock_ms(), loop_wall_ms(), &why);
 	if (cl == NULL) {
 		log_errx("cluster: %s", why);
+		return -1;
+	}
+	if (master.tables.ct_stripe == NULL &&
+	    (master.tables.ct_stripe = stripe_shared_create()) == NULL) {
+		log_err("striping's shared counters");
+		cluster_destroy(cl);
 		return -1;
 	}
 	master.cluster = master.tables.ct_cluster = cl;

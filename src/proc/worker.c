@@ -32,6 +32,9 @@
 #include "store/file.h"
 #include "store/filecache.h"
 #include "store/metrics.h"
+#include "stripe/parts_serve.h"
+#include "stripe/stripe_get.h"
+#include "stripe/stripe_put.h"
 
 #define WORKER_ACCEPT_BATCH 64
 #define WORKER_ACCEPT_PAUSE_MS 100
@@ -204,6 +207,10 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		cluster_serve_attach(s, t->ct_cluster);
 		if (replica_serve_routes(s, t->ct_cluster) == -1)
 			return -1;
+		if (parts_serve_routes(s, t->ct_cluster, t->ct_stripe) == -1 ||
+		    stripe_put_attach(s, t->ct_cluster, t->ct_stripe) == -1 ||
+		    stripe_get_attach(s, t->ct_cluster) == -1)
+			return -1;
 	}
 
 	if (accesslog_open(cfg->access_log) == -1) {
@@ -276,6 +283,9 @@ worker_teardown(struct worker *w)
 		spool_dir_teardown(&s->s_spool);
 		close(s->s_spool.sd_tmp_fd);
 	}
+	parts_serve_teardown();
+	stripe_put_teardown();
+	stripe_get_teardown();
 	peer_set_free(s->s_peers);
 	filecache_free(s->s_filecache);
 	accesslog_close();

@@ -98,7 +98,9 @@ miss_not_found(struct miss *m)
 }
 
 /* A peer has the file: relay it, and keep a copy when that peer's `save`
- * says so (and this request holds the fetch of the name). */
+ * says so (and this request holds the fetch of the name), unless the
+ * file is a striped object (SERVER_STRIPED_HEADER): its stores keep it,
+ * and a copy of it would be as large as the object. */
 static void
 miss_found(void *arg, struct peer_conn *pc)
 {
@@ -106,7 +108,8 @@ miss_found(void *arg, struct peer_conn *pc)
 	struct conn *c = m->m_conn;
 	const struct peer *p = pc->pc_peer;
 	bool claimed = m->m_claimed;
-	bool save = p->p_save && claimed;
+	bool save = p->p_save && claimed &&
+	    http_find_header(&pc->pc_resp, SERVER_STRIPED_HEADER) == NULL;
 	uint64_t fetch_id = m->m_fetch_id;
 
 	m->m_fanout = NULL;

@@ -230,6 +230,19 @@ request_file_no_descriptors(struct conn *c)
 	    "Retry-After: 1\r\n");
 }
 
+/* Nothing of the name is here: 404, or ask the peers. */
+static void
+request_file_missing(struct conn *c)
+{
+	/* A lookup from another node is answered from local files only:
+	 * lookups never travel further. */
+	if (http_find_header(&c->c_req, PEER_LOOKUP_HEADER) != NULL ||
+	    peer_set_count(c->c_srv->s_peers) == 0)
+		conn_send_text(c, 404, "no such file", NULL);
+	else
+		miss_start(c);
+}
+
 /* The name is opened, or known to be missing: serve it, or look for it. */
 static void
 request_file_result(struct conn *c)
@@ -239,13 +252,11 @@ request_file_result(struct conn *c)
 	if (c->c_file.fi_fd == -1) {
 		if (c->c_file.fi_errno == ENOENT) {
 			metrics_add(&metrics_mine()->ms_local_misses, 1);
-			/* A lookup from another node is answered from local
-			 * files only: lookups never travel further. */
-			if (http_find_header(&c->c_req, PEER_LOOKUP_HEADER) !=
-			    NULL || peer_set_count(s->s_peers) == 0)
-				conn_send_text(c, 404, "no such file", NULL);
+			/* A striped object kept here is local too. */
+			if (s->s_stripe_get != NULL && !c->c_has_version)
+				s->s_stripe_get(c, request_file_missing);
 			else
-				miss_start(c);
+				request_file_missing(c);
 			return;
 		}
 		if (c->c_file.fi_errno == EACCES) {

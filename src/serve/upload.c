@@ -607,6 +607,10 @@ upload_start(struct conn *c)
 		return;
 	}
 
+	if (req->has_content_length && c->c_srv->s_stripe_upload != NULL &&
+	    c->c_srv->s_stripe_upload(c))
+		return;
+
 	u = xcalloc(1, sizeof(*u));
 	u->u_conn = c;
 	u->u_srv = c->c_srv;

@@ -613,6 +613,35 @@ START_TEST(test_ranges)
 }
 END_TEST
 
+START_TEST(test_stripe)
+{
+	parse_ok("listen: 1\nroot: /r\n");
+	ck_assert_uint_eq(cfg.stripe.min_size, 64ULL << 20);
+	ck_assert_int_eq(cfg.stripe.parts, 6);
+	ck_assert_uint_eq(cfg.stripe.block, 1 << 20);
+	ck_assert_int_eq(cfg.stripe.pending_timeout_ms, 600000);
+	parse_ok("listen: 1\nroot: /r\nstripe: {min_size: 0, parts: 16, "
+	    "block: 64KiB, pending_timeout: 1s}\n");
+	ck_assert_uint_eq(cfg.stripe.min_size, 0);
+	ck_assert_int_eq(cfg.stripe.parts, 16);
+	ck_assert_uint_eq(cfg.stripe.block, 65536);
+	ck_assert_int_eq(cfg.stripe.pending_timeout_ms, 1000);
+	parse_ok("listen: 1\nroot: /r\nstripe: {parts: 2, block: 64MiB}\n");
+	EXPECT1("stripe: {parts: 1}\n",
+	    "t.yaml:3:17: 'stripe.parts' must be from 2 to 16");
+	EXPECT1("stripe: {parts: 17}\n",
+	    "t.yaml:3:17: 'stripe.parts' must be from 2 to 16");
+	EXPECT1("stripe: {block: 65535}\n",
+	    "t.yaml:3:17: 'stripe.block' must be from 64KiB to 64MiB");
+	EXPECT1("stripe: {block: 65MiB}\n",
+	    "t.yaml:3:17: 'stripe.block' must be from 64KiB to 64MiB");
+	EXPECT1("stripe: {pending_timeout: 0}\n",
+	    "t.yaml:3:27: 'stripe.pending_timeout' must be from 1s to 7d");
+	EXPECT1("stripe: {parity: 0}\n",
+	    "t.yaml:3:10: unknown key 'stripe.parity'");
+}
+END_TEST
+
 START_TEST(test_anchors_tags)
 {
 	EXPECT1("io_threads: &n 4\n",
@@ -1155,7 +1184,7 @@ main(void)
 	check_main_tcase("errors", NULL, teardown,
 	    CHECK_MAIN_TESTS(test_syntax_error, test_reader_errors,
 	    test_unknown_and_duplicate, test_long_key_quoted, test_types,
-	    test_null_values, test_ranges, test_anchors_tags, test_documents,
+	    test_null_values, test_ranges, test_stripe, test_anchors_tags, test_documents,
 	    test_empty_file, test_nesting, test_error_count,
 	    test_too_many_errors, test_errors_append));
 	check_main_tcase("units", NULL, teardown,

@@ -1,0 +1,82 @@
+/*
+ * parts.h - the disk side of a store's parts, in the state directory:
+ *
+ *   parts/tmp/            part bodies being received (spool temporary
+ *                         files), and manifests being written
+ *   parts/pending/ID.I    part I of object ID, whole and fsynced, not yet
+ *                         committed by the upload that sent it
+ *   parts/objects/ID.I    a committed part, and beside it
+ *   parts/objects/ID.json the object's manifest: written last, it is what
+ *                         makes the parts of ID here committed
+ *
+ * Every function does blocking I/O: a pool thread, or the agent's pool.
+ * The directories are shared by every process of the node; a name is
+ * only ever created by link or rename, so a reader sees a part whole or
+ * not at all. No locks.
+ */
+#ifndef SHOAL_STRIPE_PARTS_H
+#define SHOAL_STRIPE_PARTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stripe/manifest.h"
+
+/* The directories, opened (O_PATH) by parts_dirs_open(). */
+struct parts_dirs {
+	int pd_tmp;
+	int pd_pending;
+	int pd_objects;
+};
+
+#define PARTS_FILE_MAX (MANIFEST_ID_LEN + 8)	/* "ID.json", "ID.15" */
+
+/* Makes the directories under state_fd when missing and opens them.
+ * Returns 0, or -1 with errno (the descriptors opened so far closed). */
+int parts_dirs_open(int state_fd, struct parts_dirs *d);
+void parts_dirs_close(struct parts_dirs *d);
+
+/* "ID.I" and "ID.json" into out[PARTS_FILE_MAX]. */
+void parts_file_name(const char *id, unsigned index, char *out);
+void parts_manifest_name(const char *id, char *out);
+
+/* Writes text[0..len) as dir_fd/name, whole or not at all: a temporary
+ * file in tmp_fd (same file system), fsynced, linked (never replacing a
+ * name: EEXIST), the directory fsynced. Returns 0 or -1 with errno. */
+int parts_write_file(int tmp_fd, int dir_fd, const char *name,
+    const char *text, size_t len);
+
+enum parts_commit_result {
+	PARTS_COMMITTED,	/* now (or already) committed here */
+	PARTS_NO_PART,		/* no pending part of this index here */
+	PARTS_MISMATCH,		/* the part's size or digest is not m's */
+	PARTS_ERROR,		/* errno */
+};
+
+/*
+ * Commits part `index` of m here: the pending part must have the size and
+ * digest m gives it; it moves to objects/, then m is written beside it
+ * (fsynced, linked, the directories fsynced). A part already committed
+ * with the same manifest is PARTS_COMMITTED again (a retried commit).
+ */
+enum parts_commit_result parts_commit(const struct parts_dirs *d,
+    const struct manifest *m, unsigned index);
+
+/* Removes every part of object id here, pending or committed, and its
+ * manifest. Returns the bytes of part files removed (*count: how many
+ * files). Never fails: what cannot be removed is left for the sweep. */
+uint64_t parts_delete(const struct parts_dirs *d, const char *id,
+    unsigned *count);
+
+/*
+ * The sweep: removes pending parts and temporary files older than
+ * timeout_ms (by their mtime, against the wall clock now_ms), and
+ * committed parts without a manifest as old (a commit cut in the middle).
+ * Returns the bytes of part files left (pending and committed: the
+ * store's part bytes on disk); *swept counts the files removed.
+ */
+uint64_t parts_sweep(const struct parts_dirs *d, int64_t timeout_ms,
+    int64_t now_ms, unsigned *swept);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * parts_serve.h - a store node's answers to the part routes, served by its
+ * workers (loop thread; disk work in the worker's I/O pool). Every request
+ * is signed with the cluster key (cluster/auth.h); ID is an object id (32
+ * lowercase hex digits), I a part index (0 to 15, decimal, no leading
+ * zero). Anything else under /_/parts/ is 400; an index out of range is
+ * 404; no name outside the parts directories is ever opened.
+ *
+ *   PUT /_/parts/ID/I        the part's bytes, Content-Length exact (411
+ *                            without, chunked refused), streamed to
+ *                            parts/tmp and linked as parts/pending/ID.I
+ *                            once fsynced: 201 with Shoal-Part-Size and
+ *                            Shoal-Part-Digest (its XXH3-128); 409 when
+ *                            that part is here already; 507 when the
+ *                            store's capacity or disk has no room.
+ *                            Signed over its head only: the body digest
+ *                            in the MAC is that of zero bytes, since the
+ *                            sender streams a body it cannot hash ahead.
+ *                            The bytes are checked at commit, whose
+ *                            signed body gives each part's digest.
+ *   POST /_/parts/ID/commit  body: the manifest (stripe/manifest.h),
+ *                            signed with its digest. The part the
+ *                            manifest places on this node must be pending
+ *                            here with that size and digest: it moves to
+ *                            parts/objects/, the manifest is written
+ *                            beside it, fsynced: 200. 404 no such
+ *                            pending part, 409 it does not match, 400 a
+ *                            bad manifest or one of another object or
+ *                            placing nothing here. A retried commit of a
+ *                            committed part is 200.
+ *   DELETE /_/parts/ID       removes every part of ID here, pending or
+ *                            committed, and its manifest: 200, also when
+ *                            there was nothing.
+ *   GET|HEAD /_/parts/ID/I   a committed part's bytes; one Range honoured
+ *                            (206, 416).
+ *   GET|HEAD /_/parts/ID/manifest   the manifest kept beside the parts.
+ */
+#ifndef SHOAL_STRIPE_PARTS_SERVE_H
+#define SHOAL_STRIPE_PARTS_SERVE_H
+
+struct cluster;
+struct server;
+struct stripe_shared;
+
+#define PARTS_DIGEST_HEADER "Shoal-Part-Digest"
+#define PARTS_SIZE_HEADER "Shoal-Part-Size"
+
+/* Registers the route "parts/" and the striping metrics on s (before
+ * serving). Returns 0, or -1 (logged) when the parts directories cannot
+ * be made or opened. */
+int parts_serve_routes(struct server *s, struct cluster *cl,
+    struct stripe_shared *ss);
+
+/* At worker exit, once the pool's threads are joined: removes the
+ * temporary files of part uploads cut short, frees what is left. */
+void parts_serve_teardown(void);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * stripe.h - what the processes of one node share about striping: the
+ * bytes of parts this node holds as a store (part files on disk, pending
+ * or committed, and the announced lengths of part uploads being
+ * received), which make the `use` it gossips, and the counters of
+ * /_/metrics. The directories of the state directory it all lives in.
+ *
+ * The master maps it before the first fork of a node in a cluster
+ * (stripe_shared_create) and keeps it across reloads. Every field is
+ * touched with relaxed atomics by workers (part uploads, commits,
+ * deletions) and the agent (the walk that sweeps pending parts, which
+ * also sets the bytes on disk from what it found), so no lock; but for
+ * the reservations of the fronts' uploads in flight: the bytes each
+ * upload is about to send to each store, so that uploads in several
+ * workers choose their stores knowing of each other (the stores' own
+ * use catches up only as gossip brings it), behind ss_mutex.
+ */
+#ifndef SHOAL_STRIPE_STRIPE_H
+#define SHOAL_STRIPE_STRIPE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cluster/members.h"
+
+struct cluster;
+
+/* Under the state directory. */
+#define STRIPE_PARTS_DIR "parts"		/* a store's parts: */
+#define STRIPE_PARTS_TMP "parts/tmp"		/*   being received */
+#define STRIPE_PARTS_PENDING "parts/pending"	/*   whole, not committed */
+#define STRIPE_PARTS_OBJECTS "parts/objects"	/*   committed, manifests */
+
+#define STRIPE_RESERVATIONS 256
+
+struct stripe_reservation {
+	char sr_node[MEMBER_NAME_MAX];	/* "": a free slot */
+	pid_t sr_pid;			/* the uploading worker */
+	uint64_t sr_bytes;
+};
+
+struct stripe_shared {
+	uint64_t ss_disk;		/* bytes of part files here */
+	uint64_t ss_inflight;		/* announced, being received */
+	uint64_t ss_parts_received;	/* counters since the start */
+	uint64_t ss_parts_refused;
+	uint64_t ss_parts_committed;
+	uint64_t ss_parts_deleted;	/* by DELETE */
+	uint64_t ss_parts_swept;	/* pending past stripe.pending_timeout */
+	uint64_t ss_part_bytes_sent;	/* part GETs */
+	/* The fronts' side: striped uploads by outcome. */
+	uint64_t ss_puts_ok;
+	uint64_t ss_puts_failed;
+	uint64_t ss_puts_refused;	/* too few stores with room */
+	uint64_t ss_cleanups;		/* parts deleted after a failure */
+	pthread_mutex_t ss_mutex;	/* the reservations */
+	struct stripe_reservation ss_res[STRIPE_RESERVATIONS];
+};
+
+/* Master: zeroed shared memory for it, or NULL with errno. */
+struct stripe_shared *stripe_shared_create(void);
+
+/* The reservations; *_locked calls want stripe_lock() held. */
+int stripe_lock(struct stripe_shared *ss);
+void stripe_unlock(struct stripe_shared *ss);
+
+/* Bytes reserved at `node` (NULL: at every store) by uploads of live
+ * workers. */
+uint64_t stripe_reserved_locked(struct stripe_shared *ss, const char *node);
+
+/* Reserves `bytes` at `node` for worker pid. Returns 0, or -1 when every
+ * slot is taken (slots of dead workers are taken back first). */
+int stripe_reserve_locked(struct stripe_shared *ss, const char *node,
+    pid_t pid, uint64_t bytes);
+
+/* Gives back what worker pid reserved at node (one reservation). */
+void stripe_release_locked(struct stripe_shared *ss, const char *node,
+    pid_t pid, uint64_t bytes);
+
+/* Adds d (which may be "negative": two's complement) to *counter. */
+void stripe_add(uint64_t *counter, uint64_t d);
+uint64_t stripe_get(const uint64_t *counter);
+
+/* This node's use (disk + inflight), published in its member facts when
+ * it changed, for gossip to carry. */
+void stripe_publish_use(struct stripe_shared *ss, struct cluster *cl);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * stripe_put.h - a striped upload, at the node that takes it (the front):
+ * a PUT or POST whose Content-Length is at least stripe.min_size.
+ *
+ * Before a byte of the body is read: the name must be unknown to the
+ * catalogue (409); stripe.parts distinct store nodes are chosen among the
+ * alive members with store true that this worker can reach (most free
+ * bytes first: capacity less gossiped use less what uploads of this node
+ * have reserved there; stripe/placement.h), and the part sizes reserved
+ * there in the node's shared table; fewer stores with room: 503 with
+ * Retry-After and the reason, nothing stored. A journal entry
+ * (STATE_DIR/stripe/journal/ID: the stores) is made durable, then a
+ * signed PUT /_/parts/ID/I goes to every store at once, and "100
+ * Continue" to a client that waits for it.
+ *
+ * The body: block i goes to part i mod parts (stripe/layout.h). Each part
+ * has one buffer of one block; the client is read into the buffer of the
+ * part its next byte belongs to only once that buffer is free (its last
+ * block handed to the store's connection), so memory is parts x block per
+ * upload, and the client goes at the pace of the slowest store. The whole
+ * object and each part are hashed (XXH3-128) on the way.
+ *
+ * When every store answered 201 with the size and digest of its part:
+ * the manifest is written to STATE_DIR/stripe/manifests/ID.json, sent to
+ * every store (POST /_/parts/ID/commit), and once all committed the
+ * journal entry goes and the client gets 201 with the whole digest as
+ * ETag. Any failure before (the client leaves, stalls past body_timeout
+ * or breaks the framing, a store refuses, fails, stalls past its deadline
+ * (body_timeout plus 1 ms per 10 kB of its part, counted only while it
+ * does not take what it is given), or answers another digest): every
+ * part connection is closed, DELETE /_/parts/ID goes to every chosen
+ * store, the reservations are released, the journal entry is removed
+ * once every store confirmed, and the client, when still there, gets
+ * 4xx/5xx with the reason.
+ *
+ * Loop thread of a worker; disk work in its I/O pool. An upload lives on
+ * after its client's answer while its cleanup runs.
+ */
+#ifndef SHOAL_STRIPE_STRIPE_PUT_H
+#define SHOAL_STRIPE_STRIPE_PUT_H
+
+struct cluster;
+struct server;
+struct stripe_shared;
+
+/* Installs s->s_stripe_upload (before serving) and makes the stripe
+ * directories of the state directory. Returns 0, or -1 (logged). */
+int stripe_put_attach(struct server *s, struct cluster *cl,
+    struct stripe_shared *ss);
+
+/* At worker exit, after the pool's threads are joined and the
+ * connections closed, before the peer set is freed: frees every upload
+ * still cleaning up (its journal entry stays for the next start). */
+void stripe_put_teardown(void);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * parts.c - a store's part files (see parts.h). Blocking I/O: pool
+ * threads of the workers, the agent's pool for the sweep. No shared
+ * memory and no locks: names appear only by link or rename.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store/file.h"
+#include "stripe/parts.h"
+#include "stripe/stripe.h"
+
+static int
+parts_dir(int state_fd, const char *path)
+{
+	if (mkdirat(state_fd, path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(state_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+}
+
+int
+parts_dirs_open(int state_fd, struct parts_dirs *d)
+{
+	d->pd_tmp = d->pd_pending = d->pd_objects = -1;
+	if (mkdirat(state_fd, STRIPE_PARTS_DIR, 0700) == -1 &&
+	    errno != EEXIST)
+		return -1;
+	if ((d->pd_tmp = parts_dir(state_fd, STRIPE_PARTS_TMP)) == -1 ||
+	    (d->pd_pending = parts_dir(state_fd, STRIPE_PARTS_PENDING)) == -1 ||
+	    (d->pd_objects = parts_dir(state_fd, STRIPE_PARTS_OBJECTS)) == -1) {
+		int saved = errno;
+
+		parts_dirs_close(d);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+void
+parts_dirs_close(struct parts_dirs *d)
+{
+	if (d->pd_tmp != -1)
+		close(d->pd_tmp);
+	if (d->pd_pending != -1)
+		close(d->pd_pending);
+	if (d->pd_objects != -1)
+		close(d->pd_objects);
+	d->pd_tmp = d->pd_pending = d->pd_objects = -1;
+}
+
+void
+parts_file_name(const char *id, unsigned index, char *out)
+{
+	snprintf(out, PARTS_FILE_MAX, "%.32s.%u", id, index);
+}
+
+void
+parts_manifest_name(const char *id, char *out)
+{
+	snprintf(out, PARTS_FILE_MAX, "%.32s.json", id);
+}
+
+/* Whether objects/ID.json holds m. */
+static bool
+parts_manifest_is(const struct parts_dirs *d, const struct manifest *m)
+{
+	char name[PARTS_FILE_MAX], text[MANIFEST_MAX];
+	struct manifest have;
+	ssize_t n;
+	int fd;
+
+	parts_manifest_name(m->m_id, name);
+	fd = openat(d->pd_objects, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return false;
+	n = pread(fd, text, sizeof(text), 0);
+	close(fd);
+	return n > 0 && manifest_decode(text, (size_t)n, &have, NULL) == 0 &&
+	    memcmp(&have, m, sizeof(have)) == 0;
+}
+
+int
+parts_write_file(int tmp_fd, int dir_fd, const char *name, const char *text,
+    size_t len)
+{
+	char tmp[FILE_TMP_NAME_MAX];
+	XXH128_hash_t h = XXH3_128bits(text, len);
+	struct digest dg = { h.high64, h.low64 };
+	int fd;
+
+	if ((fd = file_tmp_create(tmp_fd, "stripe", tmp)) == -1)
+		return -1;
+	if (file_write_all(fd, text, len, 0) == -1 ||
+	    file_seal(fd, NULL, &dg, NULL) == -1) {
+		int saved = errno;
+
+		file_tmp_discard(fd, tmp_fd, tmp);
+		errno = saved;
+		return -1;
+	}
+	return file_link(fd, tmp_fd, tmp, dir_fd, name);
+}
+
+/* Writes m as objects/ID.json. */
+static int
+parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
+{
+	char name[PARTS_FILE_MAX];
+	size_t len;
+	char *text;
+	int rc;
+
+	if ((text = manifest_encode(m, &len)) == NULL)
+		return -1;
+	parts_manifest_name(m->m_id, name);
+	rc = parts_write_file(d->pd_tmp, d->pd_objects, name, text, len);
+	free(text);
+	if (rc == -1 && errno == EEXIST && parts_manifest_is(d, m))
+		return 0;
+	return rc;
+}
+
+enum parts_commit_result
+parts_commit(const struct parts_dirs *d, const struct manifest *m,
+    unsigned index)
+{
+	const struct manifest_part *p = &m->m_parts[index];
+	char name[PARTS_FILE_MAX];
+	struct file_info fi;
+	struct digest dg;
+
+	parts_file_name(m->m_id, index, name);
+	file_open(d->pd_pending, name, -1, &fi);
+	if (fi.fi_fd == -1) {
+		struct stat st;
+
+		if (fi.fi_errno != ENOENT) {
+			errno = fi.fi_errno;
+			return PARTS_ERROR;
+		}
+		/* Committed already (a retry), or never received. */
+		if (fstatat(d->pd_objects, name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && parts_manifest_is(d, m))
+			return PARTS_COMMITTED;
+		return PARTS_NO_PART;
+	}
+	dg = fi.fi_digest;
+	if (fi.fi_size != p->mp_size || (!fi.fi_content &&
+	    file_content_digest(fi.fi_fd, fi.fi_size, &dg) == -1)) {
+		close(fi.fi_fd);
+		return fi.fi_size != p->mp_size ? PARTS_MISMATCH : PARTS_ERROR;
+	}
+	close(fi.fi_fd);
+	if (!digest_equal(&dg, &p->mp_digest))
+		return PARTS_MISMATCH;
+	/* The part first, the manifest last: the manifest is the commit. */
+	if (renameat(d->pd_pending, name, d->pd_objects, name) == -1 ||
+	    parts_write_manifest(d, m) == -1)
+		return PARTS_ERROR;
+	return PARTS_COMMITTED;
+}
+
+/* Removes dir/name when it is a regular file; its size to *bytes. */
+static bool
+parts_remove(int dir, const char *name, uint64_t *bytes)
+{
+	struct stat st;
+
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || unlinkat(dir, name, 0) == -1)
+		return false;
+	*bytes += (uint64_t)st.st_size;
+	return true;
+}
+
+uint64_t
+parts_delete(const struct parts_dirs *d, const char *id, unsigned *count)
+{
+	char name[PARTS_FILE_MAX];
+	uint64_t bytes = 0, ignored = 0;
+	unsigned i;
+
+	*count = 0;
+	/* The manifest first: parts without one are not committed. */
+	parts_manifest_name(id, name);
+	(void)parts_remove(d->pd_objects, name, &ignored);
+	for (i = 0; i < CONFIG_STRIPE_PARTS_MAX; i++) {
+		parts_file_name(id, i, name);
+		*count += parts_remove(d->pd_pending, name, &bytes);
+		*count += parts_remove(d->pd_objects, name, &bytes);
+	}
+	return bytes;
+}
+
+/* Whether objects/NAME (a part "ID.I") has its manifest beside it. */
+static bool
+parts_has_manifest(int objects, const char *part)
+{
+	char name[PARTS_FILE_MAX];
+	struct stat st;
+
+	if (strlen(part) <= MANIFEST_ID_LEN || part[MANIFEST_ID_LEN] != '.' ||
+	    !manifest_id_valid(part, MANIFEST_ID_LEN))
+		return false;
+	parts_manifest_name(part, name);
+	return fstatat(objects, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* One directory of the sweep: `kind` 0 tmp, 1 pending, 2 objects. */
+static uint64_t
+parts_sweep_dir(int dir, int kind, int64_t timeout_ms, int64_t now_ms,
+    unsigned *swept)
+{
+	uint64_t kept = 0, gone = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *dp;
+	int fd;
+
+	fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while ((e = readdir(dp)) != NULL) {
+		int64_t age;
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || fstatat(fd, e->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		if (kind == 2 && len > 5 &&
+		    strcmp(e->d_name + len - 5, ".json") == 0)
+			continue;
+		age = now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 +
+		    st.st_mtim.tv_nsec / 1000000);
+		if ((kind == 2 && parts_has_manifest(dir, e->d_name)) ||
+		    age < timeout_ms) {
+			if (kind != 0)
+				kept += (uint64_t)st.st_size;
+			continue;
+		}
+		if (parts_remove(fd, e->d_name, &gone))
+			(*swept)++;
+	}
+	closedir(dp);
+	return kept;
+}
+
+uint64_t
+parts_sweep(const struct parts_dirs *d, int64_t timeout_ms, int64_t now_ms,
+    unsigned *swept)
+{
+	*swept = 0;
+	(void)parts_sweep_dir(d->pd_tmp, 0, timeout_ms, now_ms, swept);
+	return parts_sweep_dir(d->pd_pending, 1, timeout_ms, now_ms, swept) +
+	    parts_sweep_dir(d->pd_objects, 2, timeout_ms, now_ms, swept);
+}
