@@ -9,9 +9,12 @@
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
+# The libraries of the Makefile's DEB_PKGS (a layer of its own, before any
+# source, so that it is built once).
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends gcc make libc6-dev \
-      pkg-config libyaml-dev libxxhash-dev libjansson-dev libssl-dev && \
+      pkg-config libyaml-dev libxxhash-dev libjansson-dev libssl-dev \
+      libisal-dev && \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the daemon is built from: a change to the tests or the
@@ -24,7 +27,7 @@ RUN make -j2 build/shoald && strip build/shoald
 FROM ${BASE}
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends libyaml-0-2 libxxhash0 \
-      libjansson4 libssl3 curl && \
+      libjansson4 libssl3 libisal2 curl && \
     rm -rf /var/lib/apt/lists/* && \
     useradd --system --home-dir /var/lib/shoal --shell /usr/sbin/nologin \
       shoal && \
