@@ -15,6 +15,9 @@
 #                           unique)
 #   SHOAL_ADVERTISE         how the others reach it (default: the
 #                           container's address, port 8080)
+#   SHOAL_STRIPE_MIN_SIZE   stripe.min_size: uploads at least this long
+#                           are cut into parts on six stores (default
+#                           shoald's, 64MiB)
 set -eu
 
 if [ $# -gt 0 ]; then
@@ -55,6 +58,9 @@ cluster:
   advertise: "$advertise"
   store: ${SHOAL_STORE:-true}
 END
+	if [ -n "${SHOAL_STRIPE_MIN_SIZE:-}" ]; then
+		printf 'stripe:\n  min_size: %s\n' "$SHOAL_STRIPE_MIN_SIZE"
+	fi
 } > "$conf"
 
 exec shoald -f -c "$conf"

@@ -4,9 +4,10 @@
 # makes a Debian 12 base image with debootstrap when none is here (from
 # the mirror this machine's apt uses: no image registry is needed), builds
 # the shoal image on it, brings the compose project up (one front, six
-# stores), uploads a file through the front and reads it back through the
-# front and at a store, scales the stores to seven, and takes everything
-# down again, volumes too, whatever failed. Skips, with the reason, only
+# stores), uploads a file through the front (striped: a part on each of
+# the six stores) and reads it back through the front and at a store,
+# scales the stores to seven (the next upload puts a part on the new
+# one), and takes everything down again, volumes too, whatever failed. Skips, with the reason, only
 # where dockerd cannot run. The packages (docker.io, docker-compose,
 # debootstrap) are the Makefile's business.
 #
@@ -139,6 +140,26 @@ store_get() {
 	    curl -fsS "http://127.0.0.1:8080/$name"
 }
 
+# A series of the front's /_/metrics (its value, or nothing).
+front_metric() {
+	curl -fsS "http://$front/_/metrics" |
+	    awk -v k="$1" '$1 == k { print $2 + 0 }'
+}
+
+# The numbers, among stores 1 to $1, of the stores that hold part bytes.
+stores_with_parts() {
+	i=1 with=""
+	while [ "$i" -le "$1" ]; do
+		n=$(compose exec -T --index="$i" store \
+		    curl -fsS http://127.0.0.1:8080/_/metrics |
+		    awk '$1 == "shoal_stripe_part_bytes{state=\"disk\"}" \
+		    { print $2 + 0 }')
+		[ "${n:-0}" -gt 0 ] && with="$with${with:+ }$i"
+		i=$((i + 1))
+	done
+	echo "$with"
+}
+
 # Whether "$@" writes the bytes uploaded, exactly.
 gives_back() {
 	"$@" > "$work/back" && cmp -s "$work/upload" "$work/back"
@@ -186,8 +207,8 @@ compose up -d || fail "compose up failed"
 front=$(compose port front 8080) || fail "the front publishes no port"
 wait_alive 7
 
-# Once the stripe: keys exist, a file above stripe.min_size is cut into
-# parts on six stores; its size is no multiple of a block nor of six.
+# A file above the compose file's stripe.min_size (1MiB) is cut into parts
+# on six stores; its size is no multiple of a block nor of six.
 head -c $((9 * 1048576 + 12345)) /dev/urandom > "$work/upload"
 loc=$(curl -fsS -o /dev/null -w '%header{location}' \
     --data-binary @"$work/upload" "http://$front/") ||
@@ -198,9 +219,27 @@ gives_back curl -fsS "http://$front/$name" ||
     fail "the front does not give back the bytes sent"
 gives_back store_get 3 || fail "store 3 does not give back the bytes sent"
 say "read back through the front and at store 3: same bytes"
+[ "$(front_metric 'shoal_stripe_uploads_total{result="ok"}')" = 1 ] ||
+    fail "the front striped no upload"
+[ "$(stores_with_parts 6)" = "1 2 3 4 5 6" ] ||
+    fail "stores holding parts: $(stores_with_parts 6), not all six"
+[ "$(front_metric 'shoal_stripe_part_bytes{state="disk"}')" = 0 ] ||
+    fail "the front (store: false) holds part bytes"
+say "striped: a part on each of the six stores, none on the front"
 
 compose up -d --scale store=7 || fail "scaling to 7 stores failed"
 wait_alive 8
 gives_back store_get 7 ||
     fail "the new store does not give back the bytes sent"
 say "read back at the new store 7: same bytes"
+# The new store is the emptiest: the next upload puts a part on it.
+head -c $((2 * 1048576 + 7)) /dev/urandom > "$work/upload"
+loc=$(curl -fsS -o /dev/null -w '%header{location}' \
+    --data-binary @"$work/upload" "http://$front/") ||
+    fail "the second upload through the front failed"
+name=${loc#/}
+gives_back store_get 7 || fail "store 7 does not give back the second file"
+case " $(stores_with_parts 7) " in
+*" 7 "*) say "the next upload put a part on the new store 7" ;;
+*) fail "the new store 7 took no part of the next upload" ;;
+esac
