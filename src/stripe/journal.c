@@ -29,6 +29,7 @@
 #include "peer/peer_set.h"
 #include "stripe/journal.h"
 #include "stripe/parts.h"
+#include "stripe/self_peer.h"
 
 #define JOURNAL_INTERVAL_MS 2000
 #define JOURNAL_PASS_MAX 8		/* entries replayed per pass */
@@ -250,10 +251,20 @@ journal_delete(struct journal_replay *jr, struct journal_leg *l,
 {
 	struct cluster *cl = jr->jr_cluster;
 	char target[64], sig[AUTH_SIGNATURE_SIZE], head[JOURNAL_HEAD_MAX];
+	static const struct http_limits limits = { 8192, 8192, 100, 65536 };
+	char self[MEMBER_ADDR_MAX] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
-	struct peer *p = peer_set_find(jr->jr_peers, addr);
+	struct peer_set *set;
+	struct peer *p;
 	int n;
 
+	if (members_lock(cl->cl_members) == 0) {
+		memcpy(self, members_self(cl->cl_members)->m_facts.mf_addr,
+		    sizeof(self));
+		members_unlock(cl->cl_members);
+	}
+	p = self_peer_find(jr->jr_peers, jr->jr_loop, self, addr, &limits,
+	    10000, &set);
 	snprintf(target, sizeof(target), "/_/parts/%s", id);
 	if (p == NULL || auth_nonce(nonce) == -1 ||
 	    auth_sign_request(cl->cl_key, cl->cl_name, "DELETE", target, NULL,
@@ -265,7 +276,7 @@ journal_delete(struct journal_replay *jr, struct journal_leg *l,
 	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->jl_pc = peer_request(jr->jr_peers, p, head, (size_t)n, 0, 10000,
+	l->jl_pc = peer_request(set, p, head, (size_t)n, 0, 10000,
 	    &journal_handler, l);
 	return true;
 }

@@ -43,6 +43,7 @@
 #include "serve/server.h"
 #include "stripe/layout.h"
 #include "stripe/manifest.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe_get.h"
 
 #define STRIPE_GET_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
@@ -292,13 +293,20 @@ stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 {
 	struct cluster *cl = sg_cluster;
 	char addr[MEMBER_ADDR_MAX], target[64], sig[AUTH_SIGNATURE_SIZE];
-	char head[STRIPE_GET_HEAD_MAX];
+	char head[STRIPE_GET_HEAD_MAX], self[MEMBER_ADDR_MAX] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
+	struct peer_set *set;
 	struct peer *p;
 	int n;
 
+	if (members_lock(cl->cl_members) == 0) {
+		memcpy(self, members_self(cl->cl_members)->m_facts.mf_addr,
+		    sizeof(self));
+		members_unlock(cl->cl_members);
+	}
 	if (!stripe_get_addr(g->g_m.m_parts[l->g_index].mp_node, addr) ||
-	    (p = peer_set_find(s->s_peers, addr)) == NULL)
+	    (p = self_peer_find(s->s_peers, s->s_loop, self, addr,
+	    &s->s_limits, s->s_cfg->peer_timeout_ms, &set)) == NULL)
 		return false;
 	snprintf(target, sizeof(target), "/_/parts/%s/%u", g->g_m.m_id,
 	    l->g_index);
@@ -313,7 +321,7 @@ stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 	    AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->g_pc = peer_request(s->s_peers, p, head, (size_t)n, 0,
+	l->g_pc = peer_request(set, p, head, (size_t)n, 0,
 	    s->s_cfg->peer_timeout_ms, &stripe_get_part_handler, l);
 	return true;
 }

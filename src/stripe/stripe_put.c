@@ -50,6 +50,7 @@
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
 #include "stripe/placement.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe.h"
 #include "stripe/stripe_put.h"
 
@@ -124,6 +125,22 @@ struct stripe_put {
 };
 
 static void stripe_put_pump(struct stripe_put *sp);
+
+/* The store at addr, through the set that holds it (this node's own for
+ * itself), or NULL. */
+static struct peer *
+stripe_put_peer(struct server *s, const char *addr, struct peer_set **set)
+{
+	char self[MEMBER_ADDR_MAX] = "";
+
+	if (members_lock(sp_cluster->cl_members) == 0) {
+		memcpy(self, members_self(sp_cluster->cl_members)->m_facts.
+		    mf_addr, sizeof(self));
+		members_unlock(sp_cluster->cl_members);
+	}
+	return self_peer_find(s->s_peers, s->s_loop, self, addr,
+	    &s->s_limits, s->s_cfg->peer_timeout_ms, set);
+}
 static void stripe_put_fail(struct stripe_put *sp, int status,
     const char *reason);
 
@@ -195,7 +212,8 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	struct cluster *cl = sp_cluster;
 	uint8_t nonce[AUTH_NONCE_LEN];
 	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX];
-	struct peer *p = peer_set_find(sp->sp_srv->s_peers, l->l_addr);
+	struct peer_set *set;
+	struct peer *p = stripe_put_peer(sp->sp_srv, l->l_addr, &set);
 	int n;
 
 	if (p == NULL || auth_nonce(nonce) == -1 ||
@@ -208,7 +226,7 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->l_pc = peer_request(sp->sp_srv->s_peers, p, head, (size_t)n,
+	l->l_pc = peer_request(set, p, head, (size_t)n,
 	    len > 0 || strcmp(method, "PUT") == 0 ? PEER_REQ_BODY : 0,
 	    timeout, h, l);
 	return true;
@@ -900,6 +918,7 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	const unsigned parts = sp->sp_layout.l_parts;
 	struct stripe_candidate *cand;
 	struct placement_store *st;
+	struct peer_set *set;
 	uint64_t need[CONFIG_STRIPE_PARTS_MAX], *capa, *used;
 	size_t chosen[CONFIG_STRIPE_PARTS_MAX], n = 0, i, k;
 	unsigned placed;
@@ -928,11 +947,11 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 		n++;
 	}
 	members_unlock(mt);
-	/* Only the stores this worker can reach (this node itself is not
-	 * among its peers: a front stores no part of its own uploads). Not
-	 * merely no room: an empty part fits a store without any. */
+	/* Only the stores this worker can reach (this node among them,
+	 * through its own set). Not merely no room: an empty part fits a
+	 * store without any. */
 	for (i = 0, k = 0; i < n; i++)
-		if (peer_set_find(sp->sp_srv->s_peers, cand[i].sc_addr) !=
+		if (stripe_put_peer(sp->sp_srv, cand[i].sc_addr, &set) !=
 		    NULL) {
 			cand[k] = cand[i];
 			capa[k] = capa[i];

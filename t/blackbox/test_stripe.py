@@ -287,7 +287,7 @@ class StripedPutTest(NodeTest):
             store=False), stripe=stripe)
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
             seeds=[self.front], capacity="64MiB"),
-            stripe={"block": "64KiB"}) for i in range(stores)]
+            stripe=dict(stripe)) for i in range(stores)]
         self.wait_stores(stores)
 
     def wait_stores(self, n):
@@ -355,6 +355,22 @@ class StripedPutTest(NodeTest):
                           f], [])
         self.assertEqual(os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")), [])
+        # A store takes an upload too: one of the six parts is its own.
+        s0 = self.stores[0]
+        data = os.urandom(9 * BLOCK + 3)
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(
+            s0.curl("/at-a-store", method="PUT", data=data)),
+            what="the store's peer set to know the others")
+        self.assertEqual((r.status, r.header("shoal-striped")), (201, "6"),
+                         r.body)
+        sizes.append(len(data))
+        with open(os.path.join(s0.config["state_dir"], "stripe", "names",
+                               "at-a-store")) as f:
+            m = json.load(f)
+        self.assertIn("s0", [p["node"] for p in m["parts"]])
+        self.assertEqual(assemble(self.stores, m["id"])[0], data)
+        r = s0.curl("/at-a-store", headers=["Range: bytes=%d-" % BLOCK])
+        self.assertEqual((r.status, r.body), (206, data[BLOCK:]))
         # POST / picks a name, striped the same.
         r = self.front.curl("/", method="POST", data=b"x" * 1000)
         self.assertEqual(r.status, 201, r.body)
