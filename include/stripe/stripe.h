@@ -82,6 +82,14 @@ void stripe_release_locked(struct stripe_shared *ss, const char *node,
 void stripe_add(uint64_t *counter, uint64_t d);
 uint64_t stripe_get(const uint64_t *counter);
 
+struct manifest;
+
+/* Tells the catalogue that this node took the striped object m (holds its
+ * manifest), stamped from the manifest's mtime: a striped version, which
+ * nobody copies. Logged when the catalogue is full. */
+void stripe_announce(struct cluster *cl, const struct manifest *m,
+    int64_t mtime_ms);
+
 /* This node's use (disk + inflight), published in its member facts when
  * it changed, for gossip to carry. */
 void stripe_publish_use(struct stripe_shared *ss, struct cluster *cl);

@@ -2,8 +2,9 @@
  * stripe_get.h - GET and HEAD of a striped object at the node that took
  * its upload, which keeps its manifest under its name
  * (STATE_DIR/stripe/names/NAME). Other nodes reach it as any file they
- * miss: they ask the members, this node answers that it has it, and they
- * relay it (with the same ETag).
+ * miss: the catalogue names this node as the holder of the striped
+ * version (stripe_announce), they ask it, and relay its answer (with the
+ * same ETag, keeping no copy: SERVER_STRIPED_HEADER).
  *
  * The answer: 200 (or 206 for one satisfiable Range, 416 otherwise, 304
  * when If-None-Match matches), ETag the object's whole digest,

@@ -30,6 +30,7 @@
 #include "stripe/journal.h"
 #include "stripe/parts.h"
 #include "stripe/self_peer.h"
+#include "stripe/stripe.h"
 
 #define JOURNAL_INTERVAL_MS 2000
 #define JOURNAL_PASS_MAX 8		/* entries replayed per pass */
@@ -131,6 +132,8 @@ struct journal_replay {
 	struct journal_leg jr_legs[JOURNAL_PASS_MAX * CONFIG_STRIPE_PARTS_MAX];
 	unsigned jr_out;		/* requests out */
 	unsigned jr_removed;		/* the removal job's count */
+	bool jr_announced;		/* the names' pass is done (job) */
+	unsigned jr_names;		/* ... and announced so many */
 };
 
 static void journal_tick(struct loop *loop, struct loop_timer *t);
@@ -281,6 +284,56 @@ journal_delete(struct journal_replay *jr, struct journal_leg *l,
 	return true;
 }
 
+/* Whether objects id has a journal entry (an upload not committed
+ * everywhere: its name is not the object's yet, or no longer). */
+static bool
+journal_has(struct journal_replay *jr, const char *id)
+{
+	struct stat st;
+
+	return fstatat(jr->jr_journal_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Pool, once at start: the striped objects this node took, back in the
+ * catalogue (made empty at the node's start), stamped as when they were
+ * first announced (their manifest's mtime). */
+static void
+journal_announce_names(struct journal_replay *jr)
+{
+	char text[MANIFEST_MAX];
+	struct manifest m;
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	ssize_t n;
+	int fd, efd;
+
+	jr->jr_names = 0;
+	fd = openat(jr->jr_names_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		if (!name_is_valid(d->d_name, strlen(d->d_name)))
+			continue;
+		efd = openat(fd, d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (efd == -1)
+			continue;
+		n = fstat(efd, &st) == 0 ? pread(efd, text, sizeof(text), 0) :
+		    -1;
+		close(efd);
+		if (n <= 0 || manifest_decode(text, (size_t)n, &m, NULL) == -1 ||
+		    strcmp(m.m_name, d->d_name) != 0 || journal_has(jr, m.m_id))
+			continue;
+		stripe_announce(jr->jr_cluster, &m, (int64_t)st.st_mtim.tv_sec *
+		    1000 + st.st_mtim.tv_nsec / 1000000);
+		jr->jr_names++;
+	}
+	closedir(dp);
+}
+
 /* Pool: the entries whose worker is gone. */
 static void
 journal_list_job(struct iopool_job *job)
@@ -294,6 +347,11 @@ journal_list_job(struct iopool_job *job)
 	int fd;
 
 	jr->jr_n = 0;
+	if (!jr->jr_announced) {
+		journal_announce_names(jr);
+		jr->jr_announced = true;
+	} else
+		jr->jr_names = 0;
 	fd = openat(jr->jr_journal_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -331,6 +389,9 @@ journal_list_done(struct iopool_job *job)
 	unsigned i, k, legs = 0;
 
 	jr->jr_busy = false;
+	if (jr->jr_names > 0)
+		log_info("catalogue: %u striped objects taken here announced",
+		    jr->jr_names);
 	if (jr->jr_stopped || jr->jr_n == 0) {
 		journal_rearm(jr);
 		return;

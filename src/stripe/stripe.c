@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/catalogue.h"
 #include "cluster/cluster.h"
+#include "cluster/hlc.h"
+#include "core/log.h"
+#include "stripe/manifest.h"
 #include "cluster/members.h"
 #include "core/shm.h"
 #include "stripe/stripe.h"
@@ -131,4 +135,23 @@ stripe_publish_use(struct stripe_shared *ss, struct cluster *cl)
 	self = members_self(cl->cl_members);
 	members_set_use_locked(cl->cl_members, self->m_facts.mf_capacity, use);
 	members_unlock(cl->cl_members);
+}
+
+void
+stripe_announce(struct cluster *cl, const struct manifest *m,
+    int64_t mtime_ms)
+{
+	struct catalogue *cat = cl->cl_catalogue;
+	const char *self = members_self(cl->cl_members)->m_facts.mf_name;
+	int rc = -1;
+
+	if (catalogue_lock(cat) == 0) {
+		rc = catalogue_announce_striped_locked(cat, m->m_name,
+		    m->m_name_len, &m->m_digest, m->m_size, self,
+		    hlc_from_ms(mtime_ms));
+		catalogue_unlock(cat);
+	}
+	if (rc == -1)
+		log_warnx("%s is stored striped but not in the catalogue: the "
+		    "table is full (cluster.max_objects)", m->m_name);
 }

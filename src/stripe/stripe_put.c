@@ -119,6 +119,7 @@ struct stripe_put {
 	char *sp_text;			/* the journal entry, the manifest */
 	size_t sp_text_len;
 	bool sp_manifest_written;
+	int64_t sp_mtime_ms;		/* of the name's manifest: its stamp */
 	struct iopool_job sp_job;
 	int sp_job_err;
 	int64_t sp_start_ms;
@@ -411,6 +412,7 @@ stripe_put_created(struct stripe_put *sp)
 	    "%s: %u\r\n", target, etag, SERVER_STRIPED_HEADER, sp->sp_nlegs);
 	stripe_add(&sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
+	stripe_announce(sp_cluster, &sp->sp_manifest, sp->sp_mtime_ms);
 	log_info("stored %s (%" PRIu64 " bytes, striped as %s over %u "
 	    "stores) in %lld ms", sp->sp_name, sp->sp_received, sp->sp_id,
 	    sp->sp_nlegs, (long long)(loop_now(sp->sp_srv->s_loop) -
@@ -522,6 +524,7 @@ stripe_manifest_job(struct iopool_job *job)
 {
 	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
 	char name[PARTS_FILE_MAX];
+	struct stat st;
 
 	/* The name first: of two uploads of one name here, one wins. */
 	sp->sp_job_err = 0;
@@ -535,7 +538,13 @@ stripe_manifest_job(struct iopool_job *job)
 	    sp->sp_text_len) == -1) {
 		sp->sp_job_err = errno;
 		(void)unlinkat(sp_names_fd, sp->sp_name, 0);
+		return;
 	}
+	/* The version's stamp is the manifest's mtime, which the agent
+	 * finds again at the next start (stripe/journal.h). */
+	if (fstatat(sp_names_fd, sp->sp_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		sp->sp_mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+		    st.st_mtim.tv_nsec / 1000000;
 }
 
 static void
