@@ -31,6 +31,7 @@ struct cluster;
 #define STRIPE_PARTS_TMP "parts/tmp"		/*   being received */
 #define STRIPE_PARTS_PENDING "parts/pending"	/*   whole, not committed */
 #define STRIPE_PARTS_OBJECTS "parts/objects"	/*   committed, manifests */
+#define STRIPE_PARTS_NAMES "parts/names"	/*   the manifests by name */
 
 #define STRIPE_RESERVATIONS 256
 
@@ -84,11 +85,14 @@ uint64_t stripe_get(const uint64_t *counter);
 
 struct manifest;
 
-/* Tells the catalogue that this node took the striped object m (holds its
- * manifest), stamped from the manifest's mtime: a striped version, which
- * nobody copies. Logged when the catalogue is full. */
-void stripe_announce(struct cluster *cl, const struct manifest *m,
-    int64_t mtime_ms);
+/* Tells the catalogue that this node holds the striped object m (its
+ * manifest: the node that took it, or a store of one of its parts), with
+ * the manifest's origin and stamp: a striped version, which nobody
+ * copies. Logged when the catalogue is full. */
+void stripe_announce(struct cluster *cl, const struct manifest *m);
+
+/* This node no longer holds m (its parts were deleted here). */
+void stripe_withdraw(struct cluster *cl, const struct manifest *m);
 
 /* This node's use (disk + inflight), published in its member facts when
  * it changed, for gossip to carry. */

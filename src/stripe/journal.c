@@ -121,6 +121,7 @@ struct journal_replay {
 	struct cluster *jr_cluster;
 	struct peer_set *jr_peers;
 	int jr_journal_fd, jr_manifests_fd, jr_names_fd;
+	int jr_parts_names_fd;		/* a store's manifests by name */
 	struct loop_timer jr_timer;
 	struct iopool_job jr_job;
 	bool jr_busy;			/* a job in the pool */
@@ -294,11 +295,12 @@ journal_has(struct journal_replay *jr, const char *id)
 	return fstatat(jr->jr_journal_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Pool, once at start: the striped objects this node took, back in the
- * catalogue (made empty at the node's start), stamped as when they were
- * first announced (their manifest's mtime). */
+/* Pool, once at start: the striped objects this node took (dir: its
+ * stripe/names, whose entries with a journal entry are not stored) or
+ * holds parts of (parts/names), back in the catalogue, which is made
+ * empty at the node's start. */
 static void
-journal_announce_names(struct journal_replay *jr)
+journal_announce_dir(struct journal_replay *jr, int dir, bool check)
 {
 	char text[MANIFEST_MAX];
 	struct manifest m;
@@ -308,8 +310,7 @@ journal_announce_names(struct journal_replay *jr)
 	ssize_t n;
 	int fd, efd;
 
-	jr->jr_names = 0;
-	fd = openat(jr->jr_names_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -325,10 +326,10 @@ journal_announce_names(struct journal_replay *jr)
 		    -1;
 		close(efd);
 		if (n <= 0 || manifest_decode(text, (size_t)n, &m, NULL) == -1 ||
-		    strcmp(m.m_name, d->d_name) != 0 || journal_has(jr, m.m_id))
+		    strcmp(m.m_name, d->d_name) != 0 ||
+		    (check && journal_has(jr, m.m_id)))
 			continue;
-		stripe_announce(jr->jr_cluster, &m, (int64_t)st.st_mtim.tv_sec *
-		    1000 + st.st_mtim.tv_nsec / 1000000);
+		stripe_announce(jr->jr_cluster, &m);
 		jr->jr_names++;
 	}
 	closedir(dp);
@@ -348,7 +349,9 @@ journal_list_job(struct iopool_job *job)
 
 	jr->jr_n = 0;
 	if (!jr->jr_announced) {
-		journal_announce_names(jr);
+		jr->jr_names = 0;
+		journal_announce_dir(jr, jr->jr_names_fd, true);
+		journal_announce_dir(jr, jr->jr_parts_names_fd, false);
 		jr->jr_announced = true;
 	} else
 		jr->jr_names = 0;
@@ -390,7 +393,7 @@ journal_list_done(struct iopool_job *job)
 
 	jr->jr_busy = false;
 	if (jr->jr_names > 0)
-		log_info("catalogue: %u striped objects taken here announced",
+		log_info("catalogue: %u striped objects held here announced",
 		    jr->jr_names);
 	if (jr->jr_stopped || jr->jr_n == 0) {
 		journal_rearm(jr);
@@ -449,6 +452,7 @@ journal_replay_start(struct loop *loop, struct iopool *pool,
 	jr->jr_cluster = cl;
 	jr->jr_peers = peers;
 	jr->jr_journal_fd = jr->jr_manifests_fd = jr->jr_names_fd = -1;
+	jr->jr_parts_names_fd = -1;
 	/* The workers make the directories too; the agent may come first. */
 	snprintf(path, sizeof(path), "%s/stripe", cfg->state_dir);
 	(void)mkdir(path, 0700);
@@ -461,8 +465,13 @@ journal_replay_start(struct loop *loop, struct iopool *pool,
 	jr->jr_journal_fd = journal_dir(cfg->state_dir, "journal");
 	jr->jr_manifests_fd = journal_dir(cfg->state_dir, "manifests");
 	jr->jr_names_fd = journal_dir(cfg->state_dir, "names");
+	snprintf(path, sizeof(path), "%s/parts", cfg->state_dir);
+	(void)mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/parts/names", cfg->state_dir);
+	(void)mkdir(path, 0700);
+	jr->jr_parts_names_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (jr->jr_journal_fd == -1 || jr->jr_manifests_fd == -1 ||
-	    jr->jr_names_fd == -1) {
+	    jr->jr_names_fd == -1 || jr->jr_parts_names_fd == -1) {
 		log_err("%s/stripe", cfg->state_dir);
 		journal_replay_free(jr);
 		return NULL;
@@ -504,5 +513,7 @@ journal_replay_free(struct journal_replay *jr)
 		close(jr->jr_manifests_fd);
 	if (jr->jr_names_fd != -1)
 		close(jr->jr_names_fd);
+	if (jr->jr_parts_names_fd != -1)
+		close(jr->jr_parts_names_fd);
 	free(jr);
 }

@@ -9,7 +9,6 @@
 
 #include "cluster/catalogue.h"
 #include "cluster/cluster.h"
-#include "cluster/hlc.h"
 #include "core/log.h"
 #include "stripe/manifest.h"
 #include "cluster/members.h"
@@ -138,20 +137,30 @@ stripe_publish_use(struct stripe_shared *ss, struct cluster *cl)
 }
 
 void
-stripe_announce(struct cluster *cl, const struct manifest *m,
-    int64_t mtime_ms)
+stripe_announce(struct cluster *cl, const struct manifest *m)
 {
 	struct catalogue *cat = cl->cl_catalogue;
-	const char *self = members_self(cl->cl_members)->m_facts.mf_name;
 	int rc = -1;
 
 	if (catalogue_lock(cat) == 0) {
 		rc = catalogue_announce_striped_locked(cat, m->m_name,
-		    m->m_name_len, &m->m_digest, m->m_size, self,
-		    hlc_from_ms(mtime_ms));
+		    m->m_name_len, &m->m_digest, m->m_size, m->m_origin,
+		    m->m_stamp);
 		catalogue_unlock(cat);
 	}
 	if (rc == -1)
 		log_warnx("%s is stored striped but not in the catalogue: the "
 		    "table is full (cluster.max_objects)", m->m_name);
+}
+
+void
+stripe_withdraw(struct cluster *cl, const struct manifest *m)
+{
+	struct catalogue *cat = cl->cl_catalogue;
+
+	if (catalogue_lock(cat) == 0) {
+		(void)catalogue_withdraw_locked(cat, m->m_name, m->m_name_len,
+		    &m->m_digest);
+		catalogue_unlock(cat);
+	}
 }

@@ -49,7 +49,8 @@
 #define STRIPE_GET_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
 
 static struct cluster *sg_cluster;
-static int sg_names_fd = -1;
+static int sg_names_fd = -1;		/* stripe/names: taken here */
+static int sg_parts_names_fd = -1;	/* parts/names: parts held here */
 static struct list sg_all = LIST_HEAD_INIT(sg_all);
 
 struct get_leg {
@@ -475,6 +476,9 @@ stripe_get_job(struct iopool_job *job)
 	c->c_file.fi_errno = 0;
 	fd = openat(sg_names_fd, c->c_name, O_RDONLY | O_CLOEXEC |
 	    O_NOFOLLOW);
+	if (fd == -1 && errno == ENOENT)
+		fd = openat(sg_parts_names_fd, c->c_name, O_RDONLY |
+		    O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
 	    (n = pread(fd, text, sizeof(text), 0)) <= 0) {
 		c->c_file.fi_errno = fd == -1 ? errno : EIO;
@@ -533,6 +537,14 @@ stripe_get_attach(struct server *s, struct cluster *cl)
 		    s->s_cfg->state_dir);
 		sg_names_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (sg_names_fd == -1) {
+			log_err("%s", path);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/parts/names",
+		    s->s_cfg->state_dir);
+		sg_parts_names_fd = open(path, O_PATH | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (sg_parts_names_fd == -1) {
 			log_err("%s", path);
 			return -1;
 		}

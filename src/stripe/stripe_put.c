@@ -119,7 +119,7 @@ struct stripe_put {
 	char *sp_text;			/* the journal entry, the manifest */
 	size_t sp_text_len;
 	bool sp_manifest_written;
-	int64_t sp_mtime_ms;		/* of the name's manifest: its stamp */
+	uint64_t sp_stamp;		/* the node's clock at the start */
 	struct iopool_job sp_job;
 	int sp_job_err;
 	int64_t sp_start_ms;
@@ -412,7 +412,7 @@ stripe_put_created(struct stripe_put *sp)
 	    "%s: %u\r\n", target, etag, SERVER_STRIPED_HEADER, sp->sp_nlegs);
 	stripe_add(&sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
-	stripe_announce(sp_cluster, &sp->sp_manifest, sp->sp_mtime_ms);
+	stripe_announce(sp_cluster, &sp->sp_manifest);
 	log_info("stored %s (%" PRIu64 " bytes, striped as %s over %u "
 	    "stores) in %lld ms", sp->sp_name, sp->sp_received, sp->sp_id,
 	    sp->sp_nlegs, (long long)(loop_now(sp->sp_srv->s_loop) -
@@ -524,7 +524,6 @@ stripe_manifest_job(struct iopool_job *job)
 {
 	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
 	char name[PARTS_FILE_MAX];
-	struct stat st;
 
 	/* The name first: of two uploads of one name here, one wins. */
 	sp->sp_job_err = 0;
@@ -540,11 +539,6 @@ stripe_manifest_job(struct iopool_job *job)
 		(void)unlinkat(sp_names_fd, sp->sp_name, 0);
 		return;
 	}
-	/* The version's stamp is the manifest's mtime, which the agent
-	 * finds again at the next start (stripe/journal.h). */
-	if (fstatat(sp_names_fd, sp->sp_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		sp->sp_mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-		    st.st_mtim.tv_nsec / 1000000;
 }
 
 static void
@@ -586,6 +580,9 @@ stripe_put_parts_stored(struct stripe_put *sp)
 	m->m_size = sp->sp_layout.l_size;
 	m->m_digest.d_hi = h.high64;
 	m->m_digest.d_lo = h.low64;
+	snprintf(m->m_origin, sizeof(m->m_origin), "%s",
+	    members_self(sp_cluster->cl_members)->m_facts.mf_name);
+	m->m_stamp = sp->sp_stamp;
 	m->m_block = sp->sp_layout.l_block;
 	m->m_nparts = sp->sp_nlegs;
 	for (i = 0; i < sp->sp_nlegs; i++) {
@@ -1040,6 +1037,7 @@ stripe_put_take(struct conn *c)
 	sp->sp_srv = c->c_srv;
 	sp->sp_conn = c;
 	sp->sp_start_ms = loop_now(c->c_srv->s_loop);
+	sp->sp_stamp = sc != NULL ? sc->sc_stamp(c->c_srv) : 0;
 	memcpy(sp->sp_name, c->c_name, c->c_name_len + 1);
 	sp->sp_name_len = c->c_name_len;
 	sp->sp_layout.l_size = c->c_req.content_length;

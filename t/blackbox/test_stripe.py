@@ -70,7 +70,8 @@ def manifest(oid, data, nodes, name="big.bin", block=BLOCK):
     parts = split(data, len(nodes), block)
     return json.dumps({
         "id": oid, "name": name, "size": len(data),
-        "digest": content_etag(data).strip('"'), "block": block,
+        "digest": content_etag(data).strip('"'), "origin": "front",
+        "stamp": int(time.time() * 1000) << 16, "block": block,
         "parts": [{"node": n, "size": s,
                    "digest": content_etag(p).strip('"')}
                   for n, s, p in zip(nodes, sizes, parts)]},
@@ -131,7 +132,8 @@ class PartRoutesTest(NodeTest):
         st, _, body = signed(n, "POST", commit, m)
         self.assertEqual(st, 200, body)
         self.assertEqual(files_under(self.parts_dir),
-                         ["objects/%s.2" % oid, "objects/%s.json" % oid])
+                         ["names/big.bin", "objects/%s.2" % oid,
+                          "objects/%s.json" % oid])
         # A retried commit is fine.
         self.assertEqual(signed(n, "POST", commit, m)[0], 200)
         st, h, body = signed(n, "GET", target)
@@ -306,13 +308,15 @@ class StripedPutTest(NodeTest):
     def leftovers(self, nodes=None, keep=()):
         """Part files on the stores, but the warm-up object's and those
         of the objects named in keep."""
+        keep = ["warmup"] + list(keep)
         skip = [getattr(self, "warmup", "-")] + [
-            self.object_id(k)["id"] for k in keep]
+            self.object_id(k)["id"] for k in keep[1:]]
         out = []
         for s in nodes or self.stores:
             out += [s.name + ":" + f for f in files_under(
                 os.path.join(s.config["state_dir"], "parts"))
-                if not any(i in f for i in skip)]
+                if not any(i in f for i in skip) and
+                f not in ["names/" + k for k in keep]]
         return out
 
     def object_id(self, name):
@@ -355,7 +359,7 @@ class StripedPutTest(NodeTest):
                              [p["node"] for p in m["parts"]])
         # Nothing pending anywhere, no journal left.
         self.assertEqual([f for f in self.leftovers() if ":objects/" not in
-                          f], [])
+                          f and ":names/" not in f], [])
         self.assertEqual(os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")), [])
         # A store takes an upload too: one of the six parts is its own.
@@ -503,14 +507,20 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/obj.bin")
         self.assertNotEqual(r.rc, 0, "curl took a cut body for a whole one")
         self.assertLess(len(r.body), len(data))
-        # A store down: cut as well (or refused before the head).
         with open(path, "r+b") as f:
             f.seek(10)
             f.write(b)
         self.assertEqual(self.front.curl("/obj.bin").body, data)
-        next(s for s in self.stores if s.name ==
-             m["parts"][1]["node"]).kill_all()
-        r = self.front.curl("/obj.bin")
+        # The front down: every store holds the manifest, and serves.
+        self.front.kill_all()
+        dead = next(s for s in self.stores if s.name ==
+                    m["parts"][1]["node"])
+        reader = next(s for s in self.stores if s is not dead)
+        r = reader.curl("/obj.bin", headers=["Range: bytes=%d-" % BLOCK])
+        self.assertEqual((r.status, r.body), (206, data[BLOCK:]))
+        # A store down: cut as well (or refused before the head).
+        dead.kill_all()
+        r = reader.curl("/obj.bin")
         self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
         self.assertNotEqual(r.body, data)
 
@@ -537,6 +547,6 @@ class StripedPutTest(NodeTest):
         self.assertIn("cut short earlier are gone", self.front.log())
         # What was stored is announced again (the catalogue starts empty)
         # and read as before.
-        self.assertIn("2 striped objects taken here announced",
+        self.assertIn("2 striped objects held here announced",
                       self.front.log())
         self.assertEqual(self.front.curl("/kept").body, kept)
