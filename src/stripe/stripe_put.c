@@ -508,9 +508,11 @@ stripe_commit(struct stripe_put *sp)
 		struct put_leg *l = &sp->sp_legs[i];
 
 		l->l_ready = l->l_sent_all = false;
+		/* A store without xattrs reads its part again to check it. */
 		if (!stripe_put_request(sp, l, "POST", target, sp->sp_text_len,
 		    digest, &stripe_commit_handler,
-		    sp->sp_srv->s_cfg->peer_timeout_ms)) {
+		    sp->sp_srv->s_cfg->peer_timeout_ms +
+		    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS))) {
 			stripe_put_fail(sp, 502, "a store left the cluster");
 			return;
 		}
