@@ -98,6 +98,7 @@ struct cat_fact_msg {
 	uint64_t cm_hlc;
 	uint64_t cm_seq;
 	bool cm_gone;			/* a tombstone */
+	bool cm_striped;		/* the version is a striped object */
 };
 
 /* A run of one owner's facts: all of them numbered in (from, to], of the
@@ -132,6 +133,9 @@ struct cat_version_view {
 	const char *vv_origin;		/* valid under the lock */
 	uint64_t vv_hlc;
 	bool vv_winner;			/* of its name (the only one: true) */
+	bool vv_striped;		/* a striped object: its holders keep
+					   its manifest, its bytes are in parts
+					   on store nodes; never copied */
 	uint32_t vv_nversions;		/* live versions of its name */
 	uint32_t vv_nholders;		/* live holders, listed or not */
 	const char *vv_holders[CATALOGUE_HOLDERS_VIEW];
@@ -167,6 +171,13 @@ const struct catalogue_stats *catalogue_stats(const struct catalogue *cat);
  */
 int catalogue_announce_locked(struct catalogue *cat, const char *name,
     size_t len, const struct digest *digest, uint64_t size,
+    const char *origin, uint64_t hlc);
+
+/* The same for a striped object that this node took: the version is
+ * marked striped (everywhere, with its facts), so that nobody copies it
+ * and this node's holding is not taken back for want of a file. */
+int catalogue_announce_striped_locked(struct catalogue *cat,
+    const char *name, size_t len, const struct digest *digest, uint64_t size,
     const char *origin, uint64_t hlc);
 
 /* This node no longer holds that version (a tombstone). Returns 1, or 0

@@ -8,8 +8,12 @@
  * nothing else allowed:
  *
  *   {"id":"<32 hex>","name":"<file name>","size":N,"digest":"<32 hex>",
- *    "block":N,"parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},
- *    ...]}
+ *    "origin":"<node>","stamp":N,"block":N,
+ *    "parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},...]}
+ *
+ * origin and stamp are the node that took the upload and its clock's
+ * stamp at the start (cluster/hlc.h): the version's origin in the
+ * catalogue, which every holder announces alike.
  *
  * The id is 128 random bits from the node that took the upload, as 32
  * lowercase hex digits, never derived from the name (two uploads of one
@@ -51,6 +55,8 @@ struct manifest {
 	size_t m_name_len;
 	uint64_t m_size;
 	struct digest m_digest;		/* of the whole object */
+	char m_origin[MEMBER_NAME_MAX];	/* the node that took the upload */
+	uint64_t m_stamp;		/* its HLC stamp at the start */
 	uint64_t m_block;
 	unsigned m_nparts;
 	struct manifest_part m_parts[CONFIG_STRIPE_PARTS_MAX];

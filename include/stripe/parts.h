@@ -8,6 +8,8 @@
  *   parts/objects/ID.I    a committed part, and beside it
  *   parts/objects/ID.json the object's manifest: written last, it is what
  *                         makes the parts of ID here committed
+ *   parts/names/NAME      the same manifest under the object's name, for
+ *                         reads by name at this store
  *
  * Every function does blocking I/O: a pool thread, or the agent's pool.
  * The directories are shared by every process of the node; a name is
@@ -28,6 +30,7 @@ struct parts_dirs {
 	int pd_tmp;
 	int pd_pending;
 	int pd_objects;
+	int pd_names;
 };
 
 #define PARTS_FILE_MAX (MANIFEST_ID_LEN + 8)	/* "ID.json", "ID.15" */
@@ -64,10 +67,17 @@ enum parts_commit_result parts_commit(const struct parts_dirs *d,
     const struct manifest *m, unsigned index);
 
 /* Removes every part of object id here, pending or committed, and its
- * manifest. Returns the bytes of part files removed (*count: how many
- * files). Never fails: what cannot be removed is left for the sweep. */
+ * manifest (also under its name, when the name is this object's; the
+ * manifest into *m and *had true when there was one). Returns the bytes
+ * of part files removed (*count: how many files). Never fails: what
+ * cannot be removed is left for the sweep. */
 uint64_t parts_delete(const struct parts_dirs *d, const char *id,
-    unsigned *count);
+    unsigned *count, struct manifest *m, bool *had);
+
+/* The manifest kept in dir under `name` (a name, or "ID.json"), into *m.
+ * Returns 0, or -1 (errno ENOENT when there is none, EINVAL when it is
+ * not a manifest). */
+int parts_read_manifest(int dir, const char *name, struct manifest *m);
 
 /*
  * The sweep: removes pending parts and temporary files older than

@@ -23,7 +23,9 @@
  *                            manifest places on this node must be pending
  *                            here with that size and digest: it moves to
  *                            parts/objects/, the manifest is written
- *                            beside it, fsynced: 200. 404 no such
+ *                            beside it and under the name, fsynced, and
+ *                            the catalogue hears that this store holds
+ *                            the striped object: 200. 404 no such
  *                            pending part, 409 it does not match, 400 a
  *                            bad manifest or one of another object or
  *                            placing nothing here. A retried commit of a

@@ -31,6 +31,7 @@ struct cluster;
 #define STRIPE_PARTS_TMP "parts/tmp"		/*   being received */
 #define STRIPE_PARTS_PENDING "parts/pending"	/*   whole, not committed */
 #define STRIPE_PARTS_OBJECTS "parts/objects"	/*   committed, manifests */
+#define STRIPE_PARTS_NAMES "parts/names"	/*   the manifests by name */
 
 #define STRIPE_RESERVATIONS 256
 
@@ -81,6 +82,17 @@ void stripe_release_locked(struct stripe_shared *ss, const char *node,
 /* Adds d (which may be "negative": two's complement) to *counter. */
 void stripe_add(uint64_t *counter, uint64_t d);
 uint64_t stripe_get(const uint64_t *counter);
+
+struct manifest;
+
+/* Tells the catalogue that this node holds the striped object m (its
+ * manifest: the node that took it, or a store of one of its parts), with
+ * the manifest's origin and stamp: a striped version, which nobody
+ * copies. Logged when the catalogue is full. */
+void stripe_announce(struct cluster *cl, const struct manifest *m);
+
+/* This node no longer holds m (its parts were deleted here). */
+void stripe_withdraw(struct cluster *cl, const struct manifest *m);
 
 /* This node's use (disk + inflight), published in its member facts when
  * it changed, for gossip to carry. */

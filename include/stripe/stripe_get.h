@@ -1,9 +1,13 @@
 /*
- * stripe_get.h - GET and HEAD of a striped object at the node that took
- * its upload, which keeps its manifest under its name
- * (STATE_DIR/stripe/names/NAME). Other nodes reach it as any file they
- * miss: they ask the members, this node answers that it has it, and they
- * relay it (with the same ETag).
+ * stripe_get.h - GET and HEAD of a striped object at a node that keeps
+ * its manifest under its name: the node that took its upload
+ * (STATE_DIR/stripe/names/NAME), and every store of one of its parts
+ * (STATE_DIR/parts/names/NAME): all of them are its holders in the
+ * catalogue, so the object is read while any of them is up (and every
+ * part's store). Other nodes reach it as any file they
+ * miss: the catalogue names this node as the holder of the striped
+ * version (stripe_announce), they ask it, and relay its answer (with the
+ * same ETag, keeping no copy: SERVER_STRIPED_HEADER).
  *
  * The answer: 200 (or 206 for one satisfiable Range, 416 otherwise, 304
  * when If-None-Match matches), ETag the object's whole digest,

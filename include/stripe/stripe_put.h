@@ -4,7 +4,8 @@
  *
  * Before a byte of the body is read: the name must be unknown to the
  * catalogue (409); stripe.parts distinct store nodes are chosen among the
- * alive members with store true that this worker can reach (most free
+ * alive members with store true that this worker can reach, this node
+ * included (stripe/self_peer.h) (most free
  * bytes first: capacity less gossiped use less what uploads of this node
  * have reserved there; stripe/placement.h), and the part sizes reserved
  * there in the node's shared table; fewer stores with room: 503 with

@@ -70,12 +70,17 @@ struct cat_version {
 	uint32_t v_name;		/* first unit in the heap */
 	uint16_t v_origin;		/* owner slot */
 	uint8_t v_len;			/* 1..255; 0: a free slot */
-	uint8_t v_pad;
+	uint8_t v_flags;		/* VERSION_STRIPED */
 	uint32_t v_nholders;		/* live facts */
 	uint32_t v_next;		/* bucket chain, or the free list */
 	uint32_t v_facts;		/* its holders' facts */
 	uint32_t v_pad2;
 };
+
+/* A striped object: its bytes are on store nodes, in parts; the holders
+ * are the nodes that keep its manifest, no copy of it exists. Sticky:
+ * once known, a version stays striped. */
+#define VERSION_STRIPED 0x1
 
 struct cat_fact {
 	uint64_t f_key;			/* seq << 16 | owner slot */
@@ -913,10 +918,30 @@ version_get(struct catalogue *c, const char *name, size_t len,
 	return vi;
 }
 
+static int announce(struct catalogue *cat, const char *name, size_t len,
+    const struct digest *digest, uint64_t size, const char *origin,
+    uint64_t hlc, bool striped);
+
 int
 catalogue_announce_locked(struct catalogue *cat, const char *name,
     size_t len, const struct digest *digest, uint64_t size,
     const char *origin, uint64_t hlc)
+{
+	return announce(cat, name, len, digest, size, origin, hlc, false);
+}
+
+int
+catalogue_announce_striped_locked(struct catalogue *cat, const char *name,
+    size_t len, const struct digest *digest, uint64_t size,
+    const char *origin, uint64_t hlc)
+{
+	return announce(cat, name, len, digest, size, origin, hlc, true);
+}
+
+static int
+announce(struct catalogue *cat, const char *name, size_t len,
+    const struct digest *digest, uint64_t size, const char *origin,
+    uint64_t hlc, bool striped)
 {
 	struct cat_owner *self = owner_at(cat, 0);
 	char copy[NAME_MAX_LEN];
@@ -932,6 +957,8 @@ catalogue_announce_locked(struct catalogue *cat, const char *name,
 	if ((vi = version_get(cat, name, len, digest, size, origin, hlc)) ==
 	    NONE)
 		return -1;
+	if (striped)
+		version_at(cat, vi)->v_flags |= VERSION_STRIPED;
 	fi = holder_find(cat, vi, 0);
 	if (fi != NONE && !fact_gone(fact_at(cat, fi)))
 		return 0;
@@ -1010,6 +1037,7 @@ fact_msg(const struct catalogue *c, uint32_t fi, struct cat_fact_msg *m)
 	m->cm_hlc = v->v_hlc;
 	m->cm_seq = fact_seq(f);
 	m->cm_gone = fact_gone(f);
+	m->cm_striped = (v->v_flags & VERSION_STRIPED) != 0;
 }
 
 int
@@ -1071,6 +1099,8 @@ apply_one(struct catalogue *c, uint32_t oi, const struct cat_fact_msg *m,
 
 	if (vi == NONE)
 		return -1;
+	if (m->cm_striped)
+		version_at(c, vi)->v_flags |= VERSION_STRIPED;
 	r = fact_put(c, oi, vi, m->cm_seq, m->cm_gone, on_conflict, arg);
 	if (r < 0 && version_at(c, vi)->v_facts == 0)
 		version_free(c, vi);
@@ -1262,6 +1292,7 @@ version_view(const struct catalogue *c, uint32_t vi,
 	vv->vv_size = v->v_size;
 	vv->vv_origin = owner_at(c, v->v_origin)->o_name;
 	vv->vv_hlc = v->v_hlc;
+	vv->vv_striped = (v->v_flags & VERSION_STRIPED) != 0;
 	w = version_winner(c, vi, &r);
 	vv->vv_nversions = r + 1;
 	vv->vv_winner = w == vi;

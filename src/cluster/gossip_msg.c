@@ -133,6 +133,12 @@ fact_json(const struct cat_chunk *ch, const struct cat_fact_msg *f)
 		return NULL;
 	name_encode(f->cm_name, f->cm_name_len, name, sizeof(name));
 	digest_hex(&f->cm_digest, hex);
+	/* An eighth item, 1, only for a striped version. */
+	if (f->cm_striped)
+		return json_pack("[ssIsIIii]", name, hex,
+		    (json_int_t)f->cm_size, f->cm_origin,
+		    (json_int_t)f->cm_hlc, (json_int_t)f->cm_seq,
+		    f->cm_gone ? 1 : 0, 1);
 	return json_pack("[ssIsIIi]", name, hex, (json_int_t)f->cm_size,
 	    f->cm_origin, (json_int_t)f->cm_hlc, (json_int_t)f->cm_seq,
 	    f->cm_gone ? 1 : 0);
@@ -604,7 +610,8 @@ decode_want(const json_t *v, size_t i, struct cat_want *w)
 	return 0;
 }
 
-/* A fact of chunk ch: [name, digest, size, origin, hlc, seq, gone]. */
+/* A fact of chunk ch: [name, digest, size, origin, hlc, seq, gone], and
+ * an eighth item 1 when the version is striped. */
 static int
 decode_fact(const json_t *v, const char *chunk_where, size_t i,
     const struct cat_chunk *ch, struct cat_fact_msg *f)
@@ -639,6 +646,16 @@ decode_fact(const json_t *v, const char *chunk_where, size_t i,
 	    json_integer_value(gone) != 1))
 		return why_field(where, "gone", "is not 0 or 1");
 	f->cm_gone = json_integer_value(gone) == 1;
+	f->cm_striped = false;
+	if (json_array_size(v) >= 8) {
+		const json_t *striped = json_array_get(v, 7);
+
+		if (!json_is_integer(striped) ||
+		    (json_integer_value(striped) != 0 &&
+		    json_integer_value(striped) != 1))
+			return why_field(where, "striped", "is not 0 or 1");
+		f->cm_striped = json_integer_value(striped) == 1;
+	}
 	return 0;
 }
 

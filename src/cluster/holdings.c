@@ -284,7 +284,9 @@ holdings_examine_now(struct holdings *h, const char *name)
 			else if (r.hr_copy)
 				copy_of_loser = true;
 		}
-		if (!(mine && held))
+		/* A striped object is held by its manifest, not a file:
+		 * never withdrawn for want of one in ROOT. */
+		if (!(mine && held) && !v[i].vv_striped)
 			others[nothers++] = v[i].vv_digest;
 	}
 	catalogue_unlock(h->h_cat);

@@ -359,6 +359,9 @@ replicate_visit(void *arg, const struct cat_version_view *v)
 	uint32_t i, listed = v->vv_nholders < CATALOGUE_HOLDERS_VIEW ?
 	    v->vv_nholders : CATALOGUE_HOLDERS_VIEW;
 
+	/* A striped object is in parts on its stores: never copied. */
+	if (v->vv_striped)
+		return;
 	for (i = 0; i < listed; i++)
 		if (strcmp(v->vv_holders[i], r->r_self) == 0)
 			mine = true;

@@ -42,6 +42,7 @@
 #include "store/sweeper.h"
 #include "stripe/journal.h"
 #include "stripe/parts_sweep.h"
+#include "stripe/self_peer.h"
 
 #define AGENT_POOL_THREADS 2
 #define AGENT_POOL_QUEUE 64
@@ -207,6 +208,7 @@ agent_teardown(struct agent *a)
 	replicate_free(a->a_replicate);
 	parts_sweep_free(a->a_parts);
 	journal_replay_free(a->a_journal);
+	self_peer_free();
 	if (a->a_gossip != NULL)
 		gossip_agent_on_conflict(a->a_gossip, NULL, NULL);
 	holdings_free(a->a_holdings);

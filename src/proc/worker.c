@@ -33,6 +33,7 @@
 #include "store/filecache.h"
 #include "store/metrics.h"
 #include "stripe/parts_serve.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe_get.h"
 #include "stripe/stripe_put.h"
 
@@ -287,6 +288,7 @@ worker_teardown(struct worker *w)
 	stripe_put_teardown();
 	stripe_get_teardown();
 	peer_set_free(s->s_peers);
+	self_peer_free();
 	filecache_free(s->s_filecache);
 	accesslog_close();
 	if (w->w_listen_fd != -1)

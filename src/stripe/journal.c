@@ -29,6 +29,8 @@
 #include "peer/peer_set.h"
 #include "stripe/journal.h"
 #include "stripe/parts.h"
+#include "stripe/self_peer.h"
+#include "stripe/stripe.h"
 
 #define JOURNAL_INTERVAL_MS 2000
 #define JOURNAL_PASS_MAX 8		/* entries replayed per pass */
@@ -119,6 +121,7 @@ struct journal_replay {
 	struct cluster *jr_cluster;
 	struct peer_set *jr_peers;
 	int jr_journal_fd, jr_manifests_fd, jr_names_fd;
+	int jr_parts_names_fd;		/* a store's manifests by name */
 	struct loop_timer jr_timer;
 	struct iopool_job jr_job;
 	bool jr_busy;			/* a job in the pool */
@@ -130,6 +133,8 @@ struct journal_replay {
 	struct journal_leg jr_legs[JOURNAL_PASS_MAX * CONFIG_STRIPE_PARTS_MAX];
 	unsigned jr_out;		/* requests out */
 	unsigned jr_removed;		/* the removal job's count */
+	bool jr_announced;		/* the names' pass is done (job) */
+	unsigned jr_names;		/* ... and announced so many */
 };
 
 static void journal_tick(struct loop *loop, struct loop_timer *t);
@@ -250,10 +255,20 @@ journal_delete(struct journal_replay *jr, struct journal_leg *l,
 {
 	struct cluster *cl = jr->jr_cluster;
 	char target[64], sig[AUTH_SIGNATURE_SIZE], head[JOURNAL_HEAD_MAX];
+	static const struct http_limits limits = { 8192, 8192, 100, 65536 };
+	char self[MEMBER_ADDR_MAX] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
-	struct peer *p = peer_set_find(jr->jr_peers, addr);
+	struct peer_set *set;
+	struct peer *p;
 	int n;
 
+	if (members_lock(cl->cl_members) == 0) {
+		memcpy(self, members_self(cl->cl_members)->m_facts.mf_addr,
+		    sizeof(self));
+		members_unlock(cl->cl_members);
+	}
+	p = self_peer_find(jr->jr_peers, jr->jr_loop, self, addr, &limits,
+	    10000, &set);
 	snprintf(target, sizeof(target), "/_/parts/%s", id);
 	if (p == NULL || auth_nonce(nonce) == -1 ||
 	    auth_sign_request(cl->cl_key, cl->cl_name, "DELETE", target, NULL,
@@ -265,9 +280,59 @@ journal_delete(struct journal_replay *jr, struct journal_leg *l,
 	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->jl_pc = peer_request(jr->jr_peers, p, head, (size_t)n, 0, 10000,
+	l->jl_pc = peer_request(set, p, head, (size_t)n, 0, 10000,
 	    &journal_handler, l);
 	return true;
+}
+
+/* Whether objects id has a journal entry (an upload not committed
+ * everywhere: its name is not the object's yet, or no longer). */
+static bool
+journal_has(struct journal_replay *jr, const char *id)
+{
+	struct stat st;
+
+	return fstatat(jr->jr_journal_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Pool, once at start: the striped objects this node took (dir: its
+ * stripe/names, whose entries with a journal entry are not stored) or
+ * holds parts of (parts/names), back in the catalogue, which is made
+ * empty at the node's start. */
+static void
+journal_announce_dir(struct journal_replay *jr, int dir, bool check)
+{
+	char text[MANIFEST_MAX];
+	struct manifest m;
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	ssize_t n;
+	int fd, efd;
+
+	fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		if (!name_is_valid(d->d_name, strlen(d->d_name)))
+			continue;
+		efd = openat(fd, d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (efd == -1)
+			continue;
+		n = fstat(efd, &st) == 0 ? pread(efd, text, sizeof(text), 0) :
+		    -1;
+		close(efd);
+		if (n <= 0 || manifest_decode(text, (size_t)n, &m, NULL) == -1 ||
+		    strcmp(m.m_name, d->d_name) != 0 ||
+		    (check && journal_has(jr, m.m_id)))
+			continue;
+		stripe_announce(jr->jr_cluster, &m);
+		jr->jr_names++;
+	}
+	closedir(dp);
 }
 
 /* Pool: the entries whose worker is gone. */
@@ -283,6 +348,13 @@ journal_list_job(struct iopool_job *job)
 	int fd;
 
 	jr->jr_n = 0;
+	if (!jr->jr_announced) {
+		jr->jr_names = 0;
+		journal_announce_dir(jr, jr->jr_names_fd, true);
+		journal_announce_dir(jr, jr->jr_parts_names_fd, false);
+		jr->jr_announced = true;
+	} else
+		jr->jr_names = 0;
 	fd = openat(jr->jr_journal_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -320,6 +392,9 @@ journal_list_done(struct iopool_job *job)
 	unsigned i, k, legs = 0;
 
 	jr->jr_busy = false;
+	if (jr->jr_names > 0)
+		log_info("catalogue: %u striped objects held here announced",
+		    jr->jr_names);
 	if (jr->jr_stopped || jr->jr_n == 0) {
 		journal_rearm(jr);
 		return;
@@ -377,6 +452,7 @@ journal_replay_start(struct loop *loop, struct iopool *pool,
 	jr->jr_cluster = cl;
 	jr->jr_peers = peers;
 	jr->jr_journal_fd = jr->jr_manifests_fd = jr->jr_names_fd = -1;
+	jr->jr_parts_names_fd = -1;
 	/* The workers make the directories too; the agent may come first. */
 	snprintf(path, sizeof(path), "%s/stripe", cfg->state_dir);
 	(void)mkdir(path, 0700);
@@ -389,8 +465,13 @@ journal_replay_start(struct loop *loop, struct iopool *pool,
 	jr->jr_journal_fd = journal_dir(cfg->state_dir, "journal");
 	jr->jr_manifests_fd = journal_dir(cfg->state_dir, "manifests");
 	jr->jr_names_fd = journal_dir(cfg->state_dir, "names");
+	snprintf(path, sizeof(path), "%s/parts", cfg->state_dir);
+	(void)mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/parts/names", cfg->state_dir);
+	(void)mkdir(path, 0700);
+	jr->jr_parts_names_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (jr->jr_journal_fd == -1 || jr->jr_manifests_fd == -1 ||
-	    jr->jr_names_fd == -1) {
+	    jr->jr_names_fd == -1 || jr->jr_parts_names_fd == -1) {
 		log_err("%s/stripe", cfg->state_dir);
 		journal_replay_free(jr);
 		return NULL;
@@ -432,5 +513,7 @@ journal_replay_free(struct journal_replay *jr)
 		close(jr->jr_manifests_fd);
 	if (jr->jr_names_fd != -1)
 		close(jr->jr_names_fd);
+	if (jr->jr_parts_names_fd != -1)
+		close(jr->jr_parts_names_fd);
 	free(jr);
 }

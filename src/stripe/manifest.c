@@ -62,9 +62,10 @@ manifest_encode(const struct manifest *m, size_t *len)
 	unsigned i;
 
 	digest_hex(&m->m_digest, hex);
-	o = json_pack("{s:s,s:s#,s:I,s:s,s:I}", "id", m->m_id,
+	o = json_pack("{s:s,s:s#,s:I,s:s,s:s,s:I,s:I}", "id", m->m_id,
 	    "name", m->m_name, (int)m->m_name_len,
 	    "size", (json_int_t)m->m_size, "digest", hex,
+	    "origin", m->m_origin, "stamp", (json_int_t)m->m_stamp,
 	    "block", (json_int_t)m->m_block);
 	parts = json_array();
 	if (o == NULL || parts == NULL)
@@ -147,18 +148,20 @@ static const char *
 decode(const json_t *o, struct manifest *m)
 {
 	static const char *const keys[] = {
-		"id", "name", "size", "digest", "block", "parts"
+		"id", "name", "size", "digest", "origin", "stamp", "block",
+		"parts"
 	};
 	const json_t *id = json_object_get(o, "id");
 	const json_t *name = json_object_get(o, "name");
 	const json_t *parts = json_object_get(o, "parts");
+	const json_t *origin = json_object_get(o, "origin");
 	struct layout l;
 	const char *why;
 	unsigned i, j;
 
-	if (!has_exactly(o, keys, 6))
+	if (!has_exactly(o, keys, 8))
 		return "a manifest wants exactly id, name, size, digest, "
-		    "block and parts";
+		    "origin, stamp, block and parts";
 	if (!json_is_string(id) || !manifest_id_valid(json_string_value(id),
 	    json_string_length(id)))
 		return "bad id";
@@ -173,6 +176,15 @@ decode(const json_t *o, struct manifest *m)
 		return "bad size";
 	if (read_digest(json_object_get(o, "digest"), &m->m_digest) == -1)
 		return "bad digest";
+	if (!json_is_string(origin) || json_string_length(origin) >=
+	    MEMBER_NAME_MAX || strlen(json_string_value(origin)) !=
+	    json_string_length(origin) ||
+	    !member_name_valid(json_string_value(origin), MEMBER_NAME_MAX))
+		return "bad origin";
+	memcpy(m->m_origin, json_string_value(origin),
+	    json_string_length(origin) + 1);
+	if (read_size(json_object_get(o, "stamp"), &m->m_stamp) == -1)
+		return "bad stamp";
 	if (read_size(json_object_get(o, "block"), &m->m_block) == -1 ||
 	    m->m_block < MANIFEST_BLOCK_MIN || m->m_block > MANIFEST_BLOCK_MAX)
 		return "bad block";

@@ -29,13 +29,14 @@ parts_dir(int state_fd, const char *path)
 int
 parts_dirs_open(int state_fd, struct parts_dirs *d)
 {
-	d->pd_tmp = d->pd_pending = d->pd_objects = -1;
+	d->pd_tmp = d->pd_pending = d->pd_objects = d->pd_names = -1;
 	if (mkdirat(state_fd, STRIPE_PARTS_DIR, 0700) == -1 &&
 	    errno != EEXIST)
 		return -1;
 	if ((d->pd_tmp = parts_dir(state_fd, STRIPE_PARTS_TMP)) == -1 ||
 	    (d->pd_pending = parts_dir(state_fd, STRIPE_PARTS_PENDING)) == -1 ||
-	    (d->pd_objects = parts_dir(state_fd, STRIPE_PARTS_OBJECTS)) == -1) {
+	    (d->pd_objects = parts_dir(state_fd, STRIPE_PARTS_OBJECTS)) == -1 ||
+	    (d->pd_names = parts_dir(state_fd, STRIPE_PARTS_NAMES)) == -1) {
 		int saved = errno;
 
 		parts_dirs_close(d);
@@ -54,7 +55,9 @@ parts_dirs_close(struct parts_dirs *d)
 		close(d->pd_pending);
 	if (d->pd_objects != -1)
 		close(d->pd_objects);
-	d->pd_tmp = d->pd_pending = d->pd_objects = -1;
+	if (d->pd_names != -1)
+		close(d->pd_names);
+	d->pd_tmp = d->pd_pending = d->pd_objects = d->pd_names = -1;
 }
 
 void
@@ -69,23 +72,56 @@ parts_manifest_name(const char *id, char *out)
 	snprintf(out, PARTS_FILE_MAX, "%.32s.json", id);
 }
 
+int
+parts_read_manifest(int dir, const char *name, struct manifest *m)
+{
+	char text[MANIFEST_MAX];
+	ssize_t n;
+	int fd;
+
+	fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return -1;
+	n = pread(fd, text, sizeof(text), 0);
+	close(fd);
+	if (n <= 0 || manifest_decode(text, (size_t)n, m, NULL) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Whether objects/ID.json holds m. */
 static bool
 parts_manifest_is(const struct parts_dirs *d, const struct manifest *m)
 {
-	char name[PARTS_FILE_MAX], text[MANIFEST_MAX];
+	char name[PARTS_FILE_MAX];
 	struct manifest have;
-	ssize_t n;
-	int fd;
 
 	parts_manifest_name(m->m_id, name);
-	fd = openat(d->pd_objects, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1)
-		return false;
-	n = pread(fd, text, sizeof(text), 0);
-	close(fd);
-	return n > 0 && manifest_decode(text, (size_t)n, &have, NULL) == 0 &&
+	return parts_read_manifest(d->pd_objects, name, &have) == 0 &&
 	    memcmp(&have, m, sizeof(have)) == 0;
+}
+
+/* The manifest under its name: this object's from now on (a name held by
+ * another object, after a split of the cluster, is given to the later
+ * commit; the catalogue keeps both versions). */
+static int
+parts_write_name(const struct parts_dirs *d, const struct manifest *m,
+    const char *text, size_t len)
+{
+	struct manifest have;
+
+	if (parts_write_file(d->pd_tmp, d->pd_names, m->m_name, text, len) ==
+	    0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (parts_read_manifest(d->pd_names, m->m_name, &have) == 0 &&
+	    strcmp(have.m_id, m->m_id) == 0)
+		return 0;
+	(void)unlinkat(d->pd_names, m->m_name, 0);
+	return parts_write_file(d->pd_tmp, d->pd_names, m->m_name, text, len);
 }
 
 int
@@ -123,9 +159,11 @@ parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
 		return -1;
 	parts_manifest_name(m->m_id, name);
 	rc = parts_write_file(d->pd_tmp, d->pd_objects, name, text, len);
-	free(text);
 	if (rc == -1 && errno == EEXIST && parts_manifest_is(d, m))
-		return 0;
+		rc = 0;
+	if (rc == 0)
+		rc = parts_write_name(d, m, text, len);
+	free(text);
 	return rc;
 }
 
@@ -183,15 +221,21 @@ parts_remove(int dir, const char *name, uint64_t *bytes)
 }
 
 uint64_t
-parts_delete(const struct parts_dirs *d, const char *id, unsigned *count)
+parts_delete(const struct parts_dirs *d, const char *id, unsigned *count,
+    struct manifest *m, bool *had)
 {
 	char name[PARTS_FILE_MAX];
 	uint64_t bytes = 0, ignored = 0;
+	struct manifest byname;
 	unsigned i;
 
 	*count = 0;
-	/* The manifest first: parts without one are not committed. */
 	parts_manifest_name(id, name);
+	*had = parts_read_manifest(d->pd_objects, name, m) == 0;
+	if (*had && parts_read_manifest(d->pd_names, m->m_name, &byname) ==
+	    0 && strcmp(byname.m_id, id) == 0)
+		(void)unlinkat(d->pd_names, m->m_name, 0);
+	/* The manifest first: parts without one are not committed. */
 	(void)parts_remove(d->pd_objects, name, &ignored);
 	for (i = 0; i < CONFIG_STRIPE_PARTS_MAX; i++) {
 		parts_file_name(id, i, name);

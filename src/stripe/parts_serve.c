@@ -47,7 +47,7 @@
 
 static struct cluster *ps_cluster;
 static struct stripe_shared *ps_shared;
-static struct parts_dirs ps_dirs = { -1, -1, -1 };
+static struct parts_dirs ps_dirs = { -1, -1, -1, -1 };
 static struct spool_dir ps_spool;
 static bool ps_spool_ready;
 
@@ -74,6 +74,7 @@ struct part_req {
 	/* DELETE */
 	uint64_t pr_bytes;
 	unsigned pr_count;
+	bool pr_had;			/* a committed manifest: pr_manifest */
 };
 
 /* -- the target -------------------------------------------------------- */
@@ -433,8 +434,11 @@ parts_commit_done(struct iopool_job *job)
 		errno = pr->pr_errno;
 		log_warn("committing part %s", pr->pr_file);
 	}
-	if (r == PARTS_COMMITTED)
+	if (r == PARTS_COMMITTED) {
 		stripe_add(&ps_shared->ss_parts_committed, 1);
+		/* This store holds the object's manifest: a holder. */
+		stripe_announce(ps_cluster, &pr->pr_manifest);
+	}
 	parts_req_free(pr);
 	switch (r) {
 	case PARTS_COMMITTED:
@@ -574,7 +578,8 @@ parts_delete_job(struct iopool_job *job)
 {
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
-	pr->pr_bytes = parts_delete(&ps_dirs, pr->pr_id, &pr->pr_count);
+	pr->pr_bytes = parts_delete(&ps_dirs, pr->pr_id, &pr->pr_count,
+	    &pr->pr_manifest, &pr->pr_had);
 }
 
 static void
@@ -586,6 +591,8 @@ parts_delete_done(struct iopool_job *job)
 
 	stripe_add(&ps_shared->ss_disk, -pr->pr_bytes);
 	stripe_add(&ps_shared->ss_parts_deleted, pr->pr_count);
+	if (pr->pr_had)
+		stripe_withdraw(ps_cluster, &pr->pr_manifest);
 	stripe_publish_use(ps_shared, ps_cluster);
 	snprintf(text, sizeof(text), "removed %u part files", pr->pr_count);
 	parts_req_free(pr);

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/catalogue.h"
 #include "cluster/cluster.h"
+#include "core/log.h"
+#include "stripe/manifest.h"
 #include "cluster/members.h"
 #include "core/shm.h"
 #include "stripe/stripe.h"
@@ -131,4 +134,33 @@ stripe_publish_use(struct stripe_shared *ss, struct cluster *cl)
 	self = members_self(cl->cl_members);
 	members_set_use_locked(cl->cl_members, self->m_facts.mf_capacity, use);
 	members_unlock(cl->cl_members);
+}
+
+void
+stripe_announce(struct cluster *cl, const struct manifest *m)
+{
+	struct catalogue *cat = cl->cl_catalogue;
+	int rc = -1;
+
+	if (catalogue_lock(cat) == 0) {
+		rc = catalogue_announce_striped_locked(cat, m->m_name,
+		    m->m_name_len, &m->m_digest, m->m_size, m->m_origin,
+		    m->m_stamp);
+		catalogue_unlock(cat);
+	}
+	if (rc == -1)
+		log_warnx("%s is stored striped but not in the catalogue: the "
+		    "table is full (cluster.max_objects)", m->m_name);
+}
+
+void
+stripe_withdraw(struct cluster *cl, const struct manifest *m)
+{
+	struct catalogue *cat = cl->cl_catalogue;
+
+	if (catalogue_lock(cat) == 0) {
+		(void)catalogue_withdraw_locked(cat, m->m_name, m->m_name_len,
+		    &m->m_digest);
+		catalogue_unlock(cat);
+	}
 }

@@ -43,12 +43,14 @@
 #include "serve/server.h"
 #include "stripe/layout.h"
 #include "stripe/manifest.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe_get.h"
 
 #define STRIPE_GET_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
 
 static struct cluster *sg_cluster;
-static int sg_names_fd = -1;
+static int sg_names_fd = -1;		/* stripe/names: taken here */
+static int sg_parts_names_fd = -1;	/* parts/names: parts held here */
 static struct list sg_all = LIST_HEAD_INIT(sg_all);
 
 struct get_leg {
@@ -292,13 +294,20 @@ stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 {
 	struct cluster *cl = sg_cluster;
 	char addr[MEMBER_ADDR_MAX], target[64], sig[AUTH_SIGNATURE_SIZE];
-	char head[STRIPE_GET_HEAD_MAX];
+	char head[STRIPE_GET_HEAD_MAX], self[MEMBER_ADDR_MAX] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
+	struct peer_set *set;
 	struct peer *p;
 	int n;
 
+	if (members_lock(cl->cl_members) == 0) {
+		memcpy(self, members_self(cl->cl_members)->m_facts.mf_addr,
+		    sizeof(self));
+		members_unlock(cl->cl_members);
+	}
 	if (!stripe_get_addr(g->g_m.m_parts[l->g_index].mp_node, addr) ||
-	    (p = peer_set_find(s->s_peers, addr)) == NULL)
+	    (p = self_peer_find(s->s_peers, s->s_loop, self, addr,
+	    &s->s_limits, s->s_cfg->peer_timeout_ms, &set)) == NULL)
 		return false;
 	snprintf(target, sizeof(target), "/_/parts/%s/%u", g->g_m.m_id,
 	    l->g_index);
@@ -313,7 +322,7 @@ stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 	    AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->g_pc = peer_request(s->s_peers, p, head, (size_t)n, 0,
+	l->g_pc = peer_request(set, p, head, (size_t)n, 0,
 	    s->s_cfg->peer_timeout_ms, &stripe_get_part_handler, l);
 	return true;
 }
@@ -467,6 +476,9 @@ stripe_get_job(struct iopool_job *job)
 	c->c_file.fi_errno = 0;
 	fd = openat(sg_names_fd, c->c_name, O_RDONLY | O_CLOEXEC |
 	    O_NOFOLLOW);
+	if (fd == -1 && errno == ENOENT)
+		fd = openat(sg_parts_names_fd, c->c_name, O_RDONLY |
+		    O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
 	    (n = pread(fd, text, sizeof(text), 0)) <= 0) {
 		c->c_file.fi_errno = fd == -1 ? errno : EIO;
@@ -525,6 +537,14 @@ stripe_get_attach(struct server *s, struct cluster *cl)
 		    s->s_cfg->state_dir);
 		sg_names_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (sg_names_fd == -1) {
+			log_err("%s", path);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/parts/names",
+		    s->s_cfg->state_dir);
+		sg_parts_names_fd = open(path, O_PATH | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (sg_parts_names_fd == -1) {
 			log_err("%s", path);
 			return -1;
 		}

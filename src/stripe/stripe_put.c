@@ -50,6 +50,7 @@
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
 #include "stripe/placement.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe.h"
 #include "stripe/stripe_put.h"
 
@@ -118,12 +119,29 @@ struct stripe_put {
 	char *sp_text;			/* the journal entry, the manifest */
 	size_t sp_text_len;
 	bool sp_manifest_written;
+	uint64_t sp_stamp;		/* the node's clock at the start */
 	struct iopool_job sp_job;
 	int sp_job_err;
 	int64_t sp_start_ms;
 };
 
 static void stripe_put_pump(struct stripe_put *sp);
+
+/* The store at addr, through the set that holds it (this node's own for
+ * itself), or NULL. */
+static struct peer *
+stripe_put_peer(struct server *s, const char *addr, struct peer_set **set)
+{
+	char self[MEMBER_ADDR_MAX] = "";
+
+	if (members_lock(sp_cluster->cl_members) == 0) {
+		memcpy(self, members_self(sp_cluster->cl_members)->m_facts.
+		    mf_addr, sizeof(self));
+		members_unlock(sp_cluster->cl_members);
+	}
+	return self_peer_find(s->s_peers, s->s_loop, self, addr,
+	    &s->s_limits, s->s_cfg->peer_timeout_ms, set);
+}
 static void stripe_put_fail(struct stripe_put *sp, int status,
     const char *reason);
 
@@ -195,7 +213,8 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	struct cluster *cl = sp_cluster;
 	uint8_t nonce[AUTH_NONCE_LEN];
 	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX];
-	struct peer *p = peer_set_find(sp->sp_srv->s_peers, l->l_addr);
+	struct peer_set *set;
+	struct peer *p = stripe_put_peer(sp->sp_srv, l->l_addr, &set);
 	int n;
 
 	if (p == NULL || auth_nonce(nonce) == -1 ||
@@ -208,7 +227,7 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
-	l->l_pc = peer_request(sp->sp_srv->s_peers, p, head, (size_t)n,
+	l->l_pc = peer_request(set, p, head, (size_t)n,
 	    len > 0 || strcmp(method, "PUT") == 0 ? PEER_REQ_BODY : 0,
 	    timeout, h, l);
 	return true;
@@ -393,6 +412,7 @@ stripe_put_created(struct stripe_put *sp)
 	    "%s: %u\r\n", target, etag, SERVER_STRIPED_HEADER, sp->sp_nlegs);
 	stripe_add(&sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
+	stripe_announce(sp_cluster, &sp->sp_manifest);
 	log_info("stored %s (%" PRIu64 " bytes, striped as %s over %u "
 	    "stores) in %lld ms", sp->sp_name, sp->sp_received, sp->sp_id,
 	    sp->sp_nlegs, (long long)(loop_now(sp->sp_srv->s_loop) -
@@ -488,9 +508,11 @@ stripe_commit(struct stripe_put *sp)
 		struct put_leg *l = &sp->sp_legs[i];
 
 		l->l_ready = l->l_sent_all = false;
+		/* A store without xattrs reads its part again to check it. */
 		if (!stripe_put_request(sp, l, "POST", target, sp->sp_text_len,
 		    digest, &stripe_commit_handler,
-		    sp->sp_srv->s_cfg->peer_timeout_ms)) {
+		    sp->sp_srv->s_cfg->peer_timeout_ms +
+		    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS))) {
 			stripe_put_fail(sp, 502, "a store left the cluster");
 			return;
 		}
@@ -517,6 +539,7 @@ stripe_manifest_job(struct iopool_job *job)
 	    sp->sp_text_len) == -1) {
 		sp->sp_job_err = errno;
 		(void)unlinkat(sp_names_fd, sp->sp_name, 0);
+		return;
 	}
 }
 
@@ -559,6 +582,9 @@ stripe_put_parts_stored(struct stripe_put *sp)
 	m->m_size = sp->sp_layout.l_size;
 	m->m_digest.d_hi = h.high64;
 	m->m_digest.d_lo = h.low64;
+	snprintf(m->m_origin, sizeof(m->m_origin), "%s",
+	    members_self(sp_cluster->cl_members)->m_facts.mf_name);
+	m->m_stamp = sp->sp_stamp;
 	m->m_block = sp->sp_layout.l_block;
 	m->m_nparts = sp->sp_nlegs;
 	for (i = 0; i < sp->sp_nlegs; i++) {
@@ -900,6 +926,7 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	const unsigned parts = sp->sp_layout.l_parts;
 	struct stripe_candidate *cand;
 	struct placement_store *st;
+	struct peer_set *set;
 	uint64_t need[CONFIG_STRIPE_PARTS_MAX], *capa, *used;
 	size_t chosen[CONFIG_STRIPE_PARTS_MAX], n = 0, i, k;
 	unsigned placed;
@@ -928,11 +955,11 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 		n++;
 	}
 	members_unlock(mt);
-	/* Only the stores this worker can reach (this node itself is not
-	 * among its peers: a front stores no part of its own uploads). Not
-	 * merely no room: an empty part fits a store without any. */
+	/* Only the stores this worker can reach (this node among them,
+	 * through its own set). Not merely no room: an empty part fits a
+	 * store without any. */
 	for (i = 0, k = 0; i < n; i++)
-		if (peer_set_find(sp->sp_srv->s_peers, cand[i].sc_addr) !=
+		if (stripe_put_peer(sp->sp_srv, cand[i].sc_addr, &set) !=
 		    NULL) {
 			cand[k] = cand[i];
 			capa[k] = capa[i];
@@ -1012,6 +1039,7 @@ stripe_put_take(struct conn *c)
 	sp->sp_srv = c->c_srv;
 	sp->sp_conn = c;
 	sp->sp_start_ms = loop_now(c->c_srv->s_loop);
+	sp->sp_stamp = sc != NULL ? sc->sc_stamp(c->c_srv) : 0;
 	memcpy(sp->sp_name, c->c_name, c->c_name_len + 1);
 	sp->sp_name_len = c->c_name_len;
 	sp->sp_layout.l_size = c->c_req.content_length;

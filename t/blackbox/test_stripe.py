@@ -70,7 +70,8 @@ def manifest(oid, data, nodes, name="big.bin", block=BLOCK):
     parts = split(data, len(nodes), block)
     return json.dumps({
         "id": oid, "name": name, "size": len(data),
-        "digest": content_etag(data).strip('"'), "block": block,
+        "digest": content_etag(data).strip('"'), "origin": "front",
+        "stamp": int(time.time() * 1000) << 16, "block": block,
         "parts": [{"node": n, "size": s,
                    "digest": content_etag(p).strip('"')}
                   for n, s, p in zip(nodes, sizes, parts)]},
@@ -131,7 +132,8 @@ class PartRoutesTest(NodeTest):
         st, _, body = signed(n, "POST", commit, m)
         self.assertEqual(st, 200, body)
         self.assertEqual(files_under(self.parts_dir),
-                         ["objects/%s.2" % oid, "objects/%s.json" % oid])
+                         ["names/big.bin", "objects/%s.2" % oid,
+                          "objects/%s.json" % oid])
         # A retried commit is fine.
         self.assertEqual(signed(n, "POST", commit, m)[0], 200)
         st, h, body = signed(n, "GET", target)
@@ -287,7 +289,7 @@ class StripedPutTest(NodeTest):
             store=False), stripe=stripe)
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
             seeds=[self.front], capacity="64MiB"),
-            stripe={"block": "64KiB"}) for i in range(stores)]
+            stripe=dict(stripe)) for i in range(stores)]
         self.wait_stores(stores)
 
     def wait_stores(self, n):
@@ -303,13 +305,18 @@ class StripedPutTest(NodeTest):
                 what="a first striped upload")
             self.warmup = self.object_id("warmup")["id"]
 
-    def leftovers(self, nodes=None):
-        """Part files on the stores, but the warm-up object's."""
+    def leftovers(self, nodes=None, keep=()):
+        """Part files on the stores, but the warm-up object's and those
+        of the objects named in keep."""
+        keep = ["warmup"] + list(keep)
+        skip = [getattr(self, "warmup", "-")] + [
+            self.object_id(k)["id"] for k in keep[1:]]
         out = []
         for s in nodes or self.stores:
             out += [s.name + ":" + f for f in files_under(
                 os.path.join(s.config["state_dir"], "parts"))
-                if getattr(self, "warmup", "-") not in f]
+                if not any(i in f for i in skip) and
+                f not in ["names/" + k for k in keep]]
         return out
 
     def object_id(self, name):
@@ -352,9 +359,25 @@ class StripedPutTest(NodeTest):
                              [p["node"] for p in m["parts"]])
         # Nothing pending anywhere, no journal left.
         self.assertEqual([f for f in self.leftovers() if ":objects/" not in
-                          f], [])
+                          f and ":names/" not in f], [])
         self.assertEqual(os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")), [])
+        # A store takes an upload too: one of the six parts is its own.
+        s0 = self.stores[0]
+        data = os.urandom(9 * BLOCK + 3)
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(
+            s0.curl("/at-a-store", method="PUT", data=data)),
+            what="the store's peer set to know the others")
+        self.assertEqual((r.status, r.header("shoal-striped")), (201, "6"),
+                         r.body)
+        sizes.append(len(data))
+        with open(os.path.join(s0.config["state_dir"], "stripe", "names",
+                               "at-a-store")) as f:
+            m = json.load(f)
+        self.assertIn("s0", [p["node"] for p in m["parts"]])
+        self.assertEqual(assemble(self.stores, m["id"])[0], data)
+        r = s0.curl("/at-a-store", headers=["Range: bytes=%d-" % BLOCK])
+        self.assertEqual((r.status, r.body), (206, data[BLOCK:]))
         # POST / picks a name, striped the same.
         r = self.front.curl("/", method="POST", data=b"x" * 1000)
         self.assertEqual(r.status, 201, r.body)
@@ -459,6 +482,11 @@ class StripedPutTest(NodeTest):
         r = self.stores[4].curl("/obj.bin")
         self.assertEqual((r.status, r.body == data, r.header("etag")),
                          (200, True, etag))
+        # The catalogue knows it, striped, everywhere: the name is taken
+        # at every node, and nobody pulls a replica of it.
+        wait_for(lambda: self.stores[5].curl(
+            "/obj.bin", method="PUT", data=b"other").status == 409,
+            what="the name known at another node")
         # ... which keeps no copy of it: the stores hold it (a copy of
         # the first read would be in place by the end of the second).
         r = self.stores[4].curl("/obj.bin")
@@ -479,19 +507,28 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/obj.bin")
         self.assertNotEqual(r.rc, 0, "curl took a cut body for a whole one")
         self.assertLess(len(r.body), len(data))
-        # A store down: cut as well (or refused before the head).
         with open(path, "r+b") as f:
             f.seek(10)
             f.write(b)
         self.assertEqual(self.front.curl("/obj.bin").body, data)
-        next(s for s in self.stores if s.name ==
-             m["parts"][1]["node"]).kill_all()
-        r = self.front.curl("/obj.bin")
+        # The front down: every store holds the manifest, and serves.
+        self.front.kill_all()
+        dead = next(s for s in self.stores if s.name ==
+                    m["parts"][1]["node"])
+        reader = next(s for s in self.stores if s is not dead)
+        r = reader.curl("/obj.bin", headers=["Range: bytes=%d-" % BLOCK])
+        self.assertEqual((r.status, r.body), (206, data[BLOCK:]))
+        # A store down: cut as well (or refused before the head).
+        dead.kill_all()
+        r = reader.curl("/obj.bin")
         self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
         self.assertNotEqual(r.body, data)
 
     def test_the_front_killed_mid_upload_cleans_up_at_restart(self):
         self.cluster()
+        kept = os.urandom(3 * BLOCK)
+        self.assertEqual(self.front.curl("/kept", method="PUT",
+                                         data=kept).status, 201)
         s = self.put_slowly("orphan", 40 * BLOCK, 20 * BLOCK)
         wait_for(lambda: all(used(st) > 1 for st in self.stores),
                  what="parts announced at every store")
@@ -504,7 +541,12 @@ class StripedPutTest(NodeTest):
                                "journal")
         self.assertEqual(len(os.listdir(journal)), 1)
         self.front.start()
-        wait_for(lambda: self.leftovers() == [] and
+        wait_for(lambda: self.leftovers(keep=["kept"]) == [] and
                  os.listdir(journal) == [], timeout=20,
                  what="the journal's replay to remove every part")
         self.assertIn("cut short earlier are gone", self.front.log())
+        # What was stored is announced again (the catalogue starts empty)
+        # and read as before.
+        self.assertIn("2 striped objects held here announced",
+                      self.front.log())
+        self.assertEqual(self.front.curl("/kept").body, kept)

@@ -436,6 +436,33 @@ START_TEST(test_withdrawal_reaches_a_node_behind)
 }
 END_TEST
 
+/* A striped version stays striped through pulls, at every node; a plain
+ * one stays plain. */
+START_TEST(test_striped_travels)
+{
+	struct catalogue *a = table("a", 1, 1024), *b = table("b", 1, 1024),
+	    *c = table("c", 1, 1024);
+	struct cat_version_view v;
+	struct digest x = dg(7);
+
+	ck_assert_int_eq(catalogue_announce_striped_locked(a, "big", 3, &x,
+	    107, "a", T0), 1);
+	announce(a, "small", 8, "a", T0);
+	pull(b, a, a, "a", 100, 1 << 20);
+	pull(c, b, a, "a", 100, 1 << 20);
+	ck_assert_uint_eq(catalogue_versions_locked(c, "big", 3, &v, 1), 1);
+	ck_assert(v.vv_striped);
+	ck_assert_str_eq(v.vv_holders[0], "a");
+	ck_assert_uint_eq(catalogue_versions_locked(c, "small", 5, &v, 1), 1);
+	ck_assert(!v.vv_striped);
+	ck_assert_uint_eq(catalogue_versions_locked(a, "big", 3, &v, 1), 1);
+	ck_assert(v.vv_striped);
+	free(a);
+	free(b);
+	free(c);
+}
+END_TEST
+
 START_TEST(test_resync_behind_the_floor)
 {
 	struct catalogue *a = table("a", 1, 16384), *b = table("b", 1, 16384),
@@ -1045,6 +1072,7 @@ main(void)
 	check_main_tcase("merge", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_merge_commutes_and_repeats,
 	    test_withdrawal_reaches_a_node_behind,
+	    test_striped_travels,
 	    test_new_incarnation_replaces,
 	    test_delta_budget_and_max_leave_no_gap,
 	    test_chunks_with_gaps_or_stale_are_ignored,

@@ -151,6 +151,7 @@ assert_same_fact(const struct cat_fact_msg *x, const struct cat_fact_msg *y)
 	ck_assert_uint_eq(x->cm_hlc, y->cm_hlc);
 	ck_assert_uint_eq(x->cm_seq, y->cm_seq);
 	ck_assert_int_eq(x->cm_gone, y->cm_gone);
+	ck_assert_int_eq(x->cm_striped, y->cm_striped);
 }
 
 /* The catalogue's part (b decoded: its facts in gm_facts, in order). */
@@ -847,6 +848,7 @@ fact_set(struct cat_fact_msg *f, const char *name, size_t len, uint64_t seq)
 	f->cm_hlc = ((uint64_t)1800000000000 << 16) + seq;
 	f->cm_seq = seq;
 	f->cm_gone = seq % 2 == 0;
+	f->cm_striped = seq % 3 == 0;
 }
 
 /* Wants, a full resync and a delta, names of every kind: plain, with
@@ -947,6 +949,7 @@ START_TEST(cat_format_exact)
 	cat_chunks[0].gc_chunk.cc_floor = 1;
 	fact_set(&cat_facts[0], "a b.txt", 7, 6);
 	cat_facts[0].cm_gone = false;
+	cat_facts[0].cm_striped = false;	/* a plain version: 7 items */
 	cat_chunks[0].gc_facts = cat_facts;
 	cat_chunks[0].gc_nfacts = 1;
 	m.gm_chunks = cat_chunks;

@@ -27,6 +27,8 @@ make(struct manifest *m, uint64_t size, unsigned parts)
 	m->m_digest.d_hi = 0x0123456789abcdefULL;
 	m->m_digest.d_lo = size;
 	m->m_block = BLOCK;
+	strcpy(m->m_origin, "front:8080");
+	m->m_stamp = (uint64_t)1800000000000 << 16 | 7;
 	m->m_nparts = parts;
 	l = manifest_layout(m);
 	for (i = 0; i < parts; i++) {
@@ -107,6 +109,9 @@ START_TEST(test_refusals)
 		    "\"node\":\"store-1:8001\"," },
 		{ "\"size\":65536,", "\"size\":65537," },
 		{ "{\"id\"", "[{\"id\"" },
+		{ "\"origin\":\"front:8080\"", "\"origin\":\"a\\\"b\"" },
+		{ "\"origin\":\"front:8080\",", "" },
+		{ "\"stamp\":", "\"stamp\":-" },
 	};
 	struct manifest m, back;
 	char *text, edited[MANIFEST_MAX];
