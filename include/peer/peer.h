@@ -49,7 +49,9 @@ enum peer_failure {
 struct peer_handler {
 	/* The response head is in pc_resp. An answer that comes while the
 	 * request body is still going out ends the sending: on_send is not
-	 * called again. */
+	 * called again. Body bytes read with the head are handed over
+	 * (on_body, or on_done) as soon as on_head returns, in the same
+	 * call. */
 	void (*on_head)(struct peer_conn *pc, void *arg);
 	/* Body bytes are at peer_conn_data(); call peer_conn_consumed()
 	 * when done with all of them (reading pauses until then). */
