@@ -401,6 +401,13 @@ peer_conn_release(struct peer_conn *pc)
 	}
 	pc->pc_state = PC_IDLE;
 	pc->pc_handler = NULL;
+	/* An idle connection holds no buffer: a pool of them costs only
+	 * their sockets, and the next answer is read into the buffer that
+	 * was freed last (warm in the cache), not into this connection's
+	 * own, untouched since it last answered. */
+	free(pc->pc_in);
+	pc->pc_in = NULL;
+	pc->pc_in_cap = 0;
 	/* An idle connection has nothing to say: data or EOF ends it. */
 	peer_watch(pc);
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, PEER_IDLE_MS,
