@@ -56,7 +56,8 @@ struct peer_handler {
 	/* Body bytes are at peer_conn_data(); call peer_conn_consumed()
 	 * when done with all of them (reading pauses until then). */
 	void (*on_body)(struct peer_conn *pc, void *arg);
-	/* The body is complete (after its last on_body). */
+	/* The body is complete (after its last on_body; right after it,
+	 * once it returns, when that on_body consumed the last bytes). */
 	void (*on_done)(struct peer_conn *pc, void *arg);
 	/* The exchange failed; the connection is already closed and freed
 	 * when this returns. */
