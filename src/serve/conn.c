@@ -490,14 +490,13 @@ conn_process_input(struct conn *c)
 	struct server *s = c->c_srv;
 	struct http_error err;
 	enum http_parse_result r;
+	bool first = !c->c_head_started;
 
 	if (c->c_in_len == 0)
 		return;
-	if (!c->c_head_started) {
+	if (first) {
 		c->c_head_started = true;
 		c->c_start_ms = loop_now(s->s_loop);
-		loop_timer_set(s->s_loop, &c->c_timer,
-		    s->s_cfg->http.header_timeout_ms, conn_on_timer);
 	}
 	r = http_parse_request(c->c_in, c->c_in_len, &s->s_limits, &c->c_req,
 	    &c->c_head_len, &err);
@@ -509,6 +508,12 @@ conn_process_input(struct conn *c)
 			err.status = 431;
 			err.reason = "request head too large";
 		} else {
+			/* The header timeout runs from the first byte; armed
+			 * only now, as most heads come whole in one read. */
+			if (first)
+				loop_timer_set(s->s_loop, &c->c_timer,
+				    s->s_cfg->http.header_timeout_ms,
+				    conn_on_timer);
 			loop_set_events(s->s_loop, c->c_fd, CONN_WATCH_HEAD);
 			return;
 		}
