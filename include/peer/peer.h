@@ -49,12 +49,15 @@ enum peer_failure {
 struct peer_handler {
 	/* The response head is in pc_resp. An answer that comes while the
 	 * request body is still going out ends the sending: on_send is not
-	 * called again. */
+	 * called again. Body bytes read with the head are handed over
+	 * (on_body, or on_done) as soon as on_head returns, in the same
+	 * call. */
 	void (*on_head)(struct peer_conn *pc, void *arg);
 	/* Body bytes are at peer_conn_data(); call peer_conn_consumed()
 	 * when done with all of them (reading pauses until then). */
 	void (*on_body)(struct peer_conn *pc, void *arg);
-	/* The body is complete (after its last on_body). */
+	/* The body is complete (after its last on_body; right after it,
+	 * once it returns, when that on_body consumed the last bytes). */
 	void (*on_done)(struct peer_conn *pc, void *arg);
 	/* The exchange failed; the connection is already closed and freed
 	 * when this returns. */

@@ -55,6 +55,8 @@ struct peer_set {
 	size_t ps_count;
 	bool ps_any_save;		/* some peer's copies are kept */
 	struct list ps_conns;		/* every struct peer_conn */
+	char *ps_spare;			/* input buffers for reuse (peer.c) */
+	size_t ps_nspare;
 	bool ps_stopping;		/* no connection goes back to a pool */
 };
 

@@ -85,6 +85,8 @@ struct conn {
 	bool c_close;			/* close after this response */
 	struct http_body c_body;	/* its body, once conn_body_begin() */
 	bool c_continued;		/* "100 Continue" went out */
+	bool c_hangup_wait;		/* the owner waits for a hang-up only */
+	bool c_pipelined;		/* the next request's bytes came */
 
 	/* the response: c_out holds the head (and a short body) */
 	struct buf c_out;
@@ -201,7 +203,8 @@ void conn_finish(struct conn *c);
 void conn_abort(struct conn *c);
 
 /* What the owner waits for: room to write (POLLOUT, send timeout); only a
- * hang-up (while a peer or the disk is slow; no timer); body bytes
+ * hang-up (while a peer or the disk is slow; no timer; bytes of the next
+ * request are not reported, they wait in the socket); body bytes
  * (POLLIN, body timeout); or nothing (no timer). */
 void conn_wait_writable(struct conn *c);
 void conn_wait_hangup(struct conn *c);

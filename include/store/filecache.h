@@ -7,14 +7,16 @@
  * Kept honest by inotify on ROOT: any change to a name (written, replaced,
  * renamed, removed, attributes) drops its entry as soon as the loop reads
  * the event, and a lost event (queue overflow) drops them all. A saved copy
- * is cached only until its expiry. Without inotify (limits reached) the
- * cache is simply off.
+ * is cached only until its expiry. A name known to be missing from ROOT is
+ * an entry too, believed only after the queued events are read. Without
+ * inotify (limits reached) the cache is simply off.
  *
  * Loop thread of one worker only.
  */
 #ifndef SHOAL_FILECACHE_H
 #define SHOAL_FILECACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +33,8 @@ struct filecache_entry {
 	size_t fe_name_len;		/* 0: free entry */
 	struct file_info fe_info;	/* fi_fd unused */
 	char *fe_body;			/* the whole file, or NULL: then */
-	int fe_fd;			/* an open descriptor of it */
+	int fe_fd;			/* an open descriptor of it, or -1: */
+	bool fe_missing;		/* no such file in ROOT */
 	int64_t fe_expiry_ms;		/* wall clock; 0: none */
 	uint64_t fe_used;		/* when last put or found */
 };
@@ -41,7 +44,8 @@ struct filecache_entry {
 struct filecache *filecache_create(struct loop *loop, const char *root_path);
 void filecache_free(struct filecache *fc);
 
-/* The entry for name, or NULL. now_ms is the wall clock. */
+/* The entry for name, or NULL. now_ms is the wall clock. A "missing"
+ * entry (fe_missing) is returned only when no event read now drops it. */
 const struct filecache_entry *filecache_get(struct filecache *fc,
     const char *name, size_t len, int64_t now_ms);
 
@@ -52,5 +56,9 @@ const struct filecache_entry *filecache_get(struct filecache *fc,
 void filecache_put(struct filecache *fc, const char *name, size_t len,
     int fd, const struct file_info *fi, const char *body, size_t body_len,
     int64_t expiry_ms);
+
+/* Remembers that name is not in ROOT (an open said ENOENT). */
+void filecache_put_missing(struct filecache *fc, const char *name,
+    size_t len);
 
 #endif

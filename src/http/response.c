@@ -55,12 +55,25 @@ response_date(void)
 	return date;
 }
 
+/* Every response's status line, Server and Date: appended, not printed
+ * (no format to interpret on every answer). */
 void
 response_start(struct buf *out, int status)
 {
-	buf_printf(out, "HTTP/1.1 %d %s\r\nServer: " RESPONSE_SERVER
-	    "\r\nDate: %s\r\n", status, response_reason_phrase(status),
-	    response_date());
+	char code[4];
+
+	if (status < 100 || status > 999)
+		status = 500;	/* not a status: never sent as one */
+	code[0] = (char)('0' + status / 100);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = ' ';
+	buf_append(out, "HTTP/1.1 ", 9);
+	buf_append(out, code, sizeof(code));
+	buf_append_str(out, response_reason_phrase(status));
+	buf_append_str(out, "\r\nServer: " RESPONSE_SERVER "\r\nDate: ");
+	buf_append_str(out, response_date());
+	buf_append(out, "\r\n", 2);
 }
 
 void

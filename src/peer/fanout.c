@@ -13,6 +13,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/digest.h"
@@ -179,12 +180,15 @@ fanout_on_timer(struct loop *loop, struct loop_timer *t)
 	fanout_report_missing(container_of(t, struct fanout, f_timer));
 }
 
-/* Starts the leg of peer p: `head` or GET of path ("/NAME?QUERY"). */
+/* Starts the leg of peer p: `head` or GET of path ("/NAME?QUERY"). The
+ * request is put together in one buffer for the process (loop thread
+ * only; peer_request copies it), by appending: no allocation and no
+ * format per lookup. */
 static void
 fanout_leg_start(struct fanout *f, struct peer *p, const char *path,
     bool head)
 {
-	struct buf req = { 0 };
+	static struct buf req;
 	struct fanout_leg *l = &f->f_legs[f->f_nlegs++];
 	struct peer_stats *st = &p->p_entry->pe_stats;
 
@@ -197,13 +201,16 @@ fanout_leg_start(struct fanout *f, struct peer *p, const char *path,
 	peer_hold(p);
 	f->f_pending++;
 	peer_stats_add(&st->st_lookups, 1);
-	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\n"
-	    PEER_LOOKUP_HEADER ": 1\r\nUser-Agent: shoal/" SHOAL_VERSION
-	    "\r\n\r\n", head ? "HEAD" : "GET", path, p->p_name);
+	buf_reset(&req);
+	buf_append_str(&req, head ? "HEAD " : "GET ");
+	buf_append_str(&req, path);
+	buf_append_str(&req, " HTTP/1.1\r\nHost: ");
+	buf_append_str(&req, p->p_name);
+	buf_append_str(&req, "\r\n" PEER_LOOKUP_HEADER ": 1\r\nUser-Agent: "
+	    "shoal/" SHOAL_VERSION "\r\n\r\n");
 	l->l_pc = peer_request(f->f_set, p, req.data, req.len,
 	    head ? PEER_REQ_HEAD : 0, f->f_set->ps_timeout_ms,
 	    &fanout_handler, l);
-	buf_free(&req);
 }
 
 struct fanout *
@@ -220,8 +227,9 @@ fanout_start(struct peer_set *ps, const struct fanout_ask *ask,
 
 	f = xcalloc(1, sizeof(*f) + n * sizeof(f->f_legs[0]));
 	f->f_set = ps;
-	snprintf(f->f_name, sizeof(f->f_name), "%.*s", (int)ask->fa_len,
-	    ask->fa_name);
+	/* f is zeroed: the name stays terminated. */
+	memcpy(f->f_name, ask->fa_name, ask->fa_len < NAME_MAX_LEN ?
+	    ask->fa_len : NAME_MAX_LEN);
 	f->f_found = found;
 	f->f_missing = missing;
 	f->f_arg = arg;

@@ -45,6 +45,7 @@
 #define PEER_IDLE_MS 30000
 #define PEER_DISCARD_BODY_MAX (64 * 1024)	/* read for nobody, at most */
 #define PEER_DISCARD_MAX 64		/* answers read for nobody, per peer */
+#define PEER_SPARES_MAX 8		/* idle input buffers kept, per set */
 
 static void peer_feed(struct peer_conn *pc);
 
@@ -72,6 +73,52 @@ peer_conn_free_all(struct peer_set *ps)
 	while (!list_empty(&ps->ps_conns))
 		peer_conn_free(container_of(list_first(&ps->ps_conns),
 		    struct peer_conn, pc_link));
+	while (ps->ps_spare != NULL) {
+		char *b = ps->ps_spare;
+
+		memcpy(&ps->ps_spare, b, sizeof(ps->ps_spare));
+		free(b);
+	}
+	ps->ps_nspare = 0;
+}
+
+/*
+ * Input buffers of the first size (PEER_BUF_MIN, enough for most answers
+ * and their heads) outlive the exchanges that used them: an idle
+ * connection holds none, and the next answer of any connection is read
+ * into the one given back last, warm in the cache, without an allocation.
+ * The spares are a list through their first bytes.
+ */
+static void
+peer_buf_take(struct peer_conn *pc)
+{
+	struct peer_set *ps = pc->pc_set;
+	char *b = ps->ps_spare;
+
+	if (b == NULL) {
+		pc->pc_in = xrealloc(NULL, PEER_BUF_MIN);
+	} else {
+		memcpy(&ps->ps_spare, b, sizeof(ps->ps_spare));
+		ps->ps_nspare--;
+		pc->pc_in = b;
+	}
+	pc->pc_in_cap = PEER_BUF_MIN;
+}
+
+static void
+peer_buf_give(struct peer_conn *pc)
+{
+	struct peer_set *ps = pc->pc_set;
+
+	if (pc->pc_in_cap == PEER_BUF_MIN && ps->ps_nspare < PEER_SPARES_MAX) {
+		memcpy(pc->pc_in, &ps->ps_spare, sizeof(ps->ps_spare));
+		ps->ps_spare = pc->pc_in;
+		ps->ps_nspare++;
+	} else {
+		free(pc->pc_in);
+	}
+	pc->pc_in = NULL;
+	pc->pc_in_cap = 0;
 }
 
 /* Drops an idle connection from its peer's pool. */
@@ -221,10 +268,11 @@ peer_read_head(struct peer_conn *pc)
 
 	/* Most answers (a 404, a small file) fit a small buffer; it grows
 	 * for a long head, and for a body (peer_read_body). */
-	if (pc->pc_in_len == pc->pc_in_cap &&
+	if (pc->pc_in_cap == 0) {
+		peer_buf_take(pc);
+	} else if (pc->pc_in_len == pc->pc_in_cap &&
 	    pc->pc_in_cap < lim->max_header_size + PEER_BUF_SIZE) {
-		pc->pc_in_cap = pc->pc_in_cap ? 2 * pc->pc_in_cap :
-		    PEER_BUF_MIN;
+		pc->pc_in_cap *= 2;
 		if (pc->pc_in_cap > lim->max_header_size + PEER_BUF_SIZE)
 			pc->pc_in_cap = lim->max_header_size + PEER_BUF_SIZE;
 		pc->pc_in = xrealloc(pc->pc_in, pc->pc_in_cap);
@@ -323,6 +371,14 @@ peer_feed(struct peer_conn *pc)
 	 * watch is dropped only when something does (peer_on_io). */
 	if (data > 0) {
 		pc->pc_handler->on_body(pc, pc->pc_arg);
+		/* Taken at once (peer_conn_consumed armed the kick) and nothing
+		 * more comes: done now, as the kick would have found. */
+		if (r == HTTP_BODY_DONE && pc->pc_state == PC_BODY &&
+		    pc->pc_data_len == 0) {
+			pc->pc_state = PC_DONE;
+			loop_timer_cancel(peer_loop(pc), &pc->pc_timer);
+			pc->pc_handler->on_done(pc, pc->pc_arg);
+		}
 		return;
 	}
 	if (r == HTTP_BODY_DONE) {
@@ -401,6 +457,11 @@ peer_conn_release(struct peer_conn *pc)
 	}
 	pc->pc_state = PC_IDLE;
 	pc->pc_handler = NULL;
+	/* An idle connection holds no buffer: a pool of them costs only
+	 * their sockets, and the next answer is read into the buffer given
+	 * back last (warm in the cache), not into this connection's own,
+	 * untouched since it last answered. */
+	peer_buf_give(pc);
 	/* An idle connection has nothing to say: data or EOF ends it. */
 	peer_watch(pc);
 	loop_timer_set(peer_loop(pc), &pc->pc_timer, PEER_IDLE_MS,

@@ -58,6 +58,10 @@
 #define CONN_LINGER_READS 16		/* reads per wake, for fairness */
 #define CONN_DRAIN_IDLE_MS 500		/* idle connections when stopping */
 
+/* What a connection waiting for a head watches: input, and the client's
+ * hang-up, so that an owner's conn_wait_hangup() needs no change. */
+#define CONN_WATCH_HEAD (POLLIN | POLLRDHUP)
+
 static void conn_on_io(struct loop *loop, int fd, short revents, void *arg);
 static void conn_process_input(struct conn *c);
 static void conn_close(struct conn *c);
@@ -101,7 +105,7 @@ conn_accept(struct server *s, int fd, const struct sockaddr *sa,
 	/* Heads go out with MSG_MORE when a body follows, so Nagle is not
 	 * needed to coalesce them, and it would delay small answers. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add(s->s_loop, fd, POLLIN, conn_on_io, c) == -1) {
+	if (loop_add(s->s_loop, fd, CONN_WATCH_HEAD, conn_on_io, c) == -1) {
 		log_warn("loop_add client %s", c->c_addr);
 		close(fd);
 		free(c);
@@ -294,6 +298,7 @@ conn_end_request(struct conn *c)
 	c->c_continued = false;
 	c->c_miss_tries = 0;
 	c->c_has_version = false;
+	c->c_pipelined = false;
 }
 
 void
@@ -325,7 +330,7 @@ conn_finish(struct conn *c)
 	free(c->c_in);
 	c->c_in = NULL;
 	c->c_in_cap = 0;
-	loop_set_events(s->s_loop, c->c_fd, POLLIN);
+	loop_set_events(s->s_loop, c->c_fd, CONN_WATCH_HEAD);
 	/* Draining, but this answer did not say "Connection: close" (it was
 	 * under way when the drain began): the client may be sending its next
 	 * request right now. Serve that one with a close, as for any idle
@@ -350,6 +355,7 @@ conn_own(struct conn *c, const struct conn_handler *h, void *owner)
 	c->c_state = CONN_OWNED;
 	c->c_handler = h;
 	c->c_owner = owner;
+	c->c_hangup_wait = false;
 	loop_set_events(conn_loop(c), c->c_fd, 0);
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
@@ -372,21 +378,32 @@ conn_release(struct conn *c)
 void
 conn_wait_writable(struct conn *c)
 {
+	c->c_hangup_wait = false;
 	loop_set_events(conn_loop(c), c->c_fd, POLLOUT | POLLRDHUP);
 	loop_timer_set(conn_loop(c), &c->c_timer,
 	    conn_cfg(c)->http.send_timeout_ms, conn_on_timer);
 }
 
+/*
+ * Input stays watched as it was for the head (unless bytes of a next
+ * request came already): a miss or a relay that waits for the peer would
+ * otherwise cost two epoll_ctl(2) calls per request, one to drop POLLIN
+ * and one to watch it again for the next head. Input that comes meanwhile
+ * drops it then (conn_on_io), once per request.
+ */
 void
 conn_wait_hangup(struct conn *c)
 {
-	loop_set_events(conn_loop(c), c->c_fd, POLLRDHUP);
+	c->c_hangup_wait = true;
+	loop_set_events(conn_loop(c), c->c_fd, c->c_pipelined ? POLLRDHUP :
+	    CONN_WATCH_HEAD);
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
 
 void
 conn_wait_readable(struct conn *c)
 {
+	c->c_hangup_wait = false;
 	loop_set_events(conn_loop(c), c->c_fd, POLLIN);
 	loop_timer_set(conn_loop(c), &c->c_timer,
 	    conn_cfg(c)->http.body_timeout_ms, conn_on_timer);
@@ -395,6 +412,7 @@ conn_wait_readable(struct conn *c)
 void
 conn_wait_nothing(struct conn *c)
 {
+	c->c_hangup_wait = false;
 	loop_set_events(conn_loop(c), c->c_fd, 0);
 	loop_timer_cancel(conn_loop(c), &c->c_timer);
 }
@@ -472,14 +490,13 @@ conn_process_input(struct conn *c)
 	struct server *s = c->c_srv;
 	struct http_error err;
 	enum http_parse_result r;
+	bool first = !c->c_head_started;
 
 	if (c->c_in_len == 0)
 		return;
-	if (!c->c_head_started) {
+	if (first) {
 		c->c_head_started = true;
 		c->c_start_ms = loop_now(s->s_loop);
-		loop_timer_set(s->s_loop, &c->c_timer,
-		    s->s_cfg->http.header_timeout_ms, conn_on_timer);
 	}
 	r = http_parse_request(c->c_in, c->c_in_len, &s->s_limits, &c->c_req,
 	    &c->c_head_len, &err);
@@ -491,7 +508,13 @@ conn_process_input(struct conn *c)
 			err.status = 431;
 			err.reason = "request head too large";
 		} else {
-			loop_set_events(s->s_loop, c->c_fd, POLLIN);
+			/* The header timeout runs from the first byte; armed
+			 * only now, as most heads come whole in one read. */
+			if (first)
+				loop_timer_set(s->s_loop, &c->c_timer,
+				    s->s_cfg->http.header_timeout_ms,
+				    conn_on_timer);
+			loop_set_events(s->s_loop, c->c_fd, CONN_WATCH_HEAD);
 			return;
 		}
 	}
@@ -530,6 +553,14 @@ conn_on_io(struct loop *loop, int fd, short revents, void *arg)
 		conn_linger_read(c);
 		break;
 	case CONN_OWNED:
+		if (c->c_hangup_wait && !c->c_pipelined &&
+		    !(revents & (POLLERR | POLLHUP | POLLRDHUP))) {
+			/* The next request's bytes, while the owner waits for
+			 * a hang-up only: they wait in the socket. */
+			c->c_pipelined = true;
+			loop_set_events(conn_loop(c), c->c_fd, POLLRDHUP);
+			break;
+		}
 		c->c_handler->on_io(c, revents);
 		break;
 	case CONN_BUSY:

@@ -736,6 +736,10 @@ relay_start(struct conn *c, struct peer_conn *pc, bool save, int64_t ttl_ms,
 	}
 	if (r->r_spool == NULL)
 		relay_end_claim(r);	/* no copy: the waiters go on */
-	/* For HEAD, on_done follows at once (no body) and ends it. */
-	relay_pump(r);
+	/* The head waits for the first block of the body (on_body, or
+	 * on_done for HEAD and an empty body, which peer_read_head calls
+	 * right after this), so that a small answer goes out in one send:
+	 * one segment, one wake-up of the client. */
+	if (r->r_pc == NULL)
+		relay_pump(r);
 }

@@ -3,8 +3,9 @@
  * (loop thread; file metadata and data come from pool jobs, file.c).
  *
  * The phases of a file request: request_file_start() answers from the
- * open-file cache, or tries the open from the loop (the kernel's caches
- * may know the name is missing), or hands the open to the pool
+ * open-file cache (a file, or a name known to be missing), or tries the
+ * open from the loop (the kernel's caches may know the name is missing;
+ * the open-file cache remembers it then), or hands the open to the pool
  * (request_file_job); request_file_job_done() turns the result into an
  * answer (request_file_result): a hit is sent (request_file_send), a
  * missing name is a 404, or a miss asked of the peers (miss.c).
@@ -191,8 +192,11 @@ request_file_send(struct conn *c, const char *body)
 	conn_send(c);
 }
 
-/* A hit in the worker's open-file cache is answered without the pool.
- * Returns false when the name is not cached (or cannot be used). */
+static void request_file_result(struct conn *c);
+
+/* A hit in the worker's open-file cache is answered without the pool, and
+ * a name it knows to be missing is a miss at once. Returns false when the
+ * name is not cached (or cannot be used). */
 static bool
 request_file_cached(struct conn *c)
 {
@@ -203,6 +207,10 @@ request_file_cached(struct conn *c)
 		return false;
 	c->c_file = e->fe_info;
 	c->c_file.fi_fd = -1;
+	if (e->fe_missing) {
+		request_file_result(c);		/* ENOENT: a miss */
+		return true;
+	}
 	if (c->c_req.method == HTTP_METHOD_GET && e->fe_body == NULL &&
 	    e->fe_info.fi_size > 0) {
 		/* A descriptor of its own: the response closes it. */
@@ -311,6 +319,8 @@ request_file_start(struct conn *c)
 		return;
 	c->c_open_fd = file_open_cached(c->c_srv->s_root_fd, c->c_name);
 	if (c->c_open_fd == -1 && errno == ENOENT) {
+		filecache_put_missing(c->c_srv->s_filecache, c->c_name,
+		    c->c_name_len);
 		memset(&c->c_file, 0, sizeof(c->c_file));
 		c->c_file.fi_fd = -1;
 		c->c_file.fi_errno = ENOENT;

@@ -13,6 +13,13 @@
  * is the time between a change and the loop reading its event, during
  * which the previous version may still be served whole (never a mix: the
  * body is a copy, or sendfile of the same open file with the old length).
+ *
+ * A name found missing is remembered too (a miss asked of the peers over
+ * and over costs no open), but with no window: before a "missing" entry is
+ * believed, the events already queued are read (one read(2), cheaper than
+ * the open it saves), so a file that appeared before the request (an
+ * upload another worker just answered) is never taken for missing. Once
+ * the watch of ROOT is gone (ROOT removed or moved), nothing is cached.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +45,7 @@ struct filecache {
 	int fc_ifd;
 	size_t fc_nfds;
 	size_t fc_body_bytes;
+	bool fc_blind;			/* the watch of ROOT is gone */
 	uint64_t fc_clock;		/* use stamps */
 	struct filecache_entry fc_slots[FILECACHE_SETS][FILECACHE_WAYS];
 };
@@ -74,6 +82,7 @@ filecache_drop(struct filecache *fc, struct filecache_entry *e)
 	free(e->fe_body);
 	e->fe_body = NULL;
 	e->fe_fd = -1;
+	e->fe_missing = false;
 	e->fe_name_len = 0;
 }
 
@@ -87,22 +96,23 @@ filecache_drop_all(struct filecache *fc)
 			filecache_drop(fc, &fc->fc_slots[i][j]);
 }
 
+/* Reads the queued events and drops the entries they name. */
 static void
-filecache_on_event(struct loop *loop, int fd, short revents, void *arg)
+filecache_read_events(struct filecache *fc)
 {
-	struct filecache *fc = arg;
 	char buf[16384] __attribute__((aligned(__alignof__(
 	    struct inotify_event))));
 	ssize_t n;
 
-	(void)loop;
-	(void)revents;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while ((n = read(fc->fc_ifd, buf, sizeof(buf))) > 0) {
 		char *p = buf;
 
 		while (p < buf + n) {
 			const struct inotify_event *ev = (const void *)p;
 
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF |
+			    IN_MOVE_SELF))
+				fc->fc_blind = true;
 			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
 			    IN_DELETE_SELF | IN_MOVE_SELF)) {
 				filecache_drop_all(fc);
@@ -116,6 +126,15 @@ filecache_on_event(struct loop *loop, int fd, short revents, void *arg)
 			p += sizeof(*ev) + ev->len;
 		}
 	}
+}
+
+static void
+filecache_on_event(struct loop *loop, int fd, short revents, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)revents;
+	filecache_read_events(arg);
 }
 
 struct filecache *
@@ -164,8 +183,16 @@ filecache_get(struct filecache *fc, const char *name, size_t len,
 {
 	struct filecache_entry *e;
 
-	if (fc == NULL || (e = filecache_find(fc, name, len)) == NULL)
+	if (fc == NULL || fc->fc_blind ||
+	    (e = filecache_find(fc, name, len)) == NULL)
 		return NULL;
+	if (e->fe_missing) {
+		/* Believed only with every event so far applied. */
+		filecache_read_events(fc);
+		if (fc->fc_blind || (e = filecache_find(fc, name, len)) ==
+		    NULL)
+			return NULL;
+	}
 	if (e->fe_expiry_ms != 0 && now_ms >= e->fe_expiry_ms) {
 		filecache_drop(fc, e);	/* a saved copy whose time is up */
 		return NULL;
@@ -174,21 +201,14 @@ filecache_get(struct filecache *fc, const char *name, size_t len,
 	return e;
 }
 
-void
-filecache_put(struct filecache *fc, const char *name, size_t len, int fd,
-    const struct file_info *fi, const char *body, size_t body_len,
-    int64_t expiry_ms)
+/* The entry to (re)use for name, emptied: its own, else a free one, else
+ * the one of its set used longest ago. */
+static struct filecache_entry *
+filecache_slot(struct filecache *fc, const char *name, size_t len)
 {
-	struct filecache_entry *set, *e;
-	bool small;
+	struct filecache_entry *set = filecache_set(fc, name, len), *e;
 	size_t i;
 
-	if (fc == NULL || len == 0 || len > NAME_MAX_LEN)
-		return;
-	small = body != NULL && body_len == fi->fi_size &&
-	    body_len <= FILECACHE_BODY_MAX;
-	/* The same name, else a free entry, else the one used longer ago. */
-	set = filecache_set(fc, name, len);
 	e = filecache_find(fc, name, len);
 	for (i = 0; e == NULL && i < FILECACHE_WAYS; i++)
 		if (set[i].fe_name_len == 0)
@@ -200,6 +220,33 @@ filecache_put(struct filecache *fc, const char *name, size_t len, int fd,
 				e = &set[i];
 	}
 	filecache_drop(fc, e);
+	return e;
+}
+
+/* Names the entry e, which holds what it should. */
+static void
+filecache_name(struct filecache *fc, struct filecache_entry *e,
+    const char *name, size_t len)
+{
+	memcpy(e->fe_name, name, len);
+	e->fe_name[len] = '\0';
+	e->fe_name_len = len;
+	e->fe_used = ++fc->fc_clock;
+}
+
+void
+filecache_put(struct filecache *fc, const char *name, size_t len, int fd,
+    const struct file_info *fi, const char *body, size_t body_len,
+    int64_t expiry_ms)
+{
+	struct filecache_entry *e;
+	bool small;
+
+	if (fc == NULL || fc->fc_blind || len == 0 || len > NAME_MAX_LEN)
+		return;
+	small = body != NULL && body_len == fi->fi_size &&
+	    body_len <= FILECACHE_BODY_MAX;
+	e = filecache_slot(fc, name, len);
 	if (small ? fc->fc_body_bytes + body_len > FILECACHE_BODY_BYTES :
 	    fc->fc_nfds >= FILECACHE_FDS)
 		return;		/* over the budget: not cached */
@@ -213,11 +260,24 @@ filecache_put(struct filecache *fc, const char *name, size_t len, int fd,
 			return;		/* out of descriptors: no caching */
 		fc->fc_nfds++;
 	}
-	memcpy(e->fe_name, name, len);
-	e->fe_name[len] = '\0';
-	e->fe_name_len = len;
 	e->fe_info = *fi;
 	e->fe_info.fi_fd = -1;
 	e->fe_expiry_ms = expiry_ms;
-	e->fe_used = ++fc->fc_clock;
+	filecache_name(fc, e, name, len);
+}
+
+void
+filecache_put_missing(struct filecache *fc, const char *name, size_t len)
+{
+	struct filecache_entry *e;
+
+	if (fc == NULL || fc->fc_blind || len == 0 || len > NAME_MAX_LEN)
+		return;
+	e = filecache_slot(fc, name, len);
+	memset(&e->fe_info, 0, sizeof(e->fe_info));
+	e->fe_info.fi_fd = -1;
+	e->fe_info.fi_errno = ENOENT;
+	e->fe_expiry_ms = 0;
+	e->fe_missing = true;
+	filecache_name(fc, e, name, len);
 }

@@ -20,6 +20,8 @@
 #   BENCH_CPU_CLIENT=1   CPU of wrk
 #   BENCH_CPU_PEER=1     CPU of the peer nodes in relay-4k and fanout
 #   BENCH_NOPIN=1        do not pin anything
+#   BENCH_PIN=both       the whole run twice: pinned, then unpinned (two
+#                        tables, two result files)
 #   BENCH_IO_THREADS=4   io_threads of the shoald under test
 #   SHOALD=build/shoald  the binary to measure
 #   BENCH_BLACKHOLE=accept,listen    black-hole kinds of fanout-blackhole
@@ -92,4 +94,11 @@ if [ ! -x "$SHOALD" ]; then
 	exit 1
 fi
 
+if [ "${BENCH_PIN:-}" = both ]; then
+	BENCH_NOPIN=0 python3 t/bench/bench.py --shoald "$SHOALD" "$@" || exit
+	echo
+	echo "t/bench: the same again, unpinned"
+	echo
+	BENCH_NOPIN=1 exec python3 t/bench/bench.py --shoald "$SHOALD" "$@"
+fi
 exec python3 t/bench/bench.py --shoald "$SHOALD" "$@"

@@ -44,6 +44,7 @@
 enum own_mode {
 	OWN_TIMER,		/* conn_set_timer, answer on the timeout */
 	OWN_HANGUP,		/* conn_wait_hangup, abort on the hang-up */
+	OWN_HANGUP_TIMER,	/* the same, and answer on the timeout */
 	OWN_NOTHING,		/* conn_wait_nothing: only on_close */
 	OWN_RELEASE,		/* on the timer, conn_release + the router */
 };
@@ -274,6 +275,10 @@ test_route(struct conn *c)
 			break;
 		case OWN_HANGUP:
 			conn_wait_hangup(c);
+			break;
+		case OWN_HANGUP_TIMER:
+			conn_wait_hangup(c);
+			conn_set_timer(c, 50);
 			break;
 		case OWN_NOTHING:
 			conn_wait_nothing(c);
@@ -1045,6 +1050,52 @@ START_TEST(owner_hears_the_hang_up)
 }
 END_TEST
 
+/* The next request's bytes come while the owner waits for a hang-up: the
+ * owner does not hear of them (nor does the loop spin on them), a
+ * hang-up still reaches it; with the owner's answer out, they are the
+ * next request, answered in order. */
+START_TEST(owner_waiting_for_a_hang_up_ignores_the_next_request)
+{
+	struct sfx_client *cl = sfx_connect();
+	struct sfx_resp r = { 0 };
+	int64_t end;
+	int turns = 0;
+
+	ow.mode = OWN_HANGUP;
+	sfx_sends(cl, "GET /own HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert(sfx_stays_open(cl, 30));
+	sfx_sends(cl, HEALTH);
+	/* Level-triggered input that nobody reads would end every turn at
+	 * once: 100 ms of turns of 10 ms are about 10 when it does not. */
+	end = loop_clock_ms() + 100;
+	while (loop_clock_ms() < end) {
+		sfx_turn(10);
+		turns++;
+	}
+	ck_assert_int_eq(ow.ios, 0);
+	ck_assert_int_lt(turns, 30);
+	sfx_hang_up(cl);
+	SFX_RUN_UNTIL(ow.ios > 0, 1000);
+	ck_assert(ow.revents & (POLLRDHUP | POLLHUP));
+	ck_assert_uint_eq(sfx.srv.s_nconns, 0);
+
+	cl = sfx_connect();
+	ow_reset();
+	ow.mode = OWN_HANGUP_TIMER;
+	sfx_sends(cl, "GET /own HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert(sfx_stays_open(cl, 10));
+	sfx_sends(cl, HEALTH);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
+	SFX_ASSERT_BYTES(&r.body, "timed out as asked\n", 19);
+	ck_assert_int_eq(sfx_expect(cl, false, &r), 200);
+	ck_assert_int_eq(ow.ios, 0);
+	ck_assert_int_eq(ow.timeouts, 1);
+	/* Keep-alive goes on, with input watched again. */
+	ck_assert_int_eq(sfx_ask(cl, HEALTH, &r), 200);
+	sfx_resp_free(&r);
+}
+END_TEST
+
 /* The worker exits with a connection owned: the owner hears on_close,
  * once, and nothing else. */
 START_TEST(owner_on_close_when_freed)
@@ -1317,7 +1368,9 @@ main(void)
 	sfx_tcase("owners", setup, teardown, CHECK_MAIN_TESTS(
 	    sendv_batches_vectors, sendv_backpressure,
 	    owner_abort_cuts_the_answer, sendv_send_timeout, owner_timer,
-	    owner_hears_the_hang_up, owner_on_close_when_freed,
+	    owner_hears_the_hang_up,
+	    owner_waiting_for_a_hang_up_ignores_the_next_request,
+	    owner_on_close_when_freed,
 	    owner_releases));
 	sfx_tcase("life", setup, teardown, CHECK_MAIN_TESTS(file_send_timeout,
 	    drain, full_worker_refuses_503,

@@ -3,6 +3,7 @@
  * and inotify dropping entries whose names change.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,66 @@ START_TEST(unlink_drops_entry)
 }
 END_TEST
 
+/* A name known to be missing is believed only with the queued events
+ * read: a file created, linked or renamed into ROOT since is never taken
+ * for missing, even before the loop has read the event. */
+START_TEST(missing_name_until_it_appears)
+{
+	const struct filecache_entry *e;
+	char path[256], other[256];
+	int fd;
+
+	filecache_put_missing(fc, "m", 1);
+	e = filecache_get(fc, "m", 1, 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->fe_missing);
+	ck_assert_int_eq(e->fe_info.fi_errno, ENOENT);
+	ck_assert_int_eq(e->fe_fd, -1);
+	snprintf(path, sizeof(path), "%s/m", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_ptr_null(filecache_get(fc, "m", 1, 0));	/* no drain */
+
+	/* Linked and renamed into place, as copies and uploads arrive. */
+	snprintf(other, sizeof(other), "%s/.tmp", dir);
+	fd = open(other, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	drain_events();
+	filecache_put_missing(fc, "l", 1);
+	filecache_put_missing(fc, "r", 1);
+	ck_assert_ptr_nonnull(filecache_get(fc, "l", 1, 0));
+	ck_assert_ptr_nonnull(filecache_get(fc, "r", 1, 0));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	ck_assert_int_eq(link(other, path), 0);
+	ck_assert_ptr_null(filecache_get(fc, "l", 1, 0));
+	ck_assert_ptr_nonnull(filecache_get(fc, "r", 1, 0));
+	snprintf(path, sizeof(path), "%s/r", dir);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_assert_ptr_null(filecache_get(fc, "r", 1, 0));
+}
+END_TEST
+
+/* ROOT moved away: its watch is gone, so nothing is cached any more,
+ * neither files nor missing names. */
+START_TEST(nothing_cached_once_root_moves)
+{
+	char moved[128];
+
+	put("f", "file", 0);
+	filecache_put_missing(fc, "m", 1);
+	snprintf(moved, sizeof(moved), "%s.moved", dir);
+	ck_assert_int_eq(rename(dir, moved), 0);
+	drain_events();
+	ck_assert_int_eq(rename(moved, dir), 0);
+	ck_assert_ptr_null(filecache_get(fc, "f", 1, 0));
+	ck_assert_ptr_null(filecache_get(fc, "m", 1, 0));
+	filecache_put_missing(fc, "m", 1);
+	ck_assert_ptr_null(filecache_get(fc, "m", 1, 0));
+}
+END_TEST
+
 START_TEST(large_file_keeps_no_body)
 {
 	char path[256], big[FILECACHE_BODY_MAX + 1];
@@ -234,7 +295,8 @@ main(void)
 	    CHECK_MAIN_TESTS(hit_with_body, copy_expires, change_drops_entry,
 	    unlink_drops_entry, large_file_keeps_no_body,
 	    small_file_holds_no_descriptor, thousand_names_mostly_kept,
-	    descriptors_bounded));
+	    descriptors_bounded, missing_name_until_it_appears,
+	    nothing_cached_once_root_moves));
 
 	tmp_dir_add(tc);
 	return check_main_run();
