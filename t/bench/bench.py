@@ -1616,8 +1616,17 @@ class Bench:
         n = env_int("BENCH_CATALOGUE_MEMBERS", 64)
         empty = self.make_root("root-cat-empty", {})
         t0 = time.monotonic()
-        # Member 0 holds the file; the front is the last member.
-        roots = {0: root, n - 1: self.make_root("root-cat-front", {})}
+        # Member 0 holds the file; the front is the last member. The
+        # file's name is one the ranking does not give the front (it
+        # would pull a replica, and its misses would be hits).
+        members = ["cat%02d" % i for i in range(n)]
+        name = next("4k-%d.bin" % k for k in range(1000)
+                    if members[-1] not in machine.ranking(
+                        "4k-%d.bin" % k, members)[:2])
+        path = "/" + name
+        front_root = self.make_root("root-cat-front", {})
+        roots = {0: self.make_root("root-cat-holder", {name: self.small}),
+                 n - 1: front_root}
         nodes = self.start_cluster("cat", n, lambda i: roots.get(i, empty),
                                    save=False, front=n - 1)
         holder, front = nodes[0], nodes[-1]
@@ -1626,15 +1635,18 @@ class Bench:
                                 self.cpu_srv(), peers=[holder.port],
                                 save=False)
         deadline = time.monotonic() + 60
-        while not self.catalogued(front, "4k.bin"):
+        while not self.catalogued(front, name):
             if time.monotonic() > deadline:
                 raise BenchError("catalogue-scale: the front's catalogue "
-                                 "never listed 4k.bin")
+                                 "never listed %s" % name)
             time.sleep(0.2)
         self.say("catalogue-scale: %d members and the reference ready in "
                  "%.1f s" % (n, time.monotonic() - t0))
         for x in (ref, front):
-            verify(x, "/4k.bin", self.small)
+            verify(x, path, self.small)
+        if [f for f in os.listdir(front_root) if not f.startswith(".")]:
+            raise BenchError("catalogue-scale: the front holds %s: its "
+                             "misses would be hits" % name)
         others = [p for x in nodes[1:-1] for p in x.pids()]
         sides = [("static-1", ref, ref.pids(), holder.pids()),
                  ("members-%d" % n, front, front.pids(),
@@ -1644,7 +1656,7 @@ class Bench:
             "connection (wrk -c1): a front in a cluster of %d members (the "
             "holder and %d empty nodes, gossiping) against a front with "
             "the holder as its only static peer; save: false" % (n, n - 2),
-            sides, {1: 0}, "/4k.bin", 1,
+            sides, {1: 0}, path, 1,
             LATENCY_COLUMNS + [
                 ("peer_cpu_us_req", "peers cpu us/req", 1, "%.1f")],
             SMALL)

@@ -1,7 +1,11 @@
 """What the black-box tests (shoal.py) and the bench (t/bench/bench.py)
-both ask of the machine: loopback ports for the servers they start, and
-the names of processes. Standard library only."""
+both ask of the machine: loopback ports for the servers they start, the
+names of processes, and the two hashes of shoald's own (its content
+digest, its rendezvous ranking) computed with the libxxhash shoald links
+with (Debian's python has no xxhash module). Standard library only."""
 
+import ctypes
+import ctypes.util
 import random
 import socket
 
@@ -41,3 +45,45 @@ def comm(pid):
             return f.read().rstrip("\n")
     except OSError:
         return None
+
+
+class _XXH128(ctypes.Structure):
+    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+
+
+_xxh = None
+
+
+def _lib():
+    global _xxh
+    if _xxh is None:
+        _xxh = ctypes.CDLL(ctypes.util.find_library("xxhash") or
+                           "libxxhash.so.0")
+        _xxh.XXH3_64bits.restype = ctypes.c_uint64
+        _xxh.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        _xxh.XXH3_64bits_withSeed.restype = ctypes.c_uint64
+        _xxh.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p,
+                                              ctypes.c_size_t,
+                                              ctypes.c_uint64]
+        _xxh.XXH3_128bits.restype = _XXH128
+        _xxh.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    return _xxh
+
+
+def content_digest(data):
+    """shoald's content digest of `data` (core/digest.h): its XXH3-128 in
+    32 lowercase hex digits, high half first."""
+    h = _lib().XXH3_128bits(bytes(data), len(data))
+    return "%016x%016x" % (h.high64, h.low64)
+
+
+def ranking(name, nodes):
+    """nodes (names) heaviest first for `name`, as cluster/place.c ranks
+    them: XXH3-64 of the name seeded with XXH3-64 of the node's name, ties
+    by the node's name."""
+    lib, n = _lib(), name.encode()
+
+    def weight(node):
+        b = node.encode()
+        return lib.XXH3_64bits_withSeed(n, len(n), lib.XXH3_64bits(b, len(b)))
+    return sorted(nodes, key=lambda node: (-weight(node), node.encode()))

@@ -6,8 +6,6 @@ sockets. Every node's stderr is kept; when the binary is sanitized, a
 sanitizer report in any log fails the test that started the node.
 """
 
-import ctypes
-import ctypes.util
 import os
 import re
 import shutil
@@ -18,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from machine import comm, free_port
+from machine import comm, content_digest, free_port
 
 SHOALD = os.path.abspath(os.environ.get("SHOALD", "build/shoald"))
 SANITIZED = os.environ.get("SHOAL_SANITIZED") == "1"
@@ -436,26 +434,9 @@ def wait_for(pred, timeout=10, what="condition"):
     raise AssertionError("timed out waiting for %s" % what)
 
 
-class _XXH128(ctypes.Structure):
-    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
-
-
-_xxh3_128 = None
-
-
 def content_etag(data):
-    """The ETag shoald gives content `data`: its XXH3-128 (through the
-    libxxhash shoald links with; Debian's python has no xxhash module) in
-    32 lowercase hex digits, high half first, quoted."""
-    global _xxh3_128
-    if _xxh3_128 is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("xxhash") or
-                          "libxxhash.so.0")
-        _xxh3_128 = lib.XXH3_128bits
-        _xxh3_128.restype = _XXH128
-        _xxh3_128.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    h = _xxh3_128(bytes(data), len(data))
-    return '"%016x%016x"' % (h.high64, h.low64)
+    """The ETag shoald gives content `data`: its content digest, quoted."""
+    return '"%s"' % content_digest(data)
 
 
 def has_xattrs(path):

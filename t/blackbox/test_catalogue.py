@@ -7,51 +7,20 @@ and after the origin is SIGKILLed the count comes back to two among the
 live ones; the internal route /_/replica refuses what is not a signed GET
 of a well-formed version.
 
-The ranking and the content digests are computed here with libxxhash
-through ctypes (XXH3-64 seeded with the node's hash, XXH3-128), apart from
-the daemon's code, as cluster/place.h and core/digest.h describe them."""
+The ranking and the content digests are computed with libxxhash through
+ctypes (machine.py: XXH3-64 seeded with the node's hash, XXH3-128), apart
+from the daemon's code, as cluster/place.h and core/digest.h describe
+them."""
 
-import ctypes
 import hashlib
 import json
 import os
 import signal
 import time
 
+from machine import content_digest as digest, ranking
 from shoal import NodeTest, wait_for
 from test_cluster import CLUSTER, KEY, cluster_settings, metric, sign
-
-_xxh = ctypes.CDLL("libxxhash.so.0")
-_xxh.XXH3_64bits.restype = ctypes.c_uint64
-_xxh.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_xxh.XXH3_64bits_withSeed.restype = ctypes.c_uint64
-_xxh.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
-                                      ctypes.c_uint64]
-
-
-class _XXH128(ctypes.Structure):
-    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
-
-
-_xxh.XXH3_128bits.restype = _XXH128
-_xxh.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-
-
-def digest(data):
-    """The content digest's 32 hex digits."""
-    h = _xxh.XXH3_128bits(data, len(data))
-    return "%016x%016x" % (h.high64, h.low64)
-
-
-def ranking(name, nodes):
-    """nodes (names) heaviest first for `name` (cluster/place.h)."""
-    n = name.encode()
-
-    def weight(node):
-        seed = _xxh.XXH3_64bits(node.encode(), len(node.encode()))
-        return _xxh.XXH3_64bits_withSeed(n, len(n), seed)
-    return sorted(nodes, key=lambda node: (-weight(node), node.encode()))
-
 
 def catalogue_stat(node, what):
     v = metric(node, "shoal_catalogue_%s" % what)

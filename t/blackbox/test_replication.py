@@ -11,8 +11,8 @@ import json
 import signal
 import threading
 
+from machine import ranking
 from shoal import NodeTest, wait_for
-from test_catalogue import ranking
 from test_cluster import cluster_settings, metric, states
 
 
