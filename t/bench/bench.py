@@ -1614,7 +1614,6 @@ class Bench:
         BENCH_CATALOGUE_MEMBERS (64) members against a miss through one
         static peer, the holder, which is the same process in both."""
         n = env_int("BENCH_CATALOGUE_MEMBERS", 64)
-        empty = self.make_root("root-cat-empty", {})
         t0 = time.monotonic()
         # Member 0 holds the file; the front is the last member. The
         # file's name is one the ranking does not give the front (it
@@ -1627,7 +1626,12 @@ class Bench:
         front_root = self.make_root("root-cat-front", {})
         roots = {0: self.make_root("root-cat-holder", {name: self.small}),
                  n - 1: front_root}
-        nodes = self.start_cluster("cat", n, lambda i: roots.get(i, empty),
+        # Each member a ROOT of its own: the nodes the ranking chooses
+        # pull a replica into it (a shared one would have every member
+        # hold what one pulled, and remove it as too many).
+        for i in range(1, n - 1):
+            roots[i] = self.make_root("root-cat-%02d" % i, {})
+        nodes = self.start_cluster("cat", n, lambda i: roots[i],
                                    save=False, front=n - 1)
         holder, front = nodes[0], nodes[-1]
         ref = self.start_shoald("cat-ref", self.make_root("root-cat-ref",
