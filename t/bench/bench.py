@@ -1612,7 +1612,8 @@ class Bench:
     def case_catalogue_scale(self, root):
         """A miss of a catalogued name through a cluster of
         BENCH_CATALOGUE_MEMBERS (64) members against a miss through one
-        static peer, the holder, which is the same process in both."""
+        static peer, the holder the front asks, which is the same process
+        in both."""
         n = env_int("BENCH_CATALOGUE_MEMBERS", 64)
         t0 = time.monotonic()
         # Member 0 holds the file; the front is the last member. The
@@ -1633,13 +1634,17 @@ class Bench:
             roots[i] = self.make_root("root-cat-%02d" % i, {})
         nodes = self.start_cluster("cat", n, lambda i: roots[i],
                                    save=False, front=n - 1)
-        holder, front = nodes[0], nodes[-1]
+        # The nodes the ranking chooses pull replicas: the front asks the
+        # heaviest holder, and the reference asks that same process.
+        held = {members[0]} | set(machine.ranking(name, members)[:2])
+        asked = machine.ranking(name, sorted(held))[0]
+        holder, front = nodes[members.index(asked)], nodes[-1]
         ref = self.start_shoald("cat-ref", self.make_root("root-cat-ref",
                                                           {}),
                                 self.cpu_srv(), peers=[holder.port],
                                 save=False)
         deadline = time.monotonic() + 60
-        while not self.catalogued(front, name):
+        while not self.catalogued(front, name, holders=len(held)):
             if time.monotonic() > deadline:
                 raise BenchError("catalogue-scale: the front's catalogue "
                                  "never listed %s" % name)
@@ -1651,7 +1656,8 @@ class Bench:
         if [f for f in os.listdir(front_root) if not f.startswith(".")]:
             raise BenchError("catalogue-scale: the front holds %s: its "
                              "misses would be hits" % name)
-        others = [p for x in nodes[1:-1] for p in x.pids()]
+        others = [p for x in nodes[:-1] if x is not holder
+                  for p in x.pids()]
         sides = [("static-1", ref, ref.pids(), holder.pids()),
                  ("members-%d" % n, front, front.pids(),
                   holder.pids() + others)]
