@@ -3,7 +3,10 @@
  * a PUT or POST whose Content-Length is at least stripe.min_size.
  *
  * Before a byte of the body is read: the name must be unknown to the
- * catalogue (409); stripe.parts distinct store nodes are chosen among the
+ * catalogue (409), then reserved with every alive member as a plain
+ * upload reserves it (serve/upload.h, upload_reserve; 409 with the same
+ * reasons when one refuses; the reservation ends with the answer, stored
+ * or not); stripe.parts distinct store nodes are chosen among the
  * alive members with store true that this worker can reach, this node
  * included (stripe/self_peer.h) (most free
  * bytes first: capacity less gossiped use less what uploads of this node
@@ -44,8 +47,9 @@ struct cluster;
 struct server;
 struct stripe_shared;
 
-/* Installs s->s_stripe_upload (before serving) and makes the stripe
- * directories of the state directory. Returns 0, or -1 (logged). */
+/* Installs s->s_stripe_upload (before serving, once s->s_cluster is
+ * set) and makes the stripe directories of the state directory. Returns
+ * 0, or -1 (logged). */
 int stripe_put_attach(struct server *s, struct cluster *cl,
     struct stripe_shared *ss);
 

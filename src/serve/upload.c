@@ -321,6 +321,20 @@ upload_static_peers(struct server *s, struct peer **out, size_t max)
 	return n;
 }
 
+struct server_reservation *
+upload_reserve(struct server *s, const char *name, size_t len,
+    uint64_t *stamp, server_reserved_fn *done, void *arg)
+{
+	const struct server_cluster *sc = s->s_cluster;
+	bool known = false;
+
+	(void)sc->sc_holders(s, name, len, NULL, NULL, 0, &known);
+	if (known)
+		return NULL;
+	*stamp = sc->sc_stamp(s);
+	return sc->sc_reserve(s, name, len, *stamp, done, arg);
+}
+
 /*
  * Is the name free in the cluster? Without a cluster: every peer at once.
  * In one: the catalogue first (409 without asking anyone when it knows
@@ -340,20 +354,16 @@ upload_ask(struct upload *u)
 	};
 	struct peer **only = NULL;
 	size_t n = peer_set_count(s->s_peers);
-	bool known = false;
 
 	u->u_asking = 1;	/* until both questions are out */
 	if (sc != NULL) {
-		(void)sc->sc_holders(s, u->u_name, u->u_name_len, NULL, NULL, 0,
-		    &known);
-		if (known) {
-			upload_fail(u, 409, "the name exists in the cluster");
+		u->u_reservation = upload_reserve(s, u->u_name, u->u_name_len,
+		    &u->u_stamp, upload_reserved, u);
+		if (u->u_reservation == NULL) {
+			upload_fail(u, 409, UPLOAD_KNOWN);
 			return;
 		}
-		u->u_stamp = sc->sc_stamp(s);
 		u->u_asking++;
-		u->u_reservation = sc->sc_reserve(s, u->u_name, u->u_name_len,
-		    u->u_stamp, upload_reserved, u);
 		only = xcalloc(n + 1, sizeof(*only));
 		ask.fa_only = only;
 		ask.fa_nonly = n = upload_static_peers(s, only, n);

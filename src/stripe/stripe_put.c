@@ -4,14 +4,17 @@
  * of the worker's I/O pool, which read only the upload's fields set
  * before the job was submitted.
  *
- * Stages: JOURNAL (the entry being written), BODY (the client's bytes to
- * the stores), MANIFEST (written here), COMMIT (sent to every store),
- * UNJOURNAL (the entry removed), then the answer. A failure at any
- * stage jumps to CLEANUP: DELETE on every store, then the journal entry
- * removed when all confirmed. An upload is freed only from the loop
- * (a job's completion, a peer answer), never from inside a call of its
- * own: peer_conn_send() may report a failure synchronously, so every
- * path checks sp_failed after it.
+ * Stages: RESERVE (the name with every alive member, as a plain upload
+ * does: upload_reserve), JOURNAL (the entry being written), BODY (the
+ * client's bytes to the stores), MANIFEST (written here), COMMIT (sent to
+ * every store), UNJOURNAL (the entry removed), then the answer. A
+ * failure at any stage after RESERVE jumps to CLEANUP: DELETE on every
+ * store, then the journal entry removed when all confirmed. The name's
+ * reservation ends with the answer, stored or not. An upload is freed
+ * only from the loop (a job's completion, a peer answer, the members'
+ * verdict), never from inside a call of its own: peer_conn_send() may
+ * report a failure synchronously, so every path checks sp_failed after
+ * it.
  *
  * State: the cluster, the shared table, the stripe directories and the
  * list of uploads, set once per worker before serving; the list is the
@@ -42,6 +45,7 @@
 #include "peer/peer_set.h"
 #include "serve/conn.h"
 #include "serve/server.h"
+#include "serve/upload.h"
 #include "store/metrics.h"
 #include "store/name.h"
 #include "stripe/layout.h"
@@ -70,7 +74,7 @@ static int sp_names_fd = -1;
 static struct list sp_all = LIST_HEAD_INIT(sp_all);
 
 enum stripe_stage {
-	STAGE_JOURNAL, STAGE_BODY, STAGE_MANIFEST, STAGE_COMMIT,
+	STAGE_RESERVE, STAGE_JOURNAL, STAGE_BODY, STAGE_MANIFEST, STAGE_COMMIT,
 	STAGE_UNJOURNAL, STAGE_CLEANUP
 };
 
@@ -120,6 +124,7 @@ struct stripe_put {
 	size_t sp_text_len;
 	bool sp_manifest_written;
 	uint64_t sp_stamp;		/* the node's clock at the start */
+	struct server_reservation *sp_reservation; /* the name's, or NULL */
 	struct iopool_job sp_job;
 	int sp_job_err;
 	int64_t sp_start_ms;
@@ -164,11 +169,24 @@ stripe_put_release(struct stripe_put *sp)
 	stripe_unlock(sp_shared);
 }
 
+/* The upload is over, `stored` or not: the name's reservation with the
+ * members ends (once). */
+static void
+stripe_put_unreserve(struct stripe_put *sp, bool stored)
+{
+	if (sp->sp_reservation == NULL)
+		return;
+	sp->sp_srv->s_cluster->sc_reserve_end(sp->sp_srv, sp->sp_reservation,
+	    stored);
+	sp->sp_reservation = NULL;
+}
+
 static void
 stripe_put_free(struct stripe_put *sp)
 {
 	unsigned i;
 
+	stripe_put_unreserve(sp, false);
 	list_remove(&sp->sp_link);
 	for (i = 0; i < sp->sp_nlegs; i++) {
 		struct put_leg *l = &sp->sp_legs[i];
@@ -381,6 +399,8 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 	log_info("striped upload of %s (%s) failed: %s", sp->sp_name,
 	    sp->sp_id, reason);
 	stripe_put_release(sp);
+	if (sp->sp_stage != STAGE_RESERVE)
+		stripe_put_unreserve(sp, false);
 	if (status != 0)
 		stripe_put_answer(sp, status, reason, NULL);
 	else if (sp->sp_conn != NULL) {
@@ -391,10 +411,10 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 		c->c_status = 499;
 		conn_abort(c);
 	}
-	/* A journal being written: the cleanup waits for it (see
-	 * stripe_journal_done). */
-	if (sp->sp_stage != STAGE_JOURNAL && sp->sp_stage != STAGE_MANIFEST &&
-	    sp->sp_stage != STAGE_UNJOURNAL)
+	/* The name's round or a journal being written: the cleanup waits
+	 * for it (see stripe_put_reserved, stripe_journal_done). */
+	if (sp->sp_stage != STAGE_RESERVE && sp->sp_stage != STAGE_JOURNAL &&
+	    sp->sp_stage != STAGE_MANIFEST && sp->sp_stage != STAGE_UNJOURNAL)
 		stripe_cleanup(sp);
 }
 
@@ -413,6 +433,7 @@ stripe_put_created(struct stripe_put *sp)
 	stripe_add(&sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
 	stripe_announce(sp_cluster, &sp->sp_manifest);
+	stripe_put_unreserve(sp, true);
 	log_info("stored %s (%" PRIu64 " bytes, striped as %s over %u "
 	    "stores) in %lld ms", sp->sp_name, sp->sp_received, sp->sp_id,
 	    sp->sp_nlegs, (long long)(loop_now(sp->sp_srv->s_loop) -
@@ -1010,36 +1031,68 @@ out:
 	return rc;
 }
 
+/* Answers the client before the body and frees the upload (nothing is
+ * at the stores yet). */
+static void
+stripe_put_refuse(struct stripe_put *sp, int status, const char *reason,
+    const char *extra)
+{
+	stripe_put_unreserve(sp, false);
+	stripe_put_answer(sp, status, reason, extra);
+	stripe_put_free(sp);
+}
+
+/* The members answered for the name (server_reserved_fn): the stores,
+ * then the journal entry. */
+static void
+stripe_put_reserved(void *arg, int status, const char *why)
+{
+	struct stripe_put *sp = arg;
+	char reason[160];
+
+	if (sp->sp_failed) {		/* the client left meanwhile */
+		stripe_put_free(sp);
+		return;
+	}
+	if (status != 200) {
+		stripe_put_refuse(sp, 409, why, NULL);
+		return;
+	}
+	sp->sp_nlegs = 0;
+	if (stripe_put_place(sp, reason, sizeof(reason)) == -1) {
+		sp->sp_nlegs = sp->sp_layout.l_parts;	/* for the free */
+		stripe_add(&sp_shared->ss_puts_refused, 1);
+		log_info("striped upload of %s refused: %s", sp->sp_name,
+		    reason);
+		stripe_put_refuse(sp, 503, reason, STRIPE_RETRY_AFTER);
+		return;
+	}
+	if (stripe_journal_text(sp) == -1) {
+		stripe_put_release(sp);
+		stripe_put_refuse(sp, 500, "out of memory", NULL);
+		return;
+	}
+	sp->sp_stage = STAGE_JOURNAL;
+	sp->sp_job.work = stripe_journal_job;
+	sp->sp_job.done = stripe_journal_done;
+	iopool_submit(sp->sp_srv->s_pool, &sp->sp_job);
+}
+
 static bool
 stripe_put_take(struct conn *c)
 {
 	const struct config *cfg = c->c_srv->s_cfg;
-	const struct server_cluster *sc = c->c_srv->s_cluster;
 	struct stripe_put *sp;
-	char reason[160], extra[sizeof(reason) + 32];
-	bool known = false;
 	unsigned i;
 
 	if (cfg->stripe.min_size == 0 ||
 	    c->c_req.content_length < cfg->stripe.min_size)
 		return false;
-	if (sc != NULL) {
-		(void)sc->sc_holders(c->c_srv, c->c_name, c->c_name_len, NULL,
-		    NULL, 0, &known);
-		if (known) {
-			metrics_count_upload(409);
-			c->c_close = true;
-			conn_send_text(c, 409, "the name exists in the cluster",
-			    NULL);
-			return true;
-		}
-	}
 	sp = xcalloc(1, sizeof(*sp));
 	list_insert_tail(&sp_all, &sp->sp_link);
 	sp->sp_srv = c->c_srv;
 	sp->sp_conn = c;
 	sp->sp_start_ms = loop_now(c->c_srv->s_loop);
-	sp->sp_stamp = sc != NULL ? sc->sc_stamp(c->c_srv) : 0;
 	memcpy(sp->sp_name, c->c_name, c->c_name_len + 1);
 	sp->sp_name_len = c->c_name_len;
 	sp->sp_layout.l_size = c->c_req.content_length;
@@ -1057,40 +1110,21 @@ stripe_put_take(struct conn *c)
 	}
 	sp->sp_nlegs = sp->sp_layout.l_parts;	/* for the free */
 	if (sp->sp_hash == NULL || manifest_id_new(sp->sp_id) == -1) {
-		stripe_put_free(sp);
-		metrics_count_upload(500);
-		c->c_close = true;
-		conn_send_text(c, 500, "cannot start a striped upload", NULL);
+		stripe_put_refuse(sp, 500, "cannot start a striped upload",
+		    NULL);
 		return true;
 	}
 	(void)XXH3_128bits_reset(sp->sp_hash);
-	sp->sp_nlegs = 0;
-	if (stripe_put_place(sp, reason, sizeof(reason)) == -1) {
-		sp->sp_nlegs = sp->sp_layout.l_parts;
-		stripe_put_free(sp);
-		stripe_add(&sp_shared->ss_puts_refused, 1);
-		metrics_count_upload(503);
-		log_info("striped upload of %s refused: %s", c->c_name,
-		    reason);
-		c->c_close = true;
-		snprintf(extra, sizeof(extra), STRIPE_RETRY_AFTER);
-		conn_send_text(c, 503, reason, extra);
-		return true;
-	}
-	if (stripe_journal_text(sp) == -1) {
-		stripe_put_release(sp);
-		stripe_put_free(sp);
-		metrics_count_upload(500);
-		c->c_close = true;
-		conn_send_text(c, 500, "out of memory", NULL);
+	/* The name, cluster-wide, as a plain upload takes it. */
+	sp->sp_stage = STAGE_RESERVE;
+	sp->sp_reservation = upload_reserve(c->c_srv, sp->sp_name,
+	    sp->sp_name_len, &sp->sp_stamp, stripe_put_reserved, sp);
+	if (sp->sp_reservation == NULL) {
+		stripe_put_refuse(sp, 409, UPLOAD_KNOWN, NULL);
 		return true;
 	}
 	conn_own(c, &stripe_put_conn_handler, sp);
 	conn_wait_hangup(c);
-	sp->sp_stage = STAGE_JOURNAL;
-	sp->sp_job.work = stripe_journal_job;
-	sp->sp_job.done = stripe_journal_done;
-	iopool_submit(c->c_srv->s_pool, &sp->sp_job);
 	return true;
 }
 

@@ -12,7 +12,10 @@ daemon's code (test_cluster.sign)."""
 
 import json
 import os
+import random
+import re
 import socket
+import threading
 import time
 
 from shoal import NodeTest, content_etag, pid_alive, recv_all, wait_for, SLOW
@@ -285,6 +288,7 @@ class StripedPutTest(NodeTest):
     def cluster(self, stores=6, **front_stripe):
         stripe = {"block": "64KiB", "min_size": "1"}
         stripe.update(front_stripe)
+        self.min_size = int(stripe["min_size"])  # in bytes in these tests
         self.front = self.node("front", cluster=cluster_settings(
             store=False), stripe=stripe)
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
@@ -301,7 +305,8 @@ class StripedPutTest(NodeTest):
         if n >= 6:
             # Members alive reach the workers' peer sets a moment later.
             wait_for(lambda: self.front.curl(
-                "/warmup", method="PUT", data=b"w").status == 201,
+                "/warmup", method="PUT",
+                data=b"w" * self.min_size).status == 201,
                 what="a first striped upload")
             self.warmup = self.object_id("warmup")["id"]
 
@@ -386,6 +391,79 @@ class StripedPutTest(NodeTest):
         total = sum(sizes) + 1000 + 1
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
+
+    def warm(self, node):
+        """Waits for the node's peer set to know every store (503 until
+        then) with a first striped upload."""
+        wait_for(lambda: node.curl("/warm-" + node.name, method="PUT",
+                                   data=b"w" * self.min_size).status == 201,
+                 what="%s's peer set to know the stores" % node.name)
+
+    def test_two_striped_uploads_of_one_name_at_once_one_wins(self):
+        # As for plain uploads (test_replication): the members' reservation
+        # lets exactly one of them through, whatever order they cross in.
+        self.cluster()
+        a, b = self.front, self.stores[0]
+        self.warm(b)
+        reasons = [b"an upload of the name at another node began first",
+                   b"the name is being uploaded at another node",
+                   b"the name exists in the cluster"]
+        for round_ in range(6):
+            name = "/race-%d" % round_
+            bodies = {x.name: os.urandom(3 * BLOCK + round_ + 1)
+                      for x in (a, b)}
+            results = {}
+
+            def put(node):
+                results[node.name] = node.curl(name, method="PUT",
+                                               data=bodies[node.name])
+            threads = [threading.Thread(target=put, args=(x,))
+                       for x in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            got = sorted((r.status, n) for n, r in results.items())
+            self.assertEqual([st for st, _ in got], [201, 409],
+                             "round %d: %r" % (round_, got))
+            winner, loser = results[got[0][1]], results[got[1][1]]
+            self.assertEqual(winner.header("shoal-striped"), "6")
+            self.assertTrue(any(x in loser.body for x in reasons),
+                            loser.body)
+            for x in (a, b):
+                wait_for(lambda: x.curl(name).body == bodies[got[0][1]],
+                         what="the winner's bytes at %s" % x.name)
+
+    def test_ten_files_posted_are_read_back_at_another_node(self):
+        # Random sizes, never a multiple of the block or of the parts,
+        # most of them striped, POSTed to / at the front or a store, each
+        # read back whole at a third node.
+        min_size = 4 * BLOCK
+        self.cluster(min_size=str(min_size))
+        takers = [self.front, self.stores[1]]
+        self.warm(self.stores[1])
+        seed = int.from_bytes(os.urandom(4), "big")
+        rng = random.Random(seed)
+        for i in range(10):
+            size = 0
+            while size % BLOCK == 0 or size % 6 == 0:
+                size = (rng.randrange(1, min_size) if i < 3 else
+                        rng.randrange(min_size, 20 * BLOCK))
+            data = rng.randbytes(size)
+            why = "seed %d, file %d, %d bytes" % (seed, i, size)
+            r = takers[i % 2].curl("/", method="POST", data=data)
+            self.assertEqual(r.status, 201, (why, r.body))
+            self.assertEqual(r.header("shoal-striped"),
+                             "6" if size >= min_size else None, why)
+            where = r.header("location")
+            self.assertRegex(where, "^/[0-9a-f]{8}(-[0-9a-f]{4}){3}-"
+                             "[0-9a-f]{12}$")
+            reader = self.stores[2 + i % 4]
+            got = wait_for(lambda: (lambda g: g if g.status == 200 else
+                                    None)(reader.curl(where)),
+                           what="%s at %s (%s)" % (where, reader.name, why))
+            self.assertTrue(got.body == data, why)
+            self.assertEqual(got.header("etag"), content_etag(data), why)
 
     def test_fewer_stores_with_room_than_parts_is_503(self):
         self.cluster(stores=5)
