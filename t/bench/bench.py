@@ -70,6 +70,13 @@ Cases
              and each client's time against one client alone; exactly one
              transfer from B (its metrics); targets: first bytes within
              50 ms, times within 1.2x, for N = 5 and 50 (BENCH_WAITERS)
+  stripe     a front (store: false) and 6 stores: PUT and GET of a sparse
+             1 GiB file (BENCH_STRIPE_SIZE) through the front, striped,
+             against one node keeping it whole: MB/s, CPU per GiB, the
+             worker's RSS growth (targets: put 0.5x, get 0.7x, RSS < 32
+             MiB); then 100 uploads of 1 to 24 MiB (BENCH_STRIPE_UPLOADS)
+             and the spread of the stores' fill ratios, each offering
+             BENCH_STRIPE_CAPACITY (4 GiB) (target <= 5 points)
   relay-64m-rss
              a save: false miss of a sparse 4 GiB file relayed from a peer
              to a client that reads 20 MiB/s through a 64 KiB receive
@@ -84,6 +91,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import re
 import selectors
@@ -106,7 +114,7 @@ REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
              "relay-64m-rss", "gossip", "catalogue-scale", "spread",
-             "waiters", "growth"]
+             "waiters", "stripe", "growth"]
 # Run when BENCH_CASES is not set: every case but growth (a million files
 # made and removed: over 3 minutes, and heavy on the file system).
 DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
@@ -1563,20 +1571,21 @@ class Bench:
 
     # -- the catalogue ----------------------------------------------------
     def start_cluster(self, prefix, n, root_of, name="bench", extra=(),
-                      save=True, front=None):
+                      save=True, front=None, extra_of=None):
         """n members on loopback (workers 1, io_threads 1), member i
         naming member (i-1)/2 as its seed; root_of(i) is member i's ROOT.
         Every member shares the peers' CPU but member `front`, which gets
         the server's CPU and io_threads, as the reference it is compared
-        with does.
+        with does. extra: lines of the cluster section (and after it) of
+        every member; extra_of: {i: lines} for member i, before them.
         Returns them once all n count n alive members."""
         key = "bench-catalogue-key-" + "0123456789" * 4
 
-        def cluster(seed):
+        def cluster(i, seed):
             lines = ["cluster:", '  name: "%s"' % name, '  key: "%s"' % key]
             if seed is not None:
                 lines += ["  seeds:", '    - "127.0.0.1:%d"' % seed.port]
-            return lines + list(extra)
+            return lines + list((extra_of or {}).get(i, ())) + list(extra)
 
         nodes = []
         for i in range(n):
@@ -1584,7 +1593,7 @@ class Bench:
             nodes.append(self.start_shoald(
                 "%s%02d" % (prefix, i), root_of(i),
                 self.cpu_srv() if i == front else self.cpu_peer_(),
-                io_threads=None if i == front else 1, wait=False, save=save, extra=cluster(seed)))
+                io_threads=None if i == front else 1, wait=False, save=save, extra=cluster(i, seed)))
         for x in nodes:
             wait_port(x, "/_/health", timeout=60)
         deadline = time.monotonic() + 120
@@ -2108,6 +2117,13 @@ class Bench:
                              "not 201 after all:\n%s" % (
                                  server.name, code, sent, size,
                                  server.log_tail()))
+        if root is None:
+            # Striped: the 201 came once every part was fsynced on its
+            # store and the manifest committed; nothing is in the front's
+            # ROOT to look at or sync.
+            return self.upload_figures(size, total, 0.0, cpu, rss_before,
+                                       rss_peak, rss_growth, curl_cpu,
+                                       foreign)
         path = os.path.join(root, name)
         try:
             stored = os.stat(path).st_size
@@ -2129,6 +2145,12 @@ class Bench:
         finally:
             os.close(fd)
         fsync_s = time.monotonic() - t1
+        return self.upload_figures(size, total, fsync_s, cpu, rss_before,
+                                   rss_peak, rss_growth, curl_cpu, foreign)
+
+    @staticmethod
+    def upload_figures(size, total, fsync_s, cpu, rss_before, rss_peak,
+                       rss_growth, curl_cpu, foreign):
         return {
             "mbps": size / total / 1e6,
             "mbps_durable": size / (total + fsync_s) / 1e6,
@@ -2141,6 +2163,32 @@ class Bench:
             "client_cpu_pct": 100 * curl_cpu / total,
             "foreign": foreign,
         }
+
+    def get_once(self, server, name, size, worker):
+        """GET /name from server with curl into /dev/null: MB/s, the
+        server's CPU per GiB and its worker's RSS growth."""
+        pin = self.taskset(self.cpu_client if self.pin else None)
+        argv = pin + ["curl", "-sS", "-o", "/dev/null", "--max-time", "900",
+                      "-w", "CURL %{http_code} %{size_download} "
+                      "%{time_total}",
+                      "http://127.0.0.1:%d/%s" % (server.port, name)]
+        others = user_ticks()
+        cpu0 = cpu_seconds(server.pids())
+        sampler = RssSampler(worker)
+        sampler.start()
+        t0 = time.monotonic()
+        out = subprocess.run(argv, capture_output=True, timeout=960).stdout
+        wall = time.monotonic() - t0
+        _, _, growth = sampler.stop()
+        cpu = cpu_seconds(server.pids()) - cpu0
+        m = re.search(r"CURL (\d+) (\d+) ([\d.]+)", out.decode())
+        if not m or int(m.group(1)) != 200 or int(m.group(2)) != size:
+            raise BenchError("GET of %s at %s: %s\n%s" % (
+                name, server.name, out.decode(), server.log_tail()))
+        return {"mbps": size / float(m.group(3)) / 1e6,
+                "cpu_ms_gib": cpu * 1e3 / (size / GIB),
+                "rss_growth_mib": growth / 1024,
+                "foreign": foreign_delta(others, user_ticks(), wall)}
 
     def dd_ceiling(self, src, dst):
         """What the machine gives a plain copy of the same file into a new
@@ -2306,6 +2354,100 @@ class Bench:
         self.check_logs([s, n])
         self.stop_servers([s, n])
         os.unlink(src)
+
+    # -- striping -------------------------------------------------------
+    def case_stripe(self, root):
+        """A front (store: false) and six stores, the front on the
+        server's CPU, the stores on the peers': PUT and GET of
+        BENCH_STRIPE_SIZE (1 GiB) through the front, striped, against
+        the same through one node that keeps it whole; then
+        BENCH_STRIPE_UPLOADS (100) uploads of random sizes through the
+        front and the spread of the stores' fill ratios (each store
+        offers BENCH_STRIPE_CAPACITY, 4 GiB)."""
+        size = env_size("BENCH_STRIPE_SIZE", GIB)
+        uploads = env_int("BENCH_STRIPE_UPLOADS", 100)
+        cap = env_size("BENCH_STRIPE_CAPACITY", 4 * GIB)
+        stripe = ["stripe:", "  min_size: 1MiB"]
+        nodes = self.start_cluster(
+            "st", 7, lambda i: self.make_root("root-st-%d" % i, {}),
+            name="bench-stripe", save=False, front=0,
+            extra=["  capacity: %d" % cap] + stripe,
+            extra_of={0: ["  store: false"]})
+        front, stores = nodes[0], nodes[1:]
+        single_root = self.make_root("root-st-single", {})
+        single = self.start_shoald("st-single", single_root, self.cpu_srv(),
+                                   save=False)
+        src = os.path.join(self.tmp, "stripe-src.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(MIB))
+            f.truncate(size)
+        sides = [("striped", front, None, front.worker_pids()[0]),
+                 ("one node", single, single_root,
+                  single.worker_pids()[0])]
+
+        def run_round(r):
+            name = "st-%d.bin" % r
+            puts = [self.upload_once(x, rt, name, src, size, w)
+                    for _, x, rt, w in sides]
+            gets = [self.get_once(x, name, size, w) for _, x, _, w in sides]
+            for (_, x, rt, _), fig in zip(sides, gets):
+                if rt is not None:
+                    os.unlink(os.path.join(rt, name))
+            return [dict(put_mbps=p["mbps"], put_cpu=p["cpu_ms_gib"],
+                         put_rss=p["rss_growth_mib"], get_mbps=g["mbps"],
+                         get_cpu=g["cpu_ms_gib"], get_rss=g["rss_growth_mib"],
+                         foreign=max(p["foreign"], g["foreign"]))
+                    for p, g in zip(puts, gets)], ""
+
+        rows = self.table_rounds(
+            "stripe", "PUT then GET of a %d MiB file (sparse, a Python "
+            "sendfile client; curl for the GET) through a front striping "
+            "it over 6 stores (1 MiB blocks), against one node keeping it "
+            "whole; the front and the single node on the server's CPU, the "
+            "stores and the clients on the other" % (size >> 20),
+            [s[0] for s in sides], self.rounds, run_round, [
+                ("put_mbps", "PUT MB/s", 1, "%.0f", True),
+                ("get_mbps", "GET MB/s", 1, "%.0f", True),
+                ("put_cpu", "PUT cpu ms/GiB", 1, "%.0f", True),
+                ("get_cpu", "GET cpu ms/GiB", 1, "%.0f", True),
+                ("put_rss", "PUT RSS growth MiB", 1, "%.2f", False),
+                ("get_rss", "GET RSS growth MiB", 1, "%.2f", False)])
+        # The fill: uploads of random sizes, then each store's fill ratio.
+        rng = random.Random(20261203)
+        piece = os.path.join(self.tmp, "stripe-piece.bin")
+        for k in range(uploads):
+            n = rng.randrange(MIB, 24 * MIB)
+            with open(piece, "wb") as f:
+                f.write(os.urandom(4096))
+                f.truncate(n)
+            self.upload_once(front, None, "fill-%d.bin" % k, piece, n,
+                             sides[0][3])
+        fills = []
+        for x in stores:
+            st, _, body = http_get(x.port, "/_/metrics")
+            used = [float(line.split()[-1]) for line in
+                    body.decode().splitlines() if line.startswith(
+                        'shoal_stripe_part_bytes{state="disk"}')]
+            fills.append(100.0 * (used[0] if used else 0) / cap)
+        spread = max(fills) - min(fills)
+        self.say("stripe: fill of the 6 stores after %d uploads of 1 to 24 "
+                 "MiB: %s %% (spread %.2f percentage points; target <= 5)"
+                 % (uploads, " ".join("%.2f" % f for f in fills), spread))
+        put = statistics.median(r[0]["put_mbps"] / r[1]["put_mbps"]
+                                for r in rows)
+        get = statistics.median(r[0]["get_mbps"] / r[1]["get_mbps"]
+                                for r in rows)
+        rss = max(max(r[0]["put_rss"], r[0]["get_rss"]) for r in rows)
+        self.notes.append("stripe (%d MiB, medians): put %.2fx, get %.2fx "
+                          "one node (targets 0.5, 0.7); front worker RSS "
+                          "growth <= %.1f MiB (target < 32); fill spread "
+                          "%.2f points after %d uploads (target <= 5)" % (
+                              size >> 20, put, get, rss, spread, uploads))
+        os.unlink(src)
+        os.unlink(piece)
+        servers = nodes + [single]
+        self.check_logs(servers)
+        self.stop_servers(servers)
 
     # -- memory of a long relay to a slow client ----------------------------
     def case_relay_64m_rss(self, root):

@@ -14,8 +14,12 @@
 #   BENCH_WARMUP=1       seconds of warm-up load before the rounds
 #   BENCH_CASES=...      comma-separated subset of local-4k,local-64m,
 #                        relay-4k,fanout,fanout-blackhole,fanout-scale,
-#                        upload-1g,relay-64m-rss,gossip,waiters,growth (all but growth
-#                        by default)
+#                        upload-1g,relay-64m-rss,gossip,catalogue-scale,
+#                        spread,waiters,stripe,growth (all but growth by
+#                        default)
+#   BENCH_STRIPE_SIZE=1g       the file of stripe
+#   BENCH_STRIPE_UPLOADS=100   its uploads of random sizes
+#   BENCH_STRIPE_CAPACITY=4g   what each of its stores offers
 #   BENCH_CPU_SERVER=0   CPU of the server under test (taskset)
 #   BENCH_CPU_CLIENT=1   CPU of wrk
 #   BENCH_CPU_PEER=1     CPU of the peer nodes in relay-4k and fanout
