@@ -27,6 +27,7 @@
 #include "cluster/auth.h"
 #include "cluster/catalogue.h"
 #include "cluster/cluster.h"
+#include "cluster/gossip_round.h"
 #include "cluster/members.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -271,31 +272,13 @@ static const struct peer_handler stripe_get_part_handler = {
 	.on_fail = stripe_get_part_fail,
 };
 
-/* The address of member `node` when it is alive, or false. */
-static bool
-stripe_get_addr(const char *node, char *addr)
-{
-	struct members *mt = sg_cluster->cl_members;
-	const struct member *m;
-	bool ok = false;
-
-	if (members_lock(mt) != 0)
-		return false;
-	m = members_find_locked(mt, node);
-	if (m != NULL && m->m_state <= MEMBER_SUSPECT) {
-		memcpy(addr, m->m_facts.mf_addr, MEMBER_ADDR_MAX);
-		ok = true;
-	}
-	members_unlock(mt);
-	return ok;
-}
-
 /* Asks the part's store for its bytes [g_from, g_to). */
 static bool
 stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 {
 	struct cluster *cl = sg_cluster;
 	char addr[MEMBER_ADDR_MAX], target[64], sig[AUTH_SIGNATURE_SIZE];
+	bool alive = false;
 	char head[STRIPE_GET_HEAD_MAX], self[MEMBER_ADDR_MAX] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
 	struct peer_set *set;
@@ -307,7 +290,8 @@ stripe_get_request(struct server *s, struct stripe_get *g, struct get_leg *l)
 		    sizeof(self));
 		members_unlock(cl->cl_members);
 	}
-	if (!stripe_get_addr(g->g_m.m_parts[l->g_index].mp_node, addr) ||
+	if (gossip_member_addr(cl, g->g_m.m_parts[l->g_index].mp_node, addr,
+	    sizeof(addr), &alive) == -1 || !alive ||
 	    (p = self_peer_find(s->s_peers, s->s_loop, self, addr,
 	    &s->s_limits, s->s_cfg->peer_timeout_ms, &set)) == NULL)
 		return false;
