@@ -9,11 +9,18 @@
  *
  *   {"id":"<32 hex>","name":"<file name>","size":N,"digest":"<32 hex>",
  *    "origin":"<node>","stamp":N,"block":N,
- *    "parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},...]}
+ *    "parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},...],
+ *    "gen":N}
  *
  * origin and stamp are the node that took the upload and its clock's
  * stamp at the start (cluster/hlc.h): the version's origin in the
  * catalogue, which every holder announces alike.
+ *
+ * gen is the manifest's generation: 0 as the upload writes it (and then
+ * left out of the text), one more each time a part moves to another
+ * store (stripe/move.h). Every copy of the manifest (at the origin and
+ * beside every part) is replaced only by one of a higher generation, so
+ * a stale copy never wins.
  *
  * The id is 128 random bits from the node that took the upload, as 32
  * lowercase hex digits, never derived from the name (two uploads of one
@@ -60,6 +67,7 @@ struct manifest {
 	uint64_t m_block;
 	unsigned m_nparts;
 	struct manifest_part m_parts[CONFIG_STRIPE_PARTS_MAX];
+	uint64_t m_gen;			/* moves since the upload */
 };
 
 /* A fresh object id (128 bits of getrandom) into out[MANIFEST_ID_LEN + 1].

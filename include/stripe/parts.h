@@ -54,6 +54,8 @@ enum parts_commit_result {
 	PARTS_COMMITTED,	/* now (or already) committed here */
 	PARTS_NO_PART,		/* no pending part of this index here */
 	PARTS_MISMATCH,		/* the part's size or digest is not m's */
+	PARTS_STALE,		/* a manifest of m's generation or later is
+				   here */
 	PARTS_ERROR,		/* errno */
 };
 
@@ -62,9 +64,25 @@ enum parts_commit_result {
  * digest m gives it; it moves to objects/, then m is written beside it
  * (fsynced, linked, the directories fsynced). A part already committed
  * with the same manifest is PARTS_COMMITTED again (a retried commit).
+ * A part already committed under a manifest of a lower generation (a
+ * part of the object moved elsewhere: stripe/move.h) is that too, once
+ * parts_switch_manifest() put m in its place.
  */
 enum parts_commit_result parts_commit(const struct parts_dirs *d,
     const struct manifest *m, unsigned index);
+
+/*
+ * Replaces the manifest of m's object kept in dir_fd ("ID.json", and
+ * under its name in names_fd unless the name holds another object's) by
+ * m, when m is of a higher generation and differs from it only in where
+ * the parts are: each file replaced whole by a rename (tmp_fd on the
+ * same file system), the directories fsynced. PARTS_COMMITTED when m is
+ * in place (or was already), PARTS_NO_PART when no manifest of the
+ * object is there, PARTS_STALE when it is of m's generation or later
+ * (and not m), PARTS_MISMATCH when it describes another object.
+ */
+enum parts_commit_result parts_switch_manifest(int tmp_fd, int dir_fd,
+    int names_fd, const struct manifest *m);
 
 /* Removes every part of object id here, pending or committed, and its
  * manifest (also under its name, when the name is this object's; the

@@ -29,10 +29,18 @@
  *                            pending part, 409 it does not match, 400 a
  *                            bad manifest or one of another object or
  *                            placing nothing here. A retried commit of a
- *                            committed part is 200.
+ *                            committed part is 200. A manifest of a
+ *                            higher generation (a part moved: stripe/
+ *                            move.h) replaces the one beside a part
+ *                            committed here, or, at the node that took
+ *                            the upload (its origin), the one it keeps:
+ *                            200; 409 when the manifest here is of that
+ *                            generation or later.
  *   DELETE /_/parts/ID       removes every part of ID here, pending or
  *                            committed, and its manifest: 200, also when
- *                            there was nothing.
+ *                            there was nothing. The catalogue hears that
+ *                            this node no longer holds the object, but
+ *                            at its origin.
  *   GET|HEAD /_/parts/ID/I   a committed part's bytes; one Range honoured
  *                            (206, 416).
  *   GET|HEAD /_/parts/ID/manifest   the manifest kept beside the parts.

@@ -77,7 +77,9 @@ manifest_encode(const struct manifest *m, size_t *len)
 		if (p == NULL || json_array_append_new(parts, p) == -1)
 			goto out;
 	}
-	if (json_object_set(o, "parts", parts) == -1)
+	if (json_object_set(o, "parts", parts) == -1 || (m->m_gen > 0 &&
+	    json_object_set_new(o, "gen", json_integer((json_int_t)m->m_gen))
+	    == -1))
 		goto out;
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text != NULL)
@@ -149,19 +151,22 @@ decode(const json_t *o, struct manifest *m)
 {
 	static const char *const keys[] = {
 		"id", "name", "size", "digest", "origin", "stamp", "block",
-		"parts"
+		"parts", "gen"
 	};
 	const json_t *id = json_object_get(o, "id");
 	const json_t *name = json_object_get(o, "name");
 	const json_t *parts = json_object_get(o, "parts");
 	const json_t *origin = json_object_get(o, "origin");
+	const json_t *gen = json_object_get(o, "gen");
 	struct layout l;
 	const char *why;
 	unsigned i, j;
 
-	if (!has_exactly(o, keys, 8))
+	/* gen is left out at generation 0 (as the upload writes it). */
+	if (!has_exactly(o, keys, 8 + (gen != NULL)) || (gen != NULL &&
+	    (read_size(gen, &m->m_gen) == -1 || m->m_gen == 0)))
 		return "a manifest wants exactly id, name, size, digest, "
-		    "origin, stamp, block and parts";
+		    "origin, stamp, block, parts and maybe gen (> 0)";
 	if (!json_is_string(id) || !manifest_id_valid(json_string_value(id),
 	    json_string_length(id)))
 		return "bad id";

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster/auth.h"
@@ -48,6 +49,8 @@
 static struct cluster *ps_cluster;
 static struct stripe_shared *ps_shared;
 static struct parts_dirs ps_dirs = { -1, -1, -1, -1 };
+/* The manifests of the uploads this node took (stripe/stripe_put.h). */
+static int ps_origin_fd = -1, ps_origin_names_fd = -1;
 static struct spool_dir ps_spool;
 static bool ps_spool_ready;
 
@@ -75,6 +78,8 @@ struct part_req {
 	uint64_t pr_bytes;
 	unsigned pr_count;
 	bool pr_had;			/* a committed manifest: pr_manifest */
+	bool pr_origin;			/* this node took the object's upload
+					   and keeps its manifest */
 };
 
 /* -- the target -------------------------------------------------------- */
@@ -418,8 +423,12 @@ parts_commit_job(struct iopool_job *job)
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
 	errno = 0;
-	pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
-	    pr->pr_index);
+	if (pr->pr_origin)
+		pr->pr_commit = parts_switch_manifest(ps_dirs.pd_tmp,
+		    ps_origin_fd, ps_origin_names_fd, &pr->pr_manifest);
+	else
+		pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
+		    pr->pr_index);
 	pr->pr_errno = errno;
 }
 
@@ -434,7 +443,7 @@ parts_commit_done(struct iopool_job *job)
 		errno = pr->pr_errno;
 		log_warn("committing part %s", pr->pr_file);
 	}
-	if (r == PARTS_COMMITTED) {
+	if (r == PARTS_COMMITTED && !pr->pr_origin) {
 		stripe_add(&ps_shared->ss_parts_committed, 1);
 		/* This store holds the object's manifest: a holder. */
 		stripe_announce(ps_cluster, &pr->pr_manifest);
@@ -446,6 +455,10 @@ parts_commit_done(struct iopool_job *job)
 		break;
 	case PARTS_NO_PART:
 		conn_send_text(c, 404, "no such pending part here", NULL);
+		break;
+	case PARTS_STALE:
+		conn_send_text(c, 409, "a manifest of this generation or a "
+		    "later one is here", NULL);
 		break;
 	case PARTS_MISMATCH:
 		conn_send_text(c, 409, "the part here does not match the "
@@ -474,16 +487,21 @@ parts_commit_answer(struct part_req *pr)
 		parts_req_free(pr);
 		return;
 	}
+	/* A manifest that places no part here is the origin's copy of a
+	 * later generation (a part moved): stripe/move.h. */
 	if (manifest_decode(pr->pr_body.data, pr->pr_body.len,
 	    &pr->pr_manifest, &why) == -1 ||
 	    strcmp(pr->pr_manifest.m_id, pr->pr_id) != 0 ||
-	    (i = manifest_part_of(&pr->pr_manifest, parts_self())) < 0) {
+	    ((i = manifest_part_of(&pr->pr_manifest, parts_self())) < 0 &&
+	    (pr->pr_manifest.m_gen == 0 || strcmp(pr->pr_manifest.m_origin,
+	    parts_self()) != 0))) {
 		parts_req_free(pr);
 		conn_send_text(c, 400, why != NULL ? why : "the manifest is "
 		    "not this object's, or places no part on this node", NULL);
 		return;
 	}
-	pr->pr_index = (unsigned)i;
+	pr->pr_origin = i < 0;
+	pr->pr_index = i < 0 ? 0 : (unsigned)i;
 	parts_file_name(pr->pr_id, pr->pr_index, pr->pr_file);
 	conn_own(c, &parts_job_handler, pr);
 	conn_submit(c, parts_commit_job, parts_commit_done);
@@ -578,8 +596,14 @@ parts_delete_job(struct iopool_job *job)
 {
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
+	char name[PARTS_FILE_MAX];
+	struct stat st;
+
 	pr->pr_bytes = parts_delete(&ps_dirs, pr->pr_id, &pr->pr_count,
 	    &pr->pr_manifest, &pr->pr_had);
+	parts_manifest_name(pr->pr_id, name);
+	pr->pr_origin = fstatat(ps_origin_fd, name, &st, AT_SYMLINK_NOFOLLOW)
+	    == 0;
 }
 
 static void
@@ -591,7 +615,8 @@ parts_delete_done(struct iopool_job *job)
 
 	stripe_add(&ps_shared->ss_disk, -pr->pr_bytes);
 	stripe_add(&ps_shared->ss_parts_deleted, pr->pr_count);
-	if (pr->pr_had)
+	/* The node that took the upload still holds it (its manifest). */
+	if (pr->pr_had && !pr->pr_origin)
 		stripe_withdraw(ps_cluster, &pr->pr_manifest);
 	stripe_publish_use(ps_shared, ps_cluster);
 	snprintf(text, sizeof(text), "removed %u part files", pr->pr_count);
@@ -793,6 +818,18 @@ parts_metrics(struct server *s, struct buf *out)
 	    "counter");
 	buf_printf(out, "shoal_stripe_part_sent_bytes_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_part_bytes_sent));
+	metrics_family(out, "shoal_stripe_rebalance_moves_total",
+	    "Parts this store's rebalancer moved to emptier stores: done "
+	    "(copied, checked, switched in every manifest, removed here), "
+	    "failed (left where they were, or finished later).", "counter");
+	buf_printf(out, "shoal_stripe_rebalance_moves_total{result=\"done\"} %"
+	    PRIu64 "\nshoal_stripe_rebalance_moves_total{result=\"failed\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_moves_done),
+	    stripe_get(&ss->ss_moves_failed));
+	metrics_family(out, "shoal_stripe_rebalance_bytes_total",
+	    "Bytes of parts this store's rebalancer moved away.", "counter");
+	buf_printf(out, "shoal_stripe_rebalance_bytes_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_moved_bytes));
 }
 
 int
@@ -814,7 +851,19 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 				close(state_fd);
 			return -1;
 		}
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_DIR, 0700);
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_MANIFESTS, 0700);
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_NAMES, 0700);
+		ps_origin_fd = openat(state_fd, STRIPE_ORIGIN_MANIFESTS,
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ps_origin_names_fd = openat(state_fd, STRIPE_ORIGIN_NAMES,
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
 		close(state_fd);
+		if (ps_origin_fd == -1 || ps_origin_names_fd == -1) {
+			log_err("%s/%s", s->s_cfg->state_dir,
+			    STRIPE_ORIGIN_DIR);
+			return -1;
+		}
 	}
 	if (server_route(s, PARTS_ROUTE, parts_route) == -1) {
 		log_errx("parts: no room for the route");
