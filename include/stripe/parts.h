@@ -50,6 +50,10 @@ void parts_manifest_name(const char *id, char *out);
 int parts_write_file(int tmp_fd, int dir_fd, const char *name,
     const char *text, size_t len);
 
+/* The same, replacing what is there (a rename over it). */
+int parts_replace_file(int tmp_fd, int dir_fd, const char *name,
+    const char *text, size_t len);
+
 enum parts_commit_result {
 	PARTS_COMMITTED,	/* now (or already) committed here */
 	PARTS_NO_PART,		/* no pending part of this index here */

@@ -46,6 +46,11 @@ double rebalance_fill(const struct rebalance_store *s);
  * 0 with fewer than two stores. */
 double rebalance_spread(const struct rebalance_store *st, size_t n);
 
+/* The store that should move a part now: when the spread exceeds
+ * `spread` points, the fullest (ties: the lowest name); n otherwise. */
+size_t rebalance_mover(const struct rebalance_store *st, size_t n,
+    int spread);
+
 /*
  * Whether store `self` (one of st[0..n)) should move one of its parts
  * now, and which where. Yes only when the spread exceeds `spread` points

@@ -167,8 +167,7 @@ parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
 	return rc;
 }
 
-/* Writes text[0..len) over dir_fd/name, whole or not at all. */
-static int
+int
 parts_replace_file(int tmp_fd, int dir_fd, const char *name, const char *text,
     size_t len)
 {

@@ -80,6 +80,7 @@ struct part_req {
 	bool pr_had;			/* a committed manifest: pr_manifest */
 	bool pr_origin;			/* this node took the object's upload
 					   and keeps its manifest */
+	bool pr_also_origin;		/* ... and holds one of its parts */
 };
 
 /* -- the target -------------------------------------------------------- */
@@ -429,6 +430,11 @@ parts_commit_job(struct iopool_job *job)
 	else
 		pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
 		    pr->pr_index);
+	/* The origin's own copy follows a later generation too. */
+	if (pr->pr_commit == PARTS_COMMITTED && pr->pr_also_origin &&
+	    parts_switch_manifest(ps_dirs.pd_tmp, ps_origin_fd,
+	    ps_origin_names_fd, &pr->pr_manifest) == PARTS_ERROR)
+		pr->pr_commit = PARTS_ERROR;
 	pr->pr_errno = errno;
 }
 
@@ -501,6 +507,8 @@ parts_commit_answer(struct part_req *pr)
 		return;
 	}
 	pr->pr_origin = i < 0;
+	pr->pr_also_origin = i >= 0 && pr->pr_manifest.m_gen > 0 &&
+	    strcmp(pr->pr_manifest.m_origin, parts_self()) == 0;
 	pr->pr_index = i < 0 ? 0 : (unsigned)i;
 	parts_file_name(pr->pr_id, pr->pr_index, pr->pr_file);
 	conn_own(c, &parts_job_handler, pr);

@@ -79,23 +79,34 @@ rebalance_target(const struct rebalance_store *st, size_t n, size_t me,
 	return t;
 }
 
+size_t
+rebalance_mover(const struct rebalance_store *st, size_t n, int spread)
+{
+	size_t i, top = n;
+	double best = 0, f;
+
+	if (rebalance_spread(st, n) <= (double)spread)
+		return n;
+	for (i = 0; i < n; i++) {
+		f = rebalance_fill(&st[i]);
+		if (top == n || f > best || (f == best &&
+		    strcmp(st[i].rs_node, st[top].rs_node) < 0)) {
+			top = i;
+			best = f;
+		}
+	}
+	return top;
+}
+
 bool
 rebalance_choose(const char *self, const struct rebalance_store *st,
     size_t n, const struct rebalance_part *parts, size_t np, int spread,
     uint64_t rnd, struct rebalance_move *out)
 {
 	size_t me = rebalance_find(st, n, self), i, k, t;
-	double top;
 
-	if (me == n || np == 0 || rebalance_spread(st, n) <= (double)spread)
-		return false;
-	top = rebalance_fill(&st[me]);
-	for (i = 0; i < n; i++) {
-		double f = rebalance_fill(&st[i]);
-
-		if (f > top || (f == top && strcmp(st[i].rs_node, self) < 0))
-			return false;	/* another store moves first */
-	}
+	if (me == n || np == 0 || rebalance_mover(st, n, spread) != me)
+		return false;	/* nothing to do, or another store moves */
 	for (k = 0; k < np; k++) {
 		i = (size_t)((rnd + k) % np);
 		if ((t = rebalance_target(st, n, me, &parts[i])) < n) {
