@@ -4,8 +4,9 @@
  * alive stores are within stripe.rebalance_spread points of each other,
  * at stripe.rebalance_rate bytes/s at most (0: no moves).
  *
- * Every second (at once after a move), on a store: first a recorded
- * switch is replayed (stripe/move.h), in turn; then, when the gossiped
+ * Every gossip interval (at once after a move), on a store: once a
+ * second a recorded switch is replayed (stripe/move.h), in turn; then,
+ * when the gossiped
  * fills say that this store is the fullest and the spread is too wide
  * (stripe/rebalance.h), the manifests beside its parts are read (at most
  * REBALANCER_SCAN_MAX, objects with a recorded switch left out) and one

@@ -22,13 +22,15 @@
 #include "core/rng.h"
 #include "event/iopool.h"
 #include "event/loop.h"
+#include "http/http.h"
 #include "stripe/move.h"
 #include "stripe/parts.h"
 #include "stripe/rebalance.h"
 #include "stripe/rebalancer.h"
+#include "stripe/self_peer.h"
 #include "stripe/stripe.h"
 
-#define REBALANCER_INTERVAL_MS 1000
+#define REBALANCER_REPLAY_MS 1000	/* between looks for records */
 #define REBALANCER_NEXT_MS 10		/* after a move that went well */
 #define REBALANCER_RECENT 16		/* moves counted at their target */
 #define REBALANCER_RECENT_MS 3000	/* ... for so long: gossip's lag */
@@ -46,14 +48,17 @@ struct rebalancer {
 	struct stripe_shared *rb_shared;
 	const struct config *rb_cfg;
 	struct parts_dirs rb_dirs;
+	struct peer_set *rb_peers;
 	struct move *rb_move;
 	struct rng rb_rng;
 	struct loop_timer rb_timer;
+	int64_t rb_interval_ms;		/* between ticks: gossip's */
+	int64_t rb_replayed_ms;		/* the last look for records */
 	struct iopool_job rb_job;
 	bool rb_busy;			/* the scan is in the pool */
 	bool rb_stopped;
-	bool rb_settled;		/* the last look found the spread
-					   within bounds (logged once) */
+	bool rb_moved;			/* since the spread was last found
+					   within bounds (then logged) */
 	char rb_self[MEMBER_NAME_MAX];
 	struct rebalancer_recent rb_recent[REBALANCER_RECENT];
 	/* the scan: input, then output */
@@ -64,6 +69,7 @@ struct rebalancer {
 	/* the stores, as gossip has them at the tick */
 	struct rebalance_store *rb_stores;
 	char (*rb_names)[MEMBER_NAME_MAX];
+	char (*rb_addrs)[MEMBER_ADDR_MAX];
 	size_t rb_nstores, rb_cap;
 	/* the move under way */
 	char rb_what[MEMBER_NAME_MAX * 2 + NAME_MAX_LEN + 64];
@@ -83,8 +89,11 @@ rebalancer_rearm(struct rebalancer *rb, int64_t ms)
 static bool
 rebalancer_stores(struct rebalancer *rb)
 {
+	static const struct http_limits limits = { 8192, 8192, 100, 65536 };
 	struct members *mt = rb->rb_cluster->cl_members;
 	int64_t now = loop_now(rb->rb_loop);
+	char self_addr[MEMBER_ADDR_MAX];
+	struct peer_set *set;
 	bool self = false;
 	size_t i, k;
 
@@ -95,9 +104,13 @@ rebalancer_stores(struct rebalancer *rb)
 		rb->rb_cap = mt->mt_capacity;
 		free(rb->rb_stores);
 		free(rb->rb_names);
+		free(rb->rb_addrs);
 		rb->rb_stores = xcalloc(rb->rb_cap, sizeof(*rb->rb_stores));
 		rb->rb_names = xcalloc(rb->rb_cap, sizeof(*rb->rb_names));
+		rb->rb_addrs = xcalloc(rb->rb_cap, sizeof(*rb->rb_addrs));
 	}
+	memcpy(self_addr, members_self(mt)->m_facts.mf_addr,
+	    sizeof(self_addr));
 	snprintf(rb->rb_self, sizeof(rb->rb_self), "%s",
 	    members_self(mt)->m_facts.mf_name);
 	for (i = 0; i < mt->mt_capacity; i++) {
@@ -109,13 +122,27 @@ rebalancer_stores(struct rebalancer *rb)
 			continue;
 		memcpy(rb->rb_names[rb->rb_nstores], m->m_facts.mf_name,
 		    MEMBER_NAME_MAX);
+		memcpy(rb->rb_addrs[rb->rb_nstores], m->m_facts.mf_addr,
+		    MEMBER_ADDR_MAX);
 		s->rs_node = rb->rb_names[rb->rb_nstores++];
 		s->rs_capacity = m->m_facts.mf_capacity;
 		s->rs_used = m->m_facts.mf_used;
 		s->rs_moving = 0;
-		self |= strcmp(s->rs_node, rb->rb_self) == 0;
 	}
 	members_unlock(mt);
+	/* Only the stores the agent can reach (a member just found is in
+	 * its peer set a moment later). */
+	for (i = 0, k = 0; i < rb->rb_nstores; i++) {
+		if (self_peer_find(rb->rb_peers, rb->rb_loop, self_addr,
+		    rb->rb_addrs[i], &limits, 1000, &set) == NULL)
+			continue;
+		rb->rb_stores[k] = rb->rb_stores[i];
+		memcpy(rb->rb_names[k], rb->rb_names[i], MEMBER_NAME_MAX);
+		rb->rb_stores[k].rs_node = rb->rb_names[k];
+		self |= strcmp(rb->rb_names[k], rb->rb_self) == 0;
+		k++;
+	}
+	rb->rb_nstores = k;
 	for (k = 0; k < REBALANCER_RECENT; k++) {
 		struct rebalancer_recent *r = &rb->rb_recent[k];
 
@@ -157,12 +184,13 @@ rebalancer_moved(void *arg, enum move_result r, uint64_t bytes,
 		stripe_add(&rb->rb_shared->ss_moves_done, 1);
 		stripe_add(&rb->rb_shared->ss_moved_bytes, bytes);
 		log_debug("rebalance: %s", rb->rb_what);
+		rb->rb_moved = true;
 		rebalancer_rearm(rb, REBALANCER_NEXT_MS);
 		return;
 	}
 	stripe_add(&rb->rb_shared->ss_moves_failed, 1);
 	log_warnx("rebalance: %s failed: %s", rb->rb_what, why);
-	rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+	rebalancer_rearm(rb, rb->rb_interval_ms);
 }
 
 /* -- the scan ---------------------------------------------------------- */
@@ -238,7 +266,7 @@ rebalancer_scan_done(struct iopool_job *job)
 	    rb->rb_seen) : 0;
 	/* Fills may have moved meanwhile: the stores as they are now. */
 	if (!rebalancer_stores(rb)) {
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 		return;
 	}
 	parts = xcalloc(rb->rb_nobjs + 1, sizeof(*parts));
@@ -256,7 +284,7 @@ rebalancer_scan_done(struct iopool_job *job)
 	    parts, np, rb->rb_cfg->stripe.rebalance_spread,
 	    rng_next(&rb->rb_rng), &mv)) {
 		free(parts);
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 		return;
 	}
 	m = parts[mv.rm_part].rp_m;
@@ -271,7 +299,7 @@ rebalancer_scan_done(struct iopool_job *job)
 	if (move_part(rb->rb_move, m, (unsigned)i,
 	    rb->rb_stores[mv.rm_store].rs_node, rb->rb_dirs.pd_objects, file,
 	    rb->rb_cfg->stripe.rebalance_rate, rebalancer_moved, rb) == -1)
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 }
 
 /* -- the tick ---------------------------------------------------------- */
@@ -284,18 +312,19 @@ rebalancer_plan(struct rebalancer *rb)
 
 	if (rb->rb_cfg->stripe.rebalance_rate == 0 ||
 	    !rebalancer_stores(rb)) {
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 		return;
 	}
 	top = rebalance_mover(rb->rb_stores, rb->rb_nstores,
 	    rb->rb_cfg->stripe.rebalance_spread);
-	if (top == rb->rb_nstores && !rb->rb_settled && rb->rb_nstores > 1)
+	if (top == rb->rb_nstores && rb->rb_moved) {
 		log_info("rebalance: the stores' fills are within %d points",
 		    rb->rb_cfg->stripe.rebalance_spread);
-	rb->rb_settled = top == rb->rb_nstores;
+		rb->rb_moved = false;
+	}
 	if (top == rb->rb_nstores ||
 	    strcmp(rb->rb_stores[top].rs_node, rb->rb_self) != 0) {
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 		return;
 	}
 	rb->rb_busy = true;
@@ -331,8 +360,14 @@ rebalancer_tick(struct loop *loop, struct loop_timer *t)
 	(void)loop;
 	if (rb->rb_stopped || rb->rb_busy || move_busy(rb->rb_move))
 		return;
+	if (loop_now(rb->rb_loop) - rb->rb_replayed_ms <
+	    REBALANCER_REPLAY_MS) {
+		rebalancer_plan(rb);
+		return;
+	}
+	rb->rb_replayed_ms = loop_now(rb->rb_loop);
 	if (move_replay(rb->rb_move, rebalancer_replayed, rb) == -1)
-		rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+		rebalancer_rearm(rb, rb->rb_interval_ms);
 }
 
 /* -- life -------------------------------------------------------------- */
@@ -351,6 +386,7 @@ rebalancer_start(struct loop *loop, struct iopool *pool,
 	rb->rb_cluster = cl;
 	rb->rb_shared = ss;
 	rb->rb_cfg = cfg;
+	rb->rb_peers = peers;
 	rb->rb_dirs.pd_tmp = rb->rb_dirs.pd_pending = -1;
 	rb->rb_dirs.pd_objects = rb->rb_dirs.pd_names = -1;
 	(void)getrandom(&seed, sizeof(seed), GRND_NONBLOCK);
@@ -370,8 +406,10 @@ rebalancer_start(struct loop *loop, struct iopool *pool,
 		rebalancer_free(rb);
 		return NULL;
 	}
-	rb->rb_settled = true;
-	rebalancer_rearm(rb, REBALANCER_INTERVAL_MS);
+	/* Fills change as gossip brings them: a look each round. */
+	rb->rb_interval_ms = cfg->cluster.gossip_interval_ms;
+	rb->rb_replayed_ms = loop_now(loop) - REBALANCER_REPLAY_MS;
+	rebalancer_rearm(rb, REBALANCER_REPLAY_MS);
 	return rb;
 }
 
@@ -398,5 +436,6 @@ rebalancer_free(struct rebalancer *rb)
 	free(rb->rb_objs);
 	free(rb->rb_stores);
 	free(rb->rb_names);
+	free(rb->rb_addrs);
 	free(rb);
 }

@@ -152,7 +152,11 @@ class RebalanceTest(NodeTest):
         wait_for(self.settled, timeout=10, what="the spread to settle "
                  "(%.1f points before the 7th store)" % before)
         self.assertGreater(self.moves(), 0)
-        self.assertEqual(self.moves("failed"), 0)
+        self.assertEqual(self.moves("failed"), 0, "\n".join(
+            line for st in self.stores for line in st.log().splitlines()
+            if "rebalance" in line or "part" in line) + str(
+            [st.curl("/_/metrics").body.decode().count("rebalance")
+             for st in self.stores]))
         self.assertGreater(fills(self.front)["s6"], 0)
         moved = sum(metric(s, "shoal_stripe_rebalance_bytes_total") or 0
                     for s in self.stores)
@@ -167,7 +171,7 @@ class RebalanceTest(NodeTest):
         self.read_all(self.stores[6])
         # Settled: no more moves.
         done = self.moves()
-        time.sleep(1.5)
+        time.sleep(1)
         self.assertEqual(self.moves(), done)
 
     def kill_agent(self, node):
