@@ -6,26 +6,30 @@
  *   1. copy: the part's bytes (a file here) go to the new store T as a
  *      pending part (PUT /_/parts/ID/I, at a rate), and the digest T
  *      answers must be the manifest's for the part;
- *   2. switch: the object's next manifest (generation one more, part I on
- *      T) is recorded in STATE_DIR/stripe/moves/ID (fsynced), committed
- *      at T (which then holds the object in the catalogue), then sent to
- *      every other store of the object and to its origin (POST
- *      /_/parts/ID/commit: each replaces its copy, never by a lower
- *      generation);
- *   3. the part is deleted at the old store S (DELETE /_/parts/ID: S
+ *   2. the object's next manifest (generation one more, part I on T) is
+ *      recorded in STATE_DIR/stripe/moves/ID (fsynced) and committed at
+ *      T (POST /_/parts/ID/commit), which then holds the object in the
+ *      catalogue;
+ *   3. the origin takes it (the same POST): its copy takes only the very
+ *      next generation moving one part, so the moves of one object are
+ *      put in one order there, and of two moves from one generation the
+ *      second is refused: it deletes its copy at T, and nobody else ever
+ *      had its manifest. The record notes that the origin took it;
+ *   4. every other store of the object takes it (a copy is replaced only
+ *      by a higher generation; one already higher has it from a move
+ *      that followed this one);
+ *   5. the part is deleted at the old store S (DELETE /_/parts/ID: S
  *      withdraws from the catalogue), and the record goes.
  *
- * At every step some consistent manifest reads the object: until the
- * switch is over, S still holds its part and every copy, old or next,
- * names parts that exist. Cut at any step (this process, T, S or the
+ * At every step some consistent manifest reads the object: until step 5,
+ * S still holds its part and every copy, old or next, names parts that
+ * exist. Cut at any step (this process, T, S, the origin or the
  * network): a copy not committed is a pending part T sweeps after
  * stripe.pending_timeout; a recorded switch is replayed (move_replay())
- * until every store confirmed it, each step being idempotent; a switch
- * whose commit T refuses as unknown (its pending part was swept) never
- * reached anyone and is dropped. A store that refuses the next manifest
- * as stale (another move of the object got there first) keeps the
- * record, and the old part, for an operator: nothing is deleted that a
- * manifest copy may still name.
+ * from step 2, or from step 4 once the origin took it, each step being
+ * idempotent; a switch whose commit T refuses (its pending part was
+ * swept, or another manifest of the object is there) never reached
+ * anyone and is dropped.
  *
  * One move at a time per struct move. Loop thread of the agent; file
  * work in its I/O pool, reading and writing only the fields marked for
@@ -61,13 +65,14 @@ enum move_result {
 typedef void move_done_fn(void *arg, enum move_result r, uint64_t bytes,
     const char *why);
 
-/* The record of a switch: {"from":"<node>","index":N,"manifest":"<the
- * next manifest's text>"}. Pure. encode: NULL when memory ran out
- * (the caller frees the text); decode: 0, or -1 when it is not one. */
-char *move_entry_encode(const char *from, unsigned index,
+/* The record of a switch: {"from":"<node>","index":N,"switched":B,
+ * "manifest":"<the next manifest's text>"} (switched: the origin took
+ * it). Pure. encode: NULL when memory ran out (the caller frees the
+ * text); decode: 0, or -1 when it is not one. */
+char *move_entry_encode(const char *from, unsigned index, bool switched,
     const char *manifest_text, size_t *len);
 int move_entry_decode(const char *text, size_t len, char *from,
-    unsigned *index, struct manifest *next);
+    unsigned *index, bool *switched, struct manifest *next);
 
 /* peers: the agent's set of the members. NULL (logged) when the
  * directories cannot be made or opened. */

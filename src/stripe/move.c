@@ -46,7 +46,8 @@ enum move_phase {
 	PHASE_COPY,		/* PUT to the new store */
 	PHASE_RECORD,		/* job: the record */
 	PHASE_COMMIT,		/* at the new store */
-	PHASE_SWITCH,		/* at the others and the origin */
+	PHASE_ORIGIN,		/* at the origin, which orders the moves */
+	PHASE_SWITCH,		/* at the other stores */
 	PHASE_DELETE,		/* at the old store */
 	PHASE_UNRECORD,		/* job: the record goes */
 	PHASE_LOOK,		/* job: a record to replay */
@@ -74,8 +75,9 @@ struct move {
 	bool mv_timed;
 	move_done_fn *mv_done;
 	void *mv_arg;
-	enum move_result mv_result;	/* once the record goes */
-	char mv_why[160];
+	enum move_result mv_result;	/* once the record goes: DONE, or
+					   FAILED once a copy rolled back */
+	char mv_why[MEMBER_NAME_MAX + 192];
 	/* the switch (job: read by RECORD, written by LOOK) */
 	struct manifest mv_next;
 	unsigned mv_index;
@@ -83,6 +85,8 @@ struct move {
 	char *mv_text;			/* mv_next's text */
 	size_t mv_text_len;
 	uint8_t mv_text_digest[AUTH_DIGEST_LEN];
+	bool mv_switched;		/* the origin took it (the record
+					   says so once rewritten) */
 	bool mv_found;			/* job (LOOK) */
 	unsigned mv_turn;		/* which record LOOK takes */
 	/* the copy (job: OPEN and the reads) */
@@ -105,11 +109,12 @@ struct move {
 /* -- the record -------------------------------------------------------- */
 
 char *
-move_entry_encode(const char *from, unsigned index, const char *manifest_text,
-    size_t *len)
+move_entry_encode(const char *from, unsigned index, bool switched,
+    const char *manifest_text, size_t *len)
 {
-	json_t *o = json_pack("{s:s,s:I,s:s}", "from", from, "index",
-	    (json_int_t)index, "manifest", manifest_text);
+	json_t *o = json_pack("{s:s,s:I,s:b,s:s}", "from", from, "index",
+	    (json_int_t)index, "switched", switched, "manifest",
+	    manifest_text);
 	char *text;
 
 	if (o == NULL)
@@ -123,16 +128,18 @@ move_entry_encode(const char *from, unsigned index, const char *manifest_text,
 
 int
 move_entry_decode(const char *text, size_t len, char *from, unsigned *index,
-    struct manifest *next)
+    bool *switched, struct manifest *next)
 {
-	json_t *o, *f, *i, *m;
+	json_t *o, *f, *i, *m, *sw;
 	int rc = -1;
 
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 	f = json_object_get(o, "from");
 	i = json_object_get(o, "index");
+	sw = json_object_get(o, "switched");
 	m = json_object_get(o, "manifest");
-	if (json_object_size(o) != 3 || !json_is_string(f) ||
+	if (json_object_size(o) != 4 || !json_is_string(f) ||
+	    !json_is_boolean(sw) ||
 	    !json_is_integer(i) || !json_is_string(m) ||
 	    json_string_length(f) >= MEMBER_NAME_MAX ||
 	    strlen(json_string_value(f)) != json_string_length(f) ||
@@ -146,6 +153,7 @@ move_entry_decode(const char *text, size_t len, char *from, unsigned *index,
 		goto out;
 	memcpy(from, json_string_value(f), json_string_length(f) + 1);
 	*index = (unsigned)json_integer_value(i);
+	*switched = json_is_true(sw);
 	rc = 0;
 out:
 	json_decref(o);
@@ -358,6 +366,19 @@ move_send_legs(struct move *mv, unsigned n, const char *method)
 
 /* -- the switch -------------------------------------------------------- */
 
+static void move_record(struct move *mv);
+
+/* Sends the next manifest (POST .../commit) or a DELETE to one node. */
+static void
+move_ask(struct move *mv, enum move_phase phase, const char *node,
+    const char *method)
+{
+	mv->mv_phase = phase;
+	memcpy(mv->mv_legs[0].ml_node, node, MEMBER_NAME_MAX);
+	move_send_legs(mv, 1, method);
+}
+
+/* The stores of the object but the new one and the origin. */
 static void
 move_switch_others(struct move *mv)
 {
@@ -366,12 +387,10 @@ move_switch_others(struct move *mv)
 
 	mv->mv_phase = PHASE_SWITCH;
 	for (i = 0; i < m->m_nparts; i++)
-		if (i != mv->mv_index)
+		if (i != mv->mv_index && strcmp(m->m_parts[i].mp_node,
+		    m->m_origin) != 0)
 			memcpy(mv->mv_legs[n++].ml_node, m->m_parts[i].mp_node,
 			    MEMBER_NAME_MAX);
-	if (manifest_part_of(m, m->m_origin) < 0)
-		memcpy(mv->mv_legs[n++].ml_node, m->m_origin,
-		    MEMBER_NAME_MAX);
 	move_send_legs(mv, n, "POST");
 }
 
@@ -382,60 +401,64 @@ move_delete_old(struct move *mv)
 		move_unrecord(mv, MOVE_DONE);
 		return;
 	}
-	mv->mv_phase = PHASE_DELETE;
-	memcpy(mv->mv_legs[0].ml_node, mv->mv_from, MEMBER_NAME_MAX);
-	move_send_legs(mv, 1, "DELETE");
+	move_ask(mv, PHASE_DELETE, mv->mv_from, "DELETE");
 }
 
 /* Every leg of the phase answered (or could not be asked). */
 static void
 move_legs_over(struct move *mv)
 {
+	const char *to = mv->mv_next.m_parts[mv->mv_index].mp_node;
+	struct move_leg *l = NULL;
 	unsigned i;
 
 	if (mv->mv_stopped)
 		return;
-	for (i = 0; i < mv->mv_nlegs; i++)
-		if (mv->mv_legs[i].ml_status != 200)
+	/* Once the origin took the next manifest, a store that has a
+	 * later one has it from a move that followed this one. */
+	for (i = 0; i < mv->mv_nlegs && l == NULL; i++)
+		if (mv->mv_legs[i].ml_status != 200 &&
+		    (mv->mv_phase != PHASE_SWITCH ||
+		    mv->mv_legs[i].ml_status != 409))
+			l = &mv->mv_legs[i];
+	if (l == NULL) {
+		switch (mv->mv_phase) {
+		case PHASE_COMMIT:
+			move_ask(mv, PHASE_ORIGIN, mv->mv_next.m_origin,
+			    "POST");
 			break;
-	if (i < mv->mv_nlegs) {
-		struct move_leg *l = &mv->mv_legs[i];
-
-		/* The new store never committed: nobody has the next
-		 * manifest, the old one stands. */
-		if (mv->mv_phase == PHASE_COMMIT && l->ml_status == 404) {
-			snprintf(mv->mv_why, sizeof(mv->mv_why), "%s no longer "
-			    "holds the copy", l->ml_node);
-			move_unrecord(mv, MOVE_FAILED);
-			return;
+		case PHASE_ORIGIN:
+			mv->mv_switched = true;
+			move_record(mv);
+			break;
+		case PHASE_SWITCH:
+			move_delete_old(mv);
+			break;
+		default:		/* DELETE */
+			move_unrecord(mv, mv->mv_result);
+			break;
 		}
-		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s %s (%d): the "
-		    "switch is recorded and will be replayed", l->ml_node,
-		    l->ml_status == 0 ? "did not answer" : "refused",
-		    l->ml_status);
-		move_finish(mv, MOVE_PENDING, mv->mv_why);
 		return;
 	}
-	switch (mv->mv_phase) {
-	case PHASE_COMMIT:
-		move_switch_others(mv);
-		break;
-	case PHASE_SWITCH:
-		move_delete_old(mv);
-		break;
-	default:
-		move_unrecord(mv, MOVE_DONE);
-		break;
+	/* The new store never committed, or the origin took another move
+	 * of the object first: no copy but the new store's has the next
+	 * manifest, which goes with the copy. */
+	if ((mv->mv_phase == PHASE_COMMIT && (l->ml_status == 404 ||
+	    l->ml_status == 409)) || (mv->mv_phase == PHASE_ORIGIN &&
+	    l->ml_status == 409)) {
+		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s refused the next "
+		    "manifest (%d)", l->ml_node, l->ml_status);
+		mv->mv_result = MOVE_FAILED;
+		if (mv->mv_phase == PHASE_ORIGIN)
+			move_ask(mv, PHASE_DELETE, to, "DELETE");
+		else
+			move_unrecord(mv, MOVE_FAILED);
+		return;
 	}
-}
-
-static void
-move_commit_new(struct move *mv)
-{
-	mv->mv_phase = PHASE_COMMIT;
-	memcpy(mv->mv_legs[0].ml_node, mv->mv_next.m_parts[mv->mv_index].mp_node,
-	    MEMBER_NAME_MAX);
-	move_send_legs(mv, 1, "POST");
+	snprintf(mv->mv_why, sizeof(mv->mv_why), "%s %s (%d): the switch is "
+	    "recorded and will be replayed", l->ml_node, l->ml_status == 0 ?
+	    "did not answer" : "refused", l->ml_status);
+	move_finish(mv, MOVE_PENDING, mv->mv_why);
 }
 
 static void
@@ -446,7 +469,8 @@ move_record_job(struct iopool_job *job)
 	char *text;
 
 	mv->mv_err = 0;
-	text = move_entry_encode(mv->mv_from, mv->mv_index, mv->mv_text, &len);
+	text = move_entry_encode(mv->mv_from, mv->mv_index, mv->mv_switched,
+	    mv->mv_text, &len);
 	if (text == NULL) {
 		mv->mv_err = ENOMEM;
 		return;
@@ -468,28 +492,45 @@ move_record_done(struct iopool_job *job)
 	if (mv->mv_err != 0) {
 		snprintf(mv->mv_why, sizeof(mv->mv_why), "cannot record the "
 		    "switch: %s", strerror(mv->mv_err));
-		move_finish(mv, MOVE_FAILED, mv->mv_why);
+		move_finish(mv, mv->mv_switched ? MOVE_PENDING : MOVE_FAILED,
+		    mv->mv_why);
 		return;
 	}
-	move_commit_new(mv);
+	if (mv->mv_switched)
+		move_switch_others(mv);
+	else
+		move_ask(mv, PHASE_COMMIT, mv->mv_next.m_parts[
+		    mv->mv_index].mp_node, "POST");
 }
 
-/* mv_next, mv_index and mv_from are set: its text, then the record. */
+/* The record (written again once the origin took the next manifest). */
+static void
+move_record(struct move *mv)
+{
+	mv->mv_phase = PHASE_RECORD;
+	move_submit(mv, move_record_job, move_record_done);
+}
+
+/* mv_next, mv_index, mv_from and mv_switched are set: its text, then
+ * the record (or, replayed, the step it is at). */
 static int
 move_switch_begin(struct move *mv, bool recorded)
 {
+	mv->mv_result = MOVE_DONE;
 	mv->mv_text = manifest_encode(&mv->mv_next, &mv->mv_text_len);
 	if (mv->mv_text == NULL || auth_body_digest(mv->mv_text,
 	    mv->mv_text_len, mv->mv_text_digest) == -1) {
-		move_finish(mv, MOVE_FAILED, "out of memory");
+		move_finish(mv, recorded ? MOVE_PENDING : MOVE_FAILED,
+		    "out of memory");
 		return 0;
 	}
-	if (recorded) {
-		move_commit_new(mv);
-		return 0;
-	}
-	mv->mv_phase = PHASE_RECORD;
-	move_submit(mv, move_record_job, move_record_done);
+	if (!recorded)
+		move_record(mv);
+	else if (mv->mv_switched)
+		move_switch_others(mv);
+	else
+		move_ask(mv, PHASE_COMMIT, mv->mv_next.m_parts[
+		    mv->mv_index].mp_node, "POST");
 	return 0;
 }
 
@@ -504,6 +545,7 @@ move_switch(struct move *mv, const struct manifest *next, unsigned index,
 	mv->mv_next = *next;
 	mv->mv_index = index;
 	mv->mv_size = next->m_parts[index].mp_size;
+	mv->mv_switched = false;
 	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s", from);
 	return move_switch_begin(mv, false);
 }
@@ -719,6 +761,7 @@ move_part(struct move *mv, const struct manifest *m, unsigned index,
 	snprintf(mv->mv_next.m_parts[index].mp_node, MEMBER_NAME_MAX, "%s",
 	    to);
 	mv->mv_index = index;
+	mv->mv_switched = false;
 	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s",
 	    m->m_parts[index].mp_node);
 	mv->mv_dir_fd = dir_fd;
@@ -772,7 +815,8 @@ move_look_job(struct iopool_job *job)
 			n = pread(efd, text, sizeof(text), 0);
 			close(efd);
 			if (n > 0 && move_entry_decode(text, (size_t)n,
-			    mv->mv_from, &mv->mv_index, &mv->mv_next) == 0 &&
+			    mv->mv_from, &mv->mv_index, &mv->mv_switched,
+			    &mv->mv_next) == 0 &&
 			    strcmp(mv->mv_next.m_id, d->d_name) == 0) {
 				mv->mv_found = true;
 				break;

@@ -216,9 +216,20 @@ parts_same_object(const struct manifest *a, const struct manifest *b)
 	return true;
 }
 
+/* How many parts a and b place on different nodes. */
+static unsigned
+parts_moved(const struct manifest *a, const struct manifest *b)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < a->m_nparts; i++)
+		n += strcmp(a->m_parts[i].mp_node, b->m_parts[i].mp_node) != 0;
+	return n;
+}
+
 enum parts_commit_result
 parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
-    const struct manifest *m)
+    const struct manifest *m, bool next_only)
 {
 	char name[PARTS_FILE_MAX];
 	struct manifest have;
@@ -233,7 +244,8 @@ parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
 		return PARTS_COMMITTED;
 	if (!parts_same_object(&have, m))
 		return PARTS_MISMATCH;
-	if (have.m_gen >= m->m_gen)
+	if (have.m_gen >= m->m_gen || (next_only &&
+	    (m->m_gen != have.m_gen + 1 || parts_moved(&have, m) != 1)))
 		return PARTS_STALE;
 	if ((text = manifest_encode(m, &len)) == NULL)
 		return PARTS_ERROR;
@@ -263,7 +275,8 @@ parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
 	if (index >= have.m_nparts || strcmp(have.m_parts[index].mp_node,
 	    m->m_parts[index].mp_node) != 0)
 		return PARTS_MISMATCH;
-	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m);
+	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m,
+	    false);
 }
 
 enum parts_commit_result
@@ -302,6 +315,14 @@ parts_commit(const struct parts_dirs *d, const struct manifest *m,
 	close(fi.fi_fd);
 	if (!digest_equal(&dg, &p->mp_digest))
 		return PARTS_MISMATCH;
+	/* Another manifest of the object here (a part of it committed
+	 * here by a move that m's does not know of): m's part stays
+	 * pending, for the sweep. */
+	parts_manifest_name(m->m_id, name);
+	if (faccessat(d->pd_objects, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !parts_manifest_is(d, m))
+		return PARTS_STALE;
+	parts_file_name(m->m_id, index, name);
 	/* The part first, the manifest last: the manifest is the commit. */
 	if (renameat(d->pd_pending, name, d->pd_objects, name) == -1 ||
 	    parts_write_manifest(d, m) == -1)

@@ -424,17 +424,19 @@ parts_commit_job(struct iopool_job *job)
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
 	errno = 0;
-	if (pr->pr_origin)
+	/* The origin's copy takes only the very next generation (it puts
+	 * the moves of an object in one order), and first: a part's copy
+	 * here never runs ahead of it. */
+	pr->pr_commit = PARTS_COMMITTED;
+	if (pr->pr_origin || pr->pr_also_origin) {
 		pr->pr_commit = parts_switch_manifest(ps_dirs.pd_tmp,
-		    ps_origin_fd, ps_origin_names_fd, &pr->pr_manifest);
-	else
+		    ps_origin_fd, ps_origin_names_fd, &pr->pr_manifest, true);
+		if (pr->pr_commit == PARTS_NO_PART && pr->pr_also_origin)
+			pr->pr_commit = PARTS_COMMITTED;
+	}
+	if (pr->pr_commit == PARTS_COMMITTED && !pr->pr_origin)
 		pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
 		    pr->pr_index);
-	/* The origin's own copy follows a later generation too. */
-	if (pr->pr_commit == PARTS_COMMITTED && pr->pr_also_origin &&
-	    parts_switch_manifest(ps_dirs.pd_tmp, ps_origin_fd,
-	    ps_origin_names_fd, &pr->pr_manifest) == PARTS_ERROR)
-		pr->pr_commit = PARTS_ERROR;
 	pr->pr_errno = errno;
 }
 
@@ -463,8 +465,9 @@ parts_commit_done(struct iopool_job *job)
 		conn_send_text(c, 404, "no such pending part here", NULL);
 		break;
 	case PARTS_STALE:
-		conn_send_text(c, 409, "a manifest of this generation or a "
-		    "later one is here", NULL);
+		conn_send_text(c, 409, "another manifest of the object is "
+		    "here: of this generation or later, or (at its origin) not "
+		    "the one this follows", NULL);
 		break;
 	case PARTS_MISMATCH:
 		conn_send_text(c, 409, "the part here does not match the "

@@ -110,19 +110,33 @@ START_TEST(test_commit_then_a_later_generation)
 	ck_assert_int_eq(parts_commit(&d, &other, 0), PARTS_MISMATCH);
 	manifest_at(d.pd_objects, name, &have);
 	ck_assert_int_eq(memcmp(&have, &next, sizeof(have)), 0);
+	/* A part of the object pending here under yet another manifest
+	 * (a move this one does not know of) is not committed. */
+	parts_file_name(m.m_id, 5, name);
+	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_pending, name, body,
+	    sizeof(body) - 1), 0);
+	other = m;
+	other.m_gen = 1;
+	strcpy(other.m_parts[5].mp_node, "me");
+	strcpy(other.m_parts[0].mp_node, "s0");
+	other.m_parts[5].mp_digest = m.m_parts[0].mp_digest;
+	other.m_parts[5].mp_size = sizeof(body) - 1;
+	ck_assert_int_eq(parts_commit(&d, &other, 5), PARTS_STALE);
+	ck_assert_int_eq(faccessat(d.pd_pending, name, F_OK, 0), 0);
+	parts_manifest_name(m.m_id, name);
 	/* The origin's copy: switched when it is there. */
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
-	    d.pd_tmp, &next), PARTS_NO_PART);
+	    d.pd_tmp, &next, true), PARTS_NO_PART);
 	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_pending, name,
 	    "{}", 2), 0);
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
-	    d.pd_tmp, &next), PARTS_ERROR);
+	    d.pd_tmp, &next, true), PARTS_ERROR);
 }
 END_TEST
 
 START_TEST(test_origin_copy_switched)
 {
-	struct manifest m, next, have;
+	struct manifest m, next, other, have;
 	char name[PARTS_FILE_MAX], *text;
 	size_t len;
 
@@ -138,14 +152,28 @@ START_TEST(test_origin_copy_switched)
 	next = m;
 	next.m_gen = 1;
 	strcpy(next.m_parts[0].mp_node, "s9");
+	/* Only the very next generation, moving one part. */
+	other = next;
+	other.m_gen = 2;
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
-	    d.pd_names, &next), PARTS_COMMITTED);
+	    d.pd_names, &other, true), PARTS_STALE);
+	other.m_gen = 1;
+	strcpy(other.m_parts[1].mp_node, "s8");
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &other, true), PARTS_STALE);
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_COMMITTED);
 	manifest_at(d.pd_pending, name, &have);
 	ck_assert_uint_eq(have.m_gen, 1);
 	manifest_at(d.pd_names, "obj", &have);
 	ck_assert_str_eq(have.m_parts[0].mp_node, "s9");
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
-	    d.pd_names, &m), PARTS_STALE);
+	    d.pd_names, &next, true), PARTS_COMMITTED);
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &m, true), PARTS_STALE);
+	/* A part's copy takes any later generation. */
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &(struct manifest){ 0 }, false), PARTS_NO_PART);
 }
 END_TEST
 
