@@ -157,8 +157,9 @@ rebalancer_stores(struct rebalancer *rb)
 	return self;
 }
 
-/* Counts bytes at node for REBALANCER_RECENT_MS (from the move's end:
- * until the target's gossip says so). */
+/* Counts bytes at node for REBALANCER_RECENT_MS from the move's start:
+ * the target counts a part's announced length in its use at once, and
+ * gossip carries that within a few rounds. */
 static void
 rebalancer_count(struct rebalancer *rb, const char *node, uint64_t bytes)
 {
