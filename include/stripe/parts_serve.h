@@ -34,8 +34,11 @@
  *                            move.h) replaces the one beside a part
  *                            committed here, or, at the node that took
  *                            the upload (its origin), the one it keeps:
- *                            200; 409 when the manifest here is of that
- *                            generation or later.
+ *                            200; 412 when the manifest here is of that
+ *                            generation or later (at the origin: when it
+ *                            is not the one it follows), or when a
+ *                            pending part's object has another manifest
+ *                            here.
  *   DELETE /_/parts/ID       removes every part of ID here, pending or
  *                            committed, and its manifest: 200, also when
  *                            there was nothing. The catalogue hears that

@@ -419,7 +419,7 @@ move_legs_over(struct move *mv)
 	for (i = 0; i < mv->mv_nlegs && l == NULL; i++)
 		if (mv->mv_legs[i].ml_status != 200 &&
 		    (mv->mv_phase != PHASE_SWITCH ||
-		    mv->mv_legs[i].ml_status != 409))
+		    mv->mv_legs[i].ml_status != 412))
 			l = &mv->mv_legs[i];
 	if (l == NULL) {
 		switch (mv->mv_phase) {
@@ -444,8 +444,8 @@ move_legs_over(struct move *mv)
 	 * of the object first: no copy but the new store's has the next
 	 * manifest, which goes with the copy. */
 	if ((mv->mv_phase == PHASE_COMMIT && (l->ml_status == 404 ||
-	    l->ml_status == 409)) || (mv->mv_phase == PHASE_ORIGIN &&
-	    l->ml_status == 409)) {
+	    l->ml_status == 412)) || (mv->mv_phase == PHASE_ORIGIN &&
+	    l->ml_status == 412)) {
 		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s refused the next "
 		    "manifest (%d)", l->ml_node, l->ml_status);
 		mv->mv_result = MOVE_FAILED;

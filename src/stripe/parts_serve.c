@@ -465,7 +465,7 @@ parts_commit_done(struct iopool_job *job)
 		conn_send_text(c, 404, "no such pending part here", NULL);
 		break;
 	case PARTS_STALE:
-		conn_send_text(c, 409, "another manifest of the object is "
+		conn_send_text(c, 412, "another manifest of the object is "
 		    "here: of this generation or later, or (at its origin) not "
 		    "the one this follows", NULL);
 		break;
