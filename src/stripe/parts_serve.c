@@ -81,6 +81,7 @@ struct part_req {
 	bool pr_origin;			/* this node took the object's upload
 					   and keeps its manifest */
 	bool pr_also_origin;		/* ... and holds one of its parts */
+	bool pr_first;			/* the part was pending (job) */
 };
 
 /* -- the target -------------------------------------------------------- */
@@ -434,6 +435,9 @@ parts_commit_job(struct iopool_job *job)
 		if (pr->pr_commit == PARTS_NO_PART && pr->pr_also_origin)
 			pr->pr_commit = PARTS_COMMITTED;
 	}
+	/* A part's first commit, or its manifest switched (not counted). */
+	pr->pr_first = !pr->pr_origin && faccessat(ps_dirs.pd_pending,
+	    pr->pr_file, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	if (pr->pr_commit == PARTS_COMMITTED && !pr->pr_origin)
 		pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
 		    pr->pr_index);
@@ -452,7 +456,8 @@ parts_commit_done(struct iopool_job *job)
 		log_warn("committing part %s", pr->pr_file);
 	}
 	if (r == PARTS_COMMITTED && !pr->pr_origin) {
-		stripe_add(&ps_shared->ss_parts_committed, 1);
+		if (pr->pr_first)
+			stripe_add(&ps_shared->ss_parts_committed, 1);
 		/* This store holds the object's manifest: a holder. */
 		stripe_announce(ps_cluster, &pr->pr_manifest);
 	}
