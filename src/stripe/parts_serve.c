@@ -62,7 +62,8 @@ struct part_req {
 	char pr_file[PARTS_FILE_MAX];
 	/* PUT */
 	struct spool *pr_spool;		/* NULL once published or dropped */
-	uint64_t pr_declared;
+	uint64_t pr_declared;		/* chunked: what came so far */
+	uint64_t pr_capacity;		/* chunked: the store's, at the start */
 	uint64_t pr_received;
 	bool pr_publishing;
 	bool pr_stored;
@@ -186,6 +187,26 @@ parts_put_gone(struct part_req *pr, const char *why)
 	conn_abort(c);
 }
 
+/* A chunked part grew by n bytes: announced as they come, while the
+ * store has room for them. Returns 0, or -1 when it was refused (507). */
+static int
+parts_put_grew(struct part_req *pr, uint64_t n)
+{
+	uint64_t use = stripe_get(&ps_shared->ss_disk) +
+	    stripe_get(&ps_shared->ss_inflight);
+
+	if (use > pr->pr_capacity || n > pr->pr_capacity - use) {
+		parts_put_fail(pr, 507, "no room for the part on this store");
+		return -1;
+	}
+	stripe_add(&ps_shared->ss_inflight, n);
+	/* The gossiped use changes once a MiB, not once a read. */
+	if ((pr->pr_declared + n) >> 20 != pr->pr_declared >> 20)
+		stripe_publish_use(ps_shared, ps_cluster);
+	pr->pr_declared += n;
+	return 0;
+}
+
 static void
 parts_pump(struct part_req *pr)
 {
@@ -210,6 +231,9 @@ parts_pump(struct part_req *pr)
 		n = conn_read_body(c, buf, SPOOL_BUF_SIZE);
 		if (n > 0) {
 			pr->pr_received += (uint64_t)n;
+			if (c->c_req.chunked && parts_put_grew(pr, (uint64_t)n)
+			    == -1)
+				return;
 			spool_write(pr->pr_spool, (size_t)n);
 			continue;
 		}
@@ -343,11 +367,11 @@ parts_put(struct conn *c, struct part_req *pr)
 	uint64_t cap, use;
 	struct member *self;
 
-	if (req->chunked || !req->has_content_length) {
+	if (!req->chunked && !req->has_content_length) {
 		free(pr);
 		request_skip_body(c);
-		conn_send_text(c, 411, "a part needs its exact Content-Length",
-		    NULL);
+		conn_send_text(c, 411, "a part needs a Content-Length or "
+		    "chunked encoding", NULL);
 		return;
 	}
 	if (!parts_verify(c, NULL)) {
@@ -366,7 +390,7 @@ parts_put(struct conn *c, struct part_req *pr)
 	use = stripe_get(&ps_shared->ss_disk) +
 	    stripe_get(&ps_shared->ss_inflight);
 	if (!self->m_facts.mf_store || req->content_length > cap ||
-	    use > cap - req->content_length) {
+	    use > cap - req->content_length) {	/* chunked: 0 so far */
 		free(pr);
 		stripe_add(&ps_shared->ss_parts_refused, 1);
 		request_skip_body(c);
@@ -381,7 +405,8 @@ parts_put(struct conn *c, struct part_req *pr)
 		ps_spool_ready = true;
 	}
 	parts_file_name(pr->pr_id, pr->pr_index, pr->pr_file);
-	pr->pr_declared = req->content_length;
+	pr->pr_declared = req->content_length;	/* chunked: 0 so far */
+	pr->pr_capacity = cap;
 	stripe_add(&ps_shared->ss_inflight, pr->pr_declared);
 	stripe_publish_use(ps_shared, ps_cluster);
 	conn_own(c, &parts_put_handler, pr);

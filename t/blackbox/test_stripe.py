@@ -196,13 +196,24 @@ class PartRoutesTest(NodeTest):
         raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                "Content-Length: 3\r\n\r\nabc" % target).encode()
         self.assertIn(b" 401 ", n.raw(raw)[:20])
-        # Chunked: a part needs its exact length.
+        # Chunked (a front's chunked upload): its length known at its end.
         raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                "Shoal-Cluster: %s\r\nShoal-Signature: %s\r\n"
                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" % (
                    target, CLUSTER, sign(b"", method="PUT",
                                          target=target))).encode()
-        self.assertIn(b" 411 ", n.raw(raw)[:20])
+        answer = n.raw(raw)
+        self.assertIn(b" 201 ", answer[:20])
+        self.assertIn(b"Shoal-Part-Size: 3\r\n", answer)
+        self.assertEqual(signed(n, "DELETE", "/_/parts/%s" % oid)[0], 200)
+        # A chunked part past the store's room: 507 once it is.
+        raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Shoal-Cluster: %s\r\nShoal-Signature: %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % (
+                   target, CLUSTER, sign(b"", method="PUT",
+                                         target=target))).encode()
+        chunk = b"%x\r\n" % (1 << 18) + b"z" * (1 << 18) + b"\r\n"
+        self.assertIn(b" 507 ", n.raw(raw + chunk * 5, shut=True)[:20])
         # More than the store's capacity (1 MiB): 507 before the body.
         st, _, _ = signed(n, "PUT", target, b"x" * (1 << 20 | 1),
                           sign_body=b"")
@@ -464,6 +475,91 @@ class StripedPutTest(NodeTest):
                            what="%s at %s (%s)" % (where, reader.name, why))
             self.assertTrue(got.body == data, why)
             self.assertEqual(got.header("etag"), content_etag(data), why)
+
+    def put_chunked(self, node, name, data, sizes, cut=False):
+        """PUT of data in chunks of the given sizes (the last repeats);
+        the answer, or with cut the socket after half of the chunk that
+        passes the middle."""
+        s = node.connect(timeout=20)
+        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % name).encode())
+        pos, i = 0, 0
+        while pos < len(data):
+            n = sizes[min(i, len(sizes) - 1)]
+            piece = data[pos:pos + n]
+            if cut and pos + len(piece) > len(data) // 2:
+                s.sendall(b"%x\r\n" % len(piece) + piece[:len(piece) // 2])
+                return s
+            s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            pos, i = pos + len(piece), i + 1
+        s.sendall(b"0\r\n\r\n")
+        answer = recv_all(s)
+        s.close()
+        return answer
+
+    def test_chunked_uploads_are_striped_once_past_min_size(self):
+        min_size = 4 * BLOCK
+        self.cluster(min_size=str(min_size))
+        reader = self.stores[3]
+        cases = [  # size, chunk sizes, striped
+            (3 * BLOCK + 7, [1000], False),
+            (min_size - 1, [min_size - 1], False),
+            (min_size, [min_size], True),
+            # A chunk that straddles min_size, then odd ones that
+            # straddle the block boundaries.
+            (9 * BLOCK + 13, [min_size - 10, 20, 10007], True),
+            (13 * BLOCK + 5, [BLOCK + 1, 3 * BLOCK - 1, 777, 70001], True),
+            (min_size + 1, [2, min_size - 2, 1], True)]
+        for k, (size, sizes, striped) in enumerate(cases):
+            data = os.urandom(size)
+            name = "chunked-%d" % k
+            answer = self.put_chunked(self.front, name, data, sizes)
+            why = (size, sizes, answer[:300])
+            self.assertIn(b" 201 ", answer[:20], why)
+            self.assertIn(("ETag: %s\r\n" % content_etag(data)).encode(),
+                          answer, why)
+            self.assertEqual(b"Shoal-Striped: 6\r\n" in answer, striped,
+                             why)
+            m = self.object_id(name)
+            self.assertEqual(m is not None, striped, why)
+            if striped:
+                self.assertEqual((m["size"], [p["size"] for p in
+                                              m["parts"]]),
+                                 (size, part_sizes(size)), why)
+                self.assertEqual(m["digest"], content_etag(data).strip('"'))
+                self.assertEqual(assemble(self.stores, m["id"])[0], data)
+            got = wait_for(lambda: (lambda g: g if g.status == 200 else
+                                    None)(reader.curl("/" + name)),
+                           what="%s at %s" % (name, reader.name))
+            self.assertTrue(got.body == data, why)
+            self.assertEqual(got.header("etag"), content_etag(data))
+        self.assertEqual([f for f in self.leftovers() if ":objects/" not in
+                          f and ":names/" not in f], [])
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        # Nothing of the plain beginnings stays at the front.
+        self.assertEqual(os.listdir(os.path.join(self.front.config["root"],
+                                                 ".shoal-tmp")), [])
+
+    def test_a_chunked_client_cut_mid_chunk_leaves_nothing(self):
+        self.cluster(min_size=str(2 * BLOCK))
+        s = self.put_chunked(self.front, "cut-chunked",
+                             os.urandom(40 * BLOCK), [50000], cut=True)
+        wait_for(lambda: sum(used(st) for st in self.stores) > 1,
+                 what="parts announced at the stores")
+        s.close()
+        start = time.time()
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) == self.min_size,
+                 what="every part of the cut upload to be gone")
+        self.assertLess(time.time() - start, 1.0 * SLOW)
+        wait_for(lambda: os.listdir(os.path.join(
+            self.front.config["state_dir"], "stripe", "journal")) == [],
+            what="the journal entry to go")
+        self.assertEqual(self.object_id("cut-chunked"), None)
+        self.assertEqual(self.front.curl("/cut-chunked").status, 404)
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
 
     def test_fewer_stores_with_room_than_parts_is_503(self):
         self.cluster(stores=5)
