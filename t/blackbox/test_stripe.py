@@ -296,14 +296,14 @@ def assemble(stores, oid, parts=6, block=BLOCK):
 class StripedPutTest(NodeTest):
     """One front (store: false) and six stores on loopback."""
 
-    def cluster(self, stores=6, **front_stripe):
+    def cluster(self, stores=6, capacity="64MiB", **front_stripe):
         stripe = {"block": "64KiB", "min_size": "1"}
         stripe.update(front_stripe)
         self.min_size = int(stripe["min_size"])  # in bytes in these tests
         self.front = self.node("front", cluster=cluster_settings(
             store=False), stripe=stripe)
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
-            seeds=[self.front], capacity="64MiB"),
+            seeds=[self.front], capacity=capacity),
             stripe=dict(stripe)) for i in range(stores)]
         self.wait_stores(stores)
 
@@ -490,9 +490,13 @@ class StripedPutTest(NodeTest):
             if cut and pos + len(piece) > len(data) // 2:
                 s.sendall(b"%x\r\n" % len(piece) + piece[:len(piece) // 2])
                 return s
-            s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            try:
+                s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            except OSError:  # answered early: the answer is there
+                break
             pos, i = pos + len(piece), i + 1
-        s.sendall(b"0\r\n\r\n")
+        else:
+            s.sendall(b"0\r\n\r\n")
         answer = recv_all(s)
         s.close()
         return answer
@@ -542,7 +546,7 @@ class StripedPutTest(NodeTest):
                                                  ".shoal-tmp")), [])
 
     def test_a_chunked_client_cut_mid_chunk_leaves_nothing(self):
-        self.cluster(min_size=str(2 * BLOCK))
+        self.cluster(min_size=str(2 * BLOCK), capacity="2MiB")
         s = self.put_chunked(self.front, "cut-chunked",
                              os.urandom(40 * BLOCK), [50000], cut=True)
         wait_for(lambda: sum(used(st) for st in self.stores) > 1,
@@ -558,6 +562,17 @@ class StripedPutTest(NodeTest):
             what="the journal entry to go")
         self.assertEqual(self.object_id("cut-chunked"), None)
         self.assertEqual(self.front.curl("/cut-chunked").status, 404)
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        # More than the six stores hold (2 MiB each): 507 when a part
+        # reaches its store's room, and nothing stays.
+        answer = self.put_chunked(self.front, "too-big", os.urandom(
+            16 << 20), [100000])
+        self.assertIn(b" 507 ", answer[:20], answer[:200])
+        self.assertIn(b"no room", answer)
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) == self.min_size,
+                 what="every part of the refused upload to be gone")
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
 
