@@ -763,11 +763,59 @@ parts_route(struct conn *c, const char *path)
 
 /* -- metrics ----------------------------------------------------------- */
 
+/* Every store this node knows (itself too, when it is one): its
+ * capacity and use as gossiped, and what this node's uploads reserved
+ * there. */
+static void
+parts_metrics_stores(struct buf *out)
+{
+	struct members *mt = ps_cluster->cl_members;
+	char label[2 * MEMBER_NAME_MAX + 1];
+	uint32_t i;
+
+	metrics_family(out, "shoal_stripe_store_bytes",
+	    "Every store this node knows: its capacity and use (as gossiped) "
+	    "and the bytes this node's uploads in flight reserved there.",
+	    "gauge");
+	if (members_lock(mt) == -1)
+		return;
+	if (stripe_lock(ps_shared) != 0) {
+		members_unlock(mt);
+		return;
+	}
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (!m->m_in_use || !m->m_facts.mf_store ||
+		    m->m_state == MEMBER_LEFT)
+			continue;
+		metrics_label_value(m->m_facts.mf_name, label, sizeof(label));
+		buf_printf(out, "shoal_stripe_store_bytes{member=\"%s\","
+		    "kind=\"capacity\"} %" PRIu64 "\n"
+		    "shoal_stripe_store_bytes{member=\"%s\",kind=\"used\"} %"
+		    PRIu64 "\nshoal_stripe_store_bytes{member=\"%s\","
+		    "kind=\"reserved\"} %" PRIu64 "\n", label,
+		    m->m_facts.mf_capacity, label, m->m_facts.mf_used, label,
+		    stripe_reserved_locked(ps_shared, m->m_facts.mf_name));
+	}
+	stripe_unlock(ps_shared);
+	members_unlock(mt);
+}
+
 static void
 parts_metrics(struct server *s, struct buf *out)
 {
+	static const char *const causes[STRIPE_CLEANUP_CAUSES] = {
+		[STRIPE_CLEANUP_CLIENT] = "client_gone",
+		[STRIPE_CLEANUP_STORE] = "store_failed",
+		[STRIPE_CLEANUP_TIMEOUT] = "timeout",
+		[STRIPE_CLEANUP_LOCAL] = "local",
+		[STRIPE_CLEANUP_SWEPT] = "swept",
+		[STRIPE_CLEANUP_JOURNAL] = "journal",
+	};
 	const struct stripe_shared *ss = ps_shared;
 	uint64_t reserved = 0;
+	unsigned i;
 
 	(void)s;
 	metrics_family(out, "shoal_stripe_part_bytes",
@@ -801,10 +849,13 @@ parts_metrics(struct server *s, struct buf *out)
 	    stripe_get(&ss->ss_puts_ok), stripe_get(&ss->ss_puts_failed),
 	    stripe_get(&ss->ss_puts_refused));
 	metrics_family(out, "shoal_stripe_cleanups_total",
-	    "Failed striped uploads whose parts were deleted on their stores.",
+	    "Striped uploads whose parts were removed, by cause: as the front, "
+	    "the client gone, a store failed, a timeout, this node; as a "
+	    "store, pending parts swept; at a restart, the journal.",
 	    "counter");
-	buf_printf(out, "shoal_stripe_cleanups_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_cleanups));
+	for (i = 0; i < STRIPE_CLEANUP_CAUSES; i++)
+		buf_printf(out, "shoal_stripe_cleanups_total{cause=\"%s\"} %"
+		    PRIu64 "\n", causes[i], stripe_get(&ss->ss_cleanups[i]));
 	if (stripe_lock(ps_shared) == 0) {
 		reserved = stripe_reserved_locked(ps_shared, NULL);
 		stripe_unlock(ps_shared);
@@ -813,6 +864,7 @@ parts_metrics(struct server *s, struct buf *out)
 	    "Bytes of parts this node's uploads in flight have reserved at "
 	    "their stores.", "gauge");
 	buf_printf(out, "shoal_stripe_reserved_bytes %" PRIu64 "\n", reserved);
+	parts_metrics_stores(out);
 	metrics_family(out, "shoal_stripe_part_sent_bytes_total",
 	    "Bytes of parts sent to the nodes that read striped objects.",
 	    "counter");

@@ -58,6 +58,8 @@ parts_sweep_done(struct iopool_job *job)
 		log_info("parts: removed %u pending part files older than "
 		    "%lld ms", sw->sw_swept, (long long)sw->sw_timeout_ms);
 		stripe_add(&sw->sw_shared->ss_parts_swept, sw->sw_swept);
+		stripe_add(&sw->sw_shared->ss_cleanups[STRIPE_CLEANUP_SWEPT],
+		    sw->sw_swept);
 	}
 	stripe_publish_use(sw->sw_shared, sw->sw_cluster);
 	if (!sw->sw_stopped)

@@ -115,6 +115,8 @@ struct stripe_put {
 	struct layout sp_layout;
 	enum stripe_stage sp_stage;
 	bool sp_failed;
+	int sp_status;			/* the failure's answer (0: none) */
+	bool sp_timed_out;		/* ... a store's deadline passed */
 	uint64_t sp_received;
 	XXH3_state_t *sp_hash;
 	unsigned sp_nlegs;
@@ -377,6 +379,22 @@ static const struct peer_handler stripe_cleanup_handler = {
 	.on_fail = stripe_cleanup_fail,
 };
 
+/* Why the upload failed, by its answer. */
+static enum stripe_cleanup_cause
+stripe_put_cause(const struct stripe_put *sp)
+{
+	if (sp->sp_timed_out || sp->sp_status == 408)
+		return STRIPE_CLEANUP_TIMEOUT;
+	switch (sp->sp_status) {
+	case 0: case 400: case 413:
+		return STRIPE_CLEANUP_CLIENT;
+	case 502: case 503: case 507:
+		return STRIPE_CLEANUP_STORE;
+	default:
+		return STRIPE_CLEANUP_LOCAL;
+	}
+}
+
 /* Every part connection closed, DELETE on every store. */
 static void
 stripe_cleanup(struct stripe_put *sp)
@@ -385,7 +403,7 @@ stripe_cleanup(struct stripe_put *sp)
 	unsigned i;
 
 	sp->sp_stage = STAGE_CLEANUP;
-	stripe_add(&sp_shared->ss_cleanups, 1);
+	stripe_add(&sp_shared->ss_cleanups[stripe_put_cause(sp)], 1);
 	snprintf(target, sizeof(target), "/_/parts/%s", sp->sp_id);
 	sp->sp_waiting = 0;
 	sp->sp_cleanup_ok = 0;
@@ -415,6 +433,7 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 	if (sp->sp_failed)
 		return;
 	sp->sp_failed = true;
+	sp->sp_status = status;
 	stripe_add(&sp_shared->ss_puts_failed, 1);
 	log_info("striped upload of %s (%s) failed: %s", sp->sp_name,
 	    sp->sp_id, reason);
@@ -520,6 +539,8 @@ stripe_leg_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 
 	(void)pc;
 	l->l_pc = NULL;
+	if (!l->l_put->sp_failed)
+		l->l_put->sp_timed_out = why == PEER_TIMEOUT;
 	snprintf(reason, sizeof(reason), "store %s %s", l->l_node,
 	    (unsigned)why < 4 ? what[why] : "failed");
 	stripe_put_fail(l->l_put, 502, reason);

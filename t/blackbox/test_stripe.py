@@ -266,6 +266,8 @@ class PartRoutesTest(NodeTest):
         self.assertGreater(time.time() - start, 0.3)
         wait_for(lambda: used(n) == 0,
                  what="the use to drop")
+        self.assertEqual(metric(n, 'shoal_stripe_cleanups_total'
+                                '{cause="swept"}'), 1)
         self.assertIn("removed 1 pending part", n.log())
 
 
@@ -398,10 +400,18 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/", method="POST", data=b"x" * 1000)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.header("shoal-striped"), "6")
-        # The stores' use grew by what they hold.
+        # The stores' use grew by what they hold, as the front sees it.
         total = sum(sizes) + 1000 + 1
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
+        wait_for(lambda: sum(metric(self.front, 'shoal_stripe_store_bytes'
+                                    '{member="s%d",kind="used"}' % i)
+                             for i in range(6)) == total,
+                 what="the front's metrics to show every store's use")
+        self.assertEqual(metric(self.front, 'shoal_stripe_store_bytes'
+                                '{member="s0",kind="capacity"}'), 64 << 20)
+        self.assertEqual(metric(self.front, 'shoal_stripe_store_bytes'
+                                '{member="s0",kind="reserved"}'), 0)
 
     def warm(self, node):
         """Waits for the node's peer set to know every store (503 until
@@ -570,6 +580,10 @@ class StripedPutTest(NodeTest):
             16 << 20), [100000])
         self.assertIn(b" 507 ", answer[:20], answer[:200])
         self.assertIn(b"no room", answer)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="client_gone"}'), 1)
         wait_for(lambda: self.leftovers() == [] and
                  sum(used(st) for st in self.stores) == self.min_size,
                  what="every part of the refused upload to be gone")
@@ -615,8 +629,8 @@ class StripedPutTest(NodeTest):
         self.assertEqual(self.object_id("cut"), None)
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
-        self.assertEqual(metric(self.front, "shoal_stripe_cleanups_total"),
-                         1)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="client_gone"}'), 1)
         self.assertEqual(metric(self.front,
                                 'shoal_stripe_uploads_total{result="failed"}'),
                          1)
@@ -639,6 +653,8 @@ class StripedPutTest(NodeTest):
         wait_for(lambda: self.leftovers(alive) == [],
                  what="the other stores to drop their parts")
         self.assertEqual(self.object_id("victim"), None)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
 
     def test_reads_ranges_and_any_node_and_a_bad_part_cuts(self):
         self.cluster()
@@ -734,6 +750,8 @@ class StripedPutTest(NodeTest):
                  os.listdir(journal) == [], timeout=20,
                  what="the journal's replay to remove every part")
         self.assertIn("cut short earlier are gone", self.front.log())
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="journal"}'), 1)
         # What was stored is announced again (the catalogue starts empty)
         # and read as before.
         self.assertIn("2 striped objects held here announced",
