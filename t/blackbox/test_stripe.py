@@ -301,6 +301,7 @@ class StripedPutTest(NodeTest):
     def cluster(self, stores=6, capacity="64MiB", **front_stripe):
         stripe = {"block": "64KiB", "min_size": "1"}
         stripe.update(front_stripe)
+        self.stripe = stripe
         self.min_size = int(stripe["min_size"])  # in bytes in these tests
         self.front = self.node("front", cluster=cluster_settings(
             store=False), stripe=stripe)
@@ -589,6 +590,80 @@ class StripedPutTest(NodeTest):
                  what="every part of the refused upload to be gone")
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
+
+    def test_a_store_added_while_uploads_run_takes_parts(self):
+        # Uploads one after another at the front while a seventh store
+        # joins: each is stored or refused cleanly, each stored one reads
+        # back, and the newcomer (the emptiest) is among the stores of the
+        # uploads started once the front sees it alive.
+        self.cluster()
+        rng = random.Random()
+        done = []  # (name, data, status, started after s6 was alive)
+        state = {"alive": None, "stop": False}
+
+        def uploads():
+            deadline = time.time() + 30 * SLOW
+            for i in range(80):
+                if state["stop"] or time.time() > deadline:
+                    return
+                data = rng.randbytes(rng.randrange(1, 8 * BLOCK))
+                after = state["alive"] is not None
+                r = self.front.curl("/during-%d" % i, method="PUT",
+                                    data=data)
+                done.append(("during-%d" % i, data, r, after))
+        t = threading.Thread(target=uploads)
+        t.start()
+        try:
+            wait_for(lambda: len(done) >= 3, what="the first uploads")
+            new = self.node("s6", cluster=cluster_settings(
+                seeds=[self.front], capacity="64MiB"),
+                stripe=dict(self.stripe))
+
+            def seen():
+                ms = json.loads(self.front.curl("/_/cluster").body)
+                return any(m["name"] == "s6" and m["state"] == "alive"
+                           for m in ms["members"])
+            wait_for(seen, what="s6 alive at the front")
+            state["alive"] = time.time()
+
+            def took():
+                return sum(1 for name, _, r, after in done
+                           if after and r.status == 201 and "s6" in
+                           [p["node"] for p in
+                            self.object_id(name)["parts"]]) >= 3
+            wait_for(took, timeout=20, what="uploads with a part on s6")
+        finally:
+            state["stop"] = True
+            t.join()
+        first_on_s6 = None
+        for name, data, r, after in done:
+            self.assertIn(r.status, (201, 503), (name, r.body))
+            if r.status == 503:
+                self.assertTrue(r.header("retry-after"), name)
+                self.assertEqual(self.object_id(name), None)
+                continue
+            self.assertEqual(r.header("etag"), content_etag(data), name)
+            nodes = [p["node"] for p in self.object_id(name)["parts"]]
+            self.assertEqual(len(set(nodes)), 6, name)
+            if after and first_on_s6 is None and "s6" in nodes:
+                first_on_s6 = name
+            # Every stored object reads back, at the newcomer too (once
+            # the catalogue reached it).
+            for reader in (self.stores[1], new):
+                got = wait_for(lambda: (lambda g: g if g.status != 404
+                                        else None)(reader.curl("/" + name)),
+                               what="%s at %s" % (name, reader.name))
+                self.assertEqual((got.status, got.body == data),
+                                 (200, True), (name, reader.name))
+        # Once s6 took a part, every later upload has one there: it
+        # stays the emptiest store.
+        later = [n for n, _, r, a in done if a and r.status == 201]
+        first = later.index(first_on_s6)
+        for name in later[first:]:
+            self.assertIn("s6", [p["node"] for p in
+                                 self.object_id(name)["parts"]], name)
+        self.assertLessEqual(first, 10, "uploads after s6 was alive that "
+                             "left it out: %d" % first)
 
     def test_fewer_stores_with_room_than_parts_is_503(self):
         self.cluster(stores=5)
