@@ -10,7 +10,11 @@
  * every store), UNJOURNAL (the entry removed), then the answer. A
  * failure at any stage after RESERVE jumps to CLEANUP: DELETE on every
  * store, then the journal entry removed when all confirmed. The name's
- * reservation ends with the answer, stored or not. An upload is freed
+ * reservation ends with the answer, stored or not. A chunked body that
+ * outgrew a plain upload (stripe_put_grow) enters at the stores' choice,
+ * its name reserved already; its BODY reads the spooled bytes back in
+ * the pool first, its parts' sizes are set at the body's end, and each
+ * part's reservation grows as it fills. An upload is freed
  * only from the loop (a job's completion, a peer answer, the members'
  * verdict), never from inside a call of its own: peer_conn_send() may
  * report a failure synchronously, so every path checks sp_failed after
