@@ -678,6 +678,17 @@ class StripedPutTest(NodeTest):
         self.assertTrue(r.header("retry-after"))
         self.assertEqual(self.leftovers(), [])
         self.assertEqual(self.front.curl("/big").status, 404)
+        # Chunked: the same once its body passed min_size, and the plain
+        # beginning goes too.
+        answer = self.put_chunked(self.front, "big-chunked", b"z" * 5000,
+                                  [3000])
+        self.assertIn(b" 503 ", answer[:20], answer)
+        self.assertIn(b"Retry-After: 5\r\n", answer)
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(self.front.curl("/big-chunked").status, 404)
+        wait_for(lambda: os.listdir(os.path.join(
+            self.front.config["root"], ".shoal-tmp")) == [],
+            what="the plain beginning to go")
 
     def put_slowly(self, name, size, first):
         """A PUT whose first `first` bytes are sent; returns the socket."""
