@@ -298,13 +298,14 @@ def assemble(stores, oid, parts=6, block=BLOCK):
 class StripedPutTest(NodeTest):
     """One front (store: false) and six stores on loopback."""
 
-    def cluster(self, stores=6, capacity="64MiB", **front_stripe):
+    def cluster(self, stores=6, capacity="64MiB", http=None,
+                **front_stripe):
         stripe = {"block": "64KiB", "min_size": "1"}
         stripe.update(front_stripe)
         self.stripe = stripe
         self.min_size = int(stripe["min_size"])  # in bytes in these tests
         self.front = self.node("front", cluster=cluster_settings(
-            store=False), stripe=stripe)
+            store=False), stripe=stripe, **({"http": http} if http else {}))
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
             seeds=[self.front], capacity=capacity),
             stripe=dict(stripe)) for i in range(stores)]
@@ -557,7 +558,8 @@ class StripedPutTest(NodeTest):
                                                  ".shoal-tmp")), [])
 
     def test_a_chunked_client_cut_mid_chunk_leaves_nothing(self):
-        self.cluster(min_size=str(2 * BLOCK), capacity="2MiB")
+        self.cluster(min_size=str(2 * BLOCK), capacity="2MiB",
+                     http={"body_timeout": "1s"})
         s = self.put_chunked(self.front, "cut-chunked",
                              os.urandom(40 * BLOCK), [50000], cut=True)
         wait_for(lambda: sum(used(st) for st in self.stores) > 1,
@@ -575,6 +577,17 @@ class StripedPutTest(NodeTest):
         self.assertEqual(self.front.curl("/cut-chunked").status, 404)
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
+        # A client that stalls mid-chunk past http.body_timeout: 408, and
+        # nothing stays.
+        s = self.put_chunked(self.front, "stalled", os.urandom(20 * BLOCK),
+                             [30000], cut=True)
+        s.settimeout(10 * SLOW)
+        self.assertIn(b" 408 ", recv_all(s)[:20])
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) == self.min_size,
+                 what="every part of the stalled upload to be gone")
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="timeout"}'), 1)
         # More than the six stores hold (2 MiB each): 507 when a part
         # reaches its store's room, and nothing stays.
         answer = self.put_chunked(self.front, "too-big", os.urandom(
