@@ -57,6 +57,7 @@ enum stripe_cleanup_cause {
 struct stripe_shared {
 	uint64_t ss_disk;		/* bytes of part files here */
 	uint64_t ss_inflight;		/* announced, being received */
+	uint64_t ss_parts_held;		/* part files here, as ss_disk */
 	uint64_t ss_parts_received;	/* counters since the start */
 	uint64_t ss_parts_refused;
 	uint64_t ss_parts_committed;

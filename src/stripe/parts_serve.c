@@ -314,6 +314,7 @@ parts_published(struct spool *sp, int err, void *arg)
 	stripe_add(&ps_shared->ss_inflight, -pr->pr_declared);
 	stripe_add(&ps_shared->ss_disk, pr->pr_declared);
 	stripe_add(&ps_shared->ss_parts_received, 1);
+	stripe_add(&ps_shared->ss_parts_held, 1);
 	parts_req_free(pr);
 	conn_send_text(c, 201, "part stored, pending", extra);
 }
@@ -616,6 +617,7 @@ parts_delete_done(struct iopool_job *job)
 
 	stripe_add(&ps_shared->ss_disk, -pr->pr_bytes);
 	stripe_add(&ps_shared->ss_parts_deleted, pr->pr_count);
+	stripe_add(&ps_shared->ss_parts_held, -(uint64_t)pr->pr_count);
 	if (pr->pr_had)
 		stripe_withdraw(ps_cluster, &pr->pr_manifest);
 	stripe_publish_use(ps_shared, ps_cluster);
@@ -763,6 +765,16 @@ parts_route(struct conn *c, const char *path)
 
 /* -- metrics ----------------------------------------------------------- */
 
+/* ss_parts_held, but a count gone below zero for a moment (a delete
+ * counted before the walk that set it) shows as none. */
+static uint64_t
+parts_held(const struct stripe_shared *ss)
+{
+	uint64_t n = stripe_get(&ss->ss_parts_held);
+
+	return n > (UINT64_MAX >> 1) ? 0 : n;
+}
+
 /* Every store this node knows (itself too, when it is one): its
  * capacity and use as gossiped, and what this node's uploads reserved
  * there. */
@@ -825,6 +837,10 @@ parts_metrics(struct server *s, struct buf *out)
 	buf_printf(out, "shoal_stripe_part_bytes{state=\"disk\"} %" PRIu64
 	    "\nshoal_stripe_part_bytes{state=\"inflight\"} %" PRIu64 "\n",
 	    stripe_get(&ss->ss_disk), stripe_get(&ss->ss_inflight));
+	metrics_family(out, "shoal_stripe_parts_held",
+	    "Part files this store holds, pending and committed.", "gauge");
+	buf_printf(out, "shoal_stripe_parts_held %" PRIu64 "\n",
+	    parts_held(ss));
 	metrics_family(out, "shoal_stripe_parts_total",
 	    "Parts this store received, refused, committed, removed by the "
 	    "upload that sent them, and removed as pending past "

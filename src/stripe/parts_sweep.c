@@ -32,6 +32,7 @@ struct parts_sweep {
 	/* the job's input and output */
 	int64_t sw_now_ms;
 	uint64_t sw_kept;
+	uint64_t sw_held;
 	unsigned sw_swept;
 };
 
@@ -41,7 +42,7 @@ parts_sweep_work(struct iopool_job *job)
 	struct parts_sweep *sw = container_of(job, struct parts_sweep, sw_job);
 
 	sw->sw_kept = parts_sweep(&sw->sw_dirs, sw->sw_timeout_ms,
-	    sw->sw_now_ms, &sw->sw_swept);
+	    sw->sw_now_ms, &sw->sw_swept, &sw->sw_held);
 }
 
 static void parts_sweep_tick(struct loop *loop, struct loop_timer *t);
@@ -53,6 +54,8 @@ parts_sweep_done(struct iopool_job *job)
 
 	sw->sw_busy = false;
 	__atomic_store_n(&sw->sw_shared->ss_disk, sw->sw_kept,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&sw->sw_shared->ss_parts_held, sw->sw_held,
 	    __ATOMIC_RELAXED);
 	if (sw->sw_swept > 0) {
 		log_info("parts: removed %u pending part files older than "

@@ -116,6 +116,7 @@ class PartRoutesTest(NodeTest):
                          content_etag(parts[2]).strip('"'))
         self.assertEqual(files_under(self.parts_dir),
                          ["pending/%s.2" % oid])
+        self.assertEqual(metric(n, "shoal_stripe_parts_held"), 1)
         # The same part again: it is here already.
         st, _, _ = signed(n, "PUT", target, parts[2], sign_body=b"")
         self.assertEqual(st, 409)
@@ -159,6 +160,7 @@ class PartRoutesTest(NodeTest):
         st, _, body = signed(n, "DELETE", "/_/parts/%s" % oid)
         self.assertEqual(st, 200, body)
         self.assertEqual(files_under(self.parts_dir), [])
+        self.assertEqual(metric(n, "shoal_stripe_parts_held"), 0)
         self.assertEqual(signed(n, "DELETE", "/_/parts/%s" % oid)[0], 200)
         self.assertEqual(signed(n, "GET", target)[0], 404)
         wait_for(lambda: used(n) == 0,
