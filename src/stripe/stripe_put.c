@@ -1,8 +1,9 @@
 /*
  * stripe_put.c - a striped upload at the front (see stripe_put.h). Loop
- * thread of a worker; the journal and the manifest are written by jobs
- * of the worker's I/O pool, which read only the upload's fields set
- * before the job was submitted.
+ * thread of a worker; the journal and the manifest are written, and a
+ * chunked body's spooled bytes read back, by jobs of the worker's I/O
+ * pool, which touch only the upload's fields set before the job was
+ * submitted (and the leg buffer and descriptor a read-back is given).
  *
  * Stages: RESERVE (the name with every alive member, as a plain upload
  * does: upload_reserve), JOURNAL (the entry being written), BODY (the
@@ -260,11 +261,10 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	    loop_wall_ms(), nonce, sig, sizeof(sig)) == -1)
 		return false;
 	if (len == STRIPE_CHUNKED)
-		n = snprintf(length, sizeof(length), "Transfer-Encoding: "
-		    "chunked");
+		snprintf(length, sizeof(length), "Transfer-Encoding: chunked");
 	else
-		n = snprintf(length, sizeof(length), "Content-Length: %"
-		    PRIu64, len);
+		snprintf(length, sizeof(length), "Content-Length: %" PRIu64,
+		    len);
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
 	    "User-Agent: shoal/" SHOAL_VERSION "\r\n%s\r\n%s: %s\r\n"
 	    "%s: %s\r\n\r\n", method, target, p->p_name, length,
