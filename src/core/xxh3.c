@@ -8,7 +8,8 @@
  * XXH_INLINE_ALL (every name prefixed, nothing clashes with the library's)
  * under an AVX2 target, it compiles the AVX2 code here, and a state made
  * by one is only ever touched by the same one. Elsewhere than x86-64,
- * the library alone.
+ * and built by clang (which has no target pragma: the fuzzers), the
+ * library alone.
  */
 #include <stdlib.h>
 #include <xxhash.h>
@@ -66,7 +67,7 @@ static const struct xxh3_impl xxh3_lib = {
 	xxh3_lib_new, xxh3_lib_update, xxh3_lib_digest, xxh3_lib_free,
 };
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC target("avx2")
 #define XXH_INLINE_ALL
