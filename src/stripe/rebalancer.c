@@ -38,6 +38,7 @@
 struct rebalancer_recent {
 	char rr_node[MEMBER_NAME_MAX];
 	uint64_t rr_bytes;
+	uint64_t rr_base;		/* the target's use then */
 	int64_t rr_until_ms;
 };
 
@@ -150,18 +151,27 @@ rebalancer_stores(struct rebalancer *rb)
 			r->rr_node[0] = '\0';
 			continue;
 		}
+		/* Counted until the target's gossiped use shows it. */
 		for (i = 0; i < rb->rb_nstores; i++)
-			if (strcmp(rb->rb_stores[i].rs_node, r->rr_node) == 0)
-				rb->rb_stores[i].rs_moving += r->rr_bytes;
+			if (strcmp(rb->rb_stores[i].rs_node, r->rr_node) == 0) {
+				if (rb->rb_stores[i].rs_used >= r->rr_base +
+				    r->rr_bytes)
+					r->rr_node[0] = '\0';
+				else
+					rb->rb_stores[i].rs_moving +=
+					    r->rr_bytes;
+			}
 	}
 	return self;
 }
 
-/* Counts bytes at node for REBALANCER_RECENT_MS from the move's start:
- * the target counts a part's announced length in its use at once, and
- * gossip carries that within a few rounds. */
+/* Counts bytes at node (whose use is `base` now) from the move's start
+ * until its gossiped use grew by them (the target counts a part's
+ * announced length in its use at once, and gossip carries that within a
+ * few rounds), or REBALANCER_RECENT_MS at most. */
 static void
-rebalancer_count(struct rebalancer *rb, const char *node, uint64_t bytes)
+rebalancer_count(struct rebalancer *rb, const char *node, uint64_t base,
+    uint64_t bytes)
 {
 	int64_t now = loop_now(rb->rb_loop);
 	struct rebalancer_recent *r = &rb->rb_recent[0];
@@ -172,6 +182,7 @@ rebalancer_count(struct rebalancer *rb, const char *node, uint64_t bytes)
 			r = &rb->rb_recent[k];
 	snprintf(r->rr_node, sizeof(r->rr_node), "%s", node);
 	r->rr_bytes = bytes;
+	r->rr_base = base;
 	r->rr_until_ms = now + REBALANCER_RECENT_MS;
 }
 
@@ -296,7 +307,7 @@ rebalancer_scan_done(struct iopool_job *job)
 	    rb->rb_stores[mv.rm_store].rs_node);
 	parts_file_name(m->m_id, (unsigned)i, file);
 	rebalancer_count(rb, rb->rb_stores[mv.rm_store].rs_node,
-	    m->m_parts[i].mp_size);
+	    rb->rb_stores[mv.rm_store].rs_used, m->m_parts[i].mp_size);
 	if (move_part(rb->rb_move, m, (unsigned)i,
 	    rb->rb_stores[mv.rm_store].rs_node, rb->rb_dirs.pd_objects, file,
 	    rb->rb_cfg->stripe.rebalance_rate, rebalancer_moved, rb) == -1)
