@@ -84,8 +84,8 @@ bool move_busy(const struct move *mv);
 
 /*
  * Part `index` of m (whose store is this node) goes to node `to`: its
- * bytes are the file `name` in directory dir_fd (kept open by the
- * caller until done), sent at `rate` bytes/s at most (0: as fast as
+ * bytes are the first ones of the file `name` in directory dir_fd (kept
+ * open by the caller until done), sent at `rate` bytes/s at most (0: as fast as
  * possible). Then the switch, as move_switch() with m's next generation.
  * Returns 0 (done will be called), or -1 when a move is under way.
  */

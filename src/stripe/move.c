@@ -708,8 +708,8 @@ move_open_job(struct iopool_job *job)
 	    O_NOFOLLOW);
 	if (mv->mv_fd == -1 || fstat(mv->mv_fd, &st) == -1)
 		mv->mv_err = errno;
-	else if ((uint64_t)st.st_size != mv->mv_size)
-		mv->mv_err = EIO;
+	else if ((uint64_t)st.st_size < mv->mv_size)
+		mv->mv_err = EIO;	/* the part's bytes come first */
 }
 
 static void
@@ -724,8 +724,8 @@ move_open_done(struct iopool_job *job)
 		return;
 	if (mv->mv_err != 0) {
 		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s: %s",
-		    mv->mv_name, mv->mv_err == EIO ? "not the size of the "
-		    "part" : strerror(mv->mv_err));
+		    mv->mv_name, mv->mv_err == EIO ? "shorter than the part" :
+		    strerror(mv->mv_err));
 		move_finish(mv, MOVE_FAILED, mv->mv_why);
 		return;
 	}
