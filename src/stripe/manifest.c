@@ -48,16 +48,22 @@ manifest_id_valid(const char *s, size_t len)
 struct layout
 manifest_layout(const struct manifest *m)
 {
-	struct layout l = { m->m_size, m->m_block, m->m_nparts };
+	struct layout l = { m->m_size, m->m_block, manifest_data_parts(m) };
 
 	return l;
+}
+
+unsigned
+manifest_data_parts(const struct manifest *m)
+{
+	return m->m_nparts - m->m_parity;
 }
 
 char *
 manifest_encode(const struct manifest *m, size_t *len)
 {
 	char hex[DIGEST_HEX_LEN + 1];
-	json_t *o, *parts, *p;
+	json_t *o, *parts, *p, *missing;
 	char *text = NULL;
 	unsigned i;
 
@@ -68,7 +74,15 @@ manifest_encode(const struct manifest *m, size_t *len)
 	    "origin", m->m_origin, "stamp", (json_int_t)m->m_stamp,
 	    "block", (json_int_t)m->m_block);
 	parts = json_array();
-	if (o == NULL || parts == NULL)
+	missing = json_array();
+	if (o == NULL || parts == NULL || missing == NULL ||
+	    json_object_set_new(o, "parity", json_integer(m->m_parity)) == -1)
+		goto out;
+	for (i = 0; i < m->m_nparts; i++)
+		if ((m->m_missing & (1u << i)) != 0 &&
+		    json_array_append_new(missing, json_integer(i)) == -1)
+			goto out;
+	if (json_object_set(o, "missing", missing) == -1)
 		goto out;
 	for (i = 0; i < m->m_nparts; i++) {
 		digest_hex(&m->m_parts[i].mp_digest, hex);
@@ -83,6 +97,7 @@ manifest_encode(const struct manifest *m, size_t *len)
 	if (text != NULL)
 		*len = strlen(text);
 out:
+	json_decref(missing);
 	json_decref(parts);
 	json_decref(o);
 	if (text == NULL)
@@ -144,12 +159,32 @@ decode_part(const json_t *o, struct manifest_part *p)
 	return NULL;
 }
 
+/* The missing parts' indices: distinct, below m_nparts, at most
+ * m_parity of them. */
+static const char *
+decode_missing(const json_t *a, struct manifest *m)
+{
+	const json_t *v;
+	uint64_t i;
+	size_t k;
+
+	if (!json_is_array(a) || json_array_size(a) > m->m_parity)
+		return "missing wants at most parity part indices";
+	json_array_foreach(a, k, v) {
+		if (read_size(v, &i) == -1 || i >= m->m_nparts ||
+		    (m->m_missing & (1u << i)) != 0)
+			return "bad missing part index";
+		m->m_missing |= 1u << i;
+	}
+	return NULL;
+}
+
 static const char *
 decode(const json_t *o, struct manifest *m)
 {
 	static const char *const keys[] = {
 		"id", "name", "size", "digest", "origin", "stamp", "block",
-		"parts"
+		"parity", "missing", "parts"
 	};
 	const json_t *id = json_object_get(o, "id");
 	const json_t *name = json_object_get(o, "name");
@@ -157,11 +192,12 @@ decode(const json_t *o, struct manifest *m)
 	const json_t *origin = json_object_get(o, "origin");
 	struct layout l;
 	const char *why;
+	uint64_t parity;
 	unsigned i, j;
 
-	if (!has_exactly(o, keys, 8))
+	if (!has_exactly(o, keys, 10))
 		return "a manifest wants exactly id, name, size, digest, "
-		    "origin, stamp, block and parts";
+		    "origin, stamp, block, parity, missing and parts";
 	if (!json_is_string(id) || !manifest_id_valid(json_string_value(id),
 	    json_string_length(id)))
 		return "bad id";
@@ -192,12 +228,20 @@ decode(const json_t *o, struct manifest *m)
 	    json_array_size(parts) > CONFIG_STRIPE_PARTS_MAX)
 		return "parts wants 2 to 16 parts";
 	m->m_nparts = (unsigned)json_array_size(parts);
+	if (read_size(json_object_get(o, "parity"), &parity) == -1 ||
+	    parity > MANIFEST_PARITY_MAX || parity + 2 > m->m_nparts)
+		return "bad parity";
+	m->m_parity = (unsigned)parity;
+	if ((why = decode_missing(json_object_get(o, "missing"), m)) != NULL)
+		return why;
 	l = manifest_layout(m);
 	for (i = 0; i < m->m_nparts; i++) {
 		if ((why = decode_part(json_array_get(parts, i),
 		    &m->m_parts[i])) != NULL)
 			return why;
-		if (m->m_parts[i].mp_size != layout_part_size(&l, i))
+		/* A parity part is as long as data part 0. */
+		if (m->m_parts[i].mp_size != layout_part_size(&l,
+		    i < l.l_parts ? i : 0))
 			return "a part's size is not the layout's";
 		for (j = 0; j < i; j++)
 			if (strcmp(m->m_parts[j].mp_node,
