@@ -73,6 +73,12 @@ void blocksum_trailer_encode(const uint32_t *sums, uint64_t size,
 int blocksum_trailer_decode(const unsigned char *buf, size_t len,
     uint64_t size, uint64_t block, uint32_t *sums, const char **why);
 
+/* Reads a footer foot[0..BLOCKSUM_FOOTER) (the last bytes of a part
+ * file) into *size and *block. Returns 0, or -1 when it has no magic or
+ * names no block (the check is blocksum_trailer_decode()'s). */
+int blocksum_footer_read(const unsigned char *foot, uint64_t *size,
+    uint64_t *block);
+
 /*
  * The checksums of a part whose bytes arrive in pieces of any length (a
  * part upload): blocksum_stream_add() them in order, then

@@ -25,6 +25,12 @@
 
 #include "stripe/manifest.h"
 
+/*
+ * A part file is the part's bytes followed by their blocks' checksums
+ * (stripe/blocksum.h): written by the store as the part arrives, checked
+ * at commit against the manifest's size and block, and on every read.
+ */
+
 /* The directories, opened (O_PATH) by parts_dirs_open(). */
 struct parts_dirs {
 	int pd_tmp;
@@ -59,12 +65,31 @@ enum parts_commit_result {
 
 /*
  * Commits part `index` of m here: the pending part must have the size and
- * digest m gives it; it moves to objects/, then m is written beside it
+ * digest m gives it, and a trailer made for that size and m's block; it moves to objects/, then m is written beside it
  * (fsynced, linked, the directories fsynced). A part already committed
  * with the same manifest is PARTS_COMMITTED again (a retried commit).
  */
 enum parts_commit_result parts_commit(const struct parts_dirs *d,
     const struct manifest *m, unsigned index);
+
+/* The trailer of the part file open as fd, `file_size` bytes long. */
+struct parts_trailer {
+	uint64_t pt_size;		/* of the part, trailer excluded */
+	uint64_t pt_block;
+	uint32_t *pt_sums;		/* owned; parts_trailer_free() */
+};
+
+/* Reads and checks the trailer. Returns 0, or -1 with errno (EINVAL:
+ * no valid trailer, *why then says why when not NULL). */
+int parts_trailer_read(int fd, uint64_t file_size, struct parts_trailer *t,
+    const char **why);
+void parts_trailer_free(struct parts_trailer *t);
+
+/* Reads the blocks holding the part's bytes [from, to) and checks each
+ * against its checksum. Returns 0 when all are good, 1 at the first
+ * corrupt one (its index to *bad), -1 with errno when reading fails. */
+int parts_verify_range(int fd, const struct parts_trailer *t, uint64_t from,
+    uint64_t to, uint64_t *bad);
 
 /* Removes every part of object id here, pending or committed, and its
  * manifest (also under its name, when the name is this object's; the

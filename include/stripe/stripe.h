@@ -50,6 +50,7 @@ struct stripe_shared {
 	uint64_t ss_parts_deleted;	/* by DELETE */
 	uint64_t ss_parts_swept;	/* pending past stripe.pending_timeout */
 	uint64_t ss_part_bytes_sent;	/* part GETs */
+	uint64_t ss_corrupt_blocks;	/* found by part GETs */
 	/* The fronts' side: striped uploads by outcome. */
 	uint64_t ss_puts_ok;
 	uint64_t ss_puts_failed;

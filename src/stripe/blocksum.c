@@ -131,6 +131,17 @@ blocksum_trailer_decode(const unsigned char *buf, size_t len, uint64_t size,
 }
 
 int
+blocksum_footer_read(const unsigned char *foot, uint64_t *size,
+    uint64_t *block)
+{
+	if (memcmp(foot + 16, BLOCKSUM_MAGIC, 8) != 0)
+		return -1;
+	*size = blocksum_get(foot, 8);
+	*block = blocksum_get(foot + 8, 4);
+	return *block == 0 ? -1 : 0;
+}
+
+int
 blocksum_stream_init(struct blocksum_stream *s, uint64_t size,
     uint64_t block)
 {

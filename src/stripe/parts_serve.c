@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
@@ -37,6 +38,7 @@
 #include "store/file.h"
 #include "store/metrics.h"
 #include "store/spool.h"
+#include "stripe/blocksum.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
@@ -44,6 +46,7 @@
 
 #define PARTS_ROUTE "parts/"
 #define PARTS_READ_CHUNK 4096
+#define PARTS_INDEX_MANIFEST CONFIG_STRIPE_PARTS_MAX	/* pr_index of it */
 
 static struct cluster *ps_cluster;
 static struct stripe_shared *ps_shared;
@@ -66,6 +69,18 @@ struct part_req {
 	uint64_t pr_received;
 	bool pr_publishing;
 	bool pr_stored;
+	struct blocksum_stream pr_sums;	/* of the part's blocks */
+	XXH3_state_t *pr_hash;		/* of the part's bytes */
+	unsigned char *pr_trailer;	/* made at the body's end */
+	size_t pr_trailer_len, pr_trailer_off;
+	/* GET, HEAD: the job's findings */
+	uint64_t pr_size;		/* of the part, by its trailer */
+	enum range_result pr_range;
+	uint64_t pr_first, pr_last;	/* [first, last) to send */
+	int pr_verdict;			/* parts_verify_range(); -2 no
+					 * valid trailer (pr_why) */
+	uint64_t pr_bad;		/* the corrupt block */
+	const char *pr_why;
 	/* POST commit */
 	struct buf pr_body;
 	struct manifest pr_manifest;
@@ -154,13 +169,34 @@ parts_req_free(struct part_req *pr)
 		stripe_add(&ps_shared->ss_inflight, -pr->pr_declared);
 	if (pr->pr_spool != NULL)
 		spool_abort(pr->pr_spool);
-	if (pr->pr_declared > 0)
+	if (pr->pr_declared > 0 || pr->pr_stored)
 		stripe_publish_use(ps_shared, ps_cluster);
 	buf_free(&pr->pr_body);
+	blocksum_stream_free(&pr->pr_sums);
+	XXH3_freeState(pr->pr_hash);
+	free(pr->pr_trailer);
 	free(pr);
 }
 
 /* -- PUT: a part's body ------------------------------------------------ */
+
+/* A decimal number, digits only. Returns 0 or -1. */
+static int
+parts_number(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 12)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
 
 static void
 parts_put_fail(struct part_req *pr, int status, const char *reason)
@@ -186,6 +222,40 @@ parts_put_gone(struct part_req *pr, const char *why)
 	conn_abort(c);
 }
 
+/* The body is in: the trailer of checksums after it, through the
+ * spool's buffers as they come free, then the publication under the
+ * part's own digest (its bytes', not the file's). */
+static void
+parts_put_trailer(struct part_req *pr)
+{
+	struct spool_publish how = { .name = pr->pr_file, .have_digest = true };
+	XXH128_hash_t h;
+	char *buf;
+	size_t n;
+
+	if (pr->pr_trailer == NULL) {
+		pr->pr_trailer_len = blocksum_trailer_size(pr->pr_declared,
+		    pr->pr_sums.bs_block);
+		pr->pr_trailer = xrealloc(NULL, pr->pr_trailer_len);
+		(void)blocksum_stream_trailer(&pr->pr_sums, pr->pr_trailer);
+	}
+	while (pr->pr_trailer_off < pr->pr_trailer_len) {
+		if ((buf = spool_buffer(pr->pr_spool)) == NULL)
+			return;		/* sh_written calls again */
+		n = pr->pr_trailer_len - pr->pr_trailer_off;
+		if (n > SPOOL_BUF_SIZE)
+			n = SPOOL_BUF_SIZE;
+		memcpy(buf, pr->pr_trailer + pr->pr_trailer_off, n);
+		pr->pr_trailer_off += n;
+		spool_write(pr->pr_spool, n);
+	}
+	h = XXH3_128bits_digest(pr->pr_hash);
+	how.digest.d_hi = h.high64;
+	how.digest.d_lo = h.low64;
+	pr->pr_publishing = true;
+	spool_publish(pr->pr_spool, &how);
+}
+
 static void
 parts_pump(struct part_req *pr)
 {
@@ -196,11 +266,8 @@ parts_pump(struct part_req *pr)
 		ssize_t n;
 
 		if (conn_body_done(c)) {
-			struct spool_publish how = { .name = pr->pr_file };
-
 			conn_wait_nothing(c);
-			pr->pr_publishing = true;
-			spool_publish(pr->pr_spool, &how);
+			parts_put_trailer(pr);
 			return;
 		}
 		if ((buf = spool_buffer(pr->pr_spool)) == NULL) {
@@ -210,6 +277,9 @@ parts_pump(struct part_req *pr)
 		n = conn_read_body(c, buf, SPOOL_BUF_SIZE);
 		if (n > 0) {
 			pr->pr_received += (uint64_t)n;
+			/* The length is exact: never past the part's size. */
+			(void)blocksum_stream_add(&pr->pr_sums, buf, (size_t)n);
+			XXH3_128bits_update(pr->pr_hash, buf, (size_t)n);
 			spool_write(pr->pr_spool, (size_t)n);
 			continue;
 		}
@@ -288,7 +358,8 @@ parts_published(struct spool *sp, int err, void *arg)
 	    PARTS_SIZE_HEADER, pr->pr_received, PARTS_DIGEST_HEADER, hex);
 	pr->pr_stored = true;
 	stripe_add(&ps_shared->ss_inflight, -pr->pr_declared);
-	stripe_add(&ps_shared->ss_disk, pr->pr_declared);
+	stripe_add(&ps_shared->ss_disk, pr->pr_declared +
+	    pr->pr_trailer_len);
 	stripe_add(&ps_shared->ss_parts_received, 1);
 	parts_req_free(pr);
 	conn_send_text(c, 201, "part stored, pending", extra);
@@ -340,7 +411,8 @@ static void
 parts_put(struct conn *c, struct part_req *pr)
 {
 	const struct http_message *req = &c->c_req;
-	uint64_t cap, use;
+	const struct http_header *h;
+	uint64_t cap, use, block;
 	struct member *self;
 
 	if (req->chunked || !req->has_content_length) {
@@ -354,8 +426,25 @@ parts_put(struct conn *c, struct part_req *pr)
 		free(pr);
 		return;
 	}
-	if (members_lock(ps_cluster->cl_members) != 0) {
+	block = c->c_srv->s_cfg->stripe.block;
+	if ((h = http_find_header(req, PARTS_BLOCK_HEADER)) != NULL &&
+	    (parts_number(h->value.p, h->value.len, &block) == -1 ||
+	    block < MANIFEST_BLOCK_MIN || block > MANIFEST_BLOCK_MAX)) {
 		free(pr);
+		request_skip_body(c);
+		conn_send_text(c, 400, "bad " PARTS_BLOCK_HEADER, NULL);
+		return;
+	}
+	if (blocksum_stream_init(&pr->pr_sums, req->content_length, block) ==
+	    -1 || (pr->pr_hash = XXH3_createState()) == NULL) {
+		parts_req_free(pr);
+		request_skip_body(c);
+		conn_send_text(c, 500, "cannot start the part", NULL);
+		return;
+	}
+	(void)XXH3_128bits_reset(pr->pr_hash);
+	if (members_lock(ps_cluster->cl_members) != 0) {
+		parts_req_free(pr);
 		request_skip_body(c);
 		conn_send_text(c, 500, "member table unusable", NULL);
 		return;
@@ -367,7 +456,7 @@ parts_put(struct conn *c, struct part_req *pr)
 	    stripe_get(&ps_shared->ss_inflight);
 	if (!self->m_facts.mf_store || req->content_length > cap ||
 	    use > cap - req->content_length) {
-		free(pr);
+		parts_req_free(pr);
 		stripe_add(&ps_shared->ss_parts_refused, 1);
 		request_skip_body(c);
 		conn_send_text(c, 507, self->m_facts.mf_store ? "no room for "
@@ -601,26 +690,96 @@ parts_delete_done(struct iopool_job *job)
 
 /* -- GET and HEAD ------------------------------------------------------ */
 
+/* Opens the part or manifest; for a part, reads its trailer, the range
+ * asked, and checks the range's blocks (the connection's request is
+ * read here while the loop leaves it alone). */
 static void
 parts_get_job(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
+	struct part_req *pr = conn_owner(c);
+	struct file_info *fi = &c->c_file;
+	const struct http_message *req = &c->c_req;
+	struct parts_trailer t;
+	uint64_t last;
 
-	file_open(ps_dirs.pd_objects, c->c_name, -1, &c->c_file);
+	file_open(ps_dirs.pd_objects, c->c_name, -1, fi);
+	pr->pr_size = fi->fi_size;
+	pr->pr_range = RANGE_NONE;
+	if (fi->fi_fd == -1)
+		return;
+	if (pr->pr_index != PARTS_INDEX_MANIFEST) {
+		if (parts_trailer_read(fi->fi_fd, fi->fi_size, &t,
+		    &pr->pr_why) == -1) {
+			pr->pr_verdict = errno == EINVAL ? -2 : -1;
+			pr->pr_errno = errno;
+			return;
+		}
+		pr->pr_size = t.pt_size;
+	}
+	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
+		pr->pr_range = range_parse(req->range.p, req->range.len,
+		    pr->pr_size, &pr->pr_first, &last);
+	pr->pr_last = pr->pr_range == RANGE_OK ? last + 1 : pr->pr_size;
+	if (pr->pr_range != RANGE_OK)
+		pr->pr_first = 0;
+	if (pr->pr_index == PARTS_INDEX_MANIFEST)
+		return;
+	if (req->method == HTTP_METHOD_GET &&
+	    pr->pr_range != RANGE_UNSATISFIABLE) {
+		pr->pr_verdict = parts_verify_range(fi->fi_fd, &t,
+		    pr->pr_first, pr->pr_last, &pr->pr_bad);
+		pr->pr_errno = errno;
+	}
+	parts_trailer_free(&t);
+}
+
+/* The job found a part that must not be sent: answered, closed. */
+static void
+parts_get_refuse(struct conn *c, struct part_req *pr)
+{
+	struct file_info *fi = &c->c_file;
+	char extra[64];
+
+	close(fi->fi_fd);
+	fi->fi_fd = -1;
+	if (pr->pr_verdict == -1) {
+		errno = pr->pr_errno;
+		log_warn("reading part %s", c->c_name);
+		parts_req_free(pr);
+		conn_send_text(c, 500, "cannot read the part", NULL);
+		return;
+	}
+	stripe_add(&ps_shared->ss_corrupt_blocks, 1);
+	if (pr->pr_verdict == -2) {
+		log_warnx("part %s: corrupt trailer: %s", c->c_name,
+		    pr->pr_why);
+		snprintf(extra, sizeof(extra), "%s: trailer\r\n",
+		    PARTS_CORRUPT_HEADER);
+	} else {
+		log_warnx("part %s: block %" PRIu64 " is corrupt", c->c_name,
+		    pr->pr_bad);
+		snprintf(extra, sizeof(extra), "%s: %" PRIu64 "\r\n",
+		    PARTS_CORRUPT_HEADER, pr->pr_bad);
+	}
+	parts_req_free(pr);
+	conn_send_text(c, 500, "a block of this part is corrupt", extra);
 }
 
 static void
 parts_get_done(struct iopool_job *job)
 {
 	struct conn *c = conn_of_job(job);
+	struct part_req *pr = conn_owner(c);
 	struct file_info *fi = &c->c_file;
 	const struct http_message *req = &c->c_req;
 	char etag[CONDITION_ETAG_LEN + 1], num[96];
-	uint64_t first = 0, last;
-	enum range_result range = RANGE_NONE;
-	bool manifest = strchr(c->c_name, 'j') != NULL;	/* "ID.json" */
+	bool manifest = pr->pr_index == PARTS_INDEX_MANIFEST;
+	uint64_t first = pr->pr_first, last = pr->pr_last, size = pr->pr_size;
+	enum range_result range = pr->pr_range;
 
 	if (fi->fi_fd == -1) {
+		parts_req_free(pr);
 		if (fi->fi_errno == ENOENT) {
 			conn_send_text(c, 404, manifest ? "no such manifest "
 			    "here" : "no such committed part here", NULL);
@@ -631,19 +790,20 @@ parts_get_done(struct iopool_job *job)
 		conn_send_text(c, 500, "cannot open the part", NULL);
 		return;
 	}
-	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
-		range = range_parse(req->range.p, req->range.len, fi->fi_size,
-		    &first, &last);
+	if (pr->pr_verdict != 0) {
+		parts_get_refuse(c, pr);
+		return;
+	}
+	parts_req_free(pr);
 	buf_reset(&c->c_out);
 	if (range == RANGE_UNSATISFIABLE) {
 		close(fi->fi_fd);
 		fi->fi_fd = -1;
 		snprintf(num, sizeof(num), "Content-Range: bytes */%" PRIu64
-		    "\r\n", fi->fi_size);
+		    "\r\n", size);
 		conn_send_text(c, 416, "range not satisfiable", num);
 		return;
 	}
-	last = range == RANGE_OK ? last + 1 : fi->fi_size;
 	c->c_status = range == RANGE_OK ? 206 : 200;
 	response_start(&c->c_out, c->c_status);
 	response_header(&c->c_out, "Content-Type", manifest ?
@@ -652,7 +812,7 @@ parts_get_done(struct iopool_job *job)
 	response_header(&c->c_out, "Content-Length", num);
 	if (c->c_status == 206) {
 		snprintf(num, sizeof(num), "bytes %" PRIu64 "-%" PRIu64 "/%"
-		    PRIu64, first, last - 1, fi->fi_size);
+		    PRIu64, first, last - 1, size);
 		response_header(&c->c_out, "Content-Range", num);
 	}
 	condition_etag_format(&fi->fi_digest, etag);
@@ -726,13 +886,14 @@ parts_route(struct conn *c, const char *path)
 		conn_submit(c, parts_delete_job, parts_delete_done);
 		return;
 	}
-	free(pr);
 	/* The name opened is one this route made: never a path. */
-	if (kind == PART_MANIFEST)
+	if (kind == PART_MANIFEST) {
+		pr->pr_index = PARTS_INDEX_MANIFEST;
 		parts_manifest_name(id, c->c_name);
-	else
+	} else
 		parts_file_name(id, index, c->c_name);
 	c->c_name_len = strlen(c->c_name);
+	conn_own(c, &parts_job_handler, pr);
 	conn_submit(c, parts_get_job, parts_get_done);
 }
 
@@ -784,6 +945,12 @@ parts_metrics(struct server *s, struct buf *out)
 		reserved = stripe_reserved_locked(ps_shared, NULL);
 		stripe_unlock(ps_shared);
 	}
+	metrics_family(out, "shoal_stripe_corrupt_blocks_total",
+	    "Blocks of parts this store found corrupt (their checksum, or "
+	    "their part's trailer, did not match) when reading them; none "
+	    "was sent.", "counter");
+	buf_printf(out, "shoal_stripe_corrupt_blocks_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_corrupt_blocks));
 	metrics_family(out, "shoal_stripe_reserved_bytes",
 	    "Bytes of parts this node's uploads in flight have reserved at "
 	    "their stores.", "gauge");

@@ -230,7 +230,7 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 {
 	struct cluster *cl = sp_cluster;
 	uint8_t nonce[AUTH_NONCE_LEN];
-	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX];
+	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX], block[64] = "";
 	struct peer_set *set;
 	struct peer *p = stripe_put_peer(sp->sp_srv, l->l_addr, &set);
 	int n;
@@ -239,10 +239,14 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	    auth_sign_request(cl->cl_key, cl->cl_name, method, target, digest,
 	    loop_wall_ms(), nonce, sig, sizeof(sig)) == -1)
 		return false;
+	if (strcmp(method, "PUT") == 0)
+		snprintf(block, sizeof(block), "%s: %" PRIu64 "\r\n",
+		    PARTS_BLOCK_HEADER, sp->sp_layout.l_block);
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
 	    "User-Agent: shoal/" SHOAL_VERSION "\r\nContent-Length: %" PRIu64
-	    "\r\n%s: %s\r\n%s: %s\r\n\r\n", method, target, p->p_name, len,
-	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
+	    "\r\n%s: %s\r\n%s: %s\r\n%s\r\n", method, target, p->p_name,
+	    len, AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig,
+	    block);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	l->l_pc = peer_request(set, p, head, (size_t)n,

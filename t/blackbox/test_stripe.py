@@ -75,10 +75,25 @@ def manifest(oid, data, nodes, name="big.bin", block=BLOCK):
         "id": oid, "name": name, "size": len(data),
         "digest": content_etag(data).strip('"'), "origin": "front",
         "stamp": int(time.time() * 1000) << 16, "block": block,
+        "parity": 0, "missing": [],
         "parts": [{"node": n, "size": s,
                    "digest": content_etag(p).strip('"')}
                   for n, s, p in zip(nodes, sizes, parts)]},
         separators=(",", ":")).encode()
+
+
+def trailer(size, block=BLOCK):
+    """Bytes of the checksums a store keeps after a part of size bytes."""
+    return 4 * -(-size // block) + 24
+
+
+# The stores' use by the warm-up object (1 byte) of StripedPutTest.
+WARM_USED = 1 + trailer(1) + 5 * trailer(0)
+
+
+def part_bytes(raw):
+    """A part file's bytes without its trailer of checksums."""
+    return raw[:int.from_bytes(raw[-24:-16], "little")]
 
 
 def used(node):
@@ -154,7 +169,7 @@ class PartRoutesTest(NodeTest):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body), json.loads(m))
         # The part's bytes are the store's use, gossiped.
-        wait_for(lambda: used(n) == len(parts[2]),
+        wait_for(lambda: used(n) == len(parts[2]) + trailer(len(parts[2])),
                  what="the use to count the part")
         st, _, body = signed(n, "DELETE", "/_/parts/%s" % oid)
         self.assertEqual(st, 200, body)
@@ -267,7 +282,8 @@ def assemble(stores, oid, parts=6, block=BLOCK):
         for f in os.listdir(d) if os.path.isdir(d) else []:
             if f.startswith(oid + ".") and not f.endswith(".json"):
                 with open(os.path.join(d, f), "rb") as fh:
-                    found[int(f.rsplit(".", 1)[1])] = (s.name, fh.read())
+                    found[int(f.rsplit(".", 1)[1])] = (
+                        s.name, part_bytes(fh.read()))
     out = bytearray()
     pos = [0] * parts
     i = 0
@@ -387,8 +403,13 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/", method="POST", data=b"x" * 1000)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.header("shoal-striped"), "6")
-        # The stores' use grew by what they hold.
-        total = sum(sizes) + 1000 + 1
+        # The stores' use grew by what they hold: the part files.
+        total = sum(os.path.getsize(os.path.join(d, f))
+                    for d in (os.path.join(s.config["state_dir"], "parts",
+                                           "objects") for s in self.stores)
+                    for f in os.listdir(d) if not f.endswith(".json"))
+        self.assertEqual(total, sum(sizes) + 1000 + 1 + (len(sizes) + 2) * 6 * 24 +
+                         4 * sum(-(-z // BLOCK) for z in sizes + [1000, 1]))
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
 
@@ -496,7 +517,7 @@ class StripedPutTest(NodeTest):
                            0)
         s.close()
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == 1,
+                 sum(used(st) for st in self.stores) == WARM_USED,
                  what="every part of the cut upload to be gone")
         wait_for(lambda: os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")) == [],
