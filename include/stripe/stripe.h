@@ -53,6 +53,7 @@ struct stripe_shared {
 	uint64_t ss_corrupt_blocks;	/* found by part GETs */
 	/* The fronts' side: striped uploads by outcome. */
 	uint64_t ss_puts_ok;
+	uint64_t ss_puts_degraded;	/* stored with parts missing */
 	uint64_t ss_puts_failed;
 	uint64_t ss_puts_refused;	/* too few stores with room */
 	uint64_t ss_cleanups;		/* parts deleted after a failure */

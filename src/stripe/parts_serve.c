@@ -928,9 +928,12 @@ parts_metrics(struct server *s, struct buf *out)
 	    stripe_get(&ss->ss_parts_deleted),
 	    stripe_get(&ss->ss_parts_swept));
 	metrics_family(out, "shoal_stripe_uploads_total",
-	    "Striped uploads this node took: stored, failed (the client, a "
-	    "store, the disk), refused (fewer stores with room than parts).",
-	    "counter");
+	    "Striped uploads this node took: stored, stored degraded (a "
+	    "store failed during the upload: parts missing until healed), "
+	    "failed (the client, a store, the disk), refused (fewer stores "
+	    "with room than parts).", "counter");
+	buf_printf(out, "shoal_stripe_uploads_total{result=\"degraded\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_puts_degraded));
 	buf_printf(out, "shoal_stripe_uploads_total{result=\"ok\"} %" PRIu64
 	    "\nshoal_stripe_uploads_total{result=\"failed\"} %" PRIu64
 	    "\nshoal_stripe_uploads_total{result=\"refused\"} %" PRIu64 "\n",
