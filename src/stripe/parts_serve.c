@@ -954,6 +954,24 @@ parts_metrics(struct server *s, struct buf *out)
 	    "was sent.", "counter");
 	buf_printf(out, "shoal_stripe_corrupt_blocks_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_corrupt_blocks));
+	metrics_family(out, "shoal_stripe_degraded_reads_total",
+	    "GETs of striped objects with parity that lost parts: read "
+	    "whole, some blocks rebuilt from parity; cut (or refused with "
+	    "502), more parts lost than the parity rebuilds.", "counter");
+	buf_printf(out, "shoal_stripe_degraded_reads_total{result=\"rebuilt\"} %"
+	    PRIu64 "\nshoal_stripe_degraded_reads_total{result=\"cut\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_reads_rebuilt),
+	    stripe_get(&ss->ss_reads_cut));
+	metrics_family(out, "shoal_stripe_read_parts_lost_total",
+	    "Parts that reads of striped objects could not use (missing, "
+	    "store unreachable or failed, corrupt block) and replaced with "
+	    "a parity part.", "counter");
+	buf_printf(out, "shoal_stripe_read_parts_lost_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_read_parts_lost));
+	metrics_family(out, "shoal_stripe_rebuilt_bytes_total",
+	    "Bytes of data blocks rebuilt from parity for reads.", "counter");
+	buf_printf(out, "shoal_stripe_rebuilt_bytes_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_rebuilt_bytes));
 	metrics_family(out, "shoal_stripe_reserved_bytes",
 	    "Bytes of parts this node's uploads in flight have reserved at "
 	    "their stores.", "gauge");

@@ -287,7 +287,7 @@ def assemble(stores, oid, parts=6, block=BLOCK):
     out = bytearray()
     pos = [0] * parts
     i = 0
-    while len(found) == parts:
+    while all(p in found for p in range(parts)):
         p = i % parts
         chunk = found[p][1][pos[p]:pos[p] + block]
         if not chunk:
@@ -649,3 +649,114 @@ class StripedPutTest(NodeTest):
         self.assertIn("2 striped objects held here announced",
                       self.front.log())
         self.assertEqual(self.front.curl("/kept").body, kept)
+
+
+class ParityTest(NodeTest):
+    """One front and eight stores, six data parts and two parity parts."""
+
+    cluster = StripedPutTest.cluster
+    wait_stores = StripedPutTest.wait_stores
+    object_id = StripedPutTest.object_id
+    put_slowly = StripedPutTest.put_slowly
+
+    def parity_cluster(self):
+        self.cluster(stores=8, parity=2)
+
+    def holder(self, m, part):
+        return next(s for s in self.stores if s.name ==
+                    m["parts"][part]["node"])
+
+    def reads_right(self, name, data):
+        r = self.front.curl("/" + name)
+        self.assertEqual((r.status, r.body == data), (200, True), name)
+        first, last = BLOCK - 3, min(len(data), 7 * BLOCK + 2) - 1
+        if first <= last:
+            r = self.front.curl("/" + name, headers=[
+                "Range: bytes=%d-%d" % (first, last)])
+            self.assertEqual((r.status, r.body == data[first:last + 1]),
+                             (206, True), name)
+
+    def test_lost_and_corrupt_parts_are_rebuilt_on_read(self):
+        self.parity_cluster()
+        objects = {}
+        for size in [BLOCK, 6 * BLOCK - 1, 6 * BLOCK + 1, 20 * BLOCK + 5]:
+            name = "p-%d" % size
+            objects[name] = os.urandom(size)
+            r = self.front.curl("/" + name, method="PUT",
+                                data=objects[name])
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.header("shoal-striped"), "6")
+            self.assertIsNone(r.header("shoal-degraded"))
+            m = self.object_id(name)
+            self.assertEqual((m["parity"], m["missing"]), (2, []))
+            self.assertEqual(len({p["node"] for p in m["parts"]}), 8)
+            self.assertEqual([p["size"] for p in m["parts"]],
+                             part_sizes(size) + [part_sizes(size)[0]] * 2)
+            self.assertEqual(assemble(self.stores, m["id"])[0],
+                             objects[name])
+            self.reads_right(name, objects[name])
+        # A byte flipped in a data part: the store refuses the part, the
+        # read rebuilds it from parity and counts the corrupt block.
+        big = self.object_id("p-%d" % (20 * BLOCK + 5))
+        rot = self.holder(big, 2)
+        path = os.path.join(rot.config["state_dir"], "parts", "objects",
+                            "%s.2" % big["id"])
+        with open(path, "r+b") as f:
+            f.seek(BLOCK + 10)
+            b = f.read(1)
+            f.seek(BLOCK + 10)
+            f.write(bytes([b[0] ^ 0x01]))
+        self.reads_right(big["name"], objects[big["name"]])
+        self.assertGreaterEqual(metric(
+            rot, "shoal_stripe_corrupt_blocks_total"), 1)
+        self.assertIn("block 1 is corrupt", rot.log())
+        self.assertGreaterEqual(metric(
+            self.front, 'shoal_stripe_degraded_reads_total'
+            '{result="rebuilt"}'), 1)
+        with open(path, "r+b") as f:
+            f.seek(BLOCK + 10)
+            f.write(b)
+        # Two stores down: every object reads right. The one-block
+        # object's parts 1 to 5 are empty: its lost parts are those.
+        small = self.object_id("p-%d" % BLOCK)
+        dead = [self.holder(small, 1), self.holder(small, 2)]
+        for s in dead:
+            s.kill_all()
+        for name, data in objects.items():
+            self.reads_right(name, data)
+        # Fewer stores alive than parts and parity: 503 before the body.
+        wait_for(lambda: b"8 are needed" in self.front.curl(
+            "/more", method="PUT", data=b"m" * 100).body,
+            what="a 503 for too few stores")
+        # A third: objects with three parts lost fail loudly, never a
+        # whole 200; the small one has lost only empty parts.
+        self.holder(small, 3).kill_all()
+        self.reads_right(small["name"], objects[small["name"]])
+        r = self.front.curl("/" + big["name"])
+        self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
+        self.assertLess(len(r.body), len(objects[big["name"]]))
+        self.assertGreaterEqual(metric(
+            self.front, 'shoal_stripe_degraded_reads_total'
+            '{result="cut"}'), 1)
+
+    def test_a_store_killed_mid_upload_leaves_it_degraded(self):
+        self.parity_cluster()
+        data = os.urandom(30 * BLOCK + 7)
+        s = self.put_slowly("degraded", len(data), 0)
+        s.sendall(data[:10 * BLOCK])
+        wait_for(lambda: all(used(st) > WARM_USED for st in self.stores),
+                 what="parts on their way to every store")
+        victim = self.stores[3]
+        victim.kill_all()
+        s.sendall(data[10 * BLOCK:])
+        s.settimeout(20 * SLOW)
+        answer = recv_all(s)
+        self.assertRegex(answer[:12], rb"HTTP/1.1 201")
+        self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer)
+        m = self.object_id("degraded")
+        lost = [i for i, p in enumerate(m["parts"])
+                if p["node"] == victim.name]
+        self.assertEqual(m["missing"], lost)
+        self.assertEqual(metric(self.front, 'shoal_stripe_uploads_total'
+                                '{result="degraded"}'), 1)
+        self.reads_right("degraded", data)
