@@ -216,7 +216,7 @@ START_TEST(test_encode_add)
 			short_lens(k, s, lens);
 		else
 			for (i = 0; i < k; i++)
-				lens[i] = sizes[s + 2];
+				lens[i] = sizes[s + 1];
 		row_make(&r, e, lens);
 		for (i = 0; i < m; i++) {
 			par[i] = erasure_buf_alloc(r.len + 1);
