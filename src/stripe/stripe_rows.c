@@ -259,13 +259,37 @@ rows_open(struct stripe_rows *r, struct rows_leg *x, uint64_t row)
 	return x->x_active;
 }
 
-/* A part read failed: another part takes its place, from the row not
- * yet whole on; none left, the read is cut. */
+/* Makes k parts active, from row `from` on, for a rebuild: those read
+ * already and others (data parts first, then parity), those that cannot
+ * be read marked bad. Returns false when fewer than k are left. */
+static bool
+rows_ensure(struct stripe_rows *r, uint64_t from)
+{
+	unsigned i, active = 0;
+
+	for (i = 0; i < r->r_n; i++)
+		active += r->r_legs[i].x_active;
+	for (i = 0; i < r->r_n && active < r->r_k; i++) {
+		struct rows_leg *y = &r->r_legs[i];
+
+		if (y->x_active || y->x_bad)
+			continue;
+		if (rows_open(r, y, from))
+			active++;
+		else {
+			y->x_bad = true;
+			stripe_add(&sr_shared->ss_read_parts_lost, 1);
+		}
+	}
+	return active == r->r_k;
+}
+
+/* A part read failed: others take its place, from the row not yet whole
+ * on, so that k are read; fewer left, the read is cut. */
 static void
 rows_lost(struct stripe_rows *r, struct rows_leg *x, const char *why)
 {
 	uint64_t from = r->r_ready ? r->r_row + 1 : r->r_row;
-	unsigned i;
 
 	log_warnx("striped read of %s (%s): part %u on %s lost: %s",
 	    r->r_m.m_name, r->r_m.m_id, x->x_index,
@@ -277,19 +301,12 @@ rows_lost(struct stripe_rows *r, struct rows_leg *x, const char *why)
 	}
 	x->x_active = false;
 	x->x_bad = true;
-	for (i = 0; i < r->r_n; i++) {
-		struct rows_leg *y = &r->r_legs[i];
-
-		if (y->x_active || y->x_bad)
-			continue;
-		if (rows_open(r, y, from)) {
-			if (r->r_conn != NULL && !r->r_pumping)
-				rows_pump(r);
-			return;
-		}
-		y->x_bad = true;
+	if (!rows_ensure(r, from)) {
+		rows_cut(r, "more parts lost than the parity rebuilds");
+		return;
 	}
-	rows_cut(r, "more parts lost than the parity rebuilds");
+	if (r->r_conn != NULL && !r->r_pumping)
+		rows_pump(r);
 }
 
 /* -- the rows ---------------------------------------------------------- */
@@ -341,12 +358,15 @@ rows_gather(struct stripe_rows *r)
 		return 0;
 	for (i = 0; i < r->r_n; i++) {
 		struct rows_leg *x = &r->r_legs[i];
+		uint64_t at = (r->r_row * r->r_k + i) * r->r_layout.l_block;
 
 		if (i < r->r_k)
 			lens[i] = rows_block_len(r, i, r->r_row);
 		if (x->x_active)
 			have |= 1u << i;
-		else if (i < r->r_k && lens[i] > 0) {
+		/* A data block not read but holding bytes still to send. */
+		else if (i < r->r_k && lens[i] > 0 && at < r->r_end &&
+		    at + lens[i] > r->r_pos) {
 			if (x->x_buf == NULL && (x->x_buf = erasure_buf_alloc(
 			    r->r_layout.l_block)) == NULL) {
 				rows_cut(r, "out of memory");
@@ -529,8 +549,9 @@ stripe_rows_new(struct server *s, const struct manifest *m, uint64_t first,
     uint64_t last, char *why, size_t cap)
 {
 	struct stripe_rows *r;
-	uint64_t row_bytes;
-	unsigned i, active = 0;
+	uint64_t row_bytes, from, to;
+	bool lost = false;
+	unsigned i;
 
 	if (rows_code(manifest_data_parts(m), m->m_parity) == -1) {
 		snprintf(why, cap, "cannot make the object's code");
@@ -548,31 +569,28 @@ stripe_rows_new(struct server *s, const struct manifest *m, uint64_t first,
 	row_bytes = (uint64_t)r->r_k * r->r_layout.l_block;
 	r->r_row = first / row_bytes;
 	r->r_last_row = (last - 1) / row_bytes;
-	/* Data parts first: with all of them nothing is rebuilt. */
-	for (i = 0; i < r->r_n && active < r->r_k; i++) {
-		struct rows_leg *x = &r->r_legs[i];
-
-		x->x_rows = r;
-		x->x_index = i;
-		if (rows_open(r, x, r->r_row))
-			active++;
-		else
-			x->x_bad = true;
-	}
-	for (; i < r->r_n; i++) {
+	for (i = 0; i < r->r_n; i++) {
 		r->r_legs[i].x_rows = r;
 		r->r_legs[i].x_index = i;
 	}
-	if (active < r->r_k) {
-		snprintf(why, cap, "%u of the %u parts needed can be read",
-		    active, r->r_k);
+	/* The data parts that hold bytes of the range: with all of them
+	 * nothing is rebuilt. */
+	for (i = 0; i < r->r_k; i++) {
+		struct rows_leg *x = &r->r_legs[i];
+
+		if (!layout_part_range(&r->r_layout, i, first, last, &from,
+		    &to) || rows_open(r, x, r->r_row))
+			continue;
+		x->x_bad = lost = true;
+		stripe_add(&sr_shared->ss_read_parts_lost, 1);
+	}
+	if (lost && !rows_ensure(r, r->r_row)) {
+		snprintf(why, cap, "fewer than %u of the %u parts can be read",
+		    r->r_k, r->r_n);
 		stripe_add(&sr_shared->ss_reads_cut, 1);
 		stripe_rows_free(r);
 		return NULL;
 	}
-	for (i = 0; i < r->r_n; i++)
-		if (r->r_legs[i].x_bad)
-			stripe_add(&sr_shared->ss_read_parts_lost, 1);
 	return r;
 }
 

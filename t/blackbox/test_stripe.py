@@ -218,6 +218,11 @@ class PartRoutesTest(NodeTest):
                    target, CLUSTER, sign(b"", method="PUT",
                                          target=target))).encode()
         self.assertIn(b" 411 ", n.raw(raw)[:20])
+        # A block the parts cannot have: 400 before the body.
+        for block in ["65535", "67108865", "64KiB", ""]:
+            st, _, _ = signed(n, "PUT", target, b"abc", sign_body=b"",
+                              extra=["Shoal-Part-Block: " + block])
+            self.assertEqual(st, 400, block)
         # More than the store's capacity (1 MiB): 507 before the body.
         st, _, _ = signed(n, "PUT", target, b"x" * (1 << 20 | 1),
                           sign_body=b"")
@@ -724,10 +729,11 @@ class ParityTest(NodeTest):
             s.kill_all()
         for name, data in objects.items():
             self.reads_right(name, data)
-        # Fewer stores alive than parts and parity: 503 before the body.
+        # Once gossip has them dead (until then an upload is stored
+        # degraded), fewer stores than parts and parity: 503.
         wait_for(lambda: b"8 are needed" in self.front.curl(
-            "/more", method="PUT", data=b"m" * 100).body,
-            what="a 503 for too few stores")
+            "/more-" + os.urandom(4).hex(), method="PUT",
+            data=b"m" * 100).body, what="a 503 for too few stores")
         # A third: objects with three parts lost fail loudly, never a
         # whole 200; the small one has lost only empty parts.
         self.holder(small, 3).kill_all()
