@@ -662,7 +662,6 @@ class ParityTest(NodeTest):
     cluster = StripedPutTest.cluster
     wait_stores = StripedPutTest.wait_stores
     object_id = StripedPutTest.object_id
-    put_slowly = StripedPutTest.put_slowly
 
     def parity_cluster(self):
         self.cluster(stores=8, parity=2)
@@ -748,8 +747,10 @@ class ParityTest(NodeTest):
     def test_a_store_killed_mid_upload_leaves_it_degraded(self):
         self.parity_cluster()
         data = os.urandom(30 * BLOCK + 7)
-        s = self.put_slowly("degraded", len(data), 0)
-        s.sendall(data[:10 * BLOCK])
+        s = self.front.connect()
+        s.sendall(("PUT /degraded HTTP/1.1\r\nHost: x\r\nConnection: "
+                   "close\r\nContent-Length: %d\r\n\r\n" %
+                   len(data)).encode() + data[:10 * BLOCK])
         wait_for(lambda: all(used(st) > WARM_USED for st in self.stores),
                  what="parts on their way to every store")
         victim = self.stores[3]
