@@ -11,14 +11,14 @@
  * A head is read in two passes over the caller's buffer:
  *
  *   1. scan_head() cuts the bytes into lines, enforces the limits and checks
- *      the syntax of every complete line, in order. The first fault in the
- *      bytes decides the answer, and a partial head that already breaks a
- *      limit is refused at once instead of waiting for a CRLF that may never
- *      come. Nothing is written to the caller's message.
+ *      the syntax of every complete line, in order, splitting each header
+ *      line into name and value on the way (into its own array, not the
+ *      caller's message). The first fault in the bytes decides the answer,
+ *      and a partial head that already breaks a limit is refused at once
+ *      instead of waiting for a CRLF that may never come.
  *   2. Only when the empty line ending the head has arrived, fill_message()
- *      walks the (now known good) header lines again, fills the message and
- *      applies the rules that need the whole head: framing, Host,
- *      Connection.
+ *      takes the split headers into the message and applies the rules that
+ *      need the whole head: framing, Host, Connection.
  *
  * So on HTTP_PARSE_MORE the caller's struct is untouched, as http.h says.
  *
@@ -31,6 +31,7 @@
 #include "http/http.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Bounds of our own, on top of the caller's limits. */
@@ -138,21 +139,31 @@ static const struct fault_text fault_texts[] = {
 /* ------------------------------------------------------------------ */
 /* Bytes and strings                                                   */
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 5.6.2 tchar, as a table: names and methods are checked byte by
+ * byte, and a lookup is one load where the ranges were up to six tests. */
+static const bool tchars[256] = {
+	['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true, ['&'] = true,
+	['\''] = true, ['*'] = true, ['+'] = true, ['-'] = true,
+	['.'] = true, ['^'] = true, ['_'] = true, ['`'] = true, ['|'] = true,
+	['~'] = true, ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true,
+	['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true,
+	['9'] = true, ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true,
+	['E'] = true, ['F'] = true, ['G'] = true, ['H'] = true, ['I'] = true,
+	['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true,
+	['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true,
+	['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
+	['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true, ['c'] = true,
+	['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true,
+	['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true,
+	['n'] = true, ['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true,
+	['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true, ['w'] = true,
+	['x'] = true, ['y'] = true, ['z'] = true
+};
+
 bool
 http_is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '.': case '^': case '_':
-	case '`': case '|': case '~':
-		return true;
-	default:
-		return false;
-	}
+	return tchars[c];
 }
 
 static bool
@@ -164,7 +175,8 @@ is_vchar(unsigned char c)
 bool
 http_is_field_byte(unsigned char c)
 {
-	return c == '\t' || c == ' ' || is_vchar(c) || c >= 0x80;
+	/* HTAB, SP, VCHAR and obs-text: all but the other controls. */
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
 static bool
@@ -213,13 +225,31 @@ http_str_eq(struct http_str s, const char *lit)
 	return s.p != NULL && ieq(s.p, s.len, lit);
 }
 
-const struct http_header *
-http_find_header(const struct http_message *msg, const char *name)
+/* Case-insensitive: p[0..n) against a lower-case literal of length n. */
+static bool
+lower_eq(const char *p, const char *lower, size_t n)
 {
 	size_t i;
 
+	for (i = 0; i < n; i++)
+		if (ascii_lower((unsigned char)p[i]) != (unsigned char)lower[i])
+			return false;
+	return true;
+}
+
+/* Whether the string s is the lower-case literal lit, ignoring case: the
+ * lengths first, so that most mismatches cost one comparison. */
+#define STR_IS(s, lit) \
+	((s).len == sizeof(lit) - 1 && lower_eq((s).p, lit, sizeof(lit) - 1))
+
+const struct http_header *
+http_find_header(const struct http_message *msg, const char *name)
+{
+	size_t i, n = strlen(name);
+
 	for (i = 0; i < msg->nheaders && i < HTTP_MAX_HEADERS; i++) {
-		if (http_str_eq(msg->headers[i].name, name))
+		if (msg->headers[i].name.len == n &&
+		    ieq(msg->headers[i].name.p, n, name))
 			return &msg->headers[i];
 	}
 	return NULL;
@@ -444,6 +474,37 @@ parse_status_line(const char *p, size_t n, struct start_line *sl)
 /* Header lines                                                        */
 
 /*
+ * Whether every byte of p[0..n) is a field byte (http_is_field_byte). Eight
+ * bytes at a time: a word with no byte below 0x20 and none equal to 0x7f
+ * is all field bytes; only a word that has one (a tab, or a fault) is
+ * looked at byte by byte. Header values are most of a head's bytes.
+ */
+static bool
+all_field_bytes(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t w, x;
+	size_t i = 0, k;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		x = w ^ (0x7f * ones);
+		/* A byte below 0x20, or a zero byte of x (a 0x7f of w); bytes
+		 * of 0x80 and above never set their high bit here. */
+		if ((((w - 0x20 * ones) & ~w) | ((x - ones) & ~x)) & highs) {
+			for (k = i; k < i + 8; k++)
+				if (!http_is_field_byte((unsigned char)p[k]))
+					return false;
+		}
+	}
+	for (; i < n; i++)
+		if (!http_is_field_byte((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+/*
  * Checks one non-empty header line (CRLF cut off) and splits it into name
  * and trimmed value: field-name ":" OWS field-value OWS (RFC 9112 5).
  */
@@ -470,10 +531,12 @@ split_header(const char *p, size_t n, struct http_header *h)
 	}
 	if (i == 0)
 		return F_EMPTY_NAME;
-	for (j = i + 1; j < n; j++) {
-		c = (unsigned char)p[j];
-		if (!http_is_field_byte(c))
-			return c == '\r' ? F_BARE_CR : F_BAD_VALUE;
+	if (!all_field_bytes(p + i + 1, n - i - 1)) {
+		for (j = i + 1; j < n; j++) {
+			c = (unsigned char)p[j];
+			if (!http_is_field_byte(c))
+				return c == '\r' ? F_BARE_CR : F_BAD_VALUE;
+		}
 	}
 	h->name.p = p;
 	h->name.len = i;
@@ -486,8 +549,9 @@ split_header(const char *p, size_t n, struct http_header *h)
 
 struct head_scan {
 	struct start_line sl;
-	size_t headers_at;	/* offset of the first header line */
 	size_t head_len;	/* final CRLF included */
+	size_t nheaders;
+	struct http_header headers[HTTP_MAX_HEADERS];	/* split */
 };
 
 /*
@@ -517,7 +581,6 @@ scan_head(const char *buf, size_t len, const struct http_limits *lim,
 	size_t max_headers = lim->max_headers < HTTP_MAX_HEADERS ?
 	    lim->max_headers : HTTP_MAX_HEADERS;
 	enum line_kind kind;
-	struct http_header h;
 	enum fault f;
 
 	/* RFC 9112 2.2: a server should skip empty lines before a request
@@ -550,7 +613,6 @@ scan_head(const char *buf, size_t len, const struct http_limits *lim,
 	if (f != F_NONE)
 		return f;
 	pos = next;
-	hs->headers_at = pos;
 
 	for (nheaders = 0;; nheaders++) {
 		kind = next_line(buf, len, pos, &n, &next);
@@ -569,9 +631,11 @@ scan_head(const char *buf, size_t len, const struct http_limits *lim,
 			return F_BARE_LF;
 		if (n == 0) {
 			hs->head_len = next;
+			hs->nheaders = nheaders;
 			return F_NONE;
 		}
-		f = split_header(buf + pos, n, &h);
+		/* Below max_headers here, which is at most HTTP_MAX_HEADERS. */
+		f = split_header(buf + pos, n, &hs->headers[nheaders]);
 		if (f != F_NONE)
 			return f;
 		pos = next;
@@ -692,18 +756,6 @@ static const struct first_value {
 
 #undef FIRST
 
-/* Case-insensitive: p[0..n) against a lower-case literal of length n. */
-static bool
-lower_eq(const char *p, const char *lower, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (ascii_lower((unsigned char)p[i]) != (unsigned char)lower[i])
-			return false;
-	return true;
-}
-
 static void
 keep_first(struct http_message *msg, struct http_str name,
     struct http_str v)
@@ -732,31 +784,31 @@ note_header(struct http_message *msg, const struct http_header *h,
 {
 	struct http_str name = h->name, v = h->value, list, elem;
 
-	if (http_str_eq(name, "content-length")) {
+	if (STR_IS(name, "content-length")) {
 		if (msg->has_content_length)
 			return F_TWO_CL;
 		if (!parse_content_length(v, &msg->content_length))
 			return F_BAD_CL;
 		msg->has_content_length = true;
-	} else if (http_str_eq(name, "transfer-encoding")) {
+	} else if (STR_IS(name, "transfer-encoding")) {
 		if (fr->te.p != NULL)
 			return F_TWO_TE;
 		fr->te = v;
-	} else if (http_str_eq(name, "connection")) {
+	} else if (STR_IS(name, "connection")) {
 		list = v;
 		while (list_next(&list, &elem)) {
-			if (http_str_eq(elem, "close"))
+			if (STR_IS(elem, "close"))
 				fr->conn_close = true;
-			else if (http_str_eq(elem, "keep-alive"))
+			else if (STR_IS(elem, "keep-alive"))
 				fr->conn_keep_alive = true;
 		}
-	} else if (http_str_eq(name, "host")) {
+	} else if (STR_IS(name, "host")) {
 		if (msg->host.p != NULL && !response)
 			return F_TWO_HOST;
 		if (msg->host.p == NULL)
 			msg->host = v;
-	} else if (http_str_eq(name, "expect")) {
-		if (http_str_eq(v, "100-continue"))
+	} else if (STR_IS(name, "expect")) {
+		if (STR_IS(v, "100-continue"))
 			fr->expect_100 = true;
 	} else {
 		keep_first(msg, name, v);
@@ -793,17 +845,19 @@ check_framing(struct http_message *msg, const struct framing *fr)
  *     to the connection close, and keep_alive is false.
  */
 static enum fault
-fill_message(const char *buf, const struct head_scan *hs, bool response,
-    bool head_request, struct http_message *msg)
+fill_message(const struct head_scan *hs, bool response, bool head_request,
+    struct http_message *msg)
 {
 	struct framing fr;
-	struct http_header *h;
-	const char *lf;
-	size_t pos, n;
+	size_t i;
 	enum fault f;
 	int st;
 
-	memset(msg, 0, sizeof(*msg));
+	/* Entries of headers[] past nheaders are never read: only the rest
+	 * is cleared (the array is most of the message). */
+	memset(msg, 0, offsetof(struct http_message, headers));
+	memset((char *)msg + offsetof(struct http_message, nheaders), 0,
+	    sizeof(*msg) - offsetof(struct http_message, nheaders));
 	memset(&fr, 0, sizeof(fr));
 	msg->method = hs->sl.method;
 	msg->method_name = hs->sl.method_name;
@@ -812,18 +866,11 @@ fill_message(const char *buf, const struct head_scan *hs, bool response,
 	msg->reason = hs->sl.reason;
 	msg->version_minor = hs->sl.version_minor;
 
-	/* Every line here is known to end in CRLF; the last one is empty. */
-	for (pos = hs->headers_at; pos + 2 < hs->head_len; pos += n + 2) {
-		lf = memchr(buf + pos, '\n', hs->head_len - pos);
-		if (lf == NULL || msg->nheaders == HTTP_MAX_HEADERS)
-			return F_TOO_MANY_HEADERS;	/* cannot happen */
-		n = (size_t)(lf - (buf + pos)) - 1;
-		h = &msg->headers[msg->nheaders];
-		f = split_header(buf + pos, n, h);
-		if (f != F_NONE)
-			return f;
-		msg->nheaders++;
-		f = note_header(msg, h, response, &fr);
+	memcpy(msg->headers, hs->headers,
+	    hs->nheaders * sizeof(hs->headers[0]));
+	msg->nheaders = hs->nheaders;
+	for (i = 0; i < hs->nheaders; i++) {
+		f = note_header(msg, &msg->headers[i], response, &fr);
 		if (f != F_NONE)
 			return f;
 	}
@@ -880,7 +927,7 @@ parse_head(const char *buf, size_t len, const struct http_limits *lim,
 	if (f == F_MORE)
 		return HTTP_PARSE_MORE;
 	if (f == F_NONE)
-		f = fill_message(buf, &hs, response, head_request, msg);
+		f = fill_message(&hs, response, head_request, msg);
 	if (f != F_NONE) {
 		err->status = response ? 502 : fault_texts[f].status;
 		err->reason = response ? fault_texts[f].response :

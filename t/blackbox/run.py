@@ -52,6 +52,23 @@ VALGRIND_SKIPS = {
 }
 
 
+class TimedResult(unittest.TextTestResult):
+    """Keeps each test's wall time, so that the run can name its slowest:
+    make check has a budget, and the slow tests are where it goes."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.times = []
+
+    def startTest(self, test):
+        self._started = time.time()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        self.times.append((time.time() - self._started, test.id()))
+        super().stopTest(test)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shoald", default="build/shoald")
@@ -94,9 +111,13 @@ def main():
         skip_under_valgrind(suite)
     start = time.time()
     result = unittest.TextTestRunner(verbosity=2 if args.verbose else 1,
-                                     stream=sys.stdout).run(suite)
+                                     stream=sys.stdout,
+                                     resultclass=TimedResult).run(suite)
     print("black-box: %d tests in %.1fs (%s)" % (
         result.testsRun, time.time() - start, os.environ["SHOALD"]))
+    print("slowest: " + ", ".join(
+        "%s %.1fs" % (name.split(".", 1)[-1], t)
+        for t, name in sorted(result.times, reverse=True)[:10]))
     ok = result.wasSuccessful()
     if args.valgrind:
         # Every log, those of processes that outlived their test included.
