@@ -85,11 +85,12 @@ int parts_trailer_read(int fd, uint64_t file_size, struct parts_trailer *t,
     const char **why);
 void parts_trailer_free(struct parts_trailer *t);
 
-/* Reads the blocks holding the part's bytes [from, to) and checks each
- * against its checksum. Returns 0 when all are good, 1 at the first
- * corrupt one (its index to *bad), -1 with errno when reading fails. */
-int parts_verify_range(int fd, const struct parts_trailer *t, uint64_t from,
-    uint64_t to, uint64_t *bad);
+/* Reads block b of the part (b below blocksum_count()) into buf, which
+ * has room for a block, its length to *len, and checks it against its
+ * checksum. Returns 0 when it is good, 1 when it is corrupt, -1 with
+ * errno when reading fails. */
+int parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
+    unsigned char *buf, size_t *len);
 
 /* Removes every part of object id here, pending or committed, and its
  * manifest (also under its name, when the name is this object's; the

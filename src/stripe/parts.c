@@ -248,32 +248,16 @@ parts_trailer_free(struct parts_trailer *t)
 }
 
 int
-parts_verify_range(int fd, const struct parts_trailer *t, uint64_t from,
-    uint64_t to, uint64_t *bad)
+parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
+    unsigned char *buf, size_t *len)
 {
-	uint64_t b, off, len;
-	unsigned char *buf;
+	uint64_t off = b * t->pt_block;
 
-	if (from >= to)
-		return 0;
-	if ((buf = malloc(t->pt_block)) == NULL)
+	*len = (size_t)(t->pt_size - off < t->pt_block ? t->pt_size - off :
+	    t->pt_block);
+	if (parts_pread(fd, buf, *len, off) == -1)
 		return -1;
-	for (b = from / t->pt_block; b * t->pt_block < to; b++) {
-		off = b * t->pt_block;
-		len = t->pt_size - off < t->pt_block ? t->pt_size - off :
-		    t->pt_block;
-		if (parts_pread(fd, buf, len, off) == -1) {
-			free(buf);
-			return -1;
-		}
-		if (!blocksum_verify(buf, len, t->pt_sums[b])) {
-			free(buf);
-			*bad = b;
-			return 1;
-		}
-	}
-	free(buf);
-	return 0;
+	return blocksum_verify(buf, *len, t->pt_sums[b]) ? 0 : 1;
 }
 
 enum parts_commit_result

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -77,10 +78,18 @@ struct part_req {
 	uint64_t pr_size;		/* of the part, by its trailer */
 	enum range_result pr_range;
 	uint64_t pr_first, pr_last;	/* [first, last) to send */
-	int pr_verdict;			/* parts_verify_range(); -2 no
+	int pr_verdict;			/* parts_read_block(); -2 no
 					 * valid trailer (pr_why) */
-	uint64_t pr_bad;		/* the corrupt block */
 	const char *pr_why;
+	/* GET: the part's bytes, a block at a time, each checked */
+	int pr_fd;			/* the part file, or -1 */
+	struct parts_trailer pr_t;
+	unsigned char *pr_buf;		/* one block: block pr_block */
+	uint64_t pr_block;
+	size_t pr_blen;
+	uint64_t pr_pos;		/* the next byte to send */
+	bool pr_busy;			/* a job reads the next block */
+	bool pr_gone;			/* ... and the client went meanwhile */
 	/* POST commit */
 	struct buf pr_body;
 	struct manifest pr_manifest;
@@ -172,6 +181,10 @@ parts_req_free(struct part_req *pr)
 	if (pr->pr_declared > 0 || pr->pr_stored)
 		stripe_publish_use(ps_shared, ps_cluster);
 	buf_free(&pr->pr_body);
+	if (pr->pr_fd != -1)
+		close(pr->pr_fd);
+	parts_trailer_free(&pr->pr_t);
+	free(pr->pr_buf);
 	blocksum_stream_free(&pr->pr_sums);
 	XXH3_freeState(pr->pr_hash);
 	free(pr->pr_trailer);
@@ -690,6 +703,148 @@ parts_delete_done(struct iopool_job *job)
 
 /* -- GET and HEAD ------------------------------------------------------ */
 
+/* Reads and checks the block that holds pr_pos into pr_buf. */
+static void
+parts_stream_job(struct iopool_job *job)
+{
+	struct part_req *pr = conn_owner(conn_of_job(job));
+
+	pr->pr_block = pr->pr_pos / pr->pr_t.pt_block;
+	if (pr->pr_buf == NULL &&
+	    (pr->pr_buf = malloc(pr->pr_t.pt_block)) == NULL) {
+		pr->pr_verdict = -1;
+		pr->pr_errno = ENOMEM;
+		return;
+	}
+	pr->pr_verdict = parts_read_block(pr->pr_fd != -1 ? pr->pr_fd :
+	    conn_of_job(job)->c_file.fi_fd, &pr->pr_t, pr->pr_block,
+	    pr->pr_buf, &pr->pr_blen);
+	pr->pr_errno = errno;
+}
+
+/* A block found corrupt: logged, counted. */
+static void
+parts_stream_corrupt(struct conn *c, struct part_req *pr)
+{
+	stripe_add(&ps_shared->ss_corrupt_blocks, 1);
+	if (pr->pr_verdict == -2)
+		log_warnx("part %s: corrupt trailer: %s", c->c_name,
+		    pr->pr_why);
+	else
+		log_warnx("part %s: block %" PRIu64 " is corrupt", c->c_name,
+		    pr->pr_block);
+}
+
+static void parts_stream_done(struct iopool_job *job);
+
+/* Sends what the buffer holds of the range, then has the next block
+ * read; the end, or the client gone: the answer ends. */
+static void
+parts_stream_pump(struct conn *c, struct part_req *pr)
+{
+	for (;;) {
+		uint64_t at = pr->pr_block * pr->pr_t.pt_block;
+		uint64_t end = at + pr->pr_blen;
+		struct iovec iov;
+		ssize_t n;
+
+		if (end > pr->pr_last)
+			end = pr->pr_last;
+		if (pr->pr_pos == pr->pr_last) {
+			if (conn_out_pending(c) > 0 &&
+			    conn_sendv(c, NULL, 0, false) >= 0 &&
+			    conn_out_pending(c) > 0) {
+				conn_wait_writable(c);
+				return;
+			}
+			parts_req_free(pr);
+			conn_finish(c);
+			return;
+		}
+		if (pr->pr_pos == end) {
+			pr->pr_busy = true;
+			conn_wait_hangup(c);
+			conn_submit(c, parts_stream_job, parts_stream_done);
+			return;
+		}
+		iov.iov_base = pr->pr_buf + (pr->pr_pos - at);
+		iov.iov_len = (size_t)(end - pr->pr_pos);
+		n = conn_sendv(c, &iov, 1, end < pr->pr_last);
+		if (n < 0) {
+			parts_req_free(pr);
+			conn_abort(c);
+			return;
+		}
+		pr->pr_pos += (uint64_t)n;
+		stripe_add(&ps_shared->ss_part_bytes_sent, (uint64_t)n);
+		if ((size_t)n < iov.iov_len) {
+			conn_wait_writable(c);
+			return;
+		}
+	}
+}
+
+static void
+parts_stream_done(struct iopool_job *job)
+{
+	struct conn *c = conn_of_job(job);
+	struct part_req *pr = conn_owner(c);
+
+	pr->pr_busy = false;
+	if (!pr->pr_gone && pr->pr_verdict != 0) {
+		/* The head went: the reader sees the part cut short. */
+		if (pr->pr_verdict == -1) {
+			errno = pr->pr_errno;
+			log_warn("reading part %s", c->c_name);
+		} else
+			parts_stream_corrupt(c, pr);
+	}
+	if (pr->pr_gone || pr->pr_verdict != 0) {
+		parts_req_free(pr);
+		conn_abort(c);
+		return;
+	}
+	parts_stream_pump(c, pr);
+}
+
+static void
+parts_stream_io(struct conn *c, short revents)
+{
+	struct part_req *pr = conn_owner(c);
+
+	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
+		if (pr->pr_busy) {
+			pr->pr_gone = true;	/* the job's end frees */
+			conn_wait_nothing(c);
+			return;
+		}
+		parts_req_free(pr);
+		conn_abort(c);
+		return;
+	}
+	if (!pr->pr_busy)
+		parts_stream_pump(c, pr);
+}
+
+static void
+parts_stream_timeout(struct conn *c)
+{
+	struct part_req *pr = conn_owner(c);
+
+	if (pr->pr_busy) {
+		pr->pr_gone = true;
+		return;
+	}
+	parts_req_free(pr);
+	conn_abort(c);
+}
+
+static const struct conn_handler parts_stream_handler = {
+	.on_io = parts_stream_io,
+	.on_timeout = parts_stream_timeout,
+	.on_close = parts_on_close,
+};
+
 /* Opens the part or manifest; for a part, reads its trailer, the range
  * asked, and checks the range's blocks (the connection's request is
  * read here while the loop leaves it alone). */
@@ -700,7 +855,6 @@ parts_get_job(struct iopool_job *job)
 	struct part_req *pr = conn_owner(c);
 	struct file_info *fi = &c->c_file;
 	const struct http_message *req = &c->c_req;
-	struct parts_trailer t;
 	uint64_t last;
 
 	file_open(ps_dirs.pd_objects, c->c_name, -1, fi);
@@ -709,13 +863,13 @@ parts_get_job(struct iopool_job *job)
 	if (fi->fi_fd == -1)
 		return;
 	if (pr->pr_index != PARTS_INDEX_MANIFEST) {
-		if (parts_trailer_read(fi->fi_fd, fi->fi_size, &t,
+		if (parts_trailer_read(fi->fi_fd, fi->fi_size, &pr->pr_t,
 		    &pr->pr_why) == -1) {
 			pr->pr_verdict = errno == EINVAL ? -2 : -1;
 			pr->pr_errno = errno;
 			return;
 		}
-		pr->pr_size = t.pt_size;
+		pr->pr_size = pr->pr_t.pt_size;
 	}
 	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
 		pr->pr_range = range_parse(req->range.p, req->range.len,
@@ -725,16 +879,16 @@ parts_get_job(struct iopool_job *job)
 		pr->pr_first = 0;
 	if (pr->pr_index == PARTS_INDEX_MANIFEST)
 		return;
+	/* The first block is checked before the head: a part corrupt
+	 * there is refused with a status, not cut. */
+	pr->pr_pos = pr->pr_first;
 	if (req->method == HTTP_METHOD_GET &&
-	    pr->pr_range != RANGE_UNSATISFIABLE) {
-		pr->pr_verdict = parts_verify_range(fi->fi_fd, &t,
-		    pr->pr_first, pr->pr_last, &pr->pr_bad);
-		pr->pr_errno = errno;
-	}
-	parts_trailer_free(&t);
+	    pr->pr_range != RANGE_UNSATISFIABLE && pr->pr_last > pr->pr_first)
+		parts_stream_job(job);
 }
 
-/* The job found a part that must not be sent: answered, closed. */
+/* The job found a part that must not be sent (its first block, or its
+ * trailer, corrupt): answered, closed. */
 static void
 parts_get_refuse(struct conn *c, struct part_req *pr)
 {
@@ -750,18 +904,13 @@ parts_get_refuse(struct conn *c, struct part_req *pr)
 		conn_send_text(c, 500, "cannot read the part", NULL);
 		return;
 	}
-	stripe_add(&ps_shared->ss_corrupt_blocks, 1);
-	if (pr->pr_verdict == -2) {
-		log_warnx("part %s: corrupt trailer: %s", c->c_name,
-		    pr->pr_why);
+	parts_stream_corrupt(c, pr);
+	if (pr->pr_verdict == -2)
 		snprintf(extra, sizeof(extra), "%s: trailer\r\n",
 		    PARTS_CORRUPT_HEADER);
-	} else {
-		log_warnx("part %s: block %" PRIu64 " is corrupt", c->c_name,
-		    pr->pr_bad);
+	else
 		snprintf(extra, sizeof(extra), "%s: %" PRIu64 "\r\n",
-		    PARTS_CORRUPT_HEADER, pr->pr_bad);
-	}
+		    PARTS_CORRUPT_HEADER, pr->pr_block);
 	parts_req_free(pr);
 	conn_send_text(c, 500, "a block of this part is corrupt", extra);
 }
@@ -794,9 +943,9 @@ parts_get_done(struct iopool_job *job)
 		parts_get_refuse(c, pr);
 		return;
 	}
-	parts_req_free(pr);
 	buf_reset(&c->c_out);
 	if (range == RANGE_UNSATISFIABLE) {
+		parts_req_free(pr);
 		close(fi->fi_fd);
 		fi->fi_fd = -1;
 		snprintf(num, sizeof(num), "Content-Range: bytes */%" PRIu64
@@ -819,13 +968,21 @@ parts_get_done(struct iopool_job *job)
 	response_header(&c->c_out, "ETag", etag);
 	response_header(&c->c_out, "Cache-Control", "no-store");
 	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
+	if (req->method == HTTP_METHOD_GET && last > first && !manifest) {
+		/* A block at a time, each checked before it goes. */
+		pr->pr_fd = fi->fi_fd;
+		fi->fi_fd = -1;
+		c->c_out_off = 0;
+		c->c_body_len = last - first;
+		conn_own(c, &parts_stream_handler, pr);
+		parts_stream_pump(c, pr);
+		return;
+	}
+	parts_req_free(pr);
 	if (req->method == HTTP_METHOD_GET && last > first) {
 		c->c_file_off = first;
 		c->c_file_end = last;
 		c->c_body_len = last - first;
-		if (!manifest)
-			stripe_add(&ps_shared->ss_part_bytes_sent,
-			    last - first);
 	} else {
 		close(fi->fi_fd);
 		fi->fi_fd = -1;
@@ -866,6 +1023,7 @@ parts_route(struct conn *c, const char *path)
 		return;
 	}
 	pr = xcalloc(1, sizeof(*pr));
+	pr->pr_fd = -1;
 	pr->pr_conn = c;
 	memcpy(pr->pr_id, id, sizeof(id));
 	pr->pr_index = index;
