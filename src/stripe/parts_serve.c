@@ -425,7 +425,7 @@ parts_put(struct conn *c, struct part_req *pr)
 {
 	const struct http_message *req = &c->c_req;
 	const struct http_header *h;
-	uint64_t cap, use, block;
+	uint64_t cap, use, block, need;
 	struct member *self;
 
 	if (req->chunked || !req->has_content_length) {
@@ -448,14 +448,6 @@ parts_put(struct conn *c, struct part_req *pr)
 		conn_send_text(c, 400, "bad " PARTS_BLOCK_HEADER, NULL);
 		return;
 	}
-	if (blocksum_stream_init(&pr->pr_sums, req->content_length, block) ==
-	    -1 || (pr->pr_hash = XXH3_createState()) == NULL) {
-		parts_req_free(pr);
-		request_skip_body(c);
-		conn_send_text(c, 500, "cannot start the part", NULL);
-		return;
-	}
-	(void)XXH3_128bits_reset(pr->pr_hash);
 	if (members_lock(ps_cluster->cl_members) != 0) {
 		parts_req_free(pr);
 		request_skip_body(c);
@@ -467,8 +459,10 @@ parts_put(struct conn *c, struct part_req *pr)
 	members_unlock(ps_cluster->cl_members);
 	use = stripe_get(&ps_shared->ss_disk) +
 	    stripe_get(&ps_shared->ss_inflight);
-	if (!self->m_facts.mf_store || req->content_length > cap ||
-	    use > cap - req->content_length) {
+	/* The part file: the bytes and their checksums' trailer. */
+	need = req->content_length + blocksum_trailer_size(
+	    req->content_length, block);
+	if (!self->m_facts.mf_store || need > cap || use > cap - need) {
 		parts_req_free(pr);
 		stripe_add(&ps_shared->ss_parts_refused, 1);
 		request_skip_body(c);
@@ -477,6 +471,14 @@ parts_put(struct conn *c, struct part_req *pr)
 		    NULL);
 		return;
 	}
+	if (blocksum_stream_init(&pr->pr_sums, req->content_length, block) ==
+	    -1 || (pr->pr_hash = XXH3_createState()) == NULL) {
+		parts_req_free(pr);
+		request_skip_body(c);
+		conn_send_text(c, 500, "cannot start the part", NULL);
+		return;
+	}
+	(void)XXH3_128bits_reset(pr->pr_hash);
 	if (!ps_spool_ready) {
 		spool_dir_init(&ps_spool, c->c_srv->s_pool, ps_dirs.pd_pending,
 		    ps_dirs.pd_tmp);
