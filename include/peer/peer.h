@@ -103,6 +103,7 @@ struct peer_conn {
 
 	char *pc_in;			/* response bytes */
 	size_t pc_in_len, pc_in_cap;
+	size_t pc_read_size;		/* body bytes read at a time */
 	struct http_message pc_resp;
 	struct http_body pc_rbody;	/* the response body's framing */
 	size_t pc_data_len;		/* decoded bytes at pc_in, unconsumed */
@@ -155,6 +156,13 @@ int peer_conn_send_end(struct peer_conn *pc);
 /* The decoded body bytes waiting for the consumer. */
 char *peer_conn_data(struct peer_conn *pc);
 size_t peer_conn_data_len(const struct peer_conn *pc);
+
+/*
+ * Body bytes are read up to `size` at a time from now on (the default,
+ * for every request, is 256 KiB): a consumer that forwards a large body
+ * takes it in fewer, larger reads, each of which it holds until consumed.
+ */
+void peer_conn_read_size(struct peer_conn *pc, size_t size);
 
 /* The consumer is done with the current bytes; reading goes on. */
 void peer_conn_consumed(struct peer_conn *pc);

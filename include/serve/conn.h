@@ -172,12 +172,14 @@ void *conn_owner(const struct conn *c);
 void conn_release(struct conn *c);
 
 /*
- * Sends what is left of c_out (the head) and then iov[0..n), with
- * MSG_MORE when `more` body follows. Returns how many bytes of iov went
+ * Sends what is left of c_out (the head) and then iov[0..n) (n at most
+ * CONN_SENDV_MAX, or EINVAL), with MSG_MORE when `more` body follows.
+ * Returns how many bytes of iov went
  * (the head's are not counted); when that is less than all of them, the
  * socket is full: wait with conn_wait_writable(). Returns -1 (errno) when
  * the client is gone.
  */
+#define CONN_SENDV_MAX 7
 ssize_t conn_sendv(struct conn *c, const struct iovec *iov, int n,
     bool more);
 

@@ -52,6 +52,17 @@ typedef void server_reserved_fn(void *arg, int status, const char *reason);
 
 struct server_reservation;
 
+/* A chunked upload that outgrew a plain one (s_stripe_grow): the body's
+ * first sg_received bytes, on disk at sg_fd (the taker's to close; the
+ * temporary file leaves its directory), and the name's
+ * reservation with the members and its stamp (the taker's to end). */
+struct server_grown {
+	int sg_fd;
+	uint64_t sg_received;
+	struct server_reservation *sg_reservation;
+	uint64_t sg_stamp;
+};
+
 /*
  * What the cluster layer lends to serving, in the workers of a node that
  * is in a cluster (cluster/cluster_serve.c installs it; s_cluster is
@@ -125,6 +136,10 @@ struct server {
 	 * when it is to be striped, and answers it; false leaves it to the
 	 * plain upload. NULL: nothing is striped. */
 	bool (*s_stripe_upload)(struct conn *c);
+	/* ... and a chunked one whose body passed stripe.min_size: the
+	 * plain upload hands over what it has (see struct server_grown),
+	 * and the striped one answers. NULL: chunked bodies stay plain. */
+	void (*s_stripe_grow)(struct conn *c, const struct server_grown *g);
 	/* Striped objects kept here (stripe/stripe_get.h installs it): a
 	 * GET or HEAD of c->c_name, which ROOT does not have, is answered
 	 * from its manifest, or handed to otherwise(c) when there is none.

@@ -125,6 +125,12 @@ void spool_abort(struct spool *sp);
 uint64_t spool_written(const struct spool *sp);
 struct digest spool_digest(const struct spool *sp);
 
+/* A new descriptor of the temporary file (dup(2), read-write), for an
+ * owner that reads back what is on disk before it lets go: call it only
+ * when every buffer handed over is written. Returns -1 with errno
+ * (EBADF before open). */
+int spool_dup_fd(const struct spool *sp);
+
 /* The temporary file's name in the hidden directory ("" before open). */
 const char *spool_tmp_name(const struct spool *sp);
 

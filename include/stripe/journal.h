@@ -51,12 +51,15 @@ struct iopool;
 struct loop;
 struct peer_set;
 struct journal_replay;
+struct stripe_shared;
 
-/* The agent's replay (peers: the agent's peer set of the members).
- * NULL (logged) when the directories cannot be opened. */
+/* The agent's replay (peers: the agent's peer set of the members; ss:
+ * the node's counters, where each entry removed counts as a cleanup of
+ * cause STRIPE_CLEANUP_JOURNAL). NULL (logged) when the directories
+ * cannot be opened. */
 struct journal_replay *journal_replay_start(struct loop *loop,
     struct iopool *pool, const struct config *cfg, struct cluster *cl,
-    struct peer_set *peers);
+    struct peer_set *peers, struct stripe_shared *ss);
 
 /* No new pass; returns whether work is still under way (a job in the
  * pool, or requests out). */

@@ -110,9 +110,10 @@ int parts_read_manifest(int dir, const char *name, struct manifest *m);
  * timeout_ms (by their mtime, against the wall clock now_ms), and
  * committed parts without a manifest as old (a commit cut in the middle).
  * Returns the bytes of part files left (pending and committed: the
- * store's part bytes on disk); *swept counts the files removed.
+ * store's part bytes on disk), *held how many they are; *swept counts
+ * the files removed.
  */
 uint64_t parts_sweep(const struct parts_dirs *d, int64_t timeout_ms,
-    int64_t now_ms, unsigned *swept);
+    int64_t now_ms, unsigned *swept, uint64_t *held);
 
 #endif

@@ -41,9 +41,23 @@ struct stripe_reservation {
 	uint64_t sr_bytes;
 };
 
+/* Why the parts of an upload were removed (shoal_stripe_cleanups_total's
+ * cause): at the front, by its failure; at a store, by the sweep; at a
+ * front's start, by its journal. */
+enum stripe_cleanup_cause {
+	STRIPE_CLEANUP_CLIENT,		/* left, broke the framing, too large */
+	STRIPE_CLEANUP_STORE,		/* refused, failed, left, full */
+	STRIPE_CLEANUP_TIMEOUT,		/* the client or a store stalled */
+	STRIPE_CLEANUP_LOCAL,		/* this node's disk, the name taken */
+	STRIPE_CLEANUP_SWEPT,		/* a store's pending parts, timed out */
+	STRIPE_CLEANUP_JOURNAL,		/* uploads cut short by a restart */
+	STRIPE_CLEANUP_CAUSES
+};
+
 struct stripe_shared {
 	uint64_t ss_disk;		/* bytes of part files here */
 	uint64_t ss_inflight;		/* announced, being received */
+	uint64_t ss_parts_held;		/* part files here, as ss_disk */
 	uint64_t ss_parts_received;	/* counters since the start */
 	uint64_t ss_parts_refused;
 	uint64_t ss_parts_committed;
@@ -61,7 +75,8 @@ struct stripe_shared {
 	uint64_t ss_puts_degraded;	/* stored with parts missing */
 	uint64_t ss_puts_failed;
 	uint64_t ss_puts_refused;	/* too few stores with room */
-	uint64_t ss_cleanups;		/* parts deleted after a failure */
+	uint64_t ss_cleanups[STRIPE_CLEANUP_CAUSES];	/* uploads whose
+					   parts were removed, by cause */
 	pthread_mutex_t ss_mutex;	/* the reservations */
 	struct stripe_reservation ss_res[STRIPE_RESERVATIONS];
 };

@@ -1,6 +1,13 @@
 /*
  * stripe_put.h - a striped upload, at the node that takes it (the front):
- * a PUT or POST whose Content-Length is at least stripe.min_size.
+ * a PUT or POST whose Content-Length is at least stripe.min_size, or a
+ * chunked one whose body passed it (s_stripe_grow: the plain upload
+ * hands over the bytes so far on disk and the name's reservation; the
+ * stores are then chosen and reserved as below, each for its share of
+ * the bytes so far plus STRIPE_GROW_BLOCKS blocks, grown by as many
+ * whenever a part reaches it while the store has room (507 else); the
+ * parts go as chunked PUTs, the bytes on disk first, read back in the
+ * I/O pool, and their sizes are set at the body's end).
  *
  * Before a byte of the body is read: the name must be unknown to the
  * catalogue (409), then reserved with every alive member as a plain

@@ -39,7 +39,6 @@
 #include "peer/peer_int.h"
 #include "peer/peer_set.h"
 
-#define PEER_BUF_SIZE (256 * 1024)	/* body bytes read at a time */
 #define PEER_BUF_MIN (16 * 1024)	/* first buffer, for the head */
 #define PEER_IDLE_MAX 64		/* kept connections per peer */
 #define PEER_IDLE_MS 30000
@@ -396,8 +395,8 @@ peer_read_body(struct peer_conn *pc)
 	ssize_t n;
 
 	/* Nothing is held in the buffer now (the consumer took it all). */
-	if (pc->pc_in_cap < PEER_BUF_SIZE) {
-		pc->pc_in_cap = PEER_BUF_SIZE;
+	if (pc->pc_in_cap < pc->pc_read_size) {
+		pc->pc_in_cap = pc->pc_read_size;
 		pc->pc_in = xrealloc(pc->pc_in, pc->pc_in_cap);
 	}
 	n = peer_read(pc);
@@ -422,6 +421,12 @@ size_t
 peer_conn_data_len(const struct peer_conn *pc)
 {
 	return pc->pc_data_len;
+}
+
+void
+peer_conn_read_size(struct peer_conn *pc, size_t size)
+{
+	pc->pc_read_size = size;
 }
 
 static void

@@ -14,6 +14,9 @@
 #include "peer/peer.h"
 #include "peer/peer_set.h"
 
+#define PEER_BUF_SIZE (256 * 1024)	/* body bytes read at a time, unless
+					   peer_conn_read_size() says */
+
 /* States of a connection (see peer.c). */
 enum peer_state {
 	PC_CONNECTING,

@@ -130,6 +130,7 @@ peer_request(struct peer_set *ps, struct peer *p, const char *head,
 	pc->pc_start_ms = loop_now(ps->ps_loop);
 	pc->pc_timeout_ms = timeout_ms;
 	pc->pc_in_len = 0;
+	pc->pc_read_size = PEER_BUF_SIZE;
 	pc->pc_data_len = 0;
 	pc->pc_reusable = true;
 	pc->pc_piece = NULL;

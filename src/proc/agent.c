@@ -184,7 +184,8 @@ agent_setup(struct agent *a, pid_t master_pid)
 		if (a->a_parts == NULL)
 			return -1;
 		a->a_journal = journal_replay_start(a->a_loop, a->a_pool,
-		    a->a_cfg, cl, gossip_agent_peers(a->a_gossip));
+		    a->a_cfg, cl, gossip_agent_peers(a->a_gossip),
+		    a->a_tables->ct_stripe);
 		if (a->a_journal == NULL)
 			return -1;
 	}

@@ -19,7 +19,6 @@
 #include "serve/server.h"
 
 #define CONN_SEND_CHUNK (1 << 20)	/* file bytes per pool job */
-#define CONN_SENDV_MAX 7		/* vectors of one conn_sendv() */
 
 void
 conn_send_text(struct conn *c, int status, const char *reason,

@@ -11,6 +11,10 @@
  * `replicas`: until cluster.replicas copies are durable), then the
  * answer. The client is read only while a spool buffer is free, so memory
  * is two buffers per upload and the client is slowed to the disk's pace.
+ * A chunked body that passes stripe.min_size (in a cluster) stops being
+ * read once that many bytes are in; when all are on disk, the upload
+ * hands them and the name to the striped upload (s_stripe_grow) and is
+ * over.
  */
 #include <errno.h>
 #include <poll.h>
@@ -49,6 +53,7 @@ struct upload {
 	uint64_t u_received;		/* body bytes so far */
 	bool u_reading;			/* the body phase began */
 	bool u_publishing;
+	bool u_growing;			/* to be handed to s_stripe_grow */
 	struct spool *u_spool;		/* NULL once published or given up */
 	struct fanout *u_fanout;	/* the peers being asked */
 	unsigned u_asking;		/* fanout and reservation under way */
@@ -193,6 +198,33 @@ upload_after_link(struct spool *sp, const struct file_identity *id,
 	return 0;
 }
 
+/* The body so far is on disk: the striped upload takes it over, with the
+ * name's reservation; the spool's file goes (the descriptor keeps it). */
+static void
+upload_grow(struct upload *u)
+{
+	struct conn *c = u->u_conn;
+	struct server_grown g = {
+		.sg_received = u->u_received,
+		.sg_reservation = u->u_reservation,
+		.sg_stamp = u->u_stamp,
+	};
+
+	conn_wait_nothing(c);
+	if (spool_written(u->u_spool) < u->u_received)
+		return;				/* sh_written calls again */
+	if ((g.sg_fd = spool_dup_fd(u->u_spool)) == -1) {
+		log_warn("upload of %s: the spool to stripe", u->u_name);
+		upload_fail(u, 500, "cannot stripe the upload");
+		return;
+	}
+	u->u_reservation = NULL;
+	fanout_abort(u->u_fanout);
+	spool_abort(u->u_spool);
+	free(u);
+	c->c_srv->s_stripe_grow(c, &g);
+}
+
 /* Reads the body into the spool's free buffers while there are some. */
 static void
 upload_pump(struct upload *u)
@@ -204,6 +236,10 @@ upload_pump(struct upload *u)
 		char *buf;
 		ssize_t n;
 
+		if (u->u_growing) {
+			upload_grow(u);
+			return;
+		}
 		if (conn_body_done(c)) {
 			const struct server_cluster *sc = u->u_srv->s_cluster;
 			struct spool_publish how = {
@@ -235,6 +271,10 @@ upload_pump(struct upload *u)
 				return;
 			}
 			spool_write(u->u_spool, (size_t)n);
+			u->u_growing = c->c_req.chunked &&
+			    u->u_srv->s_stripe_grow != NULL &&
+			    cfg->stripe.min_size > 0 &&
+			    u->u_received >= cfg->stripe.min_size;
 			continue;
 		}
 		if (n == 0 && errno == 0)

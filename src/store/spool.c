@@ -10,6 +10,7 @@
  * other buffer meanwhile.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +403,16 @@ struct digest
 spool_digest(const struct spool *sp)
 {
 	return sp->sp_digest;
+}
+
+int
+spool_dup_fd(const struct spool *sp)
+{
+	if (sp->sp_fd == -1) {
+		errno = EBADF;
+		return -1;
+	}
+	return fcntl(sp->sp_fd, F_DUPFD_CLOEXEC, 0);
 }
 
 const char *

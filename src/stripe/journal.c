@@ -120,6 +120,7 @@ struct journal_replay {
 	struct iopool *jr_pool;
 	struct cluster *jr_cluster;
 	struct peer_set *jr_peers;
+	struct stripe_shared *jr_shared;
 	int jr_journal_fd, jr_manifests_fd, jr_names_fd;
 	int jr_parts_names_fd;		/* a store's manifests by name */
 	struct loop_timer jr_timer;
@@ -195,6 +196,8 @@ journal_remove_done(struct iopool_job *job)
 	    jr_job);
 
 	jr->jr_busy = false;
+	stripe_add(&jr->jr_shared->ss_cleanups[STRIPE_CLEANUP_JOURNAL],
+	    jr->jr_removed);
 	if (jr->jr_removed > 0)
 		log_info("stripe: the parts of %u uploads cut short earlier "
 		    "are gone from their stores", jr->jr_removed);
@@ -442,7 +445,8 @@ journal_dir(const char *state, const char *sub)
 
 struct journal_replay *
 journal_replay_start(struct loop *loop, struct iopool *pool,
-    const struct config *cfg, struct cluster *cl, struct peer_set *peers)
+    const struct config *cfg, struct cluster *cl, struct peer_set *peers,
+    struct stripe_shared *ss)
 {
 	struct journal_replay *jr = xcalloc(1, sizeof(*jr));
 	char path[4096];
@@ -451,6 +455,7 @@ journal_replay_start(struct loop *loop, struct iopool *pool,
 	jr->jr_pool = pool;
 	jr->jr_cluster = cl;
 	jr->jr_peers = peers;
+	jr->jr_shared = ss;
 	jr->jr_journal_fd = jr->jr_manifests_fd = jr->jr_names_fd = -1;
 	jr->jr_parts_names_fd = -1;
 	/* The workers make the directories too; the agent may come first. */

@@ -367,7 +367,7 @@ parts_has_manifest(int objects, const char *part)
 /* One directory of the sweep: `kind` 0 tmp, 1 pending, 2 objects. */
 static uint64_t
 parts_sweep_dir(int dir, int kind, int64_t timeout_ms, int64_t now_ms,
-    unsigned *swept)
+    unsigned *swept, uint64_t *held)
 {
 	uint64_t kept = 0, gone = 0;
 	struct dirent *e;
@@ -395,8 +395,10 @@ parts_sweep_dir(int dir, int kind, int64_t timeout_ms, int64_t now_ms,
 		    st.st_mtim.tv_nsec / 1000000);
 		if ((kind == 2 && parts_has_manifest(dir, e->d_name)) ||
 		    age < timeout_ms) {
-			if (kind != 0)
+			if (kind != 0) {
 				kept += (uint64_t)st.st_size;
+				(*held)++;
+			}
 			continue;
 		}
 		if (parts_remove(fd, e->d_name, &gone))
@@ -408,10 +410,12 @@ parts_sweep_dir(int dir, int kind, int64_t timeout_ms, int64_t now_ms,
 
 uint64_t
 parts_sweep(const struct parts_dirs *d, int64_t timeout_ms, int64_t now_ms,
-    unsigned *swept)
+    unsigned *swept, uint64_t *held)
 {
 	*swept = 0;
-	(void)parts_sweep_dir(d->pd_tmp, 0, timeout_ms, now_ms, swept);
-	return parts_sweep_dir(d->pd_pending, 1, timeout_ms, now_ms, swept) +
-	    parts_sweep_dir(d->pd_objects, 2, timeout_ms, now_ms, swept);
+	*held = 0;
+	(void)parts_sweep_dir(d->pd_tmp, 0, timeout_ms, now_ms, swept, held);
+	return parts_sweep_dir(d->pd_pending, 1, timeout_ms, now_ms, swept,
+	    held) + parts_sweep_dir(d->pd_objects, 2, timeout_ms, now_ms,
+	    swept, held);
 }

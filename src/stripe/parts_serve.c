@@ -66,7 +66,8 @@ struct part_req {
 	char pr_file[PARTS_FILE_MAX];
 	/* PUT */
 	struct spool *pr_spool;		/* NULL once published or dropped */
-	uint64_t pr_declared;
+	uint64_t pr_declared;		/* chunked: what came so far */
+	uint64_t pr_capacity;		/* chunked: the store's, at the start */
 	uint64_t pr_received;
 	bool pr_publishing;
 	bool pr_stored;
@@ -247,7 +248,11 @@ parts_put_trailer(struct part_req *pr)
 	size_t n;
 
 	if (pr->pr_trailer == NULL) {
-		pr->pr_trailer_len = blocksum_trailer_size(pr->pr_declared,
+		if (blocksum_stream_close(&pr->pr_sums) == -1) {
+			parts_put_fail(pr, 500, "cannot checksum the part");
+			return;
+		}
+		pr->pr_trailer_len = blocksum_trailer_size(pr->pr_sums.bs_size,
 		    pr->pr_sums.bs_block);
 		pr->pr_trailer = xrealloc(NULL, pr->pr_trailer_len);
 		(void)blocksum_stream_trailer(&pr->pr_sums, pr->pr_trailer);
@@ -267,6 +272,26 @@ parts_put_trailer(struct part_req *pr)
 	how.digest.d_lo = h.low64;
 	pr->pr_publishing = true;
 	spool_publish(pr->pr_spool, &how);
+}
+
+/* A chunked part grew by n bytes: announced as they come, while the
+ * store has room for them. Returns 0, or -1 when it was refused (507). */
+static int
+parts_put_grew(struct part_req *pr, uint64_t n)
+{
+	uint64_t use = stripe_get(&ps_shared->ss_disk) +
+	    stripe_get(&ps_shared->ss_inflight);
+
+	if (use > pr->pr_capacity || n > pr->pr_capacity - use) {
+		parts_put_fail(pr, 507, "no room for the part on this store");
+		return -1;
+	}
+	stripe_add(&ps_shared->ss_inflight, n);
+	/* The gossiped use changes once a MiB, not once a read. */
+	if ((pr->pr_declared + n) >> 20 != pr->pr_declared >> 20)
+		stripe_publish_use(ps_shared, ps_cluster);
+	pr->pr_declared += n;
+	return 0;
 }
 
 static void
@@ -290,8 +315,15 @@ parts_pump(struct part_req *pr)
 		n = conn_read_body(c, buf, SPOOL_BUF_SIZE);
 		if (n > 0) {
 			pr->pr_received += (uint64_t)n;
-			/* The length is exact: never past the part's size. */
-			(void)blocksum_stream_add(&pr->pr_sums, buf, (size_t)n);
+			if (c->c_req.chunked && parts_put_grew(pr, (uint64_t)n)
+			    == -1)
+				return;
+			if (blocksum_stream_add(&pr->pr_sums, buf, (size_t)n) ==
+			    -1) {
+				parts_put_fail(pr, 500, "cannot checksum the "
+				    "part");
+				return;
+			}
 			XXH3_128bits_update(pr->pr_hash, buf, (size_t)n);
 			spool_write(pr->pr_spool, (size_t)n);
 			continue;
@@ -374,6 +406,7 @@ parts_published(struct spool *sp, int err, void *arg)
 	stripe_add(&ps_shared->ss_disk, pr->pr_declared +
 	    pr->pr_trailer_len);
 	stripe_add(&ps_shared->ss_parts_received, 1);
+	stripe_add(&ps_shared->ss_parts_held, 1);
 	parts_req_free(pr);
 	conn_send_text(c, 201, "part stored, pending", extra);
 }
@@ -428,11 +461,11 @@ parts_put(struct conn *c, struct part_req *pr)
 	uint64_t cap, use, block, need;
 	struct member *self;
 
-	if (req->chunked || !req->has_content_length) {
+	if (!req->chunked && !req->has_content_length) {
 		free(pr);
 		request_skip_body(c);
-		conn_send_text(c, 411, "a part needs its exact Content-Length",
-		    NULL);
+		conn_send_text(c, 411, "a part needs a Content-Length or "
+		    "chunked encoding", NULL);
 		return;
 	}
 	if (!parts_verify(c, NULL)) {
@@ -459,7 +492,8 @@ parts_put(struct conn *c, struct part_req *pr)
 	members_unlock(ps_cluster->cl_members);
 	use = stripe_get(&ps_shared->ss_disk) +
 	    stripe_get(&ps_shared->ss_inflight);
-	/* The part file: the bytes and their checksums' trailer. */
+	/* The part file: the bytes and their checksums' trailer (chunked:
+	 * none so far). */
 	need = req->content_length + blocksum_trailer_size(
 	    req->content_length, block);
 	if (!self->m_facts.mf_store || need > cap || use > cap - need) {
@@ -471,7 +505,8 @@ parts_put(struct conn *c, struct part_req *pr)
 		    NULL);
 		return;
 	}
-	if (blocksum_stream_init(&pr->pr_sums, req->content_length, block) ==
+	if ((req->chunked ? blocksum_stream_init_open(&pr->pr_sums, block) :
+	    blocksum_stream_init(&pr->pr_sums, req->content_length, block)) ==
 	    -1 || (pr->pr_hash = XXH3_createState()) == NULL) {
 		parts_req_free(pr);
 		request_skip_body(c);
@@ -485,7 +520,8 @@ parts_put(struct conn *c, struct part_req *pr)
 		ps_spool_ready = true;
 	}
 	parts_file_name(pr->pr_id, pr->pr_index, pr->pr_file);
-	pr->pr_declared = req->content_length;
+	pr->pr_declared = req->content_length;	/* chunked: 0 so far */
+	pr->pr_capacity = cap;
 	stripe_add(&ps_shared->ss_inflight, pr->pr_declared);
 	stripe_publish_use(ps_shared, ps_cluster);
 	conn_own(c, &parts_put_handler, pr);
@@ -695,6 +731,7 @@ parts_delete_done(struct iopool_job *job)
 
 	stripe_add(&ps_shared->ss_disk, -pr->pr_bytes);
 	stripe_add(&ps_shared->ss_parts_deleted, pr->pr_count);
+	stripe_add(&ps_shared->ss_parts_held, -(uint64_t)pr->pr_count);
 	if (pr->pr_had)
 		stripe_withdraw(ps_cluster, &pr->pr_manifest);
 	stripe_publish_use(ps_shared, ps_cluster);
@@ -1059,11 +1096,69 @@ parts_route(struct conn *c, const char *path)
 
 /* -- metrics ----------------------------------------------------------- */
 
+/* ss_parts_held, but a count gone below zero for a moment (a delete
+ * counted before the walk that set it) shows as none. */
+static uint64_t
+parts_held(const struct stripe_shared *ss)
+{
+	uint64_t n = stripe_get(&ss->ss_parts_held);
+
+	return n > (UINT64_MAX >> 1) ? 0 : n;
+}
+
+/* Every store this node knows (itself too, when it is one): its
+ * capacity and use as gossiped, and what this node's uploads reserved
+ * there. */
+static void
+parts_metrics_stores(struct buf *out)
+{
+	struct members *mt = ps_cluster->cl_members;
+	char label[2 * MEMBER_NAME_MAX + 1];
+	uint32_t i;
+
+	metrics_family(out, "shoal_stripe_store_bytes",
+	    "Every store this node knows: its capacity and use (as gossiped) "
+	    "and the bytes this node's uploads in flight reserved there.",
+	    "gauge");
+	if (members_lock(mt) == -1)
+		return;
+	if (stripe_lock(ps_shared) != 0) {
+		members_unlock(mt);
+		return;
+	}
+	for (i = 0; i < mt->mt_capacity; i++) {
+		const struct member *m = members_at(mt, i);
+
+		if (!m->m_in_use || !m->m_facts.mf_store ||
+		    m->m_state == MEMBER_LEFT)
+			continue;
+		metrics_label_value(m->m_facts.mf_name, label, sizeof(label));
+		buf_printf(out, "shoal_stripe_store_bytes{member=\"%s\","
+		    "kind=\"capacity\"} %" PRIu64 "\n"
+		    "shoal_stripe_store_bytes{member=\"%s\",kind=\"used\"} %"
+		    PRIu64 "\nshoal_stripe_store_bytes{member=\"%s\","
+		    "kind=\"reserved\"} %" PRIu64 "\n", label,
+		    m->m_facts.mf_capacity, label, m->m_facts.mf_used, label,
+		    stripe_reserved_locked(ps_shared, m->m_facts.mf_name));
+	}
+	stripe_unlock(ps_shared);
+	members_unlock(mt);
+}
+
 static void
 parts_metrics(struct server *s, struct buf *out)
 {
+	static const char *const causes[STRIPE_CLEANUP_CAUSES] = {
+		[STRIPE_CLEANUP_CLIENT] = "client_gone",
+		[STRIPE_CLEANUP_STORE] = "store_failed",
+		[STRIPE_CLEANUP_TIMEOUT] = "timeout",
+		[STRIPE_CLEANUP_LOCAL] = "local",
+		[STRIPE_CLEANUP_SWEPT] = "swept",
+		[STRIPE_CLEANUP_JOURNAL] = "journal",
+	};
 	const struct stripe_shared *ss = ps_shared;
 	uint64_t reserved = 0;
+	unsigned i;
 
 	(void)s;
 	metrics_family(out, "shoal_stripe_part_bytes",
@@ -1073,6 +1168,10 @@ parts_metrics(struct server *s, struct buf *out)
 	buf_printf(out, "shoal_stripe_part_bytes{state=\"disk\"} %" PRIu64
 	    "\nshoal_stripe_part_bytes{state=\"inflight\"} %" PRIu64 "\n",
 	    stripe_get(&ss->ss_disk), stripe_get(&ss->ss_inflight));
+	metrics_family(out, "shoal_stripe_parts_held",
+	    "Part files this store holds, pending and committed.", "gauge");
+	buf_printf(out, "shoal_stripe_parts_held %" PRIu64 "\n",
+	    parts_held(ss));
 	metrics_family(out, "shoal_stripe_parts_total",
 	    "Parts this store received, refused, committed, removed by the "
 	    "upload that sent them, and removed as pending past "
@@ -1100,10 +1199,13 @@ parts_metrics(struct server *s, struct buf *out)
 	    stripe_get(&ss->ss_puts_ok), stripe_get(&ss->ss_puts_failed),
 	    stripe_get(&ss->ss_puts_refused));
 	metrics_family(out, "shoal_stripe_cleanups_total",
-	    "Failed striped uploads whose parts were deleted on their stores.",
+	    "Striped uploads whose parts were removed, by cause: as the front, "
+	    "the client gone, a store failed, a timeout, this node; as a "
+	    "store, pending parts swept; at a restart, the journal.",
 	    "counter");
-	buf_printf(out, "shoal_stripe_cleanups_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_cleanups));
+	for (i = 0; i < STRIPE_CLEANUP_CAUSES; i++)
+		buf_printf(out, "shoal_stripe_cleanups_total{cause=\"%s\"} %"
+		    PRIu64 "\n", causes[i], stripe_get(&ss->ss_cleanups[i]));
 	if (stripe_lock(ps_shared) == 0) {
 		reserved = stripe_reserved_locked(ps_shared, NULL);
 		stripe_unlock(ps_shared);
@@ -1136,6 +1238,7 @@ parts_metrics(struct server *s, struct buf *out)
 	    "Bytes of parts this node's uploads in flight have reserved at "
 	    "their stores.", "gauge");
 	buf_printf(out, "shoal_stripe_reserved_bytes %" PRIu64 "\n", reserved);
+	parts_metrics_stores(out);
 	metrics_family(out, "shoal_stripe_part_sent_bytes_total",
 	    "Bytes of parts sent to the nodes that read striped objects.",
 	    "counter");

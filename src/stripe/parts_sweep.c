@@ -32,6 +32,7 @@ struct parts_sweep {
 	/* the job's input and output */
 	int64_t sw_now_ms;
 	uint64_t sw_kept;
+	uint64_t sw_held;
 	unsigned sw_swept;
 };
 
@@ -41,7 +42,7 @@ parts_sweep_work(struct iopool_job *job)
 	struct parts_sweep *sw = container_of(job, struct parts_sweep, sw_job);
 
 	sw->sw_kept = parts_sweep(&sw->sw_dirs, sw->sw_timeout_ms,
-	    sw->sw_now_ms, &sw->sw_swept);
+	    sw->sw_now_ms, &sw->sw_swept, &sw->sw_held);
 }
 
 static void parts_sweep_tick(struct loop *loop, struct loop_timer *t);
@@ -54,10 +55,14 @@ parts_sweep_done(struct iopool_job *job)
 	sw->sw_busy = false;
 	__atomic_store_n(&sw->sw_shared->ss_disk, sw->sw_kept,
 	    __ATOMIC_RELAXED);
+	__atomic_store_n(&sw->sw_shared->ss_parts_held, sw->sw_held,
+	    __ATOMIC_RELAXED);
 	if (sw->sw_swept > 0) {
 		log_info("parts: removed %u pending part files older than "
 		    "%lld ms", sw->sw_swept, (long long)sw->sw_timeout_ms);
 		stripe_add(&sw->sw_shared->ss_parts_swept, sw->sw_swept);
+		stripe_add(&sw->sw_shared->ss_cleanups[STRIPE_CLEANUP_SWEPT],
+		    sw->sw_swept);
 	}
 	stripe_publish_use(sw->sw_shared, sw->sw_cluster);
 	if (!sw->sw_stopped)

@@ -1,8 +1,9 @@
 /*
  * stripe_put.c - a striped upload at the front (see stripe_put.h). Loop
- * thread of a worker; the journal and the manifest are written by jobs
- * of the worker's I/O pool, which read only the upload's fields set
- * before the job was submitted.
+ * thread of a worker; the journal and the manifest are written, and a
+ * chunked body's spooled bytes read back, by jobs of the worker's I/O
+ * pool, which touch only the upload's fields set before the job was
+ * submitted (and the leg buffer and descriptor a read-back is given).
  *
  * Stages: RESERVE (the name with every alive member, as a plain upload
  * does: upload_reserve), JOURNAL (the entry being written), BODY (the
@@ -10,7 +11,11 @@
  * every store), UNJOURNAL (the entry removed), then the answer. A
  * failure at any stage after RESERVE jumps to CLEANUP: DELETE on every
  * store, then the journal entry removed when all confirmed. The name's
- * reservation ends with the answer, stored or not. An upload is freed
+ * reservation ends with the answer, stored or not. A chunked body that
+ * outgrew a plain upload (stripe_put_grow) enters at the stores' choice,
+ * its name reserved already; its BODY reads the spooled bytes back in
+ * the pool first, its parts' sizes are set at the body's end, and each
+ * part's reservation grows as it fills. An upload is freed
  * only from the loop (a job's completion, a peer answer, the members'
  * verdict), never from inside a call of its own: peer_conn_send() may
  * report a failure synchronously, so every path checks sp_failed after
@@ -67,6 +72,8 @@
 #define STRIPE_RETRY_AFTER "Retry-After: 5\r\n"
 #define STRIPE_BYTES_PER_MS 10000	/* a store's deadline: 1 ms a 10 kB */
 #define STRIPE_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
+#define STRIPE_CHUNKED UINT64_MAX	/* a request body of unknown length */
+#define STRIPE_GROW_BLOCKS 16		/* a chunked body's reservation step */
 
 static struct cluster *sp_cluster;
 static struct stripe_shared *sp_shared;
@@ -116,6 +123,8 @@ struct stripe_put {
 	struct layout sp_layout;
 	enum stripe_stage sp_stage;
 	bool sp_failed;
+	int sp_status;			/* the failure's answer (0: none) */
+	bool sp_timed_out;		/* ... a store's deadline passed */
 	uint64_t sp_received;
 	XXH3_state_t *sp_hash;
 	unsigned sp_nlegs;		/* data parts, then parity parts */
@@ -136,6 +145,15 @@ struct stripe_put {
 	struct iopool_job sp_job;
 	int sp_job_err;
 	int64_t sp_start_ms;
+	/* A chunked body (stripe_put_grow): its size is known at its end;
+	 * the first sp_spooled bytes are read back from sp_file_fd. */
+	bool sp_grown;
+	int sp_file_fd;
+	uint64_t sp_spooled;
+	bool sp_file_busy;		/* a read of it runs in the pool */
+	struct put_leg *sp_file_leg;	/* into this leg's buffer */
+	size_t sp_file_len;
+	ssize_t sp_file_n;
 };
 
 static void stripe_put_pump(struct stripe_put *sp);
@@ -218,6 +236,8 @@ stripe_put_free(struct stripe_put *sp)
 	}
 	XXH3_freeState(sp->sp_hash);
 	free(sp->sp_text);
+	if (sp->sp_file_fd != -1)
+		close(sp->sp_file_fd);
 	free(sp);
 }
 
@@ -241,7 +261,8 @@ stripe_put_answer(struct stripe_put *sp, int status, const char *reason,
 /* -- signed requests to the stores ------------------------------------- */
 
 /* Sends `method` of target to the leg's store with a body of `len` bytes
- * (its digest `digest`, NULL: the head alone is signed). Returns false
+ * (STRIPE_CHUNKED: of a length unknown yet, sent as chunks) (its digest
+ * `digest`, NULL: the head alone is signed). Returns false
  * when the store is not in the peer set or nothing could be signed. */
 static bool
 stripe_put_request(struct stripe_put *sp, struct put_leg *l,
@@ -250,7 +271,8 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 {
 	struct cluster *cl = sp_cluster;
 	uint8_t nonce[AUTH_NONCE_LEN];
-	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX], block[64] = "";
+	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX], length[48];
+	char block[64] = "";
 	struct peer_set *set;
 	struct peer *p = stripe_put_peer(sp->sp_srv, l->l_addr, &set);
 	int n;
@@ -259,19 +281,24 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	    auth_sign_request(cl->cl_key, cl->cl_name, method, target, digest,
 	    loop_wall_ms(), nonce, sig, sizeof(sig)) == -1)
 		return false;
+	if (len == STRIPE_CHUNKED)
+		snprintf(length, sizeof(length), "Transfer-Encoding: chunked");
+	else
+		snprintf(length, sizeof(length), "Content-Length: %" PRIu64,
+		    len);
 	if (strcmp(method, "PUT") == 0)
 		snprintf(block, sizeof(block), "%s: %" PRIu64 "\r\n",
 		    PARTS_BLOCK_HEADER, sp->sp_layout.l_block);
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
-	    "User-Agent: shoal/" SHOAL_VERSION "\r\nContent-Length: %" PRIu64
-	    "\r\n%s: %s\r\n%s: %s\r\n%s\r\n", method, target, p->p_name,
-	    len, AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig,
+	    "User-Agent: shoal/" SHOAL_VERSION "\r\n%s\r\n%s: %s\r\n"
+	    "%s: %s\r\n%s\r\n", method, target, p->p_name, length,
+	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig,
 	    block);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	l->l_pc = peer_request(set, p, head, (size_t)n,
-	    len > 0 || strcmp(method, "PUT") == 0 ? PEER_REQ_BODY : 0,
-	    timeout, h, l);
+	    (len > 0 || strcmp(method, "PUT") == 0 ? PEER_REQ_BODY : 0) |
+	    (len == STRIPE_CHUNKED ? PEER_REQ_CHUNKED : 0), timeout, h, l);
 	return true;
 }
 
@@ -381,6 +408,22 @@ static const struct peer_handler stripe_cleanup_handler = {
 	.on_fail = stripe_cleanup_fail,
 };
 
+/* Why the upload failed, by its answer. */
+static enum stripe_cleanup_cause
+stripe_put_cause(const struct stripe_put *sp)
+{
+	if (sp->sp_timed_out || sp->sp_status == 408)
+		return STRIPE_CLEANUP_TIMEOUT;
+	switch (sp->sp_status) {
+	case 0: case 400: case 413:
+		return STRIPE_CLEANUP_CLIENT;
+	case 502: case 503: case 507:
+		return STRIPE_CLEANUP_STORE;
+	default:
+		return STRIPE_CLEANUP_LOCAL;
+	}
+}
+
 /* Every part connection closed, DELETE on every store. */
 static void
 stripe_cleanup(struct stripe_put *sp)
@@ -389,7 +432,7 @@ stripe_cleanup(struct stripe_put *sp)
 	unsigned i;
 
 	sp->sp_stage = STAGE_CLEANUP;
-	stripe_add(&sp_shared->ss_cleanups, 1);
+	stripe_add(&sp_shared->ss_cleanups[stripe_put_cause(sp)], 1);
 	snprintf(target, sizeof(target), "/_/parts/%s", sp->sp_id);
 	sp->sp_waiting = 0;
 	sp->sp_cleanup_ok = 0;
@@ -419,6 +462,7 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 	if (sp->sp_failed)
 		return;
 	sp->sp_failed = true;
+	sp->sp_status = status;
 	stripe_add(&sp_shared->ss_puts_failed, 1);
 	log_info("striped upload of %s (%s) failed: %s", sp->sp_name,
 	    sp->sp_id, reason);
@@ -435,10 +479,12 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 		c->c_status = 499;
 		conn_abort(c);
 	}
-	/* The name's round or a journal being written: the cleanup waits
-	 * for it (see stripe_put_reserved, stripe_journal_done). */
+	/* The name's round, a journal being written or a read of the body
+	 * so far: the cleanup waits for it (see stripe_put_reserved,
+	 * stripe_journal_done, stripe_file_done). */
 	if (sp->sp_stage != STAGE_RESERVE && sp->sp_stage != STAGE_JOURNAL &&
-	    sp->sp_stage != STAGE_MANIFEST && sp->sp_stage != STAGE_UNJOURNAL)
+	    sp->sp_stage != STAGE_MANIFEST && sp->sp_stage != STAGE_UNJOURNAL &&
+	    !sp->sp_file_busy)
 		stripe_cleanup(sp);
 }
 
@@ -534,6 +580,8 @@ stripe_leg_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 
 	(void)pc;
 	l->l_pc = NULL;
+	if (!l->l_put->sp_failed)
+		l->l_put->sp_timed_out = why == PEER_TIMEOUT;
 	snprintf(reason, sizeof(reason), "store %s %s", l->l_node,
 	    (unsigned)why < 4 ? what[why] : "failed");
 	stripe_put_lose(l, 502, reason);
@@ -708,6 +756,11 @@ stripe_leg_flush(struct put_leg *l)
 	}
 	if (l->l_state == BUF_FREE && l->l_handed == l->l_size &&
 	    !l->l_sent_all) {
+		/* A chunked part's size is known only now. */
+		XXH128_hash_t h = XXH3_128bits_digest(l->l_hash);
+
+		l->l_digest.d_hi = h.high64;
+		l->l_digest.d_lo = h.low64;
 		l->l_ready = false;
 		l->l_sent_all = true;
 		(void)peer_conn_send_end(l->l_pc);
@@ -813,6 +866,30 @@ stripe_put_row_start(struct stripe_put *sp, uint64_t row)
 	return true;
 }
 
+static int stripe_put_grow_leg(struct stripe_put *sp, struct put_leg *l);
+
+/* Row `row`'s parity blocks are whole: they go to their stores (a
+ * chunked body's reservations grown first). */
+static void
+stripe_put_parity_out(struct stripe_put *sp, uint64_t row)
+{
+	uint64_t len = stripe_put_row_len(sp, row);
+	unsigned j;
+
+	for (j = sp->sp_layout.l_parts; j < sp->sp_nlegs && !sp->sp_failed;
+	    j++) {
+		struct put_leg *pl = &sp->sp_legs[j];
+
+		if (sp->sp_grown && !pl->l_lost &&
+		    stripe_put_grow_leg(sp, pl) == -1)
+			return;
+		pl->l_fill = len;
+		XXH3_128bits_update(pl->l_hash, pl->l_buf, len);
+		pl->l_state = BUF_FULL;
+		stripe_leg_flush(pl);
+	}
+}
+
 /* Data block `part` of row `row` is whole in its leg's buffer: it goes
  * into the row's parity; after the row's last block, the parity blocks
  * go to their stores. */
@@ -833,18 +910,184 @@ stripe_put_add_block(struct stripe_put *sp, unsigned part, uint64_t row)
 		stripe_put_fail(sp, 500, "cannot compute the parity");
 		return;
 	}
+	/* A chunked body's size is not known yet: its rows end with
+	 * their last part, the last one in stripe_put_sized(). */
 	blocks = lay->l_size / lay->l_block + (lay->l_size % lay->l_block != 0);
 	last = (row + 1) * k < blocks ? (row + 1) * k : blocks;
-	if (row * k + part != last - 1)
-		return;
-	for (j = k; j < sp->sp_nlegs && !sp->sp_failed; j++) {
-		struct put_leg *pl = &sp->sp_legs[j];
+	if (row * k + part == last - 1)
+		stripe_put_parity_out(sp, row);
+}
 
-		pl->l_fill = len;
-		XXH3_128bits_update(pl->l_hash, pl->l_buf, len);
-		pl->l_state = BUF_FULL;
-		stripe_leg_flush(pl);
+/* n bytes came into the leg's buffer, of the block_left its block has
+ * left: hashed, and the block handed on when it is full. */
+static void
+stripe_put_took(struct stripe_put *sp, struct put_leg *l, size_t n,
+    uint64_t block_left)
+{
+	XXH3_128bits_update(sp->sp_hash, l->l_buf + l->l_fill, n);
+	XXH3_128bits_update(l->l_hash, l->l_buf + l->l_fill, n);
+	l->l_fill += n;
+	sp->sp_received += (uint64_t)n;
+	if ((uint64_t)n == block_left) {
+		l->l_state = BUF_FULL;
+		if (sp->sp_parity > 0)
+			stripe_put_add_block(sp, l->l_index, l->l_handed /
+			    sp->sp_layout.l_block);
+		if (!sp->sp_failed)
+			stripe_leg_flush(l);
 	}
+}
+
+/*
+ * A chunked body's leg is about to take another block: its reservation
+ * covers it, or grows by STRIPE_GROW_BLOCKS blocks where the store has
+ * room for them (capacity less gossiped use less every reservation).
+ * Returns 0, or -1 when the upload failed (507).
+ */
+static int
+stripe_put_grow_leg(struct stripe_put *sp, struct put_leg *l)
+{
+	struct members *mt = sp_cluster->cl_members;
+	uint64_t want = l->l_handed + sp->sp_layout.l_block, capa = 0, use = 0;
+	uint64_t more;
+	char reason[MEMBER_NAME_MAX + 64];
+	size_t i;
+	int room = 0;
+
+	if (want <= l->l_reserved)
+		return 0;
+	more = want + STRIPE_GROW_BLOCKS * sp->sp_layout.l_block -
+	    l->l_reserved;
+	if (members_lock(mt) == 0) {
+		for (i = 0; i < mt->mt_capacity; i++) {
+			const struct member *m = members_at(mt, (uint32_t)i);
+
+			if (m->m_in_use && strcmp(m->m_facts.mf_name,
+			    l->l_node) == 0) {
+				capa = m->m_facts.mf_capacity;
+				use = m->m_facts.mf_used;
+			}
+		}
+		members_unlock(mt);
+	}
+	if (stripe_lock(sp_shared) == 0) {
+		if (placement_free(capa, use, stripe_reserved_locked(sp_shared,
+		    l->l_node)) >= more) {
+			stripe_release_locked(sp_shared, l->l_node,
+			    sp->sp_srv->s_pid, l->l_reserved);
+			if (stripe_reserve_locked(sp_shared, l->l_node,
+			    sp->sp_srv->s_pid, l->l_reserved + more) == 0) {
+				l->l_reserved += more;
+				room = 1;
+			} else
+				l->l_has_reservation = false;
+		}
+		stripe_unlock(sp_shared);
+	}
+	if (room)
+		return 0;
+	snprintf(reason, sizeof(reason), "store %s has no room for more of "
+	    "this upload", l->l_node);
+	stripe_put_fail(sp, 507, reason);
+	return -1;
+}
+
+/* A chunked body is complete: the object's and the parts' sizes are
+ * known, each part's last short block goes, then its end. */
+static void
+stripe_put_sized(struct stripe_put *sp)
+{
+	const struct config *cfg = sp->sp_srv->s_cfg;
+	const unsigned k = sp->sp_layout.l_parts;
+	unsigned i;
+
+	sp->sp_layout.l_size = sp->sp_received;
+	for (i = 0; i < sp->sp_nlegs; i++)
+		sp->sp_legs[i].l_size = layout_part_size(&sp->sp_layout,
+		    i < k ? i : 0);
+	/* The last row's parity: its short last block added, or the row
+	 * ended before its last part. */
+	if (sp->sp_parity > 0 && sp->sp_received > 0) {
+		uint64_t last = (sp->sp_received - 1) / sp->sp_layout.l_block;
+		struct put_leg *l = &sp->sp_legs[last % k];
+
+		if (l->l_state == BUF_FREE && l->l_fill > 0) {
+			l->l_state = BUF_FULL;
+			stripe_put_add_block(sp, l->l_index, last / k);
+		} else if (last % k != k - 1)
+			stripe_put_parity_out(sp, last / k);
+	}
+	for (i = 0; i < sp->sp_nlegs && !sp->sp_failed; i++) {
+		struct put_leg *l = &sp->sp_legs[i];
+
+		if (l->l_state == BUF_FREE && l->l_fill > 0)
+			l->l_state = BUF_FULL;
+		if (l->l_pc != NULL)	/* the store's deadline, as sized */
+			l->l_pc->pc_timeout_ms = cfg->http.body_timeout_ms +
+			    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS);
+		stripe_leg_flush(l);
+	}
+}
+
+static void
+stripe_file_job(struct iopool_job *job)
+{
+	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
+	struct put_leg *l = sp->sp_file_leg;
+
+	sp->sp_file_n = pread(sp->sp_file_fd, l->l_buf + l->l_fill,
+	    sp->sp_file_len, (off_t)sp->sp_received);
+	sp->sp_job_err = sp->sp_file_n == -1 ? errno : sp->sp_file_n == 0 ?
+	    EIO : 0;
+	/* The last of it: the file's blocks are freed here, not in the
+	 * loop. */
+	if (sp->sp_job_err == 0 && sp->sp_received + (uint64_t)sp->sp_file_n ==
+	    sp->sp_spooled) {
+		close(sp->sp_file_fd);
+		sp->sp_file_fd = -1;
+	}
+}
+
+static void
+stripe_file_done(struct iopool_job *job)
+{
+	struct stripe_put *sp = container_of(job, struct stripe_put, sp_job);
+	struct put_leg *l = sp->sp_file_leg;
+	unsigned part;
+	uint64_t part_off, block_left;
+
+	sp->sp_file_busy = false;
+	if (sp->sp_failed) {
+		if (sp->sp_stage == STAGE_BODY)	/* it waited for this read */
+			stripe_cleanup(sp);
+		return;
+	}
+	if (sp->sp_job_err != 0) {
+		errno = sp->sp_job_err;
+		log_warn("stripe: reading back the body of %s", sp->sp_id);
+		stripe_put_fail(sp, 500, "cannot read the body back");
+		return;
+	}
+	layout_locate(&sp->sp_layout, sp->sp_received, &part, &part_off,
+	    &block_left);
+	stripe_put_took(sp, l, (size_t)sp->sp_file_n, block_left);
+	if (!sp->sp_failed)
+		stripe_put_pump(sp);
+}
+
+/* Reads the body's bytes from offset sp_received, up to the end of the
+ * block and of what is on disk, into the leg's buffer, in the pool. */
+static void
+stripe_file_read(struct stripe_put *sp, struct put_leg *l, uint64_t block_left)
+{
+	uint64_t left = sp->sp_spooled - sp->sp_received;
+
+	sp->sp_file_busy = true;
+	sp->sp_file_leg = l;
+	sp->sp_file_len = (size_t)(left < block_left ? left : block_left);
+	sp->sp_job.work = stripe_file_job;
+	sp->sp_job.done = stripe_file_done;
+	iopool_submit(sp->sp_srv->s_pool, &sp->sp_job);
 }
 
 /* Reads the client into the buffer of the part its next byte is for,
@@ -856,7 +1099,8 @@ stripe_put_pump_body(struct stripe_put *sp)
 	const struct layout *lay = &sp->sp_layout;
 	struct conn *c = sp->sp_conn;
 
-	while (!sp->sp_failed && sp->sp_received < lay->l_size) {
+	while (!sp->sp_failed && !sp->sp_file_busy &&
+	    sp->sp_received < lay->l_size) {
 		uint64_t block_left, off = sp->sp_received;
 		struct put_leg *l;
 		unsigned part;
@@ -877,27 +1121,32 @@ stripe_put_pump_body(struct stripe_put *sp)
 			stripe_put_fail(sp, 500, "out of memory");
 			return;
 		}
+		if (sp->sp_grown && l->l_fill == 0 && !l->l_lost &&
+		    stripe_put_grow_leg(sp, l) == -1)
+			return;
+		if (off < sp->sp_spooled) {
+			conn_wait_nothing(c);	/* stripe_file_done calls */
+			stripe_file_read(sp, l, block_left);
+			return;
+		}
 		n = conn_read_body(c, l->l_buf + l->l_fill, block_left);
 		if (n > 0) {
-			XXH3_128bits_update(sp->sp_hash, l->l_buf + l->l_fill,
-			    (size_t)n);
-			XXH3_128bits_update(l->l_hash, l->l_buf + l->l_fill,
-			    (size_t)n);
-			l->l_fill += (size_t)n;
-			sp->sp_received += (uint64_t)n;
-			if ((uint64_t)n == block_left) {
-				l->l_state = BUF_FULL;
-				if (sp->sp_parity > 0)
-					stripe_put_add_block(sp, part,
-					    part_off / lay->l_block);
-				if (!sp->sp_failed)
-					stripe_leg_flush(l);
+			if (sp->sp_grown && sp->sp_received + (uint64_t)n >
+			    sp->sp_srv->s_cfg->upload.max_size) {
+				stripe_put_fail(sp, 413, "larger than "
+				    "upload.max_size");
+				return;
 			}
+			stripe_put_took(sp, l, (size_t)n, block_left);
 			continue;
 		}
 		if (n == 0 && errno == EAGAIN) {
 			conn_wait_readable(c);
 			return;
+		}
+		if (n == 0 && sp->sp_grown) {	/* the last chunk came */
+			stripe_put_sized(sp);
+			break;
 		}
 		if (n == 0) {		/* cannot be: the length is known */
 			stripe_put_fail(sp, 400, "body shorter than announced");
@@ -910,7 +1159,7 @@ stripe_put_pump_body(struct stripe_put *sp)
 			    "connection");
 		return;
 	}
-	if (sp->sp_failed)
+	if (sp->sp_failed || sp->sp_file_busy)
 		return;
 	/* All read: the parts' ends go as their connections take them. */
 	conn_wait_nothing(c);
@@ -1033,12 +1282,19 @@ stripe_put_open_legs(struct stripe_put *sp)
 			l->l_digest.d_hi = h.high64;
 			l->l_digest.d_lo = h.low64;
 		}
-		if (!stripe_put_request(sp, l, "PUT", target, l->l_size, NULL,
+		if (sp->sp_grown ? !stripe_put_request(sp, l, "PUT", target,
+		    STRIPE_CHUNKED, NULL, &stripe_part_handler,
+		    cfg->http.body_timeout_ms) :
+		    !stripe_put_request(sp, l, "PUT", target, l->l_size, NULL,
 		    &stripe_part_handler, cfg->http.body_timeout_ms +
 		    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS))) {
 			stripe_put_fail(sp, 503, "a store left the cluster");
 			return;
 		}
+	}
+	if (sp->sp_grown) {		/* the body is being read already */
+		stripe_put_pump(sp);
+		return;
 	}
 	conn_body_begin(sp->sp_conn);
 	if (conn_continue(sp->sp_conn) == -1) {
@@ -1111,6 +1367,20 @@ stripe_journal_text(struct stripe_put *sp)
 	return sp->sp_text == NULL ? -1 : 0;
 }
 
+/* What part i reserves at the start: its size; for a chunked body, its
+ * share of the bytes so far and STRIPE_GROW_BLOCKS blocks more. */
+static uint64_t
+stripe_put_need(const struct stripe_put *sp, unsigned i)
+{
+	struct layout so_far = sp->sp_layout;
+
+	if (!sp->sp_grown)
+		return layout_part_size(&sp->sp_layout, i);
+	so_far.l_size = sp->sp_spooled;
+	return layout_part_size(&so_far, i) + STRIPE_GROW_BLOCKS *
+	    so_far.l_block;
+}
+
 struct stripe_candidate {
 	char sc_node[MEMBER_NAME_MAX];
 	char sc_addr[MEMBER_ADDR_MAX];
@@ -1140,8 +1410,7 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	for (i = 0; i < parts; i++) {
 		order[i] = i == 0 ? 0 : i <= sp->sp_parity ? data +
 		    (unsigned)i - 1 : (unsigned)i - sp->sp_parity;
-		need[i] = layout_part_size(&sp->sp_layout, order[i] < data ?
-		    order[i] : 0);
+		need[i] = stripe_put_need(sp, order[i] < data ? order[i] : 0);
 	}
 	if (members_lock(mt) != 0) {
 		snprintf(reason, cap, "member table unusable");
@@ -1204,7 +1473,8 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 		}
 		memcpy(l->l_node, cand[chosen[i]].sc_node, MEMBER_NAME_MAX);
 		memcpy(l->l_addr, cand[chosen[i]].sc_addr, MEMBER_ADDR_MAX);
-		l->l_reserved = l->l_size = need[i];
+		l->l_reserved = need[i];
+		l->l_size = sp->sp_grown ? STRIPE_CHUNKED : need[i];
 		l->l_has_reservation = true;
 	}
 	sp->sp_nlegs = parts;
@@ -1281,20 +1551,20 @@ stripe_put_code(const struct stripe_put *sp)
 	return 0;
 }
 
-static bool
-stripe_put_take(struct conn *c)
+/* A new upload of c's request, on sp_all; NULL when it could not start
+ * (then c is answered 500). */
+static struct stripe_put *
+stripe_put_new(struct conn *c)
 {
 	const struct config *cfg = c->c_srv->s_cfg;
 	struct stripe_put *sp;
 	unsigned i;
 
-	if (cfg->stripe.min_size == 0 ||
-	    c->c_req.content_length < cfg->stripe.min_size)
-		return false;
 	sp = xcalloc(1, sizeof(*sp));
 	list_insert_tail(&sp_all, &sp->sp_link);
 	sp->sp_srv = c->c_srv;
 	sp->sp_conn = c;
+	sp->sp_file_fd = -1;
 	sp->sp_start_ms = loop_now(c->c_srv->s_loop);
 	memcpy(sp->sp_name, c->c_name, c->c_name_len + 1);
 	sp->sp_name_len = c->c_name_len;
@@ -1317,9 +1587,23 @@ stripe_put_take(struct conn *c)
 	    stripe_put_code(sp) == -1) {
 		stripe_put_refuse(sp, 500, "cannot start a striped upload",
 		    NULL);
-		return true;
+		return NULL;
 	}
 	(void)XXH3_128bits_reset(sp->sp_hash);
+	return sp;
+}
+
+static bool
+stripe_put_take(struct conn *c)
+{
+	const struct config *cfg = c->c_srv->s_cfg;
+	struct stripe_put *sp;
+
+	if (cfg->stripe.min_size == 0 ||
+	    c->c_req.content_length < cfg->stripe.min_size)
+		return false;
+	if ((sp = stripe_put_new(c)) == NULL)
+		return true;
 	/* The name, cluster-wide, as a plain upload takes it. */
 	sp->sp_stage = STAGE_RESERVE;
 	sp->sp_reservation = upload_reserve(c->c_srv, sp->sp_name,
@@ -1331,6 +1615,34 @@ stripe_put_take(struct conn *c)
 	conn_own(c, &stripe_put_conn_handler, sp);
 	conn_wait_hangup(c);
 	return true;
+}
+
+/* A chunked body that passed stripe.min_size (s_stripe_grow): the plain
+ * upload reserved the name; the stores, then as stripe_put_take. */
+static void
+stripe_put_grow(struct conn *c, const struct server_grown *g)
+{
+	struct stripe_put *sp = stripe_put_new(c);
+	unsigned i;
+
+	if (sp == NULL) {
+		c->c_srv->s_cluster->sc_reserve_end(c->c_srv,
+		    g->sg_reservation, false);
+		close(g->sg_fd);
+		return;
+	}
+	sp->sp_grown = true;
+	sp->sp_layout.l_size = STRIPE_CHUNKED;
+	for (i = 0; i < sp->sp_nlegs; i++)
+		sp->sp_legs[i].l_size = STRIPE_CHUNKED;
+	sp->sp_file_fd = g->sg_fd;
+	sp->sp_spooled = g->sg_received;
+	sp->sp_reservation = g->sg_reservation;
+	sp->sp_stamp = g->sg_stamp;
+	sp->sp_stage = STAGE_RESERVE;
+	conn_own(c, &stripe_put_conn_handler, sp);
+	conn_wait_hangup(c);
+	stripe_put_reserved(sp, 200, NULL);
 }
 
 /* -- setup ------------------------------------------------------------- */
@@ -1372,6 +1684,7 @@ stripe_put_attach(struct server *s, struct cluster *cl,
 		close(state_fd);
 	}
 	s->s_stripe_upload = stripe_put_take;
+	s->s_stripe_grow = stripe_put_grow;
 	return 0;
 }
 

@@ -2444,7 +2444,8 @@ class Bench:
                           "%.2f points after %d uploads (target <= 5)" % (
                               size >> 20, put, get, rss, spread, uploads))
         os.unlink(src)
-        os.unlink(piece)
+        if uploads:
+            os.unlink(piece)
         servers = nodes + [single]
         self.check_logs(servers)
         self.stop_servers(servers)

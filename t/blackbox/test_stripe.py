@@ -87,8 +87,15 @@ def trailer(size, block=BLOCK):
     return 4 * -(-size // block) + 24
 
 
+def stored(size, parts=6, block=BLOCK):
+    """The stores' use by an object of size bytes: its parts and their
+    trailers of checksums."""
+    return size + sum(trailer(p, block) for p in part_sizes(size, parts,
+                                                             block))
+
+
 # The stores' use by the warm-up object (1 byte) of StripedPutTest.
-WARM_USED = 1 + trailer(1) + 5 * trailer(0)
+WARM_USED = stored(1)
 
 
 def part_bytes(raw):
@@ -131,6 +138,7 @@ class PartRoutesTest(NodeTest):
                          content_etag(parts[2]).strip('"'))
         self.assertEqual(files_under(self.parts_dir),
                          ["pending/%s.2" % oid])
+        self.assertEqual(metric(n, "shoal_stripe_parts_held"), 1)
         # The same part again: it is here already.
         st, _, _ = signed(n, "PUT", target, parts[2], sign_body=b"")
         self.assertEqual(st, 409)
@@ -174,6 +182,7 @@ class PartRoutesTest(NodeTest):
         st, _, body = signed(n, "DELETE", "/_/parts/%s" % oid)
         self.assertEqual(st, 200, body)
         self.assertEqual(files_under(self.parts_dir), [])
+        self.assertEqual(metric(n, "shoal_stripe_parts_held"), 0)
         self.assertEqual(signed(n, "DELETE", "/_/parts/%s" % oid)[0], 200)
         self.assertEqual(signed(n, "GET", target)[0], 404)
         wait_for(lambda: used(n) == 0,
@@ -211,13 +220,24 @@ class PartRoutesTest(NodeTest):
         raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                "Content-Length: 3\r\n\r\nabc" % target).encode()
         self.assertIn(b" 401 ", n.raw(raw)[:20])
-        # Chunked: a part needs its exact length.
+        # Chunked (a front's chunked upload): its length known at its end.
         raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                "Shoal-Cluster: %s\r\nShoal-Signature: %s\r\n"
                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" % (
                    target, CLUSTER, sign(b"", method="PUT",
                                          target=target))).encode()
-        self.assertIn(b" 411 ", n.raw(raw)[:20])
+        answer = n.raw(raw)
+        self.assertIn(b" 201 ", answer[:20])
+        self.assertIn(b"Shoal-Part-Size: 3\r\n", answer)
+        self.assertEqual(signed(n, "DELETE", "/_/parts/%s" % oid)[0], 200)
+        # A chunked part past the store's room: 507 once it is.
+        raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Shoal-Cluster: %s\r\nShoal-Signature: %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % (
+                   target, CLUSTER, sign(b"", method="PUT",
+                                         target=target))).encode()
+        chunk = b"%x\r\n" % (1 << 18) + b"z" * (1 << 18) + b"\r\n"
+        self.assertIn(b" 507 ", n.raw(raw + chunk * 5, shut=True)[:20])
         # A block the parts cannot have: 400 before the body.
         for block in ["65535", "67108865", "64KiB", ""]:
             st, _, _ = signed(n, "PUT", target, b"abc", sign_body=b"",
@@ -275,6 +295,8 @@ class PartRoutesTest(NodeTest):
         self.assertGreater(time.time() - start, 0.3)
         wait_for(lambda: used(n) == 0,
                  what="the use to drop")
+        self.assertEqual(metric(n, 'shoal_stripe_cleanups_total'
+                                '{cause="swept"}'), 1)
         self.assertIn("removed 1 pending part", n.log())
 
 
@@ -306,14 +328,16 @@ def assemble(stores, oid, parts=6, block=BLOCK):
 class StripedPutTest(NodeTest):
     """One front (store: false) and six stores on loopback."""
 
-    def cluster(self, stores=6, **front_stripe):
+    def cluster(self, stores=6, capacity="64MiB", http=None,
+                **front_stripe):
         stripe = {"block": "64KiB", "min_size": "1"}
         stripe.update(front_stripe)
+        self.stripe = stripe
         self.min_size = int(stripe["min_size"])  # in bytes in these tests
         self.front = self.node("front", cluster=cluster_settings(
-            store=False), stripe=stripe)
+            store=False), stripe=stripe, **({"http": http} if http else {}))
         self.stores = [self.node("s%d" % i, cluster=cluster_settings(
-            seeds=[self.front], capacity="64MiB"),
+            seeds=[self.front], capacity=capacity),
             stripe=dict(stripe)) for i in range(stores)]
         self.wait_stores(stores)
 
@@ -417,6 +441,14 @@ class StripedPutTest(NodeTest):
                          4 * sum(-(-z // BLOCK) for z in sizes + [1000, 1]))
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
+        wait_for(lambda: sum(metric(self.front, 'shoal_stripe_store_bytes'
+                                    '{member="s%d",kind="used"}' % i)
+                             for i in range(6)) == total,
+                 what="the front's metrics to show every store's use")
+        self.assertEqual(metric(self.front, 'shoal_stripe_store_bytes'
+                                '{member="s0",kind="capacity"}'), 64 << 20)
+        self.assertEqual(metric(self.front, 'shoal_stripe_store_bytes'
+                                '{member="s0",kind="reserved"}'), 0)
 
     def warm(self, node):
         """Waits for the node's peer set to know every store (503 until
@@ -491,6 +523,199 @@ class StripedPutTest(NodeTest):
             self.assertTrue(got.body == data, why)
             self.assertEqual(got.header("etag"), content_etag(data), why)
 
+    def put_chunked(self, node, name, data, sizes, cut=False):
+        """PUT of data in chunks of the given sizes (the last repeats);
+        the answer, or with cut the socket after half of the chunk that
+        passes the middle."""
+        s = node.connect(timeout=20)
+        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % name).encode())
+        pos, i = 0, 0
+        while pos < len(data):
+            n = sizes[min(i, len(sizes) - 1)]
+            piece = data[pos:pos + n]
+            if cut and pos + len(piece) > len(data) // 2:
+                s.sendall(b"%x\r\n" % len(piece) + piece[:len(piece) // 2])
+                return s
+            try:
+                s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            except OSError:  # answered early: the answer is there
+                break
+            pos, i = pos + len(piece), i + 1
+        else:
+            s.sendall(b"0\r\n\r\n")
+        answer = recv_all(s)
+        s.close()
+        return answer
+
+    def test_chunked_uploads_are_striped_once_past_min_size(self):
+        min_size = 4 * BLOCK
+        self.cluster(min_size=str(min_size))
+        reader = self.stores[3]
+        cases = [  # size, chunk sizes, striped
+            (3 * BLOCK + 7, [1000], False),
+            (min_size - 1, [min_size - 1], False),
+            (min_size, [min_size], True),
+            # A chunk that straddles min_size, then odd ones that
+            # straddle the block boundaries.
+            (9 * BLOCK + 13, [min_size - 10, 20, 10007], True),
+            (13 * BLOCK + 5, [BLOCK + 1, 3 * BLOCK - 1, 777, 70001], True),
+            (min_size + 1, [2, min_size - 2, 1], True)]
+        for k, (size, sizes, striped) in enumerate(cases):
+            data = os.urandom(size)
+            name = "chunked-%d" % k
+            answer = self.put_chunked(self.front, name, data, sizes)
+            why = (size, sizes, answer[:300])
+            self.assertIn(b" 201 ", answer[:20], why)
+            self.assertIn(("ETag: %s\r\n" % content_etag(data)).encode(),
+                          answer, why)
+            self.assertEqual(b"Shoal-Striped: 6\r\n" in answer, striped,
+                             why)
+            m = self.object_id(name)
+            self.assertEqual(m is not None, striped, why)
+            if striped:
+                self.assertEqual((m["size"], [p["size"] for p in
+                                              m["parts"]]),
+                                 (size, part_sizes(size)), why)
+                self.assertEqual(m["digest"], content_etag(data).strip('"'))
+                self.assertEqual(assemble(self.stores, m["id"])[0], data)
+            got = wait_for(lambda: (lambda g: g if g.status == 200 else
+                                    None)(reader.curl("/" + name)),
+                           what="%s at %s" % (name, reader.name))
+            self.assertTrue(got.body == data, why)
+            self.assertEqual(got.header("etag"), content_etag(data))
+        self.assertEqual([f for f in self.leftovers() if ":objects/" not in
+                          f and ":names/" not in f], [])
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        # Nothing of the plain beginnings stays at the front.
+        self.assertEqual(os.listdir(os.path.join(self.front.config["root"],
+                                                 ".shoal-tmp")), [])
+
+    def test_a_chunked_client_cut_mid_chunk_leaves_nothing(self):
+        self.cluster(min_size=str(2 * BLOCK), capacity="2MiB",
+                     http={"body_timeout": "1s"})
+        s = self.put_chunked(self.front, "cut-chunked",
+                             os.urandom(40 * BLOCK), [50000], cut=True)
+        wait_for(lambda: sum(used(st) for st in self.stores) > 1,
+                 what="parts announced at the stores")
+        s.close()
+        start = time.time()
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
+                 what="every part of the cut upload to be gone")
+        self.assertLess(time.time() - start, 1.0 * SLOW)
+        wait_for(lambda: os.listdir(os.path.join(
+            self.front.config["state_dir"], "stripe", "journal")) == [],
+            what="the journal entry to go")
+        self.assertEqual(self.object_id("cut-chunked"), None)
+        self.assertEqual(self.front.curl("/cut-chunked").status, 404)
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        # A client that stalls mid-chunk past http.body_timeout: 408, and
+        # nothing stays.
+        s = self.put_chunked(self.front, "stalled", os.urandom(20 * BLOCK),
+                             [30000], cut=True)
+        s.settimeout(10 * SLOW)
+        self.assertIn(b" 408 ", recv_all(s)[:20])
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
+                 what="every part of the stalled upload to be gone")
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="timeout"}'), 1)
+        # More than the six stores hold (2 MiB each): 507 when a part
+        # reaches its store's room, and nothing stays.
+        answer = self.put_chunked(self.front, "too-big", os.urandom(
+            16 << 20), [100000])
+        self.assertIn(b" 507 ", answer[:20], answer[:200])
+        self.assertIn(b"no room", answer)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="client_gone"}'), 1)
+        wait_for(lambda: self.leftovers() == [] and
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
+                 what="every part of the refused upload to be gone")
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+
+    def test_a_store_added_while_uploads_run_takes_parts(self):
+        # Uploads one after another at the front while a seventh store
+        # joins: each is stored or refused cleanly, each stored one reads
+        # back, and the newcomer (the emptiest) is among the stores of the
+        # uploads started once the front sees it alive.
+        self.cluster()
+        rng = random.Random()
+        done = []  # (name, data, status, started after s6 was alive)
+        state = {"alive": None, "stop": False}
+
+        def uploads():
+            deadline = time.time() + 30 * SLOW
+            for i in range(80):
+                if state["stop"] or time.time() > deadline:
+                    return
+                data = rng.randbytes(rng.randrange(1, 8 * BLOCK))
+                after = state["alive"] is not None
+                r = self.front.curl("/during-%d" % i, method="PUT",
+                                    data=data)
+                done.append(("during-%d" % i, data, r, after))
+        t = threading.Thread(target=uploads)
+        t.start()
+        try:
+            wait_for(lambda: len(done) >= 3, what="the first uploads")
+            new = self.node("s6", cluster=cluster_settings(
+                seeds=[self.front], capacity="64MiB"),
+                stripe=dict(self.stripe))
+
+            def seen():
+                ms = json.loads(self.front.curl("/_/cluster").body)
+                return any(m["name"] == "s6" and m["state"] == "alive"
+                           for m in ms["members"])
+            wait_for(seen, what="s6 alive at the front")
+            state["alive"] = time.time()
+
+            def took():
+                return sum(1 for name, _, r, after in done
+                           if after and r.status == 201 and "s6" in
+                           [p["node"] for p in
+                            self.object_id(name)["parts"]]) >= 3
+            wait_for(took, timeout=20, what="uploads with a part on s6")
+        finally:
+            state["stop"] = True
+            t.join()
+        first_on_s6 = None
+        for name, data, r, after in done:
+            self.assertIn(r.status, (201, 503), (name, r.body))
+            if r.status == 503:
+                self.assertTrue(r.header("retry-after"), name)
+                self.assertEqual(self.object_id(name), None)
+                continue
+            self.assertEqual(r.header("etag"), content_etag(data), name)
+            nodes = [p["node"] for p in self.object_id(name)["parts"]]
+            self.assertEqual(len(set(nodes)), 6, name)
+            if after and first_on_s6 is None and "s6" in nodes:
+                first_on_s6 = name
+            # Every stored object reads back, at the newcomer too (once
+            # the catalogue reached it).
+            for reader in (self.stores[1], new):
+                got = wait_for(lambda: (lambda g: g if g.status != 404
+                                        else None)(reader.curl("/" + name)),
+                               what="%s at %s" % (name, reader.name))
+                self.assertEqual((got.status, got.body == data),
+                                 (200, True), (name, reader.name))
+        # Once s6 took a part, every later upload has one there: it
+        # stays the emptiest store.
+        later = [n for n, _, r, a in done if a and r.status == 201]
+        first = later.index(first_on_s6)
+        for name in later[first:]:
+            self.assertIn("s6", [p["node"] for p in
+                                 self.object_id(name)["parts"]], name)
+        self.assertLessEqual(first, 10, "uploads after s6 was alive that "
+                             "left it out: %d" % first)
+
     def test_fewer_stores_with_room_than_parts_is_503(self):
         self.cluster(stores=5)
         # Each answer is 503; the count grows as the peer set learns the
@@ -504,6 +729,17 @@ class StripedPutTest(NodeTest):
         self.assertTrue(r.header("retry-after"))
         self.assertEqual(self.leftovers(), [])
         self.assertEqual(self.front.curl("/big").status, 404)
+        # Chunked: the same once its body passed min_size, and the plain
+        # beginning goes too.
+        answer = self.put_chunked(self.front, "big-chunked", b"z" * 5000,
+                                  [3000])
+        self.assertIn(b" 503 ", answer[:20], answer)
+        self.assertIn(b"Retry-After: 5\r\n", answer)
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(self.front.curl("/big-chunked").status, 404)
+        wait_for(lambda: os.listdir(os.path.join(
+            self.front.config["root"], ".shoal-tmp")) == [],
+            what="the plain beginning to go")
 
     def put_slowly(self, name, size, first):
         """A PUT whose first `first` bytes are sent; returns the socket."""
@@ -530,8 +766,8 @@ class StripedPutTest(NodeTest):
         self.assertEqual(self.object_id("cut"), None)
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
-        self.assertEqual(metric(self.front, "shoal_stripe_cleanups_total"),
-                         1)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="client_gone"}'), 1)
         self.assertEqual(metric(self.front,
                                 'shoal_stripe_uploads_total{result="failed"}'),
                          1)
@@ -554,6 +790,8 @@ class StripedPutTest(NodeTest):
         wait_for(lambda: self.leftovers(alive) == [],
                  what="the other stores to drop their parts")
         self.assertEqual(self.object_id("victim"), None)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
 
     def test_reads_ranges_and_any_node_and_a_bad_part_cuts(self):
         self.cluster()
@@ -649,6 +887,8 @@ class StripedPutTest(NodeTest):
                  os.listdir(journal) == [], timeout=20,
                  what="the journal's replay to remove every part")
         self.assertIn("cut short earlier are gone", self.front.log())
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="journal"}'), 1)
         # What was stored is announced again (the catalogue starts empty)
         # and read as before.
         self.assertIn("2 striped objects held here announced",

@@ -216,6 +216,58 @@ START_TEST(body_at_the_consumers_pace)
 }
 END_TEST
 
+/* A consumer's read size is its request's: the body is read with a
+ * buffer of that size, never more per on_body; the next request on the
+ * same connection reads with the default again. */
+#define SIZED_BODY (2 * 1024 * 1024)
+static char sized[128 + SIZED_BODY];
+
+/* Runs e (holding each piece of body) to its end; returns the largest
+ * input buffer it was read with. */
+static size_t
+largest_read_buffer(struct ex *e, size_t most)
+{
+	size_t cap = 0;
+
+	for (;;) {
+		RUN_UNTIL(e->held > 0 || ex_over(e), 3000);
+		if (e->held == 0)
+			return cap;
+		ck_assert_uint_le(e->held, most);
+		if (e->pc->pc_in_cap > cap)
+			cap = e->pc->pc_in_cap;
+		e->held = 0;
+		peer_conn_consumed(e->pc);
+	}
+}
+
+START_TEST(read_size_is_the_requests)
+{
+	struct peer *p;
+	int head;
+
+	head = snprintf(sized, 128, "HTTP/1.1 200 OK\r\nContent-Length: "
+	    "%d\r\n\r\n", SIZED_BODY);
+	pattern(sized + head, SIZED_BODY, 3);
+	fake_answer_all(&fake, sized, 0, 0);
+	fake.fp_answers[0].fa_len = (size_t)head + SIZED_BODY;
+	p = start_one(&fake, 2000);
+	ex1.hold = ex2.hold = true;
+	ex_request(&ex1, p, GET_A, 0, 2000);
+	peer_conn_read_size(ex1.pc, 1024 * 1024);
+	ck_assert_uint_eq(largest_read_buffer(&ex1, 1024 * 1024), 1024 * 1024);
+	ck_assert_int_eq(ex1.dones, 1);
+	ck_assert_uint_eq(ex1.body.len, SIZED_BODY);
+	ck_assert(memcmp(ex1.body.data, sized + head, SIZED_BODY) == 0);
+	ex_request(&ex2, p, GET_A, 0, 2000);
+	ck_assert_uint_eq(largest_read_buffer(&ex2, PEER_BUF_SIZE),
+	    PEER_BUF_SIZE);
+	ck_assert_int_eq(ex2.dones, 1);
+	ck_assert(ex2.reused);
+	ck_assert(memcmp(ex2.body.data, sized + head, SIZED_BODY) == 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Keep-alive                                                          */
 
@@ -858,7 +910,7 @@ main(void)
 	check_main_tcase("answers", peer_fixture_setup, teardown,
 	    CHECK_MAIN_TESTS(get_content_length, get_chunked_in_pieces,
 	    head_answer_has_no_body, body_at_the_consumers_pace,
-	    keepalive_reuses_the_connection,
+	    read_size_is_the_requests, keepalive_reuses_the_connection,
 	    closed_idle_connection_retried_on_a_fresh_one, retried_once_only));
 	check_main_tcase("failures", peer_fixture_setup, teardown,
 	    CHECK_MAIN_TESTS(no_answer_times_out, stall_mid_body_times_out,

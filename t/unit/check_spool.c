@@ -839,6 +839,30 @@ START_TEST(abort_after_writes)
 }
 END_TEST
 
+/* A descriptor taken once every write is done reads the bytes back
+ * after the abort removed the file (a chunked upload turned striped). */
+START_TEST(dup_reads_back_after_abort)
+{
+	struct owner o = { 0 };
+	static char back[LEN + 1];
+	int fd;
+
+	start_owner(&o, 5, LEN, true);
+	ck_assert_int_eq(spool_dup_fd(o.sp), -1);	/* not open yet */
+	ck_assert_int_eq(errno, EBADF);
+	owner_feed(&o);
+	RUN_UNTIL(o.written == 5, 5000);
+	ck_assert_uint_eq(spool_written(o.sp), LEN);
+	fd = spool_dup_fd(o.sp);
+	ck_assert_int_ge(fd, 0);
+	abort_and_settle(o.sp);
+	ck_assert_int_eq(count_entries(tmpdir), 0);
+	ck_assert_int_eq(pread(fd, back, LEN + 1, 0), LEN);
+	ck_assert_mem_eq(back, data, LEN);
+	close(fd);
+}
+END_TEST
+
 /* Aborted with the publication asked but a write still running: the
  * publication never happens. */
 START_TEST(abort_with_publish_pending)
@@ -1002,7 +1026,8 @@ main(void)
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
 	tc = check_main_tcase("abort", setup, teardown,
 	    CHECK_MAIN_TESTS(abort_before_open, abort_with_a_write_in_flight,
-	    abort_after_writes, abort_with_publish_pending,
+	    abort_after_writes, dup_reads_back_after_abort,
+	    abort_with_publish_pending,
 	    abort_while_publishing));
 	tcase_add_unchecked_fixture(tc, make_base, remove_base);
 	return check_main_run();
