@@ -902,6 +902,7 @@ class ParityTest(NodeTest):
     cluster = StripedPutTest.cluster
     wait_stores = StripedPutTest.wait_stores
     object_id = StripedPutTest.object_id
+    put_chunked = StripedPutTest.put_chunked
 
     def parity_cluster(self):
         self.cluster(stores=8, parity=2)
@@ -938,6 +939,18 @@ class ParityTest(NodeTest):
                              part_sizes(size) + [part_sizes(size)[0]] * 2)
             self.assertEqual(assemble(self.stores, m["id"])[0],
                              objects[name])
+            self.reads_right(name, objects[name])
+        # A chunked body: its size, and its last row's parity, known only
+        # at its end; a whole last block and a short one.
+        for size in [13 * BLOCK, 13 * BLOCK + 5]:
+            name = "c-%d" % size
+            objects[name] = os.urandom(size)
+            answer = self.put_chunked(self.front, name, objects[name],
+                                      [50000])
+            self.assertIn(b" 201 ", answer[:20])
+            m = self.object_id(name)
+            self.assertEqual([p["size"] for p in m["parts"]],
+                             part_sizes(size) + [part_sizes(size)[0]] * 2)
             self.reads_right(name, objects[name])
         # A byte flipped in a data part: the store refuses the part, the
         # read rebuilds it from parity and counts the corrupt block.
