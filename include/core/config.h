@@ -116,8 +116,10 @@ struct config_stripe {
 	int parts;			/* 2..CONFIG_STRIPE_PARTS_MAX; default 6 */
 	int parity;			/* 0..CONFIG_STRIPE_PARITY_MAX, with
 					 * parts at most PARTS_MAX; default 0 */
+	int rebalance_spread;		/* fill points the stores may differ */
 	uint64_t block;			/* 64 KiB..64 MiB; default 1 MiB */
 	int64_t pending_timeout_ms;	/* parts never committed: removed */
+	uint64_t rebalance_rate;	/* bytes/s of parts moved; 0: off */
 };
 
 struct config {

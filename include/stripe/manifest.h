@@ -9,29 +9,37 @@
  *
  *   {"id":"<32 hex>","name":"<file name>","size":N,"digest":"<32 hex>",
  *    "origin":"<node>","stamp":N,"block":N,"parity":M,"missing":[I,...],
- *    "parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},...]}
+ *    "parts":[{"node":"<node>","size":N,"digest":"<32 hex>"},...],
+ *    "gen":N}
  *
  * origin and stamp are the node that took the upload and its clock's
  * stamp at the start (cluster/hlc.h): the version's origin in the
  * catalogue, which every holder announces alike.
  *
+ * gen is the manifest's generation: 0 as the upload writes it (and then
+ * left out of the text), one more each time a part moves to another
+ * store (stripe/move.h). Every copy of the manifest (at the origin and
+ * beside every part) is replaced only by one of a higher generation, so
+ * a stale copy never wins.
+ *
  * parts holds the data parts first (the layout's, stripe/layout.h), then
- * `parity` Reed-Solomon parity parts (stripe/erasure.h), each as long as
- * data part 0. missing lists the indices of parts that are not durable
- * on their node (a store failed during the upload, or lost the part
- * since): the object is degraded, read by reconstruction, until healing
- * rebuilds them elsewhere and switches the manifest. At most `parity`
- * parts are missing; a part's size and digest are those it must have,
- * missing or not (the front hashed every byte it meant to send).
+ * `parity` Reed-Solomon parity parts (stripe/erasure.h; left out at 0),
+ * each as long as data part 0. missing (left out when none) lists the
+ * indices of parts that are not durable on their node (a store failed
+ * during the upload, or lost the part since): the object is degraded,
+ * read by reconstruction, until healing rebuilds them elsewhere and
+ * switches the manifest. At most `parity` parts are missing; a part's
+ * size and digest are those it must have, missing or not (the front
+ * hashed every byte it meant to send).
  *
  * The id is 128 random bits from the node that took the upload, as 32
  * lowercase hex digits, never derived from the name (two uploads of one
  * name never share parts). Digests are XXH3-128 (core/digest.h). The
  * decoder is strict: a duplicate or unknown key, a wrong type, a name or
  * node outside the rules, parts not 2..CONFIG_STRIPE_PARTS_MAX on
- * distinct nodes (parity parts included), parity not 0..MANIFEST_PARITY_MAX
- * or leaving fewer than 2 data parts, missing not distinct indices of
- * parts, or more of them than parity, a block outside 64 KiB..64 MiB, or part sizes other
+ * distinct nodes (parity parts included), parity not 1..MANIFEST_PARITY_MAX
+ * or leaving fewer than 2 data parts, missing not 1 to parity distinct
+ * indices of parts, a block outside 64 KiB..64 MiB, or part sizes other
  * than the layout's (stripe/layout.h) make the whole manifest invalid.
  *
  * Pure but for manifest_id_new() (getrandom); any process or thread.
@@ -74,6 +82,7 @@ struct manifest {
 	unsigned m_parity;		/* the last m_parity of them */
 	uint32_t m_missing;		/* bit i: part i is missing */
 	struct manifest_part m_parts[CONFIG_STRIPE_PARTS_MAX];
+	uint64_t m_gen;			/* moves since the upload */
 };
 
 /* A fresh object id (128 bits of getrandom) into out[MANIFEST_ID_LEN + 1].

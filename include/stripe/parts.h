@@ -56,18 +56,29 @@ void parts_manifest_name(const char *id, char *out);
 int parts_write_file(int tmp_fd, int dir_fd, const char *name,
     const char *text, size_t len);
 
+/* The same, replacing what is there (a rename over it). */
+int parts_replace_file(int tmp_fd, int dir_fd, const char *name,
+    const char *text, size_t len);
+
 enum parts_commit_result {
 	PARTS_COMMITTED,	/* now (or already) committed here */
 	PARTS_NO_PART,		/* no pending part of this index here */
 	PARTS_MISMATCH,		/* the part's size or digest is not m's */
+	PARTS_STALE,		/* a manifest of m's generation or later is
+				   here */
 	PARTS_ERROR,		/* errno */
 };
 
 /*
  * Commits part `index` of m here: the pending part must have the size and
- * digest m gives it, and a trailer made for that size and m's block; it moves to objects/, then m is written beside it
+ * digest m gives it, and a trailer made for that size and m's block; it
+ * moves to objects/, then m is written beside it
  * (fsynced, linked, the directories fsynced). A part already committed
- * with the same manifest is PARTS_COMMITTED again (a retried commit).
+ * with the same manifest is PARTS_COMMITTED again (a retried commit); a
+ * pending part of an object with another manifest here is PARTS_STALE
+ * (left pending). A part already committed under a manifest of a lower generation (a
+ * part of the object moved elsewhere: stripe/move.h) is that too, once
+ * parts_switch_manifest() put m in its place.
  */
 enum parts_commit_result parts_commit(const struct parts_dirs *d,
     const struct manifest *m, unsigned index);
@@ -91,6 +102,23 @@ void parts_trailer_free(struct parts_trailer *t);
  * errno when reading fails. */
 int parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
     unsigned char *buf, size_t *len);
+
+/*
+ * Replaces the manifest of m's object kept in dir_fd ("ID.json", and
+ * under its name in names_fd unless the name holds another object's) by
+ * m, when m is of a higher generation and differs from it only in where
+ * the parts are; with next_only, only when m is the very next generation
+ * and moves exactly one part (the origin's copy: where moves of one
+ * object are put in one order, stripe/move.h). Each file is replaced
+ * whole by a rename (tmp_fd on the same file system), the directories
+ * fsynced. PARTS_COMMITTED when m is in place (or was already),
+ * PARTS_NO_PART when no manifest of the object is there, PARTS_STALE when
+ * m is refused (the copy there is of m's generation or later, or with
+ * next_only not the one m follows), PARTS_MISMATCH when it describes
+ * another object.
+ */
+enum parts_commit_result parts_switch_manifest(int tmp_fd, int dir_fd,
+    int names_fd, const struct manifest *m, bool next_only);
 
 /* Removes every part of object id here, pending or committed, and its
  * manifest (also under its name, when the name is this object's; the

@@ -33,10 +33,21 @@
  *                            pending part, 409 it does not match, 400 a
  *                            bad manifest or one of another object or
  *                            placing nothing here. A retried commit of a
- *                            committed part is 200.
+ *                            committed part is 200. A manifest of a
+ *                            higher generation (a part moved: stripe/
+ *                            move.h) replaces the one beside a part
+ *                            committed here, or, at the node that took
+ *                            the upload (its origin), the one it keeps:
+ *                            200; 412 when the manifest here is of that
+ *                            generation or later (at the origin: when it
+ *                            is not the one it follows), or when a
+ *                            pending part's object has another manifest
+ *                            here.
  *   DELETE /_/parts/ID       removes every part of ID here, pending or
  *                            committed, and its manifest: 200, also when
- *                            there was nothing.
+ *                            there was nothing. The catalogue hears that
+ *                            this node no longer holds the object, but
+ *                            at its origin.
  *   GET|HEAD /_/parts/ID/I   a committed part's bytes; one Range honoured
  *                            (206, 416). Every block of the range is read
  *                            and checked against its checksum before the

@@ -32,6 +32,10 @@ struct cluster;
 #define STRIPE_PARTS_PENDING "parts/pending"	/*   whole, not committed */
 #define STRIPE_PARTS_OBJECTS "parts/objects"	/*   committed, manifests */
 #define STRIPE_PARTS_NAMES "parts/names"	/*   the manifests by name */
+#define STRIPE_ORIGIN_DIR "stripe"		/* the uploads taken here: */
+#define STRIPE_ORIGIN_MANIFESTS "stripe/manifests"	/* by id */
+#define STRIPE_ORIGIN_NAMES "stripe/names"	/*   by name */
+#define STRIPE_MOVES "stripe/moves"		/* the moves under way */
 
 #define STRIPE_RESERVATIONS 256
 
@@ -77,6 +81,10 @@ struct stripe_shared {
 	uint64_t ss_puts_refused;	/* too few stores with room */
 	uint64_t ss_cleanups[STRIPE_CLEANUP_CAUSES];	/* uploads whose
 					   parts were removed, by cause */
+	/* The rebalancer's (stripe/rebalancer.h). */
+	uint64_t ss_moves_done;
+	uint64_t ss_moves_failed;
+	uint64_t ss_moved_bytes;
 	pthread_mutex_t ss_mutex;	/* the reservations */
 	struct stripe_reservation ss_res[STRIPE_RESERVATIONS];
 };

@@ -95,6 +95,10 @@ static const struct config_key stripe_keys[] = {
 	{ .name = "pending_timeout", .kind = KEY_DURATION,
 	  CFG(stripe.pending_timeout_ms), .min = UNITS_SECOND,
 	  .max = 7 * UNITS_DAY },
+	{ .name = "rebalance_spread", .kind = KEY_INT,
+	  CFG(stripe.rebalance_spread), .min = 1, .max = 100 },
+	{ .name = "rebalance_rate", .kind = KEY_SIZE,
+	  CFG(stripe.rebalance_rate), .min = 0, .max = UNITS_TIB },
 	{ .name = NULL }
 };
 

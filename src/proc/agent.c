@@ -2,8 +2,10 @@
  * agent.c - the agent process (see agent.h): the node's periodic work on
  * an event loop of its own: the TTL sweeper, and with a `cluster:`
  * section the gossip rounds (cluster/gossip_round.h), what this node
- * holds told to the catalogue (cluster/holdings.h) and the replication
- * pulls (cluster/replicate.h), timers and jobs of the same loop.
+ * holds told to the catalogue (cluster/holdings.h), the replication
+ * pulls (cluster/replicate.h), the parts' sweep, the striped uploads'
+ * journal and the rebalancer (stripe/), timers and jobs of the same
+ * loop.
  *
  * Process and threads: one agent per generation, forked by the master
  * (master_children.c). Its loop thread owns everything in struct agent;
@@ -42,6 +44,7 @@
 #include "store/sweeper.h"
 #include "stripe/journal.h"
 #include "stripe/parts_sweep.h"
+#include "stripe/rebalancer.h"
 #include "stripe/self_peer.h"
 
 #define AGENT_POOL_THREADS 2
@@ -56,6 +59,7 @@ struct agent {
 	struct replicate *a_replicate;	/* NULL: no cluster */
 	struct parts_sweep *a_parts;	/* NULL: no cluster */
 	struct journal_replay *a_journal;	/* NULL: no cluster */
+	struct rebalancer *a_rebalancer;	/* NULL: no cluster */
 	struct loop *a_loop;
 	struct iopool *a_pool;
 	int a_ready_fd;			/* -1 once the master was told */
@@ -131,6 +135,7 @@ agent_begin_stop(struct agent *a)
 	(void)replicate_stop(a->a_replicate);
 	(void)parts_sweep_stop(a->a_parts);
 	(void)journal_replay_stop(a->a_journal);
+	(void)rebalancer_stop(a->a_rebalancer);
 }
 
 /* Work of the cluster's modules still under way (after a stop). */
@@ -143,6 +148,7 @@ agent_cluster_busy(struct agent *a)
 	busy |= replicate_stop(a->a_replicate);
 	busy |= parts_sweep_stop(a->a_parts);
 	busy |= journal_replay_stop(a->a_journal);
+	busy |= rebalancer_stop(a->a_rebalancer);
 	return busy;
 }
 
@@ -188,6 +194,11 @@ agent_setup(struct agent *a, pid_t master_pid)
 		    a->a_tables->ct_stripe);
 		if (a->a_journal == NULL)
 			return -1;
+		a->a_rebalancer = rebalancer_start(a->a_loop, a->a_pool,
+		    a->a_cfg, cl, a->a_tables->ct_stripe,
+		    gossip_agent_peers(a->a_gossip));
+		if (a->a_rebalancer == NULL)
+			return -1;
 	}
 	return 0;
 }
@@ -209,6 +220,7 @@ agent_teardown(struct agent *a)
 	replicate_free(a->a_replicate);
 	parts_sweep_free(a->a_parts);
 	journal_replay_free(a->a_journal);
+	rebalancer_free(a->a_rebalancer);
 	self_peer_free();
 	if (a->a_gossip != NULL)
 		gossip_agent_on_conflict(a->a_gossip, NULL, NULL);

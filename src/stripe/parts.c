@@ -168,6 +168,118 @@ parts_write_manifest(const struct parts_dirs *d, const struct manifest *m)
 	return rc;
 }
 
+int
+parts_replace_file(int tmp_fd, int dir_fd, const char *name, const char *text,
+    size_t len)
+{
+	char tmp[FILE_TMP_NAME_MAX];
+	XXH128_hash_t h = XXH3_128bits(text, len);
+	struct digest dg = { h.high64, h.low64 };
+	int fd, dfd;
+
+	if ((fd = file_tmp_create(tmp_fd, "stripe", tmp)) == -1)
+		return -1;
+	if (file_write_all(fd, text, len, 0) == -1 ||
+	    file_seal(fd, NULL, &dg, NULL) == -1 ||
+	    renameat(tmp_fd, tmp, dir_fd, name) == -1) {
+		int saved = errno;
+
+		file_tmp_discard(fd, tmp_fd, tmp);
+		errno = saved;
+		return -1;
+	}
+	close(fd);
+	dfd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* Whether a and b are one object, but for where its parts are. */
+static bool
+parts_same_object(const struct manifest *a, const struct manifest *b)
+{
+	unsigned i;
+
+	if (strcmp(a->m_id, b->m_id) != 0 || strcmp(a->m_name, b->m_name) !=
+	    0 || a->m_size != b->m_size || !digest_equal(&a->m_digest,
+	    &b->m_digest) || strcmp(a->m_origin, b->m_origin) != 0 ||
+	    a->m_stamp != b->m_stamp || a->m_block != b->m_block ||
+	    a->m_nparts != b->m_nparts || a->m_parity != b->m_parity)
+		return false;
+	for (i = 0; i < a->m_nparts; i++)
+		if (a->m_parts[i].mp_size != b->m_parts[i].mp_size ||
+		    !digest_equal(&a->m_parts[i].mp_digest,
+		    &b->m_parts[i].mp_digest))
+			return false;
+	return true;
+}
+
+/* How many parts a and b place on different nodes. */
+static unsigned
+parts_moved(const struct manifest *a, const struct manifest *b)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < a->m_nparts; i++)
+		n += strcmp(a->m_parts[i].mp_node, b->m_parts[i].mp_node) != 0;
+	return n;
+}
+
+enum parts_commit_result
+parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
+    const struct manifest *m, bool next_only)
+{
+	char name[PARTS_FILE_MAX];
+	struct manifest have;
+	size_t len;
+	char *text;
+	int rc;
+
+	parts_manifest_name(m->m_id, name);
+	if (parts_read_manifest(dir_fd, name, &have) == -1)
+		return errno == ENOENT ? PARTS_NO_PART : PARTS_ERROR;
+	if (memcmp(&have, m, sizeof(have)) == 0)
+		return PARTS_COMMITTED;
+	if (!parts_same_object(&have, m))
+		return PARTS_MISMATCH;
+	if (have.m_gen >= m->m_gen || (next_only &&
+	    (m->m_gen != have.m_gen + 1 || parts_moved(&have, m) != 1)))
+		return PARTS_STALE;
+	if ((text = manifest_encode(m, &len)) == NULL)
+		return PARTS_ERROR;
+	/* By id first: the name's copy follows it (a reader by name that
+	 * takes the old one still finds every part it names). */
+	rc = parts_replace_file(tmp_fd, dir_fd, name, text, len);
+	if (rc == 0 && (parts_read_manifest(names_fd, m->m_name, &have) ==
+	    -1 || strcmp(have.m_id, m->m_id) == 0))
+		rc = parts_replace_file(tmp_fd, names_fd, m->m_name, text,
+		    len);
+	free(text);
+	return rc == 0 ? PARTS_COMMITTED : PARTS_ERROR;
+}
+
+/* The committed part `index` here is m's (same size and digest): m
+ * replaces the manifest beside it. */
+static enum parts_commit_result
+parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
+    unsigned index)
+{
+	char name[PARTS_FILE_MAX];
+	struct manifest have;
+
+	parts_manifest_name(m->m_id, name);
+	if (parts_read_manifest(d->pd_objects, name, &have) == -1)
+		return PARTS_NO_PART;	/* a commit cut short: swept */
+	if (index >= have.m_nparts || strcmp(have.m_parts[index].mp_node,
+	    m->m_parts[index].mp_node) != 0)
+		return PARTS_MISMATCH;
+	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m,
+	    false);
+}
+
 /* pread of exactly len bytes at off: 0, or -1 (errno; EIO when short). */
 static int
 parts_pread(int fd, void *buf, size_t len, uint64_t off)
@@ -279,11 +391,14 @@ parts_commit(const struct parts_dirs *d, const struct manifest *m,
 			errno = fi.fi_errno;
 			return PARTS_ERROR;
 		}
-		/* Committed already (a retry), or never received. */
+		/* Committed already (a retry, or a part of the object moved
+		 * elsewhere: m is a later manifest), or never received. */
 		if (fstatat(d->pd_objects, name, &st, AT_SYMLINK_NOFOLLOW) ==
-		    0 && parts_manifest_is(d, m))
+		    -1)
+			return PARTS_NO_PART;
+		if (parts_manifest_is(d, m))
 			return PARTS_COMMITTED;
-		return PARTS_NO_PART;
+		return parts_switch_part(d, m, index);
 	}
 	dg = fi.fi_digest;
 	if (parts_trailer_read(fi.fi_fd, fi.fi_size, &t, NULL) == -1) {
@@ -305,6 +420,14 @@ parts_commit(const struct parts_dirs *d, const struct manifest *m,
 	close(fi.fi_fd);
 	if (!digest_equal(&dg, &p->mp_digest))
 		return PARTS_MISMATCH;
+	/* Another manifest of the object here (a part of it committed
+	 * here by a move that m's does not know of): m's part stays
+	 * pending, for the sweep. */
+	parts_manifest_name(m->m_id, name);
+	if (faccessat(d->pd_objects, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !parts_manifest_is(d, m))
+		return PARTS_STALE;
+	parts_file_name(m->m_id, index, name);
 	/* The part first, the manifest last: the manifest is the commit. */
 	if (renameat(d->pd_pending, name, d->pd_objects, name) == -1 ||
 	    parts_write_manifest(d, m) == -1)

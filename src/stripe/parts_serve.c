@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -52,6 +53,8 @@
 static struct cluster *ps_cluster;
 static struct stripe_shared *ps_shared;
 static struct parts_dirs ps_dirs = { -1, -1, -1, -1 };
+/* The manifests of the uploads this node took (stripe/stripe_put.h). */
+static int ps_origin_fd = -1, ps_origin_names_fd = -1;
 static struct spool_dir ps_spool;
 static bool ps_spool_ready;
 
@@ -78,7 +81,7 @@ struct part_req {
 	/* GET, HEAD: the job's findings */
 	uint64_t pr_size;		/* of the part, by its trailer */
 	enum range_result pr_range;
-	uint64_t pr_first, pr_last;	/* [first, last) to send */
+	uint64_t pr_from, pr_to;	/* [from, to) to send */
 	int pr_verdict;			/* parts_read_block(); -2 no
 					 * valid trailer (pr_why) */
 	const char *pr_why;
@@ -100,6 +103,10 @@ struct part_req {
 	uint64_t pr_bytes;
 	unsigned pr_count;
 	bool pr_had;			/* a committed manifest: pr_manifest */
+	bool pr_origin;			/* this node took the object's upload
+					   and keeps its manifest */
+	bool pr_also_origin;		/* ... and holds one of its parts */
+	bool pr_first;			/* the part was pending (job) */
 };
 
 /* -- the target -------------------------------------------------------- */
@@ -558,8 +565,22 @@ parts_commit_job(struct iopool_job *job)
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
 	errno = 0;
-	pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
-	    pr->pr_index);
+	/* The origin's copy takes only the very next generation (it puts
+	 * the moves of an object in one order), and first: a part's copy
+	 * here never runs ahead of it. */
+	pr->pr_commit = PARTS_COMMITTED;
+	if (pr->pr_origin || pr->pr_also_origin) {
+		pr->pr_commit = parts_switch_manifest(ps_dirs.pd_tmp,
+		    ps_origin_fd, ps_origin_names_fd, &pr->pr_manifest, true);
+		if (pr->pr_commit == PARTS_NO_PART && pr->pr_also_origin)
+			pr->pr_commit = PARTS_COMMITTED;
+	}
+	/* A part's first commit, or its manifest switched (not counted). */
+	pr->pr_first = !pr->pr_origin && faccessat(ps_dirs.pd_pending,
+	    pr->pr_file, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (pr->pr_commit == PARTS_COMMITTED && !pr->pr_origin)
+		pr->pr_commit = parts_commit(&ps_dirs, &pr->pr_manifest,
+		    pr->pr_index);
 	pr->pr_errno = errno;
 }
 
@@ -574,8 +595,9 @@ parts_commit_done(struct iopool_job *job)
 		errno = pr->pr_errno;
 		log_warn("committing part %s", pr->pr_file);
 	}
-	if (r == PARTS_COMMITTED) {
-		stripe_add(&ps_shared->ss_parts_committed, 1);
+	if (r == PARTS_COMMITTED && !pr->pr_origin) {
+		if (pr->pr_first)
+			stripe_add(&ps_shared->ss_parts_committed, 1);
 		/* This store holds the object's manifest: a holder. */
 		stripe_announce(ps_cluster, &pr->pr_manifest);
 	}
@@ -586,6 +608,11 @@ parts_commit_done(struct iopool_job *job)
 		break;
 	case PARTS_NO_PART:
 		conn_send_text(c, 404, "no such pending part here", NULL);
+		break;
+	case PARTS_STALE:
+		conn_send_text(c, 412, "another manifest of the object is "
+		    "here: of this generation or later, or (at its origin) not "
+		    "the one this follows", NULL);
 		break;
 	case PARTS_MISMATCH:
 		conn_send_text(c, 409, "the part here does not match the "
@@ -614,16 +641,23 @@ parts_commit_answer(struct part_req *pr)
 		parts_req_free(pr);
 		return;
 	}
+	/* A manifest that places no part here is the origin's copy of a
+	 * later generation (a part moved): stripe/move.h. */
 	if (manifest_decode(pr->pr_body.data, pr->pr_body.len,
 	    &pr->pr_manifest, &why) == -1 ||
 	    strcmp(pr->pr_manifest.m_id, pr->pr_id) != 0 ||
-	    (i = manifest_part_of(&pr->pr_manifest, parts_self())) < 0) {
+	    ((i = manifest_part_of(&pr->pr_manifest, parts_self())) < 0 &&
+	    (pr->pr_manifest.m_gen == 0 || strcmp(pr->pr_manifest.m_origin,
+	    parts_self()) != 0))) {
 		parts_req_free(pr);
 		conn_send_text(c, 400, why != NULL ? why : "the manifest is "
 		    "not this object's, or places no part on this node", NULL);
 		return;
 	}
-	pr->pr_index = (unsigned)i;
+	pr->pr_origin = i < 0;
+	pr->pr_also_origin = i >= 0 && pr->pr_manifest.m_gen > 0 &&
+	    strcmp(pr->pr_manifest.m_origin, parts_self()) == 0;
+	pr->pr_index = i < 0 ? 0 : (unsigned)i;
 	parts_file_name(pr->pr_id, pr->pr_index, pr->pr_file);
 	conn_own(c, &parts_job_handler, pr);
 	conn_submit(c, parts_commit_job, parts_commit_done);
@@ -718,8 +752,14 @@ parts_delete_job(struct iopool_job *job)
 {
 	struct part_req *pr = conn_owner(conn_of_job(job));
 
+	char name[PARTS_FILE_MAX];
+	struct stat st;
+
 	pr->pr_bytes = parts_delete(&ps_dirs, pr->pr_id, &pr->pr_count,
 	    &pr->pr_manifest, &pr->pr_had);
+	parts_manifest_name(pr->pr_id, name);
+	pr->pr_origin = fstatat(ps_origin_fd, name, &st, AT_SYMLINK_NOFOLLOW)
+	    == 0;
 }
 
 static void
@@ -732,7 +772,8 @@ parts_delete_done(struct iopool_job *job)
 	stripe_add(&ps_shared->ss_disk, -pr->pr_bytes);
 	stripe_add(&ps_shared->ss_parts_deleted, pr->pr_count);
 	stripe_add(&ps_shared->ss_parts_held, -(uint64_t)pr->pr_count);
-	if (pr->pr_had)
+	/* The node that took the upload still holds it (its manifest). */
+	if (pr->pr_had && !pr->pr_origin)
 		stripe_withdraw(ps_cluster, &pr->pr_manifest);
 	stripe_publish_use(ps_shared, ps_cluster);
 	snprintf(text, sizeof(text), "removed %u part files", pr->pr_count);
@@ -787,9 +828,9 @@ parts_stream_pump(struct conn *c, struct part_req *pr)
 		struct iovec iov;
 		ssize_t n;
 
-		if (end > pr->pr_last)
-			end = pr->pr_last;
-		if (pr->pr_pos == pr->pr_last) {
+		if (end > pr->pr_to)
+			end = pr->pr_to;
+		if (pr->pr_pos == pr->pr_to) {
 			if (conn_out_pending(c) > 0 &&
 			    conn_sendv(c, NULL, 0, false) >= 0 &&
 			    conn_out_pending(c) > 0) {
@@ -808,7 +849,7 @@ parts_stream_pump(struct conn *c, struct part_req *pr)
 		}
 		iov.iov_base = pr->pr_buf + (pr->pr_pos - at);
 		iov.iov_len = (size_t)(end - pr->pr_pos);
-		n = conn_sendv(c, &iov, 1, end < pr->pr_last);
+		n = conn_sendv(c, &iov, 1, end < pr->pr_to);
 		if (n < 0) {
 			parts_req_free(pr);
 			conn_abort(c);
@@ -912,17 +953,17 @@ parts_get_job(struct iopool_job *job)
 	}
 	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
 		pr->pr_range = range_parse(req->range.p, req->range.len,
-		    pr->pr_size, &pr->pr_first, &last);
-	pr->pr_last = pr->pr_range == RANGE_OK ? last + 1 : pr->pr_size;
+		    pr->pr_size, &pr->pr_from, &last);
+	pr->pr_to = pr->pr_range == RANGE_OK ? last + 1 : pr->pr_size;
 	if (pr->pr_range != RANGE_OK)
-		pr->pr_first = 0;
+		pr->pr_from = 0;
 	if (pr->pr_index == PARTS_INDEX_MANIFEST)
 		return;
 	/* The first block is checked before the head: a part corrupt
 	 * there is refused with a status, not cut. */
-	pr->pr_pos = pr->pr_first;
+	pr->pr_pos = pr->pr_from;
 	if (req->method == HTTP_METHOD_GET &&
-	    pr->pr_range != RANGE_UNSATISFIABLE && pr->pr_last > pr->pr_first)
+	    pr->pr_range != RANGE_UNSATISFIABLE && pr->pr_to > pr->pr_from)
 		parts_stream_job(job);
 }
 
@@ -963,7 +1004,7 @@ parts_get_done(struct iopool_job *job)
 	const struct http_message *req = &c->c_req;
 	char etag[CONDITION_ETAG_LEN + 1], num[96];
 	bool manifest = pr->pr_index == PARTS_INDEX_MANIFEST;
-	uint64_t first = pr->pr_first, last = pr->pr_last, size = pr->pr_size;
+	uint64_t first = pr->pr_from, last = pr->pr_to, size = pr->pr_size;
 	enum range_result range = pr->pr_range;
 
 	if (fi->fi_fd == -1) {
@@ -1244,6 +1285,18 @@ parts_metrics(struct server *s, struct buf *out)
 	    "counter");
 	buf_printf(out, "shoal_stripe_part_sent_bytes_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_part_bytes_sent));
+	metrics_family(out, "shoal_stripe_rebalance_moves_total",
+	    "Parts this store's rebalancer moved to emptier stores: done "
+	    "(copied, checked, switched in every manifest, removed here), "
+	    "failed (left where they were, or finished later).", "counter");
+	buf_printf(out, "shoal_stripe_rebalance_moves_total{result=\"done\"} %"
+	    PRIu64 "\nshoal_stripe_rebalance_moves_total{result=\"failed\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_moves_done),
+	    stripe_get(&ss->ss_moves_failed));
+	metrics_family(out, "shoal_stripe_rebalance_bytes_total",
+	    "Bytes of parts this store's rebalancer moved away.", "counter");
+	buf_printf(out, "shoal_stripe_rebalance_bytes_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_moved_bytes));
 }
 
 int
@@ -1265,7 +1318,19 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 				close(state_fd);
 			return -1;
 		}
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_DIR, 0700);
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_MANIFESTS, 0700);
+		(void)mkdirat(state_fd, STRIPE_ORIGIN_NAMES, 0700);
+		ps_origin_fd = openat(state_fd, STRIPE_ORIGIN_MANIFESTS,
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ps_origin_names_fd = openat(state_fd, STRIPE_ORIGIN_NAMES,
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
 		close(state_fd);
+		if (ps_origin_fd == -1 || ps_origin_names_fd == -1) {
+			log_err("%s/%s", s->s_cfg->state_dir,
+			    STRIPE_ORIGIN_DIR);
+			return -1;
+		}
 	}
 	if (server_route(s, PARTS_ROUTE, parts_route) == -1) {
 		log_errx("parts: no room for the route");

@@ -11,7 +11,7 @@
  * size, each found by manifest_part_of(); and it survives a round trip:
  * it encodes within MANIFEST_MAX, the encoding decodes to the same
  * manifest, and encodes again to the same bytes (the encoding is
- * canonical and writes every field).
+ * canonical and writes every field, but a generation of 0).
  * Seeds: t/fuzz/corpus/manifest/ (manifests written by shoald),
  * dictionary: t/fuzz/manifest.dict.
  *

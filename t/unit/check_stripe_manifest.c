@@ -1,6 +1,6 @@
 /*
- * check_stripe_manifest.c - manifests: ids, the text round trip, and the
- * strict decoder refusing every malformed or inconsistent manifest.
+ * check_stripe_manifest.c - manifests: ids, the text round trip, the
+ * generation (left out at 0), and the strict decoder refusing every malformed or inconsistent manifest.
  */
 #include <check.h>
 #include <stdio.h>
@@ -94,6 +94,38 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* The generation: left out at 0, written and read back after. */
+START_TEST(test_generation)
+{
+	struct manifest m, back;
+	const char *why = NULL;
+	char *text, edited[MANIFEST_MAX];
+	size_t len;
+
+	make(&m, 6 * BLOCK + 1, 6);
+	text = manifest_encode(&m, &len);
+	ck_assert_ptr_null(strstr(text, "\"gen\""));
+	free(text);
+	m.m_gen = 3;
+	text = manifest_encode(&m, &len);
+	ck_assert_ptr_nonnull(strstr(text, ",\"gen\":3}"));
+	ck_assert_int_eq(manifest_decode(text, len, &back, &why), 0);
+	ck_assert_uint_eq(back.m_gen, 3);
+	ck_assert_int_eq(memcmp(&m, &back, sizeof(m)), 0);
+	/* 0 is never written; a negative or a string never read. */
+	snprintf(edited, sizeof(edited), "%.*s0}", (int)(len - 2), text);
+	ck_assert_int_eq(manifest_decode(edited, strlen(edited), &back, &why),
+	    -1);
+	snprintf(edited, sizeof(edited), "%.*s-1}", (int)(len - 2), text);
+	ck_assert_int_eq(manifest_decode(edited, strlen(edited), &back, &why),
+	    -1);
+	snprintf(edited, sizeof(edited), "%.*s\"3\"}", (int)(len - 2), text);
+	ck_assert_int_eq(manifest_decode(edited, strlen(edited), &back, &why),
+	    -1);
+	free(text);
+}
+END_TEST
+
 /* Each text is the valid manifest's with one thing changed. */
 START_TEST(test_refusals)
 {
@@ -131,7 +163,9 @@ START_TEST(test_refusals)
 		{ "\"missing\":[1,7]", "\"missing\":[8]" },
 		{ "\"missing\":[1,7]", "\"missing\":[\"1\"]" },
 		{ "\"missing\":[1,7]", "\"missing\":7" },
-		{ "\"missing\":[1,7],", "" },
+		{ "\"missing\":[1,7]", "\"missing\":[]" },
+		/* Left out when none, never written as none. */
+		{ "\"parity\":2,", "\"parity\":0,\"missing\":[]," },
 		/* A parity part shorter than data part 0. */
 		{ "\"size\":65537,\"digest\":\"0000000000000006",
 		  "\"size\":65536,\"digest\":\"0000000000000006" },
@@ -183,6 +217,7 @@ main(void)
 	check_main_tcase("manifest", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_ids,
 	    test_round_trip,
+	    test_generation,
 	    test_refusals));
 	return check_main_run();
 }

@@ -1,19 +1,204 @@
 /*
- * check_stripe_parts.c - a part file's trailer of block checksums, as a
- * store reads it back: found whole, refused when it does not check, and
- * every block of a range verified, a flipped byte found in its block.
+ * check_stripe_parts.c - a store's part files in a temporary state
+ * directory: a pending part committed against its manifest, then the
+ * manifest beside it replaced by a later generation (a part of the
+ * object moved elsewhere), never by a stale or a conflicting one nor by
+ * another object's; the origin's copy switched alike; parts deleted.
+ * A part file's trailer of block checksums read back, refused when it
+ * does not check, a flipped byte found in its block.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "check_main.h"
 #include "stripe/blocksum.h"
 #include "stripe/parts.h"
 
-#define BLOCK 65536
+#define BLOCK (64 * 1024)
+
+static char dir[] = "/tmp/check_stripe_parts.XXXXXX";
+static struct parts_dirs d;
+static int state_fd = -1;
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	state_fd = open(dir, O_PATH | O_DIRECTORY);
+	ck_assert_int_ne(state_fd, -1);
+	ck_assert_int_eq(parts_dirs_open(state_fd, &d), 0);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	parts_dirs_close(&d);
+	close(state_fd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+/* A manifest of 6 parts whose part 0 is `body` on node "me". */
+static void
+make(struct manifest *m, const char *body, size_t len)
+{
+	XXH128_hash_t h = XXH3_128bits(body, len);
+	struct layout l;
+	unsigned i;
+
+	memset(m, 0, sizeof(*m));
+	ck_assert_int_eq(manifest_id_new(m->m_id), 0);
+	strcpy(m->m_name, "obj");
+	m->m_name_len = 3;
+	m->m_size = len;
+	m->m_block = BLOCK;
+	strcpy(m->m_origin, "front");
+	m->m_nparts = 6;
+	l = manifest_layout(m);
+	for (i = 0; i < 6; i++) {
+		snprintf(m->m_parts[i].mp_node, MEMBER_NAME_MAX, "s%u", i);
+		m->m_parts[i].mp_size = layout_part_size(&l, i);
+	}
+	strcpy(m->m_parts[0].mp_node, "me");
+	m->m_parts[0].mp_digest.d_hi = h.high64;
+	m->m_parts[0].mp_digest.d_lo = h.low64;
+}
+
+/* Part `name` pending here: body[0..len) and its trailer, as a store
+ * writes it (no digest recorded: the commit reads the bytes again). */
+static void
+pending_part(const char *name, const char *body, size_t len)
+{
+	struct blocksum_stream s;
+	uint64_t tlen = blocksum_trailer_size(len, BLOCK);
+	unsigned char *t = malloc(tlen);
+	int fd = openat(d.pd_pending, name, O_WRONLY | O_CREAT | O_EXCL,
+	    0600);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(blocksum_stream_init(&s, len, BLOCK), 0);
+	ck_assert_int_eq(blocksum_stream_add(&s, body, len), 0);
+	ck_assert_int_eq(blocksum_stream_trailer(&s, t), 0);
+	ck_assert_int_eq(write(fd, body, len), (ssize_t)len);
+	ck_assert_int_eq(write(fd, t, tlen), (ssize_t)tlen);
+	close(fd);
+	blocksum_stream_free(&s);
+	free(t);
+}
+
+static void
+manifest_at(int at, const char *name, struct manifest *out)
+{
+	ck_assert_int_eq(parts_read_manifest(at, name, out), 0);
+}
+
+START_TEST(test_commit_then_a_later_generation)
+{
+	static const char body[] = "the bytes of part zero";
+	struct manifest m, next, other, have;
+	char name[PARTS_FILE_MAX];
+
+	make(&m, body, sizeof(body) - 1);
+	parts_file_name(m.m_id, 0, name);
+	pending_part(name, body, sizeof(body) - 1);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	/* Part 3 moved: the next generation replaces the copies here. */
+	next = m;
+	next.m_gen = 1;
+	strcpy(next.m_parts[3].mp_node, "s9");
+	ck_assert_int_eq(parts_commit(&d, &next, 0), PARTS_COMMITTED);
+	parts_manifest_name(m.m_id, name);
+	manifest_at(d.pd_objects, name, &have);
+	ck_assert_int_eq(memcmp(&have, &next, sizeof(have)), 0);
+	manifest_at(d.pd_names, "obj", &have);
+	ck_assert_int_eq(memcmp(&have, &next, sizeof(have)), 0);
+	ck_assert_int_eq(parts_commit(&d, &next, 0), PARTS_COMMITTED);
+	/* Never back, nor to another manifest of the same generation. */
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_STALE);
+	other = m;
+	other.m_gen = 1;
+	strcpy(other.m_parts[4].mp_node, "s8");
+	ck_assert_int_eq(parts_commit(&d, &other, 0), PARTS_STALE);
+	/* Another object's bytes, or its part 0 elsewhere: refused. */
+	other = next;
+	other.m_gen = 2;
+	other.m_parts[0].mp_digest.d_lo ^= 1;
+	ck_assert_int_eq(parts_commit(&d, &other, 0), PARTS_MISMATCH);
+	manifest_at(d.pd_objects, name, &have);
+	ck_assert_int_eq(memcmp(&have, &next, sizeof(have)), 0);
+	/* A part of the object pending here under yet another manifest
+	 * (a move this one does not know of) is not committed. */
+	parts_file_name(m.m_id, 5, name);
+	pending_part(name, body, sizeof(body) - 1);
+	other = m;
+	other.m_gen = 1;
+	strcpy(other.m_parts[5].mp_node, "me");
+	strcpy(other.m_parts[0].mp_node, "s0");
+	other.m_parts[5].mp_digest = m.m_parts[0].mp_digest;
+	other.m_parts[5].mp_size = sizeof(body) - 1;
+	ck_assert_int_eq(parts_commit(&d, &other, 5), PARTS_STALE);
+	ck_assert_int_eq(faccessat(d.pd_pending, name, F_OK, 0), 0);
+	parts_manifest_name(m.m_id, name);
+	/* The origin's copy: switched when it is there. */
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_tmp, &next, true), PARTS_NO_PART);
+	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_pending, name,
+	    "{}", 2), 0);
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_tmp, &next, true), PARTS_ERROR);
+}
+END_TEST
+
+START_TEST(test_origin_copy_switched)
+{
+	struct manifest m, next, other, have;
+	char name[PARTS_FILE_MAX], *text;
+	size_t len;
+
+	make(&m, "x", 1);
+	text = manifest_encode(&m, &len);
+	parts_manifest_name(m.m_id, name);
+	/* pending/ and tmp/ stand for stripe/manifests and stripe/names. */
+	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_pending, name, text,
+	    len), 0);
+	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_names, "obj", text,
+	    len), 0);
+	free(text);
+	next = m;
+	next.m_gen = 1;
+	strcpy(next.m_parts[0].mp_node, "s9");
+	/* Only the very next generation, moving one part. */
+	other = next;
+	other.m_gen = 2;
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &other, true), PARTS_STALE);
+	other.m_gen = 1;
+	strcpy(other.m_parts[1].mp_node, "s8");
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &other, true), PARTS_STALE);
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_COMMITTED);
+	manifest_at(d.pd_pending, name, &have);
+	ck_assert_uint_eq(have.m_gen, 1);
+	manifest_at(d.pd_names, "obj", &have);
+	ck_assert_str_eq(have.m_parts[0].mp_node, "s9");
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_COMMITTED);
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &m, true), PARTS_STALE);
+	/* A part's copy takes any later generation. */
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &(struct manifest){ 0 }, false), PARTS_NO_PART);
+}
+END_TEST
 
 /* A temporary part file of `size` bytes (its byte i is i * 7) and its
  * trailer made for block BLOCK; returns its descriptor, the file's
@@ -130,7 +315,10 @@ END_TEST
 int
 main(void)
 {
-	check_main_tcase("parts", NULL, NULL, CHECK_MAIN_TESTS(
+	check_main_tcase("parts", setup, teardown, CHECK_MAIN_TESTS(
+	    test_commit_then_a_later_generation,
+	    test_origin_copy_switched));
+	check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_trailer_and_ranges,
 	    test_a_flipped_byte_is_found_in_its_block));
 	return check_main_run();
