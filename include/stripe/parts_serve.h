@@ -48,13 +48,13 @@
  *                            there was nothing. The catalogue hears that
  *                            this node no longer holds the object, but
  *                            at its origin.
- *   GET|HEAD /_/parts/ID/I   a committed part's bytes; one Range honoured
- *                            (206, 416). Every block of the range is read
- *                            and checked against its checksum before the
- *                            answer: a corrupt one (or a trailer that
- *                            does not check) is 500 with
- *                            Shoal-Corrupt-Block (its index, or "trailer"),
- *                            logged and counted, and no byte is sent.
+ *   GET|HEAD /_/parts/ID/I   (stripe/parts_read.h)
+ *                            a committed part's bytes; one Range honoured
+ *                            (206, 416), each block checked against its
+ *                            checksum just before it goes: a corrupt
+ *                            first one (or a trailer that does not
+ *                            check) is 500 with Shoal-Corrupt-Block, a
+ *                            later one cuts the answer; never sent.
  *   GET|HEAD /_/parts/ID/manifest   the manifest kept beside the parts.
  */
 #ifndef SHOAL_STRIPE_PARTS_SERVE_H

@@ -2,7 +2,8 @@
  * parts_serve.c - a store's part routes (see parts_serve.h). Loop thread
  * of a worker; disk work in its I/O pool: a part's body through a spool
  * (store/spool.h) whose directory is parts/tmp and which publishes into
- * parts/pending, the rest in jobs of the connection (stripe/parts.h).
+ * parts/pending, the rest in jobs of the connection (stripe/parts.h);
+ * GET and HEAD are parts_read.c's.
  *
  * State: the cluster, the node's shared striping counters, the parts
  * directories and the spool directory, set once per worker before
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -31,24 +31,20 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
-#include "http/condition.h"
-#include "http/range.h"
-#include "http/response.h"
 #include "serve/conn.h"
 #include "serve/request.h"
 #include "serve/server.h"
-#include "store/file.h"
 #include "store/metrics.h"
 #include "store/spool.h"
 #include "stripe/blocksum.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
+#include "stripe/parts_read.h"
 #include "stripe/parts_serve.h"
 #include "stripe/stripe.h"
 
 #define PARTS_ROUTE "parts/"
 #define PARTS_READ_CHUNK 4096
-#define PARTS_INDEX_MANIFEST CONFIG_STRIPE_PARTS_MAX	/* pr_index of it */
 
 static struct cluster *ps_cluster;
 static struct stripe_shared *ps_shared;
@@ -78,22 +74,6 @@ struct part_req {
 	XXH3_state_t *pr_hash;		/* of the part's bytes */
 	unsigned char *pr_trailer;	/* made at the body's end */
 	size_t pr_trailer_len, pr_trailer_off;
-	/* GET, HEAD: the job's findings */
-	uint64_t pr_size;		/* of the part, by its trailer */
-	enum range_result pr_range;
-	uint64_t pr_from, pr_to;	/* [from, to) to send */
-	int pr_verdict;			/* parts_read_block(); -2 no
-					 * valid trailer (pr_why) */
-	const char *pr_why;
-	/* GET: the part's bytes, a block at a time, each checked */
-	int pr_fd;			/* the part file, or -1 */
-	struct parts_trailer pr_t;
-	unsigned char *pr_buf;		/* one block: block pr_block */
-	uint64_t pr_block;
-	size_t pr_blen;
-	uint64_t pr_pos;		/* the next byte to send */
-	bool pr_busy;			/* a job reads the next block */
-	bool pr_gone;			/* ... and the client went meanwhile */
 	/* POST commit */
 	struct buf pr_body;
 	struct manifest pr_manifest;
@@ -189,10 +169,6 @@ parts_req_free(struct part_req *pr)
 	if (pr->pr_declared > 0 || pr->pr_stored)
 		stripe_publish_use(ps_shared, ps_cluster);
 	buf_free(&pr->pr_body);
-	if (pr->pr_fd != -1)
-		close(pr->pr_fd);
-	parts_trailer_free(&pr->pr_t);
-	free(pr->pr_buf);
 	blocksum_stream_free(&pr->pr_sums);
 	XXH3_freeState(pr->pr_hash);
 	free(pr->pr_trailer);
@@ -781,295 +757,6 @@ parts_delete_done(struct iopool_job *job)
 	conn_send_text(c, 200, text, NULL);
 }
 
-/* -- GET and HEAD ------------------------------------------------------ */
-
-/* Reads and checks the block that holds pr_pos into pr_buf. */
-static void
-parts_stream_job(struct iopool_job *job)
-{
-	struct part_req *pr = conn_owner(conn_of_job(job));
-
-	pr->pr_block = pr->pr_pos / pr->pr_t.pt_block;
-	if (pr->pr_buf == NULL &&
-	    (pr->pr_buf = malloc(pr->pr_t.pt_block)) == NULL) {
-		pr->pr_verdict = -1;
-		pr->pr_errno = ENOMEM;
-		return;
-	}
-	pr->pr_verdict = parts_read_block(pr->pr_fd != -1 ? pr->pr_fd :
-	    conn_of_job(job)->c_file.fi_fd, &pr->pr_t, pr->pr_block,
-	    pr->pr_buf, &pr->pr_blen);
-	pr->pr_errno = errno;
-}
-
-/* A block found corrupt: logged, counted. */
-static void
-parts_stream_corrupt(struct conn *c, struct part_req *pr)
-{
-	stripe_add(&ps_shared->ss_corrupt_blocks, 1);
-	if (pr->pr_verdict == -2)
-		log_warnx("part %s: corrupt trailer: %s", c->c_name,
-		    pr->pr_why);
-	else
-		log_warnx("part %s: block %" PRIu64 " is corrupt", c->c_name,
-		    pr->pr_block);
-}
-
-static void parts_stream_done(struct iopool_job *job);
-
-/* Sends what the buffer holds of the range, then has the next block
- * read; the end, or the client gone: the answer ends. */
-static void
-parts_stream_pump(struct conn *c, struct part_req *pr)
-{
-	for (;;) {
-		uint64_t at = pr->pr_block * pr->pr_t.pt_block;
-		uint64_t end = at + pr->pr_blen;
-		struct iovec iov;
-		ssize_t n;
-
-		if (end > pr->pr_to)
-			end = pr->pr_to;
-		if (pr->pr_pos == pr->pr_to) {
-			if (conn_out_pending(c) > 0 &&
-			    conn_sendv(c, NULL, 0, false) >= 0 &&
-			    conn_out_pending(c) > 0) {
-				conn_wait_writable(c);
-				return;
-			}
-			parts_req_free(pr);
-			conn_finish(c);
-			return;
-		}
-		if (pr->pr_pos == end) {
-			pr->pr_busy = true;
-			conn_wait_hangup(c);
-			conn_submit(c, parts_stream_job, parts_stream_done);
-			return;
-		}
-		iov.iov_base = pr->pr_buf + (pr->pr_pos - at);
-		iov.iov_len = (size_t)(end - pr->pr_pos);
-		n = conn_sendv(c, &iov, 1, end < pr->pr_to);
-		if (n < 0) {
-			parts_req_free(pr);
-			conn_abort(c);
-			return;
-		}
-		pr->pr_pos += (uint64_t)n;
-		stripe_add(&ps_shared->ss_part_bytes_sent, (uint64_t)n);
-		if ((size_t)n < iov.iov_len) {
-			conn_wait_writable(c);
-			return;
-		}
-	}
-}
-
-static void
-parts_stream_done(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-	struct part_req *pr = conn_owner(c);
-
-	pr->pr_busy = false;
-	if (!pr->pr_gone && pr->pr_verdict != 0) {
-		/* The head went: the reader sees the part cut short. */
-		if (pr->pr_verdict == -1) {
-			errno = pr->pr_errno;
-			log_warn("reading part %s", c->c_name);
-		} else
-			parts_stream_corrupt(c, pr);
-	}
-	if (pr->pr_gone || pr->pr_verdict != 0) {
-		parts_req_free(pr);
-		conn_abort(c);
-		return;
-	}
-	parts_stream_pump(c, pr);
-}
-
-static void
-parts_stream_io(struct conn *c, short revents)
-{
-	struct part_req *pr = conn_owner(c);
-
-	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT)) {
-		if (pr->pr_busy) {
-			pr->pr_gone = true;	/* the job's end frees */
-			conn_wait_nothing(c);
-			return;
-		}
-		parts_req_free(pr);
-		conn_abort(c);
-		return;
-	}
-	if (!pr->pr_busy)
-		parts_stream_pump(c, pr);
-}
-
-static void
-parts_stream_timeout(struct conn *c)
-{
-	struct part_req *pr = conn_owner(c);
-
-	if (pr->pr_busy) {
-		pr->pr_gone = true;
-		return;
-	}
-	parts_req_free(pr);
-	conn_abort(c);
-}
-
-static const struct conn_handler parts_stream_handler = {
-	.on_io = parts_stream_io,
-	.on_timeout = parts_stream_timeout,
-	.on_close = parts_on_close,
-};
-
-/* Opens the part or manifest; for a part, reads its trailer, the range
- * asked, and checks the range's blocks (the connection's request is
- * read here while the loop leaves it alone). */
-static void
-parts_get_job(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-	struct part_req *pr = conn_owner(c);
-	struct file_info *fi = &c->c_file;
-	const struct http_message *req = &c->c_req;
-	uint64_t last;
-
-	file_open(ps_dirs.pd_objects, c->c_name, -1, fi);
-	pr->pr_size = fi->fi_size;
-	pr->pr_range = RANGE_NONE;
-	if (fi->fi_fd == -1)
-		return;
-	if (pr->pr_index != PARTS_INDEX_MANIFEST) {
-		if (parts_trailer_read(fi->fi_fd, fi->fi_size, &pr->pr_t,
-		    &pr->pr_why) == -1) {
-			pr->pr_verdict = errno == EINVAL ? -2 : -1;
-			pr->pr_errno = errno;
-			return;
-		}
-		pr->pr_size = pr->pr_t.pt_size;
-	}
-	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
-		pr->pr_range = range_parse(req->range.p, req->range.len,
-		    pr->pr_size, &pr->pr_from, &last);
-	pr->pr_to = pr->pr_range == RANGE_OK ? last + 1 : pr->pr_size;
-	if (pr->pr_range != RANGE_OK)
-		pr->pr_from = 0;
-	if (pr->pr_index == PARTS_INDEX_MANIFEST)
-		return;
-	/* The first block is checked before the head: a part corrupt
-	 * there is refused with a status, not cut. */
-	pr->pr_pos = pr->pr_from;
-	if (req->method == HTTP_METHOD_GET &&
-	    pr->pr_range != RANGE_UNSATISFIABLE && pr->pr_to > pr->pr_from)
-		parts_stream_job(job);
-}
-
-/* The job found a part that must not be sent (its first block, or its
- * trailer, corrupt): answered, closed. */
-static void
-parts_get_refuse(struct conn *c, struct part_req *pr)
-{
-	struct file_info *fi = &c->c_file;
-	char extra[64];
-
-	close(fi->fi_fd);
-	fi->fi_fd = -1;
-	if (pr->pr_verdict == -1) {
-		errno = pr->pr_errno;
-		log_warn("reading part %s", c->c_name);
-		parts_req_free(pr);
-		conn_send_text(c, 500, "cannot read the part", NULL);
-		return;
-	}
-	parts_stream_corrupt(c, pr);
-	if (pr->pr_verdict == -2)
-		snprintf(extra, sizeof(extra), "%s: trailer\r\n",
-		    PARTS_CORRUPT_HEADER);
-	else
-		snprintf(extra, sizeof(extra), "%s: %" PRIu64 "\r\n",
-		    PARTS_CORRUPT_HEADER, pr->pr_block);
-	parts_req_free(pr);
-	conn_send_text(c, 500, "a block of this part is corrupt", extra);
-}
-
-static void
-parts_get_done(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-	struct part_req *pr = conn_owner(c);
-	struct file_info *fi = &c->c_file;
-	const struct http_message *req = &c->c_req;
-	char etag[CONDITION_ETAG_LEN + 1], num[96];
-	bool manifest = pr->pr_index == PARTS_INDEX_MANIFEST;
-	uint64_t first = pr->pr_from, last = pr->pr_to, size = pr->pr_size;
-	enum range_result range = pr->pr_range;
-
-	if (fi->fi_fd == -1) {
-		parts_req_free(pr);
-		if (fi->fi_errno == ENOENT) {
-			conn_send_text(c, 404, manifest ? "no such manifest "
-			    "here" : "no such committed part here", NULL);
-			return;
-		}
-		errno = fi->fi_errno;
-		log_warn("part %s", c->c_name);
-		conn_send_text(c, 500, "cannot open the part", NULL);
-		return;
-	}
-	if (pr->pr_verdict != 0) {
-		parts_get_refuse(c, pr);
-		return;
-	}
-	buf_reset(&c->c_out);
-	if (range == RANGE_UNSATISFIABLE) {
-		parts_req_free(pr);
-		close(fi->fi_fd);
-		fi->fi_fd = -1;
-		snprintf(num, sizeof(num), "Content-Range: bytes */%" PRIu64
-		    "\r\n", size);
-		conn_send_text(c, 416, "range not satisfiable", num);
-		return;
-	}
-	c->c_status = range == RANGE_OK ? 206 : 200;
-	response_start(&c->c_out, c->c_status);
-	response_header(&c->c_out, "Content-Type", manifest ?
-	    "application/json" : "application/octet-stream");
-	snprintf(num, sizeof(num), "%" PRIu64, last - first);
-	response_header(&c->c_out, "Content-Length", num);
-	if (c->c_status == 206) {
-		snprintf(num, sizeof(num), "bytes %" PRIu64 "-%" PRIu64 "/%"
-		    PRIu64, first, last - 1, size);
-		response_header(&c->c_out, "Content-Range", num);
-	}
-	condition_etag_format(&fi->fi_digest, etag);
-	response_header(&c->c_out, "ETag", etag);
-	response_header(&c->c_out, "Cache-Control", "no-store");
-	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
-	if (req->method == HTTP_METHOD_GET && last > first && !manifest) {
-		/* A block at a time, each checked before it goes. */
-		pr->pr_fd = fi->fi_fd;
-		fi->fi_fd = -1;
-		c->c_out_off = 0;
-		c->c_body_len = last - first;
-		conn_own(c, &parts_stream_handler, pr);
-		parts_stream_pump(c, pr);
-		return;
-	}
-	parts_req_free(pr);
-	if (req->method == HTTP_METHOD_GET && last > first) {
-		c->c_file_off = first;
-		c->c_file_end = last;
-		c->c_body_len = last - first;
-	} else {
-		close(fi->fi_fd);
-		fi->fi_fd = -1;
-	}
-	conn_send(c);
-}
-
 /* -- the route --------------------------------------------------------- */
 
 static void
@@ -1103,7 +790,6 @@ parts_route(struct conn *c, const char *path)
 		return;
 	}
 	pr = xcalloc(1, sizeof(*pr));
-	pr->pr_fd = -1;
 	pr->pr_conn = c;
 	memcpy(pr->pr_id, id, sizeof(id));
 	pr->pr_index = index;
@@ -1119,20 +805,19 @@ parts_route(struct conn *c, const char *path)
 		free(pr);
 		return;
 	}
-	if (kind == PART_OBJECT) {
-		conn_own(c, &parts_job_handler, pr);
-		conn_submit(c, parts_delete_job, parts_delete_done);
+	if (kind != PART_OBJECT) {
+		free(pr);
+		/* The name opened is one this route made: never a path. */
+		if (kind == PART_MANIFEST)
+			parts_manifest_name(id, c->c_name);
+		else
+			parts_file_name(id, index, c->c_name);
+		c->c_name_len = strlen(c->c_name);
+		parts_read_start(c, kind == PART_MANIFEST);
 		return;
 	}
-	/* The name opened is one this route made: never a path. */
-	if (kind == PART_MANIFEST) {
-		pr->pr_index = PARTS_INDEX_MANIFEST;
-		parts_manifest_name(id, c->c_name);
-	} else
-		parts_file_name(id, index, c->c_name);
-	c->c_name_len = strlen(c->c_name);
 	conn_own(c, &parts_job_handler, pr);
-	conn_submit(c, parts_get_job, parts_get_done);
+	conn_submit(c, parts_delete_job, parts_delete_done);
 }
 
 /* -- metrics ----------------------------------------------------------- */
@@ -1332,6 +1017,7 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 			return -1;
 		}
 	}
+	parts_read_attach(ss, ps_dirs.pd_objects);
 	if (server_route(s, PARTS_ROUTE, parts_route) == -1) {
 		log_errx("parts: no room for the route");
 		return -1;
