@@ -109,10 +109,13 @@ struct config_upload {
 };
 
 /* Striped uploads; the "stripe:" section (see stripe/layout.h). */
-#define CONFIG_STRIPE_PARTS_MAX 16
+#define CONFIG_STRIPE_PARTS_MAX 16	/* data and parity parts */
+#define CONFIG_STRIPE_PARITY_MAX 4
 struct config_stripe {
 	uint64_t min_size;		/* bytes; 0: never striped */
 	int parts;			/* 2..CONFIG_STRIPE_PARTS_MAX; default 6 */
+	int parity;			/* 0..CONFIG_STRIPE_PARITY_MAX, with
+					 * parts at most PARTS_MAX; default 0 */
 	int rebalance_spread;		/* fill points the stores may differ */
 	uint64_t block;			/* 64 KiB..64 MiB; default 1 MiB */
 	int64_t pending_timeout_ms;	/* parts never committed: removed */

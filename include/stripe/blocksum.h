@@ -73,6 +73,12 @@ void blocksum_trailer_encode(const uint32_t *sums, uint64_t size,
 int blocksum_trailer_decode(const unsigned char *buf, size_t len,
     uint64_t size, uint64_t block, uint32_t *sums, const char **why);
 
+/* Reads a footer foot[0..BLOCKSUM_FOOTER) (the last bytes of a part
+ * file) into *size and *block. Returns 0, or -1 when it has no magic or
+ * names no block (the check is blocksum_trailer_decode()'s). */
+int blocksum_footer_read(const unsigned char *foot, uint64_t *size,
+    uint64_t *block);
+
 /*
  * The checksums of a part whose bytes arrive in pieces of any length (a
  * part upload): blocksum_stream_add() them in order, then
@@ -80,7 +86,9 @@ int blocksum_trailer_decode(const unsigned char *buf, size_t len,
  * start. One thread at a time.
  */
 struct blocksum_stream {
-	uint64_t bs_size, bs_block;
+	uint64_t bs_size, bs_block;	/* bs_size UINT64_MAX while open */
+	bool bs_open;			/* the size known only at the end */
+	uint64_t bs_slots;		/* of bs_sums, while open */
 	uint64_t bs_seen;	/* bytes added so far */
 	uint32_t bs_crc;	/* CRC state of the current block so far */
 	uint32_t *bs_sums;	/* of the blocks done, owned */
@@ -92,8 +100,19 @@ struct blocksum_stream {
 int blocksum_stream_init(struct blocksum_stream *s, uint64_t size,
     uint64_t block);
 
+/* Starts the stream of a part whose size is known only at its end (a
+ * chunked body): the checksums grow with it. blocksum_stream_close()
+ * then says the size. Returns 0, or -1 with errno EINVAL or ENOMEM. */
+int blocksum_stream_init_open(struct blocksum_stream *s, uint64_t block);
+
+/* The part is whole: an open stream's size is what was added (its last
+ * block possibly short). Nothing for a stream of a known size. Returns
+ * 0, or -1 with errno ENOMEM. */
+int blocksum_stream_close(struct blocksum_stream *s);
+
 /* The part's next bytes. Returns 0, or -1 with errno EFBIG when they go
- * past its size (nothing of them is taken then). */
+ * past its size (nothing of them is taken then), or ENOMEM (an open
+ * stream's checksums could not grow). */
 int blocksum_stream_add(struct blocksum_stream *s, const void *buf,
     size_t len);
 

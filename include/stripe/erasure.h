@@ -83,6 +83,20 @@ enum erasure_result erasure_encode(struct erasure *e,
     unsigned char *const *blocks, const size_t *lens);
 
 /*
+ * The same parity, one data block at a time, so that a block can go on
+ * its way before the rest of its row arrives: parity[0..m) are the row's
+ * parity blocks, row_len bytes each, all zeros before the row's first
+ * block is added; adding data block `index` (its first `have` bytes; the
+ * buffer zeroed here up to row_len, so it has room for that) updates
+ * them. Once every data block of the row with any bytes was added (in
+ * any order, each once; an empty one adds nothing), they are what
+ * erasure_encode() gives. Same errors as erasure_encode(). Any thread.
+ */
+enum erasure_result erasure_encode_add(struct erasure *e, unsigned index,
+    unsigned char *block, size_t have, size_t row_len,
+    unsigned char *const *parity);
+
+/*
  * Rebuilds blocks of one row from k good ones. Bit i of `have` says
  * blocks[i] holds the right bytes of block i (read, checksum verified);
  * bit i of `want` asks for block i to be rebuilt into blocks[i]. Blocks

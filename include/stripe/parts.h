@@ -25,6 +25,12 @@
 
 #include "stripe/manifest.h"
 
+/*
+ * A part file is the part's bytes followed by their blocks' checksums
+ * (stripe/blocksum.h): written by the store as the part arrives, checked
+ * at commit against the manifest's size and block, and on every read.
+ */
+
 /* The directories, opened (O_PATH) by parts_dirs_open(). */
 struct parts_dirs {
 	int pd_tmp;
@@ -65,7 +71,8 @@ enum parts_commit_result {
 
 /*
  * Commits part `index` of m here: the pending part must have the size and
- * digest m gives it; it moves to objects/, then m is written beside it
+ * digest m gives it, and a trailer made for that size and m's block; it
+ * moves to objects/, then m is written beside it
  * (fsynced, linked, the directories fsynced). A part already committed
  * with the same manifest is PARTS_COMMITTED again (a retried commit); a
  * pending part of an object with another manifest here is PARTS_STALE
@@ -75,6 +82,26 @@ enum parts_commit_result {
  */
 enum parts_commit_result parts_commit(const struct parts_dirs *d,
     const struct manifest *m, unsigned index);
+
+/* The trailer of the part file open as fd, `file_size` bytes long. */
+struct parts_trailer {
+	uint64_t pt_size;		/* of the part, trailer excluded */
+	uint64_t pt_block;
+	uint32_t *pt_sums;		/* owned; parts_trailer_free() */
+};
+
+/* Reads and checks the trailer. Returns 0, or -1 with errno (EINVAL:
+ * no valid trailer, *why then says why when not NULL). */
+int parts_trailer_read(int fd, uint64_t file_size, struct parts_trailer *t,
+    const char **why);
+void parts_trailer_free(struct parts_trailer *t);
+
+/* Reads block b of the part (b below blocksum_count()) into buf, which
+ * has room for a block, its length to *len, and checks it against its
+ * checksum. Returns 0 when it is good, 1 when it is corrupt, -1 with
+ * errno when reading fails. */
+int parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
+    unsigned char *buf, size_t *len);
 
 /*
  * Replaces the manifest of m's object kept in dir_fd ("ID.json", and

@@ -8,8 +8,12 @@
  *
  *   PUT /_/parts/ID/I        the part's bytes, Content-Length exact (411
  *                            without, chunked refused), streamed to
- *                            parts/tmp and linked as parts/pending/ID.I
- *                            once fsynced: 201 with Shoal-Part-Size and
+ *                            parts/tmp, the checksums of its blocks of
+ *                            Shoal-Part-Block bytes (the object's block;
+ *                            default this node's stripe.block; 400
+ *                            outside 64 KiB..64 MiB) appended as its
+ *                            trailer (stripe/blocksum.h), and linked as
+ *                            parts/pending/ID.I once fsynced: 201 with Shoal-Part-Size and
  *                            Shoal-Part-Digest (its XXH3-128); 409 when
  *                            that part is here already; 507 when the
  *                            store's capacity or disk has no room.
@@ -44,8 +48,13 @@
  *                            there was nothing. The catalogue hears that
  *                            this node no longer holds the object, but
  *                            at its origin.
- *   GET|HEAD /_/parts/ID/I   a committed part's bytes; one Range honoured
- *                            (206, 416).
+ *   GET|HEAD /_/parts/ID/I   (stripe/parts_read.h)
+ *                            a committed part's bytes; one Range honoured
+ *                            (206, 416), each block checked against its
+ *                            checksum just before it goes: a corrupt
+ *                            first one (or a trailer that does not
+ *                            check) is 500 with Shoal-Corrupt-Block, a
+ *                            later one cuts the answer; never sent.
  *   GET|HEAD /_/parts/ID/manifest   the manifest kept beside the parts.
  */
 #ifndef SHOAL_STRIPE_PARTS_SERVE_H
@@ -57,6 +66,8 @@ struct stripe_shared;
 
 #define PARTS_DIGEST_HEADER "Shoal-Part-Digest"
 #define PARTS_SIZE_HEADER "Shoal-Part-Size"
+#define PARTS_BLOCK_HEADER "Shoal-Part-Block"
+#define PARTS_CORRUPT_HEADER "Shoal-Corrupt-Block"
 
 /* Registers the route "parts/" and the striping metrics on s (before
  * serving). Returns 0, or -1 (logged) when the parts directories cannot

@@ -68,8 +68,15 @@ struct stripe_shared {
 	uint64_t ss_parts_deleted;	/* by DELETE */
 	uint64_t ss_parts_swept;	/* pending past stripe.pending_timeout */
 	uint64_t ss_part_bytes_sent;	/* part GETs */
+	uint64_t ss_corrupt_blocks;	/* found by part GETs */
+	/* Reads of objects with parity (stripe/stripe_rows.h). */
+	uint64_t ss_reads_rebuilt;	/* done, some block rebuilt */
+	uint64_t ss_reads_cut;		/* more parts lost than parity */
+	uint64_t ss_read_parts_lost;	/* part reads lost or skipped */
+	uint64_t ss_rebuilt_bytes;	/* data bytes rebuilt for reads */
 	/* The fronts' side: striped uploads by outcome. */
 	uint64_t ss_puts_ok;
+	uint64_t ss_puts_degraded;	/* stored with parts missing */
 	uint64_t ss_puts_failed;
 	uint64_t ss_puts_refused;	/* too few stores with room */
 	uint64_t ss_cleanups[STRIPE_CLEANUP_CAUSES];	/* uploads whose

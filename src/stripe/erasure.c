@@ -158,6 +158,27 @@ erasure_encode(struct erasure *e, unsigned char *const *blocks,
 	return ERASURE_OK;
 }
 
+enum erasure_result
+erasure_encode_add(struct erasure *e, unsigned index, unsigned char *block,
+    size_t have, size_t row_len, unsigned char *const *parity)
+{
+	unsigned char *out[ERASURE_PARITY_MAX];
+	unsigned i;
+
+	if (index >= e->e_k || have > row_len || row_len > ERASURE_LEN_MAX ||
+	    !erasure_aligned(block))
+		return ERASURE_INVALID;
+	for (i = 0; i < e->e_m; i++)
+		if (!erasure_aligned(out[i] = parity[i]))
+			return ERASURE_INVALID;
+	erasure_pad(block, have, row_len);
+	if (e->e_m == 0 || row_len == 0)
+		return ERASURE_OK;
+	ec_encode_data_update((int)row_len, (int)e->e_k, (int)e->e_m,
+	    (int)index, e->e_encode, block, out);
+	return ERASURE_OK;
+}
+
 /* `have` cut to its k lowest blocks: the survivors a decode reads. */
 static uint32_t
 erasure_survivors(uint32_t have, unsigned k)

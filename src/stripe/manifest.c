@@ -48,16 +48,22 @@ manifest_id_valid(const char *s, size_t len)
 struct layout
 manifest_layout(const struct manifest *m)
 {
-	struct layout l = { m->m_size, m->m_block, m->m_nparts };
+	struct layout l = { m->m_size, m->m_block, manifest_data_parts(m) };
 
 	return l;
+}
+
+unsigned
+manifest_data_parts(const struct manifest *m)
+{
+	return m->m_nparts - m->m_parity;
 }
 
 char *
 manifest_encode(const struct manifest *m, size_t *len)
 {
 	char hex[DIGEST_HEX_LEN + 1];
-	json_t *o, *parts, *p;
+	json_t *o, *parts, *p, *missing;
 	char *text = NULL;
 	unsigned i;
 
@@ -68,7 +74,16 @@ manifest_encode(const struct manifest *m, size_t *len)
 	    "origin", m->m_origin, "stamp", (json_int_t)m->m_stamp,
 	    "block", (json_int_t)m->m_block);
 	parts = json_array();
-	if (o == NULL || parts == NULL)
+	missing = json_array();
+	if (o == NULL || parts == NULL || missing == NULL ||
+	    (m->m_parity > 0 && json_object_set_new(o, "parity",
+	    json_integer(m->m_parity)) == -1))
+		goto out;
+	for (i = 0; i < m->m_nparts; i++)
+		if ((m->m_missing & (1u << i)) != 0 &&
+		    json_array_append_new(missing, json_integer(i)) == -1)
+			goto out;
+	if (m->m_missing != 0 && json_object_set(o, "missing", missing) == -1)
 		goto out;
 	for (i = 0; i < m->m_nparts; i++) {
 		digest_hex(&m->m_parts[i].mp_digest, hex);
@@ -85,6 +100,7 @@ manifest_encode(const struct manifest *m, size_t *len)
 	if (text != NULL)
 		*len = strlen(text);
 out:
+	json_decref(missing);
 	json_decref(parts);
 	json_decref(o);
 	if (text == NULL)
@@ -110,13 +126,14 @@ read_digest(const json_t *v, struct digest *d)
 	return digest_parse(json_string_value(v), json_string_length(v), d);
 }
 
-/* Whether object o has exactly the n keys of `keys`. */
+/* Whether object o has the n keys of `keys` and `more` others (those
+ * the caller found). */
 static bool
-has_exactly(const json_t *o, const char *const *keys, size_t n)
+has_exactly(const json_t *o, const char *const *keys, size_t n, size_t more)
 {
 	size_t i;
 
-	if (!json_is_object(o) || json_object_size(o) != n)
+	if (!json_is_object(o) || json_object_size(o) != n + more)
 		return false;
 	for (i = 0; i < n; i++)
 		if (json_object_get(o, keys[i]) == NULL)
@@ -130,7 +147,7 @@ decode_part(const json_t *o, struct manifest_part *p)
 	static const char *const keys[] = { "node", "size", "digest" };
 	const json_t *node = json_object_get(o, "node");
 
-	if (!has_exactly(o, keys, 3))
+	if (!has_exactly(o, keys, 3, 0))
 		return "a part wants exactly node, size and digest";
 	if (!json_is_string(node) || json_string_length(node) >=
 	    MEMBER_NAME_MAX || strlen(json_string_value(node)) !=
@@ -146,27 +163,54 @@ decode_part(const json_t *o, struct manifest_part *p)
 	return NULL;
 }
 
+/* The missing parts' indices: distinct, below m_nparts, at most
+ * m_parity of them. */
+static const char *
+decode_missing(const json_t *a, struct manifest *m)
+{
+	const json_t *v;
+	uint64_t i;
+	size_t k;
+
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > m->m_parity)
+		return "missing wants 1 to parity part indices";
+	json_array_foreach(a, k, v) {
+		if (read_size(v, &i) == -1 || i >= m->m_nparts ||
+		    (m->m_missing & (1u << i)) != 0)
+			return "bad missing part index";
+		m->m_missing |= 1u << i;
+	}
+	return NULL;
+}
+
 static const char *
 decode(const json_t *o, struct manifest *m)
 {
 	static const char *const keys[] = {
 		"id", "name", "size", "digest", "origin", "stamp", "block",
-		"parts", "gen"
+		"parts"
 	};
 	const json_t *id = json_object_get(o, "id");
 	const json_t *name = json_object_get(o, "name");
 	const json_t *parts = json_object_get(o, "parts");
 	const json_t *origin = json_object_get(o, "origin");
 	const json_t *gen = json_object_get(o, "gen");
+	const json_t *par = json_object_get(o, "parity");
+	const json_t *mis = json_object_get(o, "missing");
 	struct layout l;
 	const char *why;
+	uint64_t parity;
 	unsigned i, j;
 
-	/* gen is left out at generation 0 (as the upload writes it). */
-	if (!has_exactly(o, keys, 8 + (gen != NULL)) || (gen != NULL &&
+	/* gen, parity and missing are left out at 0 and none (as an
+	 * upload without parity writes it). */
+	if (!has_exactly(o, keys, 8, (gen != NULL) + (par != NULL) +
+	    (mis != NULL)) || (gen != NULL &&
 	    (read_size(gen, &m->m_gen) == -1 || m->m_gen == 0)))
 		return "a manifest wants exactly id, name, size, digest, "
-		    "origin, stamp, block, parts and maybe gen (> 0)";
+		    "origin, stamp, block, parts and maybe gen (> 0), parity "
+		    "(> 0) and missing (not empty)";
 	if (!json_is_string(id) || !manifest_id_valid(json_string_value(id),
 	    json_string_length(id)))
 		return "bad id";
@@ -197,12 +241,21 @@ decode(const json_t *o, struct manifest *m)
 	    json_array_size(parts) > CONFIG_STRIPE_PARTS_MAX)
 		return "parts wants 2 to 16 parts";
 	m->m_nparts = (unsigned)json_array_size(parts);
+	parity = 0;
+	if (par != NULL && (read_size(par, &parity) == -1 || parity == 0 ||
+	    parity > MANIFEST_PARITY_MAX || parity + 2 > m->m_nparts))
+		return "bad parity";
+	m->m_parity = (unsigned)parity;
+	if (mis != NULL && (why = decode_missing(mis, m)) != NULL)
+		return why;
 	l = manifest_layout(m);
 	for (i = 0; i < m->m_nparts; i++) {
 		if ((why = decode_part(json_array_get(parts, i),
 		    &m->m_parts[i])) != NULL)
 			return why;
-		if (m->m_parts[i].mp_size != layout_part_size(&l, i))
+		/* A parity part is as long as data part 0. */
+		if (m->m_parts[i].mp_size != layout_part_size(&l,
+		    i < l.l_parts ? i : 0))
 			return "a part's size is not the layout's";
 		for (j = 0; j < i; j++)
 			if (strcmp(m->m_parts[j].mp_node,

@@ -245,7 +245,7 @@ move_request(struct move *mv, struct move_leg *l, const char *method,
 	static const struct http_limits limits = { 8192, 8192, 100, 65536 };
 	struct cluster *cl = mv->mv_cluster;
 	char addr[MEMBER_ADDR_MAX], self[MEMBER_ADDR_MAX] = "";
-	char sig[AUTH_SIGNATURE_SIZE], head[MOVE_HEAD_MAX];
+	char sig[AUTH_SIGNATURE_SIZE], head[MOVE_HEAD_MAX], block[64] = "";
 	uint8_t nonce[AUTH_NONCE_LEN];
 	struct peer_set *set;
 	struct peer *p;
@@ -267,10 +267,15 @@ move_request(struct move *mv, struct move_leg *l, const char *method,
 	    cl->cl_name, method, target, digest, loop_wall_ms(), nonce, sig,
 	    sizeof(sig)) == -1)
 		return false;
+	/* A part's checksums are made by the block of its object. */
+	if (strcmp(method, "PUT") == 0)
+		snprintf(block, sizeof(block), "%s: %" PRIu64 "\r\n",
+		    PARTS_BLOCK_HEADER, mv->mv_next.m_block);
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
 	    "User-Agent: shoal/" SHOAL_VERSION "\r\nContent-Length: %" PRIu64
-	    "\r\n%s: %s\r\n%s: %s\r\n\r\n", method, target, p->p_name, len,
-	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
+	    "\r\n%s: %s\r\n%s: %s\r\n%s\r\n", method, target, p->p_name,
+	    len, AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig,
+	    block);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	l->ml_pc = peer_request(set, p, head, (size_t)n, flags,

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "store/file.h"
+#include "stripe/blocksum.h"
 #include "stripe/parts.h"
 #include "stripe/stripe.h"
 
@@ -206,7 +207,7 @@ parts_same_object(const struct manifest *a, const struct manifest *b)
 	    0 || a->m_size != b->m_size || !digest_equal(&a->m_digest,
 	    &b->m_digest) || strcmp(a->m_origin, b->m_origin) != 0 ||
 	    a->m_stamp != b->m_stamp || a->m_block != b->m_block ||
-	    a->m_nparts != b->m_nparts)
+	    a->m_nparts != b->m_nparts || a->m_parity != b->m_parity)
 		return false;
 	for (i = 0; i < a->m_nparts; i++)
 		if (a->m_parts[i].mp_size != b->m_parts[i].mp_size ||
@@ -279,12 +280,105 @@ parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
 	    false);
 }
 
+/* pread of exactly len bytes at off: 0, or -1 (errno; EIO when short). */
+static int
+parts_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int
+parts_trailer_read(int fd, uint64_t file_size, struct parts_trailer *t,
+    const char **why)
+{
+	unsigned char foot[BLOCKSUM_FOOTER], *buf;
+	uint64_t tlen;
+	const char *dummy;
+	int rc;
+
+	if (why == NULL)
+		why = &dummy;
+	memset(t, 0, sizeof(*t));
+	*why = "no trailer";
+	if (file_size < BLOCKSUM_FOOTER) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (parts_pread(fd, foot, sizeof(foot), file_size - BLOCKSUM_FOOTER)
+	    == -1)
+		return -1;
+	if (blocksum_footer_read(foot, &t->pt_size, &t->pt_block) == -1 ||
+	    t->pt_size > file_size || (tlen = blocksum_trailer_size(t->pt_size,
+	    t->pt_block)) != file_size - t->pt_size) {
+		errno = EINVAL;
+		return -1;
+	}
+	buf = malloc(tlen);
+	t->pt_sums = malloc((blocksum_count(t->pt_size, t->pt_block) + 1) *
+	    sizeof(uint32_t));
+	if (buf == NULL || t->pt_sums == NULL) {
+		free(buf);
+		parts_trailer_free(t);
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = parts_pread(fd, buf, tlen, t->pt_size);
+	if (rc == 0 && blocksum_trailer_decode(buf, tlen, t->pt_size,
+	    t->pt_block, t->pt_sums, why) == -1) {
+		errno = EINVAL;
+		rc = -1;
+	}
+	free(buf);
+	if (rc == -1) {
+		int saved = errno;
+
+		parts_trailer_free(t);
+		errno = saved;
+	}
+	return rc;
+}
+
+void
+parts_trailer_free(struct parts_trailer *t)
+{
+	free(t->pt_sums);
+	t->pt_sums = NULL;
+}
+
+int
+parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
+    unsigned char *buf, size_t *len)
+{
+	uint64_t off = b * t->pt_block;
+
+	*len = (size_t)(t->pt_size - off < t->pt_block ? t->pt_size - off :
+	    t->pt_block);
+	if (parts_pread(fd, buf, *len, off) == -1)
+		return -1;
+	return blocksum_verify(buf, *len, t->pt_sums[b]) ? 0 : 1;
+}
+
 enum parts_commit_result
 parts_commit(const struct parts_dirs *d, const struct manifest *m,
     unsigned index)
 {
 	const struct manifest_part *p = &m->m_parts[index];
 	char name[PARTS_FILE_MAX];
+	struct parts_trailer t;
 	struct file_info fi;
 	struct digest dg;
 
@@ -307,10 +401,21 @@ parts_commit(const struct parts_dirs *d, const struct manifest *m,
 		return parts_switch_part(d, m, index);
 	}
 	dg = fi.fi_digest;
-	if (fi.fi_size != p->mp_size || (!fi.fi_content &&
-	    file_content_digest(fi.fi_fd, fi.fi_size, &dg) == -1)) {
+	if (parts_trailer_read(fi.fi_fd, fi.fi_size, &t, NULL) == -1) {
 		close(fi.fi_fd);
-		return fi.fi_size != p->mp_size ? PARTS_MISMATCH : PARTS_ERROR;
+		return errno == EINVAL ? PARTS_MISMATCH : PARTS_ERROR;
+	}
+	parts_trailer_free(&t);
+	if (t.pt_size != p->mp_size || t.pt_block != m->m_block) {
+		close(fi.fi_fd);
+		return PARTS_MISMATCH;
+	}
+	/* Without xattrs the spool kept no digest: the part's bytes are
+	 * read again. */
+	if (!fi.fi_content && file_content_digest(fi.fi_fd, p->mp_size, &dg)
+	    == -1) {
+		close(fi.fi_fd);
+		return PARTS_ERROR;
 	}
 	close(fi.fi_fd);
 	if (!digest_equal(&dg, &p->mp_digest))

@@ -2,7 +2,8 @@
  * parts_serve.c - a store's part routes (see parts_serve.h). Loop thread
  * of a worker; disk work in its I/O pool: a part's body through a spool
  * (store/spool.h) whose directory is parts/tmp and which publishes into
- * parts/pending, the rest in jobs of the connection (stripe/parts.h).
+ * parts/pending, the rest in jobs of the connection (stripe/parts.h);
+ * GET and HEAD are parts_read.c's.
  *
  * State: the cluster, the node's shared striping counters, the parts
  * directories and the spool directory, set once per worker before
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
@@ -29,17 +31,15 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "event/loop.h"
-#include "http/condition.h"
-#include "http/range.h"
-#include "http/response.h"
 #include "serve/conn.h"
 #include "serve/request.h"
 #include "serve/server.h"
-#include "store/file.h"
 #include "store/metrics.h"
 #include "store/spool.h"
+#include "stripe/blocksum.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
+#include "stripe/parts_read.h"
 #include "stripe/parts_serve.h"
 #include "stripe/stripe.h"
 
@@ -70,6 +70,10 @@ struct part_req {
 	uint64_t pr_received;
 	bool pr_publishing;
 	bool pr_stored;
+	struct blocksum_stream pr_sums;	/* of the part's blocks */
+	XXH3_state_t *pr_hash;		/* of the part's bytes */
+	unsigned char *pr_trailer;	/* made at the body's end */
+	size_t pr_trailer_len, pr_trailer_off;
 	/* POST commit */
 	struct buf pr_body;
 	struct manifest pr_manifest;
@@ -162,13 +166,34 @@ parts_req_free(struct part_req *pr)
 		stripe_add(&ps_shared->ss_inflight, -pr->pr_declared);
 	if (pr->pr_spool != NULL)
 		spool_abort(pr->pr_spool);
-	if (pr->pr_declared > 0)
+	if (pr->pr_declared > 0 || pr->pr_stored)
 		stripe_publish_use(ps_shared, ps_cluster);
 	buf_free(&pr->pr_body);
+	blocksum_stream_free(&pr->pr_sums);
+	XXH3_freeState(pr->pr_hash);
+	free(pr->pr_trailer);
 	free(pr);
 }
 
 /* -- PUT: a part's body ------------------------------------------------ */
+
+/* A decimal number, digits only. Returns 0 or -1. */
+static int
+parts_number(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 12)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
 
 static void
 parts_put_fail(struct part_req *pr, int status, const char *reason)
@@ -192,6 +217,44 @@ parts_put_gone(struct part_req *pr, const char *why)
 	parts_req_free(pr);
 	c->c_status = 499;
 	conn_abort(c);
+}
+
+/* The body is in: the trailer of checksums after it, through the
+ * spool's buffers as they come free, then the publication under the
+ * part's own digest (its bytes', not the file's). */
+static void
+parts_put_trailer(struct part_req *pr)
+{
+	struct spool_publish how = { .name = pr->pr_file, .have_digest = true };
+	XXH128_hash_t h;
+	char *buf;
+	size_t n;
+
+	if (pr->pr_trailer == NULL) {
+		if (blocksum_stream_close(&pr->pr_sums) == -1) {
+			parts_put_fail(pr, 500, "cannot checksum the part");
+			return;
+		}
+		pr->pr_trailer_len = blocksum_trailer_size(pr->pr_sums.bs_size,
+		    pr->pr_sums.bs_block);
+		pr->pr_trailer = xrealloc(NULL, pr->pr_trailer_len);
+		(void)blocksum_stream_trailer(&pr->pr_sums, pr->pr_trailer);
+	}
+	while (pr->pr_trailer_off < pr->pr_trailer_len) {
+		if ((buf = spool_buffer(pr->pr_spool)) == NULL)
+			return;		/* sh_written calls again */
+		n = pr->pr_trailer_len - pr->pr_trailer_off;
+		if (n > SPOOL_BUF_SIZE)
+			n = SPOOL_BUF_SIZE;
+		memcpy(buf, pr->pr_trailer + pr->pr_trailer_off, n);
+		pr->pr_trailer_off += n;
+		spool_write(pr->pr_spool, n);
+	}
+	h = XXH3_128bits_digest(pr->pr_hash);
+	how.digest.d_hi = h.high64;
+	how.digest.d_lo = h.low64;
+	pr->pr_publishing = true;
+	spool_publish(pr->pr_spool, &how);
 }
 
 /* A chunked part grew by n bytes: announced as they come, while the
@@ -224,11 +287,8 @@ parts_pump(struct part_req *pr)
 		ssize_t n;
 
 		if (conn_body_done(c)) {
-			struct spool_publish how = { .name = pr->pr_file };
-
 			conn_wait_nothing(c);
-			pr->pr_publishing = true;
-			spool_publish(pr->pr_spool, &how);
+			parts_put_trailer(pr);
 			return;
 		}
 		if ((buf = spool_buffer(pr->pr_spool)) == NULL) {
@@ -241,6 +301,13 @@ parts_pump(struct part_req *pr)
 			if (c->c_req.chunked && parts_put_grew(pr, (uint64_t)n)
 			    == -1)
 				return;
+			if (blocksum_stream_add(&pr->pr_sums, buf, (size_t)n) ==
+			    -1) {
+				parts_put_fail(pr, 500, "cannot checksum the "
+				    "part");
+				return;
+			}
+			XXH3_128bits_update(pr->pr_hash, buf, (size_t)n);
 			spool_write(pr->pr_spool, (size_t)n);
 			continue;
 		}
@@ -319,7 +386,8 @@ parts_published(struct spool *sp, int err, void *arg)
 	    PARTS_SIZE_HEADER, pr->pr_received, PARTS_DIGEST_HEADER, hex);
 	pr->pr_stored = true;
 	stripe_add(&ps_shared->ss_inflight, -pr->pr_declared);
-	stripe_add(&ps_shared->ss_disk, pr->pr_declared);
+	stripe_add(&ps_shared->ss_disk, pr->pr_declared +
+	    pr->pr_trailer_len);
 	stripe_add(&ps_shared->ss_parts_received, 1);
 	stripe_add(&ps_shared->ss_parts_held, 1);
 	parts_req_free(pr);
@@ -372,7 +440,8 @@ static void
 parts_put(struct conn *c, struct part_req *pr)
 {
 	const struct http_message *req = &c->c_req;
-	uint64_t cap, use;
+	const struct http_header *h;
+	uint64_t cap, use, block, need;
 	struct member *self;
 
 	if (!req->chunked && !req->has_content_length) {
@@ -386,8 +455,17 @@ parts_put(struct conn *c, struct part_req *pr)
 		free(pr);
 		return;
 	}
-	if (members_lock(ps_cluster->cl_members) != 0) {
+	block = c->c_srv->s_cfg->stripe.block;
+	if ((h = http_find_header(req, PARTS_BLOCK_HEADER)) != NULL &&
+	    (parts_number(h->value.p, h->value.len, &block) == -1 ||
+	    block < MANIFEST_BLOCK_MIN || block > MANIFEST_BLOCK_MAX)) {
 		free(pr);
+		request_skip_body(c);
+		conn_send_text(c, 400, "bad " PARTS_BLOCK_HEADER, NULL);
+		return;
+	}
+	if (members_lock(ps_cluster->cl_members) != 0) {
+		parts_req_free(pr);
 		request_skip_body(c);
 		conn_send_text(c, 500, "member table unusable", NULL);
 		return;
@@ -397,9 +475,12 @@ parts_put(struct conn *c, struct part_req *pr)
 	members_unlock(ps_cluster->cl_members);
 	use = stripe_get(&ps_shared->ss_disk) +
 	    stripe_get(&ps_shared->ss_inflight);
-	if (!self->m_facts.mf_store || req->content_length > cap ||
-	    use > cap - req->content_length) {	/* chunked: 0 so far */
-		free(pr);
+	/* The part file: the bytes and their checksums' trailer (chunked:
+	 * none so far). */
+	need = req->content_length + blocksum_trailer_size(
+	    req->content_length, block);
+	if (!self->m_facts.mf_store || need > cap || use > cap - need) {
+		parts_req_free(pr);
 		stripe_add(&ps_shared->ss_parts_refused, 1);
 		request_skip_body(c);
 		conn_send_text(c, 507, self->m_facts.mf_store ? "no room for "
@@ -407,6 +488,15 @@ parts_put(struct conn *c, struct part_req *pr)
 		    NULL);
 		return;
 	}
+	if ((req->chunked ? blocksum_stream_init_open(&pr->pr_sums, block) :
+	    blocksum_stream_init(&pr->pr_sums, req->content_length, block)) ==
+	    -1 || (pr->pr_hash = XXH3_createState()) == NULL) {
+		parts_req_free(pr);
+		request_skip_body(c);
+		conn_send_text(c, 500, "cannot start the part", NULL);
+		return;
+	}
+	(void)XXH3_128bits_reset(pr->pr_hash);
 	if (!ps_spool_ready) {
 		spool_dir_init(&ps_spool, c->c_srv->s_pool, ps_dirs.pd_pending,
 		    ps_dirs.pd_tmp);
@@ -667,80 +757,6 @@ parts_delete_done(struct iopool_job *job)
 	conn_send_text(c, 200, text, NULL);
 }
 
-/* -- GET and HEAD ------------------------------------------------------ */
-
-static void
-parts_get_job(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-
-	file_open(ps_dirs.pd_objects, c->c_name, -1, &c->c_file);
-}
-
-static void
-parts_get_done(struct iopool_job *job)
-{
-	struct conn *c = conn_of_job(job);
-	struct file_info *fi = &c->c_file;
-	const struct http_message *req = &c->c_req;
-	char etag[CONDITION_ETAG_LEN + 1], num[96];
-	uint64_t first = 0, last;
-	enum range_result range = RANGE_NONE;
-	bool manifest = strchr(c->c_name, 'j') != NULL;	/* "ID.json" */
-
-	if (fi->fi_fd == -1) {
-		if (fi->fi_errno == ENOENT) {
-			conn_send_text(c, 404, manifest ? "no such manifest "
-			    "here" : "no such committed part here", NULL);
-			return;
-		}
-		errno = fi->fi_errno;
-		log_warn("part %s", c->c_name);
-		conn_send_text(c, 500, "cannot open the part", NULL);
-		return;
-	}
-	if (req->method == HTTP_METHOD_GET && req->range.p != NULL)
-		range = range_parse(req->range.p, req->range.len, fi->fi_size,
-		    &first, &last);
-	buf_reset(&c->c_out);
-	if (range == RANGE_UNSATISFIABLE) {
-		close(fi->fi_fd);
-		fi->fi_fd = -1;
-		snprintf(num, sizeof(num), "Content-Range: bytes */%" PRIu64
-		    "\r\n", fi->fi_size);
-		conn_send_text(c, 416, "range not satisfiable", num);
-		return;
-	}
-	last = range == RANGE_OK ? last + 1 : fi->fi_size;
-	c->c_status = range == RANGE_OK ? 206 : 200;
-	response_start(&c->c_out, c->c_status);
-	response_header(&c->c_out, "Content-Type", manifest ?
-	    "application/json" : "application/octet-stream");
-	snprintf(num, sizeof(num), "%" PRIu64, last - first);
-	response_header(&c->c_out, "Content-Length", num);
-	if (c->c_status == 206) {
-		snprintf(num, sizeof(num), "bytes %" PRIu64 "-%" PRIu64 "/%"
-		    PRIu64, first, last - 1, fi->fi_size);
-		response_header(&c->c_out, "Content-Range", num);
-	}
-	condition_etag_format(&fi->fi_digest, etag);
-	response_header(&c->c_out, "ETag", etag);
-	response_header(&c->c_out, "Cache-Control", "no-store");
-	response_end(&c->c_out, c->c_close, conn_http10_keepalive(c));
-	if (req->method == HTTP_METHOD_GET && last > first) {
-		c->c_file_off = first;
-		c->c_file_end = last;
-		c->c_body_len = last - first;
-		if (!manifest)
-			stripe_add(&ps_shared->ss_part_bytes_sent,
-			    last - first);
-	} else {
-		close(fi->fi_fd);
-		fi->fi_fd = -1;
-	}
-	conn_send(c);
-}
-
 /* -- the route --------------------------------------------------------- */
 
 static void
@@ -789,19 +805,19 @@ parts_route(struct conn *c, const char *path)
 		free(pr);
 		return;
 	}
-	if (kind == PART_OBJECT) {
-		conn_own(c, &parts_job_handler, pr);
-		conn_submit(c, parts_delete_job, parts_delete_done);
+	if (kind != PART_OBJECT) {
+		free(pr);
+		/* The name opened is one this route made: never a path. */
+		if (kind == PART_MANIFEST)
+			parts_manifest_name(id, c->c_name);
+		else
+			parts_file_name(id, index, c->c_name);
+		c->c_name_len = strlen(c->c_name);
+		parts_read_start(c, kind == PART_MANIFEST);
 		return;
 	}
-	free(pr);
-	/* The name opened is one this route made: never a path. */
-	if (kind == PART_MANIFEST)
-		parts_manifest_name(id, c->c_name);
-	else
-		parts_file_name(id, index, c->c_name);
-	c->c_name_len = strlen(c->c_name);
-	conn_submit(c, parts_get_job, parts_get_done);
+	conn_own(c, &parts_job_handler, pr);
+	conn_submit(c, parts_delete_job, parts_delete_done);
 }
 
 /* -- metrics ----------------------------------------------------------- */
@@ -897,9 +913,12 @@ parts_metrics(struct server *s, struct buf *out)
 	    stripe_get(&ss->ss_parts_deleted),
 	    stripe_get(&ss->ss_parts_swept));
 	metrics_family(out, "shoal_stripe_uploads_total",
-	    "Striped uploads this node took: stored, failed (the client, a "
-	    "store, the disk), refused (fewer stores with room than parts).",
-	    "counter");
+	    "Striped uploads this node took: stored, stored degraded (a "
+	    "store failed during the upload: parts missing until healed), "
+	    "failed (the client, a store, the disk), refused (fewer stores "
+	    "with room than parts).", "counter");
+	buf_printf(out, "shoal_stripe_uploads_total{result=\"degraded\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_puts_degraded));
 	buf_printf(out, "shoal_stripe_uploads_total{result=\"ok\"} %" PRIu64
 	    "\nshoal_stripe_uploads_total{result=\"failed\"} %" PRIu64
 	    "\nshoal_stripe_uploads_total{result=\"refused\"} %" PRIu64 "\n",
@@ -917,6 +936,30 @@ parts_metrics(struct server *s, struct buf *out)
 		reserved = stripe_reserved_locked(ps_shared, NULL);
 		stripe_unlock(ps_shared);
 	}
+	metrics_family(out, "shoal_stripe_corrupt_blocks_total",
+	    "Blocks of parts this store found corrupt (their checksum, or "
+	    "their part's trailer, did not match) when reading them; none "
+	    "was sent.", "counter");
+	buf_printf(out, "shoal_stripe_corrupt_blocks_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_corrupt_blocks));
+	metrics_family(out, "shoal_stripe_degraded_reads_total",
+	    "GETs of striped objects with parity that lost parts: read "
+	    "whole, some blocks rebuilt from parity; cut (or refused with "
+	    "502), more parts lost than the parity rebuilds.", "counter");
+	buf_printf(out, "shoal_stripe_degraded_reads_total{result=\"rebuilt\"} %"
+	    PRIu64 "\nshoal_stripe_degraded_reads_total{result=\"cut\"} %"
+	    PRIu64 "\n", stripe_get(&ss->ss_reads_rebuilt),
+	    stripe_get(&ss->ss_reads_cut));
+	metrics_family(out, "shoal_stripe_read_parts_lost_total",
+	    "Parts that reads of striped objects could not use (missing, "
+	    "store unreachable or failed, corrupt block) and replaced with "
+	    "a parity part.", "counter");
+	buf_printf(out, "shoal_stripe_read_parts_lost_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_read_parts_lost));
+	metrics_family(out, "shoal_stripe_rebuilt_bytes_total",
+	    "Bytes of data blocks rebuilt from parity for reads.", "counter");
+	buf_printf(out, "shoal_stripe_rebuilt_bytes_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_rebuilt_bytes));
 	metrics_family(out, "shoal_stripe_reserved_bytes",
 	    "Bytes of parts this node's uploads in flight have reserved at "
 	    "their stores.", "gauge");
@@ -974,6 +1017,7 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 			return -1;
 		}
 	}
+	parts_read_attach(ss, ps_dirs.pd_objects);
 	if (server_route(s, PARTS_ROUTE, parts_route) == -1) {
 		log_errx("parts: no room for the route");
 		return -1;

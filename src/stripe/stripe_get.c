@@ -47,6 +47,7 @@
 #include "stripe/manifest.h"
 #include "stripe/self_peer.h"
 #include "stripe/stripe_get.h"
+#include "stripe/stripe_rows.h"
 
 #define STRIPE_GET_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
 /* A part's bytes read at a time, at most: one recv per default block
@@ -412,7 +413,8 @@ stripe_get_answer(struct conn *c, const struct manifest *m, time_t mtime)
 	uint64_t first = 0, last = m->m_size;
 	enum range_result range = RANGE_NONE;
 	struct buf *out = &c->c_out;
-	struct stripe_get *g;
+	struct stripe_rows *rows = NULL;
+	struct stripe_get *g = NULL;
 	unsigned i;
 
 	condition_etag_format(&m->m_digest, etag);
@@ -440,6 +442,19 @@ stripe_get_answer(struct conn *c, const struct manifest *m, time_t mtime)
 	}
 	if (range == RANGE_OK)
 		last++;
+	/* With parity, any k parts do, row by row (stripe/stripe_rows.h). */
+	if (m->m_parity > 0 && req->method == HTTP_METHOD_GET && last > first) {
+		char why[96];
+
+		if ((rows = stripe_rows_new(c->c_srv, m, first, last, why,
+		    sizeof(why))) == NULL) {
+			log_warnx("striped read of %s (%s) refused: %s",
+			    m->m_name, m->m_id, why);
+			conn_send_text(c, 502, why, NULL);
+			return;
+		}
+		goto head;
+	}
 	g = xcalloc(1, sizeof(*g));
 	list_insert_tail(&sg_all, &g->g_link);
 	g->g_m = *m;
@@ -473,6 +488,7 @@ stripe_get_answer(struct conn *c, const struct manifest *m, time_t mtime)
 			return;
 		}
 	}
+head:
 	buf_reset(out);
 	c->c_status = range == RANGE_OK ? 206 : 200;
 	response_start(out, c->c_status);
@@ -488,9 +504,13 @@ stripe_get_answer(struct conn *c, const struct manifest *m, time_t mtime)
 	response_header(out, "ETag", etag);
 	response_header(out, "Last-Modified", lastmod);
 	response_header(out, "Accept-Ranges", "bytes");
-	snprintf(num, sizeof(num), "%u", m->m_nparts);
+	snprintf(num, sizeof(num), "%u", manifest_data_parts(m));
 	response_header(out, SERVER_STRIPED_HEADER, num);
 	response_end(out, c->c_close, conn_http10_keepalive(c));
+	if (rows != NULL) {
+		stripe_rows_run(rows, c);
+		return;
+	}
 	c->c_out_off = 0;
 	c->c_body_len = g->g_end - g->g_pos;
 	g->g_conn = c;

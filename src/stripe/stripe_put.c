@@ -53,6 +53,7 @@
 #include "serve/upload.h"
 #include "store/metrics.h"
 #include "store/name.h"
+#include "stripe/erasure.h"
 #include "stripe/layout.h"
 #include "stripe/journal.h"
 #include "stripe/manifest.h"
@@ -79,6 +80,7 @@ static struct stripe_shared *sp_shared;
 static int sp_tmp_fd = -1, sp_journal_fd = -1, sp_manifests_fd = -1;
 static int sp_names_fd = -1;
 static struct list sp_all = LIST_HEAD_INIT(sp_all);
+static struct erasure *sp_code;		/* of the last (parts, parity) */
 
 enum stripe_stage {
 	STAGE_RESERVE, STAGE_JOURNAL, STAGE_BODY, STAGE_MANIFEST, STAGE_COMMIT,
@@ -108,6 +110,7 @@ struct put_leg {
 	XXH3_state_t *l_hash;
 	struct digest l_digest;
 	bool l_done;			/* this stage's answer came, good */
+	bool l_lost;			/* its store failed: not stored */
 };
 
 struct stripe_put {
@@ -124,7 +127,12 @@ struct stripe_put {
 	bool sp_timed_out;		/* ... a store's deadline passed */
 	uint64_t sp_received;
 	XXH3_state_t *sp_hash;
-	unsigned sp_nlegs;
+	unsigned sp_nlegs;		/* data parts, then parity parts */
+	unsigned sp_parity;
+	unsigned sp_nlost;		/* legs lost, at most sp_parity */
+	uint64_t sp_row;		/* the row whose parity is being made,
+					 * + 1; 0 before the first */
+	bool sp_pumping;		/* inside stripe_put_pump() */
 	unsigned sp_waiting;		/* legs still to answer this stage */
 	unsigned sp_cleanup_ok;		/* DELETEs confirmed */
 	struct put_leg sp_legs[CONFIG_STRIPE_PARTS_MAX];
@@ -184,6 +192,18 @@ stripe_put_release(struct stripe_put *sp)
 			    sp->sp_legs[i].l_reserved);
 			sp->sp_legs[i].l_has_reservation = false;
 		}
+	stripe_unlock(sp_shared);
+}
+
+/* Releases the reservation of one leg (its store failed). */
+static void
+stripe_put_release_leg(struct stripe_put *sp, struct put_leg *l)
+{
+	if (!l->l_has_reservation || stripe_lock(sp_shared) != 0)
+		return;
+	stripe_release_locked(sp_shared, l->l_node, sp->sp_srv->s_pid,
+	    l->l_reserved);
+	l->l_has_reservation = false;
 	stripe_unlock(sp_shared);
 }
 
@@ -252,6 +272,7 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	struct cluster *cl = sp_cluster;
 	uint8_t nonce[AUTH_NONCE_LEN];
 	char sig[AUTH_SIGNATURE_SIZE], head[STRIPE_HEAD_MAX], length[48];
+	char block[64] = "";
 	struct peer_set *set;
 	struct peer *p = stripe_put_peer(sp->sp_srv, l->l_addr, &set);
 	int n;
@@ -265,10 +286,14 @@ stripe_put_request(struct stripe_put *sp, struct put_leg *l,
 	else
 		snprintf(length, sizeof(length), "Content-Length: %" PRIu64,
 		    len);
+	if (strcmp(method, "PUT") == 0)
+		snprintf(block, sizeof(block), "%s: %" PRIu64 "\r\n",
+		    PARTS_BLOCK_HEADER, sp->sp_layout.l_block);
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
 	    "User-Agent: shoal/" SHOAL_VERSION "\r\n%s\r\n%s: %s\r\n"
-	    "%s: %s\r\n\r\n", method, target, p->p_name, length,
-	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
+	    "%s: %s\r\n%s\r\n", method, target, p->p_name, length,
+	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig,
+	    block);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	l->l_pc = peer_request(set, p, head, (size_t)n,
@@ -468,14 +493,23 @@ stripe_put_fail(struct stripe_put *sp, int status, const char *reason)
 static void
 stripe_put_created(struct stripe_put *sp)
 {
-	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 128];
-	char etag[CONDITION_ETAG_LEN + 1];
+	char target[3 * NAME_MAX_LEN + 1], extra[3 * NAME_MAX_LEN + 160];
+	char etag[CONDITION_ETAG_LEN + 1], degraded[64] = "";
 
 	condition_etag_format(&sp->sp_manifest.m_digest, etag);
 	name_encode(sp->sp_name, sp->sp_name_len, target, sizeof(target));
+	if (sp->sp_nlost > 0) {
+		snprintf(degraded, sizeof(degraded), "%s: %u\r\n",
+		    STRIPE_DEGRADED_HEADER, sp->sp_nlost);
+		log_warnx("striped object %s (%s) stored degraded: %u of its "
+		    "%u parts missing", sp->sp_name, sp->sp_id, sp->sp_nlost,
+		    sp->sp_nlegs);
+	}
 	snprintf(extra, sizeof(extra), "Location: /%s\r\nETag: %s\r\n"
-	    "%s: %u\r\n", target, etag, SERVER_STRIPED_HEADER, sp->sp_nlegs);
-	stripe_add(&sp_shared->ss_puts_ok, 1);
+	    "%s: %u\r\n%s", target, etag, SERVER_STRIPED_HEADER,
+	    sp->sp_layout.l_parts, degraded);
+	stripe_add(sp->sp_nlost > 0 ? &sp_shared->ss_puts_degraded :
+	    &sp_shared->ss_puts_ok, 1);
 	metrics_add(&metrics_mine()->ms_upload_bytes, sp->sp_received);
 	stripe_announce(sp_cluster, &sp->sp_manifest);
 	stripe_put_unreserve(sp, true);
@@ -529,6 +563,9 @@ stripe_commit_send(struct peer_conn *pc, void *arg)
 	(void)peer_conn_send_end(pc);
 }
 
+static void stripe_put_lose(struct put_leg *l, int status,
+    const char *reason);
+
 static void
 stripe_leg_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 {
@@ -547,7 +584,7 @@ stripe_leg_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 		l->l_put->sp_timed_out = why == PEER_TIMEOUT;
 	snprintf(reason, sizeof(reason), "store %s %s", l->l_node,
 	    (unsigned)why < 4 ? what[why] : "failed");
-	stripe_put_fail(l->l_put, 502, reason);
+	stripe_put_lose(l, 502, reason);
 }
 
 static const struct peer_handler stripe_commit_handler = {
@@ -571,10 +608,12 @@ stripe_commit(struct stripe_put *sp)
 		stripe_put_fail(sp, 500, "cannot sign the commit");
 		return;
 	}
-	sp->sp_waiting = sp->sp_nlegs;
+	sp->sp_waiting = sp->sp_nlegs - sp->sp_nlost;
 	for (i = 0; i < sp->sp_nlegs; i++) {
 		struct put_leg *l = &sp->sp_legs[i];
 
+		if (l->l_lost)
+			continue;
 		l->l_ready = l->l_sent_all = false;
 		/* A store without xattrs reads its part again to check it. */
 		if (!stripe_put_request(sp, l, "POST", target, sp->sp_text_len,
@@ -655,7 +694,10 @@ stripe_put_parts_stored(struct stripe_put *sp)
 	m->m_stamp = sp->sp_stamp;
 	m->m_block = sp->sp_layout.l_block;
 	m->m_nparts = sp->sp_nlegs;
+	m->m_parity = sp->sp_parity;
 	for (i = 0; i < sp->sp_nlegs; i++) {
+		if (sp->sp_legs[i].l_lost)
+			m->m_missing |= 1u << i;
 		memcpy(m->m_parts[i].mp_node, sp->sp_legs[i].l_node,
 		    MEMBER_NAME_MAX);
 		m->m_parts[i].mp_size = sp->sp_legs[i].l_size;
@@ -674,25 +716,41 @@ stripe_put_parts_stored(struct stripe_put *sp)
 
 /* -- the body to the stores -------------------------------------------- */
 
+/* The leg's full buffer is handed over (or dropped, the leg lost): once
+ * all of the part was, its digest is known. */
+static void
+stripe_leg_handed(struct put_leg *l)
+{
+	l->l_handed += l->l_fill;
+	if (l->l_handed == l->l_size) {
+		XXH128_hash_t h = XXH3_128bits_digest(l->l_hash);
+
+		l->l_digest.d_hi = h.high64;
+		l->l_digest.d_lo = h.low64;
+	}
+}
+
 /* Hands the leg's full buffer to its connection when it can take it; or
- * the end of the part, once all of it went. */
+ * the end of the part, once all of it went. A lost leg's buffer is free
+ * again at once: its bytes were hashed, and counted in the parity. */
 static void
 stripe_leg_flush(struct put_leg *l)
 {
+	if (l->l_lost) {
+		if (l->l_state == BUF_FULL)
+			stripe_leg_handed(l);
+		l->l_state = BUF_FREE;
+		l->l_fill = 0;
+		return;
+	}
 	if (l->l_pc == NULL || !l->l_ready)
 		return;
 	if (l->l_state == BUF_FULL) {
 		l->l_ready = false;
 		l->l_state = BUF_SENT;
-		l->l_handed += l->l_fill;
-		if (l->l_handed == l->l_size) {
-			/* The store may answer as soon as it has the last
-			 * byte: the digest is known from now on. */
-			XXH128_hash_t h = XXH3_128bits_digest(l->l_hash);
-
-			l->l_digest.d_hi = h.high64;
-			l->l_digest.d_lo = h.low64;
-		}
+		/* The store may answer as soon as it has the last byte: the
+		 * digest is known from now on. */
+		stripe_leg_handed(l);
 		(void)peer_conn_send(l->l_pc, l->l_buf, l->l_fill);
 		return;
 	}
@@ -750,7 +808,7 @@ stripe_part_head(struct peer_conn *pc, void *arg)
 		else
 			snprintf(reason, sizeof(reason), "store %s refused "
 			    "its part (%d)", l->l_node, status);
-		stripe_put_fail(sp, status == 507 ? 507 : 502, reason);
+		stripe_put_lose(l, status == 507 ? 507 : 502, reason);
 		return;
 	}
 	peer_conn_discard(pc);
@@ -769,6 +827,97 @@ static const struct peer_handler stripe_part_handler = {
 	.on_send = stripe_part_send,
 };
 
+/* The length of row `row`'s blocks of parity: its longest data block,
+ * part 0's. */
+static uint64_t
+stripe_put_row_len(const struct stripe_put *sp, uint64_t row)
+{
+	const struct layout *lay = &sp->sp_layout;
+	uint64_t left = layout_part_size(lay, 0) - row * lay->l_block;
+
+	return left < lay->l_block ? left : lay->l_block;
+}
+
+/* Before the first byte of row `row`: the parity buffers, free (the last
+ * row's parity handed over), zeroed. Returns false when one is not free
+ * yet (its on_send pumps again), or on failure (sp_failed). */
+static bool
+stripe_put_row_start(struct stripe_put *sp, uint64_t row)
+{
+	const unsigned k = sp->sp_layout.l_parts;
+	unsigned j;
+
+	if (sp->sp_row == row + 1)
+		return true;
+	for (j = k; j < sp->sp_nlegs; j++)
+		if (sp->sp_legs[j].l_state != BUF_FREE)
+			return false;
+	for (j = k; j < sp->sp_nlegs; j++) {
+		struct put_leg *pl = &sp->sp_legs[j];
+
+		if (pl->l_buf == NULL && (pl->l_buf = (char *)erasure_buf_alloc(
+		    sp->sp_layout.l_block)) == NULL) {
+			stripe_put_fail(sp, 500, "out of memory");
+			return false;
+		}
+		memset(pl->l_buf, 0, stripe_put_row_len(sp, row));
+	}
+	sp->sp_row = row + 1;
+	return true;
+}
+
+static int stripe_put_grow_leg(struct stripe_put *sp, struct put_leg *l);
+
+/* Row `row`'s parity blocks are whole: they go to their stores (a
+ * chunked body's reservations grown first). */
+static void
+stripe_put_parity_out(struct stripe_put *sp, uint64_t row)
+{
+	uint64_t len = stripe_put_row_len(sp, row);
+	unsigned j;
+
+	for (j = sp->sp_layout.l_parts; j < sp->sp_nlegs && !sp->sp_failed;
+	    j++) {
+		struct put_leg *pl = &sp->sp_legs[j];
+
+		if (sp->sp_grown && !pl->l_lost &&
+		    stripe_put_grow_leg(sp, pl) == -1)
+			return;
+		pl->l_fill = len;
+		XXH3_128bits_update(pl->l_hash, pl->l_buf, len);
+		pl->l_state = BUF_FULL;
+		stripe_leg_flush(pl);
+	}
+}
+
+/* Data block `part` of row `row` is whole in its leg's buffer: it goes
+ * into the row's parity; after the row's last block, the parity blocks
+ * go to their stores. */
+static void
+stripe_put_add_block(struct stripe_put *sp, unsigned part, uint64_t row)
+{
+	const struct layout *lay = &sp->sp_layout;
+	const unsigned k = lay->l_parts;
+	struct put_leg *l = &sp->sp_legs[part];
+	unsigned char *par[ERASURE_PARITY_MAX];
+	uint64_t len = stripe_put_row_len(sp, row), blocks, last;
+	unsigned j;
+
+	for (j = 0; j < sp->sp_parity; j++)
+		par[j] = (unsigned char *)sp->sp_legs[k + j].l_buf;
+	if (erasure_encode_add(sp_code, part, (unsigned char *)l->l_buf,
+	    l->l_fill, len, par) != ERASURE_OK) {
+		stripe_put_fail(sp, 500, "cannot compute the parity");
+		return;
+	}
+	/* A chunked body's size is not known yet: its rows end with
+	 * their last part, the last one in stripe_put_sized(). */
+	blocks = lay->l_size / lay->l_block + (lay->l_size % lay->l_block != 0);
+	last = (row + 1) * k < blocks ? (row + 1) * k : blocks;
+	if (row * k + part == last - 1)
+		stripe_put_parity_out(sp, row);
+}
+
 /* n bytes came into the leg's buffer, of the block_left its block has
  * left: hashed, and the block handed on when it is full. */
 static void
@@ -781,7 +930,11 @@ stripe_put_took(struct stripe_put *sp, struct put_leg *l, size_t n,
 	sp->sp_received += (uint64_t)n;
 	if ((uint64_t)n == block_left) {
 		l->l_state = BUF_FULL;
-		stripe_leg_flush(l);
+		if (sp->sp_parity > 0)
+			stripe_put_add_block(sp, l->l_index, l->l_handed /
+			    sp->sp_layout.l_block);
+		if (!sp->sp_failed)
+			stripe_leg_flush(l);
 	}
 }
 
@@ -845,13 +998,28 @@ static void
 stripe_put_sized(struct stripe_put *sp)
 {
 	const struct config *cfg = sp->sp_srv->s_cfg;
+	const unsigned k = sp->sp_layout.l_parts;
 	unsigned i;
 
 	sp->sp_layout.l_size = sp->sp_received;
+	for (i = 0; i < sp->sp_nlegs; i++)
+		sp->sp_legs[i].l_size = layout_part_size(&sp->sp_layout,
+		    i < k ? i : 0);
+	/* The last row's parity: its short last block added, or the row
+	 * ended before its last part. */
+	if (sp->sp_parity > 0 && sp->sp_received > 0) {
+		uint64_t last = (sp->sp_received - 1) / sp->sp_layout.l_block;
+		struct put_leg *l = &sp->sp_legs[last % k];
+
+		if (l->l_state == BUF_FREE && l->l_fill > 0) {
+			l->l_state = BUF_FULL;
+			stripe_put_add_block(sp, l->l_index, last / k);
+		} else if (last % k != k - 1)
+			stripe_put_parity_out(sp, last / k);
+	}
 	for (i = 0; i < sp->sp_nlegs && !sp->sp_failed; i++) {
 		struct put_leg *l = &sp->sp_legs[i];
 
-		l->l_size = layout_part_size(&sp->sp_layout, i);
 		if (l->l_state == BUF_FREE && l->l_fill > 0)
 			l->l_state = BUF_FULL;
 		if (l->l_pc != NULL)	/* the store's deadline, as sized */
@@ -922,11 +1090,11 @@ stripe_file_read(struct stripe_put *sp, struct put_leg *l, uint64_t block_left)
 	iopool_submit(sp->sp_srv->s_pool, &sp->sp_job);
 }
 
-/* Reads the client (or, for a chunked body that outgrew a plain upload,
- * the bytes it had on disk first) into the buffer of the part its next
- * byte is for, while that buffer is free. */
+/* Reads the client into the buffer of the part its next byte is for,
+ * while that buffer (and, at a row's start, every parity buffer) is
+ * free. */
 static void
-stripe_put_pump(struct stripe_put *sp)
+stripe_put_pump_body(struct stripe_put *sp)
 {
 	const struct layout *lay = &sp->sp_layout;
 	struct conn *c = sp->sp_conn;
@@ -941,13 +1109,19 @@ stripe_put_pump(struct stripe_put *sp)
 
 		layout_locate(lay, off, &part, &part_off, &block_left);
 		l = &sp->sp_legs[part];
-		if (l->l_state != BUF_FREE) {
-			conn_wait_nothing(c);	/* on_send calls again */
+		if (l->l_state != BUF_FREE || (sp->sp_parity > 0 &&
+		    part == 0 && l->l_fill == 0 && !stripe_put_row_start(sp,
+		    part_off / lay->l_block))) {
+			if (!sp->sp_failed)
+				conn_wait_nothing(c);	/* on_send calls again */
 			return;
 		}
-		if (l->l_buf == NULL)
-			l->l_buf = xrealloc(NULL, lay->l_block);
-		if (sp->sp_grown && l->l_fill == 0 &&
+		if (l->l_buf == NULL && (l->l_buf = (char *)erasure_buf_alloc(
+		    lay->l_block)) == NULL) {
+			stripe_put_fail(sp, 500, "out of memory");
+			return;
+		}
+		if (sp->sp_grown && l->l_fill == 0 && !l->l_lost &&
 		    stripe_put_grow_leg(sp, l) == -1)
 			return;
 		if (off < sp->sp_spooled) {
@@ -991,6 +1165,46 @@ stripe_put_pump(struct stripe_put *sp)
 	conn_wait_nothing(c);
 	if (sp->sp_received == lay->l_size && sp->sp_waiting == 0 &&
 	    sp->sp_stage == STAGE_BODY)
+		stripe_put_parts_stored(sp);
+}
+
+static void
+stripe_put_pump(struct stripe_put *sp)
+{
+	bool was = sp->sp_pumping;
+
+	sp->sp_pumping = true;
+	stripe_put_pump_body(sp);
+	sp->sp_pumping = was;
+}
+
+/* A leg's store failed while the body streamed: with parity to spare the
+ * upload goes on without it (the object degraded, the part missing);
+ * otherwise, or at any other stage, the upload fails. */
+static void
+stripe_put_lose(struct put_leg *l, int status, const char *reason)
+{
+	struct stripe_put *sp = l->l_put;
+
+	if (sp->sp_stage != STAGE_BODY || sp->sp_failed || l->l_lost ||
+	    sp->sp_nlost >= sp->sp_parity) {
+		stripe_put_fail(sp, status, reason);
+		return;
+	}
+	l->l_lost = true;
+	sp->sp_nlost++;
+	log_warnx("striped upload of %s (%s) goes on without part %u: %s",
+	    sp->sp_name, sp->sp_id, l->l_index, reason);
+	stripe_put_release_leg(sp, l);
+	if (!l->l_done)
+		sp->sp_waiting--;
+	stripe_leg_flush(l);
+	if (sp->sp_pumping)
+		return;		/* the pump goes on by itself */
+	if (sp->sp_conn != NULL)
+		stripe_put_pump(sp);
+	else if (sp->sp_received == sp->sp_layout.l_size &&
+	    sp->sp_waiting == 0)
 		stripe_put_parts_stored(sp);
 }
 
@@ -1181,7 +1395,9 @@ static int
 stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 {
 	struct members *mt = sp_cluster->cl_members;
-	const unsigned parts = sp->sp_layout.l_parts;
+	const unsigned data = sp->sp_layout.l_parts;
+	const unsigned parts = data + sp->sp_parity;
+	unsigned order[CONFIG_STRIPE_PARTS_MAX];
 	struct stripe_candidate *cand;
 	struct placement_store *st;
 	struct peer_set *set;
@@ -1190,8 +1406,12 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 	unsigned placed;
 	int rc = -1;
 
-	for (i = 0; i < parts; i++)
-		need[i] = stripe_put_need(sp, (unsigned)i);
+	/* Largest first: part 0, the parity parts (as long), the others. */
+	for (i = 0; i < parts; i++) {
+		order[i] = i == 0 ? 0 : i <= sp->sp_parity ? data +
+		    (unsigned)i - 1 : (unsigned)i - sp->sp_parity;
+		need[i] = stripe_put_need(sp, order[i] < data ? order[i] : 0);
+	}
 	if (members_lock(mt) != 0) {
 		snprintf(reason, cap, "member table unusable");
 		return -1;
@@ -1241,12 +1461,11 @@ stripe_put_place(struct stripe_put *sp, char *reason, size_t cap)
 		goto out;
 	}
 	for (i = 0; i < parts; i++) {
-		struct put_leg *l = &sp->sp_legs[i];
+		struct put_leg *l = &sp->sp_legs[order[i]];
 
 		if (stripe_reserve_locked(sp_shared, cand[chosen[i]].sc_node,
 		    sp->sp_srv->s_pid, need[i]) == -1) {
 			stripe_unlock(sp_shared);
-			sp->sp_nlegs = (unsigned)i;
 			stripe_put_release(sp);
 			snprintf(reason, cap, "too many striped uploads in "
 			    "flight");
@@ -1296,9 +1515,7 @@ stripe_put_reserved(void *arg, int status, const char *why)
 		stripe_put_refuse(sp, 409, why, NULL);
 		return;
 	}
-	sp->sp_nlegs = 0;
 	if (stripe_put_place(sp, reason, sizeof(reason)) == -1) {
-		sp->sp_nlegs = sp->sp_layout.l_parts;	/* for the free */
 		stripe_add(&sp_shared->ss_puts_refused, 1);
 		log_info("striped upload of %s refused: %s", sp->sp_name,
 		    reason);
@@ -1314,6 +1531,24 @@ stripe_put_reserved(void *arg, int status, const char *why)
 	sp->sp_job.work = stripe_journal_job;
 	sp->sp_job.done = stripe_journal_done;
 	iopool_submit(sp->sp_srv->s_pool, &sp->sp_job);
+}
+
+/* The code of the upload's (parts, parity), made once per worker while
+ * the configuration keeps it. Returns 0, or -1 with errno. */
+static int
+stripe_put_code(const struct stripe_put *sp)
+{
+	struct erasure *e;
+
+	if (sp->sp_parity == 0 || (sp_code != NULL &&
+	    erasure_data(sp_code) == sp->sp_layout.l_parts &&
+	    erasure_parity(sp_code) == sp->sp_parity))
+		return 0;
+	if ((e = erasure_new(sp->sp_layout.l_parts, sp->sp_parity)) == NULL)
+		return -1;
+	erasure_free(sp_code);
+	sp_code = e;
+	return 0;
 }
 
 /* A new upload of c's request, on sp_all; NULL when it could not start
@@ -1336,8 +1571,10 @@ stripe_put_new(struct conn *c)
 	sp->sp_layout.l_size = c->c_req.content_length;
 	sp->sp_layout.l_block = cfg->stripe.block;
 	sp->sp_layout.l_parts = (unsigned)cfg->stripe.parts;
+	sp->sp_parity = (unsigned)cfg->stripe.parity;
+	sp->sp_nlegs = sp->sp_layout.l_parts + sp->sp_parity;
 	sp->sp_hash = XXH3_createState();
-	for (i = 0; i < sp->sp_layout.l_parts; i++) {
+	for (i = 0; i < sp->sp_nlegs; i++) {
 		sp->sp_legs[i].l_put = sp;
 		sp->sp_legs[i].l_index = i;
 		sp->sp_legs[i].l_hash = XXH3_createState();
@@ -1346,8 +1583,8 @@ stripe_put_new(struct conn *c)
 		else
 			(void)XXH3_128bits_reset(sp->sp_legs[i].l_hash);
 	}
-	sp->sp_nlegs = sp->sp_layout.l_parts;	/* for the free */
-	if (sp->sp_hash == NULL || manifest_id_new(sp->sp_id) == -1) {
+	if (sp->sp_hash == NULL || manifest_id_new(sp->sp_id) == -1 ||
+	    stripe_put_code(sp) == -1) {
 		stripe_put_refuse(sp, 500, "cannot start a striped upload",
 		    NULL);
 		return NULL;
@@ -1396,7 +1633,7 @@ stripe_put_grow(struct conn *c, const struct server_grown *g)
 	}
 	sp->sp_grown = true;
 	sp->sp_layout.l_size = STRIPE_CHUNKED;
-	for (i = 0; i < sp->sp_layout.l_parts; i++)
+	for (i = 0; i < sp->sp_nlegs; i++)
 		sp->sp_legs[i].l_size = STRIPE_CHUNKED;
 	sp->sp_file_fd = g->sg_fd;
 	sp->sp_spooled = g->sg_received;
@@ -1454,6 +1691,8 @@ stripe_put_attach(struct server *s, struct cluster *cl,
 void
 stripe_put_teardown(void)
 {
+	erasure_free(sp_code);
+	sp_code = NULL;
 	while (!list_empty(&sp_all)) {
 		struct stripe_put *sp = container_of(sp_all.next,
 		    struct stripe_put, sp_link);

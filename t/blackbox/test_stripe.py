@@ -81,6 +81,27 @@ def manifest(oid, data, nodes, name="big.bin", block=BLOCK):
         separators=(",", ":")).encode()
 
 
+def trailer(size, block=BLOCK):
+    """Bytes of the checksums a store keeps after a part of size bytes."""
+    return 4 * -(-size // block) + 24
+
+
+def stored(size, parts=6, block=BLOCK):
+    """The stores' use by an object of size bytes: its parts and their
+    trailers of checksums."""
+    return size + sum(trailer(p, block) for p in part_sizes(size, parts,
+                                                             block))
+
+
+# The stores' use by the warm-up object (1 byte) of StripedPutTest.
+WARM_USED = stored(1)
+
+
+def part_bytes(raw):
+    """A part file's bytes without its trailer of checksums."""
+    return raw[:int.from_bytes(raw[-24:-16], "little")]
+
+
 def used(node):
     """The use the node gossips of itself."""
     return json.loads(node.curl("/_/cluster").body)["node"]["used"]
@@ -155,7 +176,7 @@ class PartRoutesTest(NodeTest):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body), json.loads(m))
         # The part's bytes are the store's use, gossiped.
-        wait_for(lambda: used(n) == len(parts[2]),
+        wait_for(lambda: used(n) == len(parts[2]) + trailer(len(parts[2])),
                  what="the use to count the part")
         st, _, body = signed(n, "DELETE", "/_/parts/%s" % oid)
         self.assertEqual(st, 200, body)
@@ -216,6 +237,11 @@ class PartRoutesTest(NodeTest):
                                          target=target))).encode()
         chunk = b"%x\r\n" % (1 << 18) + b"z" * (1 << 18) + b"\r\n"
         self.assertIn(b" 507 ", n.raw(raw + chunk * 5, shut=True)[:20])
+        # A block the parts cannot have: 400 before the body.
+        for block in ["65535", "67108865", "64KiB", ""]:
+            st, _, _ = signed(n, "PUT", target, b"abc", sign_body=b"",
+                              extra=["Shoal-Part-Block: " + block])
+            self.assertEqual(st, 400, block)
         # More than the store's capacity (1 MiB): 507 before the body.
         st, _, _ = signed(n, "PUT", target, b"x" * (1 << 20 | 1),
                           sign_body=b"")
@@ -282,11 +308,12 @@ def assemble(stores, oid, parts=6, block=BLOCK):
         for f in os.listdir(d) if os.path.isdir(d) else []:
             if f.startswith(oid + ".") and not f.endswith(".json"):
                 with open(os.path.join(d, f), "rb") as fh:
-                    found[int(f.rsplit(".", 1)[1])] = (s.name, fh.read())
+                    found[int(f.rsplit(".", 1)[1])] = (
+                        s.name, part_bytes(fh.read()))
     out = bytearray()
     pos = [0] * parts
     i = 0
-    while len(found) == parts:
+    while all(p in found for p in range(parts)):
         p = i % parts
         chunk = found[p][1][pos[p]:pos[p] + block]
         if not chunk:
@@ -404,8 +431,13 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/", method="POST", data=b"x" * 1000)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.header("shoal-striped"), "6")
-        # The stores' use grew by what they hold, as the front sees it.
-        total = sum(sizes) + 1000 + 1
+        # The stores' use grew by what they hold: the part files.
+        total = sum(os.path.getsize(os.path.join(d, f))
+                    for d in (os.path.join(s.config["state_dir"], "parts",
+                                           "objects") for s in self.stores)
+                    for f in os.listdir(d) if not f.endswith(".json"))
+        self.assertEqual(total, sum(sizes) + 1000 + 1 + (len(sizes) + 2) * 6 * 24 +
+                         4 * sum(-(-z // BLOCK) for z in sizes + [1000, 1]))
         wait_for(lambda: sum(used(s) for s in self.stores) == total,
                  what="the stores' use to count every part")
         wait_for(lambda: sum(metric(self.front, 'shoal_stripe_store_bytes'
@@ -569,7 +601,8 @@ class StripedPutTest(NodeTest):
         s.close()
         start = time.time()
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == self.min_size,
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
                  what="every part of the cut upload to be gone")
         self.assertLess(time.time() - start, 1.0 * SLOW)
         wait_for(lambda: os.listdir(os.path.join(
@@ -586,7 +619,8 @@ class StripedPutTest(NodeTest):
         s.settimeout(10 * SLOW)
         self.assertIn(b" 408 ", recv_all(s)[:20])
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == self.min_size,
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
                  what="every part of the stalled upload to be gone")
         self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
                                 '{cause="timeout"}'), 1)
@@ -601,7 +635,8 @@ class StripedPutTest(NodeTest):
         self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
                                 '{cause="client_gone"}'), 1)
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == self.min_size,
+                 sum(used(st) for st in self.stores) ==
+                 stored(self.min_size),
                  what="every part of the refused upload to be gone")
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
@@ -722,7 +757,7 @@ class StripedPutTest(NodeTest):
                            0)
         s.close()
         wait_for(lambda: self.leftovers() == [] and
-                 sum(used(st) for st in self.stores) == 1,
+                 sum(used(st) for st in self.stores) == WARM_USED,
                  what="every part of the cut upload to be gone")
         wait_for(lambda: os.listdir(os.path.join(
             self.front.config["state_dir"], "stripe", "journal")) == [],
@@ -860,3 +895,129 @@ class StripedPutTest(NodeTest):
         self.assertIn("2 striped objects held here announced",
                       self.front.log())
         self.assertEqual(self.front.curl("/kept").body, kept)
+
+
+class ParityTest(NodeTest):
+    """One front and eight stores, six data parts and two parity parts."""
+
+    cluster = StripedPutTest.cluster
+    wait_stores = StripedPutTest.wait_stores
+    object_id = StripedPutTest.object_id
+    put_chunked = StripedPutTest.put_chunked
+
+    def parity_cluster(self):
+        self.cluster(stores=8, parity=2)
+
+    def holder(self, m, part):
+        return next(s for s in self.stores if s.name ==
+                    m["parts"][part]["node"])
+
+    def reads_right(self, name, data):
+        r = self.front.curl("/" + name)
+        self.assertEqual((r.status, r.body == data), (200, True), name)
+        first, last = BLOCK - 3, min(len(data), 7 * BLOCK + 2) - 1
+        if first <= last:
+            r = self.front.curl("/" + name, headers=[
+                "Range: bytes=%d-%d" % (first, last)])
+            self.assertEqual((r.status, r.body == data[first:last + 1]),
+                             (206, True), name)
+
+    def test_lost_and_corrupt_parts_are_rebuilt_on_read(self):
+        self.parity_cluster()
+        objects = {}
+        for size in [BLOCK, 6 * BLOCK - 1, 6 * BLOCK + 1, 20 * BLOCK + 5]:
+            name = "p-%d" % size
+            objects[name] = os.urandom(size)
+            r = self.front.curl("/" + name, method="PUT",
+                                data=objects[name])
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.header("shoal-striped"), "6")
+            self.assertIsNone(r.header("shoal-degraded"))
+            m = self.object_id(name)
+            self.assertEqual((m["parity"], "missing" in m), (2, False))
+            self.assertEqual(len({p["node"] for p in m["parts"]}), 8)
+            self.assertEqual([p["size"] for p in m["parts"]],
+                             part_sizes(size) + [part_sizes(size)[0]] * 2)
+            self.assertEqual(assemble(self.stores, m["id"])[0],
+                             objects[name])
+            self.reads_right(name, objects[name])
+        # A chunked body: its size, and its last row's parity, known only
+        # at its end; a whole last block and a short one.
+        for size in [13 * BLOCK, 13 * BLOCK + 5]:
+            name = "c-%d" % size
+            objects[name] = os.urandom(size)
+            answer = self.put_chunked(self.front, name, objects[name],
+                                      [50000])
+            self.assertIn(b" 201 ", answer[:20])
+            m = self.object_id(name)
+            self.assertEqual([p["size"] for p in m["parts"]],
+                             part_sizes(size) + [part_sizes(size)[0]] * 2)
+            self.reads_right(name, objects[name])
+        # A byte flipped in a data part: the store refuses the part, the
+        # read rebuilds it from parity and counts the corrupt block.
+        big = self.object_id("p-%d" % (20 * BLOCK + 5))
+        rot = self.holder(big, 2)
+        path = os.path.join(rot.config["state_dir"], "parts", "objects",
+                            "%s.2" % big["id"])
+        with open(path, "r+b") as f:
+            f.seek(BLOCK + 10)
+            b = f.read(1)
+            f.seek(BLOCK + 10)
+            f.write(bytes([b[0] ^ 0x01]))
+        self.reads_right(big["name"], objects[big["name"]])
+        self.assertGreaterEqual(metric(
+            rot, "shoal_stripe_corrupt_blocks_total"), 1)
+        self.assertIn("block 1 is corrupt", rot.log())
+        self.assertGreaterEqual(metric(
+            self.front, 'shoal_stripe_degraded_reads_total'
+            '{result="rebuilt"}'), 1)
+        with open(path, "r+b") as f:
+            f.seek(BLOCK + 10)
+            f.write(b)
+        # Two stores down: every object reads right. The one-block
+        # object's parts 1 to 5 are empty: its lost parts are those.
+        small = self.object_id("p-%d" % BLOCK)
+        dead = [self.holder(small, 1), self.holder(small, 2)]
+        for s in dead:
+            s.kill_all()
+        for name, data in objects.items():
+            self.reads_right(name, data)
+        # Once gossip has them dead (until then an upload is stored
+        # degraded), fewer stores than parts and parity: 503.
+        wait_for(lambda: b"8 are needed" in self.front.curl(
+            "/more-" + os.urandom(4).hex(), method="PUT",
+            data=b"m" * 100).body, what="a 503 for too few stores")
+        # A third: objects with three parts lost fail loudly, never a
+        # whole 200; the small one has lost only empty parts.
+        self.holder(small, 3).kill_all()
+        self.reads_right(small["name"], objects[small["name"]])
+        r = self.front.curl("/" + big["name"])
+        self.assertTrue(r.rc != 0 or r.status >= 500, r.status)
+        self.assertLess(len(r.body), len(objects[big["name"]]))
+        self.assertGreaterEqual(metric(
+            self.front, 'shoal_stripe_degraded_reads_total'
+            '{result="cut"}'), 1)
+
+    def test_a_store_killed_mid_upload_leaves_it_degraded(self):
+        self.parity_cluster()
+        data = os.urandom(30 * BLOCK + 7)
+        s = self.front.connect()
+        s.sendall(("PUT /degraded HTTP/1.1\r\nHost: x\r\nConnection: "
+                   "close\r\nContent-Length: %d\r\n\r\n" %
+                   len(data)).encode() + data[:10 * BLOCK])
+        wait_for(lambda: all(used(st) > WARM_USED for st in self.stores),
+                 what="parts on their way to every store")
+        victim = self.stores[3]
+        victim.kill_all()
+        s.sendall(data[10 * BLOCK:])
+        s.settimeout(20 * SLOW)
+        answer = recv_all(s)
+        self.assertRegex(answer[:12], rb"HTTP/1.1 201")
+        self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer)
+        m = self.object_id("degraded")
+        lost = [i for i, p in enumerate(m["parts"])
+                if p["node"] == victim.name]
+        self.assertEqual(m["missing"], lost)
+        self.assertEqual(metric(self.front, 'shoal_stripe_uploads_total'
+                                '{result="degraded"}'), 1)
+        self.reads_right("degraded", data)

@@ -218,6 +218,48 @@ START_TEST(test_stream_pieces)
 }
 END_TEST
 
+/* A part of a size known only at its end (an open stream): the same
+ * trailer as a stream of that size, for a short last block, a whole one
+ * and none at all. */
+START_TEST(test_stream_open)
+{
+	static const uint64_t sizes[] = { 0, 1, 4096, 40 * 4096,
+	    40 * 4096 + 7 };
+	const uint64_t block = 4096;
+	struct blocksum_stream s, k;
+	unsigned char *part, *t, *want;
+	uint64_t at, n, i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		part = random_bytes(sizes[i] + 1);
+		t = malloc(blocksum_trailer_size(sizes[i], block));
+		want = malloc(blocksum_trailer_size(sizes[i], block));
+		ck_assert_int_eq(blocksum_stream_init(&k, sizes[i], block), 0);
+		ck_assert_int_eq(blocksum_stream_add(&k, part, sizes[i]), 0);
+		ck_assert_int_eq(blocksum_stream_trailer(&k, want), 0);
+		ck_assert_int_eq(blocksum_stream_init_open(&s, block), 0);
+		for (at = 0; at < sizes[i]; at += n) {
+			n = rng() % (2 * block) + 1;
+			if (n > sizes[i] - at)
+				n = sizes[i] - at;
+			ck_assert_int_eq(blocksum_stream_add(&s, part + at, n),
+			    0);
+		}
+		ck_assert_int_eq(blocksum_stream_trailer(&s, t), -1);
+		ck_assert_int_eq(blocksum_stream_close(&s), 0);
+		ck_assert_uint_eq(s.bs_size, sizes[i]);
+		ck_assert_int_eq(blocksum_stream_trailer(&s, t), 0);
+		ck_assert(memcmp(t, want, blocksum_trailer_size(sizes[i],
+		    block)) == 0);
+		blocksum_stream_free(&s);
+		blocksum_stream_free(&k);
+		free(part);
+		free(t);
+		free(want);
+	}
+}
+END_TEST
+
 /* An empty part has a trailer of its footer alone; a block of 0 or
  * past 32 bits is refused; more than the size at once is refused whole. */
 START_TEST(test_stream_edges)
@@ -253,7 +295,8 @@ main(void)
 	check_main_tcase("sums", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_known_values, test_flips_found, test_counts));
 	tc = check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
-	    test_trailer_strict, test_stream_pieces, test_stream_edges));
+	    test_trailer_strict, test_stream_pieces, test_stream_edges,
+	    test_stream_open));
 	CHECK_MAIN_ROWS(tc, test_trailer_round_trip, part_sizes);
 	return check_main_run();
 }

@@ -637,8 +637,14 @@ START_TEST(test_stripe)
 	    "t.yaml:3:17: 'stripe.block' must be from 64KiB to 64MiB");
 	EXPECT1("stripe: {pending_timeout: 0}\n",
 	    "t.yaml:3:27: 'stripe.pending_timeout' must be from 1s to 7d");
-	EXPECT1("stripe: {parity: 0}\n",
-	    "t.yaml:3:10: unknown key 'stripe.parity'");
+	ck_assert_int_eq(cfg.stripe.parity, 0);
+	parse_ok("listen: 1\nroot: /r\nstripe: {parts: 12, parity: 4}\n");
+	ck_assert_int_eq(cfg.stripe.parity, 4);
+	EXPECT1("stripe: {parity: 5}\n",
+	    "t.yaml:3:18: 'stripe.parity' must be from 0 to 4");
+	EXPECT1("stripe: {parts: 13, parity: 4}\n",
+	    "t.yaml:1:1: 'stripe.parts' plus 'stripe.parity' must be at "
+	    "most 16");
 }
 END_TEST
 

@@ -200,6 +200,53 @@ static const unsigned full_codes[][2] = {
 	{ 2, 1 }, { 2, 2 }, { 2, 3 }, { 2, 4 },
 };
 
+/* Parity built one data block at a time, the blocks in reverse order,
+ * is erasure_encode()'s, for full and short rows. */
+START_TEST(test_encode_add)
+{
+	struct erasure *e = erasure_new(full_codes[_i][0], full_codes[_i][1]);
+	unsigned k = full_codes[_i][0], m = full_codes[_i][1], s, i;
+	unsigned char *par[ERASURE_PARITY_MAX], *blk;
+	size_t lens[ERASURE_DATA_MAX];
+	struct row r;
+
+	ck_assert(e != NULL);
+	for (s = 0; s < 8; s++) {
+		if (s < 4)
+			short_lens(k, s, lens);
+		else
+			for (i = 0; i < k; i++)
+				lens[i] = sizes[s + 1];
+		row_make(&r, e, lens);
+		for (i = 0; i < m; i++) {
+			par[i] = erasure_buf_alloc(r.len + 1);
+			memset(par[i], 0, r.len + 1);
+		}
+		blk = erasure_buf_alloc(r.len + 1);
+		for (i = k; i-- > 0;) {
+			if (lens[i] == 0)
+				continue;
+			memset(blk, GARBAGE, r.len + 1);
+			memcpy(blk, r.orig[i], lens[i]);
+			ck_assert_int_eq(erasure_encode_add(e, i, blk, lens[i],
+			    r.len, par), ERASURE_OK);
+		}
+		for (i = 0; i < m; i++) {
+			ck_assert_msg(memcmp(par[i], r.orig[k + i], r.len) ==
+			    0, "k %u m %u row %u: parity %u differs", k, m, s,
+			    i);
+			ck_assert_int_eq(par[i][r.len], 0);	/* untouched */
+			free(par[i]);
+		}
+		ck_assert_int_eq(erasure_encode_add(e, k, blk, 1, 1, par),
+		    ERASURE_INVALID);
+		free(blk);
+		row_free(&r);
+	}
+	erasure_free(e);
+}
+END_TEST
+
 START_TEST(test_every_pattern)
 {
 	struct erasure *e = erasure_new(full_codes[_i][0], full_codes[_i][1]);
@@ -579,6 +626,7 @@ main(void)
 	    test_corrupt_block_found_and_rebuilt));
 	tc = check_main_tcase("every", NULL, NULL, NULL, 0);
 	CHECK_MAIN_ROWS(tc, test_every_pattern, full_codes);
+	CHECK_MAIN_ROWS(tc, test_encode_add, full_codes);
 	CHECK_MAIN_ROWS(tc, test_too_many_lost, full_codes);
 	tcase_add_loop_test(tc, test_every_pattern_k16, 0, ERASURE_PARITY_MAX);
 	return check_main_run();

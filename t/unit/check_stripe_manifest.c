@@ -12,9 +12,11 @@
 
 #define BLOCK (64 * 1024)
 
-/* A valid manifest of `size` bytes over `parts` parts. */
+/* A valid manifest of `size` bytes over `parts` data parts and `parity`
+ * parity parts. */
 static void
-make(struct manifest *m, uint64_t size, unsigned parts)
+make_parity(struct manifest *m, uint64_t size, unsigned parts,
+    unsigned parity)
 {
 	struct layout l;
 	unsigned i;
@@ -29,15 +31,22 @@ make(struct manifest *m, uint64_t size, unsigned parts)
 	m->m_block = BLOCK;
 	strcpy(m->m_origin, "front:8080");
 	m->m_stamp = (uint64_t)1800000000000 << 16 | 7;
-	m->m_nparts = parts;
+	m->m_nparts = parts + parity;
+	m->m_parity = parity;
 	l = manifest_layout(m);
-	for (i = 0; i < parts; i++) {
+	for (i = 0; i < parts + parity; i++) {
 		snprintf(m->m_parts[i].mp_node, MEMBER_NAME_MAX,
 		    "store-%u:80%02u", i, i);
-		m->m_parts[i].mp_size = layout_part_size(&l, i);
+		m->m_parts[i].mp_size = layout_part_size(&l, i < parts ? i : 0);
 		m->m_parts[i].mp_digest.d_hi = i;
 		m->m_parts[i].mp_digest.d_lo = ~(uint64_t)i;
 	}
+}
+
+static void
+make(struct manifest *m, uint64_t size, unsigned parts)
+{
+	make_parity(m, size, parts, 0);
 }
 
 START_TEST(test_ids)
@@ -67,7 +76,9 @@ START_TEST(test_round_trip)
 
 	for (parts = 2; parts <= 16; parts += 7)
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			make(&m, sizes[i], parts);
+			make_parity(&m, sizes[i], parts, parts < 16 ?
+			    (unsigned)i % 5 : 0);
+			m.m_missing = m.m_parity > 0 ? 1u << (parts - 1) : 0;
 			text = manifest_encode(&m, &len);
 			ck_assert_ptr_nonnull(text);
 			ck_assert_uint_eq(len, strlen(text));
@@ -144,15 +155,31 @@ START_TEST(test_refusals)
 		{ "\"origin\":\"front:8080\"", "\"origin\":\"a\\\"b\"" },
 		{ "\"origin\":\"front:8080\",", "" },
 		{ "\"stamp\":", "\"stamp\":-" },
+		{ "\"parity\":2", "\"parity\":5" },
+		{ "\"parity\":2", "\"parity\":-1" },
+		{ "\"parity\":2,", "" },
+		{ "\"missing\":[1,7]", "\"missing\":[1,7,3]" },
+		{ "\"missing\":[1,7]", "\"missing\":[1,1]" },
+		{ "\"missing\":[1,7]", "\"missing\":[8]" },
+		{ "\"missing\":[1,7]", "\"missing\":[\"1\"]" },
+		{ "\"missing\":[1,7]", "\"missing\":7" },
+		{ "\"missing\":[1,7]", "\"missing\":[]" },
+		/* Left out when none, never written as none. */
+		{ "\"parity\":2,", "\"parity\":0,\"missing\":[]," },
+		/* A parity part shorter than data part 0. */
+		{ "\"size\":65537,\"digest\":\"0000000000000006",
+		  "\"size\":65536,\"digest\":\"0000000000000006" },
 	};
 	struct manifest m, back;
 	char *text, edited[MANIFEST_MAX];
 	const char *why, *at;
 	size_t len, i, k;
 
-	make(&m, 6 * BLOCK + 1, 6);
+	make_parity(&m, 6 * BLOCK + 1, 6, 2);
+	m.m_missing = 1u << 1 | 1u << 7;
 	text = manifest_encode(&m, &len);
 	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(manifest_decode(text, len, &back, &why), 0);
 	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		at = strstr(text, edits[i].from);
 		ck_assert_msg(at != NULL, "edit %zu finds nothing", i);
@@ -172,6 +199,12 @@ START_TEST(test_refusals)
 	make(&m, 10, 2);
 	m.m_nparts = 1;
 	free(text);
+	text = manifest_encode(&m, &len);
+	ck_assert_int_eq(manifest_decode(text, len, &back, &why), -1);
+	free(text);
+	/* Parity that leaves one data part. */
+	make_parity(&m, 10, 2, 1);
+	m.m_nparts = 2;
 	text = manifest_encode(&m, &len);
 	ck_assert_int_eq(manifest_decode(text, len, &back, &why), -1);
 	free(text);
