@@ -10,15 +10,17 @@ then become one cluster again without a restart.
 Skipped, with the reason, where the machine cannot make namespaces (not
 root, no `ip netns`, no iptables)."""
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import unittest
 
 from shoal import NodeTest, wait_for
-from test_cluster import cluster_settings, states
+from test_cluster import cluster_settings, metric, states
 
 NODES = 4
 SUBNET = "10.77.%d.%d"
@@ -50,14 +52,17 @@ def can_make_namespaces():
 SKIP = can_make_namespaces()
 
 
-@unittest.skipIf(SKIP is not None, SKIP or "")
-class NetnsSplitTest(NodeTest):
+class NetnsTest(NodeTest):
+    """Nodes in namespaces of their own on one bridge; no tests here."""
+
+    NODES = NODES
+
     def setUp(self):
         super().setUp()
         tag = "%d" % (os.getpid() % 10000)
         self.net = 100 + os.getpid() % 100
         self.switch = "shoalsw" + tag
-        self.spaces = ["shoaln%s-%d" % (tag, i) for i in range(NODES)]
+        self.spaces = ["shoaln%s-%d" % (tag, i) for i in range(self.NODES)]
         self.made = []
         self.addCleanup(self.remove_namespaces)
         run("ip", "netns", "add", self.switch)
@@ -91,9 +96,10 @@ class NetnsSplitTest(NodeTest):
         for ns in self.made:
             run("ip", "netns", "del", ns, check=False)
 
-    def node_in(self, i, seed=None):
-        n = self.node(name="h%d" % i, start=False, cluster=cluster_settings(
-            advertise="%s:8080" % self.addr(i)))
+    def node_in(self, i, seed=None, cluster=None, **settings):
+        c = cluster_settings(advertise="%s:8080" % self.addr(i))
+        c.update(cluster or {})
+        n = self.node(name="h%d" % i, start=False, cluster=c, **settings)
         n.host = self.addr(i)
         n.port = 8080
         n.config["listen"] = "%s:8080" % self.addr(i)
@@ -127,6 +133,10 @@ class NetnsSplitTest(NodeTest):
                     return False
             return True
         wait_for(ok, timeout=timeout, what=what)
+
+
+@unittest.skipIf(SKIP is not None, SKIP or "")
+class NetnsSplitTest(NetnsTest):
 
     def test_a_split_cluster_merges_again_when_the_network_heals(self):
         nodes = [self.node_in(0)]
@@ -216,3 +226,104 @@ class NetnsSplitTest(NodeTest):
         nodes, bodies, etags = self.split_and_write([[0, 1], [2], [3]])
         self.assertEqual(len(set(etags)), 3)
         self.assert_one_winner(nodes, bodies, etags)
+
+
+# A client in a node's namespace: GETs a path, reads `first` bytes, says
+# so and waits for a line on stdin, then reads the rest at its pace and
+# prints the status line and the SHA-256 and length of the body.
+SLOW_READER = r"""
+import hashlib, socket, sys
+host, port, path, first = sys.argv[1], int(sys.argv[2]), sys.argv[3], \
+    int(sys.argv[4])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+s.settimeout(60)
+s.connect((host, port))
+s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+           % path).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+head, body = buf.split(b"\r\n\r\n", 1)
+h = hashlib.sha256(body)
+got = len(body)
+while got < first:
+    d = s.recv(65536)
+    if not d:
+        break
+    h.update(d)
+    got += len(d)
+print("read", got, flush=True)
+sys.stdin.readline()
+while True:
+    try:
+        d = s.recv(65536)
+    except OSError:
+        break
+    if not d:
+        break
+    h.update(d)
+    got += len(d)
+print(head.split(b"\r\n")[0].decode(), h.hexdigest(), got, flush=True)
+"""
+
+
+@unittest.skipIf(SKIP is not None, SKIP or "")
+class NetnsStripeTest(NetnsTest):
+    """A front and four stores on separate hosts: three data parts and one
+    parity part per object, one store cut off by the network while a
+    client reads."""
+
+    NODES = 5
+    STRIPE = {"block": "64KiB", "min_size": "1", "parts": 3, "parity": 1}
+
+    def test_a_store_cut_off_during_a_read_is_read_around(self):
+        front = self.node_in(0, cluster={"store": False},
+                             stripe=dict(self.STRIPE), peer_timeout="1s")
+        stores = [self.node_in(i, seed=0, cluster={
+            "store": True, "capacity": "256MiB"}, stripe=dict(self.STRIPE))
+            for i in range(1, self.NODES)]
+        everyone = {n.name: "alive" for n in [front] + stores}
+        self.see([front] + stores, everyone, 20,
+                 "the cluster across namespaces")
+        # 16 MiB a part: more than the sockets between a store and the
+        # front hold, so the cut store still has most of its part to send.
+        data = os.urandom(1 << 20) * 48
+        digest = hashlib.sha256(data).hexdigest()
+        wait_for(lambda: front.curl("/big.bin", method="PUT",
+                                    data=data).status == 201,
+                 timeout=30, what="the striped upload")
+        mdir = os.path.join(front.config["state_dir"], "stripe", "manifests")
+        with open(os.path.join(mdir, os.listdir(mdir)[0])) as f:
+            m = json.load(f)
+        self.assertEqual(len(m["parts"]), 4)
+        cut = next(i for i, n in enumerate(stores, 1)
+                   if n.name == m["parts"][0]["node"])
+
+        reader = subprocess.Popen(
+            ["ip", "netns", "exec", self.spaces[0], sys.executable, "-c",
+             SLOW_READER, self.addr(0), "8080", "/big.bin", str(4 << 20)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(reader.kill)
+        self.assertTrue(reader.stdout.readline().startswith("read"))
+        self.cut([0], [cut])
+        t0 = time.time()
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        out = reader.stdout.readline().split()
+        took = time.time() - t0
+        self.assertEqual(reader.wait(30), 0)
+        self.assertEqual(out[:2], ["HTTP/1.1", "200"], out)
+        self.assertEqual(out[-2:], [digest, str(len(data))],
+                         "the body read across the cut differs")
+        # Reads started after the cut are right too, whole and in part.
+        r = front.curl("/big.bin")
+        self.assertEqual((r.status, hashlib.sha256(r.body).hexdigest()),
+                         (200, digest))
+        r = front.curl("/big.bin", headers=["Range: bytes=100-300000"])
+        self.assertEqual((r.status, r.body), (206, data[100:300001]))
+        self.assertGreaterEqual(
+            metric(front, "shoal_stripe_read_parts_lost_total"), 1)
+        self.heal()
+        print("\n  a read of 48 MiB done %.2f s after its store of part 0 "
+              "was cut off" % took)
