@@ -77,6 +77,12 @@ Cases
              MiB); then 100 uploads of 1 to 24 MiB (BENCH_STRIPE_UPLOADS)
              and the spread of the stores' fill ratios, each offering
              BENCH_STRIPE_CAPACITY (4 GiB) (target <= 5 points)
+  stripe-parity
+             eight stores, a front with stripe.parity 2 and one with 0:
+             PUT of the same file through both (the encoding's CPU per
+             GiB), GET with all stores up, then with two killed (target
+             0.7x), then the time to heal the lost parts once two empty
+             stores join
   relay-64m-rss
              a save: false miss of a sparse 4 GiB file relayed from a peer
              to a client that reads 20 MiB/s through a 64 KiB receive
@@ -114,7 +120,7 @@ REPORT_LUA = os.path.join(HERE, "report.lua")
 ALL_CASES = ["local-4k", "local-64m", "relay-4k", "fanout",
              "fanout-blackhole", "fanout-scale", "upload-1g",
              "relay-64m-rss", "gossip", "catalogue-scale", "spread",
-             "waiters", "stripe", "growth"]
+             "waiters", "stripe", "stripe-parity", "growth"]
 # Run when BENCH_CASES is not set: every case but growth (a million files
 # made and removed: over 3 minutes, and heavy on the file system).
 DEFAULT_CASES = [c for c in ALL_CASES if c != "growth"]
@@ -719,6 +725,33 @@ def http_get(port, path, timeout=30, headers=None):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
     finally:
         conn.close()
+
+
+def http_put(port, path, body, timeout=30):
+    """One PUT on a fresh connection; returns the status (0: no answer)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("PUT", path, body=body)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+def metric_value(port, name):
+    """The value of the series `name` (labels included, as printed) in a
+    server's /_/metrics; None when absent or not answered."""
+    try:
+        _, _, body = http_get(port, "/_/metrics", timeout=5)
+    except OSError:
+        return None
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
 
 
 def wait_port(server, path, timeout=20):
@@ -1570,6 +1603,16 @@ class Bench:
         self.stop_servers(everyone)
 
     # -- the catalogue ----------------------------------------------------
+    @staticmethod
+    def cluster_head(name, seed):
+        """The first lines of the cluster section of a member of the
+        cluster `name` joining through seed (None: the first member)."""
+        key = "bench-catalogue-key-" + "0123456789" * 4
+        lines = ["cluster:", '  name: "%s"' % name, '  key: "%s"' % key]
+        if seed is not None:
+            lines += ["  seeds:", '    - "127.0.0.1:%d"' % seed.port]
+        return lines
+
     def start_cluster(self, prefix, n, root_of, name="bench", extra=(),
                       save=True, front=None, extra_of=None):
         """n members on loopback (workers 1, io_threads 1), member i
@@ -1578,22 +1621,21 @@ class Bench:
         the server's CPU and io_threads, as the reference it is compared
         with does. extra: lines of the cluster section (and after it) of
         every member; extra_of: {i: lines} for member i, before them.
+        front may be a list of members.
         Returns them once all n count n alive members."""
-        key = "bench-catalogue-key-" + "0123456789" * 4
-
         def cluster(i, seed):
-            lines = ["cluster:", '  name: "%s"' % name, '  key: "%s"' % key]
-            if seed is not None:
-                lines += ["  seeds:", '    - "127.0.0.1:%d"' % seed.port]
-            return lines + list((extra_of or {}).get(i, ())) + list(extra)
+            return self.cluster_head(name, seed) + list(
+                (extra_of or {}).get(i, ())) + list(extra)
 
+        fronts = front if isinstance(front, (list, tuple)) else (front,)
         nodes = []
         for i in range(n):
             seed = nodes[(i - 1) // 2] if i > 0 else None
             nodes.append(self.start_shoald(
                 "%s%02d" % (prefix, i), root_of(i),
-                self.cpu_srv() if i == front else self.cpu_peer_(),
-                io_threads=None if i == front else 1, wait=False, save=save, extra=cluster(i, seed)))
+                self.cpu_srv() if i in fronts else self.cpu_peer_(),
+                io_threads=None if i in fronts else 1, wait=False, save=save,
+                extra=cluster(i, seed)))
         for x in nodes:
             wait_port(x, "/_/health", timeout=60)
         deadline = time.monotonic() + 120
@@ -2447,6 +2489,124 @@ class Bench:
         if uploads:
             os.unlink(piece)
         servers = nodes + [single]
+        self.check_logs(servers)
+        self.stop_servers(servers)
+
+    def case_stripe_parity(self, root):
+        """Parity (stripe.parity 2) in a cluster of eight stores, so that
+        every object has a part on every store, and two fronts on the
+        server's CPU: one with parity 2, one with parity 0. Each round
+        PUTs BENCH_STRIPE_SIZE (1 GiB) through both (the difference of
+        their CPU per GiB is the encoding) and GETs the parity object
+        with every store up. Then two stores are killed and every parity
+        object is read again (two parts of each rebuilt on the fly: GET
+        with two stores down against all up, target >= 0.7), and two
+        empty stores join: the time until no object is degraded is the
+        time to heal the lost parts."""
+        size = env_size("BENCH_STRIPE_SIZE", GIB)
+        cap = env_size("BENCH_STRIPE_CAPACITY", 16 * GIB)
+
+        def stripe(parity):
+            return ["stripe:", "  min_size: 1MiB", "  parity: %d" % parity]
+        store = ["  capacity: %d" % cap]
+        extra_of = {0: ["  store: false"] + stripe(2),
+                    1: ["  store: false"] + stripe(0)}
+        for i in range(2, 10):
+            extra_of[i] = store + stripe(2)
+        nodes = self.start_cluster(
+            "sp", 10, lambda i: self.make_root("root-sp-%d" % i, {}),
+            name="bench-parity", save=False, front=[0, 1],
+            extra_of=extra_of)
+        f2, f0, stores = nodes[0], nodes[1], nodes[2:]
+        src = os.path.join(self.tmp, "parity-src.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(MIB))
+            f.truncate(size)
+        for x in (f2, f0):
+            # Members alive reach the workers' peer sets a moment later.
+            deadline = time.monotonic() + 30
+            while http_put(x.port, "/warm-%s" % x.name, b"w" * MIB) != 201:
+                if time.monotonic() > deadline:
+                    raise BenchError("%s: no striped upload in 30 s\n%s"
+                                     % (x.name, x.log_tail()))
+                time.sleep(0.2)
+        w2, w0 = f2.worker_pids()[0], f0.worker_pids()[0]
+        self.say("== stripe-parity: PUT of a %d MiB file through a front "
+                 "with parity 2 and one with parity 0 (8 stores), GET of "
+                 "the parity object with all stores up" % (size >> 20))
+        self.say("%-5s | %12s %12s | %12s %12s | %10s %12s" % (
+            "round", "PUT2 MB/s", "PUT0 MB/s", "PUT2 ms/GiB", "PUT0 ms/GiB",
+            "GET MB/s", "GET ms/GiB"))
+        rows = []
+        for r in range(1, self.rounds + 1):
+            p2 = self.upload_once(f2, None, "p2-%d.bin" % r, src, size, w2)
+            p0 = self.upload_once(f0, None, "p0-%d.bin" % r, src, size, w0)
+            g = self.get_once(f2, "p2-%d.bin" % r, size, w2)
+            rows.append((p2, p0, g))
+            self.say("%-5d | %12.0f %12.0f | %12.0f %12.0f | %10.0f %12.0f"
+                     % (r, p2["mbps"], p0["mbps"], p2["cpu_ms_gib"],
+                        p0["cpu_ms_gib"], g["mbps"], g["cpu_ms_gib"]))
+        # Two stores down: every object has lost two of its eight parts.
+        down = stores[:2]
+        for x in down:
+            for pid in x.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            x.proc.wait(10)
+            self.servers.remove(x)
+        deadline = time.monotonic() + 60
+        while self.cluster_members(f2, "dead") != 2:
+            if time.monotonic() > deadline:
+                raise BenchError("the front did not see two stores dead")
+            time.sleep(0.2)
+        self.say("== stripe-parity: GET with two of the eight stores "
+                 "killed (their parts rebuilt on the fly) against the same "
+                 "object's GET with all up")
+        self.say("%-5s | %10s %10s %7s | %12s" % (
+            "round", "down MB/s", "up MB/s", "ratio", "down ms/GiB"))
+        ratios = []
+        for r in range(1, self.rounds + 1):
+            g = self.get_once(f2, "p2-%d.bin" % r, size, w2)
+            up = rows[r - 1][2]
+            ratios.append(g["mbps"] / up["mbps"])
+            self.say("%-5d | %10.0f %10.0f %7.3f | %12.0f" % (
+                r, g["mbps"], up["mbps"], ratios[-1], g["cpu_ms_gib"]))
+        # Two empty stores join: the lost parts are rebuilt onto them.
+        lost = self.rounds * 2 * (-(-size // 6))
+        t0 = time.monotonic()
+        more = [self.start_shoald(
+            "sp-new%d" % i, self.make_root("root-sp-new%d" % i, {}),
+            self.cpu_peer_(), io_threads=1, save=False,
+            extra=self.cluster_head("bench-parity", f2) + store + stripe(2))
+            for i in range(2)]
+        deadline = time.monotonic() + 1800
+        while True:
+            degraded = metric_value(f2.port, "shoal_stripe_degraded_objects")
+            if degraded == 0:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("the lost parts were not healed in 30 min "
+                                 "(%s objects degraded)" % degraded)
+            time.sleep(0.2)
+        healed = time.monotonic() - t0
+        self.say("stripe-parity: %d MiB of lost parts (%d objects) healed "
+                 "%.1f s after two empty stores were started: %.0f MB/s" % (
+                     lost >> 20, self.rounds, healed, lost / healed / 1e6))
+        enc = statistics.median(p2["cpu_ms_gib"] - p0["cpu_ms_gib"]
+                                for p2, p0, _ in rows)
+        self.notes.append(
+            "stripe-parity (%d MiB, medians): parity 2 costs the front "
+            "%.0f ms of CPU per GiB put (%.0f against %.0f); GET with two "
+            "of eight stores down %.2fx all up (target 0.7); %d MiB of lost "
+            "parts healed in %.1f s" % (
+                size >> 20, enc,
+                statistics.median(p2["cpu_ms_gib"] for p2, _, _ in rows),
+                statistics.median(p0["cpu_ms_gib"] for _, p0, _ in rows),
+                statistics.median(ratios), lost >> 20, healed))
+        os.unlink(src)
+        servers = [f2, f0] + stores[2:] + more
         self.check_logs(servers)
         self.stop_servers(servers)
 
