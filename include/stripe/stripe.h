@@ -85,6 +85,18 @@ struct stripe_shared {
 	uint64_t ss_moves_done;
 	uint64_t ss_moves_failed;
 	uint64_t ss_moved_bytes;
+	/* Healing, at the objects' origin (stripe/heal.h): parts rebuilt
+	 * (done, failed), their bytes; at the last scan, the objects with
+	 * parts lost and those parts' bytes. As a store: stale parts
+	 * dropped, and the scrubber's bytes checked and corrupt blocks. */
+	uint64_t ss_heals_done;
+	uint64_t ss_heals_failed;
+	uint64_t ss_healed_bytes;
+	uint64_t ss_degraded_objects;
+	uint64_t ss_heal_todo_bytes;
+	uint64_t ss_stale_dropped;
+	uint64_t ss_scrubbed_bytes;
+	uint64_t ss_scrub_corrupt;
 	pthread_mutex_t ss_mutex;	/* the reservations */
 	struct stripe_reservation ss_res[STRIPE_RESERVATIONS];
 };

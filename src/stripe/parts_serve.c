@@ -41,6 +41,7 @@
 #include "store/metrics.h"
 #include "store/spool.h"
 #include "stripe/blocksum.h"
+#include "stripe/heal.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
@@ -937,7 +938,11 @@ parts_get_job(struct iopool_job *job)
 	const struct http_message *req = &c->c_req;
 	uint64_t last;
 
-	file_open(ps_dirs.pd_objects, c->c_name, -1, fi);
+	/* A manifest: the origin's copy first (the one that rules). */
+	if (pr->pr_index == PARTS_INDEX_MANIFEST)
+		file_open(ps_origin_fd, c->c_name, -1, fi);
+	if (pr->pr_index != PARTS_INDEX_MANIFEST || fi->fi_fd == -1)
+		file_open(ps_dirs.pd_objects, c->c_name, -1, fi);
 	pr->pr_size = fi->fi_size;
 	pr->pr_range = RANGE_NONE;
 	if (fi->fi_fd == -1)
@@ -1297,6 +1302,7 @@ parts_metrics(struct server *s, struct buf *out)
 	    "Bytes of parts this store's rebalancer moved away.", "counter");
 	buf_printf(out, "shoal_stripe_rebalance_bytes_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_moved_bytes));
+	heal_metrics(out, ss);
 }
 
 int
