@@ -124,13 +124,13 @@ class HealTest(NodeTest):
         self.cluster()
         self.put("warm", os.urandom(3 * BLOCK))
         data = os.urandom(40 * BLOCK + 7)
+        base = {st.name: used(st) for st in self.stores}
         s = self.front.connect()
         s.sendall(("PUT /cut HTTP/1.1\r\nHost: x\r\nConnection: "
                    "close\r\nContent-Length: %d\r\n\r\n" %
                    len(data)).encode() + data[:10 * BLOCK])
         # A store that takes a part of this upload (the warm-up object
         # left some use on each of six).
-        base = {st.name: used(st) for st in self.stores}
         wait_for(lambda: sum(used(st) > base[st.name] for st in
                              self.stores) >= 6, what="parts on their way")
         victim = next(st for st in self.stores if used(st) > base[st.name])
