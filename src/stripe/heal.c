@@ -959,6 +959,16 @@ heal_metrics(struct buf *out, const struct stripe_shared *ss)
 	    "while it was away.", "counter");
 	buf_printf(out, "shoal_stripe_stale_parts_dropped_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_stale_dropped));
+	metrics_family(out, "shoal_stripe_scrub_bytes_total",
+	    "Bytes of parts this store's scrubber read and checked "
+	    "(stripe/scrub.h).", "counter");
+	buf_printf(out, "shoal_stripe_scrub_bytes_total %" PRIu64 "\n",
+	    stripe_get(&ss->ss_scrubbed_bytes));
+	metrics_family(out, "shoal_stripe_scrub_corrupt_blocks_total",
+	    "Corrupt blocks (or trailers) the scrubber found, each part "
+	    "reported to its origin to be rebuilt.", "counter");
+	buf_printf(out, "shoal_stripe_scrub_corrupt_blocks_total %" PRIu64
+	    "\n", stripe_get(&ss->ss_scrub_corrupt));
 }
 
 /* -- life -------------------------------------------------------------- */
