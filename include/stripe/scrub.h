@@ -8,7 +8,8 @@
  * (POST /_/parts/ID/commit, which the origin takes as the very next
  * generation: stripe/parts.h). The origin's healing (stripe/heal.h)
  * then rebuilds the part on another store and deletes the corrupt copy
- * here.
+ * here. The last SCRUB_FOUND_MAX corrupt parts found are not checked
+ * again (nor reported twice).
  *
  * Counters (bytes checked, corrupt blocks found) in the node's
  * stripe_shared. Loop thread of the agent; the reads in its pool, which

@@ -36,6 +36,7 @@
 #define SCRUB_IDLE_MS 1000		/* nothing to check, or off */
 #define SCRUB_TIMEOUT_MS 10000
 #define SCRUB_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
+#define SCRUB_FOUND_MAX 64		/* corrupt parts remembered */
 
 struct scrub {
 	struct loop *sc_loop;
@@ -59,6 +60,10 @@ struct scrub {
 	uint64_t sc_buf_cap;
 	uint64_t sc_checked;		/* bytes, by the last job */
 	uint64_t sc_budget;
+	/* job: the corrupt parts found lately (not checked again: their
+	 * origin was told, healing will delete them) */
+	char sc_found[SCRUB_FOUND_MAX][PARTS_FILE_MAX];
+	unsigned sc_nfound;
 	/* job: a corrupt part found, and its manifest */
 	bool sc_corrupt, sc_report;
 	char sc_what[PARTS_FILE_MAX + 64];
@@ -102,6 +107,17 @@ scrub_part_name(const char *name, unsigned *index)
 	return true;
 }
 
+static bool
+scrub_known(const struct scrub *sc, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < SCRUB_FOUND_MAX && i < sc->sc_nfound; i++)
+		if (strcmp(sc->sc_found[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* The next SCRUB_LIST_MAX part files, from the sc_skip-th on. */
 static void
 scrub_list(struct scrub *sc)
@@ -121,7 +137,7 @@ scrub_list(struct scrub *sc)
 	}
 	while ((d = readdir(dp)) != NULL && sc->sc_n < SCRUB_LIST_MAX) {
 		if (!scrub_part_name(d->d_name, &index) ||
-		    seen++ < sc->sc_skip)
+		    seen++ < sc->sc_skip || scrub_known(sc, d->d_name))
 			continue;
 		memcpy(sc->sc_names[sc->sc_n++], d->d_name, PARTS_FILE_MAX);
 	}
@@ -149,6 +165,8 @@ scrub_found(struct scrub *sc, const char *name)
 
 	sc->sc_corrupt = true;
 	sc->sc_report = false;
+	snprintf(sc->sc_found[sc->sc_nfound++ % SCRUB_FOUND_MAX],
+	    PARTS_FILE_MAX, "%s", name);
 	if (!scrub_part_name(name, &index))
 		return;
 	memcpy(mname, name, MANIFEST_ID_LEN);
