@@ -35,6 +35,7 @@
 #define SHOAL_STRIPE_HEAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct buf;
 struct cluster;
@@ -42,11 +43,30 @@ struct config;
 struct heal;
 struct iopool;
 struct loop;
+struct manifest;
 struct peer_set;
 struct stripe_shared;
 
 #define HEAL_STALE_MS 10000
 #define HEAL_STALE_MAX 256
+
+/*
+ * The choice, pure (any thread): the parts of m that are lost (bits):
+ * those marked missing, and those on a node for which live(arg, node)
+ * is false (gossip has it dead, or does not know it).
+ */
+uint32_t heal_lost(const struct manifest *m,
+    bool (*live)(const void *arg, const char *node), const void *arg);
+
+/*
+ * The manifest that follows m once its lost part `index` (the lowest bit
+ * of lost, which must be set) is rebuilt on node `to` into *next: the
+ * next generation, the part on `to`, the other lost parts marked
+ * missing. Returns -1 when lost names more parts than m's parity
+ * rebuilds, or no part, 0 otherwise.
+ */
+int heal_next(const struct manifest *m, uint32_t lost, const char *to,
+    struct manifest *next, unsigned *index);
 
 /* Starts (the first scan a second from now). NULL (logged) when the
  * directories cannot be opened. peers: the agent's set of the members. */

@@ -185,11 +185,46 @@ heal_self(struct heal *h)
 	return true;
 }
 
+/* -- the choice -------------------------------------------------------- */
+
+uint32_t
+heal_lost(const struct manifest *m,
+    bool (*live)(const void *arg, const char *node), const void *arg)
+{
+	uint32_t lost = m->m_missing;
+	unsigned i;
+
+	for (i = 0; i < m->m_nparts; i++)
+		if (!live(arg, m->m_parts[i].mp_node))
+			lost |= 1u << i;
+	return lost;
+}
+
+int
+heal_next(const struct manifest *m, uint32_t lost, const char *to,
+    struct manifest *next, unsigned *index)
+{
+	unsigned i;
+
+	if (lost == 0 || (lost >> m->m_nparts) != 0 ||
+	    (unsigned)__builtin_popcount(lost) > m->m_parity)
+		return -1;
+	for (i = 0; !(lost & 1u << i); i++)
+		;
+	*next = *m;
+	next->m_gen = m->m_gen + 1;
+	snprintf(next->m_parts[i].mp_node, MEMBER_NAME_MAX, "%s", to);
+	next->m_missing = lost & ~(1u << i);
+	*index = i;
+	return 0;
+}
+
 /* -- the scan ---------------------------------------------------------- */
 
 static bool
-heal_live(const struct heal *h, const char *node)
+heal_live(const void *arg, const char *node)
 {
+	const struct heal *h = arg;
 	size_t i;
 
 	for (i = 0; i < h->h_nlive; i++)
@@ -228,10 +263,7 @@ heal_scan_job(struct iopool_job *job)
 		    parts_read_manifest(h->h_origin_fd, d->d_name, &m) == -1 ||
 		    m.m_parity == 0)
 			continue;
-		lost = m.m_missing;
-		for (i = 0; i < m.m_nparts; i++)
-			if (!heal_live(h, m.m_parts[i].mp_node))
-				lost |= 1u << i;
+		lost = heal_lost(&m, heal_live, h);
 		if (lost == 0)
 			continue;
 		seen++;
@@ -613,9 +645,9 @@ heal_row(struct heal *h)
 		heal_row_read(h);
 }
 
-/* Rebuilds part h_index of h_m onto `to`. */
+/* Rebuilds part h_index of h_m (h_next placing it). */
 static void
-heal_rebuild(struct heal *h, const char *to)
+heal_rebuild(struct heal *h)
 {
 	const struct manifest *m = &h->h_m;
 	unsigned k = manifest_data_parts(m), i;
@@ -644,10 +676,6 @@ heal_rebuild(struct heal *h, const char *to)
 		return;
 	}
 	h->h_block_cap = m->m_block;
-	h->h_next = *m;
-	h->h_next.m_gen = m->m_gen + 1;
-	memcpy(h->h_next.m_parts[h->h_index].mp_node, to, MEMBER_NAME_MAX);
-	h->h_next.m_missing = h->h_lost & ~(1u << h->h_index);
 	/* The old part is deleted where its store is still alive. */
 	h->h_from[0] = '\0';
 	if (gossip_member_addr(h->h_cluster, m->m_parts[h->h_index].mp_node,
@@ -691,7 +719,8 @@ heal_scan_done(struct iopool_job *job)
 	for (i = 0; !(h->h_lost & 1u << i); i++)
 		;
 	h->h_index = i;
-	if (!heal_target(h, to)) {
+	if (!heal_target(h, to) || heal_next(&h->h_m, h->h_lost, to,
+	    &h->h_next, &h->h_index) == -1) {
 		log_debug("heal: no store has room for part %u of %s (%s)", i,
 		    h->h_m.m_name, h->h_m.m_id);
 		heal_rearm(h, HEAL_TICK_MS);
@@ -699,7 +728,7 @@ heal_scan_done(struct iopool_job *job)
 	}
 	snprintf(h->h_what, sizeof(h->h_what), "rebuilding part %u of %s "
 	    "(%s) on %s", i, h->h_m.m_name, h->h_m.m_id, to);
-	heal_rebuild(h, to);
+	heal_rebuild(h);
 }
 
 static void

@@ -168,8 +168,6 @@ class HealTest(NodeTest):
             if not got:
                 break
             answer += got
-        if b" 201 " not in answer[:13]:
-            print(answer, [l for l in self.front.log().splitlines() if "warn" in l or "cut" in l][-20:])
         self.assertRegex(answer[:12], rb"HTTP/1.1 201")
         self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer)
         self.objects["cut"] = data
