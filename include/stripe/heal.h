@@ -19,9 +19,10 @@
  * store, no longer missing; parts still lost marked missing). A part
  * that was on an alive store (missing, or corrupt) is deleted there.
  *
- * On a store, every HEAL_STALE_MS (at start after a few seconds), the
- * stale check: for each object with a part here (up to HEAL_STALE_MAX a
- * pass, in turn), the origin's manifest is asked for (GET
+ * On a store, every HEAL_STALE_MS (at start after two seconds; after
+ * HEAL_STALE_RETRY_MS when an origin could not be asked), the stale
+ * check: for each object with a part here (HEAL_STALE_MAX at a time,
+ * one after the other), the origin's manifest is asked for (GET
  * /_/parts/ID/manifest); one of a later generation that no longer names
  * this node means the part was rebuilt elsewhere while this store was
  * away: it is dropped (DELETE /_/parts/ID to this node).
@@ -47,7 +48,8 @@ struct manifest;
 struct peer_set;
 struct stripe_shared;
 
-#define HEAL_STALE_MS 10000
+#define HEAL_STALE_MS 60000
+#define HEAL_STALE_RETRY_MS 5000
 #define HEAL_STALE_MAX 256
 
 /*

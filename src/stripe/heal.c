@@ -934,9 +934,9 @@ heal_stale_next(struct heal *h)
 			return;
 		h->h_sdeferred = true;	/* its origin is away */
 	}
-	loop_timer_set(h->h_loop, &h->h_stimer, h->h_sdeferred ||
-	    h->h_sskip > 0 ? HEAL_STALE_FIRST_MS : HEAL_STALE_MS,
-	    heal_stale_tick);
+	loop_timer_set(h->h_loop, &h->h_stimer, h->h_sskip > 0 ?
+	    HEAL_STALE_FIRST_MS : h->h_sdeferred ? HEAL_STALE_RETRY_MS :
+	    HEAL_STALE_MS, heal_stale_tick);
 }
 
 static void
