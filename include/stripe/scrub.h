@@ -2,7 +2,9 @@
  * scrub.h - a store's scrubber: the agent walks the part files of this
  * store (parts/objects/), in turn, and checks every block against its
  * checksum (stripe/blocksum.h), at stripe.scrub_rate bytes/s at most
- * (0: off), so that rot nobody reads is found. A corrupt part (a block,
+ * (0: off), so that rot nobody reads is found; a part a read found
+ * corrupt (stripe_suspect(), stripe/stripe.h) is checked first. A
+ * corrupt part (a block,
  * or its trailer) is reported to its object's origin: the next
  * generation of the manifest kept beside it, the part marked missing
  * (POST /_/parts/ID/commit, which the origin takes as the very next

@@ -808,6 +808,7 @@ static void
 parts_stream_corrupt(struct conn *c, struct part_req *pr)
 {
 	stripe_add(&ps_shared->ss_corrupt_blocks, 1);
+	stripe_suspect(ps_shared, c->c_name);	/* the scrubber's next */
 	if (pr->pr_verdict == -2)
 		log_warnx("part %s: corrupt trailer: %s", c->c_name,
 		    pr->pr_why);

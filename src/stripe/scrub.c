@@ -53,6 +53,13 @@ struct scrub {
 	/* job: the walk */
 	char (*sc_names)[PARTS_FILE_MAX];
 	unsigned sc_n, sc_at, sc_skip;
+	char sc_cur[PARTS_FILE_MAX];	/* the part file being checked */
+	bool sc_listed;			/* sc_cur is sc_names[sc_at] */
+	/* parts a read found corrupt, checked first (filled on the loop
+	 * between jobs, taken by the job) */
+	char sc_suspects[STRIPE_SUSPECTS][STRIPE_SUSPECT_NAME];
+	unsigned sc_nsuspects;
+	uint64_t sc_suspect_seq;
 	int sc_fd;
 	struct parts_trailer sc_t;
 	uint64_t sc_block;		/* the next block to check */
@@ -152,7 +159,34 @@ scrub_close(struct scrub *sc)
 		close(sc->sc_fd);
 	sc->sc_fd = -1;
 	parts_trailer_free(&sc->sc_t);
-	sc->sc_at++;
+	if (sc->sc_listed)
+		sc->sc_at++;
+}
+
+/* The next part file to check into sc_cur: a suspect first; false when
+ * there is none. */
+static bool
+scrub_next(struct scrub *sc)
+{
+	unsigned index;
+
+	while (sc->sc_nsuspects > 0) {
+		const char *n = sc->sc_suspects[--sc->sc_nsuspects];
+
+		if (strlen(n) < PARTS_FILE_MAX && scrub_part_name(n, &index) &&
+		    !scrub_known(sc, n)) {
+			snprintf(sc->sc_cur, sizeof(sc->sc_cur), "%s", n);
+			sc->sc_listed = false;
+			return true;
+		}
+	}
+	if (sc->sc_at >= sc->sc_n)
+		scrub_list(sc);
+	if (sc->sc_at >= sc->sc_n)
+		return false;
+	memcpy(sc->sc_cur, sc->sc_names[sc->sc_at], PARTS_FILE_MAX);
+	sc->sc_listed = true;
+	return true;
 }
 
 /* The corrupt part's manifest, when it still places the part here and
@@ -191,11 +225,9 @@ scrub_job(struct iopool_job *job)
 
 	sc->sc_checked = 0;
 	sc->sc_corrupt = sc->sc_report = false;
-	if (sc->sc_fd == -1 && sc->sc_at >= sc->sc_n)
-		scrub_list(sc);
-	if (sc->sc_at >= sc->sc_n)
+	if (sc->sc_fd == -1 && !scrub_next(sc))
 		return;
-	name = sc->sc_names[sc->sc_at];
+	name = sc->sc_cur;
 	if (sc->sc_fd == -1) {
 		sc->sc_block = 0;
 		sc->sc_fd = openat(sc->sc_dirs.pd_objects, name, O_RDONLY |
@@ -402,6 +434,9 @@ scrub_tick(struct loop *loop, struct loop_timer *t)
 	memcpy(sc->sc_self_addr, members_self(mt)->m_facts.mf_addr,
 	    MEMBER_ADDR_MAX);
 	members_unlock(mt);
+	if (sc->sc_nsuspects == 0)
+		sc->sc_nsuspects = (unsigned)stripe_suspects_since(
+		    sc->sc_shared, &sc->sc_suspect_seq, sc->sc_suspects);
 	/* A quarter of a second of reads a job, a block at least. */
 	sc->sc_budget = rate / 4 > 0 ? rate / 4 : 1;
 	sc->sc_busy = true;

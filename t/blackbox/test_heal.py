@@ -4,8 +4,8 @@ the other stores (the front's manifests name only alive stores, none
 missing); two more die and every object still reads right, which it could
 not had the first two not been healed. A store restarted after its parts
 were rebuilt elsewhere drops its stale copies; an upload cut by a store's
-death is healed. A byte flipped in a part is found by the scrubber and
-the part rebuilt elsewhere."""
+death is healed. A byte flipped in a part is found by a read, checked
+by the store's scrubber and the part rebuilt elsewhere."""
 
 import json
 import os
@@ -43,7 +43,7 @@ class HealTest(NodeTest):
     def cluster(self, **stripe):
         self.stripe = {"block": "64KiB", "min_size": "1", "parts": 4,
                        "parity": 2, "pending_timeout": "2s",
-                       "scrub_rate": "64MiB"}
+                       "scrub_rate": "64KiB"}
         self.stripe.update(stripe)
         self.front = self.node("front", cluster=cluster_settings(
             store=False), stripe=dict(self.stripe))
@@ -82,8 +82,10 @@ class HealTest(NodeTest):
         for i, size in enumerate([BLOCK, 4 * BLOCK - 1, 9 * BLOCK + 5,
                                   30 * BLOCK + 7, 41 * BLOCK]):
             self.put("h%d" % i, os.urandom(size))
-        # A byte flipped in a part: the scrubber finds it, the origin
-        # rebuilds the part on another store, the corrupt copy goes.
+        # A byte flipped in a part: the GET is right, the store that
+        # found it has its scrubber (slow: a block a second) check that
+        # part first, the origin rebuilds it on another store, the
+        # corrupt copy goes.
         rot = self.holder("h4", 2)
         path = os.path.join(rot.config["state_dir"], "parts", "objects",
                             "%s.2" % manifests(self.front)["h4"]["id"])
@@ -92,12 +94,15 @@ class HealTest(NodeTest):
             b = f.read(1)
             f.seek(BLOCK + 10)
             f.write(bytes([b[0] ^ 0x01]))
+        self.reads_right()
         wait_for(lambda: not os.path.exists(path) and "missing" not in
                  manifests(self.front)["h4"] and self.holder("h4", 2) !=
                  rot, what="the corrupt part rebuilt elsewhere",
                  timeout=20 * SLOW)
         self.assertEqual(metric(rot, "shoal_stripe_scrub_corrupt_blocks_"
                                 "total"), 1)
+        self.assertGreaterEqual(metric(rot, "shoal_stripe_corrupt_blocks_"
+                                       "total"), 1)
         self.assertIn("block 1 of part", rot.log())
         self.reads_right()
         big = "h3"
