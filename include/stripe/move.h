@@ -15,10 +15,10 @@
  *      put in one order there, and of two moves from one generation the
  *      second is refused: it deletes its copy at T, and nobody else ever
  *      had its manifest. The record notes that the origin took it;
- *   4. every other store of the object (but those of parts marked missing
- *      in it) takes it (a copy is replaced only
+ *   4. every other store of the object takes it (a copy is replaced only
  *      by a higher generation; one already higher has it from a move
- *      that followed this one);
+ *      that followed this one), but those of parts the next manifest
+ *      marks missing (dead, or lost the part: healing, stripe/heal.h);
  *   5. the part is deleted at the old store S (DELETE /_/parts/ID: S
  *      withdraws from the catalogue), and the record goes.
  *
