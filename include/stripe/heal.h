@@ -2,8 +2,10 @@
  * heal.h - the agent's healing of striped objects with parity.
  *
  * At an object's origin (the node that keeps its ruling manifest,
- * STATE_DIR/stripe/manifests/), once a second, the manifests are read
- * in a pool job: a part is lost when the manifest marks it missing (a
+ * STATE_DIR/stripe/manifests/), the manifests are read in a pool job
+ * once a second while some object has lost parts, or when a member
+ * died, an upload was stored degraded or a part marked missing here
+ * (stripe/stripe.h's counters), every HEAL_IDLE_MS otherwise: a part is lost when the manifest marks it missing (a
  * store failed during the upload, or its scrubber found it corrupt:
  * stripe/scrub.h) or when gossip has its store dead. The first object
  * with lost parts (in turn, objects with a recorded switch left out)
@@ -48,6 +50,7 @@ struct manifest;
 struct peer_set;
 struct stripe_shared;
 
+#define HEAL_IDLE_MS 5000
 #define HEAL_STALE_MS 60000
 #define HEAL_STALE_RETRY_MS 5000
 #define HEAL_STALE_MAX 256

@@ -92,6 +92,8 @@ struct stripe_shared {
 	 * (done, failed), their bytes; at the last scan, the objects with
 	 * parts lost and those parts' bytes. As a store: stale parts
 	 * dropped, and the scrubber's bytes checked and corrupt blocks. */
+	uint64_t ss_marked_missing;	/* manifests kept here switched
+					   with parts missing */
 	uint64_t ss_heals_done;
 	uint64_t ss_heals_failed;
 	uint64_t ss_healed_bytes;

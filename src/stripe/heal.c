@@ -39,7 +39,7 @@
 #include "stripe/self_peer.h"
 #include "stripe/stripe.h"
 
-#define HEAL_TICK_MS 1000		/* between scans */
+#define HEAL_TICK_MS 1000		/* between looks */
 #define HEAL_NEXT_MS 10			/* after a part healed */
 #define HEAL_STALE_FIRST_MS 2000	/* the first stale check */
 #define HEAL_TIMEOUT_MS 10000
@@ -79,6 +79,10 @@ struct heal {
 	char (*h_live)[MEMBER_NAME_MAX];
 	size_t h_nlive, h_cap;
 	unsigned h_skip;
+	size_t h_scan_nlive;		/* at the last scan */
+	uint64_t h_scan_news;		/* degraded uploads, parts marked
+					   missing: at the last scan */
+	int64_t h_scan_ms;
 	bool h_found;
 	struct manifest h_m;
 	uint32_t h_lost;
@@ -736,6 +740,7 @@ heal_tick(struct loop *loop, struct loop_timer *t)
 {
 	struct heal *h = container_of(t, struct heal, h_timer);
 	struct members *mt = h->h_cluster->cl_members;
+	uint64_t news;
 	size_t i;
 
 	(void)loop;
@@ -765,6 +770,20 @@ heal_tick(struct loop *loop, struct loop_timer *t)
 			    MEMBER_NAME_MAX);
 	}
 	members_unlock(mt);
+	/* A scan reads every manifest: while the last found nothing to
+	 * heal, only when a member died, an upload was stored degraded or
+	 * a part marked missing here (or every HEAL_IDLE_MS). */
+	news = stripe_get(&h->h_shared->ss_puts_degraded) +
+	    stripe_get(&h->h_shared->ss_marked_missing);
+	if (stripe_get(&h->h_shared->ss_degraded_objects) == 0 &&
+	    h->h_nlive == h->h_scan_nlive && news == h->h_scan_news &&
+	    loop_now(h->h_loop) - h->h_scan_ms < HEAL_IDLE_MS) {
+		heal_rearm(h, HEAL_TICK_MS);
+		return;
+	}
+	h->h_scan_nlive = h->h_nlive;
+	h->h_scan_news = news;
+	h->h_scan_ms = loop_now(h->h_loop);
 	heal_submit(h, heal_scan_job, heal_scan_done);
 }
 

@@ -596,6 +596,11 @@ parts_commit_done(struct iopool_job *job)
 		errno = pr->pr_errno;
 		log_warn("committing part %s", pr->pr_file);
 	}
+	/* A part marked missing at its origin (a scrubber's report): the
+	 * agent's healing looks at once. */
+	if (r == PARTS_COMMITTED && (pr->pr_origin || pr->pr_also_origin) &&
+	    pr->pr_manifest.m_missing != 0)
+		stripe_add(&ps_shared->ss_marked_missing, 1);
 	if (r == PARTS_COMMITTED && !pr->pr_origin) {
 		if (pr->pr_first)
 			stripe_add(&ps_shared->ss_parts_committed, 1);
