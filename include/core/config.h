@@ -120,6 +120,8 @@ struct config_stripe {
 	uint64_t block;			/* 64 KiB..64 MiB; default 1 MiB */
 	int64_t pending_timeout_ms;	/* parts never committed: removed */
 	uint64_t rebalance_rate;	/* bytes/s of parts moved; 0: off */
+	uint64_t heal_rate;		/* bytes/s of parts rebuilt; 0: off */
+	uint64_t scrub_rate;		/* bytes/s of parts checked; 0: off */
 };
 
 struct config {

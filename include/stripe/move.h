@@ -17,7 +17,8 @@
  *      had its manifest. The record notes that the origin took it;
  *   4. every other store of the object takes it (a copy is replaced only
  *      by a higher generation; one already higher has it from a move
- *      that followed this one);
+ *      that followed this one), but those of parts the next manifest
+ *      marks missing (dead, or lost the part: healing, stripe/heal.h);
  *   5. the part is deleted at the old store S (DELETE /_/parts/ID: S
  *      withdraws from the catalogue), and the record goes.
  *
@@ -92,6 +93,18 @@ bool move_busy(const struct move *mv);
 int move_part(struct move *mv, const struct manifest *m, unsigned index,
     const char *to, int dir_fd, const char *name, uint64_t rate,
     move_done_fn *done, void *arg);
+
+/*
+ * Healing's copy: part `index` of `next` (the object's next manifest:
+ * generation one more, the part on its new store, the parts lost marked
+ * missing) was rebuilt into the file `name` in dir_fd, sent as fast as
+ * possible (the rebuild set the pace); `from` is the store to delete the
+ * old part from ("": none, its store is dead). Then the switch, as
+ * move_switch(). Returns 0 or -1 as move_part().
+ */
+int move_rebuilt(struct move *mv, const struct manifest *next, unsigned index,
+    const char *from, int dir_fd, const char *name, move_done_fn *done,
+    void *arg);
 
 /*
  * The switch alone: `next` places part `index` at its new store, which

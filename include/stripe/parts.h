@@ -108,8 +108,10 @@ int parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
  * under its name in names_fd unless the name holds another object's) by
  * m, when m is of a higher generation and differs from it only in where
  * the parts are; with next_only, only when m is the very next generation
- * and moves exactly one part (the origin's copy: where moves of one
- * object are put in one order, stripe/move.h). Each file is replaced
+ * and moves exactly one part, or moves none and marks more parts missing
+ * (the origin's copy: where moves of one object are put in one order,
+ * stripe/move.h; a store's scrubber reports a corrupt part so,
+ * stripe/scrub.h). Each file is replaced
  * whole by a rename (tmp_fd on the same file system), the directories
  * fsynced. PARTS_COMMITTED when m is in place (or was already),
  * PARTS_NO_PART when no manifest of the object is there, PARTS_STALE when

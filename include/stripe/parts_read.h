@@ -21,9 +21,11 @@
 struct conn;
 struct stripe_shared;
 
-/* Before serving, once per worker: the shared counters and the parts'
- * objects directory (stripe/parts.h, pd_objects). */
-void parts_read_attach(struct stripe_shared *ss, int objects_fd);
+/* Before serving, once per worker: the shared counters, the parts'
+ * objects directory (stripe/parts.h, pd_objects) and the directory of
+ * the manifests of this node's own uploads (STRIPE_ORIGIN_MANIFESTS). */
+void parts_read_attach(struct stripe_shared *ss, int objects_fd,
+    int origin_fd);
 
 /* Answers c, whose c_name is "ID.I" (or "ID.json" with manifest) in the
  * objects directory, a name the route made; the signature was checked. */

@@ -55,7 +55,10 @@
  *                            first one (or a trailer that does not
  *                            check) is 500 with Shoal-Corrupt-Block, a
  *                            later one cuts the answer; never sent.
- *   GET|HEAD /_/parts/ID/manifest   the manifest kept beside the parts.
+ *   GET|HEAD /_/parts/ID/manifest   the manifest: at the object's
+ *                            origin its own copy, elsewhere the one kept
+ *                            beside the parts (a store asks the origin
+ *                            whether its part is stale: stripe/heal.h).
  */
 #ifndef SHOAL_STRIPE_PARTS_SERVE_H
 #define SHOAL_STRIPE_PARTS_SERVE_H

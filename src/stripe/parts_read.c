@@ -34,6 +34,7 @@
 
 static struct stripe_shared *pg_shared;
 static int pg_objects_fd = -1;
+static int pg_origin_fd = -1;	/* stripe/manifests: this node's uploads */
 
 /* One GET or HEAD: what the first job found, then the part's bytes a
  * block at a time. */
@@ -57,10 +58,11 @@ struct part_read {
 };
 
 void
-parts_read_attach(struct stripe_shared *ss, int objects_fd)
+parts_read_attach(struct stripe_shared *ss, int objects_fd, int origin_fd)
 {
 	pg_shared = ss;
 	pg_objects_fd = objects_fd;
+	pg_origin_fd = origin_fd;
 }
 
 static void
@@ -124,6 +126,7 @@ static void
 parts_stream_corrupt(struct conn *c, struct part_read *pr)
 {
 	stripe_add(&pg_shared->ss_corrupt_blocks, 1);
+	stripe_suspect(pg_shared, c->c_name);	/* the scrubber's next */
 	if (pr->pr_verdict == -2)
 		log_warnx("part %s: corrupt trailer: %s", c->c_name,
 		    pr->pr_why);
@@ -254,7 +257,11 @@ parts_get_job(struct iopool_job *job)
 	const struct http_message *req = &c->c_req;
 	uint64_t last;
 
-	file_open(pg_objects_fd, c->c_name, -1, fi);
+	/* A manifest: the origin's copy first (the one that rules). */
+	if (pr->pr_manifest)
+		file_open(pg_origin_fd, c->c_name, -1, fi);
+	if (!pr->pr_manifest || fi->fi_fd == -1)
+		file_open(pg_objects_fd, c->c_name, -1, fi);
 	pr->pr_size = fi->fi_size;
 	pr->pr_range = RANGE_NONE;
 	if (fi->fi_fd == -1)

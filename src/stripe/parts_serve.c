@@ -37,6 +37,7 @@
 #include "store/metrics.h"
 #include "store/spool.h"
 #include "stripe/blocksum.h"
+#include "stripe/heal.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
 #include "stripe/parts_read.h"
@@ -571,6 +572,11 @@ parts_commit_done(struct iopool_job *job)
 		errno = pr->pr_errno;
 		log_warn("committing part %s", pr->pr_file);
 	}
+	/* A part marked missing at its origin (a scrubber's report): the
+	 * agent's healing looks at once. */
+	if (r == PARTS_COMMITTED && (pr->pr_origin || pr->pr_also_origin) &&
+	    pr->pr_manifest.m_missing != 0)
+		stripe_add(&ps_shared->ss_marked_missing, 1);
 	if (r == PARTS_COMMITTED && !pr->pr_origin) {
 		if (pr->pr_first)
 			stripe_add(&ps_shared->ss_parts_committed, 1);
@@ -982,6 +988,7 @@ parts_metrics(struct server *s, struct buf *out)
 	    "Bytes of parts this store's rebalancer moved away.", "counter");
 	buf_printf(out, "shoal_stripe_rebalance_bytes_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_moved_bytes));
+	heal_metrics(out, ss);
 }
 
 int
@@ -1017,7 +1024,7 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 			return -1;
 		}
 	}
-	parts_read_attach(ss, ps_dirs.pd_objects);
+	parts_read_attach(ss, ps_dirs.pd_objects, ps_origin_fd);
 	if (server_route(s, PARTS_ROUTE, parts_route) == -1) {
 		log_errx("parts: no room for the route");
 		return -1;

@@ -322,7 +322,9 @@ rebalancer_plan(struct rebalancer *rb)
 {
 	size_t top;
 
+	/* Healing first: no move while parts taken here are lost. */
 	if (rb->rb_cfg->stripe.rebalance_rate == 0 ||
+	    stripe_get(&rb->rb_shared->ss_heal_todo_bytes) > 0 ||
 	    !rebalancer_stores(rb)) {
 		rebalancer_rearm(rb, rb->rb_interval_ms);
 		return;

@@ -108,6 +108,36 @@ stripe_release_locked(struct stripe_shared *ss, const char *node, pid_t pid,
 }
 
 void
+stripe_suspect(struct stripe_shared *ss, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len >= STRIPE_SUSPECT_NAME || stripe_lock(ss) != 0)
+		return;
+	memcpy(ss->ss_suspects[ss->ss_suspect_seq % STRIPE_SUSPECTS], name,
+	    len + 1);
+	ss->ss_suspect_seq++;
+	stripe_unlock(ss);
+}
+
+size_t
+stripe_suspects_since(struct stripe_shared *ss, uint64_t *seq,
+    char (*out)[STRIPE_SUSPECT_NAME])
+{
+	size_t n = 0;
+
+	if (stripe_lock(ss) != 0)
+		return 0;
+	if (ss->ss_suspect_seq - *seq > STRIPE_SUSPECTS)
+		*seq = ss->ss_suspect_seq - STRIPE_SUSPECTS;
+	for (; *seq < ss->ss_suspect_seq; (*seq)++)
+		memcpy(out[n++], ss->ss_suspects[*seq % STRIPE_SUSPECTS],
+		    STRIPE_SUSPECT_NAME);
+	stripe_unlock(ss);
+	return n;
+}
+
+void
 stripe_add(uint64_t *counter, uint64_t d)
 {
 	__atomic_add_fetch(counter, d, __ATOMIC_RELAXED);

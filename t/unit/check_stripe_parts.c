@@ -200,6 +200,48 @@ START_TEST(test_origin_copy_switched)
 }
 END_TEST
 
+START_TEST(test_origin_takes_a_part_marked_missing)
+{
+	struct manifest m, next;
+	char name[PARTS_FILE_MAX], *text;
+	struct layout l;
+	size_t len;
+	unsigned i;
+
+	make(&m, "x", 1);
+	m.m_parity = 2;
+	l = manifest_layout(&m);
+	for (i = 0; i < 6; i++)
+		m.m_parts[i].mp_size = layout_part_size(&l, i < 4 ? i : 0);
+	text = manifest_encode(&m, &len);
+	ck_assert_ptr_nonnull(text);
+	parts_manifest_name(m.m_id, name);
+	ck_assert_int_eq(parts_write_file(d.pd_tmp, d.pd_pending, name, text,
+	    len), 0);
+	free(text);
+	/* A scrubber's report: the next generation, a part marked missing. */
+	next = m;
+	next.m_gen = 1;
+	next.m_missing = 1u << 2;
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_COMMITTED);
+	/* Nothing moved and no more missing, or fewer: refused. */
+	next.m_gen = 2;
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_STALE);
+	next.m_missing = 0;
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_STALE);
+	/* Healing: the part rebuilt elsewhere, no longer missing. */
+	strcpy(next.m_parts[2].mp_node, "s9");
+	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
+	    d.pd_names, &next, true), PARTS_COMMITTED);
+	manifest_at(d.pd_pending, name, &m);
+	ck_assert_uint_eq(m.m_gen, 2);
+	ck_assert_uint_eq(m.m_missing, 0);
+}
+END_TEST
+
 /* A temporary part file of `size` bytes (its byte i is i * 7) and its
  * trailer made for block BLOCK; returns its descriptor, the file's
  * length in *len. */
@@ -317,7 +359,8 @@ main(void)
 {
 	check_main_tcase("parts", setup, teardown, CHECK_MAIN_TESTS(
 	    test_commit_then_a_later_generation,
-	    test_origin_copy_switched));
+	    test_origin_copy_switched,
+	    test_origin_takes_a_part_marked_missing));
 	check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_trailer_and_ranges,
 	    test_a_flipped_byte_is_found_in_its_block));
