@@ -29,7 +29,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +37,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cluster/auth.h"
 #include "cluster/cluster.h"
 #include "cluster/members.h"
 #include "core/buf.h"
@@ -47,22 +45,18 @@
 #include "core/log.h"
 #include "event/iopool.h"
 #include "event/loop.h"
-#include "http/condition.h"
 #include "peer/peer.h"
 #include "peer/peer_set.h"
 #include "serve/conn.h"
 #include "serve/server.h"
 #include "serve/upload.h"
 #include "store/metrics.h"
-#include "store/name.h"
 #include "stripe/erasure.h"
 #include "stripe/layout.h"
 #include "stripe/journal.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
-#include "stripe/parts_serve.h"
 #include "stripe/placement.h"
-#include "stripe/self_peer.h"
 #include "stripe/stripe.h"
 #include "stripe/stripe_put.h"
 #include "stripe/stripe_put_int.h"
