@@ -6,8 +6,9 @@
  * (CLEANUP) and the entry removed when all confirmed. Loop thread of a
  * worker; the manifest is written and the journal entry removed by jobs
  * of the worker's I/O pool, which touch only the upload's fields set
- * before the job was submitted. No locks of its own: the shared table's
- * counters are atomic.
+ * before the job was submitted. Locks: none of its own; the shared
+ * table's, briefly, through stripe_put_release() (its counters are
+ * atomic).
  */
 #include <errno.h>
 #include <fcntl.h>
