@@ -56,6 +56,10 @@ struct cluster_stats {
 	int cs_leaving;			/* the node stops: the agent says so */
 };
 
+/* Makes a section of /_/cluster (cluster_set_section). */
+struct json_t;
+typedef struct json_t *cluster_section_fn(void *arg);
+
 struct cluster {
 	struct members *cl_members;	/* shared */
 	size_t cl_members_size;
@@ -70,6 +74,9 @@ struct cluster {
 	struct cluster_stats *cl_stats;	/* shared */
 	struct auth_key *cl_key;	/* of the current configuration */
 	char cl_name[65];		/* cluster.name */
+	const char *cl_section_key;	/* cluster_set_section() */
+	cluster_section_fn *cl_section_fn;
+	void *cl_section_arg;
 	char cl_statefile[4096];	/* STATE_DIR/members.json */
 };
 
@@ -101,6 +108,12 @@ int cluster_save(struct cluster *cl);
 
 /* The JSON of GET /_/cluster. */
 void cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out);
+
+/* A section a higher layer adds to /_/cluster under `key` (striping: its
+ * health): fn(arg) makes a new JSON object (jansson) at each render, or
+ * NULL. One section; set in each process that serves, before serving. */
+void cluster_set_section(struct cluster *cl, const char *key,
+    cluster_section_fn *fn, void *arg);
 
 /* What an event's member was before: a state's name, or "new". */
 struct member_event;

@@ -88,6 +88,10 @@ bool heal_stop(struct heal *h);
 void heal_free(struct heal *h);
 
 /* The healing and scrubbing metric families, for /_/metrics. */
+/* The "striping" section of /_/cluster (cluster_set_section): arg is
+ * the node's struct stripe_shared. */
+struct json_t *heal_json(void *arg);
+
 void heal_metrics(struct buf *out, const struct stripe_shared *ss);
 
 #endif

@@ -410,6 +410,15 @@ cluster_events_json(struct members *mt, int64_t now_ms)
 }
 
 void
+cluster_set_section(struct cluster *cl, const char *key,
+    cluster_section_fn *fn, void *arg)
+{
+	cl->cl_section_key = key;
+	cl->cl_section_fn = fn;
+	cl->cl_section_arg = arg;
+}
+
+void
 cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 {
 	struct members *mt = cl->cl_members;
@@ -439,6 +448,12 @@ cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 	json_object_set_new(root, "members", list);
 	json_object_set_new(root, "catalogue", cluster_catalogue_json(cl));
 	json_object_set_new(root, "events", events);
+	if (cl->cl_section_fn != NULL) {
+		json_t *section = cl->cl_section_fn(cl->cl_section_arg);
+
+		if (section != NULL)
+			json_object_set_new(root, cl->cl_section_key, section);
+	}
 	text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	if (text != NULL) {

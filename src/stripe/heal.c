@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
 #include "cluster/gossip_round.h"
@@ -1017,6 +1019,24 @@ heal_metrics(struct buf *out, const struct stripe_shared *ss)
 	    "reported to its origin to be rebuilt.", "counter");
 	buf_printf(out, "shoal_stripe_scrub_corrupt_blocks_total %" PRIu64
 	    "\n", stripe_get(&ss->ss_scrub_corrupt));
+}
+
+/* The striping section of /_/cluster: the same figures as the metrics
+ * above, for a person or a script reading the cluster's state. */
+json_t *
+heal_json(void *arg)
+{
+	const struct stripe_shared *ss = arg;
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "degraded_objects", (json_int_t)stripe_get(&ss->ss_degraded_objects),
+	    "heal_todo_bytes", (json_int_t)stripe_get(&ss->ss_heal_todo_bytes),
+	    "healed_parts", (json_int_t)stripe_get(&ss->ss_heals_done),
+	    "healed_bytes", (json_int_t)stripe_get(&ss->ss_healed_bytes),
+	    "heal_failures", (json_int_t)stripe_get(&ss->ss_heals_failed),
+	    "corrupt_blocks", (json_int_t)stripe_get(&ss->ss_corrupt_blocks),
+	    "scrub_corrupt_blocks",
+	    (json_int_t)stripe_get(&ss->ss_scrub_corrupt));
 }
 
 /* -- life -------------------------------------------------------------- */

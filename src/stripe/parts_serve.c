@@ -1030,6 +1030,7 @@ parts_serve_routes(struct server *s, struct cluster *cl,
 		return -1;
 	}
 	(void)server_metrics(s, parts_metrics);
+	cluster_set_section(cl, "striping", heal_json, ss);
 	return 0;
 }
 

@@ -128,6 +128,12 @@ class HealTest(NodeTest):
             self.front, 'shoal_stripe_heals_total{result="done"}'), 1)
         wait_for(lambda: metric(self.front, "shoal_stripe_degraded_objects")
                  == 0, what="no degraded object counted")
+        # /_/cluster says the same, for people and scripts.
+        striping = json.loads(self.front.curl("/_/cluster").body)["striping"]
+        self.assertEqual((striping["degraded_objects"],
+                          striping["heal_todo_bytes"],
+                          striping["healed_bytes"]), (0, 0, want))
+        self.assertGreaterEqual(striping["healed_parts"], 1)
         self.reads_right()
         # Restarted, a dead store drops the parts rebuilt elsewhere.
         back = first[0]
