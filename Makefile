@@ -219,7 +219,8 @@ fuzz: fuzz-build
 check: SHELL := /bin/bash
 # Everything is built first, two jobs at a time (CI calls plain `make
 # check`). The plain and the sanitized suites then run side by side (one
-# core each; the black-box tests mostly wait on sockets and timers), each
+# core each; the black-box tests mostly wait on sockets and timers; the
+# fuzzers follow the plain black-box suite, which ends first), each
 # into its log, shown whole once both are done.
 check: deps deps-browser
 	@$(MAKE) --no-print-directory -j2 build/shoald build/asan/shoald \
@@ -232,14 +233,15 @@ check: deps deps-browser
 	  san=$$?; wait $$plain; plain=$$?; \
 	  cat build/unit.log build/unit-asan.log; \
 	  test $$plain -eq 0 && test $$san -eq 0
-	@$(MAKE) --no-print-directory blackbox > build/blackbox.log 2>&1 & \
-	  plain=$$!; \
+	@rm -f build/fuzz.log; \
+	  { $(MAKE) --no-print-directory blackbox > build/blackbox.log 2>&1 && \
+	  $(MAKE) --no-print-directory fuzz SHELL=/bin/bash FUZZ_SECONDS=10 \
+	    > build/fuzz.log 2>&1; } & plain=$$!; \
 	  $(MAKE) --no-print-directory blackbox-asan > build/blackbox-asan.log \
 	    2>&1; san=$$?; wait $$plain; plain=$$?; \
 	  cat build/blackbox.log build/blackbox-asan.log; \
+	  cat build/fuzz.log 2>/dev/null; \
 	  test $$plain -eq 0 && test $$san -eq 0
-	$(MAKE) --no-print-directory fuzz SHELL=/bin/bash \
-	    FUZZ_SECONDS=10
 	$(MAKE) --no-print-directory compose-check
 
 fuzz: SHELL := /bin/bash
