@@ -707,13 +707,11 @@ class StripedPutTest(NodeTest):
                                what="%s at %s" % (name, reader.name))
                 self.assertEqual((got.status, got.body == data),
                                  (200, True), (name, reader.name))
-        # Once s6 took a part, every later upload has one there: it
-        # stays the emptiest store.
+        # s6 takes parts soon after it is seen (not necessarily of every
+        # later upload: the fills the front knows come by gossip, and the
+        # newcomer's lead over the others is a few small uploads).
         later = [n for n, _, r, a in done if a and r.status == 201]
         first = later.index(first_on_s6)
-        for name in later[first:]:
-            self.assertIn("s6", [p["node"] for p in
-                                 self.object_id(name)["parts"]], name)
         self.assertLessEqual(first, 10, "uploads after s6 was alive that "
                              "left it out: %d" % first)
 
