@@ -197,6 +197,24 @@ int file_remove_copy(int root_fd, int tmp_fd, const char *name,
 int file_reserve(int root_fd, int tmp_fd, const char *name, uint64_t need,
     char tmp_name[FILE_TMP_NAME_MAX]);
 
+/*
+ * The node's count of publications: names that file_link() (or the
+ * put-back of file_remove_copy()) made appear, in any process of the node,
+ * counted after the name is in place and before anyone is answered. A
+ * reader that loaded the count, then read what inotify had queued, knows
+ * that every publication a client can have heard of is among what it read
+ * for as long as the count stays the same (the open-file cache believes a
+ * missing name that way without a system call).
+ *
+ * file_publications_share() makes the count shared (the master, before it
+ * forks; -1 when the mapping fails); until then file_publications() says
+ * FILE_PUBLICATIONS_UNKNOWN, and a reader must read inotify every time.
+ */
+#define FILE_PUBLICATIONS_UNKNOWN UINT64_MAX
+int file_publications_share(void);
+uint64_t file_publications(void);
+void file_publication_note(void);	/* one more, once the name is in place */
+
 /* Removes the temporary file, then closes fd. */
 void file_tmp_discard(int fd, int tmp_fd, const char *tmp_name);
 

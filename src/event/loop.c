@@ -51,6 +51,13 @@ struct loop_reg {
 	bool dirty;		/* in the loop's list of changes */
 };
 
+/* A timer in the heap, with the deadline it was filed under inline, so
+ * that sifting reads the array alone and touches no timer's memory. */
+struct loop_heap_entry {
+	int64_t key;			/* <= the timer's lt_deadline */
+	struct loop_timer *t;
+};
+
 struct loop {
 	int epfd;
 	struct loop_reg *regs;
@@ -59,7 +66,7 @@ struct loop {
 	int *changed;		/* fds whose events may differ from epoll's */
 	size_t nchanged, changed_cap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
-	struct loop_timer **heap;
+	struct loop_heap_entry *heap;
 	size_t nheap, heap_cap;
 	int64_t now;
 	struct {
@@ -223,48 +230,57 @@ loop_del(struct loop *loop, int fd)
 	loop->count--;
 }
 
-/* The heap stores lt_index as position + 1, so 0 means "not armed". */
+/*
+ * The heap stores lt_index as position + 1, so 0 means "not armed".
+ *
+ * Re-arming a timer later than it is filed (a connection's idle timeout,
+ * pushed back by every request) only writes lt_deadline: the entry stays
+ * where it is, and when its key comes due it is filed again under the
+ * deadline it has then. A busy connection so costs one heap operation per
+ * timeout period, not one per request; the price is one early wake-up of
+ * the loop per period at most.
+ */
 static void
-heap_swap(struct loop *loop, size_t a, size_t b)
+heap_put(struct loop *loop, size_t i, struct loop_heap_entry e)
 {
-	struct loop_timer *t = loop->heap[a];
-
-	loop->heap[a] = loop->heap[b];
-	loop->heap[b] = t;
-	loop->heap[a]->lt_index = a + 1;
-	loop->heap[b]->lt_index = b + 1;
+	loop->heap[i] = e;
+	e.t->lt_index = i + 1;
 }
 
 static void
 heap_up(struct loop *loop, size_t i)
 {
+	struct loop_heap_entry e = loop->heap[i];
+
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (loop->heap[parent]->lt_deadline <= loop->heap[i]->lt_deadline)
+		if (loop->heap[parent].key <= e.key)
 			break;
-		heap_swap(loop, i, parent);
+		heap_put(loop, i, loop->heap[parent]);
 		i = parent;
 	}
+	heap_put(loop, i, e);
 }
 
 static void
 heap_down(struct loop *loop, size_t i)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
+	struct loop_heap_entry e = loop->heap[i];
 
-		if (l < loop->nheap &&
-		    loop->heap[l]->lt_deadline < loop->heap[m]->lt_deadline)
-			m = l;
-		if (r < loop->nheap &&
-		    loop->heap[r]->lt_deadline < loop->heap[m]->lt_deadline)
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = l;
+
+		if (l >= loop->nheap)
+			break;
+		if (r < loop->nheap && loop->heap[r].key < loop->heap[l].key)
 			m = r;
-		if (m == i)
-			return;
-		heap_swap(loop, i, m);
+		if (e.key <= loop->heap[m].key)
+			break;
+		heap_put(loop, i, loop->heap[m]);
 		i = m;
 	}
+	heap_put(loop, i, e);
 }
 
 void
@@ -279,8 +295,7 @@ loop_timer_cancel(struct loop *loop, struct loop_timer *t)
 	loop->nheap--;
 	if (i == loop->nheap)
 		return;
-	loop->heap[i] = loop->heap[loop->nheap];
-	loop->heap[i]->lt_index = i + 1;
+	heap_put(loop, i, loop->heap[loop->nheap]);
 	heap_down(loop, i);
 	heap_up(loop, i);
 }
@@ -289,25 +304,36 @@ void
 loop_timer_set(struct loop *loop, struct loop_timer *t, int64_t ms,
     loop_timer_cb *cb)
 {
+	int64_t deadline = loop->now + ms;
+
+	t->lt_cb = cb;
+	if (t->lt_index != 0 && loop->heap[t->lt_index - 1].key <= deadline) {
+		t->lt_deadline = deadline;	/* filed again when due */
+		return;
+	}
 	loop_timer_cancel(loop, t);
 	if (loop->nheap == loop->heap_cap) {
 		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
 		loop->heap = xrealloc(loop->heap,
 		    loop->heap_cap * sizeof(*loop->heap));
 	}
-	t->lt_deadline = loop->now + ms;
-	t->lt_cb = cb;
-	t->lt_index = loop->nheap + 1;
-	loop->heap[loop->nheap++] = t;
+	t->lt_deadline = deadline;
+	heap_put(loop, loop->nheap++, (struct loop_heap_entry){ deadline, t });
 	heap_up(loop, loop->nheap - 1);
 }
 
 static void
 loop_run_timers(struct loop *loop)
 {
-	while (loop->nheap > 0 && loop->heap[0]->lt_deadline <= loop->now) {
-		struct loop_timer *t = loop->heap[0];
+	while (loop->nheap > 0 && loop->heap[0].key <= loop->now) {
+		struct loop_timer *t = loop->heap[0].t;
 
+		if (t->lt_deadline > loop->now) {
+			/* Re-armed later while filed: file it again. */
+			loop->heap[0].key = t->lt_deadline;
+			heap_down(loop, 0);
+			continue;
+		}
 		loop_timer_cancel(loop, t);
 		t->lt_cb(loop, t);
 	}
@@ -349,7 +375,7 @@ loop_run_once(struct loop *loop, const sigset_t *sigmask)
 	for (h = 0; h < loop->nhooks; h++)
 		loop->hooks[h].cb(loop->hooks[h].arg);
 	if (loop->nheap > 0) {
-		int64_t wait = loop->heap[0]->lt_deadline - loop_clock_ms();
+		int64_t wait = loop->heap[0].key - loop_clock_ms();
 
 		timeout = wait < 0 ? 0 : wait > 1000000 ? 1000000 : (int)wait;
 	}

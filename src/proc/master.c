@@ -41,6 +41,7 @@
 #include "proc/notify.h"
 #include "store/fill.h"
 #include "store/index.h"
+#include "store/file.h"
 #include "store/metrics.h"
 
 struct master_state master = { .listen_fd = -1, .pid_fd = -1 };
@@ -273,8 +274,8 @@ master_run(const struct master_options *opt, struct config *cfg)
 		    (unsigned)cfg->listen_port);
 		return 1;
 	}
-	if (metrics_init() == -1) {
-		log_err("mmap metrics");
+	if (metrics_init() == -1 || file_publications_share() == -1) {
+		log_err("mmap of the shared counters");
 		return 1;
 	}
 	/* Room for every member a cluster may have, beside the static

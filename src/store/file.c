@@ -514,14 +514,18 @@ file_remove_copy(int root_fd, int tmp_fd, const char *name,
 	/* Not the copy (an operator replaced it): put it back. If the name
 	 * was taken again meanwhile, keep both: the moved file goes back
 	 * under a name that says what happened, never into oblivion. */
-	if (renameat2(tmp_fd, aside, root_fd, name, RENAME_NOREPLACE) == 0)
+	if (renameat2(tmp_fd, aside, root_fd, name, RENAME_NOREPLACE) == 0) {
+		file_publication_note();
 		return 1;
+	}
 	{
 		char kept[NAME_MAX_LEN + 1];
 
 		snprintf(kept, sizeof(kept), "%.200s.kept-%ld", name,
 		    (long)getpid());
-		(void)renameat2(tmp_fd, aside, root_fd, kept, RENAME_NOREPLACE);
+		if (renameat2(tmp_fd, aside, root_fd, kept,
+		    RENAME_NOREPLACE) == 0)
+			file_publication_note();
 	}
 	return 1;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "core/shm.h"
 #include "store/file.h"
 
 int
@@ -151,6 +152,34 @@ file_copy_mark(int fd)
 	return fsetxattr(fd, FILE_COPY_XATTR, "1", 1, 0);
 }
 
+/* NULL until shared: counts made in one process would say nothing of the
+ * others'. */
+static uint64_t *file_publication_count;
+
+int
+file_publications_share(void)
+{
+	if (file_publication_count == NULL &&
+	    (file_publication_count = shm_anon(sizeof(uint64_t))) == NULL)
+		return -1;
+	return 0;
+}
+
+uint64_t
+file_publications(void)
+{
+	return file_publication_count == NULL ? FILE_PUBLICATIONS_UNKNOWN :
+	    __atomic_load_n(file_publication_count, __ATOMIC_ACQUIRE);
+}
+
+void
+file_publication_note(void)
+{
+	if (file_publication_count != NULL)
+		(void)__atomic_add_fetch(file_publication_count, 1,
+		    __ATOMIC_RELEASE);
+}
+
 int
 file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
     const char *name)
@@ -163,6 +192,7 @@ file_link(int fd, int tmp_fd, const char *tmp_name, int root_fd,
 		errno = saved;
 		return -1;
 	}
+	file_publication_note();
 	(void)unlinkat(tmp_fd, tmp_name, 0);
 	close(fd);
 	/* The file is in place now. A failed fsync of ROOT is not an error

@@ -15,11 +15,16 @@
  * body is a copy, or sendfile of the same open file with the old length).
  *
  * A name found missing is remembered too (a miss asked of the peers over
- * and over costs no open), but with no window: before a "missing" entry is
- * believed, the events already queued are read (one read(2), cheaper than
- * the open it saves), so a file that appeared before the request (an
- * upload another worker just answered) is never taken for missing. Once
- * the watch of ROOT is gone (ROOT removed or moved), nothing is cached.
+ * and over costs no open), with no window for what the node itself
+ * publishes: before a "missing" entry is believed, the events already
+ * queued are read, unless the node's count of publications
+ * (file_publications()) is what it was at the last such read, so a file
+ * that appeared before the request (an upload another worker just
+ * answered, a copy the agent pulled) is never taken for missing, and the
+ * common case costs no system call. A file an operator puts in ROOT has
+ * the positive entries' window: it is seen once the loop reads its event,
+ * at the latest in the next turn. Once the watch of ROOT is gone (ROOT
+ * removed or moved), nothing is cached.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +38,7 @@
 
 #include "core/buf.h"
 #include "event/loop.h"
+#include "store/file.h"
 #include "store/filecache.h"
 
 #define FILECACHE_SETS 1024
@@ -47,6 +53,8 @@ struct filecache {
 	size_t fc_body_bytes;
 	bool fc_blind;			/* the watch of ROOT is gone */
 	uint64_t fc_clock;		/* use stamps */
+	uint64_t fc_publications;	/* file_publications() before the
+					   last read of the events */
 	struct filecache_entry fc_slots[FILECACHE_SETS][FILECACHE_WAYS];
 };
 
@@ -104,6 +112,10 @@ filecache_read_events(struct filecache *fc)
 	    struct inotify_event))));
 	ssize_t n;
 
+	/* Loaded before the read: a publication counted after it may have
+	 * queued its event after the read too, and changes the count. */
+	fc->fc_publications = file_publications();
+
 	while ((n = read(fc->fc_ifd, buf, sizeof(buf))) > 0) {
 		char *p = buf;
 
@@ -144,6 +156,7 @@ filecache_create(struct loop *loop, const char *root_path)
 	size_t i, j;
 
 	fc->fc_loop = loop;
+	fc->fc_publications = FILE_PUBLICATIONS_UNKNOWN;
 	for (i = 0; i < FILECACHE_SETS; i++)
 		for (j = 0; j < FILECACHE_WAYS; j++)
 			fc->fc_slots[i][j].fe_fd = -1;
@@ -186,8 +199,10 @@ filecache_get(struct filecache *fc, const char *name, size_t len,
 	if (fc == NULL || fc->fc_blind ||
 	    (e = filecache_find(fc, name, len)) == NULL)
 		return NULL;
-	if (e->fe_missing) {
-		/* Believed only with every event so far applied. */
+	if (e->fe_missing && (fc->fc_publications ==
+	    FILE_PUBLICATIONS_UNKNOWN ||
+	    fc->fc_publications != file_publications())) {
+		/* Believed only with every publication's event applied. */
 		filecache_read_events(fc);
 		if (fc->fc_blind || (e = filecache_find(fc, name, len)) ==
 		    NULL)

@@ -163,6 +163,41 @@ START_TEST(missing_name_until_it_appears)
 }
 END_TEST
 
+/* With the node's count of publications shared (as the master makes it),
+ * a missing name is believed without reading inotify while the count
+ * stays the same: a file an operator drops in ROOT is seen once its event
+ * is read (the loop's next turn), one the node publishes at once. */
+START_TEST(missing_name_believed_until_a_publication)
+{
+	const struct filecache_entry *e;
+	char path[256];
+	int fd;
+
+	ck_assert_int_eq(file_publications_share(), 0);
+	filecache_put_missing(fc, "p", 1);
+	ck_assert_ptr_nonnull(filecache_get(fc, "p", 1, 0));	/* reads */
+	snprintf(path, sizeof(path), "%s/p", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	e = filecache_get(fc, "p", 1, 0);	/* no read: still missing */
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->fe_missing);
+	drain_events();				/* the loop's turn */
+	ck_assert_ptr_null(filecache_get(fc, "p", 1, 0));
+
+	/* Published by the node: seen at once, no turn needed. */
+	filecache_put_missing(fc, "q", 1);
+	ck_assert_ptr_nonnull(filecache_get(fc, "q", 1, 0));
+	snprintf(path, sizeof(path), "%s/q", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	file_publication_note();
+	ck_assert_ptr_null(filecache_get(fc, "q", 1, 0));
+}
+END_TEST
+
 /* ROOT moved away: its watch is gone, so nothing is cached any more,
  * neither files nor missing names. */
 START_TEST(nothing_cached_once_root_moves)
@@ -296,6 +331,7 @@ main(void)
 	    unlink_drops_entry, large_file_keeps_no_body,
 	    small_file_holds_no_descriptor, thousand_names_mostly_kept,
 	    descriptors_bounded, missing_name_until_it_appears,
+	    missing_name_believed_until_a_publication,
 	    nothing_cached_once_root_moves));
 
 	tmp_dir_add(tc);

@@ -895,6 +895,38 @@ START_TEST(signal_blocked_by_mask_does_not_interrupt)
 }
 END_TEST
 
+/* A timer pushed back on every turn (a busy connection's idle timeout)
+ * never fires while pushed, then fires once, not before its last
+ * deadline; pulled in below where it is filed, it fires at the new one. */
+START_TEST(timer_pushed_back_fires_once_at_its_last_deadline)
+{
+	struct ttimer t = { .id = 1 }, guard = { .id = 2 };
+	int64_t end = loop_clock_ms() + 60;
+
+	arm(&t, 10);
+	while (loop_clock_ms() < end) {
+		arm(&t, 15);
+		turn(2);
+		ck_assert_int_eq(t.fired, 0);
+	}
+	run_until_fired(1);
+	ck_assert_int_eq(t.fired, 1);
+	ck_assert_int_ge(t.fired_at, t.deadline);
+	turn(30);
+	ck_assert_int_eq(t.fired, 1);
+
+	/* Pushed back, then pulled in before the first deadline: fires at
+	 * the last one asked, before a guard armed between the two. */
+	arm(&t, 200);
+	arm(&t, 400);
+	arm(&t, 5);
+	arm(&guard, 100);
+	run_until_fired(2);
+	ck_assert_int_eq(order[1], 1);
+	ck_assert_int_eq(t.fired, 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -909,7 +941,8 @@ main(void)
 	    CHECK_MAIN_TESTS(timers_fire_in_deadline_order, timer_cancel,
 	    timer_rearm_moves_it, zero_timer_from_callback_runs_same_turn,
 	    timer_callback_cancels_due_timer, timer_rearms_itself,
-	    timer_heap_churn));
+	    timer_heap_churn,
+	    timer_pushed_back_fires_once_at_its_last_deadline));
 	check_main_tcase("signals", setup_signals, teardown,
 	    CHECK_MAIN_TESTS(signal_pending_before_wait_interrupts,
 	    signal_during_wait_interrupts,
