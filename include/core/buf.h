@@ -24,6 +24,28 @@ char *buf_reserve(struct buf *b, size_t n);
 void buf_reset(struct buf *b);	/* len = 0, memory kept */
 void buf_free(struct buf *b);	/* back to empty, memory released */
 
+/*
+ * Spare buffers of one size, kept for reuse by the loop thread that gave
+ * them back: the next connection to read takes the one given back last,
+ * warm in the cache, without an allocation (glibc keeps no per-thread
+ * cache of blocks this large, so each malloc and free would go through
+ * its bins). At most `max` are kept; the list runs through their first
+ * bytes. Zero-initialise with the size and max set.
+ */
+struct spares {
+	size_t size;		/* of every buffer */
+	size_t max;		/* kept at most */
+	size_t n;
+	char *head;
+};
+
+/* A buffer of sp->size bytes: a spare, or a new one. */
+char *spares_take(struct spares *sp);
+/* Keeps b (of cap bytes) for reuse, or frees it when cap is not the size
+ * or max are kept. b may be NULL. */
+void spares_give(struct spares *sp, char *b, size_t cap);
+void spares_free_all(struct spares *sp);
+
 /* calloc/realloc/strdup that abort with a message when memory is out. */
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/buf.h"
 #include "core/list.h"
 #include "http/http.h"
 #include "peer/peer_table.h"
@@ -55,8 +56,7 @@ struct peer_set {
 	size_t ps_count;
 	bool ps_any_save;		/* some peer's copies are kept */
 	struct list ps_conns;		/* every struct peer_conn */
-	char *ps_spare;			/* input buffers for reuse (peer.c) */
-	size_t ps_nspare;
+	struct spares ps_spares;	/* input buffers for reuse (peer.c) */
 	bool ps_stopping;		/* no connection goes back to a pool */
 };
 

@@ -117,6 +117,7 @@ struct server {
 
 	struct list s_conns;		/* every open struct conn */
 	size_t s_nconns;
+	struct spares s_in_spares;	/* first input buffers (conn.c) */
 	struct list s_lingering;	/* those closing, oldest first */
 	struct list s_relays;		/* every relay, with or without client */
 	bool s_stopping;		/* draining: no keep-alive */

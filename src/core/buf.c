@@ -117,3 +117,36 @@ buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+char *
+spares_take(struct spares *sp)
+{
+	char *b = sp->head;
+
+	if (b == NULL)
+		return xrealloc(NULL, sp->size);
+	memcpy(&sp->head, b, sizeof(sp->head));
+	sp->n--;
+	return b;
+}
+
+void
+spares_give(struct spares *sp, char *b, size_t cap)
+{
+	if (b == NULL)
+		return;
+	if (cap != sp->size || sp->n >= sp->max) {
+		free(b);
+		return;
+	}
+	memcpy(b, &sp->head, sizeof(sp->head));
+	sp->head = b;
+	sp->n++;
+}
+
+void
+spares_free_all(struct spares *sp)
+{
+	while (sp->head != NULL)
+		free(spares_take(sp));
+}

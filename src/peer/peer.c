@@ -72,13 +72,7 @@ peer_conn_free_all(struct peer_set *ps)
 	while (!list_empty(&ps->ps_conns))
 		peer_conn_free(container_of(list_first(&ps->ps_conns),
 		    struct peer_conn, pc_link));
-	while (ps->ps_spare != NULL) {
-		char *b = ps->ps_spare;
-
-		memcpy(&ps->ps_spare, b, sizeof(ps->ps_spare));
-		free(b);
-	}
-	ps->ps_nspare = 0;
+	spares_free_all(&ps->ps_spares);
 }
 
 /*
@@ -86,36 +80,28 @@ peer_conn_free_all(struct peer_set *ps)
  * and their heads) outlive the exchanges that used them: an idle
  * connection holds none, and the next answer of any connection is read
  * into the one given back last, warm in the cache, without an allocation.
- * The spares are a list through their first bytes.
  */
+static struct spares *
+peer_spares(struct peer_set *ps)
+{
+	if (ps->ps_spares.size == 0) {
+		ps->ps_spares.size = PEER_BUF_MIN;
+		ps->ps_spares.max = PEER_SPARES_MAX;
+	}
+	return &ps->ps_spares;
+}
+
 static void
 peer_buf_take(struct peer_conn *pc)
 {
-	struct peer_set *ps = pc->pc_set;
-	char *b = ps->ps_spare;
-
-	if (b == NULL) {
-		pc->pc_in = xrealloc(NULL, PEER_BUF_MIN);
-	} else {
-		memcpy(&ps->ps_spare, b, sizeof(ps->ps_spare));
-		ps->ps_nspare--;
-		pc->pc_in = b;
-	}
+	pc->pc_in = spares_take(peer_spares(pc->pc_set));
 	pc->pc_in_cap = PEER_BUF_MIN;
 }
 
 static void
 peer_buf_give(struct peer_conn *pc)
 {
-	struct peer_set *ps = pc->pc_set;
-
-	if (pc->pc_in_cap == PEER_BUF_MIN && ps->ps_nspare < PEER_SPARES_MAX) {
-		memcpy(pc->pc_in, &ps->ps_spare, sizeof(ps->ps_spare));
-		ps->ps_spare = pc->pc_in;
-		ps->ps_nspare++;
-	} else {
-		free(pc->pc_in);
-	}
+	spares_give(peer_spares(pc->pc_set), pc->pc_in, pc->pc_in_cap);
 	pc->pc_in = NULL;
 	pc->pc_in_cap = 0;
 }

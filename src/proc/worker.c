@@ -282,6 +282,7 @@ worker_teardown(struct worker *w)
 	 * spools; then the temporary files of every spool go. */
 	relay_teardown(s);
 	conn_close_all(s);
+	spares_free_all(&s->s_in_spares);
 	if (s->s_spool.sd_pool != NULL) {
 		spool_dir_teardown(&s->s_spool);
 		close(s->s_spool.sd_tmp_fd);

@@ -53,6 +53,7 @@
 #include "store/metrics.h"
 
 #define CONN_IN_MIN 2048		/* first input buffer */
+#define CONN_IN_SPARES 64		/* of that size, kept for reuse */
 #define CONN_LINGER_MS 30000		/* lingering in all */
 #define CONN_LINGER_IDLE_MS 5000	/* lingering without a byte */
 #define CONN_LINGER_READS 16		/* reads per wake, for fairness */
@@ -136,6 +137,18 @@ conn_refuse(int fd)
 	metrics_add(&metrics_mine()->ms_connections_refused, 1);
 }
 
+/* The spare first input buffers of the worker: a request's head is read
+ * into the one an idle connection gave back last. */
+static struct spares *
+conn_spares(struct server *s)
+{
+	if (s->s_in_spares.size == 0) {
+		s->s_in_spares.size = CONN_IN_MIN;
+		s->s_in_spares.max = CONN_IN_SPARES;
+	}
+	return &s->s_in_spares;
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -151,7 +164,7 @@ conn_free(struct conn *c)
 		close(c->c_file.fi_fd);
 	if (c->c_open_fd >= 0)
 		close(c->c_open_fd);
-	free(c->c_in);
+	spares_give(conn_spares(s), c->c_in, c->c_in_cap);
 	buf_free(&c->c_out);
 	buf_free(&c->c_job_out);
 	list_remove(&c->c_link);
@@ -326,8 +339,9 @@ conn_finish(struct conn *c)
 		loop_timer_set(s->s_loop, &c->c_timer, 0, conn_on_timer);
 		return;
 	}
-	/* Idle connections give their input buffer back. */
-	free(c->c_in);
+	/* Idle connections give their input buffer back, to the spares
+	 * the next request of any connection reads into. */
+	spares_give(conn_spares(s), c->c_in, c->c_in_cap);
 	c->c_in = NULL;
 	c->c_in_cap = 0;
 	loop_set_events(s->s_loop, c->c_fd, CONN_WATCH_HEAD);
@@ -441,7 +455,11 @@ conn_read(struct conn *c)
 				return 0;	/* full: the parser decides */
 			if (cap > max)
 				cap = max;
-			c->c_in = xrealloc(c->c_in, cap);
+			if (c->c_in_cap == 0 && cap == CONN_IN_MIN) {
+				c->c_in = spares_take(conn_spares(c->c_srv));
+			} else {
+				c->c_in = xrealloc(c->c_in, cap);
+			}
 			c->c_in_cap = cap;
 		}
 		n = recv(c->c_fd, c->c_in + c->c_in_len,

@@ -230,6 +230,38 @@ START_TEST(out_of_memory_aborts)
 }
 END_TEST
 
+/* Spares: the buffer given back last is taken first; at most max kept;
+ * a buffer of another size is freed, not kept (ASan sees any leak). */
+START_TEST(spares_reuse_the_last_given_back)
+{
+	struct spares sp = { .size = 64, .max = 2 };
+	char *a = spares_take(&sp), *b = spares_take(&sp),
+	    *c = spares_take(&sp);
+
+	memset(a, 'a', 64);
+	memset(b, 'b', 64);
+	spares_give(&sp, a, 64);
+	spares_give(&sp, b, 64);
+	spares_give(&sp, c, 64);		/* over max: freed */
+	ck_assert_uint_eq(sp.n, 2);
+	spares_give(&sp, xrealloc(NULL, 128), 128);	/* other size */
+	spares_give(&sp, NULL, 0);
+	ck_assert_uint_eq(sp.n, 2);
+	ck_assert_ptr_eq(spares_take(&sp), b);
+	ck_assert_ptr_eq(spares_take(&sp), a);
+	ck_assert_uint_eq(sp.n, 0);
+	c = spares_take(&sp);			/* none left: a new one */
+	ck_assert_ptr_nonnull(c);
+	memset(c, 'c', 64);
+	spares_give(&sp, a, 64);
+	spares_give(&sp, b, 64);
+	free(c);
+	spares_free_all(&sp);
+	ck_assert_uint_eq(sp.n, 0);
+	ck_assert_ptr_null(sp.head);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -238,7 +270,8 @@ main(void)
 	    append_grows_across_many_sizes, printf_formats,
 	    printf_growth_over_many_sizes,
 	    reserve_makes_room_without_changing_len, reset_keeps_memory,
-	    free_releases_and_allows_reuse, x_allocators));
+	    free_releases_and_allows_reuse, x_allocators,
+	    spares_reuse_the_last_given_back));
 
 	tcase_add_test_raise_signal(tc, out_of_memory_aborts, SIGABRT);
 	return check_main_run();
