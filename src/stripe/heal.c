@@ -314,7 +314,7 @@ heal_tick(struct loop *loop, struct loop_timer *t)
 	if (h->h_stopped || h->h_busy)
 		return;
 	if (h->h_rebuilding) {
-		heal_rebuild_row(h);		/* the pace allowed the next row */
+		heal_rebuild_row(h);	/* the pace allowed the next row */
 		return;
 	}
 	if (h->h_cfg->stripe.heal_rate == 0 || move_busy(h->h_move) ||
