@@ -359,15 +359,12 @@ heal_tick(struct loop *loop, struct loop_timer *t)
 void
 heal_metrics(struct buf *out, const struct stripe_shared *ss)
 {
-	metrics_family(out, "shoal_stripe_degraded_objects",
+	metrics_gauge(out, "shoal_stripe_degraded_objects",
 	    "Striped objects taken here with parts lost (missing, or their "
-	    "store dead), at the healer's last scan.", "gauge");
-	buf_printf(out, "shoal_stripe_degraded_objects %" PRIu64 "\n",
+	    "store dead), at the healer's last scan.",
 	    stripe_get(&ss->ss_degraded_objects));
-	metrics_family(out, "shoal_stripe_heal_todo_bytes",
+	metrics_gauge(out, "shoal_stripe_heal_todo_bytes",
 	    "Bytes of the lost parts of those objects, still to rebuild.",
-	    "gauge");
-	buf_printf(out, "shoal_stripe_heal_todo_bytes %" PRIu64 "\n",
 	    stripe_get(&ss->ss_heal_todo_bytes));
 	metrics_family(out, "shoal_stripe_heals_total",
 	    "Lost parts this node rebuilt from the others onto another store "
@@ -375,25 +372,19 @@ heal_metrics(struct buf *out, const struct stripe_shared *ss)
 	buf_printf(out, "shoal_stripe_heals_total{result=\"done\"} %" PRIu64
 	    "\nshoal_stripe_heals_total{result=\"failed\"} %" PRIu64 "\n",
 	    stripe_get(&ss->ss_heals_done), stripe_get(&ss->ss_heals_failed));
-	metrics_family(out, "shoal_stripe_heal_bytes_total",
-	    "Bytes of parts rebuilt by healing (its throughput).", "counter");
-	buf_printf(out, "shoal_stripe_heal_bytes_total %" PRIu64 "\n",
+	metrics_counter(out, "shoal_stripe_heal_bytes_total",
+	    "Bytes of parts rebuilt by healing (its throughput).",
 	    stripe_get(&ss->ss_healed_bytes));
-	metrics_family(out, "shoal_stripe_stale_parts_dropped_total",
+	metrics_counter(out, "shoal_stripe_stale_parts_dropped_total",
 	    "Parts this store dropped because they were rebuilt elsewhere "
-	    "while it was away.", "counter");
-	buf_printf(out, "shoal_stripe_stale_parts_dropped_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_stale_dropped));
-	metrics_family(out, "shoal_stripe_scrub_bytes_total",
+	    "while it was away.", stripe_get(&ss->ss_stale_dropped));
+	metrics_counter(out, "shoal_stripe_scrub_bytes_total",
 	    "Bytes of parts this store's scrubber read and checked "
-	    "(stripe/scrub.h).", "counter");
-	buf_printf(out, "shoal_stripe_scrub_bytes_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_scrubbed_bytes));
-	metrics_family(out, "shoal_stripe_scrub_corrupt_blocks_total",
+	    "(stripe/scrub.h).", stripe_get(&ss->ss_scrubbed_bytes));
+	metrics_counter(out, "shoal_stripe_scrub_corrupt_blocks_total",
 	    "Corrupt blocks (or trailers) the scrubber found, each part "
-	    "reported to its origin to be rebuilt.", "counter");
-	buf_printf(out, "shoal_stripe_scrub_corrupt_blocks_total %" PRIu64
-	    "\n", stripe_get(&ss->ss_scrub_corrupt));
+	    "reported to its origin to be rebuilt.",
+	    stripe_get(&ss->ss_scrub_corrupt));
 }
 
 /* The striping section of /_/cluster: the same figures as the metrics

@@ -342,9 +342,8 @@ parts_metrics(struct server *s, struct buf *out)
 	buf_printf(out, "shoal_stripe_part_bytes{state=\"disk\"} %" PRIu64
 	    "\nshoal_stripe_part_bytes{state=\"inflight\"} %" PRIu64 "\n",
 	    stripe_get(&ss->ss_disk), stripe_get(&ss->ss_inflight));
-	metrics_family(out, "shoal_stripe_parts_held",
-	    "Part files this store holds, pending and committed.", "gauge");
-	buf_printf(out, "shoal_stripe_parts_held %" PRIu64 "\n",
+	metrics_gauge(out, "shoal_stripe_parts_held",
+	    "Part files this store holds, pending and committed.",
 	    parts_held(ss));
 	metrics_family(out, "shoal_stripe_parts_total",
 	    "Parts this store received, refused, committed, removed by the "
@@ -384,12 +383,10 @@ parts_metrics(struct server *s, struct buf *out)
 		reserved = stripe_reserved_locked(parts_serve_shared, NULL);
 		stripe_unlock(parts_serve_shared);
 	}
-	metrics_family(out, "shoal_stripe_corrupt_blocks_total",
+	metrics_counter(out, "shoal_stripe_corrupt_blocks_total",
 	    "Blocks of parts this store found corrupt (their checksum, or "
 	    "their part's trailer, did not match) when reading them; none "
-	    "was sent.", "counter");
-	buf_printf(out, "shoal_stripe_corrupt_blocks_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_corrupt_blocks));
+	    "was sent.", stripe_get(&ss->ss_corrupt_blocks));
 	metrics_family(out, "shoal_stripe_degraded_reads_total",
 	    "GETs of striped objects with parity that lost parts: read "
 	    "whole, some blocks rebuilt from parity; cut (or refused with "
@@ -398,25 +395,19 @@ parts_metrics(struct server *s, struct buf *out)
 	    PRIu64 "\nshoal_stripe_degraded_reads_total{result=\"cut\"} %"
 	    PRIu64 "\n", stripe_get(&ss->ss_reads_rebuilt),
 	    stripe_get(&ss->ss_reads_cut));
-	metrics_family(out, "shoal_stripe_read_parts_lost_total",
+	metrics_counter(out, "shoal_stripe_read_parts_lost_total",
 	    "Parts that reads of striped objects could not use (missing, "
 	    "store unreachable or failed, corrupt block) and replaced with "
-	    "a parity part.", "counter");
-	buf_printf(out, "shoal_stripe_read_parts_lost_total %" PRIu64 "\n",
-	    stripe_get(&ss->ss_read_parts_lost));
-	metrics_family(out, "shoal_stripe_rebuilt_bytes_total",
-	    "Bytes of data blocks rebuilt from parity for reads.", "counter");
-	buf_printf(out, "shoal_stripe_rebuilt_bytes_total %" PRIu64 "\n",
+	    "a parity part.", stripe_get(&ss->ss_read_parts_lost));
+	metrics_counter(out, "shoal_stripe_rebuilt_bytes_total",
+	    "Bytes of data blocks rebuilt from parity for reads.",
 	    stripe_get(&ss->ss_rebuilt_bytes));
-	metrics_family(out, "shoal_stripe_reserved_bytes",
+	metrics_gauge(out, "shoal_stripe_reserved_bytes",
 	    "Bytes of parts this node's uploads in flight have reserved at "
-	    "their stores.", "gauge");
-	buf_printf(out, "shoal_stripe_reserved_bytes %" PRIu64 "\n", reserved);
+	    "their stores.", reserved);
 	parts_metrics_stores(out);
-	metrics_family(out, "shoal_stripe_part_sent_bytes_total",
+	metrics_counter(out, "shoal_stripe_part_sent_bytes_total",
 	    "Bytes of parts sent to the nodes that read striped objects.",
-	    "counter");
-	buf_printf(out, "shoal_stripe_part_sent_bytes_total %" PRIu64 "\n",
 	    stripe_get(&ss->ss_part_bytes_sent));
 	metrics_family(out, "shoal_stripe_rebalance_moves_total",
 	    "Parts this store's rebalancer moved to emptier stores: done "
@@ -426,9 +417,8 @@ parts_metrics(struct server *s, struct buf *out)
 	    PRIu64 "\nshoal_stripe_rebalance_moves_total{result=\"failed\"} %"
 	    PRIu64 "\n", stripe_get(&ss->ss_moves_done),
 	    stripe_get(&ss->ss_moves_failed));
-	metrics_family(out, "shoal_stripe_rebalance_bytes_total",
-	    "Bytes of parts this store's rebalancer moved away.", "counter");
-	buf_printf(out, "shoal_stripe_rebalance_bytes_total %" PRIu64 "\n",
+	metrics_counter(out, "shoal_stripe_rebalance_bytes_total",
+	    "Bytes of parts this store's rebalancer moved away.",
 	    stripe_get(&ss->ss_moved_bytes));
 	heal_metrics(out, ss);
 }
