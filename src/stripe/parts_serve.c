@@ -128,7 +128,7 @@ parts_serve_req_free(struct part_req *pr)
 		spool_abort(pr->pr_spool);
 	if (pr->pr_declared > 0 || pr->pr_stored)
 		stripe_publish_use(parts_serve_shared, parts_serve_cluster);
-	buf_free(&pr->pr_body);
+	buf_free(&pr->pr_body.sb_body);
 	blocksum_stream_free(&pr->pr_sums);
 	XXH3_freeState(pr->pr_hash);
 	free(pr->pr_trailer);

@@ -16,17 +16,15 @@
 #include "cluster/auth.h"
 #include "cluster/cluster.h"
 #include "cluster/members.h"
-#include "core/buf.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "event/iopool.h"
 #include "serve/conn.h"
-#include "serve/request.h"
+#include "serve/small_body.h"
 #include "stripe/manifest.h"
 #include "stripe/parts.h"
 #include "stripe/parts_serve_int.h"
 #include "stripe/stripe.h"
-
-#define PARTS_READ_CHUNK 4096
 
 static const char *
 parts_self(void)
@@ -113,7 +111,8 @@ parts_commit_answer(struct part_req *pr)
 	const char *why = NULL;
 	int i;
 
-	if (auth_body_digest(pr->pr_body.data, pr->pr_body.len, digest) == -1) {
+	if (auth_body_digest(pr->pr_body.sb_body.data,
+	    pr->pr_body.sb_body.len, digest) == -1) {
 		parts_serve_req_free(pr);
 		conn_send_text(c, 500, "cannot hash the body", NULL);
 		return;
@@ -124,8 +123,8 @@ parts_commit_answer(struct part_req *pr)
 	}
 	/* A manifest that places no part here is the origin's copy of a
 	 * later generation (a part moved): stripe/move.h. */
-	if (manifest_decode(pr->pr_body.data, pr->pr_body.len,
-	    &pr->pr_manifest, &why) == -1 ||
+	if (manifest_decode(pr->pr_body.sb_body.data,
+	    pr->pr_body.sb_body.len, &pr->pr_manifest, &why) == -1 ||
 	    strcmp(pr->pr_manifest.m_id, pr->pr_id) != 0 ||
 	    ((i = manifest_part_of(&pr->pr_manifest, parts_self())) < 0 &&
 	    (pr->pr_manifest.m_gen == 0 || strcmp(pr->pr_manifest.m_origin,
@@ -144,84 +143,26 @@ parts_commit_answer(struct part_req *pr)
 	conn_submit(c, parts_commit_job, parts_commit_done);
 }
 
+/* The manifest is in, or was refused. */
 static void
-parts_commit_read(struct conn *c, short revents)
+parts_commit_body_in(struct conn *c, struct small_body *sb, int status,
+    const char *reason)
 {
-	struct part_req *pr = conn_owner(c);
-	ssize_t n;
+	struct part_req *pr = container_of(sb, struct part_req, pr_body);
 
-	(void)revents;
-	for (;;) {
-		if (pr->pr_body.cap - pr->pr_body.len < PARTS_READ_CHUNK)
-			buf_reserve(&pr->pr_body, PARTS_READ_CHUNK);
-		n = conn_read_body(c, pr->pr_body.data + pr->pr_body.len,
-		    pr->pr_body.cap - pr->pr_body.len);
-		if (n > 0) {
-			pr->pr_body.len += (size_t)n;
-			if (pr->pr_body.len > MANIFEST_MAX) {
-				c->c_close = true;
-				parts_serve_req_free(pr);
-				conn_send_text(c, 413, "manifest too long",
-				    NULL);
-				return;
-			}
-			continue;
-		}
-		if (n == 0 && errno == EAGAIN) {
-			conn_wait_readable(c);
-			return;
-		}
-		if (n == 0) {
-			parts_commit_answer(pr);
-			return;
-		}
+	(void)c;
+	(void)reason;
+	if (status == 0)
+		parts_commit_answer(pr);
+	else
 		parts_serve_req_free(pr);
-		if (errno == EPROTO) {
-			c->c_close = true;
-			conn_send_text(c, 400, "bad chunked framing", NULL);
-			return;
-		}
-		conn_abort(c);
-		return;
-	}
 }
-
-static void
-parts_commit_timeout(struct conn *c)
-{
-	parts_serve_req_free(conn_owner(c));
-	c->c_close = true;
-	conn_send_text(c, 408, "manifest not received in time", NULL);
-}
-
-static const struct conn_handler parts_commit_handler = {
-	.on_io = parts_commit_read,
-	.on_timeout = parts_commit_timeout,
-	.on_close = parts_serve_on_close,
-};
 
 void
 parts_serve_commit(struct conn *c, struct part_req *pr)
 {
-	if (!c->c_req.chunked && !c->c_req.has_content_length) {
-		free(pr);
-		conn_send_text(c, 411, "a commit needs a Content-Length",
-		    NULL);
-		return;
-	}
-	if (c->c_req.has_content_length &&
-	    c->c_req.content_length > MANIFEST_MAX) {
-		free(pr);
-		request_skip_body(c);
-		conn_send_text(c, 413, "manifest too long", NULL);
-		return;
-	}
-	conn_own(c, &parts_commit_handler, pr);
-	conn_body_begin(c);
-	if (conn_continue(c) == -1) {
-		parts_serve_req_free(pr);
-		conn_abort(c);
-		return;
-	}
-	parts_commit_read(c, 0);
+	pr->pr_body.sb_max = MANIFEST_MAX;
+	pr->pr_body.sb_what = "manifest";
+	pr->pr_body.sb_done = parts_commit_body_in;
+	small_body_read(c, &pr->pr_body);
 }

@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "serve/conn.h"
+#include "serve/small_body.h"
 #include "store/spool.h"
 #include "stripe/blocksum.h"
 #include "stripe/manifest.h"
@@ -43,7 +44,7 @@ struct part_req {
 	unsigned char *pr_trailer;	/* made at the body's end */
 	size_t pr_trailer_len, pr_trailer_off;
 	/* POST commit */
-	struct buf pr_body;
+	struct small_body pr_body;
 	struct manifest pr_manifest;
 	enum parts_commit_result pr_commit;
 	int pr_errno;
