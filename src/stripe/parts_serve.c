@@ -53,14 +53,10 @@ int parts_serve_origin_fd = -1, parts_serve_origin_names_fd = -1;
 struct spool_dir parts_serve_spool;
 bool parts_serve_spool_ready;
 
-enum part_kind { PART_OBJECT, PART_BYTES, PART_COMMIT, PART_MANIFEST };
+/* -- the target and the headers ----------------------------------------- */
 
-/* -- the target -------------------------------------------------------- */
-
-/* "parts/ID", "parts/ID/I", "parts/ID/commit", "parts/ID/manifest".
- * Returns 0, 400 malformed, 404 an index out of range. */
-static int
-parts_parse(const char *path, char *id, enum part_kind *kind,
+int
+parts_serve_target(const char *path, char *id, enum part_kind *kind,
     unsigned *index)
 {
 	const char *p = path + strlen(PARTS_ROUTE), *q;
@@ -92,6 +88,25 @@ parts_parse(const char *path, char *id, enum part_kind *kind,
 		return 404;
 	*kind = PART_BYTES;
 	*index = v;
+	return 0;
+}
+
+int
+parts_serve_block(const char *p, size_t len, uint64_t *block)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 12)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (v < MANIFEST_BLOCK_MIN || v > MANIFEST_BLOCK_MAX)
+		return -1;
+	*block = v;
 	return 0;
 }
 
@@ -216,7 +231,7 @@ parts_route(struct conn *c, const char *path)
 	unsigned index = 0;
 	int bad;
 
-	if ((bad = parts_parse(path, id, &kind, &index)) != 0) {
+	if ((bad = parts_serve_target(path, id, &kind, &index)) != 0) {
 		request_skip_body(c);
 		conn_send_text(c, bad, bad == 404 ? "no such part index" :
 		    "bad part path: /_/parts/ID[/I|/commit|/manifest]", NULL);

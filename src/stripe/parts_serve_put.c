@@ -29,24 +29,6 @@
 #include "stripe/parts_serve_int.h"
 #include "stripe/stripe.h"
 
-/* A decimal number, digits only. Returns 0 or -1. */
-static int
-parts_number(const char *p, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 12)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 static void
 parts_put_fail(struct part_req *pr, int status, const char *reason)
 {
@@ -297,8 +279,7 @@ parts_serve_put(struct conn *c, struct part_req *pr)
 	}
 	block = c->c_srv->s_cfg->stripe.block;
 	if ((h = http_find_header(req, PARTS_BLOCK_HEADER)) != NULL &&
-	    (parts_number(h->value.p, h->value.len, &block) == -1 ||
-	    block < MANIFEST_BLOCK_MIN || block > MANIFEST_BLOCK_MAX)) {
+	    parts_serve_block(h->value.p, h->value.len, &block) == -1) {
 		free(pr);
 		request_skip_body(c);
 		conn_send_text(c, 400, "bad " PARTS_BLOCK_HEADER, NULL);
