@@ -124,4 +124,11 @@ void metrics_family(struct buf *out, const char *name, const char *help,
     const char *type);
 void metrics_label_value(const char *in, char *out, size_t size);
 
+/* A family of one series without labels: its "# HELP" and "# TYPE"
+ * lines and "NAME VALUE". */
+void metrics_counter(struct buf *out, const char *name, const char *help,
+    uint64_t value);
+void metrics_gauge(struct buf *out, const char *name, const char *help,
+    long long value);
+
 #endif

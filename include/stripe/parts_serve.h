@@ -63,6 +63,9 @@
 #ifndef SHOAL_STRIPE_PARTS_SERVE_H
 #define SHOAL_STRIPE_PARTS_SERVE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct cluster;
 struct server;
 struct stripe_shared;
@@ -71,6 +74,25 @@ struct stripe_shared;
 #define PARTS_SIZE_HEADER "Shoal-Part-Size"
 #define PARTS_BLOCK_HEADER "Shoal-Part-Block"
 #define PARTS_CORRUPT_HEADER "Shoal-Corrupt-Block"
+
+/* What a target under /_/parts/ names. */
+enum part_kind { PART_OBJECT, PART_BYTES, PART_COMMIT, PART_MANIFEST };
+
+/*
+ * The parsers of the route's outside bytes, pure (any thread; t/fuzz/
+ * fuzz_part.c drives them). parts_serve_target() reads a target after
+ * "/_/" (a NUL-terminated path): "parts/ID" (PART_OBJECT), "parts/ID/I"
+ * (PART_BYTES, *index set), "parts/ID/commit", "parts/ID/manifest", into
+ * *kind and id[MANIFEST_ID_LEN + 1]. Returns 0, 400 when malformed, 404
+ * for a well-formed index out of range (CONFIG_STRIPE_PARTS_MAX).
+ */
+int parts_serve_target(const char *path, char *id, enum part_kind *kind,
+    unsigned *index);
+
+/* The value p[0..len) of Shoal-Part-Block: decimal digits only, a block
+ * of MANIFEST_BLOCK_MIN..MANIFEST_BLOCK_MAX bytes. Returns 0 with *block
+ * set, or -1. */
+int parts_serve_block(const char *p, size_t len, uint64_t *block);
 
 /* Registers the route "parts/" and the striping metrics on s (before
  * serving). Returns 0, or -1 (logged) when the parts directories cannot

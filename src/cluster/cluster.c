@@ -464,45 +464,29 @@ cluster_render_json(struct cluster *cl, int64_t now_ms, struct buf *out)
 }
 
 static void
-cluster_counter(struct buf *out, const char *name, const char *help,
-    uint64_t v)
-{
-	metrics_family(out, name, help, "counter");
-	buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
-}
-
-static void
-cluster_gauge(struct buf *out, const char *name, const char *help,
-    uint64_t v)
-{
-	metrics_family(out, name, help, "gauge");
-	buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
-}
-
-static void
 cluster_catalogue_metrics(const struct cluster *cl, struct buf *out)
 {
 	const struct catalogue_stats *st = catalogue_stats(cl->cl_catalogue);
 
-	cluster_gauge(out, "shoal_catalogue_names",
+	metrics_gauge(out, "shoal_catalogue_names",
 	    "Names with a live version in the catalogue.",
 	    cluster_cat_stat(&st->cs_names));
-	cluster_gauge(out, "shoal_catalogue_versions",
+	metrics_gauge(out, "shoal_catalogue_versions",
 	    "Live versions in the catalogue.",
 	    cluster_cat_stat(&st->cs_versions));
-	cluster_gauge(out, "shoal_catalogue_holdings",
+	metrics_gauge(out, "shoal_catalogue_holdings",
 	    "Live holdings (a version on a node) in the catalogue.",
 	    cluster_cat_stat(&st->cs_facts));
-	cluster_gauge(out, "shoal_catalogue_conflicts",
+	metrics_gauge(out, "shoal_catalogue_conflicts",
 	    "Names with more than one live version.",
 	    cluster_cat_stat(&st->cs_conflicts));
-	cluster_counter(out, "shoal_catalogue_conflicts_total",
+	metrics_counter(out, "shoal_catalogue_conflicts_total",
 	    "Conflicts found (a name gaining a second live version).",
 	    cluster_cat_stat(&st->cs_conflicts_seen));
-	cluster_counter(out, "shoal_catalogue_facts_applied_total",
+	metrics_counter(out, "shoal_catalogue_facts_applied_total",
 	    "Facts of other nodes merged into the catalogue.",
 	    cluster_cat_stat(&st->cs_applied));
-	cluster_counter(out, "shoal_catalogue_resyncs_total",
+	metrics_counter(out, "shoal_catalogue_resyncs_total",
 	    "Full resyncs of an owner's facts taken.",
 	    cluster_cat_stat(&st->cs_resyncs));
 	metrics_family(out, "shoal_catalogue_refused_total",
@@ -552,15 +536,15 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 		    (double)(now_ms - m->m_heard_ms) / 1000);
 	}
 	members_unlock(mt);
-	cluster_counter(out, "shoal_cluster_joined_total",
+	metrics_counter(out, "shoal_cluster_joined_total",
 	    "Members heard of for the first time.", st.ms_joined);
-	cluster_counter(out, "shoal_cluster_suspicions_total",
+	metrics_counter(out, "shoal_cluster_suspicions_total",
 	    "Members this node began to suspect.", st.ms_suspected);
-	cluster_counter(out, "shoal_cluster_deaths_total",
+	metrics_counter(out, "shoal_cluster_deaths_total",
 	    "Members this node declared dead.", st.ms_declared_dead);
-	cluster_counter(out, "shoal_cluster_refutations_total",
+	metrics_counter(out, "shoal_cluster_refutations_total",
 	    "Suspicions of this node it refuted.", st.ms_refuted);
-	cluster_counter(out, "shoal_cluster_forgotten_total",
+	metrics_counter(out, "shoal_cluster_forgotten_total",
 	    "Dead or left members forgotten.", st.ms_forgotten);
 	metrics_family(out, "shoal_cluster_news_refused_total",
 	    "News about members not taken in, by reason.", "counter");
@@ -570,7 +554,7 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 	    "%llu\n", (unsigned long long)st.ms_refused_future);
 	buf_printf(out, "shoal_cluster_news_refused_total{reason=\"full\"} "
 	    "%llu\n", (unsigned long long)st.ms_refused_full);
-	cluster_counter(out, "shoal_gossip_rounds_total",
+	metrics_counter(out, "shoal_gossip_rounds_total",
 	    "Gossip rounds this node started.", cluster_stat(&cs->cs_rounds));
 	metrics_family(out, "shoal_gossip_exchanges_total",
 	    "Exchanges this node started, by outcome.", "counter");
@@ -579,10 +563,10 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 	buf_printf(out, "shoal_gossip_exchanges_total{outcome=\"failed\"} "
 	    "%llu\n", (unsigned long long)cluster_stat(
 	    &cs->cs_exchanges_failed));
-	cluster_counter(out, "shoal_gossip_sent_bytes_total",
+	metrics_counter(out, "shoal_gossip_sent_bytes_total",
 	    "Gossip bodies sent (requests and answers).",
 	    cluster_stat(&cs->cs_bytes_sent));
-	cluster_counter(out, "shoal_gossip_received_bytes_total",
+	metrics_counter(out, "shoal_gossip_received_bytes_total",
 	    "Gossip bodies received (requests and answers).",
 	    cluster_stat(&cs->cs_bytes_received));
 	metrics_family(out, "shoal_gossip_refused_total",
@@ -591,7 +575,7 @@ cluster_render_metrics(struct cluster *cl, int64_t now_ms, struct buf *out)
 		buf_printf(out, "shoal_gossip_refused_total{reason=\"%s\"} "
 		    "%llu\n", reasons[s], (unsigned long long)cluster_stat(
 		    &cs->cs_refused[s]));
-	cluster_counter(out, "shoal_clock_skew_warnings_total",
+	metrics_counter(out, "shoal_clock_skew_warnings_total",
 	    "Gossip messages and version stamps from clocks off by more "
 	    "than max_clock_skew.", cluster_stat(&cs->cs_clock_skews));
 	cluster_catalogue_metrics(cl, out);

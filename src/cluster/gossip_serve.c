@@ -28,13 +28,14 @@
 #include "cluster/gossip_serve.h"
 #include "cluster/members.h"
 #include "core/buf.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "event/loop.h"
 #include "serve/conn.h"
 #include "serve/request.h"
 #include "serve/server.h"
+#include "serve/small_body.h"
 
-#define GOSSIP_READ_CHUNK 16384
 #define GOSSIP_ANSWER_MAX 256		/* news in one answer */
 /* Facts in one answer: the budget's worth of the shortest. */
 #define GOSSIP_ANSWER_FACTS (GOSSIP_CAT_BUDGET / \
@@ -45,8 +46,7 @@ static struct cluster *gossip_cluster;
 
 struct gossip_in {
 	struct conn *gi_conn;
-	struct buf gi_body;
-	size_t gi_max;
+	struct small_body gi_body;
 };
 
 static void
@@ -62,7 +62,7 @@ gossip_refuse(struct conn *c, enum cluster_refusal why, int status,
 static void
 gossip_in_free(struct gossip_in *gi)
 {
-	buf_free(&gi->gi_body);
+	buf_free(&gi->gi_body.sb_body);
 	free(gi);
 }
 
@@ -158,8 +158,10 @@ gossip_answer(struct gossip_in *gi)
 	struct rng rng;
 	size_t i;
 
-	cluster_stat_add(&cl->cl_stats->cs_bytes_received, gi->gi_body.len);
-	if (auth_body_digest(gi->gi_body.data, gi->gi_body.len, digest) == -1)
+	cluster_stat_add(&cl->cl_stats->cs_bytes_received,
+	    gi->gi_body.sb_body.len);
+	if (auth_body_digest(gi->gi_body.sb_body.data,
+	    gi->gi_body.sb_body.len, digest) == -1)
 		v = AUTH_ERROR;
 	else
 		v = auth_verify_request(cl->cl_key, cl->cl_name, &c->c_req,
@@ -170,8 +172,8 @@ gossip_answer(struct gossip_in *gi)
 		    auth_verdict_reason(v));
 		return;
 	}
-	if (gossip_msg_decode(gi->gi_body.data, gi->gi_body.len,
-	    mt->mt_capacity, &in, &why) == -1) {
+	if (gossip_msg_decode(gi->gi_body.sb_body.data,
+	    gi->gi_body.sb_body.len, mt->mt_capacity, &in, &why) == -1) {
 		gossip_in_free(gi);
 		gossip_refuse(c, CLUSTER_REFUSED_MALFORMED, 400, why);
 		return;
@@ -226,74 +228,25 @@ gossip_answer(struct gossip_in *gi)
 	buf_free(&body);
 }
 
+/* The body is in, or was refused (413 and 400 are counted). */
 static void
-gossip_read(struct conn *c)
+gossip_body_in(struct conn *c, struct small_body *sb, int status,
+    const char *reason)
 {
-	struct gossip_in *gi = conn_owner(c);
-	ssize_t n;
+	struct gossip_in *gi = container_of(sb, struct gossip_in, gi_body);
 
-	for (;;) {
-		if (gi->gi_body.cap - gi->gi_body.len < GOSSIP_READ_CHUNK)
-			buf_reserve(&gi->gi_body, GOSSIP_READ_CHUNK);
-		n = conn_read_body(c, gi->gi_body.data + gi->gi_body.len,
-		    gi->gi_body.cap - gi->gi_body.len);
-		if (n > 0) {
-			gi->gi_body.len += (size_t)n;
-			if (gi->gi_body.len > gi->gi_max) {
-				c->c_close = true;
-				gossip_in_free(gi);
-				gossip_refuse(c, CLUSTER_REFUSED_TOO_LARGE, 413,
-				    "gossip body too large");
-				return;
-			}
-			continue;
-		}
-		if (n == 0 && errno == EAGAIN) {
-			conn_wait_readable(c);
-			return;
-		}
-		if (n == 0) {
-			gossip_answer(gi);
-			return;
-		}
-		gossip_in_free(gi);
-		if (errno == EPROTO) {
-			c->c_close = true;
-			gossip_refuse(c, CLUSTER_REFUSED_MALFORMED, 400,
-			    "bad chunked framing");
-			return;
-		}
-		conn_abort(c);
+	if (status == 0) {
+		gossip_answer(gi);
 		return;
 	}
+	gossip_in_free(gi);
+	if (status == 413 || status == 400) {
+		cluster_stat_add(&gossip_cluster->cl_stats->cs_refused[
+		    status == 413 ? CLUSTER_REFUSED_TOO_LARGE :
+		    CLUSTER_REFUSED_MALFORMED], 1);
+		log_debug("gossip from %s refused: %s", c->c_addr, reason);
+	}
 }
-
-static void
-gossip_on_io(struct conn *c, short revents)
-{
-	(void)revents;
-	gossip_read(c);
-}
-
-static void
-gossip_on_timeout(struct conn *c)
-{
-	gossip_in_free(conn_owner(c));
-	c->c_close = true;
-	conn_send_text(c, 408, "gossip body not received in time", NULL);
-}
-
-static void
-gossip_on_close(struct conn *c)
-{
-	gossip_in_free(conn_owner(c));
-}
-
-static const struct conn_handler gossip_handler = {
-	.on_io = gossip_on_io,
-	.on_timeout = gossip_on_timeout,
-	.on_close = gossip_on_close,
-};
 
 static void
 gossip_route(struct conn *c, const char *path)
@@ -301,7 +254,6 @@ gossip_route(struct conn *c, const char *path)
 	struct cluster *cl = gossip_cluster;
 	const struct http_header *h;
 	struct gossip_in *gi;
-	size_t max = gossip_body_max(cl->cl_members->mt_capacity);
 
 	(void)path;
 	if (c->c_req.method != HTTP_METHOD_POST) {
@@ -318,16 +270,6 @@ gossip_route(struct conn *c, const char *path)
 		    "another cluster");
 		return;
 	}
-	if (!c->c_req.chunked && !c->c_req.has_content_length) {
-		conn_send_text(c, 411, "gossip needs a Content-Length", NULL);
-		return;
-	}
-	if (c->c_req.has_content_length && c->c_req.content_length > max) {
-		request_skip_body(c);
-		gossip_refuse(c, CLUSTER_REFUSED_TOO_LARGE, 413,
-		    "gossip body too large");
-		return;
-	}
 	gi = calloc(1, sizeof(*gi));
 	if (gi == NULL) {
 		request_skip_body(c);
@@ -335,15 +277,10 @@ gossip_route(struct conn *c, const char *path)
 		return;
 	}
 	gi->gi_conn = c;
-	gi->gi_max = max;
-	conn_own(c, &gossip_handler, gi);
-	conn_body_begin(c);
-	if (conn_continue(c) == -1) {
-		gossip_in_free(gi);
-		conn_abort(c);
-		return;
-	}
-	gossip_read(c);
+	gi->gi_body.sb_max = gossip_body_max(cl->cl_members->mt_capacity);
+	gi->gi_body.sb_what = "gossip body";
+	gi->gi_body.sb_done = gossip_body_in;
+	small_body_read(c, &gi->gi_body);
 }
 
 static void

@@ -227,24 +227,18 @@ replica_metrics(struct server *s, struct buf *out)
 	    ms_replication_ok)),
 	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
 	    ms_replication_failed)));
-	metrics_family(out, "shoal_replication_bytes_total",
-	    "Bytes of versions pulled and published.", "counter");
-	buf_printf(out, "shoal_replication_bytes_total %llu\n",
-	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
-	    ms_replication_bytes)));
-	metrics_family(out, "shoal_replication_surplus_total",
+	metrics_counter(out, "shoal_replication_bytes_total",
+	    "Bytes of versions pulled and published.",
+	    replica_sum(offsetof(struct metrics_slot, ms_replication_bytes)));
+	metrics_counter(out, "shoal_replication_surplus_total",
 	    "Replicas removed from this node because the members the name's "
 	    "ranking chooses all held the version (copies made while the "
-	    "cluster was forming or changing).", "counter");
-	buf_printf(out, "shoal_replication_surplus_total %llu\n",
-	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
-	    ms_replication_surplus)));
-	metrics_family(out, "shoal_replication_pending",
+	    "cluster was forming or changing).",
+	    replica_sum(offsetof(struct metrics_slot, ms_replication_surplus)));
+	metrics_gauge(out, "shoal_replication_pending",
 	    "Versions this node is chosen to hold and does not, as of the "
-	    "last walk of the catalogue.", "gauge");
-	buf_printf(out, "shoal_replication_pending %llu\n",
-	    (unsigned long long)replica_sum(offsetof(struct metrics_slot,
-	    ms_replication_pending)));
+	    "last walk of the catalogue.",
+	    replica_sum(offsetof(struct metrics_slot, ms_replication_pending)));
 }
 
 int

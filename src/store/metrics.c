@@ -237,9 +237,7 @@ metrics_family(struct buf *out, const char *name, const char *help,
 	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-
-
-static void
+void
 metrics_counter(struct buf *out, const char *name, const char *help,
     uint64_t value)
 {
@@ -247,7 +245,7 @@ metrics_counter(struct buf *out, const char *name, const char *help,
 	buf_printf(out, "%s %llu\n", name, (unsigned long long)value);
 }
 
-static void
+void
 metrics_gauge(struct buf *out, const char *name, const char *help,
     long long value)
 {
