@@ -153,6 +153,12 @@ int peer_conn_send(struct peer_conn *pc, const void *p, size_t n);
 /* The request body is complete. Returns 0 or -1 as above. */
 int peer_conn_send_end(struct peer_conn *pc);
 
+/* The deadline of the exchange is timeout_ms from now on, in place of
+ * peer_request()'s (a producer that learns the body's size late: a
+ * chunked upload's legs). It bounds the waits that begin after this call;
+ * a wait already running keeps its own. */
+void peer_conn_timeout(struct peer_conn *pc, int64_t timeout_ms);
+
 /* The decoded body bytes waiting for the consumer. */
 char *peer_conn_data(struct peer_conn *pc);
 size_t peer_conn_data_len(const struct peer_conn *pc);

@@ -6,11 +6,14 @@
  * (relaxed counters).
  *
  * The server writes the first view into the same elements the script
- * redraws (ids members, summary, cat-*, events, requests), so that both
- * views read alike. Everything a member says of itself (its name, its
+ * redraws (ids members, summary, cat-*, striping, events, requests), so
+ * that both views read alike. The striping figures come from the section a
+ * higher layer adds to /_/cluster (cluster_set_section), read by their
+ * keys, as the script reads them. Everything a member says of itself (its name, its
  * address) is hostile input: the server escapes it (status_text), the
  * script puts it in the page only as text (textContent), never as markup.
  */
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,6 +82,8 @@ static const char status_head[] =
 "dl>div{border:1px solid #8884;border-radius:.3rem;padding:.35rem .6rem}\n"
 "dt{font-size:.85em;color:var(--off)}\n"
 "dd{margin:0;font-size:1.25em;font-variant-numeric:tabular-nums}\n"
+"dl>div.warn{border-color:var(--warn)}.warn dd{color:var(--warn);"
+"font-weight:600}\n"
 "ol{margin:0;padding-left:1.4rem}li{margin:.2rem 0}\n"
 "#updated.stale{color:var(--bad);font-weight:600}\n"
 "@media (max-width:40rem){\n"
@@ -156,6 +161,13 @@ static const char status_script[] =
 "    ago(e.ago_ms)));\n"
 "  return li;\n"
 "}\n"
+"function striping(s) {\n"
+"  document.querySelectorAll('#striping dd').forEach(function (dd) {\n"
+"    var x = Number(s[dd.dataset.key]) || 0;\n"
+"    dd.textContent = dd.dataset.unit === 'bytes' ? bytes(x) : String(x);\n"
+"    if (dd.dataset.warn) dd.parentNode.className = x > 0 ? 'warn' : '';\n"
+"  });\n"
+"}\n"
 "function cluster(j) {\n"
 "  var rows = [member(j.node, true)], c = j.catalogue, ev,\n"
 "    n = {alive: 1, suspect: 0, dead: 0, left: 0};\n"
@@ -172,6 +184,7 @@ static const char status_script[] =
 "  $('cat-holdings').textContent = c.holdings;\n"
 "  $('cat-bytes').textContent = bytes(c.object_bytes);\n"
 "  $('cat-conflicts').textContent = c.conflicts;\n"
+"  if (j.striping) striping(j.striping);\n"
 "  ev = j.events.map(event);\n"
 "  if (!ev.length) ev.push(el('li', 'none yet', 'none'));\n"
 "  $('events').replaceChildren.apply($('events'), ev);\n"
@@ -246,6 +259,23 @@ static const struct {
 	{ "local_hits", "local hits", false },
 	{ "peer_hits", "peer hits", false },
 	{ "peer_misses", "peer misses", false },
+};
+
+/* The figures of the striping section of /_/cluster shown: its key, label,
+ * shown as bytes, warned of when not 0. */
+static const struct {
+	const char *key;
+	const char *label;
+	bool bytes;
+	bool warn;
+} status_striping_figures[] = {
+	{ "degraded_objects", "degraded objects", false, true },
+	{ "heal_todo_bytes", "bytes to heal", true, false },
+	{ "healed_parts", "parts healed", false, false },
+	{ "healed_bytes", "bytes healed", true, false },
+	{ "heal_failures", "heal failures", false, false },
+	{ "corrupt_blocks", "corrupt blocks read", false, false },
+	{ "scrub_corrupt_blocks", "corrupt blocks scrubbed", false, false },
 };
 
 /* Text, escaped for an element's content or a quoted attribute. */
@@ -441,6 +471,45 @@ status_catalogue(struct buf *out, const struct cluster *cl)
 	buf_append_str(out, "</dl>\n");
 }
 
+/* The striping section of /_/cluster, when this node has one (it stripes
+ * or stores parts). */
+static void
+status_striping(struct buf *out, struct cluster *cl)
+{
+	json_t *section, *v;
+	char text[STATUS_NUM];
+	uint64_t n;
+	size_t i;
+
+	if (cl->cl_section_fn == NULL || strcmp(cl->cl_section_key,
+	    "striping") != 0 ||
+	    (section = cl->cl_section_fn(cl->cl_section_arg)) == NULL)
+		return;
+	buf_append_str(out, "<h2>Striped objects</h2>\n<dl id=\"striping\">\n");
+	for (i = 0; i < sizeof(status_striping_figures) /
+	    sizeof(status_striping_figures[0]); i++) {
+		v = json_object_get(section, status_striping_figures[i].key);
+		n = json_is_integer(v) && json_integer_value(v) > 0 ?
+		    (uint64_t)json_integer_value(v) : 0;
+		if (status_striping_figures[i].bytes)
+			status_bytes(text, sizeof(text), n);
+		else
+			snprintf(text, sizeof(text), "%llu",
+			    (unsigned long long)n);
+		buf_printf(out, "<div%s><dt>%s</dt><dd id=\"striping-%s\" "
+		    "data-key=\"%s\"%s%s>%s</dd></div>\n",
+		    status_striping_figures[i].warn && n > 0 ?
+		    " class=\"warn\"" : "", status_striping_figures[i].label,
+		    status_striping_figures[i].key,
+		    status_striping_figures[i].key,
+		    status_striping_figures[i].bytes ? " data-unit=\"bytes\"" :
+		    "", status_striping_figures[i].warn ? " data-warn=\"1\"" :
+		    "", text);
+	}
+	buf_append_str(out, "</dl>\n");
+	json_decref(section);
+}
+
 static void
 status_requests(struct buf *out)
 {
@@ -489,6 +558,7 @@ status_page_render(struct cluster *cl, const char *node, int64_t now_ms,
 	if (cl != NULL) {
 		status_members(out, cl, now_ms);
 		status_catalogue(out, cl);
+		status_striping(out, cl);
 	} else
 		buf_append_str(out, "<p>This node is in no cluster (its "
 		    "configuration has no <code>cluster</code> section): only "

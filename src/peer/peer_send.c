@@ -335,3 +335,9 @@ peer_conn_send_end(struct peer_conn *pc)
 	return 0;
 }
 
+void
+peer_conn_timeout(struct peer_conn *pc, int64_t timeout_ms)
+{
+	pc->pc_timeout_ms = timeout_ms;
+}
+

@@ -441,8 +441,8 @@ stripe_put_sized(struct stripe_put *sp)
 		if (l->l_state == BUF_FREE && l->l_fill > 0)
 			l->l_state = BUF_FULL;
 		if (l->l_pc != NULL)	/* the store's deadline, as sized */
-			l->l_pc->pc_timeout_ms = cfg->http.body_timeout_ms +
-			    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS);
+			peer_conn_timeout(l->l_pc, cfg->http.body_timeout_ms +
+			    (int64_t)(l->l_size / STRIPE_BYTES_PER_MS));
 		stripe_leg_flush(l);
 	}
 }

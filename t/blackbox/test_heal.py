@@ -4,11 +4,13 @@ the other stores (the front's manifests name only alive stores, none
 missing); two more die and every object still reads right, which it could
 not had the first two not been healed. A store restarted after its parts
 were rebuilt elsewhere drops its stale copies; an upload cut by a store's
-death is healed. A byte flipped in a part is found by a read, checked
+death is healed, the status page showing it degraded (warned of) until
+then. A byte flipped in a part is found by a read, checked
 by the store's scrubber and the part rebuilt elsewhere."""
 
 import json
 import os
+import re
 import socket
 import time
 
@@ -37,6 +39,16 @@ def alive_stores(node):
     ms = json.loads(node.curl("/_/cluster").body)["members"]
     return {m["name"] for m in ms if m["state"] == "alive" and
             m.get("store")}
+
+
+def degraded_on_page(node):
+    """The degraded objects the status page shows, and whether warned of
+    (the server's view, as a person sees it with JavaScript off)."""
+    page = node.curl("/_/status").body.decode()
+    m = re.search(r'<div( class="warn")?><dt>degraded objects</dt>'
+                  r'<dd id="striping-degraded_objects"[^>]*>(\d+)</dd>',
+                  page)
+    return m and (int(m.group(2)), m.group(1) is not None)
 
 
 class HealTest(NodeTest):
@@ -154,7 +166,9 @@ class HealTest(NodeTest):
         self.reads_right()
 
     def test_an_upload_cut_by_a_dead_store_is_healed(self):
-        self.cluster()
+        # Its lost part (10 blocks) healed in about 2.5 s: time for the
+        # status page to show it degraded.
+        self.cluster(heal_rate="256KiB")
         self.put("warm", os.urandom(3 * BLOCK))
         data = os.urandom(40 * BLOCK + 7)
         base = {st.name: used(st) for st in self.stores}
@@ -182,7 +196,11 @@ class HealTest(NodeTest):
         self.assertRegex(answer[:12], rb"HTTP/1.1 201")
         self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer)
         self.objects["cut"] = data
+        wait_for(lambda: degraded_on_page(self.front) == (1, True),
+                 what="the page showing one degraded object, warned of")
         wait_for(lambda: self.healed({victim.name}),
                  what="the cut upload healed",
                  timeout=30 * SLOW)
+        wait_for(lambda: degraded_on_page(self.front) == (0, False),
+                 what="the page showing none degraded")
         self.reads_right()

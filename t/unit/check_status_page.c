@@ -3,14 +3,16 @@
  * page rendered from a member table and a catalogue in plain memory and
  * the shared counters: every member's row (name, state, fill), the
  * summary, the recent events, the catalogue's figures, the request
- * totals, hostile names escaped everywhere, and the page of a node in no
- * cluster.
+ * totals, the striping section (when the node has one, warned of while
+ * objects are degraded), hostile names escaped everywhere, and the page of
+ * a node in no cluster.
  *
  * Single-threaded, one forked process per test.
  */
 #include "check_main.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +207,51 @@ START_TEST(catalogue_figures)
 }
 END_TEST
 
+/* The section a node that stripes adds to /_/cluster: arg is the number of
+ * degraded objects. */
+static json_t *
+striping(void *arg)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "degraded_objects", (json_int_t)*(int *)arg,
+	    "heal_todo_bytes", (json_int_t)3 * 1024 * 1024,
+	    "healed_parts", (json_int_t)4, "healed_bytes", (json_int_t)512,
+	    "heal_failures", (json_int_t)1, "corrupt_blocks", (json_int_t)2,
+	    "scrub_corrupt_blocks", (json_int_t)0);
+}
+
+START_TEST(striping_figures_when_the_node_stripes)
+{
+	int degraded = 2;
+
+	render(&cl);
+	ck_assert_ptr_null(strstr(page, "id=\"striping\""));
+	free(page);
+	cluster_set_section(&cl, "striping", striping, &degraded);
+	render(&cl);
+	ck_assert_has("<dl id=\"striping\">");
+	ck_assert_has("<div class=\"warn\"><dt>degraded objects</dt>"
+	    "<dd id=\"striping-degraded_objects\" "
+	    "data-key=\"degraded_objects\" data-warn=\"1\">2</dd></div>");
+	ck_assert_has("<div><dt>bytes to heal</dt>"
+	    "<dd id=\"striping-heal_todo_bytes\" data-key=\"heal_todo_bytes\" "
+	    "data-unit=\"bytes\">3.0 MiB</dd></div>");
+	ck_assert_has("data-key=\"healed_parts\">4</dd>");
+	ck_assert_has("data-key=\"healed_bytes\" data-unit=\"bytes\">512 B"
+	    "</dd>");
+	ck_assert_has("data-key=\"heal_failures\">1</dd>");
+	ck_assert_has("data-key=\"corrupt_blocks\">2</dd>");
+	ck_assert_has("data-key=\"scrub_corrupt_blocks\">0</dd>");
+	free(page);
+	degraded = 0;
+	render(&cl);
+	ck_assert_has("<div><dt>degraded objects</dt>"
+	    "<dd id=\"striping-degraded_objects\" "
+	    "data-key=\"degraded_objects\" data-warn=\"1\">0</dd></div>");
+	ck_assert_ptr_null(strstr(page, "class=\"warn\""));
+}
+END_TEST
+
 START_TEST(request_totals)
 {
 	render(&cl);
@@ -239,6 +286,7 @@ main(void)
 	check_main_tcase("page", setup, teardown,
 	    CHECK_MAIN_TESTS(a_whole_document_for_a_phone,
 	    every_member_with_its_state_and_fill, recent_events_newest_first,
-	    catalogue_figures, request_totals, no_cluster_requests_alone));
+	    catalogue_figures, striping_figures_when_the_node_stripes,
+	    request_totals, no_cluster_requests_alone));
 	return check_main_run();
 }
