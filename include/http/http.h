@@ -104,6 +104,10 @@ enum http_parse_result {
 	HTTP_PARSE_ERROR,	/* *err is set */
 };
 
+/* Empties msg as the parser would before a head: no headers, nothing
+ * found (without clearing the header array, which nheaders bounds). */
+void http_message_clear(struct http_message *msg);
+
 /*
  * Parses a request head at the start of buf[0..len). On HTTP_PARSE_DONE,
  * *head_len is the length of the head including its final CRLF and *msg

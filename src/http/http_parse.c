@@ -853,11 +853,7 @@ fill_message(const struct head_scan *hs, bool response, bool head_request,
 	enum fault f;
 	int st;
 
-	/* Entries of headers[] past nheaders are never read: only the rest
-	 * is cleared (the array is most of the message). */
-	memset(msg, 0, offsetof(struct http_message, headers));
-	memset((char *)msg + offsetof(struct http_message, nheaders), 0,
-	    sizeof(*msg) - offsetof(struct http_message, nheaders));
+	http_message_clear(msg);
 	memset(&fr, 0, sizeof(fr));
 	msg->method = hs->sl.method;
 	msg->method_name = hs->sl.method_name;
@@ -936,6 +932,16 @@ parse_head(const char *buf, size_t len, const struct http_limits *lim,
 	}
 	*head_len = hs.head_len;
 	return HTTP_PARSE_DONE;
+}
+
+void
+http_message_clear(struct http_message *msg)
+{
+	/* Entries of headers[] past nheaders are never read: only the rest
+	 * is cleared (the array is most of the message). */
+	memset(msg, 0, offsetof(struct http_message, headers));
+	memset((char *)msg + offsetof(struct http_message, nheaders), 0,
+	    sizeof(*msg) - offsetof(struct http_message, nheaders));
 }
 
 enum http_parse_result

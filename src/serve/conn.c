@@ -330,7 +330,7 @@ conn_finish(struct conn *c)
 	c->c_head_len = 0;
 	c->c_head_started = false;
 	c->c_state = CONN_READ_HEAD;
-	memset(&c->c_req, 0, sizeof(c->c_req));
+	http_message_clear(&c->c_req);
 	if (c->c_in_len > 0) {
 		/* Parse it from the timer phase of this loop turn rather than
 		 * recursing: a buffer of tiny pipelined requests would
@@ -492,7 +492,7 @@ conn_read(struct conn *c)
 static void
 conn_refuse_head(struct conn *c, int status, const char *reason)
 {
-	memset(&c->c_req, 0, sizeof(c->c_req));
+	http_message_clear(&c->c_req);
 	c->c_req.method = HTTP_METHOD_OTHER;
 	c->c_req.version_minor = 1;
 	c->c_head_len = c->c_in_len;
