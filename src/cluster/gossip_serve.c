@@ -15,7 +15,6 @@
  * The member table's lock and the catalogue's are taken one after the
  * other, never one inside the other.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

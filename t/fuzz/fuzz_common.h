@@ -1,7 +1,8 @@
 /*
  * fuzz_common.h - helpers shared by the libFuzzer drivers of src/http/
  * (fuzz_request.c, fuzz_response.c, fuzz_chunked.c); CHECK() serves
- * fuzz_name.c too, CHECK() and fuzz_dup() fuzz_gossip_msg.c.
+ * fuzz_name.c too, CHECK() and fuzz_dup() fuzz_gossip_msg.c,
+ * fuzz_manifest.c and fuzz_part.c.
  *
  * Header-only and static: each driver is one translation unit linked with
  * the library, single-threaded, built with -fsanitize=fuzzer,address,
