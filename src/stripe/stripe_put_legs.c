@@ -149,16 +149,20 @@ stripe_leg_handed(struct put_leg *l)
 }
 
 /* Hands the leg's full buffer to its connection when it can take it; or
- * the end of the part, once all of it went. A lost leg's buffer is free
- * again at once: its bytes were hashed, and counted in the parity. */
+ * the end of the part, once all of it went. A lost leg's whole block is
+ * dropped at once: its bytes were hashed, and counted in the parity. A
+ * block it was filling stays, to be counted whole (the parity needs each
+ * byte at its place in the block). */
 static void
 stripe_leg_flush(struct put_leg *l)
 {
 	if (l->l_lost) {
 		if (l->l_state == BUF_FULL)
 			stripe_leg_handed(l);
-		l->l_state = BUF_FREE;
-		l->l_fill = 0;
+		if (l->l_state != BUF_FREE) {
+			l->l_state = BUF_FREE;
+			l->l_fill = 0;
+		}
 		return;
 	}
 	if (l->l_pc == NULL || !l->l_ready)
