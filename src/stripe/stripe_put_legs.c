@@ -124,6 +124,10 @@ stripe_put_legs_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 	char reason[MEMBER_NAME_MAX + 64];
 
 	(void)pc;
+	if (l->l_put->sp_stage == STAGE_CLEANUP) {
+		stripe_put_end_cleanup_leg(l);
+		return;
+	}
 	l->l_pc = NULL;
 	if (!l->l_put->sp_failed)
 		l->l_put->sp_timed_out = why == PEER_TIMEOUT;
@@ -218,6 +222,11 @@ stripe_part_head(struct peer_conn *pc, void *arg)
 	struct digest d;
 	int status = pc->pc_resp.status;
 
+	if (sp->sp_stage == STAGE_CLEANUP) {
+		peer_conn_discard(pc);
+		stripe_put_end_cleanup_leg(l);
+		return;
+	}
 	h = http_find_header(&pc->pc_resp, PARTS_DIGEST_HEADER);
 	if (status != 201 || l->l_handed != l->l_size || h == NULL ||
 	    digest_parse(h->value.p, h->value.len, &d) == -1 ||

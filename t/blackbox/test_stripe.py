@@ -822,6 +822,8 @@ class StripedPutTest(NodeTest):
                          rb"\r\nstore %s (cut|refused) the connection\n$" %
                          victim.name.encode())
         alive = [st for st in self.stores if st is not victim]
+        # (A store that had its whole part when the upload failed is
+        # asked to remove it once it answered, lest the part land after.)
         wait_for(lambda: self.leftovers(alive) == [],
                  what="the other stores to drop their parts")
         self.assertEqual(self.object_id("victim"), None)
