@@ -741,10 +741,13 @@ class StripedPutTest(NodeTest):
             what="the plain beginning to go")
 
     def put_slowly(self, name, size, first):
-        """A PUT whose first `first` bytes are sent; returns the socket."""
+        """A PUT whose first `first` bytes are sent; returns the socket.
+        (Connection: close: an answer that comes once the whole body did
+        would otherwise keep the connection, and recv_all wait it out.)"""
         s = self.front.connect()
-        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
-                   "\r\n" % (name, size)).encode() + os.urandom(first))
+        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Content-Length: %d\r\n\r\n" % (name, size)).encode() +
+                  os.urandom(first))
         return s
 
     def test_a_client_cut_mid_body_leaves_nothing_on_any_store(self):
@@ -780,6 +783,7 @@ class StripedPutTest(NodeTest):
         victim.kill_all()
         try:
             s.sendall(os.urandom(48 * BLOCK))
+            s.shutdown(socket.SHUT_WR)  # no lingering for more
         except OSError:
             pass
         s.settimeout(20 * SLOW)
@@ -813,6 +817,7 @@ class StripedPutTest(NodeTest):
             for c in chunks[13:]:
                 s.sendall(b"%x\r\n%s\r\n" % (len(c), c))
             s.sendall(b"0\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)  # no lingering for more
         except OSError:
             pass        # answered and closed early: the answer is there
         answer = recv_all(s)
