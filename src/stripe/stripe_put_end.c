@@ -155,28 +155,53 @@ stripe_put_cause(const struct stripe_put *sp)
 	}
 }
 
-/* Every part connection closed, DELETE on every store. */
+/* The leg's DELETE; false when it cannot be sent. */
+static bool
+stripe_cleanup_delete(struct put_leg *l)
+{
+	struct stripe_put *sp = l->l_put;
+	char target[64];
+
+	snprintf(target, sizeof(target), "/_/parts/%s", sp->sp_id);
+	return stripe_put_legs_request(sp, l, "DELETE", target, 0, NULL,
+	    &stripe_cleanup_handler, sp->sp_srv->s_cfg->peer_timeout_ms);
+}
+
+void
+stripe_put_end_cleanup_leg(struct put_leg *l)
+{
+	l->l_pc = NULL;
+	if (!stripe_cleanup_delete(l))
+		stripe_cleanup_leg_over(l, false);
+}
+
+/* DELETE on every store. A store that has the whole of a request (all of
+ * its part, or a commit) may act on it still: it is asked once it
+ * answered (stripe_put_end_cleanup_leg), lest its part land after the
+ * DELETE; the other part connections are closed. */
 void
 stripe_put_end_cleanup(struct stripe_put *sp)
 {
-	char target[64];
+	enum stripe_stage was = sp->sp_stage;
 	unsigned i;
 
 	sp->sp_stage = STAGE_CLEANUP;
 	stripe_add(&stripe_put_shared->ss_cleanups[stripe_put_cause(sp)], 1);
-	snprintf(target, sizeof(target), "/_/parts/%s", sp->sp_id);
 	sp->sp_waiting = 0;
 	sp->sp_cleanup_ok = 0;
 	for (i = 0; i < sp->sp_nlegs; i++) {
 		struct put_leg *l = &sp->sp_legs[i];
 
+		if (l->l_pc != NULL && (was == STAGE_COMMIT ||
+		    l->l_handed == l->l_size)) {
+			sp->sp_waiting++;
+			continue;
+		}
 		if (l->l_pc != NULL) {
 			peer_conn_close(l->l_pc);
 			l->l_pc = NULL;
 		}
-		if (stripe_put_legs_request(sp, l, "DELETE", target, 0, NULL,
-		    &stripe_cleanup_handler,
-		    sp->sp_srv->s_cfg->peer_timeout_ms))
+		if (stripe_cleanup_delete(l))
 			sp->sp_waiting++;
 	}
 	if (sp->sp_waiting == 0) {
@@ -230,6 +255,10 @@ stripe_commit_head(struct peer_conn *pc, void *arg)
 	int status = pc->pc_resp.status;
 
 	peer_conn_discard(pc);
+	if (sp->sp_stage == STAGE_CLEANUP) {
+		stripe_put_end_cleanup_leg(l);
+		return;
+	}
 	l->l_pc = NULL;
 	if (status != 200) {
 		snprintf(reason, sizeof(reason), "store %s refused the commit "

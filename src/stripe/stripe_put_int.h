@@ -158,7 +158,7 @@ bool stripe_put_legs_request(struct stripe_put *sp, struct put_leg *l,
 void stripe_put_legs_ignore(struct peer_conn *pc, void *arg);
 
 /* on_fail of a leg's connection (arg: the leg): the leg is lost, or the
- * upload fails (502). */
+ * upload fails (502); in the cleanup, its DELETE. */
 void stripe_put_legs_fail(struct peer_conn *pc, enum peer_failure why,
     void *arg);
 
@@ -176,8 +176,13 @@ void stripe_put_legs_open(struct stripe_put *sp);
  * answer. */
 void stripe_put_end_parts_stored(struct stripe_put *sp);
 
-/* Every part connection closed, DELETE on every store (CLEANUP), then
- * the journal entry removed; frees sp in the end. */
+/* DELETE on every store (CLEANUP), a store with a request whole (its
+ * part, or the commit) once it answered, then the journal entry removed;
+ * frees sp in the end. */
 void stripe_put_end_cleanup(struct stripe_put *sp);
+
+/* In the cleanup, a leg's answer to its part or commit came, or its
+ * connection failed (l->l_pc is no longer the leg's): its DELETE. */
+void stripe_put_end_cleanup_leg(struct put_leg *l);
 
 #endif

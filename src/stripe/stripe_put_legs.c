@@ -124,6 +124,10 @@ stripe_put_legs_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 	char reason[MEMBER_NAME_MAX + 64];
 
 	(void)pc;
+	if (l->l_put->sp_stage == STAGE_CLEANUP) {
+		stripe_put_end_cleanup_leg(l);
+		return;
+	}
 	l->l_pc = NULL;
 	if (!l->l_put->sp_failed)
 		l->l_put->sp_timed_out = why == PEER_TIMEOUT;
@@ -149,16 +153,20 @@ stripe_leg_handed(struct put_leg *l)
 }
 
 /* Hands the leg's full buffer to its connection when it can take it; or
- * the end of the part, once all of it went. A lost leg's buffer is free
- * again at once: its bytes were hashed, and counted in the parity. */
+ * the end of the part, once all of it went. A lost leg's whole block is
+ * dropped at once: its bytes were hashed, and counted in the parity. A
+ * block it was filling stays, to be counted whole (the parity needs each
+ * byte at its place in the block). */
 static void
 stripe_leg_flush(struct put_leg *l)
 {
 	if (l->l_lost) {
 		if (l->l_state == BUF_FULL)
 			stripe_leg_handed(l);
-		l->l_state = BUF_FREE;
-		l->l_fill = 0;
+		if (l->l_state != BUF_FREE) {
+			l->l_state = BUF_FREE;
+			l->l_fill = 0;
+		}
 		return;
 	}
 	if (l->l_pc == NULL || !l->l_ready)
@@ -214,6 +222,11 @@ stripe_part_head(struct peer_conn *pc, void *arg)
 	struct digest d;
 	int status = pc->pc_resp.status;
 
+	if (sp->sp_stage == STAGE_CLEANUP) {
+		peer_conn_discard(pc);
+		stripe_put_end_cleanup_leg(l);
+		return;
+	}
 	h = http_find_header(&pc->pc_resp, PARTS_DIGEST_HEADER);
 	if (status != 201 || l->l_handed != l->l_size || h == NULL ||
 	    digest_parse(h->value.p, h->value.len, &d) == -1 ||

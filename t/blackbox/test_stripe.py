@@ -19,7 +19,7 @@ import threading
 import time
 
 from shoal import NodeTest, content_etag, pid_alive, recv_all, wait_for, SLOW
-from test_cluster import CLUSTER, cluster_settings, metric, sign
+from test_cluster import CLUSTER, cluster_settings, metric, sign, states
 
 BLOCK = 64 * 1024
 
@@ -741,10 +741,13 @@ class StripedPutTest(NodeTest):
             what="the plain beginning to go")
 
     def put_slowly(self, name, size, first):
-        """A PUT whose first `first` bytes are sent; returns the socket."""
+        """A PUT whose first `first` bytes are sent; returns the socket.
+        (Connection: close: an answer that comes once the whole body did
+        would otherwise keep the connection, and recv_all wait it out.)"""
         s = self.front.connect()
-        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
-                   "\r\n" % (name, size)).encode() + os.urandom(first))
+        s.sendall(("PUT /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Content-Length: %d\r\n\r\n" % (name, size)).encode() +
+                  os.urandom(first))
         return s
 
     def test_a_client_cut_mid_body_leaves_nothing_on_any_store(self):
@@ -780,6 +783,7 @@ class StripedPutTest(NodeTest):
         victim.kill_all()
         try:
             s.sendall(os.urandom(48 * BLOCK))
+            s.shutdown(socket.SHUT_WR)  # no lingering for more
         except OSError:
             pass
         s.settimeout(20 * SLOW)
@@ -791,6 +795,56 @@ class StripedPutTest(NodeTest):
         self.assertEqual(self.object_id("victim"), None)
         self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
                                 '{cause="store_failed"}'), 1)
+
+    def test_a_store_killed_mid_chunked_upload_fails_it_and_frees_the_name(
+            self):
+        # Seven stores: the upload takes six, the retry the six left.
+        self.cluster(stores=7, min_size=str(2 * BLOCK))
+        data = os.urandom(40 * BLOCK)
+        chunks = [data[i:i + 50000] for i in range(0, len(data), 50000)]
+        s = self.front.connect(timeout=20)
+        s.sendall(b"PUT /victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        for c in chunks[:13]:
+            s.sendall(b"%x\r\n%s\r\n" % (len(c), c))
+        # Past min_size: its parts on their way, a file at six stores.
+        takers = wait_for(lambda: (lambda t: t if len(t) == 6 else None)(
+            [st for st in self.stores if self.leftovers([st])]),
+            what="parts on their way to six stores")
+        victim = takers[0]
+        victim.kill_all()
+        try:
+            for c in chunks[13:]:
+                s.sendall(b"%x\r\n%s\r\n" % (len(c), c))
+            s.sendall(b"0\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)  # no lingering for more
+        except OSError:
+            pass        # answered and closed early: the answer is there
+        answer = recv_all(s)
+        # 502, the store named: "cut" when a send to it failed, "refused"
+        # when its end was read before any answer (peer.c's words).
+        self.assertRegex(answer, rb"^HTTP/1.1 502 Bad Gateway\r\n(.+\r\n)*"
+                         rb"\r\nstore %s (cut|refused) the connection\n$" %
+                         victim.name.encode())
+        alive = [st for st in self.stores if st is not victim]
+        # (A store that had its whole part when the upload failed is
+        # asked to remove it once it answered, lest the part land after.)
+        wait_for(lambda: self.leftovers(alive) == [],
+                 what="the other stores to drop their parts")
+        self.assertEqual(self.object_id("victim"), None)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
+        self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
+                         0)
+        # The name is free: once the front no longer has the victim
+        # alive, the same upload is stored on the six others.
+        wait_for(lambda: states(self.front).get(victim.name) != "alive",
+                 what="the victim suspected at the front")
+        r = self.front.curl("/victim", method="PUT", data=data)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(sorted(p["node"] for p in self.object_id(
+            "victim")["parts"]), sorted(st.name for st in alive))
+        self.assertEqual(self.front.curl("/victim").body, data)
 
     def test_reads_ranges_and_any_node_and_a_bad_part_cuts(self):
         self.cluster()
@@ -904,6 +958,7 @@ class ParityTest(NodeTest):
     wait_stores = StripedPutTest.wait_stores
     object_id = StripedPutTest.object_id
     put_chunked = StripedPutTest.put_chunked
+    leftovers = StripedPutTest.leftovers
 
     def parity_cluster(self):
         # No scrubber: a part these tests corrupt and then mend by hand
@@ -1001,26 +1056,80 @@ class ParityTest(NodeTest):
             self.front, 'shoal_stripe_degraded_reads_total'
             '{result="cut"}'), 1)
 
+    def journal(self):
+        """The stores of the uploads under way, in part order, by name."""
+        d = os.path.join(self.front.config["state_dir"], "stripe",
+                         "journal")
+        out = {}
+        for f in os.listdir(d):
+            try:
+                with open(os.path.join(d, f)) as fh:
+                    e = json.load(fh)
+            except (OSError, ValueError):
+                continue    # going, or being written
+            out[e["name"]] = [n for n, _ in e["stores"]]
+        return out
+
+    def pending_bytes(self):
+        """The bytes of the parts on their way, at every store."""
+        return sum(os.path.getsize(os.path.join(
+            st.config["state_dir"], "parts", f.split(":", 1)[1]))
+            for st in self.stores for f in self.leftovers([st]))
+
     def test_a_store_killed_mid_upload_leaves_it_degraded(self):
+        # A sized upload and a chunked one (its parts' sizes known only
+        # at its end), both cut by the death of a store whose data block
+        # of their second row is half received: the parity counts that
+        # block whole, its bytes at their places.
         self.parity_cluster()
-        data = os.urandom(30 * BLOCK + 7)
+        objects = {"degraded": os.urandom(30 * BLOCK + 7),
+                   "degraded-chunked": os.urandom(30 * BLOCK + 5)}
+        data, cdata = objects["degraded"], objects["degraded-chunked"]
         s = self.front.connect()
         s.sendall(("PUT /degraded HTTP/1.1\r\nHost: x\r\nConnection: "
                    "close\r\nContent-Length: %d\r\n\r\n" %
-                   len(data)).encode() + data[:10 * BLOCK])
-        wait_for(lambda: all(used(st) > WARM_USED for st in self.stores),
-                 what="parts on their way to every store")
-        victim = self.stores[3]
+                   len(data)).encode())
+        c = self.front.connect(timeout=20)
+        c.sendall(b"PUT /degraded-chunked HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\nTransfer-Encoding: chunked\r\n"
+                  b"\r\n3e8\r\n" + cdata[:1000] + b"\r\n")
+        stores = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(
+            self.journal()), what="both uploads under way")
+        # A store with data part i of one, j of the other.
+        i, j = next((i, stores["degraded-chunked"].index(n))
+                    for i, n in enumerate(stores["degraded"][:6])
+                    if n in stores["degraded-chunked"][:6])
+        victim = next(st for st in self.stores
+                      if st.name == stores["degraded"][i])
+        half = [(6 + i) * BLOCK + 1000, (6 + j) * BLOCK + 1000]
+        s.sendall(data[:half[0]])
+        for k in range(1000, half[1], 50000):
+            piece = cdata[k:min(k + 50000, half[1])]
+            c.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        # Every whole block at its store: each row's first, parity
+        # included, and the second's up to the half one.
+        wait_for(lambda: self.pending_bytes() == (16 + i + j) * BLOCK,
+                 what="the whole blocks at the stores")
         victim.kill_all()
-        s.sendall(data[10 * BLOCK:])
-        s.settimeout(20 * SLOW)
-        answer = recv_all(s)
-        self.assertRegex(answer[:12], rb"HTTP/1.1 201")
-        self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer)
-        m = self.object_id("degraded")
-        lost = [i for i, p in enumerate(m["parts"])
-                if p["node"] == victim.name]
-        self.assertEqual(m["missing"], lost)
+        # Both go on without it before the rest of their half blocks.
+        wait_for(lambda: all(re.search(
+            r"upload of %s \(\w+\) goes on without part %d:" % (n, p),
+            self.front.log()) for n, p in (("degraded", i),
+                                           ("degraded-chunked", j))),
+            what="both uploads going on without the victim")
+        s.sendall(data[half[0]:])
+        for k in range(half[1], len(cdata), 50000):
+            piece = cdata[k:k + 50000]
+            c.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        c.sendall(b"0\r\n\r\n")
+        for sock, name in ((s, "degraded"), (c, "degraded-chunked")):
+            sock.settimeout(20 * SLOW)
+            answer = recv_all(sock)
+            self.assertRegex(answer[:12], rb"HTTP/1.1 201", name)
+            self.assertIn(b"\r\nShoal-Degraded: 1\r\n", answer, name)
+            m = self.object_id(name)
+            self.assertEqual(m["missing"], [stores[name].index(
+                victim.name)], name)
+            self.reads_right(name, objects[name])
         self.assertEqual(metric(self.front, 'shoal_stripe_uploads_total'
-                                '{result="degraded"}'), 1)
-        self.reads_right("degraded", data)
+                                '{result="degraded"}'), 2)

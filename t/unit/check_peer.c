@@ -723,6 +723,32 @@ START_TEST(upload_slow_producer_no_timeout)
 }
 END_TEST
 
+/* A deadline set once the request is under way (a chunked upload's,
+ * once its size is known) is the one its wait for the answer keeps. */
+START_TEST(upload_timeout_set_later)
+{
+	static char up[300];
+	struct peer *p;
+	int64_t start;
+
+	pattern(up, sizeof(up), 5);
+	fake_answer_all(&fake, NULL, 0, FAKE_HOLD);
+	p = start_one(&fake, 2000);
+	ex1.up = up;
+	ex1.up_len = sizeof(up);
+	ex1.piece = sizeof(up);
+	start = loop_now(loop);
+	ex_request(&ex1, p, "PUT /t HTTP/1.1\r\nHost: p\r\nContent-Length: "
+	    "300\r\n\r\n", PEER_REQ_BODY, 5000);
+	peer_conn_timeout(ex1.pc, 150);
+	RUN_UNTIL(ex_over(&ex1), 5000);
+	ck_assert_int_eq(ex1.fails, 1);
+	ck_assert_int_eq(ex1.why, PEER_TIMEOUT);
+	ck_assert_int_ge(ex1.failed_at - start, 150);
+	ck_assert_int_lt(ex1.failed_at - start, 1500);
+}
+END_TEST
+
 /* The peer answers 409 before the body is over: the head comes, the
  * producer hears no more on_send, its sends are refused, and the
  * connection (whose request the peer did not read) is not reused. */
@@ -920,7 +946,7 @@ main(void)
 	    CHECK_MAIN_TESTS(upload_content_length, upload_chunked,
 	    upload_small_body_is_not_held_back,
 	    upload_large_with_backpressure, upload_slow_producer_no_timeout,
-	    upload_early_answer));
+	    upload_timeout_set_later, upload_early_answer));
 	tcase_set_timeout(up, 10);
 	check_main_tcase("discard and rest", peer_fixture_setup, teardown,
 	    CHECK_MAIN_TESTS(discard_pools_a_small_answer,
