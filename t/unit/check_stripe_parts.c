@@ -4,14 +4,18 @@
  * manifest beside it replaced by a later generation (a part of the
  * object moved elsewhere), never by a stale or a conflicting one nor by
  * another object's; the origin's copy switched alike; parts deleted.
- * A part file's trailer of block checksums read back, refused when it
- * does not check, a flipped byte found in its block.
+ * A commit replayed late is not swept between its part's rename and its
+ * manifest, and a second one then finishes it. A part file's trailer of
+ * block checksums read back, refused when it does not check, a flipped
+ * byte found in its block.
  */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -154,6 +158,59 @@ START_TEST(test_commit_then_a_later_generation)
 	    "{}", 2), 0);
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
 	    d.pd_tmp, &next, true), PARTS_ERROR);
+}
+END_TEST
+
+/* Milliseconds of the wall clock, as the sweep is given them. */
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A commit replayed long after its copy (the mover's agent killed with
+ * the switch recorded): its part, written an hour ago, is moved beside
+ * no manifest for an instant, then the manifest comes; the sweep of that
+ * instant keeps it, and a second commit of that instant (the replay's,
+ * while the first is under way or was cut short) finishes it. */
+START_TEST(test_a_late_commit_is_not_swept)
+{
+	static const char body[] = "the bytes of part zero, late";
+	struct timespec old[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
+	char name[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
+	struct manifest m, have;
+	unsigned swept;
+	uint64_t held;
+
+	make(&m, body, sizeof(body) - 1);
+	parts_file_name(m.m_id, 0, name);
+	parts_manifest_name(m.m_id, mname);
+	pending_part(name, body, sizeof(body) - 1);
+	old[1].tv_sec = (time_t)(wall_ms() / 1000 - 3600);
+	ck_assert_int_eq(utimensat(d.pd_pending, name, old, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	/* The instant between the part's rename and its manifest. */
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	(void)parts_sweep(&d, 60000, wall_ms(), &swept, &held);
+	ck_assert_uint_eq(swept, 0);
+	ck_assert_int_eq(faccessat(d.pd_objects, name, F_OK, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	manifest_at(d.pd_objects, mname, &have);
+	ck_assert_int_eq(memcmp(&have, &m, sizeof(have)), 0);
+	/* Other bytes than the part's are not committed so; a part swept
+	 * (a commit cut short, its part left for that long) is none. */
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	m.m_parts[0].mp_digest.d_lo ^= 1;
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_MISMATCH);
+	ck_assert_int_eq(faccessat(d.pd_objects, mname, F_OK, 0), -1);
+	ck_assert_int_eq(utimensat(d.pd_objects, name, old, 0), 0);
+	(void)parts_sweep(&d, 60000, wall_ms(), &swept, &held);
+	ck_assert_uint_eq(swept, 1);
+	m.m_parts[0].mp_digest.d_lo ^= 1;
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_NO_PART);
 }
 END_TEST
 
@@ -360,7 +417,8 @@ main(void)
 	check_main_tcase("parts", setup, teardown, CHECK_MAIN_TESTS(
 	    test_commit_then_a_later_generation,
 	    test_origin_copy_switched,
-	    test_origin_takes_a_part_marked_missing));
+	    test_origin_takes_a_part_marked_missing,
+	    test_a_late_commit_is_not_swept));
 	check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_trailer_and_ranges,
 	    test_a_flipped_byte_is_found_in_its_block));
