@@ -79,7 +79,8 @@ enum parts_commit_result {
  * is one in objects/ with no manifest beside it yet (a commit under way
  * in another thread, or cut short), once checked and m written; a
  * pending part of an object with another manifest here is PARTS_STALE
- * (left pending). A part already committed under a manifest of a lower generation (a
+ * (left pending), and so is a part that manifest does not place here
+ * (another move's commit came first: the part goes back to pending). A part already committed under a manifest of a lower generation (a
  * part of the object moved elsewhere: stripe/move.h) is that too, once
  * parts_switch_manifest() put m in its place.
  */

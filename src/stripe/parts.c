@@ -393,9 +393,11 @@ static enum parts_commit_result
 parts_commit_from(const struct parts_dirs *d, int dir, struct file_info *fi,
     const struct manifest *m, unsigned index)
 {
-	char name[PARTS_FILE_MAX];
+	char name[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
 	enum parts_commit_result r;
+	struct manifest have;
 	struct digest dg;
+	int saved;
 
 	r = parts_check(fi, m, index, &dg);
 	/* Another manifest of the object here (a part of it committed
@@ -420,10 +422,27 @@ parts_commit_from(const struct parts_dirs *d, int dir, struct file_info *fi,
 		return r;
 	parts_file_name(m->m_id, index, name);
 	/* The part first, the manifest last: the manifest is the commit. */
-	if ((dir != d->pd_objects && renameat(dir, name, d->pd_objects,
-	    name) == -1) || parts_write_manifest(d, m) == -1)
+	if (dir != d->pd_objects && renameat(dir, name, d->pd_objects,
+	    name) == -1)
 		return PARTS_ERROR;
-	return PARTS_COMMITTED;
+	if (parts_write_manifest(d, m) == 0)
+		return PARTS_COMMITTED;
+	saved = errno;
+	/* Another manifest of the object came first (the commit of another
+	 * move of it, at once with this one): unless it places the part
+	 * here too, the part goes back to pending, for the sweep; left
+	 * beside that manifest, nothing would ever remove it. */
+	parts_manifest_name(m->m_id, mname);
+	if (parts_read_manifest(d->pd_objects, mname, &have) == 0 &&
+	    memcmp(&have, m, sizeof(have)) != 0) {
+		if (index >= have.m_nparts || strcmp(have.m_parts[
+		    index].mp_node, m->m_parts[index].mp_node) != 0)
+			(void)renameat(d->pd_objects, name, d->pd_pending,
+			    name);
+		return PARTS_STALE;
+	}
+	errno = saved;
+	return PARTS_ERROR;
 }
 
 /* The committed part `index` here is m's (same size and digest): m
@@ -451,9 +470,15 @@ parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
 		}
 		return parts_commit_from(d, d->pd_objects, &fi, m, index);
 	}
+	/* A part the manifest here does not place here is none of its
+	 * (another move's, left over): m is not committed over it, and it
+	 * goes back to pending, for the sweep. */
 	if (index >= have.m_nparts || strcmp(have.m_parts[index].mp_node,
-	    m->m_parts[index].mp_node) != 0)
-		return PARTS_MISMATCH;
+	    m->m_parts[index].mp_node) != 0) {
+		parts_file_name(m->m_id, index, name);
+		(void)renameat(d->pd_objects, name, d->pd_pending, name);
+		return PARTS_STALE;
+	}
 	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m,
 	    false);
 }

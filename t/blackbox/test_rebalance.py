@@ -224,20 +224,31 @@ class RebalanceTest(NodeTest):
                  what="s6's processes to be gone")
         new.start()
         # The mover's agent killed while a switch is recorded: caught by
-        # polling the stores' records; a few tries.
+        # polling the stores' records. The origin's worker is stopped
+        # meanwhile, so that a switch waits for it (then is replayed)
+        # with its record on disk: a plain switch takes a few ms, which
+        # this loop missed under load for all of the moves.
         caught = None
         agents = dict((s.name, s.agent_pid()) for s in self.stores[:6])
-        deadline = time.time() + 20 * SLOW
-        while caught is None and time.time() < deadline:
-            for s in self.stores[:6]:
-                d = os.path.join(s.config["state_dir"], "stripe", "moves")
-                if listdir(d):
-                    pid = agents[s.name]
-                    agents[s.name] = self.kill_agent(s, pid)
+        workers = self.front.worker_pids()
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.time() + 20 * SLOW
+            while caught is None and time.time() < deadline:
+                for s in self.stores[:6]:
+                    d = os.path.join(s.config["state_dir"], "stripe",
+                                     "moves")
                     if listdir(d):
-                        caught = s
-                    break
-            time.sleep(0.002)
+                        pid = agents[s.name]
+                        agents[s.name] = self.kill_agent(s, pid)
+                        if listdir(d):
+                            caught = s
+                        break
+                time.sleep(0.002)
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
         self.assertIsNotNone(caught, "no switch caught under way")
         self.read_all(self.front, retries=3)
         self.wait_settled(40, "the spread to settle and every leftover "

@@ -5,7 +5,8 @@
  * object moved elsewhere), never by a stale or a conflicting one nor by
  * another object's; the origin's copy switched alike; parts deleted.
  * A commit replayed late is not swept between its part's rename and its
- * manifest, and a second one then finishes it. A part file's trailer of
+ * manifest, and a second one then finishes it; a part left beside
+ * another move's manifest goes back to pending. A part file's trailer of
  * block checksums read back, refused when it does not check, a flipped
  * byte found in its block.
  */
@@ -214,6 +215,45 @@ START_TEST(test_a_late_commit_is_not_swept)
 }
 END_TEST
 
+/* Two moves of one object to this store at once, A of part 0 and B of
+ * part 3: A's part was moved beside no manifest yet when B's commit
+ * came first. A's commit again (replayed) is refused as stale, not as
+ * a mismatch (which its mover would replay for good), and its part goes
+ * back to pending for the sweep instead of staying beside B's manifest,
+ * where nothing removed it. */
+START_TEST(test_a_part_beside_another_moves_manifest_goes_back)
+{
+	static const char body[] = "a part of two moves at once";
+	char a0[PARTS_FILE_MAX], b3[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
+	XXH128_hash_t empty = XXH3_128bits("", 0);
+	struct manifest a, b, have;
+
+	/* Part 3 of so small an object is empty. */
+	make(&a, body, sizeof(body) - 1);
+	a.m_gen = 1;
+	b = a;
+	strcpy(b.m_parts[0].mp_node, "s0");
+	strcpy(b.m_parts[3].mp_node, "me");
+	b.m_parts[3].mp_digest.d_hi = empty.high64;
+	b.m_parts[3].mp_digest.d_lo = empty.low64;
+	parts_file_name(a.m_id, 0, a0);
+	parts_file_name(a.m_id, 3, b3);
+	parts_manifest_name(a.m_id, mname);
+	pending_part(a0, body, sizeof(body) - 1);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_COMMITTED);
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	pending_part(b3, "", 0);
+	ck_assert_int_eq(parts_commit(&d, &b, 3), PARTS_COMMITTED);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_STALE);
+	ck_assert_int_eq(faccessat(d.pd_objects, a0, F_OK, 0), -1);
+	ck_assert_int_eq(faccessat(d.pd_pending, a0, F_OK, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_STALE);
+	manifest_at(d.pd_objects, mname, &have);
+	ck_assert_int_eq(memcmp(&have, &b, sizeof(have)), 0);
+	ck_assert_int_eq(faccessat(d.pd_objects, b3, F_OK, 0), 0);
+}
+END_TEST
+
 START_TEST(test_origin_copy_switched)
 {
 	struct manifest m, next, other, have;
@@ -418,7 +458,8 @@ main(void)
 	    test_commit_then_a_later_generation,
 	    test_origin_copy_switched,
 	    test_origin_takes_a_part_marked_missing,
-	    test_a_late_commit_is_not_swept));
+	    test_a_late_commit_is_not_swept,
+	    test_a_part_beside_another_moves_manifest_goes_back));
 	check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_trailer_and_ranges,
 	    test_a_flipped_byte_is_found_in_its_block));
