@@ -72,11 +72,15 @@ enum parts_commit_result {
 /*
  * Commits part `index` of m here: the pending part must have the size and
  * digest m gives it, and a trailer made for that size and m's block; it
- * moves to objects/, then m is written beside it
+ * moves to objects/ (its mtime made now: the sweep does not take it for
+ * an orphan before m is there), then m is written beside it
  * (fsynced, linked, the directories fsynced). A part already committed
- * with the same manifest is PARTS_COMMITTED again (a retried commit); a
+ * with the same manifest is PARTS_COMMITTED again (a retried commit), as
+ * is one in objects/ with no manifest beside it yet (a commit under way
+ * in another thread, or cut short), once checked and m written; a
  * pending part of an object with another manifest here is PARTS_STALE
- * (left pending). A part already committed under a manifest of a lower generation (a
+ * (left pending), and so is a part that manifest does not place here
+ * (another move's commit came first: the part goes back to pending). A part already committed under a manifest of a lower generation (a
  * part of the object moved elsewhere: stripe/move.h) is that too, once
  * parts_switch_manifest() put m in its place.
  */

@@ -58,10 +58,12 @@ size_t rebalance_mover(const struct rebalance_store *st, size_t n,
  * from parts[rnd % np] on, in turn; a part qualifies when every other
  * store of its object is among st (alive), and some store holding no
  * part of the object has room for it (capacity less use less moving)
- * and would stay below self's fill once the part moved (so parts never
- * go back and forth): the emptiest of those after the move (ties: the
- * lowest name) is its target. Returns true with *out for the first part
- * that qualifies, false when none does.
+ * and whose fills before and after the move sum below self's (each move
+ * lowers the sum over the stores of capacity times fill squared, so
+ * parts never go back and forth; the target may end a little above
+ * self): the emptiest of those after the move (ties: the lowest name) is
+ * its target. Returns true with *out for the first part that qualifies,
+ * false when none does.
  */
 bool rebalance_choose(const char *self, const struct rebalance_store *st,
     size_t n, const struct rebalance_part *parts, size_t np, int spread,

@@ -1,9 +1,10 @@
 /*
  * move.c - a part moved from one store to another, and its record (see
- * move.h). The record's codec is pure; the rest runs on the agent's
- * loop, with the part's reads and the record's writes in jobs of its
- * pool, which touch only the fields marked "job" while mv_busy; the
- * loop never ends a move while a job is out.
+ * move.h): the record and its replay, the requests of the switch, the
+ * end of a move; the copy is move_copy.c's (move_int.h). The record's
+ * codec is pure; the rest runs on the agent's loop, with the record's
+ * writes in jobs of its pool, which touch only the fields marked "job"
+ * while mv_busy; the loop never ends a move while a job is out.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,83 +29,11 @@
 #include "peer/peer.h"
 #include "peer/peer_set.h"
 #include "stripe/move.h"
+#include "stripe/move_int.h"
 #include "stripe/parts.h"
 #include "stripe/parts_serve.h"
 #include "stripe/self_peer.h"
 #include "stripe/stripe.h"
-
-#define MOVE_CHUNK_MAX (256 * 1024)
-#define MOVE_CHUNK_MIN (4 * 1024)
-#define MOVE_TIMEOUT_MS 10000
-#define MOVE_HEAD_MAX (512 + MEMBER_ADDR_MAX + AUTH_SIGNATURE_SIZE)
-#define MOVE_LEGS (CONFIG_STRIPE_PARTS_MAX + 1)	/* the stores, the origin */
-#define MOVE_ENTRY_MAX (2 * MANIFEST_MAX + 512)
-
-enum move_phase {
-	PHASE_IDLE,
-	PHASE_OPEN,		/* job: the part's file */
-	PHASE_COPY,		/* PUT to the new store */
-	PHASE_RECORD,		/* job: the record */
-	PHASE_COMMIT,		/* at the new store */
-	PHASE_ORIGIN,		/* at the origin, which orders the moves */
-	PHASE_SWITCH,		/* at the other stores */
-	PHASE_DELETE,		/* at the old store */
-	PHASE_UNRECORD,		/* job: the record goes */
-	PHASE_LOOK,		/* job: a record to replay */
-};
-
-struct move_leg {
-	struct move *ml_mv;
-	char ml_node[MEMBER_NAME_MAX];
-	struct peer_conn *ml_pc;
-	bool ml_sent;			/* the body went */
-	int ml_status;			/* 0: no answer */
-};
-
-struct move {
-	struct loop *mv_loop;
-	struct iopool *mv_pool;
-	struct cluster *mv_cluster;
-	struct peer_set *mv_peers;
-	int mv_moves_fd, mv_tmp_fd;	/* stripe/moves, parts/tmp */
-	enum move_phase mv_phase;
-	bool mv_busy;			/* a job is out */
-	bool mv_stopped;
-	struct iopool_job mv_job;
-	struct loop_timer mv_timer;	/* the copy's pace */
-	bool mv_timed;
-	move_done_fn *mv_done;
-	void *mv_arg;
-	enum move_result mv_result;	/* once the record goes: DONE, or
-					   FAILED once a copy rolled back */
-	char mv_why[MEMBER_NAME_MAX + 192];
-	/* the switch (job: read by RECORD, written by LOOK) */
-	struct manifest mv_next;
-	unsigned mv_index;
-	char mv_from[MEMBER_NAME_MAX];
-	char *mv_text;			/* mv_next's text */
-	size_t mv_text_len;
-	uint8_t mv_text_digest[AUTH_DIGEST_LEN];
-	bool mv_switched;		/* the origin took it (the record
-					   says so once rewritten) */
-	bool mv_found;			/* job (LOOK) */
-	unsigned mv_turn;		/* which record LOOK takes */
-	/* the copy (job: OPEN and the reads) */
-	int mv_dir_fd;
-	char mv_name[PARTS_FILE_MAX];
-	int mv_fd;
-	uint64_t mv_size, mv_off, mv_rate;
-	int64_t mv_t0;
-	char *mv_buf;
-	size_t mv_chunk, mv_len;
-	bool mv_piece_out;		/* mv_buf handed to the connection */
-	bool mv_ended;
-	bool mv_answered;		/* the new store answered the PUT */
-	int mv_err;			/* job */
-	/* the requests */
-	struct move_leg mv_legs[MOVE_LEGS];
-	unsigned mv_nlegs, mv_waiting;
-};
 
 /* -- the record -------------------------------------------------------- */
 
@@ -162,7 +91,7 @@ out:
 
 /* -- the end ----------------------------------------------------------- */
 
-static void
+void
 move_finish(struct move *mv, enum move_result r, const char *why)
 {
 	move_done_fn *done = mv->mv_done;
@@ -188,7 +117,7 @@ move_finish(struct move *mv, enum move_result r, const char *why)
 	done(mv->mv_arg, r, mv->mv_size, why != NULL ? mv->mv_why : NULL);
 }
 
-static void
+void
 move_submit(struct move *mv, void (*work)(struct iopool_job *),
     void (*done)(struct iopool_job *))
 {
@@ -237,7 +166,7 @@ move_unrecord(struct move *mv, enum move_result r)
 
 /* A signed request to `node` for leg l; false when the node is not
  * alive or nothing could be signed. */
-static bool
+bool
 move_request(struct move *mv, struct move_leg *l, const char *method,
     const char *target, uint64_t len, const uint8_t *digest, unsigned flags,
     const struct peer_handler *h)
@@ -313,7 +242,7 @@ move_leg_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 	move_leg_over(arg, 0);
 }
 
-static void
+void
 move_leg_ignore(struct peer_conn *pc, void *arg)
 {
 	(void)pc;
@@ -520,7 +449,7 @@ move_record(struct move *mv)
 
 /* mv_next, mv_index, mv_from and mv_switched are set: its text, then
  * the record (or, replayed, the step it is at). */
-static int
+int
 move_switch_begin(struct move *mv, bool recorded)
 {
 	mv->mv_result = MOVE_DONE;
@@ -555,228 +484,6 @@ move_switch(struct move *mv, const struct manifest *next, unsigned index,
 	mv->mv_switched = false;
 	snprintf(mv->mv_from, sizeof(mv->mv_from), "%s", from);
 	return move_switch_begin(mv, false);
-}
-
-/* -- the copy ---------------------------------------------------------- */
-
-static void move_copy_next(struct move *mv);
-
-/* The copy failed: nothing changed. Waits for a read out. */
-static void
-move_copy_fail(struct move *mv, const char *why)
-{
-	if (why != NULL)
-		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s", why);
-	if (mv->mv_busy)
-		return;		/* move_read_done comes back here */
-	move_finish(mv, MOVE_FAILED, mv->mv_why);
-}
-
-static void
-move_read_job(struct iopool_job *job)
-{
-	struct move *mv = container_of(job, struct move, mv_job);
-	uint64_t left = mv->mv_size - mv->mv_off;
-	size_t want = left < mv->mv_chunk ? (size_t)left : mv->mv_chunk;
-	ssize_t n = pread(mv->mv_fd, mv->mv_buf, want, (off_t)mv->mv_off);
-
-	mv->mv_err = n == (ssize_t)want ? 0 : n < 0 ? errno : EIO;
-	mv->mv_len = n > 0 ? (size_t)n : 0;
-}
-
-static void
-move_read_done(struct iopool_job *job)
-{
-	struct move *mv = container_of(job, struct move, mv_job);
-	struct peer_conn *pc = mv->mv_legs[0].ml_pc;
-
-	mv->mv_busy = false;
-	if (mv->mv_stopped)
-		return;
-	if (pc == NULL || mv->mv_answered) {
-		move_copy_fail(mv, NULL);
-		return;
-	}
-	if (mv->mv_err != 0) {
-		snprintf(mv->mv_why, sizeof(mv->mv_why), "reading %s: %s",
-		    mv->mv_name, strerror(mv->mv_err));
-		move_copy_fail(mv, NULL);
-		return;
-	}
-	mv->mv_off += mv->mv_len;
-	mv->mv_piece_out = true;
-	if (peer_conn_send(pc, mv->mv_buf, mv->mv_len) == -1)
-		mv->mv_piece_out = false;	/* an answer came: on_head */
-}
-
-static void
-move_copy_due(struct loop *loop, struct loop_timer *t)
-{
-	struct move *mv = container_of(t, struct move, mv_timer);
-
-	(void)loop;
-	mv->mv_timed = false;
-	move_copy_next(mv);
-}
-
-/* The next piece, when the connection wants it and the pace allows. */
-static void
-move_copy_next(struct move *mv)
-{
-	struct peer_conn *pc = mv->mv_legs[0].ml_pc;
-	int64_t due, now = loop_now(mv->mv_loop);
-
-	if (pc == NULL || mv->mv_busy || mv->mv_piece_out || mv->mv_timed ||
-	    mv->mv_ended)
-		return;
-	if (mv->mv_off == mv->mv_size) {
-		mv->mv_ended = true;
-		(void)peer_conn_send_end(pc);
-		return;
-	}
-	if (mv->mv_rate > 0) {
-		due = mv->mv_t0 + (int64_t)(mv->mv_off * 1000 / mv->mv_rate);
-		if (due > now) {
-			mv->mv_timed = true;
-			loop_timer_set(mv->mv_loop, &mv->mv_timer, due - now,
-			    move_copy_due);
-			return;
-		}
-	}
-	move_submit(mv, move_read_job, move_read_done);
-}
-
-static void
-move_copy_send(struct peer_conn *pc, void *arg)
-{
-	struct move *mv = ((struct move_leg *)arg)->ml_mv;
-
-	(void)pc;
-	mv->mv_piece_out = false;	/* the last piece went */
-	move_copy_next(mv);
-}
-
-static void
-move_copy_head(struct peer_conn *pc, void *arg)
-{
-	struct move *mv = ((struct move_leg *)arg)->ml_mv;
-	const struct manifest_part *p = &mv->mv_next.m_parts[mv->mv_index];
-	const struct http_header *h;
-	struct digest d;
-	int status = pc->pc_resp.status;
-
-	h = http_find_header(&pc->pc_resp, PARTS_DIGEST_HEADER);
-	mv->mv_answered = true;
-	if (status != 201 || mv->mv_off != mv->mv_size || h == NULL ||
-	    digest_parse(h->value.p, h->value.len, &d) == -1 ||
-	    !digest_equal(&d, &p->mp_digest)) {
-		peer_conn_discard(pc);
-		mv->mv_legs[0].ml_pc = NULL;
-		snprintf(mv->mv_why, sizeof(mv->mv_why), status == 201 ?
-		    "%s stored other bytes than the part's" : "%s refused the "
-		    "copy (%d)", p->mp_node, status);
-		move_copy_fail(mv, NULL);
-		return;
-	}
-	peer_conn_discard(pc);
-	mv->mv_legs[0].ml_pc = NULL;
-	/* The copy is whole and checked at the new store: the switch. */
-	(void)move_switch_begin(mv, false);
-}
-
-static void
-move_copy_failed(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	struct move *mv = ((struct move_leg *)arg)->ml_mv;
-
-	(void)pc;
-	mv->mv_legs[0].ml_pc = NULL;
-	snprintf(mv->mv_why, sizeof(mv->mv_why), "the copy to %s failed (%d)",
-	    mv->mv_next.m_parts[mv->mv_index].mp_node, (int)why);
-	move_copy_fail(mv, NULL);
-}
-
-static const struct peer_handler move_copy_handler = {
-	.on_head = move_copy_head,
-	.on_body = move_leg_ignore,
-	.on_done = move_leg_ignore,
-	.on_fail = move_copy_failed,
-	.on_send = move_copy_send,
-};
-
-static void
-move_open_job(struct iopool_job *job)
-{
-	struct move *mv = container_of(job, struct move, mv_job);
-	struct stat st;
-
-	mv->mv_err = 0;
-	mv->mv_fd = openat(mv->mv_dir_fd, mv->mv_name, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (mv->mv_fd == -1 || fstat(mv->mv_fd, &st) == -1)
-		mv->mv_err = errno;
-	else if ((uint64_t)st.st_size < mv->mv_size)
-		mv->mv_err = EIO;	/* the part's bytes come first */
-}
-
-static void
-move_open_done(struct iopool_job *job)
-{
-	struct move *mv = container_of(job, struct move, mv_job);
-	struct move_leg *l = &mv->mv_legs[0];
-	char target[64];
-
-	mv->mv_busy = false;
-	if (mv->mv_stopped)
-		return;
-	if (mv->mv_err != 0) {
-		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s: %s",
-		    mv->mv_name, mv->mv_err == EIO ? "shorter than the part" :
-		    strerror(mv->mv_err));
-		move_finish(mv, MOVE_FAILED, mv->mv_why);
-		return;
-	}
-	mv->mv_phase = PHASE_COPY;
-	mv->mv_nlegs = 1;
-	memcpy(l->ml_node, mv->mv_next.m_parts[mv->mv_index].mp_node,
-	    MEMBER_NAME_MAX);
-	snprintf(target, sizeof(target), "/_/parts/%s/%u", mv->mv_next.m_id,
-	    mv->mv_index);
-	mv->mv_t0 = loop_now(mv->mv_loop);
-	/* Signed over its head only, as every part upload. */
-	if (!move_request(mv, l, "PUT", target, mv->mv_size, NULL,
-	    PEER_REQ_BODY, &move_copy_handler)) {
-		snprintf(mv->mv_why, sizeof(mv->mv_why), "%s cannot be reached",
-		    l->ml_node);
-		move_finish(mv, MOVE_FAILED, mv->mv_why);
-	}
-}
-
-/* mv_next, mv_index and mv_from are set: the copy of the file `name`
- * in dir_fd, then the switch. */
-static int
-move_copy_start(struct move *mv, int dir_fd, const char *name,
-    uint64_t rate, move_done_fn *done, void *arg)
-{
-	size_t chunk;
-
-	mv->mv_done = done;
-	mv->mv_arg = arg;
-	mv->mv_switched = false;
-	mv->mv_dir_fd = dir_fd;
-	snprintf(mv->mv_name, sizeof(mv->mv_name), "%s", name);
-	mv->mv_size = mv->mv_next.m_parts[mv->mv_index].mp_size;
-	mv->mv_off = 0;
-	mv->mv_rate = rate;
-	/* Pieces of an eighth of a second at the rate: the pauses between
-	 * them stay far below the stores' deadlines. */
-	chunk = rate == 0 || rate / 8 > MOVE_CHUNK_MAX ? MOVE_CHUNK_MAX :
-	    rate / 8 < MOVE_CHUNK_MIN ? MOVE_CHUNK_MIN : (size_t)(rate / 8);
-	mv->mv_chunk = chunk;
-	mv->mv_piece_out = mv->mv_ended = mv->mv_answered = false;
-	mv->mv_phase = PHASE_OPEN;
-	move_submit(mv, move_open_job, move_open_done);
-	return 0;
 }
 
 int

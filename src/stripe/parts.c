@@ -271,25 +271,6 @@ parts_switch_manifest(int tmp_fd, int dir_fd, int names_fd,
 	return rc == 0 ? PARTS_COMMITTED : PARTS_ERROR;
 }
 
-/* The committed part `index` here is m's (same size and digest): m
- * replaces the manifest beside it. */
-static enum parts_commit_result
-parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
-    unsigned index)
-{
-	char name[PARTS_FILE_MAX];
-	struct manifest have;
-
-	parts_manifest_name(m->m_id, name);
-	if (parts_read_manifest(d->pd_objects, name, &have) == -1)
-		return PARTS_NO_PART;	/* a commit cut short: swept */
-	if (index >= have.m_nparts || strcmp(have.m_parts[index].mp_node,
-	    m->m_parts[index].mp_node) != 0)
-		return PARTS_MISMATCH;
-	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m,
-	    false);
-}
-
 /* pread of exactly len bytes at off: 0, or -1 (errno; EIO when short). */
 static int
 parts_pread(int fd, void *buf, size_t len, uint64_t off)
@@ -382,15 +363,132 @@ parts_read_block(int fd, const struct parts_trailer *t, uint64_t b,
 	return blocksum_verify(buf, *len, t->pt_sums[b]) ? 0 : 1;
 }
 
+/* Whether the part file open as fi is part `index` of m: a trailer made
+ * for m's size and block, its bytes m's digest (into *dg). */
+static enum parts_commit_result
+parts_check(struct file_info *fi, const struct manifest *m, unsigned index,
+    struct digest *dg)
+{
+	const struct manifest_part *p = &m->m_parts[index];
+	struct parts_trailer t;
+
+	*dg = fi->fi_digest;
+	if (parts_trailer_read(fi->fi_fd, fi->fi_size, &t, NULL) == -1)
+		return errno == EINVAL ? PARTS_MISMATCH : PARTS_ERROR;
+	parts_trailer_free(&t);
+	if (t.pt_size != p->mp_size || t.pt_block != m->m_block)
+		return PARTS_MISMATCH;
+	/* Without xattrs the spool kept no digest: the part's bytes are
+	 * read again. */
+	if (!fi->fi_content && file_content_digest(fi->fi_fd, p->mp_size, dg)
+	    == -1)
+		return PARTS_ERROR;
+	return digest_equal(dg, &p->mp_digest) ? PARTS_COMMITTED :
+	    PARTS_MISMATCH;
+}
+
+/* Commits the part file open as fi in dir (pending; objects for a
+ * commit cut short) as part `index` of m; closes fi. */
+static enum parts_commit_result
+parts_commit_from(const struct parts_dirs *d, int dir, struct file_info *fi,
+    const struct manifest *m, unsigned index)
+{
+	char name[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
+	enum parts_commit_result r;
+	struct manifest have;
+	struct digest dg;
+	int saved;
+
+	r = parts_check(fi, m, index, &dg);
+	/* Another manifest of the object here (a part of it committed
+	 * here by a move that m's does not know of): m's part stays
+	 * pending, for the sweep. */
+	parts_manifest_name(m->m_id, name);
+	if (r == PARTS_COMMITTED && faccessat(d->pd_objects, name, F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0 && !parts_manifest_is(d, m))
+		r = PARTS_STALE;
+	/* Written now, as the sweep sees it: a part last written longer
+	 * than stripe.pending_timeout ago (a commit replayed late) is not
+	 * an orphan to it between its rename and its manifest. Its digest
+	 * is recorded again for its new mtime. */
+	if (r == PARTS_COMMITTED) {
+		if (futimens(fi->fi_fd, NULL) == -1)
+			r = PARTS_ERROR;
+		else
+			(void)file_digest_record(fi->fi_fd, &dg);
+	}
+	close(fi->fi_fd);
+	if (r != PARTS_COMMITTED)
+		return r;
+	parts_file_name(m->m_id, index, name);
+	/* The part first, the manifest last: the manifest is the commit. */
+	if (dir != d->pd_objects && renameat(dir, name, d->pd_objects,
+	    name) == -1)
+		return PARTS_ERROR;
+	if (parts_write_manifest(d, m) == 0)
+		return PARTS_COMMITTED;
+	saved = errno;
+	/* Another manifest of the object came first (the commit of another
+	 * move of it, at once with this one): unless it places the part
+	 * here too, the part goes back to pending, for the sweep; left
+	 * beside that manifest, nothing would ever remove it. */
+	parts_manifest_name(m->m_id, mname);
+	if (parts_read_manifest(d->pd_objects, mname, &have) == 0 &&
+	    memcmp(&have, m, sizeof(have)) != 0) {
+		if (index >= have.m_nparts || strcmp(have.m_parts[
+		    index].mp_node, m->m_parts[index].mp_node) != 0)
+			(void)renameat(d->pd_objects, name, d->pd_pending,
+			    name);
+		return PARTS_STALE;
+	}
+	errno = saved;
+	return PARTS_ERROR;
+}
+
+/* The committed part `index` here is m's (same size and digest): m
+ * replaces the manifest beside it. */
+static enum parts_commit_result
+parts_switch_part(const struct parts_dirs *d, const struct manifest *m,
+    unsigned index)
+{
+	char name[PARTS_FILE_MAX];
+	struct manifest have;
+	struct file_info fi;
+
+	parts_manifest_name(m->m_id, name);
+	if (parts_read_manifest(d->pd_objects, name, &have) == -1) {
+		if (errno != ENOENT)
+			return PARTS_NO_PART;
+		/* A commit cut short, or under way in another thread (the
+		 * part moved here, its manifest not written yet): finished,
+		 * the part checked again. */
+		parts_file_name(m->m_id, index, name);
+		file_open(d->pd_objects, name, -1, &fi);
+		if (fi.fi_fd == -1) {
+			errno = fi.fi_errno;
+			return errno == ENOENT ? PARTS_NO_PART : PARTS_ERROR;
+		}
+		return parts_commit_from(d, d->pd_objects, &fi, m, index);
+	}
+	/* A part the manifest here does not place here is none of its
+	 * (another move's, left over): m is not committed over it, and it
+	 * goes back to pending, for the sweep. */
+	if (index >= have.m_nparts || strcmp(have.m_parts[index].mp_node,
+	    m->m_parts[index].mp_node) != 0) {
+		parts_file_name(m->m_id, index, name);
+		(void)renameat(d->pd_objects, name, d->pd_pending, name);
+		return PARTS_STALE;
+	}
+	return parts_switch_manifest(d->pd_tmp, d->pd_objects, d->pd_names, m,
+	    false);
+}
+
 enum parts_commit_result
 parts_commit(const struct parts_dirs *d, const struct manifest *m,
     unsigned index)
 {
-	const struct manifest_part *p = &m->m_parts[index];
 	char name[PARTS_FILE_MAX];
-	struct parts_trailer t;
 	struct file_info fi;
-	struct digest dg;
 
 	parts_file_name(m->m_id, index, name);
 	file_open(d->pd_pending, name, -1, &fi);
@@ -410,39 +508,7 @@ parts_commit(const struct parts_dirs *d, const struct manifest *m,
 			return PARTS_COMMITTED;
 		return parts_switch_part(d, m, index);
 	}
-	dg = fi.fi_digest;
-	if (parts_trailer_read(fi.fi_fd, fi.fi_size, &t, NULL) == -1) {
-		close(fi.fi_fd);
-		return errno == EINVAL ? PARTS_MISMATCH : PARTS_ERROR;
-	}
-	parts_trailer_free(&t);
-	if (t.pt_size != p->mp_size || t.pt_block != m->m_block) {
-		close(fi.fi_fd);
-		return PARTS_MISMATCH;
-	}
-	/* Without xattrs the spool kept no digest: the part's bytes are
-	 * read again. */
-	if (!fi.fi_content && file_content_digest(fi.fi_fd, p->mp_size, &dg)
-	    == -1) {
-		close(fi.fi_fd);
-		return PARTS_ERROR;
-	}
-	close(fi.fi_fd);
-	if (!digest_equal(&dg, &p->mp_digest))
-		return PARTS_MISMATCH;
-	/* Another manifest of the object here (a part of it committed
-	 * here by a move that m's does not know of): m's part stays
-	 * pending, for the sweep. */
-	parts_manifest_name(m->m_id, name);
-	if (faccessat(d->pd_objects, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !parts_manifest_is(d, m))
-		return PARTS_STALE;
-	parts_file_name(m->m_id, index, name);
-	/* The part first, the manifest last: the manifest is the commit. */
-	if (renameat(d->pd_pending, name, d->pd_objects, name) == -1 ||
-	    parts_write_manifest(d, m) == -1)
-		return PARTS_ERROR;
-	return PARTS_COMMITTED;
+	return parts_commit_from(d, d->pd_pending, &fi, m, index);
 }
 
 /* Removes dir/name when it is a regular file; its size to *bytes. */

@@ -59,7 +59,13 @@ rebalance_target(const struct rebalance_store *st, size_t n, size_t me,
 		    rebalance_find(st, n, m->m_parts[k].mp_node) == n)
 			return n;	/* a store of the object is not alive */
 	after.rs_used = after.rs_used > size ? after.rs_used - size : 0;
-	mine = rebalance_fill(&after);
+	/* A target qualifies when its fills before and after the move sum
+	 * below the mover's: each move then lowers the sum over the stores
+	 * of capacity times fill squared, so parts never go back and forth.
+	 * It may end a little above the mover (a part over half the gap):
+	 * refusing that left the spread above its bound for good when every
+	 * part the fullest store could move was that large. */
+	mine = rebalance_fill(&st[me]) + rebalance_fill(&after);
 	for (i = 0; i < n; i++) {
 		if (manifest_part_of(m, st[i].rs_node) >= 0 ||
 		    st[i].rs_capacity < size || st[i].rs_used +
@@ -68,7 +74,7 @@ rebalance_target(const struct rebalance_store *st, size_t n, size_t me,
 		after = st[i];
 		after.rs_moving += size;
 		f = rebalance_fill(&after);
-		if (f >= mine)
+		if (rebalance_fill(&st[i]) + f >= mine)
 			continue;
 		if (t == n || f < best || (f == best &&
 		    strcmp(st[i].rs_node, st[t].rs_node) < 0)) {

@@ -1,7 +1,8 @@
 /*
  * rebalancer.c - the agent's rebalancer (see rebalancer.h). Loop thread
  * of the agent; the scan of the manifests beside this store's parts in
- * its pool (rb_busy), the move's own work in stripe/move.c.
+ * its pool (rb_busy), the move's own work in stripe/move.c and
+ * stripe/move_copy.c.
  */
 #include <dirent.h>
 #include <fcntl.h>

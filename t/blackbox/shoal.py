@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -482,9 +483,25 @@ class NodeTest(unittest.TestCase):
         if VALGRIND:
             import memcheck
             reports += memcheck.new_reports(VALGRIND)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not getattr(self, "_keep_failed", False):
+            shutil.rmtree(self.tmp, ignore_errors=True)
         if reports:
             self.fail("sanitizer report:\n" + "\n".join(reports))
+
+    def run(self, result=None):
+        """With SHOAL_KEEP_FAILED set in the environment, a failed test's
+        directory (its nodes' state, configuration and stderr.log) stays,
+        and its path is printed; a passed test's goes as always."""
+        if not os.environ.get("SHOAL_KEEP_FAILED") or result is None:
+            return super().run(result)
+        bad = len(result.failures) + len(result.errors)
+        self._keep_failed = True
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > bad:
+            sys.stderr.write("\nkept %s\n" % self.tmp)
+        elif hasattr(self, "tmp"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return out
 
     def node(self, *args, start=True, **kw):
         n = Node(self, *args, **kw)

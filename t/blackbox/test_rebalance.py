@@ -95,13 +95,18 @@ class RebalanceTest(NodeTest):
         stores, with nothing else on any store: no pending part,
         temporary file, manifest of an object it holds no part of, or
         recorded move."""
+        return self.layout_fault() is None
+
+    def layout_fault(self):
+        """What keeps the layout from being clean (layout_clean), or
+        None."""
         fdir = os.path.join(self.front.config["state_dir"], "stripe")
         want = {}
         for f in listdir(os.path.join(fdir, "manifests")):
             m = read_json(os.path.join(fdir, "manifests", f))
             nodes = [p["node"] for p in m["parts"]]
             if len(set(nodes)) != 6:
-                return False
+                return "%s's parts on %s" % (m["id"], nodes)
             for i, n in enumerate(nodes):
                 want.setdefault(n, set()).update(
                     ["%s.%d" % (m["id"], i), m["id"] + ".json"])
@@ -109,16 +114,31 @@ class RebalanceTest(NodeTest):
         for s in self.stores:
             d = os.path.join(s.config["state_dir"], "parts")
             objs = set(listdir(os.path.join(d, "objects")))
-            if objs != want.get(s.name, set()) or \
-                    listdir(os.path.join(d, "pending")) or \
-                    listdir(os.path.join(d, "tmp")) or listdir(
-                    os.path.join(s.config["state_dir"], "stripe", "moves")):
-                return False
+            left = [(k, listdir(os.path.join(d, k)))
+                    for k in ("pending", "tmp")] + [("moves", listdir(
+                        os.path.join(s.config["state_dir"], "stripe",
+                                     "moves")))]
+            if objs != want.get(s.name, set()) or any(f for k, f in left):
+                return "%s: %s more, %s missing, %s" % (
+                    s.name, sorted(objs - want.get(s.name, set())),
+                    sorted(want.get(s.name, set()) - objs),
+                    [kf for kf in left if kf[1]])
             for f in objs:
                 if f.endswith(".json") and read_json(os.path.join(
                         d, "objects", f)) != want["m"][f[:-5]]:
-                    return False
-        return True
+                    return "%s: %s is not the front's" % (s.name, f)
+        return None
+
+    def wait_settled(self, timeout, what):
+        """Waits for the spread to settle and the layout to be clean;
+        the failure says which did not, and the fills."""
+        try:
+            wait_for(self.settled, timeout=timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError("%s: spread %.1f points %s, %s" % (
+                e, spread(self.front), sorted(
+                    (n, round(f, 1)) for n, f in fills(self.front).items()),
+                self.layout_fault() or "the layout clean")) from None
 
     def holders_right(self):
         """The catalogue names as holders of each object the front and
@@ -150,8 +170,8 @@ class RebalanceTest(NodeTest):
         deadline = time.time() + 30 * SLOW
         while not self.settled() and time.time() < deadline:
             self.read_all(self.front, retries=3)
-        wait_for(self.settled, timeout=10, what="the spread to settle "
-                 "(%.1f points before the 7th store)" % before)
+        self.wait_settled(10, "the spread to settle (%.1f points before "
+                          "the 7th store)" % before)
         self.assertGreater(self.moves(), 0)
         self.assertEqual(self.moves("failed"), 0, "\n".join(
             line for st in self.stores for line in st.log().splitlines()
@@ -175,11 +195,19 @@ class RebalanceTest(NodeTest):
         time.sleep(0.5)
         self.assertEqual(self.moves(), done)
 
-    def kill_agent(self, node):
-        pid = node.agent_pid()
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: node.agent_pid() not in (None, pid),
-                 what="a new agent at " + node.name)
+    def kill_agent(self, node, pid):
+        """Kills node's agent `pid` (looked up beforehand: a lookup is a
+        process run, longer under load than a switch) and returns the
+        new agent's."""
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+        def new_agent():
+            p = node.agent_pid()
+            return p if p not in (None, pid) else None
+        return wait_for(new_agent, what="a new agent at " + node.name)
 
     def test_moves_cut_at_the_copy_and_the_switch_lose_nothing(self):
         # A part takes about half a second to copy.
@@ -196,22 +224,35 @@ class RebalanceTest(NodeTest):
                  what="s6's processes to be gone")
         new.start()
         # The mover's agent killed while a switch is recorded: caught by
-        # polling the stores' records; a few tries.
+        # polling the stores' records. The origin's worker is stopped
+        # meanwhile, so that a switch waits for it (then is replayed)
+        # with its record on disk: a plain switch takes a few ms, which
+        # this loop missed under load for all of the moves.
         caught = None
-        deadline = time.time() + 20 * SLOW
-        while caught is None and time.time() < deadline:
-            for s in self.stores[:6]:
-                d = os.path.join(s.config["state_dir"], "stripe", "moves")
-                if listdir(d):
-                    self.kill_agent(s)
+        agents = dict((s.name, s.agent_pid()) for s in self.stores[:6])
+        workers = self.front.worker_pids()
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.time() + 20 * SLOW
+            while caught is None and time.time() < deadline:
+                for s in self.stores[:6]:
+                    d = os.path.join(s.config["state_dir"], "stripe",
+                                     "moves")
                     if listdir(d):
-                        caught = s
-                    break
-            time.sleep(0.002)
+                        pid = agents[s.name]
+                        agents[s.name] = self.kill_agent(s, pid)
+                        if listdir(d):
+                            caught = s
+                        break
+                time.sleep(0.002)
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
         self.assertIsNotNone(caught, "no switch caught under way")
         self.read_all(self.front, retries=3)
-        wait_for(self.settled, timeout=40, what="the spread to settle and "
-                 "every leftover to go")
+        self.wait_settled(40, "the spread to settle and every leftover "
+                          "to go")
         self.assertIn("a switch recorded earlier is complete", caught.log())
         wait_for(self.holders_right, what="the catalogue's holders")
         self.read_all(self.front)

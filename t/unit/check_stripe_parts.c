@@ -4,14 +4,19 @@
  * manifest beside it replaced by a later generation (a part of the
  * object moved elsewhere), never by a stale or a conflicting one nor by
  * another object's; the origin's copy switched alike; parts deleted.
- * A part file's trailer of block checksums read back, refused when it
- * does not check, a flipped byte found in its block.
+ * A commit replayed late is not swept between its part's rename and its
+ * manifest, and a second one then finishes it; a part left beside
+ * another move's manifest goes back to pending. A part file's trailer of
+ * block checksums read back, refused when it does not check, a flipped
+ * byte found in its block.
  */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -154,6 +159,98 @@ START_TEST(test_commit_then_a_later_generation)
 	    "{}", 2), 0);
 	ck_assert_int_eq(parts_switch_manifest(d.pd_tmp, d.pd_pending,
 	    d.pd_tmp, &next, true), PARTS_ERROR);
+}
+END_TEST
+
+/* Milliseconds of the wall clock, as the sweep is given them. */
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A commit replayed long after its copy (the mover's agent killed with
+ * the switch recorded): its part, written an hour ago, is moved beside
+ * no manifest for an instant, then the manifest comes; the sweep of that
+ * instant keeps it, and a second commit of that instant (the replay's,
+ * while the first is under way or was cut short) finishes it. */
+START_TEST(test_a_late_commit_is_not_swept)
+{
+	static const char body[] = "the bytes of part zero, late";
+	struct timespec old[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
+	char name[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
+	struct manifest m, have;
+	unsigned swept;
+	uint64_t held;
+
+	make(&m, body, sizeof(body) - 1);
+	parts_file_name(m.m_id, 0, name);
+	parts_manifest_name(m.m_id, mname);
+	pending_part(name, body, sizeof(body) - 1);
+	old[1].tv_sec = (time_t)(wall_ms() / 1000 - 3600);
+	ck_assert_int_eq(utimensat(d.pd_pending, name, old, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	/* The instant between the part's rename and its manifest. */
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	(void)parts_sweep(&d, 60000, wall_ms(), &swept, &held);
+	ck_assert_uint_eq(swept, 0);
+	ck_assert_int_eq(faccessat(d.pd_objects, name, F_OK, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_COMMITTED);
+	manifest_at(d.pd_objects, mname, &have);
+	ck_assert_int_eq(memcmp(&have, &m, sizeof(have)), 0);
+	/* Other bytes than the part's are not committed so; a part swept
+	 * (a commit cut short, its part left for that long) is none. */
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	m.m_parts[0].mp_digest.d_lo ^= 1;
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_MISMATCH);
+	ck_assert_int_eq(faccessat(d.pd_objects, mname, F_OK, 0), -1);
+	ck_assert_int_eq(utimensat(d.pd_objects, name, old, 0), 0);
+	(void)parts_sweep(&d, 60000, wall_ms(), &swept, &held);
+	ck_assert_uint_eq(swept, 1);
+	m.m_parts[0].mp_digest.d_lo ^= 1;
+	ck_assert_int_eq(parts_commit(&d, &m, 0), PARTS_NO_PART);
+}
+END_TEST
+
+/* Two moves of one object to this store at once, A of part 0 and B of
+ * part 3: A's part was moved beside no manifest yet when B's commit
+ * came first. A's commit again (replayed) is refused as stale, not as
+ * a mismatch (which its mover would replay for good), and its part goes
+ * back to pending for the sweep instead of staying beside B's manifest,
+ * where nothing removed it. */
+START_TEST(test_a_part_beside_another_moves_manifest_goes_back)
+{
+	static const char body[] = "a part of two moves at once";
+	char a0[PARTS_FILE_MAX], b3[PARTS_FILE_MAX], mname[PARTS_FILE_MAX];
+	XXH128_hash_t empty = XXH3_128bits("", 0);
+	struct manifest a, b, have;
+
+	/* Part 3 of so small an object is empty. */
+	make(&a, body, sizeof(body) - 1);
+	a.m_gen = 1;
+	b = a;
+	strcpy(b.m_parts[0].mp_node, "s0");
+	strcpy(b.m_parts[3].mp_node, "me");
+	b.m_parts[3].mp_digest.d_hi = empty.high64;
+	b.m_parts[3].mp_digest.d_lo = empty.low64;
+	parts_file_name(a.m_id, 0, a0);
+	parts_file_name(a.m_id, 3, b3);
+	parts_manifest_name(a.m_id, mname);
+	pending_part(a0, body, sizeof(body) - 1);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_COMMITTED);
+	ck_assert_int_eq(unlinkat(d.pd_objects, mname, 0), 0);
+	pending_part(b3, "", 0);
+	ck_assert_int_eq(parts_commit(&d, &b, 3), PARTS_COMMITTED);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_STALE);
+	ck_assert_int_eq(faccessat(d.pd_objects, a0, F_OK, 0), -1);
+	ck_assert_int_eq(faccessat(d.pd_pending, a0, F_OK, 0), 0);
+	ck_assert_int_eq(parts_commit(&d, &a, 0), PARTS_STALE);
+	manifest_at(d.pd_objects, mname, &have);
+	ck_assert_int_eq(memcmp(&have, &b, sizeof(have)), 0);
+	ck_assert_int_eq(faccessat(d.pd_objects, b3, F_OK, 0), 0);
 }
 END_TEST
 
@@ -360,7 +457,9 @@ main(void)
 	check_main_tcase("parts", setup, teardown, CHECK_MAIN_TESTS(
 	    test_commit_then_a_later_generation,
 	    test_origin_copy_switched,
-	    test_origin_takes_a_part_marked_missing));
+	    test_origin_takes_a_part_marked_missing,
+	    test_a_late_commit_is_not_swept,
+	    test_a_part_beside_another_moves_manifest_goes_back));
 	check_main_tcase("trailer", NULL, NULL, CHECK_MAIN_TESTS(
 	    test_trailer_and_ranges,
 	    test_a_flipped_byte_is_found_in_its_block));
