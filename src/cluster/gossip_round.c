@@ -20,8 +20,12 @@
  * applied, their stamps taken into the node's clock, and the conflicts
  * they bring logged and handed to the hook, after every lock is let go.
  * The member table's lock and the catalogue's are never held together.
+ *
+ * This file is the round (its message, its targets, its bodies) and the
+ * agent's life; gossip_targets.c keeps the agent's targets and the
+ * node's gossip peers; gossip_exchange.c is one exchange, its answer
+ * and the catalogue's chunks it brings. They share gossip_round_int.h.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +36,8 @@
 #include "cluster/cluster.h"
 #include "cluster/gossip_msg.h"
 #include "cluster/gossip_round.h"
-#include "cluster/hlc.h"
+#include "cluster/gossip_round_int.h"
 #include "cluster/members.h"
-#include "core/digest.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/list.h"
@@ -46,624 +49,17 @@
 
 #define GOSSIP_PUSH_MAX 64		/* news pushed with a digest */
 #define GOSSIP_MAX_TARGETS 40		/* per round, a seed included */
-#define GOSSIP_SEED_BACKOFF_MIN_MS 1000
-#define GOSSIP_SEED_BACKOFF_MAX_MS 30000
 #define GOSSIP_SAVE_EVERY_MS 10000
-#define GOSSIP_PATH "/_/gossip"
-#define GOSSIP_CONFLICTS_MAX 256	/* logged and hooked per answer */
-
-struct gossip_seed {
-	char gs_name[PEER_NAME_MAX];	/* "host:port" */
-	int64_t gs_next_ms;		/* not tried before */
-	int64_t gs_backoff_ms;
-};
-
-/* A round's request body, shared by its exchanges. */
-struct gossip_body {
-	unsigned gb_refs;
-	struct buf gb_json;
-	uint8_t gb_digest[AUTH_DIGEST_LEN];
-	struct cat_want gb_wants[GOSSIP_WANTS_MAX];	/* what it asks */
-	size_t gb_nwants;
-};
-
-struct gossip_exchange {
-	struct list ge_link;		/* ga_exchanges */
-	struct gossip_agent *ge_agent;
-	struct gossip_body *ge_body;
-	struct peer_conn *ge_pc;
-	int ge_seed;			/* index in ga_seeds, or -1 */
-	uint8_t ge_nonce[AUTH_NONCE_LEN];
-	bool ge_sent;			/* the body went out */
-	int ge_status;
-	char ge_sig[AUTH_SIGNATURE_SIZE];
-	char ge_cluster[AUTH_CLUSTER_MAX + 1];
-	struct buf ge_answer;
-	bool ge_too_large;
-};
-
-/* A conflict an answer brought: the name, and both versions as the
- * catalogue shows them. */
-struct gossip_conflict {
-	char cf_name[NAME_MAX_LEN + 1];
-	size_t cf_len;
-	struct digest cf_digest[2];	/* the winner, the loser */
-	char cf_origin[2][MEMBER_NAME_MAX];
-	uint64_t cf_hlc[2];
-};
-
-struct gossip_conflicts {
-	struct gossip_conflict *cs_list;
-	size_t cs_n;
-	size_t cs_dropped;		/* past GOSSIP_CONFLICTS_MAX */
-};
-
-/* The owners of the member table, as catalogue_wants_locked() reads
- * them; room for every member, made once. */
-struct gossip_owners {
-	char (*go_names)[MEMBER_NAME_MAX];
-	const char **go_ptrs;
-	uint64_t *go_inc;
-	uint64_t *go_seq;
-	size_t go_n;
-};
-
-struct gossip_agent {
-	struct loop *ga_loop;
-	const struct config *ga_cfg;
-	struct cluster *ga_cl;
-	struct peer_table *ga_peers;	/* the node's, shared */
-	struct peer_table *ga_targets;	/* the agent's own */
-	struct peer_set *ga_set;
-	struct http_limits ga_limits;
-	struct loop_timer ga_timer;
-	struct rng ga_rng;
-	uint64_t ga_version;		/* of the member table, last synced */
-	uint64_t ga_saved_version;
-	int64_t ga_saved_ms;
-	struct gossip_seed *ga_seeds;
-	size_t ga_nseeds;
-	struct list ga_exchanges;
-	size_t ga_answer_max;
-	bool ga_stopping;
-	struct gossip_owners ga_owners;
-	gossip_conflict_fn *ga_on_conflict;
-	void *ga_on_conflict_arg;
-};
 
 static void gossip_on_timer(struct loop *loop, struct loop_timer *t);
 
-static void
-gossip_body_put(struct gossip_body *gb)
+void
+gossip_round_body_put(struct gossip_body *gb)
 {
 	if (gb != NULL && --gb->gb_refs == 0) {
 		buf_free(&gb->gb_json);
 		free(gb);
 	}
-}
-
-/* -- targets ---------------------------------------------------------- */
-
-/* "host:port" or "[v6]:port" into host (len bytes at most, NUL
- * included) and port. Returns 0, or -1 when it is neither. */
-static int
-gossip_split_addr(const char *addr, char *host, size_t len, unsigned *port)
-{
-	const char *colon = strrchr(addr, ':'), *h = addr;
-	size_t hlen;
-	char *end;
-	long p;
-
-	if (colon == NULL)
-		return -1;
-	hlen = (size_t)(colon - addr);
-	if (addr[0] == '[') {
-		if (hlen < 2 || addr[hlen - 1] != ']')
-			return -1;
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= len)
-		return -1;
-	p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || p < 1 || p > 65535)
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (unsigned)p;
-	return 0;
-}
-
-/* Appends the spec of "host:port" `name` to spec[*n], resolved (a name is
- * looked up, blocking), and named as the member or seed names itself, so
- * that it is found again by that name. False when name is not an
- * address. */
-static bool
-gossip_spec(const char *name, struct peer_spec *spec, size_t *n)
-{
-	char host[PEER_NAME_MAX];
-	const char *why;
-	unsigned port;
-
-	if (gossip_split_addr(name, host, sizeof(host), &port) == -1)
-		return false;
-	if (peer_spec_resolve(host, port, &spec[*n], &why) == -1)
-		log_debug("gossip target %s: %s", name, why);
-	snprintf(spec[*n].ps_name, sizeof(spec[*n].ps_name), "%s", name);
-	(*n)++;
-	return true;
-}
-
-static int
-gossip_name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Whether the member table (as read into the sorted arg) has owner. */
-static bool
-gossip_known(void *arg, const char *owner)
-{
-	const struct gossip_owners *go = arg;
-
-	return bsearch(&owner, go->go_ptrs, go->go_n, sizeof(*go->go_ptrs),
-	    gossip_name_cmp) != NULL;
-}
-
-/* The catalogue forgets the facts of owners the member table forgot. */
-static void
-gossip_prune(struct gossip_agent *ga)
-{
-	struct cluster *cl = ga->ga_cl;
-	struct members *mt = cl->cl_members;
-	struct gossip_owners *go = &ga->ga_owners;
-	size_t n;
-	uint32_t i;
-
-	if (members_lock(mt) != 0)
-		return;
-	go->go_n = 0;
-	for (i = 0; i < mt->mt_capacity; i++) {
-		const struct member *m = members_at(mt, i);
-
-		if (m->m_in_use) {
-			memcpy(go->go_names[go->go_n], m->m_facts.mf_name,
-			    MEMBER_NAME_MAX);
-			go->go_ptrs[go->go_n] = go->go_names[go->go_n];
-			go->go_n++;
-		}
-	}
-	members_unlock(mt);
-	qsort(go->go_ptrs, go->go_n, sizeof(*go->go_ptrs), gossip_name_cmp);
-	if (catalogue_lock(cl->cl_catalogue) != 0)
-		return;
-	n = catalogue_prune_owners_locked(cl->cl_catalogue, gossip_known, go);
-	catalogue_unlock(cl->cl_catalogue);
-	if (n > 0)
-		log_info("catalogue: %zu facts of forgotten members dropped", n);
-}
-
-/*
- * After a change of the member table, from one reading of it and one
- * lookup per member: the agent's targets (every member but this node and
- * those that left, and the seeds), and the gossip peers of the node's
- * peer table (the members alive or suspect, with the global save and
- * ttl), which workers ask on a miss. A member whose address is a static
- * peer's stays that peer, with its own save and ttl; the table knows the
- * peers of the configuration in force, which a reload of peers alone
- * changes under the agent.
- */
-static void
-gossip_sync(struct gossip_agent *ga, int64_t now_ms)
-{
-	struct members *mt = ga->ga_cl->cl_members;
-	size_t cap = mt->mt_capacity + ga->ga_nseeds, n = 0, np = 0, k, j;
-	char (*names)[MEMBER_ADDR_MAX] = calloc(cap, sizeof(*names));
-	bool *live = calloc(cap, sizeof(*live));
-	struct peer_spec *specs = calloc(cap, sizeof(*specs));
-	struct peer_spec *peers = calloc(cap, sizeof(*peers));
-	size_t nnames = 0;
-	uint32_t i;
-
-	if (names == NULL || live == NULL || specs == NULL || peers == NULL ||
-	    members_lock(mt) == -1)
-		goto out;
-	for (i = 0; i < mt->mt_capacity; i++) {
-		const struct member *m = members_at(mt, i);
-
-		if (!m->m_in_use || i == mt->mt_self ||
-		    m->m_state == MEMBER_LEFT)
-			continue;
-		live[nnames] = m->m_state <= MEMBER_SUSPECT;
-		memcpy(names[nnames++], m->m_facts.mf_addr, MEMBER_ADDR_MAX);
-	}
-	ga->ga_version = mt->mt_version;
-	members_unlock(mt);
-	gossip_prune(ga);
-	/* Looking names up may block: outside the lock. */
-	for (k = 0; k < nnames; k++) {
-		if (!gossip_spec(names[k], specs, &n) || !live[k] ||
-		    peer_table_source_of(ga->ga_peers, names[k]) ==
-		    PEER_SOURCE_CONFIG)
-			continue;
-		peers[np] = specs[n - 1];
-		peers[np].ps_save = ga->ga_cfg->save;
-		peers[np++].ps_ttl_ms = ga->ga_cfg->ttl_ms;
-	}
-	for (k = 0; k < ga->ga_nseeds; k++) {
-		for (j = 0; j < nnames; j++)
-			if (strcmp(names[j], ga->ga_seeds[k].gs_name) == 0)
-				break;
-		if (j == nnames)
-			(void)gossip_spec(ga->ga_seeds[k].gs_name, specs, &n);
-	}
-	if (peer_table_replace(ga->ga_targets, PEER_SOURCE_GOSSIP, specs, n,
-	    now_ms) == -1)
-		log_warnx("gossip: more targets than the agent's table holds");
-	if (peer_table_replace(ga->ga_peers, PEER_SOURCE_GOSSIP, peers, np,
-	    now_ms) == -1)
-		log_warnx("the peer table is full: some members are not asked "
-		    "on a miss");
-out:
-	free(names);
-	free(live);
-	free(specs);
-	free(peers);
-}
-
-static struct peer *
-gossip_peer(struct gossip_agent *ga, const char *name)
-{
-	struct peer *p;
-
-	peer_set_sync(ga->ga_set);
-	for (p = peer_set_first(ga->ga_set); p != NULL;
-	    p = peer_set_next(ga->ga_set, p))
-		if (strcmp(p->p_name, name) == 0)
-			return p;
-	return NULL;
-}
-
-/* -- one exchange ----------------------------------------------------- */
-
-static void
-gossip_seed_result(struct gossip_agent *ga, int seed, bool ok)
-{
-	struct gossip_seed *s;
-
-	if (seed < 0)
-		return;
-	s = &ga->ga_seeds[seed];
-	if (ok) {
-		s->gs_backoff_ms = 0;
-		s->gs_next_ms = 0;
-		return;
-	}
-	s->gs_backoff_ms = s->gs_backoff_ms == 0 ? GOSSIP_SEED_BACKOFF_MIN_MS :
-	    s->gs_backoff_ms * 2;
-	if (s->gs_backoff_ms > GOSSIP_SEED_BACKOFF_MAX_MS)
-		s->gs_backoff_ms = GOSSIP_SEED_BACKOFF_MAX_MS;
-	s->gs_next_ms = loop_now(ga->ga_loop) + s->gs_backoff_ms;
-}
-
-static void
-gossip_exchange_end(struct gossip_exchange *ge, bool ok)
-{
-	struct gossip_agent *ga = ge->ge_agent;
-
-	cluster_stat_add(ok ? &ga->ga_cl->cl_stats->cs_exchanges_ok :
-	    &ga->ga_cl->cl_stats->cs_exchanges_failed, 1);
-	gossip_seed_result(ga, ge->ge_seed, ok);
-	list_remove(&ge->ge_link);
-	gossip_body_put(ge->ge_body);
-	buf_free(&ge->ge_answer);
-	free(ge);
-}
-
-static void
-gossip_copy_header(const struct http_message *m, const char *name,
-    char *out, size_t cap)
-{
-	const struct http_header *h = http_find_header(m, name);
-
-	out[0] = '\0';
-	if (h != NULL && h->value.len < cap) {
-		memcpy(out, h->value.p, h->value.len);
-		out[h->value.len] = '\0';
-	}
-}
-
-static void
-gossip_on_head(struct peer_conn *pc, void *arg)
-{
-	struct gossip_exchange *ge = arg;
-
-	/* The head's strings live until this returns: keep what the
-	 * signature check needs. */
-	ge->ge_status = pc->pc_resp.status;
-	gossip_copy_header(&pc->pc_resp, AUTH_SIGNATURE_HEADER, ge->ge_sig,
-	    sizeof(ge->ge_sig));
-	gossip_copy_header(&pc->pc_resp, AUTH_CLUSTER_HEADER, ge->ge_cluster,
-	    sizeof(ge->ge_cluster));
-}
-
-static void
-gossip_on_body(struct peer_conn *pc, void *arg)
-{
-	struct gossip_exchange *ge = arg;
-	size_t n = peer_conn_data_len(pc);
-
-	if (ge->ge_answer.len + n > ge->ge_agent->ga_answer_max)
-		ge->ge_too_large = true;
-	else
-		buf_append(&ge->ge_answer, peer_conn_data(pc), n);
-	peer_conn_consumed(pc);
-}
-
-/* -- the catalogue's part of an answer ------------------------------- */
-
-/* catalogue_conflict_fn: noted under the catalogue's lock, told after. */
-static void
-gossip_note_conflict(void *arg, const char *name, size_t len,
-    const struct digest *winner, const struct digest *loser)
-{
-	struct gossip_conflicts *cs = arg;
-	struct gossip_conflict *cf;
-
-	if (cs->cs_n == GOSSIP_CONFLICTS_MAX || len > NAME_MAX_LEN) {
-		cs->cs_dropped++;
-		return;
-	}
-	cf = &cs->cs_list[cs->cs_n++];
-	memset(cf, 0, sizeof(*cf));
-	memcpy(cf->cf_name, name, len);
-	cf->cf_len = len;
-	cf->cf_digest[0] = *winner;
-	cf->cf_digest[1] = *loser;
-}
-
-/* The origins and stamps of a conflict's two versions, from the
- * catalogue (its lock held). */
-static void
-gossip_conflict_versions_locked(struct catalogue *cat,
-    struct gossip_conflict *cf)
-{
-	struct cat_version_view v[8];
-	size_t n, k;
-	int i;
-
-	n = catalogue_versions_locked(cat, cf->cf_name, cf->cf_len, v, 8);
-	for (k = 0; k < n && k < 8; k++)
-		for (i = 0; i < 2; i++)
-			if (digest_equal(&v[k].vv_digest, &cf->cf_digest[i])) {
-				snprintf(cf->cf_origin[i],
-				    sizeof(cf->cf_origin[i]), "%s",
-				    v[k].vv_origin);
-				cf->cf_hlc[i] = v[k].vv_hlc;
-			}
-}
-
-/* A stamp from a clock too far ahead was not taken in: counted, and
- * said once a minute per origin. */
-static void
-gossip_stamp_refused(struct gossip_agent *ga, const struct cat_fact_msg *f,
-    int64_t now_ms, int64_t wall_ms)
-{
-	struct cluster *cl = ga->ga_cl;
-
-	if (cluster_skew_warn_due(cl, f->cm_origin, now_ms))
-		log_warnx("cluster: %s stamped a version %.3f s ahead of this "
-		    "node's clock (more than max_clock_skew): not taken into "
-		    "the clock", f->cm_origin,
-		    (double)(hlc_ms(f->cm_hlc) - wall_ms) / 1000);
-}
-
-/*
- * Applies the chunks of an answer, takes their stamps into the clock,
- * then logs the conflicts they brought and hands them to the hook.
- */
-static void
-gossip_apply_chunks(struct gossip_agent *ga, const struct gossip_msg *msg,
-    int64_t now_ms, int64_t wall_ms)
-{
-	struct cluster *cl = ga->ga_cl;
-	struct catalogue *cat = cl->cl_catalogue;
-	int64_t skew = cl->cl_members->mt_params.mp_max_skew_ms;
-	struct gossip_conflicts cs = { 0 };
-	char hex[2][DIGEST_HEX_LEN + 1], when[2][CLUSTER_TIME_LEN];
-	const char *refused = NULL;
-	size_t i, k;
-
-	if (msg->gm_nchunks == 0)
-		return;
-	cs.cs_list = xcalloc(GOSSIP_CONFLICTS_MAX, sizeof(*cs.cs_list));
-	if (catalogue_lock(cat) != 0) {
-		free(cs.cs_list);
-		return;
-	}
-	for (i = 0; i < msg->gm_nchunks; i++)
-		(void)catalogue_apply_locked(cat, &msg->gm_chunks[i].gc_chunk,
-		    msg->gm_chunks[i].gc_facts, msg->gm_chunks[i].gc_nfacts,
-		    gossip_note_conflict, &cs);
-	for (k = 0; k < cs.cs_n; k++)
-		gossip_conflict_versions_locked(cat, &cs.cs_list[k]);
-	catalogue_unlock(cat);
-	for (i = 0; i < msg->gm_nfacts; i++) {
-		const struct cat_fact_msg *f = &msg->gm_facts[i];
-
-		if (f->cm_gone || hlc_observe(cl->cl_hlc, f->cm_hlc, wall_ms,
-		    skew))
-			continue;
-		/* A run of one origin's facts is said once. */
-		if (refused == NULL || strcmp(refused, f->cm_origin) != 0)
-			gossip_stamp_refused(ga, f, now_ms, wall_ms);
-		refused = f->cm_origin;
-	}
-	for (k = 0; k < cs.cs_n; k++) {
-		struct gossip_conflict *cf = &cs.cs_list[k];
-
-		for (i = 0; i < 2; i++) {
-			digest_hex(&cf->cf_digest[i], hex[i]);
-			cluster_time_text(cf->cf_hlc[i], when[i],
-			    sizeof(when[i]));
-		}
-		log_warnx("conflict: %s: %s (%s, %s) wins over %s (%s, %s)",
-		    cf->cf_name, hex[0], cf->cf_origin[0], when[0], hex[1],
-		    cf->cf_origin[1], when[1]);
-		if (ga->ga_on_conflict != NULL)
-			ga->ga_on_conflict(ga->ga_on_conflict_arg, cf->cf_name,
-			    cf->cf_len, &cf->cf_digest[0], &cf->cf_digest[1]);
-	}
-	if (cs.cs_dropped > 0)
-		log_warnx("conflict: %zu more in one answer, not told (see "
-		    "/_/conflicts)", cs.cs_dropped);
-	free(cs.cs_list);
-}
-
-/* The answer is whole: check it and merge it. */
-static bool
-gossip_take_answer(struct gossip_exchange *ge)
-{
-	struct gossip_agent *ga = ge->ge_agent;
-	struct cluster *cl = ga->ga_cl;
-	struct members *mt = cl->cl_members;
-	uint8_t digest[AUTH_DIGEST_LEN];
-	struct http_message head;
-	struct gossip_msg msg;
-	enum auth_verdict v;
-	const char *why;
-	int64_t wall = loop_wall_ms(), now = loop_now(ga->ga_loop);
-	size_t i;
-
-	if (ge->ge_status != 200 || ge->ge_too_large) {
-		log_debug("gossip: %s answered %d%s", ge->ge_pc->pc_peer->p_name,
-		    ge->ge_status, ge->ge_too_large ? " (too large)" : "");
-		return false;
-	}
-	cluster_stat_add(&cl->cl_stats->cs_bytes_received, ge->ge_answer.len);
-	/* The two headers the check reads, as a head of their own. */
-	memset(&head, 0, sizeof(head));
-	head.status = ge->ge_status;
-	head.headers[0].name.p = AUTH_SIGNATURE_HEADER;
-	head.headers[0].name.len = strlen(AUTH_SIGNATURE_HEADER);
-	head.headers[0].value.p = ge->ge_sig;
-	head.headers[0].value.len = strlen(ge->ge_sig);
-	head.headers[1].name.p = AUTH_CLUSTER_HEADER;
-	head.headers[1].name.len = strlen(AUTH_CLUSTER_HEADER);
-	head.headers[1].value.p = ge->ge_cluster;
-	head.headers[1].value.len = strlen(ge->ge_cluster);
-	head.nheaders = ge->ge_cluster[0] != '\0' ? 2 : 1;
-	if (auth_body_digest(ge->ge_answer.data, ge->ge_answer.len, digest) ==
-	    -1)
-		return false;
-	v = auth_verify_answer(cl->cl_key, cl->cl_name, &head, digest, wall,
-	    ge->ge_nonce);
-	if (v != AUTH_OK) {
-		log_debug("gossip: the answer of %s: %s",
-		    ge->ge_pc->pc_peer->p_name, auth_verdict_reason(v));
-		return false;
-	}
-	if (gossip_msg_decode(ge->ge_answer.data, ge->ge_answer.len,
-	    mt->mt_capacity, &msg, &why) == -1) {
-		log_debug("gossip: the answer of %s: %s",
-		    ge->ge_pc->pc_peer->p_name, why);
-		return false;
-	}
-	if (members_lock(mt) == 0) {
-		for (i = 0; i < msg.gm_nnews; i++)
-			(void)members_merge_locked(mt, &msg.gm_news[i], now,
-			    wall);
-		members_unlock(mt);
-	}
-	gossip_apply_chunks(ga, &msg, now, wall);
-	gossip_msg_free(&msg);
-	return true;
-}
-
-static void
-gossip_on_done(struct peer_conn *pc, void *arg)
-{
-	struct gossip_exchange *ge = arg;
-	bool ok = gossip_take_answer(ge);
-
-	peer_conn_release(pc);
-	gossip_exchange_end(ge, ok);
-}
-
-static void
-gossip_on_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
-{
-	struct gossip_exchange *ge = arg;
-
-	log_debug("gossip: %s failed (%d)", pc->pc_peer->p_name, (int)why);
-	gossip_exchange_end(ge, false);
-}
-
-static void
-gossip_on_send(struct peer_conn *pc, void *arg)
-{
-	struct gossip_exchange *ge = arg;
-	struct buf *json = &ge->ge_body->gb_json;
-
-	if (!ge->ge_sent) {
-		ge->ge_sent = true;
-		(void)peer_conn_send(pc, json->data, json->len);
-		return;
-	}
-	(void)peer_conn_send_end(pc);
-}
-
-static const struct peer_handler gossip_peer_handler = {
-	.on_head = gossip_on_head,
-	.on_body = gossip_on_body,
-	.on_done = gossip_on_done,
-	.on_fail = gossip_on_fail,
-	.on_send = gossip_on_send,
-};
-
-/* Starts one exchange with the target `name`; returns 1, or 0 when it
- * cannot be reached. */
-static int
-gossip_send(struct gossip_agent *ga, struct gossip_body *gb,
-    const char *name, int seed)
-{
-	struct cluster *cl = ga->ga_cl;
-	struct gossip_exchange *ge;
-	char sig[AUTH_SIGNATURE_SIZE];
-	struct peer *p;
-	struct buf head = { 0 };
-
-	if ((p = gossip_peer(ga, name)) == NULL || p->p_addrlen == 0) {
-		log_debug("gossip: %s cannot be reached (%s)", name,
-		    p == NULL ? "not a target" : "no address");
-		gossip_seed_result(ga, seed, false);
-		return 0;
-	}
-	ge = xcalloc(1, sizeof(*ge));
-	if (auth_nonce(ge->ge_nonce) == -1 ||
-	    auth_sign_request(cl->cl_key, cl->cl_name, "POST", GOSSIP_PATH,
-	    gb->gb_digest, loop_wall_ms(), ge->ge_nonce, sig,
-	    sizeof(sig)) == -1) {
-		log_warn("gossip: signing");
-		free(ge);
-		return 0;
-	}
-	ge->ge_agent = ga;
-	ge->ge_body = gb;
-	ge->ge_seed = seed;
-	gb->gb_refs++;
-	list_insert_head(&ga->ga_exchanges, &ge->ge_link);
-	buf_printf(&head, "POST " GOSSIP_PATH " HTTP/1.1\r\nHost: %s\r\n"
-	    "User-Agent: shoal/" SHOAL_VERSION "\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "%s: %s\r\n%s: %s\r\n\r\n", p->p_name, gb->gb_json.len,
-	    AUTH_CLUSTER_HEADER, cl->cl_name, AUTH_SIGNATURE_HEADER, sig);
-	cluster_stat_add(&cl->cl_stats->cs_bytes_sent, gb->gb_json.len);
-	ge->ge_pc = peer_request(ga->ga_set, p, head.data, head.len,
-	    PEER_REQ_BODY, ga->ga_cfg->peer_timeout_ms, &gossip_peer_handler,
-	    ge);
-	buf_free(&head);
-	return 1;
 }
 
 /* -- a round ----------------------------------------------------------- */
@@ -830,7 +226,7 @@ gossip_body_for(const struct gossip_msg *msg, size_t j, size_t n)
 	    auth_body_digest(gb->gb_json.data, gb->gb_json.len,
 	    gb->gb_digest) == -1) {
 		log_warnx("gossip: cannot write a round's message");
-		gossip_body_put(gb);
+		gossip_round_body_put(gb);
 		return NULL;
 	}
 	return gb;
@@ -862,7 +258,7 @@ gossip_round(struct gossip_agent *ga, bool leave)
 		goto out;
 	if (__atomic_load_n(&mt->mt_version, __ATOMIC_RELAXED) !=
 	    ga->ga_version)
-		gossip_sync(ga, now);
+		gossip_targets_sync(ga, now);
 	if (want_seed)
 		seed = gossip_pick_seed(ga, now);
 	/* One body for all, unless the wants are shared out. */
@@ -871,14 +267,15 @@ gossip_round(struct gossip_agent *ga, bool leave)
 		nbodies = 1;
 	for (k = 0; k < n + (seed != -1); k++) {
 		if (gb == NULL || nbodies > 1) {
-			gossip_body_put(gb);
+			gossip_round_body_put(gb);
 			if ((gb = gossip_body_for(&msg, k, nbodies)) == NULL)
 				break;
 		}
-		sent += k < n ? gossip_send(ga, gb, names[k], -1) :
-		    gossip_send(ga, gb, ga->ga_seeds[seed].gs_name, seed);
+		sent += k < n ? gossip_exchange_send(ga, gb, names[k], -1) :
+		    gossip_exchange_send(ga, gb, ga->ga_seeds[seed].gs_name,
+		    seed);
 	}
-	gossip_body_put(gb);
+	gossip_round_body_put(gb);
 	cluster_stat_add(&ga->ga_cl->cl_stats->cs_rounds, 1);
 	if (!leave && ga->ga_version != ga->ga_saved_version &&
 	    now - ga->ga_saved_ms >= GOSSIP_SAVE_EVERY_MS) {
@@ -960,7 +357,7 @@ gossip_agent_start(struct loop *loop, const struct config *cfg,
 	    sizeof(*ga->ga_owners.go_inc));
 	ga->ga_owners.go_seq = xcalloc(cl->cl_members->mt_capacity,
 	    sizeof(*ga->ga_owners.go_seq));
-	gossip_sync(ga, loop_now(loop));
+	gossip_targets_sync(ga, loop_now(loop));
 	loop_timer_set(loop, &ga->ga_timer, 0, gossip_on_timer);
 	return ga;
 }
@@ -998,7 +395,7 @@ gossip_agent_free(struct gossip_agent *ga)
 
 		peer_conn_close(ge->ge_pc);
 		list_remove(&ge->ge_link);
-		gossip_body_put(ge->ge_body);
+		gossip_round_body_put(ge->ge_body);
 		buf_free(&ge->ge_answer);
 		free(ge);
 	}

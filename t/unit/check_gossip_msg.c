@@ -1,15 +1,18 @@
 /*
- * check_gossip_msg.c - unit tests for src/cluster/gossip_msg.c: the JSON
- * of a gossip message both ways, every refusal with its reason, and the
- * BADINPUT "Cluster" rows that are the codec's (truncated, not UTF-8,
- * nested too deep, too many members, absurd numbers).
+ * check_gossip_msg.c - unit tests for src/cluster/gossip_msg.c and
+ * gossip_msg_decode.c: the JSON of a gossip message both ways, every
+ * refusal with its reason, and the BADINPUT "Cluster" rows that are the
+ * codec's (truncated, not UTF-8, nested too deep, too many members,
+ * absurd numbers).
  *
- * Includes gossip_msg.c (for the depth scan); single-threaded, one forked
- * process per test. Every body is decoded from a heap block of exactly its
- * size, so that under AddressSanitizer a read past the end is a crash.
+ * Includes gossip_msg.c and gossip_msg_decode.c (for the depth scan);
+ * single-threaded, one forked process per test. Every body is decoded
+ * from a heap block of exactly its size, so that under AddressSanitizer
+ * a read past the end is a crash.
  */
 #include "check_main.h"
 #include "cluster/gossip_msg.c"
+#include "cluster/gossip_msg_decode.c"
 
 #include <check.h>
 #include <stdlib.h>
