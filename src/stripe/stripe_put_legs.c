@@ -115,8 +115,7 @@ void
 stripe_put_legs_fail(struct peer_conn *pc, enum peer_failure why, void *arg)
 {
 	static const char *const what[] = {
-		[PEER_REFUSED] = "refused or dropped the connection before "
-		    "answering",
+		[PEER_REFUSED] = "refused or closed before answering",
 		[PEER_TIMEOUT] = "did not answer in time",
 		[PEER_BAD_RESPONSE] = "answered badly",
 		[PEER_CUT] = "cut the connection",

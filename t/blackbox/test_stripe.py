@@ -822,10 +822,10 @@ class StripedPutTest(NodeTest):
             pass        # answered and closed early: the answer is there
         answer = recv_all(s)
         # 502, the store named: "cut" when a send to it failed, "refused
-        # or dropped" when its end was read before any answer.
+        # or closed" when its end was read before any answer.
         self.assertRegex(answer, rb"^HTTP/1.1 502 Bad Gateway\r\n(.+\r\n)*"
                          rb"\r\nstore %s (cut the connection|refused or "
-                         rb"dropped the connection before answering)\n$" %
+                         rb"closed before answering)\n$" %
                          victim.name.encode())
         alive = [st for st in self.stores if st is not victim]
         # (A store that had its whole part when the upload failed is
