@@ -1,7 +1,7 @@
 /*
  * http.h - a strict HTTP/1.1 message parser: request heads (from clients and
- * peers), response heads (from peers), both in http_parse.c, and the
- * chunked transfer coding, in http_chunked.c.
+ * peers), response heads (from peers), both in http_parse.c (pass 2 in
+ * http_parse_fill.c), and the chunked transfer coding, in http_chunked.c.
  *
  * Pure functions over caller-owned buffers: no allocation, no I/O, no
  * logging, no global state. Parsed fields point into the caller's buffer,

@@ -1,7 +1,7 @@
 /*
  * fuzz_request.c - libFuzzer driver for http_parse_request()
- * (src/http/http_parse.c), the parser of every request head a client or a
- * peer sends.
+ * (src/http/http_parse.c and http_parse_fill.c), the parser of every
+ * request head a client or a peer sends.
  *
  * The input is bytes on the wire, so a raw request is a useful seed; it is
  * parsed with two sets of limits. Besides crashes and UB, the driver checks

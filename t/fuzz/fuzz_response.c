@@ -1,6 +1,7 @@
 /*
  * fuzz_response.c - libFuzzer driver for http_parse_response()
- * (src/http/http_parse.c), the parser of what a peer answers to a lookup.
+ * (src/http/http_parse.c and http_parse_fill.c), the parser of what a peer
+ * answers to a lookup.
  *
  * The input is bytes on the wire, parsed as the answer to a GET and to a
  * HEAD, with two sets of limits. Besides crashes and UB, the driver checks

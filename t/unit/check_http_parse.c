@@ -1,13 +1,15 @@
 /*
- * check_http_parse.c - unit tests for src/http/http_parse.c: request and
- * response heads, limits, incremental parsing, and every row of
- * shared/BADINPUT.md that the head parser decides. The chunked decoder has
- * its own suite, check_http_chunked.c.
+ * check_http_parse.c - unit tests for src/http/http_parse.c and its pass 2,
+ * src/http/http_parse_fill.c: request and response heads, limits,
+ * incremental parsing, and every row of shared/BADINPUT.md that the head
+ * parser decides. The chunked decoder has its own suite,
+ * check_http_chunked.c.
  *
- * Includes http_parse.c to reach its static helpers; runs single-threaded,
+ * Includes both files to reach their static helpers; runs single-threaded,
  * one forked process per test (Check's fork mode), so a crash is a failure.
  */
 #include "http/http_parse.c"
+#include "http/http_parse_fill.c"
 
 #include <check.h>
 #include <stdio.h>
