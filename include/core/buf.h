@@ -29,21 +29,20 @@ void buf_free(struct buf *b);	/* back to empty, memory released */
  * them back: the next connection to read takes the one given back last,
  * warm in the cache, without an allocation (glibc keeps no per-thread
  * cache of blocks this large, so each malloc and free would go through
- * its bins). At most `max` are kept; the list runs through their first
- * bytes. Zero-initialise with the size and max set.
+ * its bins). The list runs through their first bytes; zero-initialised
+ * means empty. The owner passes its buffers' size (and how many to keep).
  */
 struct spares {
-	size_t size;		/* of every buffer */
-	size_t max;		/* kept at most */
 	size_t n;
 	char *head;
 };
 
-/* A buffer of sp->size bytes: a spare, or a new one. */
-char *spares_take(struct spares *sp);
-/* Keeps b (of cap bytes) for reuse, or frees it when cap is not the size
- * or max are kept. b may be NULL. */
-void spares_give(struct spares *sp, char *b, size_t cap);
+/* A buffer of `size` bytes: a spare, or a new one. */
+char *spares_take(struct spares *sp, size_t size);
+/* Keeps b (of cap bytes) for reuse, or frees it when cap is not `size`
+ * or `max` are kept. b may be NULL. */
+void spares_give(struct spares *sp, char *b, size_t cap, size_t size,
+    size_t max);
 void spares_free_all(struct spares *sp);
 
 /* calloc/realloc/strdup that abort with a message when memory is out. */

@@ -119,23 +119,24 @@ buf_free(struct buf *b)
 }
 
 char *
-spares_take(struct spares *sp)
+spares_take(struct spares *sp, size_t size)
 {
 	char *b = sp->head;
 
 	if (b == NULL)
-		return xrealloc(NULL, sp->size);
+		return xrealloc(NULL, size);
 	memcpy(&sp->head, b, sizeof(sp->head));
 	sp->n--;
 	return b;
 }
 
 void
-spares_give(struct spares *sp, char *b, size_t cap)
+spares_give(struct spares *sp, char *b, size_t cap, size_t size,
+    size_t max)
 {
 	if (b == NULL)
 		return;
-	if (cap != sp->size || sp->n >= sp->max) {
+	if (cap != size || sp->n >= max) {
 		free(b);
 		return;
 	}
@@ -148,5 +149,5 @@ void
 spares_free_all(struct spares *sp)
 {
 	while (sp->head != NULL)
-		free(spares_take(sp));
+		free(spares_take(sp, 0));
 }

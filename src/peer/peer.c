@@ -81,27 +81,18 @@ peer_conn_free_all(struct peer_set *ps)
  * connection holds none, and the next answer of any connection is read
  * into the one given back last, warm in the cache, without an allocation.
  */
-static struct spares *
-peer_spares(struct peer_set *ps)
-{
-	if (ps->ps_spares.size == 0) {
-		ps->ps_spares.size = PEER_BUF_MIN;
-		ps->ps_spares.max = PEER_SPARES_MAX;
-	}
-	return &ps->ps_spares;
-}
-
 static void
 peer_buf_take(struct peer_conn *pc)
 {
-	pc->pc_in = spares_take(peer_spares(pc->pc_set));
+	pc->pc_in = spares_take(&pc->pc_set->ps_spares, PEER_BUF_MIN);
 	pc->pc_in_cap = PEER_BUF_MIN;
 }
 
 static void
 peer_buf_give(struct peer_conn *pc)
 {
-	spares_give(peer_spares(pc->pc_set), pc->pc_in, pc->pc_in_cap);
+	spares_give(&pc->pc_set->ps_spares, pc->pc_in, pc->pc_in_cap,
+	    PEER_BUF_MIN, PEER_SPARES_MAX);
 	pc->pc_in = NULL;
 	pc->pc_in_cap = 0;
 }

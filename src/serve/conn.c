@@ -137,16 +137,15 @@ conn_refuse(int fd)
 	metrics_add(&metrics_mine()->ms_connections_refused, 1);
 }
 
-/* The spare first input buffers of the worker: a request's head is read
- * into the one an idle connection gave back last. */
-static struct spares *
-conn_spares(struct server *s)
+/* Gives c's input buffer back to the worker's spares: the next request
+ * of any connection reads its head into the one given back last. */
+static void
+conn_in_give(struct conn *c)
 {
-	if (s->s_in_spares.size == 0) {
-		s->s_in_spares.size = CONN_IN_MIN;
-		s->s_in_spares.max = CONN_IN_SPARES;
-	}
-	return &s->s_in_spares;
+	spares_give(&c->c_srv->s_in_spares, c->c_in, c->c_in_cap,
+	    CONN_IN_MIN, CONN_IN_SPARES);
+	c->c_in = NULL;
+	c->c_in_cap = 0;
 }
 
 static void
@@ -164,7 +163,7 @@ conn_free(struct conn *c)
 		close(c->c_file.fi_fd);
 	if (c->c_open_fd >= 0)
 		close(c->c_open_fd);
-	spares_give(conn_spares(s), c->c_in, c->c_in_cap);
+	conn_in_give(c);
 	buf_free(&c->c_out);
 	buf_free(&c->c_job_out);
 	list_remove(&c->c_link);
@@ -339,11 +338,7 @@ conn_finish(struct conn *c)
 		loop_timer_set(s->s_loop, &c->c_timer, 0, conn_on_timer);
 		return;
 	}
-	/* Idle connections give their input buffer back, to the spares
-	 * the next request of any connection reads into. */
-	spares_give(conn_spares(s), c->c_in, c->c_in_cap);
-	c->c_in = NULL;
-	c->c_in_cap = 0;
+	conn_in_give(c);	/* idle connections hold no buffer */
 	loop_set_events(s->s_loop, c->c_fd, CONN_WATCH_HEAD);
 	/* Draining, but this answer did not say "Connection: close" (it was
 	 * under way when the drain began): the client may be sending its next
@@ -456,7 +451,8 @@ conn_read(struct conn *c)
 			if (cap > max)
 				cap = max;
 			if (c->c_in_cap == 0 && cap == CONN_IN_MIN) {
-				c->c_in = spares_take(conn_spares(c->c_srv));
+				c->c_in = spares_take(&c->c_srv->s_in_spares,
+				    CONN_IN_MIN);
 			} else {
 				c->c_in = xrealloc(c->c_in, cap);
 			}

@@ -774,6 +774,17 @@ class StripedPutTest(NodeTest):
                                 'shoal_stripe_uploads_total{result="failed"}'),
                          1)
 
+    def assert_failed_for_the_store(self, victim):
+        """The upload of "victim" failed for the death of the store
+        victim: the other stores drop their parts, no object is kept, one
+        cleanup is counted for a failed store."""
+        alive = [st for st in self.stores if st is not victim]
+        wait_for(lambda: self.leftovers(alive) == [],
+                 what="the other stores to drop their parts")
+        self.assertEqual(self.object_id("victim"), None)
+        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
+                                '{cause="store_failed"}'), 1)
+
     def test_a_store_killed_mid_upload_fails_it_and_leaves_nothing(self):
         self.cluster()
         s = self.put_slowly("victim", 60 * BLOCK, 12 * BLOCK)
@@ -789,12 +800,7 @@ class StripedPutTest(NodeTest):
         s.settimeout(20 * SLOW)
         answer = recv_all(s)
         self.assertRegex(answer[:12], rb"HTTP/1.1 5\d\d")
-        alive = [st for st in self.stores if st is not victim]
-        wait_for(lambda: self.leftovers(alive) == [],
-                 what="the other stores to drop their parts")
-        self.assertEqual(self.object_id("victim"), None)
-        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
-                                '{cause="store_failed"}'), 1)
+        self.assert_failed_for_the_store(victim)
 
     def test_a_store_killed_mid_chunked_upload_fails_it_and_frees_the_name(
             self):
@@ -827,14 +833,9 @@ class StripedPutTest(NodeTest):
                          rb"\r\nstore %s (cut the connection|refused or "
                          rb"closed before answering)\n$" %
                          victim.name.encode())
-        alive = [st for st in self.stores if st is not victim]
         # (A store that had its whole part when the upload failed is
         # asked to remove it once it answered, lest the part land after.)
-        wait_for(lambda: self.leftovers(alive) == [],
-                 what="the other stores to drop their parts")
-        self.assertEqual(self.object_id("victim"), None)
-        self.assertEqual(metric(self.front, 'shoal_stripe_cleanups_total'
-                                '{cause="store_failed"}'), 1)
+        self.assert_failed_for_the_store(victim)
         self.assertEqual(metric(self.front, "shoal_stripe_reserved_bytes"),
                          0)
         # The name is free: once the front no longer has the victim
@@ -844,7 +845,8 @@ class StripedPutTest(NodeTest):
         r = self.front.curl("/victim", method="PUT", data=data)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(sorted(p["node"] for p in self.object_id(
-            "victim")["parts"]), sorted(st.name for st in alive))
+            "victim")["parts"]), sorted(st.name for st in self.stores
+                                      if st is not victim))
         self.assertEqual(self.front.curl("/victim").body, data)
 
     def test_reads_ranges_and_any_node_and_a_bad_part_cuts(self):

@@ -234,27 +234,27 @@ END_TEST
  * a buffer of another size is freed, not kept (ASan sees any leak). */
 START_TEST(spares_reuse_the_last_given_back)
 {
-	struct spares sp = { .size = 64, .max = 2 };
-	char *a = spares_take(&sp), *b = spares_take(&sp),
-	    *c = spares_take(&sp);
+	struct spares sp = { 0 };
+	char *a = spares_take(&sp, 64), *b = spares_take(&sp, 64),
+	    *c = spares_take(&sp, 64);
 
 	memset(a, 'a', 64);
 	memset(b, 'b', 64);
-	spares_give(&sp, a, 64);
-	spares_give(&sp, b, 64);
-	spares_give(&sp, c, 64);		/* over max: freed */
+	spares_give(&sp, a, 64, 64, 2);
+	spares_give(&sp, b, 64, 64, 2);
+	spares_give(&sp, c, 64, 64, 2);		/* over max: freed */
 	ck_assert_uint_eq(sp.n, 2);
-	spares_give(&sp, xrealloc(NULL, 128), 128);	/* other size */
-	spares_give(&sp, NULL, 0);
+	spares_give(&sp, xrealloc(NULL, 128), 128, 64, 2);	/* other size */
+	spares_give(&sp, NULL, 0, 64, 2);
 	ck_assert_uint_eq(sp.n, 2);
-	ck_assert_ptr_eq(spares_take(&sp), b);
-	ck_assert_ptr_eq(spares_take(&sp), a);
+	ck_assert_ptr_eq(spares_take(&sp, 64), b);
+	ck_assert_ptr_eq(spares_take(&sp, 64), a);
 	ck_assert_uint_eq(sp.n, 0);
-	c = spares_take(&sp);			/* none left: a new one */
+	c = spares_take(&sp, 64);			/* none left: a new one */
 	ck_assert_ptr_nonnull(c);
 	memset(c, 'c', 64);
-	spares_give(&sp, a, 64);
-	spares_give(&sp, b, 64);
+	spares_give(&sp, a, 64, 64, 2);
+	spares_give(&sp, b, 64, 64, 2);
 	free(c);
 	spares_free_all(&sp);
 	ck_assert_uint_eq(sp.n, 0);
